@@ -1,0 +1,108 @@
+"""The inventory: which systems exist, how to reach them, what employees may pick.
+
+```yaml
+defaults: {ldap: corp}                 # target used by a step that names none
+targets:
+  corp: {connector: ldap, flavor: openldap, url: "ldaps://127.0.0.1:6636", ...}
+  print-01: {connector: ssh, address: 127.0.0.1, port: 2222, ...}
+choices:                               # what a `choice` parameter may offer
+  printers:
+    office-1: {label: "Office printer 1", target: print-01, queue: office-1}
+```
+
+Secrets appear only as references (``{env: NAME}`` / ``{file: PATH}``); relative paths
+are relative to the inventory file. Each target's settings are validated by its
+connector's ``config_model`` when the inventory loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from connectors.base import Connector, TargetConfig
+from runner.errors import ConfigError, NotFoundError
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    targets: Mapping[str, TargetConfig]
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    choices: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def target(self, name: str) -> TargetConfig:
+        try:
+            return self.targets[name]
+        except KeyError:
+            raise NotFoundError(f"'{name}' is not a target in the inventory {self.path.name}") from None
+
+    def default_target(self, connector: str) -> str:
+        name = self.defaults.get(connector)
+        if name is None:
+            candidates = [n for n, t in self.targets.items() if t.connector == connector]
+            if len(candidates) != 1:
+                raise ConfigError(f"inventory: set defaults.{connector} to choose among {candidates}")
+            name = candidates[0]
+        return name
+
+    def choice(self, source: str, key: str) -> Mapping[str, Any]:
+        options = self.choices.get(source)
+        if options is None:
+            raise ConfigError(f"inventory has no choices.{source}")
+        if key not in options:
+            raise NotFoundError(f"'{key}' is not one of the {source} in the inventory")
+        return options[key]
+
+
+def _model_error(where: str, exc: ValidationError) -> ConfigError:
+    parts = [f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return ConfigError("inventory: " + "; ".join(parts))
+
+
+def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inventory:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"inventory {path} cannot be read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"inventory {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"inventory {path}: expected a mapping at the top")
+    unknown = set(raw) - {"defaults", "targets", "choices"}
+    if unknown:
+        raise ConfigError(f"inventory {path}: unknown section(s) {', '.join(sorted(unknown))}")
+    targets: dict[str, TargetConfig] = {}
+    for name, spec in (raw.get("targets") or {}).items():
+        if not isinstance(spec, dict) or "connector" not in spec:
+            raise ConfigError(f"inventory: targets.{name} needs a 'connector'")
+        cls = connectors.get(spec["connector"])
+        if cls is None:
+            raise ConfigError(
+                f"inventory: targets.{name} uses unknown connector '{spec['connector']}'; "
+                f"available: {', '.join(sorted(connectors))}"
+            )
+        try:
+            targets[str(name)] = cls.config_model.model_validate(spec)
+        except ValidationError as exc:
+            raise _model_error(f"targets.{name}", exc) from exc
+    defaults = {str(k): str(v) for k, v in (raw.get("defaults") or {}).items()}
+    for conn, tname in defaults.items():
+        if tname not in targets:
+            raise ConfigError(f"inventory: defaults.{conn} names unknown target '{tname}'")
+    choices = raw.get("choices") or {}
+    for source, options in choices.items():
+        for key, opt in (options or {}).items():
+            tname = opt.get("target") if isinstance(opt, dict) else None
+            if tname is not None and tname not in targets:
+                raise ConfigError(f"inventory: choices.{source}.{key} names unknown target '{tname}'")
+    return Inventory(path=path, targets=targets, defaults=defaults, choices=choices)
