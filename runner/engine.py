@@ -1,0 +1,172 @@
+"""The step loop: pure, no database, no web. It takes a connector pool and a recorder.
+
+Each step renders its inputs (sandboxed), calls one connector action, and hands the
+outcome (secrets redacted) to the recorder before the next step starts. Connector
+errors, template errors and bugs all end the run as a failure with a reason; nothing
+escapes as an exception except ``KeyboardInterrupt``-class signals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jinja2 import TemplateError
+
+from connectors.base import Connector, ConnectorError
+from runner.errors import FirstlineError
+from runner.ledger.audit import now
+from runner.oplog import get_logger
+from runner.redaction import REDACTED, Scrubber
+from runner.runbook import CompiledStep, Runbook
+from runner.templating import render_value, truthy
+
+
+class ConnectorPool(Protocol):
+    def get(self, connector: str, target: str) -> Connector: ...
+    def default_target(self, connector: str) -> str: ...
+
+
+@dataclass
+class StepRecord:
+    """What the ledger stores for one step (already redacted)."""
+
+    step_id: str
+    connector: str
+    action: str
+    target: str | None
+    status: str  # ok | failed | skipped
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    reason: str | None
+    message: str
+    attempts: int
+    started_at: str
+    finished_at: str
+    changes_state: bool = False
+    raw_outputs: dict[str, Any] = field(default_factory=dict, repr=False)  # never stored
+
+    def row(self) -> dict[str, Any]:
+        from runner.ledger.tickets import dumps
+
+        return {
+            "step_id": self.step_id, "connector": self.connector, "action": self.action, "target": self.target,
+            "status": self.status, "inputs": dumps(self.inputs), "outputs": dumps(self.outputs),
+            "reason": self.reason, "message": self.message, "attempts": self.attempts,
+            "started_at": self.started_at, "finished_at": self.finished_at,
+        }
+
+
+class Recorder(Protocol):
+    def step_started(self, step: CompiledStep, target: str | None) -> None: ...
+    def step_finished(self, record: StepRecord) -> None: ...
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    reason: str | None = None
+    message: str = ""
+    failed_step: str | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def execute(runbook: Runbook, context: dict[str, Any], pool: ConnectorPool, recorder: Recorder,
+            scrub: Scrubber, *, default_timeout: float,
+            sleep: Callable[[float], None] = time.sleep) -> RunResult:
+    """Run *runbook*'s steps and its verify with the template *context*."""
+    result = RunResult(ok=True, context=context)
+    steps_ctx: dict[str, Any] = {}
+    context["steps"] = steps_ctx
+    plan = list(runbook.steps) + ([runbook.verify] if runbook.verify is not None else [])
+    log = get_logger().bind(ticket=context.get("ticket"), runbook=runbook.name)
+    for step in plan:
+        record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log)
+        result.steps.append(record)
+        if record.status == "ok" and step.spec is not runbook.verify:
+            outputs = record.raw_outputs
+            steps_ctx[step.id] = outputs
+            for key in step.action.secret_outputs:
+                if isinstance(outputs.get(key), str):
+                    result.secrets[f"{step.id}.{key}"] = outputs[key]
+        if record.status == "ok" and runbook.model.verify is not None and step is runbook.verify:
+            problem = _check_expect(runbook.model.verify.expect, record.raw_outputs)
+            if problem:
+                record.status, record.reason, record.message = "failed", "verify_failed", problem
+        recorder.step_finished(record)
+        if record.status == "failed":
+            result.ok, result.reason, result.message, result.failed_step = False, record.reason, record.message, step.id
+            log.info("run.failed", step=step.id, reason=record.reason)
+            return result
+    return result
+
+
+def _check_expect(expect: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
+    wrong = [f"{k} should be {_show(v)} but is {_show(outputs.get(k))}" for k, v in expect.items() if outputs.get(k) != v]
+    return ("The check after the fix failed: " + "; ".join(wrong)) if wrong else ""
+
+
+def _show(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
+
+
+def _run_step(step: CompiledStep, context: dict[str, Any], pool: ConnectorPool, recorder: Recorder,
+              scrub: Scrubber, default_timeout: float, sleep: Callable[[float], None], log: Any) -> StepRecord:
+    spec = step.spec
+    started = now()
+    record = StepRecord(step.id, spec.connector, spec.action, None, "failed", {}, {}, None, "", 0, started, started,
+                        step.action.changes_state)
+    try:
+        if step.when is not None and not truthy(step.when.render(context)):
+            record.status, record.message = "skipped", "Not needed"
+            recorder.step_started(step, None)
+            record.finished_at = now()
+            return record
+        target = str(step.target.render(context)) if step.target is not None else pool.default_target(spec.connector)
+        record.target = target
+        inputs = render_value(step.inputs, context)
+    except (TemplateError, FirstlineError) as exc:
+        record.reason, record.message = "template_error", scrub.text(f"Step could not be prepared: {exc}")
+        record.finished_at = now()
+        return record
+    for name in step.action.secret_inputs:
+        scrub.add(inputs.get(name))
+    record.inputs = {k: (REDACTED if k in step.action.secret_inputs and v not in (None, "") else scrub.value(v))
+                     for k, v in inputs.items()}
+    recorder.step_started(step, target)
+    timeout = spec.timeout or default_timeout
+    retries = getattr(spec, "retries", 0)
+    while True:
+        record.attempts += 1
+        try:
+            conn = pool.get(spec.connector, target)
+            outputs = conn.run(spec.action, inputs, timeout=timeout)
+        except ConnectorError as exc:
+            if exc.transient and record.attempts <= retries:
+                log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
+                sleep(min(2.0, 0.2 * record.attempts))
+                continue
+            record.reason, record.message = exc.reason, scrub.text(str(exc))
+            break
+        except FirstlineError as exc:
+            record.reason, record.message = "config_error", scrub.text(str(exc))
+            break
+        except Exception:  # noqa: BLE001 - a bug in a connector must end the ticket, not leave it stuck
+            log.exception("step.crashed", step=step.id)
+            record.reason = "internal_error"
+            record.message = "An internal error stopped this step; the operator log has the details."
+            break
+        else:
+            for key in step.action.secret_outputs:
+                scrub.add(outputs.get(key))
+            record.raw_outputs = dict(outputs)
+            record.outputs = {k: (REDACTED if k in step.action.secret_outputs else scrub.value(v, None))
+                              for k, v in outputs.items()}
+            record.status, record.message = "ok", "Done"
+            break
+    record.finished_at = now()
+    return record

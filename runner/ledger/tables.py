@@ -1,0 +1,102 @@
+"""Table definitions. Names are singular snake_case; timestamps are ISO-8601 UTC text
+so that the audit hash covers exactly what is stored, on every database."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+ticket = Table(
+    "ticket",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", String(16), unique=True),
+    Column("requester", String(128), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("runbook", String(64), nullable=False),
+    Column("runbook_sha256", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("impact", Integer, nullable=False),
+    Column("urgency", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("assignment_group", String(64)),
+    Column("resolution_code", String(64)),
+    Column("resolution_note", Text),
+    Column("reason", String(64)),
+    Column("message", Text),
+    Column("correlation_id", String(36), nullable=False),
+    Column("opened_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("resolved_at", String(32)),
+    Column("deadline_at", String(32), nullable=False),
+    Index("ix_ticket_state", "state"),
+    Index("ix_ticket_requester", "requester"),
+)
+
+step_result = Table(
+    "step_result",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("reason", String(64)),
+    Column("message", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("finished_at", String(32)),
+    Index("ix_step_result_ticket", "ticket_id", "seq"),
+)
+
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("actor_roles", String(128), nullable=False),
+    Column("on_behalf_of", String(128)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256)),
+    Column("ticket", String(16)),
+    Column("runbook", String(64)),
+    Column("runbook_sha256", String(64)),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text),
+    Column("client_ip", String(64)),
+    Column("user_agent", String(256)),
+    Column("correlation_id", String(36)),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the chain head, HMAC-signed, updated in the same transaction as each append.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)
+
+audit_checkpoint = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)

@@ -1,0 +1,110 @@
+"""Parameter validation: raw strings from a form, the API or the CLI → typed values.
+
+Messages name the parameter and never echo the value (it may be hostile or secret).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from runner.errors import ParameterError, PolicyDenied
+from runner.inventory import Inventory
+from runner.runbook import ACCOUNT_PATTERN, Parameter, Runbook
+from runner.templating import Template
+
+_ACCOUNT = re.compile(ACCOUNT_PATTERN)
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+MAX_SECRET = 1024
+
+
+def _has_controls(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+
+
+def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
+    label = f"parameter '{p.name}'"
+    if p.type == "bool":
+        if isinstance(raw, bool):
+            return raw
+        s = str(raw).strip().lower()
+        if s in _TRUE:
+            return True
+        if s in _FALSE:
+            return False
+        raise ParameterError(f"{label} must be true or false")
+    if p.type == "int":
+        if isinstance(raw, bool):
+            raise ParameterError(f"{label} must be a whole number")
+        try:
+            n = int(str(raw).strip())
+        except ValueError:
+            raise ParameterError(f"{label} must be a whole number") from None
+        if p.min is not None and n < p.min:
+            raise ParameterError(f"{label} must be at least {p.min}")
+        if p.max is not None and n > p.max:
+            raise ParameterError(f"{label} must be at most {p.max}")
+        return n
+    if not isinstance(raw, str):
+        raise ParameterError(f"{label} must be text")
+    limit = MAX_SECRET if p.type == "secret" else p.max_length
+    if len(raw) > limit:
+        raise ParameterError(f"{label} is too long (at most {limit} characters)")
+    if "\x00" in raw:
+        raise ParameterError(f"{label} contains a NUL character")
+    if p.type == "secret":
+        if any(unicodedata.category(ch) == "Cc" for ch in raw):
+            raise ParameterError(f"{label} contains control characters")
+        return raw
+    if _has_controls(raw):
+        raise ParameterError(f"{label} contains control or invisible formatting characters")
+    if p.type == "account":
+        if not _ACCOUNT.fullmatch(raw):
+            raise ParameterError(f"{label} is not a valid account name (letters, digits, '.', '_' and '-', "
+                                 "starting with a letter or digit, at most 64)")
+        return raw
+    if p.type == "enum":
+        assert p.values is not None
+        if raw not in p.values:
+            raise ParameterError(f"{label} must be one of: {', '.join(p.values)}")
+        return raw
+    if p.type == "choice":
+        assert p.source is not None
+        if inventory is None:
+            raise ParameterError(f"{label}: no inventory is configured")
+        options = inventory.choices.get(p.source, {})
+        if raw not in options:
+            offered = ", ".join(sorted(options)) or "none configured"
+            raise ParameterError(f"{label} must be one of the {p.source} offered: {offered}")
+        return {**options[raw], "key": raw}
+    if p.pattern is not None and not re.fullmatch(p.pattern, raw):
+        raise ParameterError(f"{label} does not have the expected format")
+    return raw
+
+
+def validate(runbook: Runbook, raw: Mapping[str, Any], *, requester: str, roles: frozenset[str],
+             channel: str, inventory: Inventory | None) -> dict[str, Any]:
+    """Typed parameter values, with defaults applied and self-service scope enforced."""
+    known = runbook.param_index
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ParameterError(f"unknown parameter(s): {', '.join(unknown)}; "
+                             f"this runbook takes: {', '.join(known) or 'none'}")
+    employee = "agent" not in roles and "admin" not in roles
+    out: dict[str, Any] = {}
+    for p in runbook.model.parameters:
+        value = raw.get(p.name)
+        if value is None or value == "":
+            if p.default is not None:
+                value = Template(p.default).render({"requester": requester, "channel": channel})
+            elif p.required:
+                raise ParameterError(f"parameter '{p.name}' is required")
+            else:
+                continue
+        typed = _one(p, value, inventory)
+        if employee and p.type == "account" and typed != requester:
+            raise PolicyDenied(f"parameter '{p.name}': employees can only act on their own account")
+        out[p.name] = typed
+    return out
