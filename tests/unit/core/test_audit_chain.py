@@ -1,0 +1,96 @@
+"""The audit chain detects edits, deletions, insertions, reordering, truncation and rewrites."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from runner.ledger.audit import Actor, chain_hash, sign
+from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
+from runner.service import Firstline
+
+
+@pytest.fixture
+def chained(app: Firstline) -> Firstline:
+    with app.engine.begin() as c:
+        for i in range(10):
+            app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target=f"t{i}")
+    report = app.verify_audit()
+    assert report.ok and report.events == 12  # 2 vetting events + 10
+    return app
+
+
+def _exec(app: Firstline, stmt: object) -> None:
+    with app.engine.begin() as c:
+        c.execute(stmt)  # type: ignore[call-overload]
+
+
+def test_edit_is_detected_at_its_sequence(chained: Firstline) -> None:
+    _exec(chained, update(audit_event).where(audit_event.c.seq == 7).values(actor="mallory"))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 7 and "altered" in r.problem
+
+
+def test_deletion_is_detected(chained: Firstline) -> None:
+    _exec(chained, delete(audit_event).where(audit_event.c.seq == 4))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 4
+
+
+def test_insertion_is_detected(chained: Firstline) -> None:
+    with chained.engine.begin() as c:
+        c.execute(update(audit_event).where(audit_event.c.seq > 5).values(seq=audit_event.c.seq + 100))
+        row = dict(c.execute(select(audit_event).where(audit_event.c.seq == 106)).mappings().one())
+        row["seq"], row["actor"] = 6, "mallory"  # a forged event slipped in
+        c.execute(audit_event.insert().values(**row))
+        c.execute(update(audit_event).where(audit_event.c.seq > 100).values(seq=audit_event.c.seq - 99))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 6
+
+
+def test_reordering_is_detected(chained: Firstline) -> None:
+    with chained.engine.begin() as c:
+        c.execute(text("UPDATE audit_event SET seq = -1 WHERE seq = 8"))
+        c.execute(text("UPDATE audit_event SET seq = 8 WHERE seq = 9"))
+        c.execute(text("UPDATE audit_event SET seq = 9 WHERE seq = -1"))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 8
+
+
+def test_tail_truncation_is_detected(chained: Firstline) -> None:
+    _exec(chained, delete(audit_event).where(audit_event.c.seq > 9))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 10 and "missing" in r.problem
+
+
+def test_truncation_with_head_rolled_back_is_caught_by_signed_checkpoint(chained: Firstline) -> None:
+    # checkpoint_every=5: checkpoints at 5 and 10; drop 6.. and forge the head without the key
+    _exec(chained, delete(audit_event).where(audit_event.c.seq > 5))
+    with chained.engine.begin() as c:
+        row = c.execute(select(audit_event).where(audit_event.c.seq == 5)).one()
+        c.execute(update(audit_head).values(seq=5, hash=row.hash, mac=sign(b"not-the-key" * 4, 5, row.hash)))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 6
+
+
+def test_recomputed_chain_is_detected_by_signatures(chained: Firstline) -> None:
+    """An attacker with database access edits event 3 and recomputes every hash after it."""
+    with chained.engine.begin() as c:
+        rows = [dict(r) for r in c.execute(select(audit_event).order_by(audit_event.c.seq)).mappings()]
+        rows[2]["actor"] = "mallory"
+        prev = rows[1]["hash"]
+        for r in rows[2:]:
+            r["prev_hash"] = prev
+            r["hash"] = chain_hash(prev, r)
+            prev = r["hash"]
+            c.execute(update(audit_event).where(audit_event.c.seq == r["seq"]).values(prev_hash=r["prev_hash"], hash=r["hash"]))
+        c.execute(update(audit_head).values(hash=prev))
+        c.execute(delete(audit_checkpoint))
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq is not None and r.first_bad_seq <= 5
+
+
+def test_checkpoints_are_written_outside_the_database(chained: Firstline) -> None:
+    assert chained.audit.checkpoint_file is not None
+    lines = chained.audit.checkpoint_file.read_text().splitlines()
+    assert len(lines) == 2  # seq 5 and 10
