@@ -102,6 +102,7 @@ def validate(runbook: Runbook, raw: Mapping[str, Any], *, requester: str, roles:
             elif p.required:
                 raise ParameterError(f"parameter '{p.name}' is required")
             else:
+                out[p.name] = None
                 continue
         typed = _one(p, value, inventory)
         if employee and p.type == "account" and typed != requester:
