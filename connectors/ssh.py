@@ -1,11 +1,400 @@
-"""The 'ssh' connector (being written)."""
+"""The ``ssh`` connector: print queues, services and disk cleanup on Linux/Unix hosts.
 
-from connectors.base import ActionSpec, Connector
+Security properties (security.md items 41, 47, 49, 50):
+
+* Host keys: only keys listed in the target's ``known_hosts`` are trusted (paramiko
+  ``RejectPolicy``); an unknown key and a CHANGED key are refused with distinct reasons
+  (``host_key_unknown``, ``host_key_changed``).
+* Authentication: the private key from the inventory; a password only when the target says
+  ``auth: key_or_password``.
+* Commands: fixed argv lists per action, every value checked first (no control characters,
+  length, a strict name pattern, the target's allow-lists), then joined with ``shlex.quote``.
+  No value is ever concatenated into a command string.
+* Timeouts: connect and command timeouts; a timed-out or cancelled command has its channel
+  closed and its remote process group killed, and the error says whether that was confirmed.
+
+Inventory example::
+
+    print-01:
+      connector: ssh
+      address: 127.0.0.1
+      port: 2222
+      username: svc-firstline
+      private_key: {file: ../var/lab/sshd/secrets/client_key}
+      known_hosts: {file: ../var/lab/sshd/known_hosts}
+      service_manager: script
+      service_command: [/home/svc-firstline/lab/bin/svcctl]
+      allowed_services: [labd]
+      cleanup_paths: [/home/svc-firstline/lab/cache]
+      cleanup_older_than_days: 7
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import paramiko
+from pydantic import Field, field_validator, model_validator
+
+from connectors.base import (
+    ActionSpec,
+    Connector,
+    ConnectorError,
+    InputSpec,
+    NotFound,
+    Rejected,
+    SecretResolver,
+    TargetConfig,
+)
+from connectors.host_values import (
+    check_allowed,
+    check_name,
+    check_path_allowed,
+    is_canonical_posix_dir,
+)
+from connectors.ssh_exec import ExecResult, SshPool, load_private_key
+
+__all__ = ["SshConnector", "SshTargetConfig"]
+
+SecretRef = dict[str, str]
+_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+class SshTargetConfig(TargetConfig):
+    """Per-target settings of an SSH host (validated when the inventory loads)."""
+
+    address: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[a-z_][a-z0-9_.-]*$")
+    private_key: SecretRef
+    known_hosts: SecretRef | str
+    """known_hosts content: a reference ({file: PATH} / {env: NAME}) or a path relative to the inventory."""
+    auth: Literal["key", "key_or_password"] = "key"
+    password: SecretRef | None = None
+    connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    max_output_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    sudo: bool = False
+    """Prefix state-changing service commands with ``sudo -n``."""
+    service_manager: Literal["systemd", "sysv", "script"] = "systemd"
+    service_command: tuple[str, ...] | None = None
+    """For ``script``: the argv of an LSB-style manager called as ``CMD status|restart NAME``."""
+    cups_server: str | None = Field(default=None, max_length=255, pattern=r"^[A-Za-z0-9_./:-]+$")
+    """Passed to lpstat/cancel as ``-h``; default: the host's own CUPS client setting."""
+    allowed_queues: tuple[str, ...] | None = None
+    allowed_services: tuple[str, ...] = ()
+    cleanup_paths: tuple[str, ...] = ()
+    cleanup_older_than_days: int = Field(default=7, ge=0, le=3650)
+
+    @field_validator("allowed_services", "allowed_queues")
+    @classmethod
+    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            if not _SERVICE.match(name):
+                raise ValueError(f"'{name}' is not a valid service/queue name")
+        return value
+
+    @field_validator("cleanup_paths")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not is_canonical_posix_dir(path):
+                raise ValueError(
+                    f"cleanup path '{path}' must be absolute, normalized (no '..', '.', '//', trailing '/') "
+                    "and at least two levels deep"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SshTargetConfig:
+        if self.auth == "key_or_password" and self.password is None:
+            raise ValueError("auth: key_or_password needs a 'password' reference")
+        if self.auth == "key" and self.password is not None:
+            raise ValueError("a 'password' is set but auth is 'key': set auth: key_or_password to allow it")
+        if self.service_manager == "script" and not self.service_command:
+            raise ValueError("service_manager: script needs 'service_command' (an argv list)")
+        for part in self.service_command or ():
+            if not part or any(ord(c) < 32 for c in part):
+                raise ValueError("service_command items must be non-empty and printable")
+        return self
+
+
+_QUEUE = InputSpec("queue", max_length=128)
+_SERVICE_IN = InputSpec("service", max_length=128)
+_PATH = InputSpec("path", max_length=1024)
 
 
 class SshConnector(Connector):
-    name = "ssh"
-    actions = {"ping": ActionSpec(name="ping")}
+    """Acts on a Linux/Unix host over SSH (paramiko), one pooled connection per target."""
 
-    def ping(self, *, timeout: float) -> dict[str, object]:
-        return {}
+    name = "ssh"
+    config_model = SshTargetConfig
+    actions: ClassVar[Mapping[str, ActionSpec]] = {
+        "print_queue_list": ActionSpec(
+            "print_queue_list",
+            inputs=(_QUEUE, InputSpec("expect_empty", type="bool", required=False)),
+            outputs=frozenset({"queue", "jobs", "count"}),
+            description="List the jobs in a CUPS queue (lpstat -o); expect_empty fails if any remain.",
+        ),
+        "print_queue_clear": ActionSpec(
+            "print_queue_clear",
+            inputs=(_QUEUE,),
+            outputs=frozenset({"queue", "cancelled", "remaining"}),
+            changes_state=True,
+            description="Cancel every job in a CUPS queue (cancel -a) and count what remains.",
+        ),
+        "service_status": ActionSpec(
+            "service_status",
+            inputs=(_SERVICE_IN, InputSpec("expect_running", type="bool", required=False)),
+            outputs=frozenset({"service", "running", "state"}),
+            description="Whether an allow-listed service runs; expect_running fails if it does not.",
+        ),
+        "service_restart": ActionSpec(
+            "service_restart",
+            inputs=(_SERVICE_IN,),
+            outputs=frozenset({"service", "running", "state"}),
+            changes_state=True,
+            description="Restart an allow-listed service and confirm it runs.",
+        ),
+        "disk_usage": ActionSpec(
+            "disk_usage",
+            inputs=(_PATH,),
+            outputs=frozenset({"path", "total_bytes", "used_bytes", "free_bytes", "used_percent"}),
+            description="Size and free space of the file system holding an allow-listed path.",
+        ),
+        "disk_cleanup": ActionSpec(
+            "disk_cleanup",
+            inputs=(_PATH,),
+            outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
+            changes_state=True,
+            description="Delete files older than the target's limit inside an allow-listed path.",
+        ),
+    }
+
+    config: SshTargetConfig
+
+    def __init__(self, target_name: str, config: TargetConfig, secrets: SecretResolver) -> None:
+        if not isinstance(config, SshTargetConfig):
+            raise TypeError("SshConnector needs an SshTargetConfig")
+        super().__init__(target_name, config, secrets)
+        self.pool = SshPool(
+            target=target_name,
+            address=config.address,
+            port=config.port,
+            username=config.username,
+            connect_timeout=config.connect_timeout,
+            max_output_bytes=config.max_output_bytes,
+            credentials=self._credentials,
+            known_hosts=self._known_hosts,
+        )
+
+    # -- secrets are resolved at connect time and never kept --------------------------
+    def _credentials(self) -> tuple[paramiko.PKey, str | None]:
+        pkey = load_private_key(self._secrets(self.config.private_key))
+        password = None
+        if self.config.auth == "key_or_password" and self.config.password is not None:
+            password = self._secrets(self.config.password)
+        return pkey, password
+
+    def _known_hosts(self) -> str:
+        ref = self.config.known_hosts
+        return self._secrets({"file": ref} if isinstance(ref, str) else ref)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def cancel(self) -> bool:
+        return self.pool.cancel_all()
+
+    # -- helpers -----------------------------------------------------------------------
+    def _exec(self, argv: list[str], deadline: float, *, max_output: int | None = None) -> ExecResult:
+        return self.pool.run(argv, timeout=deadline - time.monotonic(), max_output=max_output)
+
+    def _fail(self, what: str, res: ExecResult) -> ConnectorError:
+        detail = (res.stderr or res.stdout).strip().splitlines()
+        why = detail[-1][:300] if detail else f"exit status {res.exit_status}"
+        if "Forbidden" in why or "not authorized" in why.lower() or "permission denied" in why.lower():
+            return Rejected(f"ssh: {what} on {self.target_name} was refused: {why}", reason="access_denied")
+        return Rejected(f"ssh: {what} on {self.target_name} failed (exit {res.exit_status}): {why}")
+
+    def _queue(self, queue: str) -> str:
+        check_name("queue", queue)
+        if self.config.allowed_queues is not None:
+            check_allowed("queue", queue, self.config.allowed_queues, self.target_name)
+        return queue
+
+    def _cups(self, tool: str) -> list[str]:
+        return [tool, "-h", self.config.cups_server] if self.config.cups_server else [tool]
+
+    def _list_jobs(self, queue: str, deadline: float) -> list[dict[str, Any]]:
+        res = self._exec([*self._cups("lpstat"), "-o", queue], deadline)
+        if res.exit_status != 0:
+            text = res.stderr + res.stdout
+            if "Invalid destination" in text or "unknown destination" in text.lower():
+                raise NotFound(f"ssh: print queue '{queue}' does not exist on {self.target_name}")
+            raise self._fail(f"listing queue '{queue}'", res)
+        jobs = []
+        for line in res.stdout.splitlines():
+            parts = line.split(None, 3)
+            if len(parts) < 3 or not parts[0].startswith(queue + "-"):
+                continue
+            size = int(parts[2]) if parts[2].isdigit() else None
+            submitted = parts[3] if len(parts) > 3 else ""
+            jobs.append({"id": parts[0], "user": parts[1], "size": size, "submitted": submitted})
+        return jobs
+
+    # -- print queues ------------------------------------------------------------------
+    def print_queue_list(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        self._queue(queue)
+        jobs = self._list_jobs(queue, deadline)
+        if expect_empty and jobs:
+            raise Rejected(
+                f"ssh: {len(jobs)} job(s) still in print queue '{queue}' on {self.target_name}",
+                reason="jobs_remain",
+            )
+        return {"queue": queue, "jobs": jobs, "count": len(jobs)}
+
+    def print_queue_clear(self, *, timeout: float, queue: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        self._queue(queue)
+        before = self._list_jobs(queue, deadline)
+        if not before:
+            return {"queue": queue, "cancelled": 0, "remaining": 0}
+        res = self._exec([*self._cups("cancel"), "-a", queue], deadline)
+        if res.exit_status != 0:
+            raise self._fail(f"cancelling the jobs of '{queue}'", res)
+        after = self._list_jobs(queue, deadline)
+        still = {j["id"] for j in after}
+        cancelled = sum(1 for j in before if j["id"] not in still)
+        return {"queue": queue, "cancelled": cancelled, "remaining": len(after)}
+
+    # -- services ----------------------------------------------------------------------
+    def _service(self, service: str) -> str:
+        check_name("service", service)
+        return check_allowed("service", service, self.config.allowed_services, self.target_name)
+
+    def _manager_argv(self, verb: Literal["status", "restart"], service: str) -> list[str]:
+        cfg = self.config
+        sudo = ["sudo", "-n"] if cfg.sudo and verb == "restart" else []
+        if cfg.service_manager == "systemd":
+            if verb == "status":
+                return ["systemctl", "show", "--property=LoadState,ActiveState,SubState", "--", service]
+            return [*sudo, "systemctl", "restart", "--", service]
+        if cfg.service_manager == "sysv":
+            return [*sudo, "service", service, verb]
+        assert cfg.service_command is not None
+        return [*sudo, *cfg.service_command, verb, service]
+
+    def _status(self, service: str, deadline: float) -> dict[str, Any]:
+        res = self._exec(self._manager_argv("status", service), deadline)
+        if self.config.service_manager == "systemd":
+            if res.exit_status != 0:
+                raise self._fail(f"reading the state of service '{service}'", res)
+            props = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+            if props.get("LoadState") == "not-found":
+                raise NotFound(f"ssh: service '{service}' does not exist on {self.target_name}")
+            active = props.get("ActiveState", "unknown")
+            return {
+                "service": service,
+                "running": active == "active",
+                "state": f"{active}/{props.get('SubState', '?')}",
+            }
+        # LSB init-script exit codes: 0 running, 1-3 not running, 4 unknown.
+        if res.exit_status == 0:
+            return {"service": service, "running": True, "state": "running"}
+        if res.exit_status in (1, 2, 3):
+            return {"service": service, "running": False, "state": "stopped"}
+        if res.exit_status == 4:
+            raise self._unknown_service(service)
+        raise self._fail(f"reading the state of service '{service}'", res)
+
+    def _unknown_service(self, service: str) -> NotFound:
+        return NotFound(f"ssh: service '{service}' is unknown to the service manager on {self.target_name}")
+
+    def service_status(self, *, timeout: float, service: str, expect_running: bool = False) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        self._service(service)
+        status = self._status(service, deadline)
+        if expect_running and not status["running"]:
+            raise Rejected(
+                f"ssh: service '{service}' is not running on {self.target_name} ({status['state']})",
+                reason="not_running",
+            )
+        return status
+
+    def service_restart(self, *, timeout: float, service: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        self._service(service)
+        res = self._exec(self._manager_argv("restart", service), deadline)
+        if res.exit_status == 4:
+            raise self._unknown_service(service)
+        if res.exit_status != 0:
+            raise self._fail(f"restarting service '{service}'", res)
+        status = self._status(service, deadline)
+        if not status["running"]:
+            raise Rejected(
+                f"ssh: service '{service}' on {self.target_name} is not running after the restart "
+                f"({status['state']})",
+                reason="not_running",
+            )
+        return status
+
+    # -- disks -------------------------------------------------------------------------
+    def _canonical(self, path: str, deadline: float) -> None:
+        """The allow-listed path must still be a real directory, not a symlink elsewhere."""
+        res = self._exec(["realpath", "-e", "--", path], deadline)
+        if res.exit_status != 0:
+            raise NotFound(f"ssh: cleanup path '{path}' does not exist on {self.target_name}")
+        if res.stdout.strip() != path:
+            raise Rejected(
+                f"ssh: cleanup path '{path}' on {self.target_name} resolves to another place "
+                "(symlink); refusing to touch it",
+                reason="path_not_canonical",
+            )
+
+    def disk_usage(self, *, timeout: float, path: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        path = check_path_allowed(path, self.config.cleanup_paths, self.target_name)
+        res = self._exec(["df", "-P", "-B1", "--", path], deadline)
+        if res.exit_status != 0:
+            if "No such file" in res.stderr:
+                raise NotFound(f"ssh: path '{path}' does not exist on {self.target_name}")
+            raise self._fail(f"reading disk usage of '{path}'", res)
+        lines = res.stdout.strip().splitlines()
+        fields = lines[-1].split() if len(lines) >= 2 else []
+        if len(fields) < 6 or not all(f.isdigit() for f in fields[1:4]):
+            raise Rejected(f"ssh: unexpected df output on {self.target_name}", reason="unexpected_output")
+        total, used, free = (int(f) for f in fields[1:4])
+        return {
+            "path": path,
+            "total_bytes": total,
+            "used_bytes": used,
+            "free_bytes": free,
+            "used_percent": round(100.0 * used / total, 1) if total else 0.0,
+        }
+
+    def disk_cleanup(self, *, timeout: float, path: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        path = check_path_allowed(path, self.config.cleanup_paths, self.target_name)
+        self._canonical(path, deadline)
+        days = self.config.cleanup_older_than_days
+        # -P (default): never follow symlinks, not even a starting point that became one;
+        # -xdev: stay on this file system; -type f: regular files only; -delete is done by
+        # find itself (no rm, no shell); -printf runs only when the delete succeeded.
+        argv = [
+            "find", "-P", path, "-xdev", "-mindepth", "1", "-type", "f",
+            "-mtime", f"+{days}", "-delete", "-printf", "%s\\n",
+        ]  # fmt: skip
+        res = self._exec(argv, deadline, max_output=64 * 1_048_576)
+        sizes = [int(x) for x in res.stdout.split() if x.isdigit()]
+        if res.exit_status != 0:
+            raise Rejected(
+                f"ssh: cleanup of '{path}' on {self.target_name} was incomplete: "
+                f"removed {len(sizes)} file(s), then: "
+                f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1][:300]}",
+                reason="cleanup_incomplete",
+            )
+        return {"path": path, "freed_bytes": sum(sizes), "files_removed": len(sizes), "older_than_days": days}

@@ -1,0 +1,386 @@
+"""SSH plumbing for the ssh connector: a pooled paramiko client per target, argv execution
+through a tiny remote launcher, size-capped output, and remote process-group cleanup.
+
+How a command runs. The argv is quoted with ``shlex.join`` (each element ``shlex.quote``-d)
+and wrapped in a fixed launcher::
+
+    exec setsid -w sh -c 'echo $$; exec "$@"' firstline ARGV...
+
+``setsid`` gives the command its own session and process group; the launcher prints that
+group id on the first stdout line, then ``exec``-s the real command. When the step times out
+or is cancelled, the channel is closed and a *fresh* channel runs a fixed kill script
+(``kill -TERM -PGID``, wait, ``kill -KILL``, check ``kill -0``): its exit status says whether
+the cleanup was confirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import paramiko
+
+from connectors.base import AuthFailed, ConnectorError, Timeout, Unreachable
+
+__all__ = ["ExecResult", "SshPool", "load_private_key", "parse_known_hosts"]
+
+LAUNCHER = ("exec", "setsid", "-w", "sh", "-c", 'echo $$; exec "$@"', "firstline")
+# $1 = process group id (digits only, checked before use). Exit 0 = the group is gone.
+KILL_SCRIPT = (
+    'kill -TERM "-$1" 2>/dev/null; '
+    'i=0; while [ $i -lt 20 ]; do kill -0 "-$1" 2>/dev/null || exit 0; sleep 0.05; i=$((i+1)); done; '
+    'kill -KILL "-$1" 2>/dev/null; sleep 0.1; '
+    'kill -0 "-$1" 2>/dev/null && exit 1; exit 0'
+)
+CLEANUP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Exit status and captured output (each stream capped at the target's limit)."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+    truncated: bool = False
+
+
+class _LowLatencySocket(socket.socket):
+    """TCP socket with TCP_NODELAY that re-arms TCP_QUICKACK after every receive.
+
+    Without these, Nagle's algorithm meeting delayed ACKs on loopback stalls each exec by
+    ~40 ms (see services.md, latency traps).
+    """
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        if hasattr(socket, "TCP_QUICKACK"):
+            with contextlib.suppress(OSError):
+                self.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return data
+
+
+def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
+    last: OSError | None = None
+    for family, kind, proto, _name, sockaddr in socket.getaddrinfo(address, port, type=socket.SOCK_STREAM):
+        sock = _LowLatencySocket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last if last is not None else OSError(f"no address for {address}")
+
+
+def load_private_key(text: str) -> paramiko.PKey:
+    """Parse an OpenSSH/PEM private key held in memory (never written to disk)."""
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError, TypeError):
+            continue
+    raise AuthFailed("ssh: the configured private key cannot be read (unknown type or has a passphrase)")
+
+
+def parse_known_hosts(text: str, keys: paramiko.HostKeys | None = None) -> paramiko.HostKeys:
+    """Add known_hosts content (plain or hashed names) to *keys*; unreadable lines are skipped."""
+    keys = keys if keys is not None else paramiko.HostKeys()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+        except (paramiko.SSHException, ValueError):
+            continue
+        if entry is None or entry.key is None:
+            continue
+        for name in entry.hostnames:
+            keys.add(name, entry.key.get_name(), entry.key)
+    return keys
+
+
+@dataclass
+class _Inflight:
+    channel: paramiko.Channel
+    pgid: int | None = None
+    cancelled: bool = False
+    cleanup_confirmed: bool | None = None
+    cleanup_done: threading.Event = field(default_factory=threading.Event)
+
+
+class SshPool:
+    """One live SSH connection to one host, shared by every run of the target.
+
+    Thread-safe: paramiko multiplexes channels over the transport; ``connect`` is
+    serialized. A dead connection is replaced transparently on the next call.
+    """
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        address: str,
+        port: int,
+        username: str,
+        connect_timeout: float,
+        max_output_bytes: int,
+        credentials: Callable[[], tuple[paramiko.PKey, str | None]],
+        known_hosts: Callable[[], str],
+    ) -> None:
+        self.target = target
+        self.address = address
+        self.port = port
+        self.username = username
+        self.connect_timeout = connect_timeout
+        self.max_output_bytes = max_output_bytes
+        self._credentials = credentials
+        self._known_hosts = known_hosts
+        self._client: paramiko.SSHClient | None = None
+        self._lock = threading.Lock()
+        self._inflight: dict[int, _Inflight] = {}
+        self._inflight_lock = threading.Lock()
+        self.connects = 0  # how many times a connection was opened (tests check reuse)
+
+    # -- connection -------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"{self.target} ({self.address}:{self.port})"
+
+    def transport(self) -> paramiko.Transport:
+        with self._lock:
+            client = self._client
+            transport = client.get_transport() if client is not None else None
+            if transport is not None and transport.is_active():
+                return transport
+            if client is not None:
+                client.close()
+                self._client = None
+            self._client = self._connect()
+            self.connects += 1
+            transport = self._client.get_transport()
+            assert transport is not None
+            return transport
+
+    def _connect(self) -> paramiko.SSHClient:
+        where = self._where()
+        client = paramiko.SSHClient()
+        parse_known_hosts(self._known_hosts(), client.get_host_keys())
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            sock = _open_socket(self.address, self.port, self.connect_timeout)
+        except TimeoutError as exc:
+            raise Unreachable(f"ssh: {where} did not answer within {self.connect_timeout:g} s") from exc
+        except OSError as exc:
+            raise Unreachable(f"ssh: cannot reach {where}: {exc.strerror or exc}") from exc
+        pkey, password = self._credentials()
+        try:
+            client.connect(
+                self.address,
+                port=self.port,
+                username=self.username,
+                pkey=pkey,
+                password=password,
+                sock=sock,
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
+                auth_timeout=self.connect_timeout,
+                look_for_keys=False,
+                allow_agent=False,
+            )
+        except paramiko.BadHostKeyException as exc:
+            sock.close()
+            raise AuthFailed(
+                f"ssh: the host key of {where} has CHANGED since it was recorded in known_hosts "
+                f"(now {exc.key.get_name()} {exc.key.fingerprint}); refusing to connect. If the host was "
+                "rebuilt, check the new key out of band and update known_hosts.",
+                reason="host_key_changed",
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            sock.close()
+            raise AuthFailed(f"ssh: {where} refused the credentials of user {self.username}") from exc
+        except paramiko.SSHException as exc:
+            sock.close()
+            if "not found in known_hosts" in str(exc):
+                raise AuthFailed(
+                    f"ssh: the host key of {where} is unknown (not in known_hosts); refusing to connect",
+                    reason="host_key_unknown",
+                ) from exc
+            raise Unreachable(f"ssh: SSH handshake with {where} failed: {exc}") from exc
+        except (OSError, EOFError) as exc:  # TimeoutError is an OSError
+            sock.close()
+            raise Unreachable(f"ssh: connection to {where} failed during the handshake") from exc
+        sock.settimeout(None)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # -- execution --------------------------------------------------------------------
+    def _open_channel(self) -> paramiko.Channel:
+        try:
+            return self.transport().open_session(timeout=self.connect_timeout)
+        except ConnectorError:
+            raise
+        except (paramiko.SSHException, OSError, EOFError):
+            # The pooled connection died between calls: reconnect once. No command ran yet.
+            self.close()
+            try:
+                return self.transport().open_session(timeout=self.connect_timeout)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise Unreachable(f"ssh: lost the connection to {self._where()}") from exc
+
+    def run(self, argv: Sequence[str], *, timeout: float, max_output: int | None = None) -> ExecResult:
+        """Run *argv* (already validated) under the launcher; kill it remotely on timeout."""
+        cap = max_output or self.max_output_bytes
+        deadline = time.monotonic() + max(timeout, 0.001)
+        command = shlex.join([*LAUNCHER, *argv])
+        channel = self._open_channel()
+        inflight = _Inflight(channel)
+        key = id(inflight)
+        with self._inflight_lock:
+            self._inflight[key] = inflight
+        try:
+            try:
+                channel.exec_command(command)
+                result = self._collect(channel, inflight, deadline, cap)
+            except TimeoutError as exc:
+                confirmed = self._cleanup(inflight)
+                err = Timeout(
+                    f"ssh: '{argv[0]}' on {self.target} did not finish within {timeout:g} s; "
+                    + (
+                        "the remote process group was killed (cleanup confirmed)"
+                        if confirmed
+                        else "killing the remote process group could NOT be confirmed"
+                    )
+                )
+                err.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
+                raise err from exc
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if not inflight.cancelled:
+                    self._cleanup(inflight)
+                    where = self._where()
+                    raise Unreachable(f"ssh: the connection to {where} failed during '{argv[0]}'") from exc
+            if inflight.cancelled:
+                inflight.cleanup_done.wait(CLEANUP_TIMEOUT + self.connect_timeout)
+                confirmed = bool(inflight.cleanup_confirmed)
+                cancelled = ConnectorError(
+                    f"ssh: '{argv[0]}' on {self.target} was cancelled; "
+                    + ("the remote process group was killed" if confirmed else "cleanup NOT confirmed"),
+                    reason="cancelled",
+                )
+                cancelled.cleanup_confirmed = confirmed  # type: ignore[attr-defined]
+                raise cancelled
+            return result
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
+            channel.close()
+
+    def _collect(
+        self, channel: paramiko.Channel, inflight: _Inflight, deadline: float, cap: int
+    ) -> ExecResult:
+        out = bytearray()
+        err = bytearray()
+        truncated = False
+        head = bytearray()
+
+        def remaining() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            return left
+
+        def take_stderr() -> None:
+            nonlocal truncated
+            while channel.recv_stderr_ready():
+                chunk = channel.recv_stderr(65536)
+                if len(err) < cap:
+                    err.extend(chunk[: cap - len(err)])
+                truncated = truncated or len(err) + len(chunk) > cap
+
+        # 1) the launcher's first line: the remote process group id
+        while inflight.pgid is None:
+            channel.settimeout(remaining())
+            chunk = channel.recv(4096)  # socket.timeout is TimeoutError
+            if not chunk:
+                break
+            head.extend(chunk)
+            if b"\n" in head:
+                first, _, rest = bytes(head).partition(b"\n")
+                if first.strip().isdigit():
+                    inflight.pgid = int(first.strip())
+                out.extend(rest[:cap])
+                truncated = len(rest) > cap
+                break
+        if inflight.pgid is None and head and b"\n" not in head:
+            out.extend(head[:cap])
+        # 2) stdout until EOF (stderr drained on the way), then stderr, then the exit status
+        while True:
+            take_stderr()
+            channel.settimeout(remaining())
+            chunk = channel.recv(65536)  # socket.timeout is TimeoutError
+            if not chunk:
+                break
+            if len(out) < cap:
+                out.extend(chunk[: cap - len(out)])
+            truncated = truncated or len(out) + len(chunk) > cap
+        while True:
+            channel.settimeout(remaining())
+            chunk = channel.recv_stderr(65536)  # socket.timeout is TimeoutError
+            if not chunk:
+                break
+            if len(err) < cap:
+                err.extend(chunk[: cap - len(err)])
+            truncated = truncated or len(err) + len(chunk) > cap
+        if not channel.status_event.wait(remaining()):
+            raise TimeoutError
+        status = channel.recv_exit_status()
+        return ExecResult(
+            status,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            truncated,
+        )
+
+    def _cleanup(self, inflight: _Inflight) -> bool:
+        """Close the channel and kill the remote process group; True when confirmed gone."""
+        with contextlib.suppress(Exception):
+            inflight.channel.close()
+        pgid = inflight.pgid
+        if pgid is None or pgid <= 1:
+            return False
+        try:
+            channel = self._open_channel()
+        except ConnectorError:
+            return False
+        try:
+            channel.exec_command(shlex.join(["sh", "-c", KILL_SCRIPT, "firstline-kill", str(pgid)]))
+            return channel.status_event.wait(CLEANUP_TIMEOUT) and channel.recv_exit_status() == 0
+        except (paramiko.SSHException, OSError, EOFError):
+            return False
+        finally:
+            channel.close()
+
+    def cancel_all(self) -> bool:
+        """Stop every command in flight on this host; True when each cleanup was confirmed."""
+        with self._inflight_lock:
+            running = list(self._inflight.values())
+        results = []
+        for item in running:
+            item.cancelled = True
+            item.cleanup_confirmed = self._cleanup(item)
+            item.cleanup_done.set()
+            results.append(item.cleanup_confirmed)
+        return all(results)
