@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one command CI runs: set up, start the lab, lint, check runbooks, run every test.
+# Exits non-zero when anything fails. Lab services started here are stopped at the end.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+bash scripts/setup.sh
+export FIRSTLINE_ENVIRONMENT=test
+started=0
+cleanup() { [ "$started" = 1 ] && [ "${FIRSTLINE_KEEP_LAB:-0}" != 1 ] && bash lab/down.sh >/dev/null 2>&1; return 0; }
+trap cleanup EXIT
+started=1
+bash lab/up.sh
+echo "== ruff"; .venv/bin/ruff check runner connectors portal tests bench lab
+echo "== runbooks"; .venv/bin/firstline runbooks check
+echo "== pytest"; .venv/bin/pytest -p no:cacheprovider "$@"
