@@ -155,9 +155,7 @@ class ActionSpec:
                 if not isinstance(value, str):
                     value = str(value)
                 if len(value) > spec.max_length:
-                    raise InvalidInput(
-                        f"{self.name}: input '{spec.name}' is longer than {spec.max_length} characters"
-                    )
+                    raise InvalidInput(f"{self.name}: input '{spec.name}' is longer than {spec.max_length} characters")
                 if "\x00" in value:
                     raise InvalidInput(f"{self.name}: input '{spec.name}' contains a NUL character")
             elif spec.type == "int":
@@ -213,10 +211,10 @@ class Connector:
         self.config = config
         self._secrets = secrets
 
-    def open(self) -> None:  # noqa: B027 - optional hook, default does nothing
+    def open(self) -> None:
         """Prepare resources (lazy connection setup is fine)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, default does nothing
+    def close(self) -> None:
         """Release every resource; must not raise."""
 
     def __enter__(self) -> Self:

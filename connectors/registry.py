@@ -38,7 +38,7 @@ def discover() -> dict[str, type[Connector]]:
         dist = ep.dist.name if ep.dist is not None else "?"
         try:
             cls = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import failure of a plugin is reported the same way
+        except Exception as exc:
             raise PluginError(f"connector '{ep.name}' from distribution '{dist}' failed to import: {exc}") from exc
         found[ep.name] = _check(ep.name, dist, cls)
     return found

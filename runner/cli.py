@@ -14,8 +14,12 @@ from rich.console import Console
 
 from runner.errors import FirstlineError, RunbookError
 
-app = typer.Typer(help="Firstline: vetted runbooks that fix first-level IT problems, every run a ticket.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Firstline: vetted runbooks that fix first-level IT problems, every run a ticket.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 runbooks_app = typer.Typer(help="Check, list and vet runbooks.", no_args_is_help=True)
 tickets_app = typer.Typer(help="Look at tickets.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify and export the audit log.", no_args_is_help=True)
@@ -37,7 +41,9 @@ def _parse_params(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"'{item[:40]}' is not key=value (example: --param user=alice)", param_hint="--param")
+            raise typer.BadParameter(
+                f"'{item[:40]}' is not key=value (example: --param user=alice)", param_hint="--param"
+            )
         if key in values:
             raise typer.BadParameter(f"'{key}' is given twice", param_hint="--param")
         values[key] = value
@@ -57,9 +63,17 @@ def _read_secret(name: str) -> str:
 def run(
     name: Annotated[str, typer.Argument(help="Runbook name, e.g. account-unlock.")],
     param: Annotated[list[str], typer.Option("--param", "-p", help="key=value, repeatable.")] = [],  # noqa: B006
-    secret: Annotated[list[str], typer.Option("--secret", help="Name of a secret parameter to read from the "
-                                              "terminal (or one line of stdin); never on the command line.")] = [],  # noqa: B006
-    as_user: Annotated[str | None, typer.Option("--as", help="Requester (whose problem this is). Default: you.")] = None,
+    secret: Annotated[
+        list[str],
+        typer.Option(
+            "--secret",
+            help="Name of a secret parameter to read from the "
+            "terminal (or one line of stdin); never on the command line.",
+        ),
+    ] = [],  # noqa: B006
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Requester (whose problem this is). Default: you.")
+    ] = None,
     role: Annotated[str, typer.Option(help="Act as 'agent' (default) or 'employee' (self-service rules).")] = "agent",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the rendered steps; touch nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
@@ -72,8 +86,10 @@ def run(
     rb = fl.runbook(name)
     for pname in values:
         if pname in rb.secret_params:
-            raise typer.BadParameter(f"'{pname}' is secret: use --secret {pname} so it stays out of shell history and ps",
-                                     param_hint="--param")
+            raise typer.BadParameter(
+                f"'{pname}' is secret: use --secret {pname} so it stays out of shell history and ps",
+                param_hint="--param",
+            )
     for sname in secret:
         if sname not in rb.secret_params:
             raise typer.BadParameter(f"'{sname}' is not a secret parameter of {name}", param_hint="--secret")
@@ -86,7 +102,9 @@ def run(
         out.print(f"[bold]Dry run of {name}[/] for {requester}: nothing will be changed.")
         for i, s in enumerate(steps, 1):
             cond = f"  [dim](only when {s.condition})[/]" if s.condition else ""
-            out.print(f" {i}. {s.id}: {s.connector}.{s.action} on {s.target} with {json.dumps(s.inputs, default=str)}{cond}")
+            out.print(
+                f" {i}. {s.id}: {s.connector}.{s.action} on {s.target} with {json.dumps(s.inputs, default=str)}{cond}"
+            )
         return
 
     def progress(kind: str, data: Any) -> None:
@@ -98,11 +116,24 @@ def run(
             mark = {"ok": "[green]✓[/]", "skipped": "[dim]–[/]", "failed": "[red]✗[/]"}[data["status"]]
             out.print(f"  {mark} {data['step']}: {data['message']}")
 
-    outcome = fl.run(name, values, requester=requester, roles=roles, channel="cli",
-                     actor_id=me if role == "agent" else requester, progress=progress)
+    outcome = fl.run(
+        name,
+        values,
+        requester=requester,
+        roles=roles,
+        channel="cli",
+        actor_id=me if role == "agent" else requester,
+        progress=progress,
+    )
     if as_json:
-        out.print_json(data={"ticket": outcome.ticket_number, "state": outcome.state, "reason": outcome.reason,
-                             "message": outcome.message})
+        out.print_json(
+            data={
+                "ticket": outcome.ticket_number,
+                "state": outcome.state,
+                "reason": outcome.reason,
+                "message": outcome.message,
+            }
+        )
     elif outcome.ok:
         out.print(f"[green]Resolved[/] {outcome.ticket_number}: {outcome.message}")
     else:
@@ -165,7 +196,9 @@ def tickets_list(
     if not rows:
         out.print("No tickets.")
     for t in rows:
-        out.print(f"{t['number']}  {t['state']:11} {t['opened_at'][:19]}  {t['runbook']:20} {t['requester']} → {t['subject']}")
+        out.print(
+            f"{t['number']}  {t['state']:11} {t['opened_at'][:19]}  {t['runbook']:20} {t['requester']} → {t['subject']}"
+        )
 
 
 @tickets_app.command("show")
@@ -174,15 +207,20 @@ def tickets_show(number: Annotated[str, typer.Argument(help="e.g. FL-000123")]) 
     t = _app().ticket(number)
     out.print(f"[bold]{t['number']}[/]  {t['state']}  priority {t['priority']}  {t['category']} ({t['type']})")
     out.print(f"requester {t['requester']}, subject {t['subject']}, channel {t['channel']}")
-    out.print(f"runbook {t['runbook']} sha256 {t['runbook_sha256'][:12]}…  params {json.dumps(t['params'])}", markup=False)
+    out.print(
+        f"runbook {t['runbook']} sha256 {t['runbook_sha256'][:12]}…  params {json.dumps(t['params'])}", markup=False
+    )
     out.print(f"opened {t['opened_at']}  closed {t['resolved_at'] or '-'}")
     if t["state"] == "escalated":
         out.print(f"escalated to {t['assignment_group']}: {t['message']} (reason {t['reason']})", markup=False)
     elif t["resolution_code"]:
         out.print(f"resolution {t['resolution_code']}: {t['resolution_note']}", markup=False)
     for s in t["steps"]:
-        out.print(f"  {s['seq']}. {s['step_id']} [{s['status']}] {s['connector']}.{s['action']} on {s['target']} "
-                  f"in={json.dumps(s['inputs'])} out={json.dumps(s['outputs'])} {s['message'] or ''}", markup=False)
+        out.print(
+            f"  {s['seq']}. {s['step_id']} [{s['status']}] {s['connector']}.{s['action']} on {s['target']} "
+            f"in={json.dumps(s['inputs'])} out={json.dumps(s['outputs'])} {s['message'] or ''}",
+            markup=False,
+        )
 
 
 @tickets_app.command("sweep")
@@ -217,7 +255,9 @@ def audit_export(
         try:
             datetime.fromisoformat(since)
         except ValueError:
-            raise typer.BadParameter("must be an ISO date such as 2026-11-27 or 2026-11-27T08:55", param_hint="--since") from None
+            raise typer.BadParameter(
+                "must be an ISO date such as 2026-11-27 or 2026-11-27T08:55", param_hint="--since"
+            ) from None
     for line in _app().export_audit(fmt, since):
         sys.stdout.write(line)
 
@@ -244,6 +284,8 @@ def main() -> None:
         from runner.oplog import get_logger
 
         get_logger().exception("cli.crashed")
-        err.print(f"internal error ({type(exc).__name__}); details are in the log file "
-                  f"{os.environ.get('FIRSTLINE_LOG_FILE', 'var/log/firstline.log')}")
+        err.print(
+            f"internal error ({type(exc).__name__}); details are in the log file "
+            f"{os.environ.get('FIRSTLINE_LOG_FILE', 'var/log/firstline.log')}"
+        )
         sys.exit(3)

@@ -52,10 +52,18 @@ class StepRecord:
         from runner.ledger.tickets import dumps
 
         return {
-            "step_id": self.step_id, "connector": self.connector, "action": self.action, "target": self.target,
-            "status": self.status, "inputs": dumps(self.inputs), "outputs": dumps(self.outputs),
-            "reason": self.reason, "message": self.message, "attempts": self.attempts,
-            "started_at": self.started_at, "finished_at": self.finished_at,
+            "step_id": self.step_id,
+            "connector": self.connector,
+            "action": self.action,
+            "target": self.target,
+            "status": self.status,
+            "inputs": dumps(self.inputs),
+            "outputs": dumps(self.outputs),
+            "reason": self.reason,
+            "message": self.message,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
         }
 
 
@@ -75,9 +83,16 @@ class RunResult:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def execute(runbook: Runbook, context: dict[str, Any], pool: ConnectorPool, recorder: Recorder,
-            scrub: Scrubber, *, default_timeout: float,
-            sleep: Callable[[float], None] = time.sleep) -> RunResult:
+def execute(
+    runbook: Runbook,
+    context: dict[str, Any],
+    pool: ConnectorPool,
+    recorder: Recorder,
+    scrub: Scrubber,
+    *,
+    default_timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunResult:
     """Run *runbook*'s steps and its verify with the template *context*."""
     result = RunResult(ok=True, context=context)
     steps_ctx: dict[str, Any] = {}
@@ -87,7 +102,7 @@ def execute(runbook: Runbook, context: dict[str, Any], pool: ConnectorPool, reco
     for step in plan:
         record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log)
         result.steps.append(record)
-        if record.status == "ok" and step.spec is not runbook.verify:
+        if record.status == "ok" and step is not runbook.verify:
             outputs = record.raw_outputs
             steps_ctx[step.id] = outputs
             for key in step.action.secret_outputs:
@@ -106,7 +121,9 @@ def execute(runbook: Runbook, context: dict[str, Any], pool: ConnectorPool, reco
 
 
 def _check_expect(expect: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
-    wrong = [f"{k} should be {_show(v)} but is {_show(outputs.get(k))}" for k, v in expect.items() if outputs.get(k) != v]
+    wrong = [
+        f"{k} should be {_show(v)} but is {_show(outputs.get(k))}" for k, v in expect.items() if outputs.get(k) != v
+    ]
     return ("The check after the fix failed: " + "; ".join(wrong)) if wrong else ""
 
 
@@ -114,12 +131,33 @@ def _show(value: Any) -> str:
     return "true" if value is True else "false" if value is False else str(value)
 
 
-def _run_step(step: CompiledStep, context: dict[str, Any], pool: ConnectorPool, recorder: Recorder,
-              scrub: Scrubber, default_timeout: float, sleep: Callable[[float], None], log: Any) -> StepRecord:
+def _run_step(
+    step: CompiledStep,
+    context: dict[str, Any],
+    pool: ConnectorPool,
+    recorder: Recorder,
+    scrub: Scrubber,
+    default_timeout: float,
+    sleep: Callable[[float], None],
+    log: Any,
+) -> StepRecord:
     spec = step.spec
     started = now()
-    record = StepRecord(step.id, spec.connector, spec.action, None, "failed", {}, {}, None, "", 0, started, started,
-                        step.action.changes_state)
+    record = StepRecord(
+        step.id,
+        spec.connector,
+        spec.action,
+        None,
+        "failed",
+        {},
+        {},
+        None,
+        "",
+        0,
+        started,
+        started,
+        step.action.changes_state,
+    )
     try:
         if step.when is not None and not truthy(step.when.render(context)):
             record.status, record.message = "skipped", "Not needed"
@@ -135,8 +173,10 @@ def _run_step(step: CompiledStep, context: dict[str, Any], pool: ConnectorPool, 
         return record
     for name in step.action.secret_inputs:
         scrub.add(inputs.get(name))
-    record.inputs = {k: (REDACTED if k in step.action.secret_inputs and v not in (None, "") else scrub.value(v))
-                     for k, v in inputs.items()}
+    record.inputs = {
+        k: (REDACTED if k in step.action.secret_inputs and v not in (None, "") else scrub.value(v))
+        for k, v in inputs.items()
+    }
     recorder.step_started(step, target)
     timeout = spec.timeout or default_timeout
     retries = getattr(spec, "retries", 0)
@@ -155,7 +195,7 @@ def _run_step(step: CompiledStep, context: dict[str, Any], pool: ConnectorPool, 
         except FirstlineError as exc:
             record.reason, record.message = "config_error", scrub.text(str(exc))
             break
-        except Exception:  # noqa: BLE001 - a bug in a connector must end the ticket, not leave it stuck
+        except Exception:
             log.exception("step.crashed", step=step.id)
             record.reason = "internal_error"
             record.message = "An internal error stopped this step; the operator log has the details."
@@ -164,8 +204,9 @@ def _run_step(step: CompiledStep, context: dict[str, Any], pool: ConnectorPool, 
             for key in step.action.secret_outputs:
                 scrub.add(outputs.get(key))
             record.raw_outputs = dict(outputs)
-            record.outputs = {k: (REDACTED if k in step.action.secret_outputs else scrub.value(v, None))
-                              for k, v in outputs.items()}
+            record.outputs = {
+                k: (REDACTED if k in step.action.secret_outputs else scrub.value(v, None)) for k, v in outputs.items()
+            }
             record.status, record.message = "ok", "Done"
             break
     record.finished_at = now()

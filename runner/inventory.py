@@ -102,7 +102,7 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
     choices = raw.get("choices") or {}
     for source, options in choices.items():
         for key, opt in (options or {}).items():
-            tname = opt.get("target") if isinstance(opt, dict) else None
-            if tname is not None and tname not in targets:
-                raise ConfigError(f"inventory: choices.{source}.{key} names unknown target '{tname}'")
+            ref = opt.get("target") if isinstance(opt, dict) else None
+            if ref is not None and ref not in targets:
+                raise ConfigError(f"inventory: choices.{source}.{key} names unknown target '{ref}'")
     return Inventory(path=path, targets=targets, defaults=defaults, choices=choices)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ def remember_secret(value: str) -> None:
     _GLOBAL_SCRUB.add(value)
 
 
-def _mask(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     return {k: _GLOBAL_SCRUB.value(v, k) for k, v in event.items()}
 
 

@@ -62,8 +62,10 @@ def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
         raise ParameterError(f"{label} contains control or invisible formatting characters")
     if p.type == "account":
         if not _ACCOUNT.fullmatch(raw):
-            raise ParameterError(f"{label} is not a valid account name (letters, digits, '.', '_' and '-', "
-                                 "starting with a letter or digit, at most 64)")
+            raise ParameterError(
+                f"{label} is not a valid account name (letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit, at most 64)"
+            )
         return raw
     if p.type == "enum":
         assert p.values is not None
@@ -84,14 +86,22 @@ def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
     return raw
 
 
-def validate(runbook: Runbook, raw: Mapping[str, Any], *, requester: str, roles: frozenset[str],
-             channel: str, inventory: Inventory | None) -> dict[str, Any]:
+def validate(
+    runbook: Runbook,
+    raw: Mapping[str, Any],
+    *,
+    requester: str,
+    roles: frozenset[str],
+    channel: str,
+    inventory: Inventory | None,
+) -> dict[str, Any]:
     """Typed parameter values, with defaults applied and self-service scope enforced."""
     known = runbook.param_index
     unknown = sorted(set(raw) - set(known))
     if unknown:
-        raise ParameterError(f"unknown parameter(s): {', '.join(unknown)}; "
-                             f"this runbook takes: {', '.join(known) or 'none'}")
+        raise ParameterError(
+            f"unknown parameter(s): {', '.join(unknown)}; this runbook takes: {', '.join(known) or 'none'}"
+        )
     employee = "agent" not in roles and "admin" not in roles
     out: dict[str, Any] = {}
     for p in runbook.model.parameters:

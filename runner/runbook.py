@@ -234,29 +234,47 @@ def _cross_check(
                 if ref.name not in params:
                     problems.append(_problem(path, line, f"{label}: unknown parameter '{ref.name}'"))
                 elif ref.name in secret_params and not allow_secret:
-                    problems.append(_problem(path, line, f"{label}: secret parameter '{ref.name}' may only feed secret inputs"))
+                    problems.append(
+                        _problem(path, line, f"{label}: secret parameter '{ref.name}' may only feed secret inputs")
+                    )
             elif ref.root == "steps" and ref.name is not None:
                 if ref.name not in outputs:
                     problems.append(_problem(path, line, f"{label}: step '{ref.name}' is not an earlier step"))
                 elif ref.attr is not None and ref.attr not in outputs[ref.name].outputs:
                     problems.append(
-                        _problem(path, line, f"{label}: step '{ref.name}' has no output '{ref.attr}' "
-                                 f"(it returns: {', '.join(sorted(outputs[ref.name].outputs)) or 'nothing'})")
+                        _problem(
+                            path,
+                            line,
+                            f"{label}: step '{ref.name}' has no output '{ref.attr}' "
+                            f"(it returns: {', '.join(sorted(outputs[ref.name].outputs)) or 'nothing'})",
+                        )
                     )
                 elif ref.attr in outputs[ref.name].secret_outputs and not allow_secret:
-                    problems.append(_problem(path, line, f"{label}: secret output '{ref.attr}' may only feed secret inputs"))
+                    problems.append(
+                        _problem(path, line, f"{label}: secret output '{ref.attr}' may only feed secret inputs")
+                    )
 
     def compile_step(spec: Step | Verify, loc: tuple[Any, ...], index: int) -> CompiledStep | None:
         cls = connectors.get(spec.connector)
         if cls is None:
-            problems.append(_problem(path, at(*loc, "connector"),
-                                     f"unknown connector '{spec.connector}'; available: {', '.join(sorted(connectors))}"))
+            problems.append(
+                _problem(
+                    path,
+                    at(*loc, "connector"),
+                    f"unknown connector '{spec.connector}'; available: {', '.join(sorted(connectors))}",
+                )
+            )
             return None
         action = cls.actions.get(spec.action)
         if action is None:
-            problems.append(_problem(path, at(*loc, "action"),
-                                     f"connector '{spec.connector}' has no action '{spec.action}'; "
-                                     f"it has: {', '.join(sorted(cls.actions))}"))
+            problems.append(
+                _problem(
+                    path,
+                    at(*loc, "action"),
+                    f"connector '{spec.connector}' has no action '{spec.action}'; "
+                    f"it has: {', '.join(sorted(cls.actions))}",
+                )
+            )
             return None
         try:
             inputs = compile_value(spec.with_)
@@ -266,15 +284,24 @@ def _cross_check(
             problems.append(_problem(path, at(*loc), str(exc)))
             return None
         for name in set(spec.with_) - action.input_names:
-            problems.append(_problem(path, at(*loc, "with", name),
-                                     f"action '{spec.action}' has no input '{name}'; inputs: {', '.join(sorted(action.input_names))}"))
+            problems.append(
+                _problem(
+                    path,
+                    at(*loc, "with", name),
+                    f"action '{spec.action}' has no input '{name}'; inputs: {', '.join(sorted(action.input_names))}",
+                )
+            )
         for i in action.inputs:
             if i.required and i.name not in spec.with_:
                 problems.append(_problem(path, at(*loc, "with"), f"action '{spec.action}' needs input '{i.name}'"))
         for name, value in inputs.items():
             secret_input = name in action.secret_inputs
             if secret_input and isinstance(value, Template) and value.is_literal and value.source not in (None, ""):
-                problems.append(_problem(path, at(*loc, "with", name), f"secret input '{name}' must not be a literal in the runbook"))
+                problems.append(
+                    _problem(
+                        path, at(*loc, "with", name), f"secret input '{name}' must not be a literal in the runbook"
+                    )
+                )
             for t in iter_templates(value):
                 check_refs(t, (*loc, "with", name), allow_secret=secret_input, label=f"with.{name}")
         if target is not None:
@@ -295,8 +322,9 @@ def _cross_check(
         verify = compile_step(model.verify, ("verify",), len(model.steps))
         if verify is not None:
             for key in set(model.verify.expect) - verify.action.outputs:
-                problems.append(_problem(path, at("verify", "expect", key),
-                                         f"action '{model.verify.action}' has no output '{key}'"))
+                problems.append(
+                    _problem(path, at("verify", "expect", key), f"action '{model.verify.action}' has no output '{key}'")
+                )
     try:
         note = Template(model.resolution.note)
         check_refs(note, ("resolution", "note"), allow_secret=False, label="resolution.note")
@@ -312,8 +340,11 @@ def _cross_check(
                 continue
             for ref in d.refs:
                 if ref.root not in ("requester", "channel"):
-                    problems.append(_problem(path, at("parameters", i, "default"),
-                                             "a default may only use 'requester' or 'channel'"))
+                    problems.append(
+                        _problem(
+                            path, at("parameters", i, "default"), "a default may only use 'requester' or 'channel'"
+                        )
+                    )
     if problems:
         raise RunbookError(problems)
     return Runbook(model, path, sha, tuple(compiled), verify, note, params)

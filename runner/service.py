@@ -66,14 +66,23 @@ class PlannedStep:
 
 
 class _LedgerRecorder:
-    def __init__(self, app: Firstline, ticket_id: int, number: str, actor: Actor, runbook: Runbook,
-                 correlation_id: str, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        app: Firstline,
+        ticket_id: int,
+        number: str,
+        actor: Actor,
+        runbook: Runbook,
+        correlation_id: str,
+        progress: Progress | None,
+    ) -> None:
         self.app, self.ticket_id, self.number, self.actor = app, ticket_id, number, actor
         self.runbook, self.correlation_id, self.progress, self.seq = runbook, correlation_id, progress, 0
 
     def step_started(self, step: CompiledStep, target: str | None) -> None:
         if self.progress is not None:
-            title = step.spec.title.en if getattr(step.spec, "title", None) else step.id
+            title_text = getattr(step.spec, "title", None)
+            title = title_text.en if title_text is not None else step.id
             self.progress("step.started", {"step": step.id, "title": title, "target": target})
 
     def step_finished(self, record: StepRecord) -> None:
@@ -82,13 +91,24 @@ class _LedgerRecorder:
             tickets.record_step(conn, self.ticket_id, self.seq, record.row())
             if record.changes_state and record.status == "ok":
                 self.app.audit.append(
-                    conn, self.actor, f"{record.connector}.{record.action}", outcome="success",
-                    target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(":"),
-                    ticket=self.number, runbook=self.runbook.name, runbook_sha256=self.runbook.sha256,
-                    correlation_id=self.correlation_id, detail={"step": record.step_id, "inputs": record.inputs})
+                    conn,
+                    self.actor,
+                    f"{record.connector}.{record.action}",
+                    outcome="success",
+                    target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(
+                        ":"
+                    ),
+                    ticket=self.number,
+                    runbook=self.runbook.name,
+                    runbook_sha256=self.runbook.sha256,
+                    correlation_id=self.correlation_id,
+                    detail={"step": record.step_id, "inputs": record.inputs},
+                )
         if self.progress is not None:
-            self.progress("step.finished", {"step": record.step_id, "status": record.status,
-                                            "message": record.message, "reason": record.reason})
+            self.progress(
+                "step.finished",
+                {"step": record.step_id, "status": record.status, "message": record.message, "reason": record.reason},
+            )
 
 
 class Firstline:
@@ -149,7 +169,9 @@ class Firstline:
             except RunbookError as exc:
                 problems.extend(exc.problems)
         for name in sorted(set(approvals) - {p.stem for p in self.settings.runbooks_dir.glob("*.yaml")}):
-            problems.append(f"{self.settings.runbooks_dir / 'vetted.lock'}:1: approval for '{name}' has no runbook file")
+            problems.append(
+                f"{self.settings.runbooks_dir / 'vetted.lock'}:1: approval for '{name}' has no runbook file"
+            )
         return problems
 
     def vet(self, name: str, by: str) -> str:
@@ -159,13 +181,22 @@ class Firstline:
         rb = self.runbook(name)  # must load cleanly: a broken runbook cannot be vetted
         approval = write_approval(self.settings.runbooks_dir, rb, by)
         with transaction(self.engine) as conn:
-            self.audit.append(conn, Actor(by, ("admin",)), "runbook.vetted", outcome="success", target=name,
-                              runbook=name, runbook_sha256=rb.sha256, detail={"approved_at": approval.approved_at})
+            self.audit.append(
+                conn,
+                Actor(by, ("admin",)),
+                "runbook.vetted",
+                outcome="success",
+                target=name,
+                runbook=name,
+                runbook_sha256=rb.sha256,
+                detail={"approved_at": approval.approved_at},
+            )
         return rb.sha256
 
     # -- running ---------------------------------------------------------------------
-    def _prepare(self, name: str, raw: Mapping[str, Any], actor: Actor, requester: str,
-                 channel: str) -> tuple[Runbook, dict[str, Any]]:
+    def _prepare(
+        self, name: str, raw: Mapping[str, Any], actor: Actor, requester: str, channel: str
+    ) -> tuple[Runbook, dict[str, Any]]:
         if channel not in CHANNELS:
             raise PolicyDenied(f"unknown channel '{channel[:16]}'")
         roles = frozenset(actor.roles)
@@ -177,38 +208,70 @@ class Firstline:
                 raise PolicyDenied(f"runbook '{name}' is not available to agents")
         elif "self_service" not in audience:
             raise PolicyDenied(f"runbook '{name}' is not available for self-service; ask the service desk")
-        values = params_mod.validate(rb, raw, requester=requester, roles=roles, channel=channel,
-                                     inventory=self._inventory_or_none(rb))
+        values = params_mod.validate(
+            rb, raw, requester=requester, roles=roles, channel=channel, inventory=self._inventory_or_none(rb)
+        )
         return rb, values
 
     def _inventory_or_none(self, rb: Runbook) -> Inventory | None:
         needs = any(p.type == "choice" for p in rb.model.parameters)
         return self.inventory if needs else None
 
-    def plan(self, name: str, raw: Mapping[str, Any], *, requester: str, roles: frozenset[str] | set[str],
-             channel: str = "cli") -> list[PlannedStep]:
+    def plan(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        *,
+        requester: str,
+        roles: frozenset[str] | set[str],
+        channel: str = "cli",
+    ) -> list[PlannedStep]:
         """Dry run: the rendered steps, touching nothing. Later steps' outputs are unknown."""
         actor = Actor(requester, tuple(sorted(roles)))
         rb, values = self._prepare(name, raw, actor, requester, channel)
         shown = {k: (REDACTED if k in rb.secret_params else v) for k, v in values.items()}
         out = []
         for step in [*rb.steps, *([rb.verify] if rb.verify else [])]:
-            ctx = _Lenient({"params": shown, "requester": requester, "channel": channel, "ticket": "FL-(new)",
-                            "steps": _Unknown()})
+            ctx = _Lenient(
+                {"params": shown, "requester": requester, "channel": channel, "ticket": "FL-(new)", "steps": _Unknown()}
+            )
             inputs = {k: _preview(v, ctx) for k, v in step.inputs.items()}
-            target = _preview(step.target, ctx) if step.target is not None else self.pool.default_target(step.spec.connector)
-            out.append(PlannedStep(step.id, step.spec.connector, step.spec.action, str(target),
-                                   {k: (REDACTED if k in step.action.secret_inputs else v) for k, v in inputs.items()},
-                                   step.spec.when))
+            target = (
+                _preview(step.target, ctx) if step.target is not None else self.pool.default_target(step.spec.connector)
+            )
+            out.append(
+                PlannedStep(
+                    step.id,
+                    step.spec.connector,
+                    step.spec.action,
+                    str(target),
+                    {k: (REDACTED if k in step.action.secret_inputs else v) for k, v in inputs.items()},
+                    step.spec.when,
+                )
+            )
         return out
 
-    def run(self, name: str, raw: Mapping[str, Any], *, requester: str, roles: frozenset[str] | set[str] = frozenset({"agent"}),
-            channel: str = "cli", actor_id: str | None = None, client_ip: str | None = None,
-            user_agent: str | None = None, progress: Progress | None = None) -> RunOutcome:
+    def run(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        *,
+        requester: str,
+        roles: frozenset[str] | set[str] = frozenset({"agent"}),
+        channel: str = "cli",
+        actor_id: str | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        progress: Progress | None = None,
+    ) -> RunOutcome:
         """Request and execute a run; always returns an outcome once a ticket opened."""
-        actor = Actor(actor_id or requester, tuple(sorted(roles)),
-                      on_behalf_of=requester if actor_id and actor_id != requester else None,
-                      client_ip=client_ip, user_agent=user_agent)
+        actor = Actor(
+            actor_id or requester,
+            tuple(sorted(roles)),
+            on_behalf_of=requester if actor_id and actor_id != requester else None,
+            client_ip=client_ip,
+            user_agent=user_agent,
+        )
         try:
             rb, values = self._prepare(name, raw, actor, requester, channel)
         except FirstlineError as exc:
@@ -219,33 +282,68 @@ class Firstline:
             if isinstance(values.get(p), str):
                 remember_secret(values[p])
         correlation_id = str(uuid.uuid4())
-        stored_params = {k: (REDACTED if k in rb.secret_params else (v["key"] if isinstance(v, dict) else v))
-                         for k, v in values.items()}
-        subject = next((str(values[p.name]) for p in rb.model.parameters if p.type == "account" and p.name in values),
-                       requester)
-        timeout = sum((s.spec.timeout or self.settings.default_step_timeout) * (1 + getattr(s.spec, "retries", 0))
-                      for s in [*rb.steps, *([rb.verify] if rb.verify else [])]) + 60
+        stored_params = {
+            k: (REDACTED if k in rb.secret_params else (v["key"] if isinstance(v, dict) else v))
+            for k, v in values.items()
+        }
+        subject = next(
+            (str(values[p.name]) for p in rb.model.parameters if p.type == "account" and p.name in values), requester
+        )
+        timeout = (
+            sum(
+                (s.spec.timeout or self.settings.default_step_timeout) * (1 + getattr(s.spec, "retries", 0))
+                for s in [*rb.steps, *([rb.verify] if rb.verify else [])]
+            )
+            + 60
+        )
         with transaction(self.engine) as conn:
-            ticket_id, number = tickets.open_ticket(conn, self.audit, actor, tickets.NewTicket(
-                requester=requester, subject=subject, channel=channel, category=rb.model.category,
-                type=rb.model.type, runbook=rb.name, runbook_sha256=rb.sha256, params=stored_params,
-                correlation_id=correlation_id, timeout_s=timeout))
+            ticket_id, number = tickets.open_ticket(
+                conn,
+                self.audit,
+                actor,
+                tickets.NewTicket(
+                    requester=requester,
+                    subject=subject,
+                    channel=channel,
+                    category=rb.model.category,
+                    type=rb.model.type,
+                    runbook=rb.name,
+                    runbook_sha256=rb.sha256,
+                    params=stored_params,
+                    correlation_id=correlation_id,
+                    timeout_s=timeout,
+                ),
+            )
         if progress is not None:
             progress("ticket.opened", {"ticket": number})
         context: dict[str, Any] = {"params": values, "requester": requester, "channel": channel, "ticket": number}
         recorder = _LedgerRecorder(self, ticket_id, number, actor, rb, correlation_id, progress)
         try:
-            result = execute(rb, context, self.pool, recorder, scrub,
-                             default_timeout=self.settings.default_step_timeout)
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the ticket must end escalated
+            result = execute(
+                rb, context, self.pool, recorder, scrub, default_timeout=self.settings.default_step_timeout
+            )
+        except Exception as exc:
             self.log.exception("run.crashed", ticket=number)
             msg = str(exc) if isinstance(exc, FirstlineError) else "An internal error stopped the run."
-            result = RunResult(ok=False, reason="internal_error" if not isinstance(exc, FirstlineError) else "config_error",
-                               message=scrub.text(msg), steps=list(getattr(recorder, "steps", [])))
+            result = RunResult(
+                ok=False,
+                reason="internal_error" if not isinstance(exc, FirstlineError) else "config_error",
+                message=scrub.text(msg),
+                steps=list(getattr(recorder, "steps", [])),
+            )
         return self._finish(ticket_id, number, rb, actor, correlation_id, subject, result, scrub)
 
-    def _finish(self, ticket_id: int, number: str, rb: Runbook, actor: Actor, correlation_id: str, subject: str,
-                result: RunResult, scrub: Scrubber) -> RunOutcome:
+    def _finish(
+        self,
+        ticket_id: int,
+        number: str,
+        rb: Runbook,
+        actor: Actor,
+        correlation_id: str,
+        subject: str,
+        result: RunResult,
+        scrub: Scrubber,
+    ) -> RunOutcome:
         meta = {"subject": subject, "runbook": rb.name, "runbook_sha256": rb.sha256, "correlation_id": correlation_id}
         note = None
         if result.ok:
@@ -261,9 +359,19 @@ class Firstline:
             message = result.message or "The runbook could not finish."
         try:
             with transaction(self.engine) as conn:
-                tickets.close_ticket(conn, self.audit, actor, ticket_id, state=state, resolution_code=code,
-                                     note=note, reason=result.reason, message=message, assignment_group=group,
-                                     meta=meta)
+                tickets.close_ticket(
+                    conn,
+                    self.audit,
+                    actor,
+                    ticket_id,
+                    state=state,
+                    resolution_code=code,
+                    note=note,
+                    reason=result.reason,
+                    message=message,
+                    assignment_group=group,
+                    meta=meta,
+                )
         except LedgerError:
             self.log.exception("ticket.close_failed", ticket=number)  # sweep() escalates it later
             raise
@@ -274,8 +382,15 @@ class Firstline:
         outcome = "denied" if isinstance(exc, PolicyDenied | RunbookError) else "failure"
         try:
             with transaction(self.engine) as conn:
-                self.audit.append(conn, actor, "run.refused", outcome=outcome, target=name[:64],
-                                  reason=type(exc).__name__, detail={"message": str(exc)[:500]})
+                self.audit.append(
+                    conn,
+                    actor,
+                    "run.refused",
+                    outcome=outcome,
+                    target=name[:64],
+                    reason=type(exc).__name__,
+                    detail={"message": str(exc)[:500]},
+                )
         except LedgerError:
             self.log.exception("audit.refusal_not_recorded")
 
@@ -284,11 +399,20 @@ class Firstline:
         done = []
         for ticket_id in tickets.stale_ticket_ids(self.engine):
             with transaction(self.engine) as conn:
-                if tickets.close_ticket(conn, self.audit, Actor("firstline-sweeper", ("service",)), ticket_id,
-                                        state="escalated", resolution_code=None, note=None, reason="run_lost",
-                                        message="The run stopped before it finished (worker lost); "
-                                                "second level must check the target's state.",
-                                        assignment_group=self.settings.escalation_group, meta={}):
+                if tickets.close_ticket(
+                    conn,
+                    self.audit,
+                    Actor("firstline-sweeper", ("service",)),
+                    ticket_id,
+                    state="escalated",
+                    resolution_code=None,
+                    note=None,
+                    reason="run_lost",
+                    message="The run stopped before it finished (worker lost); "
+                    "second level must check the target's state.",
+                    assignment_group=self.settings.escalation_group,
+                    meta={},
+                ):
                     done.append(tickets.number_of(ticket_id))
         return done
 

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
         path = self.audit_key_file
         if not path.exists():
             if self.environment == "prod":
-                raise ConfigError(f"audit key file {path} is missing; create it (32+ random bytes) or set FIRSTLINE_AUDIT_KEY")
+                raise ConfigError(
+                    f"audit key file {path} is missing; create it (32+ random bytes) or set FIRSTLINE_AUDIT_KEY"
+                )
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

@@ -62,10 +62,18 @@ def check_vetted(runbook: Runbook, approvals: dict[str, Approval]) -> Approval:
     """Return the approval for *runbook*'s current content, or raise ``NotVetted``."""
     approval = approvals.get(runbook.name)
     if approval is None:
-        raise NotVetted([f"{runbook.path}:1: runbook '{runbook.name}' is not vetted; "
-                         f"an admin must review it and run `firstline runbooks vet {runbook.name} --by NAME`"])
+        raise NotVetted(
+            [
+                f"{runbook.path}:1: runbook '{runbook.name}' is not vetted; "
+                f"an admin must review it and run `firstline runbooks vet {runbook.name} --by NAME`"
+            ]
+        )
     if approval.sha256 != runbook.sha256:
-        raise NotVetted([f"{runbook.path}:1: runbook '{runbook.name}' changed since it was vetted by "
-                         f"{approval.approved_by} on {approval.approved_at[:10]}; it will not run until it is "
-                         f"reviewed and vetted again"])
+        raise NotVetted(
+            [
+                f"{runbook.path}:1: runbook '{runbook.name}' changed since it was vetted by "
+                f"{approval.approved_by} on {approval.approved_at[:10]}; it will not run until it is "
+                f"reviewed and vetted again"
+            ]
+        )
     return approval

@@ -7,6 +7,9 @@ from typing import Any
 
 import yaml
 
+# PyYAML's constructor methods are untyped.
+# mypy: disable-error-code="no-untyped-call"
+
 
 class LineDict(dict[Any, Any]):
     line: int = 0

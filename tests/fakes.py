@@ -24,14 +24,19 @@ class FakeConnector(Connector):
     name = "fake"
     config_model = FakeConfig
     actions: ClassVar[Mapping[str, ActionSpec]] = {
-        "account_status": ActionSpec("account_status", (InputSpec("user"),),
-                                     outputs=frozenset({"exists", "locked", "mail"})),
-        "unlock_account": ActionSpec("unlock_account", (InputSpec("user"),), outputs=frozenset({"unlocked"}),
-                                     changes_state=True),
-        "reset_password": ActionSpec("reset_password", (InputSpec("user"), InputSpec("new_password", "secret", required=False,
-                                                                                    secret=True)),
-                                     outputs=frozenset({"temporary_password"}),
-                                     secret_outputs=frozenset({"temporary_password"}), changes_state=True),
+        "account_status": ActionSpec(
+            "account_status", (InputSpec("user"),), outputs=frozenset({"exists", "locked", "mail"})
+        ),
+        "unlock_account": ActionSpec(
+            "unlock_account", (InputSpec("user"),), outputs=frozenset({"unlocked"}), changes_state=True
+        ),
+        "reset_password": ActionSpec(
+            "reset_password",
+            (InputSpec("user"), InputSpec("new_password", "secret", required=False, secret=True)),
+            outputs=frozenset({"temporary_password"}),
+            secret_outputs=frozenset({"temporary_password"}),
+            changes_state=True,
+        ),
         "echo": ActionSpec("echo", (InputSpec("text"),), outputs=frozenset({"text"})),
     }
     script: ClassVar[Script] = {}

@@ -25,8 +25,22 @@ from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 
 GENESIS = "0" * 64
 FIELDS = (
-    "seq", "ts", "actor", "actor_roles", "on_behalf_of", "action", "target", "ticket", "runbook",
-    "runbook_sha256", "outcome", "reason", "client_ip", "user_agent", "correlation_id", "detail",
+    "seq",
+    "ts",
+    "actor",
+    "actor_roles",
+    "on_behalf_of",
+    "action",
+    "target",
+    "ticket",
+    "runbook",
+    "runbook_sha256",
+    "outcome",
+    "reason",
+    "client_ip",
+    "user_agent",
+    "correlation_id",
+    "detail",
 )
 
 
@@ -35,8 +49,9 @@ def now() -> str:
 
 
 def canonical(row: Mapping[str, Any]) -> bytes:
-    return json.dumps({k: row.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return json.dumps(
+        {k: row.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
 
 
 def chain_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
@@ -64,19 +79,41 @@ class AuditLog:
         self.checkpoint_every = max(1, checkpoint_every)
         self.checkpoint_file = checkpoint_file
 
-    def append(self, conn: Connection, actor: Actor, action: str, *, outcome: str, target: str | None = None,
-               ticket: str | None = None, runbook: str | None = None, runbook_sha256: str | None = None,
-               reason: str | None = None, correlation_id: str | None = None,
-               detail: Mapping[str, Any] | None = None) -> int:
+    def append(
+        self,
+        conn: Connection,
+        actor: Actor,
+        action: str,
+        *,
+        outcome: str,
+        target: str | None = None,
+        ticket: str | None = None,
+        runbook: str | None = None,
+        runbook_sha256: str | None = None,
+        reason: str | None = None,
+        correlation_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
         """Append one event inside the caller's transaction; return its sequence number."""
-        head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-                            .with_for_update()).first()
+        head = conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+        ).first()
         prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
         row: dict[str, Any] = {
-            "seq": prev_seq + 1, "ts": now(), "actor": actor.id, "actor_roles": ",".join(actor.roles),
-            "on_behalf_of": actor.on_behalf_of, "action": action, "target": target, "ticket": ticket,
-            "runbook": runbook, "runbook_sha256": runbook_sha256, "outcome": outcome,
-            "reason": reason, "client_ip": actor.client_ip, "user_agent": actor.user_agent,
+            "seq": prev_seq + 1,
+            "ts": now(),
+            "actor": actor.id,
+            "actor_roles": ",".join(actor.roles),
+            "on_behalf_of": actor.on_behalf_of,
+            "action": action,
+            "target": target,
+            "ticket": ticket,
+            "runbook": runbook,
+            "runbook_sha256": runbook_sha256,
+            "outcome": outcome,
+            "reason": reason,
+            "client_ip": actor.client_ip,
+            "user_agent": actor.user_agent,
             "correlation_id": correlation_id,
             "detail": json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         }
@@ -87,8 +124,9 @@ class AuditLog:
         if head is None:
             conn.execute(audit_head.insert().values(id=1, seq=row["seq"], hash=row["hash"], mac=mac))
         else:
-            conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                         .values(seq=row["seq"], hash=row["hash"], mac=mac))
+            conn.execute(
+                update(audit_head).where(audit_head.c.id == 1).values(seq=row["seq"], hash=row["hash"], mac=mac)
+            )
         if row["seq"] % self.checkpoint_every == 0:
             self._checkpoint(conn, row["seq"], row["hash"], mac)
         seq: int = row["seq"]
@@ -130,30 +168,46 @@ def verify(engine: Engine, key: bytes, checkpoint_file: Path | None) -> VerifyRe
             seq = row["seq"]
             if seq != expected:
                 bad = min(seq, expected)
-                return VerifyReport(False, count, bad, f"sequence jumps from {expected - 1} to {seq} (events missing or inserted)")
+                return VerifyReport(
+                    False, count, bad, f"sequence jumps from {expected - 1} to {seq} (events missing or inserted)"
+                )
             if row["prev_hash"] != prev_hash:
                 return VerifyReport(False, count, seq, f"event {seq} does not link to event {seq - 1}")
-            if chain_hash(prev_hash, row) != row["hash"]:
+            if chain_hash(prev_hash, dict(row)) != row["hash"]:
                 return VerifyReport(False, count, seq, f"event {seq} was altered (hash mismatch)")
             for source in (checkpoints.get(seq), external.get(seq)):
                 cp_hash = None if source is None else (source["hash"] if isinstance(source, dict) else source.hash)
                 if cp_hash is not None and cp_hash != row["hash"]:
-                    return VerifyReport(False, count, last_good_cp + 1,
-                                        f"events after {last_good_cp} differ from the signed checkpoint at {seq} "
-                                        "(the chain was rewritten)")
+                    return VerifyReport(
+                        False,
+                        count,
+                        last_good_cp + 1,
+                        f"events after {last_good_cp} differ from the signed checkpoint at {seq} "
+                        "(the chain was rewritten)",
+                    )
             if seq in checkpoints or seq in external:
                 last_good_cp = seq
             prev_hash, expected, count = row["hash"], seq + 1, count + 1
         last = expected - 1
         signed_max = max([*checkpoints, *external, 0])
         if head is not None and not hmac.compare_digest(sign(key, head.seq, head.hash), head.mac):
-            return VerifyReport(False, count, min(head.seq, last) + 1 if last < head.seq else last_good_cp + 1,
-                                "the chain head's signature does not match (the chain was rewritten)")
+            return VerifyReport(
+                False,
+                count,
+                min(head.seq, last) + 1 if last < head.seq else last_good_cp + 1,
+                "the chain head's signature does not match (the chain was rewritten)",
+            )
         if head is not None and (head.seq > last or signed_max > last):
-            return VerifyReport(False, count, last + 1,
-                                f"events after {last} are missing (signed head/checkpoint reaches {max(head.seq, signed_max)})")
+            return VerifyReport(
+                False,
+                count,
+                last + 1,
+                f"events after {last} are missing (signed head/checkpoint reaches {max(head.seq, signed_max)})",
+            )
         if head is not None and (head.seq != last or head.hash != prev_hash):
-            return VerifyReport(False, count, head.seq + 1, f"events after the signed head {head.seq} were added outside the ledger")
+            return VerifyReport(
+                False, count, head.seq + 1, f"events after the signed head {head.seq} were added outside the ledger"
+            )
         if head is None and count:
             return VerifyReport(False, count, 1, "the signed chain head is missing")
         return VerifyReport(True, count)

@@ -47,18 +47,42 @@ class NewTicket:
 def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket) -> tuple[int, str]:
     ts = now()
     deadline = (datetime.now(UTC) + timedelta(seconds=new.timeout_s)).isoformat(timespec="microseconds")
-    ticket_id = conn.execute(ticket.insert().values(
-        requester=new.requester, subject=new.subject, channel=new.channel, category=new.category,
-        type=new.type, runbook=new.runbook, runbook_sha256=new.runbook_sha256, params=dumps(new.params),
-        state="in_progress", impact=new.impact, urgency=new.urgency,
-        priority=PRIORITY[(new.impact, new.urgency)], correlation_id=new.correlation_id,
-        opened_at=ts, updated_at=ts, deadline_at=deadline,
-    )).inserted_primary_key[0]
+    inserted = conn.execute(
+        ticket.insert().values(
+            requester=new.requester,
+            subject=new.subject,
+            channel=new.channel,
+            category=new.category,
+            type=new.type,
+            runbook=new.runbook,
+            runbook_sha256=new.runbook_sha256,
+            params=dumps(new.params),
+            state="in_progress",
+            impact=new.impact,
+            urgency=new.urgency,
+            priority=PRIORITY[(new.impact, new.urgency)],
+            correlation_id=new.correlation_id,
+            opened_at=ts,
+            updated_at=ts,
+            deadline_at=deadline,
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    ticket_id: int = inserted[0]
     number = number_of(ticket_id)
     conn.execute(update(ticket).where(ticket.c.id == ticket_id).values(number=number))
-    audit.append(conn, actor, "ticket.opened", outcome="success", target=new.subject, ticket=number,
-                 runbook=new.runbook, runbook_sha256=new.runbook_sha256, correlation_id=new.correlation_id,
-                 detail={"state": "in_progress", "channel": new.channel, "params": dict(new.params)})
+    audit.append(
+        conn,
+        actor,
+        "ticket.opened",
+        outcome="success",
+        target=new.subject,
+        ticket=number,
+        runbook=new.runbook,
+        runbook_sha256=new.runbook_sha256,
+        correlation_id=new.correlation_id,
+        detail={"state": "in_progress", "channel": new.channel, "params": dict(new.params)},
+    )
     return ticket_id, number
 
 
@@ -66,34 +90,63 @@ def record_step(conn: Connection, ticket_id: int, seq: int, rec: Mapping[str, An
     conn.execute(step_result.insert().values(ticket_id=ticket_id, seq=seq, **rec))
 
 
-def close_ticket(conn: Connection, audit: AuditLog, actor: Actor, ticket_id: int, *, state: str,
-                 resolution_code: str | None, note: str | None, reason: str | None, message: str,
-                 assignment_group: str | None, meta: Mapping[str, Any]) -> bool:
+def close_ticket(
+    conn: Connection,
+    audit: AuditLog,
+    actor: Actor,
+    ticket_id: int,
+    *,
+    state: str,
+    resolution_code: str | None,
+    note: str | None,
+    reason: str | None,
+    message: str,
+    assignment_group: str | None,
+    meta: Mapping[str, Any],
+) -> bool:
     """Move an in-progress ticket to its final state; False if it was already final."""
     ts = now()
-    done = conn.execute(update(ticket).where(ticket.c.id == ticket_id, ticket.c.state == "in_progress").values(
-        state=state, resolution_code=resolution_code, resolution_note=note, reason=reason, message=message,
-        assignment_group=assignment_group, updated_at=ts, resolved_at=ts,
-    )).rowcount
+    done = conn.execute(
+        update(ticket)
+        .where(ticket.c.id == ticket_id, ticket.c.state == "in_progress")
+        .values(
+            state=state,
+            resolution_code=resolution_code,
+            resolution_note=note,
+            reason=reason,
+            message=message,
+            assignment_group=assignment_group,
+            updated_at=ts,
+            resolved_at=ts,
+        )
+    ).rowcount
     if not done:
         return False
-    audit.append(conn, actor, f"ticket.{state}", outcome="success" if state == "resolved" else "failure",
-                 target=meta.get("subject"), ticket=number_of(ticket_id), runbook=meta.get("runbook"),
-                 runbook_sha256=meta.get("runbook_sha256"), reason=reason,
-                 correlation_id=meta.get("correlation_id"),
-                 detail={"state": state, "resolution_code": resolution_code, "assignment_group": assignment_group})
+    audit.append(
+        conn,
+        actor,
+        f"ticket.{state}",
+        outcome="success" if state == "resolved" else "failure",
+        target=meta.get("subject"),
+        ticket=number_of(ticket_id),
+        runbook=meta.get("runbook"),
+        runbook_sha256=meta.get("runbook_sha256"),
+        reason=reason,
+        correlation_id=meta.get("correlation_id"),
+        detail={"state": state, "resolution_code": resolution_code, "assignment_group": assignment_group},
+    )
     return True
 
 
 def stale_ticket_ids(engine: Engine) -> list[int]:
     with engine.connect() as conn:
-        rows = conn.execute(select(ticket.c.id).where(ticket.c.state == "in_progress",
-                                                      ticket.c.deadline_at < now()))
+        rows = conn.execute(select(ticket.c.id).where(ticket.c.state == "in_progress", ticket.c.deadline_at < now()))
         return [r.id for r in rows]
 
 
-def list_tickets(engine: Engine, *, state: str | None = None, requester: str | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
+def list_tickets(
+    engine: Engine, *, state: str | None = None, requester: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     q = select(ticket).order_by(ticket.c.id.desc()).limit(limit)
     if state:
         q = q.where(ticket.c.state == state)
@@ -111,8 +164,9 @@ def get_ticket(engine: Engine, number: str) -> dict[str, Any]:
         out = dict(row)
         out["params"] = json.loads(out["params"])
         out["steps"] = []
-        for s in conn.execute(select(step_result).where(step_result.c.ticket_id == row["id"])
-                              .order_by(step_result.c.seq)).mappings():
+        for s in conn.execute(
+            select(step_result).where(step_result.c.ticket_id == row["id"]).order_by(step_result.c.seq)
+        ).mappings():
             d = dict(s)
             d["inputs"], d["outputs"] = json.loads(d["inputs"]), json.loads(d["outputs"])
             out["steps"].append(d)

@@ -21,17 +21,24 @@ REPO = Path(__file__).resolve().parents[2]
 def start_lab(*services: str) -> None:
     """Start lab services (idempotent); fail the test run with the script's output if one cannot start."""
     for svc in services:
-        proc = subprocess.run(["bash", str(REPO / "lab" / f"{svc}.sh"), "start"], capture_output=True, text=True,
-                              timeout=600, check=False)
+        proc = subprocess.run(
+            ["bash", str(REPO / "lab" / f"{svc}.sh"), "start"], capture_output=True, text=True, timeout=600, check=False
+        )
         if proc.returncode != 0:
             pytest.fail(f"lab service {svc} did not start:\n{proc.stdout}\n{proc.stderr}")
 
 
 @pytest.fixture
 def lab_settings(tmp_path: Path) -> Settings:
-    return Settings(environment="test", database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-                    runbooks_dir=REPO / "runbooks", inventory=REPO / "lab" / "inventory.yaml",
-                    audit_key_file=tmp_path / "audit.key", log_file=tmp_path / "firstline.log", checkpoint_every=10)
+    return Settings(
+        environment="test",
+        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        runbooks_dir=REPO / "runbooks",
+        inventory=REPO / "lab" / "inventory.yaml",
+        audit_key_file=tmp_path / "audit.key",
+        log_file=tmp_path / "firstline.log",
+        checkpoint_every=10,
+    )
 
 
 @pytest.fixture
@@ -45,7 +52,12 @@ def store_bytes(app: Firstline) -> bytes:
     """Everything Firstline persisted for this app: database (+WAL), logs, audit checkpoints, exports."""
     s = app.settings
     db = Path(s.database_url.removeprefix("sqlite:///"))
-    paths = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), s.audit_key_file.parent / "audit-checkpoints.jsonl"]
+    paths = [
+        db,
+        db.with_name(db.name + "-wal"),
+        db.with_name(db.name + "-shm"),
+        s.audit_key_file.parent / "audit-checkpoints.jsonl",
+    ]
     if s.log_file is not None:
         paths.append(s.log_file)
     blob = b"".join(p.read_bytes() for p in paths if p.exists())

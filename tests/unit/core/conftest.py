@@ -67,7 +67,8 @@ def workdir(tmp_path: Path) -> Path:
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "fake-unlock.yaml").write_text(UNLOCK)
     (tmp_path / "runbooks" / "fake-reset.yaml").write_text(RESET)
-    (tmp_path / "inventory.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "inventory.yaml").write_text(
+        textwrap.dedent("""\
         defaults: {fake: f1}
         targets:
           f1: {connector: fake, label: one}
@@ -75,15 +76,21 @@ def workdir(tmp_path: Path) -> Path:
         choices:
           printers:
             office-1: {label: Office 1, target: f2, queue: office-1}
-        """))
+        """)
+    )
     return tmp_path
 
 
 @pytest.fixture
 def settings(workdir: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{workdir / 'fl.db'}", runbooks_dir=workdir / "runbooks",
-                    inventory=workdir / "inventory.yaml", audit_key_file=workdir / "audit.key",
-                    log_file=workdir / "fl.log", checkpoint_every=5)
+    return Settings(
+        database_url=f"sqlite:///{workdir / 'fl.db'}",
+        runbooks_dir=workdir / "runbooks",
+        inventory=workdir / "inventory.yaml",
+        audit_key_file=workdir / "audit.key",
+        log_file=workdir / "fl.log",
+        checkpoint_every=5,
+    )
 
 
 @pytest.fixture

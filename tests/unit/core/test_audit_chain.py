@@ -83,7 +83,11 @@ def test_recomputed_chain_is_detected_by_signatures(chained: Firstline) -> None:
             r["prev_hash"] = prev
             r["hash"] = chain_hash(prev, r)
             prev = r["hash"]
-            c.execute(update(audit_event).where(audit_event.c.seq == r["seq"]).values(prev_hash=r["prev_hash"], hash=r["hash"]))
+            c.execute(
+                update(audit_event)
+                .where(audit_event.c.seq == r["seq"])
+                .values(prev_hash=r["prev_hash"], hash=r["hash"])
+            )
         c.execute(update(audit_head).values(hash=prev))
         c.execute(delete(audit_checkpoint))
     r = chained.verify_audit()

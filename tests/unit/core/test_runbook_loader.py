@@ -31,12 +31,14 @@ def test_valid_runbook_loads_with_hash(tmp_path: Path) -> None:
 
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
     problems = _load(tmp_path, UNLOCK.replace("category: identity/account", "category: [oops"))
-    assert len(problems) == 1 and ":5: invalid YAML" in problems[0] or ":6: invalid YAML" in problems[0]
+    assert (len(problems) == 1 and ":5: invalid YAML" in problems[0]) or ":6: invalid YAML" in problems[0]
 
 
 def test_unknown_key_is_rejected_with_line(tmp_path: Path) -> None:
     problems = _load(tmp_path, UNLOCK.replace("    retries: 2\n", "    retries: 2\n    on-failure: stop\n"))
-    assert problems == [f"{tmp_path}/fake-unlock.yaml:20: steps.1.on-failure: unknown key (check spelling; keys are snake_case)"]
+    assert problems == [
+        f"{tmp_path}/fake-unlock.yaml:20: steps.1.on-failure: unknown key (check spelling; keys are snake_case)"
+    ]
 
 
 def test_wrong_type_is_reported(tmp_path: Path) -> None:
@@ -45,7 +47,9 @@ def test_wrong_type_is_reported(tmp_path: Path) -> None:
 
 
 def test_unknown_connector_and_action_list_what_exists(tmp_path: Path) -> None:
-    text = UNLOCK.replace("connector: fake\n    action: account_status", "connector: nope\n    action: account_status", 1)
+    text = UNLOCK.replace(
+        "connector: fake\n    action: account_status", "connector: nope\n    action: account_status", 1
+    )
     text = text.replace("action: unlock_account", "action: unlock_everything")
     problems = _load(tmp_path, text)
     assert any(":11: unknown connector 'nope'; available: fake" in p for p in problems)
@@ -54,7 +58,7 @@ def test_unknown_connector_and_action_list_what_exists(tmp_path: Path) -> None:
 
 def test_references_to_unknown_params_steps_and_outputs_fail(tmp_path: Path) -> None:
     text = UNLOCK.replace('when: "{{ steps.check.locked }}"', 'when: "{{ steps.later.locked or steps.check.colour }}"')
-    text = text.replace("note: \"Account {{ params.user }} unlocked.\"", "note: \"{{ params.usr }}\"")
+    text = text.replace('note: "Account {{ params.user }} unlocked."', 'note: "{{ params.usr }}"')
     problems = _load(tmp_path, text)
     assert any("step 'later' is not an earlier step" in p for p in problems)
     assert any("step 'check' has no output 'colour'" in p for p in problems)
@@ -62,14 +66,18 @@ def test_references_to_unknown_params_steps_and_outputs_fail(tmp_path: Path) -> 
 
 
 def test_template_cannot_reach_python_internals(tmp_path: Path) -> None:
-    problems = _load(tmp_path, UNLOCK.replace('with: {user: "{{ params.user }}"}',
-                                              'with: {user: "{{ self.__init__.__globals__ }}"}', 1))
+    problems = _load(
+        tmp_path,
+        UNLOCK.replace('with: {user: "{{ params.user }}"}', 'with: {user: "{{ self.__init__.__globals__ }}"}', 1),
+    )
     assert any("unknown name 'self'" in p for p in problems)
 
 
 def test_secret_param_may_not_feed_a_condition_or_note(tmp_path: Path) -> None:
-    text = UNLOCK.replace("  - {name: user, type: account, default: \"{{ requester }}\"}",
-                          "  - {name: user, type: account, default: \"{{ requester }}\"}\n  - {name: pw, type: secret}")
+    text = UNLOCK.replace(
+        '  - {name: user, type: account, default: "{{ requester }}"}',
+        '  - {name: user, type: account, default: "{{ requester }}"}\n  - {name: pw, type: secret}',
+    )
     text = text.replace('note: "Account {{ params.user }} unlocked."', 'note: "pw was {{ params.pw }}"')
     problems = _load(tmp_path, text)
     assert any("secret parameter 'pw' may only feed secret inputs" in p for p in problems)
@@ -94,9 +102,11 @@ def test_duplicate_yaml_keys_are_errors(tmp_path: Path) -> None:
 
 
 def test_parameter_type_rules(tmp_path: Path) -> None:
-    text = UNLOCK.replace("  - {name: user, type: account, default: \"{{ requester }}\"}",
-                          "  - {name: user, type: account, default: \"{{ requester }}\"}\n"
-                          "  - {name: size, type: enum}\n  - {name: printer, type: string, source: printers}")
+    text = UNLOCK.replace(
+        '  - {name: user, type: account, default: "{{ requester }}"}',
+        '  - {name: user, type: account, default: "{{ requester }}"}\n'
+        "  - {name: size, type: enum}\n  - {name: printer, type: string, source: printers}",
+    )
     problems = _load(tmp_path, text)
     assert any("type enum needs 'values'" in p for p in problems)
     assert any("'source' is only for type choice" in p for p in problems)

@@ -21,8 +21,10 @@ def _audit_actions(app: Firstline) -> list[str]:
 
 
 def test_locked_account_is_unlocked_and_ticket_resolved(app: Firstline) -> None:
-    FakeConnector.script = {"account_status": [{"exists": True, "locked": True}, {"exists": True, "locked": False}],
-                            "unlock_account": [{"unlocked": True}]}
+    FakeConnector.script = {
+        "account_status": [{"exists": True, "locked": True}, {"exists": True, "locked": False}],
+        "unlock_account": [{"unlocked": True}],
+    }
     out = app.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"})
     assert out.state == "resolved" and out.ticket_number == "FL-000001"
     assert out.resolution_note == "Account alice unlocked."
@@ -43,16 +45,17 @@ def test_unlock_step_is_skipped_when_not_locked(app: Firstline) -> None:
 
 
 def test_transient_error_is_retried_within_the_bound(app: Firstline) -> None:
-    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}],
-                            "unlock_account": [Unreachable("directory down"), {"unlocked": True}]}
+    FakeConnector.script = {
+        "account_status": [{"locked": True}, {"locked": False}],
+        "unlock_account": [Unreachable("directory down"), {"unlocked": True}],
+    }
     out = app.run("fake-unlock", {"user": "carol"}, requester="agent7")
     assert out.state == "resolved"
     assert out.steps[1].attempts == 2
 
 
 def test_retries_stop_after_the_bound_and_ticket_escalates(app: Firstline) -> None:
-    FakeConnector.script = {"account_status": [{"locked": True}],
-                            "unlock_account": [Unreachable("directory down")] * 3}
+    FakeConnector.script = {"account_status": [{"locked": True}], "unlock_account": [Unreachable("directory down")] * 3}
     out = app.run("fake-unlock", {"user": "carol"}, requester="agent7")
     assert out.state == "escalated" and out.reason == "unreachable"
     assert out.steps[1].attempts == 3
@@ -61,8 +64,10 @@ def test_retries_stop_after_the_bound_and_ticket_escalates(app: Firstline) -> No
 
 
 def test_rejection_is_not_retried_and_escalates_with_reason(app: Firstline) -> None:
-    FakeConnector.script = {"account_status": [{"locked": True}],
-                            "unlock_account": [Rejected("the directory refused", reason="insufficient_access")]}
+    FakeConnector.script = {
+        "account_status": [{"locked": True}],
+        "unlock_account": [Rejected("the directory refused", reason="insufficient_access")],
+    }
     out = app.run("fake-unlock", {"user": "carol"}, requester="agent7")
     assert (out.state, out.reason, out.steps[1].attempts) == ("escalated", "insufficient_access", 1)
 
@@ -76,8 +81,10 @@ def test_bug_in_a_connector_escalates_instead_of_leaving_ticket_open(app: Firstl
 
 
 def test_failed_verify_escalates(app: Firstline) -> None:
-    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": True}],
-                            "unlock_account": [{"unlocked": True}]}
+    FakeConnector.script = {
+        "account_status": [{"locked": True}, {"locked": True}],
+        "unlock_account": [{"unlocked": True}],
+    }
     out = app.run("fake-unlock", {"user": "erin"}, requester="agent7")
     assert out.state == "escalated" and out.reason == "verify_failed"
     assert "locked should be false but is true" in out.message
@@ -118,8 +125,9 @@ def test_changed_runbook_is_refused_and_refusal_audited(app: Firstline, workdir:
     assert _audit_actions(app)[-1] == "run.refused"
 
 
-@pytest.mark.parametrize("bad", ["*", ")(uid=*", "al\x00ice", "admin*)(|(uid=*", "a" * 65, "../../etc/passwd",
-                                 "alice\u202e", "", "x y"])
+@pytest.mark.parametrize(
+    "bad", ["*", ")(uid=*", "al\x00ice", "admin*)(|(uid=*", "a" * 65, "../../etc/passwd", "alice\u202e", "", "x y"]
+)
 def test_hostile_account_names_are_refused_before_any_ticket(app: Firstline, bad: str) -> None:
     with pytest.raises((ParameterError, PolicyDenied)):
         app.run("fake-unlock", {"user": bad} if bad else {"user": bad, "extra": "1"}, requester="agent7")
@@ -135,7 +143,7 @@ def test_employee_can_only_act_on_own_account(app: Firstline) -> None:
 
 
 def test_unknown_parameter_is_named(app: Firstline) -> None:
-    with pytest.raises(ParameterError, match="unknown parameter.*colour"):
+    with pytest.raises(ParameterError, match=r"unknown parameter.*colour"):
         app.run("fake-unlock", {"user": "alice", "colour": "red"}, requester="agent7")
 
 
