@@ -65,7 +65,14 @@ provision() {
   samba-tool group addmembers "Domain Admins" root-admin $C >/dev/null
   samba-tool user disable frozen $C >/dev/null
   samba-tool user create svc-firstline "$svc_pw" $C --description="Firstline runner (lab)" >/dev/null
-  samba-tool group addmembers "Account Operators" svc-firstline $C >/dev/null
+  # Least privilege, delegated on OU=People only (inherited by user objects there):
+  # Reset Password + Change Password rights, read/write lockoutTime and pwdLastSet. Nothing else
+  # (not Account Operators, which may also edit group membership and userAccountControl).
+  local sid user_cls="bf967aba-0de6-11d0-a285-00aa003049e2"
+  sid=$(ldbsearch -H "$S/private/sam.ldb" "(sAMAccountName=svc-firstline)" objectSid | sed -n 's/^objectSid: //p')
+  [ -n "$sid" ] || die "cannot read the SID of svc-firstline"
+  samba-tool dsacl set $C --objectdn="OU=People,$BASEDN" --action=allow \
+    --sddl="(OA;CIIO;CR;00299570-246d-11d0-a768-00aa006e0529;$user_cls;$sid)(OA;CIIO;CR;ab721a53-1e2f-11d0-9819-00aa0040529b;$user_cls;$sid)(OA;CIIO;RPWP;28630ebf-41d5-11d1-a9c1-0000f80367c1;$user_cls;$sid)(OA;CIIO;RPWP;bf967a0a-0de6-11d0-a285-00aa003049e2;$user_cls;$sid)" >/dev/null
   # adminCount is maintained by AD's SDProp; set it here so the lab does not depend on its timing.
   # accountExpires 2020-01-01 (FILETIME) makes 'gone' an expired account.
   ldbmodify -H "$S/private/sam.ldb" >/dev/null <<LDIF

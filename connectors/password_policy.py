@@ -1,0 +1,207 @@
+"""NIST SP 800-63B password checks, applied before a directory ever sees the candidate.
+
+Rules, each with its own reason code (``MESSAGES`` holds English and Dutch texts):
+
+* ``too_short``   — fewer than ``min_length`` characters (default 15; ``min_length_with_mfa``,
+  default 8, when a second factor was proven). Length counts Unicode code points after
+  NFKC normalisation, so spaces and any script are welcome; there are no composition rules.
+* ``too_long``    — more than ``max_length`` (default 128, never below 64).
+* ``common_password`` — in the shipped blocklist (``data/common-passwords.txt.gz``, ~178,000
+  entries, case-insensitive; see tools/build_password_blocklist.py for its provenance).
+* ``contains_personal_info`` — after case folding and the substitutions 0→o 1→l 3→e 4→a 5→s
+  7→t $→s @→a !→i, contains the login, given name, surname or mail local-part (tokens of
+  four characters or more).
+* ``same_as_current`` — equal to the current password, where it is known (self-change).
+
+The directory's own policy (history, minimum age, AD complexity) is checked by the
+directory afterwards; its refusals are translated in ``connectors.ldap_controls``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MESSAGES",
+    "PasswordPolicy",
+    "PolicyViolation",
+    "blocklist",
+    "message",
+]
+
+BLOCKLIST_PATH = Path(__file__).with_name("data") / "common-passwords.txt.gz"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "too_short": {
+        "en": "The new password is too short: use at least {min} characters. A few unrelated words "
+        "with spaces make a long password that is easy to remember.",
+        "nl": "Het nieuwe wachtwoord is te kort: gebruik minstens {min} tekens. Een paar losse woorden "
+        "met spaties geven een lang wachtwoord dat makkelijk te onthouden is.",
+    },
+    "too_long": {
+        "en": "The new password is too long: use at most {max} characters.",
+        "nl": "Het nieuwe wachtwoord is te lang: gebruik hoogstens {max} tekens.",
+    },
+    "common_password": {
+        "en": "The new password is on a list of commonly used or leaked passwords. Choose another one.",
+        "nl": "Het nieuwe wachtwoord staat op een lijst van veelgebruikte of uitgelekte wachtwoorden. "
+        "Kies een ander.",
+    },
+    "contains_personal_info": {
+        "en": "The new password contains your name, account name or e-mail name. Choose one without them.",
+        "nl": "Het nieuwe wachtwoord bevat je naam, accountnaam of e-mailnaam. Kies er een zonder.",
+    },
+    "same_as_current": {
+        "en": "The new password is the same as the current one. Choose a different password.",
+        "nl": "Het nieuwe wachtwoord is gelijk aan het huidige. Kies een ander wachtwoord.",
+    },
+    "in_history": {
+        "en": "The new password was used recently. Choose one you have not used before.",
+        "nl": "Het nieuwe wachtwoord is onlangs al gebruikt. Kies er een dat je nog niet eerder gebruikte.",
+    },
+    "quality": {
+        "en": "The directory refused the new password under its password rules. Choose a longer, "
+        "different password.",
+        "nl": "De directory weigert het nieuwe wachtwoord volgens haar wachtwoordregels. Kies een langer, "
+        "ander wachtwoord.",
+    },
+    "complexity": {
+        "en": "The directory requires a mix of character types (for example capitals, lower case, digits "
+        "or symbols) and does not accept the account or display name in the password.",
+        "nl": "De directory vereist een mix van tekensoorten (bijvoorbeeld hoofdletters, kleine letters, "
+        "cijfers of leestekens) en accepteert de account- of weergavenaam niet in het wachtwoord.",
+    },
+    "too_young": {
+        "en": "The password was changed too recently to change it again. Try again later.",
+        "nl": "Het wachtwoord is te kort geleden gewijzigd om het nu opnieuw te wijzigen. Probeer het later.",
+    },
+    "wrong_password": {
+        "en": "The current password is not correct.",
+        "nl": "Het huidige wachtwoord klopt niet.",
+    },
+    "locked": {
+        "en": "The account is locked. Ask for it to be unlocked first.",
+        "nl": "Het account is geblokkeerd. Laat het eerst ontgrendelen.",
+    },
+    "disabled": {
+        "en": "The account is disabled; the service desk can help.",
+        "nl": "Het account is uitgeschakeld; de servicedesk kan helpen.",
+    },
+    "expired": {
+        "en": "The account has expired; the service desk can help.",
+        "nl": "Het account is verlopen; de servicedesk kan helpen.",
+    },
+    "not_allowed": {
+        "en": "This account cannot be handled automatically; the service desk will help.",
+        "nl": "Dit account kan niet automatisch worden behandeld; de servicedesk helpt je verder.",
+    },
+}
+
+
+def message(reason: str, lang: str = "en", **values: object) -> str:
+    """The plain-language text for *reason* in *lang* (English when unknown)."""
+    texts = MESSAGES.get(reason)
+    if texts is None:
+        return "The request was refused."
+    return texts.get(lang, texts["en"]).format(**values)
+
+
+class PasswordPolicy(BaseModel):
+    """Per-target password rules (inventory ``password_policy:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_length: int = Field(default=15, ge=8, le=64)
+    min_length_with_mfa: int = Field(default=8, ge=8, le=64)
+    max_length: int = Field(default=128, ge=64, le=1024)
+    blocklist: bool = True
+    check_personal_info: bool = True
+
+    def check(
+        self,
+        password: str,
+        *,
+        mfa_verified: bool = False,
+        personal: Iterable[str] = (),
+        current: str | None = None,
+    ) -> None:
+        """Raise ``PolicyViolation`` for the first rule *password* breaks."""
+        candidate = unicodedata.normalize("NFKC", password)
+        minimum = self.min_length_with_mfa if mfa_verified else self.min_length
+        if len(candidate) < minimum:
+            raise PolicyViolation("too_short", min=minimum)
+        if len(candidate) > self.max_length:
+            raise PolicyViolation("too_long", max=self.max_length)
+        if current is not None and hmac.compare_digest(
+            unicodedata.normalize("NFKC", current).encode(), candidate.encode()
+        ):
+            raise PolicyViolation("same_as_current")
+        if self.blocklist and is_common(candidate):
+            raise PolicyViolation("common_password")
+        if self.check_personal_info and contains_personal_info(candidate, personal):
+            raise PolicyViolation("contains_personal_info")
+
+
+class PolicyViolation(Exception):
+    """A candidate password broke a rule; ``reason`` is the code, ``str()`` the English text."""
+
+    def __init__(self, reason: str, **values: object) -> None:
+        super().__init__(message(reason, "en", **values))
+        self.reason = reason
+        self.values = values
+
+    def text(self, lang: str = "en") -> str:
+        return message(self.reason, lang, **self.values)
+
+
+_LEET = str.maketrans(
+    {"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"}
+)
+_TOKEN_SPLIT = re.compile(r"[\s._\-+@,'\"()]+")
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().translate(_LEET)
+
+
+def contains_personal_info(password: str, personal: Iterable[str]) -> bool:
+    """True when the folded password contains a folded personal token of ≥ 4 characters."""
+    folded = _fold(password)
+    squeezed = re.sub(r"\s+", "", folded)
+    for value in personal:
+        if not value:
+            continue
+        value = value.split("@", 1)[0] if "@" in value else value
+        tokens = {_fold(t) for t in _TOKEN_SPLIT.split(value)} | {_fold(value)}
+        for token in tokens:
+            if len(token) >= 4 and (token in folded or token in squeezed):
+                return True
+    return False
+
+
+_blocklist: frozenset[str] | None = None
+_blocklist_lock = threading.Lock()
+
+
+def blocklist() -> frozenset[str]:
+    """The shipped common-password list, loaded once on first use (case-folded entries)."""
+    global _blocklist  # a lazily built, process-wide immutable cache
+    if _blocklist is None:
+        with _blocklist_lock:
+            if _blocklist is None:
+                with gzip.open(BLOCKLIST_PATH, "rt", encoding="utf-8") as fh:
+                    _blocklist = frozenset(line.rstrip("\n") for line in fh if line.strip())
+    return _blocklist
+
+
+def is_common(password: str) -> bool:
+    """Case-insensitive, constant-time-per-lookup (hash set) blocklist membership."""
+    return unicodedata.normalize("NFKC", password).casefold().strip() in blocklist()
