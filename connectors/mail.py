@@ -1,11 +1,212 @@
-"""The 'mail' connector (being written)."""
+"""The ``mail`` connector: tell an employee that something happened to their account.
 
-from connectors.base import ActionSpec, Connector
+Action ``notify(to, kind, account, channel, when?)`` sends a short plain-text message in
+English and Dutch: what happened (``password_reset``, ``password_change``,
+``account_unlock``), when, through which channel, and what to do if it was not them. It
+never carries a password, code or link token: there is no input for one.
+
+The runbook passes the address it has just read from the directory (a step re-reads
+``account_status`` right before ``notify``), never one typed by the requester.
+
+Inventory target::
+
+    mail-lab:
+      connector: mail
+      host: smtp.example.org
+      port: 587
+      sender: servicedesk@example.org
+      starttls: true              # or ssl: true (port 465); both validate the certificate
+      ca_file: /etc/ssl/certs/ca-certificates.crt   # optional, else the system store
+      username: firstline          # optional
+      password: {file: secrets/smtp}
+      service_desk: "the service desk (servicedesk@example.org, +31 20 555 0100)"
+      timeout: 10
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from connectors.base import (
+    ActionSpec,
+    AuthFailed,
+    Connector,
+    InputSpec,
+    InvalidInput,
+    Rejected,
+    TargetConfig,
+    Timeout,
+    Unreachable,
+)
+
+__all__ = ["KINDS", "MailConnector", "MailTarget", "render"]
+
+ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+CHANNELS = {
+    "portal": ("the self-service portal", "het selfserviceportaal"),
+    "api": ("the service desk API", "de servicedesk-API"),
+    "cli": ("a service desk agent", "een servicedeskmedewerker"),
+    "agent": ("a service desk agent", "een servicedeskmedewerker"),
+    "chat": ("the service desk chat", "de servicedeskchat"),
+    "phone": ("the service desk by phone", "de servicedesk via de telefoon"),
+}
+
+KINDS: dict[str, dict[str, str]] = {
+    "password_reset": {
+        "subject_en": "Your password was reset",
+        "subject_nl": "Je wachtwoord is opnieuw ingesteld",
+        "en": "The password of your account {account} was reset",
+        "nl": "Het wachtwoord van je account {account} is opnieuw ingesteld",
+    },
+    "password_change": {
+        "subject_en": "Your password was changed",
+        "subject_nl": "Je wachtwoord is gewijzigd",
+        "en": "The password of your account {account} was changed",
+        "nl": "Het wachtwoord van je account {account} is gewijzigd",
+    },
+    "account_unlock": {
+        "subject_en": "Your account was unlocked",
+        "subject_nl": "Je account is ontgrendeld",
+        "en": "Your account {account} was unlocked",
+        "nl": "Je account {account} is ontgrendeld",
+    },
+}
+
+
+class MailTarget(TargetConfig):
+    """Inventory settings of one SMTP relay."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str = Field(pattern=ADDRESS.pattern)
+    starttls: bool = True
+    ssl: bool = False
+    ca_file: str | None = None
+    username: str | None = None
+    password: dict[str, str] | None = None
+    service_desk: str = Field(default="the service desk", max_length=200)
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _modes(self) -> MailTarget:
+        if self.ssl and self.starttls:
+            raise ValueError("choose ssl (implicit TLS) or starttls, not both")
+        if self.username and not (self.ssl or self.starttls):
+            raise ValueError("SMTP credentials are only sent over TLS: set starttls or ssl")
+        return self
+
+
+def _clean(value: str, what: str) -> str:
+    if any(c in value for c in "\r\n\x00") or any(ord(c) < 32 for c in value):
+        raise InvalidInput(f"The {what} contains line breaks or control characters.", reason="header_injection")
+    return value
+
+
+def render(kind: str, account: str, channel: str, when: datetime, service_desk: str) -> tuple[str, str]:
+    """Subject and body (English, then Dutch) of a notification. Contains no secret."""
+    k = KINDS[kind]
+    via_en, via_nl = CHANNELS.get(channel, (channel, channel))
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    subject = f"{k['subject_en']} / {k['subject_nl']}"
+    body = (
+        f"{k['en'].format(account=account)} on {stamp} through {via_en}.\n\n"
+        f"This wasn't me? Contact {service_desk} right away, and do not reply to this message.\n\n"
+        "-- \n\n"
+        f"{k['nl'].format(account=account)} op {stamp} via {via_nl}.\n\n"
+        f"Was jij dit niet? Neem direct contact op met {service_desk}, en beantwoord dit bericht niet.\n"
+    )
+    return subject, body
 
 
 class MailConnector(Connector):
-    name = "mail"
-    actions = {"ping": ActionSpec(name="ping")}
+    """Sends account notifications through an SMTP relay (see the module docstring)."""
 
-    def ping(self, *, timeout: float) -> dict[str, object]:
-        return {}
+    name = "mail"
+    config_model = MailTarget
+    actions: ClassVar[Mapping[str, ActionSpec]] = {
+        "notify": ActionSpec(
+            name="notify",
+            inputs=(
+                InputSpec("to", max_length=254),
+                InputSpec("kind", max_length=32),
+                InputSpec("account", max_length=64),
+                InputSpec("channel", max_length=32),
+                InputSpec("when", required=False, max_length=64),
+            ),
+            outputs=frozenset({"sent", "to", "message_id"}),
+            changes_state=True,
+            description="E-mail the account owner that their password or lock state changed.",
+        )
+    }
+
+    config: MailTarget
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.config.ca_file)
+
+    def notify(
+        self, *, timeout: float, to: str, kind: str, account: str, channel: str, when: str | None = None
+    ) -> dict[str, Any]:
+        to, account, channel = _clean(to, "address"), _clean(account, "account"), _clean(channel, "channel")
+        if not to:
+            raise Rejected("The account has no e-mail address in the directory.", reason="no_address")
+        if not ADDRESS.fullmatch(to):
+            raise InvalidInput("The e-mail address is not valid.", reason="invalid_address")
+        if kind not in KINDS:
+            raise InvalidInput(f"Unknown notification kind; use one of {', '.join(KINDS)}.", reason="invalid_kind")
+        moment = datetime.now(UTC)
+        if when:
+            try:
+                moment = datetime.fromisoformat(_clean(when, "time"))
+            except ValueError as exc:
+                raise InvalidInput("The time is not an ISO 8601 timestamp.", reason="invalid_time") from exc
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        cfg = self.config
+        subject, body = render(kind, account, channel, moment, cfg.service_desk)
+        msg = EmailMessage()
+        msg["From"] = cfg.sender
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = make_msgid(domain=cfg.sender.split("@", 1)[1])
+        msg["Auto-Submitted"] = "auto-generated"
+        msg["X-Firstline-Kind"] = kind
+        msg.set_content(body)
+        limit = min(timeout, cfg.timeout)
+        where = f"{cfg.host}:{cfg.port}"
+        try:
+            smtp: smtplib.SMTP
+            if cfg.ssl:
+                smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=limit, context=self._ssl_context())
+            else:
+                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=limit)
+            with smtp:
+                if smtp.sock is not None:
+                    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if cfg.starttls:
+                    smtp.starttls(context=self._ssl_context())
+                if cfg.username and cfg.password:
+                    smtp.login(cfg.username, self._secrets(cfg.password))
+                refused = smtp.send_message(msg)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AuthFailed(f"The mail server {where} refused the credentials.") from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise Rejected("The mail server refused the recipient address.", reason="recipient_refused") from exc
+        except TimeoutError as exc:
+            raise Timeout(f"The mail server {where} did not answer in time.") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise Unreachable(f"The mail server {where} cannot be reached or failed.") from exc
+        if refused:
+            raise Rejected("The mail server refused the recipient address.", reason="recipient_refused")
+        return {"sent": True, "to": to, "message_id": str(msg["Message-ID"])}
