@@ -121,6 +121,7 @@ class Firstline:
         upgrade(self.engine)
         checkpoint_file = settings.audit_key_file.parent / "audit-checkpoints.jsonl"
         self.audit = AuditLog(settings.audit_secret(), settings.checkpoint_every, checkpoint_file)
+        self.audit.ensure_head(self.engine)
         self._inventory: Inventory | None = None
         self._pool: Pool | None = None
         self._cache: dict[Path, Runbook] = {}

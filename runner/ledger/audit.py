@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runner.errors import LedgerError
 
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 
@@ -95,10 +98,13 @@ class AuditLog:
         detail: Mapping[str, Any] | None = None,
     ) -> int:
         """Append one event inside the caller's transaction; return its sequence number."""
+        # The head row is locked for the whole transaction: appends are serialised, the chain stays linear.
         head = conn.execute(
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
         ).first()
-        prev_seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+        if head is None:
+            raise LedgerError("the audit chain head is missing; open the ledger through Firstline (ensure_head)")
+        prev_seq, prev_hash = head.seq, head.hash
         row: dict[str, Any] = {
             "seq": prev_seq + 1,
             "ts": now(),
@@ -121,16 +127,22 @@ class AuditLog:
         row["hash"] = chain_hash(prev_hash, row)
         conn.execute(audit_event.insert().values(**row))
         mac = sign(self.key, row["seq"], row["hash"])
-        if head is None:
-            conn.execute(audit_head.insert().values(id=1, seq=row["seq"], hash=row["hash"], mac=mac))
-        else:
-            conn.execute(
-                update(audit_head).where(audit_head.c.id == 1).values(seq=row["seq"], hash=row["hash"], mac=mac)
-            )
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=row["seq"], hash=row["hash"], mac=mac))
         if row["seq"] % self.checkpoint_every == 0:
             self._checkpoint(conn, row["seq"], row["hash"], mac)
         seq: int = row["seq"]
         return seq
+
+    def ensure_head(self, engine: Engine) -> None:
+        """Create the signed genesis head once (seq 0), so that every append can lock it."""
+        with engine.connect() as conn:
+            if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is not None:
+                return
+        try:
+            with engine.begin() as conn:
+                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS, mac=sign(self.key, 0, GENESIS)))
+        except IntegrityError:
+            pass  # another process created it first
 
     def _checkpoint(self, conn: Connection, seq: int, head: str, mac: str) -> None:
         ts = now()

@@ -169,3 +169,16 @@ def test_step_rows_are_written_before_the_next_step_runs(app: Firstline) -> None
     FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [unlock]}
     app.run("fake-unlock", {"user": "alice"}, requester="agent7")
     assert seen == [1]
+
+
+def test_concurrent_runs_keep_one_ticket_each_and_an_intact_chain(app: Firstline) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    FakeConnector.script = {"account_status": [{"locked": False}] * 200}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outs = list(pool.map(lambda i: app.run("fake-unlock", {"user": f"user{i}"}, requester="agent7"), range(40)))
+    assert len({o.ticket_number for o in outs}) == 40
+    assert all(o.state in ("resolved", "escalated") for o in outs)
+    assert app.list_tickets(state="in_progress") == []
+    report = app.verify_audit()
+    assert report.ok and report.events == 2 + 40 * 2
