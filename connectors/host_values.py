@@ -62,7 +62,7 @@ def check_allowed(what: str, value: str, allowed: Iterable[str], target: str) ->
     return value
 
 
-def check_path_allowed(value: object, allowed: Iterable[str], target: str, *, windows: bool = False) -> str:
+def check_path_allowed(value: object, allowed: Iterable[str], target: str) -> str:
     """A cleanup path must equal one of the target's ``cleanup_paths`` exactly."""
     text = check_text("path", value, max_length=1024)
     normalized = text.rstrip("\\/") if len(text) > 3 else text

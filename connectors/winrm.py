@@ -1,11 +1,511 @@
-"""The 'winrm' connector (being written)."""
+"""The ``winrm`` connector: print queues, the spooler, services and disk cleanup on Windows.
 
-from connectors.base import ActionSpec, Connector
+Security properties (security.md items 47, 49, 50):
+
+* Values never enter script text: each action runs a fixed script (``winrm_scripts``) whose
+  typed ``param(...)`` block receives the values as base64 JSON on stdin.
+* HTTPS with certificate validation by default (``ca_trust`` from the inventory); plain
+  HTTP with Basic auth is refused unless the target explicitly sets ``allow_insecure_http``
+  (lab only). NTLM, Kerberos or Basic as the inventory says.
+* Timeouts: a command still running at the deadline is signalled (terminate) and its shell
+  deleted; the error says whether both were confirmed.
+* PowerShell errors (CLIXML on stderr) become plain messages: ``ObjectNotFound`` →
+  ``NotFound``, ``PermissionDenied`` → ``Rejected(access_denied)``, others ``Rejected``.
+
+Inventory example::
+
+    print-win-01:
+      connector: winrm
+      endpoint: https://127.0.0.1:15986/wsman
+      transport: basic
+      username: svc-firstline
+      password: {file: ../var/lab/winrm/secrets/password}
+      ca_trust: {file: ../var/lab/ca/ca.crt}
+      allowed_services: [Spooler, W32Time]
+      cleanup_paths: ['C:\\Temp\\Firstline']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import requests
+from pydantic import Field, field_validator, model_validator
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+from winrm.protocol import Protocol
+
+from connectors.base import (
+    ActionSpec,
+    AuthFailed,
+    Connector,
+    ConnectorError,
+    InputSpec,
+    NotFound,
+    Rejected,
+    SecretResolver,
+    TargetConfig,
+    Timeout,
+    Unreachable,
+)
+from connectors.host_values import check_allowed, check_name, check_path_allowed, is_canonical_windows_dir
+from connectors.winrm_scripts import SCRIPTS, encode_command, encode_params
+
+__all__ = ["WinrmConnector", "WinrmTargetConfig", "clixml_message"]
+
+SecretRef = dict[str, str]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+_MAX_OUTPUT = 4 * 1_048_576
+
+
+class WinrmTargetConfig(TargetConfig):
+    """Per-target settings of a Windows host reached over WinRM."""
+
+    endpoint: str = Field(pattern=r"^https?://[^\s/]+(:\d+)?/wsman$", max_length=300)
+    transport: Literal["ntlm", "kerberos", "basic", "credssp"] = "ntlm"
+    username: str = Field(min_length=1, max_length=256)
+    password: SecretRef | None = None
+    server_cert_validation: Literal["validate", "ignore"] = "validate"
+    ca_trust: SecretRef | str | None = None
+    """CA bundle (PEM) as a reference or a path relative to the inventory; default: system CAs."""
+    allow_insecure_http: bool = False
+    connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    allowed_queues: tuple[str, ...] | None = None
+    allowed_services: tuple[str, ...] = ()
+    cleanup_paths: tuple[str, ...] = ()
+    cleanup_older_than_days: int = Field(default=7, ge=0, le=3650)
+
+    @field_validator("allowed_services", "allowed_queues")
+    @classmethod
+    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            if not _NAME.match(name):
+                raise ValueError(f"'{name}' is not a valid service/queue name")
+        return value
+
+    @field_validator("cleanup_paths")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            if not is_canonical_windows_dir(path):
+                raise ValueError(rf"cleanup path '{path}' must look like C:\Dir\Sub (no '..', no trailing '\')")
+        return value
+
+    @model_validator(mode="after")
+    def _secure(self) -> WinrmTargetConfig:
+        if self.endpoint.startswith("http://") and not self.allow_insecure_http:
+            raise ValueError("endpoint uses plain HTTP: use https:// (or set allow_insecure_http for a lab)")
+        if self.transport in ("basic", "ntlm", "credssp") and self.password is None:
+            raise ValueError(f"transport {self.transport} needs a 'password' reference")
+        return self
+
+
+_QUEUE = InputSpec("queue", max_length=128)
+_SERVICE_IN = InputSpec("service", max_length=128)
+_PATH = InputSpec("path", max_length=1024)
+_SERVICE_OUT = frozenset({"service", "running", "state"})
+
+
+def clixml_message(stderr: str) -> tuple[str, str | None]:
+    """Turn PowerShell CLIXML error output into (plain message, error category or None)."""
+    text = stderr
+    if text.startswith("#< CLIXML"):
+        # Only the <S S="Error">...</S> strings matter; a regex avoids parsing remote XML.
+        parts = re.findall(r'<S S="Error">(.*?)</S>', text, flags=re.S)
+        text = html.unescape("".join(parts))
+        text = re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), text)
+    lines = [ln.strip() for ln in text.replace("\r", "").split("\n") if ln.strip()]
+    category = None
+    for line in lines:
+        m = re.match(r"\+\s*CategoryInfo\s*:\s*(\w+)", line)
+        if m:
+            category = m.group(1)
+            break
+    message = next(
+        (ln for ln in lines if not ln.startswith("+") and not ln.startswith("At line:")),
+        "PowerShell reported an error without a message",
+    )
+    return message[:500], category
+
+
+@dataclass
+class _Shell:
+    protocol: Protocol
+    shell_id: str
+
+
+@dataclass
+class _Command:
+    shell: _Shell
+    command_id: str
+    cancelled: bool = False
 
 
 class WinrmConnector(Connector):
-    name = "winrm"
-    actions = {"ping": ActionSpec(name="ping")}
+    """Acts on a Windows host through WinRM (pywinrm), with pooled shells per target."""
 
-    def ping(self, *, timeout: float) -> dict[str, object]:
-        return {}
+    name = "winrm"
+    config_model = WinrmTargetConfig
+    actions: ClassVar[Mapping[str, ActionSpec]] = {
+        "print_queue_list": ActionSpec(
+            "print_queue_list",
+            inputs=(_QUEUE, InputSpec("expect_empty", type="bool", required=False)),
+            outputs=frozenset({"queue", "jobs", "count"}),
+            description="List the jobs in a Windows print queue; expect_empty fails if any remain.",
+        ),
+        "print_queue_clear": ActionSpec(
+            "print_queue_clear",
+            inputs=(_QUEUE,),
+            outputs=frozenset({"queue", "cancelled", "remaining"}),
+            changes_state=True,
+            description="Remove every job of a Windows print queue and count what remains (stuck jobs).",
+        ),
+        "spooler_restart": ActionSpec(
+            "spooler_restart",
+            outputs=_SERVICE_OUT,
+            changes_state=True,
+            description="Restart the print spooler (releases stuck jobs).",
+        ),
+        "service_status": ActionSpec(
+            "service_status",
+            inputs=(_SERVICE_IN, InputSpec("expect_running", type="bool", required=False)),
+            outputs=_SERVICE_OUT,
+            description="Whether an allow-listed service runs; expect_running fails if it does not.",
+        ),
+        "service_restart": ActionSpec(
+            "service_restart",
+            inputs=(_SERVICE_IN,),
+            outputs=_SERVICE_OUT,
+            changes_state=True,
+            description="Restart an allow-listed service (Restart-Service) and confirm it runs.",
+        ),
+        "disk_usage": ActionSpec(
+            "disk_usage",
+            inputs=(_PATH,),
+            outputs=frozenset({"path", "total_bytes", "used_bytes", "free_bytes", "used_percent"}),
+            description="Size and free space of the volume holding an allow-listed path.",
+        ),
+        "disk_cleanup": ActionSpec(
+            "disk_cleanup",
+            inputs=(_PATH,),
+            outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
+            changes_state=True,
+            description="Delete files older than the target's limit inside an allow-listed directory.",
+        ),
+    }
+
+    config: WinrmTargetConfig
+
+    def __init__(self, target_name: str, config: TargetConfig, secrets: SecretResolver) -> None:
+        if not isinstance(config, WinrmTargetConfig):
+            raise TypeError("WinrmConnector needs a WinrmTargetConfig")
+        super().__init__(target_name, config, secrets)
+        self._idle: list[_Shell] = []
+        self._running: dict[int, _Command] = {}
+        self._lock = threading.Lock()
+        self._ca_file: str | None = None
+        self.shells_opened = 0  # tests check reuse
+
+    # -- sessions ------------------------------------------------------------------------
+    def _ca_path(self) -> str | None:
+        ref = self.config.ca_trust
+        if ref is None or self.config.server_cert_validation == "ignore":
+            return None
+        if self._ca_file is None:
+            pem = self._secrets({"file": ref} if isinstance(ref, str) else ref)
+            fd, path = tempfile.mkstemp(prefix="firstline-ca-", suffix=".pem")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(pem)
+            self._ca_file = path
+            weakref.finalize(self, _unlink, path)
+        return self._ca_file
+
+    def _new_shell(self) -> _Shell:
+        cfg = self.config
+        password = self._secrets(cfg.password) if cfg.password is not None else None
+        kwargs: dict[str, Any] = {}
+        ca = self._ca_path()
+        if ca is not None:
+            kwargs["ca_trust_path"] = ca
+        try:
+            protocol = Protocol(
+                endpoint=cfg.endpoint,
+                transport=cfg.transport,
+                username=cfg.username,
+                password=password,
+                server_cert_validation=cfg.server_cert_validation,
+                read_timeout_sec=30,
+                operation_timeout_sec=20,
+                **kwargs,
+            )
+        except WinRMError as exc:
+            raise ConnectorError(f"winrm: cannot set up {cfg.transport} for {self.target_name}: {exc}") from exc
+        with self._errors("opening a shell"):
+            shell_id = protocol.open_shell(codepage=65001)
+        self.shells_opened += 1
+        return _Shell(protocol, shell_id)
+
+    def _acquire(self) -> _Shell:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._new_shell()
+
+    def _release(self, shell: _Shell) -> None:
+        with self._lock:
+            self._idle.append(shell)
+
+    def _discard(self, shell: _Shell) -> bool:
+        """Delete the remote shell; True when the server confirmed it."""
+        try:
+            shell.protocol.close_shell(shell.shell_id, close_session=True)
+            return True
+        except (WinRMError, requests.RequestException, AssertionError, OSError):
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for shell in idle:
+            self._discard(shell)
+        if self._ca_file is not None:
+            _unlink(self._ca_file)
+            self._ca_file = None
+
+    def cancel(self) -> bool:
+        with self._lock:
+            running = list(self._running.values())
+        results = []
+        for cmd in running:
+            cmd.cancelled = True
+            results.append(self._stop(cmd))
+        return all(results)
+
+    def _stop(self, cmd: _Command) -> bool:
+        """Signal terminate + delete the shell; True when both were confirmed."""
+        signalled = False
+        try:
+            cmd.shell.protocol.cleanup_command(cmd.shell.shell_id, cmd.command_id)
+            signalled = True
+        except (WinRMError, requests.RequestException, AssertionError, OSError):
+            signalled = False
+        return self._discard(cmd.shell) and signalled
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Any:
+        where = f"{self.target_name} ({self.config.endpoint})"
+        try:
+            yield
+        except InvalidCredentialsError as exc:
+            raise AuthFailed(f"winrm: {where} refused the credentials of {self.config.username}") from exc
+        except requests.exceptions.SSLError as exc:
+            raise AuthFailed(
+                f"winrm: the TLS certificate of {where} is not trusted or does not match; refusing to connect",
+                reason="certificate_invalid",
+            ) from exc
+        except requests.exceptions.ReadTimeout as exc:
+            raise Timeout(f"winrm: {where} did not answer in time while {doing}") from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
+            raise Unreachable(f"winrm: cannot reach {where}") from exc
+        except WSManFaultError as exc:
+            raise Rejected(f"winrm: {where} refused {doing}: {exc.reason}", reason="wsman_fault") from exc
+        except WinRMTransportError as exc:
+            raise Unreachable(f"winrm: HTTP error from {where} while {doing} (status {exc.code})") from exc
+        except (WinRMError, requests.RequestException) as exc:
+            raise Unreachable(f"winrm: {where} failed while {doing}: {type(exc).__name__}") from exc
+
+    # -- running a fixed script --------------------------------------------------------
+    def _run_script(self, action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        script = SCRIPTS[action]
+        argv = ["-NoLogo", "-NoProfile", "-NonInteractive", "-EncodedCommand", encode_command(script)]
+        shell = self._acquire()
+        try:
+            with self._errors(f"starting {action}"):
+                command_id = shell.protocol.run_command(shell.shell_id, "powershell.exe", argv, skip_cmd_shell=True)
+        except Rejected:
+            # e.g. the pooled shell expired on the server: start over once with a fresh one
+            self._discard(shell)
+            shell = self._new_shell()
+            with self._errors(f"starting {action}"):
+                command_id = shell.protocol.run_command(shell.shell_id, "powershell.exe", argv, skip_cmd_shell=True)
+        except ConnectorError:
+            self._discard(shell)
+            raise
+        cmd = _Command(shell, command_id)
+        key = id(cmd)
+        with self._lock:
+            self._running[key] = cmd
+        try:
+            stdout, stderr, code = self._receive(cmd, action, params, deadline, timeout)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+        try:
+            shell.protocol.cleanup_command(shell.shell_id, command_id)
+            self._release(shell)
+        except (WinRMError, requests.RequestException, AssertionError, OSError):
+            self._discard(shell)
+        if code != 0:
+            raise self._script_error(action, stderr.decode("utf-8", "replace"), code)
+        try:
+            result = json.loads(stdout.decode("utf-8", "replace").strip() or "null")
+        except ValueError as exc:
+            raise Rejected(f"winrm: {action} on {self.target_name} returned unreadable output") from exc
+        if not isinstance(result, dict):
+            raise Rejected(f"winrm: {action} on {self.target_name} returned no result")
+        return result
+
+    def _receive(
+        self, cmd: _Command, action: str, params: dict[str, Any], deadline: float, timeout: float
+    ) -> tuple[bytes, bytes, int]:
+        protocol, shell_id = cmd.shell.protocol, cmd.shell.shell_id
+        out, err = bytearray(), bytearray()
+        try:
+            with self._errors(f"sending the parameters of {action}"):
+                protocol.send_command_input(shell_id, cmd.command_id, encode_params(params), end=True)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                # The server holds a Receive up to OperationTimeout, then faults; keep it
+                # inside the step's deadline.
+                protocol.operation_timeout_sec = max(1, min(20, int(left)))
+                protocol.transport.read_timeout_sec = protocol.operation_timeout_sec + 10
+                try:
+                    with self._errors(f"waiting for {action}"):
+                        so, se, code, done = protocol.get_command_output_raw(shell_id, cmd.command_id)
+                except WinRMOperationTimeoutError:
+                    continue
+                if len(out) < _MAX_OUTPUT:
+                    out.extend(so[: _MAX_OUTPUT - len(out)])
+                if len(err) < _MAX_OUTPUT:
+                    err.extend(se[: _MAX_OUTPUT - len(err)])
+                if done:
+                    return bytes(out), bytes(err), code
+        except TimeoutError:
+            confirmed = self._stop(cmd)
+            error = Timeout(
+                f"winrm: {action} on {self.target_name} did not finish within {timeout:g} s; "
+                + (
+                    "the command was terminated and its shell deleted (cleanup confirmed)"
+                    if confirmed
+                    else "terminating the command and deleting its shell could NOT be confirmed"
+                )
+            )
+            error.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
+            raise error from None
+        except ConnectorError:
+            if cmd.cancelled:
+                raise ConnectorError(
+                    f"winrm: {action} on {self.target_name} was cancelled", reason="cancelled"
+                ) from None
+            self._discard(cmd.shell)
+            raise
+
+    def _script_error(self, action: str, stderr: str, code: int) -> ConnectorError:
+        message, category = clixml_message(stderr)
+        text = f"winrm: {action} on {self.target_name} failed: {message}"
+        if category == "ObjectNotFound":
+            return NotFound(text)
+        if category == "PermissionDenied":
+            return Rejected(text, reason="access_denied")
+        if category in ("InvalidData", "InvalidArgument"):
+            return Rejected(text, reason="invalid_argument")
+        return Rejected(text if message else f"{text} (exit code {code})")
+
+    # -- actions -------------------------------------------------------------------------
+    def _queue(self, queue: str) -> str:
+        check_name("queue", queue)
+        if self.config.allowed_queues is not None:
+            check_allowed("queue", queue, self.config.allowed_queues, self.target_name)
+        return queue
+
+    def _service(self, service: str) -> str:
+        check_name("service", service)
+        return check_allowed("service", service, self.config.allowed_services, self.target_name)
+
+    def _path(self, path: str) -> str:
+        return check_path_allowed(path, self.config.cleanup_paths, self.target_name)
+
+    def print_queue_list(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
+        result = self._run_script("print_queue_list", {"Queue": self._queue(queue)}, timeout)
+        jobs = result.get("jobs") or []
+        if expect_empty and jobs:
+            raise Rejected(
+                f"winrm: {len(jobs)} job(s) still in print queue '{queue}' on {self.target_name}",
+                reason="jobs_remain",
+            )
+        return {"queue": queue, "jobs": jobs, "count": len(jobs)}
+
+    def print_queue_clear(self, *, timeout: float, queue: str) -> dict[str, Any]:
+        result = self._run_script("print_queue_clear", {"Queue": self._queue(queue)}, timeout)
+        return {"queue": queue, "cancelled": int(result["cancelled"]), "remaining": int(result["remaining"])}
+
+    def spooler_restart(self, *, timeout: float) -> dict[str, Any]:
+        result = self._run_script("spooler_restart", {}, timeout)
+        return self._service_result(result, "Spooler")
+
+    def _service_result(self, result: dict[str, Any], service: str) -> dict[str, Any]:
+        return {"service": service, "running": bool(result.get("running")), "state": str(result.get("state"))}
+
+    def service_status(self, *, timeout: float, service: str, expect_running: bool = False) -> dict[str, Any]:
+        status = self._service_result(
+            self._run_script("service_status", {"Service": self._service(service)}, timeout), service
+        )
+        if expect_running and not status["running"]:
+            raise Rejected(
+                f"winrm: service '{service}' is not running on {self.target_name} ({status['state']})",
+                reason="not_running",
+            )
+        return status
+
+    def service_restart(self, *, timeout: float, service: str) -> dict[str, Any]:
+        status = self._service_result(
+            self._run_script("service_restart", {"Service": self._service(service)}, timeout), service
+        )
+        if not status["running"]:
+            raise Rejected(
+                f"winrm: service '{service}' on {self.target_name} is not running after the restart "
+                f"({status['state']})",
+                reason="not_running",
+            )
+        return status
+
+    def disk_usage(self, *, timeout: float, path: str) -> dict[str, Any]:
+        path = self._path(path)
+        result = self._run_script("disk_usage", {"Path": path}, timeout)
+        keys = ("total_bytes", "used_bytes", "free_bytes")
+        return {"path": path, **{k: int(result[k]) for k in keys}, "used_percent": float(result["used_percent"])}
+
+    def disk_cleanup(self, *, timeout: float, path: str) -> dict[str, Any]:
+        days = self.config.cleanup_older_than_days
+        path = self._path(path)
+        result = self._run_script("disk_cleanup", {"Path": path, "OlderThanDays": days}, timeout)
+        return {
+            "path": path,
+            "freed_bytes": int(result["freed_bytes"]),
+            "files_removed": int(result["files_removed"]),
+            "older_than_days": days,
+        }
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -23,7 +23,6 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.errors import LedgerError
-
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 
 GENESIS = "0" * 64
