@@ -41,7 +41,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from connectors.winrm_scripts import PARAMS, SCRIPTS, ScriptParam, script_sha256  # noqa: E402
+from connectors.winrm_scripts import PARAMS, SCRIPTS, ScriptParam, script_sha256
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -271,7 +271,7 @@ class Emulator:
                         f"Service '{key} ({key})' cannot be stopped due to the following error: "
                         f"Cannot open {key} service on computer '.'.",
                         "PermissionDenied",
-                        f"System.ServiceProcess.ServiceController:ServiceController",
+                        "System.ServiceProcess.ServiceController:ServiceController",
                         "ServiceCommandException",
                         "CouldNotStopService,Microsoft.PowerShell.Commands.RestartServiceCommand",
                     )
