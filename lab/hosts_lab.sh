@@ -25,7 +25,10 @@ RUN="$(dirname "$0")/../run"
 cmd=${1:-}; name=${2:-}
 case "$name" in labd|printd|hangd) ;; *) echo "svcctl: unknown service '$name'" >&2; exit 4 ;; esac
 pf="$RUN/$name.pid"
-running() { [ -s "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null; }
+alive() {  # a zombie (state Z, waiting for init to reap it) counts as gone
+  [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
+}
+running() { [ -s "$pf" ] && alive "$(cat "$pf")"; }
 start() {
   running && return 0
   setsid bash -c 'exec -a "fl-lab-$0" sleep 1000000' "$name" </dev/null >/dev/null 2>&1 &
@@ -34,7 +37,7 @@ start() {
 stop() {
   running || { rm -f "$pf"; return 0; }
   local pid; pid=$(cat "$pf"); kill "$pid" 2>/dev/null
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+  for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.02; done
   rm -f "$pf"
 }
 case "$cmd" in
