@@ -52,8 +52,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "common_password": {
         "en": "The new password is on a list of commonly used or leaked passwords. Choose another one.",
-        "nl": "Het nieuwe wachtwoord staat op een lijst van veelgebruikte of uitgelekte wachtwoorden. "
-        "Kies een ander.",
+        "nl": "Het nieuwe wachtwoord staat op een lijst van veelgebruikte of uitgelekte wachtwoorden. Kies een ander.",
     },
     "contains_personal_info": {
         "en": "The new password contains your name, account name or e-mail name. Choose one without them.",
@@ -68,8 +67,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Het nieuwe wachtwoord is onlangs al gebruikt. Kies er een dat je nog niet eerder gebruikte.",
     },
     "quality": {
-        "en": "The directory refused the new password under its password rules. Choose a longer, "
-        "different password.",
+        "en": "The directory refused the new password under its password rules. Choose a longer, different password.",
         "nl": "De directory weigert het nieuwe wachtwoord volgens haar wachtwoordregels. Kies een langer, "
         "ander wachtwoord.",
     },
@@ -162,14 +160,13 @@ class PolicyViolation(Exception):
         return message(self.reason, lang, **self.values)
 
 
-_LEET = str.maketrans(
-    {"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"}
-)
+_LEET = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"})
 _TOKEN_SPLIT = re.compile(r"[\s._\-+@,'\"()]+")
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().translate(_LEET)
+    # Applied to both sides; i/l/1/! collapse into one letter so "Mar1eke" matches "Marieke".
+    return unicodedata.normalize("NFKC", text).casefold().translate(_LEET).replace("i", "l")
 
 
 def contains_personal_info(password: str, personal: Iterable[str]) -> bool:
