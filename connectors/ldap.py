@@ -29,6 +29,7 @@ password is sent unless the connection is TLS-protected with a validated certifi
 
 from __future__ import annotations
 
+import math
 import re
 import secrets as pysecrets
 import socket
@@ -287,7 +288,7 @@ class LdapConnector(Connector):
             password=password,
             client_strategy=SYNC,
             raise_exceptions=False,
-            receive_timeout=timeout,
+            receive_timeout=max(1, math.ceil(timeout)),  # ldap3 packs it as an integer (SO_RCVTIMEO)
             auto_referrals=False,
             read_only=False,
         )

@@ -46,6 +46,11 @@ FIELDS = (
 )
 
 
+_LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+_INSERT_EVENT = audit_event.insert()
+_UPDATE_HEAD = update(audit_head).where(audit_head.c.id == 1)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -98,9 +103,7 @@ class AuditLog:
     ) -> int:
         """Append one event inside the caller's transaction; return its sequence number."""
         # The head row is locked for the whole transaction: appends are serialised, the chain stays linear.
-        head = conn.execute(
-            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-        ).first()
+        head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             raise LedgerError("the audit chain head is missing; open the ledger through Firstline (ensure_head)")
         prev_seq, prev_hash = head.seq, head.hash
@@ -124,9 +127,9 @@ class AuditLog:
         }
         row["prev_hash"] = prev_hash
         row["hash"] = chain_hash(prev_hash, row)
-        conn.execute(audit_event.insert().values(**row))
+        conn.execute(_INSERT_EVENT, row)
         mac = sign(self.key, row["seq"], row["hash"])
-        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=row["seq"], hash=row["hash"], mac=mac))
+        conn.execute(_UPDATE_HEAD, {"seq": row["seq"], "hash": row["hash"], "mac": mac})
         if row["seq"] % self.checkpoint_every == 0:
             self._checkpoint(conn, row["seq"], row["hash"], mac)
         seq: int = row["seq"]

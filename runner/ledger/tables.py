@@ -11,7 +11,6 @@ ticket = Table(
     "ticket",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("number", String(16), unique=True),
     Column("requester", String(128), nullable=False),
     Column("subject", String(128), nullable=False),
     Column("channel", String(16), nullable=False),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from runner.errors import NotFoundError
 from runner.ledger.audit import Actor, AuditLog, now
@@ -20,8 +20,19 @@ FINAL_STATES = ("resolved", "escalated")
 PRIORITY = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3, 1): 3, (3, 2): 4, (3, 3): 4}
 
 
+# Built once: SQLAlchemy caches their compiled form, which keeps a run's ledger cost low.
+_INSERT_TICKET = ticket.insert()
+_INSERT_STEP = step_result.insert()
+_CLOSE = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state == "in_progress")
+
+
 def number_of(ticket_id: int) -> str:
+    """Ticket numbers are derived from the id (FL-000123), never stored twice."""
     return f"FL-{ticket_id:06d}"
+
+
+def _with_number(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"number": number_of(row["id"]), **row}
 
 
 def dumps(value: Any) -> str:
@@ -48,29 +59,29 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
     ts = now()
     deadline = (datetime.now(UTC) + timedelta(seconds=new.timeout_s)).isoformat(timespec="microseconds")
     inserted = conn.execute(
-        ticket.insert().values(
-            requester=new.requester,
-            subject=new.subject,
-            channel=new.channel,
-            category=new.category,
-            type=new.type,
-            runbook=new.runbook,
-            runbook_sha256=new.runbook_sha256,
-            params=dumps(new.params),
-            state="in_progress",
-            impact=new.impact,
-            urgency=new.urgency,
-            priority=PRIORITY[(new.impact, new.urgency)],
-            correlation_id=new.correlation_id,
-            opened_at=ts,
-            updated_at=ts,
-            deadline_at=deadline,
-        )
+        _INSERT_TICKET,
+        {
+            "requester": new.requester,
+            "subject": new.subject,
+            "channel": new.channel,
+            "category": new.category,
+            "type": new.type,
+            "runbook": new.runbook,
+            "runbook_sha256": new.runbook_sha256,
+            "params": dumps(new.params),
+            "state": "in_progress",
+            "impact": new.impact,
+            "urgency": new.urgency,
+            "priority": PRIORITY[(new.impact, new.urgency)],
+            "correlation_id": new.correlation_id,
+            "opened_at": ts,
+            "updated_at": ts,
+            "deadline_at": deadline,
+        },
     ).inserted_primary_key
     assert inserted is not None
     ticket_id: int = inserted[0]
     number = number_of(ticket_id)
-    conn.execute(update(ticket).where(ticket.c.id == ticket_id).values(number=number))
     audit.append(
         conn,
         actor,
@@ -87,7 +98,7 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
 
 
 def record_step(conn: Connection, ticket_id: int, seq: int, rec: Mapping[str, Any]) -> None:
-    conn.execute(step_result.insert().values(ticket_id=ticket_id, seq=seq, **rec))
+    conn.execute(_INSERT_STEP, {"ticket_id": ticket_id, "seq": seq, **rec})
 
 
 def close_ticket(
@@ -107,18 +118,18 @@ def close_ticket(
     """Move an in-progress ticket to its final state; False if it was already final."""
     ts = now()
     done = conn.execute(
-        update(ticket)
-        .where(ticket.c.id == ticket_id, ticket.c.state == "in_progress")
-        .values(
-            state=state,
-            resolution_code=resolution_code,
-            resolution_note=note,
-            reason=reason,
-            message=message,
-            assignment_group=assignment_group,
-            updated_at=ts,
-            resolved_at=ts,
-        )
+        _CLOSE,
+        {
+            "b_id": ticket_id,
+            "state": state,
+            "resolution_code": resolution_code,
+            "resolution_note": note,
+            "reason": reason,
+            "message": message,
+            "assignment_group": assignment_group,
+            "updated_at": ts,
+            "resolved_at": ts,
+        },
     ).rowcount
     if not done:
         return False
@@ -153,15 +164,15 @@ def list_tickets(
     if requester:
         q = q.where(ticket.c.requester == requester)
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+        return [_with_number(r) for r in conn.execute(q).mappings()]
 
 
 def get_ticket(engine: Engine, number: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        row = conn.execute(select(ticket).where(ticket.c.number == number)).mappings().first()
+        row = conn.execute(select(ticket).where(ticket.c.id == int(number.removeprefix("FL-")))).mappings().first()
         if row is None:
             raise NotFoundError(f"ticket {number} does not exist")
-        out = dict(row)
+        out = _with_number(row)
         out["params"] = json.loads(out["params"])
         out["steps"] = []
         for s in conn.execute(

@@ -15,7 +15,6 @@ def upgrade() -> None:
     op.create_table(
         "ticket",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("number", sa.String(16), unique=True),
         sa.Column("requester", sa.String(128), nullable=False),
         sa.Column("subject", sa.String(128), nullable=False),
         sa.Column("channel", sa.String(16), nullable=False),

@@ -1,0 +1,217 @@
+"""Firstline overhead on an OpenLDAP unlock: raw ldap3 vs a full `firstline` run.
+
+Both measured in this one run, against the same lab slapd (lab/slapd.sh), N times each:
+
+  raw-modify   the bare unlock: one ldap3 modify (delete pwdAccountLockedTime) on a
+               persistent LDAPS connection with TCP_NODELAY
+  raw-unlock   what a careful script does: find the DN (escaped filter), read its lock
+               state, check admin-group membership, modify, re-read to confirm
+  connector    LdapConnector.unlock_account on its pooled connection (the same LDAP work)
+  full-run     Firstline.run() of a one-step unlock runbook: policy + vetting + parameter
+               validation + ticket + step row + audit events + the connector call
+
+Locking each account before an iteration is not timed. Prints medians, p90 and the
+ratios against raw-unlock and raw-modify, then the peak RSS of a `firstline run` CLI
+process. Usage: .venv/bin/python bench/overhead.py [N]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection, Server, Tls
+from ldap3.utils.conv import escape_filter_chars
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from runner.api import open_app  # noqa: E402
+from runner.settings import Settings  # noqa: E402
+
+SECRETS = REPO / "var" / "lab" / "slapd" / "secrets"
+CA = REPO / "var" / "lab" / "ca" / "ca.crt"
+PEOPLE = "ou=people,dc=example,dc=org"
+ADMIN_GROUP = "cn=it-admins,ou=groups,dc=example,dc=org"
+RUNBOOK = """\
+schema_version: 1
+name: bench-unlock
+title: {en: Unlock (benchmark)}
+category: identity/account
+type: incident
+audience: [agent]
+parameters:
+  - {name: user, type: account}
+steps:
+  - id: unlock
+    connector: ldap
+    action: unlock_account
+    with: {user: "{{ params.user }}"}
+on_failure: {escalate_to: service-desk-l2}
+resolution: {note: "Account {{ params.user }} unlocked."}
+"""
+
+
+def connect(dn: str, password: str) -> Connection:
+    server = Server("127.0.0.1", port=6636, use_ssl=True, tls=Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(CA)))
+    conn = Connection(server, dn, password)
+    conn.open()
+    conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    assert conn.bind(), conn.result
+    return conn
+
+
+def stats(samples: list[float]) -> tuple[float, float]:
+    s = sorted(samples)
+    return statistics.median(s), s[int(len(s) * 0.9) - 1]
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    subprocess.run(["bash", str(REPO / "lab" / "slapd.sh"), "start"], check=True, capture_output=True)
+    admin = connect("cn=admin,dc=example,dc=org", (SECRETS / "admin").read_text().strip())
+    svc = connect("cn=firstline,ou=services,dc=example,dc=org", (SECRETS / "firstline").read_text().strip())
+    users = [f"bench{i}" for i in range(8)]
+    for u in users:
+        admin.add(
+            f"uid={u},{PEOPLE}", ["inetOrgPerson"], {"uid": u, "cn": u, "sn": "Bench", "mail": f"{u}@example.org"}
+        )
+
+    def lock(u: str) -> None:
+        # a lockout as ppolicy writes it after too many failures (000001010000Z would mean "disabled")
+        stamp = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
+        admin.modify(f"uid={u},{PEOPLE}", {"pwdAccountLockedTime": [(MODIFY_ADD, [stamp])]})
+
+    def raw_modify(u: str) -> None:
+        assert svc.modify(f"uid={u},{PEOPLE}", {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]}), svc.result
+
+    def raw_unlock(u: str) -> None:
+        svc.search(
+            PEOPLE,
+            f"(&(objectClass=inetOrgPerson)(uid={escape_filter_chars(u)}))",
+            SUBTREE,
+            attributes=["uid"],
+            size_limit=2,
+        )
+        dn = svc.response[0]["dn"]
+        svc.search(
+            dn,
+            "(objectClass=*)",
+            BASE,
+            attributes=[
+                "uid",
+                "mail",
+                "givenName",
+                "sn",
+                "pwdAccountLockedTime",
+                "pwdPolicySubentry",
+                "pwdReset",
+                "pwdChangedTime",
+            ],
+        )
+        assert svc.response[0]["attributes"]["pwdAccountLockedTime"]
+        svc.search(
+            ADMIN_GROUP,
+            f"(|(member={escape_filter_chars(dn)})(uniqueMember={escape_filter_chars(dn)}))",
+            BASE,
+            attributes=["cn"],
+        )
+        assert svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]}), svc.result
+        svc.search(dn, "(objectClass=*)", BASE, attributes=["pwdAccountLockedTime"])
+        assert not svc.response[0]["attributes"]["pwdAccountLockedTime"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "runbooks").mkdir()
+        (work / "runbooks" / "bench-unlock.yaml").write_text(RUNBOOK)
+        env_settings = {
+            "FIRSTLINE_DATABASE_URL": f"sqlite:///{work / 'ledger.db'}",
+            "FIRSTLINE_RUNBOOKS_DIR": str(work / "runbooks"),
+            "FIRSTLINE_INVENTORY": str(REPO / "lab" / "inventory.yaml"),
+            "FIRSTLINE_AUDIT_KEY_FILE": str(work / "audit.key"),
+            "FIRSTLINE_LOG_FILE": str(work / "firstline.log"),
+        }
+        settings = Settings(
+            database_url=env_settings["FIRSTLINE_DATABASE_URL"],
+            runbooks_dir=work / "runbooks",
+            inventory=REPO / "lab" / "inventory.yaml",
+            audit_key_file=work / "audit.key",
+            log_file=work / "firstline.log",
+        )
+        app = open_app(settings)
+        app.vet("bench-unlock", "bench")
+        conn = app.pool.get("ldap", "corp")
+
+        def connector(u: str) -> None:
+            assert conn.run("unlock_account", {"user": u}, timeout=10)["unlocked"] is True
+
+        def full(u: str) -> None:
+            out = app.run("bench-unlock", {"user": u}, requester="bench", roles={"agent"})
+            assert out.state == "resolved", (out.reason, out.message)
+
+        cases: dict[str, Callable[[str], None]] = {
+            "raw-modify": raw_modify,
+            "raw-unlock": raw_unlock,
+            "connector": connector,
+            "full-run": full,
+        }
+        for fn in cases.values():  # warm-up: connections, caches, first-run imports
+            for u in users[:2]:
+                lock(u)
+                fn(u)
+        timings: dict[str, list[float]] = {k: [] for k in cases}
+        for i in range(n):
+            for name, fn in cases.items():  # interleaved, so machine noise hits all cases alike
+                u = users[i % len(users)]
+                lock(u)
+                t0 = time.perf_counter()
+                fn(u)
+                timings[name].append((time.perf_counter() - t0) * 1000)
+        report = app.verify_audit()
+        app.close()
+
+        print(f"OpenLDAP unlock, N={n} each, interleaved (ms per operation)")
+        base_unlock = statistics.median(timings["raw-unlock"])
+        base_modify = statistics.median(timings["raw-modify"])
+        for name, samples in timings.items():
+            med, p90 = stats(samples)
+            print(
+                f"  {name:11} median {med:7.3f}  p90 {p90:7.3f}   x raw-unlock {med / base_unlock:5.2f}"
+                f"   x raw-modify {med / base_modify:5.2f}"
+            )
+        print(f"  audit chain after the run: {'ok' if report.ok else 'BROKEN'} ({report.events} events)")
+
+        # Peak resident memory of one real CLI run (a separate process).
+        for u in users[:1]:
+            lock(u)
+        env = {**os.environ, **env_settings}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        proc = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "firstline"), "run", "bench-unlock", "-p", f"user={users[0]}", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        state = json.loads(proc.stdout)["state"] if proc.stdout.strip().startswith("{") else proc.stderr.strip()
+        print(
+            f"  CLI `firstline run bench-unlock`: peak RSS {rss_mb:.1f} MB (children max; before {before / 1024:.1f}),"
+            f" outcome {state}"
+        )
+    for u in users:
+        admin.delete(f"uid={u},{PEOPLE}")
+
+
+if __name__ == "__main__":
+    main()
