@@ -86,8 +86,8 @@ def load_private_key(text: str) -> paramiko.PKey:
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return cls.from_private_key(io.StringIO(text))
-        except (paramiko.SSHException, ValueError, TypeError):
-            continue
+        except (paramiko.SSHException, ValueError, TypeError, AssertionError, IndexError):
+            continue  # paramiko's parsers raise all of these for malformed input
     raise AuthFailed("ssh: the configured private key cannot be read (unknown type or has a passphrase)")
 
 

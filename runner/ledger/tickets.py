@@ -31,7 +31,7 @@ def number_of(ticket_id: int) -> str:
     return f"FL-{ticket_id:06d}"
 
 
-def _with_number(row: Mapping[str, Any]) -> dict[str, Any]:
+def _with_number(row: Any) -> dict[str, Any]:
     return {"number": number_of(row["id"]), **row}
 
 
