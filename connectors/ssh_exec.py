@@ -288,9 +288,7 @@ class SshPool:
                 self._inflight.pop(key, None)
             channel.close()
 
-    def _collect(
-        self, channel: paramiko.Channel, inflight: _Inflight, deadline: float, cap: int
-    ) -> ExecResult:
+    def _collect(self, channel: paramiko.Channel, inflight: _Inflight, deadline: float, cap: int) -> ExecResult:
         out = bytearray()
         err = bytearray()
         truncated = False

@@ -426,6 +426,8 @@ class WinrmConnector(Connector):
             return NotFound(text)
         if category == "PermissionDenied":
             return Rejected(text, reason="access_denied")
+        if "is not a plain directory" in message:
+            return Rejected(text, reason="path_not_canonical")
         if category in ("InvalidData", "InvalidArgument"):
             return Rejected(text, reason="invalid_argument")
         return Rejected(text if message else f"{text} (exit code {code})")

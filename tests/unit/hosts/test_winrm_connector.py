@@ -1,0 +1,148 @@
+"""The winrm connector without a network: fixed scripts, parameter encoding, CLIXML, config."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.base import InvalidInput, Rejected
+from connectors.winrm import WinrmConnector, WinrmTargetConfig, clixml_message
+from connectors.winrm_scripts import PARAMS, SCRIPTS, encode_command, encode_params, script_sha256
+
+BASE: dict[str, Any] = {
+    "connector": "winrm",
+    "endpoint": "https://192.0.2.1:5986/wsman",  # TEST-NET: never contacted
+    "transport": "ntlm",
+    "username": "CORP\\svc-firstline",
+    "password": {"env": "UNUSED"},
+    "allowed_services": ["Spooler", "W32Time"],
+    "cleanup_paths": ["C:\\Temp\\Firstline"],
+}
+
+
+def make(**over: Any) -> WinrmConnector:
+    def no_secrets(ref: Any) -> str:
+        raise AssertionError("a refused input must not even resolve credentials")
+
+    return WinrmConnector("print-win-01", WinrmTargetConfig.model_validate({**BASE, **over}), no_secrets)
+
+
+def test_every_action_except_spooler_restart_has_a_script_with_its_params() -> None:
+    conn_actions = set(WinrmConnector.actions)
+    assert set(SCRIPTS) == conn_actions == set(PARAMS)
+    for name, script in SCRIPTS.items():
+        block = re.search(r"param\((.*?)\)\n", script, flags=re.S)
+        assert block is not None, name
+        for p in PARAMS[name]:
+            assert f"${p.name}" in block.group(1), (name, p.name)
+
+
+def test_scripts_read_values_only_from_stdin_and_bind_them_as_parameters() -> None:
+    for name, script in SCRIPTS.items():
+        assert script.startswith(f"# firstline-script: {name}/1\n")
+        assert "[Console]::In.ReadLine()" in script
+        assert "& $FlBody @FlArgs" in script
+        assert "Invoke-Expression" not in script and "iex " not in script.lower()
+        assert "{" + "queue" + "}" not in script.lower(), "no str.format placeholders left"
+
+
+def test_the_command_line_is_the_same_whatever_the_values() -> None:
+    """Values go to stdin; the -EncodedCommand text is a constant per action."""
+    command = encode_command(SCRIPTS["print_queue_clear"])
+    assert script_sha256(base64.b64decode(command).decode("utf-16-le")) == script_sha256(SCRIPTS["print_queue_clear"])
+    assert "Stop-Computer" not in base64.b64decode(command).decode("utf-16-le")
+
+
+@pytest.mark.parametrize("value", ["'; Stop-Computer;'", "$(Stop-Computer)", "`n", 'a"b', "ünïcødé"])
+def test_params_are_base64_json_on_one_line(value: str) -> None:
+    line = encode_params({"Queue": value})
+    assert line.endswith("\r\n") and "\n" not in line[:-2]
+    assert re.fullmatch(r"[A-Za-z0-9+/=]+", line.strip())
+    assert json.loads(base64.b64decode(line)) == {"Queue": value}
+
+
+def test_plain_http_is_refused_unless_explicitly_allowed() -> None:
+    with pytest.raises(ValidationError, match="plain HTTP"):
+        WinrmTargetConfig.model_validate({**BASE, "endpoint": "http://192.0.2.1:5985/wsman"})
+    cfg = WinrmTargetConfig.model_validate(
+        {**BASE, "endpoint": "http://192.0.2.1:5985/wsman", "allow_insecure_http": True}
+    )
+    assert cfg.allow_insecure_http
+
+
+def test_certificate_validation_is_the_default() -> None:
+    assert WinrmTargetConfig.model_validate(BASE).server_cert_validation == "validate"
+
+
+def test_password_transports_need_a_password() -> None:
+    with pytest.raises(ValidationError, match="needs a 'password'"):
+        WinrmTargetConfig.model_validate({**BASE, "password": None})
+    assert WinrmTargetConfig.model_validate({**BASE, "transport": "kerberos", "password": None})
+
+
+@pytest.mark.parametrize("path", ["C:\\", "C:\\Temp\\..\\Windows", "C:\\Temp\\", "Temp"])
+def test_cleanup_paths_must_be_plain_windows_dirs(path: str) -> None:
+    with pytest.raises(ValidationError, match="cleanup path"):
+        WinrmTargetConfig.model_validate({**BASE, "cleanup_paths": [path]})
+
+
+HOSTILE = ["'; Stop-Computer;'", "$(Stop-Computer)", "`whoami`", "a\r\nb", "a\x00b", "Spooler*", "x" * 100_000]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+@pytest.mark.parametrize(
+    ("action", "key"),
+    [
+        ("print_queue_list", "queue"),
+        ("print_queue_clear", "queue"),
+        ("service_status", "service"),
+        ("service_restart", "service"),
+        ("disk_usage", "path"),
+        ("disk_cleanup", "path"),
+    ],
+)
+def test_hostile_values_are_refused_before_any_request(action: str, key: str, value: str) -> None:
+    conn = make()
+    with pytest.raises((InvalidInput, Rejected)):
+        conn.run(action, {key: value}, timeout=5)
+    assert conn.shells_opened == 0
+
+
+def test_services_off_the_allow_list_are_rejected() -> None:
+    with pytest.raises(Rejected) as info:
+        make().run("service_restart", {"service": "WinRM"}, timeout=5)
+    assert info.value.reason == "not_allow_listed"
+
+
+CLIXML = (
+    '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+    '<S S="Error">Get-Service : Cannot find any service with service name &apos;Nope&apos;._x000D__x000A_</S>'
+    '<S S="Error">At line:1 char:1_x000D__x000A_</S>'
+    '<S S="Error">+ CategoryInfo          : ObjectNotFound: (Nope:String) [Get-Service], '
+    "ServiceCommandException_x000D__x000A_</S>"
+    '<S S="Error">+ FullyQualifiedErrorId : NoServiceFoundForGivenName_x000D__x000A_</S></Objs>'
+)
+
+
+def test_clixml_becomes_a_plain_message_and_category() -> None:
+    message, category = clixml_message(CLIXML)
+    assert message == "Get-Service : Cannot find any service with service name 'Nope'."
+    assert category == "ObjectNotFound"
+
+
+def test_plain_stderr_is_kept() -> None:
+    assert clixml_message("Access is denied.\r\n") == ("Access is denied.", None)
+
+
+def test_script_errors_map_to_connector_errors() -> None:
+    conn = make()
+    assert conn._script_error("service_status", CLIXML, 1).reason == "not_found"
+    denied = CLIXML.replace("ObjectNotFound", "PermissionDenied")
+    assert conn._script_error("service_restart", denied, 1).reason == "access_denied"
+    other = conn._script_error("service_restart", "#< CLIXML\r\n<Objs></Objs>", 1)
+    assert isinstance(other, Rejected)
