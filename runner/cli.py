@@ -26,8 +26,8 @@ audit_app = typer.Typer(help="Verify and export the audit log.", no_args_is_help
 app.add_typer(runbooks_app, name="runbooks")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(audit_app, name="audit")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _app() -> Any:

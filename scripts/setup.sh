@@ -20,7 +20,12 @@ fi
 stamp=.venv/.firstline-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python dependencies into .venv (pinned in pyproject.toml)"
+  mkdir -p var/log
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  if ! .venv/bin/python -m pip install -q -e '.[dev]' >var/log/pip-install.log 2>&1; then
+    tail -30 var/log/pip-install.log >&2
+    echo "setup: pip install failed; the whole log is in var/log/pip-install.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
