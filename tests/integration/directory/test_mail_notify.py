@@ -1,0 +1,59 @@
+"""The mail connector against the lab SMTP sink: real delivery, bilingual text, no secrets."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from connectors.base import InvalidInput, Unreachable
+from connectors.mail import MailConnector, MailTarget
+from runner.secrets import SecretStore
+from tests.integration.directory.helpers import LAB, mail_connector, mails_to
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("kind", ["password_reset", "password_change", "account_unlock"])
+def test_notification_is_delivered_with_time_channel_and_wasnt_me(lab_directory: None, kind: str) -> None:
+    to = f"m{secrets.token_hex(4)}@example.org"
+    out = mail_connector().run(
+        "notify",
+        {"to": to, "kind": kind, "account": "alice", "channel": "portal", "when": "2026-03-01T09:30:00+00:00"},
+        timeout=10,
+    )
+    assert out["sent"] is True and out["to"] == to
+    (msg,) = mails_to(to)
+    body = msg.get_content()
+    assert "2026-03-01 09:30 UTC" in body
+    assert "self-service portal" in body and "selfserviceportaal" in body
+    assert "wasn't me" in body and "Was jij dit niet" in body
+    assert "alice" in body
+    assert msg["From"] == "servicedesk@example.org"
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("to", "victim@example.org\r\nBcc: evil@example.net"), ("account", "alice\nBcc: x@y"), ("to", "not-an-address")],
+)
+def test_header_injection_and_bad_addresses_are_refused(lab_directory: None, field: str, value: str) -> None:
+    inputs = {"to": "a@example.org", "kind": "password_reset", "account": "alice", "channel": "cli"} | {field: value}
+    with pytest.raises(InvalidInput):
+        mail_connector().run("notify", inputs, timeout=10)
+
+
+def test_unknown_kind_is_refused(lab_directory: None) -> None:
+    with pytest.raises(InvalidInput):
+        mail_connector().run(
+            "notify", {"to": "a@example.org", "kind": "password_is", "account": "a", "channel": "cli"}, timeout=10
+        )
+
+
+def test_mail_server_down_is_unreachable(lab_directory: None) -> None:
+    cfg = MailTarget.model_validate(
+        {"connector": "mail", "host": "127.0.0.1", "port": 1, "sender": "s@example.org", "starttls": False}
+    )
+    with pytest.raises(Unreachable):
+        MailConnector("down", cfg, SecretStore(LAB)).run(
+            "notify", {"to": "a@example.org", "kind": "password_reset", "account": "a", "channel": "cli"}, timeout=5
+        )
