@@ -15,13 +15,14 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
-from connectors.base import Connector, ConnectorError
+from connectors.base import Connector, ConnectorError, Timeout
 from runner.errors import FirstlineError
 from runner.ledger.audit import now
 from runner.oplog import get_logger
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import CompiledStep, Runbook
 from runner.templating import render_value, truthy
+from runner.watchdog import Watchdog
 
 
 class ConnectorPool(Protocol):
@@ -92,6 +93,7 @@ def execute(
     *,
     default_timeout: float,
     sleep: Callable[[float], None] = time.sleep,
+    watchdog: Watchdog | None = None,
 ) -> RunResult:
     """Run *runbook*'s steps and its verify with the template *context*."""
     result = RunResult(ok=True, context=context)
@@ -100,7 +102,7 @@ def execute(
     plan = list(runbook.steps) + ([runbook.verify] if runbook.verify is not None else [])
     log = get_logger().bind(ticket=context.get("ticket"), runbook=runbook.name)
     for step in plan:
-        record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log)
+        record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog)
         result.steps.append(record)
         if record.status == "ok" and step is not runbook.verify:
             outputs = record.raw_outputs
@@ -131,6 +133,34 @@ def _show(value: Any) -> str:
     return "true" if value is True else "false" if value is False else str(value)
 
 
+class StepStopped(Timeout):
+    """The watchdog had to cancel a step that overran its timeout; never retried."""
+
+    transient = False
+
+
+def _call(
+    conn: Connector, action: str, inputs: dict[str, Any], timeout: float, watchdog: Watchdog | None
+) -> dict[str, Any]:
+    if watchdog is None:
+        return conn.run(action, inputs, timeout=timeout)
+    with watchdog.guard(conn, timeout) as guard:
+        try:
+            outputs = conn.run(action, inputs, timeout=timeout)
+        except Exception:
+            if not guard.fired:
+                raise
+            outputs = None
+    if guard.fired:
+        cleanup = "confirmed" if guard.cleanup_confirmed else "NOT confirmed: check the target"
+        raise StepStopped(
+            f"The step did not finish within {timeout:g} s and was stopped (cleanup {cleanup}).",
+            reason="timeout" if guard.cleanup_confirmed else "timeout_cleanup_unconfirmed",
+        )
+    assert outputs is not None
+    return outputs
+
+
 def _run_step(
     step: CompiledStep,
     context: dict[str, Any],
@@ -140,6 +170,7 @@ def _run_step(
     default_timeout: float,
     sleep: Callable[[float], None],
     log: Any,
+    watchdog: Watchdog | None = None,
 ) -> StepRecord:
     spec = step.spec
     started = now()
@@ -184,7 +215,7 @@ def _run_step(
         record.attempts += 1
         try:
             conn = pool.get(spec.connector, target)
-            outputs = conn.run(spec.action, inputs, timeout=timeout)
+            outputs = _call(conn, spec.action, inputs, timeout, watchdog)
         except ConnectorError as exc:
             if exc.transient and record.attempts <= retries:
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)

@@ -33,6 +33,7 @@ from runner.secrets import SecretStore
 from runner.settings import Settings
 from runner.templating import render_value
 from runner.vetting import check_vetted, read_lock, write_approval
+from runner.watchdog import Watchdog
 
 CHANNELS = ("portal", "api", "cli", "worker")
 Progress = Callable[[str, Mapping[str, Any]], None]
@@ -127,6 +128,7 @@ class Firstline:
         self._cache: dict[Path, Runbook] = {}
         self._lock = threading.Lock()
         self.log = get_logger()
+        self.watchdog = Watchdog(grace=settings.watchdog_grace)
 
     # -- inventory and runbooks -------------------------------------------------------
     @property
@@ -321,7 +323,13 @@ class Firstline:
         recorder = _LedgerRecorder(self, ticket_id, number, actor, rb, correlation_id, progress)
         try:
             result = execute(
-                rb, context, self.pool, recorder, scrub, default_timeout=self.settings.default_step_timeout
+                rb,
+                context,
+                self.pool,
+                recorder,
+                scrub,
+                default_timeout=self.settings.default_step_timeout,
+                watchdog=self.watchdog,
             )
         except Exception as exc:
             self.log.exception("run.crashed", ticket=number)

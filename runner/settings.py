@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     checkpoint_every: int = 100
     escalation_group: str = "service-desk-l2"
     default_step_timeout: float = 30.0
+    watchdog_grace: float = 5.0
 
     def audit_secret(self) -> bytes:
         """The HMAC key for audit checkpoints; never stored in the database."""

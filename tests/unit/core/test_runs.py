@@ -182,3 +182,37 @@ def test_concurrent_runs_keep_one_ticket_each_and_an_intact_chain(app: Firstline
     assert app.list_tickets(state="in_progress") == []
     report = app.verify_audit()
     assert report.ok and report.events == 2 + 40 * 2
+
+
+def test_a_hung_step_is_cancelled_by_the_watchdog_and_escalated(app: Firstline, workdir: Path) -> None:
+    import threading
+
+    release = threading.Event()
+    cancelled: list[bool] = []
+
+    def hang(_inputs: dict[str, str]) -> dict[str, str]:
+        release.wait(10)  # a connector that ignores its own timeout
+        raise Unreachable("connection closed by cancel")
+
+    def cancel(self: FakeConnector) -> bool:
+        cancelled.append(True)
+        release.set()
+        return True
+
+    app.watchdog.grace = 0.05
+    rb = workdir / "runbooks" / "fake-echo.yaml"
+    rb.write_text(
+        "schema_version: 1\nname: fake-echo\ntitle: {en: Echo}\ncategory: test\naudience: [agent]\n"
+        "steps:\n  - {id: hang, connector: fake, action: echo, with: {text: hi}, timeout: 0.1, retries: 2}\n"
+        "on_failure: {escalate_to: service-desk-l2}\nresolution: {note: done}\n"
+    )
+    app.vet("fake-echo", "reviewer")
+    FakeConnector.script = {"echo": [hang]}
+    FakeConnector.cancel = cancel  # type: ignore[method-assign]
+    try:
+        out = app.run("fake-echo", {}, requester="agent7")
+    finally:
+        del FakeConnector.cancel
+    assert cancelled == [True]
+    assert out.state == "escalated" and out.reason == "timeout" and out.steps[0].attempts == 1
+    assert "did not finish within 0.1 s and was stopped (cleanup confirmed)" in out.message
