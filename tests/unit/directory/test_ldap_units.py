@@ -1,0 +1,223 @@
+"""Account-name validation, BER control encoding/decoding, refusal mapping, config, mail text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.base import InvalidInput
+from connectors.ldap import LdapTarget, _under, generate_password, validate_account_name
+from connectors.ldap_controls import (
+    POLICY_HINTS_VALUE,
+    ad_bind_reason,
+    decode_ppolicy,
+    encode_ppolicy,
+    policy_hints,
+    refusal,
+)
+from connectors.ldap_flavors import ActiveDirectory, OpenLdap, filetime, gentime
+from connectors.mail import MailTarget, render
+
+BASE = {
+    "connector": "ldap",
+    "flavor": "openldap",
+    "url": "ldaps://127.0.0.1:6636",
+    "bind_dn": "cn=firstline,ou=services,dc=example,dc=org",
+    "password": {"env": "X"},
+    "base_dn": "ou=people,dc=example,dc=org",
+}
+
+
+@pytest.mark.parametrize("name", ["alice", "j.de-vries", "svc_01", "A" * 64, "0abc"])
+def test_valid_account_names(name: str) -> None:
+    assert validate_account_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["*", ")(uid=*", "\\2a", "a\x00b", "admin*)(|(uid=*", "", " x", "x\n", "A" * 65, "-x", ".x", "a b", "é", "a/b", 5],
+)
+def test_hostile_account_names_are_refused(name: object) -> None:
+    with pytest.raises(InvalidInput) as err:
+        validate_account_name(name)
+    assert err.value.reason == "invalid_account"
+
+
+def test_ppolicy_response_values_from_slapd_decode() -> None:
+    assert decode_ppolicy(b"0\x03\x81\x01\x01").error == "locked"
+    assert decode_ppolicy(b"0\x03\x81\x01\x06").error == "too_short"
+    assert decode_ppolicy(b"0\x03\x81\x01\x08").error == "in_history"
+    assert decode_ppolicy(b"0\x03\x81\x01\x02").error == "change_after_reset"
+    assert decode_ppolicy(b"0\x00").error is None
+    assert decode_ppolicy(None).error is None
+
+
+@pytest.mark.parametrize("code", range(10))
+def test_ppolicy_round_trip_errors(code: int) -> None:
+    assert decode_ppolicy(encode_ppolicy(code)).error_code == code
+
+
+def test_ppolicy_warnings_decode() -> None:
+    pp = decode_ppolicy(encode_ppolicy(None, time_before_expiration=86400))
+    assert pp.time_before_expiration == 86400 and pp.error is None
+    pp = decode_ppolicy(encode_ppolicy(2, grace=3))
+    assert pp.grace_logins_remaining == 3 and pp.error == "change_after_reset"
+
+
+@pytest.mark.parametrize("bad", [b"\x31\x00", b"0\x05\x81\x01", b"0\x03\x82\x01\x01", b"0\x84\xff\xff\xff\xff"])
+def test_malformed_ppolicy_values_raise(bad: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_ppolicy(bad)
+
+
+def test_policy_hints_is_sequence_of_integer_one() -> None:
+    assert POLICY_HINTS_VALUE == bytes([0x30, 0x03, 0x02, 0x01, 0x01])
+    assert policy_hints(True) == ("1.2.840.113556.1.4.2239", True, POLICY_HINTS_VALUE)
+
+
+@pytest.mark.parametrize(
+    ("message", "flavor", "reason"),
+    [
+        ("Password fails quality checking policy", "openldap", "quality"),
+        ("Password is in history of old passwords", "openldap", "in_history"),
+        ("Password is not being changed from existing value", "openldap", "same_as_current"),
+        ("Password is too young to change", "openldap", "too_young"),
+        (
+            "0000052D: Constraint violation - check_password_restrictions: the password is too short. It should be "
+            "equal or longer than 8 characters!",
+            "active_directory",
+            "too_short",
+        ),
+        (
+            "0000052D: Constraint violation - check_password_restrictions: the password does not meet the complexity "
+            "criteria!",
+            "active_directory",
+            "complexity",
+        ),
+        (
+            "0000052D: Constraint violation - check_password_restrictions: the password was already used (in history)!",
+            "active_directory",
+            "in_history",
+        ),
+        (
+            "00000056: Constraint violation - check_password_restrictions: The old password specified doesn't match!",
+            "active_directory",
+            "wrong_password",
+        ),
+        ("00000775: Password change not permitted, account locked out!", "active_directory", "locked"),
+        ("0000052D: SvcErr: DSID-031A1236, problem 5003 (WILL_NOT_PERFORM), data 0", "active_directory", "quality"),
+    ],
+)
+def test_directory_refusals_map_to_reason_codes(message: str, flavor: str, reason: str) -> None:
+    assert refusal({"result": 19, "message": message}, flavor) == reason
+
+
+def test_ppolicy_control_used_when_text_is_unknown() -> None:
+    result = {"result": 19, "message": "", "controls": {"1.3.6.1.4.1.42.2.27.8.5.1": {"value": b"0\x03\x81\x01\x06"}}}
+    assert refusal(result, "openldap") == "too_short"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [("52e", "wrong_password"), ("775", "locked"), ("533", "disabled"), ("701", "expired"), ("773", "must_change")],
+)
+def test_ad_bind_data_codes(data: str, reason: str) -> None:
+    msg = f"80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {data}, v1db1"
+    assert ad_bind_reason(msg) == reason
+
+
+def test_openldap_lock_states() -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    forever = OpenLdap(lambda _dn: 0)
+    hourly = OpenLdap(lambda _dn: 3600)
+    assert forever.state({"pwdAccountLockedTime": ["000001010000Z"]}, now)["lock_reason"] == "admin"
+    assert forever.state({"pwdAccountLockedTime": ["20200101000000Z"]}, now)["locked"] is True
+    assert hourly.state({"pwdAccountLockedTime": ["20260101113000Z"]}, now)["locked"] is True
+    assert hourly.state({"pwdAccountLockedTime": ["20260101100000Z"]}, now)["locked"] is False
+    assert forever.state({"pwdReset": ["TRUE"]}, now)["must_change"] is True
+    assert forever.state({"pwdEndTime": ["20251231000000Z"]}, now)["expired"] is True
+
+
+def test_ad_states() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ad = ActiveDirectory(hints_critical=True)
+    s = ad.state(
+        {
+            "userAccountControl": ["514"],
+            "msDS-User-Account-Control-Computed": ["16"],
+            "pwdLastSet": ["0"],
+            "accountExpires": ["132223104000000000"],
+        },
+        now,
+    )
+    assert s == {"locked": True, "lock_reason": "failures", "disabled": True, "expired": True, "must_change": True}
+    s = ad.state(
+        {
+            "userAccountControl": ["512"],
+            "msDS-User-Account-Control-Computed": ["0"],
+            "pwdLastSet": ["1"],
+            "accountExpires": ["9223372036854775807"],
+        },
+        now,
+    )
+    assert not any(v for k, v in s.items() if k != "lock_reason")
+
+
+def test_time_parsers() -> None:
+    assert gentime("20260101120000Z") == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert gentime("20260101120000.123Z") == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert gentime("garbage") is None
+    assert filetime("0") is None and filetime("9223372036854775807") is None
+    assert filetime("132223104000000000") == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_base_dn_containment() -> None:
+    assert _under("uid=a,ou=People,dc=example,dc=org", "ou=people,dc=example,dc=org")
+    assert not _under("uid=a,ou=external,dc=example,dc=org", "ou=people,dc=example,dc=org")
+    assert not _under("ou=people,dc=example,dc=org", "ou=people,dc=example,dc=org")
+    assert not _under("uid=a,ou=people,dc=example,dc=org,dc=evil", "ou=people,dc=example,dc=org")
+
+
+def test_target_config_requires_tls() -> None:
+    LdapTarget.model_validate(BASE)
+    LdapTarget.model_validate(BASE | {"url": "ldap://h:389", "start_tls": True})
+    for bad in (
+        {"url": "ldap://h:389"},
+        {"start_tls": True},
+        {"flavor": "novell"},
+        {"typo": 1},
+        {"base_dn": "not a dn"},
+    ):
+        with pytest.raises(ValidationError):
+            LdapTarget.model_validate(BASE | bad)
+
+
+def test_generated_passwords_have_every_class() -> None:
+    for _ in range(50):
+        pw = generate_password(20)
+        assert len(pw) == 20
+        assert any(c.isupper() for c in pw) and any(c.islower() for c in pw) and any(c.isdigit() for c in pw)
+        assert any(not c.isalnum() for c in pw)
+
+
+def test_mail_text_is_bilingual_and_has_time_channel_and_contact() -> None:
+    subject, body = render("password_reset", "alice", "portal", datetime(2026, 5, 4, 3, 2, tzinfo=UTC), "the desk (x1)")
+    assert "reset" in subject and "opnieuw ingesteld" in subject
+    assert "2026-05-04 03:02 UTC" in body and "self-service portal" in body and "selfserviceportaal" in body
+    assert "This wasn't me? Contact the desk (x1)" in body and "Was jij dit niet?" in body
+
+
+def test_mail_config_refuses_credentials_without_tls() -> None:
+    with pytest.raises(ValidationError):
+        MailTarget.model_validate(
+            {
+                "connector": "mail",
+                "host": "h",
+                "sender": "a@b.c",
+                "starttls": False,
+                "username": "u",
+                "password": {"env": "P"},
+            }
+        )
