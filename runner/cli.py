@@ -114,7 +114,9 @@ def run(
             out.print(f"Ticket [bold]{data['ticket']}[/] opened.")
         elif kind == "step.finished":
             mark = {"ok": "[green]✓[/]", "skipped": "[dim]–[/]", "failed": "[red]✗[/]"}[data["status"]]
-            out.print(f"  {mark} {data['step']}: {data['message']}")
+            note = "" if data["status"] == "ok" else f": {data['message']}"
+            out.print(f"  {mark} ", end="")
+            out.print(f"{data['title']}{note}", markup=False)
 
     outcome = fl.run(
         name,

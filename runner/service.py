@@ -79,12 +79,15 @@ class _LedgerRecorder:
     ) -> None:
         self.app, self.ticket_id, self.number, self.actor = app, ticket_id, number, actor
         self.runbook, self.correlation_id, self.progress, self.seq = runbook, correlation_id, progress, 0
+        self.titles: dict[str, str] = {}
 
     def step_started(self, step: CompiledStep, target: str | None) -> None:
+        title_text = getattr(step.spec, "title", None)
+        self.titles[step.id] = (
+            title_text.en if title_text is not None else ("Check the result" if step.id == "verify" else step.id)
+        )
         if self.progress is not None:
-            title_text = getattr(step.spec, "title", None)
-            title = title_text.en if title_text is not None else step.id
-            self.progress("step.started", {"step": step.id, "title": title, "target": target})
+            self.progress("step.started", {"step": step.id, "title": self.titles[step.id], "target": target})
 
     def step_finished(self, record: StepRecord) -> None:
         self.seq += 1
@@ -108,7 +111,13 @@ class _LedgerRecorder:
         if self.progress is not None:
             self.progress(
                 "step.finished",
-                {"step": record.step_id, "status": record.status, "message": record.message, "reason": record.reason},
+                {
+                    "step": record.step_id,
+                    "title": self.titles.get(record.step_id, record.step_id),
+                    "status": record.status,
+                    "message": record.message,
+                    "reason": record.reason,
+                },
             )
 
 
