@@ -121,9 +121,7 @@ class OpenLdap:
     def reset(self, conn: Connection, dn: str, password: str, must_change: bool) -> dict[str, Any] | None:
         # RFC 3062 as an account with `write` (not `manage`): ppolicy checks length/history
         # and the server stores the hash.
-        ok = conn.extend.standard.modify_password(
-            user=dn, new_password=password, controls=[ppolicy_request()]
-        )
+        ok = conn.extend.standard.modify_password(user=dn, new_password=password, controls=[ppolicy_request()])
         if ok is not True:
             return _result(conn)
         if must_change:
@@ -178,9 +176,7 @@ class ActiveDirectory:
             return True
         who = escape_filter_chars(dn)
         # LDAP_MATCHING_RULE_IN_CHAIN: nested membership counts too
-        return any(
-            group_has_member(conn, g, f"(member:1.2.840.113556.1.4.1941:={who})") for g in admin_groups
-        )
+        return any(group_has_member(conn, g, f"(member:1.2.840.113556.1.4.1941:={who})") for g in admin_groups)
 
     def unlock(self, conn: Connection, dn: str) -> dict[str, Any] | None:
         ok = conn.modify(dn, {"lockoutTime": [(MODIFY_REPLACE, ["0"])]})
