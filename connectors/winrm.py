@@ -37,7 +37,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import requests
@@ -155,6 +155,8 @@ class _Command:
     shell: _Shell
     command_id: str
     cancelled: bool = False
+    cleanup_confirmed: bool | None = None
+    cleanup_done: threading.Event = field(default_factory=threading.Event)
 
 
 class WinrmConnector(Connector):
@@ -294,7 +296,9 @@ class WinrmConnector(Connector):
         results = []
         for cmd in running:
             cmd.cancelled = True
-            results.append(self._stop(cmd))
+            cmd.cleanup_confirmed = self._stop(cmd)
+            cmd.cleanup_done.set()
+            results.append(cmd.cleanup_confirmed)
         return all(results)
 
     def _stop(self, cmd: _Command) -> bool:
@@ -357,6 +361,8 @@ class WinrmConnector(Connector):
         finally:
             with self._lock:
                 self._running.pop(key, None)
+        if cmd.cancelled:
+            raise self._cancelled(cmd, action)
         try:
             shell.protocol.cleanup_command(shell.shell_id, command_id)
             self._release(shell)
@@ -413,11 +419,20 @@ class WinrmConnector(Connector):
             raise error from None
         except ConnectorError:
             if cmd.cancelled:
-                raise ConnectorError(
-                    f"winrm: {action} on {self.target_name} was cancelled", reason="cancelled"
-                ) from None
+                raise self._cancelled(cmd, action) from None
             self._discard(cmd.shell)
             raise
+
+    def _cancelled(self, cmd: _Command, action: str) -> ConnectorError:
+        cmd.cleanup_done.wait(30)
+        confirmed = bool(cmd.cleanup_confirmed)
+        error = ConnectorError(
+            f"winrm: {action} on {self.target_name} was cancelled; "
+            + ("the command was terminated and its shell deleted" if confirmed else "cleanup NOT confirmed"),
+            reason="cancelled",
+        )
+        error.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
+        return error
 
     def _script_error(self, action: str, stderr: str, code: int) -> ConnectorError:
         message, category = clixml_message(stderr)

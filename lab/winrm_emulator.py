@@ -101,8 +101,7 @@ class PSError(Exception):
 def clixml(lines: list[str]) -> bytes:
     body = "".join(f'<S S="Error">{escape(line)}_x000D__x000A_</S>' for line in lines)
     return (
-        '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
-        f"{body}</Objs>"
+        f'#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">{body}</Objs>'
     ).encode()
 
 
@@ -451,6 +450,11 @@ def make_handler(emu: Emulator) -> type[BaseHTTPRequestHandler]:
             with emu.lock:
                 if method == "POST" and self.path == "/_emulator/reset":
                     emu.state = initial_state()
+                    for commands in emu.shells.values():
+                        for leftover in commands.values():
+                            leftover.result = leftover.result or (b"", b"", 1067)
+                            leftover.wake.set()
+                    emu.shells.clear()
                 elif method == "POST" and self.path == "/_emulator/seed":
                     emu.seed(json.loads(data or b"{}"))
                 elif not (method == "GET" and self.path == "/_emulator/state"):
