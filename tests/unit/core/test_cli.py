@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from connectors.base import Rejected
 from runner import cli
 from runner.service import Firstline
 from tests.fakes import FakeConnector
@@ -103,3 +104,13 @@ def test_audit_verify_and_tickets_commands(runner: CliRunner) -> None:
     assert code == 0 and "No tickets." in text
     code, text = _invoke(runner, ["audit", "export", "--format", "csv"])
     assert code == 0 and text.startswith("seq,ts,actor") and text.count("ticket.") == 2
+
+
+def test_process_exit_code_is_one_when_escalated(app: Firstline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through main(), as the console script runs it (not the test runner's standalone mode)."""
+    monkeypatch.setattr(cli, "_app", lambda: app)
+    FakeConnector.script = {"account_status": [{"locked": True}], "unlock_account": [Rejected("no", reason="x")]}
+    monkeypatch.setattr("sys.argv", ["firstline", "run", "fake-unlock", "-p", "user=alice"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 1

@@ -1,0 +1,217 @@
+"""The `firstline` command end to end against the real lab slapd and SMTP sink.
+
+Runs the identity runbooks as an operator would (separate processes, real directory),
+then greps every store Firstline writes — database + WAL, operational log, audit
+checkpoints, audit exports, `tickets show` output, delivered mail — for every secret
+that passed through: the generated temporary password, the employee's old and new
+passwords, and the directory service account's own credential.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ldap3 import MODIFY_ADD, Connection, Server, Tls
+
+from tests.integration.conftest import REPO, start_lab
+
+pytestmark = pytest.mark.integration
+VAR = REPO / "var" / "lab"
+PEOPLE = "ou=people,dc=example,dc=org"
+FIRSTLINE = str(REPO / ".venv" / "bin" / "firstline")
+
+
+def _server() -> Server:
+    return Server(
+        "127.0.0.1",
+        port=6636,
+        use_ssl=True,
+        tls=Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(VAR / "ca" / "ca.crt")),
+    )
+
+
+def _bind(dn: str, password: str) -> bool:
+    conn = Connection(_server(), dn, password)
+    ok = bool(conn.bind())
+    conn.unbind()
+    return ok
+
+
+@pytest.fixture(scope="module")
+def lab() -> None:
+    start_lab("slapd", "smtp")
+
+
+@pytest.fixture
+def account(lab: None) -> Iterator[str]:
+    """A fresh demo employee with a known password, created by the directory admin."""
+    admin = Connection(
+        _server(), "cn=admin,dc=example,dc=org", (VAR / "slapd" / "secrets" / "admin").read_text().strip()
+    )
+    assert admin.bind()
+    uid = f"e2e{secrets.token_hex(3)}"
+    assert admin.add(
+        f"uid={uid},{PEOPLE}",
+        ["inetOrgPerson"],
+        {
+            "uid": uid,
+            "cn": f"Test {uid}",
+            "givenName": "Test",
+            "sn": "Person",
+            "mail": f"{uid}@example.org",
+            "userPassword": "Initial-Passw0rd-9981",
+        },
+    ), admin.result
+    yield uid
+    admin.delete(f"uid={uid},{PEOPLE}")
+    admin.unbind()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FIRSTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "FIRSTLINE_RUNBOOKS_DIR": str(REPO / "runbooks"),
+        "FIRSTLINE_INVENTORY": str(REPO / "lab" / "inventory.yaml"),
+        "FIRSTLINE_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
+        "FIRSTLINE_LOG_FILE": str(tmp_path / "firstline.log"),
+        "FIRSTLINE_ENVIRONMENT": "test",
+    }
+
+
+def fl(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FIRSTLINE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _lock(uid: str) -> None:
+    for _ in range(3):  # ppolicy: pwdMaxFailure 3
+        assert not _bind(f"uid={uid},{PEOPLE}", "wrong-password")
+
+
+def test_operator_flow_fixes_the_directory_and_leaves_no_secret_behind(
+    env: dict[str, str], account: str, tmp_path: Path
+) -> None:
+    uid, dn = account, f"uid={account},{PEOPLE}"
+    mail_before = set((VAR / "smtp" / "mail").glob("*"))
+    _lock(uid)
+    assert not _bind(dn, "Initial-Passw0rd-9981")  # really locked
+
+    r = fl(env, "run", "account-unlock", "-p", f"user={uid}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Resolved FL-000001" in r.stdout and "Unlock the account" in r.stdout
+    assert _bind(dn, "Initial-Passw0rd-9981")  # the directory's state changed
+
+    r = fl(env, "run", "password-reset", "-p", f"user={uid}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"temporary password \(shown once, not stored\): (\S+)", r.stderr)
+    assert m, r.stderr
+    temporary = m.group(1)
+    assert _bind(dn, temporary)
+
+    chosen = f"Fresh {secrets.token_hex(5)} Horse-Battery"
+    r = fl(
+        env,
+        "run",
+        "password-change",
+        "--as",
+        uid,
+        "--role",
+        "employee",
+        "--secret",
+        "old_password",
+        "--secret",
+        "new_password",
+        stdin=f"{temporary}\n{chosen}\n",
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _bind(dn, chosen) and not _bind(dn, temporary)
+
+    r = fl(env, "audit", "verify")
+    assert r.returncode == 0 and re.fullmatch(r"ok \d+ events\n", r.stdout), r.stdout
+
+    shown = fl(env, "tickets", "show", "FL-000002").stdout + fl(env, "tickets", "show", "FL-000003").stdout
+    assert "[REDACTED]" in shown
+    exported = (
+        fl(env, "audit", "export", "--format", "jsonl").stdout + fl(env, "audit", "export", "--format", "csv").stdout
+    )
+    stores = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    mails = b"".join(p.read_bytes() for p in set((VAR / "smtp" / "mail").glob("*")) - mail_before)
+    assert mails.count(uid.encode()) >= 3  # three notifications were delivered
+    service_password = (VAR / "slapd" / "secrets" / "firstline").read_text().strip()
+    for secret in (temporary, chosen, "Initial-Passw0rd-9981", service_password):
+        assert secret.encode() not in stores, "a secret reached the database, log or checkpoints"
+        assert secret not in exported and secret not in shown
+        assert secret.encode() not in mails
+
+
+@pytest.mark.parametrize("hostile", ["*", ")(uid=*", "admin*)(|(uid=*", "a\\2a", "x" * 200])
+def test_hostile_account_names_are_refused_with_a_message_and_no_ticket(
+    env: dict[str, str], lab: None, hostile: str
+) -> None:
+    r = fl(env, "run", "account-unlock", "-p", f"user={hostile}")
+    assert r.returncode == 2 and "parameter 'user'" in r.stderr and "Traceback" not in r.stderr + r.stdout
+    assert fl(env, "tickets", "list").stdout.strip() == "No tickets."
+
+
+def test_unknown_account_escalates_and_directory_is_untouched(env: dict[str, str], lab: None) -> None:
+    r = fl(env, "run", "account-unlock", "-p", "user=nobody-here")
+    assert r.returncode == 1 and "Escalated FL-000001" in r.stdout
+    shown = fl(env, "tickets", "show", "FL-000001").stdout
+    assert "escalated to service-desk-l2" in shown
+
+
+def test_edited_runbook_is_refused_until_vetted_again(env: dict[str, str], account: str, tmp_path: Path) -> None:
+    books = tmp_path / "runbooks"
+    shutil.copytree(REPO / "runbooks", books)
+    env = {**env, "FIRSTLINE_RUNBOOKS_DIR": str(books)}
+    path = books / "account-status.yaml"
+    path.write_text(path.read_text() + "\n# harmless-looking edit\n")
+    r = fl(env, "run", "account-status", "-p", f"user={account}")
+    assert r.returncode == 2 and "changed since it was vetted" in r.stderr
+    r = fl(env, "runbooks", "check")
+    assert r.returncode == 1 and f"{path}:1: runbook 'account-status' changed since it was vetted" in r.stdout
+    assert fl(env, "runbooks", "vet", "account-status", "--by", "reviewer").returncode == 0
+    r = fl(env, "run", "account-status", "-p", f"user={account}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = fl(env, "audit", "export").stdout
+    assert '"action": "run.refused"' in events and '"action": "runbook.vetted"' in events
+
+
+def test_unreachable_directory_escalates_with_the_reason(env: dict[str, str], account: str, tmp_path: Path) -> None:
+    inv = (REPO / "lab" / "inventory.yaml").read_text().replace("ldaps://127.0.0.1:6636", "ldaps://127.0.0.1:6699")
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "inventory.yaml").write_text(inv)
+    os.symlink(REPO / "var", tmp_path / "var")  # keep the inventory's relative secret paths valid
+    env = {**env, "FIRSTLINE_INVENTORY": str(tmp_path / "lab" / "inventory.yaml")}
+    r = fl(env, "run", "account-unlock", "-p", f"user={account}")
+    assert r.returncode == 1 and "cannot be reached" in r.stdout, r.stdout + r.stderr
+    assert "reason unreachable" in fl(env, "tickets", "show", "FL-000001").stdout
+
+
+def test_wrong_service_credentials_escalate_as_auth_failed(env: dict[str, str], account: str, tmp_path: Path) -> None:
+    (tmp_path / "bad-secret").write_text("not-the-service-password")
+    inv = (
+        (REPO / "lab" / "inventory.yaml")
+        .read_text()
+        .replace(
+            "password: {file: ../var/lab/slapd/secrets/firstline}", f"password: {{file: {tmp_path / 'bad-secret'}}}"
+        )
+    )
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "inventory.yaml").write_text(inv)
+    os.symlink(REPO / "var", tmp_path / "var")
+    env = {**env, "FIRSTLINE_INVENTORY": str(tmp_path / "lab" / "inventory.yaml")}
+    r = fl(env, "run", "account-status", "-p", f"user={account}")
+    assert r.returncode == 1 and "refused the service account" in r.stdout, r.stdout + r.stderr
+    assert "not-the-service-password" not in r.stdout + r.stderr
