@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ldap3 import MODIFY_ADD, Connection, Server, Tls
+from ldap3 import Connection, Server, Tls
 
 from tests.integration.conftest import REPO, start_lab
 
