@@ -31,12 +31,14 @@ from connectors.base import AuthFailed, ConnectorError, Timeout, Unreachable
 __all__ = ["ExecResult", "SshPool", "load_private_key", "parse_known_hosts"]
 
 LAUNCHER = ("exec", "setsid", "-w", "sh", "-c", 'echo $$; exec "$@"', "firstline")
-# $1 = process group id (digits only, checked before use). Exit 0 = the group is gone.
+# $1 = process group id (digits only, checked before use). Exit 0 = no live process is left in
+# the group. Zombies do not count: `kill -0` succeeds on them until their new parent reaps them.
 KILL_SCRIPT = (
+    "alive() { ps -e -o pgid= -o stat= | awk -v g=\"$1\" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }; "
     'kill -TERM "-$1" 2>/dev/null; '
-    'i=0; while [ $i -lt 20 ]; do kill -0 "-$1" 2>/dev/null || exit 0; sleep 0.05; i=$((i+1)); done; '
+    'i=0; while [ $i -lt 20 ]; do alive "$1" || exit 0; sleep 0.05; i=$((i+1)); done; '
     'kill -KILL "-$1" 2>/dev/null; sleep 0.1; '
-    'kill -0 "-$1" 2>/dev/null && exit 1; exit 0'
+    'alive "$1" && exit 1; exit 0'
 )
 CLEANUP_TIMEOUT = 5.0
 

@@ -137,7 +137,7 @@ def test_launcher_command_round_trips_through_a_posix_shell_parser(argv: list[st
 
 
 def test_kill_script_takes_the_process_group_as_an_argument() -> None:
-    assert '"-$1"' in KILL_SCRIPT and "{" not in KILL_SCRIPT
+    assert '"-$1"' in KILL_SCRIPT and "{{" not in KILL_SCRIPT and "%s" not in KILL_SCRIPT
 
 
 def test_known_hosts_parsing_accepts_plain_and_hashed_entries() -> None:

@@ -1,0 +1,144 @@
+"""The host runbooks end to end through ``open_app().run``: real CUPS queue, real lab daemon,
+WinRM emulator; every run is a ticket with hash-chained audit events."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runner.errors import ParameterError, PolicyDenied
+from runner.service import Firstline
+from tests.integration.conftest import store_bytes
+from tests.integration.hosts.helpers import (
+    SVC_LAB,
+    VAR,
+    Emulator,
+    as_svc,
+    cancel_all,
+    queue_jobs,
+    service_pid,
+    submit_held,
+    svc_processes,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def app(lab_hosts: None, lab_app: Firstline) -> Firstline:
+    return lab_app
+
+
+def audit_actions(app: Firstline, ticket: str) -> list[str]:
+    return [e["action"] for e in map(json.loads, app.export_audit("jsonl")) if e.get("ticket") == ticket]
+
+
+def test_printer_queue_clear_on_cups_empties_the_real_queue(app: Firstline) -> None:
+    cancel_all("office-1")
+    submit_held("office-1", 3)
+    outcome = app.run("printer-queue-clear", {"printer": "office-1"}, requester="alice", roles={"employee"})
+    assert outcome.state == "resolved", outcome.message
+    assert queue_jobs("office-1") == []
+    assert outcome.resolution_note == "3 job(s) cancelled on Office printer 1 (2nd floor); the queue is empty."
+    ticket = app.ticket(outcome.ticket_number)
+    assert ticket["state"] == "resolved" and ticket["params"] == {"printer": "office-1"}
+    ran = {s["step_id"]: s["status"] for s in ticket["steps"]}
+    assert ran["list_cups"] == ran["clear_cups"] == ran["confirm_cups"] == "ok"
+    assert ran["clear_win"] == "skipped"
+    actions = audit_actions(app, outcome.ticket_number)
+    assert actions[0] == "ticket.opened" and actions[-1] == "ticket.resolved"
+    assert "ssh.print_queue_clear" in actions
+    assert app.verify_audit().ok
+
+
+def test_printer_queue_clear_on_windows_restarts_the_spooler_for_stuck_jobs(app: Firstline) -> None:
+    emu = Emulator()
+    emu.reset()
+    emu.seed(printers={"office-win-1": [{}, {}, {"stuck": True}]})
+    outcome = app.run("printer-queue-clear", {"printer": "office-win-1"}, requester="alice", roles={"employee"})
+    assert outcome.state == "resolved", outcome.message
+    assert emu.state()["printers"]["office-win-1"] == []
+    ran = {s.step_id: s.status for s in outcome.steps}
+    assert ran["restart_spooler"] == "ok" and ran["clear_win_again"] == "ok" and ran["confirm_win"] == "ok"
+    assert "after restarting the print spooler" in (outcome.resolution_note or "")
+
+
+def test_service_restart_over_ssh_proves_a_real_restart(app: Firstline) -> None:
+    as_svc(str(SVC_LAB / "bin" / "svcctl"), "start", "labd")
+    before = service_pid("labd")
+    outcome = app.run("service-restart", {"service": "lab-daemon"}, requester="agent-1", roles={"agent"})
+    assert outcome.state == "resolved", outcome.message
+    after = service_pid("labd")
+    assert after is not None and after != before
+
+
+def test_service_restart_over_winrm(app: Firstline) -> None:
+    emu = Emulator()
+    emu.reset()
+    before = emu.state()["services"]["W32Time"]["pid"]
+    outcome = app.run("service-restart", {"service": "win-time"}, requester="agent-1", roles={"agent"})
+    assert outcome.state == "resolved", outcome.message
+    assert emu.state()["services"]["W32Time"]["pid"] != before
+
+
+def test_a_hanging_restart_escalates_with_the_cleanup_result(app: Firstline) -> None:
+    """The step's 30 s timeout passes; the remote process group is killed and that is on the ticket."""
+    outcome = app.run("service-restart", {"service": "lab-hang"}, requester="agent-1", roles={"agent"})
+    assert outcome.state == "escalated"
+    assert outcome.reason == "timeout"
+    assert "cleanup confirmed" in outcome.message
+    assert not [p for p in svc_processes() if "sleep 3599" in p]
+    ticket = app.ticket(outcome.ticket_number)
+    assert ticket["state"] == "escalated" and ticket["assignment_group"] == "service-desk-l2"
+
+
+def test_disk_cleanup_reports_the_space_freed(app: Firstline) -> None:
+    name = SVC_LAB / "cache" / f"old-{uuid.uuid4().hex[:8]}.bin"
+    name.write_bytes(b"z" * 4096)
+    os.chown(name, *_svc_ids())
+    stamp = time.time() - 40 * 86400
+    os.utime(name, (stamp, stamp))
+    outcome = app.run("disk-cleanup", {"location": "app-cache"}, requester="agent-1", roles={"agent"})
+    assert outcome.state == "resolved", outcome.message
+    assert not name.exists()
+    clean = next(s for s in outcome.steps if s.step_id == "clean_linux")
+    assert clean.outputs["freed_bytes"] >= 4096 and clean.outputs["files_removed"] >= 1
+    assert "bytes freed" in (outcome.resolution_note or "")
+
+
+def _svc_ids() -> tuple[int, int]:
+    import pwd
+
+    pw = pwd.getpwnam("svc-firstline")
+    return pw.pw_uid, pw.pw_gid
+
+
+def test_a_printer_not_in_the_inventory_is_refused(app: Firstline, sentinel: Path) -> None:
+    for value in ["print-02", f"office-1; touch {sentinel}", f"$(touch {sentinel})", "office-1\n", "x" * 10_000_000]:
+        with pytest.raises(ParameterError, match="printer"):
+            app.run("printer-queue-clear", {"printer": value}, requester="alice", roles={"employee"})
+
+
+def test_employees_cannot_restart_services(app: Firstline) -> None:
+    with pytest.raises(PolicyDenied):
+        app.run("service-restart", {"service": "lab-daemon"}, requester="alice", roles={"employee"})
+
+
+def test_no_host_credential_reaches_any_store(app: Firstline) -> None:
+    cancel_all("office-1")
+    submit_held("office-1", 1)
+    app.run("printer-queue-clear", {"printer": "office-1"}, requester="alice", roles={"employee"})
+    app.run("service-restart", {"service": "win-time"}, requester="agent-1", roles={"agent"})
+    blob = store_bytes(app)
+    key_body = "".join((VAR / "sshd" / "secrets" / "client_key").read_text().splitlines()[1:3])
+    for secret in [
+        (VAR / "sshd" / "secrets" / "password").read_text().strip(),
+        (VAR / "winrm" / "secrets" / "password").read_text().strip(),
+        key_body,
+    ]:
+        assert secret.encode() not in blob
