@@ -216,3 +216,14 @@ def test_a_hung_step_is_cancelled_by_the_watchdog_and_escalated(app: Firstline, 
     assert cancelled == [True]
     assert out.state == "escalated" and out.reason == "timeout" and out.steps[0].attempts == 1
     assert "did not finish within 0.1 s and was stopped (cleanup confirmed)" in out.message
+
+
+def test_runbooks_check_lists_every_problem_with_file_and_line(app: Firstline, workdir: Path) -> None:
+    assert app.check_runbooks() == []
+    (workdir / "runbooks" / "broken.yaml").write_text("schema_version: 1\nname: broken\nstepz: []\n")
+    unlock = workdir / "runbooks" / "fake-unlock.yaml"
+    unlock.write_text(unlock.read_text() + "# edited\n")
+    problems = app.check_runbooks()
+    assert f"{workdir}/runbooks/broken.yaml:3: stepz: unknown key (check spelling; keys are snake_case)" in problems
+    assert any(p.startswith(f"{unlock}:1: runbook 'fake-unlock' changed since it was vetted") for p in problems)
+    assert any("broken.yaml:1: steps: Field required" in p for p in problems)
