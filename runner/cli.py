@@ -26,6 +26,29 @@ audit_app = typer.Typer(help="Verify and export the audit log.", no_args_is_help
 app.add_typer(runbooks_app, name="runbooks")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(audit_app, name="audit")
+UI = {
+    "en": {
+        "opened": "Ticket {t} opened.",
+        "resolved": "Resolved {t}",
+        "escalated": "Escalated {t} to second level",
+        "once": "(shown once, not stored)",
+        "skipped": "Not needed",
+    },
+    "nl": {
+        "opened": "Ticket {t} geopend.",
+        "resolved": "Opgelost {t}",
+        "escalated": "{t} doorgezet naar de tweede lijn",
+        "once": "(eenmalig getoond, nergens opgeslagen)",
+        "skipped": "Niet nodig",
+    },
+}
+
+
+def _default_lang() -> str:
+    lang = os.environ.get("FIRSTLINE_LANG") or os.environ.get("LANG", "")
+    return "nl" if lang.lower().startswith("nl") else "en"
+
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -77,8 +100,13 @@ def run(
     role: Annotated[str, typer.Option(help="Act as 'agent' (default) or 'employee' (self-service rules).")] = "agent",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the rendered steps; touch nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+    lang: Annotated[str | None, typer.Option(help="en or nl (default: FIRSTLINE_LANG / LANG).")] = None,
 ) -> None:
     """Run a vetted runbook. Prints the ticket number and the outcome."""
+    lang = lang or _default_lang()
+    if lang not in UI:
+        raise typer.BadParameter("must be en or nl", param_hint="--lang")
+    ui = UI[lang]
     if role not in ("agent", "employee"):
         raise typer.BadParameter("must be 'agent' or 'employee'", param_hint="--role")
     values: dict[str, Any] = _parse_params(param)
@@ -111,12 +139,13 @@ def run(
         if as_json:
             return
         if kind == "ticket.opened":
-            out.print(f"Ticket [bold]{data['ticket']}[/] opened.")
+            out.print(ui["opened"].format(t=f"[bold]{data['ticket']}[/]"))
         elif kind == "step.finished":
             mark = {"ok": "[green]✓[/]", "skipped": "[dim]–[/]", "failed": "[red]✗[/]"}[data["status"]]
-            note = "" if data["status"] == "ok" else f": {data['message']}"
+            message = ui["skipped"] if data["status"] == "skipped" else data["message"]
+            note = "" if data["status"] == "ok" else f": {message}"
             out.print(f"  {mark} ", end="")
-            out.print(f"{data['title']}{note}", markup=False)
+            out.print(f"{data['title'][lang]}{note}", markup=False)
 
     outcome = fl.run(
         name,
@@ -137,12 +166,15 @@ def run(
             }
         )
     elif outcome.ok:
-        out.print(f"[green]Resolved[/] {outcome.ticket_number}: {outcome.message}")
+        out.print("[green]" + ui["resolved"].format(t=f"[/]{outcome.ticket_number}") + ":", end=" ")
+        out.print(outcome.message, markup=False)
     else:
-        out.print(f"[yellow]Escalated[/] {outcome.ticket_number} to second level: {outcome.message}")
+        out.print("[yellow]" + ui["escalated"].format(t=f"[/]{outcome.ticket_number}[yellow]") + "[/]:", end=" ")
+        out.print(outcome.message, markup=False)
     for key, value in outcome.secrets.items():
         # Delivered once, to the person who ran it; never stored.
-        err.print(f"[bold]{key.split('.')[-1].replace('_', ' ')}[/] (shown once, not stored): {value}")
+        err.print(f"[bold]{key.split('.')[-1].replace('_', ' ')}[/] {ui['once']}: ", end="")
+        err.print(value, markup=False)
     raise typer.Exit(0 if outcome.ok else 1)
 
 

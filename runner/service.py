@@ -79,13 +79,16 @@ class _LedgerRecorder:
     ) -> None:
         self.app, self.ticket_id, self.number, self.actor = app, ticket_id, number, actor
         self.runbook, self.correlation_id, self.progress, self.seq = runbook, correlation_id, progress, 0
-        self.titles: dict[str, str] = {}
+        self.titles: dict[str, dict[str, str]] = {}
 
     def step_started(self, step: CompiledStep, target: str | None) -> None:
         title_text = getattr(step.spec, "title", None)
-        self.titles[step.id] = (
-            title_text.en if title_text is not None else ("Check the result" if step.id == "verify" else step.id)
-        )
+        if title_text is not None:
+            self.titles[step.id] = {"en": title_text.en, "nl": title_text.get("nl")}
+        elif step.id == "verify":
+            self.titles[step.id] = {"en": "Check the result", "nl": "Resultaat controleren"}
+        else:
+            self.titles[step.id] = {"en": step.id, "nl": step.id}
         if self.progress is not None:
             self.progress("step.started", {"step": step.id, "title": self.titles[step.id], "target": target})
 
@@ -113,7 +116,7 @@ class _LedgerRecorder:
                 "step.finished",
                 {
                     "step": record.step_id,
-                    "title": self.titles.get(record.step_id, record.step_id),
+                    "title": self.titles.get(record.step_id, {"en": record.step_id, "nl": record.step_id}),
                     "status": record.status,
                     "message": record.message,
                     "reason": record.reason,

@@ -114,3 +114,12 @@ def test_process_exit_code_is_one_when_escalated(app: Firstline, monkeypatch: py
     with pytest.raises(SystemExit) as info:
         cli.main()
     assert info.value.code == 1
+
+
+def test_dutch_progress_and_outcome(runner: CliRunner) -> None:
+    FakeConnector.script = {"account_status": [{"locked": False}, {"locked": False}]}
+    code, text = _invoke(runner, ["run", "fake-unlock", "-p", "user=alice", "--lang", "nl"])
+    assert code == 0 and "Ticket FL-000001 geopend." in text and "unlock: Niet nodig" in text
+    assert "Opgelost FL-000001: Account alice unlocked." in text
+    code, text = _invoke(runner, ["run", "fake-unlock", "--lang", "fr"])
+    assert code == 2 and "must be en or nl" in text
