@@ -106,6 +106,8 @@ def validate(
     out: dict[str, Any] = {}
     for p in runbook.model.parameters:
         value = raw.get(p.name)
+        if employee and "self_service" not in p.settable_by and value not in (None, ""):
+            raise PolicyDenied(f"parameter '{p.name}' can only be set by the service desk")
         if value is None or value == "":
             if p.default is not None:
                 value = Template(p.default).render({"requester": requester, "channel": channel})

@@ -56,6 +56,7 @@ class Parameter(_Model):
     max: int | None = None
     values: tuple[str, ...] | None = None
     source: Ident | None = None
+    settable_by: tuple[Literal["self_service", "agent"], ...] = ("self_service", "agent")
 
     @model_validator(mode="after")
     def _per_type(self) -> Parameter:

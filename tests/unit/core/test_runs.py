@@ -227,3 +227,17 @@ def test_runbooks_check_lists_every_problem_with_file_and_line(app: Firstline, w
     assert f"{workdir}/runbooks/broken.yaml:3: stepz: unknown key (check spelling; keys are snake_case)" in problems
     assert any(p.startswith(f"{unlock}:1: runbook 'fake-unlock' changed since it was vetted") for p in problems)
     assert any("broken.yaml:1: steps: Field required" in p for p in problems)
+
+
+def test_employee_cannot_set_an_agent_only_parameter(app: Firstline, workdir: Path) -> None:
+    rb = workdir / "runbooks" / "fake-reset.yaml"
+    rb.write_text(rb.read_text().replace(
+        "  - {name: new_password, type: secret, required: false}",
+        "  - {name: new_password, type: secret, required: false}\n"
+        "  - {name: mfa_verified, type: bool, default: false, settable_by: [agent]}"))
+    app.vet("fake-reset", "reviewer")
+    with pytest.raises(PolicyDenied, match="can only be set by the service desk"):
+        app.run("fake-reset", {"user": "alice", "mfa_verified": "true"}, requester="alice", roles={"employee"})
+    FakeConnector.script = {"reset_password": [{"temporary_password": "x-Temp-123456"}]}
+    out = app.run("fake-reset", {"user": "alice"}, requester="alice", roles={"employee"})
+    assert out.state == "resolved" and app.ticket(out.ticket_number)["params"]["mfa_verified"] is False
