@@ -11,6 +11,7 @@ cleanup() { [ "$started" = 1 ] && [ "${FIRSTLINE_KEEP_LAB:-0}" != 1 ] && bash la
 trap cleanup EXIT
 started=1
 bash lab/up.sh
-echo "== ruff"; .venv/bin/ruff check runner connectors portal tests bench lab
+echo "== ruff"; .venv/bin/ruff check runner connectors portal tests bench lab tools
+echo "== mypy"; .venv/bin/mypy
 echo "== runbooks"; .venv/bin/firstline runbooks check
 echo "== pytest"; .venv/bin/pytest -p no:cacheprovider "$@"
