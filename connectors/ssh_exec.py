@@ -83,6 +83,12 @@ def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
     raise last if last is not None else OSError(f"no address for {address}")
 
 
+def _abandon(client: paramiko.SSHClient, sock: socket.socket) -> None:
+    """Stop paramiko's transport thread before closing the socket (no stray socket errors)."""
+    client.close()
+    sock.close()
+
+
 def load_private_key(text: str) -> paramiko.PKey:
     """Parse an OpenSSH/PEM private key held in memory (never written to disk)."""
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
@@ -199,7 +205,7 @@ class SshPool:
                 allow_agent=False,
             )
         except paramiko.BadHostKeyException as exc:
-            sock.close()
+            _abandon(client, sock)
             raise AuthFailed(
                 f"ssh: the host key of {where} has CHANGED since it was recorded in known_hosts "
                 f"(now {exc.key.get_name()} {exc.key.fingerprint}); refusing to connect. If the host was "
@@ -207,10 +213,10 @@ class SshPool:
                 reason="host_key_changed",
             ) from exc
         except paramiko.AuthenticationException as exc:
-            sock.close()
+            _abandon(client, sock)
             raise AuthFailed(f"ssh: {where} refused the credentials of user {self.username}") from exc
         except paramiko.SSHException as exc:
-            sock.close()
+            _abandon(client, sock)
             if "not found in known_hosts" in str(exc):
                 raise AuthFailed(
                     f"ssh: the host key of {where} is unknown (not in known_hosts); refusing to connect",
@@ -218,7 +224,7 @@ class SshPool:
                 ) from exc
             raise Unreachable(f"ssh: SSH handshake with {where} failed: {exc}") from exc
         except (OSError, EOFError) as exc:  # TimeoutError is an OSError
-            sock.close()
+            _abandon(client, sock)
             raise Unreachable(f"ssh: connection to {where} failed during the handshake") from exc
         sock.settimeout(None)
         return client

@@ -7,14 +7,19 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import paramiko
 import pytest
 
+from runner.api import open_app
 from runner.errors import ParameterError, PolicyDenied
 from runner.service import Firstline
+from runner.settings import Settings
 from tests.integration.conftest import store_bytes
 from tests.integration.hosts.helpers import (
+    REPO,
     SVC_LAB,
     VAR,
     Emulator,
@@ -142,3 +147,61 @@ def test_no_host_credential_reaches_any_store(app: Firstline) -> None:
         key_body,
     ]:
         assert secret.encode() not in blob
+
+
+def _app_with(tmp_path: Path, lab_settings: Settings, edit: Callable[[str], str]) -> Firstline:
+    """The lab inventory with print-01 changed by *edit* (secret paths made absolute)."""
+    text = (REPO / "lab" / "inventory.yaml").read_text().replace("../var/lab/", f"{VAR}/")
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(edit(text))
+    return open_app(lab_settings.model_copy(update={"inventory": inv}))
+
+
+def _forged_known_hosts(tmp_path: Path) -> str:
+    other = paramiko.Ed25519Key.from_private_key_file(str(VAR / "sshd" / "secrets" / "client_key"))
+    path = tmp_path / "known_hosts"
+    path.write_text(f"[127.0.0.1]:2222 {other.get_name()} {other.get_base64()}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason", "words"),
+    [
+        ("unreachable", "unreachable", "cannot reach print-01"),
+        ("changed_host_key", "host_key_changed", "CHANGED"),
+        ("wrong_key", "auth_failed", "refused the credentials"),
+        ("non_zero_exit", "rejected", "failed (exit"),
+    ],
+)
+def test_host_failures_escalate_the_ticket_with_one_clear_reason(
+    lab_hosts: None, lab_settings: Settings, tmp_path: Path, case: str, reason: str, words: str
+) -> None:
+    def edit(text: str) -> str:
+        if case == "unreachable":
+            return text.replace("    port: 2222\n", "    port: 2299\n", 1)
+        if case == "changed_host_key":
+            return text.replace(
+                f"known_hosts: {{file: {VAR}/sshd/known_hosts}}", f"known_hosts: {_forged_known_hosts(tmp_path)}"
+            )
+        if case == "wrong_key":
+            key = tmp_path / "wrong_key"
+            paramiko.RSAKey.generate(2048).write_private_key_file(str(key))
+            return text.replace(f"{VAR}/sshd/secrets/client_key", str(key))
+        return text.replace("    service_manager: script ", "    service_manager: sysv ", 1).replace(
+            "    service_command: [/home/svc-firstline/lab/bin/svcctl]\n", "", 1
+        )
+
+    app = _app_with(tmp_path, lab_settings, edit)
+    try:
+        if case == "non_zero_exit":
+            outcome = app.run("service-restart", {"service": "lab-daemon"}, requester="agent-1", roles={"agent"})
+        else:
+            outcome = app.run("printer-queue-clear", {"printer": "office-1"}, requester="alice", roles={"employee"})
+        assert outcome.state == "escalated"
+        assert outcome.reason == reason, outcome.message
+        assert words in outcome.message and "\n" not in outcome.message
+        ticket = app.ticket(outcome.ticket_number)
+        assert ticket["state"] == "escalated" and ticket["reason"] == reason
+        assert audit_actions(app, outcome.ticket_number)[-1] == "ticket.escalated"
+    finally:
+        app.close()
