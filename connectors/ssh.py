@@ -336,8 +336,7 @@ class SshConnector(Connector):
         status = self._status(service, deadline)
         if not status["running"]:
             raise Rejected(
-                f"ssh: service '{service}' on {self.target_name} is not running after the restart "
-                f"({status['state']})",
+                f"ssh: service '{service}' on {self.target_name} is not running after the restart ({status['state']})",
                 reason="not_running",
             )
         return status
