@@ -24,12 +24,17 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             # pysqlite's own BEGIN handling is replaced by BEGIN IMMEDIATE: writers queue
             # instead of failing with "database is locked" half-way through a transaction.
-            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(engine, "begin", _begin_immediate)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError) as exc:
         raise LedgerError(f"cannot use database URL: {exc}") from exc
     return engine
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # Straight to the driver: this runs once per transaction on the hot path.
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -231,10 +231,13 @@ def test_runbooks_check_lists_every_problem_with_file_and_line(app: Firstline, w
 
 def test_employee_cannot_set_an_agent_only_parameter(app: Firstline, workdir: Path) -> None:
     rb = workdir / "runbooks" / "fake-reset.yaml"
-    rb.write_text(rb.read_text().replace(
-        "  - {name: new_password, type: secret, required: false}",
-        "  - {name: new_password, type: secret, required: false}\n"
-        "  - {name: mfa_verified, type: bool, default: false, settable_by: [agent]}"))
+    rb.write_text(
+        rb.read_text().replace(
+            "  - {name: new_password, type: secret, required: false}",
+            "  - {name: new_password, type: secret, required: false}\n"
+            "  - {name: mfa_verified, type: bool, default: false, settable_by: [agent]}",
+        )
+    )
     app.vet("fake-reset", "reviewer")
     with pytest.raises(PolicyDenied, match="can only be set by the service desk"):
         app.run("fake-reset", {"user": "alice", "mfa_verified": "true"}, requester="alice", roles={"employee"})
