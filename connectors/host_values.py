@@ -13,16 +13,23 @@ import posixpath
 import re
 from collections.abc import Iterable
 
-from connectors.base import InvalidInput, Rejected
+from connectors.base import ActionSpec, InputSpec, InvalidInput, Rejected
 
 __all__ = [
     "MAX_VALUE_LENGTH",
+    "PATH_INPUT",
+    "PRINT_QUEUE_CLEAR",
+    "PRINT_QUEUE_LIST",
+    "QUEUE_INPUT",
+    "SERVICE_INPUT",
+    "SERVICE_OUTPUTS",
     "check_allowed",
     "check_name",
     "check_path_allowed",
     "check_text",
     "is_canonical_posix_dir",
     "is_canonical_windows_dir",
+    "is_valid_name",
 ]
 
 MAX_VALUE_LENGTH = 256
@@ -98,3 +105,29 @@ def is_canonical_windows_dir(path: str) -> bool:
 def _shown(value: str) -> str:
     """A value as it may appear in a message: short, printable."""
     return value if len(value) <= 60 else value[:57] + "..."
+
+
+def is_valid_name(value: str) -> bool:
+    """True for a queue/service name both host connectors accept (used by their inventory checks)."""
+    return bool(_NAME.match(value))
+
+
+# The action contract both host connectors share, so that one runbook step reads the same
+# whichever kind of print server or host the inventory names.
+QUEUE_INPUT = InputSpec("queue", max_length=128)
+SERVICE_INPUT = InputSpec("service", max_length=128)
+PATH_INPUT = InputSpec("path", max_length=1024)
+SERVICE_OUTPUTS = frozenset({"service", "running", "state"})
+PRINT_QUEUE_LIST = ActionSpec(
+    "print_queue_list",
+    inputs=(QUEUE_INPUT, InputSpec("expect_empty", type="bool", required=False)),
+    outputs=frozenset({"queue", "jobs", "count"}),
+    description="List the jobs in a print queue; expect_empty fails if any remain.",
+)
+PRINT_QUEUE_CLEAR = ActionSpec(
+    "print_queue_clear",
+    inputs=(QUEUE_INPUT,),
+    outputs=frozenset({"queue", "cancelled", "remaining"}),
+    changes_state=True,
+    description="Remove every job of a print queue and count what remains (stuck jobs).",
+)

@@ -31,7 +31,6 @@ Inventory example::
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -50,17 +49,21 @@ from connectors.base import (
     TargetConfig,
 )
 from connectors.host_values import (
+    PATH_INPUT,
+    PRINT_QUEUE_CLEAR,
+    PRINT_QUEUE_LIST,
+    SERVICE_INPUT,
     check_allowed,
     check_name,
     check_path_allowed,
     is_canonical_posix_dir,
+    is_valid_name,
 )
 from connectors.ssh_exec import ExecResult, SshPool, load_private_key
 
 __all__ = ["SshConnector", "SshTargetConfig"]
 
 SecretRef = dict[str, str]
-_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
 
 class SshTargetConfig(TargetConfig):
@@ -92,7 +95,7 @@ class SshTargetConfig(TargetConfig):
     @classmethod
     def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for name in value or ():
-            if not _SERVICE.match(name):
+            if not is_valid_name(name):
                 raise ValueError(f"'{name}' is not a valid service/queue name")
         return value
 
@@ -121,52 +124,36 @@ class SshTargetConfig(TargetConfig):
         return self
 
 
-_QUEUE = InputSpec("queue", max_length=128)
-_SERVICE_IN = InputSpec("service", max_length=128)
-_PATH = InputSpec("path", max_length=1024)
-
-
 class SshConnector(Connector):
     """Acts on a Linux/Unix host over SSH (paramiko), one pooled connection per target."""
 
     name = "ssh"
     config_model = SshTargetConfig
     actions: ClassVar[Mapping[str, ActionSpec]] = {
-        "print_queue_list": ActionSpec(
-            "print_queue_list",
-            inputs=(_QUEUE, InputSpec("expect_empty", type="bool", required=False)),
-            outputs=frozenset({"queue", "jobs", "count"}),
-            description="List the jobs in a CUPS queue (lpstat -o); expect_empty fails if any remain.",
-        ),
-        "print_queue_clear": ActionSpec(
-            "print_queue_clear",
-            inputs=(_QUEUE,),
-            outputs=frozenset({"queue", "cancelled", "remaining"}),
-            changes_state=True,
-            description="Cancel every job in a CUPS queue (cancel -a) and count what remains.",
-        ),
+        "print_queue_list": PRINT_QUEUE_LIST,
+        "print_queue_clear": PRINT_QUEUE_CLEAR,
         "service_status": ActionSpec(
             "service_status",
-            inputs=(_SERVICE_IN, InputSpec("expect_running", type="bool", required=False)),
+            inputs=(SERVICE_INPUT, InputSpec("expect_running", type="bool", required=False)),
             outputs=frozenset({"service", "running", "state"}),
             description="Whether an allow-listed service runs; expect_running fails if it does not.",
         ),
         "service_restart": ActionSpec(
             "service_restart",
-            inputs=(_SERVICE_IN,),
+            inputs=(SERVICE_INPUT,),
             outputs=frozenset({"service", "running", "state"}),
             changes_state=True,
             description="Restart an allow-listed service and confirm it runs.",
         ),
         "disk_usage": ActionSpec(
             "disk_usage",
-            inputs=(_PATH,),
+            inputs=(PATH_INPUT,),
             outputs=frozenset({"path", "total_bytes", "used_bytes", "free_bytes", "used_percent"}),
             description="Size and free space of the file system holding an allow-listed path.",
         ),
         "disk_cleanup": ActionSpec(
             "disk_cleanup",
-            inputs=(_PATH,),
+            inputs=(PATH_INPUT,),
             outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
             changes_state=True,
             description="Delete files older than the target's limit inside an allow-listed path.",

@@ -64,13 +64,23 @@ from connectors.base import (
     Timeout,
     Unreachable,
 )
-from connectors.host_values import check_allowed, check_name, check_path_allowed, is_canonical_windows_dir
+from connectors.host_values import (
+    PATH_INPUT,
+    PRINT_QUEUE_CLEAR,
+    PRINT_QUEUE_LIST,
+    SERVICE_INPUT,
+    SERVICE_OUTPUTS,
+    check_allowed,
+    check_name,
+    check_path_allowed,
+    is_canonical_windows_dir,
+    is_valid_name,
+)
 from connectors.winrm_scripts import SCRIPTS, encode_command, encode_params
 
 __all__ = ["WinrmConnector", "WinrmTargetConfig", "clixml_message"]
 
 SecretRef = dict[str, str]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _MAX_OUTPUT = 4 * 1_048_576
 
 
@@ -95,7 +105,7 @@ class WinrmTargetConfig(TargetConfig):
     @classmethod
     def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for name in value or ():
-            if not _NAME.match(name):
+            if not is_valid_name(name):
                 raise ValueError(f"'{name}' is not a valid service/queue name")
         return value
 
@@ -114,12 +124,6 @@ class WinrmTargetConfig(TargetConfig):
         if self.transport in ("basic", "ntlm", "credssp") and self.password is None:
             raise ValueError(f"transport {self.transport} needs a 'password' reference")
         return self
-
-
-_QUEUE = InputSpec("queue", max_length=128)
-_SERVICE_IN = InputSpec("service", max_length=128)
-_PATH = InputSpec("path", max_length=1024)
-_SERVICE_OUT = frozenset({"service", "running", "state"})
 
 
 def clixml_message(stderr: str) -> tuple[str, str | None]:
@@ -165,47 +169,36 @@ class WinrmConnector(Connector):
     name = "winrm"
     config_model = WinrmTargetConfig
     actions: ClassVar[Mapping[str, ActionSpec]] = {
-        "print_queue_list": ActionSpec(
-            "print_queue_list",
-            inputs=(_QUEUE, InputSpec("expect_empty", type="bool", required=False)),
-            outputs=frozenset({"queue", "jobs", "count"}),
-            description="List the jobs in a Windows print queue; expect_empty fails if any remain.",
-        ),
-        "print_queue_clear": ActionSpec(
-            "print_queue_clear",
-            inputs=(_QUEUE,),
-            outputs=frozenset({"queue", "cancelled", "remaining"}),
-            changes_state=True,
-            description="Remove every job of a Windows print queue and count what remains (stuck jobs).",
-        ),
+        "print_queue_list": PRINT_QUEUE_LIST,
+        "print_queue_clear": PRINT_QUEUE_CLEAR,
         "spooler_restart": ActionSpec(
             "spooler_restart",
-            outputs=_SERVICE_OUT,
+            outputs=SERVICE_OUTPUTS,
             changes_state=True,
             description="Restart the print spooler (releases stuck jobs).",
         ),
         "service_status": ActionSpec(
             "service_status",
-            inputs=(_SERVICE_IN, InputSpec("expect_running", type="bool", required=False)),
-            outputs=_SERVICE_OUT,
+            inputs=(SERVICE_INPUT, InputSpec("expect_running", type="bool", required=False)),
+            outputs=SERVICE_OUTPUTS,
             description="Whether an allow-listed service runs; expect_running fails if it does not.",
         ),
         "service_restart": ActionSpec(
             "service_restart",
-            inputs=(_SERVICE_IN,),
-            outputs=_SERVICE_OUT,
+            inputs=(SERVICE_INPUT,),
+            outputs=SERVICE_OUTPUTS,
             changes_state=True,
             description="Restart an allow-listed service (Restart-Service) and confirm it runs.",
         ),
         "disk_usage": ActionSpec(
             "disk_usage",
-            inputs=(_PATH,),
+            inputs=(PATH_INPUT,),
             outputs=frozenset({"path", "total_bytes", "used_bytes", "free_bytes", "used_percent"}),
             description="Size and free space of the volume holding an allow-listed path.",
         ),
         "disk_cleanup": ActionSpec(
             "disk_cleanup",
-            inputs=(_PATH,),
+            inputs=(PATH_INPUT,),
             outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
             changes_state=True,
             description="Delete files older than the target's limit inside an allow-listed directory.",
