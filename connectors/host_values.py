@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from connectors.base import ActionSpec, InputSpec, InvalidInput, Rejected
 
 __all__ = [
+    "DISK_CLEANUP",
+    "DISK_USAGE",
     "MAX_VALUE_LENGTH",
     "PATH_INPUT",
     "PRINT_QUEUE_CLEAR",
@@ -23,6 +25,8 @@ __all__ = [
     "QUEUE_INPUT",
     "SERVICE_INPUT",
     "SERVICE_OUTPUTS",
+    "SERVICE_RESTART",
+    "SERVICE_STATUS",
     "check_allowed",
     "check_name",
     "check_path_allowed",
@@ -130,4 +134,30 @@ PRINT_QUEUE_CLEAR = ActionSpec(
     outputs=frozenset({"queue", "cancelled", "remaining"}),
     changes_state=True,
     description="Remove every job of a print queue and count what remains (stuck jobs).",
+)
+SERVICE_STATUS = ActionSpec(
+    "service_status",
+    inputs=(SERVICE_INPUT, InputSpec("expect_running", type="bool", required=False)),
+    outputs=SERVICE_OUTPUTS,
+    description="Whether an allow-listed service runs; expect_running fails if it does not.",
+)
+SERVICE_RESTART = ActionSpec(
+    "service_restart",
+    inputs=(SERVICE_INPUT,),
+    outputs=SERVICE_OUTPUTS,
+    changes_state=True,
+    description="Restart an allow-listed service and confirm it runs.",
+)
+DISK_USAGE = ActionSpec(
+    "disk_usage",
+    inputs=(PATH_INPUT,),
+    outputs=frozenset({"path", "total_bytes", "used_bytes", "free_bytes", "used_percent"}),
+    description="Size and free space of the volume holding an allow-listed path.",
+)
+DISK_CLEANUP = ActionSpec(
+    "disk_cleanup",
+    inputs=(PATH_INPUT,),
+    outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
+    changes_state=True,
+    description="Delete files older than the target's limit inside an allow-listed path.",
 )

@@ -42,17 +42,18 @@ from connectors.base import (
     ActionSpec,
     Connector,
     ConnectorError,
-    InputSpec,
     NotFound,
     Rejected,
     SecretResolver,
     TargetConfig,
 )
 from connectors.host_values import (
-    PATH_INPUT,
+    DISK_CLEANUP,
+    DISK_USAGE,
     PRINT_QUEUE_CLEAR,
     PRINT_QUEUE_LIST,
-    SERVICE_INPUT,
+    SERVICE_RESTART,
+    SERVICE_STATUS,
     check_allowed,
     check_name,
     check_path_allowed,
@@ -132,32 +133,10 @@ class SshConnector(Connector):
     actions: ClassVar[Mapping[str, ActionSpec]] = {
         "print_queue_list": PRINT_QUEUE_LIST,
         "print_queue_clear": PRINT_QUEUE_CLEAR,
-        "service_status": ActionSpec(
-            "service_status",
-            inputs=(SERVICE_INPUT, InputSpec("expect_running", type="bool", required=False)),
-            outputs=frozenset({"service", "running", "state"}),
-            description="Whether an allow-listed service runs; expect_running fails if it does not.",
-        ),
-        "service_restart": ActionSpec(
-            "service_restart",
-            inputs=(SERVICE_INPUT,),
-            outputs=frozenset({"service", "running", "state"}),
-            changes_state=True,
-            description="Restart an allow-listed service and confirm it runs.",
-        ),
-        "disk_usage": ActionSpec(
-            "disk_usage",
-            inputs=(PATH_INPUT,),
-            outputs=frozenset({"path", "total_bytes", "used_bytes", "free_bytes", "used_percent"}),
-            description="Size and free space of the file system holding an allow-listed path.",
-        ),
-        "disk_cleanup": ActionSpec(
-            "disk_cleanup",
-            inputs=(PATH_INPUT,),
-            outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
-            changes_state=True,
-            description="Delete files older than the target's limit inside an allow-listed path.",
-        ),
+        "service_status": SERVICE_STATUS,
+        "service_restart": SERVICE_RESTART,
+        "disk_usage": DISK_USAGE,
+        "disk_cleanup": DISK_CLEANUP,
     }
 
     config: SshTargetConfig
