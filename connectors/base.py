@@ -17,6 +17,16 @@ Error tree (library errors are translated *inside* the connector, chained with
 
 Only ``Unreachable`` and ``Timeout`` are transient; a runbook step's ``retries`` apply
 to those alone.
+
+``requester_action`` marks an error the requester can fix themself (a password that is
+too short, a wrong current password, an unknown account name): the runner closes such a
+ticket with resolution code ``requester_action_needed`` and plain guidance instead of
+escalating it to second level. Escalation is kept for what only a person can fix.
+
+Result contract: every action with ``changes_state=True`` returns ``changed: bool`` —
+``True`` only when the target's state was actually changed (an unlock of an account
+that was not locked, or clearing an empty queue, returns ``False``). The runner records
+``changed`` in the audit event (outcome ``no_change`` when nothing changed).
 """
 
 from __future__ import annotations
@@ -56,11 +66,14 @@ class ConnectorError(Exception):
 
     reason: str = "connector_error"
     transient: bool = False
+    requester_action: bool = False
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, requester_action: bool | None = None) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+        if requester_action is not None:
+            self.requester_action = requester_action
 
     @property
     def message(self) -> str:
