@@ -33,8 +33,10 @@ ticket = Table(
     Column("updated_at", String(32), nullable=False),
     Column("resolved_at", String(32)),
     Column("deadline_at", String(32), nullable=False),
+    Column("directory", String(64)),  # revision 0002: inventory directories key, NULL if none
     Index("ix_ticket_state", "state"),
     Index("ix_ticket_requester", "requester"),
+    Index("ix_ticket_directory", "directory"),
 )
 
 step_result = Table(

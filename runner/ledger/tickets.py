@@ -53,6 +53,7 @@ class NewTicket:
     timeout_s: float
     impact: int = 3
     urgency: int = 2
+    directory: str | None = None  # inventory ``directories`` key the run acts on (runner.routing)
 
 
 def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket) -> tuple[int, str]:
@@ -77,6 +78,7 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
             "opened_at": ts,
             "updated_at": ts,
             "deadline_at": deadline,
+            "directory": new.directory,
         },
     ).inserted_primary_key
     assert inserted is not None
@@ -92,7 +94,12 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
         runbook=new.runbook,
         runbook_sha256=new.runbook_sha256,
         correlation_id=new.correlation_id,
-        detail={"state": "in_progress", "channel": new.channel, "params": dict(new.params)},
+        detail={
+            "state": "in_progress",
+            "channel": new.channel,
+            "params": dict(new.params),
+            **({"directory": new.directory} if new.directory is not None else {}),
+        },
     )
     return ticket_id, number
 
