@@ -32,10 +32,26 @@ def _check(ep_name: str, dist: str, cls: object) -> type[Connector]:
 
 
 def discover() -> dict[str, type[Connector]]:
-    """Load and check every installed connector; errors name the plugin."""
+    """Load and check every installed connector; errors name the plugin.
+
+    Raises ``PluginError`` when a connector fails to import, breaks the contract, or
+    when two distributions register the same connector name (naming both: a plugin
+    must never silently replace another). The same entry point listed twice by one
+    distribution (duplicate metadata on ``sys.path``) is one registration.
+    """
     found: dict[str, type[Connector]] = {}
+    origin: dict[str, tuple[str, str]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "?"
+        first = origin.get(ep.name)
+        if first is not None:
+            if first == (dist, ep.value):
+                continue
+            raise PluginError(
+                f"connector '{ep.name}' is registered twice: by distribution '{first[0]}' ({first[1]}) "
+                f"and by distribution '{dist}' ({ep.value}); uninstall one of them"
+            )
+        origin[ep.name] = (dist, ep.value)
         try:
             cls = ep.load()
         except Exception as exc:
