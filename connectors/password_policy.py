@@ -3,15 +3,23 @@
 Rules, each with its own reason code (``MESSAGES`` holds English and Dutch texts):
 
 * ``too_short``   — fewer than ``min_length`` characters (default 15; ``min_length_with_mfa``,
-  default 8, when a second factor was proven). Length counts Unicode code points after
-  NFKC normalisation, so spaces and any script are welcome; there are no composition rules.
-* ``too_long``    — more than ``max_length`` (default 128, never below 64).
+  default 8, when a second factor was proven). Length counts the characters the user
+  typed: Unicode code points after NFC (canonical composition, so ``e`` + combining acute
+  counts as one, like ``é``) and never after NFKC, which expands ``ﷺ`` to 18 and ``ﬁ`` to 2.
+  Spaces and any script are welcome; there are no composition rules.
+* ``too_long``    — more than ``max_length`` (default 128, never below 64), counted the same way.
+* ``invalid_characters`` — a NUL, another control character, or text that is not valid
+  Unicode (a lone surrogate): such a password cannot be sent byte for byte or typed at a
+  sign-in screen, so it is refused rather than changed.
+
+Normalisation (NFKC, case folding, the substitutions below) is applied only where two
+spellings must count as the same: the blocklist and the personal-information comparison.
 * ``common_password`` — in the shipped blocklist (``data/common-passwords.txt.gz``, ~178,000
   entries, case-insensitive; see tools/build_password_blocklist.py for its provenance).
 * ``contains_personal_info`` — after case folding and the substitutions 0→o 1→l 3→e 4→a 5→s
   7→t $→s @→a !→i, contains the login, given name, surname or mail local-part (tokens of
   four characters or more).
-* ``same_as_current`` — equal to the current password, where it is known (self-change).
+* ``same_as_current`` — equal to the current password after NFC, where it is known (self-change).
 
 The directory's own policy (history, minimum age, AD complexity) is checked by the
 directory afterwards; its refusals are translated in ``connectors.ldap_controls``.
@@ -34,7 +42,9 @@ __all__ = [
     "PasswordPolicy",
     "PolicyViolation",
     "blocklist",
+    "check_characters",
     "message",
+    "typed_length",
 ]
 
 BLOCKLIST_PATH = Path(__file__).with_name("data") / "common-passwords.txt.gz"
@@ -57,6 +67,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "contains_personal_info": {
         "en": "The new password contains your name, account name or e-mail name. Choose one without them.",
         "nl": "Het nieuwe wachtwoord bevat je naam, accountnaam of e-mailnaam. Kies er een zonder.",
+    },
+    "invalid_characters": {
+        "en": "The password contains a character that cannot be used in a password (such as a control "
+        "character). Choose one made of letters, digits, spaces and symbols.",
+        "nl": "Het wachtwoord bevat een teken dat niet in een wachtwoord kan (zoals een stuurteken). "
+        "Kies er een met letters, cijfers, spaties en leestekens.",
     },
     "same_as_current": {
         "en": "The new password is the same as the current one. Choose a different password.",
@@ -132,20 +148,47 @@ class PasswordPolicy(BaseModel):
         current: str | None = None,
     ) -> None:
         """Raise ``PolicyViolation`` for the first rule *password* breaks."""
-        candidate = unicodedata.normalize("NFKC", password)
+        check_characters(password)
+        typed = typed_length(password)
         minimum = self.min_length_with_mfa if mfa_verified else self.min_length
-        if len(candidate) < minimum:
+        if typed < minimum:
             raise PolicyViolation("too_short", min=minimum)
-        if len(candidate) > self.max_length:
+        if typed > self.max_length:
             raise PolicyViolation("too_long", max=self.max_length)
-        if current is not None and hmac.compare_digest(
-            unicodedata.normalize("NFKC", current).encode(), candidate.encode()
-        ):
-            raise PolicyViolation("same_as_current")
-        if self.blocklist and is_common(candidate):
+        if current is not None and _surrogate_free(current):
+            same = hmac.compare_digest(
+                unicodedata.normalize("NFC", current).encode(), unicodedata.normalize("NFC", password).encode()
+            )
+            if same:
+                raise PolicyViolation("same_as_current")
+        if self.blocklist and is_common(password):
             raise PolicyViolation("common_password")
-        if self.check_personal_info and contains_personal_info(candidate, personal):
+        if self.check_personal_info and contains_personal_info(password, personal):
             raise PolicyViolation("contains_personal_info")
+
+
+def typed_length(password: str) -> int:
+    """The length the user typed: Unicode code points after NFC (never NFKC)."""
+    return len(unicodedata.normalize("NFC", password))
+
+
+def _surrogate_free(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_characters(password: str) -> None:
+    """Raise ``PolicyViolation('invalid_characters')`` for text that cannot travel as typed.
+
+    Refused: lone surrogates (no UTF-8 form, so no exact bytes exist), NUL and every other
+    control character (Unicode category ``Cc``: C0, DEL, C1), which a sign-in screen cannot
+    take. Everything else — spaces, NBSP, emoji, any script — is accepted unchanged.
+    """
+    if not _surrogate_free(password) or any(unicodedata.category(c) == "Cc" for c in password):
+        raise PolicyViolation("invalid_characters")
 
 
 class PolicyViolation(Exception):
