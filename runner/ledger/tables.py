@@ -34,6 +34,7 @@ ticket = Table(
     Column("resolved_at", String(32)),
     Column("deadline_at", String(32), nullable=False),
     Column("directory", String(64)),  # revision 0002: inventory directories key, NULL if none
+    Column("opened_by", String(128)),  # revision 0003: who opened it (acting person), NULL before
     Index("ix_ticket_state", "state"),
     Index("ix_ticket_requester", "requester"),
     Index("ix_ticket_directory", "directory"),

@@ -1,0 +1,67 @@
+"""Who may be named, and how stored text is shown.
+
+``principal()`` is the rule for every person id the runner records (requester, acting
+person, ``--as``): the account-name rule of ``runner.runbook.ACCOUNT_PATTERN`` — ASCII
+letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit, at most 64
+characters — the same rule as account parameters (``runner.params``) and the directory
+connector's ``validate_account_name``. ``free_text()`` is the rule for short labels a
+person types (``runbooks vet --by``): printable text, no control, format or bidi
+characters.
+
+``shown()`` neutralises text read back from the ledger before it reaches a terminal or
+a CSV cell: control characters (C0, DEL, C1 — so ``\\n``, ``\\r``, ``\\t`` and ANSI
+escapes), line/paragraph separators, bidi embeddings/overrides/isolates
+(U+202A–U+202E, U+2066–U+2069) and other invisible format characters (zero-width
+joiner...) become ``\\uXXXX`` escapes, so one stored value prints as one visible line.
+Rich markup is not interpreted by ``shown()``; callers print with ``markup=False``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from runner.errors import ParameterError
+from runner.runbook import ACCOUNT_PATTERN
+
+__all__ = ["free_text", "principal", "shown"]
+
+_PRINCIPAL = re.compile(ACCOUNT_PATTERN)
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _hidden(ch: str) -> bool:
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
+def principal(value: object, *, what: str = "requester") -> str:
+    """Return *value* if it is a valid person id; raise ``ParameterError`` (naming *what*,
+    never echoing the value) otherwise."""
+    if not isinstance(value, str) or not value:
+        raise ParameterError(f"{what} must name an account (letters, digits, '.', '_' and '-')")
+    if not _PRINCIPAL.fullmatch(value):
+        raise ParameterError(
+            f"{what} is not a valid account name (letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64)"
+        )
+    return value
+
+
+def free_text(value: object, *, what: str, limit: int = 128) -> str:
+    """Return *value* stripped if it is printable text of 1..*limit* characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(f"{what} must not be empty")
+    value = value.strip()
+    if len(value) > limit:
+        raise ParameterError(f"{what} is too long (at most {limit} characters)")
+    if any(_hidden(ch) for ch in value):
+        raise ParameterError(f"{what} contains control, invisible or text-direction characters")
+    return value
+
+
+def shown(value: object, limit: int | None = None) -> str:
+    """*value* as one visible line: hidden characters escaped as ``\\uXXXX``; optionally cut."""
+    text = "" if value is None else str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    return "".join(f"\\u{ord(ch):04x}" if _hidden(ch) else ch for ch in text)
