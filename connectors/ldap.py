@@ -46,7 +46,10 @@ from ldap3 import BASE, NONE, SUBTREE, SYNC, Connection, Server, Tls
 from ldap3.core.exceptions import (
     LDAPCommunicationError,
     LDAPException,
+    LDAPInvalidValueError,
+    LDAPPasswordIsMandatoryError,
     LDAPResponseTimeoutError,
+    LDAPSASLPrepError,
     LDAPSocketOpenError,
     LDAPStartTLSError,
 )
@@ -70,7 +73,7 @@ from connectors.base import (
 )
 from connectors.ldap_controls import ad_bind_reason, ppolicy_request, refusal, response_ppolicy
 from connectors.ldap_flavors import ActiveDirectory, GroupMissing, OpenLdap, first, gentime
-from connectors.password_policy import PasswordPolicy, PolicyViolation, message
+from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 
 __all__ = ["LdapConnector", "LdapTarget", "validate_account_name"]
 
@@ -129,6 +132,24 @@ def validate_account_name(user: Any) -> str:
     return user
 
 
+def wire_password(password: str) -> bytes:
+    """The exact UTF-8 bytes of *password* as typed, for ldap3 (which SASLpreps a ``str``).
+
+    Raises ``InvalidInput`` (``invalid_characters``, requester action) for text with no
+    UTF-8 form (a lone surrogate) or an empty password; the exception never carries the value.
+    """
+    try:
+        data = password.encode("utf-8")
+    except UnicodeEncodeError:
+        # not chained: UnicodeEncodeError.object holds the whole password
+        raise InvalidInput(
+            message("invalid_characters", "en"), reason="invalid_characters", requester_action=True
+        ) from None
+    if not data:
+        raise InvalidInput("Give the password.", reason="password_missing", requester_action=True)
+    return data
+
+
 def _norm_dn(dn: str) -> list[tuple[str, str]]:
     return [(a.lower(), v.lower()) for a, v, _ in parse_dn(dn, escape=False)]
 
@@ -142,7 +163,7 @@ def _under(dn: str, base: str) -> bool:
 
 
 def _refused(reason: str, **values: object) -> Rejected:
-    return Rejected(message(reason, "en", **values), reason=reason)
+    return Rejected(message(reason, "en", **values), reason=reason, requester_action=reason in REQUESTER_REASONS)
 
 
 _GEN_ALPHABETS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "23456789", "-_.!#%+=")
@@ -332,7 +353,14 @@ class LdapConnector(Connector):
         self._drop()
         conn = self._open(self.config.bind_dn, None, timeout)
         try:
-            conn.password = self._secrets(self.config.password)
+            try:
+                conn.password = wire_password(self._secrets(self.config.password))
+            except InvalidInput:
+                raise ConnectorError(
+                    f"The service password of target '{self.target_name}' is empty or not valid text; "
+                    "check the secret named by its 'password' setting.",
+                    reason="config",
+                ) from None
             ok = conn.bind()
         except LDAPException as exc:
             raise Unreachable(f"The directory at {self._host}:{self._port} dropped the connection.") from exc
@@ -383,6 +411,14 @@ class LdapConnector(Connector):
             raise Unreachable(
                 f"The connection to the directory was lost during {what}; it may or may not have been applied."
             ) from exc
+        except (LDAPSASLPrepError, LDAPPasswordIsMandatoryError, LDAPInvalidValueError):
+            # ldap3 refused a value before sending it: the directory was never asked. Not
+            # chained: these exceptions may quote the value, which can be a password.
+            raise InvalidInput(
+                f"A value could not be sent to the directory as given ({what}); nothing was changed.",
+                reason="invalid_characters",
+                requester_action=True,
+            ) from None
         except LDAPException as exc:
             self._drop()
             raise Unreachable(f"The directory failed during {what}.") from exc
@@ -519,7 +555,7 @@ class LdapConnector(Connector):
                 password, mfa_verified=mfa, personal=self._personal(user, status), current=current
             )
         except PolicyViolation as exc:
-            raise Rejected(str(exc), reason=exc.reason) from None
+            raise Rejected(str(exc), reason=exc.reason, requester_action=True) from None
 
     def _directory_refusal(self, result: dict[str, Any] | None) -> Rejected:
         if (result or {}).get("result") == 12:  # unavailableCriticalExtension
@@ -615,6 +651,7 @@ class LdapConnector(Connector):
             status = self._target(user, timeout)
             if status["locked"]:
                 raise _refused("locked")
+            wire_password(old_password)  # refuse what cannot be sent as typed before any bind
             self._check_policy(user, status, new_password, mfa_verified, current=old_password)
             dn = status["dn"]
             if isinstance(self._flavor, OpenLdap):
@@ -633,7 +670,7 @@ class LdapConnector(Connector):
         user_conn = self._open(dn, None, timeout)
         try:
             with self._translate("the password change"):
-                user_conn.password = old
+                user_conn.password = wire_password(old)  # bytes: no SASLprep, exactly as typed
                 ok = user_conn.bind(controls=[ppolicy_request()])
                 user_conn.password = None
                 if not ok:

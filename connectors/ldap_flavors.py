@@ -1,5 +1,9 @@
 """What differs between OpenLDAP (ppolicy) and Active Directory: attributes, state, writes.
 
+Passwords are handed to ldap3 as ``bytes`` (the exact UTF-8 of what the user typed):
+given a ``str``, ldap3 runs SASLprep (RFC 4013) over it, which maps ``²`` to ``2``, NBSP to
+a space and raises on some strings. The caller has checked that the text encodes.
+
 Each flavour reads the account state from attributes fetched by a base search (AD's
 ``msDS-User-Account-Control-Computed`` is a constructed attribute that only a base search
 returns) and performs the writes on an open ldap3 ``Connection``. Writes return the ldap3
@@ -121,7 +125,9 @@ class OpenLdap:
     def reset(self, conn: Connection, dn: str, password: str, must_change: bool) -> dict[str, Any] | None:
         # RFC 3062 as an account with `write` (not `manage`): ppolicy checks length/history
         # and the server stores the hash.
-        ok = conn.extend.standard.modify_password(user=dn, new_password=password, controls=[ppolicy_request()])
+        ok = conn.extend.standard.modify_password(
+            user=dn, new_password=password.encode("utf-8"), controls=[ppolicy_request()]
+        )
         if ok is not True:
             return _result(conn)
         if must_change:
@@ -133,7 +139,7 @@ class OpenLdap:
 
     def change(self, user_conn: Connection, dn: str, old: str, new: str) -> dict[str, Any] | None:
         ok = user_conn.extend.standard.modify_password(
-            user=dn, old_password=old, new_password=new, controls=[ppolicy_request()]
+            user=dn, old_password=old.encode("utf-8"), new_password=new.encode("utf-8"), controls=[ppolicy_request()]
         )
         return None if ok is True else _result(user_conn)
 
@@ -184,6 +190,7 @@ class ActiveDirectory:
 
     @staticmethod
     def _unicode_pwd(password: str) -> bytes:
+        # The quoted password in UTF-16LE, code unit for code unit as typed (no normalisation).
         return f'"{password}"'.encode("utf-16-le")
 
     def reset(self, conn: Connection, dn: str, password: str, must_change: bool) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "MESSAGES",
+    "REQUESTER_REASONS",
     "PasswordPolicy",
     "PolicyViolation",
     "blocklist",
@@ -118,6 +119,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Dit account kan niet automatisch worden behandeld; de servicedesk helpt je verder.",
     },
 }
+
+
+REQUESTER_REASONS = frozenset(
+    {
+        "too_short",
+        "too_long",
+        "common_password",
+        "contains_personal_info",
+        "same_as_current",
+        "invalid_characters",
+        "in_history",
+        "quality",
+        "complexity",
+        "too_young",
+        "wrong_password",
+    }
+)
+"""Reasons the requester can fix by trying again (``ConnectorError.requester_action``)."""
 
 
 def message(reason: str, lang: str = "en", **values: object) -> str:
