@@ -4,10 +4,22 @@ Each step renders its inputs (sandboxed), calls one connector action, and hands 
 outcome (secrets redacted) to the recorder before the next step starts. Connector
 errors, template errors and bugs all end the run as a failure with a reason; nothing
 escapes as an exception except ``KeyboardInterrupt``-class signals.
+
+State-changing steps record whether they changed anything: the action's ``changed``
+output (``connectors.base`` contract); an action that does not report it counts as
+``changed=True`` (``changed_reported=False``), never as "nothing happened".
+
+A failure the requester can fix (``ConnectorError.requester_action``, or an
+``InvalidInput`` about a value the requester typed) makes ``RunResult.requester_action``
+true — unless an earlier step already changed the target, in which case a person must
+look (escalation). Messages shown to people never carry configuration detail or server
+paths: configuration and template problems get a generic text, the detail goes to the
+operator log.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,13 +27,13 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
-from connectors.base import Connector, ConnectorError, Timeout
+from connectors.base import Connector, ConnectorError, InvalidInput, Timeout
 from runner.errors import FirstlineError
 from runner.ledger.audit import now
 from runner.oplog import get_logger
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import CompiledStep, Runbook
-from runner.templating import render_value, truthy
+from runner.templating import iter_templates, render_value, truthy
 from runner.watchdog import Watchdog
 
 
@@ -48,6 +60,9 @@ class StepRecord:
     finished_at: str
     changes_state: bool = False
     raw_outputs: dict[str, Any] = field(default_factory=dict, repr=False)  # never stored
+    changed: bool | None = None  # state-changing steps that succeeded: did the target change?
+    changed_reported: bool = False  # False: the action did not say, so ``changed`` is assumed True
+    requester_action: bool = False  # the failure is one the requester can fix themself
 
     def row(self) -> dict[str, Any]:
         from runner.ledger.tickets import dumps
@@ -73,11 +88,17 @@ class Recorder(Protocol):
     def step_finished(self, record: StepRecord) -> None: ...
 
 
+CONFIG_MESSAGE = "Firstline is not configured correctly for this; the service desk has been told."
+TEMPLATE_MESSAGE = "The runbook could not prepare this step; the service desk has been told."
+NO_CHANGE_MESSAGE = "Nothing to change: it was already as it should be."
+
+
 @dataclass
 class RunResult:
     ok: bool
     reason: str | None = None
     message: str = ""
+    requester_action: bool = False  # failed, and only the requester can fix it (try again)
     failed_step: str | None = None
     steps: list[StepRecord] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
@@ -101,8 +122,9 @@ def execute(
     context["steps"] = steps_ctx
     plan = list(runbook.steps) + ([runbook.verify] if runbook.verify is not None else [])
     log = get_logger().bind(ticket=context.get("ticket"), runbook=runbook.name)
+    typed = frozenset(p.name for p in runbook.model.parameters if p.type != "choice")
     for step in plan:
-        record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog)
+        record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed)
         result.steps.append(record)
         if record.status == "ok" and step is not runbook.verify:
             outputs = record.raw_outputs
@@ -117,6 +139,8 @@ def execute(
         recorder.step_finished(record)
         if record.status == "failed":
             result.ok, result.reason, result.message, result.failed_step = False, record.reason, record.message, step.id
+            changed_before = any(r.changed for r in result.steps[:-1])
+            result.requester_action = record.requester_action and not changed_before
             log.info("run.failed", step=step.id, reason=record.reason)
             return result
     return result
@@ -171,6 +195,7 @@ def _run_step(
     sleep: Callable[[float], None],
     log: Any,
     watchdog: Watchdog | None = None,
+    typed_params: frozenset[str] = frozenset(),
 ) -> StepRecord:
     spec = step.spec
     started = now()
@@ -199,7 +224,8 @@ def _run_step(
         record.target = target
         inputs = render_value(step.inputs, context)
     except (TemplateError, FirstlineError) as exc:
-        record.reason, record.message = "template_error", scrub.text(f"Step could not be prepared: {exc}")
+        log.error("step.not_prepared", step=step.id, detail=scrub.text(str(exc)))
+        record.reason, record.message = "template_error", TEMPLATE_MESSAGE
         record.finished_at = now()
         return record
     for name in step.action.secret_inputs:
@@ -221,10 +247,12 @@ def _run_step(
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
                 sleep(min(2.0, 0.2 * record.attempts))
                 continue
-            record.reason, record.message = exc.reason, scrub.text(str(exc))
+            record.reason, record.message = exc.reason, _public(scrub.text(str(exc)), log, step.id)
+            record.requester_action = _requester_can_fix(exc, step, typed_params)
             break
         except FirstlineError as exc:
-            record.reason, record.message = "config_error", scrub.text(str(exc))
+            log.error("step.config_error", step=step.id, detail=scrub.text(str(exc)))
+            record.reason, record.message = "config_error", CONFIG_MESSAGE
             break
         except Exception:
             log.exception("step.crashed", step=step.id)
@@ -239,6 +267,42 @@ def _run_step(
                 k: (REDACTED if k in step.action.secret_outputs else scrub.value(v, None)) for k, v in outputs.items()
             }
             record.status, record.message = "ok", "Done"
+            if step.action.changes_state:
+                reported = outputs.get("changed")
+                record.changed_reported = isinstance(reported, bool)
+                record.changed = reported if isinstance(reported, bool) else True
+                if not record.changed:
+                    record.message = NO_CHANGE_MESSAGE
             break
     record.finished_at = now()
     return record
+
+
+def _requester_can_fix(exc: ConnectorError, step: CompiledStep, typed_params: frozenset[str]) -> bool:
+    """The connector's own flag when it set one; otherwise an ``InvalidInput`` counts as the
+    requester's to fix when the step's inputs come only from parameters the requester typed
+    (not inventory choices, not earlier steps' outputs)."""
+    if "requester_action" in vars(exc) or exc.requester_action:
+        return bool(exc.requester_action)
+    if not isinstance(exc, InvalidInput):
+        return False
+    refs = [r for t in iter_templates(step.inputs) for r in t.refs]
+    from_params = [r for r in refs if r.root == "params"]
+    return (
+        bool(from_params)
+        and all(r.root in ("params", "requester") for r in refs)
+        and all(r.name in typed_params for r in from_params)
+    )
+
+
+# A server path in a message (/etc/ssh/known_hosts, ../var/lab/ca.crt, C:\\ProgramData\\...).
+_PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2})?/(?:[\w.@+-]+/)+[\w.@+-]*|(?<!\w)[A-Za-z]:\\\S+")
+
+
+def _public(message: str, log: Any, step_id: str) -> str:
+    """*message* if it is fit for the requester; the generic configuration text (detail to
+    the operator log) when it names a path on a server."""
+    if _PATH.search(message):
+        log.error("step.detail_withheld", step=step_id, detail=message)
+        return CONFIG_MESSAGE
+    return message

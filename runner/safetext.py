@@ -4,7 +4,9 @@
 person, ``--as``): the account-name rule of ``runner.runbook.ACCOUNT_PATTERN`` — ASCII
 letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit, at most 64
 characters — the same rule as account parameters (``runner.params``) and the directory
-connector's ``validate_account_name``. ``free_text()`` is the rule for short labels a
+connector's ``validate_account_name``; optionally qualified the way ``runner.routing``
+reads sign-in names: ``name@dns.domain`` or ``NETBIOS\name`` (whether the domain is one
+this service desk serves is ``runner.routing``'s check). ``free_text()`` is the rule for short labels a
 person types (``runbooks vet --by``): printable text, no control, format or bidi
 characters.
 
@@ -26,7 +28,13 @@ from runner.runbook import ACCOUNT_PATTERN
 
 __all__ = ["free_text", "principal", "shown"]
 
-_PRINCIPAL = re.compile(ACCOUNT_PATTERN)
+_NAME = ACCOUNT_PATTERN.removeprefix("^").removesuffix("$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PRINCIPAL = re.compile(
+    rf"(?:[A-Za-z0-9][A-Za-z0-9-]{{0,14}}\\)?{_NAME}|{_NAME}@{_LABEL}(?:\.{_LABEL})*",
+    re.ASCII,
+)
+MAX_PRINCIPAL = 128  # ticket.requester / audit_event.actor columns
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
@@ -39,10 +47,10 @@ def principal(value: object, *, what: str = "requester") -> str:
     never echoing the value) otherwise."""
     if not isinstance(value, str) or not value:
         raise ParameterError(f"{what} must name an account (letters, digits, '.', '_' and '-')")
-    if not _PRINCIPAL.fullmatch(value):
+    if len(value) > MAX_PRINCIPAL or not _PRINCIPAL.fullmatch(value):
         raise ParameterError(
             f"{what} is not a valid account name (letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit, at most 64)"
+            "starting with a letter or digit, at most 64; optionally name@domain or DOMAIN\\name)"
         )
     return value
 

@@ -227,21 +227,41 @@ def verify(engine: Engine, key: bytes, checkpoint_file: Path | None) -> VerifyRe
         return VerifyReport(True, count)
 
 
-def iter_events(engine: Engine, since: str | None = None) -> Iterator[dict[str, Any]]:
+def _instant(value: datetime | str | None, what: str) -> str | None:
+    """A filter bound in the stored ``ts`` form (see ``now``), so the SQL text comparison
+    compares instants. Strings go through ``runner.timeparse.parse_instant`` (no offset = UTC)."""
+    from runner.timeparse import parse_instant, stored
+
+    if value is None:
+        return None
+    return stored(parse_instant(value, what=what) if isinstance(value, str) else value)
+
+
+def iter_events(
+    engine: Engine, since: datetime | str | None = None, until: datetime | str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Events in sequence order; *since* inclusive, *until* exclusive (aware datetimes or
+    text ``parse_instant`` accepts; ``TimeParseError`` otherwise)."""
+    lower, upper = _instant(since, "since"), _instant(until, "until")
     with engine.connect() as conn:
         q = select(audit_event).order_by(audit_event.c.seq)
-        if since is not None:
-            q = q.where(audit_event.c.ts >= since)
+        if lower is not None:
+            q = q.where(audit_event.c.ts >= lower)
+        if upper is not None:
+            q = q.where(audit_event.c.ts < upper)
         for row in conn.execute(q).mappings():
             out = dict(row)
             out["detail"] = json.loads(out["detail"])
             yield out
 
 
-def export(engine: Engine, fmt: str, since: str | None = None) -> Iterator[str]:
-    """Yield lines of JSON Lines (canonical) or CSV."""
+def export(
+    engine: Engine, fmt: str, since: datetime | str | None = None, until: datetime | str | None = None
+) -> Iterator[str]:
+    """Yield lines of JSON Lines (canonical, values as stored) or CSV (cells neutralised:
+    control and bidi characters escaped, formula prefixes quoted)."""
     if fmt == "jsonl":
-        for ev in iter_events(engine, since):
+        for ev in iter_events(engine, since, until):
             yield json.dumps(ev, ensure_ascii=False, sort_keys=True) + "\n"
         return
     cols = [*FIELDS, "prev_hash", "hash"]
@@ -249,7 +269,7 @@ def export(engine: Engine, fmt: str, since: str | None = None) -> Iterator[str]:
     writer = csv.DictWriter(buf, fieldnames=cols)
     writer.writeheader()
     yield buf.getvalue()
-    for ev in iter_events(engine, since):
+    for ev in iter_events(engine, since, until):
         buf.seek(0)
         buf.truncate()
         ev["detail"] = json.dumps(ev["detail"], sort_keys=True, ensure_ascii=False)
@@ -260,5 +280,9 @@ def export(engine: Engine, fmt: str, since: str | None = None) -> Iterator[str]:
 def _csv_safe(value: Any) -> Any:
     # Spreadsheet formula injection: a cell starting with = + - @ is prefixed with '.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+        value = "'" + value
+    if isinstance(value, str):
+        from runner.safetext import shown
+
+        return shown(value)  # a newline or bidi override in a stored value cannot forge rows or hide text
     return value

@@ -15,7 +15,11 @@ from runner.errors import NotFoundError
 from runner.ledger.audit import Actor, AuditLog, now
 from runner.ledger.tables import step_result, ticket
 
-FINAL_STATES = ("resolved", "escalated")
+# ``closed``: the requester must act (resolution code ``requester_action_needed``); neither
+# resolved nor in the second-level queue.
+FINAL_STATES = ("resolved", "escalated", "closed")
+STATES = ("in_progress", *FINAL_STATES)
+REQUESTER_ACTION_NEEDED = "requester_action_needed"
 # ServiceNow's default impact x urgency lookup (1 = highest).
 PRIORITY = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3, 1): 3, (3, 2): 4, (3, 3): 4}
 
@@ -54,6 +58,7 @@ class NewTicket:
     impact: int = 3
     urgency: int = 2
     directory: str | None = None  # inventory ``directories`` key the run acts on (runner.routing)
+    opened_by: str | None = None  # the acting person (operator at the terminal, signed-in agent)
 
 
 def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket) -> tuple[int, str]:
@@ -79,6 +84,7 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
             "updated_at": ts,
             "deadline_at": deadline,
             "directory": new.directory,
+            "opened_by": new.opened_by,
         },
     ).inserted_primary_key
     assert inserted is not None
@@ -144,7 +150,7 @@ def close_ticket(
         conn,
         actor,
         f"ticket.{state}",
-        outcome="success" if state == "resolved" else "failure",
+        outcome="success" if state == "resolved" else "failure",  # closed = the requester must act: not a success
         target=meta.get("subject"),
         ticket=number_of(ticket_id),
         runbook=meta.get("runbook"),
@@ -163,13 +169,27 @@ def stale_ticket_ids(engine: Engine) -> list[int]:
 
 
 def list_tickets(
-    engine: Engine, *, state: str | None = None, requester: str | None = None, limit: int = 100
+    engine: Engine,
+    *,
+    state: str | None = None,
+    requester: str | None = None,
+    limit: int = 100,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
+    """Newest first. *since* (inclusive) and *until* (exclusive) bound ``opened_at``; both
+    must be timezone-aware (``runner.timeparse.parse_instant``) and are compared as instants."""
+    from runner.timeparse import stored
+
     q = select(ticket).order_by(ticket.c.id.desc()).limit(limit)
     if state:
         q = q.where(ticket.c.state == state)
     if requester:
         q = q.where(ticket.c.requester == requester)
+    if since is not None:
+        q = q.where(ticket.c.opened_at >= stored(since))
+    if until is not None:
+        q = q.where(ticket.c.opened_at < stored(until))
     with engine.connect() as conn:
         return [_with_number(r) for r in conn.execute(q).mappings()]
 
