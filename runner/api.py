@@ -5,15 +5,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connectors.base import Connector
-from runner.oplog import configure
+from runner.oplog import configure, remember_secret
 from runner.service import Firstline, RunOutcome
-from runner.settings import Settings, get_settings
+from runner.settings import Settings, get_settings, private_file
 
 __all__ = ["Firstline", "RunOutcome", "open_app"]
 
 
 def open_app(settings: Settings | None = None, connectors: Mapping[str, type[Connector]] | None = None) -> Firstline:
-    """Open the ledger (migrating it if needed) and return the service."""
+    """Open the ledger (migrating it if needed) and return the service.
+
+    Fails closed before anything is written: without an audit key outside ``dev`` /
+    ``test`` this raises ``ConfigError`` and creates no file. The log file, the SQLite
+    database and the audit checkpoint file are created 0600 (directories 0700).
+    """
     settings = settings or get_settings()
+    settings.audit_secret()
+    _remember_database_password(settings.database_url)
     configure(settings.log_file)
+    if settings.sqlite_path is not None:
+        private_file(settings.sqlite_path)  # SQLite gives its -wal / -shm files the same mode
+    private_file(settings.audit_key_file.parent / "audit-checkpoints.jsonl")
     return Firstline(settings, connectors)
+
+
+def _remember_database_password(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        return
+    if password:
+        remember_secret(str(password))

@@ -1,26 +1,95 @@
-"""Keeping secrets out of every store: a per-run scrubber of known secret values."""
+"""Keeping secrets out of every store: a per-run scrubber of known secret values.
+
+A secret can reach a store in another spelling than the one Firstline holds: a library
+may quote it (``repr``: ``'p\\xe4ss'``), JSON-escape it, URL-encode it or echo only
+one line of a multi-line credential (a private key). ``Scrubber`` masks each value in
+all of those spellings (see ``spellings``).
+
+``safe_validation_errors`` renders a pydantic ``ValidationError`` without the input
+values it carries (``input_value=...`` in ``str(exc)``): every place that turns a
+pydantic error into a message (inventory, runbooks, settings, the log writer) uses it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable
 from typing import Any
 
 REDACTED = "[REDACTED]"
 SECRET_KEY_HINTS = ("password", "passwd", "secret", "token", "credential", "private_key", "api_key")
+HIDDEN = "(value not shown)"
+_MIN_LINE = 8  # lines of a multi-line secret shorter than this are not masked on their own
+
+
+def spellings(value: str) -> set[str]:
+    """*value* and the forms a library may print it in: JSON-escaped, ``repr`` of the
+    text and of its UTF-8 bytes, URL-encoded, and each line (8+ characters) of a
+    multi-line value."""
+    out = {value}
+    out.add(json.dumps(value)[1:-1])
+    out.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    out.add(repr(value)[1:-1])
+    out.add(value.encode("unicode_escape").decode("ascii"))
+    out.add(repr(value.encode("utf-8"))[2:-1])
+    out.add(urllib.parse.quote(value, safe=""))
+    out.add(urllib.parse.quote_plus(value, safe=""))
+    if "\n" in value:
+        for line in value.splitlines():
+            line = line.strip()
+            if len(line) >= _MIN_LINE:
+                out.add(line)
+    return {s for s in out if s}
 
 
 class Scrubber:
-    """Replaces every known secret value (and values under secret-looking keys) with [REDACTED]."""
+    """Replaces every known secret value (and values under secret-looking keys) with [REDACTED].
+
+    ``follow(source)`` adds a live source of secrets (a callable returning the values
+    known *now*, e.g. ``SecretStore.values``): credentials resolved after the scrubber
+    was built are masked too. Thread-safe.
+    """
 
     def __init__(self, values: Iterable[str] = ()) -> None:
-        self._values: set[str] = {v for v in values if v}
+        self._values: set[str] = set()
+        self._sources: list[Callable[[], Iterable[str]]] = []
+        self._lock = threading.Lock()
+        self._cache: tuple[frozenset[str], list[str]] = (frozenset(), [])
+        for v in values:
+            self.add(v)
 
     def add(self, value: Any) -> None:
         if isinstance(value, str) and value:
-            self._values.add(value)
+            forms = spellings(value)
+            with self._lock:
+                self._values |= forms
+
+    def follow(self, source: Callable[[], Iterable[str]]) -> None:
+        """Also mask every value *source()* returns at the time of each scrub."""
+        with self._lock:
+            self._sources.append(source)
+
+    def _ordered(self) -> list[str]:
+        with self._lock:
+            known = set(self._values)
+            sources = list(self._sources)
+        for source in sources:
+            for v in source():
+                if isinstance(v, str) and v:
+                    known |= spellings(v)
+        frozen = frozenset(known)
+        cached_set, cached_list = self._cache
+        if frozen == cached_set:
+            return cached_list
+        ordered = sorted(frozen, key=len, reverse=True)
+        self._cache = (frozen, ordered)
+        return ordered
 
     def text(self, value: str) -> str:
-        for secret in sorted(self._values, key=len, reverse=True):
+        for secret in self._ordered():
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value
@@ -35,3 +104,62 @@ class Scrubber:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+
+def _leaves(value: Any) -> Iterable[str]:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            yield from _leaves(v)
+
+
+def safe_validation_errors(exc: Any) -> list[tuple[tuple[Any, ...], str, str]]:
+    """``(loc, msg, type)`` for each error of a pydantic ``ValidationError``, with no
+    input value in them: the input is left out, and any of its text that a message
+    quotes (``Input tag 'x'...``, a validator's ``ValueError`` text) is replaced by
+    ``(value not shown)``. Location keys are kept (they name fields, not values)."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=True, include_context=False):
+        msg = str(err.get("msg", ""))
+        leaves = sorted({s for s in _leaves(err.get("input")) if s}, key=len, reverse=True)
+        for leaf in leaves:
+            # Whole occurrences only: the input "str" must not eat the word "string".
+            msg = re.sub(rf"(?<!\w){re.escape(leaf)}(?!\w)", HIDDEN, msg)
+        out.append((tuple(err.get("loc", ())), msg, str(err.get("type", ""))))
+    return out
+
+
+def describe_validation_error(exc: Any, prefix: str = "") -> str:
+    """One line per error, ``<prefix>.<loc>: <msg>``, with no input value."""
+    parts = []
+    for loc, msg, _type in safe_validation_errors(exc):
+        where = ".".join(str(p) for p in loc)
+        parts.append(f"{prefix}{'.' if prefix and where else ''}{where}: {msg}")
+    return "; ".join(parts)
+
+
+def describe_yaml_error(exc: Any) -> str:
+    """``line L, column C: <problem>`` for a PyYAML error, without the source snippet
+    that ``str(exc)`` quotes (the offending line may hold a secret)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "not valid YAML"
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{f'{context}: ' if context else ''}{problem}"
+
+
+def secret_field_message(loc: tuple[Any, ...], msg: str, err_type: str) -> str:
+    """The message for a validation error at *loc*: a field whose name says it holds a
+    secret and that was not given as a reference gets the reference rule instead."""
+    if any(isinstance(p, str) and any(h in p.lower() for h in SECRET_KEY_HINTS) for p in loc) and err_type in (
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "string_type",
+    ):
+        return "a secret must be a reference {env: NAME} or {file: PATH}, never written inline (value not shown)"
+    return msg

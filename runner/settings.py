@@ -1,43 +1,141 @@
 """Settings, read from ``FIRSTLINE_*`` environment variables (and nothing else).
 
+Fail closed (issue 7, item 21):
+
+* ``FIRSTLINE_ENVIRONMENT`` is ``prod`` unless set to ``dev`` or ``test``. Only ``dev``
+  and ``test`` ever create an audit key; in ``prod`` a missing key is a startup error
+  naming ``FIRSTLINE_AUDIT_KEY`` / ``FIRSTLINE_AUDIT_KEY_FILE``.
+* No default depends on where the code is installed. Data (database, audit key,
+  checkpoints, log) lives in ``FIRSTLINE_DATA_DIR``, else ``./var`` of the working
+  directory; runbooks default to ``./runbooks`` and the inventory to
+  ``./inventory.yaml`` of the working directory. Relative settings are made absolute
+  against the working directory when the settings are read.
+* Files Firstline creates in its data directory (database, audit key, checkpoints,
+  log) are readable by their owner only (0600, directories 0700) whatever the umask:
+  see ``private_file`` / ``private_dir``.
+
 The audit checkpoint key lives outside the database: in ``FIRSTLINE_AUDIT_KEY`` or the
-file named by ``FIRSTLINE_AUDIT_KEY_FILE`` (created with a random key on first use in
-``dev``).
+file named by ``FIRSTLINE_AUDIT_KEY_FILE`` (default ``<data dir>/audit.key``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
+import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.errors import ConfigError
+from runner.redaction import describe_validation_error
 
-ROOT = Path(__file__).resolve().parent.parent
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """Create *path* (and missing parents) as 0700 directories; existing ones are left as they are."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=PRIVATE_DIR)  # the umask can only take bits away from 0700
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make sure *path* exists and is readable and writable by its owner only (0600).
+
+    A missing file is created 0600 (its directory 0700) whatever the umask; an existing
+    file owned by this user is narrowed to 0600.
+    """
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    try:
+        st = os.fstat(fd)
+        if stat.S_IMODE(st.st_mode) != PRIVATE_FILE and st.st_uid == os.getuid():
+            os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _cwd_path(value: Path) -> Path:
+    return value if value.is_absolute() else Path.cwd() / value
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIRSTLINE_", extra="ignore")
 
-    environment: Literal["dev", "test", "prod"] = "dev"
-    database_url: str = f"sqlite:///{ROOT / 'var' / 'firstline.db'}"
-    runbooks_dir: Path = ROOT / "runbooks"
-    inventory: Path = ROOT / "lab" / "inventory.yaml"
+    environment: Literal["dev", "test", "prod"] = "prod"
+    data_dir: Path = Path("var")
+    database_url: str = "sqlite:///var/firstline.db"
+    runbooks_dir: Path = Path("runbooks")
+    inventory: Path = Path("inventory.yaml")
     audit_key: SecretStr | None = None
-    audit_key_file: Path = ROOT / "var" / "audit.key"
-    log_file: Path | None = ROOT / "var" / "log" / "firstline.log"
+    audit_key_file: Path = Path("var/audit.key")
+    log_file: Path | None = Path("var/log/firstline.log")
     checkpoint_every: int = 100
     escalation_group: str = "service-desk-l2"
     default_step_timeout: float = 30.0
     watchdog_grace: float = 5.0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _data_dir_defaults(cls, data: Any) -> Any:
+        """Database, key and log default to places inside the data directory."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        data_dir = _cwd_path(Path(str(data.get("data_dir") or "var")))
+        data["data_dir"] = data_dir
+        if not data.get("database_url"):
+            data["database_url"] = f"sqlite:///{data_dir / 'firstline.db'}"
+        if not data.get("audit_key_file"):
+            data["audit_key_file"] = data_dir / "audit.key"
+        if "log_file" not in data:
+            data["log_file"] = data_dir / "log" / "firstline.log"
+        elif data["log_file"] in ("", "-"):
+            data["log_file"] = None  # FIRSTLINE_LOG_FILE="" turns the log file off
+        return data
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        self.runbooks_dir = _cwd_path(self.runbooks_dir)
+        self.inventory = _cwd_path(self.inventory)
+        self.audit_key_file = _cwd_path(self.audit_key_file)
+        if self.log_file is not None:
+            self.log_file = _cwd_path(self.log_file)
+        if self.database_url.startswith("sqlite:///") and not self.database_url.startswith("sqlite:////"):
+            rel = self.database_url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                self.database_url = f"sqlite:///{_cwd_path(Path(rel))}"
+        return self
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when the database is an SQLite file, else None."""
+        if self.database_url.startswith("sqlite:///"):
+            rel = self.database_url.removeprefix("sqlite:///")
+            return Path(rel) if rel and rel != ":memory:" else None
+        return None
+
     def audit_secret(self) -> bytes:
-        """The HMAC key for audit checkpoints; never stored in the database."""
+        """The HMAC key for audit checkpoints; never stored in the database.
+
+        Raises ``ConfigError`` when the key is missing in ``prod`` (naming both settings),
+        shorter than 32 characters, or in a file that other users may read.
+        """
         if self.audit_key is not None:
             key = self.audit_key.get_secret_value()
             if len(key) < 32:
@@ -45,20 +143,37 @@ class Settings(BaseSettings):
             return key.encode()
         path = self.audit_key_file
         if not path.exists():
-            if self.environment == "prod":
+            if self.environment not in ("dev", "test"):
                 raise ConfigError(
-                    f"audit key file {path} is missing; create it (32+ random bytes) or set FIRSTLINE_AUDIT_KEY"
+                    f"no audit key: set FIRSTLINE_AUDIT_KEY (32+ random characters) or create the file "
+                    f"FIRSTLINE_AUDIT_KEY_FILE={path} (mode 600). Firstline creates a key itself only when "
+                    "FIRSTLINE_ENVIRONMENT=dev or test."
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            private_dir(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
-        key = path.read_text(encoding="utf-8").strip()
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            key = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"audit key file {path} (FIRSTLINE_AUDIT_KEY_FILE) cannot be read") from exc
+        if mode & 0o007:
+            raise ConfigError(f"audit key file {path} may be read by other users (mode {mode:o}); chmod 600 it")
         if len(key) < 32:
             raise ConfigError(f"audit key file {path} holds fewer than 32 characters")
         return key.encode()
 
 
+def read_settings() -> Settings:
+    """Settings from the environment; a wrong value is a ``ConfigError`` naming the variable (never its value)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        text = describe_validation_error(exc)
+        raise ConfigError(f"settings: {text} (FIRSTLINE_<NAME> environment variables)") from None
+
+
 @functools.cache
 def get_settings() -> Settings:
-    return Settings()
+    return read_settings()

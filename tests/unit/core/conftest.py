@@ -84,6 +84,7 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(workdir: Path) -> Settings:
     return Settings(
+        environment="test",
         database_url=f"sqlite:///{workdir / 'fl.db'}",
         runbooks_dir=workdir / "runbooks",
         inventory=workdir / "inventory.yaml",
