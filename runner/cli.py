@@ -231,7 +231,8 @@ def tickets_list(
         out.print("No tickets.")
     for t in rows:
         out.print(
-            f"{t['number']}  {t['state']:11} {t['opened_at'][:19]}  {t['runbook']:20} {t['requester']} → {t['subject']}"
+            f"{t['number']}  {t['state']:11} {t['opened_at'][:19]}  {t['runbook']:20} {t.get('directory') or '-':10} "
+            f"{t['requester']} → {t['subject']}"
         )
 
 

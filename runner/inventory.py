@@ -8,6 +8,8 @@ targets:
 choices:                               # what a `choice` parameter may offer
   printers:
     office-1: {label: "Office printer 1", target: print-01, queue: office-1}
+directories:                           # what a `directory` parameter may act on (runner.routing)
+  corp: {label: "Example Org", target: corp, domains: [example.org], netbios: EXAMPLE-ORG}
 ```
 
 Secrets appear only as references (``{env: NAME}`` / ``{file: PATH}``); relative paths
@@ -27,6 +29,7 @@ from pydantic import ValidationError
 
 from connectors.base import Connector, TargetConfig
 from runner.errors import ConfigError, NotFoundError
+from runner.routing import Directories, parse_directories
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Inventory:
     targets: Mapping[str, TargetConfig]
     defaults: Mapping[str, str] = field(default_factory=dict)
     choices: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    directories: Directories = field(default_factory=Directories)
 
     @property
     def base_dir(self) -> Path:
@@ -78,7 +82,7 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
         raise ConfigError(f"inventory {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"inventory {path}: expected a mapping at the top")
-    unknown = set(raw) - {"defaults", "targets", "choices"}
+    unknown = set(raw) - {"defaults", "targets", "choices", "directories"}
     if unknown:
         raise ConfigError(f"inventory {path}: unknown section(s) {', '.join(sorted(unknown))}")
     targets: dict[str, TargetConfig] = {}
@@ -105,4 +109,5 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
             ref = opt.get("target") if isinstance(opt, dict) else None
             if ref is not None and ref not in targets:
                 raise ConfigError(f"inventory: choices.{source}.{key} names unknown target '{ref}'")
-    return Inventory(path=path, targets=targets, defaults=defaults, choices=choices)
+    directories = parse_directories(raw.get("directories"), targets, defaults)
+    return Inventory(path=path, targets=targets, defaults=defaults, choices=choices, directories=directories)

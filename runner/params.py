@@ -10,7 +10,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from runner.errors import ParameterError, PolicyDenied
+from runner import routing
+from runner.errors import ParameterError, PolicyDenied, RunbookError
 from runner.inventory import Inventory
 from runner.runbook import ACCOUNT_PATTERN, Parameter, Runbook
 from runner.templating import Template
@@ -103,11 +104,18 @@ def validate(
             f"unknown parameter(s): {', '.join(unknown)}; this runbook takes: {', '.join(known) or 'none'}"
         )
     employee = "agent" not in roles and "admin" not in roles
+    # A runbook with a `directory` parameter reads accounts as name, name@domain or
+    # DOMAIN\name and acts in one routed directory (runner.routing).
+    dirs = inventory.directories if runbook.directory_param is not None and inventory is not None else None
+    implied: dict[str, str | None] = {}
     out: dict[str, Any] = {}
     for p in runbook.model.parameters:
         value = raw.get(p.name)
         if employee and "self_service" not in p.settable_by and value not in (None, ""):
             raise PolicyDenied(f"parameter '{p.name}' can only be set by the service desk")
+        if p.type == "directory":
+            out[p.name] = value  # resolved below, once the accounts are known
+            continue
         if value is None or value == "":
             if p.default is not None:
                 value = Template(p.default).render({"requester": requester, "channel": channel})
@@ -116,8 +124,50 @@ def validate(
             else:
                 out[p.name] = None
                 continue
+        if p.type == "account" and dirs is not None and isinstance(value, str):
+            if len(value) > p.max_length:
+                raise ParameterError(f"parameter '{p.name}' is too long (at most {p.max_length} characters)")
+            implied[p.name], value = dirs.split(value, f"parameter '{p.name}'")
         typed = _one(p, value, inventory)
-        if employee and p.type == "account" and typed != requester:
+        if employee and dirs is None and p.type == "account" and typed != requester:
             raise PolicyDenied(f"parameter '{p.name}': employees can only act on their own account")
         out[p.name] = typed
+    if runbook.directory_param is not None:
+        _route(runbook, out, implied, requester=requester, employee=employee, inventory=inventory)
     return out
+
+
+def _route(
+    runbook: Runbook,
+    out: dict[str, Any],
+    implied: Mapping[str, str | None],
+    *,
+    requester: str,
+    employee: bool,
+    inventory: Inventory | None,
+) -> None:
+    """Replace the raw ``directory`` value in *out* by the routed directory (runner.routing)."""
+    name = runbook.directory_param
+    assert name is not None
+    if inventory is None:
+        raise ParameterError(f"parameter '{name}': no inventory is configured")
+    accounts = {k: v for k, v in out.items() if k in implied and isinstance(v, str)}
+    chosen = routing.resolve(
+        inventory.directories,
+        param=name,
+        explicit=out.get(name),
+        implied=implied,
+        accounts=accounts,
+        requester=requester,
+        employee=employee,
+    )
+    connector = inventory.target(chosen.target).connector
+    stray = routing.steps_outside(runbook, connector)
+    if stray:
+        raise RunbookError(
+            [
+                f"{runbook.path}: step(s) {', '.join(stray)} use connector '{connector}' without "
+                f'target: "{{{{ params.{name}.target }}}}"; they would act outside directory {chosen.key}'
+            ]
+        )
+    out[name] = chosen.as_param()

@@ -22,7 +22,7 @@ from runner.templating import Template, TemplateProblem, compile_value, iter_tem
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=64)]
 Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-ParamType = Literal["string", "int", "bool", "enum", "account", "secret", "choice"]
+ParamType = Literal["string", "int", "bool", "enum", "account", "secret", "choice", "directory"]
 TEMPLATE_ROOTS = frozenset({"params", "steps", "requester", "channel", "ticket"})
 ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -76,6 +76,8 @@ class Parameter(_Model):
             raise ValueError("'min'/'max' are only for type int")
         if t == "secret" and self.default is not None:
             raise ValueError("a secret parameter cannot have a default")
+        if t == "directory" and self.default is not None:
+            raise ValueError("a directory parameter cannot have a default (it is routed; see docs/runbooks.md)")
         return self
 
 
@@ -164,6 +166,11 @@ class Runbook:
     def secret_params(self) -> frozenset[str]:
         return frozenset(p.name for p in self.model.parameters if p.type == "secret")
 
+    @property
+    def directory_param(self) -> str | None:
+        """The name of the runbook's ``directory`` parameter (at most one), or None."""
+        return next((p.name for p in self.model.parameters if p.type == "directory"), None)
+
 
 def _problem(path: Path, line: int, msg: str) -> str:
     return f"{path}:{line}: {msg}"
@@ -222,6 +229,11 @@ def _cross_check(
             problems.append(_problem(path, at("parameters", i, "name"), f"duplicate parameter '{p.name}'"))
         params[p.name] = p
     secret_params = {p.name for p in model.parameters if p.type == "secret"}
+    for i, p in enumerate(model.parameters):
+        if p.type == "directory" and any(q.type == "directory" for q in model.parameters[:i]):
+            problems.append(
+                _problem(path, at("parameters", i, "type"), "a runbook has at most one directory parameter")
+            )
 
     outputs: dict[str, ActionSpec] = {}
     compiled: list[CompiledStep] = []

@@ -229,7 +229,7 @@ class Firstline:
         return rb, values
 
     def _inventory_or_none(self, rb: Runbook) -> Inventory | None:
-        needs = any(p.type == "choice" for p in rb.model.parameters)
+        needs = any(p.type in ("choice", "directory") for p in rb.model.parameters)
         return self.inventory if needs else None
 
     def plan(
@@ -327,6 +327,7 @@ class Firstline:
                     params=stored_params,
                     correlation_id=correlation_id,
                     timeout_s=timeout,
+                    directory=values[rb.directory_param]["key"] if rb.directory_param else None,
                 ),
             )
         if progress is not None:

@@ -1,0 +1,274 @@
+"""Directory routing: which directory a run acts on, and how an account name picks one.
+
+The inventory declares the directories runbooks may act on::
+
+    directories:
+      corp: {label: "Example Org (OpenLDAP)", target: corp, domains: [example.org], netbios: EXAMPLE-ORG}
+      ad:   {label: "Example Test (Active Directory)", target: ad, domains: [example.test], netbios: EXAMPLE}
+
+A runbook parameter of type ``directory`` holds one of them. Its value comes from, in
+this order: the agent's explicit choice (a key above), the domain of a qualified account
+(``alice@example.org`` — the UPN suffix — or ``EXAMPLE\\bob`` — the NetBIOS domain),
+the requester's own sign-in name (employees: always, and only, their own directory), and
+last the inventory default: the directory whose ``target`` is its connector's default
+target (``defaults.ldap: corp`` → the directory on ``corp``), or the only one declared.
+
+Qualified names are read strictly: exactly one ``@`` or one ``\\`` (never both), a
+non-empty name that is a valid account name, and a domain that is ASCII, has no trailing
+dot and is declared (compared case-insensitively; a Unicode look-alike such as a Cyrillic
+``а`` is not ASCII and is refused, never folded). Domains are matched exactly, never as
+suffixes: ``sub.example.org`` and ``notexample.org`` are not ``example.org``.
+
+Without a ``directories`` section, the inventory has one implicit directory named after
+the default ``ldap`` target (``defaults.ldap``, or the only ``ldap`` target), with no
+domains; qualified names are then refused.
+
+Errors: ``ConfigError`` for a malformed section (naming ``directories.<key>.<field>``),
+``ParameterError`` for a value that is not a declared directory or domain (listing the
+declared ones, never echoing the value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.errors import ConfigError, ParameterError, PolicyDenied
+
+_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+# RFC 1035 LDH labels (a UPN suffix is a DNS name); at most 253 characters, no trailing dot.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+# NetBIOS domain names: at most 15 characters (MS-NRBF / [MS-ADTS] 3.1.1.1.5 "NetBIOS name").
+_NETBIOS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")
+_FIELDS = frozenset({"label", "target", "domains", "netbios"})
+
+
+@dataclass(frozen=True)
+class Directory:
+    """One declared directory: its key, a label for people, the inventory target it acts
+    on, and the sign-in domains (lower case) and NetBIOS names (upper case) routed to it."""
+
+    key: str
+    label: str
+    target: str
+    domains: tuple[str, ...] = ()
+    netbios: tuple[str, ...] = ()
+
+    def as_param(self) -> dict[str, Any]:
+        """The value a ``directory`` parameter holds in templates (``params.directory.target``)."""
+        return {
+            "key": self.key,
+            "label": self.label,
+            "target": self.target,
+            "domains": list(self.domains),
+            "netbios": list(self.netbios),
+        }
+
+
+@dataclass(frozen=True)
+class Directories:
+    """The inventory's directories, with lookup by key, sign-in domain and NetBIOS name."""
+
+    entries: Mapping[str, Directory] = field(default_factory=dict)
+    default: str | None = None
+
+    def names(self) -> str:
+        return ", ".join(sorted(self.entries)) or "none configured"
+
+    def get(self, key: str, label: str = "parameter 'directory'") -> Directory:
+        """The directory named *key*; ``ParameterError`` listing the valid keys otherwise."""
+        found = self.entries.get(key)
+        if found is None:
+            raise ParameterError(f"{label} must be one of the directories: {self.names()}")
+        return found
+
+    def _domains(self) -> str:
+        shown = sorted({d for e in self.entries.values() for d in e.domains})
+        shown += sorted({n for e in self.entries.values() for n in e.netbios})
+        return ", ".join(shown) or "none configured"
+
+    def split(self, raw: str, label: str) -> tuple[str | None, str]:
+        """``(directory key or None, bare name)`` of an account as typed.
+
+        ``alice`` → ``(None, "alice")``; ``alice@example.org`` → ``("corp", "alice")``;
+        ``EXAMPLE\\bob`` → ``("ad", "bob")``. The bare name is not checked here (the
+        caller applies the account-name rule). Raises ``ParameterError`` for two
+        separators, an empty side, or a domain that is malformed or not declared.
+        """
+        ats, slashes = raw.count("@"), raw.count("\\")
+        if ats == 0 and slashes == 0:
+            return None, raw
+        if ats + slashes != 1:
+            raise ParameterError(
+                f"{label} must be a name, name@domain or DOMAIN\\name (one '@' or one '\\', not both or twice)"
+            )
+        if ats:
+            name, domain = raw.split("@")
+            key = self._by_domain(domain)
+        else:
+            domain, name = raw.split("\\")
+            key = self._by_netbios(domain)
+        if not name:
+            raise ParameterError(f"{label} has a domain but no account name")
+        if key is None:
+            raise ParameterError(f"{label}: the domain is not one this service desk serves; known: {self._domains()}")
+        return key, name
+
+    def _by_domain(self, domain: str) -> str | None:
+        # ASCII first: str.lower() would fold some non-ASCII letters into ASCII look-alikes
+        # (e.g. 'K' KELVIN SIGN → 'k'), so a non-ASCII domain never matches.
+        if not domain.isascii() or not _DOMAIN.fullmatch(domain.lower()):
+            return None
+        wanted = domain.lower()
+        return next((e.key for e in self.entries.values() if wanted in e.domains), None)
+
+    def _by_netbios(self, name: str) -> str | None:
+        if not name.isascii() or not _NETBIOS.fullmatch(name):
+            return None
+        wanted = name.upper()
+        return next((e.key for e in self.entries.values() if wanted in e.netbios), None)
+
+    def of_requester(self, requester: str) -> tuple[str | None, str]:
+        """Where an employee's own account lives: ``(directory key, bare name)``.
+
+        A qualified requester routes by its domain (``ParameterError`` if undeclared); a
+        bare one belongs to the default directory (None when there is none).
+        """
+        key, name = self.split(requester, "the requester")
+        return (key if key is not None else self.default), name
+
+
+def parse_directories(raw: Any, targets: Mapping[str, Any], defaults: Mapping[str, str]) -> Directories:
+    """Validate the inventory's ``directories`` section (None: the implicit one, see module doc).
+
+    *targets* maps target names to their configs (with a ``connector`` attribute);
+    *defaults* is the inventory's ``defaults`` (connector → target).
+    """
+    if raw is None:
+        target = defaults.get("ldap")
+        if target is None:
+            ldap = [n for n, t in targets.items() if getattr(t, "connector", None) == "ldap"]
+            target = ldap[0] if len(ldap) == 1 else None
+        if target is None:
+            return Directories()
+        return Directories({target: Directory(target, target, target)}, target)
+    if not isinstance(raw, dict):
+        raise ConfigError("inventory: directories must be a mapping of name → {target, label, domains, netbios}")
+    entries: dict[str, Directory] = {}
+    seen_domains: dict[str, str] = {}
+    seen_netbios: dict[str, str] = {}
+    for key, spec in raw.items():
+        where = f"inventory: directories.{key}"
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ConfigError(f"{where}: names are lower case letters, digits, '_' and '-' (starting with a letter)")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a mapping with at least 'target'")
+        unknown = sorted(set(map(str, spec)) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; fields: {', '.join(sorted(_FIELDS))}")
+        target = spec.get("target")
+        if not isinstance(target, str) or target not in targets:
+            raise ConfigError(f"{where}.target must name a target of the inventory")
+        label = spec.get("label", key)
+        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+            raise ConfigError(f"{where}.label must be a short text")
+        domains = _names(spec.get("domains"), f"{where}.domains")
+        for d in domains:
+            if not d.isascii() or d.endswith(".") or not _DOMAIN.fullmatch(d.lower()):
+                raise ConfigError(f"{where}.domains: '{d[:64]}' is not a DNS domain (ASCII, no trailing dot)")
+        netbios = _names(spec.get("netbios"), f"{where}.netbios")
+        for n in netbios:
+            if not _NETBIOS.fullmatch(n):
+                raise ConfigError(f"{where}.netbios: '{n[:64]}' is not a NetBIOS domain name (1–15 characters)")
+        low = tuple(d.lower() for d in domains)
+        up = tuple(n.upper() for n in netbios)
+        for d in low:
+            if d in seen_domains:
+                raise ConfigError(f"{where}.domains: {d} is already routed to directories.{seen_domains[d]}")
+            seen_domains[d] = key
+        for n in up:
+            if n in seen_netbios:
+                raise ConfigError(f"{where}.netbios: {n} is already routed to directories.{seen_netbios[n]}")
+            seen_netbios[n] = key
+        entries[key] = Directory(key, label.strip(), target, low, up)
+    by_default = [
+        e.key for e in entries.values() if defaults.get(getattr(targets[e.target], "connector", "")) == e.target
+    ]
+    default = by_default[0] if len(by_default) == 1 else (next(iter(entries)) if len(entries) == 1 else None)
+    return Directories(entries, default)
+
+
+def _names(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} must be a name or a list of names")
+    return list(value)
+
+
+def resolve(
+    dirs: Directories,
+    *,
+    param: str,
+    explicit: Any,
+    implied: Mapping[str, str | None],
+    accounts: Mapping[str, str],
+    requester: str,
+    employee: bool,
+) -> Directory:
+    """The directory a run acts on (rules in the module docstring).
+
+    *explicit* is the raw value given for the ``directory`` parameter *param* (None or ""
+    when not given); *implied* maps account parameters to the directory their domain
+    named (None when bare); *accounts* maps account parameters to their bare names.
+    Raises ``ParameterError`` for an unknown or contradictory choice and ``PolicyDenied``
+    when an employee names another directory or another account than their own.
+    """
+    label = f"parameter '{param}'"
+    chosen: str | None = None
+    if explicit not in (None, ""):
+        if not isinstance(explicit, str):
+            raise ParameterError(f"{label} must be one of the directories: {dirs.names()}")
+        chosen = dirs.get(explicit, label).key
+    named = {k for k in implied.values() if k is not None}
+    if employee:  # first: an employee's other choice is a policy refusal, not a typing error
+        own, own_name = dirs.of_requester(requester)
+        if own is None:
+            raise PolicyDenied(
+                "your sign-in name does not say which directory holds your account; ask the service desk"
+            )
+        if any(k != own for k in (chosen, *named) if k is not None):
+            raise PolicyDenied(f"{label}: employees can only act in their own directory")
+        for pname, name in accounts.items():
+            if name != own_name:
+                raise PolicyDenied(f"parameter '{pname}': employees can only act on their own account")
+        return dirs.entries[own]
+    if len(named) > 1:
+        raise ParameterError("the accounts given belong to different directories; one run acts on one directory")
+    from_account = next(iter(named), None)
+    if chosen is not None and from_account is not None and chosen != from_account:
+        raise ParameterError(f"{label} and the account's domain name different directories")
+    chosen = chosen or from_account or dirs.default
+    if chosen is None:
+        raise ParameterError(f"{label} is required: choose one of the directories: {dirs.names()}")
+    return dirs.entries[chosen]
+
+
+def steps_outside(runbook: Any, connector: str) -> list[str]:
+    """Steps of *runbook* that use *connector* (the chosen directory's) without taking their
+    target from the directory parameter (``target: "{{ params.<name>.target }}"``): such a
+    step would act on the inventory default while the ticket names another directory."""
+    param = runbook.directory_param
+    bad = []
+    for step in [*runbook.steps, *([runbook.verify] if runbook.verify is not None else [])]:
+        if step.spec.connector != connector:
+            continue
+        refs = step.target.refs if step.target is not None else ()
+        if not any(r.root == "params" and r.name == param and r.attr == "target" for r in refs):
+            bad.append(step.id)
+    return bad
