@@ -106,15 +106,19 @@ class Scrubber:
         return value
 
 
-def _leaves(value: Any) -> Iterable[str]:
+def _leaves(value: Any, every: bool = True) -> Iterable[str]:
+    """Text leaves of *value*: all of them for a scalar or a list (the value in error);
+    inside a mapping (a model-level error gets the whole mapping) only those under
+    secret-looking keys, so that a validator's message may still name other values."""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
-        yield str(value)
+        if every:
+            yield str(value)
     elif isinstance(value, dict):
-        for v in value.values():
-            yield from _leaves(v)
+        for k, v in value.items():
+            yield from _leaves(v, isinstance(k, str) and any(h in k.lower() for h in SECRET_KEY_HINTS))
     elif isinstance(value, list | tuple | set | frozenset):
         for v in value:
-            yield from _leaves(v)
+            yield from _leaves(v, every)
 
 
 def safe_validation_errors(exc: Any) -> list[tuple[tuple[Any, ...], str, str]]:
@@ -123,9 +127,12 @@ def safe_validation_errors(exc: Any) -> list[tuple[tuple[Any, ...], str, str]]:
     quotes (``Input tag 'x'...``, a validator's ``ValueError`` text) is replaced by
     ``(value not shown)``. Location keys are kept (they name fields, not values)."""
     out = []
-    for err in exc.errors(include_url=False, include_input=True, include_context=False):
+    for err in exc.errors(include_url=False, include_input=True, include_context=True):
         msg = str(err.get("msg", ""))
-        leaves = sorted({s for s in _leaves(err.get("input")) if s}, key=len, reverse=True)
+        found = set(_leaves(err.get("input")))
+        if err.get("type") == "union_tag_invalid":  # "Input tag 'x' found ..." quotes the value
+            found.add(str((err.get("ctx") or {}).get("tag", "")))
+        leaves = sorted({s for s in found if s}, key=len, reverse=True)
         for leaf in leaves:
             # Whole occurrences only: the input "str" must not eat the word "string".
             msg = re.sub(rf"(?<!\w){re.escape(leaf)}(?!\w)", HIDDEN, msg)
