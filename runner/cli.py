@@ -1,5 +1,15 @@
-"""The ``firstline`` command line. Exit codes: 0 resolved/ok, 1 escalated/check failed,
-2 refused (bad input, not vetted, policy), 3 internal error (details in the log file)."""
+"""The ``firstline`` command line.
+
+Exit codes: 0 resolved / ok; 1 escalated / check failed; 2 usage error or refused (bad
+option or value, not vetted, not allowed — one line on stderr saying what to do; also a
+bare ``firstline`` or command group, which prints its help); 3 internal error (details in
+the log file, never a traceback); 4 the requester must act (ticket closed as
+``requester_action_needed``: correct the value and try again).
+
+Usage errors come from the click bundled inside typer (``typer._click``), not the
+separate ``click`` distribution: ``main`` catches those. Values people type are never
+echoed in an error when they could be secret (``-p``, ``--secret``, extra arguments).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +17,48 @@ import getpass
 import json
 import os
 import sys
+from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer._click import exceptions as click_exc
 
 from runner.errors import FirstlineError, RunbookError
+from runner.safetext import shown
+from runner.timeparse import EXAMPLES as TIME_EXAMPLES
+
+EXIT_OK, EXIT_ESCALATED, EXIT_USAGE, EXIT_INTERNAL, EXIT_REQUESTER = 0, 1, 2, 3, 4
+TIME_HELP = f"no offset means UTC; e.g. {TIME_EXAMPLES}"
+
+
+class Role(StrEnum):
+    agent = "agent"
+    employee = "employee"
+
+
+class Lang(StrEnum):
+    en = "en"
+    nl = "nl"
+
+
+class Format(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class State(StrEnum):
+    in_progress = "in_progress"
+    resolved = "resolved"
+    escalated = "escalated"
+    closed = "closed"
+
 
 app = typer.Typer(
-    help="Firstline: vetted runbooks that fix first-level IT problems, every run a ticket.",
+    help="Firstline: vetted runbooks that fix first-level IT problems, every run a ticket. "
+    "Exit codes: 0 resolved/ok, 1 escalated/check failed, 2 usage error or refused, "
+    "3 internal error, 4 closed: the requester must correct something and try again.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -31,15 +74,19 @@ UI = {
         "opened": "Ticket {t} opened.",
         "resolved": "Resolved {t}",
         "escalated": "Escalated {t} to second level",
+        "closed": "Not done {t}: you can fix this yourself",
         "once": "(shown once, not stored)",
         "skipped": "Not needed",
+        "no_change": "nothing to change",
     },
     "nl": {
         "opened": "Ticket {t} geopend.",
         "resolved": "Opgelost {t}",
         "escalated": "{t} doorgezet naar de tweede lijn",
+        "closed": "Niet uitgevoerd {t}: dit kunt u zelf oplossen",
         "once": "(eenmalig getoond, nergens opgeslagen)",
         "skipped": "Niet nodig",
+        "no_change": "niets te wijzigen",
     },
 }
 
@@ -59,16 +106,33 @@ def _app() -> Any:
     return open_app()
 
 
+def _me() -> str:
+    """The OS user at the terminal (real uid, not $USER), recorded as the acting person."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return getpass.getuser()
+
+
+def _name(text: str) -> str:
+    """A parameter name as typed, fit to repeat in a message (never a value)."""
+    return shown(text, 40)
+
+
 def _parse_params(items: list[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
+            # The text is not repeated: it may be a password typed in the wrong place.
             raise typer.BadParameter(
-                f"'{item[:40]}' is not key=value (example: --param user=alice)", param_hint="--param"
+                "each --param must be key=value, e.g. --param user=alice (the value given is not shown)",
+                param_hint="--param",
             )
         if key in values:
-            raise typer.BadParameter(f"'{key}' is given twice", param_hint="--param")
+            raise typer.BadParameter(f"'{_name(key)}' is given twice; give each parameter once", param_hint="--param")
         values[key] = value
     return values
 
@@ -95,43 +159,63 @@ def run(
         ),
     ] = [],  # noqa: B006
     as_user: Annotated[
-        str | None, typer.Option("--as", help="Requester (whose problem this is). Default: you.")
+        str | None,
+        typer.Option(
+            "--as",
+            help="Requester: whose problem this is (an account name, name@domain or DOMAIN\\name). "
+            "Default: you. You are recorded as the person who acted, on their behalf.",
+        ),
     ] = None,
-    role: Annotated[str, typer.Option(help="Act as 'agent' (default) or 'employee' (self-service rules).")] = "agent",
+    role: Annotated[Role, typer.Option(help="Act as an agent, or apply the employee self-service rules.")] = Role.agent,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the rendered steps; touch nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
-    lang: Annotated[str | None, typer.Option(help="en or nl (default: FIRSTLINE_LANG / LANG).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome (with its state) as JSON.")] = False,
+    lang: Annotated[
+        Lang | None, typer.Option(help="Language of progress and outcome (default: FIRSTLINE_LANG / LANG).")
+    ] = None,
 ) -> None:
-    """Run a vetted runbook. Prints the ticket number and the outcome."""
-    lang = lang or _default_lang()
-    if lang not in UI:
-        raise typer.BadParameter("must be en or nl", param_hint="--lang")
-    ui = UI[lang]
-    if role not in ("agent", "employee"):
-        raise typer.BadParameter("must be 'agent' or 'employee'", param_hint="--role")
+    """Run a vetted runbook. Prints the ticket number and the outcome.
+
+    Exit code 0 resolved, 1 escalated to second level, 2 refused, 4 closed because the
+    requester must correct something (e.g. a password that is too short) and try again.
+    """
+    lang_code = lang.value if lang is not None else _default_lang()
+    ui = UI[lang_code]
     values: dict[str, Any] = _parse_params(param)
     fl = _app()
     rb = fl.runbook(name)
     for pname in values:
         if pname in rb.secret_params:
             raise typer.BadParameter(
-                f"'{pname}' is secret: use --secret {pname} so it stays out of shell history and ps",
+                f"'{_name(pname)}' is secret: use --secret {_name(pname)} so it stays out of shell history "
+                "and ps (the value given is not shown)",
                 param_hint="--param",
             )
+    secret_names = ", ".join(sorted(rb.secret_params)) or "none"
     for sname in secret:
         if sname not in rb.secret_params:
-            raise typer.BadParameter(f"'{sname}' is not a secret parameter of {name}", param_hint="--secret")
+            # Not repeated: a password typed after --secret by mistake must not reach the screen.
+            raise typer.BadParameter(
+                f"that is not a secret parameter of {name}; its secret parameters are: {secret_names}",
+                param_hint="--secret",
+            )
+        if sname in values:
+            raise typer.BadParameter(f"'{sname}' is given twice; give each secret once", param_hint="--secret")
         values[sname] = _read_secret(sname)
-    me = getpass.getuser()
-    requester = as_user or me
-    roles = {"agent"} if role == "agent" else {"employee"}
+    me = _me()
+    requester = as_user if as_user is not None else me
+    roles = {role.value}
     if dry_run:
-        steps = fl.plan(name, values, requester=requester, roles=roles)
-        out.print(f"[bold]Dry run of {name}[/] for {requester}: nothing will be changed.")
+        steps = fl.plan(name, values, requester=requester, roles=roles, actor_id=me)
+        out.print(f"[bold]Dry run of {name}[/] for ", end="")
+        out.print(f"{shown(requester)}: nothing will be changed.", markup=False)
         for i, s in enumerate(steps, 1):
-            cond = f"  [dim](only when {s.condition})[/]" if s.condition else ""
+            cond = f"  (only when {s.condition})" if s.condition else ""
             out.print(
-                f" {i}. {s.id}: {s.connector}.{s.action} on {s.target} with {json.dumps(s.inputs, default=str)}{cond}"
+                shown(
+                    f" {i}. {s.id}: {s.connector}.{s.action} on {s.target} "
+                    f"with {json.dumps(s.inputs, default=str)}{cond}"
+                ),
+                markup=False,
             )
         return
 
@@ -144,8 +228,10 @@ def run(
             mark = {"ok": "[green]✓[/]", "skipped": "[dim]–[/]", "failed": "[red]✗[/]"}[data["status"]]
             message = ui["skipped"] if data["status"] == "skipped" else data["message"]
             note = "" if data["status"] == "ok" else f": {message}"
+            if data["status"] == "ok" and data.get("changed") is False:
+                note = f": {ui['no_change']}"
             out.print(f"  {mark} ", end="")
-            out.print(f"{data['title'][lang]}{note}", markup=False)
+            out.print(shown(f"{data['title'][lang_code]}{note}"), markup=False)
 
     outcome = fl.run(
         name,
@@ -153,7 +239,7 @@ def run(
         requester=requester,
         roles=roles,
         channel="cli",
-        actor_id=me if role == "agent" else requester,
+        actor_id=me,  # the person at the terminal acts, on the requester's behalf
         progress=progress,
     )
     if as_json:
@@ -163,19 +249,24 @@ def run(
                 "state": outcome.state,
                 "reason": outcome.reason,
                 "message": outcome.message,
+                "guidance": outcome.guidance(lang_code),
             }
         )
     elif outcome.ok:
         out.print("[green]" + ui["resolved"].format(t=f"[/]{outcome.ticket_number}") + ":", end=" ")
-        out.print(outcome.message, markup=False)
+        out.print(shown(outcome.message), markup=False)
+    elif outcome.requester_action_needed:
+        out.print("[yellow]" + ui["closed"].format(t=f"[/]{outcome.ticket_number}[yellow]") + "[/]:", end=" ")
+        out.print(shown(outcome.message), markup=False)
+        out.print(outcome.guidance(lang_code) or "", markup=False)
     else:
         out.print("[yellow]" + ui["escalated"].format(t=f"[/]{outcome.ticket_number}[yellow]") + "[/]:", end=" ")
-        out.print(outcome.message, markup=False)
+        out.print(shown(outcome.message), markup=False)
     for key, value in outcome.secrets.items():
         # Delivered once, to the person who ran it; never stored.
         err.print(f"[bold]{key.split('.')[-1].replace('_', ' ')}[/] {ui['once']}: ", end="")
         err.print(value, markup=False)
-    raise typer.Exit(0 if outcome.ok else 1)
+    raise typer.Exit(EXIT_OK if outcome.ok else EXIT_REQUESTER if outcome.requester_action_needed else EXIT_ESCALATED)
 
 
 @runbooks_app.command("check")
@@ -202,7 +293,7 @@ def runbooks_list() -> None:
     for name, rb in sorted(books.items()):
         a = approvals.get(name)
         state = "vetted" if a and a.sha256 == rb.sha256 else "CHANGED since vetting" if a else "not vetted"
-        out.print(f"{name:24} {state:22} {rb.model.title.en}")
+        out.print(shown(f"{name:24} {state:22} {rb.model.title.en}"), markup=False)
     for p in problems:
         out.print(p, markup=False)
 
@@ -210,29 +301,41 @@ def runbooks_list() -> None:
 @runbooks_app.command("vet")
 def runbooks_vet(
     name: Annotated[str, typer.Argument(help="Runbook to approve as it is now.")],
-    by: Annotated[str, typer.Option("--by", help="Who reviewed and approves it.")],
+    by: Annotated[str, typer.Option("--by", help="Who reviewed and approves it (plain text, up to 128 characters).")],
 ) -> None:
-    """Record approval of the runbook's current content (SHA-256) in runbooks/vetted.lock; audited."""
-    sha = _app().vet(name, by)
-    out.print(f"Vetted {name} ({sha[:12]}…) by {by}.")
+    """Record approval of the runbook's current content (SHA-256) in runbooks/vetted.lock; audited
+    with you (the OS user) as the person who recorded it."""
+    sha = _app().vet(name, by, actor_id=_me())
+    out.print(shown(f"Vetted {name} ({sha[:12]}…) by {by.strip()}."), markup=False)
 
 
 @tickets_app.command("list")
 def tickets_list(
-    state: Annotated[str | None, typer.Option(help="in_progress, resolved or escalated.")] = None,
+    state: Annotated[
+        State | None, typer.Option(help="Only tickets in this state (closed: the requester must act).")
+    ] = None,
     requester: Annotated[str | None, typer.Option(help="Only this requester's tickets.")] = None,
+    since: Annotated[str | None, typer.Option(help=f"Only tickets opened at or after this time ({TIME_HELP}).")] = None,
+    until: Annotated[str | None, typer.Option(help=f"Only tickets opened before this time ({TIME_HELP}).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
 ) -> None:
-    """List the newest tickets."""
-    if state is not None and state not in ("in_progress", "resolved", "escalated"):
-        raise typer.BadParameter("must be in_progress, resolved or escalated", param_hint="--state")
-    rows = _app().list_tickets(state=state, requester=requester, limit=limit)
+    """List the newest tickets (stored text is shown with control and direction characters escaped)."""
+    rows = _app().list_tickets(
+        state=state.value if state is not None else None,
+        requester=requester,
+        limit=limit,
+        since=_time_option(since, "--since"),
+        until=_time_option(until, "--until"),
+    )
     if not rows:
         out.print("No tickets.")
     for t in rows:
         out.print(
-            f"{t['number']}  {t['state']:11} {t['opened_at'][:19]}  {t['runbook']:20} {t.get('directory') or '-':10} "
-            f"{t['requester']} → {t['subject']}"
+            shown(
+                f"{t['number']}  {t['state']:11} {t['opened_at'][:19]}  {t['runbook']:20} "
+                f"{t.get('directory') or '-':10} {t['requester']} → {t['subject']}"
+            ),
+            markup=False,
         )
 
 
@@ -240,28 +343,34 @@ def tickets_list(
 def tickets_show(number: Annotated[str, typer.Argument(help="e.g. FL-000123")]) -> None:
     """Show a ticket with its step log (secrets redacted)."""
     t = _app().ticket(number)
-    out.print(f"[bold]{t['number']}[/]  {t['state']}  priority {t['priority']}  {t['category']} ({t['type']})")
-    out.print(f"requester {t['requester']}, subject {t['subject']}, channel {t['channel']}")
-    out.print(
-        f"runbook {t['runbook']} sha256 {t['runbook_sha256'][:12]}…  params {json.dumps(t['params'])}", markup=False
+
+    def line(text: str) -> None:
+        out.print(shown(text), markup=False)  # stored text: no markup, controls and bidi escaped
+
+    line(f"{t['number']}  {t['state']}  priority {t['priority']}  {t['category']} ({t['type']})")
+    line(
+        f"requester {t['requester']}, opened by {t.get('opened_by') or '-'}, subject {t['subject']}, "
+        f"channel {t['channel']}"
     )
-    out.print(f"opened {t['opened_at']}  closed {t['resolved_at'] or '-'}")
+    line(f"runbook {t['runbook']} sha256 {t['runbook_sha256'][:12]}…  params {json.dumps(t['params'])}")
+    line(f"opened {t['opened_at']}  closed {t['resolved_at'] or '-'}")
     if t["state"] == "escalated":
-        out.print(f"escalated to {t['assignment_group']}: {t['message']} (reason {t['reason']})", markup=False)
+        line(f"escalated to {t['assignment_group']}: {t['message']} (reason {t['reason']})")
+    elif t["state"] == "closed":
+        line(f"closed, {t['resolution_code']}: {t['message']} (reason {t['reason']}). {t['resolution_note'] or ''}")
     elif t["resolution_code"]:
-        out.print(f"resolution {t['resolution_code']}: {t['resolution_note']}", markup=False)
+        line(f"resolution {t['resolution_code']}: {t['resolution_note']}")
     for s in t["steps"]:
-        out.print(
+        line(
             f"  {s['seq']}. {s['step_id']} [{s['status']}] {s['connector']}.{s['action']} on {s['target']} "
-            f"in={json.dumps(s['inputs'])} out={json.dumps(s['outputs'])} {s['message'] or ''}",
-            markup=False,
+            f"in={json.dumps(s['inputs'])} out={json.dumps(s['outputs'])} {s['message'] or ''}"
         )
 
 
 @tickets_app.command("sweep")
 def tickets_sweep() -> None:
-    """Escalate tickets whose run died (still in progress past their deadline)."""
-    done = _app().sweep()
+    """Escalate tickets whose run died (still in progress past their deadline); recorded as done by you."""
+    done = _app().sweep(actor_id=_me())
     out.print(f"Escalated {len(done)} stale ticket(s){': ' + ', '.join(done) if done else '.'}")
 
 
@@ -278,51 +387,94 @@ def audit_verify() -> None:
 
 @audit_app.command("export")
 def audit_export(
-    fmt: Annotated[str, typer.Option("--format", help="jsonl (canonical) or csv.")] = "jsonl",
-    since: Annotated[str | None, typer.Option(help="Only events at or after this ISO date/time (UTC).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="jsonl (canonical, as stored) or csv.")] = Format.jsonl,
+    since: Annotated[str | None, typer.Option(help=f"Only events at or after this time ({TIME_HELP}).")] = None,
+    until: Annotated[str | None, typer.Option(help=f"Only events before this time ({TIME_HELP}).")] = None,
 ) -> None:
-    """Write the audit events to standard output."""
-    if fmt not in ("jsonl", "csv"):
-        raise typer.BadParameter("must be jsonl or csv", param_hint="--format")
-    if since is not None:
-        from datetime import datetime
-
-        try:
-            datetime.fromisoformat(since)
-        except ValueError:
-            raise typer.BadParameter(
-                "must be an ISO date such as 2026-11-27 or 2026-11-27T08:55", param_hint="--since"
-            ) from None
-    for line in _app().export_audit(fmt, since):
+    """Write the audit events to standard output (times compared as instants, in UTC)."""
+    lower, upper = _time_option(since, "--since"), _time_option(until, "--until")
+    for line in _app().export_audit(fmt.value, lower, upper):
         sys.stdout.write(line)
 
 
+def _time_option(value: str | None, option: str) -> datetime | None:
+    """Parse a time option (``runner.timeparse``); a usage error (exit 2) when it is not a time."""
+    if value is None:
+        return None
+    from runner.timeparse import TimeParseError, parse_instant
+
+    try:
+        return parse_instant(value, what=option)
+    except TimeParseError as exc:
+        raise typer.BadParameter(str(exc).removeprefix(option).strip(), param_hint=option) from None
+
+
+def usage_line(exc: click_exc.ClickException) -> str:
+    """One line for a usage error: what was wrong and where to look, never a typed value
+    that could be secret (extra arguments and rejected choices are not repeated)."""
+    ctx = getattr(exc, "ctx", None)
+    where = shown(ctx.command_path, 60) if ctx is not None else "firstline"
+    if isinstance(exc, click_exc.NoSuchOption):
+        what = f"no such option {shown(exc.option_name, 40)}"
+        if exc.possibilities:
+            what += f" (did you mean {', '.join(sorted(shown(p, 40) for p in exc.possibilities))}?)"
+    elif isinstance(exc, click_exc.BadParameter) and _choices(exc.param):
+        hint = shown(exc.param.get_error_hint() if exc.param is not None else "the value", 60)
+        what = f"{hint} must be one of: {', '.join(_choices(exc.param))}"
+    elif exc.message.startswith("Got unexpected extra argument"):
+        what = "unexpected extra argument(s) (not shown); options take the form --name value"
+    else:
+        what = shown(exc.format_message(), 300)
+    what = what.removeprefix("Error: ").rstrip(".")
+    return f"error: {what[:1].lower()}{what[1:]}. Try '{where} --help'."
+
+
+def _choices(param: Any) -> list[str]:
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None or not desc.is_choice or not desc.choices:
+        return []
+    return [str(getattr(c, "value", c)) for c in desc.choices]
+
+
+def _log_crash() -> None:
+    """Record a crash in the log file (configured here if the app never opened); never on screen."""
+    try:
+        from runner.oplog import configure, get_logger
+        from runner.settings import get_settings
+
+        configure(get_settings().log_file)
+        get_logger().exception("cli.crashed")
+    except Exception:  # noqa: BLE001, S110 - no log file is usable: the one-line message below still says what happened
+        pass
+
+
 def main() -> None:
+    """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
         code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except click_exc.NoArgsIsHelpError:
+        sys.exit(EXIT_USAGE)  # bare `firstline` / `firstline tickets`: the help is already printed (stdout)
+    except click_exc.ClickException as exc:
+        err.print(usage_line(exc), markup=False)
+        sys.exit(EXIT_USAGE)
+    except (typer.Abort, KeyboardInterrupt, EOFError):
+        err.print("aborted.", markup=False)
+        sys.exit(130)
     except RunbookError as exc:
         err.print(str(exc), markup=False)
         sys.exit(exc.exit_code)
     except FirstlineError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {shown(exc, 500)}", markup=False)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - click usage errors and genuine bugs both end here
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        from runner.oplog import get_logger
-
-        get_logger().exception("cli.crashed")
+    except Exception as exc:  # noqa: BLE001 - genuine bugs end here, logged, never a traceback on screen
+        _log_crash()
         err.print(
             f"internal error ({type(exc).__name__}); details are in the log file "
-            f"{os.environ.get('FIRSTLINE_LOG_FILE', 'var/log/firstline.log')}"
+            f"{os.environ.get('FIRSTLINE_LOG_FILE', 'var/log/firstline.log')}",
+            markup=False,
         )
-        sys.exit(3)
+        sys.exit(EXIT_INTERNAL)

@@ -12,14 +12,15 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.base import Connector
 from connectors.registry import registry
 from runner import params as params_mod
-from runner.engine import RunResult, StepRecord, execute
-from runner.errors import FirstlineError, LedgerError, NotFoundError, PolicyDenied, RunbookError
+from runner.engine import CONFIG_MESSAGE, RunResult, StepRecord, execute
+from runner.errors import FirstlineError, LedgerError, NotFoundError, ParameterError, PolicyDenied, RunbookError
 from runner.inventory import Inventory, load_inventory
 from runner.ledger import audit as audit_mod
 from runner.ledger import tickets
@@ -29,14 +30,62 @@ from runner.oplog import get_logger, remember_secret
 from runner.pool import Pool
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import CompiledStep, Runbook, load_all, load_runbook
+from runner.safetext import free_text, principal
 from runner.secrets import SecretStore
 from runner.settings import Settings
 from runner.templating import render_value
+from runner.timeparse import parse_instant
 from runner.vetting import check_vetted, read_lock, write_approval
 from runner.watchdog import Watchdog
 
 CHANNELS = ("portal", "api", "cli", "worker")
 Progress = Callable[[str, Mapping[str, Any]], None]
+# Shown with a ticket closed as ``requester_action_needed`` (the message above it says what was wrong).
+REQUESTER_GUIDANCE = {
+    "en": "You can fix this yourself: correct what the message says and try again. "
+    "This ticket is closed; the service desk will not act on it.",
+    "nl": "Dit kunt u zelf oplossen: pas aan wat de melding zegt en probeer het opnieuw. "
+    "Dit ticket is gesloten; de servicedesk onderneemt er niets mee.",
+}
+
+
+def _actor(
+    requester: str,
+    actor_id: str | None,
+    roles: frozenset[str] | set[str],
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+) -> Actor:
+    """Who acts (*actor_id*, or the requester acting for themself) on whose behalf (the
+    requester). Both are validated as account names; ``ParameterError`` otherwise."""
+    principal(requester, what="the requester (--as)")
+    if actor_id is not None:
+        principal(actor_id, what="the acting person")
+    return Actor(
+        actor_id or requester,
+        tuple(sorted(roles)),
+        on_behalf_of=requester,
+        client_ip=client_ip,
+        user_agent=user_agent,
+    )
+
+
+def _refused_actor(
+    requester: str,
+    actor_id: str | None,
+    roles: frozenset[str] | set[str],
+    client_ip: str | None,
+    user_agent: str | None,
+) -> Actor:
+    """The actor of a ``run.refused`` event: never an invalid id (those are what was refused)."""
+    try:
+        return _actor(requester, actor_id, roles, client_ip, user_agent)
+    except FirstlineError:
+        try:
+            who = principal(actor_id, what="the acting person") if actor_id is not None else "unidentified"
+        except FirstlineError:
+            who = "unidentified"
+        return Actor(who, tuple(sorted(roles)), client_ip=client_ip, user_agent=user_agent)
 
 
 @dataclass
@@ -54,6 +103,15 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         return self.state == "resolved"
+
+    @property
+    def requester_action_needed(self) -> bool:
+        """Closed without a fix because the requester must act (try again, correct a value)."""
+        return self.state == "closed"
+
+    def guidance(self, lang: str = "en") -> str | None:
+        """Plain next-step text (``en`` / ``nl``) for a ``requester_action_needed`` outcome."""
+        return REQUESTER_GUIDANCE.get(lang, REQUESTER_GUIDANCE["en"]) if self.requester_action_needed else None
 
 
 @dataclass(frozen=True)
@@ -97,11 +155,12 @@ class _LedgerRecorder:
         with transaction(self.app.engine) as conn:
             tickets.record_step(conn, self.ticket_id, self.seq, record.row())
             if record.changes_state and record.status == "ok":
+                # changed False: the action found nothing to do; recorded as such, never as a change.
                 self.app.audit.append(
                     conn,
                     self.actor,
                     f"{record.connector}.{record.action}",
-                    outcome="success",
+                    outcome="success" if record.changed is not False else "no_change",
                     target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(
                         ":"
                     ),
@@ -109,7 +168,12 @@ class _LedgerRecorder:
                     runbook=self.runbook.name,
                     runbook_sha256=self.runbook.sha256,
                     correlation_id=self.correlation_id,
-                    detail={"step": record.step_id, "inputs": record.inputs},
+                    detail={
+                        "step": record.step_id,
+                        "inputs": record.inputs,
+                        "changed": record.changed is not False,
+                        "changed_reported": record.changed_reported,
+                    },
                 )
         if self.progress is not None:
             self.progress(
@@ -120,6 +184,7 @@ class _LedgerRecorder:
                     "status": record.status,
                     "message": record.message,
                     "reason": record.reason,
+                    "changed": record.changed,
                 },
             )
 
@@ -136,6 +201,8 @@ class Firstline:
         self.audit = AuditLog(settings.audit_secret(), settings.checkpoint_every, checkpoint_file)
         self.audit.ensure_head(self.engine)
         self._inventory: Inventory | None = None
+        # Every credential this store resolves is masked in the log and in every run's records.
+        self.secrets = SecretStore(settings.inventory.parent)
         self._pool: Pool | None = None
         self._cache: dict[Path, Runbook] = {}
         self._lock = threading.Lock()
@@ -153,8 +220,7 @@ class Firstline:
     def pool(self) -> Pool:
         with self._lock:
             if self._pool is None:
-                secrets = SecretStore(self.inventory.base_dir)
-                self._pool = Pool(self.connectors, self.inventory, secrets)
+                self._pool = Pool(self.connectors, self.inventory, self.secrets)
             return self._pool
 
     def runbook(self, name: str) -> Runbook:
@@ -189,22 +255,29 @@ class Firstline:
             )
         return problems
 
-    def vet(self, name: str, by: str) -> str:
-        by = by.strip()
-        if not by or len(by) > 128 or any(ord(c) < 32 for c in by):
-            raise PolicyDenied("--by must name the person approving (plain text, up to 128 characters)")
+    def vet(self, name: str, by: str, *, actor_id: str | None = None) -> str:
+        """Approve *name*'s current content. *by*: who reviewed and approves (free text such
+        as ``Ada (CAB 2026-11-27)``, no control/format/bidi characters, up to 128);
+        *actor_id*: who records it (CLI: the OS user), an account name. The audit event's
+        actor is *actor_id* (else *by*), ``detail.approved_by`` is *by*."""
+        try:
+            by = free_text(by, what="--by (the person approving)")
+        except FirstlineError as exc:
+            raise PolicyDenied(f"{exc}; name the person approving in plain text") from None
+        if actor_id is not None:
+            principal(actor_id, what="the acting person")
         rb = self.runbook(name)  # must load cleanly: a broken runbook cannot be vetted
         approval = write_approval(self.settings.runbooks_dir, rb, by)
         with transaction(self.engine) as conn:
             self.audit.append(
                 conn,
-                Actor(by, ("admin",)),
+                Actor(actor_id or by, ("admin",)),
                 "runbook.vetted",
                 outcome="success",
                 target=name,
                 runbook=name,
                 runbook_sha256=rb.sha256,
-                detail={"approved_at": approval.approved_at},
+                detail={"approved_at": approval.approved_at, "approved_by": by},
             )
         return rb.sha256
 
@@ -217,6 +290,7 @@ class Firstline:
         roles = frozenset(actor.roles)
         rb = self.runbook(name)
         check_vetted(rb, read_lock(self.settings.runbooks_dir))
+        _ = self.inventory  # a broken inventory refuses the run before a ticket opens (ConfigError, exit 2)
         audience = set(rb.model.audience)
         if "agent" in roles or "admin" in roles:
             if "agent" not in audience and "self_service" not in audience:
@@ -240,9 +314,11 @@ class Firstline:
         requester: str,
         roles: frozenset[str] | set[str],
         channel: str = "cli",
+        actor_id: str | None = None,
     ) -> list[PlannedStep]:
-        """Dry run: the rendered steps, touching nothing. Later steps' outputs are unknown."""
-        actor = Actor(requester, tuple(sorted(roles)))
+        """Dry run: the rendered steps, touching nothing. Later steps' outputs are unknown.
+        *requester* and *actor_id* are validated as in ``run`` (``ParameterError``)."""
+        actor = _actor(requester, actor_id, roles)
         rb, values = self._prepare(name, raw, actor, requester, channel)
         shown = {k: (REDACTED if k in rb.secret_params else v) for k, v in values.items()}
         out = []
@@ -279,20 +355,23 @@ class Firstline:
         user_agent: str | None = None,
         progress: Progress | None = None,
     ) -> RunOutcome:
-        """Request and execute a run; always returns an outcome once a ticket opened."""
-        actor = Actor(
-            actor_id or requester,
-            tuple(sorted(roles)),
-            on_behalf_of=requester if actor_id and actor_id != requester else None,
-            client_ip=client_ip,
-            user_agent=user_agent,
-        )
+        """Request and execute a run; always returns an outcome once a ticket opened.
+
+        *requester*: on whose behalf (the account whose problem this is). *actor_id*: who
+        acts — the person at the keyboard (CLI: the OS user) or the signed-in agent; None
+        means the requester acts for themself. Both must be account names
+        (``runner.safetext.principal``); ``ParameterError`` otherwise, before any ticket.
+        The ticket records both (``opened_by``, ``requester``), every audit event carries
+        ``actor`` and ``on_behalf_of``.
+        """
         try:
+            actor = _actor(requester, actor_id, roles, client_ip, user_agent)
             rb, values = self._prepare(name, raw, actor, requester, channel)
         except FirstlineError as exc:
-            self._audit_refusal(actor, name, exc)
+            self._audit_refusal(_refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
             raise
         scrub = Scrubber(values[p] for p in rb.secret_params if p in values)
+        scrub.follow(self.secrets.values)  # connector credentials, also those resolved during the run
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
                 remember_secret(values[p])
@@ -328,6 +407,7 @@ class Firstline:
                     correlation_id=correlation_id,
                     timeout_s=timeout,
                     directory=values[rb.directory_param]["key"] if rb.directory_param else None,
+                    opened_by=actor.id,
                 ),
             )
         if progress is not None:
@@ -345,12 +425,12 @@ class Firstline:
                 watchdog=self.watchdog,
             )
         except Exception as exc:
-            self.log.exception("run.crashed", ticket=number)
-            msg = str(exc) if isinstance(exc, FirstlineError) else "An internal error stopped the run."
+            self.log.exception("run.crashed", ticket=number)  # the detail (paths, settings) stays in the log
+            msg = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
             result = RunResult(
                 ok=False,
                 reason="internal_error" if not isinstance(exc, FirstlineError) else "config_error",
-                message=scrub.text(msg),
+                message=msg,
                 steps=list(getattr(recorder, "steps", [])),
             )
         return self._finish(ticket_id, number, rb, actor, correlation_id, subject, result, scrub)
@@ -376,6 +456,11 @@ class Firstline:
             except Exception:  # noqa: BLE001 - a note that fails to render must not undo a fix
                 note = "Resolved by automation."
             state, code, group, message = "resolved", rb.model.resolution.code, None, note
+        elif result.requester_action:
+            # The requester must try again: closed, neither resolved nor queued for second level.
+            state, code, group = "closed", tickets.REQUESTER_ACTION_NEEDED, None
+            message = result.message or "The request could not be done as asked."
+            note = REQUESTER_GUIDANCE["en"]
         else:
             state, code, group = "escalated", None, rb.model.on_failure.escalate_to
             message = result.message or "The runbook could not finish."
@@ -416,15 +501,22 @@ class Firstline:
         except LedgerError:
             self.log.exception("audit.refusal_not_recorded")
 
-    def sweep(self) -> list[str]:
-        """Escalate tickets still in progress past their deadline (their run died)."""
+    def sweep(self, *, actor_id: str | None = None) -> list[str]:
+        """Escalate tickets still in progress past their deadline (their run died); final
+        tickets (resolved, escalated, closed) are never touched. *actor_id*: the person who
+        started the sweep (CLI: the OS user); None for the scheduled sweeper service."""
+        actor = (
+            Actor(principal(actor_id, what="the acting person"), ("operator",))
+            if actor_id is not None
+            else Actor("firstline-sweeper", ("service",))
+        )
         done = []
         for ticket_id in tickets.stale_ticket_ids(self.engine):
             with transaction(self.engine) as conn:
                 if tickets.close_ticket(
                     conn,
                     self.audit,
-                    Actor("firstline-sweeper", ("service",)),
+                    actor,
                     ticket_id,
                     state="escalated",
                     resolution_code=None,
@@ -439,8 +531,12 @@ class Firstline:
         return done
 
     # -- reading ---------------------------------------------------------------------
-    def list_tickets(self, **kw: Any) -> list[dict[str, Any]]:
-        return tickets.list_tickets(self.engine, **kw)
+    def list_tickets(
+        self, *, since: datetime | str | None = None, until: datetime | str | None = None, **kw: Any
+    ) -> list[dict[str, Any]]:
+        """Newest tickets; *since* (inclusive) / *until* (exclusive) bound ``opened_at`` — aware
+        datetimes or text for ``runner.timeparse.parse_instant`` (no offset = UTC)."""
+        return tickets.list_tickets(self.engine, since=_when(since, "since"), until=_when(until, "until"), **kw)
 
     def ticket(self, number: str) -> dict[str, Any]:
         if not number.startswith("FL-") or not number[3:].isdigit() or len(number) > 12:
@@ -450,13 +546,24 @@ class Firstline:
     def verify_audit(self) -> audit_mod.VerifyReport:
         return audit_mod.verify(self.engine, self.audit.key, self.audit.checkpoint_file)
 
-    def export_audit(self, fmt: str, since: str | None = None) -> Iterator[str]:
-        return audit_mod.export(self.engine, fmt, since)
+    def export_audit(
+        self, fmt: str, since: datetime | str | None = None, until: datetime | str | None = None
+    ) -> Iterator[str]:
+        """Audit events as JSON Lines or CSV; *since* inclusive, *until* exclusive (see ``list_tickets``)."""
+        return audit_mod.export(self.engine, fmt, _when(since, "since"), _when(until, "until"))
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
         self.engine.dispose()
+
+
+def _when(value: datetime | str | None, what: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ParameterError(f"{what} must carry a timezone (use UTC)")
+        return value
+    return parse_instant(value, what=what)
 
 
 class _Unknown:

@@ -61,9 +61,7 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
         if m["hour"] is None:
             return datetime(year, month, day, tzinfo=UTC)
         fraction = (m["fraction"] or "").ljust(6, "0")
-        naive = datetime(
-            year, month, day, int(m["hour"]), int(m["minute"]), int(m["second"] or 0), int(fraction or 0)
-        )
+        naive = datetime(year, month, day, int(m["hour"]), int(m["minute"]), int(m["second"] or 0), int(fraction or 0))
         return naive.replace(tzinfo=_offset(m["offset"])).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise TimeParseError(bad) from exc
