@@ -5,6 +5,22 @@ control characters (NUL, CR, LF, ...) and over-long values are refused, names mu
 conservative pattern, and services/paths must be on the target's allow-list. Quoting
 (``shlex.quote`` for SSH argv, PowerShell parameters for WinRM) is the second line of
 defence, not the first.
+
+Names are compared as the system that owns them compares them (issue 7, item 11):
+
+* CUPS print queues: case-insensitive (CUPS compares printer names with ``strcasecmp``;
+  ``lpstat -o BugTest-Case`` lists the jobs of ``bugtest-case``).
+* Windows printers, services and paths: case-insensitive (the Windows print spooler, the
+  service control manager and NTFS ignore case).
+* systemd units, SysV/LSB init scripts and POSIX paths: case-sensitive (``labd`` and
+  ``LABD`` are two different units / files).
+
+Case folding is ASCII only: names are ASCII by the name pattern, and Unicode case mappings
+(``"\u212a".lower() == "k"``, the Kelvin sign) must never make a foreign value equal to an
+allow-listed one. An allow-list check returns the allow-listed spelling, and the connectors
+send that spelling, so a differently-cased value acts on exactly the allow-listed object.
+A value with spaces, fullwidth letters or zero-width characters never matches: it is
+refused by ``check_name`` (or compared code point by code point for paths).
 """
 
 from __future__ import annotations
@@ -12,6 +28,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 from connectors.base import ActionSpec, InputSpec, InvalidInput, Rejected
 
@@ -26,6 +43,7 @@ __all__ = [
     "SERVICE_INPUT",
     "SERVICE_OUTPUTS",
     "SERVICE_RESTART",
+    "SERVICE_RESTART_OUTPUTS",
     "SERVICE_STATUS",
     "check_allowed",
     "check_name",
@@ -34,6 +52,8 @@ __all__ = [
     "is_canonical_posix_dir",
     "is_canonical_windows_dir",
     "is_valid_name",
+    "resolver_problem",
+    "same_name",
 ]
 
 MAX_VALUE_LENGTH = 256
@@ -66,23 +86,54 @@ def check_name(what: str, value: object) -> str:
     return text
 
 
-def check_allowed(what: str, value: str, allowed: Iterable[str], target: str) -> str:
-    """Refuse *value* unless it is exactly one of *allowed* (defence in depth below the runbooks)."""
-    if value not in set(allowed):
-        raise Rejected(f"{what} '{_shown(value)}' is not allow-listed on {target}", reason="not_allow_listed")
-    return value
+def _ascii_fold(value: str) -> str:
+    """Lower-case the ASCII letters A-Z only; every other code point stays as it is."""
+    return value.translate(_ASCII_LOWER)
 
 
-def check_path_allowed(value: object, allowed: Iterable[str], target: str) -> str:
-    """A cleanup path must equal one of the target's ``cleanup_paths`` exactly."""
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def same_name(a: str, b: str, *, case_sensitive: bool) -> bool:
+    """Whether two names denote the same object (ASCII-only case folding when not case-sensitive)."""
+    return a == b if case_sensitive else _ascii_fold(a) == _ascii_fold(b)
+
+
+def check_allowed(what: str, value: str, allowed: Iterable[str], target: str, *, case_sensitive: bool = True) -> str:
+    """Return the allow-listed spelling of *value*, or refuse it with ``not_allow_listed``.
+
+    Defence in depth below the runbooks. ``case_sensitive=False`` for names the target
+    compares without case (CUPS queues, Windows printers and services); only ASCII letters
+    are folded, so ``OFFICE-1`` matches ``office-1`` while ``ｏffice-1`` (fullwidth),
+    ``office-1\u200b`` (zero-width space) or ``office-1 `` never do.
+    """
+    for entry in allowed:
+        if same_name(value, entry, case_sensitive=case_sensitive):
+            return entry
+    raise Rejected(f"{what} '{_shown(value)}' is not allow-listed on {target}", reason="not_allow_listed")
+
+
+def check_path_allowed(
+    value: object, allowed: Iterable[str], target: str, *, platform: Literal["posix", "windows"] = "posix"
+) -> str:
+    """Return the allow-listed spelling of a cleanup path, or refuse it with ``not_allow_listed``.
+
+    POSIX: the path must equal one of *allowed* code point by code point, after removing
+    trailing ``/``. Windows: trailing ``\\`` or ``/`` are removed and ASCII letters compare
+    without case (NTFS); anything else (a trailing dot or space, an 8.3 short name, another
+    Unicode normalisation form) is a different string and is refused. The caller acts on
+    the returned, allow-listed spelling.
+    """
     text = check_text("path", value, max_length=1024)
-    normalized = text.rstrip("\\/") if len(text) > 3 else text
-    if normalized not in set(allowed):
-        raise Rejected(
-            f"path '{_shown(text)}' is not an allow-listed cleanup path on {target}",
-            reason="not_allow_listed",
-        )
-    return normalized
+    strip = "\\/" if platform == "windows" else "/"
+    normalized = text.rstrip(strip) if len(text) > 3 else text
+    for entry in allowed:
+        if same_name(normalized, entry, case_sensitive=platform == "posix"):
+            return entry
+    raise Rejected(
+        f"path '{_shown(text)}' is not an allow-listed cleanup path on {target}",
+        reason="not_allow_listed",
+    )
 
 
 def is_canonical_posix_dir(path: str) -> bool:
@@ -111,6 +162,21 @@ def _shown(value: str) -> str:
     return value if len(value) <= 60 else value[:57] + "..."
 
 
+def resolver_problem(exc: Exception) -> str:
+    """Why an inventory file reference (known_hosts, ca_trust) could not be resolved.
+
+    Plain words without the path or the value: the path goes to the operator log only.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return "the file is not UTF-8 text"
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"the file cannot be read: {cause.strerror}"
+    if "environment variable" in str(exc):
+        return "its environment variable is not set"
+    return "the reference cannot be resolved"
+
+
 def is_valid_name(value: str) -> bool:
     """True for a queue/service name both host connectors accept (used by their inventory checks)."""
     return bool(_NAME.match(value))
@@ -122,6 +188,8 @@ QUEUE_INPUT = InputSpec("queue", max_length=128)
 SERVICE_INPUT = InputSpec("service", max_length=128)
 PATH_INPUT = InputSpec("path", max_length=1024)
 SERVICE_OUTPUTS = frozenset({"service", "running", "state"})
+SERVICE_RESTART_OUTPUTS = SERVICE_OUTPUTS | {"changed"}
+"""``changed`` is True whenever a restart was carried out (a restart always changes the service)."""
 PRINT_QUEUE_LIST = ActionSpec(
     "print_queue_list",
     inputs=(QUEUE_INPUT, InputSpec("expect_empty", type="bool", required=False)),
@@ -130,10 +198,13 @@ PRINT_QUEUE_LIST = ActionSpec(
 )
 PRINT_QUEUE_CLEAR = ActionSpec(
     "print_queue_clear",
-    inputs=(QUEUE_INPUT,),
-    outputs=frozenset({"queue", "cancelled", "remaining"}),
+    inputs=(QUEUE_INPUT, InputSpec("expect_empty", type="bool", required=False)),
+    outputs=frozenset({"queue", "cancelled", "remaining", "changed"}),
     changes_state=True,
-    description="Remove every job of a print queue and count what remains (stuck jobs).",
+    description=(
+        "Remove every job of a print queue and count what remains (stuck jobs), listing the queue "
+        "again afterwards; changed = at least one job was cancelled; expect_empty fails if any remain."
+    ),
 )
 SERVICE_STATUS = ActionSpec(
     "service_status",
@@ -144,7 +215,7 @@ SERVICE_STATUS = ActionSpec(
 SERVICE_RESTART = ActionSpec(
     "service_restart",
     inputs=(SERVICE_INPUT,),
-    outputs=SERVICE_OUTPUTS,
+    outputs=SERVICE_RESTART_OUTPUTS,
     changes_state=True,
     description="Restart an allow-listed service and confirm it runs.",
 )
@@ -157,7 +228,7 @@ DISK_USAGE = ActionSpec(
 DISK_CLEANUP = ActionSpec(
     "disk_cleanup",
     inputs=(PATH_INPUT,),
-    outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days"}),
+    outputs=frozenset({"path", "freed_bytes", "files_removed", "older_than_days", "changed"}),
     changes_state=True,
-    description="Delete files older than the target's limit inside an allow-listed path.",
+    description="Delete files older than the target's limit inside an allow-listed path; changed = a file was removed.",
 )

@@ -31,6 +31,8 @@ Inventory example::
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -59,12 +61,58 @@ from connectors.host_values import (
     check_path_allowed,
     is_canonical_posix_dir,
     is_valid_name,
+    resolver_problem,
+    same_name,
 )
-from connectors.ssh_exec import ExecResult, SshPool, load_private_key
+from connectors.known_hosts import KnownHosts, KnownHostsError
+from connectors.ssh_exec import ExecResult, SshPool, load_private_key, parse_known_hosts
 
-__all__ = ["SshConnector", "SshTargetConfig"]
+__all__ = ["SshConnector", "SshTargetConfig", "parse_lpstat_jobs"]
+
+log = logging.getLogger("firstline.connectors.ssh")
 
 SecretRef = dict[str, str]
+
+
+# One ``lpstat -o`` line per job (CUPS lpstat.c show_jobs: "%-23s %-13s %8.0f %s"): the job id
+# "<queue>-<number>" in CUPS's own spelling of the queue, the user (which may hold spaces when
+# the job came from a desktop client), the size in bytes and the submission time.
+_LPSTAT_JOB = re.compile(r"^(?P<queue>\S+)-(?P<number>[0-9]+)\s+(?P<user>.*?)\s+(?P<size>[0-9]+)(?:\s+(?P<date>.*))?$")
+# lpq's phrase for an empty queue, which some CUPS front ends print for lpstat too.
+_LPSTAT_EMPTY = frozenset({"no entries"})
+
+
+def parse_lpstat_jobs(queue: str, text: str) -> list[dict[str, Any]]:
+    """The jobs of *queue* in ``lpstat -o`` output; ``ValueError`` naming the first line not understood.
+
+    Queue names compare as CUPS compares them: ASCII letters without case, so the jobs of the
+    CUPS queue ``bugtest-case`` are found for ``BugTest-Case``; queue names may hold dashes
+    (``bug-test-case-12`` is job 12 of ``bug-test-case``). Blank lines and ``no entries`` are
+    understood as nothing; every other line must be a job of *queue*.
+    """
+    jobs: list[dict[str, Any]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.lower() in _LPSTAT_EMPTY:
+            continue
+        m = _LPSTAT_JOB.match(line)
+        if m is None or not same_name(m["queue"], queue, case_sensitive=False):
+            raise ValueError(f"unexpected line '{_printable(line)}'")
+        jobs.append(
+            {
+                "id": f"{m['queue']}-{m['number']}",
+                "user": m["user"],
+                "size": int(m["size"]),
+                "submitted": m["date"] or "",
+            }
+        )
+    return jobs
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """Remote text as it may appear in a message: printable characters only, short."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 class SshTargetConfig(TargetConfig):
@@ -164,15 +212,44 @@ class SshConnector(Connector):
             password = self._secrets(self.config.password)
         return pkey, password
 
-    def _known_hosts(self) -> str:
+    def _known_hosts(self) -> KnownHosts:
+        """The target's known_hosts, read as OpenSSH reads it.
+
+        Anything that stops it being read (a missing or unreadable file, text that is not
+        UTF-8, a line that cannot be parsed) is a configuration error naming the setting:
+        ``ConnectorError`` with reason ``config_error``, before any connection is made.
+        """
         ref = self.config.known_hosts
-        return self._secrets({"file": ref} if isinstance(ref, str) else ref)
+        setting = f"the known_hosts setting of target {self.target_name}"
+        try:
+            text = self._secrets({"file": ref} if isinstance(ref, str) else ref)
+        except Exception as exc:  # the resolver's errors (missing file, not UTF-8) are all config
+            log.warning("ssh: %s cannot be read: %s", setting, exc)
+            raise ConnectorError(
+                f"ssh: {setting} cannot be read ({resolver_problem(exc)}); fix 'known_hosts' in the inventory",
+                reason="config_error",
+            ) from exc
+        try:
+            return parse_known_hosts(text)
+        except KnownHostsError as exc:
+            raise ConnectorError(
+                f"ssh: {setting} cannot be used: {exc}; fix the file 'known_hosts' names",
+                reason="config_error",
+            ) from exc
 
     def close(self) -> None:
         self.pool.close()
 
     def cancel(self) -> bool:
         return self.pool.cancel_all()
+
+    def check_connection(self, *, timeout: float) -> str:
+        """Connect, check the host key against known_hosts, sign in and run ``true``."""
+        res = self.pool.run(["true"], timeout=timeout)
+        if res.exit_status != 0:
+            raise self._fail("the connection check (true)", res)
+        cfg = self.config
+        return f"host key matched known_hosts, signed in as {cfg.username} at {cfg.address}:{cfg.port}, ran true"
 
     # -- helpers -----------------------------------------------------------------------
     def _exec(self, argv: list[str], deadline: float, *, max_output: int | None = None) -> ExecResult:
@@ -186,36 +263,58 @@ class SshConnector(Connector):
         return Rejected(f"ssh: {what} on {self.target_name} failed (exit {res.exit_status}): {why}")
 
     def _queue(self, queue: str) -> str:
+        """The queue name to send: checked, and the allow-listed spelling when there is an allow-list.
+
+        CUPS compares printer names without case, so the allow-list does too (``OFFICE-1`` is
+        the allow-listed ``office-1``).
+        """
         check_name("queue", queue)
         if self.config.allowed_queues is not None:
-            check_allowed("queue", queue, self.config.allowed_queues, self.target_name)
+            return check_allowed("queue", queue, self.config.allowed_queues, self.target_name, case_sensitive=False)
         return queue
 
     def _cups(self, tool: str) -> list[str]:
-        return [tool, "-h", self.config.cups_server] if self.config.cups_server else [tool]
+        # LC_ALL=C: CUPS translates its messages ("Invalid destination name" becomes
+        # "Ungültiger Zielname" under a German locale), and the answers are read here.
+        base = ["env", "LC_ALL=C", tool]
+        return [*base, "-h", self.config.cups_server] if self.config.cups_server else base
 
     def _list_jobs(self, queue: str, deadline: float) -> list[dict[str, Any]]:
+        """The jobs of *queue* as ``lpstat -o`` lists them; any line not understood fails the action.
+
+        A listing that may be incomplete is never read as "fewer jobs": a line that is not a job
+        of this queue, output on stderr, or truncated output raise ``Rejected``
+        (``unexpected_output``), so a runbook escalates instead of reporting an empty queue.
+        """
         res = self._exec([*self._cups("lpstat"), "-o", queue], deadline)
         if res.exit_status != 0:
             text = res.stderr + res.stdout
             if "Invalid destination" in text or "unknown destination" in text.lower():
                 raise NotFound(f"ssh: print queue '{queue}' does not exist on {self.target_name}")
             raise self._fail(f"listing queue '{queue}'", res)
-        jobs = []
-        for line in res.stdout.splitlines():
-            parts = line.split(None, 3)
-            if len(parts) < 3 or not parts[0].startswith(queue + "-"):
-                continue
-            size = int(parts[2]) if parts[2].isdigit() else None
-            submitted = parts[3] if len(parts) > 3 else ""
-            jobs.append({"id": parts[0], "user": parts[1], "size": size, "submitted": submitted})
+        problem = None
+        if res.truncated:
+            problem = "the listing was cut off at the output limit"
+        elif res.stderr.strip():
+            problem = f"lpstat also wrote '{_printable(res.stderr.strip().splitlines()[0])}'"
+        try:
+            jobs = parse_lpstat_jobs(queue, res.stdout)
+        except ValueError as exc:
+            problem = problem or str(exc)
+            jobs = []
+        if problem is not None:
+            raise Rejected(
+                f"ssh: the job list of print queue '{queue}' on {self.target_name} was not understood: "
+                f"{problem}; not acting on a listing that may be incomplete",
+                reason="unexpected_output",
+            )
         return jobs
 
     # -- print queues ------------------------------------------------------------------
     def print_queue_list(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        self._queue(queue)
-        jobs = self._list_jobs(queue, deadline)
+        name = self._queue(queue)
+        jobs = self._list_jobs(name, deadline)
         if expect_empty and jobs:
             raise Rejected(
                 f"ssh: {len(jobs)} job(s) still in print queue '{queue}' on {self.target_name}",
@@ -223,22 +322,34 @@ class SshConnector(Connector):
             )
         return {"queue": queue, "jobs": jobs, "count": len(jobs)}
 
-    def print_queue_clear(self, *, timeout: float, queue: str) -> dict[str, Any]:
+    def print_queue_clear(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
+        """Cancel every job (``cancel -a``), then list the queue again and report what remains.
+
+        ``changed`` is True when at least one listed job is gone afterwards; with
+        ``expect_empty`` a job that remains fails the action (``jobs_remain``).
+        """
         deadline = time.monotonic() + timeout
-        self._queue(queue)
-        before = self._list_jobs(queue, deadline)
+        name = self._queue(queue)
+        before = self._list_jobs(name, deadline)
         if not before:
-            return {"queue": queue, "cancelled": 0, "remaining": 0}
-        res = self._exec([*self._cups("cancel"), "-a", queue], deadline)
+            return {"queue": queue, "cancelled": 0, "remaining": 0, "changed": False}
+        res = self._exec([*self._cups("cancel"), "-a", name], deadline)
         if res.exit_status != 0:
             raise self._fail(f"cancelling the jobs of '{queue}'", res)
-        after = self._list_jobs(queue, deadline)
+        after = self._list_jobs(name, deadline)
         still = {j["id"] for j in after}
         cancelled = sum(1 for j in before if j["id"] not in still)
-        return {"queue": queue, "cancelled": cancelled, "remaining": len(after)}
+        if expect_empty and after:
+            raise Rejected(
+                f"ssh: {cancelled} job(s) cancelled but {len(after)} job(s) still in print queue '{queue}' "
+                f"on {self.target_name}",
+                reason="jobs_remain",
+            )
+        return {"queue": queue, "cancelled": cancelled, "remaining": len(after), "changed": cancelled > 0}
 
     # -- services ----------------------------------------------------------------------
     def _service(self, service: str) -> str:
+        """systemd unit names and init-script names are case-sensitive: the allow-list is too."""
         check_name("service", service)
         return check_allowed("service", service, self.config.allowed_services, self.target_name)
 
@@ -305,7 +416,7 @@ class SshConnector(Connector):
                 f"ssh: service '{service}' on {self.target_name} is not running after the restart ({status['state']})",
                 reason="not_running",
             )
-        return status
+        return {**status, "changed": True}
 
     # -- disks -------------------------------------------------------------------------
     def _canonical(self, path: str, deadline: float) -> None:
@@ -362,4 +473,10 @@ class SshConnector(Connector):
                 f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1][:300]}",
                 reason="cleanup_incomplete",
             )
-        return {"path": path, "freed_bytes": sum(sizes), "files_removed": len(sizes), "older_than_days": days}
+        return {
+            "path": path,
+            "freed_bytes": sum(sizes),
+            "files_removed": len(sizes),
+            "older_than_days": days,
+            "changed": bool(sizes),
+        }

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import paramiko
 
 from connectors.base import AuthFailed, ConnectorError, Timeout, Unreachable
+from connectors.known_hosts import HostKeyCheck, KnownHosts, host_key_algorithms
 
 __all__ = ["ExecResult", "SshPool", "load_private_key", "parse_known_hosts"]
 
@@ -99,22 +100,47 @@ def load_private_key(text: str) -> paramiko.PKey:
     raise AuthFailed("ssh: the configured private key cannot be read (unknown type or has a passphrase)")
 
 
-def parse_known_hosts(text: str, keys: paramiko.HostKeys | None = None) -> paramiko.HostKeys:
-    """Add known_hosts content (plain or hashed names) to *keys*; unreadable lines are skipped."""
-    keys = keys if keys is not None else paramiko.HostKeys()
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
-        except (paramiko.SSHException, ValueError):
-            continue
-        if entry is None or entry.key is None:
-            continue
-        for name in entry.hostnames:
-            keys.add(name, entry.key.get_name(), entry.key)
-    return keys
+def parse_known_hosts(text: str) -> KnownHosts:
+    """Parse known_hosts content as OpenSSH reads it (see ``connectors.known_hosts``).
+
+    Raises ``KnownHostsError`` (a ``ValueError``) naming the first line that cannot be read.
+    """
+    return KnownHosts.parse(text)
+
+
+class _HostKeyRefused(paramiko.SSHException):
+    """Raised by ``_KnownHostsPolicy``: the presented key is not trusted for this host."""
+
+    def __init__(self, verdict: str, key: paramiko.PKey) -> None:
+        super().__init__(f"host key {verdict}")
+        self.verdict = verdict
+        self.key = key
+
+
+class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """Decides on the server's key with our known_hosts reading (paramiko's own store stays empty)."""
+
+    def __init__(self, check: HostKeyCheck) -> None:
+        self.check = check
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        verdict = self.check.verdict(key)
+        if verdict != "trusted":
+            raise _HostKeyRefused(verdict, key)
+
+
+def _transport_factory(preferred: list[str]) -> Callable[..., paramiko.Transport]:
+    """A Transport that offers the host key algorithms known_hosts trusts first (as OpenSSH does)."""
+
+    def make(sock: socket.socket, disabled_algorithms: dict[str, list[str]] | None = None) -> paramiko.Transport:
+        transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
+        options = transport.get_security_options()
+        current = list(options.key_types)
+        first = [a for a in preferred if a in current]
+        options.key_types = [*first, *(a for a in current if a not in first)]
+        return transport
+
+    return make
 
 
 @dataclass
@@ -143,7 +169,7 @@ class SshPool:
         connect_timeout: float,
         max_output_bytes: int,
         credentials: Callable[[], tuple[paramiko.PKey, str | None]],
-        known_hosts: Callable[[], str],
+        known_hosts: Callable[[], KnownHosts],
     ) -> None:
         self.target = target
         self.address = address
@@ -180,9 +206,9 @@ class SshPool:
 
     def _connect(self) -> paramiko.SSHClient:
         where = self._where()
+        check = self._known_hosts().for_host(self.address, self.port)
         client = paramiko.SSHClient()
-        parse_known_hosts(self._known_hosts(), client.get_host_keys())
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.set_missing_host_key_policy(_KnownHostsPolicy(check))
         try:
             sock = _open_socket(self.address, self.port, self.connect_timeout)
         except TimeoutError as exc:
@@ -203,31 +229,50 @@ class SshPool:
                 auth_timeout=self.connect_timeout,
                 look_for_keys=False,
                 allow_agent=False,
+                transport_factory=_transport_factory(host_key_algorithms(check.trusted)),
             )
-        except paramiko.BadHostKeyException as exc:
+        except _HostKeyRefused as exc:
             _abandon(client, sock)
-            raise AuthFailed(
-                f"ssh: the host key of {where} has CHANGED since it was recorded in known_hosts "
-                f"(now {exc.key.get_name()} {exc.key.fingerprint}); refusing to connect. If the host was "
-                "rebuilt, check the new key out of band and update known_hosts.",
-                reason="host_key_changed",
-            ) from exc
+            raise self._host_key_error(exc.verdict, exc.key, check) from exc
         except paramiko.AuthenticationException as exc:
             _abandon(client, sock)
             raise AuthFailed(f"ssh: {where} refused the credentials of user {self.username}") from exc
         except paramiko.SSHException as exc:
             _abandon(client, sock)
-            if "not found in known_hosts" in str(exc):
-                raise AuthFailed(
-                    f"ssh: the host key of {where} is unknown (not in known_hosts); refusing to connect",
-                    reason="host_key_unknown",
-                ) from exc
             raise Unreachable(f"ssh: SSH handshake with {where} failed: {exc}") from exc
         except (OSError, EOFError) as exc:  # TimeoutError is an OSError
             _abandon(client, sock)
             raise Unreachable(f"ssh: connection to {where} failed during the handshake") from exc
         sock.settimeout(None)
         return client
+
+    def _host_key_error(self, verdict: str, key: paramiko.PKey, check: HostKeyCheck) -> AuthFailed:
+        where = self._where()
+        shown = f"{key.get_name()} {key.fingerprint}"
+        if verdict == "revoked":
+            return AuthFailed(
+                f"ssh: the host key of {where} ({shown}) is marked @revoked in known_hosts; refusing to "
+                "connect. Check the host's new key out of band and list it in known_hosts.",
+                reason="host_key_revoked",
+            )
+        if verdict == "changed":
+            return AuthFailed(
+                f"ssh: the host key of {where} has CHANGED since it was recorded in known_hosts "
+                f"(now {shown}); refusing to connect. If the host was "
+                "rebuilt, check the new key out of band and update known_hosts.",
+                reason="host_key_changed",
+            )
+        hint = (
+            " known_hosts names a @cert-authority for this host, but host certificates are not supported: "
+            "list the host's own key."
+            if check.cert_authorities
+            else ""
+        )
+        return AuthFailed(
+            f"ssh: the host key of {where} is unknown (not in known_hosts, presented {shown}); "
+            f"refusing to connect.{hint}",
+            reason="host_key_unknown",
+        )
 
     def close(self) -> None:
         with self._lock:

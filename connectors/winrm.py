@@ -30,8 +30,10 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import os
 import re
+import ssl
 import tempfile
 import threading
 import time
@@ -68,18 +70,21 @@ from connectors.host_values import (
     DISK_USAGE,
     PRINT_QUEUE_CLEAR,
     PRINT_QUEUE_LIST,
-    SERVICE_OUTPUTS,
     SERVICE_RESTART,
+    SERVICE_RESTART_OUTPUTS,
     SERVICE_STATUS,
     check_allowed,
     check_name,
     check_path_allowed,
     is_canonical_windows_dir,
     is_valid_name,
+    resolver_problem,
 )
 from connectors.winrm_scripts import SCRIPTS, encode_command, encode_params
 
-__all__ = ["WinrmConnector", "WinrmTargetConfig", "clixml_message"]
+__all__ = ["WinrmConnector", "WinrmTargetConfig", "clixml_message", "tls_error"]
+
+log = logging.getLogger("firstline.connectors.winrm")
 
 SecretRef = dict[str, str]
 _MAX_OUTPUT = 4 * 1_048_576
@@ -149,6 +154,64 @@ def clixml_message(stderr: str) -> tuple[str, str | None]:
     return message[:500], category
 
 
+# OpenSSL X509_V_ERR_* codes (x509_vfy.h), grouped by what the operator has to fix.
+_UNTRUSTED = frozenset({2, 18, 19, 20, 21, 27, 28})  # unknown/self-signed issuer, untrusted, rejected
+_EXPIRED = frozenset({9, 10})  # not yet valid, expired
+_NAME_MISMATCH = frozenset({62, 64})  # host name / IP address mismatch
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The OpenSSL verification error somewhere in requests' / urllib3's wrapping, if any."""
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return err
+        for nxt in (err.__cause__, err.__context__, getattr(err, "reason", None), *err.args):
+            if isinstance(nxt, BaseException):
+                stack.append(nxt)
+    return None
+
+
+def tls_error(exc: BaseException, where: str, target: str) -> AuthFailed:
+    """A TLS failure as one plain message naming what to fix, with a distinct reason.
+
+    ``certificate_untrusted`` (issuer not in ``ca_trust``), ``certificate_name_mismatch``
+    (the certificate does not name the host in ``endpoint``), ``certificate_expired``
+    (expired or not yet valid), else ``certificate_invalid``. No CA paths in the message.
+    """
+    cert = _cert_error(exc)
+    code = cert.verify_code if cert is not None else None
+    detail = (cert.verify_message if cert is not None else "") or ""
+    if code in _UNTRUSTED:
+        return AuthFailed(
+            f"winrm: the TLS certificate of {where} was issued by a CA that is not trusted ({detail}); "
+            f"set 'ca_trust' of target {target} to the CA that issued it",
+            reason="certificate_untrusted",
+        )
+    if code in _NAME_MISMATCH or "match" in detail.lower():
+        return AuthFailed(
+            f"winrm: the TLS certificate of {where} does not name the host in 'endpoint' ({detail}); "
+            f"use in 'endpoint' of target {target} a name the certificate carries",
+            reason="certificate_name_mismatch",
+        )
+    if code in _EXPIRED:
+        return AuthFailed(
+            f"winrm: the TLS certificate of {where} is outside its validity period ({detail}); "
+            "the server's certificate must be renewed ('ca_trust' is not the problem)",
+            reason="certificate_expired",
+        )
+    return AuthFailed(
+        f"winrm: the TLS handshake with {where} failed ({detail or 'certificate or protocol error'}); "
+        f"check 'endpoint' and 'ca_trust' of target {target}",
+        reason="certificate_invalid",
+    )
+
+
 @dataclass
 class _Shell:
     protocol: Protocol
@@ -174,7 +237,7 @@ class WinrmConnector(Connector):
         "print_queue_clear": PRINT_QUEUE_CLEAR,
         "spooler_restart": ActionSpec(
             "spooler_restart",
-            outputs=SERVICE_OUTPUTS,
+            outputs=SERVICE_RESTART_OUTPUTS,
             changes_state=True,
             description="Restart the print spooler (releases stuck jobs).",
         ),
@@ -198,11 +261,27 @@ class WinrmConnector(Connector):
 
     # -- sessions ------------------------------------------------------------------------
     def _ca_path(self) -> str | None:
+        """The CA bundle as a private temp file; a CA that cannot be used is a ``config_error``."""
         ref = self.config.ca_trust
         if ref is None or self.config.server_cert_validation == "ignore":
             return None
         if self._ca_file is None:
-            pem = self._secrets({"file": ref} if isinstance(ref, str) else ref)
+            setting = f"the CA file named by 'ca_trust' of target {self.target_name}"
+            try:
+                pem = self._secrets({"file": ref} if isinstance(ref, str) else ref)
+            except Exception as exc:  # the resolver's errors (missing file, not UTF-8) are all config
+                log.warning("winrm: %s cannot be read: %s", setting, exc)
+                raise ConnectorError(
+                    f"winrm: {setting} cannot be read ({resolver_problem(exc)}); fix 'ca_trust' in the inventory",
+                    reason="config_error",
+                ) from exc
+            try:
+                ssl.create_default_context(cadata=pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ConnectorError(
+                    f"winrm: {setting} holds no readable PEM CA certificate; fix 'ca_trust' in the inventory",
+                    reason="config_error",
+                ) from exc
             fd, path = tempfile.mkstemp(prefix="firstline-ca-", suffix=".pem")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(pem)
@@ -291,10 +370,7 @@ class WinrmConnector(Connector):
         except InvalidCredentialsError as exc:
             raise AuthFailed(f"winrm: {where} refused the credentials of {self.config.username}") from exc
         except requests.exceptions.SSLError as exc:
-            raise AuthFailed(
-                f"winrm: the TLS certificate of {where} is not trusted or does not match; refusing to connect",
-                reason="certificate_invalid",
-            ) from exc
+            raise tls_error(exc, where, self.target_name) from exc
         except requests.exceptions.ReadTimeout as exc:
             raise Timeout(f"winrm: {where} did not answer in time while {doing}") from exc
         except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
@@ -305,6 +381,12 @@ class WinrmConnector(Connector):
             raise Unreachable(f"winrm: HTTP error from {where} while {doing} (status {exc.code})") from exc
         except (WinRMError, requests.RequestException) as exc:
             raise Unreachable(f"winrm: {where} failed while {doing}: {type(exc).__name__}") from exc
+
+    def check_connection(self, *, timeout: float) -> str:
+        """Open an authenticated remote shell over the verified TLS connection and close it."""
+        shell = self._new_shell()
+        self._discard(shell)
+        return f"TLS verified, signed in as {self.config.username} ({self.config.transport}), opened a shell"
 
     # -- running a fixed script --------------------------------------------------------
     def _run_script(self, action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -420,22 +502,51 @@ class WinrmConnector(Connector):
         return Rejected(text if message else f"{text} (exit code {code})")
 
     # -- actions -------------------------------------------------------------------------
+    # Windows compares printer names, service names and paths without case: so do the
+    # allow-lists, and the allow-listed spelling is what is sent (host_values docstring).
     def _queue(self, queue: str) -> str:
         check_name("queue", queue)
         if self.config.allowed_queues is not None:
-            check_allowed("queue", queue, self.config.allowed_queues, self.target_name)
+            return check_allowed("queue", queue, self.config.allowed_queues, self.target_name, case_sensitive=False)
         return queue
 
     def _service(self, service: str) -> str:
         check_name("service", service)
-        return check_allowed("service", service, self.config.allowed_services, self.target_name)
+        return check_allowed(
+            "service", service, self.config.allowed_services, self.target_name, case_sensitive=False
+        )
 
     def _path(self, path: str) -> str:
-        return check_path_allowed(path, self.config.cleanup_paths, self.target_name)
+        return check_path_allowed(path, self.config.cleanup_paths, self.target_name, platform="windows")
+
+    def _unexpected(self, action: str, what: str) -> Rejected:
+        return Rejected(
+            f"winrm: {action} on {self.target_name} returned a result that was not understood ({what}); "
+            "not acting on it",
+            reason="unexpected_output",
+        )
+
+    def _count(self, action: str, result: dict[str, Any], key: str) -> int:
+        value = result.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self._unexpected(action, f"'{key}' is not a count")
+        return value
+
+    def _jobs(self, action: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+        jobs = result.get("jobs")
+        if jobs is None:
+            jobs = []
+        elif isinstance(jobs, dict):  # ConvertTo-Json may unwrap a one-element array
+            jobs = [jobs]
+        if not isinstance(jobs, list) or not all(isinstance(j, dict) and "id" in j for j in jobs):
+            raise self._unexpected(action, "the job list")
+        if self._count(action, result, "count") != len(jobs):
+            raise self._unexpected(action, "the job count does not match the jobs listed")
+        return jobs
 
     def print_queue_list(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
         result = self._run_script("print_queue_list", {"Queue": self._queue(queue)}, timeout)
-        jobs = result.get("jobs") or []
+        jobs = self._jobs("print_queue_list", result)
         if expect_empty and jobs:
             raise Rejected(
                 f"winrm: {len(jobs)} job(s) still in print queue '{queue}' on {self.target_name}",
@@ -443,13 +554,22 @@ class WinrmConnector(Connector):
             )
         return {"queue": queue, "jobs": jobs, "count": len(jobs)}
 
-    def print_queue_clear(self, *, timeout: float, queue: str) -> dict[str, Any]:
+    def print_queue_clear(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
+        """Remove every job, then count again on the server; ``changed`` = a job was removed."""
         result = self._run_script("print_queue_clear", {"Queue": self._queue(queue)}, timeout)
-        return {"queue": queue, "cancelled": int(result["cancelled"]), "remaining": int(result["remaining"])}
+        cancelled = self._count("print_queue_clear", result, "cancelled")
+        remaining = self._count("print_queue_clear", result, "remaining")
+        if expect_empty and remaining:
+            raise Rejected(
+                f"winrm: {cancelled} job(s) removed but {remaining} job(s) still in print queue '{queue}' "
+                f"on {self.target_name}",
+                reason="jobs_remain",
+            )
+        return {"queue": queue, "cancelled": cancelled, "remaining": remaining, "changed": cancelled > 0}
 
     def spooler_restart(self, *, timeout: float) -> dict[str, Any]:
         result = self._run_script("spooler_restart", {}, timeout)
-        return self._service_result(result, "Spooler")
+        return {**self._service_result(result, "Spooler"), "changed": True}
 
     def _service_result(self, result: dict[str, Any], service: str) -> dict[str, Any]:
         return {"service": service, "running": bool(result.get("running")), "state": str(result.get("state"))}
@@ -466,6 +586,7 @@ class WinrmConnector(Connector):
         return status
 
     def service_restart(self, *, timeout: float, service: str) -> dict[str, Any]:
+        """Restart-Service, then Get-Service: ``changed`` is True (a restart happened)."""
         status = self._service_result(
             self._run_script("service_restart", {"Service": self._service(service)}, timeout), service
         )
@@ -475,23 +596,29 @@ class WinrmConnector(Connector):
                 f"({status['state']})",
                 reason="not_running",
             )
-        return status
+        return {**status, "changed": True}
 
     def disk_usage(self, *, timeout: float, path: str) -> dict[str, Any]:
         path = self._path(path)
         result = self._run_script("disk_usage", {"Path": path}, timeout)
-        keys = ("total_bytes", "used_bytes", "free_bytes")
-        return {"path": path, **{k: int(result[k]) for k in keys}, "used_percent": float(result["used_percent"])}
+        counts = {k: self._count("disk_usage", result, k) for k in ("total_bytes", "used_bytes", "free_bytes")}
+        percent = result.get("used_percent")
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            raise self._unexpected("disk_usage", "'used_percent' is not a number")
+        return {"path": path, **counts, "used_percent": float(percent)}
 
     def disk_cleanup(self, *, timeout: float, path: str) -> dict[str, Any]:
+        """Delete old files; ``changed`` = at least one file was removed."""
         days = self.config.cleanup_older_than_days
         path = self._path(path)
         result = self._run_script("disk_cleanup", {"Path": path, "OlderThanDays": days}, timeout)
+        removed = self._count("disk_cleanup", result, "files_removed")
         return {
             "path": path,
-            "freed_bytes": int(result["freed_bytes"]),
-            "files_removed": int(result["files_removed"]),
+            "freed_bytes": self._count("disk_cleanup", result, "freed_bytes"),
+            "files_removed": removed,
             "older_than_days": days,
+            "changed": removed > 0,
         }
 
 

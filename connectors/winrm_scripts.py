@@ -10,6 +10,11 @@ No value is ever written into a script. Each script is a constant that
    errors (``$ErrorActionPreference = 'Stop'``): WinRM returns them as CLIXML on stderr
    with a non-zero exit code, and the connector turns them into plain messages.
 
+Names are matched by Windows itself: ``Get-Printer``/``Get-PrintJob``, ``Get-Service`` and
+``Get-Item`` compare printer names, service names and paths without case (the connector's
+allow-lists do the same). ``print_queue_clear`` lists the queue again after removing and
+counts as cancelled only the jobs that are really gone (by job id).
+
 The command line is ``powershell.exe -NoLogo -NoProfile -NonInteractive -EncodedCommand
 <base64 UTF-16LE of the script>``; ``script_sha256`` identifies a script (the lab's
 WS-Management emulator recognises the scripts by this hash and never evaluates them).
@@ -64,7 +69,9 @@ $FlBody = {{
   $before = @(Get-PrintJob -PrinterName $Queue)
   foreach ($job in $before) {{ Remove-PrintJob -InputObject $job -ErrorAction SilentlyContinue }}
   $after = @(Get-PrintJob -PrinterName $Queue)
-  [ordered]@{{ queue = $Queue; cancelled = ($before.Count - $after.Count); remaining = $after.Count }}
+  $left = @($after | ForEach-Object {{ $_.Id }})
+  $gone = @($before | Where-Object {{ $left -notcontains $_.Id }}).Count
+  [ordered]@{{ queue = $Queue; cancelled = $gone; remaining = $after.Count }}
 }}""",
     "spooler_restart": """\
 $FlBody = {

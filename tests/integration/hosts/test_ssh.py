@@ -38,7 +38,7 @@ def test_print_queue_clear_empties_the_real_cups_queue(ssh: SshConnector) -> Non
     listed = ssh.run("print_queue_list", {"queue": "office-2"}, timeout=15)
     assert listed["count"] == 3 and all(j["id"].startswith("office-2-") for j in listed["jobs"])
     result = ssh.run("print_queue_clear", {"queue": "office-2"}, timeout=15)
-    assert result == {"queue": "office-2", "cancelled": 3, "remaining": 0}
+    assert result == {"queue": "office-2", "cancelled": 3, "remaining": 0, "changed": True}
     assert queue_jobs("office-2") == []
 
 
@@ -48,6 +48,7 @@ def test_clearing_an_empty_queue_changes_nothing(ssh: SshConnector) -> None:
         "queue": "office-2",
         "cancelled": 0,
         "remaining": 0,
+        "changed": False,
     }
 
 
@@ -77,7 +78,7 @@ def test_service_restart_really_restarts_the_daemon(ssh: SshConnector) -> None:
     before = service_pid("labd")
     assert before is not None
     result = ssh.run("service_restart", {"service": "labd"}, timeout=20)
-    assert result == {"service": "labd", "running": True, "state": "running"}
+    assert result == {"service": "labd", "running": True, "state": "running", "changed": True}
     after = service_pid("labd")
     assert after is not None and after != before
     assert "fl-lab-labd" in Path(f"/proc/{after}/cmdline").read_text()
@@ -189,7 +190,15 @@ def test_disk_cleanup_deletes_only_old_files_inside_the_allow_listed_path(ssh: S
 
     result = ssh.run("disk_cleanup", {"path": str(cache)}, timeout=30)
 
-    assert result == {"path": str(cache), "freed_bytes": 1234, "files_removed": 2, "older_than_days": 7}
+    assert result == {
+        "path": str(cache),
+        "freed_bytes": 1234,
+        "files_removed": 2,
+        "older_than_days": 7,
+        "changed": True,
+    }
+    again = ssh.run("disk_cleanup", {"path": str(cache)}, timeout=30)
+    assert again["files_removed"] == 0 and again["changed"] is False
     assert not (cache / f"old-{tag}.log").exists() and not (cache / "sub" / f"old-{tag}.log").exists()
     assert (cache / f"new-{tag}.log").exists()
     assert victim.exists() and (cache / f"link-{tag}").is_symlink()

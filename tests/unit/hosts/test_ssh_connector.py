@@ -143,12 +143,12 @@ def test_kill_script_takes_the_process_group_as_an_argument() -> None:
 def test_known_hosts_parsing_accepts_plain_and_hashed_entries() -> None:
     key = paramiko.RSAKey.generate(1024)
     line = f"[127.0.0.1]:2222 {key.get_name()} {key.get_base64()}"
-    hashed = paramiko.HostKeys.hash_host("[10.0.0.5]:22")
-    text = f"# comment\n{line}\n{hashed} {key.get_name()} {key.get_base64()}\ngarbage line\n"
+    hashed = paramiko.HostKeys.hash_host("[10.0.0.5]:2200")
+    text = f"# comment\n{line}\n{hashed} {key.get_name()} {key.get_base64()}\n"
     keys = parse_known_hosts(text)
-    assert keys.lookup("[127.0.0.1]:2222") is not None
-    assert keys.lookup("[10.0.0.5]:22") is not None
-    assert keys.lookup("[127.0.0.1]:2223") is None
+    assert keys.for_host("127.0.0.1", 2222).verdict(key) == "trusted"
+    assert keys.for_host("10.0.0.5", 2200).verdict(key) == "trusted"
+    assert keys.for_host("127.0.0.1", 2223).verdict(key) == "unknown"
 
 
 def test_an_unreadable_private_key_is_reported_without_its_content() -> None:
