@@ -1,0 +1,362 @@
+"""Which directory accounts Firstline must never act on, and how to recognise them.
+
+* The bind (service) account of the target itself: recognised by its DN compared as a DN
+  (``canonical_dn``: attribute types case-insensitive and OID aliases, values unescaped —
+  ``\\6C`` and ``l`` are the same —, case and runs of spaces folded, multi-valued RDNs
+  sorted) **and** by identity: ``entryUUID`` (OpenLDAP, RFC 4530) or ``objectSid`` /
+  ``objectGUID`` (AD), read from the bind DN's own entry. Either match refuses.
+* Active Directory: every account whose token holds a built-in protected group, found by
+  well-known SID or RID rather than by name (names are localised): Administrators
+  (S-1-5-32-544), Account Operators (548), Server Operators (549), Print Operators (550),
+  Backup Operators (551), Replicator (552); and per domain Domain Admins (RID 512),
+  Domain Controllers (516), Schema Admins (518), Enterprise Admins (519), Read-only Domain
+  Controllers (521), Enterprise Read-only Domain Controllers (498), Key Admins (526),
+  Enterprise Key Admins (527) — the AdminSDHolder set, see Microsoft's "Appendix C:
+  Protected Accounts and Groups in Active Directory". Membership is read from the
+  constructed ``tokenGroups`` attribute (transitive, includes the primary group); where
+  the DC does not return it, from ``LDAP_MATCHING_RULE_IN_CHAIN`` (1.2.840.113556.1.4.1941)
+  on each protected group plus ``primaryGroupID``. The built-in Administrator (RID 500) and
+  ``krbtgt`` (RID 502) and anything with ``adminCount=1`` are privileged too.
+* OpenLDAP: the configured ``protected_accounts`` DNs and every member of the configured
+  ``admin_groups``, nested ``groupOfNames`` / ``groupOfUniqueNames`` included (followed
+  upwards from the account, at most ``MAX_NESTING`` levels).
+
+A configured admin group that does not exist raises ``GroupMissing`` naming it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ldap3 import BASE, SUBTREE, Connection
+from ldap3.utils.conv import escape_filter_chars
+
+__all__ = [
+    "BUILTIN_PROTECTED_SIDS",
+    "DOMAIN_PROTECTED_RIDS",
+    "GroupMissing",
+    "ProtectionUnknown",
+    "ad_protected",
+    "canonical_dn",
+    "openldap_admin_member",
+    "same_dn",
+    "sid_to_str",
+    "tidy_dn",
+]
+
+MAX_NESTING = 8
+
+BUILTIN_PROTECTED_SIDS = frozenset(f"S-1-5-32-{rid}" for rid in (544, 548, 549, 550, 551, 552))
+DOMAIN_PROTECTED_RIDS = frozenset({498, 512, 516, 518, 519, 521, 526, 527})
+PROTECTED_ACCOUNT_RIDS = frozenset({500, 502})  # Administrator, krbtgt
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+# attribute-type OIDs that appear in DNs (RFC 4519), so "2.5.4.3=x" equals "cn=x"
+_OID_NAMES = {
+    "2.5.4.3": "cn",
+    "2.5.4.6": "c",
+    "2.5.4.7": "l",
+    "2.5.4.8": "st",
+    "2.5.4.10": "o",
+    "2.5.4.11": "ou",
+    "0.9.2342.19200300.100.1.1": "uid",
+    "0.9.2342.19200300.100.1.25": "dc",
+}
+_HEX = "0123456789abcdefABCDEF"
+
+
+class GroupMissing(Exception):
+    """A configured admin group does not exist (fail closed); ``args[0]`` is its DN."""
+
+
+class ProtectionUnknown(Exception):
+    """The directory would not say whether an account is protected (fail closed)."""
+
+
+def _value(raw: bytes) -> str:
+    text = raw.decode("utf-8", "strict")
+    return " ".join(text.split()).casefold()
+
+
+def canonical_dn(dn: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """*dn* as comparable RDNs (RFC 4514 parsing); raise ``ValueError`` when malformed.
+
+    Types are lower-cased (``OID.`` prefix and known OIDs mapped to names), values are
+    unescaped (``\\xx`` hex pairs, ``\\,``), hex-encoded ``#04..`` values decoded, then
+    white-space runs folded and case folded — directory DNs use case-insensitive naming
+    attributes (cn, ou, dc, uid) on both OpenLDAP and AD.
+    """
+    rdns: list[tuple[tuple[str, str], ...]] = []
+    avas: list[tuple[str, str]] = []
+    i, n = 0, len(dn)
+    if not dn.strip():
+        return ()
+    while i < n:
+        eq = dn.find("=", i)
+        if eq < 0:
+            raise ValueError("attribute without a value")
+        kind = dn[i:eq].strip().lower().removeprefix("oid.")
+        if not kind:
+            raise ValueError("empty attribute type")
+        kind = _OID_NAMES.get(kind, kind)
+        i = eq + 1
+        while i < n and dn[i] == " ":
+            i += 1
+        buf = bytearray()
+        if i < n and dn[i] == "#":
+            j = i + 1
+            while j < n and dn[j] in _HEX:
+                j += 1
+            ber = bytes.fromhex(dn[i + 1 : j])
+            # a BER string: tag, short length, content
+            buf += ber[2:] if len(ber) >= 2 and ber[1] == len(ber) - 2 else ber
+            i = j
+            while i < n and dn[i] == " ":
+                i += 1
+        else:
+            while i < n and dn[i] not in ",+;":
+                c = dn[i]
+                if c == "\\":
+                    pair = dn[i + 1 : i + 3]
+                    if len(pair) == 2 and all(ch in _HEX for ch in pair):
+                        buf.append(int(pair, 16))
+                        i += 3
+                        continue
+                    if i + 1 >= n:
+                        raise ValueError("dangling escape")
+                    buf += dn[i + 1].encode("utf-8")
+                    i += 2
+                    continue
+                buf += c.encode("utf-8")
+                i += 1
+        avas.append((kind, _value(bytes(buf))))
+        sep = dn[i] if i < n else ""
+        i += 1
+        if sep != "+":
+            rdns.append(tuple(sorted(avas)))
+            avas = []
+    if avas:
+        rdns.append(tuple(sorted(avas)))
+    return tuple(rdns)
+
+
+def tidy_dn(dn: str) -> str:
+    """*dn* without the optional spaces around ``,`` ``+`` and ``=`` (ldap3 refuses them).
+
+    Escapes are kept as written; a trailing escaped space (``\\ ``) is kept.
+    """
+    parts: list[str] = []
+    cur, i = "", 0
+    while i < len(dn):
+        c = dn[i]
+        if c == "\\" and i + 1 < len(dn):
+            cur += dn[i : i + 2]
+            i += 2
+            continue
+        if c in ",+;":
+            parts.append(_tidy_ava(cur))
+            parts.append("," if c == ";" else c)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    parts.append(_tidy_ava(cur))
+    return "".join(parts)
+
+
+def _tidy_ava(ava: str) -> str:
+    kind, sep, value = ava.partition("=")
+    value = value.lstrip(" ")
+    stripped = value.rstrip(" ")
+    if stripped.endswith("\\") and len(stripped) < len(value):  # keep an escaped trailing space
+        stripped += " "
+    return kind.strip() + sep + stripped
+
+
+def same_dn(a: str, b: str) -> bool:
+    """True when *a* and *b* name the same entry as DNs (False if either is malformed)."""
+    try:
+        return canonical_dn(a) == canonical_dn(b)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def sid_to_str(raw: bytes) -> str:
+    """A binary ``objectSid`` as ``S-1-5-21-...``; raise ``ValueError`` when malformed."""
+    if len(raw) < 8:
+        raise ValueError("SID too short")
+    revision, count = raw[0], raw[1]
+    if len(raw) != 8 + 4 * count:
+        raise ValueError("SID length does not match its sub-authority count")
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = struct.unpack(f"<{count}I", raw[8:])
+    return "S-" + "-".join(str(x) for x in (revision, authority, *subs))
+
+
+def _sid_protected(sid: str) -> bool:
+    if sid in BUILTIN_PROTECTED_SIDS:
+        return True
+    parts = sid.split("-")
+    # S-1-5-21-a-b-c-RID: a domain's well-known group (any domain of the forest: Enterprise
+    # and Schema Admins live in the forest root, whose SID differs from a child domain's)
+    if len(parts) == 8 and parts[:4] == ["S", "1", "5", "21"]:
+        return int(parts[7]) in DOMAIN_PROTECTED_RIDS
+    return False
+
+
+def _entries(conn: Connection) -> list[dict[str, Any]]:
+    return [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
+
+
+def _raw(entry: dict[str, Any], name: str) -> list[bytes]:
+    for key, values in (entry.get("raw_attributes") or {}).items():
+        if key.lower() == name.lower():
+            return [bytes(v) for v in values]
+    return []
+
+
+def require_group(conn: Connection, group_dn: str) -> None:
+    """Raise ``GroupMissing`` unless *group_dn* exists (a BASE read of no attributes)."""
+    conn.search(group_dn, "(objectClass=*)", BASE, attributes=["1.1"])
+    code = conn.result.get("result")
+    if code in (32, 34) or (code == 0 and not _entries(conn)):  # noSuchObject / invalidDNSyntax
+        raise GroupMissing(group_dn)
+    if code not in (0, None):
+        raise ProtectionUnknown(f"reading admin group failed with result {code}")
+
+
+def _domain_root(dn: str) -> str:
+    """The trailing ``DC=`` components of *dn* (the domain naming context)."""
+    parts = [p for p in _split_rdns(dn)]
+    tail: list[str] = []
+    for rdn in reversed(parts):
+        if rdn.strip().lower().startswith("dc="):
+            tail.insert(0, rdn.strip())
+        else:
+            break
+    return ",".join(tail)
+
+
+def _split_rdns(dn: str) -> list[str]:
+    out, cur, i = [], "", 0
+    while i < len(dn):
+        c = dn[i]
+        if c == "\\" and i + 1 < len(dn):
+            cur += dn[i : i + 2]
+            i += 2
+            continue
+        if c == ",":
+            out.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    out.append(cur)
+    return out
+
+
+def ad_protected(conn: Connection, dn: str) -> bool:
+    """True when the AD account at *dn* is built-in privileged (see the module docstring).
+
+    Raises ``ProtectionUnknown`` when neither ``tokenGroups`` nor the protected groups can
+    be read, so that the caller refuses instead of guessing.
+    """
+    conn.search(
+        dn,
+        "(objectClass=*)",
+        BASE,
+        attributes=["objectSid", "primaryGroupID", "tokenGroups", "adminCount"],
+    )
+    found = _entries(conn)
+    if not found:
+        raise ProtectionUnknown("the account's SID could not be read")
+    entry = found[0]
+    if any(v.strip() == b"1" for v in _raw(entry, "adminCount")):
+        return True
+    sids = _raw(entry, "objectSid")
+    if not sids:
+        raise ProtectionUnknown("the account's SID could not be read")
+    own = sid_to_str(sids[0])
+    domain_sid, rid = own.rsplit("-", 1)
+    if int(rid) in PROTECTED_ACCOUNT_RIDS:
+        return True
+    primary = _raw(entry, "primaryGroupID")
+    if primary and int(primary[0]) in DOMAIN_PROTECTED_RIDS:
+        return True
+    tokens = _raw(entry, "tokenGroups")
+    if tokens:
+        return any(_sid_protected(sid_to_str(t)) for t in tokens)
+    # No tokenGroups: find the protected groups by SID and ask for transitive membership.
+    root = _domain_root(dn)
+    wanted = sorted(BUILTIN_PROTECTED_SIDS | {f"{domain_sid}-{r}" for r in DOMAIN_PROTECTED_RIDS})
+    conn.search(root, "(|" + "".join(f"(objectSid={s})" for s in wanted) + ")", SUBTREE, attributes=["1.1"])
+    groups = [str(e["dn"]) for e in _entries(conn)]
+    if not groups:
+        raise ProtectionUnknown("the protected groups could not be found")
+    who = escape_filter_chars(dn)
+    for group in groups:
+        conn.search(group, f"(member:{IN_CHAIN}:={who})", BASE, attributes=["1.1"])
+        if _entries(conn):
+            return True
+    return False
+
+
+def _canon_set(dns: Iterable[str]) -> set[tuple[tuple[tuple[str, str], ...], ...]]:
+    out = set()
+    for dn in dns:
+        try:
+            out.add(canonical_dn(dn))
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def _common_suffix(dns: Sequence[str]) -> str:
+    split = [_split_rdns(d) for d in dns]
+    tail: list[str] = []
+    for parts in zip(*(list(reversed(s)) for s in split), strict=False):
+        if all(same_dn(parts[0], p) for p in parts):
+            tail.insert(0, parts[0].strip())
+        else:
+            break
+    return ",".join(tail)
+
+
+def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str]) -> bool:
+    """True when *dn* is a member of an admin group, directly or through nested groups.
+
+    Walks upwards: the groups (``groupOfNames`` ``member`` / ``groupOfUniqueNames``
+    ``uniqueMember``) that hold *dn*, then the groups that hold those, at most
+    ``MAX_NESTING`` levels, searching under the common suffix of the account and the groups.
+    """
+    if not admin_groups:
+        return False
+    for group in admin_groups:
+        require_group(conn, group)
+    admin = _canon_set(admin_groups)
+    base = _common_suffix([dn, *admin_groups])
+    if not base:
+        raise ProtectionUnknown("the account and the admin groups share no suffix to search under")
+    frontier, seen = [dn], _canon_set([dn])
+    for _ in range(MAX_NESTING):
+        if not frontier:
+            return False
+        members = "".join(f"(member={escape_filter_chars(d)})(uniqueMember={escape_filter_chars(d)})" for d in frontier)
+        flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
+        conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
+        code = conn.result.get("result")
+        if code not in (0, None):
+            raise ProtectionUnknown(f"the group search failed with result {code}")
+        nxt = []
+        for entry in _entries(conn):
+            group_dn = str(entry["dn"])
+            canon = _canon_set([group_dn])
+            if canon & admin:
+                return True
+            if not canon & seen:
+                seen |= canon
+                nxt.append(group_dn)
+        frontier = nxt
+    return False

@@ -1,0 +1,284 @@
+"""Firstline never acts on itself or on protected accounts (issue 7, item 7).
+
+Targets here put the base DN at the directory root (``DC=example,DC=test`` and
+``dc=example,dc=org``), so the service account, Administrator and krbtgt are all inside it;
+``admin_groups`` is empty unless a test says otherwise, so AD's built-in protection must
+come from well-known SIDs, not from configuration. Every refusal leaves the directory as it
+was, checked as the administrator.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
+
+from connectors.base import Rejected
+from connectors.ldap import LdapConnector
+from tests.integration.directory.helpers import VAR, Directory, connector, new_password
+
+AD_ROOT = "DC=example,DC=test"
+OL_ROOT = "dc=example,dc=org"
+AD_SVC = "CN=svc-firstline,CN=Users,DC=example,DC=test"
+OL_SVC = "cn=firstline,ou=services,dc=example,dc=org"
+SVC_SECRET = {
+    "ad": lambda: (VAR / "samba" / "secrets" / "firstline").read_text(),
+    "corp": lambda: (VAR / "slapd" / "secrets" / "firstline").read_text(),
+}
+
+
+def snapshot(admin: Connection, dn: str) -> dict[str, Any]:
+    names = ["userPassword", "pwdChangedTime", "pwdReset", "pwdAccountLockedTime", "pwdLastSet", "lockoutTime"]
+    names += ["whenChanged", "userAccountControl", "badPwdCount", "uSNChanged", "modifyTimestamp"]
+    admin.search(dn, "(objectClass=*)", BASE, attributes=["*", "+"])
+    assert admin.entries, admin.result
+    attrs = admin.entries[0].entry_attributes_as_dict
+    return {k: v for k, v in attrs.items() if k in names}
+
+
+def refused(conn: LdapConnector, user: str, *actions: str, password: str | None = None) -> None:
+    """Every action is refused as ``not_allowed``.
+
+    For the service accounts *password* is their current secret: should the guard ever
+    fail, the directory refuses the same password (history) instead of locking every
+    other test out of the shared lab.
+    """
+    for action in actions or ("reset_password", "unlock_account"):
+        inputs: dict[str, Any] = {"user": user}
+        if action == "reset_password":
+            inputs["new_password"] = password or new_password()
+        with pytest.raises(Rejected) as err:
+            conn.run(action, inputs, timeout=30)
+        assert err.value.reason == "not_allowed", (action, err.value.reason, str(err.value))
+
+
+@pytest.fixture
+def ad_root(ad: Directory) -> Iterator[LdapConnector]:
+    conn = connector("ad", base_dn=AD_ROOT, admin_groups=[])
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def ol_root(openldap: Directory) -> Iterator[LdapConnector]:
+    conn = connector(
+        "corp", base_dn=OL_ROOT, admin_groups=[], user_attribute="cn", user_object_class="simpleSecurityObject"
+    )
+    yield conn
+    conn.close()
+
+
+def test_ad_service_account_cannot_reset_itself_at_the_domain_root(ad: Directory, ad_root: LdapConnector) -> None:
+    """The issue's case: password-reset -p user=svc-firstline with the base DN at the domain root."""
+    before = snapshot(ad.admin, AD_SVC)
+    assert ad_root.run("account_status", {"user": "svc-firstline"}, timeout=30)["privileged"] is True
+    refused(ad_root, "svc-firstline", password=SVC_SECRET["ad"]())
+    assert snapshot(ad.admin, AD_SVC) == before
+    # and the service account still works with its own password
+    fresh = connector("ad", base_dn=AD_ROOT)
+    assert fresh.run("account_status", {"user": "alice"}, timeout=30)["exists"] is True
+    fresh.close()
+
+
+@pytest.mark.parametrize(
+    "bind_dn",
+    [
+        "cn=SVC-FIRSTLINE,cn=users,dc=EXAMPLE,dc=test",  # case
+        "CN=svc-firstline, CN=Users, DC=example, DC=test",  # spaces after commas
+        "CN=svc\\2Dfirstline,CN=Users,DC=example,DC=test",  # hex-escaped '-'
+    ],
+)
+def test_ad_bind_dn_spellings_all_protect_the_service_account(ad: Directory, bind_dn: str) -> None:
+    conn = connector("ad", base_dn=AD_ROOT, admin_groups=[], bind_dn=bind_dn)
+    before = snapshot(ad.admin, AD_SVC)
+    try:
+        refused(conn, "svc-firstline", "reset_password", password=SVC_SECRET["ad"]())
+    finally:
+        conn.close()
+    assert snapshot(ad.admin, AD_SVC) == before
+
+
+@pytest.mark.parametrize("user", ["Administrator", "krbtgt"])
+def test_ad_builtin_administrator_and_krbtgt_are_refused_without_admin_groups(
+    ad: Directory, ad_root: LdapConnector, user: str
+) -> None:
+    dn = f"CN={user},CN=Users,DC=example,DC=test"
+    before = snapshot(ad.admin, dn)
+    assert ad_root.run("account_status", {"user": user}, timeout=30)["privileged"] is True
+    refused(ad_root, user, "reset_password")
+    assert snapshot(ad.admin, dn) == before
+
+
+@pytest.fixture
+def ad_groups(ad: Directory) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for group in reversed(made):
+        ad.admin.delete(group)
+
+
+def _ad_group(ad: Directory, made: list[str], *members: str) -> str:
+    dn = f"CN=g{secrets.token_hex(4)},OU=People,DC=example,DC=test"
+    assert ad.admin.add(dn, attributes={"objectClass": ["top", "group"]}), ad.admin.result
+    made.append(dn)
+    if members:
+        assert ad.admin.modify(dn, {"member": [(MODIFY_ADD, list(members))]}), ad.admin.result
+    return dn
+
+
+@pytest.mark.parametrize(
+    "protected",
+    [
+        "CN=Domain Admins,CN=Users,DC=example,DC=test",  # RID 512
+        "CN=Backup Operators,CN=Builtin,DC=example,DC=test",  # S-1-5-32-551
+        "CN=Print Operators,CN=Builtin,DC=example,DC=test",  # S-1-5-32-550
+        "CN=Schema Admins,CN=Users,DC=example,DC=test",  # RID 518
+    ],
+)
+def test_ad_user_nested_two_levels_into_a_protected_group_is_refused(
+    ad: Directory, ad_root: LdapConnector, ad_groups: list[str], protected: str
+) -> None:
+    user, pw = ad.create_user()
+    inner = _ad_group(ad, ad_groups, ad.dn(user))
+    outer = _ad_group(ad, ad_groups, inner)
+    assert ad.admin.modify(protected, {"member": [(MODIFY_ADD, [outer])]}), ad.admin.result
+    try:
+        before = ad.state_attrs(user)
+        assert ad_root.run("account_status", {"user": user}, timeout=30)["privileged"] is True
+        refused(ad_root, user)
+        assert ad.state_attrs(user) == before and ad.bind_ok(user, pw)
+    finally:
+        ad.admin.modify(protected, {"member": [(MODIFY_DELETE, [outer])]})
+
+
+def test_ad_protection_follows_the_sid_not_the_name(
+    ad: Directory, ad_root: LdapConnector, ad_groups: list[str]
+) -> None:
+    """A renamed (localised) Domain Admins still protects; a group merely *named* like it does not."""
+    user, _ = ad.create_user()
+    decoy = f"CN=Domain Admins {secrets.token_hex(2)},OU=People,DC=example,DC=test"
+    assert ad.admin.add(decoy, attributes={"objectClass": ["top", "group"], "member": [ad.dn(user)]}), ad.admin.result
+    ad_groups.append(decoy)
+    assert ad_root.run("account_status", {"user": user}, timeout=30)["privileged"] is False
+    # an ordinary user in an ordinary group is not protected, and can be reset
+    ad_root.run("reset_password", {"user": user, "new_password": new_password()}, timeout=30)
+
+
+def test_ad_admin_count_alone_is_privileged(ad: Directory, ad_root: LdapConnector) -> None:
+    user, _ = ad.create_user()
+    ad.set(user, adminCount="1")
+    refused(ad_root, user, "reset_password")
+
+
+@pytest.mark.parametrize("flavor", ["active_directory", "openldap"])
+def test_a_missing_admin_group_is_a_configuration_error_naming_it(
+    ad: Directory, openldap: Directory, flavor: str
+) -> None:
+    d = ad if flavor == "active_directory" else openldap
+    missing = (
+        f"CN=No Such Group {secrets.token_hex(2)},CN=Users,DC=example,DC=test"
+        if flavor == "active_directory"
+        else f"cn=no-such-group-{secrets.token_hex(2)},ou=groups,dc=example,dc=org"
+    )
+    conn = connector(d.target, admin_groups=[missing])
+    user, pw = d.create_user()
+    before = d.state_attrs(user)
+    try:
+        for action in ("account_status", "reset_password", "unlock_account"):
+            with pytest.raises(Rejected) as err:
+                conn.run(action, {"user": user}, timeout=30)
+            assert err.value.reason == "config" and missing in str(err.value) and "admin_groups" in str(err.value)
+    finally:
+        conn.close()
+    assert d.state_attrs(user) == before and d.bind_ok(user, pw)
+
+
+def test_openldap_service_account_cannot_reset_itself_at_the_root(openldap: Directory, ol_root: LdapConnector) -> None:
+    before = snapshot(openldap.admin, OL_SVC)
+    assert ol_root.run("account_status", {"user": "firstline"}, timeout=30)["privileged"] is True
+    refused(ol_root, "firstline", password=SVC_SECRET["corp"]())
+    assert snapshot(openldap.admin, OL_SVC) == before
+    fresh = connector("corp")
+    assert fresh.run("account_status", {"user": "alice"}, timeout=30)["exists"] is True  # still binds
+    fresh.close()
+
+
+@pytest.mark.parametrize(
+    "bind_dn",
+    [
+        "CN=Firstline,OU=Services,DC=Example,DC=Org",
+        "cn=firstline, ou=services, dc=example, dc=org",
+        "cn=first\\6Cine,ou=services,dc=example,dc=org",
+    ],
+)
+def test_openldap_bind_dn_spellings_all_protect_the_service_account(openldap: Directory, bind_dn: str) -> None:
+    conn = connector(
+        "corp",
+        base_dn=OL_ROOT,
+        admin_groups=[],
+        user_attribute="cn",
+        user_object_class="simpleSecurityObject",
+        bind_dn=bind_dn,
+    )
+    before = snapshot(openldap.admin, OL_SVC)
+    try:
+        refused(conn, "firstline", "reset_password", password=SVC_SECRET["corp"]())
+    finally:
+        conn.close()
+    assert snapshot(openldap.admin, OL_SVC) == before
+
+
+@pytest.fixture
+def ol_groups(openldap: Directory) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for group in reversed(made):
+        openldap.admin.delete(group)
+
+
+def test_openldap_nested_admin_groups_are_followed(openldap: Directory, ol_groups: list[str]) -> None:
+    """user ∈ groupOfUniqueNames ∈ groupOfNames ∈ admin group (two levels of nesting, both kinds)."""
+    user, pw = openldap.create_user()
+    tag = secrets.token_hex(3)
+    inner = f"cn=inner-{tag},ou=groups,dc=example,dc=org"
+    middle = f"cn=middle-{tag},ou=groups,dc=example,dc=org"
+    top = f"cn=top-{tag},ou=groups,dc=example,dc=org"
+    for dn, cls, attr, member in (
+        (inner, "groupOfUniqueNames", "uniqueMember", openldap.dn(user)),
+        (middle, "groupOfNames", "member", inner),
+        (top, "groupOfNames", "member", middle),
+    ):
+        assert openldap.admin.add(dn, attributes={"objectClass": [cls], "cn": dn[3:].split(",")[0], attr: member}), (
+            openldap.admin.result
+        )
+        ol_groups.append(dn)
+    conn = connector("corp", admin_groups=[top.upper().replace(",", ", ")])  # another spelling of the DN
+    before = openldap.state_attrs(user)
+    try:
+        assert conn.run("account_status", {"user": user}, timeout=30)["privileged"] is True
+        refused(conn, user)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before and openldap.bind_ok(user, pw)
+    # without the nesting link the account is an ordinary one
+    openldap.admin.modify(middle, {"member": [(MODIFY_REPLACE, [openldap.dn("alice")])]})
+    conn = connector("corp", admin_groups=[top])
+    try:
+        assert conn.run("account_status", {"user": user}, timeout=30)["privileged"] is False
+    finally:
+        conn.close()
+
+
+def test_openldap_protected_accounts_are_refused(openldap: Directory) -> None:
+    user, pw = openldap.create_user()
+    spelled = openldap.dn(user).upper().replace(",", " , ")
+    conn = connector("corp", protected_accounts=[spelled])
+    before = openldap.state_attrs(user)
+    try:
+        refused(conn, user)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before and openldap.bind_ok(user, pw)
