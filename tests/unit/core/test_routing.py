@@ -36,7 +36,11 @@ targets:
   t-other: {connector: fake}
 directories:
   corp: {label: "Example Org (OpenLDAP)", target: t-corp, domains: [example.org], netbios: EXAMPLE-ORG}
-  ad: {label: "Example Test (AD)", target: t-ad, domains: [example.test, Corp.Example.Test], netbios: [EXAMPLE]}
+  ad:
+    label: "Example Test (AD)"
+    target: t-ad
+    domains: [example.test, Corp.Example.Test, kantoor.example.test]
+    netbios: [EXAMPLE, LAB-SITE]
 """
 
 STATUS = """\
@@ -100,8 +104,8 @@ def _validate(
 def test_directories_are_read_with_their_routes(inv: Inventory) -> None:
     dirs = inv.directories
     assert sorted(dirs.entries) == ["ad", "corp"] and dirs.default == "corp"  # defaults.fake is t-corp
-    assert dirs.entries["ad"].domains == ("example.test", "corp.example.test")  # stored lower case
-    assert dirs.entries["ad"].netbios == ("EXAMPLE",) and dirs.entries["corp"].netbios == ("EXAMPLE-ORG",)
+    assert dirs.entries["ad"].domains == ("example.test", "corp.example.test", "kantoor.example.test")  # lower case
+    assert dirs.entries["ad"].netbios == ("EXAMPLE", "LAB-SITE") and dirs.entries["corp"].netbios == ("EXAMPLE-ORG",)
 
 
 def test_default_directory_follows_defaults_ldap_else_the_only_one(tmp_path: Path) -> None:
@@ -194,6 +198,9 @@ def test_qualified_names_route_by_domain(inv: Inventory, typed: str, directory: 
         "alice@notexample.org",
         "alice@example.org.evil.test",
         "alice@xn--exmple-cua.org",  # punycode of a look-alike
+        "bob@\u212aantoor.example.test",  # KELVIN SIGN: str.lower() turns it into an ASCII 'k'
+        "LAB-\u017fITE\\bob",  # LONG S: str.upper() turns it into an ASCII 'S'
+        "lab-s\u0131te\\bob",  # DOTLESS I: str.upper() turns it into an ASCII 'I'
         "alice@",
         "alice@ example.org",
         "alice@example.org ",
@@ -209,6 +216,30 @@ def test_malformed_or_undeclared_domains_are_refused_without_echo(inv: Inventory
         _validate(rb, inv, {"user": typed})
     msg = str(info.value)
     assert msg.startswith("parameter 'user'") and typed not in msg
+
+
+def test_a_domain_without_a_name_is_named_as_such(inv: Inventory, rb: Runbook) -> None:
+    for typed in ("@example.org", "EXAMPLE\\"):
+        with pytest.raises(ParameterError, match="has a domain but no account name"):
+            _validate(rb, inv, {"user": typed})
+
+
+def test_an_overlong_qualified_name_is_refused_by_length(inv: Inventory, rb: Runbook) -> None:
+    for typed in ("a@" + "b" * 5000, "B" * 5000 + "\\a"):
+        with pytest.raises(ParameterError, match="too long"):
+            _validate(rb, inv, {"user": typed})
+
+
+def test_two_accounts_in_two_directories_are_refused(inv: Inventory, tmp_path: Path) -> None:
+    two = STATUS.replace(
+        "  - {name: directory, type: directory}\n",
+        "  - {name: directory, type: directory}\n  - {name: other, type: account, required: false}\n",
+    )
+    rb = _runbook(tmp_path, two)
+    with pytest.raises(ParameterError, match="belong to different directories"):
+        _validate(rb, inv, {"user": "alice@example.org", "other": "EXAMPLE\\bob"})
+    out = _validate(rb, inv, {"user": "alice@example.org", "other": "EXAMPLE-ORG\\bob"})
+    assert (out["directory"]["key"], out["user"], out["other"]) == ("corp", "alice", "bob")
 
 
 def test_a_bare_name_with_a_domain_still_obeys_the_account_rule(inv: Inventory, rb: Runbook) -> None:
@@ -232,6 +263,9 @@ def test_runbooks_without_a_directory_parameter_keep_plain_account_names(inv: In
     assert _validate(rb, inv, {"user": "alice"}) == {"user": "alice"}
     with pytest.raises(ParameterError, match="not a valid account name"):
         _validate(rb, inv, {"user": "alice@example.org"})
+    assert _validate(rb, inv, {}, requester="alice", agent=False) == {"user": "alice"}
+    with pytest.raises(PolicyDenied, match="own account"):
+        _validate(rb, inv, {"user": "bob"}, requester="alice", agent=False)
 
 
 # -- choosing the directory -----------------------------------------------------------------
@@ -252,8 +286,8 @@ def test_agent_choice_account_domain_and_default(inv: Inventory, rb: Runbook) ->
         "key": "ad",
         "label": "Example Test (AD)",
         "target": "t-ad",
-        "domains": ["example.test", "corp.example.test"],
-        "netbios": ["EXAMPLE"],
+        "domains": ["example.test", "corp.example.test", "kantoor.example.test"],
+        "netbios": ["EXAMPLE", "LAB-SITE"],
     }
 
 
