@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from connectors.registry import registry  # noqa: E402
 from connectors.ssh import SshConnector  # noqa: E402
-from connectors.ssh_exec import _open_socket  # noqa: E402
+from connectors.ssh_exec import _open_socket, parse_known_hosts  # noqa: E402
 from runner.api import open_app  # noqa: E402
 from runner.inventory import load_inventory  # noqa: E402
 from runner.secrets import SecretStore  # noqa: E402
@@ -56,7 +56,9 @@ def hold_jobs(n: int = 3) -> None:
 
 def raw_client(quickack: bool) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
-    client.load_host_keys(str(SSHD / "known_hosts"))
+    # The lab file carries @cert-authority/@revoked lines that paramiko's own loader cannot read.
+    for key in parse_known_hosts((SSHD / "known_hosts").read_text()).for_host("127.0.0.1", 2222).trusted:
+        client.get_host_keys().add("[127.0.0.1]:2222", key.get_name(), key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if quickack:
         sock = _open_socket("127.0.0.1", 2222, 5)

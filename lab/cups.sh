@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Private CUPS print server for the printer tests: 127.0.0.1:6631 and a unix socket, queues
-# office-1 and office-2 (raw, file:///dev/null), Debian's stock (strict) job policy.
+# office-1, office-2, bugtest-case and Floor2-Color (raw, file:///dev/null), Debian's stock
+# (strict) job policy. Tests hold jobs with `lp -H hold` so they stay in the queue.
 # Usage: lab/cups.sh start|stop|status
 # State under var/lab/cups/: etc (cupsd.conf, cups-files.conf), spool, cache, state (cupsd.pid), log,
 #   run/cups.sock  — the unix socket clients use (CUPS_SERVER / -h / ~/.cups/client.conf)
@@ -17,7 +18,9 @@ B="$LAB_VAR/cups"
 PORT=${CUPS_PORT:-6631}
 PIDFILE="$B/state/cupsd.pid"
 SOCK="$B/run/cups.sock"
-QUEUES=(office-1 office-2)
+# bugtest-case: the CUPS spelling the inventory names as BugTest-Case (CUPS matches printer
+# names without case; issue 7, item 11). Floor2-Color: a queue CUPS itself spells in mixed case.
+QUEUES=(office-1 office-2 bugtest-case Floor2-Color)
 
 healthy() {
   pid_alive "$PIDFILE" && CUPS_SERVER="$SOCK" lpstat -r 2>/dev/null | grep -q 'is running'

@@ -3,7 +3,10 @@
 # Usage: lab/sshd.sh start|stop|status
 # State under var/lab/sshd/:
 #   sshd_config, host_ed25519_key, sshd.pid, sshd.log
-#   known_hosts          written by ssh-keyscan (the inventory trusts exactly this file)
+#   known_hosts          the inventory's trust file, shaped as real ones are (issue 7, item 12):
+#                        a comment, a @cert-authority line (host CA host_ca_key, *.example.org),
+#                        a @revoked line (retired_host_key, a key that must never be accepted),
+#                        then the host's key from ssh-keyscan as [127.0.0.1]:2222
 #   secrets/client_key   the service user's private key (ed25519; the inventory's private_key)
 #   secrets/password     the service user's password (only for the password-fallback test)
 # The user (svc-firstline, home /home/svc-firstline) also gets ~/lab/bin/svcctl, a tiny
@@ -68,8 +71,18 @@ start() {
     wait_for 10 healthy || die "sshd did not answer on 127.0.0.1:$PORT (see $B/sshd.log)"
     log "started (pid $(cat "$PIDFILE")) on 127.0.0.1:$PORT"
   fi
-  ssh-keyscan -T 2 -p "$PORT" -t ed25519 127.0.0.1 2>/dev/null > "$B/known_hosts.new"
-  [ -s "$B/known_hosts.new" ] || die "ssh-keyscan returned nothing"
+  [ -s "$B/host_ca_key" ] || ssh-keygen -q -t ed25519 -N '' -C firstline-lab-host-ca -f "$B/host_ca_key"
+  [ -s "$B/retired_host_key" ] || ssh-keygen -q -t ed25519 -N '' -C firstline-lab-retired -f "$B/retired_host_key"
+  local scanned
+  scanned=$(ssh-keyscan -T 2 -p "$PORT" -t ed25519 127.0.0.1 2>/dev/null)
+  [ -n "$scanned" ] || die "ssh-keyscan returned nothing"
+  {
+    echo "# Firstline lab known_hosts (lab/sshd.sh): markers and comments as OpenSSH reads them"
+    echo "@cert-authority *.example.org $(cut -d' ' -f1,2 "$B/host_ca_key.pub")"
+    echo "@revoked * $(cut -d' ' -f1,2 "$B/retired_host_key.pub")"
+    echo ""
+    echo "$scanned"
+  } > "$B/known_hosts.new"
   mv "$B/known_hosts.new" "$B/known_hosts"
 }
 

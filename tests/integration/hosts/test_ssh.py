@@ -339,3 +339,174 @@ def test_an_unreachable_host_is_reported_as_unreachable(lab_hosts: None) -> None
     conn = ssh_connector(port=2299, connect_timeout=3)
     with pytest.raises(Unreachable, match="cannot reach print-01"):
         conn.run("print_queue_list", {"queue": "office-1"}, timeout=5)
+
+
+# -- queue names as CUPS matches them (issue 7, item 11) ---------------------------------------------
+@pytest.mark.parametrize(
+    ("cups_name", "asked"),
+    [
+        ("bugtest-case", "BugTest-Case"),  # the reported input: the inventory says BugTest-Case
+        ("bugtest-case", "BUGTEST-CASE"),
+        ("bugtest-case", "bugtest-case"),
+        ("Floor2-Color", "floor2-color"),  # CUPS itself spells the queue in mixed case
+        ("Floor2-Color", "FLOOR2-COLOR"),
+    ],
+)
+def test_a_queue_named_in_another_case_is_the_same_cups_queue(ssh: SshConnector, cups_name: str, asked: str) -> None:
+    cancel_all(cups_name)
+    submit_held(cups_name, 2)
+    try:
+        listed = ssh.run("print_queue_list", {"queue": asked}, timeout=15)
+        assert listed["count"] == 2, "lpstat listed the jobs; a case-sensitive reading saw none"
+        assert all(j["id"].startswith(f"{cups_name}-") for j in listed["jobs"])
+        result = ssh.run("print_queue_clear", {"queue": asked}, timeout=15)
+        assert result == {"queue": asked, "cancelled": 2, "remaining": 0, "changed": True}
+        assert queue_jobs(cups_name) == []
+    finally:
+        cancel_all(cups_name)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "office-1 ",
+        " office-1",
+        "ｏffice-1",
+        "office-1\u200b",
+        "\u200boffice-1",
+        "office\u00ad-1",
+        "оffice-1",
+        "office-1.",
+    ],
+    ids=[
+        "trailing-space",
+        "leading-space",
+        "fullwidth",
+        "zero-width",
+        "zero-width-first",
+        "soft-hyphen",
+        "cyrillic",
+        "dot",
+    ],
+)
+def test_look_alike_queue_names_are_refused_before_anything_runs(ssh: SshConnector, value: str) -> None:
+    cancel_all("office-1")
+    submit_held("office-1", 1)
+    try:
+        with pytest.raises((InvalidInput, Rejected)):
+            ssh.run("print_queue_clear", {"queue": value}, timeout=15)
+        assert ssh.pool.connects == 0
+        assert len(queue_jobs("office-1")) == 1
+    finally:
+        cancel_all("office-1")
+
+
+def test_an_upper_case_allow_listed_queue_acts_on_the_allow_listed_queue(ssh: SshConnector) -> None:
+    cancel_all("office-1")
+    submit_held("office-1", 1)
+    result = ssh.run("print_queue_clear", {"queue": "OFFICE-1"}, timeout=15)
+    assert result["cancelled"] == 1 and result["changed"] is True
+    assert queue_jobs("office-1") == []
+
+
+def test_a_service_name_in_another_case_is_refused_on_linux(ssh: SshConnector) -> None:
+    """Service names follow the service manager: init scripts and systemd units are case-sensitive."""
+    as_svc(str(SVC_LAB / "bin" / "svcctl"), "start", "labd")
+    before = service_pid("labd")
+    with pytest.raises(Rejected) as info:
+        ssh.run("service_restart", {"service": "LABD"}, timeout=15)
+    assert info.value.reason == "not_allow_listed"
+    assert service_pid("labd") == before
+
+
+# -- known_hosts read as OpenSSH reads it (issue 7, item 12), against the real sshd ------------------------
+def _lab_host_key() -> str:
+    """'ssh-ed25519 AAAA...' of the lab sshd, as lab/sshd.sh wrote it."""
+    lines = (VAR / "sshd" / "known_hosts").read_text().splitlines()
+    line = next(ln for ln in lines if ln.startswith("[127.0.0.1]:2222 "))
+    return line.split(None, 1)[1]
+
+
+def _other_key() -> str:
+    key = paramiko.Ed25519Key.from_private_key_file(str(VAR / "sshd" / "secrets" / "client_key"))
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def test_the_lab_known_hosts_carries_the_marker_lines(lab_hosts: None) -> None:
+    text = (VAR / "sshd" / "known_hosts").read_text()
+    assert "\n@cert-authority " in text and "\n@revoked " in text and text.startswith("#")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "ca-first",
+        "hashed",
+        "wildcard-port",
+        "question-mark",
+        "list-with-negation",
+        "upper-case",
+        "revoked-other-key",
+        "two-keys",
+        "unsupported-type",
+    ],
+)
+def test_known_hosts_variants_that_openssh_accepts_connect(lab_hosts: None, tmp_path: Path, variant: str) -> None:
+    key = _lab_host_key()
+    hashed = paramiko.HostKeys.hash_host("[127.0.0.1]:2222")
+    sk = (
+        "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEB"
+        "AQEBAQEBAQEBAQEBAAAABHNzaDo="
+    )
+    text = {
+        "ca-first": f"@cert-authority * {_other_key()}\n[127.0.0.1]:2222 {key}\n",
+        "hashed": f"# hashed\n{hashed} {key}\n",
+        "wildcard-port": f"[127.0.0.*]:2222 {key}\n",
+        "question-mark": f"[127.0.0.?]:2222 {key}\n",
+        "list-with-negation": f"foo.example.org,!10.0.0.1,[127.0.0.1]:2222 {key}\n",
+        "upper-case": f"[127.0.0.1]:2222 {key} COMMENT@HOST\n",
+        "revoked-other-key": f"@revoked * {_other_key()}\n[127.0.0.1]:2222 {key}\n",
+        "two-keys": f"[127.0.0.1]:2222 {_other_key()}\n[127.0.0.1]:2222 {key}\n",
+        "unsupported-type": f"[127.0.0.1]:2222 {sk}\n[127.0.0.1]:2222 {key}\n",
+    }[variant]
+    path = tmp_path / "known_hosts"
+    path.write_text(text)
+    conn = ssh_connector(known_hosts=str(path))
+    try:
+        assert conn.run("print_queue_list", {"queue": "office-1"}, timeout=15)["queue"] == "office-1"
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("variant", ["revoked-after", "revoked-before", "revoked-for-another-name", "negated"])
+def test_a_revoked_or_excluded_host_key_is_refused_before_any_command(
+    lab_hosts: None, tmp_path: Path, variant: str
+) -> None:
+    key = _lab_host_key()
+    text = {
+        "revoked-after": f"[127.0.0.1]:2222 {key}\n@revoked [127.0.0.1]:2222 {key}\n",
+        "revoked-before": f"@revoked * {key}\n[127.0.0.1]:2222 {key}\n",
+        "revoked-for-another-name": f"@revoked print-01.example.org {key}\n[127.0.0.1]:2222 {key}\n",
+        "negated": f"*,![127.0.0.1]:2222 {key}\n",
+    }[variant]
+    path = tmp_path / "known_hosts"
+    path.write_text(text)
+    conn = ssh_connector(known_hosts=str(path))
+    with pytest.raises(AuthFailed) as info:
+        conn.run("print_queue_list", {"queue": "office-1"}, timeout=15)
+    if variant == "negated":
+        assert info.value.reason == "host_key_unknown"
+    else:
+        assert info.value.reason == "host_key_revoked"
+        assert "@revoked" in str(info.value) and "refusing to connect" in str(info.value)
+    assert conn.pool.connects == 0
+
+
+def test_only_a_cert_authority_for_the_host_is_unknown_with_a_hint(lab_hosts: None, tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(f"@cert-authority [127.0.0.1]:2222 {_other_key()}\n")
+    conn = ssh_connector(known_hosts=str(path))
+    with pytest.raises(AuthFailed) as info:
+        conn.run("print_queue_list", {"queue": "office-1"}, timeout=15)
+    assert info.value.reason == "host_key_unknown"
+    assert "host certificates are not supported" in str(info.value)
