@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -96,7 +96,10 @@ class Template:
 
     def render(self, context: Mapping[str, Any]) -> Any:
         if self._expr is not None:
-            return self._expr(**context)
+            value = self._expr(**context)
+            if isinstance(value, Undefined):  # a bare {{ missing }} is an error, never a value
+                value._fail_with_undefined_error()
+            return value
         if self._tmpl is not None:
             return self._tmpl.render(**context)
         return self.source

@@ -28,7 +28,7 @@ class FakeConnector(Connector):
             "account_status", (InputSpec("user"),), outputs=frozenset({"exists", "locked", "mail"})
         ),
         "unlock_account": ActionSpec(
-            "unlock_account", (InputSpec("user"),), outputs=frozenset({"unlocked"}), changes_state=True
+            "unlock_account", (InputSpec("user"),), outputs=frozenset({"unlocked", "changed"}), changes_state=True
         ),
         "reset_password": ActionSpec(
             "reset_password",

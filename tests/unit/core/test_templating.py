@@ -1,0 +1,67 @@
+"""Runbook templates are sandboxed and strict: these fail if runner/templating.py stops using
+Jinja2's SandboxedEnvironment or StrictUndefined."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jinja2 import TemplateError, UndefinedError
+from jinja2.sandbox import SecurityError
+
+from runner.templating import Template, truthy
+
+CTX: dict[str, Any] = {"params": {"user": "alice"}, "requester": "alice", "steps": {"check": {"locked": True}}}
+
+ESCAPES = [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ params.__class__ }}",
+    "{{ requester.__class__.__base__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ params.user.format_map.__self__ }}",
+    "{{ (params.values() | list)[0].__class__ }}",
+    "x {{ ''.__class__.__mro__ }} y",
+    "{{ params.user.__len__() }}",
+    "{{ ''.format.__globals__ }}",
+]
+
+
+@pytest.mark.parametrize("source", ESCAPES)
+def test_python_internals_are_refused_by_the_sandbox(source: str) -> None:
+    with pytest.raises((SecurityError, UndefinedError)) as info:
+        Template(source).render(CTX)
+    assert isinstance(info.value, TemplateError)
+
+
+def test_the_sandbox_refuses_calling_unsafe_methods() -> None:
+    with pytest.raises(SecurityError):
+        Template("{{ '{0.__class__.__mro__}'.format(params) }}").render(CTX)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ params.nope }}",
+        "x {{ params.nope }} y",
+        "{{ steps.missing.locked }}",
+        "{{ steps.check.nope }}",
+        "{{ steps.missing }}",
+        "{% if steps.missing %}a{% endif %}",
+        "{{ nothing_here ~ '' }}",
+    ],
+)
+def test_an_undefined_name_is_an_error_not_an_empty_value(source: str) -> None:
+    with pytest.raises(UndefinedError):
+        Template(source).render(CTX)
+
+
+def test_undefined_in_a_condition_is_an_error_not_false() -> None:
+    with pytest.raises(UndefinedError):
+        truthy(Template("{{ steps.missing.locked }}").render(CTX))
+
+
+def test_defined_values_and_is_defined_still_work() -> None:
+    assert Template("{{ steps.check.locked }}").render(CTX) is True
+    assert Template("{{ steps.missing is defined }}").render(CTX) is False
+    assert Template("user {{ params.user }}").render(CTX) == "user alice"
