@@ -41,8 +41,9 @@ _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 # RFC 1035 LDH labels (a UPN suffix is a DNS name); at most 253 characters, no trailing dot.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
-# NetBIOS domain names: at most 15 characters (MS-NRBF / [MS-ADTS] 3.1.1.1.5 "NetBIOS name").
-_NETBIOS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")
+# NetBIOS domain names: at most 15 characters ([MS-ADTS] 3.1.1.1.5 / MS KB 909264).
+# Letters, digits and '-' only: the same set runner.safetext.principal accepts for a requester.
+_NETBIOS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
 _FIELDS = frozenset({"label", "target", "domains", "netbios"})
 
 

@@ -138,6 +138,7 @@ def test_default_directory_follows_defaults_ldap_else_the_only_one(tmp_path: Pat
         ("  corp: {target: t-corp, domains: [{x: 1}]}\n", "must be a name or a list of names"),
         ("  corp: {target: t-corp, netbios: TOO-LONG-A-NETBIOS}\n", "is not a NetBIOS domain name"),
         ("  corp: {target: t-corp, netbios: 'EX AMPLE'}\n", "is not a NetBIOS domain name"),
+        ("  corp: {target: t-corp, netbios: 'EX.AMPLE'}\n", "is not a NetBIOS domain name"),
         (
             "  corp: {target: t-corp, domains: [example.org]}\n  ad: {target: t-ad, domains: [EXAMPLE.org]}\n",
             "directories.ad.domains: example.org is already routed to directories.corp",
