@@ -142,6 +142,7 @@ def main() -> None:
             "FIRSTLINE_LOG_FILE": str(work / "firstline.log"),
         }
         settings = Settings(
+            environment="test",
             database_url=env_settings["FIRSTLINE_DATABASE_URL"],
             runbooks_dir=work / "runbooks",
             inventory=REPO / "lab" / "inventory.yaml",

@@ -256,6 +256,16 @@ class Connector:
         result: dict[str, Any] = method(timeout=timeout, **checked)
         return result
 
+    def check_connection(self, *, timeout: float) -> str | None:
+        """Optional: prove the target works as configured — connect, check the server's
+        identity (TLS certificate, host key), authenticate with the service credentials and
+        do one harmless read. Returns a plain sentence saying what was checked; raises the
+        same ``ConnectorError`` subclasses (and messages) as the actions do. The default
+        returns ``None``: this connector has no connection check. Used by
+        ``firstline inventory check --connect``; must change nothing on the target.
+        """
+        return None
+
     def cancel(self) -> bool:
         """Stop remote work of the action in flight, if any; True when confirmed."""
         return True

@@ -151,6 +151,42 @@ class MailConnector(Connector):
 
     config: MailTarget
 
+    def check_connection(self, *, timeout: float) -> str:
+        """Connect (TLS as configured), EHLO, sign in when configured, NOOP; sends nothing."""
+        cfg = self.config
+        where = f"{cfg.host}:{cfg.port}"
+        limit = min(timeout, cfg.timeout)
+        try:
+            smtp: smtplib.SMTP
+            if cfg.ssl:
+                smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=limit, context=self._ssl_context())
+            else:
+                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=limit)
+            with smtp:
+                smtp.ehlo()
+                if cfg.starttls:
+                    smtp.starttls(context=self._ssl_context())
+                    smtp.ehlo()
+                if cfg.username and cfg.password:
+                    smtp.login(cfg.username, self._secrets(cfg.password))
+                code, _ = smtp.noop()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AuthFailed(f"The mail server {where} refused the credentials.") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise Unreachable(
+                f"The mail server {where} presented a certificate that is not trusted "
+                f"({exc.verify_message}); check ca_file and host."
+            ) from exc
+        except TimeoutError as exc:
+            raise Timeout(f"The mail server {where} did not answer in time.") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise Unreachable(f"The mail server {where} cannot be reached or failed.") from exc
+        if code != 250:
+            raise Unreachable(f"The mail server {where} answered NOOP with {code}.")
+        tls = "TLS" if cfg.ssl else "STARTTLS" if cfg.starttls else "no TLS"
+        auth = f", signed in as {cfg.username}" if cfg.username else ""
+        return f"EHLO and NOOP accepted ({tls}{auth})"
+
     def _ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.config.ca_file)
 

@@ -159,10 +159,17 @@ def describe_yaml_error(exc: Any) -> str:
     return f"{where}{f'{context}: ' if context else ''}{problem}"
 
 
+def is_secret_setting(key: str) -> bool:
+    """True for a setting name that holds a secret: ``password``, ``bind_password``,
+    ``private_key``, ``client_secret``... (ends with a hint; ``password_policy`` does not)."""
+    k = key.lower()
+    return any(k == h or k.endswith("_" + h) or k.endswith(h) for h in SECRET_KEY_HINTS)
+
+
 def secret_field_message(loc: tuple[Any, ...], msg: str, err_type: str) -> str:
     """The message for a validation error at *loc*: a field whose name says it holds a
     secret and that was not given as a reference gets the reference rule instead."""
-    if any(isinstance(p, str) and any(h in p.lower() for h in SECRET_KEY_HINTS) for p in loc) and err_type in (
+    if any(isinstance(p, str) and is_secret_setting(p) for p in loc) and err_type in (
         "dict_type",
         "model_type",
         "model_attributes_type",

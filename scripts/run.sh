@@ -10,6 +10,11 @@ USER_TO_LOCK=${1:-alice}
 bash scripts/setup.sh
 bash lab/up.sh slapd smtp
 FL=.venv/bin/firstline
+# Development mode on the lab: creates var/audit.key on first use (prod never does), data in ./var.
+export FIRSTLINE_ENVIRONMENT=dev
+export FIRSTLINE_DATA_DIR="$REPO/var"
+export FIRSTLINE_INVENTORY="$REPO/lab/inventory.yaml"
+export FIRSTLINE_RUNBOOKS_DIR="$REPO/runbooks"
 
 echo
 echo "== 08:55, Monday: $USER_TO_LOCK mistypes the password three times"

@@ -5,7 +5,10 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 bash scripts/setup.sh
-export FIRSTLINE_ENVIRONMENT=test
+export FIRSTLINE_ENVIRONMENT=test   # the default is prod, which never creates an audit key
+export FIRSTLINE_DATA_DIR="$REPO/var"
+export FIRSTLINE_INVENTORY="$REPO/lab/inventory.yaml"
+export FIRSTLINE_RUNBOOKS_DIR="$REPO/runbooks"
 started=0
 cleanup() { [ "$started" = 1 ] && [ "${FIRSTLINE_KEEP_LAB:-0}" != 1 ] && bash lab/down.sh >/dev/null 2>&1; return 0; }
 trap cleanup EXIT

@@ -1,0 +1,312 @@
+"""``firstline inventory check [--connect]``: is the inventory usable, and do its targets work?
+
+Two levels (issue 7, item 22):
+
+* **valid** — every problem is reported at once, each naming the exact field
+  (``targets.corp.password: file ../x not readable (No such file or directory)``):
+  YAML, connector names, each target's settings (its connector's ``config_model``),
+  secret references (shape, environment variable set, file readable UTF-8 text, not
+  empty), CA / known_hosts paths, ``defaults`` (known connector, target of that
+  connector), ``choices`` (target exists, value in the target's allow-list:
+  ``queue`` → ``allowed_queues``, ``service`` → ``allowed_services``, ``path`` →
+  ``cleanup_paths``) and the rest ``runner.inventory.load_inventory`` checks
+  (directories). No value is ever shown, only where it is.
+* **reachable** (``--connect``) — each target's connector ``check_connection`` is run:
+  connect, verify the server (TLS certificate / host key), authenticate with the
+  service credentials, one harmless read. The result per target carries the same
+  messages the connectors give in a run (TLS, authentication, unreachable). A
+  connector without a check is reported as "not checked".
+
+``InventoryReport.exit_code``: 0 all valid (and, with ``--connect``, every checked
+target works), 1 valid but some target failed, 2 invalid inventory.
+
+``runbook_problems`` cross-checks runbooks against the inventory for
+``firstline runbooks check``: every step's connector has a target (its own or the
+default), a fixed ``target`` exists and belongs to that connector, and each
+``choice`` parameter's ``source`` exists in ``choices``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from connectors.base import Connector, ConnectorError, TargetConfig
+from runner.errors import ConfigError, FirstlineError
+from runner.inventory import Inventory, load_inventory
+from runner.redaction import (
+    Scrubber,
+    describe_yaml_error,
+    is_secret_setting,
+    safe_validation_errors,
+    secret_field_message,
+)
+from runner.secrets import SecretStore
+
+__all__ = ["InventoryReport", "TargetResult", "check_inventory", "runbook_problems"]
+
+# Option keys in ``choices`` and the target setting that allow-lists them.
+ALLOW_LISTS = {"queue": "allowed_queues", "service": "allowed_services", "path": "cleanup_paths"}
+# Settings that name a file by a plain string, and what the string is relative to.
+PATH_FIELDS_RELATIVE_TO_INVENTORY = frozenset({"known_hosts", "ca_trust"})
+PATH_FIELDS_AS_GIVEN = frozenset({"ca_file"})
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """The outcome of one target's connection check. ``ok`` None: not checked."""
+
+    target: str
+    connector: str
+    ok: bool | None
+    message: str
+    reason: str | None = None
+
+
+@dataclass
+class InventoryReport:
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    results: list[TargetResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.problems:
+            return 2
+        return 1 if any(r.ok is False for r in self.results) else 0
+
+
+def check_inventory(
+    path: Path,
+    connectors: Mapping[str, type[Connector]],
+    *,
+    connect: bool = False,
+    timeout: float = 10.0,
+) -> InventoryReport:
+    """Validate the inventory at *path* (and, with *connect*, check every target).
+
+    Never raises for a problem in the inventory: problems are in ``report.problems``.
+    """
+    report = InventoryReport(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        report.problems.append(f"inventory {path} cannot be read: {exc.strerror}")
+        return report
+    except UnicodeDecodeError:
+        report.problems.append(f"inventory {path} is not UTF-8 text")
+        return report
+    except yaml.YAMLError as exc:
+        report.problems.append(f"inventory {path} is not valid YAML: {describe_yaml_error(exc)}")
+        return report
+    if not isinstance(raw, dict):
+        report.problems.append(f"inventory {path}: expected a mapping at the top")
+        return report
+    base = path.parent
+    configs = _targets(raw, connectors, report.problems)
+    if report.problems:
+        return report
+    try:
+        inventory = load_inventory(path, connectors)
+    except ConfigError as exc:
+        report.problems.append(str(exc).removeprefix("inventory: "))
+        return report
+    report.targets = list(inventory.targets)
+    for name, cfg in configs.items():
+        report.problems.extend(_references(f"targets.{name}", cfg.model_dump(), base))
+    report.problems.extend(_defaults(raw, inventory, connectors))
+    report.problems.extend(_choices(inventory))
+    if report.problems or not connect:
+        return report
+    report.results = [_connect(name, cfg, connectors, base, timeout) for name, cfg in inventory.targets.items()]
+    return report
+
+
+def _targets(raw: Mapping[str, Any], connectors: Mapping[str, type[Connector]], problems: list[str]) -> dict[str, Any]:
+    unknown = set(raw) - {"defaults", "targets", "choices", "directories"}
+    if unknown:
+        problems.append(f"unknown section(s) {', '.join(sorted(map(str, unknown)))}")
+    targets = raw.get("targets") or {}
+    if not isinstance(targets, dict):
+        problems.append("targets: expected a mapping of target names")
+        return {}
+    out: dict[str, TargetConfig] = {}
+    for name, spec in targets.items():
+        where = f"targets.{name}"
+        if not isinstance(spec, dict) or "connector" not in spec:
+            problems.append(f"{where}: needs a 'connector'")
+            continue
+        cls = connectors.get(str(spec["connector"]))
+        if cls is None:
+            problems.append(
+                f"{where}.connector: unknown connector '{str(spec['connector'])[:40]}'; "
+                f"available: {', '.join(sorted(connectors))}"
+            )
+            continue
+        try:
+            out[str(name)] = cls.config_model.model_validate(spec)
+        except ValidationError as exc:
+            for loc, msg, kind in safe_validation_errors(exc):
+                problems.append(f"{where}.{'.'.join(str(p) for p in loc)}: {secret_field_message(loc, msg, kind)}")
+    return out
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("env", "file")
+
+
+def _references(where: str, settings: Mapping[str, Any], base: Path) -> Iterable[str]:
+    for key, value in settings.items():
+        here = f"{where}.{key}"
+        if value is None:
+            continue
+        if isinstance(value, dict) and (is_secret_setting(key) or _is_reference(value) or set(value) & {"env", "file"}):
+            problem = _reference_problem(value, base)
+            if problem:
+                yield f"{here}: {problem}"
+        elif isinstance(value, str) and key in PATH_FIELDS_RELATIVE_TO_INVENTORY | PATH_FIELDS_AS_GIVEN:
+            path = Path(value)
+            shown = value
+            if key in PATH_FIELDS_RELATIVE_TO_INVENTORY and not path.is_absolute():
+                path = base / path
+            problem = _file_problem(path, shown)
+            if problem:
+                yield f"{here}: {problem}"
+
+
+def _reference_problem(ref: Mapping[str, Any], base: Path) -> str | None:
+    if not _is_reference(ref):
+        return "a secret must be a reference {env: NAME} or {file: PATH} (exactly one), never inline"
+    ((kind, where),) = ref.items()
+    if not isinstance(where, str) or not where:
+        return f"{kind}: must name {'an environment variable' if kind == 'env' else 'a file'}"
+    if kind == "env":
+        value = os.environ.get(where)
+        if value is None:
+            return f"environment variable {where} is not set"
+        return f"environment variable {where} is empty" if not value else None
+    path = Path(where)
+    return _file_problem(path if path.is_absolute() else base / path, where)
+
+
+def _file_problem(path: Path, shown: str) -> str | None:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return f"file {shown} not readable ({exc.strerror})"
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"file {shown} is not UTF-8 text"
+    return f"file {shown} is empty" if not text.strip() else None
+
+
+def _defaults(raw: Mapping[str, Any], inventory: Inventory, connectors: Mapping[str, type[Connector]]) -> list[str]:
+    problems = []
+    for conn, name in inventory.defaults.items():
+        if conn not in connectors:
+            problems.append(f"defaults.{conn}: unknown connector '{conn}'; available: {', '.join(sorted(connectors))}")
+        elif name in inventory.targets and inventory.targets[name].connector != conn:
+            problems.append(
+                f"defaults.{conn}: target '{name}' is a {inventory.targets[name].connector} target, not {conn}"
+            )
+    return problems
+
+
+def _choices(inventory: Inventory) -> list[str]:
+    problems = []
+    for source, options in inventory.choices.items():
+        if not isinstance(options, dict):
+            problems.append(f"choices.{source}: expected a mapping of options")
+            continue
+        for key, option in options.items():
+            here = f"choices.{source}.{key}"
+            if not isinstance(option, dict):
+                problems.append(f"{here}: expected a mapping (label, target, ...)")
+                continue
+            if "label" not in option:
+                problems.append(f"{here}: needs a 'label' (what the requester sees)")
+            target = option.get("target")
+            if target is None or target not in inventory.targets:
+                if target is None:
+                    problems.append(f"{here}: needs a 'target'")
+                continue
+            cfg = inventory.targets[target]
+            for opt_key, setting in ALLOW_LISTS.items():
+                if opt_key not in option or not hasattr(cfg, setting):
+                    continue
+                allowed = getattr(cfg, setting)
+                if allowed is None:
+                    continue
+                value = str(option[opt_key])
+                names = [str(a) for a in allowed]
+                match = value.casefold() in {a.casefold() for a in names} if opt_key != "path" else value in names
+                if not match:
+                    problems.append(
+                        f"{here}.{opt_key}: '{value}' is not in targets.{target}.{setting} ({', '.join(names)})"
+                    )
+    return problems
+
+
+def _connect(
+    name: str, cfg: TargetConfig, connectors: Mapping[str, type[Connector]], base: Path, timeout: float
+) -> TargetResult:
+    store = SecretStore(base)
+    scrub = Scrubber()
+    scrub.follow(store.values)
+    cls = connectors[cfg.connector]
+    try:
+        conn = cls(name, cfg, store)
+        with conn:
+            said = conn.check_connection(timeout=timeout)
+    except ConnectorError as exc:
+        return TargetResult(name, cfg.connector, False, scrub.text(str(exc)), exc.reason)
+    except FirstlineError as exc:
+        return TargetResult(name, cfg.connector, False, scrub.text(str(exc)), "config_error")
+    except Exception as exc:  # noqa: BLE001 - one broken connector must not hide the other targets
+        from runner.oplog import get_logger
+
+        get_logger().exception("inventory.check_crashed", target=name)
+        return TargetResult(
+            name, cfg.connector, False, f"internal error ({type(exc).__name__}); see the log file", "internal_error"
+        )
+    if said is None:
+        return TargetResult(name, cfg.connector, None, "not checked: the connector has no connection check")
+    return TargetResult(name, cfg.connector, True, scrub.text(said))
+
+
+def runbook_problems(books: Mapping[str, Any], inventory: Inventory) -> list[str]:
+    """``file:line``-less problems of *books* (name → ``runner.runbook.Runbook``) against
+    *inventory*: ``runbook <name>: step <id>: ...``."""
+    problems = []
+    for name, rb in sorted(books.items()):
+        for step in [*rb.steps, *([rb.verify] if rb.verify else [])]:
+            connector = step.spec.connector
+            fixed = getattr(step.spec, "target", None)
+            if step.target is not None:
+                if isinstance(fixed, str) and "{" not in fixed:
+                    cfg = inventory.targets.get(fixed)
+                    if cfg is None:
+                        problems.append(f"runbook {name}: step {step.id}: target '{fixed}' is not in the inventory")
+                    elif cfg.connector != connector:
+                        problems.append(
+                            f"runbook {name}: step {step.id}: target '{fixed}' is a {cfg.connector} target, "
+                            f"not {connector}"
+                        )
+                continue
+            try:
+                inventory.default_target(connector)
+            except ConfigError as exc:
+                problems.append(f"runbook {name}: step {step.id}: {exc}")
+        for param in rb.model.parameters:
+            source = getattr(param, "source", None)
+            if param.type == "choice" and source and source not in inventory.choices:
+                problems.append(f"runbook {name}: parameter {param.name}: the inventory has no choices.{source}")
+    return problems
