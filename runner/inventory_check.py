@@ -38,6 +38,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorError, TargetConfig
+from runner import routing
 from runner.errors import ConfigError, FirstlineError
 from runner.inventory import Inventory, load_inventory
 from runner.redaction import (
@@ -309,4 +310,5 @@ def runbook_problems(books: Mapping[str, Any], inventory: Inventory) -> list[str
             source = getattr(param, "source", None)
             if param.type == "choice" and source and source not in inventory.choices:
                 problems.append(f"runbook {name}: parameter {param.name}: the inventory has no choices.{source}")
+        problems.extend(routing.runbook_problems(rb, inventory.directories, inventory.targets))
     return problems

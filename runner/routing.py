@@ -273,3 +273,22 @@ def steps_outside(runbook: Any, connector: str) -> list[str]:
         if not any(r.root == "params" and r.name == param and r.attr == "target" for r in refs):
             bad.append(step.id)
     return bad
+
+
+def runbook_problems(runbook: Any, dirs: Directories, targets: Mapping[str, Any]) -> list[str]:
+    """What stops *runbook* (a ``runner.runbook.Runbook``) from acting correctly in every
+    declared directory: none declared, or steps on a directory's connector that do not
+    take their target from the directory parameter. Empty for runbooks without one."""
+    if runbook.directory_param is None:
+        return []
+    if not dirs.entries:
+        return [f"runbook {runbook.name}: parameter {runbook.directory_param}: the inventory declares no directories"]
+    problems = []
+    for connector in sorted({getattr(targets[d.target], "connector", "") for d in dirs.entries.values()}):
+        stray = steps_outside(runbook, connector)
+        if stray:
+            problems.append(
+                f"runbook {runbook.name}: step(s) {', '.join(stray)} use connector '{connector}' without "
+                f'target: "{{{{ params.{runbook.directory_param}.target }}}}"'
+            )
+    return problems

@@ -510,3 +510,29 @@ def test_employee_naming_another_directory_opens_no_ticket(app: Firstline) -> No
     assert _events(app, "ticket.opened") == []
     out = app.run("dir-status", {}, requester="alice@example.org", roles={"employee"}, channel="portal")
     assert app.ticket(out.ticket_number)["directory"] == "corp" and FakeConnector.calls[0][0] == "t-corp"
+
+
+def test_runbooks_check_names_steps_that_ignore_the_directory(inv: Inventory, tmp_path: Path) -> None:
+    from runner.routing import Directories, runbook_problems
+
+    good = _runbook(tmp_path)
+    assert runbook_problems(good, inv.directories, inv.targets) == []
+    assert runbook_problems(good, Directories(), inv.targets) == [
+        "runbook dir-status: parameter directory: the inventory declares no directories"
+    ]
+    stray = STATUS.replace(
+        'target: "{{ params.directory.target }}"\n    action: unlock_account', "action: unlock_account"
+    )
+    bad = _runbook(tmp_path, stray)
+    assert runbook_problems(bad, inv.directories, inv.targets) == [
+        "runbook dir-status: step(s) unlock use connector 'fake' without target: \"{{ params.directory.target }}\""
+    ]
+
+
+def test_runbooks_check_command_reports_it(app: Firstline) -> None:
+    path = app.settings.runbooks_dir / "dir-status.yaml"
+    path.write_text(
+        path.read_text().replace('target: "{{ params.directory.target }}"\n    action: unlock', "action: unlock")
+    )
+    problems = app.check_runbooks()
+    assert any("step(s) unlock use connector 'fake' without target" in p for p in problems), problems
