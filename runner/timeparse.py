@@ -48,11 +48,11 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
     Raises ``TimeParseError`` naming *what* (e.g. ``--since``) for every value that is not
     a valid date or date-time, including impossible dates (2026-02-30) and offsets beyond ±23:59.
     """
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not text.strip(" "):
         raise TimeParseError(f"{what} is empty; give a date or time such as {EXAMPLES} (no offset means UTC)")
     if len(text) > MAX_INPUT:
         raise TimeParseError(f"{what} is too long to be a date or time; use e.g. {EXAMPLES}")
-    m = _PATTERN.fullmatch(text.strip())
+    m = _PATTERN.fullmatch(text.strip(" "))  # spaces around are forgiven; tabs, newlines are not
     bad = f"{what} '{_excerpt(text)}' is not a date or time; use e.g. {EXAMPLES} (no offset means UTC)"
     if m is None:
         raise TimeParseError(bad)
