@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import posixpath
 import shlex
 import socket
 import threading
@@ -88,6 +89,15 @@ def _abandon(client: paramiko.SSHClient, sock: socket.socket) -> None:
     """Stop paramiko's transport thread before closing the socket (no stray socket errors)."""
     client.close()
     sock.close()
+
+
+def _program(argv: Sequence[str]) -> str:
+    """The program an argv runs, for messages: past ``env VAR=...`` and ``sudo -n``, without its
+    directory (messages shown to people carry no server paths)."""
+    rest = list(argv)
+    while rest and (rest[0] in ("env", "sudo", "-n") or ("=" in rest[0] and not rest[0].startswith("/"))):
+        rest.pop(0)
+    return posixpath.basename(rest[0]) if rest else "command"
 
 
 def load_private_key(text: str) -> paramiko.PKey:
@@ -311,7 +321,7 @@ class SshPool:
             except TimeoutError as exc:
                 confirmed = self._cleanup(inflight)
                 err = Timeout(
-                    f"ssh: '{argv[0]}' on {self.target} did not finish within {timeout:g} s; "
+                    f"ssh: '{_program(argv)}' on {self.target} did not finish within {timeout:g} s; "
                     + (
                         "the remote process group was killed (cleanup confirmed)"
                         if confirmed
@@ -324,12 +334,12 @@ class SshPool:
                 if not inflight.cancelled:
                     self._cleanup(inflight)
                     where = self._where()
-                    raise Unreachable(f"ssh: the connection to {where} failed during '{argv[0]}'") from exc
+                    raise Unreachable(f"ssh: the connection to {where} failed during '{_program(argv)}'") from exc
             if inflight.cancelled:
                 inflight.cleanup_done.wait(CLEANUP_TIMEOUT + self.connect_timeout)
                 confirmed = bool(inflight.cleanup_confirmed)
                 cancelled = ConnectorError(
-                    f"ssh: '{argv[0]}' on {self.target} was cancelled; "
+                    f"ssh: '{_program(argv)}' on {self.target} was cancelled; "
                     + ("the remote process group was killed" if confirmed else "cleanup NOT confirmed"),
                     reason="cancelled",
                 )

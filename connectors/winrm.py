@@ -177,6 +177,16 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+def _holds_certificates(pem: str) -> bool:
+    """Whether *pem* loads as at least one certificate into an OpenSSL trust store."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        return False
+    return context.cert_store_stats().get("x509", 0) > 0
+
+
 def tls_error(exc: BaseException, where: str, target: str) -> AuthFailed:
     """A TLS failure as one plain message naming what to fix, with a distinct reason.
 
@@ -275,13 +285,11 @@ class WinrmConnector(Connector):
                     f"winrm: {setting} cannot be read ({resolver_problem(exc)}); fix 'ca_trust' in the inventory",
                     reason="config_error",
                 ) from exc
-            try:
-                ssl.create_default_context(cadata=pem)
-            except (ssl.SSLError, ValueError) as exc:
+            if not _holds_certificates(pem):
                 raise ConnectorError(
                     f"winrm: {setting} holds no readable PEM CA certificate; fix 'ca_trust' in the inventory",
                     reason="config_error",
-                ) from exc
+                )
             fd, path = tempfile.mkstemp(prefix="firstline-ca-", suffix=".pem")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(pem)
@@ -512,9 +520,7 @@ class WinrmConnector(Connector):
 
     def _service(self, service: str) -> str:
         check_name("service", service)
-        return check_allowed(
-            "service", service, self.config.allowed_services, self.target_name, case_sensitive=False
-        )
+        return check_allowed("service", service, self.config.allowed_services, self.target_name, case_sensitive=False)
 
     def _path(self, path: str) -> str:
         return check_path_allowed(path, self.config.cleanup_paths, self.target_name, platform="windows")

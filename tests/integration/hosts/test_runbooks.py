@@ -205,3 +205,154 @@ def test_host_failures_escalate_the_ticket_with_one_clear_reason(
         assert audit_actions(app, outcome.ticket_number)[-1] == "ticket.escalated"
     finally:
         app.close()
+
+
+# -- issue 7, item 11: queue names as CUPS / Windows match them, end to end --------------------------------
+def test_the_reported_case_bugtest_case_is_cleared_and_only_then_resolved(app: Firstline) -> None:
+    """Inventory queue BugTest-Case, CUPS queue bugtest-case with two held jobs."""
+    cancel_all("bugtest-case")
+    submit_held("bugtest-case", 2)
+    try:
+        outcome = app.run("printer-queue-clear", {"printer": "bugtest"}, requester="alice", roles={"employee"})
+        assert outcome.state == "resolved", outcome.message
+        assert queue_jobs("bugtest-case") == [], "the jobs really left the queue"
+        assert (outcome.resolution_note or "").startswith("2 job(s) cancelled on Bug test printer (case)")
+        steps = {s.step_id: s for s in outcome.steps}
+        assert steps["list_cups"].outputs["count"] == 2
+        assert steps["clear_cups"].status == "ok" and steps["clear_cups"].outputs["changed"] is True
+        assert steps["confirm_cups"].outputs["count"] == 0
+    finally:
+        cancel_all("bugtest-case")
+
+
+def test_a_cups_queue_spelled_in_mixed_case_by_cups_is_cleared(app: Firstline) -> None:
+    cancel_all("Floor2-Color")
+    submit_held("Floor2-Color", 1)
+    outcome = app.run("printer-queue-clear", {"printer": "floor2-color"}, requester="alice", roles={"employee"})
+    assert outcome.state == "resolved", outcome.message
+    assert queue_jobs("Floor2-Color") == []
+
+
+def test_an_upper_case_windows_printer_name_is_the_same_printer(app: Firstline) -> None:
+    emu = Emulator()
+    emu.reset()
+    emu.seed(printers={"office-win-1": [{}, {}]})
+    outcome = app.run("printer-queue-clear", {"printer": "office-win-1-upper"}, requester="alice", roles={"employee"})
+    assert outcome.state == "resolved", outcome.message
+    assert emu.state()["printers"]["office-win-1"] == []
+    assert (outcome.resolution_note or "").startswith("2 job(s) removed")
+
+
+def test_clearing_an_empty_queue_reports_no_change(app: Firstline) -> None:
+    cancel_all("bugtest-case")
+    outcome = app.run("printer-queue-clear", {"printer": "bugtest"}, requester="alice", roles={"employee"})
+    assert outcome.state == "resolved", outcome.message
+    ran = {s.step_id: s.status for s in outcome.steps}
+    assert ran["clear_cups"] == "skipped" and ran["confirm_cups"] == "ok"
+
+
+def test_host_actions_report_changed_to_the_ticket(app: Firstline) -> None:
+    name = SVC_LAB / "cache" / f"old-{uuid.uuid4().hex[:8]}.bin"
+    name.write_bytes(b"z" * 10)
+    os.chown(name, *_svc_ids())
+    stamp = time.time() - 40 * 86400
+    os.utime(name, (stamp, stamp))
+    first = app.run("disk-cleanup", {"location": "app-cache"}, requester="agent-1", roles={"agent"})
+    second = app.run("disk-cleanup", {"location": "app-cache"}, requester="agent-1", roles={"agent"})
+    clean1 = next(s for s in first.steps if s.step_id == "clean_linux")
+    clean2 = next(s for s in second.steps if s.step_id == "clean_linux")
+    assert clean1.outputs["changed"] is True and clean2.outputs["changed"] is False
+    restart = app.run("service-restart", {"service": "win-time"}, requester="agent-1", roles={"agent"})
+    assert next(s for s in restart.steps if s.step_id == "restart_win").outputs["changed"] is True
+
+
+# -- issue 7, item 12: known_hosts read as OpenSSH reads it, end to end ------------------------------------
+def _lab_host_key() -> str:
+    lines = (VAR / "sshd" / "known_hosts").read_text().splitlines()
+    return next(ln for ln in lines if ln.startswith("[127.0.0.1]:2222 ")).split(None, 1)[1]
+
+
+def _with_known_hosts(tmp_path: Path, lab_settings: Settings, content: str | bytes | None) -> Firstline:
+    path = tmp_path / "kh" / "known_hosts"
+    path.parent.mkdir()
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    return _app_with(
+        tmp_path,
+        lab_settings,
+        lambda text: text.replace(f"known_hosts: {{file: {VAR}/sshd/known_hosts}}", f"known_hosts: {path}"),
+    )
+
+
+def test_the_runbook_works_with_a_cert_authority_line_in_known_hosts(
+    lab_hosts: None, lab_settings: Settings, tmp_path: Path
+) -> None:
+    ca = paramiko.Ed25519Key.from_private_key_file(str(VAR / "sshd" / "host_ca_key"))
+    content = f"@cert-authority *.example.org,[127.0.0.1]:2222 {ca.get_name()} {ca.get_base64()}\n"
+    content += f"[127.0.0.1]:2222 {_lab_host_key()}\n"
+    app = _with_known_hosts(tmp_path, lab_settings, content)
+    cancel_all("office-1")
+    submit_held("office-1", 2)
+    try:
+        outcome = app.run("printer-queue-clear", {"printer": "office-1"}, requester="alice", roles={"employee"})
+        assert outcome.state == "resolved", outcome.message
+        assert queue_jobs("office-1") == []
+    finally:
+        app.close()
+        cancel_all("office-1")
+
+
+def test_a_revoked_host_key_escalates_and_nothing_runs(lab_hosts: None, lab_settings: Settings, tmp_path: Path) -> None:
+    key = _lab_host_key()
+    app = _with_known_hosts(tmp_path, lab_settings, f"[127.0.0.1]:2222 {key}\n@revoked * {key}\n")
+    cancel_all("office-1")
+    submit_held("office-1", 2)
+    try:
+        outcome = app.run("printer-queue-clear", {"printer": "office-1"}, requester="alice", roles={"employee"})
+        assert outcome.state == "escalated"
+        assert outcome.reason == "host_key_revoked", outcome.message
+        assert "@revoked" in outcome.message and "\n" not in outcome.message
+        assert len(queue_jobs("office-1")) == 2, "nothing ran on the host"
+        ran = {s.step_id: s.status for s in outcome.steps}
+        assert ran.get("clear_cups") in (None, "skipped")
+        ticket = app.ticket(outcome.ticket_number)
+        assert ticket["state"] == "escalated" and ticket["reason"] == "host_key_revoked"
+    finally:
+        app.close()
+        cancel_all("office-1")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "directory", "not-utf8", "cert-authority-without-key", "bad-base64", "unknown-marker"],
+)
+def test_an_unusable_known_hosts_is_a_config_error_naming_the_setting(
+    lab_hosts: None, lab_settings: Settings, tmp_path: Path, case: str
+) -> None:
+    key = _lab_host_key()
+    content: str | bytes | None = {
+        "missing": None,
+        "directory": None,
+        "not-utf8": b"# caf\xe9\n" + f"[127.0.0.1]:2222 {key}\n".encode(),
+        "cert-authority-without-key": f"@cert-authority *.example.org\n[127.0.0.1]:2222 {key}\n",
+        "bad-base64": f"[127.0.0.1]:2222 ssh-ed25519 AAAA%%%%\n[127.0.0.1]:2222 {key}\n",
+        "unknown-marker": f"@trusted * {key}\n[127.0.0.1]:2222 {key}\n",
+    }[case]
+    app = _with_known_hosts(tmp_path, lab_settings, content)
+    if case == "directory":
+        (tmp_path / "kh" / "known_hosts").mkdir()
+    cancel_all("office-1")
+    submit_held("office-1", 1)
+    try:
+        outcome = app.run("printer-queue-clear", {"printer": "office-1"}, requester="alice", roles={"employee"})
+        assert outcome.state == "escalated"
+        assert outcome.reason == "config_error", outcome.message
+        assert "known_hosts" in outcome.message and "print-01" in outcome.message
+        assert str(tmp_path) not in outcome.message
+        assert len(queue_jobs("office-1")) == 1
+        assert app.ticket(outcome.ticket_number)["reason"] == "config_error"
+    finally:
+        app.close()
+        cancel_all("office-1")
