@@ -17,6 +17,7 @@ What the log writer records, and what it never records (issue 7, item 20):
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Mapping, MutableMapping
@@ -84,19 +85,81 @@ def format_exception(exc_info: tuple[type[BaseException], BaseException, Traceba
     return "\n".join(lines)
 
 
+class _SafeRecords(logging.Filter):
+    """Masks every record before any handler writes it, whoever logged it.
+
+    structlog's events arrive already masked and rendered; records from plain
+    ``logging`` loggers (connector modules, paramiko, urllib3...) do not pass through
+    structlog's processors, so their text is rendered here, scrubbed, and their
+    exception rendered by ``format_exception`` — never the default traceback format.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not break logging
+            text = str(record.msg)
+        record.msg, record.args = _GLOBAL_SCRUB.text(text), None
+        if record.exc_info:
+            record.exc_text = format_exception(record.exc_info)
+            record.exc_info = None
+        return True
+
+
+class _JsonLines(logging.Formatter):
+    """structlog's lines as they are; any other record as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "firstline":
+            return record.getMessage()
+        event: dict[str, Any] = {
+            "event": record.getMessage(),
+            "logger": record.name,
+            "level": record.levelname.lower(),
+            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + "Z",
+        }
+        if record.exc_text:
+            event["exception"] = record.exc_text
+        return json.dumps(event, ensure_ascii=False)
+
+
+_INSTALLED: list[tuple[logging.Logger, logging.Handler]] = []
+
+
 def configure(log_file: Path | None, level: int = logging.INFO) -> None:
+    """Send Firstline's events (and other libraries' warnings) to *log_file*, masked.
+
+    The file is created 0600 (directory 0700). Calling it again replaces the handlers
+    installed before. ``None`` discards the log.
+    """
     from runner.settings import private_file
 
-    handlers: list[logging.Handler] = []
+    for logger, old in _INSTALLED:
+        logger.removeHandler(old)
+        old.close()
+    _INSTALLED.clear()
+    handler: logging.Handler
     if log_file is not None:
         private_file(log_file)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handler = logging.FileHandler(log_file, encoding="utf-8")
     else:
-        handlers.append(logging.NullHandler())
+        handler = logging.NullHandler()
+    handler.addFilter(_SafeRecords())
+    handler.setFormatter(_JsonLines())
     root = logging.getLogger("firstline")
-    root.handlers = handlers
+    root.handlers = [handler]
     root.setLevel(level)
     root.propagate = False
+    # Libraries' own warnings (paramiko, urllib3...) land in the same masked file instead of stderr.
+    libraries = logging.getLogger()
+    if log_file is not None:
+        lib_handler = logging.FileHandler(log_file, encoding="utf-8")
+        lib_handler.setLevel(logging.WARNING)
+        lib_handler.addFilter(_SafeRecords())
+        lib_handler.setFormatter(_JsonLines())
+        libraries.addHandler(lib_handler)
+        _INSTALLED.append((libraries, lib_handler))
+    _INSTALLED.append((root, handler))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -185,7 +185,7 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "log" / "fl.log"
     oplog.configure(path)
     yield path
-    logging.getLogger("firstline").handlers = []
+    oplog.configure(None)
     structlog.reset_defaults()
 
 
@@ -329,4 +329,22 @@ def test_every_file_firstline_creates_is_private_whatever_the_umask(tmp_path: Pa
             app.close()
     finally:
         os.umask(old)
-        logging.getLogger("firstline").handlers = []
+        oplog.configure(None)
+
+
+def test_plain_logging_records_are_masked_too(log_file: Path) -> None:
+    secret = "Plain-Logging-S3cret-88"
+    oplog.remember_secret(secret)
+    logging.getLogger("firstline.connectors.ssh").warning("ssh: cannot use %s", secret)
+    try:
+        raise OSError(f"socket said {secret}")
+    except OSError:
+        logging.getLogger("firstline.connectors.winrm").exception("winrm failed")
+    logging.getLogger("paramiko.transport").warning("library said %r", secret)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    text = log_file.read_text(encoding="utf-8")
+    assert secret not in text and "cannot use [REDACTED]" in text
+    assert "library said" in text and "winrm failed" in text and "OSError" in text
+    for line in text.splitlines():
+        json.loads(line)  # every line is one JSON object
