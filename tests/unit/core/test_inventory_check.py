@@ -50,7 +50,7 @@ def test_a_valid_inventory_without_connect_checks_nothing_remote(tmp_path: Path)
 
 
 def test_connect_reports_per_target_and_exit_1_when_one_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _write(tmp_path, "targets:\n  good: {connector: fake}\n  bad: {connector: fake}\n  none: {connector: fake}\n")
+    path = _write(tmp_path, "targets:\n  good: {connector: fake}\n  bad: {connector: fake}\n  none: {connector: fake}")
 
     def check(self: FakeConnector, *, timeout: float) -> str | None:
         if self.target_name == "bad":
