@@ -24,7 +24,7 @@ PPOLICY_ERRORS = {
     0: "password_expired",
     1: "locked",
     2: "change_after_reset",
-    3: "not_allowed",  # passwordModNotAllowed
+    3: "change_not_allowed",  # passwordModNotAllowed (pwdAllowUserChange FALSE)
     4: "must_supply_old_password",
     5: "quality",  # insufficientPasswordQuality
     6: "too_short",
@@ -102,7 +102,7 @@ def decode_ppolicy(value: bytes | None) -> PPolicyResponse:
         else:
             raise ValueError("unknown password-policy element")
     return PPolicyResponse(
-        error=PPOLICY_ERRORS.get(error_code, "quality") if error_code is not None else None,
+        error=PPOLICY_ERRORS.get(error_code, "rejected") if error_code is not None else None,
         error_code=error_code,
         time_before_expiration=expiry,
         grace_logins_remaining=grace,
@@ -141,19 +141,23 @@ def response_ppolicy(result: dict[str, Any] | None) -> PPolicyResponse:
         return PPolicyResponse()
 
 
-# OpenLDAP ppolicy texts (servers/slapd/overlays/ppolicy.c), checked before the control
-# because "not being changed from existing value" shares error 8 with history.
-_OPENLDAP_TEXTS = (
-    ("not being changed from existing value", "same_as_current"),
+# OpenLDAP: the ppolicy response control carries the reason (errors 0-9 above). Its text is
+# generic ("Password fails quality checking policy" for too short, too long and quality
+# alike), so the control wins; only "not being changed from existing value" is told apart
+# by text, because it shares error 8 (passwordInHistory) with the history rule.
+# Texts are the fallback when a server sends no control (servers/slapd/overlays/ppolicy.c).
+_OPENLDAP_TEXTS: tuple[tuple[str, str], ...] = (
     ("in history", "in_history"),
     ("too young", "too_young"),
     ("too long", "too_long"),
-    ("fails quality checking", "quality"),
+    ("too short", "too_short"),
     ("must supply old password", "must_supply_old_password"),
+    ("fails quality checking", "quality"),
 )
 
-# Samba / Windows AD texts after 0000052D (check_password_restrictions) and friends.
-_AD_TEXTS = (
+# Samba check_password_restrictions() texts after 0000052D; Windows sends no text, only the
+# extended error code, handled in _AD_CODES.
+_AD_TEXTS: tuple[tuple[str, str], ...] = (
     ("too short", "too_short"),
     ("too long", "too_long"),
     ("complexity", "complexity"),
@@ -163,6 +167,23 @@ _AD_TEXTS = (
     ("minimum password age", "too_young"),
     ("old password specified doesn't match", "wrong_password"),
 )
+
+# AD extended errors: the Win32 code that starts the diagnostic message ("0000052D: ...").
+_AD_CODES = {
+    "0000052d": "quality",  # ERROR_PASSWORD_RESTRICTION: length, complexity, history or age
+    "00000056": "wrong_password",  # ERROR_INVALID_PASSWORD: the old value does not match
+    "0000052e": "wrong_password",  # ERROR_LOGON_FAILURE
+    "00000775": "locked",  # ERROR_ACCOUNT_LOCKED_OUT
+    "00000532": "password_expired",  # ERROR_PASSWORD_EXPIRED
+    "00000773": "must_change",  # ERROR_PASSWORD_MUST_CHANGE
+    "00000533": "disabled",  # ERROR_ACCOUNT_DISABLED
+    "00000005": "insufficient_access",  # ERROR_ACCESS_DENIED
+    "00002098": "insufficient_access",  # ERROR_DS_INSUFF_ACCESS_RIGHTS
+    "0000001f": "unwilling",  # ERROR_GEN_FAILURE, e.g. unicodePwd without an encrypted connection
+    "00000523": "rejected",  # ERROR_INVALID_ACCOUNT_NAME
+}
+_AD_CODE = re.compile(r"^\s*([0-9a-f]{8})\b", re.IGNORECASE)
+_FIGURE = re.compile(r"(?:longer|shorter) than (\d+) characters", re.IGNORECASE)
 
 _AD_DATA = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
 AD_BIND_DATA = {
@@ -185,29 +206,43 @@ def ad_bind_reason(message: str) -> str | None:
 
 
 def refusal(result: dict[str, Any] | None, flavor: str) -> str:
-    """Reason code for a refused password write (constraintViolation and relatives)."""
+    """Reason code for a refused password write (constraintViolation and relatives).
+
+    OpenLDAP: the ppolicy control's error first (see ``PPOLICY_ERRORS``), then the text.
+    AD: Samba's ``check_password_restrictions`` text first (it names the rule), then the
+    extended error code that starts the message (``_AD_CODES``). Then the LDAP result code.
+    """
     result = result or {}
     text = str(result.get("message") or "").lower()
-    table = _OPENLDAP_TEXTS if flavor == "openldap" else _AD_TEXTS
-    for needle, reason in table:
-        if needle in text:
-            return reason
     if flavor == "openldap":
+        if "not being changed from existing value" in text:
+            return "same_as_current"
         pp = response_ppolicy(result)
         if pp.error:
             return pp.error
+        table = _OPENLDAP_TEXTS
     else:
-        if text.startswith("00000775") or "locked out" in text:
+        table = _AD_TEXTS
+    for needle, reason in table:
+        if needle in text:
+            return reason
+    if flavor != "openldap":
+        if "locked out" in text:
             return "locked"
-        if "0000052d" in text:
-            return "quality"
-        if text.startswith("00000056"):
-            return "wrong_password"
+        m = _AD_CODE.match(text)
+        if m and m.group(1) in _AD_CODES:
+            return _AD_CODES[m.group(1)]
     code = result.get("result")
     if code == 19:
         return "quality"
-    if code == 50:
+    if code in (50, 8):  # insufficientAccessRights, strongerAuthRequired
         return "insufficient_access"
     if code == 53:
         return "unwilling"
     return "rejected"
+
+
+def stated_figure(result: dict[str, Any] | None) -> int | None:
+    """The length the directory's own message states (Samba: "... longer than 12 characters")."""
+    m = _FIGURE.search(str((result or {}).get("message") or ""))
+    return int(m.group(1)) if m else None
