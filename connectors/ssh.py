@@ -78,6 +78,7 @@ SecretRef = dict[str, str]
 # "<queue>-<number>" in CUPS's own spelling of the queue, the user (which may hold spaces when
 # the job came from a desktop client), the size in bytes and the submission time.
 _LPSTAT_JOB = re.compile(r"^(?P<queue>\S+)-(?P<number>[0-9]+)\s+(?P<user>.*?)\s+(?P<size>[0-9]+)(?:\s+(?P<date>.*))?$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # tabs separate fields; nothing else
 # lpq's phrase for an empty queue, which some CUPS front ends print for lpstat too.
 _LPSTAT_EMPTY = frozenset({"no entries"})
 
@@ -95,7 +96,7 @@ def parse_lpstat_jobs(queue: str, text: str) -> list[dict[str, Any]]:
         line = raw.strip()
         if not line or line.lower() in _LPSTAT_EMPTY:
             continue
-        m = _LPSTAT_JOB.match(line)
+        m = None if _CONTROL_CHARS.search(line) else _LPSTAT_JOB.match(line)
         if m is None or not same_name(m["queue"], queue, case_sensitive=False):
             raise ValueError(f"unexpected line '{_printable(line)}'")
         jobs.append(

@@ -126,3 +126,89 @@ def test_canonical_posix_directories(path: str, ok: bool) -> None:
 )
 def test_canonical_windows_directories(path: str, ok: bool) -> None:
     assert is_canonical_windows_dir(path) is ok
+
+
+# -- names compared as the owning system compares them (issue 7, item 11) -----------------------------------------
+@pytest.mark.parametrize("value", ["OFFICE-1", "Office-1", "office-1", "oFFICE-1"])
+def test_case_insensitive_allow_lists_return_the_allow_listed_spelling(value: str) -> None:
+    assert check_allowed("queue", value, ["office-2", "office-1"], "t", case_sensitive=False) == "office-1"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "office-1 ",  # trailing space
+        " office-1",
+        "ｏffice-1",  # fullwidth o
+        "office-1\u200b",  # zero-width space
+        "office\u200d-1",  # zero-width joiner
+        "office\u00ad-1",  # soft hyphen
+        "оffice-1",  # Cyrillic o
+        "office\u20111",  # non-breaking hyphen
+        "office-1.",
+        "office-١",  # Arabic-Indic digit one
+    ],
+)
+def test_look_alikes_never_match_an_allow_list_in_either_mode(value: str) -> None:
+    for case_sensitive in (True, False):
+        with pytest.raises(Rejected) as info:
+            check_allowed("queue", value, ["office-1"], "t", case_sensitive=case_sensitive)
+        assert info.value.reason == "not_allow_listed"
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("\u212aey", "key"),  # KELVIN SIGN lower-cases to 'k' in Python
+        ("\u0130d", "id"),  # I WITH DOT ABOVE lower-cases to 'i' + combining dot
+        ("\u017fpool", "spool"),  # LONG S upper-cases to 'S'
+        ("ﬁle", "file"),  # ligature
+    ],
+)
+def test_unicode_case_mappings_do_not_fold_into_ascii(value: str, allowed: str) -> None:
+    with pytest.raises(Rejected):
+        check_allowed("service", value, [allowed], "t", case_sensitive=False)
+
+
+def test_case_sensitive_allow_lists_refuse_other_spellings() -> None:
+    """systemd units and init scripts: LABD is not labd."""
+    assert check_allowed("service", "labd", ["labd"], "t") == "labd"
+    for value in ("LABD", "Labd"):
+        with pytest.raises(Rejected):
+            check_allowed("service", value, ["labd"], "t")
+
+
+@pytest.mark.parametrize(
+    "value", ["c:\\temp\\firstline", "C:\\TEMP\\FIRSTLINE", "C:\\Temp\\Firstline\\", "C:\\Temp\\Firstline/"]
+)
+def test_windows_paths_compare_without_case_and_return_the_allow_listed_spelling(value: str) -> None:
+    assert check_path_allowed(value, ["C:\\Temp\\Firstline"], "t", platform="windows") == "C:\\Temp\\Firstline"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "C:\\Temp\\Firstline.",  # Windows strips the dot: an alias we do not accept
+        "C:\\Temp\\Firstline ",
+        "C:\\Temp\\FIRSTL~1",  # 8.3 short name
+        "\\\\?\\C:\\Temp\\Firstline",
+        "C:\\Temp\\Firstline\u200b",
+        "C:\\Temp\\Ｆirstline",
+        "C:\\Temp\\Firstline\\..\\Firstline",
+    ],
+)
+def test_windows_path_aliases_are_refused(value: str) -> None:
+    with pytest.raises(Rejected):
+        check_path_allowed(value, ["C:\\Temp\\Firstline"], "t", platform="windows")
+
+
+@pytest.mark.parametrize("value", ["/home/svc/lab/CACHE", "/home/svc/lab/cache\\", "/home/svc/lab/cache\u200b"])
+def test_posix_paths_are_case_sensitive_and_a_backslash_is_part_of_the_name(value: str) -> None:
+    with pytest.raises(Rejected):
+        check_path_allowed(value, ["/home/svc/lab/cache"], "print-01")
+
+
+def test_nfc_and_nfd_spellings_are_different_paths() -> None:
+    """Neither NTFS nor ext4 normalises: café (NFC) and café (NFD) are two directories."""
+    with pytest.raises(Rejected):
+        check_path_allowed("C:\\Temp\\cafe\u0301", ["C:\\Temp\\caf\u00e9"], "t", platform="windows")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from connectors.base import InvalidInput, Rejected
-from connectors.winrm import WinrmConnector, WinrmTargetConfig, clixml_message
+from connectors.base import ConnectorError, InvalidInput, Rejected
+from connectors.winrm import WinrmConnector, WinrmTargetConfig, clixml_message, tls_error
 from connectors.winrm_scripts import PARAMS, SCRIPTS, encode_command, encode_params, script_sha256
 
 BASE: dict[str, Any] = {
@@ -146,3 +147,149 @@ def test_script_errors_map_to_connector_errors() -> None:
     assert conn._script_error("service_restart", denied, 1).reason == "access_denied"
     other = conn._script_error("service_restart", "#< CLIXML\r\n<Objs></Objs>", 1)
     assert isinstance(other, Rejected)
+
+
+# -- TLS failures: one message per cause, naming the setting ------------------------------------------------------
+def _wrapped(code: int, message: str) -> Exception:
+    """An OpenSSL verification error wrapped the way urllib3 and requests wrap it."""
+    import requests
+    import urllib3
+
+    cert = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {message}")
+    cert.verify_code = code
+    cert.verify_message = message
+    retry = urllib3.exceptions.MaxRetryError(None, "/wsman", urllib3.exceptions.SSLError(cert))  # type: ignore[arg-type]
+    return requests.exceptions.SSLError(retry)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "reason", "setting"),
+    [
+        (20, "unable to get local issuer certificate", "certificate_untrusted", "'ca_trust'"),
+        (19, "self-signed certificate in certificate chain", "certificate_untrusted", "'ca_trust'"),
+        (18, "self-signed certificate", "certificate_untrusted", "'ca_trust'"),
+        (21, "unable to verify the first certificate", "certificate_untrusted", "'ca_trust'"),
+        (62, "Hostname mismatch, certificate is not valid for 'x'.", "certificate_name_mismatch", "'endpoint'"),
+        (
+            64,
+            "IP address mismatch, certificate is not valid for '127.0.0.2'.",
+            "certificate_name_mismatch",
+            "'endpoint'",
+        ),
+        (10, "certificate has expired", "certificate_expired", "renewed"),
+        (9, "certificate is not yet valid", "certificate_expired", "renewed"),
+        (26, "unsupported certificate purpose", "certificate_invalid", "'ca_trust'"),
+    ],
+)
+def test_tls_errors_are_distinct(code: int, message: str, reason: str, setting: str) -> None:
+    err = tls_error(_wrapped(code, message), "print-win-01 (https://h:5986/wsman)", "print-win-01")
+    assert err.reason == reason
+    assert setting in str(err) and message in str(err)
+
+
+def test_a_tls_error_without_verification_detail_is_generic() -> None:
+    import requests
+
+    err = tls_error(requests.exceptions.SSLError("handshake failure"), "w", "print-win-01")
+    assert err.reason == "certificate_invalid" and "'endpoint' and 'ca_trust'" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("pem", "ok"),
+    [
+        ("", False),
+        ("not a certificate", False),
+        ("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n", False),
+    ],
+)
+def test_ca_trust_content_must_hold_a_certificate(pem: str, ok: bool) -> None:
+    from connectors.winrm import _holds_certificates
+
+    assert _holds_certificates(pem) is ok
+
+
+def test_a_ca_trust_that_cannot_be_resolved_is_a_config_error_without_the_path() -> None:
+    def missing(ref: Any) -> str:
+        try:
+            open("/nonexistent/ca.crt", encoding="utf-8").close()
+        except OSError as exc:
+            raise RuntimeError("secret file /srv/pki/ca.crt cannot be read") from exc
+        raise AssertionError
+
+    conn = WinrmConnector(
+        "print-win-01", WinrmTargetConfig.model_validate({**BASE, "ca_trust": {"file": "/srv/pki/ca.crt"}}), missing
+    )
+    with pytest.raises(ConnectorError) as info:
+        conn._ca_path()
+    assert info.value.reason == "config_error"
+    assert "'ca_trust' of target print-win-01 cannot be read" in str(info.value)
+    assert "/srv/pki" not in str(info.value)
+
+
+# -- results are checked before they are believed -----------------------------------------------------------------
+def scripted(result: Any) -> WinrmConnector:
+    conn = make(allowed_queues=["office-win-1"])
+    conn._run_script = lambda action, params, timeout: result  # type: ignore[method-assign]
+    return conn
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {},
+        {"cancelled": "2", "remaining": 0},
+        {"cancelled": True, "remaining": 0},
+        {"cancelled": -1, "remaining": 0},
+        {"cancelled": 1},
+        {"cancelled": 1.5, "remaining": 0},
+    ],
+)
+def test_a_clear_result_that_is_not_understood_is_refused(result: dict[str, Any]) -> None:
+    with pytest.raises(Rejected) as info:
+        scripted(result).run("print_queue_clear", {"queue": "office-win-1"}, timeout=5)
+    assert info.value.reason == "unexpected_output"
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"jobs": [{"id": 1}], "count": 2},
+        {"jobs": "none", "count": 0},
+        {"jobs": [{"user": "x"}], "count": 1},
+        {"jobs": [], "count": None},
+    ],
+)
+def test_a_list_result_that_is_not_understood_is_refused(result: dict[str, Any]) -> None:
+    with pytest.raises(Rejected) as info:
+        scripted(result).run("print_queue_list", {"queue": "office-win-1"}, timeout=5)
+    assert info.value.reason == "unexpected_output"
+
+
+def test_a_single_job_unwrapped_by_convertto_json_is_one_job() -> None:
+    out = scripted({"jobs": {"id": 4, "user": "CORP\\a"}, "count": 1}).run(
+        "print_queue_list", {"queue": "OFFICE-WIN-1"}, timeout=5
+    )
+    assert out["count"] == 1 and out["jobs"][0]["id"] == 4
+
+
+def test_clear_reports_changed_and_expect_empty_fails_when_jobs_remain() -> None:
+    conn = scripted({"cancelled": 0, "remaining": 0})
+    assert conn.run("print_queue_clear", {"queue": "office-win-1"}, timeout=5)["changed"] is False
+    conn = scripted({"cancelled": 1, "remaining": 1})
+    assert conn.run("print_queue_clear", {"queue": "office-win-1"}, timeout=5)["changed"] is True
+    with pytest.raises(Rejected) as info:
+        conn.run("print_queue_clear", {"queue": "office-win-1", "expect_empty": True}, timeout=5)
+    assert info.value.reason == "jobs_remain"
+
+
+def test_the_allow_listed_spelling_is_sent() -> None:
+    sent: list[dict[str, Any]] = []
+    conn = make(allowed_queues=["office-win-1"])
+
+    def run(action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        sent.append(params)
+        return {"cancelled": 0, "remaining": 0}
+
+    conn._run_script = run  # type: ignore[method-assign]
+    conn.run("print_queue_clear", {"queue": "Office-Win-1"}, timeout=5)
+    assert sent == [{"Queue": "office-win-1"}]
