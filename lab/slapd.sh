@@ -6,6 +6,10 @@
 #   secrets/admin      rootdn password (cn=admin,dc=example,dc=org) — tests use it to create users
 #   secrets/firstline  the runner's service account cn=firstline,ou=services,dc=example,dc=org
 #   secrets/users.json demo users' passwords
+# Extra password policies the tests use (ensure_policies: added to an existing lab too):
+#   cn=expire-fast        pwdMaxAge 3 s, pwdGraceAuthNLimit 0 — expired passwords, no grace bind
+#   cn=expire-fast-grace  pwdMaxAge 3 s, pwdGraceAuthNLimit 2 — expired, two grace binds
+#   cn=no-lockout         pwdLockout FALSE (slapd ignores pwdAccountLockedTime), pwdMaxAge 1 year
 # The lab CA (var/lab/ca/ca.crt) signs the server certificate (SAN 127.0.0.1, ::1, localhost).
 set -euo pipefail
 LAB_SVC=slapd
@@ -190,7 +194,7 @@ userPassword: $(slappasswd -s "$pw")
 LDIF
       case $u in
         frozen) echo "pwdAccountLockedTime: 000001010000Z" ;;   # locked by an administrator, for good
-        gone)   echo "pwdEndTime: 20200101000000Z" ;;            # account validity ended
+        gone)   echo "pwdEndTime: 2020010100Z" ;;                # validity ended (hour precision)
       esac
       echo
     done
@@ -223,8 +227,45 @@ LDIF
   rm -f "$B/data.ldif"   # held password hashes only, but no need to keep them around
 }
 
+# policy_ldif NAME MAXAGE GRACE LOCKOUT : one pwdPolicy entry under ou=policies.
+policy_ldif() {
+  cat <<LDIF
+dn: cn=$1,ou=policies,$SUFFIX
+objectClass: top
+objectClass: device
+objectClass: pwdPolicy
+cn: $1
+pwdAttribute: userPassword
+pwdMaxAge: $2
+pwdGraceAuthNLimit: $3
+pwdLockout: $4
+pwdMaxFailure: 3
+pwdLockoutDuration: 0
+pwdMinLength: 8
+pwdInHistory: 3
+pwdCheckQuality: 2
+pwdAllowUserChange: TRUE
+pwdMustChange: TRUE
+LDIF
+}
+
+# ensure_policies : add the test policies that are missing (idempotent; labs provisioned earlier lack them).
+ensure_policies() {
+  local spec name
+  for spec in "expire-fast 3 0 TRUE" "expire-fast-grace 3 2 TRUE" "no-lockout 31536000 0 FALSE"; do
+    set -- $spec; name=$1
+    LDAPTLS_CACERT="$LAB_VAR/ca/ca.crt" ldapsearch -x -H "ldaps://127.0.0.1:$SPORT" -D "$ROOTDN" -y "$B/secrets/admin" \
+      -s base -b "cn=$name,ou=policies,$SUFFIX" dn >/dev/null 2>&1 && continue
+    policy_ldif "$@" | LDAPTLS_CACERT="$LAB_VAR/ca/ca.crt" ldapadd -x -H "ldaps://127.0.0.1:$SPORT" -D "$ROOTDN" \
+      -y "$B/secrets/admin" >/dev/null || die "could not add policy cn=$name"
+  done
+}
+
 start() {
-  if healthy; then log "already running (pid $(cat "$PIDFILE")) on ldap://127.0.0.1:$PORT ldaps://127.0.0.1:$SPORT"; return 0; fi
+  if healthy; then
+    ensure_policies
+    log "already running (pid $(cat "$PIDFILE")) on ldap://127.0.0.1:$PORT ldaps://127.0.0.1:$SPORT"; return 0
+  fi
   ensure_apt slapd ldap-utils openssl
   pidfile_kill "$PIDFILE"
   mkdir -p "$B/run" "$B/tls"
@@ -238,6 +279,7 @@ start() {
   slapd -F "$B/slapd.d" -h "ldap://127.0.0.1:$PORT/ ldaps://127.0.0.1:$SPORT/ $LDAPI" \
     || die "slapd failed to start"
   wait_for 15 healthy || die "slapd did not answer on ldaps://127.0.0.1:$SPORT"
+  ensure_policies
   log "running (pid $(cat "$PIDFILE")) on ldap://127.0.0.1:$PORT ldaps://127.0.0.1:$SPORT; CA $LAB_VAR/ca/ca.crt"
 }
 

@@ -17,7 +17,7 @@ from connectors.ldap_controls import (
     policy_hints,
     refusal,
 )
-from connectors.ldap_flavors import ActiveDirectory, OpenLdap, filetime, gentime
+from connectors.ldap_flavors import ActiveDirectory, OpenLdap, PwdPolicy
 from connectors.mail import MailTarget, render
 
 BASE = {
@@ -130,8 +130,8 @@ def test_ad_bind_data_codes(data: str, reason: str) -> None:
 
 def test_openldap_lock_states() -> None:
     now = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    forever = OpenLdap(lambda _dn: 0)
-    hourly = OpenLdap(lambda _dn: 3600)
+    forever = OpenLdap(lambda _dn: PwdPolicy(lockout=True, lockout_duration=0))
+    hourly = OpenLdap(lambda _dn: PwdPolicy(lockout=True, lockout_duration=3600))
     assert forever.state({"pwdAccountLockedTime": ["000001010000Z"]}, now)["lock_reason"] == "admin"
     assert forever.state({"pwdAccountLockedTime": ["20200101000000Z"]}, now)["locked"] is True
     assert hourly.state({"pwdAccountLockedTime": ["20260101113000Z"]}, now)["locked"] is True
@@ -152,7 +152,15 @@ def test_ad_states() -> None:
         },
         now,
     )
-    assert s == {"locked": True, "lock_reason": "failures", "disabled": True, "expired": True, "must_change": True}
+    assert s == {
+        "locked": True,
+        "lock_reason": "failures",
+        "disabled": True,
+        "expired": True,
+        "must_change": True,
+        "password_expired": False,
+        "password_expires": "",
+    }
     s = ad.state(
         {
             "userAccountControl": ["512"],
@@ -163,14 +171,6 @@ def test_ad_states() -> None:
         now,
     )
     assert not any(v for k, v in s.items() if k != "lock_reason")
-
-
-def test_time_parsers() -> None:
-    assert gentime("20260101120000Z") == datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert gentime("20260101120000.123Z") == datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert gentime("garbage") is None
-    assert filetime("0") is None and filetime("9223372036854775807") is None
-    assert filetime("132223104000000000") == datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def test_base_dn_containment() -> None:
