@@ -448,6 +448,45 @@ def _log_crash() -> None:
         pass
 
 
+# -- inventory check (issue 7 item 22; helper E) -----------------------------------------
+inventory_app = typer.Typer(
+    help="Check the inventory: valid settings, and (--connect) working targets.", no_args_is_help=True
+)
+app.add_typer(inventory_app, name="inventory")
+
+
+@inventory_app.command("check")
+def inventory_check(
+    connect: Annotated[
+        bool, typer.Option("--connect", help="Also connect, verify TLS / host key and sign in to each target.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=1, max=120, help="Seconds per target with --connect.")] = 10.0,
+) -> None:
+    """Validate every target and reference of FIRSTLINE_INVENTORY, naming the exact field.
+
+    Exit 0 all valid (and every target works), 1 some target failed, 2 invalid inventory.
+    """
+    from connectors.registry import registry
+    from runner.inventory_check import check_inventory
+    from runner.oplog import configure
+    from runner.settings import get_settings
+
+    settings = get_settings()
+    configure(settings.log_file)
+    report = check_inventory(settings.inventory, registry(), connect=connect, timeout=timeout)
+    if report.problems:
+        for problem in report.problems:
+            err.print(f"inventory: {problem}", markup=False)
+        err.print(f"{settings.inventory}: {len(report.problems)} problem(s); nothing was connected to.", markup=False)
+        raise typer.Exit(2)
+    out.print(f"{settings.inventory}: valid ({len(report.targets)} targets).", markup=False)
+    for r in report.results:
+        state = {True: "ok", False: "FAILED", None: "not checked"}[r.ok]
+        reason = f" [{r.reason}]" if r.ok is False and r.reason else ""
+        out.print(f"  {r.target} ({r.connector}): {state}{reason} — {r.message}", markup=False)
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
     try:

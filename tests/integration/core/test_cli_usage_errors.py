@@ -1,0 +1,215 @@
+"""Every usage error of `firstline`, as a user meets it: a separate process, its exit code,
+stdout and stderr (item 15). Exit 2, one line on stderr that says what to do, no traceback,
+and no value that could be secret repeated anywhere (screen or log file).
+
+No lab service is needed: these never reach a connector. The ledger is a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import REPO
+
+pytestmark = pytest.mark.integration
+FIRSTLINE = str(REPO / ".venv" / "bin" / "firstline")
+SECRET = "Hunter2-Secret-Value-7781"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")},
+        "FIRSTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "FIRSTLINE_RUNBOOKS_DIR": str(REPO / "runbooks"),
+        "FIRSTLINE_INVENTORY": str(REPO / "lab" / "inventory.yaml"),
+        "FIRSTLINE_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
+        "FIRSTLINE_LOG_FILE": str(tmp_path / "firstline.log"),
+        "FIRSTLINE_ENVIRONMENT": "test",
+        "COLUMNS": "100",
+    }
+
+
+def fl(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FIRSTLINE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _one_line_usage_error(r: subprocess.CompletedProcess[str], tmp_path: Path, *must: str) -> str:
+    everything = r.stdout + r.stderr
+    assert r.returncode == 2, everything
+    assert r.stdout == "", everything
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, everything
+    assert lines[0].startswith("error: ") and "Traceback" not in everything
+    assert SECRET not in everything
+    log = tmp_path / "firstline.log"
+    assert not log.exists() or SECRET not in log.read_text()
+    for text in must:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+HELP = "Try 'firstline"
+BAD_OPTIONS = [
+    # unknown options, on every command
+    (["run", "account-unlock", "--bogus"], ["no such option --bogus", "Try 'firstline run --help'"]),
+    (["runbooks", "check", "--bogus"], ["no such option --bogus", "firstline runbooks check --help"]),
+    (["runbooks", "list", "--bogus"], ["no such option --bogus"]),
+    (["runbooks", "vet", "account-unlock", "--by", "Ada", "--bogus"], ["no such option --bogus"]),
+    (["tickets", "list", "--bogus"], ["no such option --bogus"]),
+    (["tickets", "show", "FL-000001", "--bogus"], ["no such option --bogus"]),
+    (["tickets", "sweep", "--bogus"], ["no such option --bogus"]),
+    (["audit", "verify", "--bogus"], ["no such option --bogus"]),
+    (["audit", "export", "--bogus"], ["no such option --bogus"]),
+    (["inventory", "check", "--bogus"], ["no such option --bogus"]),
+    (["--bogus"], ["no such option --bogus"]),
+    (["run", "account-unlock", "--dry-rn"], ["no such option --dry-rn", "did you mean --dry-run?"]),
+    # unknown commands
+    (["nosuch"], ["no such command 'nosuch'", "Try 'firstline --help'"]),
+    (["tickets", "nosuch"], ["no such command 'nosuch'", "Try 'firstline tickets --help'"]),
+    # missing arguments and option values
+    (["run"], ["missing argument 'name'"]),
+    (["runbooks", "vet"], ["missing argument"]),
+    (["runbooks", "vet", "account-unlock"], ["missing option '--by'"]),
+    (["tickets", "show"], ["missing argument"]),
+    (["run", "account-unlock", "--as"], ["'--as' requires an argument"]),
+    (["run", "account-unlock", "-p"], ["'-p' requires an argument"]),
+    (["audit", "export", "--since"], ["'--since' requires an argument"]),
+    # choices (listed in --help too)
+    (["run", "account-unlock", "--role", "boss"], ["'--role' must be one of: agent, employee"]),
+    (["run", "account-unlock", "--role", "AGENT"], ["'--role' must be one of: agent, employee"]),
+    (["run", "account-unlock", "--lang", "fr"], ["'--lang' must be one of: en, nl"]),
+    (["audit", "export", "--format", "xml"], ["'--format' must be one of: jsonl, csv"]),
+    (["tickets", "list", "--state", "open"], ["'--state' must be one of: in_progress, resolved, escalated, closed"]),
+    # numbers
+    (["tickets", "list", "--limit", "0"], ["'--limit'"]),
+    (["tickets", "list", "--limit", "abc"], ["'--limit'"]),
+    (["tickets", "list", "--limit", "99999"], ["'--limit'"]),
+    # -p / --secret
+    (["run", "account-unlock", "-p", "user"], ["each --param must be key=value"]),
+    (["run", "account-unlock", "-p", "=alice"], ["each --param must be key=value"]),
+    (["run", "account-unlock", "-p", "user=a", "-p", "user=b"], ["'user' is given twice"]),
+    (["run", "account-unlock", "-p", "colour=red"], ["unknown parameter(s): colour"]),
+    (["run", "no-such-runbook"], ["no runbook named 'no-such-runbook'"]),
+    # extra arguments are not repeated (they may be a password typed in the wrong place)
+    (["run", "account-unlock", "extra"], ["unexpected extra argument(s) (not shown)"]),
+    (["tickets", "list", "extra"], ["unexpected extra argument(s) (not shown)"]),
+    (["audit", "verify", "extra"], ["unexpected extra argument(s) (not shown)"]),
+]
+
+
+@pytest.mark.parametrize(("args", "must"), BAD_OPTIONS, ids=lambda v: " ".join(v) if isinstance(v[0], str) else "")
+def test_bad_options_exit_2_with_one_line(
+    env: dict[str, str], tmp_path: Path, args: list[str], must: list[str]
+) -> None:
+    _one_line_usage_error(fl(env, *args), tmp_path, *must)
+
+
+SECRET_MISTAKES = [
+    ["run", "password-reset", "-p", "user=alice", "-p", f"new_password={SECRET}"],
+    ["run", "password-reset", "-p", f"new_password={SECRET}", "-p", f"new_password={SECRET}x"],
+    ["run", "password-reset", "-p", f"new_password={SECRET}", "-p", "new_password=Other-Value-1"],
+    ["run", "password-change", "-p", f"old_password={SECRET}"],
+    ["run", "password-reset", "-p", SECRET],
+    ["run", "password-reset", "-p", f"user={SECRET}", "-p", f"user={SECRET}"],
+    ["run", "password-reset", "--secret", SECRET],
+    ["run", "password-reset", SECRET],
+    ["run", "password-reset", "-p", "user=alice", SECRET],
+    ["run", "password-reset", "--as", SECRET + "\n"],
+    ["run", "password-reset", "--as", f"{SECRET}<script>"],
+    ["run", "password-reset", "-p", f"user=x)(uid={SECRET}"],
+    ["tickets", "list", SECRET],
+    ["audit", "export", SECRET],
+]
+
+
+@pytest.mark.parametrize("args", SECRET_MISTAKES, ids=range(len(SECRET_MISTAKES)))
+def test_a_secret_typed_in_the_wrong_place_is_never_echoed(
+    env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    line = _one_line_usage_error(fl(env, *args), tmp_path)
+    assert "Hunter2" not in line
+
+
+def test_a_repeated_secret_prompt_is_refused_before_reading(env: dict[str, str], tmp_path: Path) -> None:
+    r = fl(env, "run", "password-reset", "--secret", "new_password", "--secret", "new_password", stdin=f"{SECRET}\n")
+    _one_line_usage_error(r, tmp_path, "'new_password' is given twice")
+
+
+HOSTILE_AS = ["<script>", "*)(uid=*", "alice\u202e", "al\nice", "\x1b[31malice", "alice\r", "al\tice", "ali\u200dce"]
+
+
+@pytest.mark.parametrize("who", HOSTILE_AS, ids=range(len(HOSTILE_AS)))
+def test_hostile_requesters_are_refused_with_no_ticket(env: dict[str, str], tmp_path: Path, who: str) -> None:
+    for extra in ([], ["--role", "employee"], ["--dry-run"]):
+        r = fl(env, "run", "account-unlock", "-p", "user=alice", "--as", who, *extra)
+        line = _one_line_usage_error(r, tmp_path, "the requester (--as) is not a valid account name")
+        assert who not in line
+    assert fl(env, "tickets", "list").stdout == "No tickets.\n"
+
+
+@pytest.mark.parametrize("by", ["Ada\n(CAB)", "Ada \u202e", "Ada\x1b[2J", "", " "])
+def test_vet_by_must_be_plain_text(env: dict[str, str], tmp_path: Path, by: str) -> None:
+    _one_line_usage_error(fl(env, "runbooks", "vet", "account-unlock", "--by", by), tmp_path, "--by")
+
+
+TIME_VALUES = ["garbage", "2026-13-01", "", "x" * 10_000, "2026-11-30T25:00", "yesterday", "2026-11-30T04:22+24:00"]
+
+
+@pytest.mark.parametrize("value", TIME_VALUES, ids=["garbage", "month13", "empty", "10KB", "hour25", "word", "off24"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit", "export", "--since"],
+        ["audit", "export", "--until"],
+        ["tickets", "list", "--since"],
+        ["tickets", "list", "--until"],
+    ],
+)
+def test_time_options_refuse_values_that_are_not_times(
+    env: dict[str, str], tmp_path: Path, command: list[str], value: str
+) -> None:
+    line = _one_line_usage_error(fl(env, *command, value), tmp_path, "no offset means UTC" if len(value) < 64 else "")
+    assert len(line) < 400
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-30T04:22+01:00",
+        "2026-11-30T03:22Z",
+        "2026-11-30t03:22z",
+        "2026-11-30 03:22",
+        "2026-11-29T21:52-05:30",
+        "2026-11-30T04:22+0100",
+        "2026-11-30",
+        "2026-11-30T03:22:07.5Z",
+    ],
+)
+def test_time_options_accept_every_documented_spelling(env: dict[str, str], value: str) -> None:
+    r = fl(env, "audit", "export", "--since", value, "--until", "2100-01-01")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = fl(env, "tickets", "list", "--since", value)
+    assert r.returncode == 0 and r.stdout == "No tickets.\n", r.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["runbooks"], ["tickets"], ["audit"], ["inventory"]])
+def test_a_bare_command_prints_its_help_and_exits_2(env: dict[str, str], args: list[str]) -> None:
+    r = fl(env, *args)
+    assert r.returncode == 2 and r.stderr == "" and "Usage: firstline" in r.stdout, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout
+
+
+def test_help_lists_the_choices_and_exit_codes(env: dict[str, str]) -> None:
+    run_help = fl(env, "run", "--help").stdout
+    assert "agent|employee" in run_help and "en|nl" in run_help
+    assert "4" in fl(env, "--help").stdout and "requester" in fl(env, "--help").stdout
+    assert "jsonl|csv" in fl(env, "audit", "export", "--help").stdout
+    assert "no offset means UTC" in " ".join(fl(env, "audit", "export", "--help").stdout.split())
+    assert "closed" in fl(env, "tickets", "list", "--help").stdout
