@@ -211,3 +211,14 @@ def test_look_alikes_of_an_allow_listed_queue_are_refused_before_any_command(val
     with pytest.raises((InvalidInput, Rejected)):
         conn.run("print_queue_clear", {"queue": value}, timeout=10)
     assert calls == []
+
+
+def test_a_cancel_that_removed_nothing_reports_no_change() -> None:
+    stuck = job("office-1-1")
+    conn, _ = scripted(ok(stuck), ok(), ok(stuck))
+    assert conn.run("print_queue_clear", {"queue": "office-1"}, timeout=10) == {
+        "queue": "office-1",
+        "cancelled": 0,
+        "remaining": 1,
+        "changed": False,
+    }
