@@ -14,17 +14,26 @@ Inventory target (all keys; unknown keys are errors)::
       connector: ldap
       flavor: openldap                       # or active_directory
       url: ldaps://ldap.example.org:636      # or ldap://...:389 with start_tls: true
-      ca_file: /etc/firstline/ldap-ca.pem    # or {file: relative/to/inventory.pem}
+      ca_file: /etc/firstline/ldap-ca.pem    # or {file: relative/to/inventory.pem}; default: system CAs
+      tls_server_name: dc01.example.org      # optional: the name the certificate must carry (and SNI)
       bind_dn: cn=firstline,ou=services,dc=example,dc=org
       password: {file: secrets/firstline}
       base_dn: ou=people,dc=example,dc=org   # accounts outside it are never touched
       user_attribute: uid                    # sAMAccountName for AD
-      admin_groups: [cn=it-admins,ou=groups,dc=example,dc=org]
+      admin_groups: [cn=it-admins,ou=groups,dc=example,dc=org]   # nested groups count; must exist
+      protected_accounts: [cn=admin,dc=example,dc=org]           # optional: DNs never acted on
+      auth_failure_cooldown: 300             # s without binding again after the service bind was refused
       password_policy: {min_length: 15, min_length_with_mfa: 8, max_length: 128}
 
 Safety rules enforced here: account names are validated and escaped, exactly one entry
-under ``base_dn`` must match, privileged accounts are refused (``not_allowed``), and no
-password is sent unless the connection is TLS-protected with a validated certificate.
+under ``base_dn`` must match, privileged accounts are refused (``not_allowed``) — the
+target's own bind account always (see ``connectors.ldap_protect``), on AD every member of
+the built-in protected groups by well-known SID, krbtgt and Administrator — and no
+password is sent unless the connection is TLS-protected with a certificate verified for
+``tls_server_name`` or the URL's host. Passwords travel as the exact UTF-8 bytes typed
+(``wire_password``: no SASLprep). After the directory refuses the service account, runs
+fail fast for ``auth_failure_cooldown`` seconds (``connectors.auth_breaker``) instead of
+adding failed sign-ins until the service account locks.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 from pydantic import Field, field_validator, model_validator
 
+from connectors.auth_breaker import BREAKERS
 from connectors.base import (
     ActionSpec,
     AuthFailed,
@@ -71,14 +81,57 @@ from connectors.base import (
     Timeout,
     Unreachable,
 )
-from connectors.ldap_controls import ad_bind_reason, ppolicy_request, refusal, response_ppolicy
-from connectors.ldap_flavors import ActiveDirectory, GroupMissing, OpenLdap, first, gentime
+from connectors.ldap_controls import ad_bind_reason, ppolicy_request, refusal, response_ppolicy, stated_figure
+from connectors.ldap_flavors import (
+    ActiveDirectory,
+    GroupMissing,
+    OpenLdap,
+    PwdPolicy,
+    UnreadableValue,
+    first,
+    integer,
+)
+from connectors.ldap_protect import ProtectionUnknown, canonical_dn, same_dn, tidy_dn
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 
 __all__ = ["LdapConnector", "LdapTarget", "validate_account_name"]
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORBIDDEN_IN_NAME = re.compile(r"[*()\\\x00-\x1f\x7f]")
+
+
+_TLS_UNTRUSTED = frozenset({2, 18, 19, 20, 21, 27, 28})  # unknown/self-signed issuer, untrusted, rejected
+_TLS_EXPIRED = frozenset({9, 10})  # not yet valid, expired
+_TLS_NAME_MISMATCH = frozenset({62, 64})  # host name / IP address mismatch
+
+
+class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type information
+    """ldap3 ``Tls`` that wraps the socket with our own ``SSLContext``.
+
+    ldap3's own wrapping turns hostname checking off and then accepts the URL's host *or*
+    any ``valid_names``; here Python's verification checks the certificate against
+    ``server_name`` (sent as SNI too) and the failure is kept in ``failure`` so that the
+    connector can tell an untrusted issuer from a name mismatch or an expired certificate
+    (ldap3 re-raises it as text only).
+    """
+
+    def __init__(self, context: ssl.SSLContext, server_name: str) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED)
+        self._context = context
+        self._server_name = server_name
+        self.failure: BaseException | None = None
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        try:
+            connection.socket = self._context.wrap_socket(
+                connection.socket,
+                server_side=False,
+                do_handshake_on_connect=do_handshake,
+                server_hostname=self._server_name,
+            )
+        except (ssl.SSLError, OSError) as exc:  # SSLCertVerificationError included
+            self.failure = exc
+            raise
 
 
 class LdapTarget(TargetConfig):
@@ -88,25 +141,40 @@ class LdapTarget(TargetConfig):
     url: str = Field(pattern=r"^ldaps?://[^/\s]+/?$")
     start_tls: bool = False
     ca_file: str | dict[str, str] | None = None
+    # the name the certificate must carry (and SNI), when it differs from the URL's host
+    tls_server_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$")
     bind_dn: str = Field(min_length=3)
     password: dict[str, str]
     base_dn: str = Field(min_length=3)
     user_attribute: str = Field(default="uid", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
     user_object_class: str = Field(default="person", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
     admin_groups: list[str] = Field(default_factory=list)
+    protected_accounts: list[str] = Field(default_factory=list)  # DNs never acted on (e.g. a root DN)
     password_policy: PasswordPolicy = Field(default_factory=PasswordPolicy)
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     ppolicy_default_dn: str | None = None  # OpenLDAP: olcPPolicyDefault, for lockout duration
     policy_hints: Literal["critical", "optional"] = "critical"  # AD: see docs/directory.md
+    auth_failure_cooldown: float = Field(default=300.0, ge=0, le=86400)  # s; see connectors.auth_breaker
+
+    @field_validator("admin_groups", "protected_accounts")
+    @classmethod
+    def _dns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                canonical_dn(value)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise ValueError(f"'{value}' is not a valid DN") from exc
+        return [tidy_dn(v) for v in values]
 
     @field_validator("base_dn", "bind_dn")
     @classmethod
     def _dn(cls, value: str) -> str:
-        try:
-            parse_dn(value)
-        except LDAPException as exc:
+        try:  # RFC 4514 (spaces after commas, escapes and OIDs are valid spellings)
+            if not canonical_dn(value):
+                raise ValueError("empty DN")
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError("not a valid DN") from exc
-        return value
+        return tidy_dn(value)
 
     @model_validator(mode="after")
     def _tls(self) -> LdapTarget:
@@ -187,6 +255,8 @@ _STATUS_OUT = frozenset(
         "disabled",
         "expired",
         "must_change",
+        "password_expired",
+        "password_expires",
         "mail",
         "given_name",
         "surname",
@@ -201,6 +271,8 @@ _MISSING = {
     "disabled": False,
     "expired": False,
     "must_change": False,
+    "password_expired": False,
+    "password_expires": "",
     "mail": "",
     "given_name": "",
     "surname": "",
@@ -224,7 +296,7 @@ class LdapConnector(Connector):
         "unlock_account": ActionSpec(
             name="unlock_account",
             inputs=(_USER,),
-            outputs=frozenset({"unlocked", "was_locked"}),
+            outputs=frozenset({"unlocked", "was_locked", "changed"}),
             changes_state=True,
             description="Lift a lockout caused by failed sign-ins; confirmed by reading back.",
         ),
@@ -276,35 +348,117 @@ class LdapConnector(Connector):
         self._port = parts.port or (636 if self._use_ssl else 389)
         self._lock = threading.RLock()
         self._conn: Connection | None = None
-        self._policy_cache: dict[str, tuple[float, int | None]] = {}
+        self._policy_cache: dict[str, tuple[float, PwdPolicy | None]] = {}
+        self._bind_identity: tuple[str, frozenset[bytes]] | None = None  # see _is_protected
         self._flavor: OpenLdap | ActiveDirectory = (
-            OpenLdap(self._lockout_duration)
+            OpenLdap(self._pwd_policy)
             if config.flavor == "openldap"
             else ActiveDirectory(hints_critical=config.policy_hints == "critical")
         )
 
     # ---------------------------------------------------------------- connections
 
-    def _tls(self) -> Tls:
-        ca = self.config.ca_file
-        if isinstance(ca, dict):  # {file: ...} relative to the inventory, resolved like a secret
-            return Tls(validate=ssl.CERT_REQUIRED, ca_certs_data=self._secrets(ca))
-        return Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca)
+    def _ssl_context(self) -> ssl.SSLContext:
+        """Certificate and host name verified (TLS 1.2+), trusting ``ca_file`` or the system store.
 
-    def _server(self) -> Server:
+        Raises ``ConnectorError`` (``config_error``) naming ``ca_file`` when it cannot be
+        read or holds no PEM certificate; the path itself stays in the operator log.
+        """
+        ca = self.config.ca_file
+        setting = f"ca_file of target '{self.target_name}'"
+        context = (
+            ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            if ca is None
+            else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        try:
+            if isinstance(ca, dict):  # {file: ...} relative to the inventory, resolved like a secret
+                try:
+                    pem = self._secrets(ca)
+                except Exception as exc:  # the resolver's errors (missing, unreadable, not UTF-8)
+                    raise ConnectorError(
+                        f"The CA certificate file named by {setting} cannot be read; fix ca_file in the inventory.",
+                        reason="config_error",
+                    ) from exc
+                context.load_verify_locations(cadata=pem)
+            elif ca is not None:
+                context.load_verify_locations(cafile=ca)
+        except (ssl.SSLError, ValueError) as exc:  # before OSError: SSLError is one
+            raise ConnectorError(
+                f"The file named by {setting} holds no readable PEM CA certificate; fix ca_file in the inventory.",
+                reason="config_error",
+            ) from exc
+        except OSError as exc:
+            raise ConnectorError(
+                f"The CA certificate file named by {setting} cannot be read "
+                f"({exc.strerror or 'unreadable'}); fix ca_file in the inventory.",
+                reason="config_error",
+            ) from exc
+        if ca is not None and not context.cert_store_stats().get("x509", 0):
+            raise ConnectorError(
+                f"The file named by {setting} holds no readable PEM CA certificate; fix ca_file in the inventory.",
+                reason="config_error",
+            )
+        return context
+
+    def _tls(self) -> _VerifiedTls:
+        return _VerifiedTls(self._ssl_context(), self.config.tls_server_name or self._host)
+
+    def _server(self, tls: _VerifiedTls | None = None) -> Server:
         return Server(
             self._host,
             port=self._port,
             use_ssl=self._use_ssl,
-            tls=self._tls(),
+            tls=tls or self._tls(),
             get_info=NONE,
             connect_timeout=self.config.connect_timeout,
         )
 
+    def _tls_error(self, exc: BaseException, where: str) -> ConnectorError:
+        """A failed TLS handshake as one plain message naming the inventory setting to fix.
+
+        Reasons (shared with the winrm connector): ``certificate_untrusted`` (X509 codes 2,
+        18-21, 27, 28: issuer not in ``ca_file``), ``certificate_name_mismatch`` (62/64:
+        the certificate does not carry ``tls_server_name`` or the URL's host),
+        ``certificate_expired`` (9/10), else ``certificate_invalid``.
+        """
+        target = self.target_name
+        name = self.config.tls_server_name or self._host
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            code, detail = exc.verify_code, exc.verify_message or ""
+            if code in _TLS_UNTRUSTED:
+                return AuthFailed(
+                    f"The certificate of the directory at {where} was issued by a CA that is not trusted "
+                    f"({detail}); set ca_file of target '{target}' to the CA that issued it.",
+                    reason="certificate_untrusted",
+                )
+            if code in _TLS_NAME_MISMATCH:
+                return AuthFailed(
+                    f"The certificate of the directory at {where} does not carry the name '{name}'; set "
+                    f"tls_server_name of target '{target}' to a name in the certificate (or use that name in url).",
+                    reason="certificate_name_mismatch",
+                )
+            if code in _TLS_EXPIRED:
+                return AuthFailed(
+                    f"The certificate of the directory at {where} is outside its validity period ({detail}); "
+                    "the directory's certificate must be renewed (ca_file is not the problem).",
+                    reason="certificate_expired",
+                )
+            return AuthFailed(
+                f"The certificate of the directory at {where} was not accepted ({detail}); "
+                f"check ca_file and tls_server_name of target '{target}'.",
+                reason="certificate_invalid",
+            )
+        return Unreachable(f"The TLS handshake with the directory at {where} failed; is it an LDAPS/StartTLS port?")
+
     def _open(self, user: str | None, password: str | None, timeout: float) -> Connection:
         """A fresh connection, TLS established and checked, not yet bound."""
+        tls = self._tls()
         conn = Connection(
-            self._server(),
+            self._server(tls),
             user=user,
             password=password,
             client_strategy=SYNC,
@@ -322,13 +476,11 @@ class LdapConnector(Connector):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.config.start_tls and not conn.start_tls():
                 raise Unreachable(f"The directory at {where} did not accept StartTLS.")
-        except LDAPStartTLSError as exc:
-            raise Unreachable(f"TLS with the directory at {where} failed (certificate not trusted?).") from exc
-        except LDAPSocketOpenError as exc:
-            if "certificate" in str(exc).lower() or "ssl" in str(exc).lower():
-                raise Unreachable(
-                    f"TLS with the directory at {where} failed: its certificate was not accepted."
-                ) from exc
+        except (LDAPStartTLSError, LDAPSocketOpenError) as exc:
+            if tls.failure is not None:  # the handshake itself failed: say exactly why
+                raise self._tls_error(tls.failure, where) from exc
+            if isinstance(exc, LDAPStartTLSError):
+                raise Unreachable(f"The directory at {where} did not accept StartTLS.") from exc
             raise Unreachable(f"The directory at {where} cannot be reached.") from exc
         except LDAPException as exc:
             raise Unreachable(f"The directory at {where} cannot be reached.") from exc
@@ -351,32 +503,59 @@ class LdapConnector(Connector):
                 conn.socket.settimeout(timeout)
             return conn
         self._drop()
+        secret = self._secrets(self.config.password)
+        try:
+            password = wire_password(secret)
+        except InvalidInput:
+            raise ConnectorError(
+                f"The service password of target '{self.target_name}' is empty or not valid text; "
+                "check the secret named by its 'password' setting.",
+                reason="config",
+            ) from None
+        # after a refused sign-in, fail fast instead of adding failures to the service account
+        breaker = BREAKERS.key(self.target_name, self.config.bind_dn, secret)
+        BREAKERS.check(breaker)
         conn = self._open(self.config.bind_dn, None, timeout)
         try:
-            try:
-                conn.password = wire_password(self._secrets(self.config.password))
-            except InvalidInput:
-                raise ConnectorError(
-                    f"The service password of target '{self.target_name}' is empty or not valid text; "
-                    "check the secret named by its 'password' setting.",
-                    reason="config",
-                ) from None
-            ok = conn.bind()
+            conn.password = password
+            ok = conn.bind(controls=[ppolicy_request()] if self.config.flavor == "openldap" else None)
         except LDAPException as exc:
             raise Unreachable(f"The directory at {self._host}:{self._port} dropped the connection.") from exc
         finally:
             conn.password = None  # do not keep the credential on the object
         if not ok:
             code = conn.result.get("result")
+            result = dict(conn.result or {})
             self._safe_unbind(conn)
             if code == 49:
-                raise AuthFailed(
-                    f"The directory refused the service account of target '{self.target_name}'; "
-                    "check bind_dn and its password."
-                )
+                error = self._service_auth_error(result)
+                BREAKERS.trip(breaker, error, self.config.auth_failure_cooldown)
+                raise error
             raise Unreachable("The directory refused the service connection.")
+        BREAKERS.close(breaker)
         self._conn = conn
         return conn
+
+    def _service_auth_error(self, result: Mapping[str, Any]) -> AuthFailed:
+        """The plain reason the directory refused the service account (never the password)."""
+        who = f"the service account of target '{self.target_name}'"
+        pp = response_ppolicy(dict(result))
+        reason = pp.error or ad_bind_reason(str(result.get("message") or "")) or "wrong_password"
+        texts = {
+            "locked": f"The directory reports {who} as locked; an administrator must unlock it "
+            "(and check its password in the inventory).",
+            "disabled": f"The directory reports {who} as disabled; an administrator must enable it.",
+            "expired": f"The directory reports {who} as expired; an administrator must extend it.",
+            "password_expired": f"The password of {who} has expired in the directory; set a new one "
+            "there and in the secret named by its 'password' setting.",
+            "must_change": f"The directory requires a new password for {who}; set one there and in "
+            "the secret named by its 'password' setting.",
+        }
+        text = texts.get(
+            reason,
+            f"The directory refused {who}; check its bind_dn and the secret named by its 'password' setting.",
+        )
+        return AuthFailed(text, reason="auth_failed" if reason not in texts else f"service_{reason}")
 
     @staticmethod
     def _safe_unbind(conn: Connection) -> None:
@@ -429,6 +608,22 @@ class LdapConnector(Connector):
         with self._lock:
             yield
 
+    def check_connection(self, *, timeout: float) -> str:
+        """Bind with the service account (TLS verified as for every action) and read base_dn."""
+        base = self.config.base_dn
+        with self._session(timeout), self._translate("the connection check"):
+            conn = self._service(timeout)
+            conn.search(base, "(objectClass=*)", BASE, attributes=["1.1"], dereference_aliases="NEVER")
+            code = conn.result.get("result")
+            if code == 32:
+                raise NotFound(f"base_dn {base} of target '{self.target_name}' does not exist on the directory.")
+            if code not in (0, None):
+                raise Rejected(
+                    f"The service account of target '{self.target_name}' cannot read base_dn {base} "
+                    f"({conn.result.get('description') or code})."
+                )
+        return f"TLS verified, bound as {self.config.bind_dn}, read {base}"
+
     # ---------------------------------------------------------------- reads
 
     def _read_attrs(self, conn: Connection, dn: str) -> dict[str, Any]:
@@ -442,10 +637,46 @@ class LdapConnector(Connector):
         conn.search(dn, "(objectClass=*)", BASE, attributes=attrs, dereference_aliases="NEVER")
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
         if conn.result.get("result") == 32 or not entries:
-            raise NotFound("The account does not exist.")
+            raise NotFound("The account does not exist.", requester_action=True)
         if conn.result.get("result") not in (0, None):
             raise Unreachable("The directory could not read the account.")
-        return dict(entries[0]["attributes"])
+        attributes = dict(entries[0]["attributes"])
+        # times as the exact bytes sent: only connectors.ldap_time interprets them
+        raw = entries[0].get("raw_attributes") or {}
+        times = {n.lower() for n in self._flavor.time_attributes}
+        attributes.update({k: [bytes(v) for v in vs] for k, vs in raw.items() if k.lower() in times})
+        return attributes
+
+    @staticmethod
+    def _unreadable(exc: UnreadableValue) -> Rejected:
+        return Rejected(
+            f"The directory holds a value in {exc.attribute} (of this account or its password policy) "
+            "that Firstline cannot read, so it does not act on the account; the service desk will look at it.",
+            reason="unreadable_value",
+        )
+
+    def _state(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        """The flavour's account state; a value it cannot read stops the action (fail closed)."""
+        try:
+            return self._flavor.state(attrs, datetime.now(UTC))
+        except UnreadableValue as exc:
+            raise self._unreadable(exc) from exc
+
+    def _refuse_expired_password(self, status: Mapping[str, Any]) -> None:
+        """OpenLDAP: refuse a self-change whose password expired with no grace bind left.
+
+        slapd then refuses the user's bind (ppolicy error ``passwordExpired``), so the change
+        cannot be proven; the requester is sent to password reset before any bind is tried.
+        AD needs no such check: the DC accepts the change (delete old + add new) even then.
+        """
+        if not isinstance(self._flavor, OpenLdap) or not status["password_expired"]:
+            return
+        try:
+            blocked = self._flavor.change_blocked_by_expiry(status["_attrs"], datetime.now(UTC))
+        except UnreadableValue as exc:
+            raise self._unreadable(exc) from exc
+        if blocked:
+            raise _refused("password_expired")
 
     def _find(self, conn: Connection, user: str) -> str | None:
         cfg = self.config
@@ -491,11 +722,16 @@ class LdapConnector(Connector):
                 raise
             return self._resolve(user, timeout, retry=False)
         if dn is None:
-            raise NotFound("The account does not exist.")
+            raise NotFound("The account does not exist.", requester_action=True)
         with self._translate("reading the account"):
             return dn, self._read_attrs(self._service(timeout), dn)
 
-    def _lockout_duration(self, policy_dn: str | None) -> int | None:
+    def _pwd_policy(self, policy_dn: str | None) -> PwdPolicy | None:
+        """The effective OpenLDAP policy: the entry's ``pwdPolicySubentry``, else ``ppolicy_default_dn``.
+
+        None when neither is known or the entry cannot be read (callers then stay
+        conservative). Cached for 60 s. ``UnreadableValue`` when a policy value is not an integer.
+        """
         dn = policy_dn or self.config.ppolicy_default_dn
         if not dn or self._conn is None:
             return None
@@ -503,22 +739,65 @@ class LdapConnector(Connector):
         if cached and cached[0] > time.monotonic():
             return cached[1]
         conn = self._conn
-        conn.search(dn, "(objectClass=*)", BASE, attributes=["pwdLockoutDuration"])
+        names = ["pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit", "pwdGraceExpiry"]
+        names.append("pwdMustChange")
+        conn.search(dn, "(objectClass=*)", BASE, attributes=names)
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
-        value = first(entries[0]["attributes"], "pwdLockoutDuration") if entries else None
-        duration = int(value) if value not in (None, "") else None
-        self._policy_cache[dn.lower()] = (time.monotonic() + 60, duration)
-        return duration
+        policy = None
+        if entries:
+            values = entries[0]["attributes"]
+            policy = PwdPolicy(
+                lockout=str(first(values, "pwdLockout") or "FALSE").upper() == "TRUE",
+                lockout_duration=integer(values, "pwdLockoutDuration"),
+                max_age=integer(values, "pwdMaxAge"),
+                grace_limit=integer(values, "pwdGraceAuthNLimit"),
+                grace_expiry=integer(values, "pwdGraceExpiry"),
+                must_change=str(first(values, "pwdMustChange") or "FALSE").upper() == "TRUE",
+            )
+        self._policy_cache[dn.lower()] = (time.monotonic() + 60, policy)
+        return policy
+
+    def _identity(self, conn: Connection, dn: str) -> tuple[str, frozenset[bytes]]:
+        """The server's spelling of *dn* and its unique ids (entryUUID / objectSid, objectGUID)."""
+        names = ["entryUUID"] if self.config.flavor == "openldap" else ["objectSid", "objectGUID"]
+        conn.search(dn, "(objectClass=*)", BASE, attributes=names, dereference_aliases="NEVER")
+        entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
+        if not entries:
+            return dn, frozenset()
+        raw = entries[0].get("raw_attributes") or {}
+        ids = frozenset(bytes(v) for key in raw for v in raw[key] if v)
+        return str(entries[0].get("dn") or dn), ids
+
+    def _is_protected(self, conn: Connection, dn: str) -> bool:
+        """True for the target's own bind account (by DN and by id) and ``protected_accounts``."""
+        cfg = self.config
+        if any(same_dn(dn, p) for p in (cfg.bind_dn, *cfg.protected_accounts)):
+            return True
+        if self._bind_identity is None:
+            self._bind_identity = self._identity(conn, cfg.bind_dn)
+        bind_dn, bind_ids = self._bind_identity
+        if same_dn(dn, bind_dn):
+            return True
+        _dn, ids = self._identity(conn, dn)
+        return bool(ids & bind_ids)
 
     def _status(self, conn: Connection, dn: str, attrs: dict[str, Any]) -> dict[str, Any]:
-        state = self._flavor.state(attrs, datetime.now(UTC))
+        state = self._state(attrs)
         try:
-            privileged = self._flavor.is_privileged(conn, dn, attrs, self.config.admin_groups)
+            privileged = self._is_protected(conn, dn) or self._flavor.is_privileged(
+                conn, dn, attrs, self.config.admin_groups
+            )
         except GroupMissing as exc:
             raise Rejected(
-                "An admin group named in the inventory does not exist in the directory; "
-                "nothing is changed until that is fixed.",
+                f"The admin group '{exc.args[0]}' named in admin_groups of target '{self.target_name}' "
+                "does not exist in the directory; nothing is changed until the inventory is fixed.",
                 reason="config",
+            ) from exc
+        except ProtectionUnknown as exc:
+            raise Rejected(
+                "The directory would not tell whether this account is protected (an administrator "
+                "or the service account), so nothing is changed.",
+                reason="protection_unknown",
             ) from exc
         return {
             "exists": True,
@@ -557,7 +836,13 @@ class LdapConnector(Connector):
         except PolicyViolation as exc:
             raise Rejected(str(exc), reason=exc.reason, requester_action=True) from None
 
-    def _directory_refusal(self, result: dict[str, Any] | None) -> Rejected:
+    def _directory_refusal(self, result: dict[str, Any] | None, dn: str | None = None) -> Rejected:
+        """The directory's refusal as a reason code and a text with the *directory's* figures.
+
+        When the directory refused for length, the message quotes the directory's own
+        minimum / maximum (read from the effective policy of *dn*, or stated by the server),
+        never this connector's ``password_policy`` — the password already passed that.
+        """
         if (result or {}).get("result") == 12:  # unavailableCriticalExtension
             return Rejected(
                 "The directory does not support the password-policy hints control, so it would not "
@@ -569,8 +854,69 @@ class LdapConnector(Connector):
             return Rejected("The service account is not allowed to do this on that account.", reason=reason)
         if reason in ("rejected", "unwilling"):
             return Rejected("The directory refused the change.", reason=reason)
-        pw = self.config.password_policy
-        return Rejected(message(reason, "en", min=pw.min_length, max=pw.max_length), reason=reason)
+        text = "" if reason in ("too_short", "too_long") else message(reason, "en")
+        if reason in ("too_short", "too_long", "quality", "complexity"):
+            minimum, maximum = self._directory_lengths(dn, result)
+            if reason == "too_short":
+                text = (
+                    message("directory_too_short", "en", min=minimum)
+                    if minimum
+                    else message("directory_too_short_unknown", "en")
+                )
+            elif reason == "too_long":
+                text = (
+                    message("directory_too_long", "en", max=maximum)
+                    if maximum
+                    else message("directory_too_long_unknown", "en")
+                )
+            elif reason == "quality" and minimum:
+                text = f"{text} {message('directory_minimum', 'en', min=minimum)}"
+        return Rejected(text, reason=reason, requester_action=reason in REQUESTER_REASONS)
+
+    def _directory_lengths(self, dn: str | None, result: dict[str, Any] | None) -> tuple[int | None, int | None]:
+        """(minimum, maximum) password length of the directory's policy for *dn*; None if unknown.
+
+        OpenLDAP: ``pwdMinLength`` / ``pwdMaxLength`` of the entry's ``pwdPolicySubentry``, else
+        of ``ppolicy_default_dn``. AD: the figure Samba states in its message; else
+        ``msDS-MinimumPasswordLength`` of the account's resultant PSO (None if a PSO applies
+        but cannot be read), else ``minPwdLength`` of the domain. Never raises.
+        """
+        stated = stated_figure(result)
+        text = str((result or {}).get("message") or "").lower()
+        if stated is not None:
+            return (stated, None) if "longer than" in text else (None, stated)
+        if dn is None or self._conn is None:
+            return None, None
+        conn = self._conn
+
+        def read(entry_dn: str, *names: str) -> dict[str, Any]:
+            conn.search(entry_dn, "(objectClass=*)", BASE, attributes=list(names), dereference_aliases="NEVER")
+            found = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
+            return dict(found[0]["attributes"]) if found else {}
+
+        def number(attrs: Mapping[str, Any], name: str) -> int | None:
+            value = first(attrs, name)
+            try:
+                n = int(str(value)) if value not in (None, "", []) else None
+            except ValueError:
+                return None
+            return n if n and n > 0 else None
+
+        try:
+            if self.config.flavor == "openldap":
+                policy = str(first(read(dn, "pwdPolicySubentry"), "pwdPolicySubentry") or "")
+                policy = policy or (self.config.ppolicy_default_dn or "")
+                if not policy:
+                    return None, None
+                values = read(policy, "pwdMinLength", "pwdMaxLength")
+                return number(values, "pwdMinLength"), number(values, "pwdMaxLength")
+            pso = str(first(read(dn, "msDS-ResultantPSO"), "msDS-ResultantPSO") or "")
+            if pso:
+                return number(read(pso, "msDS-MinimumPasswordLength"), "msDS-MinimumPasswordLength"), None
+            root = [r for r in dn.split(",") if r.strip().lower().startswith("dc=")]
+            return number(read(",".join(root), "minPwdLength"), "minPwdLength"), None
+        except (LDAPException, OSError):
+            return None, None
 
     # ---------------------------------------------------------------- actions
 
@@ -589,17 +935,17 @@ class LdapConnector(Connector):
         with self._session(timeout):
             status = self._target(user, timeout)
             if not status["locked"]:
-                return {"unlocked": False, "was_locked": False}
+                return {"unlocked": False, "was_locked": False, "changed": False}
             conn = self._service(timeout)
             with self._translate("the unlock"):
-                failure = self._flavor.unlock(conn, status["dn"])
+                failure = self._flavor.unlock(conn, status["dn"], status["_attrs"])
             if failure is not None:
                 raise self._directory_refusal(failure)
             with self._translate("re-reading the account"):
-                after = self._flavor.state(self._read_attrs(conn, status["dn"]), datetime.now(UTC))
+                after = self._state(self._read_attrs(conn, status["dn"]))
             if after["locked"]:
                 raise Rejected("The directory still reports the account as locked.", reason="unlock_failed")
-            return {"unlocked": True, "was_locked": True}
+            return {"unlocked": True, "was_locked": True, "changed": True}
 
     def reset_password(
         self,
@@ -631,7 +977,7 @@ class LdapConnector(Connector):
             with self._translate("the password reset"):
                 failure = self._flavor.reset(conn, status["dn"], new_password, must_change)
             if failure is not None:
-                raise self._directory_refusal(failure)
+                raise self._directory_refusal(failure, status["dn"])
             out: dict[str, Any] = {"must_change": must_change}
             if generated:
                 out["temporary_password"] = new_password
@@ -651,6 +997,7 @@ class LdapConnector(Connector):
             status = self._target(user, timeout)
             if status["locked"]:
                 raise _refused("locked")
+            self._refuse_expired_password(status)
             wire_password(old_password)  # refuse what cannot be sent as typed before any bind
             self._check_policy(user, status, new_password, mfa_verified, current=old_password)
             dn = status["dn"]
@@ -662,7 +1009,7 @@ class LdapConnector(Connector):
                 with self._translate("the password change"):
                     failure = self._flavor.change(conn, dn, old_password, new_password)
                 if failure is not None:
-                    raise self._directory_refusal(failure)
+                    raise self._directory_refusal(failure, dn)
             return {"changed": True}
 
     def _change_as_user(self, dn: str, old: str, new: str, timeout: float) -> None:
@@ -675,21 +1022,21 @@ class LdapConnector(Connector):
                 user_conn.password = None
                 if not ok:
                     pp = response_ppolicy(user_conn.result)
-                    if pp.error == "locked":
-                        raise _refused("locked")
+                    if pp.error in ("locked", "password_expired"):
+                        raise _refused(pp.error)  # passwordExpired: the old password was right, but expired
                     reason = ad_bind_reason(str(user_conn.result.get("message", ""))) or "wrong_password"
                     if reason == "wrong_password":
                         # ppolicy hides the lock when olcPPolicyUseLockout is FALSE: look it up
                         with self._session(timeout):
                             attrs = self._read_attrs(self._service(timeout), dn)
-                            state = self._flavor.state(attrs, datetime.now(UTC))
+                            state = self._state(attrs)
                         if state["locked"]:
                             raise _refused("locked")
                     raise _refused(reason)
                 self._require_tls(user_conn)
                 failure = self._flavor.change(user_conn, dn, old, new)
             if failure is not None:
-                raise self._directory_refusal(failure)
+                raise self._directory_refusal(failure, dn)
         finally:
             self._safe_unbind(user_conn)
 
@@ -708,4 +1055,4 @@ class LdapConnector(Connector):
         return {"ok": True}
 
 
-__all__ += ["generate_password", "gentime"]
+__all__ += ["generate_password"]

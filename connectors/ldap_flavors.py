@@ -12,23 +12,44 @@ result dict on refusal (``None`` on success); the connector turns that into a re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 from ldap3.utils.conv import escape_filter_chars
 
 from connectors.ldap_controls import policy_hints, ppolicy_request
+from connectors.ldap_protect import GroupMissing as GroupMissing  # re-exported for connectors.ldap
+from connectors.ldap_protect import ad_protected, openldap_admin_member
+from connectors.ldap_time import (
+    FILETIME_MAX,
+    DirectoryTimeError,
+    filetime_ticks,
+    filetime_to_datetime,
+    is_openldap_admin_lock,
+    parse_generalized_time,
+)
 
 Attrs = Mapping[str, Sequence[Any]]
 
-PERMANENT_LOCK = "000001010000Z"  # OpenLDAP: locked by an administrator until unlocked
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
 UF_PASSWORD_EXPIRED = 0x800000
-AD_NEVER = (0, 0x7FFFFFFFFFFFFFFF)
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+AD_NEVER = (0, FILETIME_MAX)  # accountExpires / msDS-UserPasswordExpiryTimeComputed: never
+
+
+class UnreadableValue(ValueError):
+    """An account or policy attribute holds a value the connector cannot read (fail closed).
+
+    ``attribute`` names it; the connector turns this into a ``Rejected`` that escalates.
+    """
+
+    def __init__(self, attribute: str, why: str) -> None:
+        super().__init__(f"{attribute}: {why}")
+        self.attribute = attribute
 
 
 def _result(conn: Connection) -> dict[str, Any]:
@@ -45,27 +66,82 @@ def first(attrs: Attrs, name: str) -> Any:
     return None
 
 
-def gentime(value: Any) -> datetime | None:
-    """Parse an LDAP GeneralizedTime (``YYYYmmddHHMMSS[.f]Z``)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).strip().rstrip("Z").split(".")[0].split(",")[0]
-    try:
-        return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+def _values(attrs: Attrs, name: str) -> list[Any]:
+    for key, values in attrs.items():
+        if key.lower() == name.lower():
+            return list(values) if isinstance(values, list | tuple) else [values]
+    return []
 
 
-def filetime(value: Any) -> datetime | None:
+def gentime(attrs: Attrs, name: str, *, fraction_of: Literal["last_unit", "second"] = "second") -> datetime | None:
+    """The GeneralizedTime attribute *name* as aware UTC, None when absent; ``UnreadableValue`` if bad.
+
+    OpenLDAP reads fractions as fractions of a second (see ``connectors.ldap_time``).
+    """
+    raw = first(attrs, name)
+    if raw is None:
+        return None
     try:
-        n = int(value)
-    except (TypeError, ValueError):
+        return parse_generalized_time(raw, fraction_of=fraction_of)
+    except DirectoryTimeError as exc:
+        raise UnreadableValue(name, str(exc)) from exc
+
+
+def filetime(attrs: Attrs, name: str) -> int | None:
+    """The FILETIME / Large Integer attribute *name* as an int, None when absent; ``UnreadableValue`` if bad."""
+    raw = first(attrs, name)
+    if raw is None:
         return None
-    if n in AD_NEVER or n < 0:
+    try:
+        return filetime_ticks(raw)
+    except DirectoryTimeError as exc:
+        raise UnreadableValue(name, str(exc)) from exc
+
+
+def _when(attrs: Attrs, name: str, ticks: int) -> datetime:
+    try:
+        return filetime_to_datetime(ticks)
+    except DirectoryTimeError as exc:
+        raise UnreadableValue(name, str(exc)) from exc
+
+
+def integer(attrs: Attrs, name: str, *, required: bool = False) -> int | None:
+    """An LDAP Integer attribute (RFC 4517 §3.3.16: optional ``-``, ASCII digits); ``UnreadableValue`` if bad."""
+    raw = first(attrs, name)
+    if raw is None:
+        if required:
+            raise UnreadableValue(name, "missing (not readable by the service account?)")
         return None
-    return FILETIME_EPOCH + timedelta(microseconds=n // 10)
+    text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+    if not _INTEGER.fullmatch(text):
+        raise UnreadableValue(name, "not an integer")
+    return int(text)
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}", re.ASCII)
+
+
+def utc_text(when: datetime | None) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` or ``""`` — how times leave the connector."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else ""
+
+
+@dataclass(frozen=True)
+class PwdPolicy:
+    """What the connector uses of an OpenLDAP ``pwdPolicy`` entry (seconds / counts; None = absent).
+
+    ``max_age`` 0 or None: passwords never expire. ``lockout_duration`` 0: locked until an
+    administrator unlocks (draft-behera-ldap-password-policy §5.2). ``lockout`` False: slapd 2.5
+    ignores ``pwdAccountLockedTime`` altogether (``account_locked`` returns before reading it;
+    verified in the lab).
+    """
+
+    lockout: bool = False
+    lockout_duration: int | None = None
+    must_change: bool = False  # pwdMustChange: with pwdReset TRUE, slapd skips the expiry check at bind
+    max_age: int | None = None
+    grace_limit: int | None = None
+    grace_expiry: int | None = None
 
 
 class OpenLdap:
@@ -78,47 +154,136 @@ class OpenLdap:
         "pwdStartTime",
         "pwdEndTime",
         "pwdPolicySubentry",
+        "pwdChangedTime",
+        "pwdGraceUseTime",
     )
+    # read as raw bytes and parsed by connectors.ldap_time only (never by ldap3's formatters)
+    time_attributes = ("pwdAccountLockedTime", "pwdStartTime", "pwdEndTime", "pwdChangedTime", "pwdGraceUseTime")
 
-    def __init__(self, lockout_duration: Callable[[str | None], int | None]) -> None:
-        # lockout_duration(policy_dn) -> seconds (0 = until unlocked), None when unknown
-        self._lockout_duration = lockout_duration
+    def __init__(self, policy: Callable[[str | None], PwdPolicy | None]) -> None:
+        # policy(pwdPolicySubentry or None) -> the effective policy, None when unknown
+        self._policy = policy
+
+    def _effective(self, attrs: Attrs) -> PwdPolicy | None:
+        sub = first(attrs, "pwdPolicySubentry")
+        return self._policy(str(sub) if sub is not None else None)
+
+    def _lock(self, attrs: Attrs, policy: PwdPolicy | None, now: datetime) -> tuple[bool, str, bool]:
+        """(locked, lock_reason, disabled) from ``pwdAccountLockedTime``, as slapd 2.5 decides it.
+
+        The administrator lock (year 0, any spelling) is locked and disabled for good — reported
+        so even under a policy without ``pwdLockout``, where slapd would ignore it: the value
+        states an administrator's decision. A time in the future is not in effect yet, and a
+        policy without ``pwdLockout`` ignores the value; otherwise locked until
+        ``pwdLockoutDuration`` has passed (0, or policy unknown: until unlocked).
+        ``UnreadableValue`` if it does not parse.
+        """
+        raw = first(attrs, "pwdAccountLockedTime")
+        if raw is None:
+            return False, "", False
+        try:
+            if is_openldap_admin_lock(raw):
+                return True, "admin", True
+        except DirectoryTimeError as exc:
+            raise UnreadableValue("pwdAccountLockedTime", str(exc)) from exc
+        since = gentime(attrs, "pwdAccountLockedTime")
+        assert since is not None
+        if since > now or (policy is not None and not policy.lockout):
+            return False, "", False  # not in effect yet / the policy does not lock accounts
+        duration = policy.lockout_duration if policy is not None else None
+        locked = not duration or now < since + timedelta(seconds=duration)
+        return locked, "failures" if locked else "", False
+
+    def password_expires(self, attrs: Attrs, policy: PwdPolicy | None) -> datetime | None:
+        """``pwdChangedTime`` + the effective ``pwdMaxAge``; None when it never expires or is unknown."""
+        changed = gentime(attrs, "pwdChangedTime")
+        if changed is None or policy is None or not policy.max_age:
+            return None
+        try:
+            return changed + timedelta(seconds=policy.max_age)
+        except OverflowError:
+            return None  # beyond the year 9999: never, in practice
+
+    @staticmethod
+    def _expired(changed: datetime | None, policy: PwdPolicy | None, now: datetime) -> bool:
+        """slapd's bind rule: expired once whole seconds since ``pwdChangedTime`` exceed ``pwdMaxAge``."""
+        if changed is None or policy is None or not policy.max_age:
+            return False
+        age = now.replace(microsecond=0) - changed.replace(microsecond=0)
+        return age > timedelta(seconds=policy.max_age)
+
+    def change_blocked_by_expiry(self, attrs: Attrs, now: datetime) -> bool:
+        """True when slapd will refuse the user's own bind as ``passwordExpired`` (ppolicy error 0).
+
+        Expired (``_expired``), no grace bind left, and not in the reset state that slapd
+        lets through (``pwdReset: TRUE`` under ``pwdMustChange``: the bind succeeds restricted
+        to a password change). Mirrors ``ppolicy_bind_response`` in slapd 2.5.
+        """
+        policy = self._effective(attrs)
+        if not self._expired(gentime(attrs, "pwdChangedTime"), policy, now):
+            return False
+        reset = str(first(attrs, "pwdReset") or "").upper() == "TRUE"
+        if reset and policy is not None and policy.must_change:
+            return False
+        return self.grace_left(attrs, now) == 0
+
+    def grace_left(self, attrs: Attrs, now: datetime) -> int:
+        """Grace binds left after expiry: ``pwdGraceAuthNLimit`` minus ``pwdGraceUseTime`` values.
+
+        Zero once ``pwdGraceExpiry`` seconds have passed since the password expired.
+        """
+        policy = self._effective(attrs)
+        if policy is None or not policy.grace_limit:
+            return 0
+        used = _values(attrs, "pwdGraceUseTime")
+        for value in used:  # each must parse: a bad one fails closed like any other time
+            gentime({"pwdGraceUseTime": [value]}, "pwdGraceUseTime")
+        changed = gentime(attrs, "pwdChangedTime")
+        if policy.grace_expiry and changed is not None:
+            age = now.replace(microsecond=0) - changed.replace(microsecond=0)
+            if age > timedelta(seconds=(policy.max_age or 0) + policy.grace_expiry):
+                return 0
+        return max(0, policy.grace_limit - len(used))
 
     def state(self, attrs: Attrs, now: datetime) -> dict[str, Any]:
-        raw_lock = first(attrs, "pwdAccountLockedTime")
-        locked, reason, disabled = False, "", False
-        if raw_lock is not None:
-            if str(raw_lock).strip() == PERMANENT_LOCK:
-                locked, reason, disabled = True, "admin", True
-            else:
-                since = gentime(raw_lock)
-                duration = self._lockout_duration(first(attrs, "pwdPolicySubentry"))
-                if not duration or since is None:
-                    locked = True
-                else:
-                    locked = now < since + timedelta(seconds=duration)
-                reason = "failures" if locked else ""
-        start, end = gentime(first(attrs, "pwdStartTime")), gentime(first(attrs, "pwdEndTime"))
-        expired = (end is not None and end <= now) or (start is not None and start > now)
-        must_change = str(first(attrs, "pwdReset") or "").upper() == "TRUE"
+        """Lock, validity and password state; ``UnreadableValue`` when a time does not parse.
+
+        ``pwdEndTime`` reached: expired. ``pwdStartTime`` not reached: disabled (not active
+        yet). Both as slapd's ``account_locked`` decides them.
+        """
+        policy = self._effective(attrs)
+        locked, reason, disabled = self._lock(attrs, policy, now)
+        start, end = gentime(attrs, "pwdStartTime"), gentime(attrs, "pwdEndTime")
+        expired = end is not None and end <= now
+        disabled = disabled or (start is not None and now < start)
+        expires = self.password_expires(attrs, policy)
+        password_expired = self._expired(gentime(attrs, "pwdChangedTime"), policy, now)
+        must_change = str(first(attrs, "pwdReset") or "").upper() == "TRUE" or password_expired
         return {
             "locked": locked,
             "lock_reason": reason,
             "disabled": disabled,
             "expired": expired,
             "must_change": must_change,
+            "password_expired": password_expired,
+            "password_expires": utc_text(expires),
         }
 
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
-        who = escape_filter_chars(dn)
-        for group in admin_groups:
-            if group_has_member(conn, group, f"(|(member={who})(uniqueMember={who}))"):
-                return True
-        return False
+        # configured admin groups, nested groupOfNames / groupOfUniqueNames followed upwards
+        return openldap_admin_member(conn, dn, admin_groups)
 
-    def unlock(self, conn: Connection, dn: str) -> dict[str, Any] | None:
-        ok = conn.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]})
-        if ok is True or conn.result.get("result") == 16:  # noSuchAttribute: already unlocked
+    def unlock(self, conn: Connection, dn: str, seen: Attrs) -> dict[str, Any] | None:
+        """Delete exactly the ``pwdAccountLockedTime`` value that was read and judged a failure lock.
+
+        Deleting that value (not the attribute) means a lock set in between — say the
+        administrator lock — is left in place; the caller's re-read then reports it.
+        """
+        value = first(seen, "pwdAccountLockedTime")
+        if value is None:
+            return None
+        ok = conn.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [value])]})
+        if ok is True or conn.result.get("result") == 16:  # noSuchAttribute: gone or changed; re-read decides
             return None
         return _result(conn)
 
@@ -157,34 +322,61 @@ class ActiveDirectory:
         "pwdLastSet",
         "lockoutTime",
         "adminCount",
+        "msDS-UserPasswordExpiryTimeComputed",
     )
     bind_as_user = False
+    time_attributes = ("accountExpires", "pwdLastSet", "lockoutTime", "msDS-UserPasswordExpiryTimeComputed")
 
     def __init__(self, hints_critical: bool) -> None:
         self._hints_critical = hints_critical
 
     def state(self, attrs: Attrs, now: datetime) -> dict[str, Any]:
-        uac = int(first(attrs, "userAccountControl") or 0)
-        computed = int(first(attrs, "msDS-User-Account-Control-Computed") or 0)
-        expires = filetime(first(attrs, "accountExpires"))
+        """Lock, validity and password state (MS-ADTS §3.1.1.4.4 / MS-ADA1..3 attribute semantics).
+
+        ``userAccountControl`` and the constructed ``msDS-User-Account-Control-Computed`` must be
+        readable (``UnreadableValue`` otherwise: fail closed). Locked = ``UF_LOCKOUT`` of the
+        computed flags (the DC applies the lockout duration); ``lockoutTime`` is checked to
+        parse. ``accountExpires`` 0 / max = never. ``pwdLastSet`` 0 = must change at next
+        logon (bind ``data 773``); ``UF_PASSWORD_EXPIRED`` otherwise = expired (``data 532``).
+        """
+        uac = integer(attrs, "userAccountControl", required=True)
+        computed = integer(attrs, "msDS-User-Account-Control-Computed", required=True)
+        assert uac is not None and computed is not None
+        account_expires = filetime(attrs, "accountExpires")
+        expired = account_expires not in (None, *AD_NEVER) and _when(attrs, "accountExpires", account_expires) <= now
+        lockout = filetime(attrs, "lockoutTime")
+        if lockout not in (None, 0):
+            _when(attrs, "lockoutTime", lockout)
         locked = bool(computed & UF_LOCKOUT)
-        pwd_last_set = first(attrs, "pwdLastSet")
+        pwd_last_set = filetime(attrs, "pwdLastSet")
+        if pwd_last_set not in (None, 0, -1):
+            _when(attrs, "pwdLastSet", pwd_last_set)
+        flagged = bool(computed & UF_PASSWORD_EXPIRED)
+        expiry = filetime(attrs, "msDS-UserPasswordExpiryTimeComputed")
+        expires = None
+        if expiry not in (None, *AD_NEVER):
+            expires = _when(attrs, "msDS-UserPasswordExpiryTimeComputed", expiry)
         return {
             "locked": locked,
             "lock_reason": "failures" if locked else "",
             "disabled": bool(uac & UF_ACCOUNTDISABLE),
-            "expired": expires is not None and expires <= now,
-            "must_change": str(pwd_last_set) == "0" or bool(computed & UF_PASSWORD_EXPIRED),
+            "expired": expired,
+            "must_change": pwd_last_set == 0 or flagged,
+            "password_expired": flagged and pwd_last_set != 0,
+            "password_expires": utc_text(expires),
         }
 
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
         if str(first(attrs, "adminCount") or "0") == "1":
             return True
+        # built-in protected groups by well-known SID/RID (tokenGroups), Administrator, krbtgt
+        if ad_protected(conn, dn):
+            return True
         who = escape_filter_chars(dn)
         # LDAP_MATCHING_RULE_IN_CHAIN: nested membership counts too
         return any(group_has_member(conn, g, f"(member:1.2.840.113556.1.4.1941:={who})") for g in admin_groups)
 
-    def unlock(self, conn: Connection, dn: str) -> dict[str, Any] | None:
+    def unlock(self, conn: Connection, dn: str, seen: Attrs) -> dict[str, Any] | None:
         ok = conn.modify(dn, {"lockoutTime": [(MODIFY_REPLACE, ["0"])]})
         return None if ok is True else _result(conn)
 
@@ -218,10 +410,6 @@ class ActiveDirectory:
             },
         )
         return None if ok is True else _result(conn)
-
-
-class GroupMissing(Exception):
-    """A configured admin group does not exist (fail closed)."""
 
 
 def group_has_member(conn: Connection, group_dn: str, member_filter: str) -> bool:

@@ -114,6 +114,54 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The account has expired; the service desk can help.",
         "nl": "Het account is verlopen; de servicedesk kan helpen.",
     },
+    "password_expired": {
+        "en": "Your password has expired, so it can no longer be used to change it. Set a new password "
+        'with "forgot password" (the password-reset request) instead.',
+        "nl": "Je wachtwoord is verlopen en kan daarom niet meer gebruikt worden om het te wijzigen. Stel een "
+        'nieuw wachtwoord in met "wachtwoord vergeten" (de aanvraag om je wachtwoord opnieuw in te stellen).',
+    },
+    "directory_too_short": {
+        "en": "The new password is too short for the directory: it requires at least {min} characters. "
+        "A few unrelated words with spaces make a long password that is easy to remember.",
+        "nl": "Het nieuwe wachtwoord is te kort voor de directory: die vereist minstens {min} tekens. "
+        "Een paar losse woorden met spaties geven een lang wachtwoord dat makkelijk te onthouden is.",
+    },
+    "directory_too_short_unknown": {
+        "en": "The new password is too short for the directory's own rules. Choose a longer one.",
+        "nl": "Het nieuwe wachtwoord is te kort volgens de regels van de directory. Kies een langer wachtwoord.",
+    },
+    "directory_too_long": {
+        "en": "The new password is too long for the directory: it accepts at most {max} characters.",
+        "nl": "Het nieuwe wachtwoord is te lang voor de directory: die accepteert hoogstens {max} tekens.",
+    },
+    "directory_too_long_unknown": {
+        "en": "The new password is too long for the directory's own rules. Choose a shorter one.",
+        "nl": "Het nieuwe wachtwoord is te lang volgens de regels van de directory. Kies een korter wachtwoord.",
+    },
+    "directory_minimum": {
+        "en": "The directory requires at least {min} characters.",
+        "nl": "De directory vereist minstens {min} tekens.",
+    },
+    "change_after_reset": {
+        "en": "The password was reset and must be changed first: sign in once and choose a new password, "
+        "or ask for a new reset.",
+        "nl": "Het wachtwoord is opnieuw ingesteld en moet eerst gewijzigd worden: meld je aan en kies een "
+        "nieuw wachtwoord, of vraag een nieuwe reset aan.",
+    },
+    "must_change": {
+        "en": "The password must be changed at the next sign-in; use the temporary password as the current one.",
+        "nl": "Het wachtwoord moet bij de volgende aanmelding gewijzigd worden; gebruik het tijdelijke wachtwoord "
+        "als huidige.",
+    },
+    "change_not_allowed": {
+        "en": "The directory does not let this account change its own password; the service desk can reset it.",
+        "nl": "De directory staat niet toe dat dit account zijn eigen wachtwoord wijzigt; de servicedesk kan het "
+        "opnieuw instellen.",
+    },
+    "must_supply_old_password": {
+        "en": "The directory requires the current password for this change. Give the current password.",
+        "nl": "De directory vereist het huidige wachtwoord voor deze wijziging. Geef het huidige wachtwoord op.",
+    },
     "not_allowed": {
         "en": "This account cannot be handled automatically; the service desk will help.",
         "nl": "Dit account kan niet automatisch worden behandeld; de servicedesk helpt je verder.",
@@ -134,6 +182,10 @@ REQUESTER_REASONS = frozenset(
         "complexity",
         "too_young",
         "wrong_password",
+        "change_after_reset",
+        "must_change",
+        "must_supply_old_password",
+        "password_expired",
     }
 )
 """Reasons the requester can fix by trying again (``ConnectorError.requester_action``)."""
