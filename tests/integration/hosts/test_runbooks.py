@@ -249,6 +249,7 @@ def test_clearing_an_empty_queue_reports_no_change(app: Firstline) -> None:
     assert outcome.state == "resolved", outcome.message
     ran = {s.step_id: s.status for s in outcome.steps}
     assert ran["clear_cups"] == "skipped" and ran["confirm_cups"] == "ok"
+    assert outcome.resolution_note == "The queue of Bug test printer (case) was already empty; nothing was cancelled."
 
 
 def test_host_actions_report_changed_to_the_ticket(app: Firstline) -> None:
