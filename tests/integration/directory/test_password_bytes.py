@@ -21,7 +21,11 @@ from ldap3.protocol.sasl.sasl import sasl_prep
 from connectors.base import InvalidInput, Rejected
 from connectors.ldap import LdapConnector
 from runner.secrets import SecretStore
+from runner.service import Firstline
+from tests.integration.directory import test_directory_runbooks as _runbooks
 from tests.integration.directory.helpers import LAB, Directory, new_password, target_config
+
+app = _runbooks.app  # the open_app() fixture over the lab inventory, per flavour
 
 # Every variant keeps an ASCII capital, digit and symbol so that AD complexity accepts it.
 VARIANTS = {
@@ -171,3 +175,29 @@ def test_the_service_account_binds_with_its_exact_bytes(directory: Directory, tm
         assert status["exists"] is True and status["dn"].lower() == directory.dn(other).lower()
     finally:
         conn.close()
+
+
+# --- end to end through the runner: nothing between the requester and the directory
+# --- (parameters, templates, engine) may normalise or re-encode a password
+
+
+def test_runbooks_carry_the_typed_bytes_end_to_end(app: Firstline, directory: Directory) -> None:
+    user, _ = directory.create_user()
+    typed = unique("Sommet lointain ²² orage")
+    out = app.run("password-reset", {"new_password": typed, "must_change": False}, requester=user, roles={"employee"})
+    assert out.state == "resolved", (out.reason, out.message)
+    assert_stored_exactly(directory, user, typed)
+    new = unicodedata.normalize("NFD", unique("Kv-9 café ½ ﬁne ﷺ\u00a0orage"))
+    out = app.run("password-change", {"old_password": typed, "new_password": new}, requester=user, roles={"employee"})
+    assert out.state == "resolved", (out.reason, out.message)
+    assert_stored_exactly(directory, user, new)
+    assert not bind_bytes(directory, user, unicodedata.normalize("NFC", new))
+
+
+def test_three_arabic_ligatures_are_too_short_through_the_runbook(app: Firstline, directory: Directory) -> None:
+    """The issue's item 4 input: 3 characters typed, 54 after NFKC; refused, nothing changed."""
+    user, pw = directory.create_user()
+    before = directory.state_attrs(user)
+    out = app.run("password-reset", {"new_password": "ﷺﷺﷺ"}, requester=user, roles={"employee"})
+    assert out.state != "resolved" and out.reason == "too_short"
+    assert directory.state_attrs(user) == before and directory.bind_ok(user, pw)
