@@ -1,0 +1,596 @@
+"""Typed, read-only queries over tickets and audit events: the auditor's search, pages and exports.
+
+Every surface (portal pages, ``/api/v1``, later the CLI) builds a ``TicketFilter`` or
+``EventFilter`` — usually with ``from_params()`` from a query string — and calls one of::
+
+    page_tickets(engine, f, cursor=None, limit=50) -> Page      newest first (id desc)
+    page_events(engine, f, cursor=None, limit=50)  -> Page      newest first (seq desc)
+    count_tickets(engine, f) / count_events(engine, f) -> int
+    export_tickets(engine, f, fmt) / export_events(engine, f, fmt) -> Iterator[str]
+    chain_status(engine, key, checkpoint_file) -> ChainStatus
+
+Rules (the portal's auditor section in ``docs/portal.md`` repeats them):
+
+* **Filters** are exact matches, except ``target`` (case-insensitive substring, ``%`` and
+  ``_`` taken literally). ``actor`` is who acted (ticket: ``opened_by``, or the requester
+  for tickets opened before revision 0003); ``on_behalf_of`` is the requester. Events
+  can also be filtered by their ticket's ``channel``, ``state`` and ``directory``
+  (events without a ticket then never match).
+* **Time range**: ``since`` inclusive, ``until`` exclusive, on ``ticket.opened_at`` /
+  ``audit_event.ts``. Text goes through ``runner.timeparse.parse_instant`` (``Z``,
+  ``+01:00``...; no offset means UTC); datetimes must be aware. Stored times are fixed-width
+  UTC text (``runner.timeparse.stored``), so comparing text compares instants.
+* **Pages** use keyset pagination on the primary key (``ticket.id`` / ``audit_event.seq``,
+  unique, so equal timestamps never make a row skip or repeat). The cursor is opaque
+  (URL-safe base64 of the last key, the kind and a fingerprint of the filter); a cursor
+  from another filter or a forged one raises ``ParameterError``.
+* **Exports** are generators: nothing is read until iterated; rows are fetched
+  ``EXPORT_BATCH`` at a time by keyset in ascending (chain) order, each batch on a
+  short-lived connection, bounded by the newest key when the export started. Memory stays
+  constant whatever the number of rows. CSV cells go through ``csv_cell``; JSON Lines
+  escape every non-ASCII character, so each record is exactly one line for any tool.
+
+Every value a person gives is validated here (``ParameterError`` naming the field, never
+echoing more than a short clean excerpt); nothing in this module writes to the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Engine, Select, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import String
+
+from runner.errors import ParameterError
+from runner.ledger import audit as audit_mod
+from runner.ledger.tables import audit_event, audit_head, ticket
+from runner.safetext import shown
+from runner.timeparse import parse_instant, stored
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "EVENT_COLUMNS",
+    "EXPORT_BATCH",
+    "MAX_LIMIT",
+    "TICKET_COLUMNS",
+    "ChainStatus",
+    "ChainVerifier",
+    "EventFilter",
+    "Page",
+    "TicketFilter",
+    "chain_status",
+    "count_events",
+    "count_tickets",
+    "csv_cell",
+    "export_events",
+    "export_tickets",
+    "page_events",
+    "page_tickets",
+]
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+EXPORT_BATCH = 500
+MAX_VALUE = 256  # the widest filterable column (audit_event.target)
+FORMATS = ("csv", "jsonl")
+Format = Literal["csv", "jsonl"]
+
+# Column order of the exports (and of the API's items).
+TICKET_COLUMNS = (
+    "number",
+    "id",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+    "deadline_at",
+    "state",
+    "requester",
+    "opened_by",
+    "subject",
+    "channel",
+    "category",
+    "type",
+    "runbook",
+    "runbook_sha256",
+    "directory",
+    "impact",
+    "urgency",
+    "priority",
+    "assignment_group",
+    "resolution_code",
+    "resolution_note",
+    "reason",
+    "message",
+    "correlation_id",
+    "params",
+)
+EVENT_COLUMNS = (*audit_mod.FIELDS, "prev_hash", "hash")
+
+_TOKEN = re.compile(r"[a-z][a-z0-9_.\-]{0,63}", re.ASCII)  # state, channel, outcome, action, codes
+_NUMBER = re.compile(r"FL-[0-9]{6,9}", re.ASCII)
+_FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # and their fullwidth forms
+
+
+# -- the ticket number in SQL -------------------------------------------------------------
+class _TicketNumber(FunctionElement[str]):
+    """``runner.ledger.tickets.number_of`` in SQL: ``FL-`` and the id, zero-padded to six digits."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_TicketNumber, "sqlite")
+def _number_sqlite(element: _TicketNumber, compiler: Any, **kw: Any) -> str:
+    # The sqlite dialect binds with "?", so a "%" in SQL text is literal.
+    arg: str = compiler.process(element.clauses, **kw)
+    return "printf('FL-%06d', " + arg + ")"
+
+
+@compiles(_TicketNumber)
+def _number_default(element: _TicketNumber, compiler: Any, **kw: Any) -> str:
+    arg: str = compiler.process(element.clauses, **kw)
+    # lpad cuts longer text, so ids of seven digits and more are written out whole.
+    padded = f"lpad(CAST({arg} AS TEXT), 6, '0')"
+    return f"('FL-' || CASE WHEN {arg} < 1000000 THEN {padded} ELSE CAST({arg} AS TEXT) END)"
+
+
+# -- validation of what people type -------------------------------------------------------
+def _excerpt(value: str) -> str:
+    return shown(value, 24)
+
+
+def _text(value: object, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ParameterError(f"{what} must be text")
+    value = value.strip(" ")
+    if not value:
+        return None
+    if len(value) > MAX_VALUE:
+        raise ParameterError(f"{what} is too long (at most {MAX_VALUE} characters)")
+    if any(not ch.isprintable() for ch in value):
+        raise ParameterError(f"{what} contains control or invisible characters")
+    return value
+
+
+def _token(value: object, what: str) -> str | None:
+    text = _text(value, what)
+    if text is not None and not _TOKEN.fullmatch(text):
+        raise ParameterError(
+            f"{what} '{_excerpt(text)}' is not a valid value (lower-case letters, digits, '_', '.', '-')"
+        )
+    return text
+
+
+def _number(value: object, what: str) -> str | None:
+    text = _text(value, what)
+    if text is None:
+        return None
+    text = text.upper()
+    if text.isdigit() and len(text) <= 9:
+        text = f"FL-{int(text):06d}"
+    if not _NUMBER.fullmatch(text):
+        raise ParameterError(f"{what} '{_excerpt(text)}' is not a ticket number (they look like FL-000123)")
+    return text
+
+
+def _instant(value: object, what: str) -> str | None:
+    """A bound in the stored form, or None. Text: ``parse_instant``; datetimes must be aware."""
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ParameterError(f"{what} has no time zone; give an offset (naive times are not instants)")
+        return stored(value)
+    if not isinstance(value, str):
+        raise ParameterError(f"{what} must be a date or time")
+    return stored(parse_instant(value, what=what))
+
+
+def _check_range(since: str | None, until: str | None) -> None:
+    if since is not None and until is not None and until <= since:
+        raise ParameterError("until must be later than since (since is inclusive, until exclusive)")
+
+
+# -- filters ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TicketFilter:
+    """What to select among tickets. Times are stored-form UTC text (build with ``from_params``).
+
+    ``actor``: who opened it (``opened_by``, or the requester for old tickets); ``on_behalf_of``:
+    the requester; ``target``: substring of the subject; the rest are exact matches.
+    """
+
+    actor: str | None = None
+    on_behalf_of: str | None = None
+    target: str | None = None
+    runbook: str | None = None
+    channel: str | None = None
+    state: str | None = None
+    directory: str | None = None
+    category: str | None = None
+    resolution_code: str | None = None
+    number: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TicketFilter:
+        """Build from request parameters (strings; empty means "any"). Unknown keys are ignored
+        (the route decides which keys it accepts). ``ParameterError`` names the bad field."""
+        f = cls(
+            actor=_text(params.get("actor"), "actor"),
+            on_behalf_of=_text(params.get("on_behalf_of"), "on_behalf_of"),
+            target=_text(params.get("target"), "target"),
+            runbook=_text(params.get("runbook"), "runbook"),
+            channel=_token(params.get("channel"), "channel"),
+            state=_token(params.get("state"), "state"),
+            directory=_text(params.get("directory"), "directory"),
+            category=_text(params.get("category"), "category"),
+            resolution_code=_token(params.get("resolution_code"), "resolution_code"),
+            number=_number(params.get("ticket"), "ticket"),
+            since=_instant(params.get("since"), "since"),
+            until=_instant(params.get("until"), "until"),
+        )
+        _check_range(f.since, f.until)
+        return f
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = ticket.c
+        out: list[ColumnElement[bool]] = []
+        if self.actor is not None:
+            out.append(func.coalesce(c.opened_by, c.requester) == self.actor)
+        for value, col in (
+            (self.on_behalf_of, c.requester),
+            (self.runbook, c.runbook),
+            (self.channel, c.channel),
+            (self.state, c.state),
+            (self.directory, c.directory),
+            (self.category, c.category),
+            (self.resolution_code, c.resolution_code),
+        ):
+            if value is not None:
+                out.append(col == value)
+        if self.target is not None:
+            out.append(func.lower(c.subject).contains(self.target.lower(), autoescape=True))
+        if self.number is not None:
+            out.append(c.id == int(self.number.removeprefix("FL-")))
+        if self.since is not None:
+            out.append(c.opened_at >= self.since)
+        if self.until is not None:
+            out.append(c.opened_at < self.until)
+        return out
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to select among audit events (see ``TicketFilter``). ``ticket`` is a ticket
+    number; ``channel``, ``state`` and ``directory`` select through the event's ticket."""
+
+    actor: str | None = None
+    on_behalf_of: str | None = None
+    action: str | None = None
+    target: str | None = None
+    outcome: str | None = None
+    runbook: str | None = None
+    ticket: str | None = None
+    channel: str | None = None
+    state: str | None = None
+    directory: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> EventFilter:
+        """Build from request parameters; see ``TicketFilter.from_params``."""
+        f = cls(
+            actor=_text(params.get("actor"), "actor"),
+            on_behalf_of=_text(params.get("on_behalf_of"), "on_behalf_of"),
+            action=_token(params.get("action"), "action"),
+            target=_text(params.get("target"), "target"),
+            outcome=_token(params.get("outcome"), "outcome"),
+            runbook=_text(params.get("runbook"), "runbook"),
+            ticket=_number(params.get("ticket"), "ticket"),
+            channel=_token(params.get("channel"), "channel"),
+            state=_token(params.get("state"), "state"),
+            directory=_text(params.get("directory"), "directory"),
+            since=_instant(params.get("since"), "since"),
+            until=_instant(params.get("until"), "until"),
+        )
+        _check_range(f.since, f.until)
+        return f
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = audit_event.c
+        out: list[ColumnElement[bool]] = []
+        for value, col in (
+            (self.actor, c.actor),
+            (self.on_behalf_of, c.on_behalf_of),
+            (self.action, c.action),
+            (self.outcome, c.outcome),
+            (self.runbook, c.runbook),
+            (self.ticket, c.ticket),
+        ):
+            if value is not None:
+                out.append(col == value)
+        if self.target is not None:
+            out.append(func.lower(c.target).contains(self.target.lower(), autoescape=True))
+        through = [
+            col == value
+            for value, col in (
+                (self.channel, ticket.c.channel),
+                (self.state, ticket.c.state),
+                (self.directory, ticket.c.directory),
+            )
+            if value is not None
+        ]
+        if through:
+            out.append(c.ticket.in_(select(_TicketNumber(ticket.c.id)).where(*through)))
+        if self.since is not None:
+            out.append(c.ts >= self.since)
+        if self.until is not None:
+            out.append(c.ts < self.until)
+        return out
+
+
+def _fingerprint(kind: str, f: TicketFilter | EventFilter) -> str:
+    raw = json.dumps([kind, asdict(f)], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(kind: str, f: TicketFilter | EventFilter, key: int) -> str:
+    raw = json.dumps({"k": kind, "a": key, "f": _fingerprint(kind, f)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(kind: str, f: TicketFilter | EventFilter, cursor: str) -> int:
+    bad = "the page link is not valid (it may belong to another search); start the search again"
+    if not isinstance(cursor, str) or len(cursor) > 200:
+        raise ParameterError(bad)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ParameterError(bad) from exc
+    if not isinstance(data, dict) or data.get("k") != kind or data.get("f") != _fingerprint(kind, f):
+        raise ParameterError(bad)
+    key = data.get("a")
+    if not isinstance(key, int) or isinstance(key, bool) or key < 1:
+        raise ParameterError(bad)
+    return key
+
+
+def _limit(limit: object) -> int:
+    if isinstance(limit, str):
+        if not limit.strip().isdigit() or len(limit.strip()) > 4:
+            raise ParameterError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        limit = int(limit.strip())
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ParameterError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return limit
+
+
+# -- rows ---------------------------------------------------------------------------------
+def _ticket_row(row: Mapping[Any, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in TICKET_COLUMNS if k != "number"}
+    out["number"] = f"FL-{row['id']:06d}"
+    try:
+        out["params"] = json.loads(row["params"])
+    except (TypeError, ValueError):
+        out["params"] = row["params"]
+    return {k: out[k] for k in TICKET_COLUMNS}
+
+
+def _event_row(row: Mapping[Any, Any]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in EVENT_COLUMNS}
+    try:
+        out["detail"] = json.loads(row["detail"])
+    except (TypeError, ValueError):
+        out["detail"] = row["detail"]
+    return out
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page, newest first. ``next_cursor`` is None on the last page."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    limit: int
+
+
+def _page(
+    engine: Engine,
+    kind: str,
+    f: TicketFilter | EventFilter,
+    key_col: Any,
+    base: Select[Any],
+    shape: Callable[[Mapping[Any, Any]], dict[str, Any]],
+    cursor: str | None,
+    limit: object,
+) -> Page:
+    n = _limit(limit)
+    q = base.where(*f.conditions())
+    if cursor:
+        q = q.where(key_col < _decode_cursor(kind, f, cursor))
+    q = q.order_by(key_col.desc()).limit(n + 1)
+    with engine.connect() as conn:
+        rows = [shape(r) for r in conn.execute(q).mappings()]
+    more = len(rows) > n
+    rows = rows[:n]
+    key = "id" if kind == "tickets" else "seq"
+    return Page(rows, _encode_cursor(kind, f, rows[-1][key]) if more else None, n)
+
+
+def page_tickets(engine: Engine, f: TicketFilter, cursor: str | None = None, limit: object = DEFAULT_LIMIT) -> Page:
+    """Tickets matching *f*, newest (highest id) first, after *cursor*; at most *limit* (1..200)."""
+    return _page(engine, "tickets", f, ticket.c.id, select(ticket), _ticket_row, cursor, limit)
+
+
+def page_events(engine: Engine, f: EventFilter, cursor: str | None = None, limit: object = DEFAULT_LIMIT) -> Page:
+    """Audit events matching *f*, newest (highest seq) first, after *cursor*; at most *limit*."""
+    return _page(engine, "events", f, audit_event.c.seq, select(audit_event), _event_row, cursor, limit)
+
+
+def count_tickets(engine: Engine, f: TicketFilter) -> int:
+    """How many tickets match *f*."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(ticket).where(*f.conditions())).scalar_one())
+
+
+def count_events(engine: Engine, f: EventFilter) -> int:
+    """How many audit events match *f*."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(audit_event).where(*f.conditions())).scalar_one())
+
+
+# -- exports ------------------------------------------------------------------------------
+def csv_cell(value: Any) -> Any:
+    """One CSV cell that a spreadsheet shows as the text it is.
+
+    Control, bidi and invisible characters become ``\\uXXXX`` (``runner.safetext.shown``): a
+    stored newline cannot start a forged row. A cell whose first visible character is
+    ``=``, ``+``, ``-``, ``@`` (or their fullwidth forms) — the characters that make Excel,
+    LibreOffice and Google Sheets read a formula (OWASP "CSV Injection") — gets a leading
+    ``'``. Numbers and None pass unchanged; dicts and lists become canonical JSON first.
+    """
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if not isinstance(value, str):
+        value = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = shown(value)
+    if text.lstrip(" ")[:1] in _FORMULA_START:
+        text = "'" + text
+    return text
+
+
+def _export(
+    engine: Engine,
+    fmt: str,
+    table: Any,
+    key_col: Any,
+    columns: tuple[str, ...],
+    conditions: list[ColumnElement[bool]],
+    shape: Callable[[Mapping[Any, Any]], dict[str, Any]],
+    batch: int,
+) -> Iterator[str]:
+    if fmt not in FORMATS:
+        raise ParameterError("format must be csv or jsonl")
+
+    def lines() -> Iterator[str]:
+        with engine.connect() as conn:
+            top = conn.execute(select(func.max(key_col))).scalar()
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\r\n")
+        if fmt == "csv":
+            writer.writerow(columns)
+            yield buf.getvalue()
+        if top is None:
+            return
+        after = 0
+        while True:
+            rows = _fetch_batch(engine, table, key_col, conditions, after, int(top), batch)
+            for row in rows:
+                item = shape(row)
+                if fmt == "jsonl":
+                    yield json.dumps(item, ensure_ascii=True, sort_keys=False, default=str) + "\n"
+                else:
+                    buf.seek(0)
+                    buf.truncate()
+                    writer.writerow([csv_cell(item[k]) for k in columns])
+                    yield buf.getvalue()
+            if len(rows) < batch:
+                return
+            after = int(rows[-1][key_col.name])
+
+    return lines()
+
+
+def _fetch_batch(
+    engine: Engine,
+    table: Any,
+    key_col: Any,
+    conditions: list[ColumnElement[bool]],
+    after: int,
+    top: int,
+    batch: int,
+) -> list[Mapping[Any, Any]]:
+    """One export batch: at most *batch* rows with *after* < key <= *top*, ascending."""
+    q = select(table).where(*conditions, key_col > after, key_col <= top).order_by(key_col).limit(batch)
+    with engine.connect() as conn:
+        return list(conn.execute(q).mappings())
+
+
+def export_tickets(engine: Engine, f: TicketFilter, fmt: str, *, batch: int = EXPORT_BATCH) -> Iterator[str]:
+    """Tickets matching *f* as CSV (header + one row per ticket, ``TICKET_COLUMNS``, params as
+    JSON) or JSON Lines, oldest first, streamed (see the module docstring).
+    ``ParameterError`` at once for an unknown *fmt*."""
+    return _export(engine, fmt, ticket, ticket.c.id, TICKET_COLUMNS, f.conditions(), _ticket_row, batch)
+
+
+def export_events(engine: Engine, f: EventFilter, fmt: str, *, batch: int = EXPORT_BATCH) -> Iterator[str]:
+    """Audit events matching *f* as CSV (``EVENT_COLUMNS``, detail as JSON) or JSON Lines, in
+    chain order, streamed. Unfiltered, the export links event to event (``prev_hash``)."""
+    return _export(engine, fmt, audit_event, audit_event.c.seq, EVENT_COLUMNS, f.conditions(), _event_row, batch)
+
+
+# -- chain verification -------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChainStatus:
+    """The audit chain's verification status as shown to auditors.
+
+    ``ok``: every event links, hashes and matches the signed head and checkpoints;
+    ``events``: how many were checked; ``first_bad_seq`` / ``problem``: where and what
+    failed (None / "" when ok); ``checked_at``: stored-form UTC time of the check.
+    """
+
+    ok: bool
+    events: int
+    first_bad_seq: int | None
+    problem: str
+    checked_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def chain_status(engine: Engine, key: bytes, checkpoint_file: Path | None) -> ChainStatus:
+    """Verify the whole chain now (``runner.ledger.audit.verify``)."""
+    report = audit_mod.verify(engine, key, checkpoint_file)
+    return ChainStatus(report.ok, report.events, report.first_bad_seq, report.problem, stored(datetime.now(UTC)))
+
+
+class ChainVerifier:
+    """``chain_status`` with a short memory: a page view re-verifies when the signed head moved
+    or *max_age* seconds passed, so a busy auditor page does not walk the chain per request.
+    A tampered row is therefore reported at most *max_age* seconds late. Thread-safe enough:
+    the worst race verifies twice."""
+
+    def __init__(self, engine: Engine, key: bytes, checkpoint_file: Path | None, max_age: float = 30.0) -> None:
+        self.engine, self.key, self.checkpoint_file, self.max_age = engine, key, checkpoint_file, max_age
+        self._last: tuple[tuple[int, str] | None, float, ChainStatus] | None = None
+
+    def status(self) -> ChainStatus:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+        head = None if row is None else (int(row.seq), str(row.hash))
+        now = time.monotonic()
+        if self._last is not None and self._last[0] == head and now - self._last[1] < self.max_age:
+            return self._last[2]
+        result = chain_status(self.engine, self.key, self.checkpoint_file)
+        self._last = (head, now, result)
+        return result

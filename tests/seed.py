@@ -1,0 +1,112 @@
+"""Crafted ledgers for the query and KPI tests: tickets inserted row by row with chosen
+times, audit events appended through the real ``AuditLog`` (so the chain verifies) with
+chosen timestamps. Works on SQLite and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+
+from runner.ledger import audit as audit_mod
+from runner.ledger.audit import Actor, AuditLog
+from runner.ledger.store import make_engine, upgrade
+from runner.ledger.tables import ticket
+from runner.timeparse import stored
+
+PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+PG_BASE = "postgresql+psycopg2://postgres@127.0.0.1:5432/"
+KEY = b"k" * 32
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh, uniquely named database on 127.0.0.1:5432 (trust auth), dropped afterwards."""
+    import pytest
+
+    name = f"fl_h2_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 (database 'test') is not usable: {exc}")
+    try:
+        yield PG_BASE + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Ledger:
+    engine: Engine
+    audit: AuditLog
+    checkpoint_file: Path | None
+
+    def ticket(self, opened: datetime = T0, **kw: Any) -> int:
+        """Insert one ticket; *opened* sets opened_at; ``resolve_after`` (timedelta) sets resolved_at."""
+        after = kw.pop("resolve_after", None)
+        state = kw.pop("state", "resolved")
+        row: dict[str, Any] = {
+            "requester": "alice",
+            "subject": "alice",
+            "channel": "portal",
+            "category": "identity/account",
+            "type": "incident",
+            "runbook": "unlock-account",
+            "runbook_sha256": "0" * 64,
+            "params": json.dumps({"user": "alice"}),
+            "state": state,
+            "impact": 3,
+            "urgency": 2,
+            "priority": 4,
+            "correlation_id": str(uuid.uuid4()),
+            "opened_at": stored(opened),
+            "updated_at": stored(opened),
+            "deadline_at": stored(opened + timedelta(minutes=5)),
+            "opened_by": kw.get("requester", "alice"),
+            "resolution_code": "solved_by_automation" if state == "resolved" else None,
+            "assignment_group": "service-desk-l2" if state == "escalated" else None,
+        }
+        if state in ("resolved", "escalated", "closed"):
+            row["resolved_at"] = stored(opened + (after if after is not None else timedelta(seconds=30)))
+        row.update(kw)
+        with self.engine.begin() as conn:
+            key = conn.execute(ticket.insert().values(**row)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def event(self, ts: datetime = T0, actor: str = "alice", action: str = "ticket.opened", **kw: Any) -> int:
+        """Append one audit event at *ts* through the real chain."""
+        real = audit_mod.now
+        audit_mod.now = lambda: stored(ts)
+        try:
+            with self.engine.begin() as conn:
+                return self.audit.append(
+                    conn,
+                    Actor(actor, tuple(kw.pop("roles", ("employee",))), kw.pop("on_behalf_of", None)),
+                    action,
+                    outcome=kw.pop("outcome", "success"),
+                    **kw,
+                )
+        finally:
+            audit_mod.now = real
+
+
+def open_ledger(url: str, checkpoint_file: Path | None = None) -> Ledger:
+    engine = make_engine(url)
+    upgrade(engine)
+    audit = AuditLog(KEY, 1000, checkpoint_file)
+    audit.ensure_head(engine)
+    return Ledger(engine, audit, checkpoint_file)

@@ -1,0 +1,413 @@
+"""The auditor's queries (runner.queries) on crafted ledgers: every filter, time zones, keyset
+pages with equal timestamps, streamed exports with neutralised CSV cells, chain status.
+
+Each test runs on SQLite and, as ``[postgresql]`` (marker ``integration``), on the machine's
+PostgreSQL in a database created for the test and dropped afterwards."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, update
+
+from runner import queries
+from runner.errors import ParameterError
+from runner.ledger.tables import audit_event
+from runner.queries import EventFilter, TicketFilter
+from tests.seed import KEY, T0, Ledger, open_ledger, pg_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        led = open_ledger(f"sqlite:///{tmp_path / 'q.db'}", tmp_path / "cp.jsonl")
+        yield led
+        led.engine.dispose()
+        return
+    with pg_database() as url:
+        led = open_ledger(url, tmp_path / "cp.jsonl")
+        yield led
+        led.engine.dispose()
+
+
+def ids(page: queries.Page, key: str = "id") -> list[int]:
+    return [r[key] for r in page.items]
+
+
+# -- ticket filters -------------------------------------------------------------------------
+def test_each_ticket_filter_selects_exactly_its_tickets(ledger: Ledger) -> None:
+    a = ledger.ticket(requester="alice", subject="alice", opened_by="agent7", channel="api", runbook="reset-password")
+    b = ledger.ticket(requester="bob", subject="bob", opened_by="bob", channel="portal", directory="corp")
+    c = ledger.ticket(requester="carol", subject="Carol_50%", opened_by=None, state="escalated", category="printing")
+    d = ledger.ticket(
+        requester="dave", subject="dave", opened_by="agent7", state="closed", resolution_code="requester_action_needed"
+    )
+    cases: list[tuple[dict[str, str], list[int]]] = [
+        ({"actor": "agent7"}, [d, a]),
+        ({"actor": "carol"}, [c]),  # opened_by unknown (before revision 0003): the requester acted
+        ({"on_behalf_of": "bob"}, [b]),
+        ({"channel": "api"}, [a]),
+        ({"runbook": "reset-password"}, [a]),
+        ({"state": "escalated"}, [c]),
+        ({"state": "closed"}, [d]),
+        ({"directory": "corp"}, [b]),
+        ({"category": "printing"}, [c]),
+        ({"resolution_code": "requester_action_needed"}, [d]),
+        ({"target": "CAROL"}, [c]),  # case-insensitive substring
+        ({"target": "_50%"}, [c]),  # LIKE wildcards taken literally
+        ({"target": "%"}, [c]),
+        ({"target": "_"}, [c]),
+        ({"ticket": f"FL-{b:06d}"}, [b]),
+        ({"ticket": str(b)}, [b]),
+        ({"ticket": f"fl-{b:06d}"}, [b]),
+        ({"actor": "agent7", "channel": "portal"}, [d]),
+        ({"actor": "agent7", "channel": "cli"}, []),
+        ({"actor": "nobody"}, []),
+        ({}, [d, c, b, a]),
+        ({"actor": "", "state": "  "}, [d, c, b, a]),  # empty means any
+    ]
+    for params, expected in cases:
+        f = TicketFilter.from_params(params)
+        assert ids(queries.page_tickets(ledger.engine, f)) == expected, params
+        assert queries.count_tickets(ledger.engine, f) == len(expected), params
+
+
+def test_each_event_filter_selects_exactly_its_events(ledger: Ledger) -> None:
+    t1 = ledger.ticket(channel="api", directory="corp", state="resolved")
+    t2 = ledger.ticket(channel="portal", state="escalated")
+    e1 = ledger.event(
+        actor="agent7", on_behalf_of="alice", action="ticket.opened", ticket=f"FL-{t1:06d}", target="alice"
+    )
+    e2 = ledger.event(
+        actor="agent7",
+        on_behalf_of="alice",
+        action="ldap.unlock_account",
+        ticket=f"FL-{t1:06d}",
+        target="uid=alice,ou=People",
+        runbook="unlock-account",
+    )
+    e3 = ledger.event(actor="bob", action="ticket.escalated", outcome="failure", ticket=f"FL-{t2:06d}", target="bob")
+    e4 = ledger.event(actor="admin", action="runbook.vetted", target="=cmd|' /C calc'!A0")
+    cases: list[tuple[dict[str, str], list[int]]] = [
+        ({"actor": "agent7"}, [e2, e1]),
+        ({"on_behalf_of": "alice"}, [e2, e1]),
+        ({"action": "ldap.unlock_account"}, [e2]),
+        ({"outcome": "failure"}, [e3]),
+        ({"runbook": "unlock-account"}, [e2]),
+        ({"target": "OU=people"}, [e2]),
+        ({"target": "=cmd"}, [e4]),
+        ({"ticket": f"FL-{t2:06d}"}, [e3]),
+        ({"channel": "api"}, [e2, e1]),  # through the event's ticket
+        ({"directory": "corp"}, [e2, e1]),
+        ({"state": "escalated"}, [e3]),
+        ({"state": "escalated", "actor": "agent7"}, []),
+        ({}, [e4, e3, e2, e1]),
+    ]
+    for params, expected in cases:
+        f = EventFilter.from_params(params)
+        assert ids(queries.page_events(ledger.engine, f), "seq") == expected, params
+        assert queries.count_events(ledger.engine, f) == len(expected), params
+
+
+def test_events_find_their_ticket_beyond_six_digit_numbers(ledger: Ledger) -> None:
+    big = ledger.ticket(id=1234567, channel="worker")
+    small = ledger.ticket(id=42, channel="worker")
+    e_big = ledger.event(ticket="FL-1234567")
+    e_small = ledger.event(ticket="FL-000042")
+    ledger.event(ticket="FL-123456")  # what a cut-off number would look like
+    assert (big, small) == (1234567, 42)
+    page = queries.page_events(ledger.engine, EventFilter.from_params({"channel": "worker"}))
+    assert ids(page, "seq") == [e_small, e_big]
+
+
+# -- time ranges ----------------------------------------------------------------------------
+AT = datetime(2026, 11, 30, 3, 22, tzinfo=UTC)  # 04:22 at +01:00
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "inside"),
+    [
+        ("2026-11-30T04:22+01:00", None, True),  # since is inclusive
+        ("2026-11-30T03:22Z", None, True),
+        ("2026-11-30T03:22", None, True),  # no offset = UTC
+        ("2026-11-30 03:22:00.000001", None, False),
+        ("2026-11-30T04:22:00.000001+01:00", None, False),
+        ("2026-11-29T22:22-05:00", None, True),  # the same instant
+        ("2026-11-29T22:23-05:00", None, False),  # one minute later
+        (None, "2026-11-30T04:22+01:00", False),  # until is exclusive
+        (None, "2026-11-30T03:22:00.000001Z", True),
+        (None, "2026-11-30T04:22:00.000001+0100", True),
+        ("2026-11-30", "2026-12-01", True),  # dates: midnight UTC
+        ("2026-11-30T04:00+01", "2026-11-30T04:30+01", True),
+        (AT, AT + timedelta(microseconds=1), True),  # aware datetimes
+        (AT.astimezone(timezone(timedelta(hours=-7))), None, True),
+    ],
+)
+def test_time_range_compares_instants_whatever_the_offset(ledger: Ledger, since: Any, until: Any, inside: bool) -> None:
+    ledger.ticket(opened=AT - timedelta(hours=2))
+    t = ledger.ticket(opened=AT)
+    ledger.event(ts=AT - timedelta(hours=2))
+    e = ledger.event(ts=AT)
+    params = {"since": since, "until": until}
+    got_t = ids(queries.page_tickets(ledger.engine, TicketFilter.from_params(params)))
+    got_e = ids(queries.page_events(ledger.engine, EventFilter.from_params(params)), "seq")
+    assert (t in got_t) is inside and (e in got_e) is inside
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2026-02-30"}, "until"),
+        ({"since": datetime(2026, 11, 30)}, "since"),  # naive: no defined instant
+        ({"since": 12}, "since"),
+        ({"since": "2026-12-01", "until": "2026-12-01"}, "until"),
+        ({"since": "2026-12-02", "until": "2026-12-01"}, "until"),
+        ({"actor": "x" * 300}, "actor"),
+        ({"actor": "ali\nce"}, "actor"),
+        ({"target": "a\u202eb"}, "target"),
+        ({"state": "Resolved; DROP"}, "state"),
+        ({"channel": 5}, "channel"),
+        ({"ticket": "FL-12"}, "ticket"),
+        ({"ticket": "12345678901"}, "ticket"),
+    ],
+)
+def test_bad_filter_values_are_refused_naming_the_field(params: dict[str, Any], field: str) -> None:
+    for cls in (TicketFilter, EventFilter):
+        with pytest.raises(ParameterError) as info:
+            cls.from_params(params)
+        msg = str(info.value)
+        assert msg.startswith(field) or f" {field} " in msg or field in msg.split()[0]
+        assert "\n" not in msg and len(msg) < 240
+
+
+# -- keyset pages ---------------------------------------------------------------------------
+def test_pages_never_skip_or_repeat_with_equal_timestamps(ledger: Ledger) -> None:
+    for i in range(23):
+        ledger.ticket(opened=T0, requester="alice" if i % 3 else "bob")  # all opened at the same instant
+        ledger.event(ts=T0, actor="alice" if i % 3 else "bob")
+    for params, kind in (({}, "t"), ({"on_behalf_of": "alice"}, "t"), ({}, "e"), ({"actor": "alice"}, "e")):
+        if kind == "t":
+            total = queries.count_tickets(ledger.engine, TicketFilter.from_params(params))
+        else:
+            total = queries.count_events(ledger.engine, EventFilter.from_params(params))
+        assert total >= 8
+        seen: list[int] = []
+        cursor = None
+        pages = 0
+        while True:
+            if kind == "t":
+                page = queries.page_tickets(ledger.engine, TicketFilter.from_params(params), cursor, 4)
+                seen += ids(page)
+            else:
+                page = queries.page_events(ledger.engine, EventFilter.from_params(params), cursor, 4)
+                seen += ids(page, "seq")
+            pages += 1
+            assert len(page.items) <= 4
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+            # a row added between two page loads is newer: it never shifts the following pages
+            if kind == "t":
+                ledger.ticket(opened=T0, requester="alice")
+            else:
+                ledger.event(ts=T0, actor="alice")
+        assert len(seen) == len(set(seen)) == total, (params, kind)
+        assert seen == sorted(seen, reverse=True)
+        assert pages == -(-total // 4)
+
+
+def test_a_full_last_page_has_no_next_cursor(ledger: Ledger) -> None:
+    for _ in range(4):
+        ledger.ticket()
+    page = queries.page_tickets(ledger.engine, TicketFilter(), None, 4)
+    assert len(page.items) == 4 and page.next_cursor is None
+
+
+def test_cursors_are_bound_to_their_search(ledger: Ledger) -> None:
+    for _ in range(3):
+        ledger.ticket(requester="bob")
+        ledger.event(actor="bob")
+    f = TicketFilter.from_params({"on_behalf_of": "bob"})
+    cursor = queries.page_tickets(ledger.engine, f, None, 1).next_cursor
+    assert cursor is not None
+    assert len(queries.page_tickets(ledger.engine, f, cursor, 1).items) == 1
+    with pytest.raises(ParameterError, match="start the search again"):
+        queries.page_tickets(ledger.engine, TicketFilter.from_params({"on_behalf_of": "alice"}), cursor, 1)
+    with pytest.raises(ParameterError, match="start the search again"):
+        queries.page_events(ledger.engine, EventFilter(), cursor, 1)  # a ticket cursor on events
+    import base64
+
+    forged = base64.urlsafe_b64encode(b'{"k":"tickets","a":"1 OR 1=1","f":"x"}').decode()
+    for bad in ("garbage!!", "x" * 500, forged, "eyJ9", "bnVsbA"):
+        with pytest.raises(ParameterError):
+            queries.page_tickets(ledger.engine, f, bad, 1)
+    for limit in (0, 201, -1, "abc", "9" * 9, True, 1.5):
+        with pytest.raises(ParameterError, match="limit"):
+            queries.page_tickets(ledger.engine, f, None, limit)
+
+
+# -- exports --------------------------------------------------------------------------------
+HOSTILE = [
+    '=HYPERLINK("http://evil","x")',
+    "+1+2",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    " =1",
+    "\uff1d1",  # fullwidth '='
+    'a\nb,c"d',
+    "\u202eevil",
+    "plain",
+]
+
+
+def test_csv_export_neutralises_formulas_and_control_characters(ledger: Ledger) -> None:
+    for value in HOSTILE:
+        ledger.event(actor="agent7", target=value, action="ldap.unlock_account")
+    ledger.ticket(subject="=1+1", requester="alice")
+    body = "".join(queries.export_events(ledger.engine, EventFilter.from_params({"actor": "agent7"}), "csv"))
+    rows = list(csv.reader(io.StringIO(body, newline="")))
+    assert rows[0] == list(queries.EVENT_COLUMNS)
+    assert len(rows) == 1 + len(HOSTILE)  # a stored newline did not start a row
+    targets = [r[queries.EVENT_COLUMNS.index("target")] for r in rows[1:]]
+    for cell in targets:
+        first = cell.lstrip(" ")[:1]
+        assert first not in ("=", "+", "-", "@", "\t", "\r", "\uff1d")
+        assert "\n" not in cell and "\r" not in cell and "\u202e" not in cell
+    assert targets[0] == '\'=HYPERLINK("http://evil","x")'
+    assert targets[4] == "\\u0009=1"
+    assert targets[6] == "' =1"
+    assert targets[8] == 'a\\u000ab,c"d'
+    assert targets[-1] == "plain"
+    tbody = "".join(queries.export_tickets(ledger.engine, TicketFilter(), "csv"))
+    trows = list(csv.DictReader(io.StringIO(tbody, newline="")))
+    assert trows[0]["subject"] == "'=1+1" and trows[0]["number"] == "FL-000001"
+
+
+def test_jsonl_export_keeps_stored_values_exactly_one_record_per_line(ledger: Ledger) -> None:
+    for value in HOSTILE + ["line\u2028sep", "naïve"]:
+        ledger.event(target=value)
+    lines = list(queries.export_events(ledger.engine, EventFilter(), "jsonl"))
+    body = "".join(lines)
+    assert body.isascii() and len(body.splitlines()) == len(HOSTILE) + 2
+    records = [json.loads(line) for line in body.splitlines()]
+    assert [r["target"] for r in records] == [*HOSTILE, "line\u2028sep", "naïve"]
+    assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)  # chain order
+    assert all(r["prev_hash"] == p["hash"] for p, r in zip(records, records[1:], strict=False))
+
+
+def test_export_of_the_current_filter_only_and_unknown_format_refused(ledger: Ledger) -> None:
+    t = ledger.ticket(requester="bob", channel="api")
+    ledger.ticket(requester="alice")
+    out = [
+        json.loads(x)
+        for x in queries.export_tickets(ledger.engine, TicketFilter.from_params({"channel": "api"}), "jsonl")
+    ]
+    assert [r["id"] for r in out] == [t] and out[0]["params"] == {"user": "alice"}
+    with pytest.raises(ParameterError, match="csv or jsonl"):
+        queries.export_events(ledger.engine, EventFilter(), "xlsx")
+
+
+def test_export_is_lazy_batched_and_stops_at_the_rows_present_when_it_started(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(23):
+        ledger.event(actor="alice" if i % 2 else "bob")
+    statements: list[str] = []
+    event.listen(ledger.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    batches: list[int] = []
+    real = queries._fetch_batch
+
+    def spy(*args: Any) -> Any:
+        rows = real(*args)
+        batches.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(queries, "_fetch_batch", spy)
+    gen = queries.export_events(ledger.engine, EventFilter.from_params({"actor": "alice"}), "jsonl", batch=5)
+    assert statements == [] and isinstance(gen, Iterator)  # nothing read before iteration
+    first = next(gen)
+    assert json.loads(first)["actor"] == "alice"
+    ledger.event(actor="alice")  # appended during the export: not part of it
+    rest = list(gen)
+    assert 1 + len(rest) == 11
+    assert batches == [5, 5, 1]
+
+
+def test_export_memory_stays_bounded_for_a_large_ledger(tmp_path: Path) -> None:
+    led = open_ledger(f"sqlite:///{tmp_path / 'big.db'}")
+    n = 20_000
+    with led.engine.begin() as conn:
+        for i in range(n):
+            led.audit.append(
+                conn,
+                queries.audit_mod.Actor(f"user{i % 50}"),
+                "ticket.opened",
+                outcome="success",
+                target=f"user{i}",
+                detail={"note": "x" * 400},
+            )
+    tracemalloc.start()
+    total = 0
+    count = 0
+    for chunk in queries.export_events(led.engine, EventFilter(), "csv", batch=200):
+        total += len(chunk)
+        count += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    led.engine.dispose()
+    assert count == n + 1
+    assert total > 10_000_000
+    assert peak < total / 10, (peak, total)  # a few batches, never the whole export
+
+
+# -- chain status ---------------------------------------------------------------------------
+def test_chain_status_reports_verified_then_the_first_altered_event(ledger: Ledger) -> None:
+    for i in range(5):
+        ledger.event(actor=f"user{i}")
+    status = queries.chain_status(ledger.engine, KEY, ledger.checkpoint_file)
+    assert status.ok and status.events == 5 and status.first_bad_seq is None
+    assert status.as_dict()["checked_at"].endswith("+00:00")
+    verifier = queries.ChainVerifier(ledger.engine, KEY, ledger.checkpoint_file, max_age=3600)
+    assert verifier.status().ok
+    with ledger.engine.begin() as conn:
+        conn.execute(update(audit_event).where(audit_event.c.seq == 3).values(actor="mallory"))
+    bad = queries.chain_status(ledger.engine, KEY, ledger.checkpoint_file)
+    assert not bad.ok and bad.first_bad_seq == 3 and "altered" in bad.problem
+    assert verifier.status().ok  # remembered: the signed head did not move, max_age not reached
+    ledger.event(actor="user9")  # the head moves: verified again
+    assert not verifier.status().ok
+    fresh = queries.ChainVerifier(ledger.engine, KEY, ledger.checkpoint_file, max_age=0)
+    assert not fresh.status().ok
+    assert not queries.chain_status(ledger.engine, b"other-key" * 4, ledger.checkpoint_file).ok
+
+
+def test_queries_never_write(ledger: Ledger) -> None:
+    ledger.ticket()
+    ledger.event()
+    writes: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
+        if statement.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER"):
+            writes.append(statement)
+
+    event.listen(ledger.engine, "before_cursor_execute", spy)
+    queries.page_tickets(ledger.engine, TicketFilter())
+    queries.page_events(ledger.engine, EventFilter.from_params({"channel": "portal"}))
+    queries.count_tickets(ledger.engine, TicketFilter())
+    list(queries.export_events(ledger.engine, EventFilter(), "csv"))
+    list(queries.export_tickets(ledger.engine, TicketFilter(), "jsonl"))
+    queries.chain_status(ledger.engine, KEY, None)
+    queries.ChainVerifier(ledger.engine, KEY, None).status()
+    assert writes == []
+    assert isinstance(datetime.now(UTC), datetime)
