@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import tracemalloc
 from collections.abc import Iterator
@@ -295,7 +296,7 @@ def test_csv_export_neutralises_formulas_and_control_characters(ledger: Ledger) 
 
 
 def test_jsonl_export_keeps_stored_values_exactly_one_record_per_line(ledger: Ledger) -> None:
-    for value in HOSTILE + ["line\u2028sep", "naïve"]:
+    for value in [*HOSTILE, "line\u2028sep", "naïve"]:
         ledger.event(target=value)
     lines = list(queries.export_events(ledger.engine, EventFilter(), "jsonl"))
     body = "".join(lines)
@@ -303,7 +304,7 @@ def test_jsonl_export_keeps_stored_values_exactly_one_record_per_line(ledger: Le
     records = [json.loads(line) for line in body.splitlines()]
     assert [r["target"] for r in records] == [*HOSTILE, "line\u2028sep", "naïve"]
     assert [r["seq"] for r in records] == sorted(r["seq"] for r in records)  # chain order
-    assert all(r["prev_hash"] == p["hash"] for p, r in zip(records, records[1:], strict=False))
+    assert all(r["prev_hash"] == p["hash"] for p, r in itertools.pairwise(records))
 
 
 def test_export_of_the_current_filter_only_and_unknown_format_refused(ledger: Ledger) -> None:
