@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from connectors import auth_breaker
 from connectors.base import Connector
 from runner.oplog import configure, remember_secret
 from runner.service import Firstline, RunOutcome
@@ -26,6 +27,8 @@ def open_app(settings: Settings | None = None, connectors: Mapping[str, type[Con
     if settings.sqlite_path is not None:
         private_file(settings.sqlite_path)  # SQLite gives its -wal / -shm files the same mode
     private_file(settings.audit_key_file.parent / "audit-checkpoints.jsonl")
+    # one refused service sign-in makes later runs (other processes too) fail fast: issue 7 item 8
+    auth_breaker.configure(settings.data_dir / "auth-breakers.json")
     return Firstline(settings, connectors)
 
 

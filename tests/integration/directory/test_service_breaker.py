@@ -177,3 +177,46 @@ def test_breaker_unit_keys_by_secret_and_expires(tmp_path: Path) -> None:
     b.close(k1)
     AuthBreaker(tmp_path / "b.json").check(k1)
     assert BREAKERS is not b
+
+
+def test_cli_runs_with_a_wrong_service_password_reach_the_directory_once(
+    directory: Directory, service: tuple[str, str, Path], tmp_path: Path
+) -> None:
+    """The issue's case as an operator meets it: `firstline run` again and again (one process each)."""
+    import os
+
+    import yaml
+
+    from tests.integration.directory.test_directory_runbooks import _absolute
+
+    dn, real, secret = service
+    secret.write_text("Wrong-" + secrets.token_hex(8))
+    raw = _absolute(yaml.safe_load((LAB / "inventory.yaml").read_text()))
+    raw["defaults"]["ldap"] = directory.target
+    raw["targets"][directory.target].update({"bind_dn": dn, "password": {"file": str(secret)}})
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(raw))
+    env = {
+        **os.environ,
+        "FIRSTLINE_ENVIRONMENT": "test",
+        "FIRSTLINE_DATA_DIR": str(tmp_path / "data"),
+        "FIRSTLINE_INVENTORY": str(inventory),
+        "FIRSTLINE_RUNBOOKS_DIR": str(REPO / "runbooks"),
+        "FIRSTLINE_LANG": "en",
+    }
+    outputs = []
+    for _ in range(4):
+        proc = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "firstline"), "run", "account-status", "-p", "user=alice", "--as", "agent-1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert proc.returncode != 0, proc.stdout
+        outputs.append(proc.stdout + proc.stderr)
+        assert secret.read_text() not in outputs[-1] and real not in outputs[-1]
+    assert failures(directory, dn) == 1, outputs
+    assert all("bind_dn" in out for out in outputs), outputs
+    assert all("Not trying again" in out for out in outputs[1:]), outputs
