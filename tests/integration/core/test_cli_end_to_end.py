@@ -9,6 +9,7 @@ passwords, and the directory service account's own credential.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -164,11 +165,63 @@ def test_hostile_account_names_are_refused_with_a_message_and_no_ticket(
     assert fl(env, "tickets", "list").stdout.strip() == "No tickets."
 
 
-def test_unknown_account_escalates_and_directory_is_untouched(env: dict[str, str], lab: None) -> None:
+def test_unknown_account_is_closed_for_the_requester_to_correct(env: dict[str, str], lab: None) -> None:
+    """Not an escalation: exit 4, guidance in the chosen language, state in --json, `--state closed`."""
     r = fl(env, "run", "account-unlock", "-p", "user=nobody-here")
-    assert r.returncode == 1 and "Escalated FL-000001" in r.stdout
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "Not done FL-000001: you can fix this yourself: The account does not exist." in r.stdout
+    assert "try again" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    r = fl(env, "run", "account-unlock", "-p", "user=nobody-here", "--lang", "nl")
+    assert r.returncode == 4 and "dit kunt u zelf oplossen" in r.stdout and "probeer het opnieuw" in r.stdout
+    r = fl(env, "run", "account-unlock", "-p", "user=nobody-here", "--json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 4 and data["state"] == "closed" and data["reason"] == "not_found" and data["guidance"]
     shown = fl(env, "tickets", "show", "FL-000001").stdout
-    assert "escalated to service-desk-l2" in shown
+    assert "closed, requester_action_needed: The account does not exist." in shown
+    assert "escalated" not in shown
+    listed = fl(env, "tickets", "list", "--state", "closed").stdout.splitlines()
+    assert len(listed) == 3 and all(" closed " in line for line in listed)
+    assert fl(env, "tickets", "list", "--state", "escalated").stdout == "No tickets.\n"
+
+
+def test_a_too_short_password_exits_4_and_changes_nothing(env: dict[str, str], account: str) -> None:
+    r = fl(
+        env, "run", "password-change", "--as", account, "--role", "employee",
+        "--secret", "old_password", "--secret", "new_password",
+        stdin="Initial-Passw0rd-9981\nShort-1\n",
+    )  # fmt: skip
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "Short-1" not in r.stdout + r.stderr and "Initial-Passw0rd" not in r.stdout + r.stderr
+    assert _bind(f"uid={account},{PEOPLE}", "Initial-Passw0rd-9981")
+
+
+def test_the_operator_and_the_requester_are_both_in_the_audit(env: dict[str, str], account: str) -> None:
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    r = fl(env, "run", "account-status", "--as", account, "--role", "employee")
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = [json.loads(line) for line in fl(env, "audit", "export").stdout.splitlines()]
+    run_events = [e for e in events if e["ticket"] == "FL-000001"]
+    assert [e["action"] for e in run_events] == ["ticket.opened", "ticket.resolved"]
+    assert all(e["actor"] == me and e["on_behalf_of"] == account for e in run_events)
+    assert f"requester {account}, opened by {me}," in fl(env, "tickets", "show", "FL-000001").stdout
+
+
+def test_audit_export_since_compares_times_in_any_offset(env: dict[str, str], account: str) -> None:
+    """The reported case: `--since 2026-11-30T04:22+01:00` returned nothing although later events existed."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    assert fl(env, "run", "account-status", "-p", f"user={account}").returncode == 0
+    events = [json.loads(line) for line in fl(env, "audit", "export").stdout.splitlines()]
+    first = datetime.fromisoformat(events[0]["ts"]) - timedelta(minutes=1)
+    for tz in (timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30)), UTC):
+        local = first.astimezone(tz)
+        for spelled in (local.strftime("%Y-%m-%dT%H:%M%z"), local.isoformat(timespec="minutes")):
+            r = fl(env, "audit", "export", "--since", spelled)
+            assert r.returncode == 0 and len(r.stdout.splitlines()) == len(events), (spelled, r.stderr)
+            r = fl(env, "audit", "export", "--until", spelled)
+            assert r.returncode == 0 and r.stdout == "", spelled
 
 
 def test_edited_runbook_is_refused_until_vetted_again(env: dict[str, str], account: str, tmp_path: Path) -> None:
