@@ -169,6 +169,35 @@ def test_unlock_lifts_an_ordinary_lock_in_minute_precision(openldap: Directory) 
     assert openldap.bind_ok(user, pw)
 
 
+def test_unlock_deletes_only_the_lock_it_judged(openldap: Directory) -> None:
+    """An administrator lock set between the read and the write survives the unlock's delete."""
+    stale = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ")
+    user, _pw = openldap.create_user(pwdAccountLockedTime="00000101000000Z")
+    svc = openldap.conn._service(10)
+    failure = openldap.conn._flavor.unlock(svc, openldap.dn(user), {"pwdAccountLockedTime": [stale.encode()]})
+    assert failure is None  # noSuchAttribute value: left to the re-read
+    assert raw_value(openldap, user, "pwdAccountLockedTime") == ["00000101000000Z"]
+
+
+def test_times_are_read_raw_even_if_ldap3_would_format_them(openldap: Directory, monkeypatch: Any) -> None:
+    """With schema-based formatting ldap3 turns times into datetime objects; the connector keeps the bytes."""
+    from ldap3 import SCHEMA, Server
+
+    conn = openldap.conn
+    original = conn._server
+
+    def schema_server(*args: Any, **kwargs: Any) -> Server:
+        server = original(*args, **kwargs)
+        return Server(server.host, port=server.port, use_ssl=server.ssl, tls=server.tls, get_info=SCHEMA)
+
+    monkeypatch.setattr(conn, "_server", schema_server)
+    conn.close()
+    ended, _ = openldap.create_user(pwdEndTime="2020010100Z")
+    frozen, _ = openldap.create_user(pwdAccountLockedTime="00000101000000Z")
+    assert status(openldap, ended)["expired"] is True
+    assert status(openldap, frozen)["lock_reason"] == "admin"
+
+
 # ----------------------------------------------------------------------------- item 2: validity times
 
 ENDED = ["2020010100Z", "202001010000Z", "2020010100.5Z", "2020010100+0100", "20200101000000,5Z", "2020010100-0530"]

@@ -41,7 +41,11 @@ def test_lockout_is_seen_and_unlock_lifts_it(directory: Directory) -> None:
     out = directory.conn.run("account_status", {"user": user}, timeout=10)
     assert (out["locked"], out["lock_reason"]) == (True, "failures")
     assert not directory.bind_ok(user, pw)
-    assert directory.conn.run("unlock_account", {"user": user}, timeout=10) == {"unlocked": True, "was_locked": True}
+    assert directory.conn.run("unlock_account", {"user": user}, timeout=10) == {
+        "unlocked": True,
+        "was_locked": True,
+        "changed": True,
+    }
     assert directory.conn.run("account_status", {"user": user}, timeout=10)["locked"] is False
     assert directory.bind_ok(user, pw)
 
@@ -49,7 +53,11 @@ def test_lockout_is_seen_and_unlock_lifts_it(directory: Directory) -> None:
 def test_unlock_of_an_unlocked_account_changes_nothing(directory: Directory) -> None:
     user, _ = directory.create_user()
     before = directory.state_attrs(user)
-    assert directory.conn.run("unlock_account", {"user": user}, timeout=10) == {"unlocked": False, "was_locked": False}
+    assert directory.conn.run("unlock_account", {"user": user}, timeout=10) == {
+        "unlocked": False,
+        "was_locked": False,
+        "changed": False,
+    }
     assert directory.state_attrs(user) == before
 
 
