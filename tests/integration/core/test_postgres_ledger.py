@@ -96,3 +96,73 @@ def test_ledger_works_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     report = app.verify_audit()
     assert not report.ok and report.first_bad_seq == 17
     app.close()
+
+
+def test_time_filters_and_closed_tickets_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """Item 14 on PostgreSQL: --since / --until select by instant whatever offset is typed
+    (the stored text compares correctly under the server's collation); item 18: a closed
+    ticket (requester must act) fits the state column and is never swept."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    settings = Settings(
+        environment="test",
+        database_url=pg_url,
+        runbooks_dir=tmp_path,
+        inventory=tmp_path / "none.yaml",
+        audit_key_file=tmp_path / "audit.key",
+        log_file=tmp_path / "fl.log",
+    )
+    app = Firstline(settings, connectors={})
+    actor = Actor("agent7", ("agent",), on_behalf_of="alice")
+    for state in ("resolved", "closed", "escalated"):
+        with transaction(app.engine) as conn:
+            tid, _ = tickets.open_ticket(
+                conn,
+                app.audit,
+                actor,
+                tickets.NewTicket(
+                    requester="alice",
+                    subject="alice",
+                    channel="cli",
+                    category="identity/account",
+                    type="incident",
+                    runbook="account-unlock",
+                    runbook_sha256="0" * 64,
+                    params={},
+                    correlation_id=str(uuid.uuid4()),
+                    timeout_s=60,
+                    opened_by="agent7",
+                ),
+            )
+        with transaction(app.engine) as conn:
+            tickets.close_ticket(
+                conn,
+                app.audit,
+                actor,
+                tid,
+                state=state,
+                resolution_code="requester_action_needed" if state == "closed" else None,
+                note=None,
+                reason="too_short" if state == "closed" else None,
+                message="m",
+                assignment_group=None,
+                meta={},
+            )
+    events = [json.loads(line) for line in app.export_audit("jsonl")]
+    times = [datetime.fromisoformat(e["ts"]) for e in events]
+    pivot = times[3]
+    for tz in (timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30)), timezone(timedelta(0))):
+        spelled = pivot.astimezone(tz).isoformat()
+        got = [json.loads(line)["seq"] for line in app.export_audit("jsonl", since=spelled)]
+        assert got == [e["seq"] for e, t in zip(events, times, strict=True) if t >= pivot]
+        got = [json.loads(line)["seq"] for line in app.export_audit("jsonl", until=spelled)]
+        assert got == [e["seq"] for e, t in zip(events, times, strict=True) if t < pivot]
+    closed = app.list_tickets(state="closed")
+    assert len(closed) == 1 and closed[0]["resolution_code"] == "requester_action_needed"
+    assert closed[0]["opened_by"] == "agent7"
+    with app.engine.begin() as c:
+        c.execute(update(tickets.ticket).values(deadline_at="2000-01-01T00:00:00.000000+00:00"))
+    assert app.sweep() == []
+    assert app.verify_audit().ok
+    app.close()
