@@ -127,7 +127,7 @@ def validate(
         if p.type == "account" and dirs is not None and isinstance(value, str):
             if len(value) > p.max_length:
                 raise ParameterError(f"parameter '{p.name}' is too long (at most {p.max_length} characters)")
-            implied[p.name], value = dirs.split(value, f"parameter '{p.name}'")
+            implied[p.name], value = dirs.split(value, f"parameter '{p.name}'", show_known=not employee)
         typed = _one(p, value, inventory)
         if employee and dirs is None and p.type == "account" and typed != requester:
             raise PolicyDenied(f"parameter '{p.name}': employees can only act on their own account")

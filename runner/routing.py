@@ -91,13 +91,14 @@ class Directories:
         shown += sorted({n for e in self.entries.values() for n in e.netbios})
         return ", ".join(shown) or "none configured"
 
-    def split(self, raw: str, label: str) -> tuple[str | None, str]:
+    def split(self, raw: str, label: str, *, show_known: bool = True) -> tuple[str | None, str]:
         """``(directory key or None, bare name)`` of an account as typed.
 
         ``alice`` → ``(None, "alice")``; ``alice@example.org`` → ``("corp", "alice")``;
         ``EXAMPLE\\bob`` → ``("ad", "bob")``. The bare name is not checked here (the
         caller applies the account-name rule). Raises ``ParameterError`` for two
-        separators, an empty side, or a domain that is malformed or not declared.
+        separators, an empty side, or a domain that is malformed or not declared (listing
+        the declared ones when *show_known*: for agents, not for employees).
         """
         ats, slashes = raw.count("@"), raw.count("\\")
         if ats == 0 and slashes == 0:
@@ -115,7 +116,8 @@ class Directories:
         if not name:
             raise ParameterError(f"{label} has a domain but no account name")
         if key is None:
-            raise ParameterError(f"{label}: the domain is not one this service desk serves; known: {self._domains()}")
+            known = f"; known: {self._domains()}" if show_known else ""
+            raise ParameterError(f"{label}: the domain is not one this service desk serves{known}")
         return key, name
 
     def _by_domain(self, domain: str) -> str | None:
@@ -138,7 +140,7 @@ class Directories:
         A qualified requester routes by its domain (``ParameterError`` if undeclared); a
         bare one belongs to the default directory (None when there is none).
         """
-        key, name = self.split(requester, "the requester")
+        key, name = self.split(requester, "the requester", show_known=False)
         return (key if key is not None else self.default), name
 
 
@@ -233,6 +235,9 @@ def resolve(
     label = f"parameter '{param}'"
     chosen: str | None = None
     if explicit not in (None, ""):
+        if employee and (not isinstance(explicit, str) or explicit not in dirs.entries):
+            # employees have exactly one directory: no list of the others
+            raise PolicyDenied(f"{label}: employees can only act in their own directory")
         if not isinstance(explicit, str):
             raise ParameterError(f"{label} must be one of the directories: {dirs.names()}")
         chosen = dirs.get(explicit, label).key

@@ -148,7 +148,7 @@ def test_employees_are_routed_to_their_own_directory_and_no_further(
         ({"user": f"EXAMPLE\\{bob}"}, f"{alice}@example.org", PolicyDenied),
         ({"directory": "corp"}, f"EXAMPLE\\{bob}", PolicyDenied),
         ({"directory": "ad"}, alice, PolicyDenied),  # bare sign-in name: the default directory only
-        ({"directory": "elsewhere"}, f"{alice}@example.org", ParameterError),
+        ({"directory": "elsewhere"}, f"{alice}@example.org", PolicyDenied),
         ({}, f"{alice}@example.org.", ParameterError),
     ]
     for raw, requester, error in refusals:

@@ -368,8 +368,34 @@ def test_employees_cannot_act_in_another_directory(
 
 def test_an_employee_from_an_unknown_domain_is_refused(inv: Inventory, rb: Runbook) -> None:
     for requester in ("alice@evil.test", "EVIL\\alice", "alice@exаmple.org"):
-        with pytest.raises(ParameterError, match="the domain is not one this service desk serves"):
+        with pytest.raises(ParameterError, match="the domain is not one this service desk serves") as info:
             _validate(rb, inv, {}, requester=requester, agent=False)
+        assert "example" not in str(info.value)  # employees are not shown the configuration
+
+
+def test_an_employee_is_routed_by_sign_in_name_even_without_an_account_parameter(
+    inv: Inventory, tmp_path: Path
+) -> None:
+    no_account = STATUS.replace('  - {name: user, type: account, default: "{{ requester }}"}\n', "")
+    no_account = no_account.replace("{{ params.user }}", "{{ requester }}")
+    rb = _runbook(tmp_path, no_account)
+    assert _validate(rb, inv, {}, requester="EXAMPLE\\bob", agent=False)["directory"]["key"] == "ad"
+    with pytest.raises(ParameterError) as info:
+        _validate(rb, inv, {}, requester="bob@evil.test", agent=False)
+    assert str(info.value) == "the requester: the domain is not one this service desk serves"
+
+
+def test_employees_are_not_shown_the_other_directories(inv: Inventory, rb: Runbook) -> None:
+    for choice in ("elsewhere", "AD", 7):
+        with pytest.raises(PolicyDenied) as info:
+            _validate(rb, inv, {"directory": choice}, requester="alice@example.org", agent=False)
+        assert str(info.value) == "parameter 'directory': employees can only act in their own directory"
+    with pytest.raises(ParameterError) as perr:
+        _validate(rb, inv, {"user": "alice@unknown.test"}, requester="alice@example.org", agent=False)
+    assert str(perr.value) == "parameter 'user': the domain is not one this service desk serves"
+    with pytest.raises(ParameterError) as aerr:  # agents get the list
+        _validate(rb, inv, {"user": "alice@unknown.test"})
+    assert "known: corp.example.test, example.org, example.test, kantoor.example.test" in str(aerr.value)
 
 
 # -- runbooks ---------------------------------------------------------------------------------
