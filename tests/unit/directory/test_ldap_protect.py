@@ -66,3 +66,111 @@ def test_sids_are_decoded_and_protected_by_rid_not_name() -> None:
         assert not _sid_protected(sid_to_str(sid(*ordinary)))
     with pytest.raises(ValueError):
         sid_to_str(b"\x01\x05\x00")
+
+
+class FakeConn:
+    """Just enough of an ldap3 Connection for ldap_protect: scripted BASE/SUBTREE answers."""
+
+    def __init__(self, entries: dict[str, dict[str, list[bytes]]], chain: dict[str, set[str]]) -> None:
+        self.entries = entries  # dn -> raw attributes
+        self.chain = chain  # group dn -> transitive member dns (for the IN_CHAIN filter)
+        self.response: list[dict[str, object]] = []
+        self.result: dict[str, object] = {"result": 0}
+        self.filters: list[str] = []
+
+    def search(self, base: str, flt: str, scope: object = None, attributes: object = None, **_: object) -> bool:
+        self.filters.append(flt)
+        self.response = []
+        if "1.2.840.113556.1.4.1941" in flt:
+            member = flt.split(":=", 1)[1].rstrip(")")
+            if member in self.chain.get(base, set()):
+                self.response = [{"type": "searchResEntry", "dn": base, "raw_attributes": {}}]
+        elif flt.startswith("(|(objectSid="):
+            from connectors.ldap_protect import sid_to_str
+
+            for dn, attrs in self.entries.items():
+                sids = [sid_to_str(v) for v in attrs.get("objectSid", [])]
+                if any(f"(objectSid={s})" in flt for s in sids):
+                    self.response.append({"type": "searchResEntry", "dn": dn, "raw_attributes": {}})
+        elif base in self.entries:
+            self.response = [{"type": "searchResEntry", "dn": base, "raw_attributes": self.entries[base]}]
+        return True
+
+
+def _sid(*subs: int) -> bytes:
+    import struct
+
+    return bytes([1, len(subs)]) + (5).to_bytes(6, "big") + struct.pack(f"<{len(subs)}I", *subs)
+
+
+DOMAIN = (21, 1, 2, 3)
+USER = "CN=u,OU=People,DC=example,DC=test"
+BACKUP = "CN=Backup Operators,CN=Builtin,DC=example,DC=test"
+
+
+def test_without_token_groups_membership_is_asked_in_chain_of_the_groups_found_by_sid() -> None:
+    from connectors.ldap_protect import ad_protected
+
+    entries = {
+        USER: {"objectSid": [_sid(*DOMAIN, 1105)], "primaryGroupID": [b"513"]},  # no tokenGroups returned
+        BACKUP: {"objectSid": [_sid(32, 551)]},
+        "CN=Domain Admins,CN=Users,DC=example,DC=test": {"objectSid": [_sid(*DOMAIN, 512)]},
+    }
+    conn = FakeConn(entries, {BACKUP: {USER}})
+    assert ad_protected(conn, USER) is True  # type: ignore[arg-type]
+    assert any("1.2.840.113556.1.4.1941" in f for f in conn.filters)
+    assert ad_protected(FakeConn(entries, {}), USER) is False  # type: ignore[arg-type]
+
+
+def test_primary_group_and_well_known_accounts_are_protected_without_membership() -> None:
+    from connectors.ldap_protect import ad_protected
+
+    for attrs in (
+        {"objectSid": [_sid(*DOMAIN, 1105)], "primaryGroupID": [b"512"]},  # primary group Domain Admins
+        {"objectSid": [_sid(*DOMAIN, 500)]},  # Administrator
+        {"objectSid": [_sid(*DOMAIN, 502)]},  # krbtgt
+        {"objectSid": [_sid(*DOMAIN, 1105)], "adminCount": [b"1"]},
+        {"objectSid": [_sid(*DOMAIN, 1105)], "tokenGroups": [_sid(*DOMAIN, 513), _sid(32, 549)]},
+    ):
+        assert ad_protected(FakeConn({USER: attrs}, {}), USER) is True, attrs  # type: ignore[arg-type]
+    ordinary = {"objectSid": [_sid(*DOMAIN, 1105)], "tokenGroups": [_sid(*DOMAIN, 513), _sid(32, 545)]}
+    assert ad_protected(FakeConn({USER: ordinary}, {}), USER) is False  # type: ignore[arg-type]
+
+
+def test_unknown_protection_fails_closed() -> None:
+    from connectors.ldap_protect import ProtectionUnknown, ad_protected
+
+    with pytest.raises(ProtectionUnknown):
+        ad_protected(FakeConn({}, {}), USER)  # type: ignore[arg-type]  # the account cannot be read
+    no_groups = {USER: {"objectSid": [_sid(*DOMAIN, 1105)]}}
+    with pytest.raises(ProtectionUnknown):
+        ad_protected(FakeConn(no_groups, {}), USER)  # type: ignore[arg-type]  # no tokenGroups, no groups found
+
+
+def test_the_bind_account_is_recognised_by_its_id_when_the_dn_differs() -> None:
+    """entryUUID / objectSid identity: an entry reached under another DN (alias, rename) still matches."""
+    from connectors.ldap import LdapConnector, LdapTarget
+
+    config = LdapTarget.model_validate(
+        {
+            "connector": "ldap",
+            "flavor": "openldap",
+            "url": "ldaps://127.0.0.1:6636",
+            "bind_dn": "cn=firstline,ou=services,dc=example,dc=org",
+            "password": {"env": "UNUSED"},
+            "base_dn": "dc=example,dc=org",
+        }
+    )
+    conn = LdapConnector("corp", config, lambda ref: "")
+    uuid = [b"fb0c650e-80c2-1041-8c59-1d5b48fe5727"]
+    fake = FakeConn(
+        {
+            "cn=firstline,ou=services,dc=example,dc=org": {"entryUUID": uuid},
+            "cn=svc,ou=renamed,dc=example,dc=org": {"entryUUID": uuid},
+            "uid=alice,ou=people,dc=example,dc=org": {"entryUUID": [b"00000000-0000-0000-0000-000000000001"]},
+        },
+        {},
+    )
+    assert conn._is_protected(fake, "cn=svc,ou=renamed,dc=example,dc=org") is True  # type: ignore[arg-type]
+    assert conn._is_protected(fake, "uid=alice,ou=people,dc=example,dc=org") is False  # type: ignore[arg-type]
+    assert conn._is_protected(fake, "CN=FIRSTLINE, OU=Services,DC=example,DC=org") is True  # type: ignore[arg-type]
