@@ -2,9 +2,12 @@
 
 Security properties (security.md items 41, 47, 49, 50):
 
-* Host keys: only keys listed in the target's ``known_hosts`` are trusted (paramiko
-  ``RejectPolicy``); an unknown key and a CHANGED key are refused with distinct reasons
-  (``host_key_unknown``, ``host_key_changed``).
+* Host keys: only keys listed in the target's ``known_hosts`` are trusted, the file read as
+  OpenSSH reads it (``connectors.known_hosts``: markers, hashes, patterns); an unknown, a
+  CHANGED and a ``@revoked`` key are refused with distinct reasons (``host_key_unknown``,
+  ``host_key_changed``, ``host_key_revoked``); a file that cannot be read is ``config_error``.
+* Print queues: names compared as CUPS compares them (without case); ``lpstat`` is read
+  strictly and a listing that is not fully understood fails (``unexpected_output``).
 * Authentication: the private key from the inventory; a password only when the target says
   ``auth: key_or_password``.
 * Commands: fixed argv lists per action, every value checked first (no control characters,
