@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -26,10 +27,12 @@ _MIN_LINE = 8  # lines of a multi-line secret shorter than this are not masked o
 
 
 def spellings(value: str) -> set[str]:
-    """*value* and the forms a library may print it in: JSON-escaped, ``repr`` of the
-    text and of its UTF-8 bytes, URL-encoded, and each line (8+ characters) of a
-    multi-line value."""
+    """*value* and the forms a library may print it in: Unicode-normalised (NFC, NFD,
+    NFKC), JSON-escaped, ``repr`` of the text and of its UTF-8 bytes, URL-encoded, and
+    each line (8+ characters) of a multi-line value."""
     out = {value}
+    for form in ("NFC", "NFD", "NFKC"):  # SASLprep and other libraries normalise before they echo
+        out.add(unicodedata.normalize(form, value))
     out.add(json.dumps(value)[1:-1])
     out.add(json.dumps(value, ensure_ascii=False)[1:-1])
     out.add(repr(value)[1:-1])

@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 import textwrap
+import unicodedata
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -170,8 +171,10 @@ def test_the_secret_store_feeds_the_log_masker_and_live_scrubbers(tmp_path: Path
         json.dumps(CREDENTIAL)[1:-1],
         urllib.parse.quote(CREDENTIAL, safe=""),
         urllib.parse.quote_plus(CREDENTIAL),
+        unicodedata.normalize("NFKC", CREDENTIAL),
+        unicodedata.normalize("NFD", CREDENTIAL),
     ],
-    ids=["plain", "repr", "bytes-repr", "json", "url", "url-plus"],
+    ids=["plain", "repr", "bytes-repr", "json", "url", "url-plus", "nfkc", "nfd"],
 )
 def test_the_scrubber_masks_every_spelling(shown: str) -> None:
     assert Scrubber([CREDENTIAL]).text(f"<{shown}>") == f"<{REDACTED}>"
