@@ -162,6 +162,19 @@ def test_dev_creates_its_key_owner_only_under_umask_022_in_the_working_directory
     assert len((var / "audit.key").read_text().strip()) >= 32
 
 
-def test_an_unknown_environment_is_a_clear_error(tmp_path: Path) -> None:
-    r = fl(_clean_env(FIRSTLINE_ENVIRONMENT="production"), "tickets", "list", cwd=tmp_path)
-    assert r.returncode == 2 and "environment" in r.stderr and "Traceback" not in r.stderr, r.stderr
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FIRSTLINE_ENVIRONMENT", "production-S3cret"),
+        ("FIRSTLINE_CHECKPOINT_EVERY", "S3cret-not-a-number"),
+        ("FIRSTLINE_DEFAULT_STEP_TIMEOUT", "S3cret-Ünï-∞"),
+    ],
+)
+def test_a_wrong_setting_is_a_clear_error_naming_it_never_its_value(tmp_path: Path, name: str, value: str) -> None:
+    env = _clean_env(FIRSTLINE_ENVIRONMENT="test", FIRSTLINE_DATA_DIR=str(tmp_path / "d"))
+    env[name] = value
+    r = fl(env, "tickets", "list", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    field = name.removeprefix("FIRSTLINE_").lower()
+    assert f"settings: {field}:" in r.stderr, r.stderr
+    assert "S3cret" not in r.stdout + r.stderr
