@@ -274,7 +274,7 @@ def runbooks_check() -> None:
     """Lint every runbook and check each is vetted; prints file:line: problem."""
     problems = _app().check_runbooks()
     for p in problems:
-        out.print(p, markup=False)
+        out.print(shown(p), markup=False)
     if problems:
         err.print(f"{len(problems)} problem(s).")
         raise typer.Exit(1)
@@ -295,7 +295,7 @@ def runbooks_list() -> None:
         state = "vetted" if a and a.sha256 == rb.sha256 else "CHANGED since vetting" if a else "not vetted"
         out.print(shown(f"{name:24} {state:22} {rb.model.title.en}"), markup=False)
     for p in problems:
-        out.print(p, markup=False)
+        out.print(shown(p), markup=False)
 
 
 @runbooks_app.command("vet")
@@ -486,6 +486,25 @@ def inventory_check(
         out.print(f"  {r.target} ({r.connector}): {state}{reason} — {r.message}", markup=False)
     raise typer.Exit(report.exit_code)
 
+
+# -- serve: the portal (issue 8; helper H1) ----------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback unless behind a proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Run the portal (docs/portal.md): web pages, the /api/v1 JSON API, /healthz, /metrics.
+
+    Opens the database (migrating it), then serves until interrupted. Exit 2 for bad settings.
+    """
+    import uvicorn
+
+    from portal.app import create_app
+    from runner.settings import get_settings
+
+    application = create_app(get_settings())  # ConfigError → exit 2 before listening
+    out.print(f"Firstline portal on http://{host}:{port}/ (stop with Ctrl-C)", markup=False)
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, server_header=False)
 
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""

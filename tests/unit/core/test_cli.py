@@ -134,3 +134,22 @@ def test_dutch_progress_and_outcome(runner: CliRunner) -> None:
     code, text = _invoke(runner, ["run", "fake-unlock", "-p", "user=alice", "--lang", "nl"])
     assert code == 0 and "Ticket FL-000001 geopend." in text and "unlock: Niet nodig" in text
     assert "Opgelost FL-000001: Account alice unlocked." in text
+
+
+def test_requester_fixable_failure_exits_4_with_guidance(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through main(): exit 4 (not 1), the connector's message and the guidance in the chosen language."""
+    monkeypatch.setattr(cli, "_app", lambda: app)
+    for lang, guidance in (("en", "You can fix this yourself"), ("nl", "Dit kunt u zelf oplossen")):
+        FakeConnector.script = {
+            "account_status": [{"locked": True}],
+            "unlock_account": [Rejected("The account does not exist.", reason="not_found", requester_action=True)],
+        }
+        monkeypatch.setattr("sys.argv", ["firstline", "run", "fake-unlock", "-p", "user=alice", "--lang", lang])
+        with pytest.raises(SystemExit) as info:
+            cli.main()
+        out = capsys.readouterr().out
+        assert info.value.code == 4 and "The account does not exist." in out and guidance in out
+    code, text = _invoke(CliRunner(), ["tickets", "list", "--state", "closed"])
+    assert code == 0 and text.count(" closed ") == 2
