@@ -335,6 +335,12 @@ class LdapConnector(Connector):
             outputs=frozenset({"ok"}),
             description="Check a candidate password against the policy; writes nothing.",
         ),
+        "authenticate": ActionSpec(
+            name="authenticate",
+            inputs=(_USER, InputSpec("password", type="secret", secret=True)),
+            outputs=frozenset({"dn", "display_name", "mail", "groups", "must_change"}),
+            description="Prove a password by binding as the account (portal sign-in); writes nothing.",
+        ),
     }
 
     config: LdapTarget
@@ -1053,6 +1059,103 @@ class LdapConnector(Connector):
             }
         self._check_policy(user, status, new_password, mfa_verified)
         return {"ok": True}
+
+    # ---------------------------------------------------------------- sign-in (portal)
+
+    def authenticate(self, *, timeout: float, user: str, password: str) -> dict[str, Any]:
+        """Prove *password* by a simple bind as *user* (over TLS); writes nothing itself.
+
+        A failed bind counts towards the directory's own lockout, as any sign-in does.
+        Returns ``dn``, ``display_name``, ``mail``, ``must_change`` and ``groups`` (the DNs
+        of every group holding the account, nested groups included: ``member`` /
+        ``uniqueMember`` followed upwards on OpenLDAP, LDAP_MATCHING_RULE_IN_CHAIN on AD).
+        Every failure that concerns the account — malformed or unknown name, outside
+        ``base_dn``, wrong password, locked, disabled, expired — raises the same
+        ``Rejected(reason="invalid_credentials")`` so a caller cannot tell them apart;
+        ``Unreachable`` / ``Timeout`` when the directory does not answer.
+        """
+        bad = Rejected("The user name or password is not correct.", reason="invalid_credentials")
+        try:
+            user = validate_account_name(user)
+            secret = wire_password(password)
+        except InvalidInput:
+            raise bad from None
+        with self._session(timeout):
+            try:
+                dn, attrs = self._resolve(user, timeout)
+            except (NotFound, Rejected) as exc:
+                if isinstance(exc, Rejected) and not isinstance(exc, NotFound) and exc.reason == "config":
+                    raise
+                raise bad from None
+        user_conn = self._open(dn, None, timeout)
+        try:
+            with self._translate("the sign-in"):
+                user_conn.password = secret
+                ok = user_conn.bind(controls=[ppolicy_request()] if self.config.flavor == "openldap" else None)
+                user_conn.password = None
+        finally:
+            user_conn.password = None
+            self._safe_unbind(user_conn)
+        if not ok:
+            raise bad
+        with self._session(timeout), self._translate("reading the account's groups"):
+            try:
+                state = self._state(attrs)
+            except Rejected:
+                raise bad from None
+            if state.get("locked") or state.get("disabled") or state.get("expired"):
+                raise bad
+            conn = self._service(timeout)
+            display = self._display_name(conn, dn, attrs)
+            groups = self._groups_of(conn, dn)
+        return {
+            "dn": dn,
+            "display_name": display,
+            "mail": str(first(attrs, "mail") or ""),
+            "groups": groups,
+            "must_change": bool(state.get("must_change")),
+        }
+
+    def _display_name(self, conn: Connection, dn: str, attrs: Mapping[str, Any]) -> str:
+        conn.search(dn, "(objectClass=*)", BASE, attributes=["displayName", "cn"], dereference_aliases="NEVER")
+        entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
+        found = entries[0]["attributes"] if entries else {}
+        for name in ("displayName", "cn"):
+            value = first(found, name)
+            if value:
+                return str(value)
+        joined = f"{first(attrs, 'givenName') or ''} {first(attrs, 'sn') or ''}".strip()
+        return joined or str(first(attrs, self.config.user_attribute) or "")
+
+    def _groups_of(self, conn: Connection, dn: str) -> list[str]:
+        """DNs of the groups holding *dn*, directly or through nested groups (at most 8 levels)."""
+        base = ",".join(f"{a}={v}" for a, v, _sep in parse_dn(self.config.base_dn, escape=True) if a.lower() == "dc")
+        base = base or self.config.base_dn
+        if self.config.flavor == "active_directory":
+            flt = f"(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={escape_filter_chars(dn)}))"
+            conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
+            return sorted(str(e["dn"]) for e in conn.response or [] if e.get("type") == "searchResEntry")
+        found: dict[str, str] = {}
+        frontier, seen = [dn], {dn.lower()}
+        for _ in range(8):
+            if not frontier:
+                break
+            members = "".join(
+                f"(member={escape_filter_chars(d)})(uniqueMember={escape_filter_chars(d)})" for d in frontier
+            )
+            flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
+            conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
+            nxt = []
+            for entry in conn.response or []:
+                if entry.get("type") != "searchResEntry":
+                    continue
+                group = str(entry["dn"])
+                if group.lower() not in seen:
+                    seen.add(group.lower())
+                    found[group.lower()] = group
+                    nxt.append(group)
+            frontier = nxt
+        return sorted(found.values())
 
 
 __all__ += ["generate_password"]

@@ -28,7 +28,7 @@ import stat
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.errors import ConfigError
@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     escalation_group: str = "service-desk-l2"
     default_step_timeout: float = 30.0
     watchdog_grace: float = 5.0
+    # --- portal (docs/portal.md "Settings") ---
+    public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    trusted_proxies: list[str] = Field(default_factory=list)  # addresses / CIDRs whose X-Forwarded-For counts
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    session_cookie_secure: bool | None = None  # None: Secure everywhere except environment=dev
+    agent_groups: dict[str, list[str]] = Field(default_factory=dict)  # directory key -> group DNs
+    auditor_groups: dict[str, list[str]] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    signin_max_per_account: int = Field(default=5, ge=1)
+    signin_max_per_address: int = Field(default=20, ge=1)
+    signin_window_seconds: int = Field(default=900, ge=1)
+    signin_min_seconds: float = Field(default=0.4, ge=0, le=10)
 
     @model_validator(mode="before")
     @classmethod

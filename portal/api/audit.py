@@ -1,0 +1,177 @@
+"""The auditor's JSON API (read-only, role ``auditor``): tickets, audit events, streamed
+exports of the current filter, the audit chain's verification status.
+
+``GET /api/v1/tickets``, ``GET /api/v1/audit/events``, ``GET /api/v1/audit/export``,
+``GET /api/v1/audit/verify``. Filters, pages and exports are ``runner.queries``; this
+module only declares the query parameters (so OpenAPI lists them) and shapes answers.
+Every route here is GET (a unit test checks): nothing an auditor does changes state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from portal.deps import portal_context
+from runner.auth import Principal
+from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_VALUE, LedgerReader
+from portal.deps import allow
+
+router = APIRouter(tags=["audit"])
+Auditor = Annotated[Principal, Depends(allow("auditor"))]
+
+TIME_HELP = "Inclusive lower bound (until: exclusive upper bound): 2026-11-27, 2026-11-27T08:55+01:00, ...Z; no offset means UTC"
+TICKET_KEYS = (
+    "actor",
+    "on_behalf_of",
+    "target",
+    "runbook",
+    "channel",
+    "state",
+    "directory",
+    "category",
+    "resolution_code",
+    "ticket",
+    "since",
+    "until",
+)
+EVENT_KEYS = (
+    "actor",
+    "on_behalf_of",
+    "action",
+    "target",
+    "outcome",
+    "runbook",
+    "ticket",
+    "channel",
+    "state",
+    "directory",
+    "since",
+    "until",
+)
+MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+def reader(request: Request) -> LedgerReader:
+    """The shared ``LedgerReader`` of this portal (made on first use)."""
+    extras = portal_context(request).extras
+    found = extras.get("ledger_reader")
+    if not isinstance(found, LedgerReader):
+        found = LedgerReader.of(portal_context(request).firstline)
+        extras["ledger_reader"] = found
+    return found
+
+
+Reader = Annotated[LedgerReader, Depends(reader)]
+Text = Annotated[str | None, Query(max_length=MAX_VALUE)]
+
+
+def ticket_params(
+    actor: Annotated[str | None, Query(max_length=MAX_VALUE, description="Who opened it")] = None,
+    on_behalf_of: Annotated[str | None, Query(max_length=MAX_VALUE, description="The requester")] = None,
+    target: Annotated[str | None, Query(max_length=MAX_VALUE, description="Part of the subject")] = None,
+    runbook: Text = None,
+    channel: Text = None,
+    state: Text = None,
+    directory: Text = None,
+    category: Text = None,
+    resolution_code: Text = None,
+    ticket: Annotated[str | None, Query(max_length=MAX_VALUE, description="FL-000123")] = None,
+    since: Annotated[str | None, Query(max_length=MAX_VALUE, description=TIME_HELP)] = None,
+    until: Annotated[str | None, Query(max_length=MAX_VALUE, description=TIME_HELP)] = None,
+) -> dict[str, str]:
+    """The ticket filter's fields as given (validated by ``runner.queries.TicketFilter``)."""
+    given = locals()
+    return {k: given[k] for k in TICKET_KEYS if given[k] not in (None, "")}
+
+
+def event_params(
+    actor: Annotated[str | None, Query(max_length=MAX_VALUE, description="Who acted")] = None,
+    on_behalf_of: Annotated[str | None, Query(max_length=MAX_VALUE, description="On whose behalf")] = None,
+    action: Text = None,
+    target: Annotated[str | None, Query(max_length=MAX_VALUE, description="Part of the target")] = None,
+    outcome: Text = None,
+    runbook: Text = None,
+    ticket: Annotated[str | None, Query(max_length=MAX_VALUE, description="FL-000123")] = None,
+    channel: Annotated[str | None, Query(max_length=MAX_VALUE, description="Of the event's ticket")] = None,
+    state: Annotated[str | None, Query(max_length=MAX_VALUE, description="Of the event's ticket")] = None,
+    directory: Annotated[str | None, Query(max_length=MAX_VALUE, description="Of the event's ticket")] = None,
+    since: Annotated[str | None, Query(max_length=MAX_VALUE, description=TIME_HELP)] = None,
+    until: Annotated[str | None, Query(max_length=MAX_VALUE, description=TIME_HELP)] = None,
+) -> dict[str, str]:
+    """The event filter's fields as given (validated by ``runner.queries.EventFilter``)."""
+    given = locals()
+    return {k: given[k] for k in EVENT_KEYS if given[k] not in (None, "")}
+
+
+TicketParams = Annotated[dict[str, str], Depends(ticket_params)]
+EventParams = Annotated[dict[str, str], Depends(event_params)]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
+
+
+class PageOut(BaseModel):
+    items: list[dict[str, Any]] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
+    count: int = Field(description="How many match the filter in all")
+    limit: int
+
+
+class ChainOut(BaseModel):
+    ok: bool
+    events: int
+    first_bad_seq: int | None
+    problem: str
+    checked_at: str
+
+
+@router.get("/tickets")
+def list_tickets(
+    user: Auditor, reader: Reader, params: TicketParams, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> PageOut:
+    """Tickets matching the filter, newest first, one keyset page at a time."""
+    page, count = reader.tickets(params, cursor, limit)
+    return PageOut(items=page.items, next_cursor=page.next_cursor, count=count, limit=page.limit)
+
+
+@router.get("/audit/events")
+def list_events(
+    user: Auditor, reader: Reader, params: EventParams, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> PageOut:
+    """Audit events matching the filter, newest first, one keyset page at a time."""
+    page, count = reader.events(params, cursor, limit)
+    return PageOut(items=page.items, next_cursor=page.next_cursor, count=count, limit=page.limit)
+
+
+@router.get("/audit/export")
+def export(
+    request: Request,
+    user: Auditor,
+    reader: Reader,
+    format: Annotated[str, Query(pattern="^(csv|jsonl)$", description="csv or jsonl")] = "csv",  # noqa: A002
+    kind: Annotated[str, Query(pattern="^(events|tickets)$", description="events or tickets")] = "events",
+) -> StreamingResponse:
+    """The current filter's rows (the same query parameters as the list) as CSV or JSON Lines,
+    oldest first, streamed in batches. CSV cells are neutralised against formulas."""
+    keys = EVENT_KEYS if kind == "events" else TICKET_KEYS
+    params = {k: v for k, v in request.query_params.items() if k in keys and v != ""}
+    body = reader.export(kind, format, params)  # validates everything before the first byte
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        body,
+        media_type=MEDIA[format],
+        headers={
+            "Content-Disposition": f'attachment; filename="firstline-{kind}-{stamp}.{format}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/audit/verify")
+def verify(user: Auditor, reader: Reader) -> ChainOut:
+    """The audit chain's verification status (hash links, signed head and checkpoints)."""
+    return ChainOut(**reader.verify().as_dict())

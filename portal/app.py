@@ -1,0 +1,76 @@
+"""``create_app(settings)``: the portal as one FastAPI application (docs/portal.md).
+
+Started by ``firstline serve`` (uvicorn). Building the app opens the Firstline service
+(migrating the database on the embedded default), compiles the translations and mounts
+the routers listed in ``_ROUTERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from portal import errors, i18n
+from portal.api import me as api_me
+from portal.api import tokens as api_tokens
+from portal.deps import PortalContext
+from portal.rendering import make_templates
+from portal.routes import auth as auth_routes
+from portal.routes import health, pages
+from portal.security import SecurityMiddleware
+from runner.api import open_app
+from runner.auth import AuthService
+from runner.service import Firstline
+from runner.settings import Settings, get_settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+API_PREFIX = "/api/v1"
+
+# (router, prefix): pages at the root, JSON under /api/v1. Add yours here (one line).
+_ROUTERS = (
+    (health.router, ""),
+    (auth_routes.router, ""),
+    (pages.router, ""),
+    (api_me.router, API_PREFIX),
+    (api_tokens.router, API_PREFIX),
+)
+
+
+def create_app(settings: Settings | None = None, *, service: Firstline | None = None) -> FastAPI:
+    """The portal application over *settings* (default: the environment).
+
+    *service* lets a caller share an already opened ``Firstline`` (tests); otherwise one
+    is opened here and closed when the app shuts down. Raises ``ConfigError`` for bad
+    settings (e.g. a trusted proxy that is not an address).
+    """
+    settings = settings or get_settings()
+    firstline = service or open_app(settings)
+    i18n.load_catalogues()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if service is None:
+            firstline.close()
+
+    app = FastAPI(
+        title="Firstline",
+        version="1",
+        docs_url=None,  # /docs is our own page (no CDN, no inline script): portal/routes/health.py
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.portal = PortalContext(
+        settings=settings, firstline=firstline, auth=AuthService(firstline), templates=make_templates()
+    )
+    errors.install(app)
+    app.add_middleware(SecurityMiddleware, settings=settings)  # type: ignore[arg-type]
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for router, prefix in _ROUTERS:
+        app.include_router(router, prefix=prefix)
+    return app

@@ -1,0 +1,113 @@
+"""Dependencies every route uses: who is calling (and may they), from where, and the shared services.
+
+Policy: every route has exactly ONE of ``Depends(allow("employee"|"agent"|"auditor"))``
+or ``Depends(public)``; ``tests/unit/portal/test_route_policies.py`` walks the route
+table and fails for a route without one. ``allow`` raises ``PortalError`` 401
+(``signin_required``: pages redirect to the sign-in page) or 403 (``forbidden``, naming
+the role needed).
+
+Authentication: ``Authorization: Bearer fl_...`` → that API token only (a cookie is then
+ignored); otherwise the session cookie.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from portal import i18n
+from portal.errors import PortalError
+from runner.auth import ROLES, AuthService, Principal
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+    from runner.service import Firstline
+    from runner.settings import Settings
+
+
+@dataclass
+class PortalContext:
+    """Everything a route may need, built once by ``create_app``."""
+
+    settings: Settings
+    firstline: Firstline
+    auth: AuthService
+    templates: Jinja2Templates
+    extras: dict[str, Any] = field(default_factory=dict)  # later services (dispatcher, ...) by name
+
+
+def portal_context(request: Request) -> PortalContext:
+    ctx: PortalContext = request.app.state.portal
+    return ctx
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from, for audit events: address (proxy-aware) and user agent."""
+
+    address: str | None
+    user_agent: str | None
+
+
+def client_info(request: Request) -> ClientInfo:
+    return ClientInfo(request.state.client_ip, request.state.user_agent)
+
+
+def current_principal(request: Request) -> Principal | None:
+    """The caller (API token or session), or None; resolved once per request."""
+    if "principal" in request.state._state:
+        cached: Principal | None = request.state.principal
+        return cached
+    auth = portal_context(request).auth
+    header = request.headers.get("authorization")
+    who: Principal | None
+    if header is not None:
+        scheme, _, credential = header.partition(" ")
+        who = auth.token_principal(credential.strip()) if scheme.lower() == "bearer" else None
+    else:
+        who = auth.session(request.state.session_token)
+    request.state.principal = who
+    return who
+
+
+@functools.cache
+def allow(role: str) -> Callable[[Request], Principal]:
+    """Dependency: the signed-in caller, who must hold *role* (``employee`` = anyone signed in)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {ROLES}")
+
+    def dependency(request: Request) -> Principal:
+        who = current_principal(request)
+        if who is None:
+            raise PortalError(401, "signin_required", i18n.gettext("Sign in first."))
+        if role not in who.roles:
+            raise PortalError(
+                403,
+                "forbidden",
+                i18n.gettext("This needs the %(role)s role, which your account does not have.")
+                % {"role": i18n.gettext(role)},
+            )
+        return who
+
+    dependency.firstline_policy = role  # type: ignore[attr-defined]
+    dependency.__name__ = f"allow_{role}"
+    return dependency
+
+
+def public(request: Request) -> Principal | None:
+    """Dependency for pages anyone may see; gives the caller when signed in (for the header)."""
+    return current_principal(request)
+
+
+public.firstline_policy = "public"  # type: ignore[attr-defined]
+
+
+def policy_of(dependency: object) -> str | None:
+    """The policy a dependency stands for (``public``, a role), or None for other dependencies."""
+    value = getattr(dependency, "firstline_policy", None)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,172 @@
+"""The one place that turns errors into HTTP answers.
+
+Under ``/api`` (or when the client asks for JSON only) the body is
+``{"error": {"code": "...", "message": "..."}}``; otherwise a page (``error.html``) in
+the request's language. A 401 on a page is a redirect to the sign-in page. Messages are
+the runner's plain-language texts or fixed texts here — never a traceback, a library's
+message or the value that was refused.
+
+Mapping (runner/errors.py, runner/auth.py):
+
+=====================  ======  ===================
+error                  status  code
+=====================  ======  ===================
+PortalError            its own its own
+SignInFailed           401     signin_failed
+SignInThrottled        429     throttled (+ Retry-After)
+DirectoryUnavailable   503     directory_unavailable
+PolicyDenied           403     forbidden
+NotFoundError          404     not_found
+ParameterError         422     invalid_input
+NotVetted              409     not_vetted
+LedgerError            503     unavailable
+ConfigError / other    500     internal_error (details only in the log)
+request validation     422     invalid_input (names the field, never echoes the value)
+=====================  ======  ===================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portal import i18n
+from runner.auth import DirectoryUnavailable, SignInFailed, SignInThrottled
+from runner.errors import (
+    ConfigError,
+    FirstlineError,
+    LedgerError,
+    NotFoundError,
+    NotVetted,
+    ParameterError,
+    PolicyDenied,
+)
+from runner.oplog import get_logger
+
+INTERNAL = "Something went wrong on our side. It has been logged; please try again later."
+
+
+class PortalError(Exception):
+    """An HTTP-level refusal raised by portal code: status, a short code, a plain message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith("/api/") or path == "/api":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The JSON or HTML answer for one error (used by the handlers and the middleware)."""
+    if wants_json(request):
+        return JSONResponse(
+            {"error": {"code": code, "message": message}}, status_code=status, headers=dict(headers or {})
+        )
+    if status == 401:
+        target = request.url.path
+        if request.method == "GET" and request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+    from portal.rendering import render  # late: rendering imports deps, which import this module
+
+    return render(
+        request,
+        "error.html",
+        {"status": status, "code": code, "message": message},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[str, str]]:
+    if isinstance(exc, SignInThrottled):
+        return 429, "throttled", str(exc), {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, SignInFailed):
+        return 401, "signin_failed", str(exc), {}
+    if isinstance(exc, DirectoryUnavailable):
+        return 503, "directory_unavailable", str(exc), {}
+    if isinstance(exc, PolicyDenied):
+        return 403, "forbidden", str(exc), {}
+    if isinstance(exc, NotFoundError):
+        return 404, "not_found", str(exc), {}
+    if isinstance(exc, ParameterError):
+        return 422, "invalid_input", str(exc), {}
+    if isinstance(exc, NotVetted):
+        return 409, "not_vetted", "This fix is not approved in its current form; the service desk has been told.", {}
+    if isinstance(exc, LedgerError):
+        return 503, "unavailable", "The ticket store is not available right now. Try again later.", {}
+    if isinstance(exc, ConfigError):
+        get_logger().error("portal.config_error", error=str(exc))
+        return 500, "internal_error", INTERNAL, {}
+    get_logger().error("portal.runner_error", error_type=type(exc).__name__)
+    return 500, "internal_error", INTERNAL, {}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form"))
+        parts.append(f"{loc or 'request'}: {err.get('msg', 'is not valid')}")
+    return "; ".join(parts) or "The request is not valid."
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on *app* (called by ``create_app``)."""
+
+    async def portal_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PortalError)
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+    async def runner_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FirstlineError)
+        status, code, message, headers = _translate_runner_error(exc)
+        return error_response(request, status, code, i18n.gettext(message), headers)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, 422, "invalid_input", _validation_message(exc))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
+        texts = {
+            404: "There is no page at this address.",
+            405: "This address does not accept that kind of request.",
+            413: "The request is too large.",
+            400: "The request could not be read.",
+        }
+        status = exc.status_code
+        message = i18n.gettext(texts.get(status, "The request could not be handled."))
+        return error_response(request, status, codes.get(status, "http_error"), message, exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        get_logger().error("portal.unexpected_error", error_type=type(exc).__name__, path=request.url.path)
+        return error_response(request, 500, "internal_error", i18n.gettext(INTERNAL))
+
+    app.add_exception_handler(PortalError, portal_error)
+    app.add_exception_handler(FirstlineError, runner_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def problem(status: int, code: str, message: str, **extra: Any) -> PortalError:
+    """Shorthand: ``raise problem(403, "forbidden", "...")``."""
+    return PortalError(status, code, message, extra.get("headers"))

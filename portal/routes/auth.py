@@ -1,0 +1,99 @@
+"""Sign-in, sign-out and the language switch (pages)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal import i18n
+from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
+from portal.rendering import render
+from portal.security import cookie_flags, cookie_secure, session_cookie_name
+from runner.auth import DirectoryUnavailable, Principal, SignInFailed, SignInThrottled
+
+router = APIRouter(tags=["sign-in"])
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after a form: absolute path on this site, else ``/``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 512:
+        return "/"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "/"
+    return value
+
+
+@router.get("/signin")
+def signin_page(request: Request, user: Annotated[Principal | None, Depends(public)], next: str = "/") -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "signin.html", {"next": safe_next(next), "username": "", "error": None})
+
+
+@router.post("/signin")
+def signin_submit(
+    request: Request,
+    _user: Annotated[Principal | None, Depends(public)],
+    ctx: Annotated[PortalContext, Depends(portal_context)],
+    client: Annotated[ClientInfo, Depends(client_info)],
+    username: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/",
+) -> Response:
+    target = safe_next(next)
+    try:
+        _who, token = ctx.auth.sign_in(username, password, client_ip=client.address, user_agent=client.user_agent)
+    except SignInThrottled as exc:
+        return _form_again(request, username, target, 429, str(exc), {"Retry-After": str(exc.retry_after)})
+    except SignInFailed as exc:
+        return _form_again(request, username, target, 401, i18n.gettext(str(exc)))
+    except DirectoryUnavailable as exc:
+        return _form_again(request, username, target, 503, i18n.gettext(str(exc)))
+    secure = cookie_secure(ctx.settings)
+    response = RedirectResponse(target, status_code=303)
+    max_age = ctx.settings.session_max_hours * 3600
+    response.headers.append("set-cookie", f"{session_cookie_name(secure)}={token}; {cookie_flags(secure, max_age)}")
+    return response
+
+
+def _form_again(
+    request: Request, username: str, target: str, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    shown = username if len(username) <= 64 and username.isprintable() else ""
+    return render(
+        request,
+        "signin.html",
+        {"next": target, "username": shown, "error": message},
+        status_code=status,
+        headers=headers,
+    )
+
+
+@router.post("/signout")
+def signout(
+    request: Request,
+    _user: Annotated[Principal | None, Depends(public)],
+    ctx: Annotated[PortalContext, Depends(portal_context)],
+    client: Annotated[ClientInfo, Depends(client_info)],
+) -> Response:
+    ctx.auth.sign_out(request.state.session_token, client_ip=client.address, user_agent=client.user_agent)
+    secure = cookie_secure(ctx.settings)
+    response = RedirectResponse("/signin", status_code=303)
+    response.headers.append("set-cookie", f"{session_cookie_name(secure)}=; {cookie_flags(secure, 0)}")
+    return response
+
+
+@router.post("/lang")
+def switch_language(
+    _user: Annotated[Principal | None, Depends(public)],
+    ctx: Annotated[PortalContext, Depends(portal_context)],
+    lang: Annotated[str, Form(max_length=8)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/",
+) -> Response:
+    response = RedirectResponse(safe_next(next), status_code=303)
+    if lang in i18n.LANGS:
+        secure = cookie_secure(ctx.settings)
+        response.headers.append("set-cookie", f"{i18n.LANG_COOKIE}={lang}; {cookie_flags(secure, 365 * 24 * 3600)}")
+    return response

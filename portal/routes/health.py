@@ -1,0 +1,63 @@
+"""Operations endpoints: liveness, readiness, metrics and the API reference page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import text
+
+from portal import runs
+from portal.deps import PortalContext, portal_context, public
+from portal.metrics import exposition
+from portal.rendering import render
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", dependencies=[Depends(public)])
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", dependencies=[Depends(public)])
+def readyz(ctx: Annotated[PortalContext, Depends(portal_context)]) -> JSONResponse:
+    """Readiness: the database answers and runs can be dispatched; 503 naming what is not."""
+    checks: dict[str, str] = {}
+    try:
+        with ctx.firstline.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+        checks["database"] = f"not ready ({type(exc).__name__})"
+    problem = runs.ready(ctx)
+    checks["dispatcher"] = problem or "ok"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", dependencies=[Depends(public)])
+def metrics() -> Response:
+    """Prometheus text exposition (portal/metrics.py)."""
+    body, content_type = exposition()
+    return PlainTextResponse(body, media_type=content_type)
+
+
+@router.get("/docs", dependencies=[Depends(public)], include_in_schema=False)
+def api_docs(request: Request) -> Response:
+    """The API reference, rendered on the server from the OpenAPI document."""
+    schema: dict[str, Any] = request.app.openapi()
+    operations = []
+    for path, methods in sorted(schema.get("paths", {}).items()):
+        for method, op in methods.items():
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                }
+            )
+    return render(request, "docs.html", {"operations": operations})

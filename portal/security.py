@@ -1,0 +1,312 @@
+"""Request hardening for every request, in one ASGI middleware (``SecurityMiddleware``).
+
+In order: the client's address (``X-Forwarded-For`` believed only when the peer is a
+configured trusted proxy, read right to left), the user agent, the language; a request
+body larger than ``max_body_bytes`` → 413; on POST/PUT/PATCH/DELETE the CSRF token
+(form field ``csrf_token`` or header ``X-CSRF-Token``) must match the one derived from
+the session cookie (or, before sign-in, the pre-session cookie) → else 403
+``csrf_failed`` and the route never runs. Requests that carry ``Authorization: Bearer``
+skip the CSRF check (a browser never sends that header cross-site) and are
+authenticated by the token alone.
+
+Every response gets the security headers below and ``Cache-Control: no-store`` (except
+``/static``), and is counted in ``portal.metrics.REQUESTS`` by route template.
+
+Cookies (names and flags): see ``session_cookie_name`` and ``cookie_flags``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+
+from portal import i18n
+from portal.metrics import REQUESTS
+from runner.auth import csrf_ok, csrf_token
+from runner.errors import ConfigError
+from runner.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = (
+    ("content-security-policy", CSP),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+)
+
+
+def cookie_secure(settings: Settings) -> bool:
+    """Secure cookies everywhere except ``environment=dev``, unless set explicitly."""
+    if settings.session_cookie_secure is not None:
+        return settings.session_cookie_secure
+    return settings.environment != "dev"
+
+
+def session_cookie_name(secure: bool) -> str:
+    # __Host- needs Secure, Path=/ and no Domain: the browser then refuses it from subdomains
+    return "__Host-fl_session" if secure else "fl_session"
+
+
+def pre_cookie_name(secure: bool) -> str:
+    return "__Host-fl_pre" if secure else "fl_pre"
+
+
+def cookie_flags(secure: bool, max_age: int | None = None) -> str:
+    flags = "Path=/; HttpOnly; SameSite=Lax"
+    if secure:
+        flags += "; Secure"
+    if max_age is not None:
+        flags += f"; Max-Age={max_age}"
+    return flags
+
+
+def parse_networks(values: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets = []
+    for value in values:
+        try:
+            nets.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                "FIRSTLINE_TRUSTED_PROXIES must be a JSON list of IP addresses or networks (CIDR)"
+            ) from None
+    return nets
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def client_address(
+    peer: str | None, forwarded_for: list[str], trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str | None:
+    """The client's address: the peer, unless the peer is a trusted proxy; then the
+    right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy. An entry
+    that is not an IP address stops the walk (the last trusted hop is answered)."""
+    addr = _ip(peer) if peer else None
+    if addr is None:
+        return peer
+    if not any(addr in net for net in trusted):
+        return str(addr)
+    hops = [h for header in forwarded_for for h in header.split(",")]
+    current = addr
+    for hop in reversed(hops):
+        nxt = _ip(hop)
+        if nxt is None:
+            break
+        current = nxt
+        if not any(nxt in net for net in trusted):
+            break
+    return str(current)
+
+
+def _clip(text: str | None, limit: int = 256) -> str | None:
+    if not text:
+        return None
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.trusted = parse_networks(settings.trusted_proxies)
+        self.secure = cookie_secure(settings)
+        self.session_cookie = session_cookie_name(self.secure)
+        self.pre_cookie = pre_cookie_name(self.secure)
+        self.hsts = settings.public_base_url.startswith("https://")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        peer = scope.get("client")
+        state["client_ip"] = client_address(peer[0] if peer else None, headers.getlist("x-forwarded-for"), self.trusted)
+        state["user_agent"] = _clip(headers.get("user-agent"))
+        cookies = _cookies(headers.get("cookie"))
+        session = cookies.get(self.session_cookie)
+        session = session if session and len(session) <= 128 else None
+        state["session_token"] = session
+        pre = cookies.get(self.pre_cookie)
+        new_pre = None
+        if not pre or len(pre) > 128:
+            pre = new_pre = secrets.token_urlsafe(32)
+        state["pre_session"] = pre
+        state["csrf_token"] = csrf_token(session, "session") if session else csrf_token(pre, "pre")
+        lang = i18n.pick(cookies.get(i18n.LANG_COOKIE), headers.get("accept-language"))
+        state["lang"] = lang
+        lang_token = i18n.current_lang.set(lang)
+        path: str = scope.get("path", "")
+        status = [0]  # 0 until the response starts
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+                out = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    if name not in out:
+                        out[name] = value
+                if self.hsts:
+                    out["strict-transport-security"] = "max-age=31536000"
+                if not path.startswith("/static/"):
+                    out["cache-control"] = "no-store"
+                    out["pragma"] = "no-cache"
+                if new_pre is not None and not state.get("session_token"):
+                    out.append("set-cookie", f"{self.pre_cookie}={new_pre}; {cookie_flags(self.secure)}")
+                vary = out.get("vary")
+                out["vary"] = f"{vary}, Cookie, Accept-Language" if vary else "Cookie, Accept-Language"
+            await send(message)
+
+        try:
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
+                return
+            if scope.get("method") in UNSAFE:
+                body = await _read_body(receive, self.max_body)
+                if body is None:
+                    await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
+                    return
+                if not self._csrf_passes(headers, body, state):
+                    await self._refuse(
+                        scope,
+                        send_wrapper,
+                        403,
+                        "csrf_failed",
+                        i18n.gettext(
+                            "This form has expired or did not come from this site. Reload the page and try again."
+                        ),
+                    )
+                    return
+                receive = _replay(body, receive)
+            else:
+                receive = _limited(receive, self.max_body)
+            try:
+                await self.app(scope, receive, send_wrapper)
+            except _TooLarge:
+                if status[0] == 0:
+                    await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("/static" if path.startswith("/static/") else "unmatched")
+            REQUESTS.labels(route=template, method=str(scope.get("method", "")), status=str(status[0] or 500)).inc()
+            i18n.current_lang.reset(lang_token)
+
+    def _too_large(self) -> str:
+        limit_kb = max(1, self.max_body // 1024)
+        return i18n.gettext("The request is too large. At most %(kb)s KB can be sent.") % {"kb": limit_kb}
+
+    def _csrf_passes(self, headers: Headers, body: bytes, state: MutableMapping[str, Any]) -> bool:
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return True
+        given = headers.get("x-csrf-token")
+        if (
+            given is None
+            and headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
+        ):
+            try:
+                values = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+            except (UnicodeDecodeError, ValueError):
+                return False
+            found = values.get("csrf_token") or []
+            given = found[0] if len(found) == 1 else None
+        session = state.get("session_token")
+        if session:
+            return csrf_ok(session, given, "session")
+        return csrf_ok(state.get("pre_session"), given, "pre")
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+        from portal.errors import error_response
+
+        response = error_response(Request(scope), status, code, message)
+        await response(scope, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _cookies(header: str | None) -> dict[str, str]:
+    if not header:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # noqa: BLE001 - a malformed Cookie header is treated as no cookies
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None when it grows past *limit* bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, original: Receive) -> Receive:
+    """Hand the buffered body over once; then wait on the real channel (for disconnects)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await original()
+
+    return receive
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    size = 0
+
+    async def wrapped() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise _TooLarge()
+        return message
+
+    return wrapped
+
+
+class _TooLarge(Exception):
+    """A body without Content-Length on a safe method grew past the limit."""

@@ -1,0 +1,29 @@
+"""Texts from outside ``portal/`` that pages show translated (so ``pybabel extract`` finds
+them): runner messages mapped by ``portal.errors`` and role names. ``N_`` marks only."""
+
+from __future__ import annotations
+
+from runner.auth import SIGNIN_FAILED
+
+
+def N_(message: str) -> str:  # gettext's name for "mark, do not translate yet"
+    return message
+
+
+TEXTS = (
+    N_(SIGNIN_FAILED),
+    N_("The user name or password is not correct."),
+    N_("Signing in is not possible right now: the directory does not answer. Try again later."),
+    N_("employee"),
+    N_("agent"),
+    N_("auditor"),
+    N_("Something went wrong on our side. It has been logged; please try again later."),
+    N_("There is no page at this address."),
+    N_("This address does not accept that kind of request."),
+    N_("The request is too large."),
+    N_("The request could not be read."),
+    N_("The request could not be handled."),
+    N_("The ticket store is not available right now. Try again later."),
+    N_("This fix is not approved in its current form; the service desk has been told."),
+    N_("You have no active token with that number."),
+)

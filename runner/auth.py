@@ -1,0 +1,485 @@
+"""Portal sign-in, sessions and API tokens (docs/portal.md "Sign-in, sessions, roles").
+
+* ``sign_in(login, password, ...)``: throttles first (per account name and per client
+  address, in the database so every portal process shares them), then routes the name
+  to its directory (``runner.routing``), then binds as the user through the ``ldap``
+  connector's ``authenticate`` action. Every refusal that concerns the account raises
+  ``SignInFailed`` with one message, and takes at least ``signin_min_seconds``.
+* Sessions: a random 256-bit id for the cookie; only its SHA-256 is stored
+  (``portal_session``). Idle and absolute expiry; ``end_sessions_of`` removes every
+  session of an account (called after its password changed).
+* API tokens: ``fl_`` + 256 random bits, shown once; only the SHA-256 is stored
+  (``portal_api_token``); revocable.
+* CSRF tokens are derived from the session id (``csrf_token``), never stored.
+
+Roles: ``employee`` for everyone who signs in; ``agent`` / ``auditor`` when one of the
+account's groups (nested included) is listed for its directory in
+``Settings.agent_groups`` / ``Settings.auditor_groups`` (DNs compared per RFC 4514).
+Errors: ``SignInFailed``, ``SignInThrottled`` (``retry_after`` seconds) and
+``DirectoryUnavailable`` — all ``FirstlineError`` subclasses whose text is safe to show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, select, update
+
+from connectors.base import ConnectorError, Rejected
+from connectors.ldap_protect import canonical_dn
+from runner.errors import FirstlineError, ParameterError
+from runner.ledger.audit import Actor
+from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
+from runner.ledger.store import transaction
+from runner.safetext import free_text
+
+if TYPE_CHECKING:
+    from runner.service import Firstline
+
+ROLES = ("employee", "agent", "auditor")
+SIGNIN_FAILED = "The user name or password is not correct."
+TOKEN_PREFIX = "fl_"  # noqa: S105 - a public prefix, not a secret
+_TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per session
+
+
+class SignInFailed(FirstlineError):
+    """The sign-in was refused; the message never says why."""
+
+    def __init__(self) -> None:
+        super().__init__(SIGNIN_FAILED)
+
+
+class SignInThrottled(FirstlineError):
+    """Too many failed sign-ins for this account name or client address; wait ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, (retry_after + 59) // 60)
+        super().__init__(f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+        self.retry_after = retry_after
+
+
+class DirectoryUnavailable(FirstlineError):
+    """The directory could not be asked (down, timing out, misconfigured)."""
+
+    def __init__(self) -> None:
+        super().__init__("Signing in is not possible right now: the directory does not answer. Try again later.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in person as every portal route sees them.
+
+    ``account`` is the id passed to the runner as requester / actor: ``name@domain``
+    when the directory serves a domain, else the bare name. ``via`` is ``session`` or
+    ``token``; ``session_id`` is the row id of the session or token.
+    """
+
+    account: str
+    directory: str
+    username: str
+    dn: str
+    display_name: str
+    roles: frozenset[str]
+    via: str = "session"
+    session_id: int = 0
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def csrf_token(secret: str, purpose: str = "session") -> str:
+    """The CSRF token bound to a session id (or pre-session id): derived, never stored."""
+    return hashlib.sha256(f"firstline-csrf\0{purpose}\0{secret}".encode()).hexdigest()
+
+
+def csrf_ok(secret: str | None, given: str | None, purpose: str = "session") -> bool:
+    if not secret or not given:
+        return False
+    return hmac.compare_digest(csrf_token(secret, purpose), given)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _same_dn(a: str, b: str) -> bool:
+    try:
+        return canonical_dn(a) == canonical_dn(b)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def roles_for(
+    directory: str, groups: Iterable[str], agent: Mapping[str, Sequence[str]], auditor: Mapping[str, Sequence[str]]
+) -> frozenset[str]:
+    """``employee`` plus every role whose configured groups (for *directory*) hold the account."""
+    held = list(groups)
+    roles = {"employee"}
+    for role, mapping in (("agent", agent), ("auditor", auditor)):
+        if any(_same_dn(g, want) for want in mapping.get(directory, ()) for g in held):
+            roles.add(role)
+    return frozenset(roles)
+
+
+class AuthService:
+    """Sign-in, sessions and API tokens over the Firstline service's database and directories."""
+
+    def __init__(self, app: Firstline) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.engine = app.engine
+
+    # -- sign-in ------------------------------------------------------------------------
+    def sign_in(
+        self, login: str, password: str, *, client_ip: str | None, user_agent: str | None
+    ) -> tuple[Principal, str]:
+        """Check the password against the account's directory; return the principal and a
+        new session id (for the cookie). Raises ``SignInThrottled`` before any directory
+        look-up when a limit is reached, ``SignInFailed`` for anything about the account,
+        ``DirectoryUnavailable`` when the directory cannot be asked."""
+        started = time.monotonic()
+        login = login.strip() if isinstance(login, str) else ""
+        keys = [("account", login.lower()), ("address", client_ip or "unknown")]
+        self._check_throttle(keys)
+        try:
+            principal = self._authenticate(login, password)
+        except SignInFailed:
+            self._record_failure(keys)
+            self._audit_sign_in(None, "refused", client_ip, user_agent)
+            self._pad(started)
+            raise
+        except DirectoryUnavailable:
+            self._pad(started)
+            raise
+        self._clear_account_throttle(keys[0])
+        token = secrets.token_urlsafe(32)
+        now = _now()
+        with transaction(self.engine) as conn:
+            row = conn.execute(
+                insert(portal_session).values(
+                    token_sha256=sha256_hex(token),
+                    account=principal.account,
+                    directory=principal.directory,
+                    username=principal.username,
+                    dn=principal.dn,
+                    display_name=principal.display_name[:256],
+                    roles=" ".join(sorted(principal.roles)),
+                    created_at=_ts(now),
+                    last_seen_at=_ts(now),
+                    expires_at=_ts(now + timedelta(hours=self.settings.session_max_hours)),
+                    client_ip=(client_ip or "")[:64] or None,
+                    user_agent=(user_agent or "")[:256] or None,
+                )
+            )
+            session_id = int(row.inserted_primary_key[0]) if row.inserted_primary_key else 0
+            self.app.audit.append(
+                conn,
+                self._actor(principal, client_ip, user_agent),
+                "portal.sign_in",
+                outcome="ok",
+                target=principal.directory,
+            )
+        return _with(principal, via="session", session_id=session_id), token
+
+    def _pad(self, started: float) -> None:
+        left = self.settings.signin_min_seconds - (time.monotonic() - started)
+        if left > 0:
+            time.sleep(left + secrets.randbelow(50) / 1000)
+
+    def _authenticate(self, login: str, password: str) -> Principal:
+        if not login or len(login) > 320 or not isinstance(password, str) or not password or len(password) > 1024:
+            raise SignInFailed()
+        inventory = self.app.inventory
+        dirs = inventory.directories
+        try:
+            key, name = dirs.of_requester(login)
+        except ParameterError:
+            raise SignInFailed() from None
+        if key is None:
+            raise SignInFailed()
+        directory = dirs.get(key)
+        connector = self.app.pool.get("ldap", directory.target)
+        try:
+            out = connector.run(
+                "authenticate", {"user": name, "password": password}, timeout=self.settings.default_step_timeout
+            )
+        except Rejected as exc:
+            if exc.reason == "invalid_credentials":
+                raise SignInFailed() from None
+            raise DirectoryUnavailable() from None
+        except ConnectorError:
+            raise DirectoryUnavailable() from None
+        groups = [str(g) for g in out.get("groups") or []]
+        roles = roles_for(key, groups, self.settings.agent_groups, self.settings.auditor_groups)
+        account = f"{name}@{directory.domains[0]}" if directory.domains else name
+        return Principal(
+            account=account,
+            directory=key,
+            username=name,
+            dn=str(out.get("dn") or ""),
+            display_name=str(out.get("display_name") or name),
+            roles=roles,
+        )
+
+    def _audit_sign_in(self, who: Principal | None, outcome: str, client_ip: str | None, ua: str | None) -> None:
+        actor = (
+            self._actor(who, client_ip, ua)
+            if who
+            else Actor("unidentified", (), client_ip=(client_ip or None), user_agent=_clip(ua))
+        )
+        with transaction(self.engine) as conn:
+            self.app.audit.append(conn, actor, "portal.sign_in", outcome=outcome, reason="invalid_credentials")
+
+    @staticmethod
+    def _actor(who: Principal, client_ip: str | None, ua: str | None) -> Actor:
+        return Actor(
+            who.account, tuple(sorted(who.roles)), on_behalf_of=who.account, client_ip=client_ip, user_agent=_clip(ua)
+        )
+
+    # -- throttling ----------------------------------------------------------------------
+    @staticmethod
+    def _key(scope: str, value: str) -> str:
+        return f"{scope}:{sha256_hex(value)}"
+
+    def _limit(self, scope: str) -> int:
+        return self.settings.signin_max_per_account if scope == "account" else self.settings.signin_max_per_address
+
+    def _check_throttle(self, keys: list[tuple[str, str]]) -> None:
+        now = _now()
+        window = timedelta(seconds=self.settings.signin_window_seconds)
+        wait = 0
+        with self.engine.connect() as conn:
+            for scope, value in keys:
+                row = conn.execute(
+                    select(portal_throttle.c.window_start, portal_throttle.c.failures).where(
+                        portal_throttle.c.key == self._key(scope, value)
+                    )
+                ).first()
+                if row is None:
+                    continue
+                end = _parse(row.window_start) + window
+                if end > now and row.failures >= self._limit(scope):
+                    wait = max(wait, int((end - now).total_seconds()) + 1)
+        if wait:
+            raise SignInThrottled(wait)
+
+    def _record_failure(self, keys: list[tuple[str, str]]) -> None:
+        now = _now()
+        window = timedelta(seconds=self.settings.signin_window_seconds)
+        with transaction(self.engine) as conn:
+            for scope, value in keys:
+                key = self._key(scope, value)
+                row = conn.execute(select(portal_throttle.c.window_start).where(portal_throttle.c.key == key)).first()
+                if row is None:
+                    conn.execute(insert(portal_throttle).values(key=key, window_start=_ts(now), failures=1))
+                elif _parse(row.window_start) + window <= now:
+                    conn.execute(
+                        update(portal_throttle)
+                        .where(portal_throttle.c.key == key)
+                        .values(window_start=_ts(now), failures=1)
+                    )
+                else:
+                    conn.execute(
+                        update(portal_throttle)
+                        .where(portal_throttle.c.key == key)
+                        .values(failures=portal_throttle.c.failures + 1)
+                    )
+
+    def _clear_account_throttle(self, key: tuple[str, str]) -> None:
+        with transaction(self.engine) as conn:
+            conn.execute(delete(portal_throttle).where(portal_throttle.c.key == self._key(*key)))
+
+    # -- sessions ------------------------------------------------------------------------
+    def session(self, token: str | None) -> Principal | None:
+        """The principal of a live session id, or None (unknown, idle too long, past its end).
+
+        An expired session's row is deleted. ``last_seen_at`` is refreshed at most once a minute.
+        """
+        if not token or len(token) > 128:
+            return None
+        digest = sha256_hex(token)
+        now = _now()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(portal_session).where(portal_session.c.token_sha256 == digest)).first()
+        if row is None:
+            return None
+        idle = timedelta(minutes=self.settings.session_idle_minutes)
+        last = _parse(row.last_seen_at)
+        if _parse(row.expires_at) <= now or last + idle <= now:
+            with transaction(self.engine) as conn:
+                conn.execute(delete(portal_session).where(portal_session.c.id == row.id))
+            return None
+        if now - last >= _TOUCH_EVERY:
+            with transaction(self.engine) as conn:
+                conn.execute(update(portal_session).where(portal_session.c.id == row.id).values(last_seen_at=_ts(now)))
+        return _principal_of(row, "session")
+
+    def sign_out(self, token: str | None, *, client_ip: str | None = None, user_agent: str | None = None) -> None:
+        """Delete the session of *token* (if any) and audit it."""
+        if not token:
+            return
+        who = self.session(token)
+        with transaction(self.engine) as conn:
+            conn.execute(delete(portal_session).where(portal_session.c.token_sha256 == sha256_hex(token)))
+            if who is not None:
+                self.app.audit.append(conn, self._actor(who, client_ip, user_agent), "portal.sign_out", outcome="ok")
+
+    def end_sessions_of(self, directory: str, username: str, *, reason: str = "password_changed") -> int:
+        """Delete every session of one account (e.g. after its password changed); returns how many."""
+        with transaction(self.engine) as conn:
+            result = conn.execute(
+                delete(portal_session).where(
+                    portal_session.c.directory == directory, portal_session.c.username == username
+                )
+            )
+            count = int(result.rowcount or 0)
+            if count:
+                self.app.audit.append(
+                    conn,
+                    Actor("firstline", ("system",), on_behalf_of=username),
+                    "portal.sessions_ended",
+                    outcome="ok",
+                    target=directory,
+                    reason=reason,
+                    detail={"sessions": count},
+                )
+        return count
+
+    # -- API tokens ----------------------------------------------------------------------
+    def create_token(
+        self, who: Principal, label: str, *, client_ip: str | None = None, user_agent: str | None = None
+    ) -> tuple[int, str]:
+        """A new API token for *who*: ``(id, token)``. The token is returned this once only."""
+        label = free_text(label, what="the token's name", limit=64)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with transaction(self.engine) as conn:
+            row = conn.execute(
+                insert(portal_api_token).values(
+                    token_sha256=sha256_hex(token),
+                    prefix=token[:10],
+                    label=label,
+                    account=who.account,
+                    directory=who.directory,
+                    username=who.username,
+                    dn=who.dn,
+                    display_name=who.display_name[:256],
+                    roles=" ".join(sorted(who.roles)),
+                    created_at=_ts(_now()),
+                )
+            )
+            token_id = int(row.inserted_primary_key[0]) if row.inserted_primary_key else 0
+            self.app.audit.append(
+                conn,
+                self._actor(who, client_ip, user_agent),
+                "portal.api_token_created",
+                outcome="ok",
+                detail={"token_id": token_id, "label": label},
+            )
+        return token_id, token
+
+    def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
+        """The caller's tokens (never the token itself): id, label, prefix, times, revoked."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(portal_api_token)
+                .where(portal_api_token.c.directory == who.directory, portal_api_token.c.username == who.username)
+                .order_by(portal_api_token.c.id)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "label": r.label,
+                "prefix": r.prefix,
+                "created_at": r.created_at,
+                "last_used_at": r.last_used_at,
+                "revoked": r.revoked_at is not None,
+            }
+            for r in rows
+        ]
+
+    def revoke_token(
+        self, who: Principal, token_id: int, *, client_ip: str | None = None, user_agent: str | None = None
+    ) -> bool:
+        """Revoke one of *who*'s own tokens; False when there is no such live token of theirs."""
+        with transaction(self.engine) as conn:
+            result = conn.execute(
+                update(portal_api_token)
+                .where(
+                    portal_api_token.c.id == token_id,
+                    portal_api_token.c.directory == who.directory,
+                    portal_api_token.c.username == who.username,
+                    portal_api_token.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=_ts(_now()))
+            )
+            done = bool(result.rowcount)
+            if done:
+                self.app.audit.append(
+                    conn,
+                    self._actor(who, client_ip, user_agent),
+                    "portal.api_token_revoked",
+                    outcome="ok",
+                    detail={"token_id": token_id},
+                )
+        return done
+
+    def token_principal(self, token: str | None) -> Principal | None:
+        """The principal of a live (not revoked, not expired) API token, or None."""
+        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+            return None
+        now = _now()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(portal_api_token).where(portal_api_token.c.token_sha256 == sha256_hex(token))
+            ).first()
+        if row is None or row.revoked_at is not None or (row.expires_at and _parse(row.expires_at) <= now):
+            return None
+        if row.last_used_at is None or now - _parse(row.last_used_at) >= _TOUCH_EVERY:
+            with transaction(self.engine) as conn:
+                conn.execute(
+                    update(portal_api_token).where(portal_api_token.c.id == row.id).values(last_used_at=_ts(now))
+                )
+        return _principal_of(row, "token")
+
+
+def _clip(text: str | None, limit: int = 256) -> str | None:
+    if not text:
+        return None
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return cleaned[:limit]
+
+
+def _principal_of(row: Any, via: str) -> Principal:
+    return Principal(
+        account=row.account,
+        directory=row.directory,
+        username=row.username,
+        dn=row.dn,
+        display_name=row.display_name,
+        roles=frozenset(r for r in row.roles.split() if r in ROLES),
+        via=via,
+        session_id=int(row.id),
+    )
+
+
+def _with(p: Principal, *, via: str, session_id: int) -> Principal:
+    return Principal(p.account, p.directory, p.username, p.dn, p.display_name, p.roles, via, session_id)
