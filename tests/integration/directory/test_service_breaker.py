@@ -220,3 +220,19 @@ def test_cli_runs_with_a_wrong_service_password_reach_the_directory_once(
     assert failures(directory, dn) == 1, outputs
     assert all("bind_dn" in out for out in outputs), outputs
     assert all("Not trying again" in out for out in outputs[1:]), outputs
+
+
+def test_a_locked_service_account_is_reported_as_locked(ad: Directory, tmp_path: Path) -> None:
+    """AD says why (data 775): the message tells an administrator to unlock, not to fix the password."""
+    from ldap3 import Connection
+
+    user, real = ad.create_user()
+    for _ in range(3):  # the lab's lockout threshold
+        c = Connection(ad.server, ad.dn(user), "Wrong-" + secrets.token_hex(6))
+        c.bind()
+        c.unbind()
+    secret = tmp_path / "svc-password"
+    secret.write_text(real)
+    with pytest.raises(AuthFailed) as err:
+        run_once(ad, ad.dn(user), secret).run("account_status", {"user": "alice"}, timeout=30)
+    assert err.value.reason == "service_locked" and "locked" in str(err.value) and real not in str(err.value)
