@@ -6,6 +6,7 @@
 #   secrets/admin      rootdn password (cn=admin,dc=example,dc=org) — tests use it to create users
 #   secrets/firstline  the runner's service account cn=firstline,ou=services,dc=example,dc=org
 #   secrets/users.json demo users' passwords
+#   secrets/portal-demo.json  the portal's demo sign-ins (demo-employee, demo-agent, demo-auditor)
 # Extra password policies the tests use (ensure_policies: added to an existing lab too):
 #   cn=expire-fast        pwdMaxAge 3 s, pwdGraceAuthNLimit 0 — expired passwords, no grace bind
 #   cn=expire-fast-grace  pwdMaxAge 3 s, pwdGraceAuthNLimit 2 — expired, two grace binds
@@ -261,9 +262,55 @@ ensure_policies() {
   done
 }
 
+# ensure_portal_demo : the portal's demo sign-ins (idempotent; docs/portal.md). Users demo-employee,
+# demo-agent (in cn=service-desk-l1, nested in cn=service-desk-agents) and demo-auditor (in cn=auditors);
+# their passwords live in secrets/portal-demo.json (made once; re-set when the file was lost).
+ensure_portal_demo() {
+  local f="$B/secrets/portal-demo.json" fresh=0 u pw json="{" sep="" ldif
+  local -A pws=()
+  if [ -s "$f" ]; then
+    for u in demo-employee demo-agent demo-auditor; do
+      pws[$u]=$(sed -n "s/.*\"$u\":\"\([^\"]*\)\".*/\1/p" "$f")
+      [ -n "${pws[$u]}" ] || fresh=1
+    done
+  else
+    fresh=1
+  fi
+  if [ $fresh -eq 1 ]; then
+    for u in demo-employee demo-agent demo-auditor; do
+      pws[$u]="Demo-$(random_secret 12)"; json+="$sep\"$u\":\"${pws[$u]}\""; sep=","
+    done
+    write_secret "$f" "$json}"
+  fi
+  _ld() { LDAPTLS_CACERT="$LAB_VAR/ca/ca.crt" "$@" -x -H "ldaps://127.0.0.1:$SPORT" -D "$ROOTDN" -y "$B/secrets/admin"; }
+  _exists() { _ld ldapsearch -s base -b "$1" dn >/dev/null 2>&1; }
+  for u in demo-employee:Emma:Employee demo-agent:Arjen:Agent demo-auditor:Aud:Auditor; do
+    IFS=: read -r u given sn <<<"$u"
+    if ! _exists "uid=$u,ou=people,$SUFFIX"; then
+      printf 'dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s %s\ngivenName: %s\nsn: %s\nmail: %s@example.org\nuserPassword: %s\n' \
+        "$u" "$SUFFIX" "$u" "$given" "$sn" "$given" "$sn" "$u" "$(slappasswd -s "${pws[$u]}")" | _ld ldapadd >/dev/null \
+        || die "could not add demo user $u"
+    elif [ $fresh -eq 1 ]; then
+      printf 'dn: uid=%s,ou=people,%s\nchangetype: modify\nreplace: userPassword\nuserPassword: %s\n' \
+        "$u" "$SUFFIX" "$(slappasswd -s "${pws[$u]}")" | _ld ldapmodify >/dev/null || die "could not set demo password of $u"
+    fi
+    # a demo sign-in always works after start: no must-change flag, no lock, no failure count
+    for a in pwdReset pwdAccountLockedTime pwdFailureTime; do
+      printf 'dn: uid=%s,ou=people,%s\nchangetype: modify\ndelete: %s\n' "$u" "$SUFFIX" "$a" | _ld ldapmodify >/dev/null 2>&1 || true
+    done
+  done
+  for ldif in "service-desk-l1|uid=demo-agent,ou=people,$SUFFIX" \
+              "service-desk-agents|cn=service-desk-l1,ou=groups,$SUFFIX" \
+              "auditors|uid=demo-auditor,ou=people,$SUFFIX"; do
+    _exists "cn=${ldif%%|*},ou=groups,$SUFFIX" && continue
+    printf 'dn: cn=%s,ou=groups,%s\nobjectClass: groupOfNames\ncn: %s\nmember: %s\n' \
+      "${ldif%%|*}" "$SUFFIX" "${ldif%%|*}" "${ldif#*|}" | _ld ldapadd >/dev/null || die "could not add group ${ldif%%|*}"
+  done
+}
+
 start() {
   if healthy; then
-    ensure_policies
+    ensure_policies; ensure_portal_demo
     log "already running (pid $(cat "$PIDFILE")) on ldap://127.0.0.1:$PORT ldaps://127.0.0.1:$SPORT"; return 0
   fi
   ensure_apt slapd ldap-utils openssl
@@ -279,7 +326,7 @@ start() {
   slapd -F "$B/slapd.d" -h "ldap://127.0.0.1:$PORT/ ldaps://127.0.0.1:$SPORT/ $LDAPI" \
     || die "slapd failed to start"
   wait_for 15 healthy || die "slapd did not answer on ldaps://127.0.0.1:$SPORT"
-  ensure_policies
+  ensure_policies; ensure_portal_demo
   log "running (pid $(cat "$PIDFILE")) on ldap://127.0.0.1:$PORT ldaps://127.0.0.1:$SPORT; CA $LAB_VAR/ca/ca.crt"
 }
 
