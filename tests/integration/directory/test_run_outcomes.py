@@ -60,7 +60,7 @@ def _absolute(node: Any) -> Any:
 
 
 @pytest.fixture
-def app(directory: Directory, lab_settings: Settings, tmp_path: Path) -> Iterator[Firstline]:
+def directory_app(lab_settings: Settings, tmp_path: Path) -> Iterator[Firstline]:
     """The shipped runbooks plus `unlock-always` (vetted in a copy), over the lab inventory."""
     books = tmp_path / "runbooks"
     shutil.copytree(REPO / "runbooks", books)
@@ -71,6 +71,11 @@ def app(directory: Directory, lab_settings: Settings, tmp_path: Path) -> Iterato
     application.vet("unlock-always", "reviewer")
     yield application
     application.close()
+
+
+@pytest.fixture
+def app(directory: Directory, directory_app: Firstline) -> Firstline:
+    return directory_app
 
 
 def _events(app: Firstline, ticket: str) -> list[dict[str, Any]]:
@@ -176,3 +181,16 @@ def test_who_acted_and_for_whom_are_in_every_audit_row(app: Firstline, directory
     assert {e["action"] for e in events} >= {"ticket.opened", "ldap.unlock_account", "ticket.resolved"}
     assert all((e["actor"], e["on_behalf_of"]) == ("operator-1", user) for e in events)
     assert app.ticket(out.ticket_number)["opened_by"] == "operator-1"
+
+
+def test_the_shipped_unlock_still_sends_a_disabled_account_to_the_service_desk(
+    directory_app: Firstline, ad: Directory
+) -> None:
+    """Skipping the unlock is only for an ordinary unlocked account: a disabled one (AD
+    userAccountControl 514, not locked) still reaches the connector, which refuses it."""
+    user, _pw = ad.create_user(userAccountControl="514")
+    before = ad.state_attrs(user)
+    out = directory_app.run("account-unlock", {"user": user, "directory": "ad"}, requester="agent-7")
+    assert (out.state, out.reason) == ("escalated", "disabled"), (out.state, out.reason, out.message)
+    assert {s.step_id: s.status for s in out.steps}["unlock"] == "failed"
+    assert ad.state_attrs(user) == before
