@@ -29,3 +29,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# Portal translations: compile the gettext catalogues (the portal also compiles them in
+# memory at start, so a read-only install works without the .mo files).
+.venv/bin/pybabel -q compile -d portal/locale -D messages >/dev/null 2>&1 || {
+  echo "setup: compiling the portal translations failed: .venv/bin/pybabel compile -d portal/locale" >&2; exit 1; }

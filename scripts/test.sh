@@ -5,6 +5,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 bash scripts/setup.sh
+# Browser tests drive Debian's Chromium through Playwright (executable_path; never `playwright install`).
+if [ ! -x /usr/bin/chromium ]; then
+  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium >/dev/null \
+    || { apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && \
+         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q chromium >/dev/null; }
+fi
 export FIRSTLINE_ENVIRONMENT=test   # the default is prod, which never creates an audit key
 export FIRSTLINE_DATA_DIR="$REPO/var"
 export FIRSTLINE_INVENTORY="$REPO/lab/inventory.yaml"
