@@ -134,6 +134,22 @@ class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type informatio
             raise
 
 
+def _usable_dn(value: str) -> str:
+    """*value* as a DN ldap3 accepts: spaces around separators dropped; else ``ValueError``.
+
+    RFC 4514 allows spaces after commas (ldap3 does not) — those are tidied; attribute types
+    given as OIDs are refused here, because ldap3 would refuse them on every operation.
+    """
+    try:
+        if not canonical_dn(value):
+            raise ValueError("empty")
+        tidied = tidy_dn(value)
+        parse_dn(tidied)
+    except (ValueError, UnicodeDecodeError, LDAPException) as exc:
+        raise ValueError(f"'{value}' is not a valid DN (use attribute names such as cn, ou, dc)") from exc
+    return tidied
+
+
 class LdapTarget(TargetConfig):
     """Inventory settings of one directory target."""
 
@@ -159,22 +175,12 @@ class LdapTarget(TargetConfig):
     @field_validator("admin_groups", "protected_accounts")
     @classmethod
     def _dns(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                canonical_dn(value)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ValueError(f"'{value}' is not a valid DN") from exc
-        return [tidy_dn(v) for v in values]
+        return [_usable_dn(v) for v in values]
 
     @field_validator("base_dn", "bind_dn")
     @classmethod
     def _dn(cls, value: str) -> str:
-        try:  # RFC 4514 (spaces after commas, escapes and OIDs are valid spellings)
-            if not canonical_dn(value):
-                raise ValueError("empty DN")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError("not a valid DN") from exc
-        return tidy_dn(value)
+        return _usable_dn(value)
 
     @model_validator(mode="after")
     def _tls(self) -> LdapTarget:
