@@ -110,11 +110,11 @@ def test_self_service_reset_with_own_password(app: Firstline, directory: Directo
     assert pw.encode() not in raw_mails_to(f"{user}@example.org")
 
 
-def test_reset_with_a_weak_password_escalates_with_the_reason(app: Firstline, directory: Directory) -> None:
+def test_reset_with_a_weak_password_is_closed_for_the_requester(app: Firstline, directory: Directory) -> None:
     user, _old = directory.create_user()
     before = directory.state_attrs(user)
     out = app.run("password-reset", {"new_password": "too short"}, requester=user, roles={"employee"})
-    assert out.state == "escalated" and out.reason == "too_short"
+    assert out.state == "closed" and out.reason == "too_short"  # requester_action_needed, not second level
     assert directory.state_attrs(user) == before
     _secret_free(app, "too short")
 
@@ -151,7 +151,9 @@ def test_password_change_runbook_changes_and_notifies(app: Firstline, directory:
     )
 
 
-def test_password_change_with_wrong_old_password_escalates(app: Firstline, directory: Directory) -> None:
+def test_password_change_with_wrong_old_password_is_closed_for_the_requester(
+    app: Firstline, directory: Directory
+) -> None:
     user, _ = directory.create_user()
     out = app.run(
         "password-change",
@@ -159,5 +161,5 @@ def test_password_change_with_wrong_old_password_escalates(app: Firstline, direc
         requester=user,
         roles={"employee"},
     )
-    assert out.state == "escalated" and out.reason == "wrong_password"
+    assert out.state == "closed" and out.reason == "wrong_password"  # requester_action_needed
     assert mails_to(f"{user}@example.org", wait=0.3) == []
