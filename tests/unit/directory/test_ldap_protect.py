@@ -174,3 +174,45 @@ def test_the_bind_account_is_recognised_by_its_id_when_the_dn_differs() -> None:
     assert conn._is_protected(fake, "cn=svc,ou=renamed,dc=example,dc=org") is True  # type: ignore[arg-type]
     assert conn._is_protected(fake, "uid=alice,ou=people,dc=example,dc=org") is False  # type: ignore[arg-type]
     assert conn._is_protected(fake, "CN=FIRSTLINE, OU=Services,DC=example,DC=org") is True  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("cn=firstline, ou=services, dc=example, dc=org", "cn=firstline,ou=services,dc=example,dc=org"),
+        ("CN=svc\\2Dfirstline ,CN=Users,DC=example,DC=test", "CN=svc\\2Dfirstline,CN=Users,DC=example,DC=test"),
+        ("cn=a\\, b,dc=x", "cn=a\\, b,dc=x"),
+    ],
+)
+def test_inventory_dns_are_tidied_for_ldap3(given: str, stored: str) -> None:
+    from connectors.ldap import LdapTarget
+
+    base = {
+        "connector": "ldap",
+        "flavor": "openldap",
+        "url": "ldaps://127.0.0.1:6636",
+        "password": {"env": "X"},
+        "base_dn": "dc=example,dc=org",
+    }
+    config = LdapTarget.model_validate(
+        {**base, "bind_dn": given, "admin_groups": [given], "protected_accounts": [given]}
+    )
+    assert config.bind_dn == stored and config.admin_groups == [stored] and config.protected_accounts == [stored]
+
+
+@pytest.mark.parametrize("bad", ["2.5.4.3=firstline,dc=example,dc=org", "nonsense", "cn=a,=b", ""])
+def test_dns_ldap3_cannot_use_are_refused_at_load(bad: str) -> None:
+    from pydantic import ValidationError
+
+    from connectors.ldap import LdapTarget
+
+    base = {
+        "connector": "ldap",
+        "flavor": "openldap",
+        "url": "ldaps://127.0.0.1:6636",
+        "password": {"env": "X"},
+        "base_dn": "dc=example,dc=org",
+        "bind_dn": "cn=x,dc=example,dc=org",
+    }
+    with pytest.raises(ValidationError):
+        LdapTarget.model_validate({**base, "admin_groups": [bad]})
