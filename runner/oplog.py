@@ -110,8 +110,8 @@ class _JsonLines(logging.Formatter):
     """structlog's lines as they are; any other record as one JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.name == "firstline":
-            return record.getMessage()
+        if record.name == "firstline" and not record.exc_text:
+            return record.getMessage()  # structlog's rendered, masked JSON line
         event: dict[str, Any] = {
             "event": record.getMessage(),
             "logger": record.name,
