@@ -112,7 +112,15 @@ def check_inventory(
         return report
     base = path.parent
     configs = _targets(raw, connectors, report.problems)
+    for name, cfg in configs.items():
+        report.problems.extend(_references(f"targets.{name}", cfg.model_dump(), base))
     if report.problems:
+        # Still check defaults and choices against the targets that are valid, so that
+        # every problem is reported in one go; targets that are invalid are skipped there.
+        partial = _partial(path, raw, configs)
+        if partial is not None:
+            report.problems.extend(_defaults(raw, partial, connectors))
+            report.problems.extend(_choices(partial))
         return report
     try:
         inventory = load_inventory(path, connectors)
@@ -120,8 +128,6 @@ def check_inventory(
         report.problems.append(str(exc).removeprefix("inventory: "))
         return report
     report.targets = list(inventory.targets)
-    for name, cfg in configs.items():
-        report.problems.extend(_references(f"targets.{name}", cfg.model_dump(), base))
     report.problems.extend(_defaults(raw, inventory, connectors))
     report.problems.extend(_choices(inventory))
     if report.problems or not connect:
@@ -157,6 +163,24 @@ def _targets(raw: Mapping[str, Any], connectors: Mapping[str, type[Connector]], 
             for loc, msg, kind in safe_validation_errors(exc):
                 problems.append(f"{where}.{'.'.join(str(p) for p in loc)}: {secret_field_message(loc, msg, kind)}")
     return out
+
+
+def _partial(path: Path, raw: Mapping[str, Any], configs: Mapping[str, TargetConfig]) -> Inventory | None:
+    defaults, choices = raw.get("defaults") or {}, raw.get("choices") or {}
+    if not isinstance(defaults, dict) or not isinstance(choices, dict):
+        return None
+    invalid = set(map(str, raw.get("targets") or {})) - set(configs)  # declared, but reported already
+    known = {str(k): str(v) for k, v in defaults.items() if str(v) not in invalid}
+    valid_choices = {
+        source: {
+            key: opt
+            for key, opt in (options or {}).items()
+            if not isinstance(opt, dict) or opt.get("target") not in invalid
+        }
+        for source, options in choices.items()
+        if isinstance(options, dict) or options is None
+    }
+    return Inventory(path=path, targets=configs, defaults=known, choices=valid_choices)
 
 
 def _is_reference(value: Any) -> bool:
@@ -212,7 +236,9 @@ def _file_problem(path: Path, shown: str) -> str | None:
 def _defaults(raw: Mapping[str, Any], inventory: Inventory, connectors: Mapping[str, type[Connector]]) -> list[str]:
     problems = []
     for conn, name in inventory.defaults.items():
-        if conn not in connectors:
+        if name not in inventory.targets:
+            problems.append(f"defaults.{conn} names unknown target '{name}'")
+        elif conn not in connectors:
             problems.append(f"defaults.{conn}: unknown connector '{conn}'; available: {', '.join(sorted(connectors))}")
         elif name in inventory.targets and inventory.targets[name].connector != conn:
             problems.append(
@@ -235,9 +261,11 @@ def _choices(inventory: Inventory) -> list[str]:
             if "label" not in option:
                 problems.append(f"{here}: needs a 'label' (what the requester sees)")
             target = option.get("target")
-            if target is None or target not in inventory.targets:
-                if target is None:
-                    problems.append(f"{here}: needs a 'target'")
+            if target is None:
+                problems.append(f"{here}: needs a 'target'")
+                continue
+            if target not in inventory.targets:
+                problems.append(f"{here} names unknown target '{target}'")
                 continue
             cfg = inventory.targets[target]
             for opt_key, setting in ALLOW_LISTS.items():

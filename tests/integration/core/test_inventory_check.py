@@ -169,12 +169,20 @@ def test_every_problem_is_reported_at_once(lab: None, tmp_path: Path) -> None:
         raw["targets"]["corp"]["password"] = {"file": "../x"}
         raw["targets"]["ad"]["colour"] = "red"
         raw["targets"]["print-01"]["port"] = "not-a-port"
+        raw["choices"]["printers"]["office-win-1"]["queue"] = "office-win-9"
+        raw["defaults"]["mail"] = "mail-99"
 
     r = fl(tmp_path, _copy(tmp_path, edit), "inventory", "check")
     assert r.returncode == 2
-    for field in ("targets.ad.colour", "targets.print-01.port"):
-        assert field in r.stderr, r.stderr
-    assert "3 problem(s)" in r.stderr or "2 problem(s)" in r.stderr
+    for expected in (
+        "targets.corp.password: file ../x not readable",
+        "targets.ad.colour: Extra inputs",
+        "targets.print-01.port:",
+        "choices.printers.office-win-1.queue: 'office-win-9' is not in targets.print-win-01.allowed_queues",
+        "defaults.mail names unknown target 'mail-99'",
+    ):
+        assert expected in r.stderr, r.stderr
+    assert "5 problem(s)" in r.stderr, r.stderr
 
 
 def test_a_bad_yaml_file_names_the_line(lab: None, tmp_path: Path) -> None:
