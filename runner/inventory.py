@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from connectors.base import Connector, TargetConfig
 from runner.errors import ConfigError, NotFoundError
+from runner.redaction import describe_yaml_error, safe_validation_errors, secret_field_message
 from runner.routing import Directories, parse_directories
 
 
@@ -69,7 +70,11 @@ class Inventory:
 
 
 def _model_error(where: str, exc: ValidationError) -> ConfigError:
-    parts = [f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    # Never the input value: a password written inline must not reach a message or the log.
+    parts = [
+        f"{where}.{'.'.join(str(p) for p in loc)}: {secret_field_message(loc, msg, kind)}"
+        for loc, msg, kind in safe_validation_errors(exc)
+    ]
     return ConfigError("inventory: " + "; ".join(parts))
 
 
@@ -79,7 +84,7 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
     except OSError as exc:
         raise ConfigError(f"inventory {path} cannot be read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"inventory {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"inventory {path} is not valid YAML: {describe_yaml_error(exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"inventory {path}: expected a mapping at the top")
     unknown = set(raw) - {"defaults", "targets", "choices", "directories"}

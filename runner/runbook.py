@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from connectors.base import ActionSpec, Connector
 from runner import yamlsource
 from runner.errors import RunbookError
+from runner.redaction import safe_validation_errors
 from runner.templating import Template, TemplateProblem, compile_value, iter_templates
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=64)]
@@ -178,11 +179,10 @@ def _problem(path: Path, line: int, msg: str) -> str:
 
 def _pydantic_problems(path: Path, raw: Any, exc: ValidationError) -> list[str]:
     out = []
-    for err in exc.errors():
-        loc = tuple("with" if p == "with_" else p for p in err["loc"])
+    for raw_loc, msg, err_type in safe_validation_errors(exc):  # messages without input values
+        loc = tuple("with" if p == "with_" else p for p in raw_loc)
         where = ".".join(str(p) for p in loc) or "(top)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
+        if err_type == "extra_forbidden":
             msg = "unknown key (check spelling; keys are snake_case)"
         out.append(_problem(path, yamlsource.line_of(raw, loc), f"{where}: {msg}"))
     return out
@@ -203,7 +203,8 @@ def load_runbook(path: Path, connectors: Mapping[str, type[Connector]]) -> Runbo
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise RunbookError([_problem(path, line, f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from exc
+        problem = getattr(exc, "problem", None) or "not valid YAML"  # never str(exc): it quotes the line
+        raise RunbookError([_problem(path, line, f"invalid YAML: {problem}")]) from exc
     if not isinstance(raw, dict):
         raise RunbookError([_problem(path, 1, "a runbook must be a YAML mapping")])
     try:

@@ -253,6 +253,16 @@ class Firstline:
             problems.append(
                 f"{self.settings.runbooks_dir / 'vetted.lock'}:1: approval for '{name}' has no runbook file"
             )
+        # The runbooks need a valid inventory: every problem of it, then each runbook against it.
+        from runner.inventory_check import check_inventory, runbook_problems
+
+        report = check_inventory(self.settings.inventory, self.connectors)
+        problems.extend(f"{self.settings.inventory}: {p}" for p in report.problems)
+        if not report.problems:
+            problems.extend(
+                f"{self.settings.inventory}: {p}"
+                for p in runbook_problems(books, load_inventory(self.settings.inventory, self.connectors))
+            )
         return problems
 
     def vet(self, name: str, by: str, *, actor_id: str | None = None) -> str:
