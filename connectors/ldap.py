@@ -93,16 +93,12 @@ from connectors.ldap_flavors import (
 )
 from connectors.ldap_protect import ProtectionUnknown, canonical_dn, same_dn, tidy_dn
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
+from connectors.tls_errors import certificate_error, client_context
 
 __all__ = ["LdapConnector", "LdapTarget", "validate_account_name"]
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORBIDDEN_IN_NAME = re.compile(r"[*()\\\x00-\x1f\x7f]")
-
-
-_TLS_UNTRUSTED = frozenset({2, 18, 19, 20, 21, 27, 28})  # unknown/self-signed issuer, untrusted, rejected
-_TLS_EXPIRED = frozenset({9, 10})  # not yet valid, expired
-_TLS_NAME_MISMATCH = frozenset({62, 64})  # host name / IP address mismatch
 
 
 class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type information
@@ -374,47 +370,11 @@ class LdapConnector(Connector):
         """Certificate and host name verified (TLS 1.2+), trusting ``ca_file`` or the system store.
 
         Raises ``ConnectorError`` (``config_error``) naming ``ca_file`` when it cannot be
-        read or holds no PEM certificate; the path itself stays in the operator log.
+        read or holds no PEM certificate (``connectors.tls_errors.client_context``).
         """
-        ca = self.config.ca_file
-        setting = f"ca_file of target '{self.target_name}'"
-        context = (
-            ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-            if ca is None
-            else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return client_context(
+            self.config.ca_file, setting=f"ca_file of target '{self.target_name}'", resolve=self._secrets
         )
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.check_hostname = True
-        context.verify_mode = ssl.CERT_REQUIRED
-        try:
-            if isinstance(ca, dict):  # {file: ...} relative to the inventory, resolved like a secret
-                try:
-                    pem = self._secrets(ca)
-                except Exception as exc:  # the resolver's errors (missing, unreadable, not UTF-8)
-                    raise ConnectorError(
-                        f"The CA certificate file named by {setting} cannot be read; fix ca_file in the inventory.",
-                        reason="config_error",
-                    ) from exc
-                context.load_verify_locations(cadata=pem)
-            elif ca is not None:
-                context.load_verify_locations(cafile=ca)
-        except (ssl.SSLError, ValueError) as exc:  # before OSError: SSLError is one
-            raise ConnectorError(
-                f"The file named by {setting} holds no readable PEM CA certificate; fix ca_file in the inventory.",
-                reason="config_error",
-            ) from exc
-        except OSError as exc:
-            raise ConnectorError(
-                f"The CA certificate file named by {setting} cannot be read "
-                f"({exc.strerror or 'unreadable'}); fix ca_file in the inventory.",
-                reason="config_error",
-            ) from exc
-        if ca is not None and not context.cert_store_stats().get("x509", 0):
-            raise ConnectorError(
-                f"The file named by {setting} holds no readable PEM CA certificate; fix ca_file in the inventory.",
-                reason="config_error",
-            )
-        return context
 
     def _tls(self) -> _VerifiedTls:
         return _VerifiedTls(self._ssl_context(), self.config.tls_server_name or self._host)
@@ -432,38 +392,21 @@ class LdapConnector(Connector):
     def _tls_error(self, exc: BaseException, where: str) -> ConnectorError:
         """A failed TLS handshake as one plain message naming the inventory setting to fix.
 
-        Reasons (shared with the winrm connector): ``certificate_untrusted`` (X509 codes 2,
-        18-21, 27, 28: issuer not in ``ca_file``), ``certificate_name_mismatch`` (62/64:
-        the certificate does not carry ``tls_server_name`` or the URL's host),
-        ``certificate_expired`` (9/10), else ``certificate_invalid``.
+        ``certificate_untrusted`` (``ca_file``), ``certificate_name_mismatch``
+        (``tls_server_name``), ``certificate_expired``, ``certificate_invalid`` — see
+        ``connectors.tls_errors``; a handshake that fails without a certificate verdict
+        (not a TLS port, protocol error) is ``Unreachable``.
         """
         target = self.target_name
-        name = self.config.tls_server_name or self._host
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            code, detail = exc.verify_code, exc.verify_message or ""
-            if code in _TLS_UNTRUSTED:
-                return AuthFailed(
-                    f"The certificate of the directory at {where} was issued by a CA that is not trusted "
-                    f"({detail}); set ca_file of target '{target}' to the CA that issued it.",
-                    reason="certificate_untrusted",
-                )
-            if code in _TLS_NAME_MISMATCH:
-                return AuthFailed(
-                    f"The certificate of the directory at {where} does not carry the name '{name}'; set "
-                    f"tls_server_name of target '{target}' to a name in the certificate (or use that name in url).",
-                    reason="certificate_name_mismatch",
-                )
-            if code in _TLS_EXPIRED:
-                return AuthFailed(
-                    f"The certificate of the directory at {where} is outside its validity period ({detail}); "
-                    "the directory's certificate must be renewed (ca_file is not the problem).",
-                    reason="certificate_expired",
-                )
-            return AuthFailed(
-                f"The certificate of the directory at {where} was not accepted ({detail}); "
-                f"check ca_file and tls_server_name of target '{target}'.",
-                reason="certificate_invalid",
-            )
+        error = certificate_error(
+            exc,
+            what=f"the directory at {where}",
+            ca_setting=f"ca_file of target '{target}'",
+            name_setting=f"tls_server_name of target '{target}' (or use that name in url)",
+            name=self.config.tls_server_name or self._host,
+        )
+        if error is not None:
+            return error
         return Unreachable(f"The TLS handshake with the directory at {where} failed; is it an LDAPS/StartTLS port?")
 
     def _open(self, user: str | None, password: str | None, timeout: float) -> Connection:

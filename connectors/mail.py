@@ -47,6 +47,7 @@ from connectors.base import (
     TargetConfig,
     Timeout,
     Unreachable,
+    ConnectorError,
 )
 
 __all__ = ["KINDS", "MailConnector", "MailTarget", "render"]
@@ -54,6 +55,7 @@ __all__ = ["KINDS", "MailConnector", "MailTarget", "render"]
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 CHANNELS = {
     "portal": ("the self-service portal", "het selfserviceportaal"),
+from connectors.tls_errors import certificate_error, client_context
     "api": ("the service desk API", "de servicedesk-API"),
     "cli": ("a service desk agent", "een servicedeskmedewerker"),
     "agent": ("a service desk agent", "een servicedeskmedewerker"),
@@ -173,10 +175,7 @@ class MailConnector(Connector):
         except smtplib.SMTPAuthenticationError as exc:
             raise AuthFailed(f"The mail server {where} refused the credentials.") from exc
         except ssl.SSLCertVerificationError as exc:
-            raise Unreachable(
-                f"The mail server {where} presented a certificate that is not trusted "
-                f"({exc.verify_message}); check ca_file and host."
-            ) from exc
+            raise self._tls_error(exc, where) from exc
         except TimeoutError as exc:
             raise Timeout(f"The mail server {where} did not answer in time.") from exc
         except (smtplib.SMTPException, OSError) as exc:
@@ -188,7 +187,19 @@ class MailConnector(Connector):
         return f"EHLO and NOOP accepted ({tls}{auth})"
 
     def _ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.config.ca_file)
+        """Verifying context; ``config_error`` naming ``ca_file`` if it is unreadable or not PEM."""
+        return client_context(self.config.ca_file, setting=f"ca_file of target '{self.target_name}'")
+
+    def _tls_error(self, exc: ssl.SSLCertVerificationError, where: str) -> ConnectorError:
+        """Untrusted issuer / name mismatch / expired, each naming the setting to fix."""
+        error = certificate_error(
+            exc,
+            what=f"the mail server {where}",
+            ca_setting=f"ca_file of target '{self.target_name}'",
+            name_setting=f"host of target '{self.target_name}'",
+            name=self.config.host,
+        )
+        return error or Unreachable(f"The TLS handshake with the mail server {where} failed.")
 
     def notify(
         self, *, timeout: float, to: str, kind: str, account: str, channel: str, when: str | None = None
@@ -246,3 +257,5 @@ class MailConnector(Connector):
         if refused:
             raise Rejected("The mail server refused the recipient address.", reason="recipient_refused")
         return {"sent": True, "to": to, "message_id": str(msg["Message-ID"])}
+        except ssl.SSLCertVerificationError as exc:
+            raise self._tls_error(exc, where) from exc
