@@ -263,6 +263,7 @@ _STATUS_OUT = frozenset(
         "given_name",
         "surname",
         "privileged",
+        "password_set",
     }
 )
 _MISSING = {
@@ -279,6 +280,7 @@ _MISSING = {
     "given_name": "",
     "surname": "",
     "privileged": False,
+    "password_set": "",
 }
 _USER = InputSpec("user", max_length=256)
 
@@ -762,7 +764,21 @@ class LdapConnector(Connector):
             "given_name": str(first(attrs, "givenName") or ""),
             "surname": str(first(attrs, "sn") or ""),
             "privileged": privileged,
+            "password_set": self._password_set(attrs),
         }
+
+    def _password_set(self, attrs: Mapping[str, Any]) -> str:
+        """The raw value of ``pwdChangedTime`` (OpenLDAP) or ``pwdLastSet`` (AD), '' when absent.
+
+        Not interpreted: it only has to change whenever the password changes, by any path
+        (runner.selfservice snapshots it when a one-time code is issued and compares it at
+        redemption: security.md item 12).
+        """
+        name = "pwdChangedTime" if self.config.flavor == "openldap" else "pwdLastSet"
+        value = first(attrs, name)
+        if isinstance(value, bytes | bytearray):
+            return bytes(value).decode("ascii", "replace")
+        return "" if value is None else str(value)
 
     def _target(self, user: str, timeout: float) -> dict[str, Any]:
         """Resolve *user* for a change: refuse privileged, disabled and expired accounts."""

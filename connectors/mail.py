@@ -5,6 +5,12 @@ English and Dutch: what happened (``password_reset``, ``password_change``,
 ``account_unlock``), when, through which channel, and what to do if it was not them. It
 never carries a password, code or link token: there is no input for one.
 
+Action ``send_code(to, account, code, purpose, minutes, link)`` is the one exception: it
+mails a one-time code for the portal's forgotten-password / locked-account flow
+(``runner.selfservice``). ``code`` is a secret input (never logged or stored); ``link``
+is the portal's code page built from the configured public URL only, never from a
+request's ``Host`` (security.md item 14); the message holds no password.
+
 The runbook passes the address it has just read from the directory (a step re-reads
 ``account_status`` right before ``notify``), never one typed by the requester.
 
@@ -41,21 +47,21 @@ from connectors.base import (
     ActionSpec,
     AuthFailed,
     Connector,
+    ConnectorError,
     InputSpec,
     InvalidInput,
     Rejected,
     TargetConfig,
     Timeout,
     Unreachable,
-    ConnectorError,
 )
+from connectors.tls_errors import certificate_error, client_context
 
 __all__ = ["KINDS", "MailConnector", "MailTarget", "render"]
 
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 CHANNELS = {
     "portal": ("the self-service portal", "het selfserviceportaal"),
-from connectors.tls_errors import certificate_error, client_context
     "api": ("the service desk API", "de servicedesk-API"),
     "cli": ("a service desk agent", "een servicedeskmedewerker"),
     "agent": ("a service desk agent", "een servicedeskmedewerker"),
@@ -83,6 +89,41 @@ KINDS: dict[str, dict[str, str]] = {
         "nl": "Je account {account} is ontgrendeld",
     },
 }
+
+
+CODE_PURPOSES = {
+    "reset": (
+        "Your code to set a new password",
+        "Je code om een nieuw wachtwoord in te stellen",
+        "Someone asked to set a new password for the account {account}.",
+        "Iemand heeft gevraagd een nieuw wachtwoord in te stellen voor het account {account}.",
+    ),
+    "unlock": (
+        "Your code to unlock your account",
+        "Je code om je account te ontgrendelen",
+        "Someone asked to unlock the account {account}.",
+        "Iemand heeft gevraagd het account {account} te ontgrendelen.",
+    ),
+}
+
+
+def render_code(purpose: str, account: str, code: str, minutes: int, link: str, service_desk: str) -> tuple[str, str]:
+    """Subject and body (English, then Dutch) of a one-time code mail. Holds the code, no password."""
+    subj_en, subj_nl, what_en, what_nl = CODE_PURPOSES[purpose]
+    body = (
+        f"{what_en.format(account=account)}\n\n"
+        f"Your code: {code}\n\n"
+        f"Enter it at {link} within {minutes} minutes. It works once.\n"
+        "Did not ask for this? Ignore this message; nothing changes. If it keeps happening, "
+        f"contact {service_desk}.\n\n"
+        "-- \n\n"
+        f"{what_nl.format(account=account)}\n\n"
+        f"Je code: {code}\n\n"
+        f"Vul hem binnen {minutes} minuten in op {link}. Hij werkt één keer.\n"
+        "Niet aangevraagd? Negeer dit bericht; er verandert niets. Gebeurt het vaker, neem dan "
+        f"contact op met {service_desk}.\n"
+    )
+    return f"{subj_en} / {subj_nl}", body
 
 
 class MailTarget(TargetConfig):
@@ -148,7 +189,21 @@ class MailConnector(Connector):
             outputs=frozenset({"sent", "to", "message_id"}),
             changes_state=True,
             description="E-mail the account owner that their password or lock state changed.",
-        )
+        ),
+        "send_code": ActionSpec(
+            name="send_code",
+            inputs=(
+                InputSpec("to", max_length=254),
+                InputSpec("account", max_length=64),
+                InputSpec("code", secret=True, max_length=64),
+                InputSpec("purpose", max_length=16),
+                InputSpec("minutes", type="int"),
+                InputSpec("link", max_length=512),
+            ),
+            outputs=frozenset({"sent", "message_id"}),
+            changes_state=True,
+            description="E-mail a one-time code (forgotten password, locked account) to the directory's address.",
+        ),
     }
 
     config: MailTarget
@@ -201,6 +256,22 @@ class MailConnector(Connector):
         )
         return error or Unreachable(f"The TLS handshake with the mail server {where} failed.")
 
+    def send_code(
+        self, *, timeout: float, to: str, account: str, code: str, purpose: str, minutes: int, link: str
+    ) -> dict[str, Any]:
+        to, account, link = _clean(to, "address"), _clean(account, "account"), _clean(link, "link")
+        if not to:
+            raise Rejected("The account has no e-mail address in the directory.", reason="no_address")
+        if not ADDRESS.fullmatch(to):
+            raise InvalidInput("The e-mail address is not valid.", reason="invalid_address")
+        if purpose not in CODE_PURPOSES:
+            raise InvalidInput("Unknown code purpose; use reset or unlock.", reason="invalid_kind")
+        if not (code.isascii() and code.isalnum()):
+            raise InvalidInput("The code is not a code.", reason="invalid_code")
+        subject, body = render_code(purpose, account, code, int(minutes), link, self.config.service_desk)
+        message_id = self._send(to, subject, body, f"code_{purpose}", timeout)
+        return {"sent": True, "message_id": message_id}
+
     def notify(
         self, *, timeout: float, to: str, kind: str, account: str, channel: str, when: str | None = None
     ) -> dict[str, Any]:
@@ -219,8 +290,13 @@ class MailConnector(Connector):
                 raise InvalidInput("The time is not an ISO 8601 timestamp.", reason="invalid_time") from exc
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
+        subject, body = render(kind, account, channel, moment, self.config.service_desk)
+        message_id = self._send(to, subject, body, kind, timeout)
+        return {"sent": True, "to": to, "message_id": message_id}
+
+    def _send(self, to: str, subject: str, body: str, kind: str, timeout: float) -> str:
+        """Send one plain-text message; the Message-ID. Raises the connector errors."""
         cfg = self.config
-        subject, body = render(kind, account, channel, moment, cfg.service_desk)
         msg = EmailMessage()
         msg["From"] = cfg.sender
         msg["To"] = to
@@ -250,12 +326,12 @@ class MailConnector(Connector):
             raise AuthFailed(f"The mail server {where} refused the credentials.") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             raise Rejected("The mail server refused the recipient address.", reason="recipient_refused") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise self._tls_error(exc, where) from exc
         except TimeoutError as exc:
             raise Timeout(f"The mail server {where} did not answer in time.") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise Unreachable(f"The mail server {where} cannot be reached or failed.") from exc
         if refused:
             raise Rejected("The mail server refused the recipient address.", reason="recipient_refused")
-        return {"sent": True, "to": to, "message_id": str(msg["Message-ID"])}
-        except ssl.SSLCertVerificationError as exc:
-            raise self._tls_error(exc, where) from exc
+        return str(msg["Message-ID"])

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     signin_max_per_address: int = Field(default=20, ge=1)
     signin_window_seconds: int = Field(default=900, ge=1)
     signin_min_seconds: float = Field(default=0.4, ge=0, le=10)
+    # --- self-service reset / unlock (runner/selfservice.py; security.md items 1-17, 33) ---
+    reset_code_minutes: int = Field(default=10, ge=1, le=10)  # codes live at most 10 minutes
+    reset_max_tries: int = Field(default=5, ge=1, le=5)  # wrong codes before the code is burned
+    reset_per_account_hour: int = Field(default=3, ge=1, le=3)
+    reset_per_account_day: int = Field(default=5, ge=1, le=5)
+    reset_per_address_hour: int = Field(default=20, ge=1)
+    reset_global_day: int = Field(default=1000, ge=1)  # mails per day, all accounts together
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,538 @@
+"""Forgotten password and locked account, for employees who cannot sign in.
+
+The flow (docs/portal.md "Forgotten password and locked account"; ../shared/security.md
+items 1-17 and 33-43):
+
+1. ``request_code(login, purpose)`` — the only work done in the request: the login is
+   routed to its directory *by configuration only* (``runner.routing``, no directory
+   look-up), the throttles are checked and counted (per account and purpose ≤
+   ``reset_per_account_hour`` / hour and ≤ ``reset_per_account_day`` / 24 h, per client
+   address, and a global daily budget), and a job is queued on a small background pool.
+   It returns ``None`` in every case — unknown, known, disabled, privileged, locked, no
+   mail address, throttled — so callers answer identically (items 1-4). A throttled
+   request is audited (``selfservice.throttled``) and logged as an alert; nothing is sent.
+2. The background job reads the account (``ldap.account_status``), and only for an
+   existing, enabled, unexpired, unprivileged account with a mail address: draws a code
+   from ``secrets`` (``CODE_DIGITS`` digits), stores its HMAC-SHA-256 with a snapshot
+   (HMAC) of ``pwdChangedTime`` / ``pwdLastSet``, supersedes earlier live codes of that
+   account and purpose, and mails it (``mail.send_code``) to the address just read from
+   the directory, with a link built from ``Settings.public_base_url`` only (items 6, 8,
+   9, 14). Every outcome is audited (``selfservice.code_sent`` / ``selfservice.code_not_sent``
+   with the reason) — never the code.
+3. ``redeem(login, code, purpose, new_password=...)`` — checks the newest live code of
+   that account and purpose: expired (``reset_code_minutes``, ≤ 10) → invalid; wrong →
+   the server-side try counter goes up and at ``reset_max_tries`` (≤ 5) the code is
+   burned; right → the account is read again and the password snapshot must be
+   unchanged (any password change by any path invalidates the code, item 12); for a
+   reset the new password is checked by the connector's ``check_password`` (nothing
+   written; a refusal keeps the code usable); then the code is consumed atomically (a
+   second redemption fails, item 10) and every other live code of the account is
+   superseded. Returns a ``Proof``; the caller runs the runbook (``password-reset`` /
+   ``account-unlock``) on the employee's behalf. No session is created (item 17).
+
+Errors: ``CodeInvalid`` (one message for unknown account, no code, wrong, expired,
+used, burned, invalidated), ``PasswordRefused`` (the connector's plain reason the
+requester can fix), ``DirectoryUnavailable`` from ``runner.auth`` when the directory
+cannot be asked at redemption.
+
+The HMAC key is derived from the audit key (``Settings.audit_secret``), which is never in
+the database, so a copy of the database alone cannot test guesses offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from connectors.base import ConnectorError
+from runner.auth import DirectoryUnavailable, Principal
+from runner.errors import FirstlineError, ParameterError
+from runner.ledger.audit import Actor
+from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
+from runner.ledger.store import transaction
+from runner.oplog import get_logger, remember_secret
+from runner.runbook import ACCOUNT_PATTERN
+
+if TYPE_CHECKING:
+    from runner.service import Firstline
+
+PURPOSES = {"reset": "password-reset", "unlock": "account-unlock"}
+CODE_DIGITS = 8
+CODE_PAGES = {"reset": "/reset/code", "unlock": "/unlock/code"}
+CODE_INVALID = "This code is not valid (wrong, used or expired). Check it, or ask for a new one."
+_ACCOUNT = re.compile(ACCOUNT_PATTERN)
+_QUEUE_LIMIT = 200  # background jobs waiting at most; more are dropped with an alert
+
+
+class CodeInvalid(FirstlineError):
+    """Unknown account, no live code, wrong, expired, used, burned or invalidated: one message."""
+
+    def __init__(self) -> None:
+        super().__init__(CODE_INVALID)
+
+
+class PasswordRefused(FirstlineError):
+    """The new password breaks the directory's rules; the text says which (the code stays usable)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A redeemed code: the account it proves, in the shape the runner needs."""
+
+    directory: str
+    username: str
+    account: str  # the requester id: name@domain when the directory serves a domain
+    purpose: str
+
+    @property
+    def runbook(self) -> str:
+        return PURPOSES[self.purpose]
+
+    def principal(self) -> Principal:
+        """The employee as the run's actor: role ``employee`` only, via ``selfservice``."""
+        return Principal(
+            account=self.account,
+            directory=self.directory,
+            username=self.username,
+            dn="",
+            display_name=self.username,
+            roles=frozenset({"employee"}),
+            via="selfservice",
+        )
+
+
+@dataclass(frozen=True)
+class _Job:
+    directory: str
+    username: str
+    account: str
+    purpose: str
+    client_ip: str | None
+    user_agent: str | None
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def normalize_code(code: str) -> str:
+    """What the user typed, without spaces and dashes (``1234 5678`` = ``12345678``)."""
+    return "".join(ch for ch in code if ch not in " -\t")[:64]
+
+
+class SelfService:
+    """Codes, throttles and the background sender over one ``Firstline`` service."""
+
+    def __init__(
+        self,
+        app: Firstline,
+        *,
+        now: Callable[[], datetime] | None = None,
+        workers: int = 2,
+    ) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.engine = app.engine
+        self._now = now or (lambda: datetime.now(UTC))
+        self._key = hmac.new(app.settings.audit_secret(), b"firstline-selfservice-v1", hashlib.sha256).digest()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="selfservice")
+        self._slots = threading.BoundedSemaphore(_QUEUE_LIMIT)
+        self._pending: set[Future[None]] = set()
+        self._pending_lock = threading.Lock()
+        self._requests = 0
+        self.log = get_logger()
+
+    # -- digests -----------------------------------------------------------------------
+    def digest(self, purpose: str, value: str) -> str:
+        """HMAC-SHA-256 (hex) of *value* for *purpose* under the derived key."""
+        return hmac.new(self._key, f"{purpose}\0{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    # -- routing (configuration only, never the directory) -------------------------------
+    def _route(self, login: str) -> tuple[str, str] | None:
+        """``(directory key, lower-case name)`` for a login as typed, or None when it is not one."""
+        login = login.strip() if isinstance(login, str) else ""
+        if not login or len(login) > 320:
+            return None
+        try:
+            key, name = self.app.inventory.directories.of_requester(login)
+        except ParameterError:
+            return None
+        if key is None or not _ACCOUNT.fullmatch(name):
+            return None
+        return key, name.lower()
+
+    def _account_id(self, key: str, name: str) -> str:
+        directory = self.app.inventory.directories.get(key)
+        return f"{name}@{directory.domains[0]}" if directory.domains else name
+
+    # -- 1. request --------------------------------------------------------------------
+    def request_code(self, login: str, purpose: str, *, client_ip: str | None, user_agent: str | None) -> None:
+        """Queue a code for *login* (see the module docstring). Always returns None."""
+        if purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
+        route = self._route(login)
+        raw = login.strip().lower()[:320] if isinstance(login, str) else ""
+        account_key = f"{route[0]}:{route[1]}" if route else f"?:{raw}"
+        scope = self._throttle(account_key, purpose, client_ip)
+        actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
+        if scope is not None:
+            self.log.warning("selfservice.alert", event="throttled", scope=scope, purpose=purpose)
+            with transaction(self.engine) as conn:
+                self.app.audit.append(
+                    conn,
+                    actor,
+                    "selfservice.throttled",
+                    outcome="refused",
+                    reason=scope,
+                    target=account_key if route else None,
+                    detail={"purpose": purpose},
+                )
+            return
+        if route is None:
+            job = None
+        else:
+            job = _Job(route[0], route[1], self._account_id(*route), purpose, client_ip, _clip(user_agent))
+        self._submit(job, actor, purpose)
+
+    def _throttle(self, account_key: str, purpose: str, client_ip: str | None) -> str | None:
+        """Check and count one request; the scope that is over its limit, or None (counted)."""
+        s = self.settings
+        now = self._now()
+        hour, day = _ts(now - timedelta(hours=1)), _ts(now - timedelta(days=1))
+        acct = f"acct:{self.digest('throttle-' + purpose, account_key)}"
+        addr = f"addr:{self.digest('throttle-address', client_ip or 'unknown')}"
+        req = selfservice_request
+
+        def count(conn: Any, key: str, since: str) -> int:
+            return int(conn.execute(select(func.count()).where(req.c.key == key, req.c.at > since)).scalar_one())
+
+        with transaction(self.engine) as conn:
+            checks = (
+                ("account_hour", acct, hour, s.reset_per_account_hour),
+                ("account_day", acct, day, s.reset_per_account_day),
+                ("address_hour", addr, hour, s.reset_per_address_hour),
+                ("global_day", "global", day, s.reset_global_day),
+            )
+            for scope, key, since, limit in checks:
+                if count(conn, key, since) >= limit:
+                    return scope
+            stamp = _ts(now)
+            conn.execute(insert(req), [{"key": k, "at": stamp} for k in (acct, addr, "global")])
+        return None
+
+    def _submit(self, job: _Job | None, actor: Actor, purpose: str) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.log.warning("selfservice.alert", event="queue_full", purpose=purpose)
+            return
+        future = self._pool.submit(self._deliver_guarded, job, actor, purpose)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        self._slots.release()
+        with self._pending_lock:
+            self._pending.discard(future)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until queued jobs finished (tests, shutdown)."""
+        with self._pending_lock:
+            waiting = list(self._pending)
+        for future in waiting:
+            future.exception(timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # -- 2. background delivery -----------------------------------------------------------
+    def _deliver_guarded(self, job: _Job | None, actor: Actor, purpose: str) -> None:
+        try:
+            self._deliver(job, actor, purpose)
+        except Exception as exc:  # noqa: BLE001 - a background job reports, never raises
+            self.log.error("selfservice.delivery_failed", purpose=purpose, error_type=type(exc).__name__)
+        self._requests += 1
+        if self._requests % 50 == 0:
+            self._prune()
+
+    def _deliver(self, job: _Job | None, actor: Actor, purpose: str) -> None:
+        if job is None:
+            self._audit_request(actor, None, purpose, "not_sent", "not_an_account")
+            return
+        actor = Actor("unidentified", (), on_behalf_of=job.account, client_ip=job.client_ip, user_agent=job.user_agent)
+        target = f"{job.directory}:{job.username}"
+        directory = self.app.inventory.directories.get(job.directory)
+        ldap = self.app.pool.get("ldap", directory.target)
+        timeout = self.settings.default_step_timeout
+        try:
+            status = ldap.run("account_status", {"user": job.username}, timeout=timeout)
+        except ConnectorError as exc:
+            self._audit_request(actor, target, purpose, "not_sent", f"directory_error:{exc.reason or 'unknown'}")
+            return
+        reason = None
+        if not status.get("exists"):
+            reason = "unknown_account"
+        elif status.get("privileged"):
+            reason = "privileged"
+        elif status.get("disabled"):
+            reason = "disabled"
+        elif status.get("expired"):
+            reason = "expired"
+        elif not status.get("mail"):
+            reason = "no_address"
+        if reason is not None:
+            self._audit_request(actor, target, purpose, "not_sent", reason)
+            return
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        remember_secret(code)
+        now = self._now()
+        account_key = self.digest("account", target)
+        with transaction(self.engine) as conn:
+            conn.execute(
+                update(selfservice_code)
+                .where(
+                    selfservice_code.c.account_key == account_key,
+                    selfservice_code.c.purpose == purpose,
+                    selfservice_code.c.state == "live",
+                )
+                .values(state="superseded", closed_at=_ts(now))
+            )
+            conn.execute(
+                insert(selfservice_code).values(
+                    account_key=account_key,
+                    purpose=purpose,
+                    code_hmac=self.digest("code", code),
+                    snapshot_hmac=self.digest("snapshot", str(status.get("password_set") or "")),
+                    state="live",
+                    tries=0,
+                    created_at=_ts(now),
+                    expires_at=_ts(now + timedelta(minutes=self.settings.reset_code_minutes)),
+                )
+            )
+        mail_target = self.app.pool.default_target("mail")
+        link = self.settings.public_base_url.rstrip("/") + CODE_PAGES[purpose]
+        try:
+            self.app.pool.get("mail", mail_target).run(
+                "send_code",
+                {
+                    "to": str(status["mail"]),
+                    "account": job.account,
+                    "code": code,
+                    "purpose": purpose,
+                    "minutes": self.settings.reset_code_minutes,
+                    "link": link,
+                },
+                timeout=timeout,
+            )
+        except ConnectorError as exc:
+            self._audit_request(actor, target, purpose, "not_sent", f"mail_error:{exc.reason or 'unknown'}")
+            return
+        self._audit_request(actor, target, purpose, "sent", None)
+
+    def _audit_request(self, actor: Actor, target: str | None, purpose: str, outcome: str, reason: str | None) -> None:
+        with transaction(self.engine) as conn:
+            self.app.audit.append(
+                conn,
+                actor,
+                "selfservice.code_sent" if outcome == "sent" else "selfservice.code_not_sent",
+                outcome="success" if outcome == "sent" else "no_change",
+                target=target,
+                reason=reason,
+                detail={"purpose": purpose},
+            )
+
+    def _prune(self) -> None:
+        """Forget throttle rows older than a day and closed codes older than a day."""
+        cutoff = _ts(self._now() - timedelta(days=1, hours=1))
+        with transaction(self.engine) as conn:
+            conn.execute(delete(selfservice_request).where(selfservice_request.c.at < cutoff))
+            conn.execute(
+                delete(selfservice_code).where(
+                    selfservice_code.c.state != "live", selfservice_code.c.created_at < cutoff
+                )
+            )
+
+    # -- 3. redeem ---------------------------------------------------------------------
+    def redeem(
+        self,
+        login: str,
+        code: str,
+        purpose: str,
+        *,
+        new_password: str | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> Proof:
+        """Prove *code* for *login* and consume it; raises ``CodeInvalid`` / ``PasswordRefused``.
+
+        For ``reset`` a *new_password* is required and is checked (not written) first.
+        """
+        if purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
+        if new_password is not None:
+            remember_secret(new_password)
+        typed = normalize_code(code if isinstance(code, str) else "")
+        if len(typed) >= CODE_DIGITS:  # shorter typing is no code (and would mask too much)
+            remember_secret(typed)
+        route = self._route(login)
+        actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
+        if route is None:
+            raise CodeInvalid()
+        target = f"{route[0]}:{route[1]}"
+        account = self._account_id(*route)
+        actor = Actor(
+            "unidentified", (), on_behalf_of=account, client_ip=client_ip or None, user_agent=_clip(user_agent)
+        )
+        account_key = self.digest("account", target)
+        now = self._now()
+        code_table = selfservice_code
+        live = and_(
+            code_table.c.account_key == account_key, code_table.c.purpose == purpose, code_table.c.state == "live"
+        )
+        verdict: str | None = None
+        with transaction(self.engine) as conn:
+            row = conn.execute(select(code_table).where(live).order_by(code_table.c.id.desc()).limit(1)).first()
+            if row is None:
+                verdict = "no_live_code"
+            elif row.expires_at <= _ts(now):
+                conn.execute(
+                    update(code_table).where(code_table.c.id == row.id).values(state="expired", closed_at=_ts(now))
+                )
+                verdict = "expired"
+            elif not hmac.compare_digest(self.digest("code", typed), row.code_hmac):
+                tries = int(row.tries) + 1
+                burned = tries >= self.settings.reset_max_tries
+                conn.execute(
+                    update(code_table)
+                    .where(code_table.c.id == row.id)
+                    .values(tries=tries, **({"state": "burned", "closed_at": _ts(now)} if burned else {}))
+                )
+                verdict = "burned" if burned else "wrong_code"
+            if verdict is not None:
+                self.app.audit.append(
+                    conn,
+                    actor,
+                    "selfservice.code_refused",
+                    outcome="refused",
+                    target=target,
+                    reason=verdict,
+                    detail={"purpose": purpose},
+                )
+        if verdict is not None or row is None:
+            raise CodeInvalid()
+        directory = self.app.inventory.directories.get(route[0])
+        ldap = self.app.pool.get("ldap", directory.target)
+        timeout = self.settings.default_step_timeout
+        try:
+            status = ldap.run("account_status", {"user": route[1]}, timeout=timeout)
+        except ConnectorError as exc:
+            raise DirectoryUnavailable() from exc
+        if not status.get("exists") or not hmac.compare_digest(
+            self.digest("snapshot", str(status.get("password_set") or "")), row.snapshot_hmac
+        ):
+            self._close(row.id, "invalidated", actor, target, purpose, "password_changed_since_issue")
+            raise CodeInvalid()
+        if purpose == "reset":
+            if not new_password:
+                raise PasswordRefused("Choose a new password.", "missing")
+            try:
+                ldap.run("check_password", {"user": route[1], "new_password": new_password}, timeout=timeout)
+            except ConnectorError as exc:
+                if exc.requester_action:
+                    raise PasswordRefused(str(exc), exc.reason) from None
+                raise DirectoryUnavailable() from None
+        with transaction(self.engine) as conn:
+            used = conn.execute(
+                update(code_table)
+                .where(code_table.c.id == row.id, code_table.c.state == "live")
+                .values(state="used", closed_at=_ts(now))
+            )
+            if not used.rowcount:
+                verdict = "already_used"
+            else:
+                conn.execute(
+                    update(code_table)
+                    .where(code_table.c.account_key == account_key, code_table.c.state == "live")
+                    .values(state="superseded", closed_at=_ts(now))
+                )
+            self.app.audit.append(
+                conn,
+                actor,
+                "selfservice.code_redeemed" if verdict is None else "selfservice.code_refused",
+                outcome="success" if verdict is None else "refused",
+                target=target,
+                reason=verdict,
+                detail={"purpose": purpose},
+            )
+        if verdict is not None:
+            raise CodeInvalid()
+        return Proof(directory=route[0], username=route[1], account=account, purpose=purpose)
+
+    def _close(self, code_id: int, state: str, actor: Actor, target: str, purpose: str, reason: str) -> None:
+        with transaction(self.engine) as conn:
+            conn.execute(
+                update(selfservice_code)
+                .where(selfservice_code.c.id == code_id, selfservice_code.c.state == "live")
+                .values(state=state, closed_at=_ts(self._now()))
+            )
+            self.app.audit.append(
+                conn,
+                actor,
+                "selfservice.code_refused",
+                outcome="refused",
+                target=target,
+                reason=reason,
+                detail={"purpose": purpose},
+            )
+
+    # -- the policy shown while typing ---------------------------------------------------
+    def policy(self) -> dict[str, Any]:
+        """What the new-password form shows as the user types (no candidate ever leaves the browser).
+
+        ``min_length`` is the largest and ``max_length`` the smallest over the directories
+        (the login may route to any); the server checks the account's own rules on submit.
+        """
+        inventory = self.app.inventory
+        mins, maxes = [], []
+        blocklist = personal = False
+        for entry in inventory.directories.entries.values():
+            cfg = inventory.target(entry.target)
+            rules = getattr(cfg, "password_policy", None)
+            if rules is None:
+                continue
+            mins.append(int(rules.min_length))
+            maxes.append(int(rules.max_length))
+            blocklist = blocklist or bool(rules.blocklist)
+            personal = personal or bool(rules.check_personal_info)
+        return {
+            "min_length": max(mins) if mins else 15,
+            "max_length": min(maxes) if maxes else 128,
+            "blocklist": blocklist,
+            "personal_info": personal,
+        }
+
+
+def params_for(proof: Proof, new_password: str | None) -> dict[str, Any]:
+    """The runbook parameters of a redeemed code (the account itself comes from the requester)."""
+    if proof.purpose == "reset":
+        return {"new_password": new_password, "must_change": False}
+    return {}
+
+
+def _clip(text: str | None, limit: int = 256) -> str | None:
+    if not text:
+        return None
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
