@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
-from connectors.base import ConnectorError, Rejected
+from connectors.base import ConnectorError, InvalidInput, Rejected
 from connectors.ldap_protect import canonical_dn
 from runner.errors import FirstlineError, ParameterError
 from runner.ledger.audit import Actor
@@ -222,6 +222,8 @@ class AuthService:
             out = connector.run(
                 "authenticate", {"user": name, "password": password}, timeout=self.settings.default_step_timeout
             )
+        except InvalidInput:
+            raise SignInFailed() from None  # refused before the directory was asked (name too long, ...)
         except Rejected as exc:
             if exc.reason == "invalid_credentials":
                 raise SignInFailed() from None
@@ -230,6 +232,7 @@ class AuthService:
             raise DirectoryUnavailable() from None
         groups = [str(g) for g in out.get("groups") or []]
         roles = roles_for(key, groups, self.settings.agent_groups, self.settings.auditor_groups)
+        name = name.lower()  # account names match without case in both flavours; one spelling per person
         account = f"{name}@{directory.domains[0]}" if directory.domains else name
         return Principal(
             account=account,

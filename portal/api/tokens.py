@@ -47,7 +47,12 @@ def create_token(
     ctx: Annotated[PortalContext, Depends(portal_context)],
     client: Annotated[ClientInfo, Depends(client_info)],
 ) -> CreatedToken:
-    """A new token acting as you, with your current roles. Keep it: it is shown only now."""
+    """A new token acting as you, with your current roles. Keep it: it is shown only now.
+
+    Only a signed-in person (session) may create one: a token cannot mint more tokens (403).
+    """
+    if user.via != "session":
+        raise PortalError(403, "forbidden", "API tokens are created after signing in, not with another token.")
     token_id, token = ctx.auth.create_token(user, body.label, client_ip=client.address, user_agent=client.user_agent)
     return CreatedToken(id=token_id, label=body.label.strip(), token=token)
 

@@ -1,0 +1,243 @@
+"""Portal sign-in against the real lab slapd: roles from (nested) groups, one message for
+every refusal, throttling before the directory, session cookie flags and storage,
+sign-out, expiry, CSRF on the sign-in form."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.portal_support import (
+    PortalServer,
+    cookie_value,
+    demo_password,
+    post_signin,
+    set_cookie_values,
+    sign_in,
+    start_anonymous,
+)
+
+pytestmark = pytest.mark.integration
+
+SAME_MESSAGE = "The user name or password is not correct."
+
+
+def _address() -> str:
+    return f"198.51.100.{secrets.randbelow(250) + 1}"
+
+
+def _notice(html: str) -> str:
+    found = re.search(r'<div class="notice notice-error" role="alert" id="signin-error">\s*<p>(.*?)</p>', html, re.S)
+    assert found, html[:2000]
+    return found.group(1).strip()
+
+
+@pytest.mark.parametrize(
+    ("role", "login", "roles"),
+    [
+        ("employee", "demo-employee", ["employee"]),
+        ("agent", "demo-agent", ["agent", "employee"]),  # through cn=service-desk-l1, a nested group
+        ("auditor", "demo-auditor", ["auditor", "employee"]),
+    ],
+)
+def test_demo_people_sign_in_with_roles_from_their_groups(portal: PortalServer, role: str, login: str,
+                                                          roles: list[str]) -> None:
+    s = sign_in(portal, role, address=_address())
+    me = s.get("/api/v1/me").json()
+    assert me["roles"] == roles
+    assert me["account"] == f"{login}@example.org"
+    assert me["directory"] == "corp"
+    assert me["via"] == "session"
+    s.client.close()
+
+
+@pytest.mark.parametrize("spelling", ["demo-agent@example.org", "EXAMPLE-ORG\\demo-agent", "DEMO-Agent",
+                                      "  demo-agent  "])
+def test_other_spellings_of_the_same_account_sign_in_as_that_account(portal: PortalServer, spelling: str) -> None:
+    s = sign_in(portal, spelling, demo_password("demo-agent"), address=_address())
+    me = s.get("/api/v1/me").json()
+    assert me["account"] == "demo-agent@example.org"
+    assert me["roles"] == ["agent", "employee"]
+    s.client.close()
+
+
+def test_every_refusal_says_the_same_and_signs_nobody_in(portal: PortalServer, ldap_users: Any) -> None:
+    login, password = ldap_users.create_user()
+    lab = {"frozen", "gone", "eve"}  # admin-locked, expired, outside base_dn (users.json passwords)
+    import json
+
+    from tests.portal_support import REPO
+
+    users = json.loads((REPO / "var/lab/slapd/secrets/users.json").read_text())
+    attempts = [
+        (login, password + "x"),  # wrong password
+        (login.upper(), "wrong"),
+        ("nobody-" + secrets.token_hex(4), password),  # unknown account
+        ("nobody@example.org", password),
+        ("someone@not-served.example", password),  # a domain this desk does not serve
+        ("EXAMPLE-ORG\\", password),  # domain without a name
+        ("*)(uid=*", password),  # filter injection
+        ("a" * 300, password),
+        (login, ""),  # empty password (an anonymous bind would "succeed")
+        ("", password),
+        *[(u, users[u]) for u in sorted(lab)],  # right password, but locked / expired / outside the base
+    ]
+    messages = set()
+    for name, pw in attempts:
+        r = post_signin(portal, name, pw, address=_address())
+        assert r.status_code == 401, (name, r.status_code)
+        assert not any(n.endswith("fl_session") for n in set_cookie_values(r)), name
+        messages.add(_notice(r.text))
+    assert messages == {SAME_MESSAGE}
+    # the refused attempts are audited without naming anyone; the passwords are nowhere
+    rows = portal.query("SELECT actor, outcome, client_ip FROM audit_event WHERE action = 'portal.sign_in'")
+    assert ("unidentified", "refused") in {(a, o) for a, o, _ip in rows}
+    stored = portal.stored_bytes()
+    assert password.encode() not in stored
+    assert (password + "x").encode() not in stored
+    # a typed name is only kept as a digest in the throttle table
+    assert login.encode() not in b"".join(str(r).encode() for r in portal.query("SELECT * FROM portal_throttle"))
+
+
+def test_dutch_refusal_is_translated(portal: PortalServer) -> None:
+    client, csrf = start_anonymous(portal, _address())
+    with closing(client):
+        r = client.post("/signin", data={"csrf_token": csrf, "username": "nobody", "password": "x"},
+                        headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    assert r.status_code == 401
+    assert _notice(r.text) == "De gebruikersnaam of het wachtwoord klopt niet."
+
+
+def test_throttles_are_checked_before_the_directory(portal_with: Any, ldap_users: Any) -> None:
+    server = portal_with(signin_max_per_account=2, signin_max_per_address=4, signin_window_seconds=600)
+    login, password = ldap_users.create_user()
+    addr = _address()
+    for _ in range(2):
+        assert post_signin(server, login, "wrong-" + secrets.token_hex(3), address=addr).status_code == 401
+    # the right password now: refused without asking the directory (which would have said yes)
+    r = post_signin(server, login, password, address=_address())
+    assert r.status_code == 429
+    assert "Too many failed sign-ins" in r.text
+    assert int(r.headers["Retry-After"]) > 0
+    assert not any(n.endswith("fl_session") for n in set_cookie_values(r))
+    state = ldap_users.read(login, "pwdFailureTime", "pwdAccountLockedTime")
+    assert len(state.get("pwdFailureTime", [])) == 2  # the third attempt never reached slapd
+    assert not state.get("pwdAccountLockedTime")
+    # other spellings of the same name count as the same account
+    assert post_signin(server, login.upper(), password, address=_address()).status_code == 429
+    # per address: four failures (other names) from one address block that address, for anyone
+    busy = _address()
+    for i in range(4):
+        assert post_signin(server, f"nobody{i}", "x", address=busy).status_code == 401
+    assert post_signin(server, "demo-employee", demo_password("demo-employee"), address=busy).status_code == 429
+    # another address is not affected
+    assert post_signin(server, "demo-employee", demo_password("demo-employee"), address=_address()).status_code == 303
+
+
+def test_session_cookie_flags_and_only_a_digest_is_stored(portal: PortalServer) -> None:
+    s = sign_in(portal, "employee", address=_address())
+    header = s.extra["set_cookie"]
+    assert s.cookie_name == "__Host-fl_session"  # environment=test: Secure, and the __Host- prefix
+    flags = {f.strip().split("=")[0].lower() for f in header.split(";")[1:]}
+    assert {"httponly", "secure", "path", "samesite"} <= flags
+    assert "samesite=lax" in header.lower()
+    assert "domain" not in flags
+    digest = hashlib.sha256(s.cookie_value.encode()).hexdigest()
+    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = ?", digest) == [(1,)]
+    assert s.cookie_value.encode() not in portal.stored_bytes()
+    s.client.close()
+
+
+def test_dev_cookie_is_not_secure(portal_with: Any) -> None:
+    server = portal_with(environment="dev")
+    s = sign_in(server, "employee")
+    assert s.cookie_name == "fl_session"
+    assert "secure" not in s.extra["set_cookie"].lower()
+    s.client.close()
+
+
+def test_sign_out_ends_the_session(portal: PortalServer) -> None:
+    s = sign_in(portal, "employee", address=_address())
+    digest = hashlib.sha256(s.cookie_value.encode()).hexdigest()
+    forged = s.post("/signout", data={"csrf_token": "0" * 64})
+    assert forged.status_code == 403
+    assert s.get("/api/v1/me").status_code == 200  # a forged sign-out changed nothing
+    r = s.post("/signout", data={"csrf_token": s.csrf})
+    assert r.status_code == 303 and r.headers["location"] == "/signin"
+    cleared = set_cookie_values(r)[s.cookie_name]
+    assert cookie_value(cleared) == "" and "max-age=0" in cleared.lower()
+    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = ?", digest) == [(0,)]
+    assert s.get("/api/v1/me").status_code == 401
+    s.client.close()
+
+
+@pytest.mark.parametrize("which", ["idle", "absolute"])
+def test_expired_session_sends_pages_to_sign_in_and_api_gets_401(portal: PortalServer, which: str) -> None:
+    s = sign_in(portal, "employee", address=_address())
+    digest = hashlib.sha256(s.cookie_value.encode()).hexdigest()
+    past = (datetime.now(UTC) - timedelta(minutes=31 if which == "idle" else 1)).isoformat(timespec="microseconds")
+    column = "last_seen_at" if which == "idle" else "expires_at"
+    portal.execute(f"UPDATE portal_session SET {column} = ? WHERE token_sha256 = ?", past, digest)
+    page = s.get("/me/tokens")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/signin?next=%2Fme%2Ftokens"
+    api = s.get("/api/v1/me")
+    assert api.status_code == 401
+    assert api.json()["error"]["code"] == "signin_required"
+    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = ?", digest) == [(0,)]
+    # a form posted with the old session's token changes nothing either
+    r = s.post("/api/v1/tokens", json={"label": "late"}, headers={"X-CSRF-Token": s.csrf})
+    assert r.status_code == 401
+    assert portal.query("SELECT count(*) FROM portal_api_token WHERE label = 'late'") == [(0,)]
+    s.client.close()
+
+
+def test_sign_in_form_needs_its_csrf_token(portal: PortalServer) -> None:
+    client, csrf = start_anonymous(portal, _address())
+    login, password = "demo-employee", demo_password("demo-employee")
+    with closing(client):
+        for data in (
+            {"username": login, "password": password},
+            {"username": login, "password": password, "csrf_token": "f" * 64},
+            {"username": login, "password": password, "csrf_token": [csrf, csrf]},
+        ):
+            r = client.post("/signin", data=data)
+            assert r.status_code == 403
+            assert "did not come from this site" in r.text
+            assert not any(n.endswith("fl_session") for n in set_cookie_values(r))
+    # a token from another browser's pre-session is not valid here either
+    other, other_csrf = start_anonymous(portal, _address())
+    other.close()
+    client2, _csrf2 = start_anonymous(portal, _address())
+    with closing(client2):
+        r = client2.post("/signin", data={"username": login, "password": password, "csrf_token": other_csrf})
+        assert r.status_code == 403
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:x"])
+def test_next_never_leaves_the_site(portal: PortalServer, target: str) -> None:
+    client, csrf = start_anonymous(portal, _address())
+    with closing(client):
+        r = client.post("/signin", data={"csrf_token": csrf, "username": "demo-employee",
+                                         "password": demo_password("demo-employee"), "next": target})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/"
+
+
+def test_sign_in_audit_event_carries_client_address_and_user_agent(portal: PortalServer) -> None:
+    addr = _address()
+    s = sign_in(portal, "agent", address=f"203.0.113.9, {addr}")  # right-most untrusted hop is the client
+    rows = portal.query(
+        "SELECT actor, client_ip, user_agent FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'ok' "
+        "ORDER BY seq DESC LIMIT 1"
+    )
+    assert rows[0][0] == "demo-agent@example.org"
+    assert rows[0][1] == addr
+    assert rows[0][2].startswith("python-httpx/")
+    s.client.close()
