@@ -15,12 +15,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from portal import errors, i18n
+from portal.api import audit as api_audit
+from portal.api import kpi as api_kpi
 from portal.api import me as api_me
 from portal.api import tokens as api_tokens
 from portal.deps import PortalContext
 from portal.rendering import make_templates
+from portal.routes import audit as audit_pages
 from portal.routes import auth as auth_routes
 from portal.routes import health, pages
+from portal.routes import kpi as kpi_pages
 from portal.security import SecurityMiddleware
 from runner.api import open_app
 from runner.auth import AuthService
@@ -37,6 +41,10 @@ _ROUTERS = (
     (pages.router, ""),
     (api_me.router, API_PREFIX),
     (api_tokens.router, API_PREFIX),
+    (audit_pages.router, ""),
+    (kpi_pages.router, ""),
+    (api_audit.router, API_PREFIX),
+    (api_kpi.router, API_PREFIX),
 )
 
 

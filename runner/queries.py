@@ -55,6 +55,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
+from runner import kpi
 from runner.errors import ParameterError
 from runner.ledger import audit as audit_mod
 from runner.ledger.tables import audit_event, audit_head, ticket
@@ -70,6 +71,7 @@ __all__ = [
     "ChainStatus",
     "ChainVerifier",
     "EventFilter",
+    "LedgerReader",
     "Page",
     "TicketFilter",
     "chain_status",
@@ -594,3 +596,54 @@ class ChainVerifier:
         result = chain_status(self.engine, self.key, self.checkpoint_file)
         self._last = (head, now, result)
         return result
+
+
+# -- one reader for every surface ---------------------------------------------------------
+class LedgerReader:
+    """The auditor's and the KPI page's one runner service: ``from_params`` filters, pages,
+    counts, exports, the chain status (remembered ``verify_max_age`` seconds, see
+    ``ChainVerifier``) and the KPIs (``runner.kpi``). Read-only; safe to share between threads."""
+
+    def __init__(self, engine: Engine, key: bytes, checkpoint_file: Path | None, verify_max_age: float = 30.0) -> None:
+        self.engine = engine
+        self.verifier = ChainVerifier(engine, key, checkpoint_file, verify_max_age)
+
+    @classmethod
+    def of(cls, firstline: Any, verify_max_age: float = 30.0) -> LedgerReader:
+        """The reader over a ``runner.service.Firstline``'s ledger and audit key."""
+        return cls(firstline.engine, firstline.audit.key, firstline.audit.checkpoint_file, verify_max_age)
+
+    def tickets(
+        self, params: Mapping[str, Any], cursor: str | None = None, limit: object = DEFAULT_LIMIT
+    ) -> tuple[Page, int]:
+        """One page of tickets matching *params* and how many match in all."""
+        f = TicketFilter.from_params(params)
+        return page_tickets(self.engine, f, cursor, limit), count_tickets(self.engine, f)
+
+    def events(
+        self, params: Mapping[str, Any], cursor: str | None = None, limit: object = DEFAULT_LIMIT
+    ) -> tuple[Page, int]:
+        """One page of audit events matching *params* and how many match in all."""
+        f = EventFilter.from_params(params)
+        return page_events(self.engine, f, cursor, limit), count_events(self.engine, f)
+
+    def export(self, kind: str, fmt: str, params: Mapping[str, Any]) -> Iterator[str]:
+        """The streamed export of *kind* (``tickets`` | ``events``) in *fmt* (``csv`` | ``jsonl``).
+        Every argument is checked before this returns (``ParameterError``); rows are read
+        only while the iterator is consumed."""
+        if kind == "tickets":
+            return export_tickets(self.engine, TicketFilter.from_params(params), fmt)
+        if kind == "events":
+            return export_events(self.engine, EventFilter.from_params(params), fmt)
+        raise ParameterError("kind must be tickets or events")
+
+    def verify(self, *, fresh: bool = False) -> ChainStatus:
+        """The chain status; remembered briefly (pages) unless *fresh* (the API: verified now)."""
+        if fresh:
+            return chain_status(self.verifier.engine, self.verifier.key, self.verifier.checkpoint_file)
+        return self.verifier.status()
+
+    def kpi(self, since: object = None, until: object = None) -> kpi.KpiReport:
+        """``runner.kpi.compute`` over ``runner.kpi.parse_range(since, until)``."""
+        start, end = kpi.parse_range(since, until)
+        return kpi.compute(self.engine, start, end)

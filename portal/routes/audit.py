@@ -1,0 +1,191 @@
+"""The auditor's pages (role ``auditor``, GET only): search tickets and audit events with a
+filter form, keyset "next page" links, export links for the current filter and the audit
+chain's verification status. Nothing here changes state (a unit test checks every route
+under ``/audit`` is GET/HEAD).
+
+A filter the runner refuses (``ParameterError``: a bad time, a forged cursor...) renders
+the same page with the message and status 422, keeping what was typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal.api.audit import EVENT_KEYS, TICKET_KEYS, EventParams, Reader, TicketParams
+from portal.deps import allow
+from portal.rendering import render
+from runner.auth import Principal
+from runner.errors import ParameterError
+from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus
+from runner.safetext import shown
+from runner.timeparse import EXAMPLES
+
+router = APIRouter(tags=["audit pages"])
+Auditor = Annotated[Principal, Depends(allow("auditor"))]
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+CELL_LIMIT = 120  # characters of one value shown in a table cell (the export has them whole)
+
+# (field, label) of the filter forms, in order; labels are msgids.
+TICKET_FIELDS = (
+    ("actor", "Opened by"),
+    ("on_behalf_of", "On behalf of"),
+    ("target", "Subject contains"),
+    ("runbook", "Runbook"),
+    ("channel", "Channel"),
+    ("state", "State"),
+    ("directory", "Directory"),
+    ("category", "Category"),
+    ("resolution_code", "Resolution code"),
+    ("ticket", "Ticket number"),
+    ("since", "From (inclusive)"),
+    ("until", "Until (exclusive)"),
+)
+EVENT_FIELDS = (
+    ("actor", "Actor"),
+    ("on_behalf_of", "On behalf of"),
+    ("action", "Action"),
+    ("target", "Target contains"),
+    ("outcome", "Outcome"),
+    ("runbook", "Runbook"),
+    ("ticket", "Ticket number"),
+    ("channel", "Channel of the ticket"),
+    ("state", "State of the ticket"),
+    ("directory", "Directory of the ticket"),
+    ("since", "From (inclusive)"),
+    ("until", "Until (exclusive)"),
+)
+TICKET_TABLE = (
+    ("number", "Ticket"),
+    ("opened_at", "Opened (UTC)"),
+    ("state", "State"),
+    ("requester", "On behalf of"),
+    ("opened_by", "Opened by"),
+    ("runbook", "Runbook"),
+    ("channel", "Channel"),
+    ("directory", "Directory"),
+    ("resolution_code", "Resolution code"),
+    ("reason", "Reason"),
+)
+EVENT_TABLE = (
+    ("seq", "Seq"),
+    ("ts", "Time (UTC)"),
+    ("actor", "Actor"),
+    ("on_behalf_of", "On behalf of"),
+    ("action", "Action"),
+    ("target", "Target"),
+    ("outcome", "Outcome"),
+    ("ticket", "Ticket"),
+    ("runbook", "Runbook"),
+    ("client_ip", "Client address"),
+)
+assert {k for k, _ in TICKET_FIELDS} == set(TICKET_KEYS) and {k for k, _ in EVENT_FIELDS} == set(EVENT_KEYS)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None or value == "":
+        return "–"
+    text = str(value)
+    if key in ("ts", "opened_at") and len(text) >= 19:
+        return text[:19].replace("T", " ")
+    return shown(text, CELL_LIMIT)  # hidden characters escaped: what you see is what is stored
+
+
+def _rows(items: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> list[list[str]]:
+    return [[_cell(key, item.get(key)) for key, _ in columns] for item in items]
+
+
+def _url(path: str, params: Mapping[str, Any]) -> str:
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{path}?{urlencode(clean)}" if clean else path
+
+
+def _page(
+    request: Request,
+    *,
+    kind: str,
+    reader: Reader,
+    params: dict[str, str],
+    cursor: str | None,
+    limit: int,
+) -> Response:
+    fields, table, path = (
+        (TICKET_FIELDS, TICKET_TABLE, "/audit/tickets")
+        if kind == "tickets"
+        else (EVENT_FIELDS, EVENT_TABLE, "/audit/events")
+    )
+    error: str | None = None
+    rows: list[list[str]] = []
+    count: int | None = None
+    next_url: str | None = None
+    try:
+        page, count = (
+            reader.tickets(params, cursor, limit) if kind == "tickets" else reader.events(params, cursor, limit)
+        )
+        rows = _rows(page.items, table)
+        if page.next_cursor:
+            next_url = _url(
+                path, {**params, "limit": limit if limit != DEFAULT_LIMIT else None, "cursor": page.next_cursor}
+            )
+    except ParameterError as exc:
+        error = str(exc)
+    status: ChainStatus = reader.verify()
+    exports = {fmt: _url("/api/v1/audit/export", {"kind": kind, "format": fmt, **params}) for fmt in ("csv", "jsonl")}
+    return render(
+        request,
+        "audit/search.html",
+        {
+            "kind": kind,
+            "action_path": path,
+            "fields": fields,
+            "values": params,
+            "columns": table,
+            "rows": rows,
+            "count": count,
+            "error": error,
+            "next_url": next_url,
+            "first_url": _url(path, params) if cursor else None,
+            "exports": exports if error is None else None,
+            "chain": status,
+            "time_examples": EXAMPLES,
+            "limit": limit,
+        },
+        status_code=422 if error else 200,
+    )
+
+
+@router.get("/audit")
+def audit_home(user: Auditor) -> Response:
+    """The auditor's start: the audit events."""
+    return RedirectResponse("/audit/events", status_code=303)
+
+
+@router.get("/audit/tickets")
+def audit_tickets(
+    request: Request,
+    user: Auditor,
+    reader: Reader,
+    params: TicketParams,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Response:
+    """Every ticket, filtered, newest first."""
+    return _page(request, kind="tickets", reader=reader, params=params, cursor=cursor, limit=limit)
+
+
+@router.get("/audit/events")
+def audit_events(
+    request: Request,
+    user: Auditor,
+    reader: Reader,
+    params: EventParams,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Response:
+    """Every audit event, filtered, newest first."""
+    return _page(request, kind="events", reader=reader, params=params, cursor=cursor, limit=limit)

@@ -1,0 +1,172 @@
+"""The KPI page (``/kpi``, everyone signed in): server-rendered SVG charts with a data table
+and the definition (``docs/kpi.md``, ``runner/kpi.py``) under each. GET only.
+
+``GET /api/v1/kpi`` (``portal/api/kpi.py``) gives the same figures as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from portal import charts, i18n
+from portal.api.audit import Reader
+from portal.deps import allow
+from portal.rendering import render
+from runner.auth import Principal
+from runner.errors import ParameterError
+from runner.kpi import DEFAULT_DAYS, MAX_DAYS, KpiReport
+from runner.timeparse import EXAMPLES
+
+router = APIRouter(tags=["kpi pages"])
+Employee = Annotated[Principal, Depends(allow("employee"))]
+Bound = Annotated[str | None, Query(max_length=64)]
+
+# The definitions shown under the charts (msgids; docs/kpi.md has the same text).
+DEFINITIONS = {
+    "per_day": "Tickets opened per UTC calendar day in the range, whatever happened to them after.",
+    "fcr": "First-contact resolution: resolved tickets that were never handed to a second-level group and had "
+    "no repeat (another ticket from the same requester in the same category opened less than 7 days later), "
+    "divided by the decided tickets (resolved, escalated or closed). Tickets younger than 7 days are provisional.",
+    "self_service": "Self-service share: tickets the requester opened for themself through the portal or the API, "
+    "divided by all tickets opened. Tickets an agent ran for someone else, and command-line or worker tickets, "
+    "are not self-service.",
+    "escalation": "Escalation rate: decided tickets that were escalated or handed to a group, divided by the "
+    "decided tickets.",
+    "resolve": "Median time to resolve: the middle value of (resolved − opened) over resolved tickets; escalated "
+    "and closed tickets are left out. Calendar time.",
+}
+
+
+def _charts(report: KpiReport) -> list[dict[str, Any]]:
+    _ = i18n.gettext
+    runbooks = list(report.per_runbook.items())
+    out: list[dict[str, Any]] = []
+
+    def add(
+        chart_id: str,
+        title: str,
+        definition: str,
+        svg: Markup,
+        headers: list[str],
+        rows: list[list[Any]],
+        fmts: list[Any],
+    ) -> None:
+        out.append(
+            {
+                "id": chart_id,
+                "title": title,
+                "svg": svg,
+                "definition": definition,
+                "table": charts.data_table(title, headers, rows, fmts=fmts),
+            }
+        )
+
+    no_data = _("No tickets in this range")
+    per_day_title = _("Tickets per day")
+    add(
+        "chart-per-day",
+        per_day_title,
+        _(DEFINITIONS["per_day"]),
+        charts.line_chart(
+            "chart-per-day",
+            per_day_title,
+            _("Line chart of the number of tickets opened on each day of the range."),
+            [(d, float(n)) for d, n in report.per_day],
+            empty_text=no_data,
+        ),
+        [_("Day"), _("Tickets")],
+        [[d, n] for d, n in report.per_day],
+        [None, charts.plain],
+    )
+    for chart_id, title, key, fmt, top, definition in (
+        ("chart-fcr", _("First-contact resolution rate per runbook"), "fcr_rate", charts.percent, 1.0, "fcr"),
+        ("chart-self", _("Self-service share per runbook"), "self_service_share", charts.percent, 1.0, "self_service"),
+        ("chart-esc", _("Escalation rate per runbook"), "escalation_rate", charts.percent, 1.0, "escalation"),
+        ("chart-ttr", _("Median time to resolve per runbook"), "median_resolve_s", charts.seconds, None, "resolve"),
+    ):
+        add(
+            chart_id,
+            title,
+            _(DEFINITIONS[definition]),
+            charts.bar_chart(
+                chart_id,
+                title,
+                _("Bar chart with one bar per runbook; the table below gives the same values."),
+                [(name, getattr(s, key)) for name, s in runbooks],
+                fmt=fmt,
+                top=top,
+                empty_text=no_data,
+            ),
+            [_("Runbook"), title, _("Tickets")],
+            [[name, getattr(s, key), s.tickets] for name, s in runbooks],
+            [None, fmt, charts.plain],
+        )
+    return out
+
+
+def _category_table(report: KpiReport) -> Markup:
+    _ = i18n.gettext
+    headers = [
+        _("Category"),
+        _("Tickets"),
+        _("First-contact resolution"),
+        _("Self-service share"),
+        _("Escalation rate"),
+        _("Median time to resolve"),
+    ]
+    rows: list[list[Any]] = [
+        [name, s.tickets, s.fcr_rate, s.self_service_share, s.escalation_rate, s.median_resolve_s]
+        for name, s in report.per_category.items()
+    ]
+    fmts = [None, charts.plain, charts.percent, charts.percent, charts.percent, charts.seconds]
+    return charts.data_table(_("KPIs per category"), headers, rows, fmts=fmts, table_id="per-category")
+
+
+@router.get("/kpi")
+def kpi_page(request: Request, user: Employee, reader: Reader, since: Bound = None, until: Bound = None) -> Response:
+    """KPIs over a range (default: the last 30 days), charts with their definitions."""
+    error: str | None = None
+    report: KpiReport | None = None
+    try:
+        report = reader.kpi(since, until)
+    except ParameterError as exc:
+        error = str(exc)
+    o = report.overall if report is not None else None
+    figures = []
+    if o is not None:
+        figures = [
+            (i18n.gettext("Tickets"), charts.plain(o.tickets)),
+            (i18n.gettext("First-contact resolution"), "–" if o.fcr_rate is None else charts.percent(o.fcr_rate)),
+            (
+                i18n.gettext("Self-service share"),
+                "–" if o.self_service_share is None else charts.percent(o.self_service_share),
+            ),
+            (
+                i18n.gettext("Escalation rate"),
+                "–" if o.escalation_rate is None else charts.percent(o.escalation_rate),
+            ),
+            (
+                i18n.gettext("Median time to resolve"),
+                "–" if o.median_resolve_s is None else charts.seconds(o.median_resolve_s),
+            ),
+        ]
+    return render(
+        request,
+        "kpi/kpi.html",
+        {
+            "report": report,
+            "figures": figures,
+            "charts": _charts(report) if report is not None else [],
+            "category_table": _category_table(report) if report is not None else None,
+            "error": error,
+            "values": {"since": since or "", "until": until or ""},
+            "time_examples": EXAMPLES,
+            "default_days": DEFAULT_DAYS,
+            "max_days": MAX_DAYS,
+        },
+        status_code=422 if error else 200,
+    )

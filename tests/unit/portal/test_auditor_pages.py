@@ -1,0 +1,159 @@
+"""Auditor and KPI routes in-process (TestClient, the role dependency overridden): every auditor
+route is GET/HEAD and guarded by the auditor role, pages render filters, pages, exports, the
+chain status and escaped values; bad input gives 422 with the message, never a traceback.
+Over HTTP with real sign-ins: tests/integration/portal/test_auditor.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.routing import APIRoute
+
+from portal.app import create_app
+from portal.deps import allow, policy_of
+from runner.auth import Principal
+from runner.settings import Settings
+from tests.seed import T0, Ledger
+
+with warnings.catch_warnings():  # starlette warns that it prefers httpx2 (not installed; httpx works)
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+REPO = Path(__file__).resolve().parents[3]
+AUDITOR_PATHS = ("/audit", "/api/v1/audit", "/api/v1/tickets")
+READ_ONLY_PATHS = (*AUDITOR_PATHS, "/kpi", "/api/v1/kpi")
+
+
+def principal(role: str) -> Principal:
+    roles = frozenset({"employee", role})
+    return Principal(f"demo-{role}", "corp", f"demo-{role}", f"uid=demo-{role},dc=example,dc=org", role.title(), roles)
+
+
+@pytest.fixture
+def app_and_ledger(tmp_path: Path) -> Iterator[tuple[TestClient, Ledger]]:
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path,
+        runbooks_dir=REPO / "runbooks",
+        inventory=REPO / "lab" / "inventory.yaml",
+    )
+    app = create_app(settings)
+    for role in ("auditor", "employee"):
+        app.dependency_overrides[allow(role)] = lambda role=role: principal("auditor")
+    fl = app.state.portal.firstline
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client, Ledger(fl.engine, fl.audit, fl.audit.checkpoint_file)
+
+
+def test_every_auditor_route_is_get_or_head_and_needs_the_auditor_role() -> None:
+    from portal import app as app_module
+
+    seen = []
+    for router, prefix in app_module._ROUTERS:  # the route table create_app mounts
+        for route in router.routes:
+            path = prefix + getattr(route, "path", "")
+            if not isinstance(route, APIRoute) or not path.startswith(READ_ONLY_PATHS):
+                continue
+            seen.append(path)
+            assert route.methods <= {"GET", "HEAD"}, (path, route.methods)
+            policies = {policy_of(d.call) for d in route.dependant.dependencies} - {None}
+            expected = "employee" if path.startswith(("/kpi", "/api/v1/kpi")) else "auditor"
+            assert policies == {expected}, (path, policies)
+    assert set(seen) >= {
+        "/audit",
+        "/audit/tickets",
+        "/audit/events",
+        "/kpi",
+        "/api/v1/tickets",
+        "/api/v1/audit/events",
+        "/api/v1/audit/export",
+        "/api/v1/audit/verify",
+        "/api/v1/kpi",
+    }
+
+
+def test_events_page_filters_pages_links_exports_and_escapes(app_and_ledger: tuple[TestClient, Ledger]) -> None:
+    client, led = app_and_ledger
+    for i in range(5):
+        led.event(ts=T0, actor="agent7", target=f"<script>alert({i})</script>", action="ldap.unlock_account")
+    led.event(ts=T0, actor="bob", target="=1+1")
+    page = client.get("/audit/events", params={"actor": "agent7", "limit": 2, "since": "2026-11-02T10:00+01:00"})
+    assert page.status_code == 200, page.text[:2000]
+    html = page.text
+    assert 'data-chain="verified"' in html
+    assert "5 events match" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(4)" in html
+    assert "alert(2)" not in html  # page 1 holds the two newest
+    assert 'id="next-page"' in html and "cursor=" in html
+    assert "/api/v1/audit/export?kind=events&amp;format=csv&amp;actor=agent7" in html
+    link = re.search(r'href="([^"]+)" rel="next"', html)
+    assert link is not None
+    second = client.get(link.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200 and "alert(2)" in second.text and "alert(4)" not in second.text
+    tickets = client.get("/audit/tickets")
+    assert tickets.status_code == 200 and "0 tickets match" in tickets.text
+
+
+def test_bad_filters_render_the_page_with_the_message(app_and_ledger: tuple[TestClient, Ledger]) -> None:
+    client, _ = app_and_ledger
+    for params in ({"since": "yesterday"}, {"cursor": "forged"}, {"until": "2026-02-30"}, {"state": "x y"}):
+        page = client.get("/audit/events", params=params)
+        assert page.status_code == 422, params
+        assert 'id="filter-error"' in page.text and "Traceback" not in page.text
+        assert 'value="yesterday"' in page.text or "yesterday" not in str(params)  # what was typed is kept
+    api = client.get("/api/v1/audit/events", params={"since": "yesterday"})
+    assert api.status_code == 422 and api.json()["error"]["code"] == "invalid_input"
+    assert client.get("/api/v1/audit/export", params={"format": "xlsx"}).status_code == 422
+    assert client.get("/api/v1/tickets", params={"limit": 0}).status_code == 422
+    assert client.get("/kpi", params={"since": "2026-12-02", "until": "2026-12-01"}).status_code == 422
+
+
+def test_api_pages_exports_and_verify(app_and_ledger: tuple[TestClient, Ledger]) -> None:
+    client, led = app_and_ledger
+    for i in range(7):
+        led.event(ts=T0, actor="agent7", target=f"-{i}+1")
+    led.ticket(requester="carol", subject="@carol")
+    seen: list[int] = []
+    cursor = None
+    while True:
+        body = client.get(
+            "/api/v1/audit/events", params={"actor": "agent7", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        ).json()
+        assert body["count"] == 7
+        seen += [e["seq"] for e in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 7
+    exp = client.get("/api/v1/audit/export", params={"format": "csv", "actor": "agent7"})
+    assert exp.status_code == 200 and exp.headers["content-type"].startswith("text/csv")
+    assert "attachment" in exp.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(exp.text, newline="")))
+    assert len(rows) == 7 and all(r["target"].startswith("'-") for r in rows)
+    jl = client.get("/api/v1/audit/export", params={"format": "jsonl", "kind": "tickets"})
+    assert [json.loads(line)["subject"] for line in jl.text.splitlines()] == ["@carol"]
+    tk = client.get("/api/v1/tickets", params={"on_behalf_of": "carol"}).json()
+    assert tk["count"] == 1 and tk["items"][0]["number"] == "FL-000001"
+    assert client.get("/api/v1/audit/verify").json()["ok"] is True
+
+
+def test_kpi_page_has_accessible_charts_with_definitions(app_and_ledger: tuple[TestClient, Ledger]) -> None:
+    client, led = app_and_ledger
+    led.ticket(opened=T0, requester="alice", runbook="<b>unlock</b>")
+    led.ticket(opened=T0, requester="bob", state="escalated")
+    page = client.get("/kpi", params={"since": "2026-11-01", "until": "2026-11-08"})
+    assert page.status_code == 200, page.text[:2000]
+    html = page.text
+    assert html.count('role="img"') == 5 and html.count("<desc id=") == 5
+    assert "<b>unlock</b>" not in html and "&lt;b&gt;unlock&lt;/b&gt;" in html
+    assert "less than 7 days later" in html  # the FCR definition under its chart
+    assert "<script" not in html
+    data = client.get("/api/v1/kpi", params={"since": "2026-11-01", "until": "2026-11-08"}).json()
+    assert data["overall"]["tickets"] == 2 and data["overall"]["escalation_rate"] == 0.5
