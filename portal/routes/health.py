@@ -12,6 +12,7 @@ from portal import runs
 from portal.deps import PortalContext, portal_context, public
 from portal.metrics import exposition
 from portal.rendering import render
+from runner.ledger.store import HEAD_REVISION
 
 router = APIRouter(tags=["operations"])
 
@@ -24,12 +25,12 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", dependencies=[Depends(public)])
 def readyz(ctx: Annotated[PortalContext, Depends(portal_context)]) -> JSONResponse:
-    """Readiness: the database answers and runs can be dispatched; 503 naming what is not."""
+    """Readiness: the database answers at the current schema and runs can be dispatched; 503 naming what is not."""
     checks: dict[str, str] = {}
     try:
         with ctx.firstline.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        checks["database"] = "ok" if version == HEAD_REVISION else "not ready (schema is not at the current revision)"
     except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
         checks["database"] = f"not ready ({type(exc).__name__})"
     problem = runs.ready(ctx)
