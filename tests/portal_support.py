@@ -198,13 +198,12 @@ def start_anonymous(server: PortalServer, address: str | None = None) -> tuple[h
 def post_signin(server: PortalServer, login: str, password: str, *, address: str | None = None) -> httpx.Response:
     client, csrf = start_anonymous(server, address)
     with closing(client):
-        return client.post(
-            "/signin", data={"csrf_token": csrf, "username": login, "password": password, "next": "/"}
-        )
+        return client.post("/signin", data={"csrf_token": csrf, "username": login, "password": password, "next": "/"})
 
 
-def sign_in(server: PortalServer, role_or_login: str, password: str | None = None, *, address: str | None = None
-            ) -> SignedIn:
+def sign_in(
+    server: PortalServer, role_or_login: str, password: str | None = None, *, address: str | None = None
+) -> SignedIn:
     login = DEMO.get(role_or_login, role_or_login)
     password = password if password is not None else demo_password(login)
     client, csrf = start_anonymous(server, address)

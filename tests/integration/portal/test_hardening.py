@@ -29,8 +29,22 @@ def employee(portal: PortalServer) -> SignedIn:
     s.client.close()
 
 
-PAGES = ["/", "/me", "/me/tokens", "/signin", "/docs", "/healthz", "/readyz", "/metrics", "/api/v1/me",
-         "/api/v1/tokens", "/no-such-page", "/api/v1/no-such", "/static/portal.css", "/openapi.json"]
+PAGES = [
+    "/",
+    "/me",
+    "/me/tokens",
+    "/signin",
+    "/docs",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/me",
+    "/api/v1/tokens",
+    "/no-such-page",
+    "/api/v1/no-such",
+    "/static/portal.css",
+    "/openapi.json",
+]
 
 
 @pytest.mark.parametrize("signed", [True, False], ids=["signed-in", "anonymous"])
@@ -134,6 +148,7 @@ def test_oversized_bodies_get_413_with_a_readable_message(portal: PortalServer, 
     assert api.status_code == 413
     assert api.json()["error"]["code"] == "too_large"
     assert _token_rows(portal, big) == 0
+
     # no Content-Length (chunked): counted as it arrives
     def chunks() -> Any:
         for _ in range(80):
@@ -224,8 +239,9 @@ def test_api_tokens_shown_once_stored_hashed_and_revocable(portal: PortalServer,
     assert token not in str(listed)
     assert any(t["id"] == token_id and not t["revoked"] for t in listed)
     assert token.encode() not in portal.stored_bytes()
-    assert portal.query("SELECT count(*) FROM portal_api_token WHERE token_sha256 = ?",
-                        hashlib.sha256(token.encode()).hexdigest()) == [(1,)]
+    assert portal.query(
+        "SELECT count(*) FROM portal_api_token WHERE token_sha256 = ?", hashlib.sha256(token.encode()).hexdigest()
+    ) == [(1,)]
     with closing(portal.client(_address(), headers={"Authorization": f"Bearer {token}"})) as bot:
         me = bot.get("/api/v1/me").json()
         assert me["account"] == "demo-employee@example.org" and me["via"] == "token"

@@ -46,8 +46,9 @@ def _notice(html: str) -> str:
         ("auditor", "demo-auditor", ["auditor", "employee"]),
     ],
 )
-def test_demo_people_sign_in_with_roles_from_their_groups(portal: PortalServer, role: str, login: str,
-                                                          roles: list[str]) -> None:
+def test_demo_people_sign_in_with_roles_from_their_groups(
+    portal: PortalServer, role: str, login: str, roles: list[str]
+) -> None:
     s = sign_in(portal, role, address=_address())
     me = s.get("/api/v1/me").json()
     assert me["roles"] == roles
@@ -57,8 +58,9 @@ def test_demo_people_sign_in_with_roles_from_their_groups(portal: PortalServer, 
     s.client.close()
 
 
-@pytest.mark.parametrize("spelling", ["demo-agent@example.org", "EXAMPLE-ORG\\demo-agent", "DEMO-Agent",
-                                      "  demo-agent  "])
+@pytest.mark.parametrize(
+    "spelling", ["demo-agent@example.org", "EXAMPLE-ORG\\demo-agent", "DEMO-Agent", "  demo-agent  "]
+)
 def test_other_spellings_of_the_same_account_sign_in_as_that_account(portal: PortalServer, spelling: str) -> None:
     s = sign_in(portal, spelling, demo_password("demo-agent"), address=_address())
     me = s.get("/api/v1/me").json()
@@ -108,8 +110,11 @@ def test_every_refusal_says_the_same_and_signs_nobody_in(portal: PortalServer, l
 def test_dutch_refusal_is_translated(portal: PortalServer) -> None:
     client, csrf = start_anonymous(portal, _address())
     with closing(client):
-        r = client.post("/signin", data={"csrf_token": csrf, "username": "nobody", "password": "x"},
-                        headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+        r = client.post(
+            "/signin",
+            data={"csrf_token": csrf, "username": "nobody", "password": "x"},
+            headers={"Accept-Language": "nl-NL,nl;q=0.9"},
+        )
     assert r.status_code == 401
     assert _notice(r.text) == "De gebruikersnaam of het wachtwoord klopt niet."
 
@@ -224,8 +229,15 @@ def test_sign_in_form_needs_its_csrf_token(portal: PortalServer) -> None:
 def test_next_never_leaves_the_site(portal: PortalServer, target: str) -> None:
     client, csrf = start_anonymous(portal, _address())
     with closing(client):
-        r = client.post("/signin", data={"csrf_token": csrf, "username": "demo-employee",
-                                         "password": demo_password("demo-employee"), "next": target})
+        r = client.post(
+            "/signin",
+            data={
+                "csrf_token": csrf,
+                "username": "demo-employee",
+                "password": demo_password("demo-employee"),
+                "next": target,
+            },
+        )
     assert r.status_code == 303
     assert r.headers["location"] == "/"
 
