@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from portal.api.audit import EVENT_KEYS, TICKET_KEYS, EventParams, Reader, TicketParams
 from portal.deps import allow
 from portal.rendering import render
+from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus
@@ -33,56 +34,56 @@ CELL_LIMIT = 120  # characters of one value shown in a table cell (the export ha
 
 # (field, label) of the filter forms, in order; labels are msgids.
 TICKET_FIELDS = (
-    ("actor", "Opened by"),
-    ("on_behalf_of", "On behalf of"),
-    ("target", "Subject contains"),
-    ("runbook", "Runbook"),
-    ("channel", "Channel"),
-    ("state", "State"),
-    ("directory", "Directory"),
-    ("category", "Category"),
-    ("resolution_code", "Resolution code"),
-    ("ticket", "Ticket number"),
-    ("since", "From (inclusive)"),
-    ("until", "Until (exclusive)"),
+    ("actor", N_("Opened by")),
+    ("on_behalf_of", N_("On behalf of")),
+    ("target", N_("Subject contains")),
+    ("runbook", N_("Runbook")),
+    ("channel", N_("Channel")),
+    ("state", N_("State")),
+    ("directory", N_("Directory")),
+    ("category", N_("Category")),
+    ("resolution_code", N_("Resolution code")),
+    ("ticket", N_("Ticket number")),
+    ("since", N_("From (inclusive)")),
+    ("until", N_("Until (exclusive)")),
 )
 EVENT_FIELDS = (
-    ("actor", "Actor"),
-    ("on_behalf_of", "On behalf of"),
-    ("action", "Action"),
-    ("target", "Target contains"),
-    ("outcome", "Outcome"),
-    ("runbook", "Runbook"),
-    ("ticket", "Ticket number"),
-    ("channel", "Channel of the ticket"),
-    ("state", "State of the ticket"),
-    ("directory", "Directory of the ticket"),
-    ("since", "From (inclusive)"),
-    ("until", "Until (exclusive)"),
+    ("actor", N_("Actor")),
+    ("on_behalf_of", N_("On behalf of")),
+    ("action", N_("Action")),
+    ("target", N_("Target contains")),
+    ("outcome", N_("Outcome")),
+    ("runbook", N_("Runbook")),
+    ("ticket", N_("Ticket number")),
+    ("channel", N_("Channel of the ticket")),
+    ("state", N_("State of the ticket")),
+    ("directory", N_("Directory of the ticket")),
+    ("since", N_("From (inclusive)")),
+    ("until", N_("Until (exclusive)")),
 )
 TICKET_TABLE = (
-    ("number", "Ticket"),
-    ("opened_at", "Opened (UTC)"),
-    ("state", "State"),
-    ("requester", "On behalf of"),
-    ("opened_by", "Opened by"),
-    ("runbook", "Runbook"),
-    ("channel", "Channel"),
-    ("directory", "Directory"),
-    ("resolution_code", "Resolution code"),
-    ("reason", "Reason"),
+    ("number", N_("Ticket")),
+    ("opened_at", N_("Opened (UTC)")),
+    ("state", N_("State")),
+    ("requester", N_("On behalf of")),
+    ("opened_by", N_("Opened by")),
+    ("runbook", N_("Runbook")),
+    ("channel", N_("Channel")),
+    ("directory", N_("Directory")),
+    ("resolution_code", N_("Resolution code")),
+    ("reason", N_("Reason")),
 )
 EVENT_TABLE = (
-    ("seq", "Seq"),
-    ("ts", "Time (UTC)"),
-    ("actor", "Actor"),
-    ("on_behalf_of", "On behalf of"),
-    ("action", "Action"),
-    ("target", "Target"),
-    ("outcome", "Outcome"),
-    ("ticket", "Ticket"),
-    ("runbook", "Runbook"),
-    ("client_ip", "Client address"),
+    ("seq", N_("Seq")),
+    ("ts", N_("Time (UTC)")),
+    ("actor", N_("Actor")),
+    ("on_behalf_of", N_("On behalf of")),
+    ("action", N_("Action")),
+    ("target", N_("Target")),
+    ("outcome", N_("Outcome")),
+    ("ticket", N_("Ticket")),
+    ("runbook", N_("Runbook")),
+    ("client_ip", N_("Client address")),
 )
 assert {k for k, _ in TICKET_FIELDS} == set(TICKET_KEYS) and {k for k, _ in EVENT_FIELDS} == set(EVENT_KEYS)
 

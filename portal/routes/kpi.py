@@ -16,6 +16,7 @@ from portal import charts, i18n
 from portal.api.audit import Reader
 from portal.deps import allow
 from portal.rendering import render
+from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.kpi import DEFAULT_DAYS, MAX_DAYS, KpiReport
@@ -27,22 +28,30 @@ Bound = Annotated[str | None, Query(max_length=64)]
 
 # The definitions shown under the charts (msgids; docs/kpi.md has the same text).
 DEFINITIONS = {
-    "per_day": "Tickets opened per UTC calendar day in the range, whatever happened to them after.",
-    "fcr": "First-contact resolution: resolved tickets that were never handed to a second-level group and had "
-    "no repeat (another ticket from the same requester in the same category opened less than 7 days later), "
-    "divided by the decided tickets (resolved, escalated or closed). Tickets younger than 7 days are provisional.",
-    "self_service": "Self-service share: tickets the requester opened for themself through the portal or the API, "
-    "divided by all tickets opened. Tickets an agent ran for someone else, and command-line or worker tickets, "
-    "are not self-service.",
-    "escalation": "Escalation rate: decided tickets that were escalated or handed to a group, divided by the "
-    "decided tickets.",
-    "resolve": "Median time to resolve: the middle value of (resolved − opened) over resolved tickets; escalated "
-    "and closed tickets are left out. Calendar time.",
+    "per_day": N_("Tickets opened per UTC calendar day in the range, whatever happened to them after."),
+    "fcr": N_(
+        "First-contact resolution: resolved tickets that were never handed to a second-level group and had "
+        "no repeat (another ticket from the same requester in the same category opened less than 7 days later), "
+        "divided by the decided tickets (resolved, escalated or closed). Tickets younger than 7 days are provisional."
+    ),
+    "self_service": N_(
+        "Self-service share: tickets the requester opened for themself through the portal or the API, "
+        "divided by all tickets opened. Tickets an agent ran for someone else, and command-line or worker tickets, "
+        "are not self-service."
+    ),
+    "escalation": N_(
+        "Escalation rate: decided tickets that were escalated or handed to a group, divided by the decided tickets."
+    ),
+    "resolve": N_(
+        "Median time to resolve: the middle value of (resolved − opened) over resolved tickets; escalated "
+        "and closed tickets are left out. Calendar time."
+    ),
 }
 
 
 def _charts(report: KpiReport) -> list[dict[str, Any]]:
     _ = i18n.gettext
+    translate = i18n.gettext  # for texts marked with N_ above (not extracted twice)
     runbooks = list(report.per_runbook.items())
     out: list[dict[str, Any]] = []
 
@@ -70,7 +79,7 @@ def _charts(report: KpiReport) -> list[dict[str, Any]]:
     add(
         "chart-per-day",
         per_day_title,
-        _(DEFINITIONS["per_day"]),
+        translate(DEFINITIONS["per_day"]),
         charts.line_chart(
             "chart-per-day",
             per_day_title,
@@ -91,7 +100,7 @@ def _charts(report: KpiReport) -> list[dict[str, Any]]:
         add(
             chart_id,
             title,
-            _(DEFINITIONS[definition]),
+            translate(DEFINITIONS[definition]),
             charts.bar_chart(
                 chart_id,
                 title,
