@@ -1,0 +1,228 @@
+"""The fixes a person may run (the runbook catalogue as people see it): by role, search, form fields.
+
+Shared by the portal (home page "What's wrong?" and ``/api/v1/catalogue``), the CLI and,
+later, triage. Only runbooks that load cleanly and are vetted in their current form are
+listed (a changed runbook is refused at run time anyway, security.md item 44).
+
+Who sees what (same rule as ``Firstline._prepare``): an employee (no ``agent`` /
+``admin`` role) sees runbooks whose ``audience`` holds ``self_service``; an agent sees
+those with ``agent`` or ``self_service``.
+
+Form fields (``fields``): one per parameter the caller may set. For an employee the
+``account`` and ``directory`` parameters are left out — an employee's target is always
+themself, enforced again by ``runner.params.validate`` — as are parameters whose
+``settable_by`` excludes ``self_service``. ``secret`` parameters become password inputs
+(never pre-filled). ``enum`` and ``choice`` parameters carry their options (``choice``
+from the inventory's ``choices:``; a missing inventory gives no options).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import FirstlineError
+from runner.runbook import Parameter, Runbook, load_all
+from runner.vetting import check_vetted, read_lock
+
+if TYPE_CHECKING:
+    from runner.service import Firstline
+
+MAX_QUERY = 200
+_INPUT = {"secret": "password", "int": "number", "bool": "checkbox", "enum": "select", "choice": "select"}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a runbook's form, in one language."""
+
+    name: str
+    type: str  # the runbook parameter type
+    input: str  # HTML input kind: text, password, number, checkbox, select
+    label: str
+    help: str | None
+    required: bool
+    default: str | int | bool | None
+    max_length: int
+    min: int | None = None
+    max: int | None = None
+    options: tuple[tuple[str, str], ...] = ()  # (value, label)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "input": self.input,
+            "label": self.label,
+            "help": self.help,
+            "required": self.required,
+            "default": self.default,
+            "max_length": self.max_length,
+            "min": self.min,
+            "max": self.max,
+            "options": [{"value": v, "label": lab} for v, lab in self.options],
+        }
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One runbook as the catalogue shows it, in one language."""
+
+    name: str
+    title: str
+    description: str
+    category: str
+    type: str
+    phrases: tuple[str, ...]
+    fields: tuple[FormField, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "category": self.category,
+            "type": self.type,
+            "phrases": list(self.phrases),
+            "fields": [f.as_dict() for f in self.fields],
+        }
+
+
+def is_employee(roles: frozenset[str] | set[str]) -> bool:
+    return "agent" not in roles and "admin" not in roles
+
+
+def may_run(rb: Runbook, roles: frozenset[str] | set[str]) -> bool:
+    """Whether *roles* may run *rb* (the audience rule of ``Firstline._prepare``)."""
+    audience = set(rb.model.audience)
+    if is_employee(roles):
+        return "self_service" in audience
+    return bool(audience & {"agent", "self_service"})
+
+
+def _visible(p: Parameter, employee: bool) -> bool:
+    if employee and (p.type in ("account", "directory") or "self_service" not in p.settable_by):
+        return False
+    return True
+
+
+def form_fields(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], lang: str) -> tuple[FormField, ...]:
+    """The inputs the caller fills in for *rb*, labels in *lang* (``en`` / ``nl``)."""
+    employee = is_employee(roles)
+    out = []
+    for p in rb.model.parameters:
+        if not _visible(p, employee):
+            continue
+        options: tuple[tuple[str, str], ...] = ()
+        if p.type == "enum" and p.values:
+            options = tuple((v, v) for v in p.values)
+        elif p.type == "choice" and p.source:
+            try:
+                offered = app.inventory.choices.get(p.source, {})
+            except FirstlineError:
+                offered = {}
+            options = tuple((key, str(v.get("label") or key)) for key, v in sorted(offered.items()))
+        elif p.type == "directory":
+            try:
+                dirs = app.inventory.directories.entries
+            except FirstlineError:
+                dirs = {}
+            options = tuple((key, d.label) for key, d in sorted(dirs.items()))
+        default = None if p.type == "secret" or (isinstance(p.default, str) and "{{" in p.default) else p.default
+        out.append(
+            FormField(
+                name=p.name,
+                type=p.type,
+                input=_INPUT.get(p.type, "select" if p.type == "directory" else "text"),
+                label=p.label.get(lang) if p.label else p.name.replace("_", " "),
+                help=p.help.get(lang) if p.help else None,
+                required=p.required and p.default is None and p.type != "bool",
+                default=default,
+                max_length=1024 if p.type == "secret" else p.max_length,
+                min=p.min,
+                max=p.max,
+                options=options,
+            )
+        )
+    return tuple(out)
+
+
+def _entry(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], lang: str) -> Entry:
+    m = rb.model
+    return Entry(
+        name=m.name,
+        title=m.title.get(lang),
+        description=m.description.get(lang) if m.description else "",
+        category=m.category,
+        type=m.type,
+        phrases=tuple(m.phrases.get(lang) or m.phrases.get("en") or ()),  # type: ignore[call-overload]
+        fields=form_fields(app, rb, roles, lang),
+    )
+
+
+def runbooks_for(app: Firstline, roles: frozenset[str] | set[str]) -> list[Runbook]:
+    """Vetted, loadable runbooks *roles* may run, ordered by English title."""
+    books, _problems = load_all(app.settings.runbooks_dir, app.connectors)
+    approvals = read_lock(app.settings.runbooks_dir)
+    out = []
+    for rb in books.values():
+        try:
+            check_vetted(rb, approvals)
+        except FirstlineError:
+            continue
+        if may_run(rb, roles):
+            out.append(rb)
+    return sorted(out, key=lambda rb: rb.model.title.en.lower())
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def matches(rb: Runbook, query: str) -> bool:
+    """Every word of *query* occurs (case- and accent-insensitive) in the runbook's title,
+    description or phrases, in any language."""
+    words = _fold(query[:MAX_QUERY]).split()
+    if not words:
+        return True
+    m = rb.model
+    texts = [m.title.en, m.title.nl or "", m.name]
+    if m.description:
+        texts += [m.description.en, m.description.nl or ""]
+    for phrases in m.phrases.values():
+        texts += list(phrases)
+    haystack = _fold(" \n ".join(texts))
+    return all(w in haystack for w in words)
+
+
+def catalogue(
+    app: Firstline, roles: frozenset[str] | set[str], lang: str = "en", query: str | None = None
+) -> list[Entry]:
+    """The entries *roles* may run, filtered by *query* (see ``matches``), in *lang*."""
+    return [_entry(app, rb, roles, lang) for rb in runbooks_for(app, roles) if not query or matches(rb, query)]
+
+
+def describe(app: Firstline, name: str, roles: frozenset[str] | set[str], lang: str = "en") -> Entry | None:
+    """One entry, or None when *name* is not a runbook *roles* may run (or not vetted)."""
+    for rb in runbooks_for(app, roles):
+        if rb.name == name:
+            return _entry(app, rb, roles, lang)
+    return None
+
+
+def form_values(entry: Entry, submitted: dict[str, Any]) -> dict[str, Any]:
+    """The runbook parameters from submitted form values: only the entry's fields (others
+    are ignored, never forwarded), empty optional text left out, an unchecked checkbox
+    False. The runner validates the values."""
+    out: dict[str, Any] = {}
+    for f in entry.fields:
+        value = submitted.get(f.name)
+        if f.input == "checkbox":
+            out[f.name] = value not in (None, "", "false", "off", "0", False)
+            continue
+        if value is None or value == "":
+            continue
+        out[f.name] = value
+    return out

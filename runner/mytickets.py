@@ -1,0 +1,211 @@
+"""An employee's own tickets, in plain words (portal "My tickets", ``/api/v1/tickets/mine``).
+
+* ``mine(app, account)``: the tickets whose requester is *account*, newest first.
+* ``one(app, account, number)``: one of them with its steps; ``NotFoundError`` for a
+  ticket that does not exist *or* is someone else's (the same answer, so numbers cannot
+  be probed).
+* ``follow(app, account, number, after)``: the step rows written after the position
+  *after* (``runner.ledger.progress.events_after``: rows appear when a step starts and
+  again when it finishes), for server-sent events and polling.
+* ``outcome(state, resolution_code, lang)``: the state in plain words and what to do
+  next, in English or Dutch.
+
+Only what the requester may see leaves here: the ticket's state, message, resolution
+note and each step's title, status and message (step inputs and outputs are not shown
+to employees; they are already redacted in the ledger).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from runner.errors import FirstlineError, NotFoundError
+from runner.ledger.tables import ticket
+from runner.ledger.tickets import number_of
+
+if TYPE_CHECKING:
+    from runner.service import Firstline
+
+_WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    # state -> lang -> (what happened, what to do next)
+    "resolved": {
+        "en": ("Fixed", "Nothing more to do. If the problem comes back, start a new request."),
+        "nl": ("Opgelost", "U hoeft niets meer te doen. Komt het probleem terug, doe dan een nieuwe aanvraag."),
+    },
+    "escalated": {
+        "en": (
+            "Passed to the service desk",
+            "The automatic fix could not finish. The service desk has the ticket with everything gathered "
+            "and will contact you; mention the ticket number if you call.",
+        ),
+        "nl": (
+            "Doorgegeven aan de servicedesk",
+            "De automatische oplossing kon niet afronden. De servicedesk heeft het ticket met alle gegevens "
+            "en neemt contact met u op; noem het ticketnummer als u belt.",
+        ),
+    },
+    "closed": {
+        "en": (
+            "You need to act",
+            "You can fix this yourself: correct what the message says and try again. "
+            "The service desk will not act on this ticket.",
+        ),
+        "nl": (
+            "Actie van u nodig",
+            "Dit kunt u zelf oplossen: pas aan wat de melding zegt en probeer het opnieuw. "
+            "De servicedesk onderneemt niets met dit ticket.",
+        ),
+    },
+    "queued": {
+        "en": ("Waiting to start", "Nothing to do: the fix starts in a moment. This page follows it."),
+        "nl": ("Wacht op start", "U hoeft niets te doen: de oplossing start zo. Deze pagina volgt hem."),
+    },
+    "running": {
+        "en": ("Working on it", "Nothing to do: this page shows each step as it happens."),
+        "nl": ("Bezig", "U hoeft niets te doen: deze pagina toont elke stap zodra die gebeurt."),
+    },
+    "awaiting_approval": {
+        "en": ("Waiting for approval", "Nothing to do: the service desk approves this fix first."),
+        "nl": ("Wacht op goedkeuring", "U hoeft niets te doen: de servicedesk keurt deze oplossing eerst goed."),
+    },
+}
+_WORDS["in_progress"] = _WORDS["running"]
+_STEP_WORDS = {
+    "running": {"en": "working", "nl": "bezig"},
+    "ok": {"en": "done", "nl": "klaar"},
+    "skipped": {"en": "not needed", "nl": "niet nodig"},
+    "failed": {"en": "failed", "nl": "mislukt"},
+}
+
+
+def outcome(state: str, resolution_code: str | None = None, lang: str = "en") -> dict[str, str]:
+    """``{"code", "label", "next"}``: the ticket's outcome code (``resolved``, ``escalated``,
+    ``requester_action_needed``, or the open state) in plain words, in *lang*."""
+    words = _WORDS.get(state) or _WORDS["running"]
+    label, nxt = words.get(lang) or words["en"]
+    code = "requester_action_needed" if state == "closed" else state
+    if state == "in_progress":
+        code = "running"
+    return {"code": code, "label": label, "next": nxt}
+
+
+@dataclass
+class Followed:
+    """Steps after a position, the ticket's outcome now, and the next position."""
+
+    number: str
+    state: str
+    outcome: dict[str, str]
+    message: str | None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    last_seq: int = 0
+    done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "state": self.state,
+            "outcome": self.outcome,
+            "message": self.message,
+            "steps": self.steps,
+            "last_seq": self.last_seq,
+            "done": self.done,
+        }
+
+
+def _ticket_id(number: str) -> int:
+    text = number.strip().upper()
+    digits = text.removeprefix("FL-")
+    if not digits.isdigit() or len(digits) > 12:
+        raise NotFoundError("There is no ticket of yours with that number.")
+    return int(digits)
+
+
+def _titles(app: Firstline, runbook: str, lang: str) -> tuple[str, dict[str, str]]:
+    """The runbook's title and its steps' titles in *lang* (names when the runbook is gone)."""
+    try:
+        rb = app.runbook(runbook)
+    except FirstlineError:
+        return runbook, {}
+    steps = {s.id: (s.title.get(lang) if s.title else s.id) for s in rb.model.steps}
+    steps["verify"] = "Resultaat controleren" if lang == "nl" else "Check the result"
+    return rb.model.title.get(lang), steps
+
+
+def _row(app: Firstline, r: Any, lang: str) -> dict[str, Any]:
+    title, _ = _titles(app, r.runbook, lang)
+    return {
+        "number": number_of(int(r.id)),
+        "runbook": r.runbook,
+        "title": title,
+        "state": r.state,
+        "outcome": outcome(r.state, r.resolution_code, lang),
+        "message": r.message,
+        "resolution_note": r.resolution_note,
+        "opened_at": r.opened_at,
+        "resolved_at": r.resolved_at,
+    }
+
+
+def mine(app: Firstline, account: str, lang: str = "en", limit: int = 50) -> list[dict[str, Any]]:
+    """*account*'s tickets (as requester), newest first, at most *limit* (1..200)."""
+    limit = max(1, min(int(limit), 200))
+    with app.engine.connect() as conn:
+        rows = conn.execute(
+            select(ticket).where(ticket.c.requester == account).order_by(ticket.c.id.desc()).limit(limit)
+        ).all()
+    return [_row(app, r, lang) for r in rows]
+
+
+def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str, Any]:
+    """One ticket of *account* with its steps so far; ``NotFoundError`` otherwise."""
+    ticket_id = _ticket_id(number)
+    with app.engine.connect() as conn:
+        r = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).first()
+    if r is None or r.requester != account:
+        raise NotFoundError("There is no ticket of yours with that number.")
+    out = _row(app, r, lang)
+    followed = follow(app, account, out["number"], 0, lang)
+    out["steps"] = followed.steps
+    out["last_seq"] = followed.last_seq
+    out["done"] = followed.done
+    return out
+
+
+def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str = "en") -> Followed:
+    """The steps of *account*'s ticket written after position *after*; ``NotFoundError`` otherwise."""
+    from runner.ledger.progress import events_after
+
+    ticket_id = _ticket_id(number)
+    with app.engine.connect() as conn:
+        r = conn.execute(select(ticket.c.requester, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
+    if r is None or r.requester != account:
+        raise NotFoundError("There is no ticket of yours with that number.")
+    progress = events_after(app.engine, ticket_id, max(0, int(after)))
+    if progress is None:
+        raise NotFoundError("There is no ticket of yours with that number.")
+    _, titles = _titles(app, r.runbook, lang)
+    steps = [
+        {
+            "seq": s["seq"],
+            "position": s["event_seq"],
+            "step": s["step_id"],
+            "title": titles.get(s["step_id"], s["step_id"]),
+            "status": s["status"],
+            "status_text": (_STEP_WORDS.get(s["status"]) or {}).get(lang, s["status"]),
+            "message": s.get("message"),
+        }
+        for s in progress.steps
+    ]
+    return Followed(
+        number=progress.number,
+        state=progress.state,
+        outcome=outcome(progress.state, None, lang),
+        message=progress.message,
+        steps=steps,
+        last_seq=progress.last_seq,
+        done=progress.done,
+    )
