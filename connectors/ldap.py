@@ -91,7 +91,7 @@ from connectors.ldap_flavors import (
     first,
     integer,
 )
-from connectors.ldap_protect import ProtectionUnknown, canonical_dn, same_dn, tidy_dn
+from connectors.ldap_protect import ProtectionUnknown, canonical_dn, require_group, same_dn, tidy_dn
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 from connectors.tls_errors import certificate_error, client_context
 
@@ -579,7 +579,22 @@ class LdapConnector(Connector):
                     f"The service account of target '{self.target_name}' cannot read base_dn {base} "
                     f"({conn.result.get('description') or code})."
                 )
-        return f"TLS verified, bound as {self.config.bind_dn}, read {base}"
+            for group in self.config.admin_groups:  # a missing admin group would refuse every action
+                try:
+                    require_group(conn, group)
+                except GroupMissing as exc:
+                    raise Rejected(
+                        f"The admin group '{group}' named in admin_groups of target '{self.target_name}' "
+                        "does not exist in the directory.",
+                        reason="config",
+                    ) from exc
+                except ProtectionUnknown as exc:
+                    raise Rejected(
+                        f"The service account of target '{self.target_name}' cannot read the admin group '{group}'.",
+                        reason="config",
+                    ) from exc
+        groups = f", {len(self.config.admin_groups)} admin group(s) found" if self.config.admin_groups else ""
+        return f"TLS verified, bound as {self.config.bind_dn}, read {base}{groups}"
 
     # ---------------------------------------------------------------- reads
 

@@ -41,6 +41,7 @@ __all__ = [
     "ad_protected",
     "canonical_dn",
     "openldap_admin_member",
+    "require_group",
     "same_dn",
     "sid_to_str",
     "tidy_dn",

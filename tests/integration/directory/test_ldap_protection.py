@@ -282,3 +282,24 @@ def test_openldap_protected_accounts_are_refused(openldap: Directory) -> None:
     finally:
         conn.close()
     assert openldap.state_attrs(user) == before and openldap.bind_ok(user, pw)
+
+
+def test_the_connection_check_names_a_missing_admin_group(directory: Directory) -> None:
+    """`firstline inventory check --connect` finds it before the first run does."""
+    missing = (
+        "cn=no-such-group,ou=groups,dc=example,dc=org"
+        if directory.flavor == "openldap"
+        else "CN=No Such Group,CN=Users,DC=example,DC=test"
+    )
+    conn = connector(directory.target, admin_groups=[missing])
+    try:
+        with pytest.raises(Rejected) as err:
+            conn.check_connection(timeout=15)
+        assert err.value.reason == "config" and missing in str(err.value) and "admin_groups" in str(err.value)
+    finally:
+        conn.close()
+    conn = connector(directory.target)
+    try:
+        assert "admin group(s) found" in conn.check_connection(timeout=15)
+    finally:
+        conn.close()
