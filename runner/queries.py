@@ -586,13 +586,15 @@ class ChainVerifier:
         self.engine, self.key, self.checkpoint_file, self.max_age = engine, key, checkpoint_file, max_age
         self._last: tuple[tuple[int, str] | None, float, ChainStatus] | None = None
 
-    def status(self) -> ChainStatus:
+    def status(self, *, fresh: bool = False) -> ChainStatus:
+        """The remembered status, or a new verification when *fresh*, the head moved or it is too old."""
         with self.engine.connect() as conn:
             row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         head = None if row is None else (int(row.seq), str(row.hash))
         now = time.monotonic()
-        if self._last is not None and self._last[0] == head and now - self._last[1] < self.max_age:
-            return self._last[2]
+        last = self._last
+        if not fresh and last is not None and last[0] == head and now - last[1] < self.max_age:
+            return last[2]
         result = chain_status(self.engine, self.key, self.checkpoint_file)
         self._last = (head, now, result)
         return result
@@ -638,10 +640,9 @@ class LedgerReader:
         raise ParameterError("kind must be tickets or events")
 
     def verify(self, *, fresh: bool = False) -> ChainStatus:
-        """The chain status; remembered briefly (pages) unless *fresh* (the API: verified now)."""
-        if fresh:
-            return chain_status(self.verifier.engine, self.verifier.key, self.verifier.checkpoint_file)
-        return self.verifier.status()
+        """The chain status; remembered briefly (pages) unless *fresh* (the API: verified now,
+        and remembered, so the pages show a failure the API found at once)."""
+        return self.verifier.status(fresh=fresh)
 
     def kpi(self, since: object = None, until: object = None) -> kpi.KpiReport:
         """``runner.kpi.compute`` over ``runner.kpi.parse_range(since, until)``."""
