@@ -1,0 +1,159 @@
+"""The runbook catalogue: load, lint and vet runbooks, and the audience rule.
+
+Shared by the CLI (``runbooks list/check/vet``), the run service (``runner.runs``), the
+portal's list of fixes (``runner.fixes``: search and forms over these runbooks) and,
+later, triage.
+
+Runbooks are YAML files in ``settings.runbooks_dir`` (docs/runbooks.md); each is loaded
+from disk on use and cached by content hash, so an edit is seen at once — and, because
+the run service compares the hash a ticket was submitted with to the file when it
+executes, an edit between submit and execute escalates the run (``runbook_changed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from connectors.base import Connector
+from runner.errors import FirstlineError, NotFoundError, PolicyDenied, RunbookError
+from runner.inventory import load_inventory
+from runner.ledger.audit import Actor, AuditLog
+from runner.ledger.store import transaction
+from runner.runbook import Runbook, load_all, load_runbook
+from runner.safetext import free_text, principal
+from runner.settings import Settings
+from runner.vetting import check_vetted, read_lock, write_approval
+
+
+def audience_allows(runbook: Runbook, roles: frozenset[str] | set[str]) -> bool:
+    """May a caller with *roles* run *runbook*? Agents and admins: runbooks whose
+    ``audience`` holds ``agent`` or ``self_service``; everyone else: ``self_service`` only
+    (docs/runbooks.md "audience"). The one place this rule lives."""
+    audience = set(runbook.model.audience)
+    if "agent" in roles or "admin" in roles:
+        return bool(audience & {"agent", "self_service"})
+    return "self_service" in audience
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One runbook file as a list shows it: ``state`` is ``vetted``, ``changed`` (edited
+    since its approval) or ``not_vetted``."""
+
+    name: str
+    runbook: Runbook
+    state: str
+
+
+class Catalogue:
+    """The runbooks of one installation. Safe to share between threads."""
+
+    def __init__(self, settings: Settings, connectors: Mapping[str, type[Connector]]) -> None:
+        self.settings = settings
+        self.connectors = connectors
+        self._cache: dict[Path, Runbook] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        return self.settings.runbooks_dir
+
+    def runbook(self, name: str) -> Runbook:
+        """Load *name* from disk (cached by content hash, so edits are seen at once).
+
+        ``NotFoundError`` when *name* is not a runbook name or has no file (the message
+        lists the available ones); ``RunbookError`` when the file is malformed."""
+        if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 64:
+            raise NotFoundError(f"'{name[:64]}' is not a runbook name")
+        path = self.directory / f"{name}.yaml"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            known = ", ".join(sorted(p.stem for p in self.directory.glob("*.yaml")))
+            raise NotFoundError(f"no runbook named '{name}'; available: {known}") from None
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached.sha256 == hashlib.sha256(data).hexdigest():
+            return cached
+        rb = load_runbook(path, self.connectors)
+        with self._lock:
+            self._cache[path] = rb
+        return rb
+
+    def vetted(self, name: str) -> Runbook:
+        """*name* as it is now, which must match its approval (``NotVetted`` otherwise)."""
+        rb = self.runbook(name)
+        check_vetted(rb, read_lock(self.directory))
+        return rb
+
+    def entries(self) -> tuple[list[CatalogueEntry], list[str]]:
+        """Every runbook that loads, by name, with its vetting state; and ``file:line:
+        problem`` lines for those that do not."""
+        books, problems = load_all(self.directory, self.connectors)
+        approvals = read_lock(self.directory)
+        out = []
+        for name, rb in sorted(books.items()):
+            a = approvals.get(name)
+            state = "vetted" if a and a.sha256 == rb.sha256 else "changed" if a else "not_vetted"
+            out.append(CatalogueEntry(name, rb, state))
+        return out, problems
+
+    def available(self, roles: frozenset[str] | set[str]) -> list[Runbook]:
+        """Vetted runbooks a caller with *roles* may run (``audience_allows``), by name."""
+        entries, _problems = self.entries()
+        return [e.runbook for e in entries if e.state == "vetted" and audience_allows(e.runbook, roles)]
+
+    def check(self) -> list[str]:
+        """Lint every runbook, its vetting and the inventory; ``file:line: problem`` lines."""
+        books, problems = load_all(self.directory, self.connectors)
+        approvals = read_lock(self.directory)
+        for rb in books.values():
+            try:
+                check_vetted(rb, approvals)
+            except RunbookError as exc:
+                problems.extend(exc.problems)
+        for name in sorted(set(approvals) - {p.stem for p in self.directory.glob("*.yaml")}):
+            problems.append(f"{self.directory / 'vetted.lock'}:1: approval for '{name}' has no runbook file")
+        # The runbooks need a valid inventory: every problem of it, then each runbook against it.
+        from runner.inventory_check import check_inventory, runbook_problems
+
+        report = check_inventory(self.settings.inventory, self.connectors)
+        problems.extend(f"{self.settings.inventory}: {p}" for p in report.problems)
+        if not report.problems:
+            problems.extend(
+                f"{self.settings.inventory}: {p}"
+                for p in runbook_problems(books, load_inventory(self.settings.inventory, self.connectors))
+            )
+        return problems
+
+    def vet(self, engine: Engine, audit: AuditLog, name: str, by: str, *, actor_id: str | None = None) -> str:
+        """Approve *name*'s current content; returns its SHA-256. *by*: who reviewed and
+        approves (free text such as ``Ada (CAB 2026-11-27)``, no control/format/bidi
+        characters, up to 128); *actor_id*: who records it (CLI: the OS user), an account
+        name. The audit event's actor is *actor_id* (else *by*), ``detail.approved_by`` is *by*."""
+        try:
+            by = free_text(by, what="--by (the person approving)")
+        except FirstlineError as exc:
+            raise PolicyDenied(f"{exc}; name the person approving in plain text") from None
+        if actor_id is not None:
+            principal(actor_id, what="the acting person")
+        rb = self.runbook(name)  # must load cleanly: a broken runbook cannot be vetted
+        approval = write_approval(self.directory, rb, by)
+        with transaction(engine) as conn:
+            audit.append(
+                conn,
+                Actor(actor_id or by, ("admin",)),
+                "runbook.vetted",
+                outcome="success",
+                target=name,
+                runbook=name,
+                runbook_sha256=rb.sha256,
+                detail={"approved_at": approval.approved_at, "approved_by": by},
+            )
+        return rb.sha256

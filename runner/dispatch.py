@@ -1,0 +1,153 @@
+"""Dispatchers: how a submitted run (a ``queued`` ticket id) reaches ``execute(ticket_id)``.
+
+The run service (``runner.runs``) submits like this::
+
+    with dispatcher.reserve() as send:   # QueueFull here: refused, no ticket written
+        ticket_id = <write the queued ticket and commit>
+        send(ticket_id)                  # hands over the id, nothing else
+
+A dispatcher carries only the ticket id: everything else is in the ledger, and secret
+parameters travel separately (``runner.runs``; docs/architecture.md "Secrets across the
+seam"). ``execute`` claims the ticket atomically, so delivering an id twice never runs
+its steps twice. Implementations:
+
+* ``InlineDispatcher`` — runs in the caller's thread inside ``send`` (the CLI: progress
+  printed as it goes, the outcome returned).
+* ``InProcessDispatcher`` — a bounded worker pool in this process (the portal's embedded
+  default): at most ``workers`` runs at once and ``queue_size`` waiting; ``reserve``
+  raises ``QueueFull`` beyond that.
+* A Celery dispatcher (next issue) implements the same three methods: ``reserve`` yields
+  ``lambda tid: task.delay(tid)``; the worker's task calls ``RunService.execute(tid)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from runner.errors import FirstlineError
+from runner.oplog import get_logger
+
+Send = Callable[[int], None]
+Execute = Callable[[int], Any]
+
+
+class QueueFull(FirstlineError):
+    """Every worker is busy and the wait queue is full: the run was refused before a ticket
+    was written (nothing lost); try again shortly. CLI exit code 2, HTTP 503."""
+
+    exit_code = 2
+
+
+class Dispatcher(Protocol):
+    """Hands a committed ``queued`` ticket id to whatever will call ``execute`` on it."""
+
+    name: str
+
+    def reserve(self) -> Any:
+        """A context manager yielding ``send(ticket_id)``; raises ``QueueFull`` when it
+        cannot take one more run (before the caller writes a ticket). Leaving the block
+        without calling ``send`` gives the place back."""
+        ...
+
+    def depth(self) -> int:
+        """Runs waiting or executing in this dispatcher (for ``/metrics`` and ``/readyz``)."""
+        ...
+
+    def close(self) -> None:
+        """Stop taking runs; let the ones already handed over finish."""
+        ...
+
+
+class InlineDispatcher:
+    """Executes in the caller's thread, inside ``send``: what ``firstline run`` uses.
+
+    *execute* is called with the ticket id; its return value is kept in ``results``
+    (ticket id → value) for the caller to take."""
+
+    name = "inline"
+
+    def __init__(self, execute: Execute) -> None:
+        self._execute = execute
+        self.results: dict[int, Any] = {}
+
+    @contextmanager
+    def reserve(self) -> Iterator[Send]:
+        def send(ticket_id: int) -> None:
+            self.results[ticket_id] = self._execute(ticket_id)
+
+        yield send
+
+    def depth(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class InProcessDispatcher:
+    """A bounded pool of *workers* threads with at most *queue_size* runs waiting.
+
+    ``reserve`` takes one of ``workers + queue_size`` places without blocking, or raises
+    ``QueueFull``; the place is given back when the run ends (or when the reservation is
+    left unused). Exceptions from *execute* are logged, never lost silently (the ticket
+    itself is then ended by ``execute``'s own handling or by the sweep).
+    """
+
+    name = "in-process"
+
+    def __init__(self, execute: Execute, *, workers: int = 4, queue_size: int = 32) -> None:
+        if workers < 1 or queue_size < 0:
+            raise ValueError("workers must be at least 1 and queue_size at least 0")
+        self._execute = execute
+        self.capacity = workers + queue_size
+        self._places = threading.BoundedSemaphore(self.capacity)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="firstline-run")
+        self._count_lock = threading.Lock()
+        self._depth = 0
+        self._closed = False
+
+    @contextmanager
+    def reserve(self) -> Iterator[Send]:
+        if self._closed:
+            raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
+        if not self._places.acquire(blocking=False):
+            raise QueueFull(
+                f"Firstline is busy ({self.capacity} runs in progress or waiting); "
+                "nothing was started. Try again in a minute."
+            )
+        handed_over = False
+
+        def send(ticket_id: int) -> None:
+            nonlocal handed_over
+            with self._count_lock:
+                self._depth += 1
+            self._pool.submit(self._run, ticket_id)
+            handed_over = True
+
+        try:
+            yield send
+        finally:
+            if not handed_over:
+                self._places.release()
+
+    def _run(self, ticket_id: int) -> None:
+        try:
+            self._execute(ticket_id)
+        except BaseException:  # noqa: BLE001 - a worker thread must survive any run
+            get_logger().exception("run.dispatch_failed", ticket_id=ticket_id)
+        finally:
+            with self._count_lock:
+                self._depth -= 1
+            self._places.release()
+
+    def depth(self) -> int:
+        with self._count_lock:
+            return self._depth
+
+    def close(self, wait: bool = True) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=wait)

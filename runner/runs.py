@@ -1,0 +1,887 @@
+"""The run service: submit → ``queued`` ticket → dispatcher → ``execute(ticket_id)``.
+
+Every surface (CLI, portal, API, later triage and a Celery worker) starts runs here::
+
+    submit(runbook, params, requester=, roles=, channel=, actor_id=, ...)  -> Submitted
+        policy + vetting + parameters (raises before any ticket: ParameterError, PolicyDenied,
+        NotFoundError, RunbookError/NotVetted, QueueFull) → ticket ``queued`` with the actor,
+        on-behalf-of, channel and the runbook's SHA-256 → commit → dispatcher gets the id.
+    execute(ticket_id)                                                     -> RunOutcome | None
+        claim ``queued → running`` atomically (None: someone else has it — a redelivery does
+        nothing) → runbook hash still the ticket's? (no: escalated ``runbook_changed``) →
+        secret parameters available? (no: escalated ``secrets_unavailable``) → steps
+        (``runner.engine``): each step row written when it starts (``running``) and updated
+        when it finishes → resolved | escalated | closed (``requester_action_needed``).
+    follow(ticket_id, after_seq)  → runner.ledger.progress.Progress   (any process)
+    wait(ticket_id, timeout)      → RunOutcome                          (once final)
+    sweep()                       → escalates queued (``never_started``) and running
+                                    (``run_lost``) tickets whose deadline passed.
+
+States (docs/architecture.md "Ticket states"): ``queued → running → resolved | escalated |
+closed``; ``awaiting_approval`` (before ``queued``) and reopen are reserved for later issues.
+
+Secrets: secret parameter values never reach the database. ``submit`` keeps them in a
+process-local map (ticket id → values) that ``execute`` removes when it claims the
+ticket; a run executed where they are not (another process, a restart) escalates with
+``secrets_unavailable``. docs/architecture.md "Secrets across the seam" describes how an
+out-of-process worker will receive them (encrypted, key outside the database).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from connectors.base import Connector
+from runner import params as params_mod
+from runner.catalogue import Catalogue, audience_allows
+from runner.dispatch import Dispatcher, InlineDispatcher
+from runner.engine import CONFIG_MESSAGE, RunResult, StepRecord
+from runner.engine import execute as run_steps
+from runner.errors import FirstlineError, LedgerError, NotFoundError, PolicyDenied, RunbookError
+from runner.inventory import Inventory, load_inventory
+from runner.ledger import progress as progress_mod
+from runner.ledger import tickets
+from runner.ledger.audit import Actor, AuditLog, now
+from runner.ledger.store import transaction
+from runner.ledger.tables import step_result, ticket
+from runner.oplog import get_logger, remember_secret
+from runner.pool import Pool
+from runner.redaction import REDACTED, Scrubber
+from runner.runbook import CompiledStep, Runbook
+from runner.safetext import principal
+from runner.secrets import SecretStore
+from runner.settings import Settings
+from runner.templating import render_value
+from runner.vetting import check_vetted, read_lock
+from runner.watchdog import Watchdog
+
+CHANNELS = ("portal", "api", "cli", "worker")
+Progress = Callable[[str, Mapping[str, Any]], None]
+# Shown with a ticket closed as ``requester_action_needed`` (the message above it says what was wrong).
+REQUESTER_GUIDANCE = {
+    "en": "You can fix this yourself: correct what the message says and try again. "
+    "This ticket is closed; the service desk will not act on it.",
+    "nl": "Dit kunt u zelf oplossen: pas aan wat de melding zegt en probeer het opnieuw. "
+    "Dit ticket is gesloten; de servicedesk onderneemt er niets mee.",
+}
+RUNBOOK_CHANGED_MESSAGE = (
+    "The runbook was changed after this request was made, so it was not run; "
+    "the service desk will check it. Nothing was changed."
+)
+SECRETS_UNAVAILABLE_MESSAGE = (
+    "The secret values of this request were not available where it was to run "
+    "(for example after a restart); nothing was changed. Please make the request again."
+)
+NEVER_STARTED_MESSAGE = "The request waited too long and was never started; nothing was changed. Please try again."
+RUN_LOST_MESSAGE = "The run stopped before it finished (worker lost); second level must check the target's state."
+FINISHED_KEEP_S = 600.0  # how long an outcome nobody waited for stays in memory
+
+
+def actor_for(
+    requester: str,
+    actor_id: str | None,
+    roles: frozenset[str] | set[str],
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+) -> Actor:
+    """Who acts (*actor_id*, or the requester acting for themself) on whose behalf (the
+    requester). Both are validated as account names; ``ParameterError`` otherwise."""
+    principal(requester, what="the requester (--as)")
+    if actor_id is not None:
+        principal(actor_id, what="the acting person")
+    return Actor(
+        actor_id or requester,
+        tuple(sorted(roles)),
+        on_behalf_of=requester,
+        client_ip=client_ip,
+        user_agent=user_agent,
+    )
+
+
+def refused_actor(
+    requester: str,
+    actor_id: str | None,
+    roles: frozenset[str] | set[str],
+    client_ip: str | None,
+    user_agent: str | None,
+) -> Actor:
+    """The actor of a ``run.refused`` event: never an invalid id (those are what was refused)."""
+    try:
+        return actor_for(requester, actor_id, roles, client_ip, user_agent)
+    except FirstlineError:
+        try:
+            who = principal(actor_id, what="the acting person") if actor_id is not None else "unidentified"
+        except FirstlineError:
+            who = "unidentified"
+        return Actor(who, tuple(sorted(roles)), client_ip=client_ip, user_agent=user_agent)
+
+
+@dataclass
+class RunOutcome:
+    """What a requester learns about a run. ``secrets`` are handed over once, never stored."""
+
+    ticket_number: str
+    state: str
+    reason: str | None
+    message: str
+    resolution_note: str | None
+    steps: list[StepRecord] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "resolved"
+
+    @property
+    def requester_action_needed(self) -> bool:
+        """Closed without a fix because the requester must act (try again, correct a value)."""
+        return self.state == "closed"
+
+    def guidance(self, lang: str = "en") -> str | None:
+        """Plain next-step text (``en`` / ``nl``) for a ``requester_action_needed`` outcome."""
+        return REQUESTER_GUIDANCE.get(lang, REQUESTER_GUIDANCE["en"]) if self.requester_action_needed else None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run accepted by ``submit``: its ticket (``queued`` when written; the inline
+    dispatcher has already run it when ``submit`` returns)."""
+
+    ticket_id: int
+    ticket_number: str
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    id: str
+    connector: str
+    action: str
+    target: str | None
+    inputs: dict[str, Any]
+    condition: str | None
+
+
+class _LedgerRecorder:
+    """Writes each step row when the step starts (``running``) and updates it when it
+    finishes, the audit event of a state change in the same transaction."""
+
+    def __init__(
+        self,
+        svc: RunService,
+        ticket_id: int,
+        number: str,
+        actor: Actor,
+        runbook: Runbook,
+        correlation_id: str,
+        progress: Progress | None,
+    ) -> None:
+        self.svc, self.ticket_id, self.number, self.actor = svc, ticket_id, number, actor
+        self.runbook, self.correlation_id, self.progress, self.seq = runbook, correlation_id, progress, 0
+        self.open_seq: int | None = None
+        self.titles: dict[str, dict[str, str]] = {}
+
+    def step_started(self, step: CompiledStep, target: str | None) -> None:
+        title_text = getattr(step.spec, "title", None)
+        if title_text is not None:
+            self.titles[step.id] = {"en": title_text.en, "nl": title_text.get("nl")}
+        elif step.id == "verify":
+            self.titles[step.id] = {"en": "Check the result", "nl": "Resultaat controleren"}
+        else:
+            self.titles[step.id] = {"en": step.id, "nl": step.id}
+        self.seq += 1
+        self.open_seq = self.seq
+        with transaction(self.svc.engine) as conn:
+            progress_mod.step_started(
+                conn,
+                self.ticket_id,
+                self.seq,
+                {
+                    "step_id": step.id,
+                    "connector": step.spec.connector,
+                    "action": step.spec.action,
+                    "target": target,
+                    "started_at": now(),
+                },
+            )
+        if self.progress is not None:
+            self.progress("step.started", {"step": step.id, "title": self.titles[step.id], "target": target})
+
+    def step_finished(self, record: StepRecord) -> None:
+        if self.open_seq is None:  # the step could not be prepared: it never started
+            self.seq += 1
+        seq, self.open_seq = self.seq, None
+        with transaction(self.svc.engine) as conn:
+            progress_mod.step_finished(conn, self.ticket_id, seq, record.row())
+            if record.changes_state and record.status == "ok":
+                # changed False: the action found nothing to do; recorded as such, never as a change.
+                self.svc.audit.append(
+                    conn,
+                    self.actor,
+                    f"{record.connector}.{record.action}",
+                    outcome="success" if record.changed is not False else "no_change",
+                    target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(
+                        ":"
+                    ),
+                    ticket=self.number,
+                    runbook=self.runbook.name,
+                    runbook_sha256=self.runbook.sha256,
+                    correlation_id=self.correlation_id,
+                    detail={
+                        "step": record.step_id,
+                        "inputs": record.inputs,
+                        "changed": record.changed is not False,
+                        "changed_reported": record.changed_reported,
+                    },
+                )
+        if self.progress is not None:
+            self.progress(
+                "step.finished",
+                {
+                    "step": record.step_id,
+                    "title": self.titles.get(record.step_id, {"en": record.step_id, "nl": record.step_id}),
+                    "status": record.status,
+                    "message": record.message,
+                    "reason": record.reason,
+                    "changed": record.changed,
+                },
+            )
+
+
+class Sweeper:
+    """A daemon thread that calls ``RunService.sweep()`` every *interval* seconds until ``stop()``."""
+
+    def __init__(self, svc: RunService, interval: float) -> None:
+        self._svc, self._interval = svc, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="firstline-sweeper", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._svc.sweep()
+            except Exception:  # noqa: BLE001 - the sweeper must keep running (next round retries)
+                get_logger().exception("sweep.failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class RunService:
+    """Submits, executes, follows and sweeps runs. Safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        audit: AuditLog,
+        catalogue: Catalogue,
+        connectors: Mapping[str, type[Connector]],
+        *,
+        secrets: SecretStore | None = None,
+        watchdog: Watchdog | None = None,
+    ) -> None:
+        self.settings, self.engine, self.audit, self.catalogue = settings, engine, audit, catalogue
+        self.connectors = connectors
+        self.secrets = secrets if secrets is not None else SecretStore(settings.inventory.parent)
+        self.watchdog = watchdog if watchdog is not None else Watchdog(grace=settings.watchdog_grace)
+        self.log = get_logger()
+        self.dispatcher: Dispatcher | None = None  # the default for ``submit`` (the portal sets its pool)
+        self._inventory: Inventory | None = None
+        self._pool: Pool | None = None
+        self._lock = threading.Lock()
+        # Process-local: secret parameter values of submitted runs, removed at claim.
+        self._run_secrets: dict[int, dict[str, Any]] = {}
+        # Outcomes of runs executed here, for ``wait`` (they carry secret outputs: kept briefly).
+        self._cond = threading.Condition()
+        self._here: set[int] = set()
+        self._finished: OrderedDict[int, tuple[float, RunOutcome]] = OrderedDict()
+
+    # -- shared resources ------------------------------------------------------------
+    @property
+    def inventory(self) -> Inventory:
+        if self._inventory is None:
+            self._inventory = load_inventory(self.settings.inventory, self.connectors)
+        return self._inventory
+
+    @property
+    def pool(self) -> Pool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = Pool(self.connectors, self.inventory, self.secrets)
+            return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    # -- submit ----------------------------------------------------------------------
+    def prepare(
+        self, name: str, raw: Mapping[str, Any], actor: Actor, requester: str, channel: str
+    ) -> tuple[Runbook, dict[str, Any]]:
+        """Policy, vetting and parameters: the runbook and the typed values, or an error."""
+        if channel not in CHANNELS:
+            raise PolicyDenied(f"unknown channel '{channel[:16]}'")
+        roles = frozenset(actor.roles)
+        rb = self.catalogue.vetted(name)
+        _ = self.inventory  # a broken inventory refuses the run before a ticket opens (ConfigError, exit 2)
+        if not audience_allows(rb, roles):
+            if "agent" in roles or "admin" in roles:
+                raise PolicyDenied(f"runbook '{name}' is not available to agents")
+            raise PolicyDenied(f"runbook '{name}' is not available for self-service; ask the service desk")
+        values = params_mod.validate(
+            rb, raw, requester=requester, roles=roles, channel=channel, inventory=self._inventory_or_none(rb)
+        )
+        return rb, values
+
+    def _inventory_or_none(self, rb: Runbook) -> Inventory | None:
+        needs = any(p.type in ("choice", "directory") for p in rb.model.parameters)
+        return self.inventory if needs else None
+
+    def run_timeout(self, rb: Runbook) -> int:
+        """Seconds a claimed run of *rb* may take before the sweep calls it lost: every step's
+        timeout times its attempts, plus a minute."""
+        return int(
+            sum(
+                (s.spec.timeout or self.settings.default_step_timeout) * (1 + getattr(s.spec, "retries", 0))
+                for s in [*rb.steps, *([rb.verify] if rb.verify else [])]
+            )
+            + 60
+        )
+
+    def submit(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        *,
+        requester: str,
+        roles: frozenset[str] | set[str],
+        channel: str,
+        actor_id: str | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        dispatcher: Dispatcher | None = None,
+        progress: Progress | None = None,
+    ) -> Submitted:
+        """Check and record a run as a ``queued`` ticket, hand its id to *dispatcher*
+        (default: ``self.dispatcher``) and return at once with the ticket number.
+
+        *requester*: on whose behalf (the account whose problem this is); *actor_id*: who
+        acts (CLI: the OS user; portal: the signed-in person), None = the requester. Refusals
+        raise ``FirstlineError`` subclasses before any ticket and are audited as
+        ``run.refused``; ``QueueFull`` when the dispatcher cannot take the run.
+        """
+        dispatcher = dispatcher or self.dispatcher
+        if dispatcher is None:
+            raise LedgerError("no dispatcher is configured for runs")
+        with ExitStack() as stack:
+            try:
+                actor = actor_for(requester, actor_id, roles, client_ip, user_agent)
+                rb, values = self.prepare(name, raw, actor, requester, channel)
+                send = stack.enter_context(dispatcher.reserve())  # QueueFull: refused, no ticket
+            except FirstlineError as exc:
+                self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
+                raise
+            submitted = self._record(rb, values, actor, requester, channel)
+            if progress is not None:
+                progress("ticket.opened", {"ticket": submitted.ticket_number})
+            try:
+                send(submitted.ticket_id)
+            except Exception:  # noqa: BLE001 - e.g. a broker that is down: the ticket must not stay queued
+                self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
+                self._run_secrets.pop(submitted.ticket_id, None)
+                self._end_unstarted(submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None)
+        return submitted
+
+    def _record(self, rb: Runbook, values: Mapping[str, Any], actor: Actor, requester: str, channel: str) -> Submitted:
+        for p in rb.secret_params:
+            if isinstance(values.get(p), str):
+                remember_secret(values[p])  # masked in the operator log from now on
+        given_secrets = {p: values[p] for p in rb.secret_params if values.get(p) is not None}
+        stored_params = {
+            k: (REDACTED if k in rb.secret_params else (v["key"] if isinstance(v, dict) else v))
+            for k, v in values.items()
+        }
+        subject = next(
+            (str(values[p.name]) for p in rb.model.parameters if p.type == "account" and p.name in values), requester
+        )
+        run_timeout = self.run_timeout(rb)
+        start_within = float(getattr(self.settings, "run_start_within", 600.0))
+        ticket_id: int | None = None
+        try:
+            with transaction(self.engine) as conn:
+                ticket_id, number = tickets.open_ticket(
+                    conn,
+                    self.audit,
+                    actor,
+                    tickets.NewTicket(
+                        requester=requester,
+                        subject=subject,
+                        channel=channel,
+                        category=rb.model.category,
+                        type=rb.model.type,
+                        runbook=rb.name,
+                        runbook_sha256=rb.sha256,
+                        params=stored_params,
+                        correlation_id=str(uuid.uuid4()),
+                        timeout_s=start_within,  # queued: must be claimed by then (``never_started``)
+                        directory=values[rb.directory_param]["key"] if rb.directory_param else None,
+                        opened_by=actor.id,
+                        state="queued",
+                        run_timeout_s=run_timeout,
+                        run_context={
+                            "roles": list(actor.roles),
+                            "client_ip": actor.client_ip,
+                            "user_agent": actor.user_agent,
+                            "secret_params": sorted(given_secrets),
+                        },
+                    ),
+                )
+                if given_secrets:
+                    self._run_secrets[ticket_id] = given_secrets  # before commit: a fast worker finds them
+        except BaseException:
+            if ticket_id is not None:
+                self._run_secrets.pop(ticket_id, None)
+            raise
+        assert ticket_id is not None
+        return Submitted(ticket_id, number)
+
+    def _audit_refusal(self, actor: Actor, name: str, exc: FirstlineError) -> None:
+        outcome = "denied" if isinstance(exc, PolicyDenied | RunbookError) else "failure"
+        try:
+            with transaction(self.engine) as conn:
+                self.audit.append(
+                    conn,
+                    actor,
+                    "run.refused",
+                    outcome=outcome,
+                    target=str(name)[:64],
+                    reason=type(exc).__name__,
+                    detail={"message": str(exc)[:500]},
+                )
+        except LedgerError:
+            self.log.exception("audit.refusal_not_recorded")
+
+    # -- execute ---------------------------------------------------------------------
+    def execute(self, ticket_id: int, *, progress: Progress | None = None) -> RunOutcome | None:
+        """Claim *ticket_id* and run it; None when it was not ``queued`` (claimed elsewhere,
+        already final, or no such ticket): a redelivered id never runs steps twice.
+
+        Never raises for a run's own failures: they end the ticket (escalated / closed).
+        ``LedgerError`` only when the database itself is unusable (the sweep ends the
+        ticket later).
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
+        if row is None or row["state"] != "queued":
+            if row is None or row["state"] in tickets.FINAL_STATES:
+                self._run_secrets.pop(ticket_id, None)
+            self.log.info("run.not_claimed", ticket_id=ticket_id, state=row["state"] if row else None)
+            return None
+        secrets = self._run_secrets.pop(ticket_id, None)  # removed when claimed, whatever follows
+        with self._cond:
+            self._here.add(ticket_id)
+        try:
+            with transaction(self.engine) as conn:
+                claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
+            if not claimed:
+                self.log.info("run.already_claimed", ticket_id=ticket_id)
+                return None
+            outcome = self._run_claimed(row, secrets or {}, progress)
+            with self._cond:
+                self._finished[ticket_id] = (time.monotonic(), outcome)
+                self._expire_finished()
+                self._cond.notify_all()
+            return outcome
+        finally:
+            with self._cond:
+                self._here.discard(ticket_id)
+                self._cond.notify_all()
+
+    def _run_claimed(self, row: Mapping[str, Any], secrets: Mapping[str, Any], progress: Progress | None) -> RunOutcome:
+        ticket_id, number = row["id"], tickets.number_of(row["id"])
+        context_row = json.loads(row["run_context"] or "{}")
+        actor = Actor(
+            row["opened_by"] or row["requester"],
+            tuple(context_row.get("roles") or ()),
+            on_behalf_of=row["requester"],
+            client_ip=context_row.get("client_ip"),
+            user_agent=context_row.get("user_agent"),
+        )
+        meta = {
+            "subject": row["subject"],
+            "runbook": row["runbook"],
+            "runbook_sha256": row["runbook_sha256"],
+            "correlation_id": row["correlation_id"],
+        }
+        try:
+            rb = self.catalogue.runbook(row["runbook"])
+        except FirstlineError:
+            rb = None
+        if rb is None or rb.sha256 != row["runbook_sha256"]:
+            self.log.warning("run.runbook_changed", ticket=number, runbook=row["runbook"])
+            return self._escalate_claimed(ticket_id, actor, meta, "runbook_changed", RUNBOOK_CHANGED_MESSAGE)
+        try:
+            check_vetted(rb, read_lock(self.settings.runbooks_dir))
+        except RunbookError:
+            return self._escalate_claimed(ticket_id, actor, meta, "runbook_changed", RUNBOOK_CHANGED_MESSAGE)
+        needed = set(context_row.get("secret_params") or ())
+        if not needed <= set(secrets):
+            self.log.warning("run.secrets_unavailable", ticket=number)
+            return self._escalate_claimed(ticket_id, actor, meta, "secrets_unavailable", SECRETS_UNAVAILABLE_MESSAGE)
+        try:
+            values = self._values(rb, json.loads(row["params"]), secrets)
+        except FirstlineError:
+            self.log.exception("run.parameters_unusable", ticket=number)
+            return self._escalate_claimed(ticket_id, actor, meta, "config_error", CONFIG_MESSAGE)
+        scrub = Scrubber(values[p] for p in rb.secret_params if p in values)
+        scrub.follow(self.secrets.values)  # connector credentials, also those resolved during the run
+        for p in rb.secret_params:
+            if isinstance(values.get(p), str):
+                remember_secret(values[p])
+        context: dict[str, Any] = {
+            "params": values,
+            "requester": row["requester"],
+            "channel": row["channel"],
+            "ticket": number,
+        }
+        recorder = _LedgerRecorder(self, ticket_id, number, actor, rb, row["correlation_id"], progress)
+        try:
+            result = run_steps(
+                rb,
+                context,
+                self.pool,
+                recorder,
+                scrub,
+                default_timeout=self.settings.default_step_timeout,
+                watchdog=self.watchdog,
+            )
+        except Exception as exc:
+            self.log.exception("run.crashed", ticket=number)  # the detail (paths, settings) stays in the log
+            msg = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
+            result = RunResult(
+                ok=False,
+                reason="internal_error" if not isinstance(exc, FirstlineError) else "config_error",
+                message=msg,
+            )
+        return self._finish(ticket_id, number, rb, actor, meta, result, scrub)
+
+    def _values(self, rb: Runbook, stored: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
+        """The typed values ``prepare`` produced, rebuilt from the ticket: choice and directory
+        keys resolved from the inventory again, secret values from *secrets*."""
+        out: dict[str, Any] = {}
+        for p in rb.model.parameters:
+            if p.name not in stored:
+                continue
+            value = stored[p.name]
+            if p.type == "secret":
+                value = secrets.get(p.name)
+            elif p.type == "choice" and value is not None:
+                assert p.source is not None
+                options = self.inventory.choices.get(p.source, {})
+                if value not in options:
+                    raise NotFoundError(f"choice '{value}' of {p.source} is no longer in the inventory")
+                value = {**options[value], "key": value}
+            elif p.type == "directory" and value is not None:
+                value = self.inventory.directories.get(value).as_param()
+            out[p.name] = value
+        return out
+
+    def _escalate_claimed(
+        self, ticket_id: int, actor: Actor, meta: Mapping[str, Any], reason: str, message: str
+    ) -> RunOutcome:
+        self._end_unstarted(ticket_id, reason, message, actor, meta)
+        return RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
+
+    def _end_unstarted(
+        self,
+        ticket_id: int,
+        reason: str,
+        message: str,
+        actor: Actor | None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Escalate a ticket whose steps never ran (nothing was changed)."""
+        with transaction(self.engine) as conn:
+            return tickets.close_ticket(
+                conn,
+                self.audit,
+                actor or Actor("firstline-runner", ("service",)),
+                ticket_id,
+                state="escalated",
+                resolution_code=None,
+                note=None,
+                reason=reason,
+                message=message,
+                assignment_group=self.settings.escalation_group,
+                meta=meta or {},
+            )
+
+    def _finish(
+        self,
+        ticket_id: int,
+        number: str,
+        rb: Runbook,
+        actor: Actor,
+        meta: Mapping[str, Any],
+        result: RunResult,
+        scrub: Scrubber,
+    ) -> RunOutcome:
+        note = None
+        if result.ok:
+            ctx = dict(result.context)
+            ctx["params"] = {k: (REDACTED if k in rb.secret_params else v) for k, v in ctx.get("params", {}).items()}
+            try:
+                note = scrub.text(str(render_value(rb.note, ctx)))
+            except Exception:  # noqa: BLE001 - a note that fails to render must not undo a fix
+                note = "Resolved by automation."
+            state, code, group, message = "resolved", rb.model.resolution.code, None, note
+        elif result.requester_action:
+            # The requester must try again: closed, neither resolved nor queued for second level.
+            state, code, group = "closed", tickets.REQUESTER_ACTION_NEEDED, None
+            message = result.message or "The request could not be done as asked."
+            note = REQUESTER_GUIDANCE["en"]
+        else:
+            state, code, group = "escalated", None, rb.model.on_failure.escalate_to
+            message = result.message or "The runbook could not finish."
+        try:
+            with transaction(self.engine) as conn:
+                tickets.close_ticket(
+                    conn,
+                    self.audit,
+                    actor,
+                    ticket_id,
+                    state=state,
+                    resolution_code=code,
+                    note=note,
+                    reason=result.reason,
+                    message=message,
+                    assignment_group=group,
+                    meta=meta,
+                )
+        except LedgerError:
+            self.log.exception("ticket.close_failed", ticket=number)  # sweep() escalates it later
+            raise
+        self.log.info("run.finished", ticket=number, state=state, reason=result.reason)
+        return RunOutcome(number, state, result.reason, message, note, result.steps, result.secrets)
+
+    # -- following and waiting -------------------------------------------------------
+    def follow(self, ticket_id: int, after_seq: int = 0) -> progress_mod.Progress:
+        """Step rows changed after *after_seq* and the ticket's state (``runner.ledger.progress``);
+        works from any process. ``NotFoundError`` for an unknown ticket."""
+        found = progress_mod.events_after(self.engine, ticket_id, after_seq)
+        if found is None:
+            raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+        return found
+
+    def wait(self, ticket_id: int, timeout: float = 300.0, poll: float = 0.25) -> RunOutcome | None:
+        """The outcome once the ticket is final (None if not within *timeout* seconds).
+
+        A run executed in this process gives its full outcome (with secret outputs such as
+        a temporary password, handed over once); otherwise the outcome is read from the
+        ledger (no secrets)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                kept = self._finished.pop(ticket_id, None)
+                if kept is not None:
+                    return kept[1]
+                here = ticket_id in self._here
+            if not here:
+                found = progress_mod.events_after(self.engine, ticket_id, 0)
+                if found is None:
+                    raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+                if found.done:
+                    with self._cond:
+                        kept = self._finished.pop(ticket_id, None)
+                        if kept is not None:
+                            return kept[1]
+                        if ticket_id not in self._here:
+                            return self.outcome_from_ledger(ticket_id)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            with self._cond:
+                if ticket_id not in self._finished:
+                    self._cond.wait(min(poll, left))
+
+    def outcome_from_ledger(self, ticket_id: int) -> RunOutcome:
+        """The outcome as the ledger has it (steps from their rows; never any secret)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+            steps = [
+                StepRecord(
+                    s["step_id"],
+                    s["connector"],
+                    s["action"],
+                    s["target"],
+                    s["status"],
+                    json.loads(s["inputs"] or "{}"),
+                    json.loads(s["outputs"] or "{}"),
+                    s["reason"],
+                    s["message"] or "",
+                    s["attempts"],
+                    s["started_at"],
+                    s["finished_at"] or "",
+                )
+                for s in conn.execute(
+                    select(step_result).where(step_result.c.ticket_id == ticket_id).order_by(step_result.c.seq)
+                ).mappings()
+            ]
+        return RunOutcome(
+            tickets.number_of(ticket_id),
+            row["state"],
+            row["reason"],
+            row["message"] or "",
+            row["resolution_note"],
+            steps,
+        )
+
+    def _expire_finished(self) -> None:
+        limit = time.monotonic() - FINISHED_KEEP_S
+        while self._finished:
+            first = next(iter(self._finished))
+            if self._finished[first][0] >= limit and len(self._finished) <= 10_000:
+                break
+            del self._finished[first]
+
+    # -- sweeping --------------------------------------------------------------------
+    def sweep(self, *, actor_id: str | None = None) -> list[str]:
+        """Escalate queued (``never_started``) and running (``run_lost``) tickets whose
+        deadline passed; final tickets (resolved, escalated, closed) are never touched.
+        *actor_id*: the person who started the sweep (CLI: the OS user); None for the
+        scheduled sweeper. Returns the ticket numbers escalated."""
+        actor = (
+            Actor(principal(actor_id, what="the acting person"), ("operator",))
+            if actor_id is not None
+            else Actor("firstline-sweeper", ("service",))
+        )
+        done = []
+        for ticket_id, state in tickets.stale_tickets(self.engine):
+            never = state == "queued"
+            self._run_secrets.pop(ticket_id, None)
+            if self._end_unstarted(
+                ticket_id,
+                "never_started" if never else "run_lost",
+                NEVER_STARTED_MESSAGE if never else RUN_LOST_MESSAGE,
+                actor,
+            ):
+                done.append(tickets.number_of(ticket_id))
+        return done
+
+    def start_sweeper(self, interval: float | None = None) -> Sweeper:
+        """Run ``sweep()`` every *interval* seconds (default ``settings.sweep_interval`` or 60)
+        in a daemon thread; call ``stop()`` on the result at shutdown."""
+        every = interval if interval is not None else float(getattr(self.settings, "sweep_interval", 60.0))
+        return Sweeper(self, every)
+
+    # -- dry run ---------------------------------------------------------------------
+    def plan(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        *,
+        requester: str,
+        roles: frozenset[str] | set[str],
+        channel: str = "cli",
+        actor_id: str | None = None,
+    ) -> list[PlannedStep]:
+        """Dry run: the rendered steps, touching nothing. Later steps' outputs are unknown.
+        *requester* and *actor_id* are validated as in ``submit`` (``ParameterError``)."""
+        actor = actor_for(requester, actor_id, roles)
+        rb, values = self.prepare(name, raw, actor, requester, channel)
+        shown = {k: (REDACTED if k in rb.secret_params else v) for k, v in values.items()}
+        out = []
+        for step in [*rb.steps, *([rb.verify] if rb.verify else [])]:
+            ctx = _Lenient(
+                {"params": shown, "requester": requester, "channel": channel, "ticket": "FL-(new)", "steps": _Unknown()}
+            )
+            inputs = {k: _preview(v, ctx) for k, v in step.inputs.items()}
+            target = (
+                _preview(step.target, ctx) if step.target is not None else self.pool.default_target(step.spec.connector)
+            )
+            out.append(
+                PlannedStep(
+                    step.id,
+                    step.spec.connector,
+                    step.spec.action,
+                    str(target),
+                    {k: (REDACTED if k in step.action.secret_inputs else v) for k, v in inputs.items()},
+                    step.spec.when,
+                )
+            )
+        return out
+
+    # -- the CLI's way: submit and execute in the caller's thread --------------------
+    def run_inline(
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        *,
+        requester: str,
+        roles: frozenset[str] | set[str],
+        channel: str,
+        actor_id: str | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        progress: Progress | None = None,
+    ) -> RunOutcome:
+        """``submit`` with an ``InlineDispatcher``: returns once the run is final, with its
+        outcome (progress events ``ticket.opened``, ``step.started``, ``step.finished``)."""
+        inline = InlineDispatcher(lambda tid: self.execute(tid, progress=progress))
+        submitted = self.submit(
+            name,
+            raw,
+            requester=requester,
+            roles=roles,
+            channel=channel,
+            actor_id=actor_id,
+            client_ip=client_ip,
+            user_agent=user_agent,
+            dispatcher=inline,
+            progress=progress,
+        )
+        outcome = inline.results.get(submitted.ticket_id)
+        with self._cond:
+            self._finished.pop(submitted.ticket_id, None)
+        return outcome if outcome is not None else self.outcome_from_ledger(submitted.ticket_id)
+
+
+class _Unknown:
+    """Stands in for step outputs during a dry run."""
+
+    def __getattr__(self, name: str) -> _Unknown:
+        return self
+
+    def __getitem__(self, name: str) -> _Unknown:
+        return self
+
+    def __str__(self) -> str:
+        return "<from earlier step>"
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class _Lenient(dict[str, Any]):
+    pass
+
+
+def _preview(value: Any, ctx: Mapping[str, Any]) -> Any:
+    try:
+        return render_value(value, ctx)
+    except Exception:  # noqa: BLE001 - a preview shows what it can
+        return "<from earlier step>"
