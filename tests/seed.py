@@ -110,3 +110,14 @@ def open_ledger(url: str, checkpoint_file: Path | None = None) -> Ledger:
     audit = AuditLog(KEY, 1000, checkpoint_file)
     audit.ensure_head(engine)
     return Ledger(engine, audit, checkpoint_file)
+
+
+def portal_ledger(data_dir: Path, db_path: Path) -> Ledger:
+    """The ledger of a running test portal (``tests.portal_support.PortalServer``), appending
+    through the real chain with that portal's own audit key, so its verification holds."""
+    from runner.settings import Settings
+
+    settings = Settings(environment="test", data_dir=data_dir)
+    engine = make_engine(f"sqlite:///{db_path}")
+    audit = AuditLog(settings.audit_secret(), settings.checkpoint_every, data_dir / "audit-checkpoints.jsonl")
+    return Ledger(engine, audit, audit.checkpoint_file)

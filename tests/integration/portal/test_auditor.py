@@ -16,11 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runner.ledger.audit import AuditLog
-from runner.ledger.store import make_engine
-from runner.settings import Settings
 from tests.portal_support import PortalServer, SignedIn
-from tests.seed import Ledger
+from tests.seed import Ledger, portal_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +31,7 @@ def ledger_of() -> Iterator[Callable[[PortalServer], Ledger]]:
     opened: list[Ledger] = []
 
     def open_(server: PortalServer) -> Ledger:
-        settings = Settings(environment="test", data_dir=server.data_dir)
-        engine = make_engine(f"sqlite:///{server.db_path}")
-        audit = AuditLog(
-            settings.audit_secret(), settings.checkpoint_every, server.data_dir / "audit-checkpoints.jsonl"
-        )
-        led = Ledger(engine, audit, audit.checkpoint_file)
+        led = portal_ledger(server.data_dir, server.db_path)
         opened.append(led)
         return led
 
