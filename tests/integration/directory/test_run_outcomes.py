@@ -25,7 +25,7 @@ from runner.ledger.tables import audit_event
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.integration.conftest import REPO
-from tests.integration.directory.helpers import LAB, Directory, new_password
+from tests.integration.directory.helpers import LAB, Directory
 
 pytestmark = pytest.mark.integration
 
@@ -152,7 +152,7 @@ def test_a_wrong_current_password_is_for_the_requester_to_fix(app: Firstline, di
             "user": user,
             "directory": directory.target,
             "old_password": "Not-The-Password-" + pw[-6:],
-            "new_password": new_password(),
+            "new_password": "Harbour Lantern quietly 91 orbit!",  # fixed: no personal token by chance
         },
         requester=user,
         actor_id="agent-7",
