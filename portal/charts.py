@@ -101,8 +101,11 @@ def _x_labels(labels: Sequence[str], centres: Sequence[float]) -> list[str]:
     step = max(1, math.ceil(len(labels) / MAX_X_LABELS))
     out = []
     for i in range(0, len(labels), step):
+        x = centres[i]
+        # labels at the plot's ends are anchored inwards, so they are never cut off
+        anchor = "end" if x > WIDTH - PAD_RIGHT - 30 else "start" if x < PAD_LEFT + 30 else "middle"
         out.append(
-            f'<text x="{_num(centres[i])}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="middle" font-size="11" '
+            f'<text x="{_num(x)}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="{anchor}" font-size="11" '
             f'fill="{TEXT}">{escape(labels[i])}</text>'
         )
     return out
