@@ -31,6 +31,7 @@ Inventory target::
 
 from __future__ import annotations
 
+import base64
 import re
 import smtplib
 import socket
@@ -124,6 +125,36 @@ def render_code(purpose: str, account: str, code: str, minutes: int, link: str, 
         f"contact op met {service_desk}.\n"
     )
     return f"{subj_en} / {subj_nl}", body
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """Sign in with the exact UTF-8 bytes of the credentials (AUTH PLAIN, RFC 4616).
+
+    smtplib encodes its AUTH exchange as ASCII, so a password with ``²`` or ``é`` raised
+    ``UnicodeEncodeError`` before the server was asked. Servers without PLAIN get smtplib's
+    own mechanisms (ASCII credentials only; otherwise ``AuthFailed`` saying so).
+    """
+    smtp.ehlo_or_helo_if_needed()
+    mechanisms = str(smtp.esmtp_features.get("auth", "")).upper().split()
+    if "PLAIN" not in mechanisms:
+        try:
+            smtp.login(user, password)
+        except UnicodeEncodeError:
+            raise AuthFailed(
+                "The mail server offers no AUTH PLAIN, and its other sign-in methods cannot carry a "
+                "password with non-ASCII characters; use another password for the mail account."
+            ) from None  # not chained: the exception holds the password
+        return
+    try:
+        raw = b"\0" + user.encode("utf-8") + b"\0" + password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConnectorError(
+            "The mail account's user name or password is not valid text; check the inventory.", reason="config_error"
+        ) from None  # not chained: the exception holds the password
+    token = base64.b64encode(raw).decode("ascii")
+    code, response = smtp.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, response)
 
 
 class MailTarget(TargetConfig):
@@ -225,7 +256,7 @@ class MailConnector(Connector):
                     smtp.starttls(context=self._ssl_context())
                     smtp.ehlo()
                 if cfg.username and cfg.password:
-                    smtp.login(cfg.username, self._secrets(cfg.password))
+                    _login(smtp, cfg.username, self._secrets(cfg.password))
                 code, _ = smtp.noop()
         except smtplib.SMTPAuthenticationError as exc:
             raise AuthFailed(f"The mail server {where} refused the credentials.") from exc
@@ -320,7 +351,7 @@ class MailConnector(Connector):
                 if cfg.starttls:
                     smtp.starttls(context=self._ssl_context())
                 if cfg.username and cfg.password:
-                    smtp.login(cfg.username, self._secrets(cfg.password))
+                    _login(smtp, cfg.username, self._secrets(cfg.password))
                 refused = smtp.send_message(msg)
         except smtplib.SMTPAuthenticationError as exc:
             raise AuthFailed(f"The mail server {where} refused the credentials.") from exc

@@ -6,6 +6,7 @@ server: the handshake fails before any SMTP is spoken.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from connectors.base import AuthFailed, ConnectorError
 from connectors.mail import MailConnector, MailTarget
 from runner.secrets import SecretStore
 from tests.integration.directory import test_ldap_tls as _tls
-from tests.integration.directory.helpers import CA, LAB
+from tests.integration.directory.helpers import CA, LAB, VAR
 
 expired_listener = _tls.expired_listener
 foreign_ca = _tls.foreign_ca
@@ -58,3 +59,80 @@ def test_an_untrusted_mail_server_certificate_names_ca_file(expired_listener: in
 def test_an_unreadable_mail_ca_file_is_a_configuration_error(expired_listener: int, ca_file: str) -> None:
     err = failure(smtps(expired_listener, ca_file))
     assert err.reason == "config_error" and "ca_file" in str(err) and "/nonexistent" not in str(err)
+
+
+# --- the mail account's password travels as typed too (issue 7 item 3, same kind) -----------
+
+
+@pytest.fixture
+def smtp_auth(tmp_path: Path) -> Iterator[tuple[int, list[bytes], Path]]:
+    """An SMTP server with STARTTLS (lab certificate) and AUTH, recording the password bytes."""
+    import socket
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    seen: list[bytes] = []
+    expected = tmp_path / "expected"
+
+    def authenticator(server: object, session: object, envelope: object, mechanism: str, data: object) -> AuthResult:
+        password = bytes(getattr(data, "password", b""))
+        seen.append(password)
+        return AuthResult(success=password == expected.read_bytes())
+
+    class Sink:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(VAR / "slapd" / "tls" / "server.crt", VAR / "slapd" / "tls" / "server.key")
+    controller = Controller(
+        Sink(),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=True,
+        require_starttls=True,
+        tls_context=tls,
+    )
+    controller.start()
+    yield port, seen, expected
+    controller.stop()
+
+
+def smtp_login(port: int, secret: Path) -> MailConnector:
+    cfg = MailTarget.model_validate(
+        {
+            "connector": "mail",
+            "host": "127.0.0.1",
+            "port": port,
+            "sender": "servicedesk@example.org",
+            "service_desk": "the service desk",
+            "starttls": True,
+            "ca_file": str(CA),
+            "username": "svc-mail",
+            "password": {"file": str(secret)},
+        }
+    )
+    return MailConnector("mail-auth", cfg, SecretStore(LAB))
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Sommet lointain ²² orage", "Kv-9 cafe\u0301 ﷺ\u00a0🐢", "plain ascii password"],
+)
+def test_the_mail_password_is_sent_as_typed(
+    smtp_auth: tuple[int, list[bytes], Path], tmp_path: Path, password: str
+) -> None:
+    port, seen, expected = smtp_auth
+    expected.write_bytes(password.encode("utf-8"))
+    secret = tmp_path / "mail-password"
+    secret.write_text(password, encoding="utf-8")
+    out = smtp_login(port, secret).run(
+        "notify", {"to": "a@example.org", "kind": "password_reset", "account": "a", "channel": "cli"}, timeout=10
+    )
+    assert out["sent"] is True and seen[-1] == password.encode("utf-8")
