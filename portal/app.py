@@ -16,15 +16,21 @@ from fastapi.staticfiles import StaticFiles
 
 from portal import errors, i18n
 from portal.api import audit as api_audit
+from portal.api import fixes as api_fixes
 from portal.api import kpi as api_kpi
 from portal.api import me as api_me
+from portal.api import mytickets as api_mytickets
+from portal.api import selfservice as api_selfservice
 from portal.api import tokens as api_tokens
 from portal.deps import PortalContext
 from portal.rendering import make_templates
 from portal.routes import audit as audit_pages
 from portal.routes import auth as auth_routes
+from portal.routes import fixes as fixes_pages
 from portal.routes import health, pages
 from portal.routes import kpi as kpi_pages
+from portal.routes import mytickets as mytickets_pages
+from portal.routes import selfservice as selfservice_pages
 from portal.security import SecurityMiddleware
 from runner.api import open_app
 from runner.auth import AuthService
@@ -45,6 +51,12 @@ _ROUTERS = (
     (kpi_pages.router, ""),
     (api_audit.router, API_PREFIX),
     (api_kpi.router, API_PREFIX),
+    (fixes_pages.router, ""),
+    (mytickets_pages.router, ""),
+    (selfservice_pages.router, ""),
+    (api_fixes.router, API_PREFIX),
+    (api_mytickets.router, API_PREFIX),
+    (api_selfservice.router, API_PREFIX),
 )
 
 

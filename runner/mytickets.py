@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from runner.errors import FirstlineError, NotFoundError
-from runner.ledger.tables import ticket
-from runner.ledger.tickets import number_of
+from runner.ledger.tables import step_result, ticket
+from runner.ledger.tickets import FINAL_STATES, number_of
 
 if TYPE_CHECKING:
     from runner.service import Firstline
@@ -175,37 +175,53 @@ def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str
     return out
 
 
+def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[str, str | None, list[dict[str, Any]]]:
+    """The ticket's state and message (read first), then its step rows after position *after*.
+
+    Position: ``step_result.event_seq`` (revision 0006: ``2*seq-1`` when a step starts,
+    ``2*seq`` when it finishes); rows written without it count as finished (``2*seq``).
+    """
+    position = func.coalesce(step_result.c.event_seq, 2 * step_result.c.seq)
+    with app.engine.connect() as conn:
+        head = conn.execute(select(ticket.c.state, ticket.c.message).where(ticket.c.id == ticket_id)).first()
+        if head is None:
+            raise NotFoundError("There is no ticket of yours with that number.")
+        rows = conn.execute(
+            select(step_result, position.label("position"))
+            .where(step_result.c.ticket_id == ticket_id, position > after)
+            .order_by(position)
+        ).mappings()
+        return head.state, head.message, [dict(r) for r in rows]
+
+
 def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str = "en") -> Followed:
     """The steps of *account*'s ticket written after position *after*; ``NotFoundError`` otherwise."""
-    from runner.ledger.progress import events_after
-
     ticket_id = _ticket_id(number)
     with app.engine.connect() as conn:
         r = conn.execute(select(ticket.c.requester, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")
-    progress = events_after(app.engine, ticket_id, max(0, int(after)))
-    if progress is None:
-        raise NotFoundError("There is no ticket of yours with that number.")
+    after = max(0, int(after))
+    state, message, rows = _steps_after(app, ticket_id, after)
     _, titles = _titles(app, r.runbook, lang)
     steps = [
         {
             "seq": s["seq"],
-            "position": s["event_seq"],
+            "position": int(s["position"]),
             "step": s["step_id"],
             "title": titles.get(s["step_id"], s["step_id"]),
             "status": s["status"],
             "status_text": (_STEP_WORDS.get(s["status"]) or {}).get(lang, s["status"]),
             "message": s.get("message"),
         }
-        for s in progress.steps
+        for s in rows
     ]
     return Followed(
-        number=progress.number,
-        state=progress.state,
-        outcome=outcome(progress.state, None, lang),
-        message=progress.message,
+        number=number_of(ticket_id),
+        state=state,
+        outcome=outcome(state, None, lang),
+        message=message,
         steps=steps,
-        last_seq=progress.last_seq,
-        done=progress.done,
+        last_seq=max((s["position"] for s in steps), default=after),
+        done=state in FINAL_STATES,
     )

@@ -18,9 +18,11 @@ Employee = Annotated[Principal, Depends(allow("employee"))]
 
 
 @router.get("/")
-def home(request: Request, user: Employee) -> Response:
-    """What's wrong? — the catalogue of fixes (filled by the catalogue work, issue 8)."""
-    return render(request, "home.html", {})
+def home(request: Request, user: Employee, q: str = "") -> Response:
+    """What's wrong? — the catalogue of fixes, searchable with ``?q=`` (portal/routes/fixes.py)."""
+    from portal.routes.fixes import home_page
+
+    return home_page(request, user, q)
 
 
 @router.get("/me")

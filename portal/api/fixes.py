@@ -1,0 +1,63 @@
+"""The catalogue and runs over JSON: ``GET /api/v1/catalogue``, ``POST /api/v1/runs``.
+
+An employee's run always targets themself (``account`` / ``directory`` parameters are
+refused for employees by the runner, 403). Secrets the run hands over once (a generated
+temporary password) are in ``secrets`` of this answer only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from portal import i18n, runs
+from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from portal.errors import PortalError
+from runner import fixes
+from runner.auth import Principal
+from runner.mytickets import outcome
+
+router = APIRouter(tags=["fixes"])
+Employee = Annotated[Principal, Depends(allow("employee"))]
+Ctx = Annotated[PortalContext, Depends(portal_context)]
+
+
+class RunRequest(BaseModel):
+    runbook: str = Field(min_length=1, max_length=64)
+    params: dict[str, str | int | bool | None] = Field(default_factory=dict, max_length=50)
+
+
+class RunAnswer(BaseModel):
+    ticket: str
+    state: str
+    outcome: dict[str, str]
+    message: str
+    resolution_note: str | None
+    secrets: dict[str, str] = Field(default_factory=dict)
+
+
+@router.get("/catalogue")
+def catalogue(request: Request, user: Employee, ctx: Ctx, q: str = "") -> list[dict[str, Any]]:
+    """The fixes you may run, with their form fields; ``q`` filters (title, description, phrases)."""
+    query = q.strip()[: fixes.MAX_QUERY] or None
+    return [e.as_dict() for e in fixes.catalogue(ctx.firstline, user.roles, request.state.lang, query)]
+
+
+@router.post("/runs", status_code=201)
+def run(
+    request: Request, body: RunRequest, user: Employee, ctx: Ctx, client: Annotated[ClientInfo, Depends(client_info)]
+) -> RunAnswer:
+    """Run a fix for yourself (agents: see the agent routes for acting on others)."""
+    if fixes.describe(ctx.firstline, body.runbook, user.roles) is None:
+        raise PortalError(404, "not_found", i18n.gettext("There is no fix with that name that you may run."))
+    result = runs.run(ctx, body.runbook, body.params, user=user, client=client)
+    return RunAnswer(
+        ticket=result.ticket_number,
+        state=result.state,
+        outcome=outcome(result.state, None, request.state.lang),
+        message=result.message,
+        resolution_note=result.resolution_note,
+        secrets=dict(result.secrets),
+    )

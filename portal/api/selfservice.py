@@ -1,0 +1,105 @@
+"""Self-service reset / unlock over JSON: ``/api/v1/reset/*`` (no sign-in).
+
+``GET /reset/policy`` → the password rules shown while typing, and the CSRF token that
+goes with the pre-session cookie this answer sets (send it as ``X-CSRF-Token``).
+``POST /reset/request`` ``{"login", "purpose": "reset"|"unlock"}`` → always 202 with the
+same body. ``POST /reset/confirm`` ``{"login", "code", "purpose", "new_password"?}`` →
+200 with the ticket, 400 ``code_invalid``, 422 ``password_refused``. Rules and guarantees:
+``runner.selfservice``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from portal import i18n, runs
+from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
+from portal.errors import PortalError
+from portal.routes.selfservice import selfservice_of
+from runner.auth import DirectoryUnavailable, Principal
+from runner.mytickets import outcome
+from runner.selfservice import CodeInvalid, PasswordRefused, params_for
+
+router = APIRouter(tags=["self-service"])
+Anyone = Annotated[Principal | None, Depends(public)]
+Ctx = Annotated[PortalContext, Depends(portal_context)]
+Client = Annotated[ClientInfo, Depends(client_info)]
+ACCEPTED = (
+    "If the user name belongs to an account that can use this service, a code is on its way to the "
+    "e-mail address on file."
+)
+
+
+class Policy(BaseModel):
+    min_length: int
+    max_length: int
+    blocklist: bool
+    personal_info: bool
+    csrf_token: str = Field(description="Send as X-CSRF-Token with the pre-session cookie of this answer")
+
+
+class CodeRequest(BaseModel):
+    login: str = Field(min_length=1, max_length=320)
+    purpose: Literal["reset", "unlock"] = "reset"
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    message: str
+
+
+class CodeConfirm(BaseModel):
+    login: str = Field(min_length=1, max_length=320)
+    code: str = Field(min_length=1, max_length=64)
+    purpose: Literal["reset", "unlock"] = "reset"
+    new_password: str | None = Field(default=None, max_length=1024)
+
+
+class Done(BaseModel):
+    ticket: str
+    state: str
+    outcome: dict[str, str]
+    message: str
+
+
+@router.get("/reset/policy")
+def policy(request: Request, _user: Anyone, ctx: Ctx) -> Policy:
+    """The password rules (for a strength display; the server checks on confirm)."""
+    return Policy(**selfservice_of(ctx).policy(), csrf_token=request.state.csrf_token)
+
+
+@router.post("/reset/request", status_code=202)
+def request_code(body: CodeRequest, _user: Anyone, ctx: Ctx, client: Client) -> Accepted:
+    """Ask for a one-time code; the answer is the same whatever the login."""
+    selfservice_of(ctx).request_code(body.login, body.purpose, client_ip=client.address, user_agent=client.user_agent)
+    return Accepted(message=i18n.gettext(ACCEPTED))
+
+
+@router.post("/reset/confirm")
+def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client: Client) -> Done:
+    """Redeem a code: set the new password (``reset``) or unlock (``unlock``). No session is created."""
+    try:
+        proof = selfservice_of(ctx).redeem(
+            body.login,
+            body.code,
+            body.purpose,
+            new_password=body.new_password,
+            client_ip=client.address,
+            user_agent=client.user_agent,
+        )
+    except CodeInvalid as exc:
+        raise PortalError(400, "code_invalid", i18n.gettext(str(exc))) from None
+    except PasswordRefused as exc:
+        raise PortalError(422, "password_refused", i18n.gettext(str(exc))) from None
+    except DirectoryUnavailable as exc:
+        raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
+    result = runs.run(ctx, proof.runbook, params_for(proof, body.new_password), user=proof.principal(), client=client)
+    return Done(
+        ticket=result.ticket_number,
+        state=result.state,
+        outcome=outcome(result.state, None, request.state.lang),
+        message=result.message,
+    )

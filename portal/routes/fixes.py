@@ -1,0 +1,90 @@
+"""Home ("What's wrong?"): the fixes the signed-in person may run, search, and one form per fix.
+
+``GET /?q=...`` lists them (``runner.fixes.catalogue``; the search is server-side and
+works without JavaScript). ``GET /fix/{name}`` shows one form; ``POST /fix/{name}`` runs
+it through ``portal.runs`` and redirects to the ticket page. An employee's target is
+always themself: the form has no account or directory field, and a submitted one is
+dropped here and refused by the runner anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal import i18n, runs
+from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from portal.errors import PortalError
+from portal.rendering import render
+from runner import fixes
+from runner.auth import Principal
+from runner.errors import FirstlineError, ParameterError, PolicyDenied
+
+router = APIRouter(tags=["fixes"])
+Employee = Annotated[Principal, Depends(allow("employee"))]
+Ctx = Annotated[PortalContext, Depends(portal_context)]
+
+
+def home_page(request: Request, user: Principal, q: str = "") -> Response:
+    """The catalogue page (called by ``portal.routes.pages.home``)."""
+    ctx: PortalContext = request.app.state.portal
+    query = q.strip()[: fixes.MAX_QUERY]
+    entries = fixes.catalogue(ctx.firstline, user.roles, request.state.lang, query or None)
+    return render(request, "fixes/home.html", {"entries": entries, "q": query, "open": None, "error": None})
+
+
+def _entry(ctx: PortalContext, user: Principal, name: str, lang: str) -> fixes.Entry:
+    entry = fixes.describe(ctx.firstline, name[:64], user.roles, lang)
+    if entry is None:
+        raise PortalError(404, "not_found", i18n.gettext("There is no fix with that name that you may run."))
+    return entry
+
+
+@router.get("/fix/{name}")
+def fix_page(request: Request, user: Employee, ctx: Ctx, name: str) -> Response:
+    entry = _entry(ctx, user, name, request.state.lang)
+    return render(request, "fixes/fix.html", {"entry": entry, "error": None, "values": {}})
+
+
+@router.post("/fix/{name}")
+async def fix_run(
+    request: Request, user: Employee, ctx: Ctx, client: Annotated[ClientInfo, Depends(client_info)], name: str
+) -> Response:
+    entry = _entry(ctx, user, name, request.state.lang)
+    form = await request.form()
+    submitted: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
+        submitted[key] = values[0]
+    params = fixes.form_values(entry, submitted)
+    try:
+        outcome = await _run_in_thread(ctx, name, params, user, client)
+    except (ParameterError, PolicyDenied) as exc:
+        shown = {k: v for k, v in params.items() if k not in {f.name for f in entry.fields if f.input == "password"}}
+        status = 403 if isinstance(exc, PolicyDenied) else 422
+        return render(
+            request,
+            "fixes/fix.html",
+            {"entry": entry, "error": i18n.gettext(str(exc)), "values": shown},
+            status_code=status,
+        )
+    if outcome.secrets:  # e.g. a generated temporary password: shown on this answer only, never stored
+        return render(
+            request, "fixes/secret.html", {"entry": entry, "ticket": outcome.ticket_number, "secrets": outcome.secrets}
+        )
+    return RedirectResponse(f"/me/tickets/{outcome.ticket_number}", status_code=303)
+
+
+async def _run_in_thread(
+    ctx: PortalContext, name: str, params: dict[str, Any], user: Principal, client: ClientInfo
+) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(runs.run, ctx, name, params, user=user, client=client)
+
+
+__all__ = ["FirstlineError", "home_page", "router"]

@@ -1,0 +1,182 @@
+"""Forgotten password and locked account, without signing in (pages).
+
+``GET /reset`` and ``GET /unlock``: ask for the login. ``POST`` there queues a code
+(``runner.selfservice.SelfService.request_code``) and answers the same page for every
+login (unknown, known, disabled, privileged, locked, throttled): the code form.
+``GET /reset/code`` / ``GET /unlock/code``: the code form (never consumes anything).
+``POST`` there redeems the code and runs ``password-reset`` (with the new password, not
+to be changed again) or ``account-unlock`` on the employee's behalf through
+``portal.runs``; no session is created (the user signs in normally afterwards).
+
+Every page here is ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``
+(set for every page by ``portal.security``, and asserted by the tests).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from portal import i18n, runs
+from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
+from portal.errors import PortalError
+from portal.rendering import render
+from runner.auth import DirectoryUnavailable, Principal
+from runner.mytickets import outcome
+from runner.selfservice import PURPOSES, CodeInvalid, PasswordRefused, SelfService, params_for
+
+router = APIRouter(tags=["self-service"])
+Anyone = Annotated[Principal | None, Depends(public)]
+Ctx = Annotated[PortalContext, Depends(portal_context)]
+Client = Annotated[ClientInfo, Depends(client_info)]
+
+_LOCK = threading.Lock()
+
+
+def selfservice_of(ctx: PortalContext) -> SelfService:
+    """The portal's one ``SelfService`` (made on first use; its background pool lives with the app)."""
+    with _LOCK:
+        found = ctx.extras.get("selfservice")
+        if not isinstance(found, SelfService):
+            found = SelfService(ctx.firstline)
+            ctx.extras["selfservice"] = found
+        return found
+
+
+def _base(purpose: str, ctx: PortalContext) -> dict[str, Any]:
+    return {
+        "purpose": purpose,
+        "action": "/reset" if purpose == "reset" else "/unlock",
+        "code_action": "/reset/code" if purpose == "reset" else "/unlock/code",
+        "policy": selfservice_of(ctx).policy(),
+        "error": None,
+    }
+
+
+def _request_page(
+    request: Request, purpose: str, ctx: PortalContext, error: str | None = None, status: int = 200
+) -> Response:
+    return render(request, "selfservice/request.html", {**_base(purpose, ctx), "error": error}, status_code=status)
+
+
+def _code_page(
+    request: Request, purpose: str, ctx: PortalContext, *, sent: bool, error: str | None = None, status: int = 200
+) -> Response:
+    return render(
+        request, "selfservice/code.html", {**_base(purpose, ctx), "sent": sent, "error": error}, status_code=status
+    )
+
+
+def _ask(request: Request, purpose: str, ctx: PortalContext, client: ClientInfo, login: str) -> Response:
+    if not login.strip():
+        return _request_page(request, purpose, ctx, i18n.gettext("Enter your user name."), 422)
+    selfservice_of(ctx).request_code(login, purpose, client_ip=client.address, user_agent=client.user_agent)
+    return _code_page(request, purpose, ctx, sent=True)
+
+
+def _redeem(
+    request: Request,
+    purpose: str,
+    ctx: PortalContext,
+    client: ClientInfo,
+    login: str,
+    code: str,
+    new_password: str | None,
+    again: str | None,
+) -> Response:
+    if purpose == "reset" and (new_password or "") != (again or ""):
+        msg = i18n.gettext("The two new passwords are not the same. Type the same password twice.")
+        return _code_page(request, purpose, ctx, sent=False, error=msg, status=422)
+    try:
+        proof = selfservice_of(ctx).redeem(
+            login, code, purpose, new_password=new_password, client_ip=client.address, user_agent=client.user_agent
+        )
+    except CodeInvalid as exc:
+        return _code_page(request, purpose, ctx, sent=False, error=i18n.gettext(str(exc)), status=400)
+    except PasswordRefused as exc:
+        return _code_page(request, purpose, ctx, sent=False, error=i18n.gettext(str(exc)), status=422)
+    except DirectoryUnavailable as exc:
+        raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
+    result = runs.run(ctx, proof.runbook, params_for(proof, new_password), user=proof.principal(), client=client)
+    lang = request.state.lang
+    return render(
+        request,
+        "selfservice/done.html",
+        {
+            "purpose": purpose,
+            "ticket": result.ticket_number,
+            "state": result.state,
+            "outcome": outcome(result.state, None, lang),
+            "message": result.message,
+            "guidance": result.guidance(lang),
+        },
+    )
+
+
+@router.get("/reset")
+def reset_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+    """Forgot your password? Ask for a code."""
+    return _request_page(request, "reset", ctx)
+
+
+@router.get("/unlock")
+def unlock_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+    """Locked out? Ask for a code."""
+    return _request_page(request, "unlock", ctx)
+
+
+@router.post("/reset")
+def reset_request(
+    request: Request, _user: Anyone, ctx: Ctx, client: Client, login: Annotated[str, Form(max_length=320)] = ""
+) -> Response:
+    return _ask(request, "reset", ctx, client, login)
+
+
+@router.post("/unlock")
+def unlock_request(
+    request: Request, _user: Anyone, ctx: Ctx, client: Client, login: Annotated[str, Form(max_length=320)] = ""
+) -> Response:
+    return _ask(request, "unlock", ctx, client, login)
+
+
+@router.get("/reset/code")
+def reset_code_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+    """The code form; opening it (or a mail scanner fetching it) changes nothing."""
+    return _code_page(request, "reset", ctx, sent=False)
+
+
+@router.get("/unlock/code")
+def unlock_code_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+    return _code_page(request, "unlock", ctx, sent=False)
+
+
+@router.post("/reset/code")
+def reset_confirm(
+    request: Request,
+    _user: Anyone,
+    ctx: Ctx,
+    client: Client,
+    login: Annotated[str, Form(max_length=320)] = "",
+    code: Annotated[str, Form(max_length=64)] = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+    new_password_again: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    return _redeem(request, "reset", ctx, client, login, code, new_password, new_password_again)
+
+
+@router.post("/unlock/code")
+def unlock_confirm(
+    request: Request,
+    _user: Anyone,
+    ctx: Ctx,
+    client: Client,
+    login: Annotated[str, Form(max_length=320)] = "",
+    code: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return _redeem(request, "unlock", ctx, client, login, code, None, None)
+
+
+__all__ = ["PURPOSES", "router", "selfservice_of"]
