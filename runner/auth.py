@@ -347,7 +347,11 @@ class AuthService:
                 self.app.audit.append(conn, self._actor(who, client_ip, user_agent), "portal.sign_out", outcome="ok")
 
     def end_sessions_of(self, directory: str, username: str, *, reason: str = "password_changed") -> int:
-        """Delete every session of one account (e.g. after its password changed); returns how many."""
+        """Delete every session of one account (e.g. after its password changed); returns how many.
+
+        *username* is the bare account name in any case (sessions keep it lower-cased).
+        """
+        username = username.lower()
         with transaction(self.engine) as conn:
             result = conn.execute(
                 delete(portal_session).where(
