@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from portal import errors, i18n
+from portal.api import agent as api_agent
 from portal.api import audit as api_audit
 from portal.api import fixes as api_fixes
 from portal.api import kpi as api_kpi
@@ -24,6 +25,7 @@ from portal.api import selfservice as api_selfservice
 from portal.api import tokens as api_tokens
 from portal.deps import PortalContext
 from portal.rendering import make_templates
+from portal.routes import agent as agent_pages
 from portal.routes import audit as audit_pages
 from portal.routes import auth as auth_routes
 from portal.routes import fixes as fixes_pages
@@ -57,6 +59,8 @@ _ROUTERS = (
     (api_fixes.router, API_PREFIX),
     (api_mytickets.router, API_PREFIX),
     (api_selfservice.router, API_PREFIX),
+    (agent_pages.router, ""),
+    (api_agent.router, API_PREFIX),
 )
 
 

@@ -15,6 +15,7 @@ PortalError            its own its own
 SignInFailed           401     signin_failed
 SignInThrottled        429     throttled (+ Retry-After)
 DirectoryUnavailable   503     directory_unavailable
+LookupFailed           503     directory_unavailable
 PolicyDenied           403     forbidden
 NotFoundError          404     not_found
 ParameterError         422     invalid_input
@@ -37,6 +38,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import i18n
+from runner.agent import LookupFailed
 from runner.auth import DirectoryUnavailable, SignInFailed, SignInThrottled
 from runner.errors import (
     ConfigError,
@@ -101,6 +103,8 @@ def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[st
     if isinstance(exc, SignInFailed):
         return 401, "signin_failed", str(exc), {}
     if isinstance(exc, DirectoryUnavailable):
+        return 503, "directory_unavailable", str(exc), {}
+    if isinstance(exc, LookupFailed):
         return 503, "directory_unavailable", str(exc), {}
     if isinstance(exc, PolicyDenied):
         return 403, "forbidden", str(exc), {}

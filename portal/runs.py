@@ -14,6 +14,7 @@ from typing import Any
 
 from portal.deps import ClientInfo, PortalContext
 from portal.metrics import RUN_DURATION, RUNS
+from runner import agent
 from runner.auth import Principal
 from runner.service import RunOutcome
 
@@ -29,12 +30,15 @@ def run(
     client: ClientInfo,
     requester: str | None = None,
     channel: str = "portal",
+    work_note: str | None = None,
 ) -> RunOutcome:
     """Run *runbook* for *requester* (default: the signed-in user themself), acted by *user*.
 
     Roles are the user's; the runner checks policy, vetting and parameters and raises
     ``FirstlineError`` subclasses before a ticket exists (mapped by ``portal.errors``).
+    *work_note*: an agent's reason (checked by ``runner.agent.work_note``), kept on the ticket.
     """
+    agent.guard_run(ctx.firstline, user, runbook, params, work_note)
     started = time.monotonic()
     outcome = ctx.firstline.run(
         runbook,
@@ -45,6 +49,7 @@ def run(
         actor_id=user.account,
         client_ip=client.address,
         user_agent=client.user_agent,
+        work_note=work_note,
     )
     RUNS.labels(runbook=runbook, outcome=outcome.state).inc()
     RUN_DURATION.labels(runbook=runbook).observe(time.monotonic() - started)

@@ -1,0 +1,120 @@
+"""The agent desk over JSON (role ``agent``; rules in ``runner.agent``).
+
+* ``GET /api/v1/directories`` — the directories you may act on.
+* ``GET /api/v1/directory/users/{directory}/{user}`` — one account's status (audited look-up).
+* ``GET /api/v1/fixes`` — the one-click fixes and, for host fixes, their inventory choices.
+* ``POST /api/v1/fixes/{runbook}`` — run one; ``reason`` is required. A generated temporary
+  password is in ``temporary_password`` of this answer only (never stored, never sent again).
+* ``GET /api/v1/tickets/escalated`` — the escalated queue, newest first (``cursor``, ``limit``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from portal import runs
+from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from runner import agent
+from runner.auth import Principal
+from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(tags=["agent"])
+Agent = Annotated[Principal, Depends(allow("agent"))]
+Ctx = Annotated[PortalContext, Depends(portal_context)]
+Client = Annotated[ClientInfo, Depends(client_info)]
+# Generous transport limits; the exact rules (and their messages) are runner.agent's.
+Name = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+class FixBody(BaseModel):
+    """A one-click fix: ``reason`` always; ``user`` + ``directory`` for account fixes;
+    ``choice`` (+ optional ``on_behalf_of``) for printer, service and disk fixes."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=4 * agent.MAX_REASON)
+    user: str | None = Field(default=None, max_length=256)
+    directory: str | None = Field(default=None, max_length=256)
+    choice: str | None = Field(default=None, max_length=256)
+    on_behalf_of: str | None = Field(default=None, max_length=256)
+
+
+class FixAnswer(BaseModel):
+    ticket: str
+    state: str
+    message: str
+    resolution_note: str | None
+    reason: str | None
+    temporary_password: str | None = None
+
+
+@router.get("/directories")
+def directories(user: Agent, ctx: Ctx) -> list[dict[str, Any]]:
+    """The directories you may act on (key, label, sign-in domains)."""
+    return [{"key": d.key, "label": d.label, "domains": list(d.domains)} for d in agent.scope(ctx.firstline, user)]
+
+
+@router.get("/directory/users/{directory}/{user_name}")
+def account(directory: Name, user_name: Name, user: Agent, ctx: Ctx, client: Client) -> dict[str, Any]:
+    """Whether the account exists, is locked (and why), disabled or expired, its password's
+    state, whether it is protected (no one-click fixes), and the fixes it offers."""
+    view = agent.lookup(
+        ctx.firstline, user, directory, user_name, client_ip=client.address, user_agent=client.user_agent
+    )
+    return view.as_dict()
+
+
+@router.get("/fixes")
+def fix_list(user: Agent, ctx: Ctx) -> list[dict[str, Any]]:
+    """The one-click fixes: name, what they act on, and the choices of host fixes."""
+    return [
+        {
+            "runbook": name,
+            "acts_on": kind,
+            "choices": [{"key": k, "label": v} for k, v in agent.choices(ctx.firstline, name)],
+        }
+        for name, kind in agent.FIXES.items()
+    ]
+
+
+@router.post("/fixes/{runbook}")
+def run_fix(
+    runbook: Annotated[str, Path(max_length=64)], body: FixBody, user: Agent, ctx: Ctx, client: Client
+) -> FixAnswer:
+    """Run a one-click fix with a reason; answers when the ticket is final."""
+    values = body.model_dump(exclude={"reason"})
+    fix = agent.prepare_fix(
+        ctx.firstline, user, runbook, values, body.reason, client_ip=client.address, user_agent=client.user_agent
+    )
+    outcome = runs.run(
+        ctx,
+        fix.runbook,
+        fix.params,
+        user=user,
+        client=client,
+        requester=fix.requester,
+        channel="api",
+        work_note=fix.work_note,
+    )
+    return FixAnswer(
+        ticket=outcome.ticket_number,
+        state=outcome.state,
+        message=outcome.message,
+        resolution_note=outcome.resolution_note,
+        reason=outcome.reason,
+        temporary_password=agent.temporary_password(outcome.secrets),
+    )
+
+
+@router.get("/tickets/escalated")
+def escalated_queue(
+    user: Agent,
+    ctx: Ctx,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Tickets automation could not resolve, newest first, with parameters, every step's
+    redacted inputs and outputs, the reason and the agent's work note. ``next_cursor`` pages on."""
+    return agent.escalated(ctx.firstline, cursor, limit)

@@ -1,0 +1,200 @@
+"""The agent desk pages (role ``agent``; rules in ``runner.agent``).
+
+* ``GET /agent`` — look an account up (directory + account name) and the host fixes
+  (printer queue, service restart, disk cleanup: choices from the inventory).
+* ``GET /agent/account?directory=&user=`` — the account's status in plain words, with the
+  unlock and reset forms (each with a required reason); a protected account gets none.
+* ``POST /agent/fixes/{runbook}`` — run a fix through ``portal.runs``, then redirect to the
+  agent's view of the ticket. A generated temporary password travels to that page once
+  through ``portal.oneshot`` (memory only, this session only); reloading shows none.
+* ``GET /agent/tickets/{number}`` — any ticket with its reason, work note and redacted steps.
+* ``GET /agent/escalated`` — the escalated queue, newest first, keyset pages (``cursor``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from portal import i18n, oneshot, runs
+from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from portal.errors import PortalError
+from portal.rendering import render
+from runner import agent
+from runner.auth import Principal
+from runner.errors import NotFoundError, ParameterError, PolicyDenied
+from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(tags=["agent pages"])
+Agent = Annotated[Principal, Depends(allow("agent"))]
+Ctx = Annotated[PortalContext, Depends(portal_context)]
+Client = Annotated[ClientInfo, Depends(client_info)]
+FORM_FIELDS = ("reason", "user", "directory", "choice", "on_behalf_of")
+
+
+def _owner(who: Principal) -> str:
+    return f"{who.via}:{who.session_id}:{who.account}"
+
+
+def _host_fixes(ctx: PortalContext) -> list[tuple[str, list[tuple[str, str]]]]:
+    return [(name, agent.choices(ctx.firstline, name)) for name, kind in agent.FIXES.items() if kind != "account"]
+
+
+def _desk(
+    request: Request, user: Principal, ctx: PortalContext, *, error: str | None = None, status: int = 200, **extra: Any
+) -> Response:
+    context: dict[str, Any] = {
+        "directories": agent.scope(ctx.firstline, user),
+        "host_fixes": _host_fixes(ctx),
+        "error": error,
+        "values": {},
+        "fix_error": None,
+    }
+    context.update(extra)
+    return render(request, "agent/desk.html", context, status_code=status)
+
+
+@router.get("/agent")
+def desk(request: Request, user: Agent, ctx: Ctx) -> Response:
+    """Look-up form and host fixes."""
+    return _desk(request, user, ctx)
+
+
+@router.get("/agent/account")
+def account(
+    request: Request,
+    user: Agent,
+    ctx: Ctx,
+    client: Client,
+    directory: Annotated[str, Query(max_length=20_000)] = "",
+    user_name: Annotated[str, Query(alias="user", max_length=20_000)] = "",
+) -> Response:
+    """The account's status and, unless it is protected, its one-click fixes."""
+    values = {"directory": directory, "user": user_name}
+    try:
+        view = agent.lookup(
+            ctx.firstline, user, directory, user_name, client_ip=client.address, user_agent=client.user_agent
+        )
+    except (ParameterError, PolicyDenied) as exc:
+        status = 403 if isinstance(exc, PolicyDenied) else 422
+        return _desk(request, user, ctx, error=i18n.gettext(str(exc)), status=status, values=_safe(values))
+    return render(request, "agent/account.html", {"view": view, "error": None, "reason": ""})
+
+
+def _safe(values: dict[str, str]) -> dict[str, str]:
+    """Values to put back into a form after a refusal: short and printable, else dropped."""
+    return {k: v for k, v in values.items() if len(v) <= 256 and v.isprintable()}
+
+
+@router.post("/agent/fixes/{runbook}")
+async def run_fix(
+    request: Request, user: Agent, ctx: Ctx, client: Client, runbook: Annotated[str, Path(max_length=64)]
+) -> Response:
+    """Run a one-click fix (form fields: reason; user + directory, or choice [+ on_behalf_of])."""
+    form = await request.form()
+    submitted: dict[str, str] = {}
+    for key in FORM_FIELDS:
+        got = form.getlist(key)
+        if len(got) > 1 or (got and not isinstance(got[0], str)):
+            raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
+        if got:
+            submitted[key] = str(got[0])
+    agent.fix_kind(runbook)  # unknown fix: 404 before anything else
+    values = {k: v for k, v in submitted.items() if k != "reason"}
+    try:
+        fix = agent.prepare_fix(
+            ctx.firstline,
+            user,
+            runbook,
+            values,
+            submitted.get("reason", ""),
+            client_ip=client.address,
+            user_agent=client.user_agent,
+        )
+        outcome = runs.run(
+            ctx,
+            fix.runbook,
+            fix.params,
+            user=user,
+            client=client,
+            requester=fix.requester,
+            channel="portal",
+            work_note=fix.work_note,
+        )
+    except (ParameterError, PolicyDenied) as exc:
+        return _refused(request, user, ctx, client, runbook, submitted, exc)
+    target = f"/agent/tickets/{outcome.ticket_number}"
+    secret = agent.temporary_password(outcome.secrets)
+    if secret is not None:
+        target += "?once=" + oneshot.put(_owner(user), outcome.ticket_number, secret)
+    return RedirectResponse(target, status_code=303)
+
+
+def _refused(
+    request: Request,
+    user: Principal,
+    ctx: PortalContext,
+    client: ClientInfo,
+    runbook: str,
+    submitted: dict[str, str],
+    exc: Exception,
+) -> Response:
+    status = 403 if isinstance(exc, PolicyDenied) else 422
+    message = i18n.gettext(str(exc))
+    kept = _safe(submitted)
+    if agent.FIXES[runbook] == "account" and "user" in kept and "directory" in kept:
+        try:
+            view = agent.lookup(
+                ctx.firstline,
+                user,
+                kept["directory"],
+                kept["user"],
+                client_ip=client.address,
+                user_agent=client.user_agent,
+            )
+        except (ParameterError, PolicyDenied, agent.LookupFailed):
+            view = None
+        if view is not None:
+            return render(
+                request,
+                "agent/account.html",
+                {"view": view, "error": message, "reason": kept.get("reason", ""), "failed": runbook},
+                status_code=status,
+            )
+    return _desk(request, user, ctx, fix_error=message, failed=runbook, values=kept, status=status)
+
+
+@router.get("/agent/tickets/{number}")
+def ticket_page(
+    request: Request,
+    user: Agent,
+    ctx: Ctx,
+    number: Annotated[str, Path(max_length=16)],
+    once: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """A ticket as an agent sees it; with ``once``, the fix's temporary password (one time)."""
+    try:
+        detail = agent.ticket_detail(ctx.firstline, number)
+    except ParameterError as exc:
+        raise NotFoundError("There is no ticket with that number.") from exc
+    secret = oneshot.take(once, _owner(user), detail["number"]) if once else None
+    return render(
+        request,
+        "agent/ticket.html",
+        {"t": detail, "secret": secret, "once_gone": bool(once) and secret is None},
+    )
+
+
+@router.get("/agent/escalated")
+def escalated(
+    request: Request,
+    user: Agent,
+    ctx: Ctx,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Response:
+    """Tickets automation could not resolve, newest first, with everything gathered."""
+    page = agent.escalated(ctx.firstline, cursor, limit)
+    return render(request, "agent/escalated.html", {"page": page})

@@ -1,0 +1,423 @@
+"""The agent desk: look an account up, prepare a one-click fix, read the escalated queue.
+
+Used by the portal's agent pages and ``/api/v1`` agent routes (docs/portal.md "Agents");
+the portal only parses input, calls these and shapes the answer. Rules:
+
+* **Scope** (``scope``): an agent acts on the directories listed for the directory they
+  signed in from in ``Settings.agent_scopes`` (``{"corp": ["corp", "ad"]}``); when their
+  directory is not listed, on their own directory only. Another directory → ``PolicyDenied``
+  naming the ones allowed. Only declared directories (``runner.routing``) count.
+* **Look-up** (``lookup``): one ``account_status`` call of the ``ldap`` connector on the
+  directory's target (never raw LDAP), audited as ``agent.account_lookup`` (who looked,
+  at what, from where). The answer is an ``AccountView``: locked (and why), disabled,
+  expired, password expired / must change / expiry date, and ``protected`` for
+  privileged accounts (administrators, the service account): those get no one-click fix.
+* **Fixes** (``prepare_fix``): only the runbooks in ``FIXES``; a REQUIRED reason
+  (``work_note``: printable text, 1..``MAX_REASON`` characters, no control, invisible or
+  text-direction characters) that the runner keeps on the ticket (``ticket.work_note``)
+  and in the ``ticket.opened`` audit event. Account fixes name the account and the
+  directory (in scope, account not protected — checked by a look-up before any change);
+  ``password-reset`` never takes a password from the agent: the runbook generates a
+  temporary one that must be changed at the next sign-in, returned once in
+  ``RunOutcome.secrets`` and never stored. Host fixes take a key of the inventory's
+  ``choices`` (never a typed host name).
+* **Escalated queue** (``escalated``): tickets in state ``escalated``, newest first, keyset
+  pages (``runner.queries.page_tickets``), each with its parameters (secrets already
+  redacted), reason, work note, directory, requester and opener, and every step's stored
+  (redacted) inputs and outputs.
+
+Errors: ``ParameterError`` (422: the field, never the value), ``PolicyDenied`` (403: the
+reason), ``NotFoundError`` (404: unknown fix), ``LookupFailed`` (503: the directory did
+not answer) — all ``FirstlineError`` with texts safe to show.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from connectors.base import ConnectorError
+from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied
+from runner.ledger.audit import Actor
+from runner.ledger.store import transaction
+from runner.ledger.tables import step_result, ticket
+from runner.queries import DEFAULT_LIMIT, TicketFilter, page_tickets
+from runner.routing import Directory
+from runner.runbook import ACCOUNT_PATTERN
+from runner.safetext import free_text, principal
+
+if TYPE_CHECKING:
+    from runner.auth import Principal
+    from runner.service import Firstline
+
+MAX_REASON = 500
+# runbook -> what it acts on: "account" (user + directory) or the inventory choices source.
+FIXES: dict[str, str] = {
+    "account-unlock": "account",
+    "password-reset": "account",
+    "printer-queue-clear": "printers",
+    "service-restart": "services",
+    "disk-cleanup": "cleanup",
+}
+# the runbook parameter that holds the choice key, per choices source
+CHOICE_PARAM = {"printers": "printer", "services": "service", "cleanup": "location"}
+_ACCOUNT = re.compile(ACCOUNT_PATTERN, re.ASCII)
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+PROTECTED = (
+    "This account is protected (an administrator or a service account): it is not available "
+    "for one-click fixes. Hand it to the second-level team."
+)
+
+
+class LookupFailed(FirstlineError):
+    """The directory could not be asked about the account (down, refused, misconfigured)."""
+
+    def __init__(self) -> None:
+        super().__init__("The directory did not answer the look-up. Try again in a moment.")
+
+
+def work_note(value: object) -> str:
+    """The agent's reason, stripped: 1..``MAX_REASON`` printable characters (``ParameterError``)."""
+    return free_text(value, what="The reason", limit=MAX_REASON)
+
+
+def account_name(value: object) -> str:
+    """A bare account name (letters, digits, ``.``, ``_``, ``-``; at most 64), else ``ParameterError``."""
+    if not isinstance(value, str) or not _ACCOUNT.fullmatch(value):
+        raise ParameterError(
+            "The account name may hold letters, digits, '.', '_' and '-' only, "
+            "start with a letter or digit and be at most 64 characters long"
+        )
+    return value
+
+
+def scope(app: Firstline, who: Principal) -> list[Directory]:
+    """The directories *who* may act on (see the module docstring), in the configured order."""
+    dirs = app.inventory.directories
+    keys = app.settings.agent_scopes.get(who.directory, [who.directory])
+    return [dirs.entries[k] for k in keys if k in dirs.entries]
+
+
+def directory_in_scope(app: Firstline, who: Principal, key: object) -> Directory:
+    """The declared directory *key*, if *who* is an agent who may act on it."""
+    if "agent" not in who.roles:
+        raise PolicyDenied("This needs the agent role, which your account does not have.")
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ParameterError("The directory is not one of the directories this service desk serves")
+    dirs = app.inventory.directories
+    if key not in dirs.entries:
+        raise ParameterError(f"The directory is not one of the directories this service desk serves ({dirs.names()})")
+    allowed = scope(app, who)
+    if all(d.key != key for d in allowed):
+        names = ", ".join(d.key for d in allowed) or "none"
+        raise PolicyDenied(f"You may act on accounts in these directories only: {names}.")
+    return dirs.entries[key]
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What an agent sees of one account. ``protected``: privileged, no one-click fixes."""
+
+    directory: str
+    directory_label: str
+    user: str
+    exists: bool
+    locked: bool = False
+    lock_reason: str = ""  # "failures" | "admin" | ""
+    disabled: bool = False
+    expired: bool = False
+    must_change: bool = False
+    password_expired: bool = False
+    password_expires: str = ""
+    protected: bool = False
+    name: str = ""
+    fixes: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "directory": self.directory,
+            "directory_label": self.directory_label,
+            "user": self.user,
+            "exists": self.exists,
+            "locked": self.locked,
+            "lock_reason": self.lock_reason or None,
+            "disabled": self.disabled,
+            "expired": self.expired,
+            "must_change": self.must_change,
+            "password_expired": self.password_expired,
+            "password_expires": self.password_expires or None,
+            "protected": self.protected,
+            "name": self.name or None,
+            "fixes": list(self.fixes),
+        }
+
+
+def _actor(who: Principal, client_ip: str | None, user_agent: str | None, on_behalf_of: str | None = None) -> Actor:
+    return Actor(
+        who.account, tuple(sorted(who.roles)), on_behalf_of=on_behalf_of, client_ip=client_ip, user_agent=user_agent
+    )
+
+
+def lookup(
+    app: Firstline, who: Principal, directory: object, user: object, *, client_ip: str | None, user_agent: str | None
+) -> AccountView:
+    """Read *user* in *directory* for the agent *who* (scope checked first; audited)."""
+    d = directory_in_scope(app, who, directory)
+    name = account_name(user)
+    target = f"{d.key}:{name}"
+    try:
+        status = app.pool.get("ldap", d.target).run(
+            "account_status", {"user": name}, timeout=app.settings.default_step_timeout
+        )
+    except ConnectorError as exc:
+        _audit(app, who, "agent.account_lookup", "failure", target, client_ip, user_agent, reason=exc.reason)
+        raise LookupFailed() from exc
+    view = _view(d, name, status)
+    _audit(
+        app,
+        who,
+        "agent.account_lookup",
+        "success",
+        target,
+        client_ip,
+        user_agent,
+        detail={"directory": d.key, "exists": view.exists, "protected": view.protected},
+    )
+    return view
+
+
+def _view(d: Directory, user: str, status: Mapping[str, Any]) -> AccountView:
+    exists = bool(status.get("exists"))
+    protected = bool(status.get("privileged"))
+    fixes: tuple[str, ...] = ()
+    if exists and not protected:
+        fixes = ("account-unlock", "password-reset") if status.get("locked") else ("password-reset", "account-unlock")
+    name = " ".join(str(status.get(k) or "") for k in ("given_name", "surname")).strip()
+    return AccountView(
+        directory=d.key,
+        directory_label=d.label,
+        user=user,
+        exists=exists,
+        locked=bool(status.get("locked")),
+        lock_reason=str(status.get("lock_reason") or ""),
+        disabled=bool(status.get("disabled")),
+        expired=bool(status.get("expired")),
+        must_change=bool(status.get("must_change")),
+        password_expired=bool(status.get("password_expired")),
+        password_expires=str(status.get("password_expires") or ""),
+        protected=protected,
+        name=name,
+        fixes=fixes,
+    )
+
+
+def _audit(
+    app: Firstline,
+    who: Principal,
+    action: str,
+    outcome: str,
+    target: str | None,
+    client_ip: str | None,
+    user_agent: str | None,
+    *,
+    reason: str | None = None,
+    runbook: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    with transaction(app.engine) as conn:
+        app.audit.append(
+            conn,
+            _actor(who, client_ip, user_agent),
+            action,
+            outcome=outcome,
+            target=target,
+            runbook=runbook,
+            reason=reason,
+            detail=dict(detail or {}),
+        )
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """A checked one-click fix, ready for ``portal.runs.run`` (or the run seam's submit)."""
+
+    runbook: str
+    params: dict[str, Any]
+    requester: str  # on whose behalf: the account (qualified when its directory has a domain) or the agent
+    work_note: str
+    directory: str | None = None
+
+
+def fix_kind(runbook: object) -> str:
+    """``account`` or the choices source of a one-click fix; ``NotFoundError`` otherwise."""
+    if not isinstance(runbook, str) or runbook not in FIXES:
+        raise NotFoundError(f"There is no one-click fix with that name. The fixes are: {', '.join(FIXES)}.")
+    return FIXES[runbook]
+
+
+def prepare_fix(
+    app: Firstline,
+    who: Principal,
+    runbook: object,
+    values: Mapping[str, Any],
+    reason: object,
+    *,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> FixRequest:
+    """Check a one-click fix request (see the module docstring) before anything runs.
+
+    *values*: ``user`` and ``directory`` for account fixes; ``choice`` (an inventory
+    choices key) and optionally ``on_behalf_of`` (an account name) for host fixes. For an
+    account fix the account is looked up first: a protected or unknown account is refused
+    here (``PolicyDenied`` / ``ParameterError``) and nothing changes.
+    """
+    if "agent" not in who.roles:
+        raise PolicyDenied("This needs the agent role, which your account does not have.")
+    kind = fix_kind(runbook)
+    assert isinstance(runbook, str)
+    note = work_note(reason)
+    if kind == "account":
+        d = directory_in_scope(app, who, values.get("directory"))
+        user = account_name(values.get("user"))
+        view = lookup(app, who, d.key, user, client_ip=client_ip, user_agent=user_agent)
+        if not view.exists:
+            raise ParameterError(f"There is no account with that name in {d.label}")
+        if view.protected:
+            _audit(
+                app,
+                who,
+                "agent.fix_refused",
+                "denied",
+                f"{d.key}:{user}",
+                client_ip,
+                user_agent,
+                reason="protected",
+                runbook=runbook,
+            )
+            raise PolicyDenied(PROTECTED)
+        params: dict[str, Any] = {"user": user, "directory": d.key}
+        if runbook == "password-reset":
+            params["must_change"] = True  # a temporary password, generated by the runbook
+        requester = f"{user}@{d.domains[0]}" if d.domains else user
+        return FixRequest(runbook, params, requester, note, d.key)
+    choice = values.get("choice")
+    offered = app.inventory.choices.get(kind, {})
+    if not isinstance(choice, str) or not _KEY.fullmatch(choice) or choice not in offered:
+        raise ParameterError(f"Choose one of the offered options ({', '.join(sorted(offered)) or 'none configured'})")
+    behalf = values.get("on_behalf_of")
+    requester = principal(behalf, what="On behalf of") if behalf not in (None, "") else who.account
+    return FixRequest(runbook, {CHOICE_PARAM[kind]: choice}, requester, note)
+
+
+def guard_run(app: Firstline, who: Principal, runbook: str, params: Mapping[str, Any], note: str | None) -> None:
+    """The rule for EVERY portal run (``portal.runs.run`` calls it): an agent who names an
+    account or a directory acts on someone else's account, which only the agent desk's
+    one-click fixes do — with a reason (*note*), in scope, and with a bare account name
+    (so a qualified name cannot route the run to another directory). ``PolicyDenied``
+    otherwise. Employees are not concerned (the runner pins their target to themself).
+    """
+    if "agent" not in who.roles:
+        return
+    try:
+        rb = app.runbook(runbook)
+    except FirstlineError:
+        return  # the runner refuses an unknown or broken runbook itself
+    named = [
+        p for p in rb.model.parameters if p.type in ("account", "directory") and params.get(p.name) not in (None, "")
+    ]
+    if not named:
+        return
+    if note is None:
+        raise PolicyDenied(
+            "Acting on another person's account is done from the agent desk, as a one-click fix with a reason."
+        )
+    for p in named:
+        if p.type == "directory":
+            directory_in_scope(app, who, params.get(p.name))
+        else:
+            account_name(params.get(p.name))
+
+
+def choices(app: Firstline, runbook: str) -> list[tuple[str, str]]:
+    """(key, label) of the inventory choices a host fix offers, sorted by label."""
+    kind = fix_kind(runbook)
+    if kind == "account":
+        return []
+    offered = app.inventory.choices.get(kind, {})
+    return sorted(((k, str(v.get("label") or k)) for k, v in offered.items()), key=lambda kv: kv[1].lower())
+
+
+def temporary_password(secrets: Mapping[str, str]) -> str | None:
+    """The generated temporary password among a run's once-only secrets (``<step>.temporary_password``)."""
+    return next((v for k, v in secrets.items() if k.rsplit(".", 1)[-1] == "temporary_password"), None)
+
+
+def _loads(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return text
+
+
+def _details(app: Firstline, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """*items* (ticket rows) with ``work_note`` and ``steps`` added."""
+    ids = [int(item["id"]) for item in items]
+    notes: dict[int, str | None] = {}
+    steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if ids:
+        c = step_result.c
+        with app.engine.connect() as conn:
+            for row in conn.execute(select(ticket.c.id, ticket.c.work_note).where(ticket.c.id.in_(ids))):
+                notes[row.id] = row.work_note
+            rows = conn.execute(
+                select(
+                    c.ticket_id,
+                    c.seq,
+                    c.step_id,
+                    c.connector,
+                    c.action,
+                    c.target,
+                    c.status,
+                    c.inputs,
+                    c.outputs,
+                    c.reason,
+                    c.message,
+                    c.attempts,
+                    c.started_at,
+                    c.finished_at,
+                )
+                .where(c.ticket_id.in_(ids))
+                .order_by(c.ticket_id, c.seq)
+            ).mappings()
+            for r in rows:
+                step = {k: r[k] for k in r.keys() if k != "ticket_id"}
+                step["inputs"], step["outputs"] = _loads(r["inputs"]), _loads(r["outputs"])
+                steps[int(r["ticket_id"])].append(step)
+    return [{**item, "work_note": notes.get(int(item["id"])), "steps": steps[int(item["id"])]} for item in items]
+
+
+def escalated(app: Firstline, cursor: str | None = None, limit: object = DEFAULT_LIMIT) -> dict[str, Any]:
+    """One page of the escalated queue: ``{"items": [...], "next_cursor": str | None, "limit": n}``.
+
+    Each item is a ticket row (``runner.queries`` shape) plus ``work_note`` and ``steps``
+    (seq, step_id, connector, action, target, status, inputs, outputs, reason, message,
+    attempts, started_at, finished_at) as stored — secrets were redacted before storing.
+    ``ParameterError`` for a bad cursor or limit.
+    """
+    page = page_tickets(app.engine, TicketFilter(state="escalated"), cursor, limit)
+    return {"items": _details(app, page.items), "next_cursor": page.next_cursor, "limit": page.limit}
+
+
+def ticket_detail(app: Firstline, number: object) -> dict[str, Any]:
+    """One ticket (``FL-000123``) with its work note and steps; ``NotFoundError`` / ``ParameterError``."""
+    f = TicketFilter.from_params({"ticket": number})
+    page = page_tickets(app.engine, f, None, 1)
+    if not page.items:
+        raise NotFoundError("There is no ticket with that number.")
+    return _details(app, page.items)[0]
