@@ -474,7 +474,8 @@ def csv_cell(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         value = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    text = shown(value)
+    # str.isprintable() is False for every category shown() escapes (C*, Zl, Zp): a fast path
+    text = value if value.isprintable() else shown(value)
     if text.lstrip(" ")[:1] in _FORMULA_START:
         text = "'" + text
     return text
@@ -507,7 +508,8 @@ def _export(
         while True:
             rows = _fetch_batch(engine, table, key_col, conditions, after, int(top), batch)
             for row in rows:
-                item = shape(row)
+                # CSV keeps JSON columns (detail, params) as their stored canonical text
+                item = shape(row) if fmt == "jsonl" else _as_stored(row, key_col.name == "id")
                 if fmt == "jsonl":
                     yield json.dumps(item, ensure_ascii=True, sort_keys=False, default=str) + "\n"
                 else:
@@ -520,6 +522,13 @@ def _export(
             after = int(rows[-1][key_col.name])
 
     return lines()
+
+
+def _as_stored(row: Mapping[Any, Any], is_ticket: bool) -> dict[str, Any]:
+    out = dict(row)
+    if is_ticket:
+        out["number"] = f"FL-{out['id']:06d}"
+    return out
 
 
 def _fetch_batch(
