@@ -4,8 +4,9 @@
 
     .venv/bin/python tools/portal_catalogues.py          # after adding or changing texts
 
-English msgstr stay empty (gettext falls back to the msgid). A Dutch text missing here
-keeps whatever the .po already has; `--check` exits 1 listing untranslated Dutch msgids.
+English msgstr stay empty (gettext falls back to the msgid). Dutch: a translation already
+in the .po (not fuzzy) is kept; an empty or fuzzy one is filled from NL when NL has it.
+`--check` changes nothing and exits 1 listing the Dutch msgids still untranslated.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOCALE = REPO / "portal" / "locale"
 PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
-NL: dict[str, str] = {
+NL: dict[str, str | tuple[str, str]] = {
     "API": "API",
     "API reference": "API-naslag",
     "API tokens": "API-tokens",
@@ -80,6 +81,10 @@ NL: dict[str, str] = {
     "This form has expired or did not come from this site. Reload the page and try again.": "Dit formulier is verlopen of kwam niet van deze site. Laad de pagina opnieuw en probeer het nog eens.",
     "This needs the %(role)s role, which your account does not have.": "Hiervoor is de rol %(role)s nodig, en die heeft uw account niet.",
     "Token": "Token",
+    "Too many failed sign-ins. Try again in %(minutes)s minute.": (
+        "Te veel mislukte aanmeldpogingen. Probeer het over %(minutes)s minuut opnieuw.",
+        "Te veel mislukte aanmeldpogingen. Probeer het over %(minutes)s minuten opnieuw.",
+    ),
     "Use the account you sign in to your computer with.": "Gebruik het account waarmee u zich op uw computer aanmeldt.",
     "User name": "Gebruikersnaam",
     "What it does": "Wat het doet",
@@ -204,13 +209,19 @@ def main() -> int:
         catalog = read_po(fh, locale="nl")
     missing = []
     for message in catalog:
-        if not message.id or not isinstance(message.id, str):
+        key = message.id[0] if isinstance(message.id, (list, tuple)) else message.id
+        if not key:
             continue
-        if message.id in NL:
-            message.string = NL[message.id]
+        untranslated = (
+            not message.string
+            or (isinstance(message.string, tuple) and not all(message.string))
+            or "fuzzy" in message.flags
+        )
+        if untranslated and key in NL:  # a translation written in the .po itself wins over NL
+            message.string = NL[key]
             message.flags.discard("fuzzy")
-        elif not message.string or "fuzzy" in message.flags:
-            missing.append(message.id)
+        elif untranslated:
+            missing.append(key)
     if "--check" not in sys.argv:
         with path.open("wb") as fh:
             write_po(fh, catalog, width=0, omit_header=False, sort_output=True)

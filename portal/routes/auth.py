@@ -46,7 +46,13 @@ def signin_submit(
     try:
         _who, token = ctx.auth.sign_in(username, password, client_ip=client.address, user_agent=client.user_agent)
     except SignInThrottled as exc:
-        return _form_again(request, username, target, 429, str(exc), {"Retry-After": str(exc.retry_after)})
+        minutes = max(1, (exc.retry_after + 59) // 60)
+        text = i18n.ngettext(
+            "Too many failed sign-ins. Try again in %(minutes)s minute.",
+            "Too many failed sign-ins. Try again in %(minutes)s minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+        return _form_again(request, username, target, 429, text, {"Retry-After": str(exc.retry_after)})
     except SignInFailed as exc:
         return _form_again(request, username, target, 401, i18n.gettext(str(exc)))
     except DirectoryUnavailable as exc:
