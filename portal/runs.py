@@ -74,3 +74,15 @@ def ready(ctx: PortalContext) -> str | None:
     except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
         return f"runner not ready ({type(exc).__name__})"
     return None
+
+
+def queue_depth(ctx: PortalContext) -> int:
+    """Runs waiting to start: tickets in state ``queued`` (0 until the run seam queues runs)."""
+    from sqlalchemy import func, select
+
+    from runner.ledger.tables import ticket
+
+    with ctx.firstline.engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(ticket).where(ticket.c.state == "queued")).scalar() or 0
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,7 +11,7 @@ from sqlalchemy import text
 
 from portal import runs
 from portal.deps import PortalContext, portal_context, public
-from portal.metrics import exposition
+from portal.metrics import QUEUE_DEPTH, exposition
 from portal.rendering import render
 from runner.ledger.store import HEAD_REVISION
 
@@ -40,8 +41,10 @@ def readyz(ctx: Annotated[PortalContext, Depends(portal_context)]) -> JSONRespon
 
 
 @router.get("/metrics", dependencies=[Depends(public)])
-def metrics() -> Response:
-    """Prometheus text exposition (portal/metrics.py)."""
+def metrics(ctx: Annotated[PortalContext, Depends(portal_context)]) -> Response:
+    """Prometheus text exposition (portal/metrics.py); the queue depth is read at each scrape."""
+    with contextlib.suppress(Exception):  # a metrics scrape never fails for want of the database
+        QUEUE_DEPTH.set(runs.queue_depth(ctx))
     body, content_type = exposition()
     return PlainTextResponse(body, media_type=content_type)
 

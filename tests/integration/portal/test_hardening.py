@@ -275,3 +275,23 @@ def test_agent_only_route_gives_403_with_reason(portal: PortalServer, employee: 
     anon = httpx.get(portal.base_url + "/api/v1/me")
     assert anon.status_code == 401
     assert anon.json()["error"] == {"code": "signin_required", "message": "Sign in first."}
+
+
+def test_queue_depth_counts_queued_runs_at_each_scrape(portal_with: Any) -> None:
+    server = portal_with()
+    with closing(server.client()) as c:
+        assert re.search(r"^firstline_queue_depth 0\.0$", c.get("/metrics").text, re.M)
+        now = "2026-11-30T05:00:00.000000+00:00"
+        for n in range(2):
+            server.execute(
+                "INSERT INTO ticket (requester, subject, channel, category, type, runbook, runbook_sha256, params, "
+                "state, impact, urgency, priority, correlation_id, opened_at, updated_at, deadline_at) "
+                "VALUES ('alice', 's', 'portal', 'c', 'request', 'account-unlock', ?, '{}', 'queued', 3, 3, 4, ?, "
+                "?, ?, ?)",
+                "0" * 64,
+                f"00000000-0000-0000-0000-00000000000{n}",
+                now,
+                now,
+                now,
+            )
+        assert re.search(r"^firstline_queue_depth 2\.0$", c.get("/metrics").text, re.M)
