@@ -190,7 +190,7 @@ class SelfService:
         scope = self._throttle(account_key, purpose, client_ip)
         actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
         if scope is not None:
-            self.log.warning("selfservice.alert", event="throttled", scope=scope, purpose=purpose)
+            self.log.warning("selfservice.alert", alert="throttled", scope=scope, purpose=purpose)
             with transaction(self.engine) as conn:
                 self.app.audit.append(
                     conn,
@@ -236,7 +236,7 @@ class SelfService:
 
     def _submit(self, job: _Job | None, actor: Actor, purpose: str) -> None:
         if not self._slots.acquire(blocking=False):
-            self.log.warning("selfservice.alert", event="queue_full", purpose=purpose)
+            self.log.warning("selfservice.alert", alert="queue_full", purpose=purpose)
             return
         future = self._pool.submit(self._deliver_guarded, job, actor, purpose)
         with self._pending_lock:
