@@ -120,7 +120,7 @@ def render_code(purpose: str, account: str, code: str, minutes: int, link: str, 
         "-- \n\n"
         f"{what_nl.format(account=account)}\n\n"
         f"Je code: {code}\n\n"
-        f"Vul hem binnen {minutes} minuten in op {link}. Hij werkt één keer.\n"
+        f"Vul hem in op {link} binnen {minutes} minuten. Hij werkt één keer.\n"
         "Niet aangevraagd? Negeer dit bericht; er verandert niets. Gebeurt het vaker, neem dan "
         f"contact op met {service_desk}.\n"
     )
