@@ -38,6 +38,9 @@ ticket = Table(
     Index("ix_ticket_state", "state"),
     Index("ix_ticket_requester", "requester"),
     Index("ix_ticket_directory", "directory"),
+    Index("ix_ticket_opened_at", "opened_at"),  # revision 0008: auditor searches and KPIs
+    Index("ix_ticket_opened_by_id", "opened_by", "id"),
+    Index("ix_ticket_runbook_id", "runbook", "id"),
 )
 
 step_result = Table(
@@ -82,6 +85,11 @@ audit_event = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("ix_audit_event_ts", "ts"),  # revision 0008: keyset searches (runner/queries.py)
+    Index("ix_audit_event_actor_seq", "actor", "seq"),
+    Index("ix_audit_event_on_behalf_of_seq", "on_behalf_of", "seq"),
+    Index("ix_audit_event_action_seq", "action", "seq"),
+    Index("ix_audit_event_ticket", "ticket"),
 )
 
 # One row: the chain head, HMAC-signed, updated in the same transaction as each append.
