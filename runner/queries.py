@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, Select, func, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
@@ -256,7 +256,9 @@ class TicketFilter:
         c = ticket.c
         out: list[ColumnElement[bool]] = []
         if self.actor is not None:
-            out.append(func.coalesce(c.opened_by, c.requester) == self.actor)
+            # opened_by, or the requester for tickets from before revision 0003 (written so
+            # that the indexes on opened_by and requester serve it)
+            out.append(or_(c.opened_by == self.actor, and_(c.opened_by.is_(None), c.requester == self.actor)))
         for value, col in (
             (self.on_behalf_of, c.requester),
             (self.runbook, c.runbook),

@@ -420,3 +420,35 @@ def test_queries_never_write(ledger: Ledger) -> None:
     queries.ChainVerifier(ledger.engine, KEY, None).status()
     assert writes == []
     assert isinstance(datetime.now(UTC), datetime)
+
+
+def test_revision_0008_indexes_exist_and_serve_the_searches(ledger: Ledger) -> None:
+    from sqlalchemy import inspect, select
+
+    from runner.ledger.tables import ticket
+
+    names = {i["name"] for i in inspect(ledger.engine).get_indexes("audit_event")}
+    names |= {i["name"] for i in inspect(ledger.engine).get_indexes("ticket")}
+    assert {
+        "ix_audit_event_ts",
+        "ix_audit_event_actor_seq",
+        "ix_audit_event_on_behalf_of_seq",
+        "ix_audit_event_action_seq",
+        "ix_audit_event_ticket",
+        "ix_ticket_opened_at",
+        "ix_ticket_opened_by_id",
+        "ix_ticket_runbook_id",
+    } <= names
+    if ledger.engine.dialect.name != "sqlite":
+        return
+    for f, table, key in (
+        (EventFilter(actor="a"), audit_event, audit_event.c.seq),
+        (EventFilter(on_behalf_of="a"), audit_event, audit_event.c.seq),
+        (TicketFilter(actor="a"), ticket, ticket.c.id),
+        (TicketFilter(runbook="a"), ticket, ticket.c.id),
+    ):
+        q = select(table).where(*f.conditions()).order_by(key.desc()).limit(5)
+        sql = str(q.compile(ledger.engine, compile_kwargs={"literal_binds": True}))
+        with ledger.engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (f, plan)
