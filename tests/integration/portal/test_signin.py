@@ -253,3 +253,18 @@ def test_sign_in_audit_event_carries_client_address_and_user_agent(portal: Porta
     assert rows[0][1] == addr
     assert rows[0][2].startswith("python-httpx/")
     s.client.close()
+
+
+def test_every_refused_sign_in_takes_at_least_the_floor(portal_with: Any, ldap_users: Any) -> None:
+    import time
+
+    server = portal_with(signin_min_seconds=0.6)
+    login, _password = ldap_users.create_user()
+    for name, pw in ((f"nobody-{secrets.token_hex(3)}", "x"), (login, "wrong"), ("*)(uid=*", "x"), ("", "")):
+        client, csrf = start_anonymous(server, _address())
+        with closing(client):
+            started = time.monotonic()
+            r = client.post("/signin", data={"csrf_token": csrf, "username": name, "password": pw})
+            took = time.monotonic() - started
+        assert r.status_code == 401
+        assert took >= 0.6, (name, took)
