@@ -4,7 +4,8 @@ The definitions follow ``shared/itsm.md`` §C (MetricNet / HDI conventions) on F
 ticket model. The population is every ticket *opened* in ``[since, until)`` (instants
 compared in UTC). A ticket is **decided** once it is final: ``resolved``, ``escalated`` or
 ``closed`` (the requester must act, ``requester_action_needed``); every other state
-(``in_progress``, and later ``queued``, ``running``, ``awaiting_approval``) is **open**.
+(``queued``, ``running``, ``awaiting_approval``, and ``in_progress`` from before ledger
+revision 0006) is **open**.
 
 * **Tickets per day**: tickets opened per UTC calendar day; days without tickets count 0.
 * **First-contact resolution rate** (gross FCR): FCR tickets / decided tickets. A ticket is
