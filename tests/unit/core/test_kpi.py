@@ -66,8 +66,10 @@ def test_escalated_reassigned_and_closed_tickets_are_not_fcr(ledger: Ledger) -> 
     ledger.ticket(requester="a3", state="resolved", assignment_group="service-desk-l2")  # resolved by L2
     ledger.ticket(requester="a4", state="closed", resolution_code="requester_action_needed")
     ledger.ticket(requester="a5", state="in_progress")
+    for state in ("queued", "running", "awaiting_approval"):  # open, whatever their group
+        ledger.ticket(requester=f"o-{state}", state=state, assignment_group="service-desk-l2")
     o = report(ledger).overall
-    assert (o.tickets, o.open, o.decided, o.resolved) == (5, 1, 4, 2)
+    assert (o.tickets, o.open, o.decided, o.resolved) == (8, 4, 4, 2)
     assert o.fcr == 1 and o.fcr_rate == pytest.approx(1 / 4)
     assert o.escalated == 2 and o.escalation_rate == pytest.approx(2 / 4)
 
