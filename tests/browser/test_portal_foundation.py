@@ -69,3 +69,26 @@ def test_session_cookie_is_http_only_and_not_readable_by_script(page: Any, brows
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Lax"
     assert "fl_session" not in page.evaluate("document.cookie")
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_tokens_docs_and_error_pages_pass_axe(
+    page: Any, check_axe: Any, screenshot: Any, browser_sign_in: Any, lang: str
+) -> None:
+    browser_sign_in(page, "employee")
+    if lang == "nl":
+        page.get_by_role("button", name="Nederlands").click()
+        page.wait_for_load_state()
+    page.goto("/me/tokens")
+    page.locator("#label").fill("browser test")
+    with page.expect_navigation():
+        page.locator("#label").press("Enter")
+    assert page.locator("#new-token").input_value().startswith("fl_")
+    check_axe(page, f"tokens-{lang}")
+    screenshot(page, f"tokens-{lang}")
+    page.goto("/docs")
+    check_axe(page, f"docs-{lang}")
+    page.goto("/no-such-page")
+    assert page.locator("html").get_attribute("lang") == lang
+    check_axe(page, f"error-404-{lang}")
+    screenshot(page, f"error-404-{lang}")
