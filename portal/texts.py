@@ -26,4 +26,12 @@ TEXTS = (
     N_("The ticket store is not available right now. Try again later."),
     N_("This fix is not approved in its current form; the service desk has been told."),
     N_("You have no active token with that number."),
+    # runner.agent (agent desk)
+    N_("The directory did not answer the look-up. Try again in a moment."),
+    N_("Acting on another person's account is done from the agent desk, as a one-click fix with a reason."),
+    N_(
+        "This account is protected (an administrator or a service account): it is not available "
+        "for one-click fixes. Hand it to the second-level team."
+    ),
+    N_("There is no ticket with that number."),
 )

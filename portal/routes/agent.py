@@ -51,6 +51,7 @@ def _desk(
         "error": error,
         "values": {},
         "fix_error": None,
+        "failed": None,
     }
     context.update(extra)
     return render(request, "agent/desk.html", context, status_code=status)
@@ -80,7 +81,7 @@ def account(
     except (ParameterError, PolicyDenied) as exc:
         status = 403 if isinstance(exc, PolicyDenied) else 422
         return _desk(request, user, ctx, error=i18n.gettext(str(exc)), status=status, values=_safe(values))
-    return render(request, "agent/account.html", {"view": view, "error": None, "reason": ""})
+    return render(request, "agent/account.html", {"view": view, "error": None, "reason": "", "failed": None})
 
 
 def _safe(values: dict[str, str]) -> dict[str, str]:

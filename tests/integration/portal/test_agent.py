@@ -1,0 +1,311 @@
+"""The agent desk on the real portal over the real lab slapd (docs/portal.md "Agents").
+
+Look-ups, one-click unlock and reset with a required reason (ticket + audit), the
+temporary password shown once, protected accounts, the escalated queue with keyset pages,
+and refusals: hostile input, wrong role, out-of-scope directory, forged CSRF — each
+asserted on the directory's state and on the ticket / audit rows (nothing ran).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.directory.helpers import lab_users
+from tests.portal_support import PortalServer, SignedIn
+
+pytestmark = pytest.mark.integration
+
+REASON = "Caller verified by phone, ticket INC-42"
+HOSTILE_NAMES = [
+    "*)(uid=*",
+    "alice)(|(uid=*",
+    "a\x00b",
+    "\u202eadmin",
+    "x" * 10_240,
+    "alice@example.test",  # qualified names could route elsewhere: agents give a bare name + directory
+    "EXAMPLE\\alice",
+    "../alice",
+    "al ice",
+    "",
+]
+HOSTILE_REASONS = [
+    "",
+    "   ",
+    "r" * 501,
+    "x\x00y",
+    "safe\u202eevil",
+    "two\nlines",
+    "tab\there",
+    "\u200bhidden",
+    "z" * 10_240,
+]
+
+
+def _tickets(portal: PortalServer) -> int:
+    return int(portal.query("SELECT COUNT(*) FROM ticket")[0][0])
+
+
+def _events(portal: PortalServer, action: str) -> int:
+    return int(portal.query("SELECT COUNT(*) FROM audit_event WHERE action = ?", action)[0][0])
+
+
+def _api(agent: SignedIn, runbook: str, body: dict[str, Any]) -> httpx.Response:
+    return agent.post(f"/api/v1/fixes/{runbook}", json=body, headers={"X-CSRF-Token": agent.csrf})
+
+
+@pytest.fixture
+def agent(signed_in: Any) -> SignedIn:
+    s: SignedIn = signed_in("agent")
+    return s
+
+
+def test_look_up_a_locked_account_in_plain_words_en_and_nl(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any
+) -> None:
+    user, _pw = ldap_users.create_user(given="Lena", sn="Locked")
+    ldap_users.lock(user)
+    before = _events(portal, "agent.account_lookup")
+    r = agent.get(f"/api/v1/directory/users/corp/{user}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["exists"] and body["locked"] and body["lock_reason"] == "failures"
+    assert not body["protected"] and body["fixes"][0] == "account-unlock"
+    assert body["name"] == "Lena Locked"
+    assert _events(portal, "agent.account_lookup") == before + 1
+    row = portal.query(
+        "SELECT actor, target, outcome, client_ip FROM audit_event"
+        " WHERE action='agent.account_lookup' ORDER BY seq DESC LIMIT 1"
+    )[0]
+    assert row[0].startswith("demo-agent") and row[1] == f"corp:{user}" and row[2] == "success" and row[3]
+
+    page = agent.get("/agent/account", params={"directory": "corp", "user": user})
+    assert page.status_code == 200
+    assert "Locked after too many failed sign-ins." in page.text
+    assert 'action="/agent/fixes/account-unlock"' in page.text and 'name="reason"' in page.text
+    nl = agent.get("/agent/account", params={"directory": "corp", "user": user}, headers={"Accept-Language": "nl"})
+    assert "Geblokkeerd na te veel mislukte aanmeldingen." in nl.text
+    missing = agent.get("/api/v1/directory/users/corp/nobody-" + user)
+    assert missing.status_code == 200 and missing.json()["exists"] is False and missing.json()["fixes"] == []
+
+
+def test_unlock_with_a_reason_goes_into_the_ticket_and_the_audit(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any
+) -> None:
+    user, pw = ldap_users.create_user()
+    ldap_users.lock(user)
+    r = _api(agent, "account-unlock", {"reason": f"  {REASON}  ", "user": user, "directory": "corp"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["state"] == "resolved" and answer["temporary_password"] is None
+    assert ldap_users.bind_ok(user, pw)  # really unlocked
+    row = portal.query(
+        "SELECT work_note, requester, opened_by, channel, directory FROM ticket WHERE id = ?",
+        int(answer["ticket"].removeprefix("FL-")),
+    )[0]
+    assert row[0] == REASON and row[1] == f"{user}@example.org" and row[2].startswith("demo-agent")
+    assert row[3] == "api" and row[4] == "corp"
+    detail = json.loads(
+        portal.query("SELECT detail FROM audit_event WHERE action='ticket.opened' AND ticket=?", answer["ticket"])[0][0]
+    )
+    assert detail["work_note"] == REASON
+    page = agent.get(f"/agent/tickets/{answer['ticket']}")
+    assert page.status_code == 200 and REASON in page.text and "Resolved" in page.text
+
+
+def test_reset_shows_the_temporary_password_once_and_it_must_be_changed(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any
+) -> None:
+    user, old = ldap_users.create_user()
+    r = agent.post(
+        "/agent/fixes/password-reset",
+        data={"csrf_token": agent.csrf, "reason": REASON, "user": user, "directory": "corp"},
+    )
+    assert r.status_code == 303, r.text[:500]
+    location = r.headers["location"]
+    assert re.fullmatch(r"/agent/tickets/FL-\d+\?once=[A-Za-z0-9_-]+", location)
+    number = location.split("/")[-1].split("?")[0]
+    shown = agent.get(location)
+    assert shown.status_code == 200 and "no-store" in shown.headers["cache-control"]
+    found = re.search(r'id="temporary-password" type="text" readonly value="([^"]+)"', shown.text)
+    assert found, shown.text[:2000]
+    temporary = html.unescape(found.group(1))
+    assert not ldap_users.bind_ok(user, old) and ldap_users.bind_ok(user, temporary)
+    assert ldap_users.conn.run("account_status", {"user": user}, timeout=10)["must_change"] is True
+    again = agent.get(location)  # a reload shows it no more
+    assert temporary not in again.text and "shown once" in again.text
+    assert temporary not in agent.get(f"/agent/tickets/{number}").text
+    assert temporary not in agent.get("/api/v1/tickets/escalated").text
+    assert temporary.encode() not in portal.stored_bytes()
+    other = agent.get(location.replace("once=", "once=x"))
+    assert temporary not in other.text
+    assert portal.query("SELECT work_note FROM ticket WHERE id = ?", int(number.removeprefix("FL-")))[0][0] == REASON
+
+
+def test_api_reset_answers_the_password_once(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
+    user, _ = ldap_users.create_user()
+    r = _api(agent, "password-reset", {"reason": REASON, "user": user, "directory": "corp"})
+    assert r.status_code == 200, r.text
+    temporary = r.json()["temporary_password"]
+    assert temporary and ldap_users.bind_ok(user, temporary)
+    assert temporary.encode() not in portal.stored_bytes()
+    # a password given by the agent is not a field of a one-click fix
+    r = _api(agent, "password-reset", {"reason": REASON, "user": user, "directory": "corp", "new_password": "x"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("reason", HOSTILE_REASONS, ids=lambda v: repr(v)[:20])
+def test_a_missing_or_hostile_reason_changes_nothing(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any, reason: str
+) -> None:
+    user, pw = ldap_users.create_user()
+    ldap_users.lock(user)
+    tickets = _tickets(portal)
+    r = _api(agent, "account-unlock", {"reason": reason, "user": user, "directory": "corp"})
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert message
+    assert not reason.strip() or reason.strip()[:50] not in message
+    page = agent.post(
+        "/agent/fixes/account-unlock",
+        data={"csrf_token": agent.csrf, "reason": reason, "user": user, "directory": "corp"},
+    )
+    assert page.status_code == 422 and 'role="alert"' in page.text
+    assert _tickets(portal) == tickets
+    assert not ldap_users.bind_ok(user, pw)  # still locked
+    missing = _api(agent, "account-unlock", {"user": user, "directory": "corp"})
+    assert missing.status_code == 422 and "reason" in missing.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=lambda v: repr(v)[:20])
+def test_hostile_account_names_never_reach_the_directory(portal: PortalServer, agent: SignedIn, name: str) -> None:
+    tickets, lookups = _tickets(portal), _events(portal, "agent.account_lookup")
+    r = _api(agent, "account-unlock", {"reason": REASON, "user": name, "directory": "corp"})
+    assert r.status_code == 422, r.text
+    assert "letters, digits" in r.json()["error"]["message"] or "at most" in r.json()["error"]["message"]
+    page = agent.get("/agent/account", params={"directory": "corp", "user": name})
+    assert page.status_code == 422 and 'role="alert"' in page.text
+    if name and "/" not in name and "\x00" not in name:
+        api = agent.get(f"/api/v1/directory/users/corp/{name}")
+        assert api.status_code == 422, api.text
+    assert _tickets(portal) == tickets
+    assert _events(portal, "agent.account_lookup") == lookups
+
+
+@pytest.mark.parametrize("runbook", ["no-such-fix", "account-status", "password-change", "..%2Fetc", "ACCOUNT-UNLOCK"])
+def test_unknown_fixes_are_404(portal: PortalServer, agent: SignedIn, runbook: str) -> None:
+    tickets = _tickets(portal)
+    r = _api(agent, runbook, {"reason": REASON, "user": "alice", "directory": "corp"})
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "not_found"
+    assert _tickets(portal) == tickets
+
+
+@pytest.mark.parametrize("choice", ["print-01", "../office-1", "office-1; rm -rf /", "OFFICE-1", "", "x" * 10_240])
+def test_host_fixes_take_only_inventory_choices(portal: PortalServer, agent: SignedIn, choice: str) -> None:
+    tickets = _tickets(portal)
+    r = _api(agent, "printer-queue-clear", {"reason": REASON, "choice": choice})
+    assert r.status_code == 422, r.text
+    assert _tickets(portal) == tickets
+
+
+def test_forged_csrf_changes_nothing(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
+    user, pw = ldap_users.create_user()
+    ldap_users.lock(user)
+    tickets = _tickets(portal)
+    for token in ("", "0" * 64, agent.csrf[:-1] + ("0" if agent.csrf[-1] != "0" else "1")):
+        r = agent.post(
+            "/agent/fixes/account-unlock",
+            data={"csrf_token": token, "reason": REASON, "user": user, "directory": "corp"},
+        )
+        assert r.status_code == 403 and "did not come from this site" in r.text
+        r = agent.post(
+            "/api/v1/fixes/account-unlock",
+            json={"reason": REASON, "user": user, "directory": "corp"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+    assert _tickets(portal) == tickets and not ldap_users.bind_ok(user, pw)
+
+
+def test_roles_and_scope(portal: PortalServer, signed_in: Any, agent: SignedIn, ldap_users: Any) -> None:
+    user, pw = ldap_users.create_user()
+    ldap_users.lock(user)
+    tickets, lookups = _tickets(portal), _events(portal, "agent.account_lookup")
+    for role in ("employee", "auditor"):
+        who: SignedIn = signed_in(role)
+        r = who.get(f"/api/v1/directory/users/corp/{user}")
+        assert r.status_code == 403 and "agent role" in r.json()["error"]["message"]
+        r = who.post(
+            "/api/v1/fixes/account-unlock",
+            json={"reason": REASON, "user": user, "directory": "corp"},
+            headers={"X-CSRF-Token": who.csrf},
+        )
+        assert r.status_code == 403 and "agent role" in r.json()["error"]["message"]
+        assert who.get("/agent").status_code == 403
+        assert who.get("/api/v1/tickets/escalated").status_code == 403
+    assert httpx.get(portal.base_url + f"/api/v1/directory/users/corp/{user}").status_code == 401
+    # the lab agent signs in from corp and has no agent_scopes: corp only
+    r = agent.get(f"/api/v1/directory/users/ad/{user}")
+    assert (
+        r.status_code == 403
+        and r.json()["error"]["message"] == "You may act on accounts in these directories only: corp."
+    )
+    r = _api(agent, "account-unlock", {"reason": REASON, "user": user, "directory": "ad"})
+    assert r.status_code == 403
+    assert [d["key"] for d in agent.get("/api/v1/directories").json()] == ["corp"]
+    r = agent.get(f"/api/v1/directory/users/nowhere/{user}")
+    assert r.status_code == 422
+    # the catalogue's run route is not a back door around the reason and the scope
+    for params in ({"user": user}, {"user": user, "directory": "corp"}, {"user": f"{user}@example.test"}):
+        r = agent.post(
+            "/api/v1/runs", json={"runbook": "account-unlock", "params": params}, headers={"X-CSRF-Token": agent.csrf}
+        )
+        assert r.status_code == 403, r.text
+        assert "agent desk" in r.json()["error"]["message"]
+    assert _tickets(portal) == tickets and _events(portal, "agent.account_lookup") == lookups
+    assert not ldap_users.bind_ok(user, pw)
+
+
+def test_protected_accounts_get_no_fix(portal: PortalServer, agent: SignedIn) -> None:
+    assert "root-admin" in lab_users("openldap")
+    view = agent.get("/api/v1/directory/users/corp/root-admin").json()
+    assert view["protected"] is True and view["fixes"] == []
+    page = agent.get("/agent/account", params={"directory": "corp", "user": "root-admin"})
+    assert "Protected — not available for one-click fixes." in page.text
+    assert "/agent/fixes/" not in page.text
+    tickets, refused = _tickets(portal), _events(portal, "agent.fix_refused")
+    for fix in ("account-unlock", "password-reset"):
+        r = _api(agent, fix, {"reason": REASON, "user": "root-admin", "directory": "corp"})
+        assert r.status_code == 403 and "protected" in r.json()["error"]["message"]
+    assert _tickets(portal) == tickets and _events(portal, "agent.fix_refused") == refused + 2
+
+
+def test_escalated_queue_newest_first_with_everything_gathered(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any
+) -> None:
+    numbers = []
+    for _ in range(2):
+        user, _pw = ldap_users.create_user()
+        ldap_users.set(user, pwdAccountLockedTime="000001010000Z")  # locked by an administrator: not for automation
+        r = _api(agent, "account-unlock", {"reason": f"{REASON} ({user})", "user": user, "directory": "corp"})
+        assert r.status_code == 200 and r.json()["state"] == "escalated", r.text
+        numbers.append(r.json()["ticket"])
+    first = agent.get("/api/v1/tickets/escalated", params={"limit": 1}).json()
+    assert [t["number"] for t in first["items"]] == [numbers[1]]
+    item = first["items"][0]
+    assert item["work_note"].startswith(REASON) and item["directory"] == "corp"
+    assert item["opened_by"].startswith("demo-agent") and item["requester"].endswith("@example.org")
+    assert item["params"]["user"] and item["reason"] and item["steps"]
+    assert item["steps"][0]["action"] == "account_status" and isinstance(item["steps"][0]["outputs"], dict)
+    second = agent.get("/api/v1/tickets/escalated", params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [t["number"] for t in second["items"]] == [numbers[0]]
+    bad = agent.get("/api/v1/tickets/escalated", params={"cursor": "bm90LWEtY3Vyc29y"})
+    assert bad.status_code == 422
+    page = agent.get("/agent/escalated", params={"limit": 1})
+    assert page.status_code == 200 and numbers[1] in page.text and 'rel="next"' in page.text
