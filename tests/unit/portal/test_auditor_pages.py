@@ -86,6 +86,7 @@ def test_events_page_filters_pages_links_exports_and_escapes(app_and_ledger: tup
     for i in range(5):
         led.event(ts=T0, actor="agent7", target=f"<script>alert({i})</script>", action="ldap.unlock_account")
     led.event(ts=T0, actor="bob", target="=1+1")
+    led.event(ts=T0, actor="mallory", target="gpj.\u202eexe")  # a bidi override hides the real name
     page = client.get("/audit/events", params={"actor": "agent7", "limit": 2, "since": "2026-11-02T10:00+01:00"})
     assert page.status_code == 200, page.text[:2000]
     html = page.text
@@ -99,6 +100,8 @@ def test_events_page_filters_pages_links_exports_and_escapes(app_and_ledger: tup
     assert link is not None
     second = client.get(link.group(1).replace("&amp;", "&"))
     assert second.status_code == 200 and "alert(2)" in second.text and "alert(4)" not in second.text
+    hidden = client.get("/audit/events", params={"actor": "mallory"}).text
+    assert "\u202e" not in hidden and "gpj.\\u202eexe" in hidden  # shown escaped, visible
     tickets = client.get("/audit/tickets")
     assert tickets.status_code == 200 and "Tickets that match: 0" in tickets.text
 
