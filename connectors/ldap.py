@@ -91,7 +91,7 @@ from connectors.ldap_flavors import (
     first,
     integer,
 )
-from connectors.ldap_protect import ProtectionUnknown, canonical_dn, require_group, same_dn, tidy_dn
+from connectors.ldap_protect import ProtectionUnknown, canonical_dn, require_group, same_dn, sid_to_str, tidy_dn
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 from connectors.tls_errors import certificate_error, client_context
 
@@ -1112,7 +1112,15 @@ class LdapConnector(Connector):
         base = ",".join(f"{a}={v}" for a, v, _sep in parse_dn(self.config.base_dn, escape=True) if a.lower() == "dc")
         base = base or self.config.base_dn
         if self.config.flavor == "active_directory":
-            flt = f"(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={escape_filter_chars(dn)}))"
+            # tokenGroups: every group, transitive, the primary group (Domain Users) included
+            conn.search(dn, "(objectClass=*)", BASE, attributes=["tokenGroups"], dereference_aliases="NEVER")
+            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            raw = (entries[0].get("raw_attributes") or {}).get("tokenGroups", []) if entries else []
+            sids = sorted({sid_to_str(bytes(v)) for v in raw if v})
+            if sids:
+                flt = "(|" + "".join(f"(objectSid={sid})" for sid in sids[:500]) + ")"
+            else:  # no tokenGroups readable: membership through member links (LDAP_MATCHING_RULE_IN_CHAIN)
+                flt = f"(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={escape_filter_chars(dn)}))"
             conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
             return sorted(str(e["dn"]) for e in conn.response or [] if e.get("type") == "searchResEntry")
         found: dict[str, str] = {}
