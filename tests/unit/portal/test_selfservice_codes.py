@@ -1,0 +1,328 @@
+"""Unit tests for runner.selfservice: codes, tries, expiry, snapshot, throttles (fake directory and mail).
+
+The HTTP, slapd and SMTP side is in tests/integration/portal/test_selfservice.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import textwrap
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from connectors.base import ActionSpec, Connector, ConnectorError, InputSpec, TargetConfig
+from runner.selfservice import CODE_DIGITS, CodeInvalid, PasswordRefused, SelfService
+from runner.service import Firstline
+from runner.settings import Settings
+
+
+class AnyConfig(TargetConfig):
+    label: str = "x"
+
+
+class FakeLdap(Connector):
+    name = "ldap"
+    config_model = AnyConfig
+    actions: ClassVar[Mapping[str, ActionSpec]] = {
+        "account_status": ActionSpec(
+            "account_status",
+            (InputSpec("user"),),
+            outputs=frozenset({"exists", "mail", "privileged", "disabled", "expired", "password_set", "locked"}),
+        ),
+        "check_password": ActionSpec(
+            "check_password", (InputSpec("user"), InputSpec("new_password", secret=True)), outputs=frozenset({"ok"})
+        ),
+    }
+    users: ClassVar[dict[str, dict[str, Any]]] = {}
+    calls: ClassVar[list[str]] = []
+    gate: ClassVar[threading.Event | None] = None
+
+    def account_status(self, *, timeout: float, user: str) -> dict[str, Any]:
+        FakeLdap.calls.append(user)
+        if FakeLdap.gate is not None:
+            FakeLdap.gate.wait(10)
+        found = FakeLdap.users.get(user)
+        if found is None:
+            return {
+                "exists": False,
+                "mail": "",
+                "privileged": False,
+                "disabled": False,
+                "expired": False,
+                "password_set": "",
+                "locked": False,
+            }
+        return {
+            "exists": True,
+            "privileged": False,
+            "disabled": False,
+            "expired": False,
+            "locked": False,
+            "password_set": "20261130000000Z",
+            **found,
+        }
+
+    def check_password(self, *, timeout: float, user: str, new_password: str) -> dict[str, Any]:
+        if len(new_password) < 15:
+            raise ConnectorError(
+                "The new password is too short: use at least 15 characters.", reason="too_short", requester_action=True
+            )
+        return {"ok": True}
+
+
+class FakeMail(Connector):
+    name = "mail"
+    config_model = AnyConfig
+    actions: ClassVar[Mapping[str, ActionSpec]] = {
+        "send_code": ActionSpec(
+            "send_code",
+            (
+                InputSpec("to"),
+                InputSpec("account"),
+                InputSpec("code", secret=True),
+                InputSpec("purpose"),
+                InputSpec("minutes", type="int"),
+                InputSpec("link"),
+            ),
+            outputs=frozenset({"sent"}),
+            changes_state=True,
+        )
+    }
+    sent: ClassVar[list[dict[str, Any]]] = []
+
+    def send_code(self, *, timeout: float, **inputs: Any) -> dict[str, Any]:
+        FakeMail.sent.append(inputs)
+        return {"sent": True}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[SelfService, Clock, Firstline]]:
+    FakeLdap.users = {"alice": {"mail": "alice@example.org"}}
+    FakeLdap.calls = []
+    FakeLdap.gate = None
+    FakeMail.sent = []
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "inventory.yaml").write_text(
+        textwrap.dedent("""\
+        defaults: {ldap: d1, mail: m1}
+        targets:
+          d1: {connector: ldap}
+          m1: {connector: mail}
+        """)
+    )
+    settings = Settings(
+        environment="test",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        runbooks_dir=tmp_path / "runbooks",
+        inventory=tmp_path / "inventory.yaml",
+        audit_key_file=tmp_path / "audit.key",
+        log_file=tmp_path / "log.jsonl",
+        public_base_url="https://portal.example.org/base",
+    )
+    app = Firstline(settings, connectors={"ldap": FakeLdap, "mail": FakeMail})
+    clock = Clock()
+    svc = SelfService(app, now=clock)
+    yield svc, clock, app
+    svc.close()
+    app.close()
+
+
+def ask(svc: SelfService, login: str = "alice", purpose: str = "reset", ip: str = "10.0.0.1") -> str | None:
+    """Request a code and wait for the background job; the code mailed, or None."""
+    before = len(FakeMail.sent)
+    svc.request_code(login, purpose, client_ip=ip, user_agent="pytest")
+    svc.drain()
+    return str(FakeMail.sent[-1]["code"]) if len(FakeMail.sent) > before else None
+
+
+def db_bytes(app: Firstline) -> bytes:
+    path = Path(app.settings.database_url.removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_code_is_digits_from_secrets_and_stored_only_as_hmac(setup: Any) -> None:
+    svc, _clock, app = setup
+    code = ask(svc)
+    assert code is not None and len(code) == CODE_DIGITS and code.isdigit()
+    assert FakeMail.sent[-1]["to"] == "alice@example.org"
+    assert FakeMail.sent[-1]["link"] == "https://portal.example.org/base/reset/code"
+    with app.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT code_hmac, account_key, snapshot_hmac FROM selfservice_code").all()
+    assert len(rows) == 1
+    key = hmac.new(app.settings.audit_secret(), b"firstline-selfservice-v1", hashlib.sha256).digest()
+    assert rows[0][0] == hmac.new(key, f"code\0{code}".encode(), hashlib.sha256).hexdigest()
+    assert rows[0][0] != hashlib.sha256(code.encode()).hexdigest(), "keyed, not a bare hash of 10^8 values"
+    assert code.encode() not in db_bytes(app)
+    assert b"alice" not in b"".join(str(v).encode() for v in rows[0])
+    codes = {ask(svc, ip=f"10.0.1.{i}") for i in range(2)}
+    assert len(codes | {code}) == 3
+
+
+def test_code_is_single_use(setup: Any) -> None:
+    svc, _clock, _app = setup
+    code = ask(svc)
+    proof = svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    assert (proof.username, proof.runbook, proof.account) == ("alice", "password-reset", "alice")
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+@pytest.mark.parametrize(("minutes", "ok"), [(9.9, True), (10.01, False), (60, False)])
+def test_code_expires_after_ten_minutes(setup: Any, minutes: float, ok: bool) -> None:
+    svc, clock, _app = setup
+    code = ask(svc)
+    clock.advance(minutes=minutes)
+    if ok:
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    else:
+        with pytest.raises(CodeInvalid):
+            svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+def test_four_wrong_tries_leave_the_code_usable_five_burn_it(setup: Any) -> None:
+    svc, _clock, _app = setup
+    code = ask(svc)
+    wrong = f"{(int(code) + 1) % 10**8:08d}"
+    for _ in range(4):
+        with pytest.raises(CodeInvalid):
+            svc.redeem("alice", wrong, "reset", new_password="a long enough new password")
+    svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    code = ask(svc, ip="10.0.0.2")
+    for typed in ("", "abc", wrong, wrong, "1" * 64):  # any wrong input counts, even malformed
+        with pytest.raises(CodeInvalid):
+            svc.redeem("alice", typed, "reset", new_password="a long enough new password")
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+def test_password_change_since_issue_invalidates(setup: Any) -> None:
+    svc, _clock, _app = setup
+    code = ask(svc)
+    FakeLdap.users["alice"]["password_set"] = "20261130080001Z"  # changed by another path
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    FakeLdap.users["alice"]["password_set"] = "20261130000000Z"  # even back to the old value: the code is gone
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+def test_a_new_code_supersedes_the_old_one_and_purposes_are_separate(setup: Any) -> None:
+    svc, _clock, _app = setup
+    first = ask(svc)
+    unlock = ask(svc, purpose="unlock")
+    second = ask(svc)
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", first, "reset", new_password="a long enough new password")
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", unlock, "reset", new_password="a long enough new password")  # wrong purpose
+    svc.redeem("alice", second, "reset", new_password="a long enough new password")
+    with pytest.raises(CodeInvalid):  # a redeemed code closes every other live code of the account
+        svc.redeem("alice", unlock, "unlock")
+
+
+def test_refused_password_keeps_the_code(setup: Any) -> None:
+    svc, _clock, _app = setup
+    code = ask(svc)
+    with pytest.raises(PasswordRefused):
+        svc.redeem("alice", code, "reset", new_password="short")
+    with pytest.raises(PasswordRefused):
+        svc.redeem("alice", code, "reset", new_password=None)
+    svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+@pytest.mark.parametrize(
+    ("user", "attrs"),
+    [
+        ("nobody", None),
+        ("alice", {"privileged": True}),
+        ("alice", {"disabled": True}),
+        ("alice", {"expired": True}),
+        ("alice", {"mail": ""}),
+    ],
+)
+def test_no_code_for_accounts_that_cannot_use_it(setup: Any, user: str, attrs: dict[str, Any] | None) -> None:
+    svc, _clock, _app = setup
+    if attrs:
+        FakeLdap.users["alice"].update(attrs)
+    assert ask(svc, user) is None
+    assert FakeLdap.calls == [user], "looked up once, in the background"
+
+
+def test_locked_account_gets_a_code(setup: Any) -> None:
+    svc, _clock, _app = setup
+    FakeLdap.users["alice"]["locked"] = True
+    assert ask(svc, purpose="unlock") is not None
+
+
+def test_lookup_and_mail_happen_in_the_background(setup: Any) -> None:
+    svc, _clock, _app = setup
+    FakeLdap.gate = threading.Event()
+    started = time.monotonic()
+    assert svc.request_code("alice", "reset", client_ip="10.0.0.1", user_agent=None) is None
+    assert time.monotonic() - started < 1.0
+    assert FakeMail.sent == []
+    FakeLdap.gate.set()
+    svc.drain()
+    assert len(FakeMail.sent) == 1
+
+
+def test_account_throttle_is_checked_before_any_lookup(setup: Any) -> None:
+    svc, clock, _app = setup
+    spellings = ["alice", "ALICE", " alice ", "Alice"]
+    for i, login in enumerate(spellings[:3]):
+        assert ask(svc, login, ip=f"10.0.2.{i}") is not None
+    assert ask(svc, spellings[3], ip="10.0.2.9") is None
+    assert FakeLdap.calls == ["alice"] * 3, "the 4th request never reached the directory"
+    clock.advance(minutes=61)
+    assert ask(svc, ip="10.0.3.1") is not None and ask(svc, ip="10.0.3.2") is not None  # 5 in 24 h
+    clock.advance(minutes=61)
+    assert ask(svc, ip="10.0.3.3") is None, "at most 5 per 24 hours"
+    assert len(FakeLdap.calls) == 5
+    clock.advance(hours=24)
+    assert ask(svc, ip="10.0.3.4") is not None
+    assert ask(svc, purpose="unlock", ip="10.0.3.5") is not None  # unlock has its own count
+
+
+def test_unknown_accounts_are_throttled_the_same_way(setup: Any) -> None:
+    svc, _clock, _app = setup
+    for i in range(5):
+        ask(svc, "nobody", ip=f"10.0.4.{i}")
+    assert FakeLdap.calls == ["nobody"] * 3
+
+
+def test_address_and_global_limits(setup: Any) -> None:
+    svc, _clock, app = setup
+    object.__setattr__(app.settings, "reset_per_address_hour", 2)
+    object.__setattr__(app.settings, "reset_global_day", 3)
+    FakeLdap.users.update({u: {"mail": f"{u}@example.org"} for u in ("b1", "b2", "b3", "b4")})
+    assert ask(svc, "b1", ip="10.9.9.9") and ask(svc, "b2", ip="10.9.9.9")
+    assert ask(svc, "b3", ip="10.9.9.9") is None
+    assert ask(svc, "b3", ip="10.9.9.8") is not None
+    assert ask(svc, "b4", ip="10.9.9.7") is None
+    assert FakeLdap.calls == ["b1", "b2", "b3"]
+
+
+def test_unknown_login_and_malformed_input_are_just_invalid(setup: Any) -> None:
+    svc, _clock, _app = setup
+    for login in ("nobody", "", "*)(uid=*", "a" * 400, "x@unknown.example"):
+        with pytest.raises(CodeInvalid):
+            svc.redeem(login, "12345678", "reset", new_password="a long enough new password")
+        assert svc.request_code(login, "reset", client_ip=None, user_agent=None) is None
