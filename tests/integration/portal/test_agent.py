@@ -309,3 +309,51 @@ def test_escalated_queue_newest_first_with_everything_gathered(
     assert bad.status_code == 422
     page = agent.get("/agent/escalated", params={"limit": 1})
     assert page.status_code == 200 and numbers[1] in page.text and 'rel="next"' in page.text
+
+
+def test_agent_clears_a_printer_queue_chosen_from_the_inventory(portal: PortalServer, agent: SignedIn) -> None:
+    from tests.integration.conftest import start_lab
+    from tests.integration.hosts.helpers import queue_jobs, submit_held
+
+    start_lab("sshd", "cups")
+    submit_held("office-2", 2, title="fl-agent")
+    assert len(queue_jobs("office-2")) >= 2
+    desk = agent.get("/agent")
+    assert '<option value="office-2">' in desk.text  # inventory choices in a list: no host name is ever typed
+    assert 'value="print-01"' not in desk.text
+    r = agent.post(
+        "/agent/fixes/printer-queue-clear",
+        data={"csrf_token": agent.csrf, "reason": REASON, "choice": "office-2", "on_behalf_of": "alice@example.org"},
+    )
+    assert r.status_code == 303, r.text[:500]
+    number = r.headers["location"].removeprefix("/agent/tickets/")
+    assert "once=" not in number
+    assert queue_jobs("office-2") == []
+    row = portal.query(
+        "SELECT state, requester, opened_by, work_note, params FROM ticket WHERE id = ?",
+        int(number.removeprefix("FL-")),
+    )[0]
+    assert row[0] == "resolved" and row[1] == "alice@example.org" and row[2].startswith("demo-agent")
+    assert row[3] == REASON and json.loads(row[4]) == {"printer": "office-2"}
+    for behalf in ("alice)(uid=*", "a\u202eb", "x" * 300):
+        r = _api(agent, "printer-queue-clear", {"reason": REASON, "choice": "office-2", "on_behalf_of": behalf})
+        assert r.status_code == 422, r.text
+
+
+def test_an_agent_with_both_directories_in_scope_looks_up_ad(portal_with: Any) -> None:
+    from tests.integration.conftest import start_lab
+    from tests.portal_support import sign_in
+
+    start_lab("samba")
+    server = portal_with(agent_scopes={"corp": ["corp", "ad"]})
+    who = sign_in(server, "agent")
+    try:
+        assert [d["key"] for d in who.get("/api/v1/directories").json()] == ["corp", "ad"]
+        assert "alice" in lab_users("active_directory")
+        view = who.get("/api/v1/directory/users/ad/alice").json()
+        assert view["exists"] is True and view["directory"] == "ad" and view["protected"] is False
+        assert who.get("/api/v1/directory/users/ad/root-admin").json()["protected"] is True
+        page = who.get("/agent/account", params={"directory": "ad", "user": "gone"})
+        assert "Expired: the account&#39;s end date has passed." in page.text or "Expired" in page.text
+    finally:
+        who.client.close()
