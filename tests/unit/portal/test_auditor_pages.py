@@ -118,6 +118,13 @@ def test_bad_filters_render_the_page_with_the_message(app_and_ledger: tuple[Test
     assert client.get("/api/v1/audit/export", params={"format": "xlsx"}).status_code == 422
     assert client.get("/api/v1/tickets", params={"limit": 0}).status_code == 422
     assert client.get("/kpi", params={"since": "2026-12-02", "until": "2026-12-01"}).status_code == 422
+    for path in ("/api/v1/audit/events", "/api/v1/tickets", "/api/v1/audit/export", "/audit/events"):
+        for params in ({"actor": "A" * 5000}, {"cursor": "B" * 5000}, {"target": "x\u0000y"}):
+            if "cursor" in params and path.endswith("/export"):
+                continue  # an export has no pages (unknown parameters are ignored)
+            r = client.get(path, params=params)
+            assert r.status_code == 422, (path, params)
+            assert "AAAAAAAA" not in r.text and "BBBBBBBB" not in r.text  # never echoed
 
 
 def test_api_pages_exports_and_verify(app_and_ledger: tuple[TestClient, Ledger]) -> None:
