@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from portal import i18n, runs
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
 from portal.errors import PortalError
-from portal.routes.selfservice import selfservice_of
+from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
 from runner.selfservice import CodeInvalid, PasswordRefused, params_for
@@ -93,7 +93,7 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
     except CodeInvalid as exc:
         raise PortalError(400, "code_invalid", i18n.gettext(str(exc))) from None
     except PasswordRefused as exc:
-        raise PortalError(422, "password_refused", i18n.gettext(str(exc))) from None
+        raise PortalError(422, "password_refused", refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
     result = runs.run(ctx, proof.runbook, params_for(proof, body.new_password), user=proof.principal(), client=client)

@@ -20,10 +20,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from connectors.password_policy import MESSAGES as POLICY_MESSAGES
+from connectors.password_policy import message as policy_message
 from portal import i18n, runs
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
 from portal.errors import PortalError
 from portal.rendering import render
+from portal.texts import N_
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
 from runner.selfservice import PURPOSES, CodeInvalid, PasswordRefused, SelfService, params_for
@@ -34,6 +37,23 @@ Ctx = Annotated[PortalContext, Depends(portal_context)]
 Client = Annotated[ClientInfo, Depends(client_info)]
 
 _LOCK = threading.Lock()
+# runner texts shown here, marked for the catalogues (tools/portal_catalogues.py)
+_RUNNER_TEXTS = (
+    N_("This code is not valid (wrong, used or expired). Check it, or ask for a new one."),
+    N_("Choose a new password."),
+    N_(
+        "If the user name belongs to an account that can use this service, a code is on its way to the "
+        "e-mail address on file."
+    ),
+)
+
+
+def refusal_text(exc: PasswordRefused, ctx: PortalContext, lang: str) -> str:
+    """The connector's reason in the request's language (its Dutch text, with the policy's figures)."""
+    if lang != "en" and exc.reason in POLICY_MESSAGES:
+        rules = selfservice_of(ctx).policy()
+        return policy_message(exc.reason, lang, min=rules["min_length"], max=rules["max_length"])
+    return i18n.gettext(str(exc))
 
 
 def selfservice_of(ctx: PortalContext) -> SelfService:
@@ -97,7 +117,8 @@ def _redeem(
     except CodeInvalid as exc:
         return _code_page(request, purpose, ctx, sent=False, error=i18n.gettext(str(exc)), status=400)
     except PasswordRefused as exc:
-        return _code_page(request, purpose, ctx, sent=False, error=i18n.gettext(str(exc)), status=422)
+        error = refusal_text(exc, ctx, request.state.lang)
+        return _code_page(request, purpose, ctx, sent=False, error=error, status=422)
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
     result = runs.run(ctx, proof.runbook, params_for(proof, new_password), user=proof.principal(), client=client)
