@@ -97,8 +97,16 @@ def _cell(key: str, value: Any) -> str:
     return shown(text, CELL_LIMIT)  # hidden characters escaped: what you see is what is stored
 
 
-def _rows(items: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> list[list[str]]:
-    return [[_cell(key, item.get(key)) for key, _ in columns] for item in items]
+def _link(key: str, value: Any) -> str | None:
+    """Ticket numbers link to that ticket's audit events."""
+    if key in ("number", "ticket") and isinstance(value, str) and value.startswith("FL-"):
+        return _url("/audit/events", {"ticket": value})
+    return None
+
+
+def _rows(items: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> list[list[tuple[str, str | None]]]:
+    """Each cell as (text shown, link or None)."""
+    return [[(_cell(key, item.get(key)), _link(key, item.get(key))) for key, _ in columns] for item in items]
 
 
 def _url(path: str, params: Mapping[str, Any]) -> str:
@@ -121,7 +129,7 @@ def _page(
         else (EVENT_FIELDS, EVENT_TABLE, "/audit/events")
     )
     error: str | None = None
-    rows: list[list[str]] = []
+    rows: list[list[tuple[str, str | None]]] = []
     count: int | None = None
     next_url: str | None = None
     try:

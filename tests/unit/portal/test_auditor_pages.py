@@ -104,6 +104,12 @@ def test_events_page_filters_pages_links_exports_and_escapes(app_and_ledger: tup
     assert "\u202e" not in hidden and "gpj.\\u202eexe" in hidden  # shown escaped, visible
     tickets = client.get("/audit/tickets")
     assert tickets.status_code == 200 and "Tickets that match: 0" in tickets.text
+    number = f"FL-{led.ticket(requester='carol'):06d}"
+    led.event(actor="carol", ticket=number)
+    listed = client.get("/audit/tickets").text
+    assert f'<a href="/audit/events?ticket={number}">{number}</a>' in listed  # to the ticket's events
+    events = client.get("/audit/events", params={"ticket": number}).text
+    assert "Events that match: 1" in events and f'<a href="/audit/events?ticket={number}">' in events
 
 
 def test_bad_filters_render_the_page_with_the_message(app_and_ledger: tuple[TestClient, Ledger]) -> None:
