@@ -92,7 +92,8 @@ class KpiSet:
 @dataclass
 class KpiReport:
     """KPIs over ``[since, until)`` (stored-form UTC text). ``per_day``: (ISO date, tickets
-    opened) for every UTC day the range touches."""
+    opened) for every UTC day the range touches; ``per_day_by_runbook`` /
+    ``per_day_by_category``: the same days, counted per runbook / category."""
 
     since: str
     until: str
@@ -100,6 +101,8 @@ class KpiReport:
     per_day: list[tuple[str, int]]
     per_runbook: dict[str, KpiSet]
     per_category: dict[str, KpiSet]
+    per_day_by_runbook: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    per_day_by_category: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,12 @@ class KpiReport:
             "per_day": [{"day": d, "tickets": n} for d, n in self.per_day],
             "per_runbook": {k: v.as_dict() for k, v in self.per_runbook.items()},
             "per_category": {k: v.as_dict() for k, v in self.per_category.items()},
+            "per_day_by_runbook": {
+                k: [{"day": d, "tickets": n} for d, n in v] for k, v in self.per_day_by_runbook.items()
+            },
+            "per_day_by_category": {
+                k: [{"day": d, "tickets": n} for d, n in v] for k, v in self.per_day_by_category.items()
+            },
         }
 
 
@@ -209,9 +218,13 @@ def compute(engine: Engine, since: datetime, until: datetime) -> KpiReport:
                 index[row.id] = len(pending)
                 pending.append((row, opened, False))
             last_of[key] = (row, opened)
+    by_runbook: dict[str, dict[date, int]] = defaultdict(lambda: dict.fromkeys(days, 0))
+    by_category: dict[str, dict[date, int]] = defaultdict(lambda: dict.fromkeys(days, 0))
     for row, opened, repeated in pending:
         d = opened.date()
         days[d] = days.get(d, 0) + 1
+        by_runbook[row.runbook][d] = by_runbook[row.runbook].get(d, 0) + 1
+        by_category[row.category][d] = by_category[row.category].get(d, 0) + 1
         for s in (overall, per_runbook[row.runbook], per_category[row.category]):
             _count(s, row, opened, repeated)
     return KpiReport(
@@ -221,6 +234,12 @@ def compute(engine: Engine, since: datetime, until: datetime) -> KpiReport:
         per_day=[(d.isoformat(), n) for d, n in sorted(days.items())],
         per_runbook={k: _finish(v) for k, v in sorted(per_runbook.items())},
         per_category={k: _finish(v) for k, v in sorted(per_category.items())},
+        per_day_by_runbook={
+            k: [(d.isoformat(), n) for d, n in sorted(v.items())] for k, v in sorted(by_runbook.items())
+        },
+        per_day_by_category={
+            k: [(d.isoformat(), n) for d, n in sorted(v.items())] for k, v in sorted(by_category.items())
+        },
     )
 
 

@@ -87,9 +87,12 @@ def _charts(report: KpiReport) -> list[dict[str, Any]]:
             [(d, float(n)) for d, n in report.per_day],
             empty_text=no_data,
         ),
-        [_("Day"), _("Tickets")],
-        [[d, n] for d, n in report.per_day],
-        [None, charts.plain],
+        [_("Day"), _("Tickets"), *report.per_day_by_category],
+        [
+            [d, n, *(series[i][1] for series in report.per_day_by_category.values())]
+            for i, (d, n) in enumerate(report.per_day)
+        ],
+        [None, charts.plain, *(charts.plain for _c in report.per_day_by_category)],
     )
     for chart_id, title, key, fmt, top, definition in (
         ("chart-fcr", _("First-contact resolution rate per runbook"), "fcr_rate", charts.percent, 1.0, "fcr"),

@@ -123,6 +123,11 @@ def test_per_runbook_and_per_category(ledger: Ledger) -> None:
     assert (p.tickets, p.fcr_rate, p.self_service_share) == (1, 1.0, 0.0)
     d = r.as_dict()
     assert d["per_category"]["identity/account"]["tickets"] == 2 and "_durations" not in d["overall"]
+    assert r.per_day_by_category["printing"][0] == ("2026-11-02", 1)
+    assert r.per_day_by_runbook["unlock-account"][0] == ("2026-11-02", 2)
+    assert len(r.per_day_by_category["printing"]) == len(r.per_day) == 11  # 09:00 to 09:00 touches 11 days
+    assert sum(n for _, n in r.per_day_by_category["printing"]) == 1
+    assert d["per_day_by_category"]["printing"][1] == {"day": "2026-11-03", "tickets": 0}
 
 
 def test_an_empty_range_has_no_rates(ledger: Ledger) -> None:

@@ -173,5 +173,6 @@ def test_kpi_page_has_accessible_charts_with_definitions(app_and_ledger: tuple[T
     assert "<b>unlock</b>" not in html and "&lt;b&gt;unlock&lt;/b&gt;" in html
     assert "less than 7 days later" in html  # the FCR definition under its chart
     assert "<script" not in html
+    assert '<th scope="col">identity/account</th>' in html  # tickets per day, per category
     data = client.get("/api/v1/kpi", params={"since": "2026-11-01", "until": "2026-11-08"}).json()
     assert data["overall"]["tickets"] == 2 and data["overall"]["escalation_rate"] == 0.5
