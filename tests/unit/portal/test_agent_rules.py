@@ -1,0 +1,233 @@
+"""Units for the agent desk's rules (runner/agent.py) and the once-only hand-over of a
+temporary password (portal/oneshot.py): reasons, account names, scope, the guard on every
+portal run, host-fix choices, and that refusals happen before any connector is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal import oneshot
+from runner import agent
+from runner.api import open_app
+from runner.auth import Principal
+from runner.errors import NotFoundError, ParameterError, PolicyDenied
+from runner.service import Firstline
+from runner.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _app(tmp_path: Path, **settings: Any) -> Firstline:
+    return open_app(
+        Settings(
+            environment="test",
+            data_dir=tmp_path,
+            runbooks_dir=REPO / "runbooks",
+            inventory=REPO / "lab" / "inventory.yaml",
+            **settings,
+        )
+    )
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Firstline]:
+    a = _app(tmp_path)
+    yield a
+    a.close()
+
+
+class NoPool:
+    """Stands in for the connector pool: any use fails the test (nothing may reach a connector)."""
+
+    def get(self, *_a: Any, **_k: Any) -> Any:
+        raise AssertionError("a connector was asked")
+
+
+@pytest.fixture
+def no_connectors(app: Firstline, monkeypatch: pytest.MonkeyPatch) -> Firstline:
+    monkeypatch.setattr(type(app), "pool", property(lambda _self: NoPool()))
+    return app
+
+
+def who(*roles: str, directory: str = "corp") -> Principal:
+    return Principal("ann@example.org", directory, "ann", "uid=ann,dc=x", "Ann", frozenset({"employee", *roles}))
+
+
+AGENT = who("agent")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "",
+        " ",
+        "\t",
+        "r" * 501,
+        "a\x00b",
+        "a\nb",
+        "a\rb",
+        "a\x1b[31mb",
+        "a\u202eb",
+        "a\u2066b",
+        "a\u200bb",
+        "a\ufeffb",
+        None,
+        5,
+        ["x"],
+    ],
+)
+def test_a_reason_is_required_printable_and_short(reason: object) -> None:
+    with pytest.raises(ParameterError, match="The reason"):
+        agent.work_note(reason)
+
+
+def test_a_good_reason_is_kept_stripped() -> None:
+    assert agent.work_note("  Caller verified, INC-1 é ü 中  ") == "Caller verified, INC-1 é ü 中"
+    assert agent.work_note("r" * 500) == "r" * 500
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "*)(uid=*",
+        "a)(|(x=*",
+        "a\x00",
+        "\u202eadmin",
+        "x" * 65,
+        "alice@example.org",
+        "EX\\alice",
+        "-alice",
+        ".x",
+        "a b",
+        "",
+        None,
+        "аlice",
+    ],
+)
+def test_account_names_are_bare_and_plain(name: object) -> None:
+    with pytest.raises(ParameterError):
+        agent.account_name(name)
+
+
+def test_scope_defaults_to_the_own_directory(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    try:
+        assert [d.key for d in agent.scope(app, AGENT)] == ["corp"]
+        assert [d.key for d in agent.scope(app, who("agent", directory="ad"))] == ["ad"]
+        with pytest.raises(PolicyDenied, match="only: corp"):
+            agent.directory_in_scope(app, AGENT, "ad")
+        with pytest.raises(ParameterError):
+            agent.directory_in_scope(app, AGENT, "nowhere")
+        with pytest.raises(ParameterError):
+            agent.directory_in_scope(app, AGENT, "corp\x00")
+        with pytest.raises(PolicyDenied, match="agent role"):
+            agent.directory_in_scope(app, who(), "corp")
+    finally:
+        app.close()
+
+
+def test_scope_from_settings_and_only_declared_directories(tmp_path: Path) -> None:
+    app = _app(tmp_path, agent_scopes={"corp": ["corp", "ad", "ghost"]})
+    try:
+        assert [d.key for d in agent.scope(app, AGENT)] == ["corp", "ad"]
+        assert agent.directory_in_scope(app, AGENT, "ad").target == "ad"
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("runbook", ["account-status", "password-change", "nope", "", None, "ACCOUNT-UNLOCK"])
+def test_only_the_one_click_fixes(no_connectors: Firstline, runbook: object) -> None:
+    with pytest.raises(NotFoundError):
+        agent.prepare_fix(no_connectors, AGENT, runbook, {}, "why", client_ip=None, user_agent=None)
+
+
+def test_refusals_come_before_any_connector(no_connectors: Firstline) -> None:
+    app = no_connectors
+    good = {"user": "alice", "directory": "corp"}
+    with pytest.raises(PolicyDenied):
+        agent.prepare_fix(app, who(), "account-unlock", good, "why", client_ip=None, user_agent=None)
+    with pytest.raises(ParameterError):
+        agent.prepare_fix(app, AGENT, "account-unlock", good, "", client_ip=None, user_agent=None)
+    with pytest.raises(PolicyDenied):
+        agent.prepare_fix(
+            app, AGENT, "account-unlock", {**good, "directory": "ad"}, "why", client_ip=None, user_agent=None
+        )
+    with pytest.raises(ParameterError):
+        agent.prepare_fix(app, AGENT, "password-reset", {**good, "user": "*"}, "why", client_ip=None, user_agent=None)
+    with pytest.raises(ParameterError):
+        agent.lookup(app, AGENT, "corp", "a)(uid=*", client_ip=None, user_agent=None)
+
+
+@pytest.mark.parametrize("choice", ["print-01", "office-1/../x", "OFFICE-1", "", None, "x" * 300, "lab-daemon"])
+def test_host_fixes_take_a_key_of_their_own_choices(no_connectors: Firstline, choice: object) -> None:
+    with pytest.raises(ParameterError, match="Choose one of the offered options"):
+        agent.prepare_fix(
+            no_connectors, AGENT, "printer-queue-clear", {"choice": choice}, "why", client_ip=None, user_agent=None
+        )
+
+
+def test_host_fix_request(no_connectors: Firstline) -> None:
+    fix = agent.prepare_fix(
+        no_connectors, AGENT, "service-restart", {"choice": "lab-daemon"}, " why ", client_ip=None, user_agent=None
+    )
+    assert (fix.params, fix.requester, fix.work_note) == ({"service": "lab-daemon"}, AGENT.account, "why")
+    fix = agent.prepare_fix(
+        no_connectors,
+        AGENT,
+        "disk-cleanup",
+        {"choice": "app-cache", "on_behalf_of": "bob@example.org"},
+        "why",
+        client_ip=None,
+        user_agent=None,
+    )
+    assert fix.params == {"location": "app-cache"} and fix.requester == "bob@example.org"
+    with pytest.raises(ParameterError):
+        agent.prepare_fix(
+            no_connectors,
+            AGENT,
+            "disk-cleanup",
+            {"choice": "app-cache", "on_behalf_of": "b)(x"},
+            "why",
+            client_ip=None,
+            user_agent=None,
+        )
+    assert ("office-1", "Office printer 1 (2nd floor)") in agent.choices(no_connectors, "printer-queue-clear")
+
+
+def test_guard_on_every_portal_run(no_connectors: Firstline) -> None:
+    app = no_connectors
+    agent.guard_run(app, who(), "account-unlock", {"user": "bob"}, None)  # employees: the runner pins them
+    agent.guard_run(app, AGENT, "account-unlock", {}, None)  # an agent for themself
+    agent.guard_run(app, AGENT, "printer-queue-clear", {"printer": "office-1"}, None)
+    for params in ({"user": "bob"}, {"directory": "corp"}, {"user": "bob@example.test"}):
+        with pytest.raises(PolicyDenied, match="agent desk"):
+            agent.guard_run(app, AGENT, "account-unlock", params, None)
+    with pytest.raises(PolicyDenied):
+        agent.guard_run(app, AGENT, "account-unlock", {"user": "bob", "directory": "ad"}, "why")
+    with pytest.raises(ParameterError):
+        agent.guard_run(app, AGENT, "account-unlock", {"user": "bob@example.test", "directory": "corp"}, "why")
+    agent.guard_run(app, AGENT, "account-unlock", {"user": "bob", "directory": "corp"}, "why")
+
+
+def test_temporary_password_is_found_among_the_secrets() -> None:
+    assert agent.temporary_password({"reset.temporary_password": "T"}) == "T"
+    assert agent.temporary_password({"x.other": "y"}) is None
+
+
+def test_oneshot_gives_the_secret_once_to_its_owner_for_its_ticket(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = oneshot.put("session:1", "FL-000001", "s3cret")
+    assert oneshot.take(token, "session:2", "FL-000001") is None  # another session
+    assert oneshot.take(token, "session:1", "FL-000002") is None  # another ticket
+    assert oneshot.take(token, "session:1", "FL-000001") == "s3cret"
+    assert oneshot.take(token, "session:1", "FL-000001") is None  # once
+    assert oneshot.take(None, "session:1", "FL-000001") is None
+    assert oneshot.take("x" * 100, "session:1", "FL-000001") is None
+    clock = [1000.0]
+    monkeypatch.setattr(oneshot.time, "monotonic", lambda: clock[0])
+    token = oneshot.put("session:1", "FL-000003", "later")
+    clock[0] += oneshot.TTL + 1
+    assert oneshot.take(token, "session:1", "FL-000003") is None  # expired
