@@ -373,7 +373,7 @@ def _decode_cursor(kind: str, f: TicketFilter | EventFilter, cursor: str) -> int
     if not isinstance(data, dict) or data.get("k") != kind or data.get("f") != _fingerprint(kind, f):
         raise ParameterError(bad)
     key = data.get("a")
-    if not isinstance(key, int) or isinstance(key, bool) or key < 1:
+    if not isinstance(key, int) or isinstance(key, bool) or not 1 <= key < 2**62:  # a database integer
         raise ParameterError(bad)
     return key
 

@@ -248,7 +248,10 @@ def test_cursors_are_bound_to_their_search(ledger: Ledger) -> None:
     import base64
 
     forged = base64.urlsafe_b64encode(b'{"k":"tickets","a":"1 OR 1=1","f":"x"}').decode()
-    for bad in ("garbage!!", "x" * 500, forged, "eyJ9", "bnVsbA"):
+    fingerprint = queries._fingerprint("tickets", f)
+    huge = base64.urlsafe_b64encode(json.dumps({"k": "tickets", "a": 10**30, "f": fingerprint}).encode()).decode()
+    negative = base64.urlsafe_b64encode(json.dumps({"k": "tickets", "a": -5, "f": fingerprint}).encode()).decode()
+    for bad in ("garbage!!", "x" * 500, forged, "eyJ9", "bnVsbA", huge, negative):
         with pytest.raises(ParameterError):
             queries.page_tickets(ledger.engine, f, bad, 1)
     for limit in (0, 201, -1, "abc", "9" * 9, True, 1.5):
