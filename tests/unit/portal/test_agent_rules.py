@@ -231,3 +231,72 @@ def test_oneshot_gives_the_secret_once_to_its_owner_for_its_ticket(monkeypatch: 
     token = oneshot.put("session:1", "FL-000003", "later")
     clock[0] += oneshot.TTL + 1
     assert oneshot.take(token, "session:1", "FL-000003") is None  # expired
+
+
+class FakeLdap:
+    def __init__(self, answer: dict[str, Any] | Exception) -> None:
+        self.answer, self.calls = answer, []
+
+    def run(self, action: str, inputs: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        self.calls.append((action, inputs))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def _with_ldap(app: Firstline, monkeypatch: pytest.MonkeyPatch, fake: FakeLdap) -> None:
+    class Pool:
+        def get(self, connector: str, target: str) -> FakeLdap:
+            assert (connector, target) == ("ldap", "corp")
+            return fake
+
+    monkeypatch.setattr(type(app), "pool", property(lambda _self: Pool()))
+
+
+def _lookups(app: Firstline) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from runner.ledger.tables import audit_event
+
+    with app.engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_event.c.outcome, audit_event.c.target, audit_event.c.reason).where(
+                audit_event.c.action == "agent.account_lookup"
+            )
+        )
+        return [(r.outcome, r.target, r.reason) for r in rows]
+
+
+def test_lookup_reads_through_account_status_and_is_audited(app: Firstline, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeLdap(
+        {
+            "exists": True,
+            "locked": True,
+            "lock_reason": "failures",
+            "privileged": False,
+            "given_name": "B",
+            "surname": "C",
+        }
+    )
+    _with_ldap(app, monkeypatch, fake)
+    view = agent.lookup(app, AGENT, "corp", "bob", client_ip="192.0.2.1", user_agent="ua")
+    assert fake.calls == [("account_status", {"user": "bob"})]
+    assert view.locked and view.fixes == ("account-unlock", "password-reset") and view.name == "B C"
+    assert _lookups(app) == [("success", "corp:bob", None)]
+    fake.answer = {"exists": True, "privileged": True}
+    assert agent.lookup(app, AGENT, "corp", "root", client_ip=None, user_agent=None).fixes == ()
+    with pytest.raises(PolicyDenied, match="protected"):
+        agent.prepare_fix(
+            app, AGENT, "account-unlock", {"user": "root", "directory": "corp"}, "x", client_ip=None, user_agent=None
+        )
+
+
+def test_a_directory_that_does_not_answer_is_a_503_kind_of_error(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.base import ConnectorError
+
+    _with_ldap(app, monkeypatch, FakeLdap(ConnectorError("down", reason="unreachable")))
+    with pytest.raises(agent.LookupFailed):
+        agent.lookup(app, AGENT, "corp", "bob", client_ip=None, user_agent=None)
+    assert _lookups(app) == [("failure", "corp:bob", "unreachable")]
