@@ -357,3 +357,25 @@ def test_an_agent_with_both_directories_in_scope_looks_up_ad(portal_with: Any) -
         assert "Expired: the account&#39;s end date has passed." in page.text or "Expired" in page.text
     finally:
         who.client.close()
+
+
+def test_agent_restarts_a_service_over_the_lab_sshd(portal: PortalServer, agent: SignedIn) -> None:
+    from tests.integration.conftest import start_lab
+    from tests.integration.hosts.helpers import SVC_LAB, as_svc, service_pid
+
+    start_lab("sshd")
+    as_svc(str(SVC_LAB / "bin" / "svcctl"), "start", "labd")
+    before = service_pid("labd")
+    r = _api(agent, "service-restart", {"reason": REASON, "choice": "lab-daemon"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "resolved", r.json()
+    after = service_pid("labd")
+    assert after is not None and after != before
+    number = r.json()["ticket"]
+    row = portal.query("SELECT requester, work_note FROM ticket WHERE id = ?", int(number.removeprefix("FL-")))[0]
+    assert row == (agent.login + "@example.org", REASON)
+    # a service the inventory does not offer for this fix is refused before anything runs
+    tickets = _tickets(portal)
+    for choice in ("labd", "office-1", "win-hang; reboot"):
+        assert _api(agent, "service-restart", {"reason": REASON, "choice": choice}).status_code == 422
+    assert _tickets(portal) == tickets
