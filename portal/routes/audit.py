@@ -24,12 +24,12 @@ from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus
 from runner.safetext import shown
-from runner.timeparse import EXAMPLES
 
 router = APIRouter(tags=["audit pages"])
 Auditor = Annotated[Principal, Depends(allow("auditor"))]
 Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+TIME_EXAMPLES = "2026-11-27, 2026-11-27T08:55+01:00, 2026-11-27 07:55Z"  # shown in every language
 CELL_LIMIT = 120  # characters of one value shown in a table cell (the export has them whole)
 
 # (field, label) of the filter forms, in order; labels are msgids.
@@ -161,7 +161,7 @@ def _page(
             "first_url": _url(path, params) if cursor else None,
             "exports": exports if error is None else None,
             "chain": status,
-            "time_examples": EXAMPLES,
+            "time_examples": TIME_EXAMPLES,
             "limit": limit,
         },
         status_code=422 if error else 200,

@@ -16,11 +16,11 @@ from portal import charts, i18n
 from portal.api.audit import Reader
 from portal.deps import allow
 from portal.rendering import render
+from portal.routes.audit import TIME_EXAMPLES
 from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.kpi import DEFAULT_DAYS, MAX_DAYS, KpiReport
-from runner.timeparse import EXAMPLES
 
 router = APIRouter(tags=["kpi pages"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
@@ -176,7 +176,7 @@ def kpi_page(request: Request, user: Employee, reader: Reader, since: Bound = No
             "category_table": _category_table(report) if report is not None else None,
             "error": error,
             "values": {"since": since or "", "until": until or ""},
-            "time_examples": EXAMPLES,
+            "time_examples": TIME_EXAMPLES,
             "default_days": DEFAULT_DAYS,
             "max_days": MAX_DAYS,
         },
