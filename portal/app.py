@@ -33,7 +33,7 @@ from portal.routes import health, pages
 from portal.routes import kpi as kpi_pages
 from portal.routes import mytickets as mytickets_pages
 from portal.routes import selfservice as selfservice_pages
-from portal.security import SecurityMiddleware
+from portal.security import SecurityMiddleware, parse_networks
 from runner.api import open_app
 from runner.auth import AuthService
 from runner.service import Firstline
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
     settings (e.g. a trusted proxy that is not an address).
     """
     settings = settings or get_settings()
+    parse_networks(settings.trusted_proxies)  # the middleware is built lazily: refuse bad settings now
     firstline = service or open_app(settings)
     i18n.load_catalogues()
 
