@@ -21,8 +21,9 @@ the portal only parses input, calls these and shapes the answer. Rules:
   temporary one that must be changed at the next sign-in, returned once in
   ``RunOutcome.secrets`` and never stored. Host fixes take a key of the inventory's
   ``choices`` (never a typed host name).
-* **Escalated queue** (``escalated``): tickets in state ``escalated``, newest first, keyset
-  pages (``runner.queries.page_tickets``), each with its parameters (secrets already
+* **Escalated queue** (``escalated``) and tickets (``ticket_detail``): an agent sees tickets
+  about a directory in their scope or about no directory (host fixes). The queue: state
+  ``escalated``, newest first, keyset pages, each with its parameters (secrets already
   redacted), reason, work note, directory, requester and opener, and every step's stored
   (redacted) inputs and outputs.
 
@@ -33,20 +34,22 @@ not answer) — all ``FirstlineError`` with texts safe to show.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from connectors.base import ConnectorError
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied
 from runner.ledger.audit import Actor
 from runner.ledger.store import transaction
 from runner.ledger.tables import step_result, ticket
-from runner.queries import DEFAULT_LIMIT, TicketFilter, page_tickets
+from runner.queries import DEFAULT_LIMIT, TicketFilter, _limit, _ticket_row, page_tickets
 from runner.routing import Directory
 from runner.runbook import ACCOUNT_PATTERN
 from runner.safetext import free_text, principal
@@ -402,22 +405,73 @@ def _details(app: Firstline, items: list[dict[str, Any]]) -> list[dict[str, Any]
     return [{**item, "work_note": notes.get(int(item["id"])), "steps": steps[int(item["id"])]} for item in items]
 
 
-def escalated(app: Firstline, cursor: str | None = None, limit: object = DEFAULT_LIMIT) -> dict[str, Any]:
-    """One page of the escalated queue: ``{"items": [...], "next_cursor": str | None, "limit": n}``.
+def _scope_keys(app: Firstline, who: Principal) -> list[str]:
+    return [d.key for d in scope(app, who)]
 
-    Each item is a ticket row (``runner.queries`` shape) plus ``work_note`` and ``steps``
-    (seq, step_id, connector, action, target, status, inputs, outputs, reason, message,
-    attempts, started_at, finished_at) as stored — secrets were redacted before storing.
+
+def _in_scope(keys: list[str]) -> Any:
+    """Tickets about one of *keys*, or about no directory (printers, services, disks)."""
+    return or_(ticket.c.directory.is_(None), ticket.c.directory.in_(keys))
+
+
+def _cursor(keys: list[str], last_id: int) -> str:
+    raw = json.dumps({"k": "escalated", "a": last_id, "s": keys}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _after(keys: list[str], cursor: str) -> int:
+    bad = "the page link is not valid (it may belong to another search); start from the first page"
+    if len(cursor) > 200:
+        raise ParameterError(bad)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ParameterError(bad) from exc
+    last = data.get("a") if isinstance(data, dict) else None
+    if data.get("k") != "escalated" or data.get("s") != keys or not isinstance(last, int) or isinstance(last, bool):
+        raise ParameterError(bad)
+    if last < 1:
+        raise ParameterError(bad)
+    return last
+
+
+def escalated(
+    app: Firstline, who: Principal, cursor: str | None = None, limit: object = DEFAULT_LIMIT
+) -> dict[str, Any]:
+    """One page of the escalated queue *who* may see: ``{"items", "next_cursor", "limit"}``.
+
+    Tickets in state ``escalated`` about a directory in *who*'s scope or about no directory,
+    newest first (keyset on the ticket id; the cursor is bound to the scope). Each item is a
+    ticket row (``runner.queries`` shape) plus ``work_note`` and ``steps`` (seq, step_id,
+    connector, action, target, status, inputs, outputs, reason, message, attempts,
+    started_at, finished_at) as stored — secrets were redacted before storing.
     ``ParameterError`` for a bad cursor or limit.
     """
-    page = page_tickets(app.engine, TicketFilter(state="escalated"), cursor, limit)
-    return {"items": _details(app, page.items), "next_cursor": page.next_cursor, "limit": page.limit}
+    n = _limit(limit)
+    keys = _scope_keys(app, who)
+    q = select(ticket).where(ticket.c.state == "escalated", _in_scope(keys))
+    if cursor:
+        q = q.where(ticket.c.id < _after(keys, cursor))
+    with app.engine.connect() as conn:
+        rows = [_ticket_row(r) for r in conn.execute(q.order_by(ticket.c.id.desc()).limit(n + 1)).mappings()]
+    more = len(rows) > n
+    rows = rows[:n]
+    return {
+        "items": _details(app, rows),
+        "next_cursor": _cursor(keys, int(rows[-1]["id"])) if more else None,
+        "limit": n,
+    }
 
 
-def ticket_detail(app: Firstline, number: object) -> dict[str, Any]:
-    """One ticket (``FL-000123``) with its work note and steps; ``NotFoundError`` / ``ParameterError``."""
-    f = TicketFilter.from_params({"ticket": number})
+def ticket_detail(app: Firstline, who: Principal, number: object) -> dict[str, Any]:
+    """One ticket (``FL-000123``) with its work note and steps, if it is about a directory
+    in *who*'s scope or about none; ``NotFoundError`` otherwise (also for a malformed number)."""
+    try:
+        f = TicketFilter.from_params({"ticket": number})
+    except ParameterError as exc:
+        raise NotFoundError("There is no ticket with that number.") from exc
     page = page_tickets(app.engine, f, None, 1)
-    if not page.items:
+    keys = _scope_keys(app, who)
+    if not page.items or page.items[0]["directory"] not in (None, *keys):
         raise NotFoundError("There is no ticket with that number.")
     return _details(app, page.items)[0]

@@ -115,6 +115,7 @@ def escalated_queue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    """Tickets automation could not resolve, newest first, with parameters, every step's
-    redacted inputs and outputs, the reason and the agent's work note. ``next_cursor`` pages on."""
-    return agent.escalated(ctx.firstline, cursor, limit)
+    """Tickets automation could not resolve (about your directories or about none), newest
+    first, with parameters, every step's redacted inputs and outputs, the reason and the
+    agent's work note. ``next_cursor`` pages on."""
+    return agent.escalated(ctx.firstline, user, cursor, limit)

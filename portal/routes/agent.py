@@ -7,7 +7,8 @@
 * ``POST /agent/fixes/{runbook}`` — run a fix through ``portal.runs``, then redirect to the
   agent's view of the ticket. A generated temporary password travels to that page once
   through ``portal.oneshot`` (memory only, this session only); reloading shows none.
-* ``GET /agent/tickets/{number}`` — any ticket with its reason, work note and redacted steps.
+* ``GET /agent/tickets/{number}`` — a ticket (about a directory in the agent's scope, or
+  none) with its reason, work note and redacted steps.
 * ``GET /agent/escalated`` — the escalated queue, newest first, keyset pages (``cursor``).
 """
 
@@ -24,7 +25,7 @@ from portal.errors import PortalError
 from portal.rendering import render
 from runner import agent
 from runner.auth import Principal
-from runner.errors import NotFoundError, ParameterError, PolicyDenied
+from runner.errors import ParameterError, PolicyDenied
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(tags=["agent pages"])
@@ -176,10 +177,7 @@ def ticket_page(
     once: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """A ticket as an agent sees it; with ``once``, the fix's temporary password (one time)."""
-    try:
-        detail = agent.ticket_detail(ctx.firstline, number)
-    except ParameterError as exc:
-        raise NotFoundError("There is no ticket with that number.") from exc
+    detail = agent.ticket_detail(ctx.firstline, user, number)
     secret = oneshot.take(once, _owner(user), detail["number"]) if once else None
     return render(
         request,
@@ -197,5 +195,5 @@ def escalated(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Response:
     """Tickets automation could not resolve, newest first, with everything gathered."""
-    page = agent.escalated(ctx.firstline, cursor, limit)
+    page = agent.escalated(ctx.firstline, user, cursor, limit)
     return render(request, "agent/escalated.html", {"page": page})

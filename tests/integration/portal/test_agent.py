@@ -311,6 +311,23 @@ def test_escalated_queue_newest_first_with_everything_gathered(
     assert page.status_code == 200 and numbers[1] in page.text and 'rel="next"' in page.text
 
 
+def test_agents_see_tickets_of_their_directories_and_of_none(portal: PortalServer, agent: SignedIn) -> None:
+    from tests.seed import portal_ledger
+
+    led = portal_ledger(portal.data_dir, portal.db_path)
+    try:
+        ad = led.ticket(state="escalated", directory="ad", subject="ad-only", requester="bob@example.test")
+        host = led.ticket(state="escalated", directory=None, subject="printer", runbook="printer-queue-clear")
+    finally:
+        led.engine.dispose()
+    ad_number, host_number = f"FL-{ad:06d}", f"FL-{host:06d}"
+    seen = [t["number"] for t in agent.get("/api/v1/tickets/escalated", params={"limit": 200}).json()["items"]]
+    assert host_number in seen and ad_number not in seen  # the lab agent acts on corp only
+    assert agent.get(f"/agent/tickets/{host_number}").status_code == 200
+    assert agent.get(f"/agent/tickets/{ad_number}").status_code == 404
+    assert agent.get("/agent/tickets/FL-12ab").status_code == 404
+
+
 def test_agent_clears_a_printer_queue_chosen_from_the_inventory(portal: PortalServer, agent: SignedIn) -> None:
     from tests.integration.conftest import start_lab
     from tests.integration.hosts.helpers import queue_jobs, submit_held
