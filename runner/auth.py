@@ -89,6 +89,7 @@ class Principal:
     roles: frozenset[str]
     via: str = "session"
     session_id: int = 0
+    must_change: bool = False  # only on the principal sign_in returns: the directory wants a new password
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -241,6 +242,7 @@ class AuthService:
             dn=str(out.get("dn") or ""),
             display_name=str(out.get("display_name") or name),
             roles=roles,
+            must_change=bool(out.get("must_change")),
         )
 
     def _audit_sign_in(self, who: Principal | None, outcome: str, client_ip: str | None, ua: str | None) -> None:
@@ -489,4 +491,4 @@ def _principal_of(row: Any, via: str) -> Principal:
 
 
 def _with(p: Principal, *, via: str, session_id: int) -> Principal:
-    return Principal(p.account, p.directory, p.username, p.dn, p.display_name, p.roles, via, session_id)
+    return Principal(p.account, p.directory, p.username, p.dn, p.display_name, p.roles, via, session_id, p.must_change)

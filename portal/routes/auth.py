@@ -14,6 +14,7 @@ from portal.security import cookie_flags, cookie_secure, session_cookie_name
 from runner.auth import DirectoryUnavailable, Principal, SignInFailed, SignInThrottled
 
 router = APIRouter(tags=["sign-in"])
+MUST_CHANGE_PAGE = "/fix/password-change"  # where a person whose password must change goes after sign-in
 
 
 def safe_next(value: str | None) -> str:
@@ -44,7 +45,7 @@ def signin_submit(
 ) -> Response:
     target = safe_next(next)
     try:
-        _who, token = ctx.auth.sign_in(username, password, client_ip=client.address, user_agent=client.user_agent)
+        who, token = ctx.auth.sign_in(username, password, client_ip=client.address, user_agent=client.user_agent)
     except SignInThrottled as exc:
         minutes = max(1, (exc.retry_after + 59) // 60)
         text = i18n.ngettext(
@@ -58,6 +59,8 @@ def signin_submit(
     except DirectoryUnavailable as exc:
         return _form_again(request, username, target, 503, i18n.gettext(str(exc)))
     secure = cookie_secure(ctx.settings)
+    if who.must_change:  # a temporary password (or an expired one in its grace): change it first
+        target = MUST_CHANGE_PAGE
     response = RedirectResponse(target, status_code=303)
     max_age = ctx.settings.session_max_hours * 3600
     response.headers.append("set-cookie", f"{session_cookie_name(secure)}={token}; {cookie_flags(secure, max_age)}")

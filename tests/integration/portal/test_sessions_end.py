@@ -56,3 +56,37 @@ def test_password_reset_ends_the_sessions_of_that_account(portal_with: Any, ldap
     assert events and events[-1][1] == "password_changed" and '"sessions":2' in events[-1][2]
     for s in (victim_a, victim_b, bystander):
         s.client.close()
+
+
+def test_temporary_password_signs_in_straight_to_the_password_change(portal_with: Any, ldap_users: Any) -> None:
+    from tests.portal_support import post_signin
+
+    server: PortalServer = portal_with()
+    login, _password = ldap_users.create_user()
+    settings = Settings(
+        environment="test",
+        data_dir=server.data_dir,
+        inventory=REPO / "lab" / "inventory.yaml",
+        runbooks_dir=REPO / "runbooks",
+        log_file=server.data_dir / "test-side.log",
+    )
+    fl = open_app(settings)
+    try:
+        outcome = fl.run(
+            "password-reset", {"user": login}, requester=login, roles={"agent"}, actor_id="demo-agent@example.org"
+        )
+    finally:
+        fl.close()
+    assert outcome.state == "resolved", outcome.message
+    temporary = next(v for k, v in outcome.secrets.items() if k.endswith(".temporary_password"))
+    r = post_signin(server, login, temporary, address="192.0.2.30")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/fix/password-change"
+    # an ordinary sign-in goes where it was asked to
+    assert post_signin(server, "demo-employee", _demo("demo-employee"), address="192.0.2.31").headers["location"] == "/"
+
+
+def _demo(login: str) -> str:
+    from tests.portal_support import demo_password
+
+    return demo_password(login)
