@@ -203,7 +203,33 @@ def test_unknown_fixes_are_404(portal: PortalServer, agent: SignedIn, runbook: s
     r = _api(agent, runbook, {"reason": REASON, "user": "alice", "directory": "corp"})
     assert r.status_code == 404, r.text
     assert r.json()["error"]["code"] == "not_found"
+    page = agent.post(
+        f"/agent/fixes/{runbook}",
+        data={"csrf_token": agent.csrf, "reason": REASON, "user": "alice", "directory": "corp"},
+    )
+    assert page.status_code == 404 and "<html" in page.text
     assert _tickets(portal) == tickets
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reason": 5, "user": "alice", "directory": "corp"},
+        {"reason": REASON, "user": ["alice"], "directory": "corp"},
+        {"reason": REASON, "user": "alice", "directory": {"key": "corp"}},
+        {"reason": REASON, "user": "alice", "directory": "corp", "extra": "x"},
+        {"reason": None, "user": "alice", "directory": "corp"},
+        [REASON],
+        "reason",
+    ],
+    ids=range(7),
+)
+def test_wrong_types_are_422_and_run_nothing(portal: PortalServer, agent: SignedIn, body: Any) -> None:
+    tickets, lookups = _tickets(portal), _events(portal, "agent.account_lookup")
+    r = _api(agent, "account-unlock", body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+    assert REASON not in r.json()["error"]["message"]
+    assert _tickets(portal) == tickets and _events(portal, "agent.account_lookup") == lookups
 
 
 @pytest.mark.parametrize("choice", ["print-01", "../office-1", "office-1; rm -rf /", "OFFICE-1", "", "x" * 10_240])
