@@ -383,14 +383,28 @@ def test_agent_clears_a_printer_queue_chosen_from_the_inventory(portal: PortalSe
         assert r.status_code == 422, r.text
 
 
-def test_an_agent_with_both_directories_in_scope_looks_up_ad(portal_with: Any) -> None:
+def test_an_agent_with_both_directories_in_scope_acts_on_ad(portal_with: Any) -> None:
     from tests.integration.conftest import start_lab
+    from tests.integration.directory.helpers import FLAVORS, Directory, _admin, connector
     from tests.portal_support import sign_in
 
     start_lab("samba")
     server = portal_with(agent_scopes={"corp": ["corp", "ad"]})
     who = sign_in(server, "agent")
+    admin, ldap_server = _admin("active_directory")
+    ad = Directory(
+        "active_directory", "ad", connector("ad"), admin, ldap_server, FLAVORS["active_directory"][1], "sAMAccountName"
+    )
     try:
+        user, pw = ad.create_user()
+        ad.lock(user)
+        r = _api(who, "account-unlock", {"reason": REASON, "user": user, "directory": "ad"})
+        assert r.status_code == 200 and r.json()["state"] == "resolved", r.text
+        assert ad.bind_ok(user, pw)
+        row = server.query(
+            "SELECT requester, directory, work_note FROM ticket WHERE id = ?", int(r.json()["ticket"][3:])
+        )
+        assert row == [(f"{user}@example.test", "ad", REASON)]
         assert [d["key"] for d in who.get("/api/v1/directories").json()] == ["corp", "ad"]
         assert "alice" in lab_users("active_directory")
         view = who.get("/api/v1/directory/users/ad/alice").json()
@@ -400,6 +414,9 @@ def test_an_agent_with_both_directories_in_scope_looks_up_ad(portal_with: Any) -
         assert "Expired: the account&#39;s end date has passed." in page.text or "Expired" in page.text
     finally:
         who.client.close()
+        ad.conn.close()
+        ad.cleanup()
+        admin.unbind()
 
 
 def test_agent_restarts_a_service_over_the_lab_sshd(portal: PortalServer, agent: SignedIn) -> None:
