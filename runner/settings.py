@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     session_cookie_secure: bool | None = None  # None: Secure everywhere except environment=dev
     agent_groups: dict[str, list[str]] = Field(default_factory=dict)  # directory key -> group DNs
     auditor_groups: dict[str, list[str]] = Field(default_factory=dict)
+    # sign-in directory key -> directory keys its agents may act on (runner/agent.py); default: their own
+    agent_scopes: dict[str, list[str]] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
     signin_max_per_account: int = Field(default=5, ge=1)
     signin_max_per_address: int = Field(default=20, ge=1)
