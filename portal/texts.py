@@ -34,4 +34,13 @@ TEXTS = (
         "for one-click fixes. Hand it to the second-level team."
     ),
     N_("There is no ticket with that number."),
+    N_("The reason must not be empty"),
+    N_("The reason is too long (at most 500 characters)"),
+    N_("The reason contains control, invisible or text-direction characters"),
+    N_(
+        "The account name may hold letters, digits, '.', '_' and '-' only, "
+        "start with a letter or digit and be at most 64 characters long"
+    ),
+    N_("This needs the agent role, which your account does not have."),
+    N_("The directory is not one of the directories this service desk serves"),
 )

@@ -234,6 +234,12 @@ NL: dict[str, str | tuple[str, str]] = {
     "Acting on another person's account is done from the agent desk, as a one-click fix with a reason.": "Handelen op het account van iemand anders gaat via de agentenbalie, als oplossing met één klik met een reden.",
     "This account is protected (an administrator or a service account): it is not available for one-click fixes. Hand it to the second-level team.": "Dit account is beschermd (een beheerders- of serviceaccount): het is niet beschikbaar voor oplossingen met één klik. Geef het door aan de tweede lijn.",
     "There is no ticket with that number.": "Er is geen ticket met dat nummer.",
+    "The reason must not be empty": "De reden mag niet leeg zijn",
+    "The reason is too long (at most 500 characters)": "De reden is te lang (hoogstens 500 tekens)",
+    "The reason contains control, invisible or text-direction characters": "De reden bevat stuur-, onzichtbare of tekstrichtingstekens",
+    "The account name may hold letters, digits, '.', '_' and '-' only, start with a letter or digit and be at most 64 characters long": "De accountnaam mag alleen letters, cijfers, '.', '_' en '-' bevatten, moet met een letter of cijfer beginnen en is hoogstens 64 tekens lang",
+    "This needs the agent role, which your account does not have.": "Hiervoor is de rol agent nodig, die uw account niet heeft.",
+    "The directory is not one of the directories this service desk serves": "De directory is niet een van de directory's die deze servicedesk bedient",
     # --- end H4 ---
     # --- employee side: catalogue, my tickets, forgotten password / locked account (H3) ---
     "(none)": "(geen)",

@@ -439,3 +439,24 @@ def test_agent_restarts_a_service_over_the_lab_sshd(portal: PortalServer, agent:
     for choice in ("labd", "office-1", "win-hang; reboot"):
         assert _api(agent, "service-restart", {"reason": REASON, "choice": choice}).status_code == 422
     assert _tickets(portal) == tickets
+
+
+def test_refusals_on_the_pages_are_in_dutch_too(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
+    user, _pw = ldap_users.create_user()
+    nl = {"Accept-Language": "nl"}
+    r = agent.post(
+        "/agent/fixes/account-unlock",
+        data={"csrf_token": agent.csrf, "reason": "", "user": user, "directory": "corp"},
+        headers=nl,
+    )
+    assert r.status_code == 422 and "De reden mag niet leeg zijn" in r.text
+    r = agent.get("/agent/account", params={"directory": "corp", "user": "*)(uid=*"}, headers=nl)
+    assert r.status_code == 422 and "De accountnaam mag alleen letters" in r.text
+    r = agent.post(
+        "/api/v1/fixes/account-unlock",
+        json={"reason": "a\u202eb", "user": user, "directory": "corp"},
+        headers={**nl, "X-CSRF-Token": agent.csrf},
+    )
+    assert r.status_code == 422 and r.json()["error"]["message"] == (
+        "De reden bevat stuur-, onzichtbare of tekstrichtingstekens"
+    )
