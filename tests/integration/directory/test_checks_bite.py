@@ -1,0 +1,50 @@
+"""Checks of the ldap connector that no other test would miss (issue 7, "tests that must be able to fail").
+
+Each test here was written for a check that could be deleted with the whole suite still
+green (found by mutating the check, see ``docs/testing.md``); each asserts on what the real
+lab directory holds afterwards, not on the connector's own report.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+from ldap3 import Connection
+
+from connectors.base import Rejected
+from tests.integration.directory.helpers import Directory
+
+
+def _failed_sign_ins(directory: Directory, user: str, times: int = 3) -> None:
+    """Wrong passwords the real way (the lab's policies lock after three)."""
+    for _ in range(times):
+        c = Connection(directory.server, directory.dn(user), "wrong-" + secrets.token_hex(4))
+        c.bind()
+        c.unbind()
+
+
+def test_an_unlock_is_believed_only_when_the_re_read_shows_the_account_unlocked(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory accepts the unlock, but the account is locked again before the re-read
+    (three more wrong sign-ins land in between): the action must not report "unlocked"."""
+    user, pw = directory.create_user()
+    directory.lock(user)
+    flavor: Any = directory.conn._flavor
+    original = flavor.unlock
+
+    def unlock_then_locked_again(conn: Any, dn: str, seen: Any) -> Any:
+        failure = original(conn, dn, seen)
+        assert failure is None  # the directory did take the unlock
+        _failed_sign_ins(directory, user)
+        return failure
+
+    monkeypatch.setattr(flavor, "unlock", unlock_then_locked_again)
+    with pytest.raises(Rejected) as err:
+        directory.conn.run("unlock_account", {"user": user}, timeout=30)
+    assert err.value.reason == "unlock_failed"
+    monkeypatch.undo()
+    assert directory.conn.run("account_status", {"user": user}, timeout=10)["locked"] is True
+    assert not directory.bind_ok(user, pw)
