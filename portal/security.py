@@ -175,7 +175,8 @@ class SecurityMiddleware:
                 if not path.startswith("/static/"):
                     out["cache-control"] = "no-store"
                     out["pragma"] = "no-cache"
-                if new_pre is not None and not state.get("session_token"):
+                html = out.get("content-type", "").startswith("text/html")  # forms live on pages only
+                if new_pre is not None and not state.get("session_token") and html:
                     out.append("set-cookie", f"{self.pre_cookie}={new_pre}; {cookie_flags(self.secure)}")
                 vary = out.get("vary")
                 out["vary"] = f"{vary}, Cookie, Accept-Language" if vary else "Cookie, Accept-Language"
