@@ -1,0 +1,26 @@
+"""Host-connector checks that no other test would miss (issue 7, "tests that must be able to fail").
+
+Each test here was written for a check that could be deleted with the whole suite still
+green (found by mutating the check, see ``docs/testing.md``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.known_hosts import KnownHosts
+from tests.unit.hosts.test_known_hosts import HOST, text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "address", "port"),
+    [
+        ("10.0.0.1", "10.0.0.12", 22),  # a name that only starts like the listed one
+        ("[10.0.0.1]:2222", "10.0.0.1", 22222),  # [host]:port compared whole, port included
+        ("db", "db.example.org", 22),
+        ("web?", "web10", 22),  # ? is exactly one character
+    ],
+)
+def test_a_known_hosts_pattern_must_match_the_whole_host_name(pattern: str, address: str, port: int) -> None:
+    """OpenSSH matches the whole name: the key of 10.0.0.1 says nothing about 10.0.0.12."""
+    assert KnownHosts.parse(f"{pattern} {text(HOST)}\n").for_host(address, port).verdict(HOST) == "unknown"
