@@ -268,3 +268,17 @@ def test_every_refused_sign_in_takes_at_least_the_floor(portal_with: Any, ldap_u
             took = time.monotonic() - started
         assert r.status_code == 401
         assert took >= 0.6, (name, took)
+
+
+def test_throttles_are_shared_by_every_portal_process(portal_lab: None, tmp_path: Any, ldap_users: Any) -> None:
+    settings = {"signin_max_per_account": 2, "signin_window_seconds": 600}
+    first = PortalServer.start(tmp_path / "shared", **settings)
+    second = PortalServer.start(tmp_path / "shared", **settings)  # same database, another process
+    try:
+        login, password = ldap_users.create_user()
+        for _ in range(2):
+            assert post_signin(first, login, "wrong", address=_address()).status_code == 401
+        assert post_signin(second, login, password, address=_address()).status_code == 429
+    finally:
+        first.stop()
+        second.stop()
