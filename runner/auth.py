@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 
 from connectors.base import ConnectorError, InvalidInput, Rejected
 from connectors.ldap_protect import canonical_dn
@@ -288,26 +288,25 @@ class AuthService:
             raise SignInThrottled(wait)
 
     def _record_failure(self, keys: list[tuple[str, str]]) -> None:
+        """Count one failure per key in one atomic upsert each (safe with several processes):
+        a window that has passed starts again at 1."""
         now = _now()
-        window = timedelta(seconds=self.settings.signin_window_seconds)
+        cutoff = _ts(now - timedelta(seconds=self.settings.signin_window_seconds))
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        upsert: Any = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        expired = portal_throttle.c.window_start <= cutoff
         with transaction(self.engine) as conn:
             for scope, value in keys:
-                key = self._key(scope, value)
-                row = conn.execute(select(portal_throttle.c.window_start).where(portal_throttle.c.key == key)).first()
-                if row is None:
-                    conn.execute(insert(portal_throttle).values(key=key, window_start=_ts(now), failures=1))
-                elif _parse(row.window_start) + window <= now:
-                    conn.execute(
-                        update(portal_throttle)
-                        .where(portal_throttle.c.key == key)
-                        .values(window_start=_ts(now), failures=1)
-                    )
-                else:
-                    conn.execute(
-                        update(portal_throttle)
-                        .where(portal_throttle.c.key == key)
-                        .values(failures=portal_throttle.c.failures + 1)
-                    )
+                stmt = upsert(portal_throttle).values(key=self._key(scope, value), window_start=_ts(now), failures=1)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[portal_throttle.c.key],
+                    set_={
+                        "failures": case((expired, 1), else_=portal_throttle.c.failures + 1),
+                        "window_start": case((expired, _ts(now)), else_=portal_throttle.c.window_start),
+                    },
+                )
+                conn.execute(stmt)
 
     def _clear_account_throttle(self, key: tuple[str, str]) -> None:
         with transaction(self.engine) as conn:
