@@ -7,10 +7,15 @@ green (found by mutating the check, see ``docs/testing.md``).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from runner.errors import RunbookError
 from runner.redaction import REDACTED, Scrubber
+from runner.runbook import load_runbook
+from tests.fakes import FakeConnector
+from tests.unit.core.conftest import RESET
 
 # non-ASCII, quotes and a backslash: each library spelling of it differs
 CREDENTIAL = 'Wächter-"²"-\\-Sommer-4711'
@@ -36,3 +41,45 @@ def test_each_line_of_a_multi_line_secret_is_masked_on_its_own() -> None:
     masked = Scrubber([MULTI_LINE]).text("cannot parse 'AAAAlineONEsecret' then BBBBlineTWOsecret")
     assert "lineONE" not in masked and "lineTWO" not in masked
     assert masked.count(REDACTED) == 2
+
+
+_LEAKS = {
+    "output-to-input": (
+        "  - id: show\n    connector: fake\n    action: echo\n"
+        '    with: {text: "{{ steps.reset.temporary_password }}"}\n',
+        "secret output 'temporary_password' may only feed secret inputs",
+    ),
+    "param-to-when": (
+        "  - id: show\n    connector: fake\n    action: echo\n    with: {text: x}\n"
+        '    when: "{{ params.new_password }}"\n',
+        "secret parameter 'new_password' may only feed secret inputs",
+    ),
+    "output-to-target": (
+        "  - id: show\n    connector: fake\n    action: echo\n    with: {text: x}\n"
+        '    target: "{{ steps.reset.temporary_password }}"\n',
+        "secret output 'temporary_password' may only feed secret inputs",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LEAKS))
+def test_a_secret_can_only_feed_a_secret_input(tmp_path: Path, case: str) -> None:
+    """A temporary password or a typed secret must never travel where it is stored or shown
+    (a non-secret input, a ``when`` condition, a ``target`` name): the runbook does not load."""
+    step, problem = _LEAKS[case]
+    text = RESET.replace("on_failure:", step + "on_failure:")
+    path = tmp_path / "fake-reset.yaml"
+    path.write_text(text)
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path, {"fake": FakeConnector})
+    assert any(problem in p for p in info.value.problems), info.value.problems
+
+
+def test_a_secret_input_written_as_a_literal_does_not_load(tmp_path: Path) -> None:
+    """A password typed into a runbook file would sit in git and in every vetted copy."""
+    text = RESET.replace('new_password: "{{ params.new_password }}"', "new_password: Sommer-Wind-4711")
+    path = tmp_path / "fake-reset.yaml"
+    path.write_text(text)
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path, {"fake": FakeConnector})
+    assert any("secret input 'new_password' must not be a literal" in p for p in info.value.problems)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.known_hosts import KnownHosts
-from tests.unit.hosts.test_known_hosts import HOST, text
+from connectors.known_hosts import KnownHosts, KnownHostsError
+from tests.unit.hosts.test_known_hosts import ECDSA, HOST, text
 
 
 @pytest.mark.parametrize(
@@ -24,3 +24,10 @@ from tests.unit.hosts.test_known_hosts import HOST, text
 def test_a_known_hosts_pattern_must_match_the_whole_host_name(pattern: str, address: str, port: int) -> None:
     """OpenSSH matches the whole name: the key of 10.0.0.1 says nothing about 10.0.0.12."""
     assert KnownHosts.parse(f"{pattern} {text(HOST)}\n").for_host(address, port).verdict(HOST) == "unknown"
+
+
+def test_a_key_whose_data_is_of_another_type_than_the_line_says_is_refused() -> None:
+    """``ssh-ed25519 <ecdsa key data>`` is a corrupt line, not a trusted key."""
+    line = f"[127.0.0.1]:2222 ssh-ed25519 {ECDSA.get_base64()}\n"
+    with pytest.raises(KnownHostsError, match="line 1: the key data is not a ssh-ed25519 key"):
+        KnownHosts.parse(line)
