@@ -1,0 +1,118 @@
+"""A one-click unlock through the portal's API beside a raw ldap3 unlock (issue 8 benchmark).
+
+Both measured in this one run against the same lab slapd, N times each, interleaved:
+
+  raw-unlock  what a careful script does with ldap3 on a persistent LDAPS connection: find
+              the DN (escaped filter), read the lock state, check admin-group membership,
+              delete pwdAccountLockedTime, re-read to confirm (bench/overhead.py)
+  api-unlock  ``POST /api/v1/fixes/account-unlock`` with a reason, signed in as the demo
+              agent with a real session, on a real ``firstline serve`` (uvicorn subprocess,
+              SQLite, in-process workers): the agent desk's look-up, policy, vetting, a
+              queued ticket, the worker's run (read, unlock, re-read, mail to the owner
+              through the lab SMTP sink, verify), audit events — timed from the request
+              until the answer, which comes when the ticket is final (resolved)
+
+Locking each account before an iteration is not timed. Prints medians, p90 and the ratio
+(target: api-unlock <= 2x raw-unlock). Needs the lab's slapd and SMTP sink
+(``bash lab/up.sh``). Usage: .venv/bin/python bench/agent_unlock.py [N] [--no-mail]
+(``--no-mail``: accounts without an address, so the runbook's mail step is skipped).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection
+from ldap3.utils.conv import escape_filter_chars
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from overhead import ADMIN_GROUP, PEOPLE, SECRETS, connect, stats  # noqa: E402
+
+from tests.integration.conftest import start_lab  # noqa: E402
+from tests.portal_support import PortalServer, sign_in  # noqa: E402
+
+STATE = ["uid", "mail", "givenName", "sn", "pwdAccountLockedTime", "pwdPolicySubentry", "pwdReset", "pwdChangedTime"]
+
+
+def raw_unlock(svc: Connection, u: str) -> None:
+    """The same steps as bench/overhead.py's raw-unlock."""
+    svc.search(PEOPLE, f"(&(objectClass=inetOrgPerson)(uid={escape_filter_chars(u)}))", SUBTREE, attributes=["uid"])
+    dn = svc.response[0]["dn"]
+    svc.search(dn, "(objectClass=*)", BASE, attributes=STATE)
+    assert svc.response[0]["attributes"]["pwdAccountLockedTime"]
+    member = escape_filter_chars(dn)
+    svc.search(ADMIN_GROUP, f"(|(member={member})(uniqueMember={member}))", BASE, attributes=["cn"])
+    assert svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]}), svc.result
+    svc.search(dn, "(objectClass=*)", BASE, attributes=["pwdAccountLockedTime"])
+    assert not svc.response[0]["attributes"]["pwdAccountLockedTime"]
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 100
+    start_lab("slapd", "smtp")
+    admin = connect("cn=admin,dc=example,dc=org", (SECRETS / "admin").read_text().strip())
+    svc = connect("cn=firstline,ou=services,dc=example,dc=org", (SECRETS / "firstline").read_text().strip())
+    users = [f"benchapi{i}" for i in range(8)]
+    for u in users:
+        attrs = {"uid": u, "cn": u, "sn": "Bench", **({} if "--no-mail" in sys.argv else {"mail": f"{u}@example.org"})}
+        admin.add(f"uid={u},{PEOPLE}", ["inetOrgPerson"], attrs)
+
+    def lock(u: str) -> None:
+        stamp = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
+        admin.modify(f"uid={u},{PEOPLE}", {"pwdAccountLockedTime": [(MODIFY_ADD, [stamp])]})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = PortalServer.start(Path(tmp) / "portal")
+        agent = sign_in(server, "agent")
+        try:
+
+            def api_unlock(u: str) -> None:
+                r = agent.post(
+                    "/api/v1/fixes/account-unlock",
+                    json={"reason": "benchmark", "user": u, "directory": "corp"},
+                    headers={"X-CSRF-Token": agent.csrf},
+                )
+                assert r.status_code == 200 and r.json()["state"] == "resolved", r.text
+
+            cases: dict[str, Callable[[str], None]] = {
+                "raw-unlock": lambda u: raw_unlock(svc, u),
+                "api-unlock": api_unlock,
+            }
+            for fn in cases.values():  # warm-up
+                for u in users[:2]:
+                    lock(u)
+                    fn(u)
+            timings: dict[str, list[float]] = {k: [] for k in cases}
+            for i in range(n):
+                for name, fn in cases.items():  # interleaved, so machine noise hits both alike
+                    u = users[i % len(users)]
+                    lock(u)
+                    t0 = time.perf_counter()
+                    fn(u)
+                    timings[name].append((time.perf_counter() - t0) * 1000)
+        finally:
+            agent.client.close()
+            server.stop()
+            for u in users:
+                admin.delete(f"uid={u},{PEOPLE}")
+
+    base = statistics.median(timings["raw-unlock"])
+    print(f"OpenLDAP unlock, N={n} each, interleaved (ms per unlock)")
+    for name, samples in timings.items():
+        med, p90 = stats(samples)
+        print(f"  {name:10} median {med:8.3f}  p90 {p90:8.3f}   x raw-unlock {med / base:5.2f}")
+    ratio = statistics.median(timings["api-unlock"]) / base
+    print(f"  target api-unlock <= 2x raw-unlock: {'met' if ratio <= 2 else 'NOT met'} ({ratio:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
