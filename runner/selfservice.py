@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, Timeout, Unreachable
 from runner.auth import DirectoryUnavailable, Principal
 from runner.errors import FirstlineError, ParameterError
 from runner.ledger.audit import Actor
@@ -453,7 +453,11 @@ class SelfService:
             except ConnectorError as exc:
                 if exc.requester_action:
                     raise PasswordRefused(str(exc), exc.reason) from None
-                raise DirectoryUnavailable() from None
+                if isinstance(exc, Unreachable | Timeout):
+                    raise DirectoryUnavailable() from None
+                # any other refusal (e.g. the account became protected or disabled since the
+                # code was sent): the proof holds, the runbook refuses and escalates with its reason
+
         with transaction(self.engine) as conn:
             used = conn.execute(
                 update(code_table)

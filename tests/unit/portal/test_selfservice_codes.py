@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from connectors.base import ActionSpec, Connector, ConnectorError, InputSpec, TargetConfig
+from connectors.base import ActionSpec, Connector, ConnectorError, InputSpec, Rejected, TargetConfig, Unreachable
+from runner.auth import DirectoryUnavailable
 from runner.selfservice import CODE_DIGITS, CodeInvalid, PasswordRefused, SelfService
 from runner.service import Firstline
 from runner.settings import Settings
@@ -69,7 +70,11 @@ class FakeLdap(Connector):
             **found,
         }
 
+    refuse: ClassVar[ConnectorError | None] = None
+
     def check_password(self, *, timeout: float, user: str, new_password: str) -> dict[str, Any]:
+        if FakeLdap.refuse is not None:
+            raise FakeLdap.refuse
         if len(new_password) < 15:
             raise ConnectorError(
                 "The new password is too short: use at least 15 characters.", reason="too_short", requester_action=True
@@ -118,6 +123,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[SelfService, Clock, Firstline]]:
     FakeLdap.users = {"alice": {"mail": "alice@example.org"}}
     FakeLdap.calls = []
     FakeLdap.gate = None
+    FakeLdap.refuse = None
     FakeMail.sent = []
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "inventory.yaml").write_text(
@@ -326,3 +332,23 @@ def test_unknown_login_and_malformed_input_are_just_invalid(setup: Any) -> None:
         with pytest.raises(CodeInvalid):
             svc.redeem(login, "12345678", "reset", new_password="a long enough new password")
         assert svc.request_code(login, "reset", client_ip=None, user_agent=None) is None
+
+
+def test_directory_down_at_redemption_keeps_the_code(setup: Any) -> None:
+    svc, _clock, _app = setup
+    code = ask(svc)
+    FakeLdap.refuse = Unreachable("The directory cannot be reached.")
+    with pytest.raises(DirectoryUnavailable):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    FakeLdap.refuse = None
+    svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+def test_other_refusals_after_the_proof_go_to_the_runbook(setup: Any) -> None:
+    svc, _clock, _app = setup
+    code = ask(svc)
+    FakeLdap.refuse = Rejected("This account is protected.", reason="not_allowed")  # became protected meanwhile
+    proof = svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    assert proof.runbook == "password-reset"  # the run refuses and escalates with its own reason
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
