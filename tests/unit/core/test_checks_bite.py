@@ -83,3 +83,17 @@ def test_a_secret_input_written_as_a_literal_does_not_load(tmp_path: Path) -> No
     with pytest.raises(RunbookError) as info:
         load_runbook(path, {"fake": FakeConnector})
     assert any("secret input 'new_password' must not be a literal" in p for p in info.value.problems)
+
+
+def test_a_secret_parameter_cannot_have_a_default(tmp_path: Path) -> None:
+    """A default secret would be a password written in the runbook, used for everyone."""
+    text = RESET.replace(
+        "{name: new_password, type: secret, required: false}",
+        '{name: new_password, type: secret, required: false, default: "Sommer-Wind-4711"}',
+    )
+    path = tmp_path / "fake-reset.yaml"
+    path.write_text(text)
+    with pytest.raises(RunbookError) as info:
+        load_runbook(path, {"fake": FakeConnector})
+    assert any("a secret parameter cannot have a default" in p for p in info.value.problems)
+    assert not any("Sommer-Wind-4711" in p for p in info.value.problems)
