@@ -34,7 +34,7 @@ def ad_users() -> Iterator[Any]:
 
 def test_ad_reset_with_a_code_and_snapshot(portal_with: Callable[..., PortalServer], ad_users: Any) -> None:
     server = portal_with()
-    user, old = ad_users.create_user()
+    user, _old = ad_users.create_user()
     unknown = Anon(server, address())
     known = Anon(server, address())
     try:
