@@ -441,3 +441,21 @@ def test_locked_employee_unlocks_with_a_code(portal: PortalServer, ldap_users: A
     kinds = [str(m["X-Firstline-Kind"]) for m in mails_to(f"{user}@example.org")]
     assert "account_unlock" in kinds
     assert a.redeem(user, code).status_code == 400  # single use
+
+
+def test_directory_refusal_after_the_proof_closes_the_ticket_with_next_steps(
+    portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon]
+) -> None:
+    user, old = ldap_users.create_user()
+    a = anon()
+    a.request_code(user)
+    code = wait_for_code(user)
+    done = a.redeem(user, code, old)  # the current password: slapd's history refuses it (pwdInHistory)
+    assert done.status_code == 200, done.text
+    assert "You need to act" in done.text and "ask for a new one" in done.text
+    assert old.encode() not in done.content
+    rows = portal.query("SELECT state, resolution_code FROM ticket WHERE requester = ?", f"{user}@example.org")
+    assert rows == [("closed", "requester_action_needed")]
+    assert ldap_users.bind_ok(user, old)
+    assert a.redeem(user, code, good_password()).status_code == 400  # the code was used
+    assert old.encode() not in portal.stored_bytes()
