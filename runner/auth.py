@@ -172,6 +172,7 @@ class AuthService:
             self._pad(started)
             raise
         self._clear_account_throttle(keys[0])
+        self.purge()
         token = secrets.token_urlsafe(32)
         now = _now()
         with transaction(self.engine) as conn:
@@ -259,6 +260,21 @@ class AuthService:
         return Actor(
             who.account, tuple(sorted(who.roles)), on_behalf_of=who.account, client_ip=client_ip, user_agent=_clip(ua)
         )
+
+    def purge(self) -> int:
+        """Delete sessions past their idle or absolute end and throttle windows that have
+        passed (run at every successful sign-in, so the tables stay small); returns the count."""
+        now = _now()
+        idle_cut = _ts(now - timedelta(minutes=self.settings.session_idle_minutes))
+        window_cut = _ts(now - timedelta(seconds=self.settings.signin_window_seconds))
+        with transaction(self.engine) as conn:
+            gone = conn.execute(
+                delete(portal_session).where(
+                    (portal_session.c.expires_at <= _ts(now)) | (portal_session.c.last_seen_at <= idle_cut)
+                )
+            ).rowcount
+            gone += conn.execute(delete(portal_throttle).where(portal_throttle.c.window_start <= window_cut)).rowcount
+        return int(gone or 0)
 
     # -- throttling ----------------------------------------------------------------------
     @staticmethod

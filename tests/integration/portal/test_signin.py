@@ -282,3 +282,25 @@ def test_throttles_are_shared_by_every_portal_process(portal_lab: None, tmp_path
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_sign_in_purges_dead_sessions_and_old_throttles(portal_with: Any) -> None:
+    server = portal_with(signin_window_seconds=60)
+    old = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="microseconds")
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="microseconds")
+    for digest, last, end in (("a" * 64, old, soon), ("b" * 64, soon, old)):  # idle too long / past its end
+        server.execute(
+            "INSERT INTO portal_session (token_sha256, account, directory, username, dn, display_name, roles, "
+            "created_at, last_seen_at, expires_at) VALUES (?, 'x', 'corp', 'x', 'uid=x', 'X', 'employee', ?, ?, ?)",
+            digest,
+            old,
+            last,
+            end,
+        )
+    server.execute("INSERT INTO portal_throttle (key, window_start, failures) VALUES ('account:old', ?, 9)", old)
+    s = sign_in(server, "employee", address=_address())
+    assert server.query("SELECT token_sha256 FROM portal_session") == [
+        (hashlib.sha256(s.cookie_value.encode()).hexdigest(),)
+    ]
+    assert server.query("SELECT count(*) FROM portal_throttle WHERE key = 'account:old'") == [(0,)]
+    s.client.close()
