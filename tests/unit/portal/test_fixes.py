@@ -1,0 +1,95 @@
+"""runner.fixes over the repo's runbooks and the lab inventory (nothing is contacted)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import fixes
+from runner.api import open_app
+from runner.service import Firstline
+from runner.settings import Settings
+
+REPO = Path(__file__).resolve().parents[3]
+EMPLOYEE = frozenset({"employee"})
+AGENT = frozenset({"employee", "agent"})
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firstline]:
+    tmp = tmp_path_factory.mktemp("fixes")
+    a = open_app(
+        Settings(
+            environment="test",
+            database_url=f"sqlite:///{tmp / 'db.sqlite'}",
+            runbooks_dir=REPO / "runbooks",
+            inventory=REPO / "lab" / "inventory.yaml",
+            audit_key_file=tmp / "audit.key",
+            log_file=tmp / "log",
+        )
+    )
+    yield a
+    a.close()
+
+
+def names(entries: list[fixes.Entry]) -> set[str]:
+    return {e.name for e in entries}
+
+
+def test_roles_decide_the_list(app: Firstline) -> None:
+    employee = names(fixes.catalogue(app, EMPLOYEE))
+    agent = names(fixes.catalogue(app, AGENT))
+    assert {"account-unlock", "password-reset", "printer-queue-clear"} <= employee
+    assert not {"service-restart", "disk-cleanup"} & employee
+    assert {"service-restart", "disk-cleanup"} <= agent and employee <= agent
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("printer", {"printer-queue-clear"}),
+        ("PRINTER", {"printer-queue-clear"}),
+        ("I forgot my password", {"password-reset"}),
+        ("ik ben mijn wachtwoord vergeten", {"password-reset"}),
+        ("buitengesloten", {"account-unlock"}),
+        ("wáchtwoord resetten", {"password-reset"}),
+        ("coffee", set()),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_search_every_word_any_language(app: Firstline, query: str, expected: set[str] | None) -> None:
+    found = names(fixes.catalogue(app, EMPLOYEE, "en", query))
+    if expected is None:
+        assert found == names(fixes.catalogue(app, EMPLOYEE))
+    else:
+        assert found == expected
+
+
+def test_employee_forms_never_ask_whose_account(app: Firstline) -> None:
+    for entry in fixes.catalogue(app, EMPLOYEE):
+        kinds = {f.type for f in entry.fields}
+        assert not {"account", "directory"} & kinds, entry.name
+        assert "mfa_verified" not in {f.name for f in entry.fields}
+    reset = fixes.describe(app, "password-reset", EMPLOYEE, "nl")
+    assert reset is not None and reset.title == "Wachtwoord opnieuw instellen"
+    fields = {f.name: f for f in reset.fields}
+    assert fields["new_password"].input == "password" and fields["new_password"].default is None
+    assert fields["must_change"].input == "checkbox"
+    agent_reset = fixes.describe(app, "password-reset", AGENT, "en")
+    assert agent_reset is not None and {"user", "directory", "mfa_verified"} <= {f.name for f in agent_reset.fields}
+    printer = fixes.describe(app, "printer-queue-clear", EMPLOYEE, "en")
+    assert printer is not None
+    options = dict(printer.fields[0].options)
+    assert options["office-1"] == "Office printer 1 (2nd floor)"
+
+
+def test_form_values_forward_only_the_entry_fields(app: Firstline) -> None:
+    reset = fixes.describe(app, "password-reset", EMPLOYEE, "en")
+    assert reset is not None
+    values = fixes.form_values(reset, {"user": "alice", "directory": "ad", "new_password": "x", "mfa_verified": "true"})
+    assert values == {"new_password": "x", "must_change": False}
+    assert fixes.describe(app, "service-restart", EMPLOYEE) is None
+    assert fixes.describe(app, "../etc/passwd", EMPLOYEE) is None
