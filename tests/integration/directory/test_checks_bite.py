@@ -11,10 +11,10 @@ import secrets
 from typing import Any
 
 import pytest
-from ldap3 import Connection
+from ldap3 import BASE, Connection
 
 from connectors.base import Rejected
-from tests.integration.directory.helpers import Directory
+from tests.integration.directory.helpers import Directory, new_password
 
 
 def _failed_sign_ins(directory: Directory, user: str, times: int = 3) -> None:
@@ -48,3 +48,38 @@ def test_an_unlock_is_believed_only_when_the_re_read_shows_the_account_unlocked(
     monkeypatch.undo()
     assert directory.conn.run("account_status", {"user": user}, timeout=10)["locked"] is True
     assert not directory.bind_ok(user, pw)
+
+
+def test_a_name_that_two_entries_carry_is_refused_and_neither_is_touched(openldap: Directory) -> None:
+    """Two entries with the same uid (say a copy in another OU): acting on the first one the
+    directory returns would be a guess. Every action refuses and both entries stay as they were."""
+    user, pw = openldap.create_user()
+    twin = f"cn={user}-twin,{openldap.base}"
+    ok = openldap.admin.add(
+        twin,
+        attributes={
+            "objectClass": ["inetOrgPerson"],
+            "uid": user,
+            "cn": f"{user}-twin",
+            "sn": "Twin",
+            "userPassword": pw,
+        },
+    )
+    assert ok, openldap.admin.result
+    try:
+        _failed_sign_ins(openldap, user)  # locked: unlock would have something to do
+        before = openldap.state_attrs(user)
+        for action, extra in (
+            ("account_status", {}),
+            ("unlock_account", {}),
+            ("reset_password", {"new_password": new_password()}),
+            ("change_password", {"old_password": pw, "new_password": new_password()}),
+        ):
+            with pytest.raises(Rejected) as err:
+                openldap.conn.run(action, {"user": user, **extra}, timeout=30)
+            assert err.value.reason == "ambiguous", (action, err.value.reason)
+        assert openldap.state_attrs(user) == before
+        openldap.admin.search(twin, "(objectClass=*)", BASE, attributes=["userPassword", "pwdAccountLockedTime"])
+        assert openldap.admin.entries[0].entry_attributes_as_dict.get("pwdAccountLockedTime", []) == []
+    finally:
+        openldap.admin.delete(twin)
