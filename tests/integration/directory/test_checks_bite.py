@@ -14,7 +14,9 @@ import pytest
 from ldap3 import BASE, Connection
 
 from connectors.base import Rejected
-from tests.integration.directory.helpers import Directory, new_password
+from connectors.ldap import LdapConnector
+from runner.secrets import SecretStore
+from tests.integration.directory.helpers import LAB, Directory, new_password, target_config
 
 
 def _failed_sign_ins(directory: Directory, user: str, times: int = 3) -> None:
@@ -83,3 +85,23 @@ def test_a_name_that_two_entries_carry_is_refused_and_neither_is_touched(openlda
         assert openldap.admin.entries[0].entry_attributes_as_dict.get("pwdAccountLockedTime", []) == []
     finally:
         openldap.admin.delete(twin)
+
+
+def test_no_credential_is_sent_on_a_connection_without_tls_even_if_the_setting_slipped_through(
+    openldap: Directory,
+) -> None:
+    """``ldap://`` without StartTLS is refused when the inventory is read; should such a target
+    be built anyway (``model_copy`` skips validation), the connector itself still refuses to
+    bind before any password travels, and the account is not touched."""
+    user, _pw = openldap.create_user()
+    before = openldap.state_attrs(user)
+    config = target_config("corp").model_copy(update={"url": "ldap://127.0.0.1:3389", "start_tls": False})
+    conn = LdapConnector("corp", config, SecretStore(LAB))
+    try:
+        for action, extra in (("account_status", {}), ("reset_password", {"new_password": new_password()})):
+            with pytest.raises(Rejected) as err:
+                conn.run(action, {"user": user, **extra}, timeout=30)
+            assert err.value.reason == "insecure_connection", (action, err.value.reason)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before
