@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from portal import errors, i18n
+from portal import errors, i18n, runs
 from portal.api import agent as api_agent
 from portal.api import audit as api_audit
 from portal.api import fixes as api_fixes
@@ -78,7 +78,9 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runs.start(app.state.portal)  # the in-process worker pool and the periodic sweep
         yield
+        runs.stop(app.state.portal)
         if service is None:
             firstline.close()
 

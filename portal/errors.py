@@ -20,6 +20,7 @@ PolicyDenied           403     forbidden
 NotFoundError          404     not_found
 ParameterError         422     invalid_input
 NotVetted              409     not_vetted
+QueueFull              503     busy (+ Retry-After; no ticket was written)
 LedgerError            503     unavailable
 ConfigError / other    500     internal_error (details only in the log)
 request validation     422     invalid_input (names the field, never echoes the value)
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from portal import i18n
 from runner.agent import LookupFailed
 from runner.auth import DirectoryUnavailable, SignInFailed, SignInThrottled
+from runner.dispatch import QueueFull
 from runner.errors import (
     ConfigError,
     FirstlineError,
@@ -114,6 +116,8 @@ def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[st
         return 422, "invalid_input", str(exc), {}
     if isinstance(exc, NotVetted):
         return 409, "not_vetted", "This fix is not approved in its current form; the service desk has been told.", {}
+    if isinstance(exc, QueueFull):  # every run worker busy and the queue full: nothing was started
+        return 503, "busy", str(exc), {"Retry-After": "30"}
     if isinstance(exc, LedgerError):
         return 503, "unavailable", "The ticket store is not available right now. Try again later.", {}
     if isinstance(exc, ConfigError):

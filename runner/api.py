@@ -13,8 +13,17 @@ from runner.settings import Settings, get_settings, private_file
 __all__ = ["Firstline", "RunOutcome", "open_app"]
 
 
-def open_app(settings: Settings | None = None, connectors: Mapping[str, type[Connector]] | None = None) -> Firstline:
-    """Open the ledger (migrating it if needed) and return the service.
+def open_app(
+    settings: Settings | None = None,
+    connectors: Mapping[str, type[Connector]] | None = None,
+    *,
+    migrate: bool | None = None,
+) -> Firstline:
+    """Open the ledger and return the service.
+
+    *migrate*: see ``Firstline`` (None: migrate on the embedded default — SQLite, or the
+    ``dev`` / ``test`` environments; a production PostgreSQL is upgraded only by
+    ``firstline db upgrade``).
 
     Fails closed before anything is written: without an audit key outside ``dev`` /
     ``test`` this raises ``ConfigError`` and creates no file. The log file, the SQLite
@@ -29,7 +38,7 @@ def open_app(settings: Settings | None = None, connectors: Mapping[str, type[Con
     private_file(settings.audit_key_file.parent / "audit-checkpoints.jsonl")
     # one refused service sign-in makes later runs (other processes too) fail fast: issue 7 item 8
     auth_breaker.configure(settings.data_dir / "auth-breakers.json")
-    return Firstline(settings, connectors)
+    return Firstline(settings, connectors, migrate=migrate)
 
 
 def _remember_database_password(url: str) -> None:

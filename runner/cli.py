@@ -49,7 +49,8 @@ class Format(StrEnum):
 
 
 class State(StrEnum):
-    in_progress = "in_progress"
+    queued = "queued"
+    running = "running"
     resolved = "resolved"
     escalated = "escalated"
     closed = "closed"
@@ -369,7 +370,8 @@ def tickets_show(number: Annotated[str, typer.Argument(help="e.g. FL-000123")]) 
 
 @tickets_app.command("sweep")
 def tickets_sweep() -> None:
-    """Escalate tickets whose run died (still in progress past their deadline); recorded as done by you."""
+    """Escalate queued tickets never started and running tickets whose run died, past their
+    deadline (reasons never_started / run_lost); recorded as done by you."""
     done = _app().sweep(actor_id=_me())
     out.print(f"Escalated {len(done)} stale ticket(s){': ' + ', '.join(done) if done else '.'}")
 
@@ -485,6 +487,35 @@ def inventory_check(
         reason = f" [{r.reason}]" if r.ok is False and r.reason else ""
         out.print(f"  {r.target} ({r.connector}): {state}{reason} — {r.message}", markup=False)
     raise typer.Exit(report.exit_code)
+
+
+# -- db: schema migrations (issue 8, the run seam) ---------------------------------------
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database (FIRSTLINE_DATABASE_URL) to the newest schema revision (Alembic).
+
+    The embedded default (SQLite; environments dev and test) migrates itself when opened; a
+    production PostgreSQL is migrated only by this command, once per release, before the
+    portal and workers start. Exit 0 when current (also when it already was), 2 when the
+    database cannot be used."""
+    from runner.ledger.store import HEAD_REVISION, make_engine, upgrade
+    from runner.settings import get_settings
+
+    settings = get_settings()
+    if settings.sqlite_path is not None:
+        from runner.settings import private_file
+
+        private_file(settings.sqlite_path)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    out.print(f"Database schema is at revision {HEAD_REVISION}.", markup=False)
 
 
 # -- serve: the portal (issue 8; helper H1) ----------------------------------------------

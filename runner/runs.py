@@ -373,12 +373,15 @@ class RunService:
         user_agent: str | None = None,
         dispatcher: Dispatcher | None = None,
         progress: Progress | None = None,
+        work_note: str | None = None,
     ) -> Submitted:
         """Check and record a run as a ``queued`` ticket, hand its id to *dispatcher*
         (default: ``self.dispatcher``) and return at once with the ticket number.
 
         *requester*: on whose behalf (the account whose problem this is); *actor_id*: who
-        acts (CLI: the OS user; portal: the signed-in person), None = the requester. Refusals
+        acts (CLI: the OS user; portal: the signed-in person), None = the requester.
+        *work_note*: the agent's reason for the run (already checked by
+        ``runner.agent.work_note``), kept on the ticket and in ``ticket.opened``. Refusals
         raise ``FirstlineError`` subclasses before any ticket and are audited as
         ``run.refused``; ``QueueFull`` when the dispatcher cannot take the run.
         """
@@ -393,18 +396,31 @@ class RunService:
             except FirstlineError as exc:
                 self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
                 raise
-            submitted = self._record(rb, values, actor, requester, channel)
+            submitted = self._record(rb, values, actor, requester, channel, work_note)
             if progress is not None:
                 progress("ticket.opened", {"ticket": submitted.ticket_number})
             try:
                 send(submitted.ticket_id)
-            except Exception:  # noqa: BLE001 - e.g. a broker that is down: the ticket must not stay queued
+            except Exception:
+                # Not handed over (e.g. a broker that is down): the ticket must not stay queued.
+                # An inline run that failed after its claim re-raises (the sweep ends it).
                 self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
                 self._run_secrets.pop(submitted.ticket_id, None)
-                self._end_unstarted(submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None)
+                if not self._end_unstarted(
+                    submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
+                ):
+                    raise
         return submitted
 
-    def _record(self, rb: Runbook, values: Mapping[str, Any], actor: Actor, requester: str, channel: str) -> Submitted:
+    def _record(
+        self,
+        rb: Runbook,
+        values: Mapping[str, Any],
+        actor: Actor,
+        requester: str,
+        channel: str,
+        work_note: str | None = None,
+    ) -> Submitted:
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
                 remember_secret(values[p])  # masked in the operator log from now on
@@ -438,6 +454,7 @@ class RunService:
                         timeout_s=start_within,  # queued: must be claimed by then (``never_started``)
                         directory=values[rb.directory_param]["key"] if rb.directory_param else None,
                         opened_by=actor.id,
+                        work_note=work_note,
                         state="queued",
                         run_timeout_s=run_timeout,
                         run_context={
@@ -498,7 +515,17 @@ class RunService:
             if not claimed:
                 self.log.info("run.already_claimed", ticket_id=ticket_id)
                 return None
-            outcome = self._run_claimed(row, secrets or {}, progress)
+            try:
+                outcome = self._run_claimed(row, secrets or {}, progress)
+            except LedgerError:
+                raise  # the database is unusable: the sweep ends the ticket (run_lost)
+            except Exception as exc:
+                # Anything before the steps (unreadable approvals, inventory...): never left running.
+                self.log.exception("run.not_started", ticket_id=ticket_id)
+                reason = "config_error" if isinstance(exc, FirstlineError) else "internal_error"
+                message = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
+                self._end_unstarted(ticket_id, reason, message, None, from_states=("running",))
+                outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
             with self._cond:
                 self._finished[ticket_id] = (time.monotonic(), outcome)
                 self._expire_finished()
@@ -509,7 +536,7 @@ class RunService:
                 self._here.discard(ticket_id)
                 self._cond.notify_all()
 
-    def _run_claimed(self, row: Mapping[str, Any], secrets: Mapping[str, Any], progress: Progress | None) -> RunOutcome:
+    def _run_claimed(self, row: Mapping[Any, Any], secrets: Mapping[str, Any], progress: Progress | None) -> RunOutcome:
         ticket_id, number = row["id"], tickets.number_of(row["id"])
         context_row = json.loads(row["run_context"] or "{}")
         actor = Actor(
@@ -611,8 +638,12 @@ class RunService:
         message: str,
         actor: Actor | None,
         meta: Mapping[str, Any] | None = None,
+        *,
+        from_states: tuple[str, ...] | None = None,
+        deadline_before: str | None = None,
     ) -> bool:
-        """Escalate a ticket whose steps never ran (nothing was changed)."""
+        """Escalate a ticket whose steps never ran (or whose run was lost); False if it was
+        not in *from_states* (default: queued or running) or no longer past *deadline_before*."""
         with transaction(self.engine) as conn:
             return tickets.close_ticket(
                 conn,
@@ -626,6 +657,8 @@ class RunService:
                 message=message,
                 assignment_group=self.settings.escalation_group,
                 meta=meta or {},
+                from_states=from_states,
+                deadline_before=deadline_before,
             )
 
     def _finish(
@@ -772,13 +805,17 @@ class RunService:
         done = []
         for ticket_id, state in tickets.stale_tickets(self.engine):
             never = state == "queued"
-            self._run_secrets.pop(ticket_id, None)
+            # Only from the state seen and while still past the deadline: a run claimed
+            # meanwhile (new state, renewed deadline) is left alone.
             if self._end_unstarted(
                 ticket_id,
                 "never_started" if never else "run_lost",
                 NEVER_STARTED_MESSAGE if never else RUN_LOST_MESSAGE,
                 actor,
+                from_states=(state,),
+                deadline_before=now(),
             ):
+                self._run_secrets.pop(ticket_id, None)
                 done.append(tickets.number_of(ticket_id))
         return done
 
@@ -838,6 +875,7 @@ class RunService:
         client_ip: str | None = None,
         user_agent: str | None = None,
         progress: Progress | None = None,
+        work_note: str | None = None,
     ) -> RunOutcome:
         """``submit`` with an ``InlineDispatcher``: returns once the run is final, with its
         outcome (progress events ``ticket.opened``, ``step.started``, ``step.finished``)."""
@@ -853,6 +891,7 @@ class RunService:
             user_agent=user_agent,
             dispatcher=inline,
             progress=progress,
+            work_note=work_note,
         )
         outcome = inline.results.get(submitted.ticket_id)
         with self._cond:

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     environment: Literal["dev", "test", "prod"] = "prod"
     data_dir: Path = Path("var")
-    database_url: str = "sqlite:///var/firstline.db"
+    database_url: str = Field(default="sqlite:///var/firstline.db", repr=False)  # may hold a password
     runbooks_dir: Path = Path("runbooks")
     inventory: Path = Path("inventory.yaml")
     audit_key: SecretStr | None = None
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     escalation_group: str = "service-desk-l2"
     default_step_timeout: float = 30.0
     watchdog_grace: float = 5.0
+    # --- runs (runner/runs.py, runner/dispatch.py; docs/architecture.md "The run seam") ---
+    run_workers: int = Field(default=4, ge=1, le=64)  # in-process pool: runs at once
+    run_queue_size: int = Field(default=32, ge=0, le=10_000)  # in-process pool: runs waiting; more are refused
+    run_start_within: float = Field(default=600.0, gt=0)  # seconds a queued run may wait (sweep: never_started)
+    sweep_interval: float = Field(default=60.0, gt=0)  # seconds between the portal's sweeps
     # --- portal (docs/portal.md "Settings") ---
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     trusted_proxies: list[str] = Field(default_factory=list)  # addresses / CIDRs whose X-Forwarded-For counts
@@ -189,11 +194,15 @@ class Settings(BaseSettings):
 
 def read_settings() -> Settings:
     """Settings from the environment; a wrong value is a ``ConfigError`` naming the variable (never its value)."""
+    from pydantic_settings import SettingsError
+
     try:
         return Settings()
     except ValidationError as exc:
         text = describe_validation_error(exc)
         raise ConfigError(f"settings: {text} (FIRSTLINE_<NAME> environment variables)") from None
+    except SettingsError as exc:  # e.g. a list/dict setting that is not valid JSON; names the field only
+        raise ConfigError(f"settings: {exc} (FIRSTLINE_<NAME> environment variables)") from None
 
 
 @functools.cache

@@ -13,7 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from runner.errors import LedgerError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0008"  # the newest file in migrations/versions (a unit test checks)
+# The newest revision: migrations are named NNNN_<what>.py with revision "NNNN", each revising
+# the one before (a unit test checks this is Alembic's single head).
+HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 def make_engine(url: str) -> Engine:
@@ -64,6 +66,25 @@ def upgrade(engine: Engine) -> None:
         raise LedgerError(
             f"database is not usable: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}"
         ) from exc
+
+
+def ensure_schema(engine: Engine, *, migrate: bool) -> None:
+    """Make sure the schema is current: migrate it (*migrate*), or check it is at
+    ``HEAD_REVISION`` and raise ``LedgerError`` naming ``firstline db upgrade`` when not."""
+    if migrate:
+        upgrade(engine)
+        return
+    try:
+        with engine.connect() as conn:
+            current = _current_revision(conn)
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"database is not usable: {exc.__class__.__name__}") from exc
+    if current != HEAD_REVISION:
+        found = f"at revision {current}" if current else "empty (no Firstline schema)"
+        raise LedgerError(
+            f"the database is {found}; this Firstline needs revision {HEAD_REVISION}. "
+            "Run `firstline db upgrade` first."
+        )
 
 
 def _current_revision(conn: Connection) -> str | None:

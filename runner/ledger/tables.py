@@ -19,7 +19,7 @@ ticket = Table(
     Column("runbook", String(64), nullable=False),
     Column("runbook_sha256", String(64), nullable=False),
     Column("params", Text, nullable=False),
-    Column("state", String(16), nullable=False),
+    Column("state", String(32), nullable=False),  # revision 0006: 32 (was 16)
     Column("impact", Integer, nullable=False),
     Column("urgency", Integer, nullable=False),
     Column("priority", Integer, nullable=False),
@@ -35,12 +35,17 @@ ticket = Table(
     Column("deadline_at", String(32), nullable=False),
     Column("directory", String(64)),  # revision 0002: inventory directories key, NULL if none
     Column("opened_by", String(128)),  # revision 0003: who opened it (acting person), NULL before
+    Column("started_at", String(32)),  # revision 0006: when a worker claimed the run (NULL while queued)
+    Column("run_timeout_s", Integer),  # revision 0006: seconds a claimed run may take
+    Column("run_context", Text),  # revision 0006: JSON {roles, client_ip, user_agent, secret_params}
+    Column("work_note", Text),  # revision 0007: the agent's reason for a one-click fix (NULL otherwise)
     Index("ix_ticket_state", "state"),
     Index("ix_ticket_requester", "requester"),
     Index("ix_ticket_directory", "directory"),
     Index("ix_ticket_opened_at", "opened_at"),  # revision 0008: auditor searches and KPIs
     Index("ix_ticket_opened_by_id", "opened_by", "id"),
     Index("ix_ticket_runbook_id", "runbook", "id"),
+    Index("ix_ticket_state_deadline", "state", "deadline_at"),
 )
 
 step_result = Table(
@@ -61,6 +66,7 @@ step_result = Table(
     Column("attempts", Integer, nullable=False),
     Column("started_at", String(32), nullable=False),
     Column("finished_at", String(32)),
+    Column("event_seq", Integer),  # revision 0006: progress position (2*seq-1 running, 2*seq finished)
     Index("ix_step_result_ticket", "ticket_id", "seq"),
 )
 

@@ -18,6 +18,11 @@ from runner.ledger.tables import step_result, ticket
 # ``closed``: the requester must act (resolution code ``requester_action_needed``); neither
 # resolved nor in the second-level queue.
 FINAL_STATES = ("resolved", "escalated", "closed")
+# The run seam (docs/architecture.md "Ticket states"): queued -> running -> final.
+# ``awaiting_approval`` (before ``queued``) is reserved for approvals; ``in_progress`` is the
+# pre-0006 name of ``running`` (migrated; still swept if an older process writes it).
+OPEN_STATES = ("awaiting_approval", "queued", "running")
+RUNNING_STATES = ("running", "in_progress")
 STATES = ("in_progress", *FINAL_STATES)
 REQUESTER_ACTION_NEEDED = "requester_action_needed"
 # ServiceNow's default impact x urgency lookup (1 = highest).
@@ -27,7 +32,7 @@ PRIORITY = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3
 # Built once: SQLAlchemy caches their compiled form, which keeps a run's ledger cost low.
 _INSERT_TICKET = ticket.insert()
 _INSERT_STEP = step_result.insert()
-_CLOSE = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state == "in_progress")
+_CLOSE = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state.in_(("queued", *RUNNING_STATES)))
 
 
 def number_of(ticket_id: int) -> str:
@@ -59,6 +64,10 @@ class NewTicket:
     urgency: int = 2
     directory: str | None = None  # inventory ``directories`` key the run acts on (runner.routing)
     opened_by: str | None = None  # the acting person (operator at the terminal, signed-in agent)
+    state: str = "queued"  # the run seam: a worker claims it (runner.runs); ``running`` for direct use
+    run_timeout_s: int | None = None  # seconds a claimed run may take (deadline reset at claim)
+    run_context: Mapping[str, Any] | None = None  # actor roles, client, secret parameter names: never values
+    work_note: str | None = None  # the agent's reason for a one-click fix (runner.agent.work_note); revision 0007
 
 
 def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket) -> tuple[int, str]:
@@ -75,7 +84,7 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
             "runbook": new.runbook,
             "runbook_sha256": new.runbook_sha256,
             "params": dumps(new.params),
-            "state": "in_progress",
+            "state": new.state,
             "impact": new.impact,
             "urgency": new.urgency,
             "priority": PRIORITY[(new.impact, new.urgency)],
@@ -85,6 +94,10 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
             "deadline_at": deadline,
             "directory": new.directory,
             "opened_by": new.opened_by,
+            "run_timeout_s": new.run_timeout_s,
+            "run_context": dumps(new.run_context) if new.run_context is not None else None,
+            "work_note": new.work_note,
+            "started_at": ts if new.state == "running" else None,
         },
     ).inserted_primary_key
     assert inserted is not None
@@ -101,10 +114,11 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
         runbook_sha256=new.runbook_sha256,
         correlation_id=new.correlation_id,
         detail={
-            "state": "in_progress",
+            "state": new.state,
             "channel": new.channel,
             "params": dict(new.params),
             **({"directory": new.directory} if new.directory is not None else {}),
+            **({"work_note": new.work_note} if new.work_note is not None else {}),
         },
     )
     return ticket_id, number
@@ -127,11 +141,22 @@ def close_ticket(
     message: str,
     assignment_group: str | None,
     meta: Mapping[str, Any],
+    from_states: tuple[str, ...] | None = None,
+    deadline_before: str | None = None,
 ) -> bool:
-    """Move an in-progress ticket to its final state; False if it was already final."""
+    """Move a queued or running ticket to its final state; False if it was already final.
+
+    *from_states*: close only from these states (the sweep passes the state it saw, so a
+    run claimed meanwhile is not called ``never_started``); *deadline_before*: only if
+    ``deadline_at`` is still before this time (a claim renews the deadline)."""
     ts = now()
+    stmt = _CLOSE
+    if from_states is not None:
+        stmt = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state.in_(from_states))
+    if deadline_before is not None:
+        stmt = stmt.where(ticket.c.deadline_at < deadline_before)
     done = conn.execute(
-        _CLOSE,
+        stmt,
         {
             "b_id": ticket_id,
             "state": state,
@@ -162,10 +187,19 @@ def close_ticket(
     return True
 
 
-def stale_ticket_ids(engine: Engine) -> list[int]:
+def stale_tickets(engine: Engine) -> list[tuple[int, str]]:
+    """``(id, state)`` of queued or running tickets whose ``deadline_at`` has passed, oldest first."""
     with engine.connect() as conn:
-        rows = conn.execute(select(ticket.c.id).where(ticket.c.state == "in_progress", ticket.c.deadline_at < now()))
-        return [r.id for r in rows]
+        rows = conn.execute(
+            select(ticket.c.id, ticket.c.state)
+            .where(ticket.c.state.in_(("queued", *RUNNING_STATES)), ticket.c.deadline_at < now())
+            .order_by(ticket.c.id)
+        )
+        return [(r.id, r.state) for r in rows]
+
+
+def stale_ticket_ids(engine: Engine) -> list[int]:
+    return [tid for tid, _state in stale_tickets(engine)]
 
 
 def list_tickets(

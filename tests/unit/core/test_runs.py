@@ -159,16 +159,18 @@ def test_stale_in_progress_ticket_is_swept_to_escalated(app: Firstline) -> None:
 
 
 def test_step_rows_are_written_before_the_next_step_runs(app: Firstline) -> None:
-    seen: list[int] = []
+    seen: list[list[tuple[str, str]]] = []
 
     def unlock(_inputs: dict[str, str]) -> dict[str, bool]:
         with app.engine.connect() as c:
-            seen.append(len(c.execute(select(step_result)).all()))
+            rows = c.execute(select(step_result.c.step_id, step_result.c.status).order_by(step_result.c.seq))
+            seen.append([(r.step_id, r.status) for r in rows])
         return {"unlocked": True}
 
     FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [unlock]}
     app.run("fake-unlock", {"user": "alice"}, requester="agent7")
-    assert seen == [1]
+    # The earlier step is finished in the ledger, the current one is visible as running.
+    assert seen == [[("check", "ok"), ("unlock", "running")]]
 
 
 def test_concurrent_runs_keep_one_ticket_each_and_an_intact_chain(app: Firstline) -> None:

@@ -1,6 +1,7 @@
 """The run seam (docs/architecture.md "The run seam"): tickets are ``queued`` then ``running``.
 
-* ``ticket.state``: the old ``in_progress`` becomes ``running`` (a run that was in
+* ``ticket.state``: up to 32 characters (``awaiting_approval`` is reserved for approvals);
+  the old ``in_progress`` becomes ``running`` (a run that was in
   progress when the database was upgraded: the sweep ends it as ``run_lost`` once its
   deadline passes, exactly as before).
 * ``ticket.started_at``: when a worker claimed the run (NULL while queued and for
@@ -28,6 +29,8 @@ down_revision = "0005"
 
 def upgrade() -> None:
     with op.batch_alter_table("ticket") as batch:
+        # ``awaiting_approval`` (17 characters) must fit
+        batch.alter_column("state", existing_type=sa.String(16), type_=sa.String(32), existing_nullable=False)
         batch.add_column(sa.Column("started_at", sa.String(32), nullable=True))
         batch.add_column(sa.Column("run_timeout_s", sa.Integer, nullable=True))
         batch.add_column(sa.Column("run_context", sa.Text, nullable=True))
@@ -44,6 +47,7 @@ def downgrade() -> None:
     with op.batch_alter_table("step_result") as batch:
         batch.drop_column("event_seq")
     with op.batch_alter_table("ticket") as batch:
+        batch.alter_column("state", existing_type=sa.String(32), type_=sa.String(16), existing_nullable=False)
         batch.drop_column("run_context")
         batch.drop_column("run_timeout_s")
         batch.drop_column("started_at")
