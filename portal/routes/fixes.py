@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from portal import i18n, runs
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
@@ -62,6 +63,10 @@ async def fix_run(
         submitted[key] = values[0]
     params = fixes.form_values(entry, submitted)
     try:
+        if not _hands_over_secrets(ctx, name) and getattr(runs, "submit", None) is not None:
+            # the run seam: queue it and show the ticket page at once; its steps appear as they run
+            queued = await run_in_threadpool(runs.submit, ctx, name, params, user=user, client=client)  # type: ignore[attr-defined,unused-ignore]
+            return RedirectResponse(f"/me/tickets/{queued.ticket_number}", status_code=303)
         outcome = await _run_in_thread(ctx, name, params, user, client)
     except (ParameterError, PolicyDenied) as exc:
         shown = {k: v for k, v in params.items() if k not in {f.name for f in entry.fields if f.input == "password"}}
@@ -79,11 +84,16 @@ async def fix_run(
     return RedirectResponse(f"/me/tickets/{outcome.ticket_number}", status_code=303)
 
 
+def _hands_over_secrets(ctx: PortalContext, name: str) -> bool:
+    """Whether a run of *name* may hand a secret to the requester once (a generated temporary
+    password): then the answer waits for the run, as the secret is shown on it only."""
+    rb = ctx.firstline.runbook(name)
+    return any(step.action.secret_outputs for step in rb.steps)
+
+
 async def _run_in_thread(
     ctx: PortalContext, name: str, params: dict[str, Any], user: Principal, client: ClientInfo
 ) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(runs.run, ctx, name, params, user=user, client=client)
 
 

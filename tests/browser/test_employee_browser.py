@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.integration.directory.helpers import FLAVORS, Directory, _admin, connector
 from tests.integration.portal.test_selfservice import wait_for_code
@@ -131,7 +132,8 @@ def test_home_catalogue_run_and_my_tickets(
     with page.expect_navigation():
         page.locator(".fix-list form button[type=submit]").first.click()
     assert "/me/tickets/FL-" in page.url
-    assert page.locator("#outcome-label").inner_text() == {"en": "Fixed", "nl": "Opgelost"}[lang]
+    # while it runs the page follows it (server-sent events); the outcome replaces "Working on it"
+    expect(page.locator("#outcome-label")).to_have_text({"en": "Fixed", "nl": "Opgelost"}[lang], timeout=30000)
     assert page.locator("#steps li").count() >= 1
     check_axe(page, f"ticket-{lang}")
     screenshot(page, f"ticket-{lang}")
@@ -139,3 +141,28 @@ def test_home_catalogue_run_and_my_tickets(
     assert page.locator("table.tickets tbody tr").count() == 1
     check_axe(page, f"my-tickets-{lang}")
     screenshot(page, f"my-tickets-{lang}")
+
+
+def test_ticket_page_follows_a_running_fix_live(
+    page: Any, users: Directory, check_axe: Any, screenshot: Any, browser_sign_in: Any
+) -> None:
+    from tests.integration.conftest import start_lab
+
+    start_lab("sshd", "cups")
+    user, pw = users.create_user()
+    browser_sign_in(page, user, pw)
+    page.goto("/?q=print")
+    page.locator(".fix-list summary").first.click()
+    page.locator(".fix-list select").first.select_option("office-1")
+    with page.expect_navigation():
+        page.locator(".fix-list form button[type=submit]").first.click()
+    assert "/me/tickets/FL-" in page.url
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#outcome-label")).to_have_text("Fixed", timeout=60000)
+    # no reload happened: the script removed the meta refresh and the steps and outcome arrived
+    # on this page by server-sent events (or the run had already finished when it was shown)
+    assert page.evaluate("window.__sameDocument === true")
+    assert page.locator("#steps li").count() >= 2
+    assert page.locator('meta[http-equiv="refresh"]').count() == 0
+    check_axe(page, "ticket-live-en")
+    screenshot(page, "ticket-live-en")

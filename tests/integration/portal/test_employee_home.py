@@ -7,6 +7,7 @@ Real portal (uvicorn), real lab slapd and SMTP sink; see tests/portal_support.py
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -102,10 +103,22 @@ def test_employee_runs_only_for_themself(portal: PortalServer, signed_in: Callab
     assert count == before + 1
 
 
+def _wait_done(client: SignedIn, number: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Follow the ticket's progress (the polling API) until it is final."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = client.get(f"/api/v1/tickets/{number}/events").json()
+        if state["done"] or time.monotonic() > deadline:
+            return dict(state)
+        time.sleep(0.1)
+
+
 def _run_status(client: SignedIn) -> str:
     r = client.post("/fix/account-status", data={"csrf_token": client.csrf}, follow_redirects=False)
     assert r.status_code == 303, r.text
-    return str(r.headers["location"].rsplit("/", 1)[1])
+    number = str(r.headers["location"].rsplit("/", 1)[1])
+    assert _wait_done(client, number)["done"]
+    return number
 
 
 def test_my_tickets_in_plain_words_for_the_owner_only(
@@ -127,6 +140,7 @@ def test_my_tickets_in_plain_words_for_the_owner_only(
     )
     assert r.status_code == 303, r.text
     closed = r.headers["location"].rsplit("/", 1)[1]
+    assert _wait_done(me, closed)["done"]
     page = me.get(f"/me/tickets/{closed}")
     assert "You need to act" in page.text and "correct what the message says" in page.text
     nl = me.get(f"/me/tickets/{closed}", headers={"Accept-Language": "nl"})
