@@ -4,7 +4,7 @@ Shared by the portal (home page "What's wrong?" and ``/api/v1/catalogue``), the 
 later, triage. Only runbooks that load cleanly and are vetted in their current form are
 listed (a changed runbook is refused at run time anyway, security.md item 44).
 
-Who sees what (same rule as ``Firstline._prepare``): an employee (no ``agent`` /
+Who sees what (``runner.catalogue.audience_allows``, as at submit): an employee (no ``agent`` /
 ``admin`` role) sees runbooks whose ``audience`` holds ``self_service``; an agent sees
 those with ``agent`` or ``self_service``.
 
@@ -94,11 +94,11 @@ def is_employee(roles: frozenset[str] | set[str]) -> bool:
 
 
 def may_run(rb: Runbook, roles: frozenset[str] | set[str]) -> bool:
-    """Whether *roles* may run *rb* (the audience rule of ``Firstline._prepare``)."""
-    audience = set(rb.model.audience)
-    if is_employee(roles):
-        return "self_service" in audience
-    return bool(audience & {"agent", "self_service"})
+    """Whether *roles* may run *rb*: the audience rule, ``runner.catalogue.audience_allows``
+    (the same the run service applies at submit)."""
+    from runner.catalogue import audience_allows
+
+    return audience_allows(rb, roles)
 
 
 def _visible(p: Parameter, employee: bool) -> bool:

@@ -524,7 +524,8 @@ class RunService:
                 self.log.exception("run.not_started", ticket_id=ticket_id)
                 reason = "config_error" if isinstance(exc, FirstlineError) else "internal_error"
                 message = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
-                self._end_unstarted(ticket_id, reason, message, None, from_states=("running",))
+                meta = {k: row[k] for k in ("subject", "runbook", "runbook_sha256", "correlation_id")}
+                self._end_unstarted(ticket_id, reason, message, None, meta, from_states=("running",))
                 outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
             with self._cond:
                 self._finished[ticket_id] = (time.monotonic(), outcome)
