@@ -496,3 +496,16 @@ def test_a_server_database_is_not_migrated_as_a_side_effect(tmp_path: Path) -> N
     store.ensure_schema(engine, migrate=True)
     store.ensure_schema(engine, migrate=False)  # current now: fine
     engine.dispose()
+
+
+def test_a_ticket_awaiting_approval_is_neither_run_nor_swept(app: Firstline) -> None:
+    sub = _submit(app, Manual())
+    with app.engine.begin() as c:
+        c.execute(
+            update(ticket)
+            .where(ticket.c.id == sub.ticket_id)
+            .values(state="awaiting_approval", deadline_at="2000-01-01T00:00:00.000000+00:00")
+        )
+    assert app.execute(sub.ticket_id) is None and FakeConnector.calls == []
+    assert app.sweep() == []
+    assert _row(app, sub.ticket_id)["state"] == "awaiting_approval"
