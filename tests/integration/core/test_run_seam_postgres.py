@@ -1,5 +1,5 @@
 """The run seam on a real PostgreSQL (127.0.0.1:5432, a fresh database per test): the claim
-is atomic across threads and across processes, redelivery does nothing, step rows are
+is atomic across threads and across processes (the latter on SQLite too), redelivery does nothing, step rows are
 visible to another process while a step runs, the sweep ends stale queued and running
 tickets, an old ``in_progress`` ticket migrates to ``running``, and a production service
 never migrates as a side effect (``firstline db upgrade`` does)."""
@@ -147,6 +147,15 @@ _WORKER = textwrap.dedent(
     print(json.dumps({"ran": out is not None, "calls": [c[1] for c in FakeConnector.calls]}))
     """
 )
+
+
+def test_processes_claiming_one_ticket_run_it_once_on_sqlite(tmp_path: Path) -> None:
+    sqlite_app = Firstline(_settings(tmp_path, f"sqlite:///{tmp_path / 'seam.db'}"), connectors={"fake": FakeConnector})
+    try:
+        sqlite_app.vet("fake-unlock", "reviewer")
+        test_processes_claiming_one_ticket_run_it_once(sqlite_app, tmp_path)
+    finally:
+        sqlite_app.close()
 
 
 def test_processes_claiming_one_ticket_run_it_once(app: Firstline, tmp_path: Path) -> None:
