@@ -285,16 +285,10 @@ def runbooks_check() -> None:
 @runbooks_app.command("list")
 def runbooks_list() -> None:
     """List runbooks with their vetting state."""
-    from runner.runbook import load_all
-    from runner.vetting import read_lock
-
-    fl = _app()
-    books, problems = load_all(fl.settings.runbooks_dir, fl.connectors)
-    approvals = read_lock(fl.settings.runbooks_dir)
-    for name, rb in sorted(books.items()):
-        a = approvals.get(name)
-        state = "vetted" if a and a.sha256 == rb.sha256 else "CHANGED since vetting" if a else "not vetted"
-        out.print(shown(f"{name:24} {state:22} {rb.model.title.en}"), markup=False)
+    entries, problems = _app().catalogue.entries()
+    words = {"vetted": "vetted", "changed": "CHANGED since vetting", "not_vetted": "not vetted"}
+    for e in entries:
+        out.print(shown(f"{e.name:24} {words[e.state]:22} {e.runbook.model.title.en}"), markup=False)
     for p in problems:
         out.print(shown(p), markup=False)
 
@@ -536,6 +530,7 @@ def serve(
     application = create_app(get_settings())  # ConfigError → exit 2 before listening
     out.print(f"Firstline portal on http://{host}:{port}/ (stop with Ctrl-C)", markup=False)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+
 
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
