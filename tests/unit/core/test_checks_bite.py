@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from connectors.base import Rejected
+from runner.api import open_app
 from runner.errors import RunbookError
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import load_runbook
+from runner.service import Firstline
+from runner.settings import Settings
 from tests.fakes import FakeConnector
 from tests.unit.core.conftest import RESET
 
@@ -97,3 +101,50 @@ def test_a_secret_parameter_cannot_have_a_default(tmp_path: Path) -> None:
         load_runbook(path, {"fake": FakeConnector})
     assert any("a secret parameter cannot have a default" in p for p in info.value.problems)
     assert not any("Sommer-Wind-4711" in p for p in info.value.problems)
+
+
+def _stored(app: Firstline) -> bytes:
+    """Database (+WAL), operator log, audit checkpoints and both audit exports."""
+    s = app.settings
+    db = Path(s.database_url.removeprefix("sqlite:///"))
+    paths = [db, db.with_name(db.name + "-wal"), s.audit_key_file.parent / "audit-checkpoints.jsonl"]
+    if s.log_file is not None:
+        paths.append(s.log_file)
+    blob = b"".join(p.read_bytes() for p in paths if p.exists())
+    return blob + "".join(app.export_audit("jsonl")).encode() + "".join(app.export_audit("csv")).encode()
+
+
+def test_a_typed_password_echoed_in_a_connector_error_reaches_no_store(app: Firstline) -> None:
+    """The directory quotes the new password in its refusal: the ticket, audit and log get the
+    refusal without it (the step's secret inputs join the run's scrubber)."""
+    typed = "Zeer-Geheim-Wachtwoord-9182"
+    FakeConnector.script = {"reset_password": [Rejected(f"server refused '{typed}': in history", reason="rejected")]}
+    out = app.run("fake-reset", {"user": "alice", "new_password": typed}, requester="agent7")
+    assert out.state == "escalated"
+    assert typed not in out.message and REDACTED in out.message
+    assert typed.encode() not in _stored(app)
+
+
+ECHO_LATER = RESET.replace(
+    "\non_failure:", "\n  - id: check\n    connector: fake\n    action: echo\n    with: {text: x}\non_failure:"
+)
+
+
+def test_a_generated_password_echoed_by_a_later_step_reaches_no_store(settings: Settings) -> None:
+    """A step's secret output (the temporary password) joins the scrubber at once: a later
+    step's error that quotes it is stored without it."""
+    (settings.runbooks_dir / "fake-reset.yaml").write_text(ECHO_LATER)
+    app = open_app(settings, connectors={"fake": FakeConnector})
+    try:
+        app.vet("fake-reset", "reviewer")
+        temp = "Tijdelijk-Wachtwoord-5521"
+        FakeConnector.script = {
+            "reset_password": [{"temporary_password": temp}],
+            "echo": [Rejected(f"account was just given {temp}", reason="rejected")],
+        }
+        out = app.run("fake-reset", {"user": "alice"}, requester="agent7")
+        assert out.state == "escalated"
+        assert temp not in out.message
+        assert temp.encode() not in _stored(app)
+    finally:
+        app.close()
