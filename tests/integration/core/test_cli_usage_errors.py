@@ -86,7 +86,10 @@ BAD_OPTIONS = [
     (["run", "account-unlock", "--role", "AGENT"], ["'--role' must be one of: agent, employee"]),
     (["run", "account-unlock", "--lang", "fr"], ["'--lang' must be one of: en, nl"]),
     (["audit", "export", "--format", "xml"], ["'--format' must be one of: jsonl, csv"]),
-    (["tickets", "list", "--state", "open"], ["'--state' must be one of: queued, running, resolved, escalated, closed"]),
+    (
+        ["tickets", "list", "--state", "open"],
+        ["'--state' must be one of: queued, running, resolved, escalated, closed"],
+    ),
     # numbers
     (["tickets", "list", "--limit", "0"], ["'--limit'"]),
     (["tickets", "list", "--limit", "abc"], ["'--limit'"]),

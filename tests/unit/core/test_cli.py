@@ -66,7 +66,10 @@ def test_secret_from_stdin_and_generated_password_shown_once(runner: CliRunner, 
     [
         (["run", "fake-unlock", "-p", "user"], "each --param must be key=value"),
         (["run", "fake-unlock", "--role", "root"], "'--role' must be one of: agent, employee"),
-        (["tickets", "list", "--state", "open"], "'--state' must be one of: queued, running, resolved, escalated, closed"),
+        (
+            ["tickets", "list", "--state", "open"],
+            "'--state' must be one of: queued, running, resolved, escalated, closed",
+        ),
         (["audit", "export", "--format", "xml"], "'--format' must be one of: jsonl, csv"),
         (["audit", "export", "--since", "yesterday"], "'yesterday' is not a date or time"),
         (["run", "fake-unlock", "--lang", "fr"], "'--lang' must be one of: en, nl"),
