@@ -35,3 +35,13 @@ def test_a_refusal_holds_the_candidate_nowhere(reason: str) -> None:
     held = repr(exc.args) + repr(vars(exc)) + exc.text("en") + exc.text("nl")
     assert candidate not in held and candidate.strip() not in held
     assert candidate.encode() not in pickle.dumps(exc)
+
+
+@pytest.mark.parametrize(
+    "candidate", ["Jo hanna plant tulpen in mei", "j.devries plant tulpen", "de-Vries plant tulpen"]
+)
+def test_a_personal_name_split_by_spaces_or_dots_is_still_found(candidate: str) -> None:
+    """Spaces (and the separators around them) inside the name do not hide it."""
+    with pytest.raises(PolicyViolation) as err:
+        PasswordPolicy().check(candidate, personal=PERSONAL)
+    assert err.value.reason == "contains_personal_info"

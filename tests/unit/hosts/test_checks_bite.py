@@ -6,10 +6,15 @@ green (found by mutating the check, see ``docs/testing.md``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from connectors.base import Rejected
 from connectors.known_hosts import KnownHosts, KnownHostsError
+from connectors.ssh_exec import ExecResult
 from tests.unit.hosts.test_known_hosts import ECDSA, HOST, text
+from tests.unit.hosts.test_ssh_connector import make
 
 
 @pytest.mark.parametrize(
@@ -31,3 +36,28 @@ def test_a_key_whose_data_is_of_another_type_than_the_line_says_is_refused() -> 
     line = f"[127.0.0.1]:2222 ssh-ed25519 {ECDSA.get_base64()}\n"
     with pytest.raises(KnownHostsError, match="line 1: the key data is not a ssh-ed25519 key"):
         KnownHosts.parse(line)
+
+
+@pytest.mark.parametrize(
+    ("manager", "status"),
+    [
+        ("systemd", ExecResult(0, "LoadState=loaded\nActiveState=failed\nSubState=failed\n", "")),
+        ("systemd", ExecResult(0, "LoadState=loaded\nActiveState=activating\nSubState=auto-restart\n", "")),
+        ("sysv", ExecResult(3, "", "labd is not running")),
+    ],
+)
+def test_a_restart_is_a_success_only_when_the_service_runs_afterwards(manager: str, status: ExecResult) -> None:
+    """``systemctl restart`` answers 0 for a unit that dies at once: the state read after the
+    restart decides, and a service that does not run fails the step (``not_running``)."""
+    conn = make(service_manager=manager)
+    seen: list[list[str]] = []
+
+    def remote(argv: list[str], deadline: float, **_: Any) -> ExecResult:
+        seen.append(argv)
+        return ExecResult(0, "", "") if "restart" in argv else status
+
+    conn._exec = remote  # type: ignore[method-assign]
+    with pytest.raises(Rejected) as err:
+        conn.run("service_restart", {"service": "labd"}, timeout=10)
+    assert err.value.reason == "not_running"
+    assert len(seen) == 2 and "restart" in seen[0]  # restarted, then read back
