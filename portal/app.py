@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
         runs.start(app.state.portal)  # the in-process worker pool and the periodic sweep
         yield
         runs.stop(app.state.portal)
+        selfservice_pages.close(app.state.portal)  # waits for queued code mails, then ends its pool
         if service is None:
             firstline.close()
 

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 
 from connectors.base import ConnectorError, Timeout, Unreachable
 from runner.auth import DirectoryUnavailable, Principal
@@ -61,6 +61,7 @@ from runner.ledger.audit import Actor
 from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
 from runner.ledger.store import transaction
 from runner.oplog import get_logger, remember_secret
+from runner.pow import Challenge, ProofOfWork
 from runner.runbook import ACCOUNT_PATTERN
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ PURPOSES = {"reset": "password-reset", "unlock": "account-unlock"}
 CODE_DIGITS = 8
 CODE_PAGES = {"reset": "/reset/code", "unlock": "/unlock/code"}
 CODE_INVALID = "This code is not valid (wrong, used or expired). Check it, or ask for a new one."
+POW_REQUIRED = "Many requests came from your network. Your browser has to finish a short check before we send a code."
 _ACCOUNT = re.compile(ACCOUNT_PATTERN)
 _QUEUE_LIMIT = 200  # background jobs waiting at most; more are dropped with an alert
 
@@ -79,6 +81,18 @@ class CodeInvalid(FirstlineError):
 
     def __init__(self) -> None:
         super().__init__(CODE_INVALID)
+
+
+class ProofOfWorkRequired(FirstlineError):
+    """Too many requests from this client address: solve ``challenge`` and send it again.
+
+    Depends on the address only (never on the login), so known and unknown accounts get
+    the same answer (security.md items 1 and 5).
+    """
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__(POW_REQUIRED)
+        self.challenge = challenge
 
 
 class PasswordRefused(FirstlineError):
@@ -149,6 +163,7 @@ class SelfService:
         self.engine = app.engine
         self._now = now or (lambda: datetime.now(UTC))
         self._key = hmac.new(app.settings.audit_secret(), b"firstline-selfservice-v1", hashlib.sha256).digest()
+        self.pow = ProofOfWork(self._key, bits=app.settings.reset_pow_bits, minutes=app.settings.reset_code_minutes)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="selfservice")
         self._slots = threading.BoundedSemaphore(_QUEUE_LIMIT)
         self._pending: set[Future[None]] = set()
@@ -180,14 +195,30 @@ class SelfService:
         return f"{name}@{directory.domains[0]}" if directory.domains else name
 
     # -- 1. request --------------------------------------------------------------------
-    def request_code(self, login: str, purpose: str, *, client_ip: str | None, user_agent: str | None) -> None:
-        """Queue a code for *login* (see the module docstring). Always returns None."""
+    def request_code(
+        self,
+        login: str,
+        purpose: str,
+        *,
+        client_ip: str | None,
+        user_agent: str | None,
+        pow_challenge: str | None = None,
+        pow_nonce: str | None = None,
+    ) -> None:
+        """Queue a code for *login* (see the module docstring). Always returns None.
+
+        Raises ``ProofOfWorkRequired`` (with a fresh challenge) when this client address
+        made ``reset_pow_after`` requests within the hour and *pow_challenge* / *pow_nonce*
+        are not a solution of a challenge issued to it that was not used before
+        (``runner.pow``). Nothing is counted or queued then.
+        """
         if purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
         route = self._route(login)
         raw = login.strip().lower()[:320] if isinstance(login, str) else ""
         account_key = f"{route[0]}:{route[1]}" if route else f"?:{raw}"
-        scope = self._throttle(account_key, purpose, client_ip)
+        pow_id = self.pow.verify(pow_challenge, pow_nonce, client_ip, self._now().timestamp())
+        scope = self._throttle(account_key, purpose, client_ip, pow_id)
         actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
         if scope is not None:
             self.log.warning("selfservice.alert", alert="throttled", scope=scope, purpose=purpose)
@@ -208,19 +239,55 @@ class SelfService:
             job = _Job(route[0], route[1], self._account_id(*route), purpose, client_ip, _clip(user_agent))
         self._submit(job, actor, purpose)
 
-    def _throttle(self, account_key: str, purpose: str, client_ip: str | None) -> str | None:
-        """Check and count one request; the scope that is over its limit, or None (counted)."""
+    def _address_key(self, client_ip: str | None) -> str:
+        return f"addr:{self.digest('throttle-address', client_ip or 'unknown')}"
+
+    def challenge_for(self, client_ip: str | None) -> Challenge | None:
+        """A challenge to put in the request form when this address needs one now, else None."""
+        since = _ts(self._now() - timedelta(hours=1))
+        req = selfservice_request
+        with self.engine.connect() as conn:
+            made = conn.execute(
+                select(func.count()).where(req.c.key == self._address_key(client_ip), req.c.at > since)
+            ).scalar_one()
+        if int(made) < self.settings.reset_pow_after:
+            return None
+        return self.pow.issue(client_ip, self._now().timestamp())
+
+    def _lock(self, conn: Any, keys: list[str]) -> None:
+        """Serialise check-and-count per key on PostgreSQL (transaction-scoped advisory locks,
+        taken in one order so two requests cannot deadlock). SQLite needs none: every write
+        transaction there is ``BEGIN IMMEDIATE`` (runner.ledger.store)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        for key in sorted(set(keys)):
+            number = int.from_bytes(hashlib.sha256(f"selfservice\0{key}".encode()).digest()[:8], "big", signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+
+    def _throttle(self, account_key: str, purpose: str, client_ip: str | None, pow_id: str | None) -> str | None:
+        """Check and count one request atomically; the scope that is over its limit, or None (counted).
+
+        Raises ``ProofOfWorkRequired`` before counting when the address needs a puzzle and
+        *pow_id* is missing or was used before (its ``pow:`` row is the replay record).
+        """
         s = self.settings
         now = self._now()
         hour, day = _ts(now - timedelta(hours=1)), _ts(now - timedelta(days=1))
         acct = f"acct:{self.digest('throttle-' + purpose, account_key)}"
-        addr = f"addr:{self.digest('throttle-address', client_ip or 'unknown')}"
+        addr = self._address_key(client_ip)
+        used = f"pow:{pow_id}" if pow_id else None
         req = selfservice_request
 
         def count(conn: Any, key: str, since: str) -> int:
             return int(conn.execute(select(func.count()).where(req.c.key == key, req.c.at > since)).scalar_one())
 
         with transaction(self.engine) as conn:
+            self._lock(conn, [acct, addr, "global", *([used] if used else [])])
+            if count(conn, addr, hour) >= s.reset_pow_after:
+                if used is None or count(conn, used, day) > 0:
+                    self.log.warning("selfservice.alert", alert="proof_of_work_required", purpose=purpose)
+                    raise ProofOfWorkRequired(self.pow.issue(client_ip, now.timestamp()))
+                conn.execute(insert(req).values(key=used, at=_ts(now)))
             checks = (
                 ("account_hour", acct, hour, s.reset_per_account_hour),
                 ("account_day", acct, day, s.reset_per_account_day),

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     reset_per_account_day: int = Field(default=5, ge=1, le=5)
     reset_per_address_hour: int = Field(default=20, ge=1)
     reset_global_day: int = Field(default=1000, ge=1)  # mails per day, all accounts together
+    # proof of work (runner/pow.py, security.md item 5): after this many requests from one address
+    # within an hour the next request needs a solved puzzle of reset_pow_bits leading zero bits
+    reset_pow_after: int = Field(default=5, ge=0)  # 0: always
+    reset_pow_bits: int = Field(default=16, ge=1, le=28)
 
     @model_validator(mode="before")
     @classmethod

@@ -296,6 +296,11 @@ NL: dict[str, str | tuple[str, str]] = {
     "or": "of",
     "This code is not valid (wrong, used or expired). Check it, or ask for a new one.": "Deze code is niet geldig (onjuist, gebruikt of verlopen). Controleer hem, of vraag een nieuwe aan.",
     "Choose a new password.": "Kies een nieuw wachtwoord.",
+    "Many requests came from your network. Your browser has to finish a short check before we send a code.": "Er kwamen veel aanvragen van uw netwerk. Uw browser moet eerst een korte controle doen voordat we een code sturen.",
+    "Many requests came from your network, so this form now needs JavaScript: your browser does a short calculation before the request is sent (nothing leaves this site). Turn JavaScript on and reload this page, or wait an hour and try again, or contact the service desk.": "Er kwamen veel aanvragen van uw netwerk, daarom heeft dit formulier nu JavaScript nodig: uw browser doet een korte berekening voordat de aanvraag wordt verstuurd (er gaat niets naar een andere site). Zet JavaScript aan en laad de pagina opnieuw, of wacht een uur en probeer het dan opnieuw, of neem contact op met de servicedesk.",
+    "Your browser is doing a short check…": "Uw browser doet een korte controle…",
+    "Check done. You can send the form.": "Controle klaar. U kunt het formulier versturen.",
+    "This browser cannot do the check (it needs a secure connection). Use another browser, or contact the service desk.": "Deze browser kan de controle niet doen (er is een beveiligde verbinding nodig). Gebruik een andere browser, of neem contact op met de servicedesk.",
 }
 
 

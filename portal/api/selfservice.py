@@ -21,7 +21,7 @@ from portal.errors import PortalError
 from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
-from runner.selfservice import CodeInvalid, PasswordRefused, params_for
+from runner.selfservice import CodeInvalid, PasswordRefused, ProofOfWorkRequired, params_for
 
 router = APIRouter(tags=["self-service"])
 Anyone = Annotated[Principal | None, Depends(public)]
@@ -39,11 +39,19 @@ class Policy(BaseModel):
     blocklist: bool
     personal_info: bool
     csrf_token: str = Field(description="Send as X-CSRF-Token with the pre-session cookie of this answer")
+    pow_challenge: str | None = Field(
+        default=None,
+        description="Set when this client address must solve a puzzle first: find a decimal nonce such that "
+        "SHA-256(pow_challenge + ':' + nonce) starts with pow_bits zero bits; send both with /reset/request",
+    )
+    pow_bits: int | None = None
 
 
 class CodeRequest(BaseModel):
     login: str = Field(min_length=1, max_length=320)
     purpose: Literal["reset", "unlock"] = "reset"
+    pow_challenge: str | None = Field(default=None, max_length=128)
+    pow_nonce: str | None = Field(default=None, max_length=32)
 
 
 class Accepted(BaseModel):
@@ -66,15 +74,37 @@ class Done(BaseModel):
 
 
 @router.get("/reset/policy")
-def policy(request: Request, _user: Anyone, ctx: Ctx) -> Policy:
-    """The password rules (for a strength display; the server checks on confirm)."""
-    return Policy(**selfservice_of(ctx).policy(), csrf_token=request.state.csrf_token)
+def policy(request: Request, _user: Anyone, ctx: Ctx, client: Client) -> Policy:
+    """The password rules (for a strength display; the server checks on confirm), and a
+    proof-of-work challenge when this client address has to solve one before ``/reset/request``."""
+    service = selfservice_of(ctx)
+    challenge = service.challenge_for(client.address)
+    return Policy(
+        **service.policy(),
+        csrf_token=request.state.csrf_token,
+        pow_challenge=challenge.token if challenge else None,
+        pow_bits=challenge.bits if challenge else None,
+    )
 
 
 @router.post("/reset/request", status_code=202)
 def request_code(body: CodeRequest, _user: Anyone, ctx: Ctx, client: Client) -> Accepted:
-    """Ask for a one-time code; the answer is the same whatever the login."""
-    selfservice_of(ctx).request_code(body.login, body.purpose, client_ip=client.address, user_agent=client.user_agent)
+    """Ask for a one-time code; the answer is the same whatever the login.
+
+    429 ``proof_of_work_required`` (the same for every login) when this client address must
+    solve a puzzle: take ``pow_challenge`` from ``GET /reset/policy`` and send the solution.
+    """
+    try:
+        selfservice_of(ctx).request_code(
+            body.login,
+            body.purpose,
+            client_ip=client.address,
+            user_agent=client.user_agent,
+            pow_challenge=body.pow_challenge,
+            pow_nonce=body.pow_nonce,
+        )
+    except ProofOfWorkRequired as exc:
+        raise PortalError(429, "proof_of_work_required", i18n.gettext(str(exc))) from None
     return Accepted(message=i18n.gettext(ACCEPTED))
 
 

@@ -29,7 +29,15 @@ from portal.rendering import render
 from portal.texts import N_
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
-from runner.selfservice import PURPOSES, CodeInvalid, PasswordRefused, SelfService, params_for
+from runner.pow import Challenge
+from runner.selfservice import (
+    PURPOSES,
+    CodeInvalid,
+    PasswordRefused,
+    ProofOfWorkRequired,
+    SelfService,
+    params_for,
+)
 
 router = APIRouter(tags=["self-service"])
 Anyone = Annotated[Principal | None, Depends(public)]
@@ -41,6 +49,7 @@ _LOCK = threading.Lock()
 _RUNNER_TEXTS = (
     N_("This code is not valid (wrong, used or expired). Check it, or ask for a new one."),
     N_("Choose a new password."),
+    N_("Many requests came from your network. Your browser has to finish a short check before we send a code."),
     N_(
         "If the user name belongs to an account that can use this service, a code is on its way to the "
         "e-mail address on file."
@@ -66,6 +75,14 @@ def selfservice_of(ctx: PortalContext) -> SelfService:
         return found
 
 
+def close(ctx: PortalContext) -> None:
+    """End the background pool of the portal's ``SelfService`` (app shutdown); a later use makes a new one."""
+    with _LOCK:
+        found = ctx.extras.pop("selfservice", None)
+    if isinstance(found, SelfService):
+        found.close()
+
+
 def _base(purpose: str, ctx: PortalContext) -> dict[str, Any]:
     return {
         "purpose": purpose,
@@ -77,9 +94,22 @@ def _base(purpose: str, ctx: PortalContext) -> dict[str, Any]:
 
 
 def _request_page(
-    request: Request, purpose: str, ctx: PortalContext, error: str | None = None, status: int = 200
+    request: Request,
+    purpose: str,
+    ctx: PortalContext,
+    error: str | None = None,
+    status: int = 200,
+    challenge: Challenge | None = None,
+    client: ClientInfo | None = None,
 ) -> Response:
-    return render(request, "selfservice/request.html", {**_base(purpose, ctx), "error": error}, status_code=status)
+    if challenge is None and client is not None:
+        challenge = selfservice_of(ctx).challenge_for(client.address)
+    return render(
+        request,
+        "selfservice/request.html",
+        {**_base(purpose, ctx), "error": error, "challenge": challenge},
+        status_code=status,
+    )
 
 
 def _code_page(
@@ -90,10 +120,28 @@ def _code_page(
     )
 
 
-def _ask(request: Request, purpose: str, ctx: PortalContext, client: ClientInfo, login: str) -> Response:
+def _ask(
+    request: Request,
+    purpose: str,
+    ctx: PortalContext,
+    client: ClientInfo,
+    login: str,
+    pow_challenge: str,
+    pow_nonce: str,
+) -> Response:
     if not login.strip():
-        return _request_page(request, purpose, ctx, i18n.gettext("Enter your user name."), 422)
-    selfservice_of(ctx).request_code(login, purpose, client_ip=client.address, user_agent=client.user_agent)
+        return _request_page(request, purpose, ctx, i18n.gettext("Enter your user name."), 422, client=client)
+    try:
+        selfservice_of(ctx).request_code(
+            login,
+            purpose,
+            client_ip=client.address,
+            user_agent=client.user_agent,
+            pow_challenge=pow_challenge or None,
+            pow_nonce=pow_nonce or None,
+        )
+    except ProofOfWorkRequired as exc:  # depends on the address only: same for every login
+        return _request_page(request, purpose, ctx, i18n.gettext(str(exc)), 429, challenge=exc.challenge)
     return _code_page(request, purpose, ctx, sent=True)
 
 
@@ -138,29 +186,45 @@ def _redeem(
 
 
 @router.get("/reset")
-def reset_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
-    """Forgot your password? Ask for a code."""
-    return _request_page(request, "reset", ctx)
+def reset_page(request: Request, _user: Anyone, ctx: Ctx, client: Client) -> Response:
+    """Forgot your password? Ask for a code (with a puzzle when this address asked often)."""
+    return _request_page(request, "reset", ctx, client=client)
 
 
 @router.get("/unlock")
-def unlock_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+def unlock_page(request: Request, _user: Anyone, ctx: Ctx, client: Client) -> Response:
     """Locked out? Ask for a code."""
-    return _request_page(request, "unlock", ctx)
+    return _request_page(request, "unlock", ctx, client=client)
+
+
+PowChallenge = Annotated[str, Form(max_length=128)]
+PowNonce = Annotated[str, Form(max_length=32)]
 
 
 @router.post("/reset")
 def reset_request(
-    request: Request, _user: Anyone, ctx: Ctx, client: Client, login: Annotated[str, Form(max_length=320)] = ""
+    request: Request,
+    _user: Anyone,
+    ctx: Ctx,
+    client: Client,
+    login: Annotated[str, Form(max_length=320)] = "",
+    pow_challenge: PowChallenge = "",
+    pow_nonce: PowNonce = "",
 ) -> Response:
-    return _ask(request, "reset", ctx, client, login)
+    return _ask(request, "reset", ctx, client, login, pow_challenge, pow_nonce)
 
 
 @router.post("/unlock")
 def unlock_request(
-    request: Request, _user: Anyone, ctx: Ctx, client: Client, login: Annotated[str, Form(max_length=320)] = ""
+    request: Request,
+    _user: Anyone,
+    ctx: Ctx,
+    client: Client,
+    login: Annotated[str, Form(max_length=320)] = "",
+    pow_challenge: PowChallenge = "",
+    pow_nonce: PowNonce = "",
 ) -> Response:
-    return _ask(request, "unlock", ctx, client, login)
+    return _ask(request, "unlock", ctx, client, login, pow_challenge, pow_nonce)
 
 
 @router.get("/reset/code")
