@@ -35,7 +35,14 @@ def test_refusals_forged_altered_other_address_expired_easier_unsolved() -> None
     assert harder.verify(ch.token, nonce, "10.0.0.1", NOW) is None  # below today's difficulty
     wrong = next(str(n) for n in range(10_000) if leading_zero_bits(work(ch.token, str(n))) < 10)
     assert pw.verify(ch.token, wrong, "10.0.0.1", NOW) is None  # not solved
-    for token, guess in ((ch.token, ""), (ch.token, "-1"), (ch.token, "1e3"), (ch.token, "١٢"), ("", nonce), (None, None)):
+    for token, guess in (
+        (ch.token, ""),
+        (ch.token, "-1"),
+        (ch.token, "1e3"),
+        (ch.token, "١٢"),
+        ("", nonce),
+        (None, None),
+    ):
         assert pw.verify(token, guess, "10.0.0.1", NOW) is None
     assert pw.verify(ch.token.upper(), nonce, "10.0.0.1", NOW) is None
 
