@@ -39,6 +39,27 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+
+def route_template(route: object, path: str) -> str:
+    """The metrics label for a request to *path* matched by *route*: the full route template.
+
+    FastAPI hands the included router's own route (``/me``), not one carrying the
+    ``include_router`` prefix, so ``/api/v1/me`` and the page ``/me`` would share one
+    label. The prefix is the part of *path* before the suffix the route's pattern
+    matches (prefixes hold no parameters). ``/static`` for static files, ``unmatched``
+    for everything else.
+    """
+    template = getattr(route, "path", None)
+    regex = getattr(route, "path_regex", None)
+    if not isinstance(template, str) or not template:
+        return "/static" if path.startswith("/static/") else "unmatched"
+    if regex is not None and not regex.fullmatch(path):
+        for i in range(1, len(path)):
+            if path[i] == "/" and regex.fullmatch(path[i:]):
+                return path[:i] + template
+    return template
+
+
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -212,8 +233,7 @@ class SecurityMiddleware:
                 if status[0] == 0:
                     await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or ("/static" if path.startswith("/static/") else "unmatched")
+            template = route_template(scope.get("route"), path)
             REQUESTS.labels(route=template, method=str(scope.get("method", "")), status=str(status[0] or 500)).inc()
             i18n.current_lang.reset(lang_token)
 
