@@ -20,6 +20,7 @@ PolicyDenied           403     forbidden
 NotFoundError          404     not_found
 ParameterError         422     invalid_input
 NotVetted              409     not_vetted
+RunbookError           409     runbook_invalid (the runbook does not load; its file:line problems in the log)
 QueueFull              503     busy (+ Retry-After; no ticket was written)
 LedgerError            503     unavailable
 ConfigError / other    500     internal_error (details only in the log)
@@ -50,10 +51,12 @@ from runner.errors import (
     NotVetted,
     ParameterError,
     PolicyDenied,
+    RunbookError,
 )
 from runner.oplog import get_logger
 
 INTERNAL = "Something went wrong on our side. It has been logged; please try again later."
+NOT_RUNNABLE = "This fix is not approved in its current form; the service desk has been told."
 
 
 class PortalError(Exception):
@@ -115,7 +118,10 @@ def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[st
     if isinstance(exc, ParameterError):
         return 422, "invalid_input", str(exc), {}
     if isinstance(exc, NotVetted):
-        return 409, "not_vetted", "This fix is not approved in its current form; the service desk has been told.", {}
+        return 409, "not_vetted", NOT_RUNNABLE, {}
+    if isinstance(exc, RunbookError):  # the runbook on disk does not load (e.g. new code not yet deployed)
+        get_logger().error("portal.runbook_invalid", problems=exc.problems[:20])
+        return 409, "runbook_invalid", NOT_RUNNABLE, {}
     if isinstance(exc, QueueFull):  # every run worker busy and the queue full: nothing was started
         return 503, "busy", str(exc), {"Retry-After": "30"}
     if isinstance(exc, LedgerError):
