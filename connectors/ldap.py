@@ -83,6 +83,7 @@ from connectors.base import (
 )
 from connectors.ldap_controls import ad_bind_reason, ppolicy_request, refusal, response_ppolicy, stated_figure
 from connectors.ldap_flavors import (
+    RAW_KEY,
     ActiveDirectory,
     GroupMissing,
     OpenLdap,
@@ -91,7 +92,15 @@ from connectors.ldap_flavors import (
     first,
     integer,
 )
-from connectors.ldap_protect import ProtectionUnknown, canonical_dn, require_group, same_dn, sid_to_str, tidy_dn
+from connectors.ldap_protect import (
+    AD_PROTECTION_ATTRIBUTES,
+    ProtectionUnknown,
+    canonical_dn,
+    require_group,
+    same_dn,
+    sid_to_str,
+    tidy_dn,
+)
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 from connectors.tls_errors import certificate_error, client_context
 
@@ -598,26 +607,44 @@ class LdapConnector(Connector):
 
     # ---------------------------------------------------------------- reads
 
-    def _read_attrs(self, conn: Connection, dn: str) -> dict[str, Any]:
-        attrs = [
-            self.config.user_attribute,
-            "mail",
-            "givenName",
-            "sn",
-            *self._flavor.attributes,
-        ]
+    def _identity_names(self) -> tuple[str, ...]:
+        """The attributes that identify an entry whatever its DN (see ``_is_protected``)."""
+        return ("entryUUID",) if self.config.flavor == "openldap" else ("objectSid", "objectGUID")
+
+    def _account_names(self, *, protection: bool = True) -> list[str]:
+        """What one read of an account asks for: naming, contact and state attributes, and
+        (*protection*) the raw identity / protection attributes that ``_status`` judges."""
+        names = [self.config.user_attribute, "mail", "givenName", "sn", *self._flavor.attributes]
+        if protection:
+            names += self._identity_names()
+            if self.config.flavor == "active_directory":
+                names += AD_PROTECTION_ATTRIBUTES
+        return list(dict.fromkeys(names))
+
+    def _entry_attrs(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """The attributes of a search entry, times and identity / protection values as raw bytes.
+
+        Times are the exact bytes sent (only connectors.ldap_time interprets them); the
+        identity and protection attributes are kept under ``RAW_KEY`` as lists of bytes.
+        """
+        attributes = dict(entry["attributes"])
+        raw = entry.get("raw_attributes") or {}
+        times = {n.lower() for n in self._flavor.time_attributes}
+        attributes.update({k: [bytes(v) for v in vs] for k, vs in raw.items() if k.lower() in times})
+        kept = {n.lower() for n in (*self._identity_names(), *AD_PROTECTION_ATTRIBUTES)}
+        attributes[RAW_KEY] = {k: [bytes(v) for v in vs] for k, vs in raw.items() if k.lower() in kept}
+        return attributes
+
+    def _read_attrs(self, conn: Connection, dn: str, *, protection: bool = True) -> dict[str, Any]:
+        """One base read of the account at *dn* (``_account_names``); ``NotFound`` when it is gone."""
+        attrs = self._account_names(protection=protection)
         conn.search(dn, "(objectClass=*)", BASE, attributes=attrs, dereference_aliases="NEVER")
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
         if conn.result.get("result") == 32 or not entries:
             raise NotFound("The account does not exist.", requester_action=True)
         if conn.result.get("result") not in (0, None):
             raise Unreachable("The directory could not read the account.")
-        attributes = dict(entries[0]["attributes"])
-        # times as the exact bytes sent: only connectors.ldap_time interprets them
-        raw = entries[0].get("raw_attributes") or {}
-        times = {n.lower() for n in self._flavor.time_attributes}
-        attributes.update({k: [bytes(v) for v in vs] for k, vs in raw.items() if k.lower() in times})
-        return attributes
+        return self._entry_attrs(entries[0])
 
     @staticmethod
     def _unreadable(exc: UnreadableValue) -> Rejected:
@@ -650,14 +677,22 @@ class LdapConnector(Connector):
         if blocked:
             raise _refused("password_expired")
 
-    def _find(self, conn: Connection, user: str) -> str | None:
+    def _find(self, conn: Connection, user: str) -> tuple[str, dict[str, Any]] | None:
+        """The one entry under ``base_dn`` whose ``user_attribute`` is *user*: (DN, entry).
+
+        On OpenLDAP the search asks for every attribute an account read needs, so the entry
+        is the read (one round trip); AD's constructed attributes
+        (``msDS-User-Account-Control-Computed``, ``tokenGroups``) come only from a base
+        search, so there ``_resolve`` reads the entry again by DN.
+        """
         cfg = self.config
         flt = f"(&(objectClass={cfg.user_object_class})({cfg.user_attribute}={escape_filter_chars(user)}))"
+        names = self._account_names() if cfg.flavor == "openldap" else [cfg.user_attribute]
         conn.search(
             cfg.base_dn,
             flt,
             SUBTREE,
-            attributes=[cfg.user_attribute],
+            attributes=names,
             size_limit=2,
             dereference_aliases="NEVER",
         )
@@ -678,7 +713,7 @@ class LdapConnector(Connector):
         values = values if isinstance(values, list) else [values]
         if not _under(dn, cfg.base_dn) or user.lower() not in {str(v).lower() for v in values}:
             return None
-        return dn
+        return dn, entries[0]
 
     def _resolve(self, user: str, timeout: float, *, retry: bool = True) -> tuple[str, dict[str, Any]]:
         """DN + attributes of *user*; one transparent reconnect if the pooled link was dead.
@@ -688,14 +723,17 @@ class LdapConnector(Connector):
         """
         try:
             with self._translate("the account lookup"):
-                dn = self._find(self._service(timeout), user)
+                found = self._find(self._service(timeout), user)
         except (Unreachable, Timeout):
             if not retry:
                 raise
             return self._resolve(user, timeout, retry=False)
-        if dn is None:
+        if found is None:
             raise NotFound("The account does not exist.", requester_action=True)
+        dn, entry = found
         with self._translate("reading the account"):
+            if self.config.flavor == "openldap":
+                return dn, self._entry_attrs(entry)
             return dn, self._read_attrs(self._service(timeout), dn)
 
     def _pwd_policy(self, policy_dn: str | None) -> PwdPolicy | None:
@@ -731,7 +769,7 @@ class LdapConnector(Connector):
 
     def _identity(self, conn: Connection, dn: str) -> tuple[str, frozenset[bytes]]:
         """The server's spelling of *dn* and its unique ids (entryUUID / objectSid, objectGUID)."""
-        names = ["entryUUID"] if self.config.flavor == "openldap" else ["objectSid", "objectGUID"]
+        names = list(self._identity_names())
         conn.search(dn, "(objectClass=*)", BASE, attributes=names, dereference_aliases="NEVER")
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
         if not entries:
@@ -740,8 +778,20 @@ class LdapConnector(Connector):
         ids = frozenset(bytes(v) for key in raw for v in raw[key] if v)
         return str(entries[0].get("dn") or dn), ids
 
-    def _is_protected(self, conn: Connection, dn: str) -> bool:
-        """True for the target's own bind account (by DN and by id) and ``protected_accounts``."""
+    def _ids_of(self, conn: Connection, dn: str, attrs: Mapping[str, Any] | None) -> frozenset[bytes]:
+        """The unique ids of the account at *dn*: from its read (``RAW_KEY``), else read now."""
+        raw = (attrs or {}).get(RAW_KEY)
+        if isinstance(raw, Mapping):
+            wanted = {n.lower() for n in self._identity_names()}
+            return frozenset(bytes(v) for key, vs in raw.items() if key.lower() in wanted for v in vs if v)
+        return self._identity(conn, dn)[1]
+
+    def _is_protected(self, conn: Connection, dn: str, attrs: Mapping[str, Any] | None = None) -> bool:
+        """True for the target's own bind account (by DN and by id) and ``protected_accounts``.
+
+        *attrs*: the account's read (``_read_attrs`` / ``_resolve``), whose raw identity
+        values are compared; without it they are read here.
+        """
         cfg = self.config
         if any(same_dn(dn, p) for p in (cfg.bind_dn, *cfg.protected_accounts)):
             return True
@@ -750,13 +800,12 @@ class LdapConnector(Connector):
         bind_dn, bind_ids = self._bind_identity
         if same_dn(dn, bind_dn):
             return True
-        _dn, ids = self._identity(conn, dn)
-        return bool(ids & bind_ids)
+        return bool(self._ids_of(conn, dn, attrs) & bind_ids)
 
     def _status(self, conn: Connection, dn: str, attrs: dict[str, Any]) -> dict[str, Any]:
         state = self._state(attrs)
         try:
-            privileged = self._is_protected(conn, dn) or self._flavor.is_privileged(
+            privileged = self._is_protected(conn, dn, attrs) or self._flavor.is_privileged(
                 conn, dn, attrs, self.config.admin_groups
             )
         except GroupMissing as exc:
@@ -928,7 +977,7 @@ class LdapConnector(Connector):
             if failure is not None:
                 raise self._directory_refusal(failure)
             with self._translate("re-reading the account"):
-                after = self._state(self._read_attrs(conn, status["dn"]))
+                after = self._state(self._read_attrs(conn, status["dn"], protection=False))
             if after["locked"]:
                 raise Rejected("The directory still reports the account as locked.", reason="unlock_failed")
             return {"unlocked": True, "was_locked": True, "changed": True}
@@ -1014,7 +1063,7 @@ class LdapConnector(Connector):
                     if reason == "wrong_password":
                         # ppolicy hides the lock when olcPPolicyUseLockout is FALSE: look it up
                         with self._session(timeout):
-                            attrs = self._read_attrs(self._service(timeout), dn)
+                            attrs = self._read_attrs(self._service(timeout), dn, protection=False)
                             state = self._state(attrs)
                         if state["locked"]:
                             raise _refused("locked")

@@ -6,6 +6,9 @@
   by hand (a few bytes; no ASN.1 schema needed).
 * AD ``LDAP_SERVER_POLICY_HINTS_OID`` (1.2.840.113556.1.4.2239) with ``Flags=1``:
   ``SEQUENCE { INTEGER 1 }``, so that history and complexity apply to an administrator's reset.
+* Matched values (RFC 3876, OID 1.2.826.0.1.3344810.2.3): ``ValuesReturnFilter ::= SEQUENCE
+  OF SimpleFilterItem``, here only ``equalityMatch [3] AttributeValueAssertion`` items, so that
+  a search returns of a multi-valued attribute (a group's ``member``) only the values asked about.
 * ``refusal()`` maps a failed result (code + server message + decoded control) to a reason
   code from ``connectors.password_policy.MESSAGES``; callers never show the raw message.
 """
@@ -19,6 +22,7 @@ from typing import Any
 PPOLICY_OID = "1.3.6.1.4.1.42.2.27.8.5.1"
 POLICY_HINTS_OID = "1.2.840.113556.1.4.2239"
 POLICY_HINTS_VALUE = b"\x30\x03\x02\x01\x01"  # SEQUENCE { INTEGER 1 }  (Flags = 1)
+MATCHED_VALUES_OID = "1.2.826.0.1.3344810.2.3"
 
 PPOLICY_ERRORS = {
     0: "password_expired",
@@ -42,6 +46,30 @@ def ppolicy_request() -> tuple[str, bool, None]:
 def policy_hints(critical: bool) -> tuple[str, bool, bytes]:
     """The AD policy-hints control (Flags=1) as an ldap3 control tuple."""
     return (POLICY_HINTS_OID, critical, POLICY_HINTS_VALUE)
+
+
+def _ber(tag: int, content: bytes) -> bytes:
+    """One BER element (definite length, short or long form)."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def matched_values(assertions: list[tuple[str, str]]) -> tuple[str, bool, bytes]:
+    """The critical matched-values control (RFC 3876) for equality *assertions*.
+
+    Each ``(attribute, value)`` becomes ``equalityMatch [3] { attributeDesc, assertionValue }``
+    (UTF-8 octet strings); the server then returns, of the attributes asked for, only the values
+    that match one of them under the attribute's own equality rule. Critical: a server that
+    does not support it refuses the search (``unavailableCriticalExtension``) rather than
+    returning every value.
+    """
+    items = b"".join(
+        _ber(0xA3, _ber(0x04, attr.encode("utf-8")) + _ber(0x04, value.encode("utf-8"))) for attr, value in assertions
+    )
+    return (MATCHED_VALUES_OID, True, _ber(0x30, items))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ from connectors.ldap_time import (
 )
 
 Attrs = Mapping[str, Sequence[Any]]
+# key under which connectors.ldap keeps raw bytes of the identity / protection attributes it
+# read with the account (never an LDAP attribute name: those start with a letter)
+RAW_KEY = "_raw"
 
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
@@ -369,8 +372,11 @@ class ActiveDirectory:
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
         if str(first(attrs, "adminCount") or "0") == "1":
             return True
-        # built-in protected groups by well-known SID/RID (tokenGroups), Administrator, krbtgt
-        if ad_protected(conn, dn):
+        # built-in protected groups by well-known SID/RID (tokenGroups), Administrator, krbtgt;
+        # from the raw values the account read fetched with it (RAW_KEY), else read now
+        raw = attrs.get(RAW_KEY) if isinstance(attrs, Mapping) else None
+        entry = {"raw_attributes": raw} if isinstance(raw, Mapping) else None
+        if ad_protected(conn, dn, entry):
             return True
         who = escape_filter_chars(dn)
         # LDAP_MATCHING_RULE_IN_CHAIN: nested membership counts too

@@ -26,6 +26,7 @@ A configured admin group that does not exist raises ``GroupMissing`` naming it.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -33,7 +34,10 @@ from typing import Any
 from ldap3 import BASE, SUBTREE, Connection
 from ldap3.utils.conv import escape_filter_chars
 
+from connectors.ldap_controls import matched_values
+
 __all__ = [
+    "AD_PROTECTION_ATTRIBUTES",
     "BUILTIN_PROTECTED_SIDS",
     "DOMAIN_PROTECTED_RIDS",
     "GroupMissing",
@@ -258,22 +262,23 @@ def _split_rdns(dn: str) -> list[str]:
     return out
 
 
-def ad_protected(conn: Connection, dn: str) -> bool:
+AD_PROTECTION_ATTRIBUTES = ("objectSid", "primaryGroupID", "tokenGroups", "adminCount")
+
+
+def ad_protected(conn: Connection, dn: str, entry: dict[str, Any] | None = None) -> bool:
     """True when the AD account at *dn* is built-in privileged (see the module docstring).
 
-    Raises ``ProtectionUnknown`` when neither ``tokenGroups`` nor the protected groups can
-    be read, so that the caller refuses instead of guessing.
+    *entry*: the account as a base search returned it with (at least) the attributes
+    ``AD_PROTECTION_ATTRIBUTES`` asked for (``raw_attributes`` is used); without it they
+    are read here. Raises ``ProtectionUnknown`` when neither ``tokenGroups`` nor the
+    protected groups can be read, so that the caller refuses instead of guessing.
     """
-    conn.search(
-        dn,
-        "(objectClass=*)",
-        BASE,
-        attributes=["objectSid", "primaryGroupID", "tokenGroups", "adminCount"],
-    )
-    found = _entries(conn)
-    if not found:
-        raise ProtectionUnknown("the account's SID could not be read")
-    entry = found[0]
+    if entry is None:
+        conn.search(dn, "(objectClass=*)", BASE, attributes=list(AD_PROTECTION_ATTRIBUTES))
+        found = _entries(conn)
+        if not found:
+            raise ProtectionUnknown("the account's SID could not be read")
+        entry = found[0]
     if any(v.strip() == b"1" for v in _raw(entry, "adminCount")):
         return True
     sids = _raw(entry, "objectSid")
@@ -331,17 +336,102 @@ def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str]
     Walks upwards: the groups (``groupOfNames`` ``member`` / ``groupOfUniqueNames``
     ``uniqueMember``) that hold *dn*, then the groups that hold those, at most
     ``MAX_NESTING`` levels, searching under the common suffix of the account and the groups.
+    Every configured admin group must exist (``GroupMissing`` otherwise).
+
+    The first level and the existence of the admin groups are one search (see
+    ``_first_level``); a server that cannot answer it that way gets the separate reads
+    (``require_group`` per group, then the walk) — the same verdict either way.
     """
     if not admin_groups:
         return False
-    for group in admin_groups:
-        require_group(conn, group)
     admin = _canon_set(admin_groups)
     base = _common_suffix([dn, *admin_groups])
     if not base:
+        for group in admin_groups:
+            require_group(conn, group)
         raise ProtectionUnknown("the account and the admin groups share no suffix to search under")
-    frontier, seen = [dn], _canon_set([dn])
-    for _ in range(MAX_NESTING):
+    first = _first_level(conn, base, dn, admin_groups)
+    if first is None:
+        for group in admin_groups:
+            require_group(conn, group)
+        return _walk(conn, base, [dn], _canon_set([dn]), admin)
+    holders, present = first
+    for group in admin_groups:  # not found by entryDN (or a server without it): read it to be sure
+        if not _canon_set([group]) & present:
+            require_group(conn, group)
+    seen = _canon_set([dn])
+    frontier = []
+    for group_dn in holders:
+        canon = _canon_set([group_dn])
+        if canon & admin:
+            return True
+        if not canon & seen:
+            seen |= canon
+            frontier.append(group_dn)
+    return _walk(conn, base, frontier, seen, admin, levels=MAX_NESTING - 1)
+
+
+_UID_SUFFIX = re.compile(r"#'[01]*'B$")  # nameAndOptionalUID (uniqueMember)
+
+
+def _first_level(
+    conn: Connection, base: str, dn: str, admin_groups: Sequence[str]
+) -> tuple[list[str], set[tuple[tuple[tuple[str, str], ...], ...]]] | None:
+    """(groups holding *dn* directly, canonical DNs of the admin groups found), in one search.
+
+    The filter asks for the groups whose ``member`` / ``uniqueMember`` is *dn* **or** whose
+    ``entryDN`` (RFC 5020) is an admin group; the matched-values control (RFC 3876) makes
+    the server return, of those two attributes, only the values equal to *dn* — so a
+    returned entry holds *dn* exactly when it carries such a value, by the server's own
+    matching rule, as the filter of the plain walk decides it. None (caller falls back to
+    separate reads) when the server refuses the search or the control, or returns a value
+    other than *dn* (the control was not applied).
+    """
+    who = escape_filter_chars(dn)
+    holds = f"(|(member={who})(uniqueMember={who}))"
+    names = "".join(f"(entryDN={escape_filter_chars(g)})" for g in admin_groups)
+    flt = f"(|(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)){holds}){names})"
+    conn.search(
+        base,
+        flt,
+        SUBTREE,
+        attributes=["member", "uniqueMember"],
+        dereference_aliases="NEVER",
+        controls=[matched_values([("member", dn), ("uniqueMember", dn)])],
+    )
+    if conn.result.get("result") not in (0, None):
+        return None
+    own, admin = _canon_set([dn]), _canon_set(admin_groups)
+    holders: list[str] = []
+    present: set[tuple[tuple[tuple[str, str], ...], ...]] = set()
+    for entry in _entries(conn):
+        group_dn = str(entry["dn"])
+        present |= _canon_set([group_dn]) & admin
+        values = _raw(entry, "member") + _raw(entry, "uniqueMember")
+        for value in values:
+            try:
+                text = _UID_SUFFIX.sub("", value.decode("utf-8"))
+            except UnicodeDecodeError:
+                return None
+            if _canon_set([text]) != own:
+                return None  # a value the control should have left out: not applied
+        if values:
+            holders.append(group_dn)
+        elif not _canon_set([group_dn]) & admin:
+            return None  # matched by membership, yet no value came back: not applied as expected
+    return holders, present
+
+
+def _walk(
+    conn: Connection,
+    base: str,
+    frontier: list[str],
+    seen: set[tuple[tuple[tuple[str, str], ...], ...]],
+    admin: set[tuple[tuple[tuple[str, str], ...], ...]],
+    levels: int = MAX_NESTING,
+) -> bool:
+    """Follow ``member`` / ``uniqueMember`` upwards from *frontier*: True at an admin group."""
+    for _ in range(levels):
         if not frontier:
             return False
         members = "".join(f"(member={escape_filter_chars(d)})(uniqueMember={escape_filter_chars(d)})" for d in frontier)

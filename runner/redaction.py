@@ -58,9 +58,12 @@ class Scrubber:
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
+        self._version = 0  # bumped whenever _values grows
         self._sources: list[Callable[[], Iterable[str]]] = []
         self._lock = threading.Lock()
-        self._cache: tuple[frozenset[str], list[str]] = (frozenset(), [])
+        # (version, raw values the sources gave) -> every spelling, longest first; only the
+        # last key is kept, so a secret the sources no longer give is dropped with it
+        self._cache: tuple[tuple[int, frozenset[str]] | None, list[str]] = (None, [])
         for v in values:
             self.add(v)
 
@@ -68,7 +71,9 @@ class Scrubber:
         if isinstance(value, str) and value:
             forms = spellings(value)
             with self._lock:
-                self._values |= forms
+                if not forms <= self._values:
+                    self._values |= forms
+                    self._version += 1
 
     def follow(self, source: Callable[[], Iterable[str]]) -> None:
         """Also mask every value *source()* returns at the time of each scrub."""
@@ -76,19 +81,25 @@ class Scrubber:
             self._sources.append(source)
 
     def _ordered(self) -> list[str]:
+        """Every spelling of every secret known now, longest first.
+
+        The sources are asked on every call (a credential resolved a moment ago counts); the
+        spellings are recomputed only when the raw values or the added ones changed.
+        """
+        with self._lock:
+            version = self._version
+            sources = list(self._sources)
+        raw = frozenset(v for source in sources for v in source() if isinstance(v, str) and v)
+        key = (version, raw)
+        cached_key, cached_list = self._cache
+        if cached_key == key:
+            return cached_list
         with self._lock:
             known = set(self._values)
-            sources = list(self._sources)
-        for source in sources:
-            for v in source():
-                if isinstance(v, str) and v:
-                    known |= spellings(v)
-        frozen = frozenset(known)
-        cached_set, cached_list = self._cache
-        if frozen == cached_set:
-            return cached_list
-        ordered = sorted(frozen, key=len, reverse=True)
-        self._cache = (frozen, ordered)
+        for v in raw:
+            known |= spellings(v)
+        ordered = sorted(known, key=len, reverse=True)
+        self._cache = (key, ordered)
         return ordered
 
     def text(self, value: str) -> str:
