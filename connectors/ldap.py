@@ -269,6 +269,7 @@ _STATUS_OUT = frozenset(
         "password_expired",
         "password_expires",
         "mail",
+        "mails",
         "given_name",
         "surname",
         "privileged",
@@ -286,12 +287,29 @@ _MISSING = {
     "password_expired": False,
     "password_expires": "",
     "mail": "",
+    "mails": "",
     "given_name": "",
     "surname": "",
     "privileged": False,
     "password_set": "",
 }
 _USER = InputSpec("user", max_length=256)
+
+
+def all_mail(attrs: Mapping[str, Any]) -> str:
+    """Every address the entry holds (all ``mail`` values, then AD ``otherMailbox``), comma-separated,
+    each once (case-insensitive), for notifications that go to all registered addresses
+    (../shared/security.md item 36)."""
+    found: dict[str, str] = {}
+    for name in ("mail", "otherMailbox"):
+        for key, values in attrs.items():
+            if key.lower() != name.lower():
+                continue
+            for value in values if isinstance(values, list | tuple) else [values]:
+                text = str(value or "").strip()
+                if text and "," not in text:
+                    found.setdefault(text.lower(), text)
+    return ",".join(found.values())
 
 
 class LdapConnector(Connector):
@@ -825,6 +843,7 @@ class LdapConnector(Connector):
             "dn": dn,
             **state,
             "mail": str(first(attrs, "mail") or ""),
+            "mails": all_mail(attrs),
             "given_name": str(first(attrs, "givenName") or ""),
             "surname": str(first(attrs, "sn") or ""),
             "privileged": privileged,

@@ -1,9 +1,12 @@
 """The ``mail`` connector: tell an employee that something happened to their account.
 
-Action ``notify(to, kind, account, channel, when?)`` sends a short plain-text message in
-English and Dutch: what happened (``password_reset``, ``password_change``,
-``account_unlock``), when, through which channel, and what to do if it was not them. It
-never carries a password, code or link token: there is no input for one.
+Action ``notify(to, kind, account, channel, when?, client_ip?, link?)`` sends a short
+plain-text message in English and Dutch to every address in ``to`` (comma-separated: all
+the addresses the directory holds, ../shared/security.md item 36): what happened
+(``password_reset``, ``password_change``, ``account_unlock``), when, through which
+channel, from which client address, and a "wasn't you?" line naming the service desk and
+``link`` (the portal's public URL, ``Settings.public_base_url``, never a request's
+``Host``). It never carries a password, code or link token: there is no input for one.
 
 Action ``send_code(to, account, code, purpose, minutes, link)`` is the one exception: it
 mails a one-time code for the portal's forgotten-password / locked-account flow
@@ -32,6 +35,7 @@ Inventory target::
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 import smtplib
 import socket
@@ -186,18 +190,35 @@ def _clean(value: str, what: str) -> str:
     return value
 
 
-def render(kind: str, account: str, channel: str, when: datetime, service_desk: str) -> tuple[str, str]:
-    """Subject and body (English, then Dutch) of a notification. Contains no secret."""
+def render(
+    kind: str,
+    account: str,
+    channel: str,
+    when: datetime,
+    service_desk: str,
+    client_ip: str = "",
+    link: str = "",
+) -> tuple[str, str]:
+    """Subject and body (English, then Dutch) of a notification. Contains no secret.
+
+    *client_ip* is the address the request came from ('' when unknown: said so); *link*
+    the portal's public URL for the "wasn't you?" line ('' leaves it out)."""
     k = KINDS[kind]
     via_en, via_nl = CHANNELS.get(channel, (channel, channel))
     stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     subject = f"{k['subject_en']} / {k['subject_nl']}"
+    from_en = f"The request came from the network address {client_ip}." if client_ip else ""
+    from_nl = f"Het verzoek kwam van het netwerkadres {client_ip}." if client_ip else ""
+    see_en = f" (or see {link})" if link else ""
+    see_nl = f" (of zie {link})" if link else ""
     body = (
-        f"{k['en'].format(account=account)} on {stamp} through {via_en}.\n\n"
-        f"This wasn't me? Contact {service_desk} right away, and do not reply to this message.\n\n"
+        f"{k['en'].format(account=account)} on {stamp} through {via_en}.\n"
+        + (f"{from_en}\n" if from_en else "")
+        + f"\nThis wasn't you? Contact {service_desk} right away{see_en}, and do not reply to this message.\n\n"
         "-- \n\n"
-        f"{k['nl'].format(account=account)} op {stamp} via {via_nl}.\n\n"
-        f"Was jij dit niet? Neem direct contact op met {service_desk}, en beantwoord dit bericht niet.\n"
+        f"{k['nl'].format(account=account)} op {stamp} via {via_nl}.\n"
+        + (f"{from_nl}\n" if from_nl else "")
+        + f"\nWas jij dit niet? Neem direct contact op met {service_desk}{see_nl}, en beantwoord dit bericht niet.\n"
     )
     return subject, body
 
@@ -211,11 +232,13 @@ class MailConnector(Connector):
         "notify": ActionSpec(
             name="notify",
             inputs=(
-                InputSpec("to", max_length=254),
+                InputSpec("to", max_length=2048),  # one address, or several separated by commas
                 InputSpec("kind", max_length=32),
                 InputSpec("account", max_length=64),
                 InputSpec("channel", max_length=32),
                 InputSpec("when", required=False, max_length=64),
+                InputSpec("client_ip", required=False, max_length=64),
+                InputSpec("link", required=False, max_length=512),
             ),
             outputs=frozenset({"sent", "to", "message_id"}),
             changes_state=True,
@@ -304,13 +327,32 @@ class MailConnector(Connector):
         return {"sent": True, "message_id": message_id}
 
     def notify(
-        self, *, timeout: float, to: str, kind: str, account: str, channel: str, when: str | None = None
+        self,
+        *,
+        timeout: float,
+        to: str,
+        kind: str,
+        account: str,
+        channel: str,
+        when: str | None = None,
+        client_ip: str | None = None,
+        link: str | None = None,
     ) -> dict[str, Any]:
         to, account, channel = _clean(to, "address"), _clean(account, "account"), _clean(channel, "channel")
-        if not to:
+        recipients = list(dict.fromkeys(a.strip() for a in to.split(",") if a.strip()))
+        if not recipients:
             raise Rejected("The account has no e-mail address in the directory.", reason="no_address")
-        if not ADDRESS.fullmatch(to):
+        if any(not ADDRESS.fullmatch(a) for a in recipients):
             raise InvalidInput("The e-mail address is not valid.", reason="invalid_address")
+        ip = _clean(client_ip or "", "client address").strip()
+        if ip:
+            try:
+                ip = str(ipaddress.ip_address(ip))
+            except ValueError:
+                raise InvalidInput("The client address is not an IP address.", reason="invalid_client_ip") from None
+        url = _clean(link or "", "link").strip()
+        if url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise InvalidInput("The link is not an http(s) URL without query.", reason="invalid_link")
         if kind not in KINDS:
             raise InvalidInput(f"Unknown notification kind; use one of {', '.join(KINDS)}.", reason="invalid_kind")
         moment = datetime.now(UTC)
@@ -321,9 +363,17 @@ class MailConnector(Connector):
                 raise InvalidInput("The time is not an ISO 8601 timestamp.", reason="invalid_time") from exc
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-        subject, body = render(kind, account, channel, moment, self.config.service_desk)
-        message_id = self._send(to, subject, body, kind, timeout)
-        return {"sent": True, "to": to, "message_id": message_id}
+        subject, body = render(kind, account, channel, moment, self.config.service_desk, ip, url)
+        # one message per address (each sees only its own); every address is tried, the first failure raised
+        ids, failure = [], None
+        for address in recipients:
+            try:
+                ids.append(self._send(address, subject, body, kind, timeout))
+            except ConnectorError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return {"sent": True, "to": ", ".join(recipients), "message_id": " ".join(ids)}
 
     def _send(self, to: str, subject: str, body: str, kind: str, timeout: float) -> str:
         """Send one plain-text message; the Message-ID. Raises the connector errors."""

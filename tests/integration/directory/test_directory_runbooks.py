@@ -89,7 +89,7 @@ def test_agent_reset_hands_over_a_temporary_password_stored_nowhere(app: Firstli
     assert not directory.bind_ok(user, old)
     _secret_free(app, temp)
     (msg,) = mails_to(f"{user}@example.org")
-    assert "reset" in msg.get_content() and "wasn't me" in msg.get_content()
+    assert "reset" in msg.get_content() and "wasn't you" in msg.get_content()
     assert temp.encode() not in raw_mails_to(f"{user}@example.org")
 
 

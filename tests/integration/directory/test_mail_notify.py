@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from connectors.base import InvalidInput, Unreachable
+from connectors.base import InvalidInput, Rejected, Unreachable
 from connectors.mail import MailConnector, MailTarget
 from runner.secrets import SecretStore
 from tests.integration.directory.helpers import LAB, mail_connector, mails_to
@@ -27,7 +27,7 @@ def test_notification_is_delivered_with_time_channel_and_wasnt_me(lab_directory:
     body = msg.get_content()
     assert "2026-03-01 09:30 UTC" in body
     assert "self-service portal" in body and "selfserviceportaal" in body
-    assert "wasn't me" in body and "Was jij dit niet" in body
+    assert "wasn't you" in body and "Was jij dit niet" in body
     assert "alice" in body
     assert msg["From"] == "servicedesk@example.org"
 
@@ -57,3 +57,51 @@ def test_mail_server_down_is_unreachable(lab_directory: None) -> None:
         MailConnector("down", cfg, SecretStore(LAB)).run(
             "notify", {"to": "a@example.org", "kind": "password_reset", "account": "a", "channel": "cli"}, timeout=5
         )
+
+
+def test_notification_goes_to_every_address_with_client_address_and_link(lab_directory: None) -> None:
+    """security.md item 36: all registered addresses, the client IP and time, a "wasn't you?"
+    line with the service desk and the portal link; nothing secret (there is no input for it)."""
+    first, second = (f"m{secrets.token_hex(4)}@example.org" for _ in range(2))
+    out = mail_connector().run(
+        "notify",
+        {
+            "to": f"{first},{second.upper()}, {first}",  # duplicates (any case) once
+            "kind": "password_reset",
+            "account": "alice",
+            "channel": "portal",
+            "when": "2026-03-01T09:30:00+00:00",
+            "client_ip": "2001:db8::0:1",
+            "link": "https://portal.example.org/help",
+        },
+        timeout=10,
+    )
+    assert out["to"] == f"{first}, {second.upper()}"
+    for address in (first, second):
+        (msg,) = mails_to(address)
+        body = msg.get_content()
+        assert "The request came from the network address 2001:db8::1." in body
+        assert "Het verzoek kwam van het netwerkadres 2001:db8::1." in body
+        assert "2026-03-01 09:30 UTC" in body
+        assert (
+            "This wasn't you? Contact the service desk" in body and "(or see https://portal.example.org/help)" in body
+        )
+        assert "(of zie https://portal.example.org/help)" in body
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("client_ip", "10.0.0.1\r\nBcc: x@y"),
+        ("client_ip", "not-an-ip"),
+        ("link", "https://portal.example.org/x?token=abc"),
+        ("link", "javascript:alert(1)"),
+        ("link", "https://evil.example/\nBcc: x@y"),
+        ("to", "a@example.org,not-an-address"),
+        ("to", " , "),
+    ],
+)
+def test_bad_client_address_link_or_one_bad_recipient_is_refused(lab_directory: None, field: str, value: str) -> None:
+    inputs = {"to": "a@example.org", "kind": "account_unlock", "account": "alice", "channel": "portal"} | {field: value}
+    with pytest.raises((InvalidInput, Rejected)):
+        mail_connector().run("notify", inputs, timeout=10)
