@@ -134,6 +134,13 @@ def _parse_params(items: list[str]) -> dict[str, str]:
             )
         if key in values:
             raise typer.BadParameter(f"'{_name(key)}' is given twice; give each parameter once", param_hint="--param")
+        if not value:
+            # `-p user=$U` with U unset must not fall back to the default (the person at the terminal).
+            raise typer.BadParameter(
+                f"'{_name(key)}' is given without a value; give a value, or leave --param {_name(key)} out "
+                "to use the runbook's default",
+                param_hint="--param",
+            )
         values[key] = value
     return values
 
