@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import FirstlineError
-from runner.runbook import Parameter, Runbook, load_all
+from runner.runbook import Parameter, Runbook
 from runner.vetting import check_vetted, read_lock
 
 if TYPE_CHECKING:
@@ -162,12 +162,16 @@ def _entry(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], lang: 
 
 
 def runbooks_for(app: Firstline, roles: frozenset[str] | set[str]) -> list[Runbook]:
-    """Vetted, loadable runbooks *roles* may run, ordered by English title."""
-    books, _problems = load_all(app.settings.runbooks_dir, app.connectors)
+    """Vetted, loadable runbooks *roles* may run, ordered by English title.
+
+    Read through the shared catalogue (``Firstline.catalogue``: parsed once per file
+    content, re-parsed when a file changes), not parsed anew per request: parsing every
+    runbook made the home page ~50x slower than a bare page (bench/portal_home.py)."""
     approvals = read_lock(app.settings.runbooks_dir)
     out = []
-    for rb in books.values():
+    for path in sorted(app.settings.runbooks_dir.glob("*.yaml")):
         try:
+            rb = app.catalogue.runbook(path.stem)
             check_vetted(rb, approvals)
         except FirstlineError:
             continue
