@@ -322,12 +322,13 @@ def tickets_list(
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
 ) -> None:
     """List the newest tickets (stored text is shown with control and direction characters escaped)."""
+    lower, upper = _time_window(since, until)
     rows = _app().list_tickets(
         state=state.value if state is not None else None,
         requester=requester,
         limit=limit,
-        since=_time_option(since, "--since"),
-        until=_time_option(until, "--until"),
+        since=lower,
+        until=upper,
     )
     if not rows:
         out.print("No tickets.")
@@ -395,7 +396,7 @@ def audit_export(
     until: Annotated[str | None, typer.Option(help=f"Only events before this time ({TIME_HELP}).")] = None,
 ) -> None:
     """Write the audit events to standard output (times compared as instants, in UTC)."""
-    lower, upper = _time_option(since, "--since"), _time_option(until, "--until")
+    lower, upper = _time_window(since, until)
     for line in _app().export_audit(fmt.value, lower, upper):
         sys.stdout.write(line)
 
@@ -410,6 +411,17 @@ def _time_option(value: str | None, option: str) -> datetime | None:
         return parse_instant(value, what=option)
     except TimeParseError as exc:
         raise typer.BadParameter(str(exc).removeprefix(option).strip(), param_hint=option) from None
+
+
+def _time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--since`` / ``--until`` parsed; a usage error when the window is empty (``--until``
+    not later than ``--since``), as the portal's filters refuse it (``runner.queries``)."""
+    lower, upper = _time_option(since, "--since"), _time_option(until, "--until")
+    if lower is not None and upper is not None and upper <= lower:
+        raise typer.BadParameter(
+            "must be later than --since (--since is inclusive, --until exclusive)", param_hint="--until"
+        )
+    return lower, upper
 
 
 def usage_line(exc: click_exc.ClickException) -> str:
