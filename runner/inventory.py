@@ -19,7 +19,8 @@ connector's ``config_model`` when the inventory loads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,24 @@ class Inventory:
         return options[key]
 
 
+_SECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
+
+
+def unknown_sections(keys: Iterable[object]) -> str:
+    """``unknown section(s) a, b`` for top-level *keys* the inventory does not have.
+
+    Only keys that look like section names are repeated: a file that is not an inventory
+    (``FIRSTLINE_INVENTORY`` pointing at ``/etc/shadow`` or a credentials file) parses into
+    keys that are its content, hashes and passwords included; those are counted, not shown."""
+    every = list(keys)
+    names = sorted(k for k in every if isinstance(k, str) and _SECTION_NAME.fullmatch(k))
+    hidden = len(every) - len(names)
+    parts = [", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")] if names else []
+    if hidden:
+        parts.append(f"{hidden} key(s) that are not section names (not shown; is this file an inventory?)")
+    return "unknown section(s) " + "; ".join(parts)
+
+
 def _model_error(where: str, exc: ValidationError) -> ConfigError:
     # Never the input value: a password written inline must not reach a message or the log.
     parts = [
@@ -89,7 +108,7 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
         raise ConfigError(f"inventory {path}: expected a mapping at the top")
     unknown = set(raw) - {"defaults", "targets", "choices", "directories"}
     if unknown:
-        raise ConfigError(f"inventory {path}: unknown section(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"inventory {path}: {unknown_sections(unknown)}")
     targets: dict[str, TargetConfig] = {}
     for name, spec in (raw.get("targets") or {}).items():
         if not isinstance(spec, dict) or "connector" not in spec:

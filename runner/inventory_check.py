@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from connectors.base import Connector, ConnectorError, TargetConfig
 from runner import routing
 from runner.errors import ConfigError, FirstlineError
-from runner.inventory import Inventory, load_inventory
+from runner.inventory import Inventory, load_inventory, unknown_sections
 from runner.redaction import (
     Scrubber,
     describe_yaml_error,
@@ -139,7 +139,7 @@ def check_inventory(
 def _targets(raw: Mapping[str, Any], connectors: Mapping[str, type[Connector]], problems: list[str]) -> dict[str, Any]:
     unknown = set(raw) - {"defaults", "targets", "choices", "directories"}
     if unknown:
-        problems.append(f"unknown section(s) {', '.join(sorted(map(str, unknown)))}")
+        problems.append(unknown_sections(unknown))
     targets = raw.get("targets") or {}
     if not isinstance(targets, dict):
         problems.append("targets: expected a mapping of target names")
