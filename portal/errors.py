@@ -133,11 +133,41 @@ def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[st
     return 500, "internal_error", INTERNAL, {}
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+# pydantic's own messages name the rule, never the value; custom validators (value_error,
+# assertion_error) and JSON decoding may quote what was sent, so they get a fixed text
+_OWN_TEXT = ("value_error", "assertion_error", "json_invalid")
+
+
+def declared_names(app: Any) -> frozenset[str]:
+    """Every field and parameter name the app declares (its OpenAPI document), cached."""
+    names = getattr(app.state, "declared_names", None)
+    if names is None:
+        found: set[str] = set()
+        schema = app.openapi()
+        for component in schema.get("components", {}).get("schemas", {}).values():
+            found.update(component.get("properties", {}))
+        for methods in schema.get("paths", {}).values():
+            for op in methods.values():
+                found.update(p.get("name", "") for p in op.get("parameters", []))
+        names = frozenset(found)
+        app.state.declared_names = names
+    return frozenset(names)
+
+
+def _validation_message(exc: RequestValidationError, declared: frozenset[str]) -> str:
+    """Which fields are wrong and why, never the value sent (a password typed into the wrong
+    field or sent as a key is not shown back): a location part that is not a declared field
+    name or a list index (for example a key the client chose) is shown as ``?``."""
     parts = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form"))
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'is not valid')}")
+        loc = ".".join(
+            str(p) if isinstance(p, int) or p in declared else "?"
+            for p in err.get("loc", ())
+            if p not in ("body", "query", "path", "form", "header", "cookie")
+        )
+        kind = str(err.get("type", ""))
+        msg = "is not valid" if kind.startswith(_OWN_TEXT) else str(err.get("msg", "is not valid"))
+        parts.append(f"{loc or 'request'}: {msg}")
     return "; ".join(parts) or "The request is not valid."
 
 
@@ -155,7 +185,7 @@ def install(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, 422, "invalid_input", _validation_message(exc))
+        return error_response(request, 422, "invalid_input", _validation_message(exc, declared_names(request.app)))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -197,7 +197,8 @@ class SecurityMiddleware:
                     out["cache-control"] = "no-store"
                     out["pragma"] = "no-cache"
                 html = out.get("content-type", "").startswith("text/html")  # forms live on pages only
-                if new_pre is not None and not state.get("session_token") and html:
+                wanted = html or bool(state.get("issue_pre_cookie"))  # e.g. GET /api/v1/reset/policy
+                if new_pre is not None and not state.get("session_token") and wanted:
                     out.append("set-cookie", f"{self.pre_cookie}={new_pre}; {cookie_flags(self.secure)}")
                 vary = out.get("vary")
                 out["vary"] = f"{vary}, Cookie, Accept-Language" if vary else "Cookie, Accept-Language"

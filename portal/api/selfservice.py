@@ -77,6 +77,7 @@ class Done(BaseModel):
 def policy(request: Request, _user: Anyone, ctx: Ctx, client: Client) -> Policy:
     """The password rules (for a strength display; the server checks on confirm), and a
     proof-of-work challenge when this client address has to solve one before ``/reset/request``."""
+    request.state.issue_pre_cookie = True  # the csrf_token below is bound to it (JSON answers set none otherwise)
     service = selfservice_of(ctx)
     challenge = service.challenge_for(client.address)
     return Policy(
