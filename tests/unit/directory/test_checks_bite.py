@@ -7,10 +7,18 @@ green (found by mutating the check, see ``docs/testing.md``).
 from __future__ import annotations
 
 import pickle
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from connectors.password_policy import PasswordPolicy, PolicyViolation
+from connectors.tls_errors import client_context
 
 PERSONAL = ["jdevries", "Johanna", "de Vries", "johanna.devries@example.org"]
 CASES = {
@@ -45,3 +53,34 @@ def test_a_personal_name_split_by_spaces_or_dots_is_still_found(candidate: str) 
     with pytest.raises(PolicyViolation) as err:
         PasswordPolicy().check(candidate, personal=PERSONAL)
     assert err.value.reason == "contains_personal_info"
+
+
+def _ca_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Firstline test CA")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_configured_ca_file_is_the_only_trust_anchor(tmp_path: Path) -> None:
+    """With ``ca_file`` set, the system's public CAs are not trusted as well: a certificate
+    any public CA issued for the name would otherwise pass for the directory or mail server."""
+    pem = _ca_pem()
+    path = tmp_path / "ca.crt"
+    path.write_text(pem)
+    for ca_file in (path, {"file": str(path)}):
+        ctx = client_context(ca_file, setting="ca_file of target 't'", resolve=lambda _ref: pem)
+        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+        assert ctx.cert_store_stats()["x509"] == 1
+        assert [c["subject"] for c in ctx.get_ca_certs()] == [((("commonName", "Firstline test CA"),),)]
