@@ -19,6 +19,7 @@ import os
 import sys
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -451,16 +452,21 @@ def _choices(param: Any) -> list[str]:
     return [str(getattr(c, "value", c)) for c in desc.choices]
 
 
-def _log_crash() -> None:
-    """Record a crash in the log file (configured here if the app never opened); never on screen."""
+def _log_crash() -> Path | None:
+    """Record a crash in the log file (configured here if the app never opened); never on screen.
+
+    Returns the file it was written to (from the settings: ``FIRSTLINE_LOG_FILE``, else
+    ``<data dir>/log/firstline.log``), or None when no log file is configured or usable."""
     try:
         from runner.oplog import configure, get_logger
         from runner.settings import get_settings
 
-        configure(get_settings().log_file)
+        log_file = get_settings().log_file
+        configure(log_file)
         get_logger().exception("cli.crashed")
-    except Exception:  # noqa: BLE001, S110 - no log file is usable: the one-line message below still says what happened
-        pass
+        return log_file if log_file is not None and log_file.is_file() else None
+    except Exception:  # noqa: BLE001 - no log file is usable: the one-line message still says what happened
+        return None
 
 
 # -- inventory check (issue 7 item 22; helper E) -----------------------------------------
@@ -574,10 +580,11 @@ def main() -> None:
         err.print(f"error: {shown(exc, 500)}", markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - genuine bugs end here, logged, never a traceback on screen
-        _log_crash()
-        err.print(
-            f"internal error ({type(exc).__name__}); details are in the log file "
-            f"{os.environ.get('FIRSTLINE_LOG_FILE', 'var/log/firstline.log')}",
-            markup=False,
+        logged = _log_crash()
+        where = (
+            f"details are in the log file {shown(logged, 300)}"
+            if logged is not None
+            else "no log file could be written (check FIRSTLINE_DATA_DIR / FIRSTLINE_LOG_FILE)"
         )
+        err.print(f"internal error ({type(exc).__name__}); {where}", markup=False)
         sys.exit(EXIT_INTERNAL)
