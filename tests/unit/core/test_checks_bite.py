@@ -13,7 +13,7 @@ import pytest
 
 from connectors.base import Rejected
 from runner.api import open_app
-from runner.errors import RunbookError
+from runner.errors import ParameterError, RunbookError
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
@@ -148,3 +148,16 @@ def test_a_generated_password_echoed_by_a_later_step_reaches_no_store(settings: 
         assert temp.encode() not in _stored(app)
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(
+    "bad", ["Zomer\x07Wind-4711-Blauw", "Zomer\nWind-4711-Blauw", "Zomer\x1b[2JWind-4711", "Zomer\x85Wind-4711"]
+)
+def test_a_secret_with_control_characters_is_refused_before_any_ticket(app: Firstline, bad: str) -> None:
+    """A bell, newline, ANSI escape or C1 control in a typed password is refused at the door
+    (no ticket, no connector call), and the refusal does not quote it."""
+    with pytest.raises(ParameterError) as err:
+        app.run("fake-reset", {"user": "alice", "new_password": bad}, requester="agent7")
+    assert "control" in str(err.value) and bad not in str(err.value)
+    assert FakeConnector.calls == []
+    assert app.list_tickets() == []
