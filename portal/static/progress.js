@@ -34,9 +34,8 @@
     var d = JSON.parse(ev.data);
     text(document.getElementById("outcome-label"), d.outcome.label);
     text(document.getElementById("outcome-next"), d.outcome.next);
-    if (d.message && (d.state === "escalated" || d.state === "closed")) {
-      text(document.getElementById("outcome-message"), d.message);
-    }
+    // the outcome in plain words, as the page shows it after a reload (resolution note or reason)
+    if (d.message) { text(document.getElementById("outcome-message"), d.message); }
     box.className = "notice outcome-" + d.outcome.code;
     box.setAttribute("data-done", "true");
     source.close();
