@@ -2,15 +2,22 @@
 
 Both measured in this one run against the same lab slapd, N times each, interleaved:
 
-  raw-unlock  what a careful script does with ldap3 on a persistent LDAPS connection: find
-              the DN (escaped filter), read the lock state, check admin-group membership,
-              delete pwdAccountLockedTime, re-read to confirm (bench/overhead.py)
+  raw-unlock  what a careful script does with ldap3 on a persistent LDAPS connection
+              (TCP_NODELAY): find the DN (escaped filter), read the lock state, check
+              admin-group membership, delete pwdAccountLockedTime, re-read to confirm —
+              5 LDAP requests (the same steps as bench/overhead.py's raw-unlock)
   api-unlock  ``POST /api/v1/fixes/account-unlock`` with a reason, signed in as the demo
               agent with a real session, on a real ``firstline serve`` (uvicorn subprocess,
-              SQLite, in-process workers): the agent desk's look-up, policy, vetting, a
-              queued ticket, the worker's run (read, unlock, re-read, mail to the owner
-              through the lab SMTP sink, verify), audit events — timed from the request
-              until the answer, which comes when the ticket is final (resolved)
+              SQLite, in-process workers). Directory work: the agent desk's look-up
+              (``account_status``: 2 requests — find+read with entryUUID, then the
+              admin-group search that also proves every admin group exists), the runbook's
+              ``check`` (the same 2) and ``unlock`` (4: find+read, privilege, the modify
+              deleting the exact lock value read, the re-read) — 8 requests, every
+              issue-7 check made fresh. Besides: session and CSRF checks, policy, vetting,
+              a queued ticket, step rows and audit events in the ledger, and the mail to
+              the owner through the lab SMTP sink (one SMTP connection per message).
+              Timed from the request until the answer, which comes when the ticket is
+              final (resolved): the request follows the run's progress until then.
 
 Locking each account before an iteration is not timed. Prints medians, p90 and the ratio
 (target: api-unlock <= 2x raw-unlock). Needs the lab's slapd and SMTP sink

@@ -5,8 +5,11 @@ Both measured in this one run, against the same lab slapd (lab/slapd.sh), N time
   raw-modify   the bare unlock: one ldap3 modify (delete pwdAccountLockedTime) on a
                persistent LDAPS connection with TCP_NODELAY
   raw-unlock   what a careful script does: find the DN (escaped filter), read its lock
-               state, check admin-group membership, modify, re-read to confirm
-  connector    LdapConnector.unlock_account on its pooled connection (the same LDAP work)
+               state, check admin-group membership, modify, re-read to confirm (5 requests)
+  connector    LdapConnector.unlock_account on its pooled connection: the same LDAP work
+               with every issue-7 check (nested admin groups, every admin group exists,
+               bind account by DN and entryUUID, the exact lock value) in 4 requests —
+               find+read, privilege, modify, re-read (docs/directory.md "Round trips")
   full-run     Firstline.run() of a one-step unlock runbook: policy + vetting + parameter
                validation + ticket + step row + audit events + the connector call
 
