@@ -366,7 +366,7 @@ def tickets_show(number: Annotated[str, typer.Argument(help="e.g. FL-000123")]) 
         line(f"resolution {t['resolution_code']}: {t['resolution_note']}")
     for s in t["steps"]:
         line(
-            f"  {s['seq']}. {s['step_id']} [{s['status']}] {s['connector']}.{s['action']} on {s['target']} "
+            f"  {s['seq']}. {s['step_id']} [{s['status']}] {s['connector']}.{s['action']} on {s['target'] or '-'} "
             f"in={json.dumps(s['inputs'])} out={json.dumps(s['outputs'])} {s['message'] or ''}"
         )
 
