@@ -184,8 +184,9 @@ def run(
 ) -> None:
     """Run a vetted runbook. Prints the ticket number and the outcome.
 
-    Exit code 0 resolved, 1 escalated to second level, 2 refused, 4 closed because the
-    requester must correct something (e.g. a password that is too short) and try again.
+    Exit codes: 0 resolved; 1 escalated to second level; 2 refused or usage error;
+    3 internal error (see the log file); 4 closed: the requester must correct
+    something (e.g. a password that is too short) and try again.
     """
     lang_code = lang.value if lang is not None else _default_lang()
     ui = UI[lang_code]
@@ -381,7 +382,11 @@ def tickets_sweep() -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the whole hash chain and the signed checkpoints."""
+    """Check the whole hash chain and the signed checkpoints.
+
+    Prints "ok N events" and exits 0,
+    or "BROKEN at sequence N: problem" and exits 1.
+    """
     report = _app().verify_audit()
     if report.ok:
         out.print(f"ok {report.events} events")
