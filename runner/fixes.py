@@ -18,6 +18,7 @@ from the inventory's ``choices:``; a missing inventory gives no options).
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -201,11 +202,42 @@ def matches(rb: Runbook, query: str) -> bool:
     return all(w in haystack for w in words)
 
 
+_BUILT: dict[tuple[Any, ...], list[tuple[Runbook, Entry]]] = {}
+_BUILT_LOCK = threading.Lock()
+
+
+def _stamp(app: Firstline) -> tuple[Any, ...]:
+    """What the built entries depend on: each runbook file's and the lock file's name, size
+    and modification time, and the loaded inventory (its choices feed the forms)."""
+    folder = app.settings.runbooks_dir
+    files = [*sorted(folder.glob("*.yaml")), folder / "vetted.lock"]
+    stats = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        stats.append((path.name, st.st_size, st.st_mtime_ns))
+    return (id(app), id(app.inventory), tuple(stats))
+
+
 def catalogue(
     app: Firstline, roles: frozenset[str] | set[str], lang: str = "en", query: str | None = None
 ) -> list[Entry]:
-    """The entries *roles* may run, filtered by *query* (see ``matches``), in *lang*."""
-    return [_entry(app, rb, roles, lang) for rb in runbooks_for(app, roles) if not query or matches(rb, query)]
+    """The entries *roles* may run, filtered by *query* (see ``matches``), in *lang*.
+
+    The built entries are kept per roles and language until a runbook file, the vetting
+    lock or the inventory changes (``_stamp``); running a fix checks vetting again anyway."""
+    key = (frozenset(roles), lang, _stamp(app))
+    with _BUILT_LOCK:
+        built = _BUILT.get(key)
+    if built is None:
+        built = [(rb, _entry(app, rb, roles, lang)) for rb in runbooks_for(app, roles)]
+        with _BUILT_LOCK:
+            if len(_BUILT) > 64:
+                _BUILT.clear()
+            _BUILT[key] = built
+    return [entry for rb, entry in built if not query or matches(rb, query)]
 
 
 def describe(app: Firstline, name: str, roles: frozenset[str] | set[str], lang: str = "en") -> Entry | None:
