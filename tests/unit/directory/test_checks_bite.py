@@ -17,8 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from connectors.ldap_flavors import ActiveDirectory, UnreadableValue
 from connectors.password_policy import PasswordPolicy, PolicyViolation
 from connectors.tls_errors import client_context
+from tests.unit.directory.test_ldap_states import AD_OK, NOW
 
 PERSONAL = ["jdevries", "Johanna", "de Vries", "johanna.devries@example.org"]
 CASES = {
@@ -84,3 +86,14 @@ def test_a_configured_ca_file_is_the_only_trust_anchor(tmp_path: Path) -> None:
         assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
         assert ctx.cert_store_stats()["x509"] == 1
         assert [c["subject"] for c in ctx.get_ca_certs()] == [((("commonName", "Firstline test CA"),),)]
+
+
+@pytest.mark.parametrize("value", [b"-5", b"9000000000000000000"])
+def test_an_ad_pwdlastset_outside_filetime_fails_closed(value: bytes) -> None:
+    """A negative ``pwdLastSet`` other than -1, or one past the year 9999, is not a time: the
+    account state is unreadable (escalate), never read as "password set long ago"."""
+    attrs = dict(AD_OK)
+    attrs["pwdLastSet"] = [value]
+    with pytest.raises(UnreadableValue) as err:
+        ActiveDirectory(hints_critical=True).state(attrs, NOW)
+    assert err.value.attribute == "pwdLastSet"
