@@ -38,6 +38,7 @@ from runner.errors import FirstlineError, ParameterError
 from runner.ledger.audit import Actor
 from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
 from runner.ledger.store import transaction
+from runner.ledger.tables import MAX_ROW_ID
 from runner.safetext import free_text
 
 if TYPE_CHECKING:
@@ -443,7 +444,11 @@ class AuthService:
     def revoke_token(
         self, who: Principal, token_id: int, *, client_ip: str | None = None, user_agent: str | None = None
     ) -> bool:
-        """Revoke one of *who*'s own tokens; False when there is no such live token of theirs."""
+        """Revoke one of *who*'s own tokens; False when there is no such live token of theirs
+        (an id outside 1..2**31-1, the INTEGER column's range, is no token: the database
+        driver would overflow on it)."""
+        if not 0 < token_id <= MAX_ROW_ID:
+            return False
         with transaction(self.engine) as conn:
             result = conn.execute(
                 update(portal_api_token)

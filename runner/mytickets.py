@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from runner.errors import FirstlineError, NotFoundError
-from runner.ledger.tables import step_result, ticket
+from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
         r = conn.execute(select(ticket.c.requester, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")
-    after = max(0, int(after))
+    after = min(max(0, int(after)), MAX_ROW_ID)  # past the INTEGER column's range: nothing after it
     state, message, rows = _steps_after(app, ticket_id, after)
     _, titles = _titles(app, r.runbook, lang)
     steps = [

@@ -7,6 +7,11 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Tab
 
 metadata = MetaData()
 
+# The largest value an Integer column holds on every supported database (PostgreSQL INTEGER);
+# an id or position from a request beyond it matches no row and must not reach the driver,
+# which overflows on it (SQLite: OverflowError, PostgreSQL: "integer out of range").
+MAX_ROW_ID = 2**31 - 1
+
 ticket = Table(
     "ticket",
     metadata,
