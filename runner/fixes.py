@@ -19,6 +19,7 @@ from the inventory's ``choices:``; a missing inventory gives no options).
 from __future__ import annotations
 
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -206,7 +207,24 @@ _BUILT: dict[tuple[Any, ...], list[tuple[Runbook, Entry]]] = {}
 _BUILT_LOCK = threading.Lock()
 
 
+_STAMPS: dict[int, tuple[float, tuple[Any, ...]]] = {}
+STAMP_SECONDS = 1.0  # how long a looked-at stamp is trusted (a changed runbook shows within a second)
+
+
 def _stamp(app: Firstline) -> tuple[Any, ...]:
+    """``_file_stamp``, looked at again at most once per ``STAMP_SECONDS``."""
+    now = time.monotonic()
+    with _BUILT_LOCK:
+        seen = _STAMPS.get(id(app))
+    if seen is not None and now - seen[0] < STAMP_SECONDS:
+        return seen[1]
+    stamp = _file_stamp(app)
+    with _BUILT_LOCK:
+        _STAMPS[id(app)] = (now, stamp)
+    return stamp
+
+
+def _file_stamp(app: Firstline) -> tuple[Any, ...]:
     """What the built entries depend on: each runbook file's and the lock file's name, size
     and modification time, and the loaded inventory (its choices feed the forms)."""
     folder = app.settings.runbooks_dir
