@@ -177,7 +177,9 @@ def run(
     ] = None,
     role: Annotated[Role, typer.Option(help="Act as an agent, or apply the employee self-service rules.")] = Role.agent,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the rendered steps; touch nothing.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome (with its state) as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the outcome (with its state), or with --dry-run the plan, as JSON.")
+    ] = False,
     lang: Annotated[
         Lang | None, typer.Option(help="Language of progress and outcome (default: FIRSTLINE_LANG / LANG).")
     ] = None,
@@ -216,6 +218,25 @@ def run(
     roles = {role.value}
     if dry_run:
         steps = fl.plan(name, values, requester=requester, roles=roles, actor_id=me)
+        if as_json:  # the plan, as the text below shows it (secrets already redacted)
+            plan = {
+                "dry_run": True,
+                "runbook": name,
+                "requester": requester,
+                "steps": [
+                    {
+                        "id": s.id,
+                        "connector": s.connector,
+                        "action": s.action,
+                        "target": s.target,
+                        "inputs": s.inputs,
+                        "when": s.condition or None,
+                    }
+                    for s in steps
+                ],
+            }
+            sys.stdout.write(json.dumps(plan, indent=2, default=str, ensure_ascii=False) + "\n")
+            return
         out.print(f"[bold]Dry run of {name}[/] for ", end="")
         out.print(f"{shown(requester)}: nothing will be changed.", markup=False)
         for i, s in enumerate(steps, 1):
