@@ -161,3 +161,36 @@ def test_a_secret_with_control_characters_is_refused_before_any_ticket(app: Firs
     assert "control" in str(err.value) and bad not in str(err.value)
     assert FakeConnector.calls == []
     assert app.list_tickets() == []
+
+
+NOTE = """\
+schema_version: 1
+name: fake-note
+title: {en: Leave a note}
+category: identity/account
+audience: [agent]
+parameters:
+  - {name: note, type: string}
+steps:
+  - id: say
+    connector: fake
+    action: echo
+    with: {text: "{{ params.note }}"}
+on_failure: {escalate_to: service-desk-l2}
+resolution: {note: "Noted."}
+"""
+
+
+@pytest.mark.parametrize("bad", ["ok\nFL-999999 resolved", "geld \u202eneg", "x\x1b[2Jy", "zero\u200bwidth"])
+def test_free_text_parameters_refuse_control_and_direction_characters(settings: Settings, bad: str) -> None:
+    """A newline forges a ticket row when printed, a right-to-left override hides text, an ANSI
+    escape clears a terminal: a string parameter without a pattern refuses them all."""
+    (settings.runbooks_dir / "fake-note.yaml").write_text(NOTE)
+    app = open_app(settings, connectors={"fake": FakeConnector})
+    try:
+        app.vet("fake-note", "reviewer")
+        with pytest.raises(ParameterError, match="control or invisible"):
+            app.run("fake-note", {"note": bad}, requester="agent7")
+        assert FakeConnector.calls == [] and app.list_tickets() == []
+    finally:
+        app.close()
