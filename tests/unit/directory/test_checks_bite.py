@@ -10,6 +10,7 @@ import pickle
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -20,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from connectors.ldap_flavors import ActiveDirectory, UnreadableValue
 from connectors.password_policy import PasswordPolicy, PolicyViolation
 from connectors.tls_errors import client_context
+from tests.unit.directory.test_ldap_protect import DOMAIN, USER, FakeConn, _sid
 from tests.unit.directory.test_ldap_states import AD_OK, NOW
 
 PERSONAL = ["jdevries", "Johanna", "de Vries", "johanna.devries@example.org"]
@@ -97,3 +99,32 @@ def test_an_ad_pwdlastset_outside_filetime_fails_closed(value: bytes) -> None:
     with pytest.raises(UnreadableValue) as err:
         ActiveDirectory(hints_critical=True).state(attrs, NOW)
     assert err.value.attribute == "pwdLastSet"
+
+
+ORDINARY = {"objectSid": [_sid(*DOMAIN, 1105)], "tokenGroups": [_sid(*DOMAIN, 513)]}
+IT_ADMINS = "CN=it-admins,OU=Groups,DC=example,DC=test"
+
+
+@pytest.mark.parametrize(
+    ("read_attrs", "entry", "chain", "admin_groups"),
+    [
+        ({"adminCount": ["1"]}, None, {}, []),  # adminCount as read with the account: enough on its own
+        ({}, {"objectSid": [_sid(*DOMAIN, 1105)], "tokenGroups": [_sid(32, 551)]}, {}, []),  # Backup Operators
+        ({}, {"objectSid": [_sid(*DOMAIN, 502)]}, {}, []),  # krbtgt, no admin_groups configured
+        ({}, ORDINARY, {IT_ADMINS: {USER}}, [IT_ADMINS]),  # a configured admin group (nested: IN_CHAIN)
+    ],
+    ids=["adminCount", "builtin-group", "krbtgt", "admin-group"],
+)
+def test_ad_is_privileged_by_each_rule_alone(
+    read_attrs: dict[str, Any], entry: dict[str, Any] | None, chain: dict[str, set[str]], admin_groups: list[str]
+) -> None:
+    """``ActiveDirectory.is_privileged``: every rule makes an account privileged on its own
+    (the connector then refuses to act on it). Unit-level on purpose: mutating these checks
+    must never run against the lab, where a missed refusal resets a real account."""
+    conn = FakeConn({USER: entry} if entry is not None else {}, chain)
+    assert ActiveDirectory(hints_critical=True).is_privileged(conn, USER, read_attrs, admin_groups) is True  # type: ignore[arg-type]
+
+
+def test_an_ordinary_ad_account_outside_the_admin_groups_is_not_privileged() -> None:
+    conn = FakeConn({USER: ORDINARY}, {IT_ADMINS: {"CN=someone else,OU=People,DC=example,DC=test"}})
+    assert ActiveDirectory(hints_critical=True).is_privileged(conn, USER, {}, [IT_ADMINS]) is False  # type: ignore[arg-type]
