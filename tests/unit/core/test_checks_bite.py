@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import Rejected
+from connectors.base import InvalidInput, Rejected
 from runner.api import open_app
-from runner.errors import ParameterError, RunbookError
+from runner.errors import ConfigError, ParameterError, RunbookError
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
@@ -194,3 +194,54 @@ def test_free_text_parameters_refuse_control_and_direction_characters(settings: 
         assert FakeConnector.calls == [] and app.list_tickets() == []
     finally:
         app.close()
+
+
+CHOICE = """\
+schema_version: 1
+name: fake-choice
+title: {en: Printer}
+category: test
+audience: [agent]
+parameters:
+  - {name: printer, type: choice, source: printers}
+steps:
+  - id: send
+    connector: fake
+    action: echo
+    with: {text: "{{ params.printer.queue }}"}
+on_failure: {escalate_to: service-desk-l2}
+resolution: {note: done}
+"""
+
+
+def test_invalid_input_built_from_an_inventory_choice_escalates(settings: Settings) -> None:
+    """The requester picked "office-1" from a list; the queue name the inventory holds for it is
+    not theirs to fix: an InvalidInput about it goes to second level, not back to the requester."""
+    (settings.runbooks_dir / "fake-choice.yaml").write_text(CHOICE)
+    app = open_app(settings, connectors={"fake": FakeConnector})
+    try:
+        app.vet("fake-choice", "reviewer")
+        FakeConnector.script = {"echo": [InvalidInput("The queue name is not valid.")]}
+        out = app.run("fake-choice", {"printer": "office-1"}, requester="agent7")
+        assert FakeConnector.calls and FakeConnector.calls[0][2] == {"text": "office-1"}
+        assert out.state == "escalated"
+        assert app.ticket(out.ticket_number)["assignment_group"] == "service-desk-l2"
+    finally:
+        app.close()
+
+
+def test_an_audit_key_file_shorter_than_32_characters_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "audit.key"
+    key.write_text("short-key-1234567890\n")
+    key.chmod(0o600)
+    settings = Settings(
+        environment="test",
+        database_url=f"sqlite:///{tmp_path / 'fl.db'}",
+        runbooks_dir=tmp_path,
+        inventory=tmp_path / "inventory.yaml",
+        audit_key_file=key,
+        log_file=None,
+    )
+    with pytest.raises(ConfigError, match="fewer than 32 characters") as err:
+        settings.audit_secret()
+    assert "short-key" not in str(err.value)
