@@ -10,7 +10,7 @@ import pickle
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from cryptography import x509
@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from connectors.ldap_flavors import ActiveDirectory, UnreadableValue
+from connectors.ldap_protect import GroupMissing, ProtectionUnknown, ad_protected, require_group
 from connectors.password_policy import PasswordPolicy, PolicyViolation
+from connectors.registry import PluginError, _check
 from connectors.tls_errors import client_context
 from tests.unit.directory.test_ldap_protect import DOMAIN, USER, FakeConn, _sid
 from tests.unit.directory.test_ldap_states import AD_OK, NOW
@@ -128,3 +130,55 @@ def test_ad_is_privileged_by_each_rule_alone(
 def test_an_ordinary_ad_account_outside_the_admin_groups_is_not_privileged() -> None:
     conn = FakeConn({USER: ORDINARY}, {IT_ADMINS: {"CN=someone else,OU=People,DC=example,DC=test"}})
     assert ActiveDirectory(hints_critical=True).is_privileged(conn, USER, {}, [IT_ADMINS]) is False  # type: ignore[arg-type]
+
+
+class _ResultConn(FakeConn):
+    """FakeConn whose searches under *codes* end with that LDAP result code and no entry."""
+
+    def __init__(self, entries: dict[str, Any], codes: dict[str, int]) -> None:
+        super().__init__(entries, {})
+        self.codes = codes
+
+    def search(self, base: str, flt: str, scope: object = None, attributes: object = None, **kw: object) -> bool:
+        super().search(base, flt, scope, attributes, **kw)
+        self.result = {"result": self.codes.get(base, 0)}
+        if base in self.codes:
+            self.response = []
+        return True
+
+
+GROUP = "cn=it-admins,ou=groups,dc=example,dc=org"
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(32, GroupMissing), (34, GroupMissing), (0, GroupMissing), (50, ProtectionUnknown)]
+)
+def test_an_admin_group_that_cannot_be_read_fails_closed(code: int, error: type[Exception]) -> None:
+    """noSuchObject, invalidDNSyntax or an empty answer: the group is missing (a configuration
+    error naming it); any other failure: protection unknown. Never "not a member"."""
+    with pytest.raises(error):
+        require_group(_ResultConn({}, {GROUP: code}), GROUP)  # type: ignore[arg-type]
+    require_group(_ResultConn({GROUP: {}}, {}), GROUP)  # type: ignore[arg-type]  # exists: no error
+
+
+def test_an_ad_admin_group_that_does_not_exist_is_a_configuration_error() -> None:
+    missing = "CN=no-such-group,OU=Groups,DC=example,DC=test"
+    conn = _ResultConn({USER: ORDINARY}, {missing: 32})
+    with pytest.raises(GroupMissing):
+        ActiveDirectory(hints_critical=True).is_privileged(conn, USER, {}, [missing])  # type: ignore[arg-type]
+
+
+def test_an_ad_account_read_without_its_sid_is_protection_unknown() -> None:
+    conn = FakeConn({USER: {"primaryGroupID": [b"513"]}}, {})
+    with pytest.raises(ProtectionUnknown):
+        ad_protected(conn, USER)  # type: ignore[arg-type]
+
+
+def test_a_plugin_that_is_not_a_connector_is_refused() -> None:
+    class NotAConnector:
+        name = "fake"
+        actions: ClassVar[dict[str, Any]] = {}
+
+    for cls in (NotAConnector, NotAConnector(), "connectors.ldap:LdapConnector"):
+        with pytest.raises(PluginError, match=r"is not a subclass of connectors\.base\.Connector"):
+            _check("fake", "evil-dist", cls)
