@@ -637,6 +637,8 @@ class LdapConnector(Connector):
             names += self._identity_names()
             if self.config.flavor == "active_directory":
                 names += AD_PROTECTION_ATTRIBUTES
+        if self.config.flavor == "active_directory":
+            names.append("otherMailbox")  # further addresses of the account (notifications: all of them)
         return list(dict.fromkeys(names))
 
     def _entry_attrs(self, entry: Mapping[str, Any]) -> dict[str, Any]:
