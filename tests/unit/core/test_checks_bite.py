@@ -245,3 +245,22 @@ def test_an_audit_key_file_shorter_than_32_characters_is_refused(tmp_path: Path)
     with pytest.raises(ConfigError, match="fewer than 32 characters") as err:
         settings.audit_secret()
     assert "short-key" not in str(err.value)
+
+
+MODE = CHOICE.replace(
+    "{name: printer, type: choice, source: printers}", "{name: mode, type: enum, values: [soft, hard]}"
+)
+MODE = MODE.replace("name: fake-choice", "name: fake-mode").replace("params.printer.queue", "params.mode")
+
+
+@pytest.mark.parametrize("bad", ["HARD", "hard ", "medium", "soft,hard"])
+def test_an_enum_parameter_takes_only_its_listed_values(settings: Settings, bad: str) -> None:
+    (settings.runbooks_dir / "fake-mode.yaml").write_text(MODE)
+    app = open_app(settings, connectors={"fake": FakeConnector})
+    try:
+        app.vet("fake-mode", "reviewer")
+        with pytest.raises(ParameterError, match="must be one of: soft, hard"):
+            app.run("fake-mode", {"mode": bad}, requester="agent7")
+        assert FakeConnector.calls == [] and app.list_tickets() == []
+    finally:
+        app.close()
