@@ -105,3 +105,16 @@ def test_no_credential_is_sent_on_a_connection_without_tls_even_if_the_setting_s
     finally:
         conn.close()
     assert openldap.state_attrs(user) == before
+
+
+def test_a_base_dn_that_does_not_exist_is_a_configuration_error(directory: Directory) -> None:
+    """Not "the account does not exist", not "lookup failed": the inventory is wrong."""
+    missing = "ou=nowhere,dc=example,dc=org" if directory.flavor == "openldap" else "OU=Nowhere,DC=example,DC=test"
+    conn = LdapConnector(directory.target, target_config(directory.target, base_dn=missing), SecretStore(LAB))
+    try:
+        for action in ("account_status", "unlock_account"):
+            with pytest.raises(Rejected) as err:
+                conn.run(action, {"user": "alice"}, timeout=30)
+            assert err.value.reason == "config", (action, err.value.reason)
+    finally:
+        conn.close()
