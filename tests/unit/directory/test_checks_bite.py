@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from connectors.base import Rejected
 from connectors.ldap_flavors import ActiveDirectory, UnreadableValue
 from connectors.ldap_protect import GroupMissing, ProtectionUnknown, ad_protected, require_group
 from connectors.password_policy import PasswordPolicy, PolicyViolation
@@ -182,3 +183,67 @@ def test_a_plugin_that_is_not_a_connector_is_refused() -> None:
     for cls in (NotAConnector, NotAConnector(), "connectors.ldap:LdapConnector"):
         with pytest.raises(PluginError, match=r"is not a subclass of connectors\.base\.Connector"):
             _check("fake", "evil-dist", cls)
+
+
+BIND = "cn=firstline,ou=services,dc=example,dc=org"
+ALICE = "uid=alice,ou=people,dc=example,dc=org"
+
+
+def _gated(monkeypatch: pytest.MonkeyPatch, dn: str, **config: Any) -> tuple[Any, list[str]]:
+    """An OpenLDAP connector whose look-up finds *dn* and whose writes are recorded, not sent."""
+    from connectors.ldap import LdapConnector, LdapTarget
+
+    target = LdapTarget.model_validate(
+        {
+            "connector": "ldap",
+            "flavor": "openldap",
+            "url": "ldaps://127.0.0.1:6636",
+            "bind_dn": BIND,
+            "password": {"env": "UNUSED"},
+            "base_dn": "dc=example,dc=org",
+            **config,
+        }
+    )
+    conn = LdapConnector("corp", target, lambda ref: "")
+    fake = FakeConn({BIND: {"entryUUID": [b"svc-uuid"]}, ALICE: {"entryUUID": [b"alice-uuid"]}}, {})
+    writes: list[str] = []
+    monkeypatch.setattr(conn, "_resolve", lambda user, timeout, **_: (dn, {}))
+    monkeypatch.setattr(conn, "_service", lambda timeout: fake)
+    for name in ("reset", "unlock", "change"):
+        monkeypatch.setattr(conn._flavor, name, lambda *a, _n=name, **k: writes.append(_n))
+    return conn, writes
+
+
+@pytest.mark.parametrize(
+    ("dn", "config"),
+    [
+        ("CN=Firstline, OU=Services, DC=Example, DC=Org", {}),  # the bind account, spelled otherwise
+        (ALICE, {"protected_accounts": ["UID=Alice,OU=People,DC=example,DC=org"]}),
+    ],
+    ids=["bind-account", "protected_accounts"],
+)
+def test_no_write_reaches_a_protected_account(monkeypatch: pytest.MonkeyPatch, dn: str, config: dict[str, Any]) -> None:
+    conn, writes = _gated(monkeypatch, dn, **config)
+    for action, extra in (("reset_password", {"new_password": "Een lange zin van vijftien"}), ("unlock_account", {})):
+        with pytest.raises(Rejected) as err:
+            conn.run(action, {"user": "alice", **extra}, timeout=5)
+        assert err.value.reason == "not_allowed"
+    assert writes == []
+
+
+@pytest.mark.parametrize(
+    ("raised", "reason"), [(ProtectionUnknown("no answer"), "protection_unknown"), (GroupMissing("cn=gone"), "config")]
+)
+def test_when_protection_cannot_be_decided_nothing_is_written(
+    monkeypatch: pytest.MonkeyPatch, raised: Exception, reason: str
+) -> None:
+    conn, writes = _gated(monkeypatch, ALICE)
+
+    def undecided(*_a: Any, **_k: Any) -> bool:
+        raise raised
+
+    monkeypatch.setattr(conn._flavor, "is_privileged", undecided)
+    with pytest.raises(Rejected) as err:
+        conn.run("reset_password", {"user": "alice", "new_password": "Een lange zin van vijftien"}, timeout=5)
+    assert err.value.reason == reason
+    assert writes == []
