@@ -95,6 +95,7 @@ def submit(
     requester: str | None = None,
     channel: str = "portal",
     work_note: str | None = None,
+    proof: str | None = None,
 ) -> Submitted:
     """Queue *runbook* for *requester* (default: the signed-in user themself), acted by
     *user*; returns at once with the ticket (follow it with ``follow``).
@@ -103,6 +104,9 @@ def submit(
     ``FirstlineError`` subclasses before a ticket exists (mapped by ``portal.errors``);
     ``runner.dispatch.QueueFull`` when every worker is busy and the queue is full.
     *work_note*: an agent's reason (checked by ``runner.agent.work_note``), kept on the ticket.
+    *proof*: ``runner.runs.PROOF_SELFSERVICE`` only from the one-time-code routes after
+    ``SelfService.redeem`` (never from request input); None for a signed-in session, which
+    then cannot reset an employee's password (``RunService.account_rules``).
     """
     agent.guard_run(ctx.firstline, user, runbook, params, work_note)
     pool = start(ctx)
@@ -118,6 +122,7 @@ def submit(
         user_agent=client.user_agent,
         dispatcher=pool,
         work_note=work_note,
+        proof=proof,
     )
     _submitted_at.setdefault(submitted.ticket_id, submitted_at)
     return submitted
@@ -138,6 +143,7 @@ def run(
     requester: str | None = None,
     channel: str = "portal",
     work_note: str | None = None,
+    proof: str | None = None,
 ) -> RunOutcome:
     """Run *runbook* for *requester* (default: the signed-in user themself), acted by *user*,
     and wait for its outcome (``submit`` then ``RunService.wait``; at most ``WAIT_SECONDS``,
@@ -156,6 +162,7 @@ def run(
         requester=requester,
         channel=channel,
         work_note=work_note,
+        proof=proof,
     )
     # The pool worker runs it (and does the after-run work); the outcome, with any secret
     # output such as a temporary password, is handed over here once.

@@ -41,6 +41,22 @@ def audience_allows(runbook: Runbook, roles: frozenset[str] | set[str]) -> bool:
     return "self_service" in audience
 
 
+def needs_proof(runbook: Runbook) -> bool:
+    """Does *runbook* set a password without the current one (a ``reset_password`` step)?
+    Employees run such a runbook only after proving who they are with a one-time code
+    (``runner.runs.RunService.account_rules``), so the signed-in catalogue does not offer it
+    to them: signed in, they change their password with the current one."""
+    steps = [*runbook.steps, *([runbook.verify] if runbook.verify else [])]
+    return any(s.spec.action == "reset_password" for s in steps)
+
+
+def offered(runbook: Runbook, roles: frozenset[str] | set[str]) -> bool:
+    """Is *runbook* listed for a signed-in caller with *roles*? ``audience_allows``, less the
+    runbooks that need a one-time-code proof for employees (``needs_proof``)."""
+    employee = "agent" not in roles and "admin" not in roles
+    return audience_allows(runbook, roles) and not (employee and needs_proof(runbook))
+
+
 @dataclass(frozen=True)
 class CatalogueEntry:
     """One runbook file as a list shows it: ``state`` is ``vetted``, ``changed`` (edited
@@ -105,9 +121,9 @@ class Catalogue:
         return out, problems
 
     def available(self, roles: frozenset[str] | set[str]) -> list[Runbook]:
-        """Vetted runbooks a caller with *roles* may run (``audience_allows``), by name."""
+        """Vetted runbooks offered to a signed-in caller with *roles* (``offered``), by name."""
         entries, _problems = self.entries()
-        return [e.runbook for e in entries if e.state == "vetted" and audience_allows(e.runbook, roles)]
+        return [e.runbook for e in entries if e.state == "vetted" and offered(e.runbook, roles)]
 
     def check(self) -> list[str]:
         """Lint every runbook, its vetting and the inventory; ``file:line: problem`` lines."""

@@ -217,7 +217,7 @@ def run(
     requester = as_user if as_user is not None else me
     roles = {role.value}
     if dry_run:
-        steps = fl.plan(name, values, requester=requester, roles=roles, actor_id=me)
+        steps = fl.plan(name, values, requester=requester, roles=roles, actor_id=me)  # operator proof
         if as_json:  # the plan, as the text below shows it (secrets already redacted)
             plan = {
                 "dry_run": True,
@@ -264,6 +264,8 @@ def run(
             out.print(f"  {mark} ", end="")
             out.print(shown(f"{data['title'][lang_code]}{note}"), markup=False)
 
+    from runner.runs import PROOF_OPERATOR
+
     outcome = fl.run(
         name,
         values,
@@ -272,6 +274,7 @@ def run(
         channel="cli",
         actor_id=me,  # the person at the terminal acts, on the requester's behalf
         progress=progress,
+        proof=PROOF_OPERATOR,  # an operator's tool: the self-service reset rule does not apply
     )
     if as_json:
         out.print_json(

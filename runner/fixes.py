@@ -5,8 +5,10 @@ later, triage. Only runbooks that load cleanly and are vetted in their current f
 listed (a changed runbook is refused at run time anyway, security.md item 44).
 
 Who sees what (``runner.catalogue.audience_allows``, as at submit): an employee (no ``agent`` /
-``admin`` role) sees runbooks whose ``audience`` holds ``self_service``; an agent sees
-those with ``agent`` or ``self_service``.
+``admin`` role) sees runbooks whose ``audience`` holds ``self_service``, except those that
+reset a password (``runner.catalogue.offered``: an employee resets only with a one-time
+code, signed in they change it with the current one); an agent sees those with ``agent``
+or ``self_service``.
 
 Form fields (``fields``): one per parameter the caller may set. For an employee the
 ``account`` and ``directory`` parameters are left out — an employee's target is always
@@ -96,11 +98,11 @@ def is_employee(roles: frozenset[str] | set[str]) -> bool:
 
 
 def may_run(rb: Runbook, roles: frozenset[str] | set[str]) -> bool:
-    """Whether *roles* may run *rb*: the audience rule, ``runner.catalogue.audience_allows``
-    (the same the run service applies at submit)."""
-    from runner.catalogue import audience_allows
+    """Whether *rb* is offered to a signed-in caller with *roles*: ``runner.catalogue.offered``
+    (the audience rule the run service applies at submit, less password resets for employees)."""
+    from runner.catalogue import offered
 
-    return audience_allows(rb, roles)
+    return offered(rb, roles)
 
 
 def _visible(p: Parameter, employee: bool) -> bool:

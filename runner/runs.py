@@ -47,7 +47,7 @@ from runner.catalogue import Catalogue, audience_allows
 from runner.dispatch import Dispatcher, InlineDispatcher
 from runner.engine import CONFIG_MESSAGE, RunResult, StepRecord
 from runner.engine import execute as run_steps
-from runner.errors import FirstlineError, LedgerError, NotFoundError, PolicyDenied, RunbookError
+from runner.errors import FirstlineError, LedgerError, NotFoundError, ParameterError, PolicyDenied, RunbookError
 from runner.inventory import Inventory, load_inventory
 from runner.ledger import progress as progress_mod
 from runner.ledger import tickets
@@ -66,6 +66,26 @@ from runner.vetting import check_vetted, read_lock
 from runner.watchdog import Watchdog
 
 CHANNELS = ("portal", "api", "cli", "worker")
+# How a run's requester was proven, passed by the code path that proved it (never from request
+# parameters): ``selfservice`` — a one-time code sent to the account's own address was redeemed
+# (runner.selfservice); ``operator`` — the in-process entry points (CLI, ``Firstline.run``), used
+# by someone who already holds the installation's database and keys. A signed-in session has none.
+PROOF_SELFSERVICE = "selfservice"
+PROOF_OPERATOR = "operator"
+PROOFS = (PROOF_SELFSERVICE, PROOF_OPERATOR)
+# Step actions that set a password without the current one, or lift a lock.
+RESET_ACTIONS = frozenset({"reset_password"})
+SELF_FORBIDDEN_ACTIONS = frozenset({"reset_password", "unlock_account"})
+RESET_NEEDS_PROOF = (
+    "A password is reset only after proving who you are with a one-time code "
+    "(the sign-in page's 'Forgot your password?'). Signed in, change it with your current "
+    "password ('Change my password')."
+)
+OWN_ACCOUNT_DENIED = (
+    "Agents cannot reset or unlock their own account from the service desk: use "
+    "'Change my password' with your current password, or the sign-in page's "
+    "'Forgot your password?', or ask a colleague."
+)
 Progress = Callable[[str, Mapping[str, Any]], None]
 # Shown with a ticket closed as ``requester_action_needed`` (the message above it says what was wrong).
 REQUESTER_GUIDANCE = {
@@ -328,11 +348,22 @@ class RunService:
 
     # -- submit ----------------------------------------------------------------------
     def prepare(
-        self, name: str, raw: Mapping[str, Any], actor: Actor, requester: str, channel: str
+        self,
+        name: str,
+        raw: Mapping[str, Any],
+        actor: Actor,
+        requester: str,
+        channel: str,
+        proof: str | None = None,
     ) -> tuple[Runbook, dict[str, Any]]:
-        """Policy, vetting and parameters: the runbook and the typed values, or an error."""
+        """Policy, vetting and parameters: the runbook and the typed values, or an error.
+
+        *proof*: how the requester was proven (``PROOFS``), set by the code path, never from
+        the request; see ``account_rules``."""
         if channel not in CHANNELS:
             raise PolicyDenied(f"unknown channel '{channel[:16]}'")
+        if proof is not None and proof not in PROOFS:
+            raise PolicyDenied(f"unknown proof '{str(proof)[:16]}'")
         roles = frozenset(actor.roles)
         rb = self.catalogue.vetted(name)
         _ = self.inventory  # a broken inventory refuses the run before a ticket opens (ConfigError, exit 2)
@@ -343,7 +374,62 @@ class RunService:
         values = params_mod.validate(
             rb, raw, requester=requester, roles=roles, channel=channel, inventory=self._inventory_or_none(rb)
         )
+        self.account_rules(rb, raw, values, actor, proof)
         return rb, values
+
+    def account_rules(
+        self, rb: Runbook, raw: Mapping[str, Any], values: Mapping[str, Any], actor: Actor, proof: str | None
+    ) -> None:
+        """Who may reset or unlock which account (security review of issue 8, item 1).
+
+        * An employee (no ``agent`` / ``admin`` role) runs a runbook with a ``reset_password``
+          step only with *proof* ``selfservice`` (a redeemed one-time code) or ``operator``;
+          a signed-in session alone is ``PolicyDenied`` (a stolen cookie must not become the
+          account's password). Signed in, employees use ``password-change`` (old password).
+        * An agent or admin (any proof but ``operator``) running a runbook with a
+          ``reset_password`` or ``unlock_account`` step must name the account: an empty one
+          is a ``ParameterError`` (it never defaults to the agent), and naming their own
+          account — compared after routing, case-insensitively, whether typed ``name``,
+          ``name@domain`` or ``DOMAIN\\name`` — is ``PolicyDenied``.
+        """
+        actions = {s.spec.action for s in [*rb.steps, *([rb.verify] if rb.verify else [])]}
+        roles = set(actor.roles)
+        if "agent" not in roles and "admin" not in roles:
+            if actions & RESET_ACTIONS and proof not in PROOFS:
+                raise PolicyDenied(RESET_NEEDS_PROOF)
+            return
+        if proof == PROOF_OPERATOR or not actions & SELF_FORBIDDEN_ACTIONS:
+            return
+        accounts = [p for p in rb.model.parameters if p.type == "account"]
+        for p in accounts:
+            if raw.get(p.name) in (None, ""):
+                raise ParameterError(
+                    f"parameter '{p.name}' is required: name the account to act on (it never defaults to you)"
+                )
+        me = self._account_key(rb, actor.id)
+        for p in accounts:
+            key, name = self._target_key(rb, values, p.name)
+            # an acting person whose directory cannot be told matches their name in any directory
+            if me is not None and name == me[1] and (me[0] is None or key is None or key == me[0]):
+                raise PolicyDenied(OWN_ACCOUNT_DENIED)
+
+    def _target_key(self, rb: Runbook, values: Mapping[str, Any], param: str) -> tuple[str | None, str]:
+        routed = values.get(rb.directory_param) if rb.directory_param else None
+        key = routed.get("key") if isinstance(routed, dict) else None
+        return (str(key) if key else None, str(values.get(param) or "").casefold())
+
+    def _account_key(self, rb: Runbook, account: str) -> tuple[str | None, str] | None:
+        """(directory key, name folded) of an acting person's id (``name``, ``name@domain``,
+        ``DOMAIN\\name``), routed like an account parameter; None when it cannot be routed."""
+        if not rb.directory_param:
+            return (None, account.split("@")[0].split("\\")[-1].casefold())
+        try:
+            dirs = self.inventory.directories
+            implied, bare = dirs.split(account, "the acting person")
+        except FirstlineError:
+            return None
+        key = implied or dirs.default or (next(iter(dirs.entries)) if len(dirs.entries) == 1 else None)
+        return (key, bare.casefold())
 
     def _inventory_or_none(self, rb: Runbook) -> Inventory | None:
         needs = any(p.type in ("choice", "directory") for p in rb.model.parameters)
@@ -374,9 +460,14 @@ class RunService:
         dispatcher: Dispatcher | None = None,
         progress: Progress | None = None,
         work_note: str | None = None,
+        proof: str | None = None,
     ) -> Submitted:
         """Check and record a run as a ``queued`` ticket, hand its id to *dispatcher*
         (default: ``self.dispatcher``) and return at once with the ticket number.
+
+        *proof*: how the requester was proven (``PROOFS``; None for a signed-in session),
+        passed by the code path that proved it, never taken from request parameters
+        (``account_rules``).
 
         *requester*: on whose behalf (the account whose problem this is); *actor_id*: who
         acts (CLI: the OS user; portal: the signed-in person), None = the requester.
@@ -391,7 +482,7 @@ class RunService:
         with ExitStack() as stack:
             try:
                 actor = actor_for(requester, actor_id, roles, client_ip, user_agent)
-                rb, values = self.prepare(name, raw, actor, requester, channel)
+                rb, values = self.prepare(name, raw, actor, requester, channel, proof)
                 send = stack.enter_context(dispatcher.reserve())  # QueueFull: refused, no ticket
             except FirstlineError as exc:
                 self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
@@ -583,6 +674,10 @@ class RunService:
             "requester": row["requester"],
             "channel": row["channel"],
             "ticket": number,
+            # security.md 36: notifications name where the request came from and link the portal
+            # (the configured public URL only, never a request header).
+            "client_ip": actor.client_ip or "",
+            "portal_url": self.settings.public_base_url,
         }
         recorder = _LedgerRecorder(self, ticket_id, number, actor, rb, row["correlation_id"], progress)
         try:
@@ -836,16 +931,25 @@ class RunService:
         roles: frozenset[str] | set[str],
         channel: str = "cli",
         actor_id: str | None = None,
+        proof: str | None = PROOF_OPERATOR,
     ) -> list[PlannedStep]:
         """Dry run: the rendered steps, touching nothing. Later steps' outputs are unknown.
         *requester* and *actor_id* are validated as in ``submit`` (``ParameterError``)."""
         actor = actor_for(requester, actor_id, roles)
-        rb, values = self.prepare(name, raw, actor, requester, channel)
+        rb, values = self.prepare(name, raw, actor, requester, channel, proof)
         shown = {k: (REDACTED if k in rb.secret_params else v) for k, v in values.items()}
         out = []
         for step in [*rb.steps, *([rb.verify] if rb.verify else [])]:
             ctx = _Lenient(
-                {"params": shown, "requester": requester, "channel": channel, "ticket": "FL-(new)", "steps": _Unknown()}
+                {
+                    "params": shown,
+                    "requester": requester,
+                    "channel": channel,
+                    "ticket": "FL-(new)",
+                    "steps": _Unknown(),
+                    "client_ip": "",
+                    "portal_url": self.settings.public_base_url,
+                }
             )
             inputs = {k: _preview(v, ctx) for k, v in step.inputs.items()}
             target = (
@@ -877,9 +981,11 @@ class RunService:
         user_agent: str | None = None,
         progress: Progress | None = None,
         work_note: str | None = None,
+        proof: str | None = None,
     ) -> RunOutcome:
         """``submit`` with an ``InlineDispatcher``: returns once the run is final, with its
-        outcome (progress events ``ticket.opened``, ``step.started``, ``step.finished``)."""
+        outcome (progress events ``ticket.opened``, ``step.started``, ``step.finished``).
+        *proof* as in ``submit``."""
         inline = InlineDispatcher(lambda tid: self.execute(tid, progress=progress))
         submitted = self.submit(
             name,
@@ -893,6 +999,7 @@ class RunService:
             dispatcher=inline,
             progress=progress,
             work_note=work_note,
+            proof=proof,
         )
         outcome = inline.results.get(submitted.ticket_id)
         with self._cond:

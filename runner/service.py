@@ -36,6 +36,7 @@ from runner.pool import Pool
 from runner.runbook import Runbook
 from runner.runs import (
     CHANNELS,
+    PROOF_OPERATOR,
     REQUESTER_GUIDANCE,
     PlannedStep,
     Progress,
@@ -131,9 +132,12 @@ class Firstline:
         roles: frozenset[str] | set[str],
         channel: str = "cli",
         actor_id: str | None = None,
+        proof: str | None = PROOF_OPERATOR,
     ) -> list[PlannedStep]:
-        """Dry run: the rendered steps, touching nothing (``RunService.plan``)."""
-        return self.runs.plan(name, raw, requester=requester, roles=roles, channel=channel, actor_id=actor_id)
+        """Dry run: the rendered steps, touching nothing (``RunService.plan``); *proof* as in ``run``."""
+        return self.runs.plan(
+            name, raw, requester=requester, roles=roles, channel=channel, actor_id=actor_id, proof=proof
+        )
 
     def run(
         self,
@@ -148,6 +152,7 @@ class Firstline:
         user_agent: str | None = None,
         progress: Progress | None = None,
         work_note: str | None = None,
+        proof: str | None = PROOF_OPERATOR,
     ) -> RunOutcome:
         """Request and execute a run in this thread; always returns an outcome once a ticket opened.
 
@@ -159,6 +164,9 @@ class Firstline:
         The ticket records both (``opened_by``, ``requester``), every audit event carries
         ``actor`` and ``on_behalf_of``. *work_note*: the agent's reason for the run (already
         checked by ``runner.agent.work_note``), kept on the ticket and in ``ticket.opened``.
+        *proof* (``runner.runs.PROOFS``): this in-process entry point is an operator's (the
+        CLI passes ``operator`` explicitly); pass None to apply a signed-in session's rules
+        (``RunService.account_rules``).
         """
         return self.runs.run_inline(
             name,
@@ -171,6 +179,7 @@ class Firstline:
             user_agent=user_agent,
             progress=progress,
             work_note=work_note,
+            proof=proof,
         )
 
     def submit(
@@ -186,8 +195,11 @@ class Firstline:
         user_agent: str | None = None,
         dispatcher: Dispatcher | None = None,
         work_note: str | None = None,
+        proof: str | None = None,
     ) -> Submitted:
-        """Queue a run and hand it to *dispatcher* (default ``self.runs.dispatcher``); returns at once."""
+        """Queue a run and hand it to *dispatcher* (default ``self.runs.dispatcher``); returns at
+        once. *proof*: None (a signed-in session's rules) unless the caller proved the requester
+        (``runner.runs.PROOFS``)."""
         return self.runs.submit(
             name,
             raw,
@@ -199,6 +211,7 @@ class Firstline:
             user_agent=user_agent,
             dispatcher=dispatcher,
             work_note=work_note,
+            proof=proof,
         )
 
     def execute(self, ticket_id: int, *, progress: Progress | None = None) -> RunOutcome | None:

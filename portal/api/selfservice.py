@@ -21,6 +21,7 @@ from portal.errors import PortalError
 from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
+from runner.runs import PROOF_SELFSERVICE
 from runner.selfservice import CodeInvalid, PasswordRefused, ProofOfWorkRequired, params_for
 
 router = APIRouter(tags=["self-service"])
@@ -127,7 +128,14 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
         raise PortalError(422, "password_refused", refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
-    result = runs.run(ctx, proof.runbook, params_for(proof, body.new_password), user=proof.principal(), client=client)
+    result = runs.run(
+        ctx,
+        proof.runbook,
+        params_for(proof, body.new_password),
+        user=proof.principal(),
+        client=client,
+        proof=PROOF_SELFSERVICE,  # the code was redeemed just above: the only place this is set
+    )
     return Done(
         ticket=result.ticket_number,
         state=result.state,

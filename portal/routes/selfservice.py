@@ -30,6 +30,7 @@ from portal.texts import N_
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
 from runner.pow import Challenge
+from runner.runs import PROOF_SELFSERVICE
 from runner.selfservice import (
     PURPOSES,
     CodeInvalid,
@@ -169,7 +170,14 @@ def _redeem(
         return _code_page(request, purpose, ctx, sent=False, error=error, status=422)
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
-    result = runs.run(ctx, proof.runbook, params_for(proof, new_password), user=proof.principal(), client=client)
+    result = runs.run(
+        ctx,
+        proof.runbook,
+        params_for(proof, new_password),
+        user=proof.principal(),
+        client=client,
+        proof=PROOF_SELFSERVICE,  # the code was redeemed just above: the only place this is set
+    )
     lang = request.state.lang
     return render(
         request,

@@ -41,9 +41,11 @@ def names(entries: list[fixes.Entry]) -> set[str]:
 def test_roles_decide_the_list(app: Firstline) -> None:
     employee = names(fixes.catalogue(app, EMPLOYEE))
     agent = names(fixes.catalogue(app, AGENT))
-    assert {"account-unlock", "password-reset", "printer-queue-clear"} <= employee
+    assert {"account-unlock", "password-change", "printer-queue-clear"} <= employee
     assert not {"service-restart", "disk-cleanup"} & employee
-    assert {"service-restart", "disk-cleanup"} <= agent and employee <= agent
+    # a signed-in employee changes the password with the current one; a reset needs a one-time code
+    assert "password-reset" not in employee and fixes.describe(app, "password-reset", EMPLOYEE) is None
+    assert {"service-restart", "disk-cleanup", "password-reset"} <= agent and employee <= agent
 
 
 @pytest.mark.parametrize(
@@ -51,10 +53,10 @@ def test_roles_decide_the_list(app: Firstline) -> None:
     [
         ("printer", {"printer-queue-clear"}),
         ("PRINTER", {"printer-queue-clear"}),
-        ("I forgot my password", {"password-reset"}),
-        ("ik ben mijn wachtwoord vergeten", {"password-reset"}),
+        ("I forgot my password", set()),  # password-reset: one-time code only, not signed in
+        ("ik ben mijn wachtwoord vergeten", set()),
         ("buitengesloten", {"account-unlock"}),
-        ("wáchtwoord resetten", {"password-reset"}),
+        ("wáchtwoord wijzigen", {"password-change"}),
         ("coffee", set()),
         ("", None),
         ("   ", None),
@@ -73,11 +75,11 @@ def test_employee_forms_never_ask_whose_account(app: Firstline) -> None:
         kinds = {f.type for f in entry.fields}
         assert not {"account", "directory"} & kinds, entry.name
         assert "mfa_verified" not in {f.name for f in entry.fields}
-    reset = fixes.describe(app, "password-reset", EMPLOYEE, "nl")
-    assert reset is not None and reset.title == "Wachtwoord opnieuw instellen"
-    fields = {f.name: f for f in reset.fields}
+    change = fixes.describe(app, "password-change", EMPLOYEE, "nl")
+    assert change is not None and change.title == "Mijn wachtwoord wijzigen"
+    fields = {f.name: f for f in change.fields}
     assert fields["new_password"].input == "password" and fields["new_password"].default is None
-    assert fields["must_change"].input == "checkbox"
+    assert fields["old_password"].input == "password" and fields["old_password"].default is None
     agent_reset = fixes.describe(app, "password-reset", AGENT, "en")
     assert agent_reset is not None and {"user", "directory", "mfa_verified"} <= {f.name for f in agent_reset.fields}
     printer = fixes.describe(app, "printer-queue-clear", EMPLOYEE, "en")
@@ -87,9 +89,10 @@ def test_employee_forms_never_ask_whose_account(app: Firstline) -> None:
 
 
 def test_form_values_forward_only_the_entry_fields(app: Firstline) -> None:
-    reset = fixes.describe(app, "password-reset", EMPLOYEE, "en")
-    assert reset is not None
-    values = fixes.form_values(reset, {"user": "alice", "directory": "ad", "new_password": "x", "mfa_verified": "true"})
-    assert values == {"new_password": "x", "must_change": False}
+    change = fixes.describe(app, "password-change", EMPLOYEE, "en")
+    assert change is not None
+    submitted = {"user": "alice", "directory": "ad", "new_password": "x", "mfa_verified": "true"}
+    values = fixes.form_values(change, submitted)
+    assert values == {"new_password": "x"}
     assert fixes.describe(app, "service-restart", EMPLOYEE) is None
     assert fixes.describe(app, "../etc/passwd", EMPLOYEE) is None

@@ -18,7 +18,9 @@ from portal.deps import ClientInfo, PortalContext
 from portal.errors import _translate_runner_error
 from runner.auth import AuthService, Principal
 from runner.dispatch import InProcessDispatcher, QueueFull
+from runner.errors import PolicyDenied
 from runner.ledger.tables import ticket
+from runner.runs import PROOF_SELFSERVICE
 from runner.service import Firstline
 from tests.fakes import FakeConnector
 from tests.unit.core.conftest import _reset_fake, app, settings, workdir  # noqa: F401 - fixtures
@@ -42,7 +44,10 @@ def test_run_goes_through_the_pool_and_hands_a_secret_over_once(ctx: PortalConte
         return {"temporary_password": "Tmp-Once-987", "changed": True}
 
     FakeConnector.script = {"reset_password": [reset]}
-    out = runs.run(ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT)
+    # an employee resets only after a one-time code (runner.runs.PROOF_SELFSERVICE; a session alone is refused)
+    with pytest.raises(PolicyDenied):
+        runs.run(ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT)
+    out = runs.run(ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT, proof=PROOF_SELFSERVICE)
     assert out.state == "resolved" and out.secrets == {"reset.temporary_password": "Tmp-Once-987"}
     assert threads and threads[0].startswith("firstline-run")  # a pool worker, not the request thread
     assert isinstance(ctx.extras["dispatcher"], InProcessDispatcher)
