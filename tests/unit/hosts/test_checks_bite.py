@@ -15,6 +15,8 @@ from connectors.known_hosts import KnownHosts, KnownHostsError
 from connectors.ssh_exec import ExecResult
 from tests.unit.hosts.test_known_hosts import ECDSA, HOST, text
 from tests.unit.hosts.test_ssh_connector import make
+from tests.unit.hosts.test_winrm_connector import BASE as BASE_WINRM
+from tests.unit.hosts.test_winrm_connector import make as make_winrm
 
 
 @pytest.mark.parametrize(
@@ -61,3 +63,20 @@ def test_a_restart_is_a_success_only_when_the_service_runs_afterwards(manager: s
         conn.run("service_restart", {"service": "labd"}, timeout=10)
     assert err.value.reason == "not_running"
     assert len(seen) == 2 and "restart" in seen[0]  # restarted, then read back
+
+
+@pytest.mark.parametrize("state", [{"running": False, "state": "Stopped"}, {"running": False, "state": "StartPending"}])
+def test_a_windows_restart_is_a_success_only_when_the_service_runs_afterwards(state: dict[str, Any]) -> None:
+    """Restart-Service returned, but Get-Service afterwards says the service does not run."""
+    conn = make_winrm()
+    ran: list[str] = []
+
+    def script(action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        ran.append(action)
+        return {"service": params["Service"], **state}
+
+    conn._run_script = script  # type: ignore[method-assign]
+    service = BASE_WINRM["allowed_services"][0]
+    with pytest.raises(Rejected) as err:
+        conn.run("service_restart", {"service": service}, timeout=10)
+    assert err.value.reason == "not_running" and ran == ["service_restart"]
