@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from connectors.base import InvalidInput, Rejected
+from connectors.registry import PluginError, _check
 from runner.api import open_app
 from runner.errors import ConfigError, ParameterError, RunbookError
-from runner.redaction import REDACTED, Scrubber
+from runner.redaction import REDACTED, WITHHELD, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
 from runner.settings import Settings
@@ -121,7 +122,7 @@ def test_a_typed_password_echoed_in_a_connector_error_reaches_no_store(app: Firs
     FakeConnector.script = {"reset_password": [Rejected(f"server refused '{typed}': in history", reason="rejected")]}
     out = app.run("fake-reset", {"user": "alice", "new_password": typed}, requester="agent7")
     assert out.state == "escalated"
-    assert typed not in out.message and REDACTED in out.message
+    assert typed not in out.message and out.message == WITHHELD["en"]
     assert typed.encode() not in _stored(app)
 
 
@@ -260,6 +261,47 @@ def test_an_enum_parameter_takes_only_its_listed_values(settings: Settings, bad:
     try:
         app.vet("fake-mode", "reviewer")
         with pytest.raises(ParameterError, match="must be one of: soft, hard"):
+            app.run("fake-mode", {"mode": bad}, requester="agent7")
+        assert FakeConnector.calls == [] and app.list_tickets() == []
+    finally:
+        app.close()
+
+
+def test_an_audit_key_from_the_environment_shorter_than_32_characters_is_refused(tmp_path: Path) -> None:
+    settings = Settings(
+        environment="test",
+        database_url=f"sqlite:///{tmp_path / 'fl.db'}",
+        runbooks_dir=tmp_path,
+        inventory=tmp_path / "inventory.yaml",
+        audit_key_file=tmp_path / "unused.key",
+        audit_key="short-env-key-123",
+        log_file=None,
+    )
+    with pytest.raises(ConfigError, match="at least 32 characters") as err:
+        settings.audit_secret()
+    assert "short-env-key" not in str(err.value)
+    assert not (tmp_path / "unused.key").exists()  # no file key generated instead
+
+
+def test_a_plugin_whose_name_differs_from_its_entry_point_is_refused() -> None:
+    """An entry point ``ldap`` loading a class that calls itself ``fake`` would run under a
+    name the runbooks were not vetted for."""
+    with pytest.raises(PluginError, match="!= 'ldap'"):
+        _check("ldap", "evil-dist", FakeConnector)
+
+
+PATTERNED = MODE.replace(
+    "{name: mode, type: enum, values: [soft, hard]}", '{name: mode, type: string, pattern: "[a-z]{3,8}"}'
+)
+
+
+@pytest.mark.parametrize("bad", ["ab", "toolongvalue", "ABC", "abc;rm"])
+def test_a_string_parameter_must_match_its_whole_pattern(settings: Settings, bad: str) -> None:
+    (settings.runbooks_dir / "fake-mode.yaml").write_text(PATTERNED)
+    app = open_app(settings, connectors={"fake": FakeConnector})
+    try:
+        app.vet("fake-mode", "reviewer")
+        with pytest.raises(ParameterError, match="expected format"):
             app.run("fake-mode", {"mode": bad}, requester="agent7")
         assert FakeConnector.calls == [] and app.list_tickets() == []
     finally:
