@@ -10,11 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
 from connectors.base import InvalidInput, Rejected
 from connectors.registry import PluginError, _check
 from runner.api import open_app
 from runner.errors import ConfigError, ParameterError, RunbookError
+from runner.ledger.audit import Actor
+from runner.ledger.tables import audit_checkpoint
 from runner.redaction import REDACTED, WITHHELD, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
@@ -306,3 +309,15 @@ def test_a_string_parameter_must_match_its_whole_pattern(settings: Settings, bad
         assert FakeConnector.calls == [] and app.list_tickets() == []
     finally:
         app.close()
+
+
+def test_a_forged_checkpoint_is_reported_as_a_bad_signature(app: Firstline) -> None:
+    """A checkpoint row nobody signed (wrong MAC) is named as forged, not trusted as a reference."""
+    with app.engine.begin() as c:
+        for i in range(6):
+            app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target=f"t{i}")
+    assert app.verify_audit().ok
+    with app.engine.begin() as c:
+        c.execute(insert(audit_checkpoint).values(seq=7, ts="2026-11-30T00:00:00+00:00", hash="0" * 64, mac="1" * 64))
+    report = app.verify_audit()
+    assert not report.ok and report.first_bad_seq == 7 and "bad signature" in report.problem
