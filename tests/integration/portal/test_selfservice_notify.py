@@ -66,11 +66,6 @@ def test_reset_and_unlock_notify_every_registered_address(
     assert not any(new.encode() in m for m in raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner/runs.py (helper S) does not yet put client_ip and portal_url into the run context "
-    "(runbooks pass them to mail.notify with | default(''))",
-)
 def test_notification_names_the_client_address_and_the_public_link(
     portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon]
 ) -> None:
