@@ -247,7 +247,7 @@ def _run_step(
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
                 sleep(min(2.0, 0.2 * record.attempts))
                 continue
-            record.reason, record.message = exc.reason, _public(scrub.text(str(exc)), log, step.id)
+            record.reason, record.message = exc.reason, _public(scrub.message(str(exc)), log, step.id)
             record.requester_action = _requester_can_fix(exc, step, typed_params)
             break
         except FirstlineError as exc:

@@ -44,7 +44,7 @@ def scrub_text(text: str) -> str:
 
 
 def _mask(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    return {k: _GLOBAL_SCRUB.value(v, k) for k, v in event.items()}
+    return {k: _GLOBAL_SCRUB.value(v, k, in_place=True) for k, v in event.items()}  # operator log: masks in place
 
 
 def _safe_message(exc: BaseException) -> str:

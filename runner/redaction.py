@@ -2,8 +2,14 @@
 
 A secret can reach a store in another spelling than the one Firstline holds: a library
 may quote it (``repr``: ``'p\\xe4ss'``), JSON-escape it, URL-encode it or echo only
-one line of a multi-line credential (a private key). ``Scrubber`` masks each value in
-all of those spellings (see ``spellings``).
+one line of a multi-line credential (a private key). ``Scrubber`` finds each value in
+all of those spellings (see ``spellings``). What it does with a find depends on the store:
+a free-text message for the ledger (step message, resolution note, a text output) is
+replaced as a whole by ``WITHHELD`` (``Scrubber.message`` / ``value``) — masking in place
+would leave the words around the secret, an oracle ("too [REDACTED]: use at least 15");
+a value that is itself a secret, or sits under a secret-looking key, becomes ``[REDACTED]``;
+the operator log (``runner.oplog``, operator-only) and operator-facing ``inventory check``
+lines mask in place (``Scrubber.text``), keeping the rest of the line for diagnosis.
 
 ``safe_validation_errors`` renders a pydantic ``ValidationError`` without the input
 values it carries (``input_value=...`` in ``str(exc)``): every place that turns a
@@ -21,6 +27,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 REDACTED = "[REDACTED]"
+# A free-text message (step message, resolution note, output text) that contained a secret
+# is replaced as a whole: masking the secret inside it would show what surrounds it, and the
+# surroundings give the secret away ("The new password is too [REDACTED]" -> "short").
+WITHHELD = {
+    "en": "(message withheld: it contained a secret value)",
+    "nl": "(melding niet getoond: er stond een geheime waarde in)",
+}
 SECRET_KEY_HINTS = ("password", "passwd", "secret", "token", "credential", "private_key", "api_key")
 HIDDEN = "(value not shown)"
 _MIN_LINE = 8  # lines of a multi-line secret shorter than this are not masked on their own
@@ -102,21 +115,46 @@ class Scrubber:
         self._cache = (key, ordered)
         return ordered
 
+    def contains(self, value: str) -> bool:
+        """Does *value* hold any spelling of a known secret (in NFC, NFD or as given)?"""
+        forms = {value, unicodedata.normalize("NFC", value), unicodedata.normalize("NFD", value)}
+        return any(secret in form for secret in self._ordered() for form in forms)
+
     def text(self, value: str) -> str:
+        """*value* with each secret spelling replaced in place by ``[REDACTED]``.
+
+        For the operator log only (``runner.oplog``, operator-facing detail lines): in place
+        masking keeps the rest of the line, which an operator needs, but the words around
+        the mask may hint at the secret. Stores that requesters, agents or auditors read
+        use ``message`` / ``value`` instead."""
         for secret in self._ordered():
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value
 
-    def value(self, value: Any, key: str | None = None) -> Any:
+    def message(self, value: str, lang: str = "en") -> str:
+        """A free-text message for a store (ticket, step row, audit event): *value*
+        unchanged, or — when it holds a secret in any spelling — the fixed ``WITHHELD``
+        text in *lang* (``en``/``nl``) as a whole, never a partial mask (no oracle)."""
+        return WITHHELD.get(lang, WITHHELD["en"]) if self.contains(value) else value
+
+    def value(self, value: Any, key: str | None = None, *, in_place: bool = False) -> Any:
+        """A structured value for a store: under a secret-looking *key* ``[REDACTED]``; a
+        text that IS a secret ``[REDACTED]``; a text that holds one ``WITHHELD`` as a whole
+        (``message``); containers scrubbed leaf by leaf. *in_place*: mask texts with
+        ``text`` instead (the operator log only, ``runner.oplog``)."""
         if key is not None and any(h in key.lower() for h in SECRET_KEY_HINTS) and value not in (None, "", False, True):
             return REDACTED
         if isinstance(value, str):
-            return self.text(value)
+            if in_place:
+                return self.text(value)
+            if not self.contains(value):
+                return value
+            return REDACTED if self.text(value).strip() == REDACTED else self.message(value)
         if isinstance(value, dict):
-            return {k: self.value(v, str(k)) for k, v in value.items()}
+            return {k: self.value(v, str(k), in_place=in_place) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
+            return [self.value(v, in_place=in_place) for v in value]
         return value
 
 

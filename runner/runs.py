@@ -772,7 +772,7 @@ class RunService:
             ctx = dict(result.context)
             ctx["params"] = {k: (REDACTED if k in rb.secret_params else v) for k, v in ctx.get("params", {}).items()}
             try:
-                note = scrub.text(str(render_value(rb.note, ctx)))
+                note = scrub.message(str(render_value(rb.note, ctx)))
             except Exception:  # noqa: BLE001 - a note that fails to render must not undo a fix
                 note = "Resolved by automation."
             state, code, group, message = "resolved", rb.model.resolution.code, None, note

@@ -24,7 +24,7 @@ from ldap3 import Connection, Server, Tls
 from connectors.base import ActionSpec, Connector, InputSpec, Rejected, TargetConfig
 from connectors.registry import registry
 from runner.api import open_app
-from runner.redaction import REDACTED, spellings
+from runner.redaction import REDACTED, WITHHELD, spellings
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.integration.conftest import REPO, start_lab, store_bytes
@@ -147,8 +147,9 @@ def test_a_credential_the_directory_refused_and_a_plugin_echoed_is_in_no_store(
     _, password = account
     wrong = f"Wrong-{password}-Wrong"
     out = app.run("echo-bind", {"user": "alice", "where": "bad"}, requester="alice", roles={"agent"})
-    assert out.state == "escalated" and "invalidCredentials" in out.message, out.message
-    assert wrong not in out.message and REDACTED in out.message
+    # the plugin's message quoted the refused credential: withheld whole (the log has the detail)
+    assert out.state == "escalated" and out.reason == "rejected", out.message
+    assert wrong not in out.message and out.message == WITHHELD["en"]  # the whole message, no partial mask
     _absent(store_bytes(app), wrong)
     _absent(store_bytes(app), password)
 
@@ -157,7 +158,7 @@ def test_a_credential_echoed_in_outputs_and_the_note_is_in_no_store(app: Firstli
     dn, password = account
     out = app.run("echo-bind", {"user": "alice", "where": "good"}, requester="alice", roles={"agent"})
     assert out.state == "resolved", out.message
-    assert out.message == f"bound for alice with {REDACTED} as dn:{dn}"  # the real bind happened
+    assert out.message == WITHHELD["en"]  # the real bind happened; the note held the password
     step = app.ticket(out.ticket_number)["steps"][0]
-    assert step["outputs"]["nested"] == {"url": f"ldap://x/?pw={REDACTED}", "list": [REDACTED]}
+    assert step["outputs"]["nested"] == {"url": WITHHELD["en"], "list": [REDACTED]}
     _absent(store_bytes(app), password)

@@ -30,7 +30,7 @@ from runner import oplog
 from runner.api import open_app
 from runner.errors import ConfigError
 from runner.inventory import load_inventory
-from runner.redaction import REDACTED, Scrubber, describe_validation_error, spellings
+from runner.redaction import REDACTED, WITHHELD, Scrubber, describe_validation_error, spellings
 from runner.secrets import SecretStore
 from runner.service import Firstline
 from runner.settings import Settings
@@ -136,7 +136,7 @@ def _assert_absent(blob: bytes, secret: str) -> None:
 def test_a_credential_echoed_in_a_connector_error_never_reaches_a_store(echo_app: Firstline, target: str) -> None:
     out = echo_app.run("echo-probe", {"user": "alice", "target": target}, requester="alice", roles={"agent"})
     assert out.state == "escalated"
-    assert REDACTED in out.message and CREDENTIAL not in out.message
+    assert out.message == WITHHELD["en"] and CREDENTIAL not in out.message
     ticket = echo_app.ticket(out.ticket_number)
     assert CREDENTIAL not in json.dumps(ticket, ensure_ascii=False)
     _assert_absent(_stores(echo_app), CREDENTIAL)
@@ -145,9 +145,9 @@ def test_a_credential_echoed_in_a_connector_error_never_reaches_a_store(echo_app
 def test_a_credential_echoed_in_outputs_and_the_note_never_reaches_a_store(echo_app: Firstline) -> None:
     out = echo_app.run("echo-probe", {"user": "alice", "target": "e-ok"}, requester="alice", roles={"agent"})
     assert out.state == "resolved", out.message
-    assert out.message == f"Probed: hello {REDACTED}"
+    assert out.message == WITHHELD["en"]  # the note held the credential: withheld as a whole
     step = echo_app.ticket(out.ticket_number)["steps"][0]
-    assert step["outputs"] == {"said": f"hello {REDACTED}", "nested": {"items": [REDACTED, {"deep": REDACTED}]}}
+    assert step["outputs"] == {"said": WITHHELD["en"], "nested": {"items": [REDACTED, {"deep": REDACTED}]}}
     _assert_absent(_stores(echo_app), CREDENTIAL)
 
 
