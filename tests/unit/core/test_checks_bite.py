@@ -7,21 +7,22 @@ green (found by mutating the check, see ``docs/testing.md``).
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from connectors.base import InvalidInput, Rejected
 from connectors.registry import PluginError, _check
 from runner.api import open_app
 from runner.errors import ConfigError, ParameterError, RunbookError
 from runner.ledger.audit import Actor
-from runner.ledger.tables import audit_checkpoint
+from runner.ledger.tables import audit_checkpoint, audit_event
 from runner.redaction import REDACTED, WITHHELD, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
-from runner.settings import Settings
+from runner.settings import Settings, private_file
 from tests.fakes import FakeConnector
 from tests.unit.core.conftest import RESET
 
@@ -321,3 +322,45 @@ def test_a_forged_checkpoint_is_reported_as_a_bad_signature(app: Firstline) -> N
         c.execute(insert(audit_checkpoint).values(seq=7, ts="2026-11-30T00:00:00+00:00", hash="0" * 64, mac="1" * 64))
     report = app.verify_audit()
     assert not report.ok and report.first_bad_seq == 7 and "bad signature" in report.problem
+
+
+def test_an_edited_link_between_two_events_is_detected_at_its_sequence(app: Firstline) -> None:
+    """Only the stored ``prev_hash`` of event 3 is changed (its own hash still matches its fields)."""
+    with app.engine.begin() as c:
+        for i in range(4):
+            app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target=f"t{i}")
+        c.execute(update(audit_event).where(audit_event.c.seq == 3).values(prev_hash="0" * 64))
+    report = app.verify_audit()
+    assert not report.ok and report.first_bad_seq == 3 and "does not link" in report.problem
+
+
+def test_an_existing_log_file_readable_by_others_is_narrowed_to_its_owner(tmp_path: Path) -> None:
+    log = tmp_path / "firstline.log"
+    log.write_text("")
+    log.chmod(0o644)
+    private_file(log)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+INTS = MODE.replace("{name: mode, type: enum, values: [soft, hard]}", "{name: mode, type: int, min: 1, max: 7}")
+TEXT = MODE.replace("{name: mode, type: enum, values: [soft, hard]}", "{name: mode, type: string, max_length: 12}")
+
+
+@pytest.mark.parametrize(
+    ("runbook", "bad", "says"),
+    [
+        (INTS, "0", "at least 1"),
+        (INTS, "8", "at most 7"),
+        (TEXT, "x" * 13, "too long"),
+    ],
+)
+def test_number_and_length_bounds_are_enforced(settings: Settings, runbook: str, bad: str, says: str) -> None:
+    (settings.runbooks_dir / "fake-mode.yaml").write_text(runbook)
+    app = open_app(settings, connectors={"fake": FakeConnector})
+    try:
+        app.vet("fake-mode", "reviewer")
+        with pytest.raises(ParameterError, match=says):
+            app.run("fake-mode", {"mode": bad}, requester="agent7")
+        assert FakeConnector.calls == [] and app.list_tickets() == []
+    finally:
+        app.close()
