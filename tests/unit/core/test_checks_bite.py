@@ -11,14 +11,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, select, update
 
 from connectors.base import InvalidInput, Rejected
 from connectors.registry import PluginError, _check
 from runner.api import open_app
 from runner.errors import ConfigError, ParameterError, RunbookError
-from runner.ledger.audit import Actor
-from runner.ledger.tables import audit_checkpoint, audit_event
+from runner.ledger.audit import Actor, chain_hash
+from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.redaction import REDACTED, WITHHELD, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
@@ -364,3 +364,31 @@ def test_number_and_length_bounds_are_enforced(settings: Settings, runbook: str,
         assert FakeConnector.calls == [] and app.list_tickets() == []
     finally:
         app.close()
+
+
+def test_a_chain_rewritten_everywhere_but_the_key_is_caught_by_the_signed_head(app: Firstline) -> None:
+    """Database and checkpoint file both rewritten (no key): event 3 edited, every hash after it
+    recomputed, the head's hash updated, checkpoints removed — only the head's HMAC is left to
+    tell, and it does."""
+    with app.engine.begin() as c:
+        for i in range(4):
+            app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target=f"t{i}")
+    assert app.verify_audit().ok
+    with app.engine.begin() as c:
+        rows = [dict(r) for r in c.execute(select(audit_event).order_by(audit_event.c.seq)).mappings()]
+        rows[2]["actor"] = "mallory"
+        prev = rows[1]["hash"]
+        for r in rows[2:]:
+            r["prev_hash"], r["hash"] = prev, chain_hash(prev, r)
+            prev = r["hash"]
+            c.execute(
+                update(audit_event)
+                .where(audit_event.c.seq == r["seq"])
+                .values(actor=r["actor"], prev_hash=r["prev_hash"], hash=r["hash"])
+            )
+        c.execute(update(audit_head).values(hash=prev))
+        c.execute(delete(audit_checkpoint))
+    if app.audit.checkpoint_file is not None and app.audit.checkpoint_file.exists():
+        app.audit.checkpoint_file.write_text("")
+    report = app.verify_audit()
+    assert not report.ok and "signature" in report.problem
