@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from connectors import auth_breaker
 from connectors.base import Connector
+from runner.errors import ConfigError
 from runner.oplog import configure, remember_secret
+from runner.safetext import shown
 from runner.service import Firstline, RunOutcome
 from runner.settings import Settings, get_settings, private_file
 
@@ -30,15 +33,50 @@ def open_app(
     database and the audit checkpoint file are created 0600 (directories 0700).
     """
     settings = settings or get_settings()
-    settings.audit_secret()
     _remember_database_password(settings.database_url)
-    configure(settings.log_file)
-    if settings.sqlite_path is not None:
-        private_file(settings.sqlite_path)  # SQLite gives its -wal / -shm files the same mode
-    private_file(settings.audit_key_file.parent / "audit-checkpoints.jsonl")
-    # one refused service sign-in makes later runs (other processes too) fail fast: issue 7 item 8
-    auth_breaker.configure(settings.data_dir / "auth-breakers.json")
+    try:
+        settings.audit_secret()
+        configure(settings.log_file)
+        if settings.sqlite_path is not None:
+            private_file(settings.sqlite_path)  # SQLite gives its -wal / -shm files the same mode
+        private_file(settings.audit_key_file.parent / "audit-checkpoints.jsonl")
+        # one refused service sign-in makes later runs (other processes too) fail fast: issue 7 item 8
+        auth_breaker.configure(settings.data_dir / "auth-breakers.json")
+    except OSError as exc:
+        raise ConfigError(path_problem(settings, exc)) from exc
     return Firstline(settings, connectors, migrate=migrate)
+
+
+def path_problem(settings: Settings, exc: OSError) -> str:
+    """One line for a file Firstline could not create or open: the setting to fix (the one
+    whose path holds the failing file, else ``FIRSTLINE_DATA_DIR``), the path and the
+    system's reason. Paths only: no URL, no password."""
+    failing = Path(str(exc.filename)) if exc.filename else None
+    candidates = [
+        ("FIRSTLINE_DATABASE_URL", settings.sqlite_path),
+        ("FIRSTLINE_LOG_FILE", settings.log_file),
+        ("FIRSTLINE_AUDIT_KEY_FILE", settings.audit_key_file),
+    ]
+    variable = "FIRSTLINE_DATA_DIR"
+    for name, path in candidates:
+        if failing is not None and path is not None and (failing == path or failing in path.parents):
+            if not _under(path, settings.data_dir):
+                variable = name
+            break
+    reason = exc.strerror or type(exc).__name__
+    where = shown(str(failing), 200) if failing is not None else shown(str(settings.data_dir), 200)
+    return (
+        f"{variable} cannot be used: {where}: {reason}. Set it to a directory this user can write "
+        f"(data dir now: {shown(str(settings.data_dir), 200)})."
+    )
+
+
+def _under(path: Path, directory: Path) -> bool:
+    try:
+        path.relative_to(directory)
+    except ValueError:
+        return False
+    return True
 
 
 def _remember_database_password(url: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from runner.errors import LedgerError
+from runner.errors import ConfigError, LedgerError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision: migrations are named NNNN_<what>.py with revision "NNNN", each revising
@@ -29,9 +29,28 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "begin", _begin_immediate)
         else:
             engine = create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:
+        raise ConfigError(
+            f"FIRSTLINE_DATABASE_URL names a database whose driver is not installed "
+            f"({_scheme(url)}: Python module '{exc.name or '?'}' missing); install it or use another URL"
+        ) from exc
     except (SQLAlchemyError, ValueError) as exc:
-        raise LedgerError(f"cannot use database URL: {exc}") from exc
+        # the library's text may quote the whole URL, password included: never shown
+        raise ConfigError(
+            f"FIRSTLINE_DATABASE_URL is not a database URL Firstline can use (scheme '{_scheme(url)}'); "
+            "e.g. sqlite:////var/lib/firstline/firstline.db or postgresql+psycopg2://user@host/db"
+        ) from exc
+    except OSError as exc:  # the SQLite file's directory cannot be created
+        raise ConfigError(
+            f"FIRSTLINE_DATABASE_URL cannot be used: {exc.filename or ''}: {exc.strerror or type(exc).__name__}"
+        ) from exc
     return engine
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme (``postgresql+psycopg``), clipped to safe characters; never the rest."""
+    head = url.split("://", 1)[0] if "://" in url else ""
+    return "".join(ch for ch in head[:40] if ch.isalnum() or ch in "+-._") or "none"
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -63,9 +82,16 @@ def upgrade(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
-        raise LedgerError(
-            f"database is not usable: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}"
-        ) from exc
+        raise LedgerError(f"database is not usable (FIRSTLINE_DATABASE_URL): {_first_line(exc)}") from exc
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The driver's reason, first line only (``connection refused``), with its class name.
+    The URL (and its password) is never part of it: drivers name host and port only; the
+    password is masked in every log too (``runner.api`` remembers it)."""
+    orig = getattr(exc, "orig", None)
+    reason = str(orig if orig is not None else exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {reason[0][:300] if reason else ''}".rstrip(": ")
 
 
 def ensure_schema(engine: Engine, *, migrate: bool) -> None:
@@ -78,12 +104,11 @@ def ensure_schema(engine: Engine, *, migrate: bool) -> None:
         with engine.connect() as conn:
             current = _current_revision(conn)
     except SQLAlchemyError as exc:
-        raise LedgerError(f"database is not usable: {exc.__class__.__name__}") from exc
+        raise LedgerError(f"database is not usable (FIRSTLINE_DATABASE_URL): {_first_line(exc)}") from exc
     if current != HEAD_REVISION:
         found = f"at revision {current}" if current else "empty (no Firstline schema)"
         raise LedgerError(
-            f"the database is {found}; this Firstline needs revision {HEAD_REVISION}. "
-            "Run `firstline db upgrade` first."
+            f"the database is {found}; this Firstline needs revision {HEAD_REVISION}. Run `firstline db upgrade` first."
         )
 
 
