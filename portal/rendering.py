@@ -31,6 +31,9 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    from runner.formonce import new_token
+
+    env.globals["form_token"] = new_token  # a fresh one-time token per rendered run form (runner.formonce)
     return Jinja2Templates(env=env)
 
 

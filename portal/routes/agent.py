@@ -23,9 +23,11 @@ from portal import i18n, oneshot, runs
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError
 from portal.rendering import render
+from portal.routes.fixes import session_key
 from runner import agent
 from runner.auth import Principal
 from runner.errors import ParameterError, PolicyDenied
+from runner.formonce import FormOnce
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(tags=["agent pages"])
@@ -105,6 +107,15 @@ async def run_fix(
             submitted[key] = str(got[0])
     agent.fix_kind(runbook)  # unknown fix: 404 before anything else
     values = {k: v for k, v in submitted.items() if k != "reason"}
+    # a second submit of the same form (double click, resend) answers with the first ticket
+    tokens = form.getlist("form_token")
+    if len(tokens) > 1 or (tokens and not isinstance(tokens[0], str)):
+        raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
+    token, key, once = (str(tokens[0]) if tokens else None), session_key(user), FormOnce(ctx.firstline.engine)
+    if token is not None:
+        first = once.claim(key, token)
+        if first is not None:
+            return RedirectResponse(f"/agent/tickets/{first}", status_code=303)
     try:
         fix = agent.prepare_fix(
             ctx.firstline,
@@ -125,7 +136,13 @@ async def run_fix(
             channel="portal",
             work_note=fix.work_note,
         )
-    except (ParameterError, PolicyDenied) as exc:
+        if token is not None:
+            once.done(key, token, outcome.ticket_number)
+    except BaseException as exc:
+        if token is not None:
+            once.release(key, token)  # refused before a ticket: the corrected form may be sent again
+        if not isinstance(exc, ParameterError | PolicyDenied):
+            raise
         return _refused(request, user, ctx, client, runbook, submitted, exc)
     target = f"/agent/tickets/{outcome.ticket_number}"
     secret = agent.temporary_password(outcome.secrets)

@@ -22,6 +22,7 @@ from portal.rendering import render
 from runner import fixes
 from runner.auth import Principal
 from runner.errors import FirstlineError, ParameterError, PolicyDenied
+from runner.formonce import FormOnce
 
 router = APIRouter(tags=["fixes"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
@@ -62,13 +63,27 @@ async def fix_run(
             raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
         submitted[key] = values[0]
     params = fixes.form_values(entry, submitted)
+    # a second submit of the same form (double click, resend) answers with the first ticket
+    once, token, key = FormOnce(ctx.firstline.engine), submitted.get("form_token"), session_key(user)
+    if token is not None:
+        first = await run_in_threadpool(once.claim, key, token)
+        if first is not None:
+            return RedirectResponse(f"/me/tickets/{first}", status_code=303)
     try:
         if not _hands_over_secrets(ctx, name) and getattr(runs, "submit", None) is not None:
             # the run seam: queue it and show the ticket page at once; its steps appear as they run
             queued = await run_in_threadpool(runs.submit, ctx, name, params, user=user, client=client)  # type: ignore[attr-defined,unused-ignore]
+            if token is not None:
+                await run_in_threadpool(once.done, key, token, queued.ticket_number)
             return RedirectResponse(f"/me/tickets/{queued.ticket_number}", status_code=303)
         outcome = await _run_in_thread(ctx, name, params, user, client)
-    except (ParameterError, PolicyDenied) as exc:
+        if token is not None:
+            await run_in_threadpool(once.done, key, token, outcome.ticket_number)
+    except BaseException as exc:
+        if token is not None:
+            await run_in_threadpool(once.release, key, token)  # refused before a ticket: may be sent again
+        if not isinstance(exc, ParameterError | PolicyDenied):
+            raise
         shown = {k: v for k, v in params.items() if k not in {f.name for f in entry.fields if f.input == "password"}}
         status = 403 if isinstance(exc, PolicyDenied) else 422
         return render(
@@ -82,6 +97,11 @@ async def fix_run(
             request, "fixes/secret.html", {"entry": entry, "ticket": outcome.ticket_number, "secrets": outcome.secrets}
         )
     return RedirectResponse(f"/me/tickets/{outcome.ticket_number}", status_code=303)
+
+
+def session_key(user: Principal) -> str:
+    """What binds a one-time form token to the signed-in session (``runner.formonce``)."""
+    return f"{user.via}:{user.session_id}:{user.account}"
 
 
 def _hands_over_secrets(ctx: PortalContext, name: str) -> bool:

@@ -121,3 +121,15 @@ audit_checkpoint = Table(
     Column("hash", String(64), nullable=False),
     Column("mac", String(64), nullable=False),
 )
+
+# One row per state-changing portal form submitted with a one-time form token (runner.formonce):
+# a second submit of the same token (same session) answers with the first ticket.
+form_submission = Table(
+    "form_submission",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 of session key + token
+    Column("ticket_number", String(32)),  # None while the first submit is being handled
+    Column("created_at", String(32), nullable=False),
+    Index("ix_form_submission_created_at", "created_at"),
+)

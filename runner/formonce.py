@@ -1,0 +1,111 @@
+"""One-time form tokens: a form submitted twice starts one run (review of issue 8, item 4).
+
+Each state-changing portal form that starts a run carries a fresh random ``form_token``
+(``new_token``; rendered into the form, stored nowhere until submitted). On submit the
+portal calls ``FormOnce.claim(session_key, token)``:
+
+* the first submit of a token in a session inserts a row (``form_submission``, keyed by
+  the SHA-256 of session key and token — the token is bound to the session: another
+  session's same token is another key) and gets ``None``: go on and run, then call
+  ``done`` with the ticket number (or ``release`` when the request was refused, so the
+  corrected form can be sent again with the same token);
+* a later submit of the same token gets the first ticket's number (waiting up to
+  ``WAIT_SECONDS`` while the first is still being handled): answer with that ticket, start
+  nothing. Still unknown by then: ``FormInFlight``.
+
+A form sent without a token works as before (API clients); a malformed token is a
+``ParameterError``. Rows older than ``KEEP_SECONDS`` are pruned on claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from runner.errors import FirstlineError, LedgerError, ParameterError
+from runner.ledger.store import transaction
+from runner.ledger.tables import form_submission
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
+WAIT_SECONDS = 10.0
+KEEP_SECONDS = 24 * 3600
+
+
+class FormInFlight(FirstlineError):
+    """The same form is still being handled (a second submit arrived first)."""
+
+    def __init__(self) -> None:
+        super().__init__("This form is already being sent; wait a moment and look at your tickets.")
+
+
+def new_token() -> str:
+    """A fresh form token: 32 URL-safe characters from the OS CSPRNG."""
+    return secrets.token_urlsafe(24)
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class FormOnce:
+    """The one-time form token rule over the ledger's ``form_submission`` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @staticmethod
+    def _key(session_key: str, token: str) -> str:
+        return hashlib.sha256(f"{session_key}\x00{token}".encode()).hexdigest()
+
+    def claim(self, session_key: str, token: object) -> str | None:
+        """None: first submit (go on). A ticket number: this form already started that run."""
+        if not isinstance(token, str) or not TOKEN.fullmatch(token):
+            raise ParameterError("The form token is not valid; reload the page and send the form again")
+        key = self._key(session_key, token)
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    delete(form_submission).where(
+                        form_submission.c.created_at < _ts(now - timedelta(seconds=KEEP_SECONDS))
+                    )
+                )
+                conn.execute(insert(form_submission).values(key_hash=key, ticket_number=None, created_at=_ts(now)))
+            return None
+        except IntegrityError:
+            pass  # this token was sent before in this session
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(form_submission.c.ticket_number).where(form_submission.c.key_hash == key)
+                ).first()
+            if row is None:  # the first submit was refused and released: this one goes on
+                return self.claim(session_key, token)
+            if row.ticket_number:
+                return str(row.ticket_number)
+            if time.monotonic() > deadline:
+                raise FormInFlight()
+            time.sleep(0.05)
+
+    def done(self, session_key: str, token: str, ticket_number: str) -> None:
+        """Record the ticket the first submit of *token* started."""
+        with transaction(self.engine) as conn:
+            conn.execute(
+                update(form_submission)
+                .where(form_submission.c.key_hash == self._key(session_key, token))
+                .values(ticket_number=ticket_number)
+            )
+
+    def release(self, session_key: str, token: str) -> None:
+        """Forget *token* (its submit was refused before any ticket): it may be sent again."""
+        with transaction(self.engine) as conn:
+            conn.execute(delete(form_submission).where(form_submission.c.key_hash == self._key(session_key, token)))

@@ -1,0 +1,91 @@
+"""A run form sent twice starts one run (review of issue 8, item 4), over HTTP on the real portal.
+
+Each run form carries a one-time ``form_token`` (``runner.formonce``): the second submit of
+the same token in the same session answers with the first ticket; another session's
+submit of that token is its own; a malformed token is refused before any ticket.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tests.portal_support import PortalServer, SignedIn
+
+TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]+)"')
+
+
+def _tickets(portal: PortalServer) -> int:
+    return int(portal.query("SELECT COUNT(*) FROM ticket")[0][0])
+
+
+def test_the_employee_form_sent_twice_opens_one_ticket(portal: PortalServer, signed_in: Any) -> None:
+    employee: SignedIn = signed_in("employee")
+    tokens = TOKEN.findall(employee.get("/fix/account-status").text)
+    assert len(tokens) == 1 and len(set(TOKEN.findall(employee.get("/").text))) > 1  # one fresh token per form
+    before = _tickets(portal)
+    form = {"csrf_token": employee.csrf, "form_token": tokens[0]}
+    first = employee.post("/fix/account-status", data=form, follow_redirects=False)
+    again = employee.post("/fix/account-status", data=form, follow_redirects=False)
+    assert first.status_code == again.status_code == 303, again.text[:400]
+    assert first.headers["location"] == again.headers["location"]
+    assert _tickets(portal) == before + 1
+    # two submits at the same moment: still one ticket
+    form = {"csrf_token": employee.csrf, "form_token": "Z" * 32}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda _: employee.post("/fix/account-status", data=form, follow_redirects=False), range(2))
+        )
+    assert {a.status_code for a in answers} == {303}
+    assert len({a.headers["location"] for a in answers}) == 1
+    assert _tickets(portal) == before + 2
+    # a new form (new token) is a new request
+    fresh = TOKEN.findall(employee.get("/fix/account-status").text)[0]
+    r = employee.post(
+        "/fix/account-status", data={"csrf_token": employee.csrf, "form_token": fresh}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"] != first.headers["location"]
+    assert _tickets(portal) == before + 3
+    # bound to the session: another employee session sending the same token runs its own
+    other: SignedIn = signed_in("employee", address="192.0.2.77")
+    r = other.post(
+        "/fix/account-status", data={"csrf_token": other.csrf, "form_token": tokens[0]}, follow_redirects=False
+    )
+    assert r.status_code == 303 and r.headers["location"] != first.headers["location"]
+    assert _tickets(portal) == before + 4
+    # malformed tokens: refused, no ticket
+    for bad in ("short", "x" * 65, "a b c d e f g h i j k", "<script>alert(1)</script>xxxx", "ü" * 20):
+        r = employee.post(
+            "/fix/account-status", data={"csrf_token": employee.csrf, "form_token": bad}, follow_redirects=False
+        )
+        assert r.status_code == 422, (bad, r.status_code)
+    assert _tickets(portal) == before + 4
+
+
+def test_the_agent_fix_sent_twice_unlocks_once(portal: PortalServer, signed_in: Any, ldap_users: Any) -> None:
+    agent: SignedIn = signed_in("agent")
+    login, _password = ldap_users.create_user()
+    page = agent.get("/agent/account", params={"user": login, "directory": "corp"}).text
+    token = TOKEN.findall(page)[0]
+    before = _tickets(portal)
+    form = {"csrf_token": agent.csrf, "form_token": token, "user": login, "directory": "corp", "reason": "caller asked"}
+    first = agent.post("/agent/fixes/account-unlock", data=form, follow_redirects=False)
+    again = agent.post("/agent/fixes/account-unlock", data=form, follow_redirects=False)
+    assert first.status_code == again.status_code == 303, (first.text[:300], again.text[:300])
+    assert first.headers["location"].split("?")[0] == again.headers["location"].split("?")[0]
+    assert _tickets(portal) == before + 1
+    opened = portal.query(
+        "SELECT COUNT(*) FROM audit_event WHERE action = 'ticket.opened' "
+        "AND runbook = 'account-unlock' AND target LIKE ?",
+        f"%{login}%",
+    )
+    assert opened[0][0] <= 1
+    # a refused submit (no reason) releases the token: the corrected form goes through once
+    token = TOKEN.findall(agent.get("/agent/account", params={"user": login, "directory": "corp"}).text)[0]
+    refused = agent.post(
+        "/agent/fixes/account-unlock", data={**form, "form_token": token, "reason": ""}, follow_redirects=False
+    )
+    assert refused.status_code == 422
+    ok = agent.post("/agent/fixes/account-unlock", data={**form, "form_token": token}, follow_redirects=False)
+    assert ok.status_code == 303 and _tickets(portal) == before + 2
