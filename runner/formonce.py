@@ -44,6 +44,11 @@ class FormInFlight(FirstlineError):
         super().__init__("This form is already being sent; wait a moment and look at your tickets.")
 
 
+def ticket_id_of(number: str) -> int:
+    """The ticket id of a ticket number ``FL-000123`` (as ``runner.ledger.tickets`` writes them)."""
+    return int(number.removeprefix("FL-"))
+
+
 def new_token() -> str:
     """A fresh form token: 32 URL-safe characters from the OS CSPRNG."""
     return secrets.token_urlsafe(24)

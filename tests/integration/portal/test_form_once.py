@@ -89,3 +89,19 @@ def test_the_agent_fix_sent_twice_unlocks_once(portal: PortalServer, signed_in: 
     assert refused.status_code == 422
     ok = agent.post("/agent/fixes/account-unlock", data={**form, "form_token": token}, follow_redirects=False)
     assert ok.status_code == 303 and _tickets(portal) == before + 2
+
+
+def test_the_api_idempotency_key_runs_once(portal: PortalServer, signed_in: Any) -> None:
+    employee: SignedIn = signed_in("employee")
+    before = _tickets(portal)
+    headers = {"X-CSRF-Token": employee.csrf, "Idempotency-Key": "K" * 24}
+    body = {"runbook": "account-status", "params": {}}
+    first = employee.post("/api/v1/runs", json=body, headers=headers)
+    again = employee.post("/api/v1/runs", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json()["ticket"] == again.json()["ticket"] and again.json()["secrets"] == {}
+    assert _tickets(portal) == before + 1
+    r = employee.post("/api/v1/runs", json=body, headers={**headers, "Idempotency-Key": "bad key"})
+    assert r.status_code == 422 and _tickets(portal) == before + 1
+    r = employee.post("/api/v1/runs", json=body, headers={"X-CSRF-Token": employee.csrf})  # no key: a new run
+    assert r.status_code == 201 and _tickets(portal) == before + 2
