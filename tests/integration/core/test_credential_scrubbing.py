@@ -155,7 +155,7 @@ def test_a_credential_the_directory_refused_and_a_plugin_echoed_is_in_no_store(
 
 
 def test_a_credential_echoed_in_outputs_and_the_note_is_in_no_store(app: Firstline, account: tuple[str, str]) -> None:
-    dn, password = account
+    _dn, password = account
     out = app.run("echo-bind", {"user": "alice", "where": "good"}, requester="alice", roles={"agent"})
     assert out.state == "resolved", out.message
     assert out.message == WITHHELD["en"]  # the real bind happened; the note held the password
