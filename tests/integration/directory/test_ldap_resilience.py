@@ -41,10 +41,13 @@ def test_wrong_service_credentials_are_auth_failed(lab_directory: None, tmp_path
 
 @pytest.mark.parametrize("target", ["corp", "ad"])
 def test_an_untrusted_certificate_is_refused(lab_directory: None, target: str) -> None:
+    """Not transient (retrying cannot help) and names the setting to fix (issue 7 item 9)."""
     conn = connector(target, ca_file="/etc/ssl/certs/ca-certificates.crt")
-    with pytest.raises(Unreachable) as err:
+    with pytest.raises(AuthFailed) as err:
         conn.run("account_status", {"user": "alice"}, timeout=10)
-    assert "certificate" in str(err.value) or "TLS" in str(err.value)
+    assert err.value.reason == "certificate_untrusted"
+    assert err.value.transient is False
+    assert "ca_file" in str(err.value)
 
 
 def test_plain_ldap_without_start_tls_is_a_configuration_error(lab_directory: None) -> None:
@@ -102,9 +105,9 @@ def test_a_drop_during_a_write_is_unreachable_not_a_retry(
     flavor = directory.conn._flavor
     real_unlock = flavor.unlock
 
-    def dying_unlock(conn, dn):  # type: ignore[no-untyped-def]
+    def dying_unlock(conn, dn, seen):  # type: ignore[no-untyped-def]
         conn.socket.shutdown(socket.SHUT_RDWR)
-        return real_unlock(conn, dn)
+        return real_unlock(conn, dn, seen)
 
     monkeypatch.setattr(flavor, "unlock", dying_unlock)
     with pytest.raises(Unreachable) as err:
