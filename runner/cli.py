@@ -586,8 +586,34 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, server_header=False)
 
 
+def _missing_command(args: list[str]) -> str | None:
+    """One usage line for a bare ``firstline`` or a bare group (``firstline tickets``), else None.
+
+    Issue 7 item 15: a usage mistake is exit 2 with one line that says what to do, not a page of help.
+    """
+    import typer.main
+
+    if not isinstance(app, typer.Typer):  # replaced in tests
+        return None
+    group: Any = typer.main.get_command(app)
+    words = ["firstline"]
+    for arg in args:
+        sub = group.commands.get(arg) if hasattr(group, "commands") else None
+        if sub is None or not hasattr(sub, "commands"):
+            return None
+        group, words = sub, [*words, arg]
+    if not hasattr(group, "commands"):
+        return None
+    cmd = " ".join(words)
+    return f"{cmd}: a command is missing (one of: {', '.join(sorted(group.commands))}); see '{cmd} --help'."
+
+
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
+    missing = _missing_command(sys.argv[1:])
+    if missing is not None:
+        err.print(missing, markup=False)
+        sys.exit(EXIT_USAGE)
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
         code = app(standalone_mode=False)

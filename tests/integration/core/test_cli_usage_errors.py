@@ -202,11 +202,13 @@ def test_time_options_accept_every_documented_spelling(env: dict[str, str], valu
     assert r.returncode == 0 and r.stdout == "No tickets.\n", r.stderr
 
 
-@pytest.mark.parametrize("args", [[], ["runbooks"], ["tickets"], ["audit"], ["inventory"]])
-def test_a_bare_command_prints_its_help_and_exits_2(env: dict[str, str], args: list[str]) -> None:
+@pytest.mark.parametrize("args", [[], ["runbooks"], ["tickets"], ["audit"], ["inventory"], ["db"]])
+def test_a_bare_command_is_one_usage_line_and_exits_2(env: dict[str, str], args: list[str]) -> None:
     r = fl(env, *args)
-    assert r.returncode == 2 and r.stderr == "" and "Usage: firstline" in r.stdout, r.stdout + r.stderr
-    assert "Traceback" not in r.stdout
+    assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "a command is missing" in lines[0] and "--help" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
 
 
 def test_help_lists_the_choices_and_exit_codes(env: dict[str, str]) -> None:
