@@ -43,11 +43,20 @@ from sqlalchemy import Engine, select
 
 from connectors.base import Connector
 from runner import params as params_mod
+from runner import sealed
 from runner.catalogue import Catalogue, audience_allows
 from runner.dispatch import Dispatcher, InlineDispatcher
 from runner.engine import CONFIG_MESSAGE, RunResult, StepRecord
 from runner.engine import execute as run_steps
-from runner.errors import FirstlineError, LedgerError, NotFoundError, ParameterError, PolicyDenied, RunbookError
+from runner.errors import (
+    ConfigError,
+    FirstlineError,
+    LedgerError,
+    NotFoundError,
+    ParameterError,
+    PolicyDenied,
+    RunbookError,
+)
 from runner.inventory import Inventory, load_inventory
 from runner.ledger import progress as progress_mod
 from runner.ledger import tickets
@@ -323,6 +332,10 @@ class RunService:
         self._lock = threading.Lock()
         # Process-local: secret parameter values of submitted runs, removed at claim.
         self._run_secrets: dict[int, dict[str, Any]] = {}
+        # Out of process (runner.sealed): a worker seals a run's once-only outputs for the reader.
+        self.seal_outputs = False
+        self._run_key: sealed.RunKey | None = None
+        self._run_key_read = False
         # Outcomes of runs executed here, for ``wait`` (they carry secret outputs: kept briefly).
         self._cond = threading.Condition()
         self._here: set[int] = set()
@@ -345,6 +358,14 @@ class RunService:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+
+    @property
+    def run_key(self) -> sealed.RunKey | None:
+        """``FIRSTLINE_RUN_KEY`` (``runner.sealed``), None when none is configured; read once."""
+        if not self._run_key_read:
+            self._run_key = sealed.key_of(self.settings)
+            self._run_key_read = True
+        return self._run_key
 
     # -- submit ----------------------------------------------------------------------
     def prepare(
@@ -479,15 +500,22 @@ class RunService:
         dispatcher = dispatcher or self.dispatcher
         if dispatcher is None:
             raise LedgerError("no dispatcher is configured for runs")
+        # Another process executes it: secret values travel sealed in the ledger (runner.sealed).
+        seal = bool(getattr(dispatcher, "out_of_process", False))
         with ExitStack() as stack:
             try:
                 actor = actor_for(requester, actor_id, roles, client_ip, user_agent)
                 rb, values = self.prepare(name, raw, actor, requester, channel, proof)
+                if seal and self.run_key is None and any(values.get(p) is not None for p in rb.secret_params):
+                    raise ConfigError(
+                        "secret values cannot reach the workers: FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE) "
+                        "is not set; nothing was started"
+                    )
                 send = stack.enter_context(dispatcher.reserve())  # QueueFull: refused, no ticket
             except FirstlineError as exc:
                 self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
                 raise
-            submitted = self._record(rb, values, actor, requester, channel, work_note)
+            submitted = self._record(rb, values, actor, requester, channel, work_note, seal=seal)
             if progress is not None:
                 progress("ticket.opened", {"ticket": submitted.ticket_number})
             try:
@@ -511,6 +539,8 @@ class RunService:
         requester: str,
         channel: str,
         work_note: str | None = None,
+        *,
+        seal: bool = False,
     ) -> Submitted:
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
@@ -556,7 +586,11 @@ class RunService:
                         },
                     ),
                 )
-                if given_secrets:
+                if given_secrets and seal:  # for another process: sealed, in this transaction
+                    key = self.run_key
+                    assert key is not None  # checked in submit before the ticket
+                    sealed.put(conn, key, ticket_id, sealed.PARAMS, given_secrets)
+                elif given_secrets:
                     self._run_secrets[ticket_id] = given_secrets  # before commit: a fast worker finds them
         except BaseException:
             if ticket_id is not None:
@@ -603,9 +637,15 @@ class RunService:
         try:
             with transaction(self.engine) as conn:
                 claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
+                # Sealed secret parameters (another process submitted): read and deleted with the claim.
+                token = sealed.take(conn, ticket_id, sealed.PARAMS) if claimed else None
             if not claimed:
                 self.log.info("run.already_claimed", ticket_id=ticket_id)
                 return None
+            if token is not None and secrets is None:
+                key = self.run_key  # no key or a token past run_start_within: secrets_unavailable
+                ttl = float(getattr(self.settings, "run_start_within", 600.0))
+                secrets = key.open(token, ttl) if key is not None else None
             try:
                 outcome = self._run_claimed(row, secrets or {}, progress)
             except LedgerError:
@@ -799,6 +839,9 @@ class RunService:
                     assignment_group=group,
                     meta=meta,
                 )
+                if result.secrets and self.seal_outputs and self.run_key is not None:
+                    # Executed for another process: its once-only outputs wait there, sealed (runner.sealed).
+                    sealed.put(conn, self.run_key, ticket_id, sealed.OUTPUTS, result.secrets)
         except LedgerError:
             self.log.exception("ticket.close_failed", ticket=number)  # sweep() escalates it later
             raise
@@ -913,6 +956,8 @@ class RunService:
             ):
                 self._run_secrets.pop(ticket_id, None)
                 done.append(tickets.number_of(ticket_id))
+        # Sealed values nobody can use any more (runner.sealed): past their time to live.
+        sealed.purge(self.engine, float(getattr(self.settings, "run_start_within", 600.0)))
         return done
 
     def start_sweeper(self, interval: float | None = None) -> Sweeper:

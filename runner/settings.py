@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     run_queue_size: int = Field(default=32, ge=0, le=10_000)  # in-process pool: runs waiting; more are refused
     run_start_within: float = Field(default=600.0, gt=0)  # seconds a queued run may wait (sweep: never_started)
     sweep_interval: float = Field(default=60.0, gt=0)  # seconds between the portal's sweeps
+    # --- scale-out (runner/celery_app.py, runner/sealed.py; docs/deployment.md) ---
+    # Celery broker (redis://, rediss://, amqp://, amqps://); unset: the embedded in-process pool.
+    broker_url: str | None = Field(default=None, repr=False)  # may hold a password
+    # Fernet key(s) sealing secret values across processes (comma-separated; the first encrypts).
+    run_key: SecretStr | None = None
+    run_key_file: Path = Path("var/run.key")  # default <data dir>/run.key
+    worker_concurrency: int = Field(default=4, ge=1, le=64)  # runs at once per `firstline worker`
+    batch_runbooks: list[str] = Field(default_factory=list)  # runbooks whose runs always go to the batch queue
     # --- portal (docs/portal.md "Settings") ---
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     trusted_proxies: list[str] = Field(default_factory=list)  # addresses / CIDRs whose X-Forwarded-For counts
@@ -134,6 +142,10 @@ class Settings(BaseSettings):
             data["database_url"] = f"sqlite:///{data_dir / 'firstline.db'}"
         if not data.get("audit_key_file"):
             data["audit_key_file"] = data_dir / "audit.key"
+        if not data.get("run_key_file"):
+            data["run_key_file"] = data_dir / "run.key"
+        if not data.get("broker_url"):
+            data["broker_url"] = None  # FIRSTLINE_BROKER_URL="" means no broker
         if "log_file" not in data:
             data["log_file"] = data_dir / "log" / "firstline.log"
         elif data["log_file"] in ("", "-"):
@@ -145,6 +157,7 @@ class Settings(BaseSettings):
         self.runbooks_dir = _cwd_path(self.runbooks_dir)
         self.inventory = _cwd_path(self.inventory)
         self.audit_key_file = _cwd_path(self.audit_key_file)
+        self.run_key_file = _cwd_path(self.run_key_file)
         if self.log_file is not None:
             self.log_file = _cwd_path(self.log_file)
         if self.database_url.startswith("sqlite:///") and not self.database_url.startswith("sqlite:////"):
@@ -194,6 +207,64 @@ class Settings(BaseSettings):
         if len(key) < 32:
             raise ConfigError(f"audit key file {path} holds fewer than 32 characters")
         return key.encode()
+
+    def run_keys(self) -> list[bytes] | None:
+        """The Fernet keys that seal secret values crossing processes (``runner.sealed``),
+        first one encrypting; never stored in the database.
+
+        From ``FIRSTLINE_RUN_KEY`` (one key, or several separated by commas for rotation),
+        else the file ``FIRSTLINE_RUN_KEY_FILE`` (default ``<data dir>/run.key``, one key a
+        line). ``dev`` / ``test`` create that file (0600) when it is missing; in ``prod`` a
+        missing key returns None (secret parameters then cannot cross to a worker).
+        ``ConfigError`` for a value that is not a Fernet key (never quoting it) or a file
+        other users may read.
+        """
+        if self.run_key is not None:
+            raw = self.run_key.get_secret_value().replace(",", "\n")
+            where = "FIRSTLINE_RUN_KEY"
+        else:
+            path = self.run_key_file
+            if not path.exists():
+                if self.environment not in ("dev", "test"):
+                    return None
+                from cryptography.fernet import Fernet
+
+                private_dir(path.parent)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+                except FileExistsError:
+                    pass  # another process created it meanwhile: read theirs
+                else:
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(Fernet.generate_key().decode("ascii") + "\n")
+            try:
+                mode = stat.S_IMODE(path.stat().st_mode)
+                raw = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"run key file {path} (FIRSTLINE_RUN_KEY_FILE) cannot be read") from exc
+            if mode & 0o077:
+                raise ConfigError(f"run key file {path} may be read by other users (mode {mode:o}); chmod 600 it")
+            where = f"run key file {path} (FIRSTLINE_RUN_KEY_FILE)"
+        keys = [k.strip().encode("ascii", "replace") for k in raw.splitlines() if k.strip()]
+        if not keys:
+            raise ConfigError(f"{where} holds no key; generate one with `firstline worker --new-run-key`")
+        for number, key in enumerate(keys, 1):
+            if not _is_fernet_key(key):
+                raise ConfigError(
+                    f"{where}: key {number} is not a Fernet key (44 characters of URL-safe base64); "
+                    "generate one with `firstline worker --new-run-key`"
+                )
+        return keys
+
+
+def _is_fernet_key(key: bytes) -> bool:
+    import base64
+    import binascii
+
+    try:
+        return len(key) == 44 and len(base64.urlsafe_b64decode(key)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def read_settings() -> Settings:

@@ -1,0 +1,170 @@
+"""Sealed secret values crossing processes (docs/architecture.md "Secrets across the seam").
+
+A secret that must travel from one Firstline process to another — a requester's new
+password from the portal to a Celery worker, a generated temporary password from the worker
+back to the portal process that answers, a once-only value between the POST and the GET of a
+post/redirect/get — is encrypted with ``FIRSTLINE_RUN_KEY`` (``RunKey``: Fernet, AES-128-CBC
++ HMAC-SHA256; several keys rotate through ``MultiFernet``, the first encrypts) and stored
+as a token in the database (``runner.ledger.sealed_tables``). The key is given to the portal
+and the workers only, never to the database: a backup, a replica or an auditor's access
+yields tokens, not secrets. Each row is read once and deleted in the same transaction, and a
+token older than its time to live is refused by Fernet's TTL check.
+
+Shapes: values are ``dict[str, str | None]`` (parameter or output name → value); tokens are
+ASCII text (URL-safe base64). Nothing here logs a value or a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets as secrets_mod
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Connection, Engine, delete, select
+
+from runner.errors import ConfigError
+from runner.ledger.sealed_tables import once_secret, run_secret
+from runner.ledger.store import transaction
+
+PARAMS = "params"  # a run's secret parameters, submit → claim
+OUTPUTS = "outputs"  # a run's once-only outputs (temporary password), final state → first reader
+KINDS = (PARAMS, OUTPUTS)
+OUTPUTS_TTL = 600  # seconds a run's once-only outputs wait for their reader
+MAX_TOKEN = 64  # longest once-token accepted from a URL
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class RunKey:
+    """Encrypts and decrypts value maps with one or more Fernet keys (the first encrypts).
+
+    *keys*: URL-safe base64 Fernet keys (``Settings.run_keys()``); ``ConfigError`` for an
+    empty list or a key Fernet refuses."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ConfigError("FIRSTLINE_RUN_KEY holds no key")
+        try:
+            self._fernet = MultiFernet([Fernet(k) for k in keys])
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("FIRSTLINE_RUN_KEY holds a value that is not a Fernet key") from exc
+
+    def seal(self, values: Mapping[str, Any]) -> str:
+        """*values* (JSON-able) as a token (ASCII text) carrying its creation time."""
+        return self._fernet.encrypt(json.dumps(dict(values), separators=(",", ":")).encode("utf-8")).decode("ascii")
+
+    def open(self, token: str, ttl: float | None = None) -> dict[str, Any] | None:
+        """The values of *token*; None when it was sealed with another key, altered, or is
+        older than *ttl* seconds (None: no age limit)."""
+        try:
+            data = self._fernet.decrypt(token.encode("ascii"), ttl=max(1, int(ttl)) if ttl is not None else None)
+            found = json.loads(data.decode("utf-8"))
+        except (InvalidToken, UnicodeError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+
+def key_of(settings: Any) -> RunKey | None:
+    """The run key of *settings* (``Settings.run_keys()``), or None when none is configured
+    (``prod`` without ``FIRSTLINE_RUN_KEY`` / its file). ``ConfigError`` for a bad key."""
+    keys = settings.run_keys()
+    return RunKey(keys) if keys else None
+
+
+# -- run_secret: one row per (ticket, kind) ----------------------------------------------
+def put(conn: Connection, key: RunKey, ticket_id: int, kind: str, values: Mapping[str, Any]) -> None:
+    """Store *values* sealed for *ticket_id* in the caller's transaction (one row per kind;
+    a second put for the same ticket and kind fails with the database's unique error)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown sealed kind {kind!r}")
+    conn.execute(
+        run_secret.insert(),
+        {"ticket_id": ticket_id, "kind": kind, "token": key.seal(values), "created_at": _ts(datetime.now(UTC))},
+    )
+
+
+def take(conn: Connection, ticket_id: int, kind: str) -> str | None:
+    """Read and delete the token of (*ticket_id*, *kind*) in the caller's transaction; None
+    when there is none or a concurrent reader deleted it first (exactly one reader gets it)."""
+    token = conn.execute(
+        select(run_secret.c.token).where(run_secret.c.ticket_id == ticket_id, run_secret.c.kind == kind)
+    ).scalar()
+    if token is None:
+        return None
+    gone = conn.execute(delete(run_secret).where(run_secret.c.ticket_id == ticket_id, run_secret.c.kind == kind))
+    return str(token) if gone.rowcount == 1 else None
+
+
+def take_values(engine: Engine, key: RunKey | None, ticket_id: int, kind: str, ttl: float) -> dict[str, Any]:
+    """``take`` in its own transaction, opened with *key* (``{}`` when absent, expired or
+    not readable with *key*)."""
+    with transaction(engine) as conn:
+        token = take(conn, ticket_id, kind)
+    if token is None or key is None:
+        return {}
+    return key.open(token, ttl) or {}
+
+
+def purge(engine: Engine, params_ttl: float) -> int:
+    """Delete sealed rows no reader can use any more: ``params`` older than *params_ttl*
+    seconds (the run start limit), ``outputs`` older than ``OUTPUTS_TTL``, expired
+    ``once_secret`` rows. Returns how many were deleted."""
+    now = datetime.now(UTC)
+    with transaction(engine) as conn:
+        count = conn.execute(
+            delete(run_secret).where(
+                run_secret.c.kind == PARAMS, run_secret.c.created_at < _ts(now - timedelta(seconds=params_ttl))
+            )
+        ).rowcount
+        count += conn.execute(
+            delete(run_secret).where(
+                run_secret.c.kind == OUTPUTS, run_secret.c.created_at < _ts(now - timedelta(seconds=OUTPUTS_TTL))
+            )
+        ).rowcount
+        count += conn.execute(delete(once_secret).where(once_secret.c.expires_at < _ts(now))).rowcount
+    return int(count)
+
+
+# -- once_secret: the portal's post/redirect/get -------------------------------------------
+def _once_hash(token: str, owner: str, subject: str) -> str:
+    return hashlib.sha256(f"firstline-once\0{token}\0{owner}\0{subject}".encode()).hexdigest()
+
+
+def put_once(engine: Engine, key: RunKey, owner: str, subject: str, secret: str, ttl: float) -> str:
+    """Keep *secret* sealed for one read by *owner* (a session key) about *subject* (a
+    ticket number) within *ttl* seconds; returns a random token for the redirect URL."""
+    token = secrets_mod.token_urlsafe(24)
+    expires = _ts(datetime.now(UTC) + timedelta(seconds=ttl))
+    with transaction(engine) as conn:
+        conn.execute(
+            once_secret.insert(),
+            {"key_hash": _once_hash(token, owner, subject), "token": key.seal({"s": secret}), "expires_at": expires},
+        )
+    return token
+
+
+def take_once(engine: Engine, key: RunKey, token: str | None, owner: str, subject: str, ttl: float) -> str | None:
+    """The secret kept by ``put_once``, once: None when unknown, expired, already taken, or
+    asked by another owner or about another subject."""
+    if not token or len(token) > MAX_TOKEN:
+        return None
+    digest = _once_hash(token, owner, subject)
+    with transaction(engine) as conn:
+        row = conn.execute(
+            select(once_secret.c.token, once_secret.c.expires_at).where(once_secret.c.key_hash == digest)
+        ).first()
+        if row is None:
+            return None
+        if conn.execute(delete(once_secret).where(once_secret.c.key_hash == digest)).rowcount != 1:
+            return None
+    if row.expires_at < _ts(datetime.now(UTC)):
+        return None
+    found = key.open(str(row.token), ttl + 5)
+    value = found.get("s") if found else None
+    return value if isinstance(value, str) else None
