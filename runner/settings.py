@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     run_queue_size: int = Field(default=32, ge=0, le=10_000)  # in-process pool: runs waiting; more are refused
     run_start_within: float = Field(default=600.0, gt=0)  # seconds a queued run may wait (sweep: never_started)
     sweep_interval: float = Field(default=60.0, gt=0)  # seconds between the portal's sweeps
+    # --- leases and per-target serialisation (runner/leases.py, runner/target_locks.py) ---
+    run_lease_seconds: float = Field(default=30.0, ge=1, le=3600)  # a claimed run's lease; renewed every third of it
+    run_max_attempts: int = Field(default=2, ge=1, le=10)  # claims of one ticket before a lost run is escalated
+    target_wait_seconds: float = Field(default=60.0, ge=0, le=3600)  # wait for another run on the same target
     # --- scale-out (runner/celery_app.py, runner/sealed.py; docs/deployment.md) ---
     # Celery broker (redis://, rediss://, amqp://, amqps://); unset: the embedded in-process pool.
     broker_url: str | None = Field(default=None, repr=False)  # may hold a password
