@@ -42,8 +42,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from connectors.base import Connector
+from runner import leases, sealed, target_locks
 from runner import params as params_mod
-from runner import sealed
 from runner.catalogue import Catalogue, audience_allows
 from runner.dispatch import Dispatcher, InlineDispatcher
 from runner.engine import CONFIG_MESSAGE, RunResult, StepRecord
@@ -635,10 +635,13 @@ class RunService:
         with self._cond:
             self._here.add(ticket_id)
         try:
+            lease = leases.Lease(ticket_id)
             with transaction(self.engine) as conn:
                 claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
                 # Sealed secret parameters (another process submitted): read and deleted with the claim.
                 token = sealed.take(conn, ticket_id, sealed.PARAMS) if claimed else None
+                if claimed:  # the lease the heartbeat renews (runner.leases)
+                    leases.take(conn, lease, self.settings.run_lease_seconds)
             if not claimed:
                 self.log.info("run.already_claimed", ticket_id=ticket_id)
                 return None
@@ -646,10 +649,14 @@ class RunService:
                 key = self.run_key  # no key or a token past run_start_within: secrets_unavailable
                 ttl = float(getattr(self.settings, "run_start_within", 600.0))
                 secrets = key.open(token, ttl) if key is not None else None
+            heartbeat = leases.keeper_for(self)
+            heartbeat.hold(lease)
             try:
-                outcome = self._run_claimed(row, secrets or {}, progress)
+                outcome = self._run_claimed(row, secrets or {}, progress, lease)
             except LedgerError:
-                raise  # the database is unusable: the sweep ends the ticket (run_lost)
+                # The database is unusable: the lease is left to expire, so the sweep finds the run.
+                heartbeat.forget(lease)
+                raise
             except Exception as exc:
                 # Anything before the steps (unreadable approvals, inventory...): never left running.
                 self.log.exception("run.not_started", ticket_id=ticket_id)
@@ -658,6 +665,8 @@ class RunService:
                 meta = {k: row[k] for k in ("subject", "runbook", "runbook_sha256", "correlation_id")}
                 self._end_unstarted(ticket_id, reason, message, None, meta, from_states=("running",))
                 outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
+            finally:
+                heartbeat.drop(lease)
             with self._cond:
                 self._finished[ticket_id] = (time.monotonic(), outcome)
                 self._expire_finished()
@@ -668,7 +677,13 @@ class RunService:
                 self._here.discard(ticket_id)
                 self._cond.notify_all()
 
-    def _run_claimed(self, row: Mapping[Any, Any], secrets: Mapping[str, Any], progress: Progress | None) -> RunOutcome:
+    def _run_claimed(
+        self,
+        row: Mapping[Any, Any],
+        secrets: Mapping[str, Any],
+        progress: Progress | None,
+        lease: leases.Lease | None = None,
+    ) -> RunOutcome:
         ticket_id, number = row["id"], tickets.number_of(row["id"])
         context_row = json.loads(row["run_context"] or "{}")
         actor = Actor(
@@ -720,25 +735,63 @@ class RunService:
             "portal_url": self.settings.public_base_url,
         }
         recorder = _LedgerRecorder(self, ticket_id, number, actor, rb, row["correlation_id"], progress)
+        lease_s = self.settings.run_lease_seconds
+        if lease is not None and lease.attempt > 1:  # re-queued by the sweep: number after the old rows
+            recorder.seq = leases.last_step_seq(self.engine, ticket_id)
+        fenced = leases.FencedRecorder(recorder, self.engine, lease, lease_s) if lease is not None else recorder
+        # Per-target serialisation (runner.target_locks): after the claim, before the first step.
+        keys = target_locks.target_keys(rb, values, lambda p: self._target_key(rb, values, p))
+        owner = lease.owner if lease is not None else leases.new_owner()
+        busy = target_locks.serialise(
+            self.engine,
+            keys,
+            ticket_id=ticket_id,
+            owner=owner,
+            lease_seconds=lease_s,
+            wait=self.settings.target_wait_seconds,
+            run_timeout_s=row["run_timeout_s"] or 3600,
+            recorder=recorder,
+        )
+        if busy is not None:
+            other = busy.holder_number
+            self.log.warning("run.target_busy", ticket=number, other=other, target=busy.key)
+            message = target_locks.TARGET_BUSY_MESSAGE.format(
+                other=other, what=target_locks.describe(busy.key), seconds=self.settings.target_wait_seconds
+            )
+            return self._escalate_claimed(ticket_id, actor, meta, "target_busy", message)
         try:
-            result = run_steps(
-                rb,
-                context,
-                self.pool,
-                recorder,
-                scrub,
-                default_timeout=self.settings.default_step_timeout,
-                watchdog=self.watchdog,
-            )
-        except Exception as exc:
-            self.log.exception("run.crashed", ticket=number)  # the detail (paths, settings) stays in the log
-            msg = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
-            result = RunResult(
-                ok=False,
-                reason="internal_error" if not isinstance(exc, FirstlineError) else "config_error",
-                message=msg,
-            )
-        return self._finish(ticket_id, number, rb, actor, meta, result, scrub)
+            try:
+                result = run_steps(
+                    rb,
+                    context,
+                    self.pool,
+                    fenced,
+                    scrub,
+                    default_timeout=self.settings.default_step_timeout,
+                    watchdog=self.watchdog,
+                )
+            except leases.LeaseLost:
+                result = None
+            except Exception as exc:
+                self.log.exception("run.crashed", ticket=number)  # the detail (paths, settings) stays in the log
+                msg = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
+                result = RunResult(
+                    ok=False,
+                    reason="internal_error" if not isinstance(exc, FirstlineError) else "config_error",
+                    message=msg,
+                )
+            if result is None or (lease is not None and not leases.confirm(self.engine, lease, lease_s)):
+                # The sweep took the run back (this process stalled past its lease): it is queued
+                # or escalated now, so nothing more is done or closed here.
+                self.log.warning("run.lease_lost", ticket=number)
+                return self.outcome_from_ledger(ticket_id)
+            return self._finish(ticket_id, number, rb, actor, meta, result, scrub)
+        finally:
+            if keys:
+                try:
+                    target_locks.release(self.engine, owner)
+                except LedgerError:
+                    self.log.exception("run.locks_not_released", ticket=number)  # they expire with the lease
 
     def _values(self, rb: Runbook, stored: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
         """The typed values ``prepare`` produced, rebuilt from the ticket: choice and directory
@@ -939,7 +992,7 @@ class RunService:
         actor = (
             Actor(principal(actor_id, what="the acting person"), ("operator",))
             if actor_id is not None
-            else Actor("firstline-sweeper", ("service",))
+            else leases.SWEEPER
         )
         done = []
         for ticket_id, state in tickets.stale_tickets(self.engine):
@@ -956,15 +1009,43 @@ class RunService:
             ):
                 self._run_secrets.pop(ticket_id, None)
                 done.append(tickets.number_of(ticket_id))
+        # Runs whose worker died (lease expired; runner.leases): re-queued where safe, else escalated.
+        found = leases.recover(
+            self.engine,
+            self.audit,
+            self.connectors,
+            actor=actor,
+            max_attempts=self.settings.run_max_attempts,
+            start_within=float(getattr(self.settings, "run_start_within", 600.0)),
+            escalation_group=self.settings.escalation_group,
+        )
+        for ticket_id in found.escalated:
+            self._run_secrets.pop(ticket_id, None)
+            done.append(tickets.number_of(ticket_id))
+        for ticket_id in found.requeued:
+            self._redispatch(ticket_id)
+        leases.tidy(self.engine)
         # Sealed values nobody can use any more (runner.sealed): past their time to live.
         sealed.purge(self.engine, float(getattr(self.settings, "run_start_within", 600.0)))
         return done
 
+    def _redispatch(self, ticket_id: int) -> None:
+        """Hand a ticket the sweep re-queued to the dispatcher again (none configured, e.g.
+        ``firstline tickets sweep``: run it here). A dispatcher that refuses leaves it queued
+        for the ``never_started`` rule."""
+        dispatcher = self.dispatcher or InlineDispatcher(self.execute)
+        try:
+            with dispatcher.reserve() as send:
+                send(ticket_id)
+        except Exception:
+            self.log.exception("run.not_redispatched", ticket=tickets.number_of(ticket_id))
+
     def start_sweeper(self, interval: float | None = None) -> Sweeper:
-        """Run ``sweep()`` every *interval* seconds (default ``settings.sweep_interval`` or 60)
-        in a daemon thread; call ``stop()`` on the result at shutdown."""
+        """Run ``sweep()`` every *interval* seconds (default ``settings.sweep_interval`` or 60),
+        at most ``settings.run_lease_seconds`` apart so a dead worker's run is found within
+        about two leases, in a daemon thread; call ``stop()`` on the result at shutdown."""
         every = interval if interval is not None else float(getattr(self.settings, "sweep_interval", 60.0))
-        return Sweeper(self, every)
+        return Sweeper(self, min(every, float(self.settings.run_lease_seconds)))
 
     # -- dry run ---------------------------------------------------------------------
     def plan(
