@@ -3,12 +3,17 @@
 Runs go through the run seam (docs/architecture.md "The run seam"): ``submit`` writes a
 ``queued`` ticket and hands its id to the portal's in-process worker pool
 (``runner.dispatch.InProcessDispatcher``, ``settings.run_workers`` threads and
-``settings.run_queue_size`` waiting; beyond that ``QueueFull``, HTTP 503, no ticket);
+``settings.run_queue_size`` waiting; beyond that ``QueueFull``, HTTP 503, no ticket) — or,
+with ``FIRSTLINE_BROKER_URL``, publishes it to Celery for ``firstline worker`` processes
+(``runner.dispatch.CeleryDispatcher``; queue by ``runner.celery_app.queue_for``);
 ``run`` submits and waits for the outcome (what a one-click fix shows at once);
 ``follow`` reads a run's progress from the ledger (server-sent events; polling works the
 same way). ``start(ctx)`` — called when the app starts — creates the pool and the
 periodic sweep (``never_started`` / ``run_lost``); ``stop(ctx)`` ends both. Each finished
-run updates the run metrics and ends the sessions of an account whose password it changed.
+run updates the run metrics (pool runs only); ending the sessions of an account whose
+password it changed is ``runner.afterrun`` — done by whichever process ran it, a Celery
+worker too. A once-only output of a run a worker executed (a temporary password) comes back
+sealed through the ledger (``runner.sealed``) and is taken once by ``run``.
 """
 
 from __future__ import annotations
@@ -18,34 +23,42 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from portal import oneshot
 from portal.deps import ClientInfo, PortalContext
 from portal.metrics import RUN_DURATION, RUNS
-from runner import agent
+from runner import agent, sealed
+from runner.afterrun import after_run
 from runner.auth import Principal
-from runner.dispatch import InProcessDispatcher
+from runner.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from runner.ledger.progress import Progress
 from runner.runs import Submitted
 from runner.service import RunOutcome
 
-PASSWORD_ACTIONS = frozenset({"reset_password", "change_password"})
 WAIT_SECONDS = 300.0  # ``run`` waits this long for a final state, then returns the ticket as it is
 _start_lock = threading.Lock()
 _submitted_at: dict[int, float] = {}  # ticket id -> monotonic submit time, for RUN_DURATION
 
 
-def start(ctx: PortalContext) -> InProcessDispatcher:
-    """Create (once) the in-process worker pool and the periodic sweep for *ctx*'s service."""
+def start(ctx: PortalContext) -> Dispatcher:
+    """Create (once) the dispatcher — the in-process worker pool, or the Celery publisher
+    when ``FIRSTLINE_BROKER_URL`` is set — and the periodic sweep for *ctx*'s service."""
     with _start_lock:
         pool = ctx.extras.get("dispatcher")
-        if isinstance(pool, InProcessDispatcher):
+        if isinstance(pool, InProcessDispatcher | CeleryDispatcher):
             return pool
         settings = ctx.settings
-        pool = InProcessDispatcher(
-            lambda ticket_id: _execute(ctx, ticket_id),
-            workers=settings.run_workers,
-            queue_size=settings.run_queue_size,
-        )
+        if settings.broker_url is not None:
+            pool = _celery_dispatcher(ctx)
+        else:
+            pool = InProcessDispatcher(
+                lambda ticket_id: _execute(ctx, ticket_id),
+                workers=settings.run_workers,
+                queue_size=settings.run_queue_size,
+            )
         ctx.extras["dispatcher"] = pool
+        # Once-only values (post/redirect/get) sealed in the ledger when a run key exists:
+        # any portal process can answer the redirect.
+        oneshot.configure(ctx.firstline.engine, ctx.firstline.runs.run_key)
         ctx.firstline.runs.dispatcher = pool
         ctx.extras["sweeper"] = ctx.firstline.runs.start_sweeper(settings.sweep_interval)
         return pool
@@ -61,10 +74,29 @@ def stop(ctx: PortalContext) -> None:
         if pool is not None:
             ctx.firstline.runs.dispatcher = None
             pool.close()
+            oneshot.configure(None, None)
+
+
+def _celery_dispatcher(ctx: PortalContext) -> CeleryDispatcher:
+    from runner.celery_app import make_celery, queue_for
+
+    settings = ctx.settings
+    assert settings.broker_url is not None
+
+    def route(ticket_id: int) -> str:
+        from sqlalchemy import select
+
+        from runner.ledger.tables import ticket
+
+        with ctx.firstline.engine.connect() as conn:
+            row = conn.execute(select(ticket.c.channel, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
+        return queue_for(row.channel if row else None, row.runbook if row else None, settings.batch_runbooks)
+
+    return CeleryDispatcher(make_celery(settings.broker_url), route)
 
 
 def _execute(ctx: PortalContext, ticket_id: int) -> RunOutcome | None:
-    """What a pool worker does with a ticket id: execute it, then the portal's after-run work."""
+    """What a pool worker does with a ticket id: execute it, then the after-run work."""
     outcome = ctx.firstline.runs.execute(ticket_id)
     started = _submitted_at.pop(ticket_id, None)
     if outcome is not None:
@@ -72,7 +104,7 @@ def _execute(ctx: PortalContext, ticket_id: int) -> RunOutcome | None:
         RUNS.labels(runbook=runbook, outcome=outcome.state).inc()
         if started is not None:
             RUN_DURATION.labels(runbook=runbook).observe(time.monotonic() - started)
-        _end_sessions_after_password_change(ctx, outcome)
+        after_run(ctx.firstline, outcome)
     return outcome
 
 
@@ -124,7 +156,8 @@ def submit(
         work_note=work_note,
         proof=proof,
     )
-    _submitted_at.setdefault(submitted.ticket_id, submitted_at)
+    if isinstance(pool, InProcessDispatcher):
+        _submitted_at.setdefault(submitted.ticket_id, submitted_at)
     return submitted
 
 
@@ -166,18 +199,25 @@ def run(
     )
     # The pool worker runs it (and does the after-run work); the outcome, with any secret
     # output such as a temporary password, is handed over here once.
-    outcome = ctx.firstline.runs.wait(submitted.ticket_id, timeout=WAIT_SECONDS)
-    return outcome if outcome is not None else ctx.firstline.runs.outcome_from_ledger(submitted.ticket_id)
+    runs = ctx.firstline.runs
+    outcome = runs.wait(submitted.ticket_id, timeout=WAIT_SECONDS)
+    if outcome is None:
+        return runs.outcome_from_ledger(submitted.ticket_id)
+    if not outcome.secrets and outcome.state in ("resolved", "escalated", "closed"):
+        # Executed by a worker: its once-only outputs wait sealed in the ledger, for one reader.
+        outcome.secrets = outputs_of(ctx, submitted.ticket_id)
+    return outcome
 
 
-def _end_sessions_after_password_change(ctx: PortalContext, outcome: RunOutcome) -> None:
-    dirs = ctx.firstline.inventory.directories
-    by_target = {d.target: d.key for d in dirs.entries.values()}
-    for step in outcome.steps:
-        if step.action in PASSWORD_ACTIONS and step.status == "ok" and step.target in by_target:
-            user = step.inputs.get("user")
-            if isinstance(user, str) and user:
-                ctx.auth.end_sessions_of(by_target[step.target], user)
+def outputs_of(ctx: PortalContext, ticket_id: int) -> dict[str, str]:
+    """The once-only outputs (e.g. ``reset.temporary_password``) a worker sealed for
+    *ticket_id*, taken once (deleted as they are read); ``{}`` when there are none, they
+    expired, or no run key is configured."""
+    runs = ctx.firstline.runs
+    if not isinstance(ctx.extras.get("dispatcher"), CeleryDispatcher):
+        return {}
+    found = sealed.take_values(runs.engine, runs.run_key, ticket_id, sealed.OUTPUTS, sealed.OUTPUTS_TTL)
+    return {str(k): str(v) for k, v in found.items() if isinstance(v, str)}
 
 
 def ready(ctx: PortalContext) -> str | None:
@@ -202,3 +242,10 @@ def queue_depth(ctx: PortalContext) -> int:
         return int(
             conn.execute(select(func.count()).select_from(ticket).where(ticket.c.state == "queued")).scalar() or 0
         )
+
+
+def _end_sessions_after_password_change(ctx: PortalContext, outcome: RunOutcome) -> None:
+    """Kept for callers of the old name: the rule is ``runner.afterrun`` now."""
+    from runner.afterrun import end_sessions_after_password_change
+
+    end_sessions_after_password_change(ctx.firstline, outcome)

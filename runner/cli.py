@@ -566,24 +566,169 @@ def db_upgrade() -> None:
     out.print(f"Database schema is at revision {HEAD_REVISION}.", markup=False)
 
 
-# -- serve: the portal (issue 8; helper H1) ----------------------------------------------
+# -- serve: the portal (issue 8; helper H1; issue 9: --workers) ---------------------------
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback unless behind a proxy).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Portal processes sharing the port (sessions, throttles, progress and once-only "
+            "values live in the database, so any process can answer).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the portal (docs/portal.md): web pages, the /api/v1 JSON API, /healthz, /metrics.
 
-    Opens the database (migrating it), then serves until interrupted. Exit 2 for bad settings.
+    Opens the database (migrating it on the embedded default) and, with FIRSTLINE_BROKER_URL,
+    checks the broker once; then serves until interrupted. Exit 2 with one line for bad
+    settings, a database or a broker that cannot be used (docs/deployment.md).
     """
     import uvicorn
 
-    from portal.app import create_app
     from runner.settings import get_settings
 
-    application = create_app(get_settings())  # ConfigError → exit 2 before listening
-    out.print(f"Firstline portal on http://{host}:{port}/ (stop with Ctrl-C)", markup=False)
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    settings = get_settings()
+    if settings.broker_url is not None:
+        from runner.celery_app import check_broker
+
+        check_broker(settings.broker_url)  # ConfigError → exit 2, before listening
+    if workers > 1 and settings.run_keys() is None:
+        from runner.errors import ConfigError
+
+        raise ConfigError(
+            "serve --workers needs FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE): once-only values such as a "
+            "temporary password are handed between portal processes sealed with it"
+        )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "server_header": False,
+    }
+    if workers == 1:
+        from portal.app import create_app
+
+        application = create_app(settings)  # ConfigError → exit 2 before listening
+        out.print(f"Firstline portal on http://{host}:{port}/ (stop with Ctrl-C)", markup=False)
+        uvicorn.run(application, **options)
+        return
+    from runner.api import open_app
+
+    open_app(settings).close()  # database, schema and keys checked (and migrated) once, before the processes
+    out.print(f"Firstline portal on http://{host}:{port}/, {workers} processes (stop with Ctrl-C)", markup=False)
+    uvicorn.run("portal.app:create_app", factory=True, workers=workers, **options)
+
+
+# -- worker: Celery (issue 9) ---------------------------------------------------------------
+class PoolKind(StrEnum):
+    prefork = "prefork"
+    threads = "threads"
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Runs at once (default FIRSTLINE_WORKER_CONCURRENCY, else 4)."),
+    ] = None,
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Queues to take runs from, most urgent first: interactive, batch (comma-separated). "
+            "'interactive' alone gives people-facing runs workers of their own."
+        ),
+    ] = "interactive,batch",
+    pool: Annotated[
+        PoolKind, typer.Option(help="prefork: one process per run slot; threads: one process, lighter.")
+    ] = PoolKind.prefork,
+    name: Annotated[str | None, typer.Option(help="Worker name (default firstline-<pid>@<host>).")] = None,
+    new_run_key: Annotated[
+        bool, typer.Option("--new-run-key", help="Print a new FIRSTLINE_RUN_KEY value and exit (nothing else).")
+    ] = False,
+) -> None:
+    """Run queued runs from the Celery broker (FIRSTLINE_BROKER_URL) until stopped.
+
+    SIGTERM (or Ctrl-C) is a warm shutdown: no new runs are taken and the runs in progress
+    finish first; runs not yet started stay in the broker for another worker. Exit 2 with
+    one line when FIRSTLINE_BROKER_URL is unset, malformed or unreachable, or the database
+    cannot be used (checked once at start, a few seconds at most).
+    """
+    if new_run_key:
+        from cryptography.fernet import Fernet
+
+        out.print(Fernet.generate_key().decode("ascii"), markup=False)
+        return
+    import socket
+
+    from runner.celery_app import QUEUE_NAMES, broker_place, check_broker, make_celery
+    from runner.errors import ConfigError
+    from runner.oplog import get_logger
+    from runner.settings import get_settings
+
+    settings = get_settings()
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in wanted if q not in QUEUE_NAMES]
+    if not wanted or unknown or len(set(wanted)) != len(wanted):
+        raise typer.BadParameter("give interactive, batch or both (comma-separated, each once)", param_hint="--queues")
+    url = settings.broker_url
+    if url is None:
+        raise ConfigError("FIRSTLINE_BROKER_URL is not set: a worker needs a broker (docs/deployment.md)")
+    check_broker(url)  # ConfigError → exit 2: malformed, unreachable, login refused
+    fl = _app()  # database, schema, audit key; ConfigError / LedgerError → exit 2
+    try:
+        has_key = fl.runs.run_key is not None
+    finally:
+        fl.close()
+        fl.engine.dispose()  # pool processes open their own connections after the fork
+    log = get_logger()
+    if not has_key:
+        err.print(
+            "warning: FIRSTLINE_RUN_KEY is not set: runs with secret values will be escalated (secrets_unavailable).",
+            markup=False,
+        )
+        log.warning("worker.no_run_key")
+    import logging
+
+    logging.captureWarnings(True)  # Celery's warnings (e.g. running as root) go to the log file, masked
+    slots = concurrency or settings.worker_concurrency
+    names = [QUEUE_NAMES[q] for q in wanted]
+    celery = make_celery(url)
+
+    from celery import signals
+
+    def ready(**_: Any) -> None:
+        log.info("worker.ready", queues=names, concurrency=slots, pool=pool.value, broker=broker_place(url))
+        err.print(
+            f"firstline worker ready: queues {', '.join(wanted)}; {slots} {pool.value} slot(s); "
+            f"broker {broker_place(url)}",
+            markup=False,
+        )
+
+    def stopping(**_: Any) -> None:
+        log.info("worker.stopping")
+        err.print("firstline worker stopping: finishing the runs in progress", markup=False)
+
+    signals.worker_ready.connect(ready, weak=False)
+    signals.worker_shutting_down.connect(stopping, weak=False)
+    node = celery.Worker(
+        hostname=name or f"firstline-{os.getpid()}@{socket.gethostname()}",
+        concurrency=slots,
+        queues=names,
+        pool_cls=pool.value,
+        optimization="fair",
+        loglevel="INFO",
+        quiet=True,
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
+    )
+    node.start()
+    raise typer.Exit(int(node.exitcode or 0))
 
 
 def _missing_command(args: list[str]) -> str | None:

@@ -16,8 +16,10 @@ its steps twice. Implementations:
 * ``InProcessDispatcher`` — a bounded worker pool in this process (the portal's embedded
   default): at most ``workers`` runs at once and ``queue_size`` waiting; ``reserve``
   raises ``QueueFull`` beyond that.
-* A Celery dispatcher (next issue) implements the same three methods: ``reserve`` yields
-  ``lambda tid: task.delay(tid)``; the worker's task calls ``RunService.execute(tid)``.
+* ``CeleryDispatcher`` — publishes the id to a Celery broker (``FIRSTLINE_BROKER_URL``;
+  ``runner.celery_app``) for ``firstline worker`` processes, on the queue ``route(tid)``
+  names (interactive or batch). It is *out of process*: ``submit`` then seals secret
+  parameters into the ledger (``runner.sealed``) instead of keeping them in memory.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ class QueueFull(FirstlineError):
 
 
 class Dispatcher(Protocol):
-    """Hands a committed ``queued`` ticket id to whatever will call ``execute`` on it."""
+    """Hands a committed ``queued`` ticket id to whatever will call ``execute`` on it.
+
+    A dispatcher whose ``execute`` runs in another process sets ``out_of_process = True``
+    (``runner.runs`` then seals secret parameters for it)."""
 
     name: str
 
@@ -151,3 +156,58 @@ class InProcessDispatcher:
     def close(self, wait: bool = True) -> None:
         self._closed = True
         self._pool.shutdown(wait=wait)
+
+
+class CeleryDispatcher:
+    """Publishes ticket ids to Celery (``runner.celery_app``): the message holds the id only.
+
+    *app*: the Celery application (``make_celery``); *route*: ticket id → queue name
+    (``celery_app.INTERACTIVE`` / ``BATCH``). ``reserve`` never refuses: the broker holds
+    the waiting runs. ``send`` raises when the broker cannot take the message (after a short
+    publish retry), and ``submit`` then ends the ticket ``never_started`` at once.
+    ``depth()`` is the number of messages waiting in the broker's queues (0 when it cannot
+    be asked)."""
+
+    name = "celery"
+    out_of_process = True
+
+    def __init__(self, app: Any, route: Callable[[int], str]) -> None:
+        from runner.celery_app import TASK_NAME
+
+        self.app, self._route, self._task = app, route, TASK_NAME
+        self._closed = False
+
+    @contextmanager
+    def reserve(self) -> Iterator[Send]:
+        if self._closed:
+            raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
+
+        def send(ticket_id: int) -> None:
+            self.app.send_task(self._task, args=[int(ticket_id)], queue=self._route(ticket_id), ignore_result=True)
+
+        yield send
+
+    def depth(self) -> int:
+        from runner.celery_app import QUEUES
+
+        total = 0
+        try:
+            with self.app.connection_for_write() as conn:
+                for queue in QUEUES:
+                    channel = conn.channel()
+                    try:
+                        total += int(channel.queue_declare(queue=queue, passive=True).message_count)
+                    except conn.channel_errors:  # not declared yet (nothing was ever sent): empty
+                        pass
+                    finally:
+                        channel.close()
+        except Exception:  # noqa: BLE001 - a metric must not fail the page asking for it
+            get_logger().warning("dispatch.depth_unknown")
+            return 0
+        return total
+
+    def close(self) -> None:
+        self._closed = True
+        pool = getattr(self.app, "_pool", None)
+        if pool is not None:
+            pool.force_close_all()

@@ -1,0 +1,38 @@
+"""What follows a finished run, wherever it ran (the portal's pool or a Celery worker).
+
+``after_run(app, outcome)``: a run that set an account's password (``reset_password`` /
+``change_password`` step that succeeded) ends every portal session of that account
+(``AuthService.end_sessions_of``, audited as ``portal.sessions_ended``): sessions live in
+the database, so the worker that ran the fix does it, not the portal process that asked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.oplog import get_logger
+
+PASSWORD_ACTIONS = frozenset({"reset_password", "change_password"})
+
+
+def end_sessions_after_password_change(app: Any, outcome: Any) -> int:
+    """End the portal sessions of each account whose password *outcome*'s steps changed
+    (matched to its directory by the step's target); returns how many sessions ended."""
+    from runner.auth import AuthService
+
+    by_target = {d.target: d.key for d in app.inventory.directories.entries.values()}
+    ended = 0
+    for step in outcome.steps:
+        if step.action in PASSWORD_ACTIONS and step.status == "ok" and step.target in by_target:
+            user = step.inputs.get("user")
+            if isinstance(user, str) and user:
+                ended += AuthService(app).end_sessions_of(by_target[step.target], user)
+    return ended
+
+
+def after_run(app: Any, outcome: Any) -> None:
+    """The after-run rules for *outcome*; a failure is logged, never raised (the run is final)."""
+    try:
+        end_sessions_after_password_change(app, outcome)
+    except Exception:  # noqa: BLE001 - the run itself is done and recorded
+        get_logger().exception("run.after_run_failed", ticket=getattr(outcome, "ticket_number", None))
