@@ -558,7 +558,7 @@ def db_upgrade() -> None:
         from runner.settings import private_file
 
         private_file(settings.sqlite_path)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings)
     try:
         upgrade(engine)
     finally:

@@ -79,7 +79,7 @@ class Firstline:
     ) -> None:
         self.settings = settings
         self.connectors = dict(registry() if connectors is None else connectors)
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, settings)
         if migrate is None:  # the embedded default migrates itself; a server database is upgraded explicitly
             migrate = settings.environment in ("dev", "test") or settings.sqlite_path is not None
         ensure_schema(self.engine, migrate=migrate)

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     run_key_file: Path = Path("var/run.key")  # default <data dir>/run.key
     worker_concurrency: int = Field(default=4, ge=1, le=64)  # runs at once per `firstline worker`
     batch_runbooks: list[str] = Field(default_factory=list)  # runbooks whose runs always go to the batch queue
+    # --- database connection pool (PostgreSQL; SQLite ignores them): runner/ledger/store.make_engine ---
+    database_pool_size: int = Field(default=5, ge=1, le=1000)  # connections kept open per process
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)  # more under load, closed when returned
+    database_pool_timeout: float = Field(default=30.0, gt=0)  # seconds to wait for a free connection
+    database_pool_recycle: int = Field(default=1800, ge=-1)  # seconds before a connection is replaced; -1: never
+    database_pool_pre_ping: bool = True  # test each connection on checkout (survives a server restart)
     # --- portal (docs/portal.md "Settings") ---
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     trusted_proxies: list[str] = Field(default_factory=list)  # addresses / CIDRs whose X-Forwarded-For counts

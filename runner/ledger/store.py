@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from runner.errors import ConfigError, LedgerError
+from runner.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision: migrations are named NNNN_<what>.py with revision "NNNN", each revising
@@ -18,7 +20,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, settings: Settings | None = None) -> Engine:
+    """An engine for *url*. SQLite: WAL, ``BEGIN IMMEDIATE`` (see below). Any other database
+    (PostgreSQL): a ``QueuePool`` sized by *settings* (their defaults when None) —
+    ``database_pool_size`` connections kept open per process, up to ``database_max_overflow``
+    more under load, ``database_pool_timeout`` seconds to wait for one before the checkout
+    fails, connections older than ``database_pool_recycle`` seconds replaced, and each
+    checked with a ping first (``database_pool_pre_ping``) so one dropped by a server restart
+    is replaced instead of failing a request. Raises ``ConfigError`` for a URL or driver that
+    cannot be used (never quoting the URL)."""
     try:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -28,7 +38,15 @@ def make_engine(url: str) -> Engine:
             # instead of failing with "database is locked" half-way through a transaction.
             event.listen(engine, "begin", _begin_immediate)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=_pool_option(settings, "database_pool_size"),
+                max_overflow=_pool_option(settings, "database_max_overflow"),
+                pool_timeout=_pool_option(settings, "database_pool_timeout"),
+                pool_recycle=_pool_option(settings, "database_pool_recycle"),
+                pool_pre_ping=_pool_option(settings, "database_pool_pre_ping"),
+            )
     except ImportError as exc:
         raise ConfigError(
             f"FIRSTLINE_DATABASE_URL names a database whose driver is not installed "
@@ -45,6 +63,11 @@ def make_engine(url: str) -> Engine:
             f"FIRSTLINE_DATABASE_URL cannot be used: {exc.filename or ''}: {exc.strerror or type(exc).__name__}"
         ) from exc
     return engine
+
+
+def _pool_option(settings: Settings | None, name: str) -> Any:
+    """*settings*' value of the pool setting *name*, or the setting's default."""
+    return getattr(settings, name) if settings is not None else Settings.model_fields[name].default
 
 
 def _scheme(url: str) -> str:
