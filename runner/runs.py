@@ -986,9 +986,12 @@ class RunService:
     # -- sweeping --------------------------------------------------------------------
     def sweep(self, *, actor_id: str | None = None) -> list[str]:
         """Escalate queued (``never_started``) and running (``run_lost``) tickets whose
-        deadline passed; final tickets (resolved, escalated, closed) are never touched.
-        *actor_id*: the person who started the sweep (CLI: the OS user); None for the
-        scheduled sweeper. Returns the ticket numbers escalated."""
+        deadline passed; then recover running tickets whose lease expired (their worker
+        died; ``runner.leases.recover``): re-queued and dispatched again when no
+        state-changing step had started, else escalated ``run_lost``. Final tickets
+        (resolved, escalated, closed) are never touched. *actor_id*: the person who started
+        the sweep (CLI: the OS user); None for the scheduled sweeper (``system:sweeper``).
+        Returns the ticket numbers escalated."""
         actor = (
             Actor(principal(actor_id, what="the acting person"), ("operator",))
             if actor_id is not None
