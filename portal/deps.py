@@ -13,7 +13,7 @@ ignored); otherwise the session cookie.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,12 +76,14 @@ def current_principal(request: Request) -> Principal | None:
 
 
 @functools.cache
-def allow(role: str) -> Callable[[Request], Principal]:
+def allow(role: str) -> Callable[[Request], Awaitable[Principal]]:
     """Dependency: the signed-in caller, who must hold *role* (``employee`` = anyone signed in)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {ROLES}")
 
-    def dependency(request: Request) -> Principal:
+    # async: resolved on the event loop, without a thread-pool hop per request; the session
+    # look-up is one indexed read (a deferred SQLite read never waits for the writer).
+    async def dependency(request: Request) -> Principal:
         who = current_principal(request)
         if who is None:
             raise PortalError(401, "signin_required", i18n.gettext("Sign in first."))

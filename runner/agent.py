@@ -47,7 +47,7 @@ from sqlalchemy import or_, select
 from connectors.base import ConnectorError
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied
 from runner.ledger.audit import Actor
-from runner.ledger.store import transaction
+from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
 from runner.queries import DEFAULT_LIMIT, TicketFilter, _limit, _ticket_row, page_tickets
 from runner.routing import Directory
@@ -375,7 +375,7 @@ def _details(app: Firstline, items: list[dict[str, Any]]) -> list[dict[str, Any]
     steps: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
         c = step_result.c
-        with app.engine.connect() as conn:
+        with reading(app.engine) as conn:
             for row in conn.execute(select(ticket.c.id, ticket.c.work_note).where(ticket.c.id.in_(ids))):
                 notes[row.id] = row.work_note
             rows = conn.execute(
@@ -452,7 +452,7 @@ def escalated(
     q = select(ticket).where(ticket.c.state == "escalated", _in_scope(keys))
     if cursor:
         q = q.where(ticket.c.id < _after(keys, cursor))
-    with app.engine.connect() as conn:
+    with reading(app.engine) as conn:
         rows = [_ticket_row(r) for r in conn.execute(q.order_by(ticket.c.id.desc()).limit(n + 1)).mappings()]
     more = len(rows) > n
     rows = rows[:n]

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, delete, insert, select, update
@@ -37,7 +38,7 @@ from connectors.ldap_protect import canonical_dn
 from runner.errors import FirstlineError, ParameterError
 from runner.ledger.audit import Actor
 from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
-from runner.ledger.store import transaction
+from runner.ledger.store import first_row, reading, transaction
 from runner.ledger.tables import MAX_ROW_ID
 from runner.safetext import free_text
 
@@ -289,7 +290,7 @@ class AuthService:
         now = _now()
         window = timedelta(seconds=self.settings.signin_window_seconds)
         wait = 0
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for scope, value in keys:
                 row = conn.execute(
                     select(portal_throttle.c.window_start, portal_throttle.c.failures).where(
@@ -339,10 +340,10 @@ class AuthService:
             return None
         digest = sha256_hex(token)
         now = _now()
-        with self.engine.connect() as conn:
-            row = conn.execute(select(portal_session).where(portal_session.c.token_sha256 == digest)).first()
-        if row is None:
+        found = first_row(self.engine, _SESSION_BY_DIGEST, (digest,))
+        if found is None:
             return None
+        row = SimpleNamespace(**found)
         idle = timedelta(minutes=self.settings.session_idle_minutes)
         last = _parse(row.last_seen_at)
         if _parse(row.expires_at) <= now or last + idle <= now:
@@ -423,7 +424,7 @@ class AuthService:
 
     def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
         """The caller's tokens (never the token itself): id, label, prefix, times, revoked."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 select(portal_api_token)
                 .where(portal_api_token.c.directory == who.directory, portal_api_token.c.username == who.username)
@@ -476,7 +477,7 @@ class AuthService:
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
             return None
         now = _now()
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(
                 select(portal_api_token).where(portal_api_token.c.token_sha256 == sha256_hex(token))
             ).first()
@@ -495,6 +496,12 @@ def _clip(text: str | None, limit: int = 256) -> str | None:
         return None
     cleaned = "".join(ch if ch.isprintable() else "?" for ch in text)
     return cleaned[:limit]
+
+
+_SESSION_BY_DIGEST = (
+    "SELECT id, account, directory, username, dn, display_name, roles, last_seen_at, expires_at "
+    "FROM portal_session WHERE token_sha256 = ?"
+)
 
 
 def _principal_of(row: Any, via: str) -> Principal:

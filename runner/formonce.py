@@ -29,7 +29,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from runner.errors import FirstlineError, LedgerError, ParameterError
-from runner.ledger.store import transaction
+from runner.ledger.store import reading, transaction
 from runner.ledger.tables import form_submission
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
@@ -89,7 +89,7 @@ class FormOnce:
             raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
-            with self.engine.connect() as conn:
+            with reading(self.engine) as conn:
                 row = conn.execute(
                     select(form_submission.c.ticket_number).where(form_submission.c.key_hash == key)
                 ).first()

@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from runner.errors import ParameterError
+from runner.ledger.store import reading
 from runner.ledger.tables import ticket
 from runner.timeparse import parse_instant, stored
 
@@ -206,7 +207,7 @@ def compute(engine: Engine, since: datetime, until: datetime) -> KpiReport:
     last_of: dict[tuple[str, str], tuple[Any, datetime]] = {}
     pending: list[tuple[Any, datetime, bool]] = []  # (row, opened, repeated)
     index: dict[int, int] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for row in conn.execute(q):
             opened = _when(row.opened_at)
             key = (row.requester, row.category)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from runner.errors import FirstlineError, NotFoundError
+from runner.ledger.store import reading
 from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 
@@ -153,7 +154,7 @@ def _row(app: Firstline, r: Any, lang: str) -> dict[str, Any]:
 def mine(app: Firstline, account: str, lang: str = "en", limit: int = 50) -> list[dict[str, Any]]:
     """*account*'s tickets (as requester), newest first, at most *limit* (1..200)."""
     limit = max(1, min(int(limit), 200))
-    with app.engine.connect() as conn:
+    with reading(app.engine) as conn:
         rows = conn.execute(
             select(ticket).where(ticket.c.requester == account).order_by(ticket.c.id.desc()).limit(limit)
         ).all()
@@ -163,7 +164,7 @@ def mine(app: Firstline, account: str, lang: str = "en", limit: int = 50) -> lis
 def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str, Any]:
     """One ticket of *account* with its steps so far; ``NotFoundError`` otherwise."""
     ticket_id = _ticket_id(number)
-    with app.engine.connect() as conn:
+    with reading(app.engine) as conn:
         r = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).first()
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")
@@ -182,7 +183,7 @@ def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[str, str |
     ``2*seq`` when it finishes); rows written without it count as finished (``2*seq``).
     """
     position = func.coalesce(step_result.c.event_seq, 2 * step_result.c.seq)
-    with app.engine.connect() as conn:
+    with reading(app.engine) as conn:
         head = conn.execute(select(ticket.c.state, ticket.c.message).where(ticket.c.id == ticket_id)).first()
         if head is None:
             raise NotFoundError("There is no ticket of yours with that number.")
@@ -197,7 +198,7 @@ def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[str, str |
 def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str = "en") -> Followed:
     """The steps of *account*'s ticket written after position *after*; ``NotFoundError`` otherwise."""
     ticket_id = _ticket_id(number)
-    with app.engine.connect() as conn:
+    with reading(app.engine) as conn:
         r = conn.execute(select(ticket.c.requester, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")

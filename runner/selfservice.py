@@ -59,7 +59,7 @@ from runner.auth import DirectoryUnavailable, Principal
 from runner.errors import FirstlineError, ParameterError
 from runner.ledger.audit import Actor
 from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
-from runner.ledger.store import transaction
+from runner.ledger.store import reading, transaction
 from runner.oplog import get_logger, remember_secret
 from runner.pow import Challenge, ProofOfWork
 from runner.runbook import ACCOUNT_PATTERN
@@ -246,7 +246,7 @@ class SelfService:
         """A challenge to put in the request form when this address needs one now, else None."""
         since = _ts(self._now() - timedelta(hours=1))
         req = selfservice_request
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             made = conn.execute(
                 select(func.count()).where(req.c.key == self._address_key(client_ip), req.c.at > since)
             ).scalar_one()

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from portal import i18n, runs
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError
-from portal.rendering import render
+from portal.rendering import fragment, render
 from runner import fixes
 from runner.auth import Principal
 from runner.errors import FirstlineError, ParameterError, PolicyDenied
@@ -34,7 +34,10 @@ def home_page(request: Request, user: Principal, q: str = "") -> Response:
     ctx: PortalContext = request.app.state.portal
     query = q.strip()[: fixes.MAX_QUERY]
     entries = fixes.catalogue(ctx.firstline, user.roles, request.state.lang, query or None)
-    return render(request, "fixes/home.html", {"entries": entries, "q": query, "open": None, "error": None})
+    # the list is the same for everyone with these roles, language and search: rendered once
+    # (entries are cached objects, rebuilt when a runbook, the lock or the inventory changes)
+    listing = fragment(request, "fixes/_catalogue.html", tuple(id(e) for e in entries), {"entries": entries}, entries)
+    return render(request, "fixes/home.html", {"catalogue": listing, "q": query, "open": None, "error": None})
 
 
 def _entry(ctx: PortalContext, user: Principal, name: str, lang: str) -> fixes.Entry:

@@ -13,7 +13,7 @@ from portal import runs
 from portal.deps import PortalContext, portal_context, public
 from portal.metrics import QUEUE_DEPTH, exposition
 from portal.rendering import render
-from runner.ledger.store import HEAD_REVISION
+from runner.ledger.store import HEAD_REVISION, reading
 
 router = APIRouter(tags=["operations"])
 
@@ -29,7 +29,7 @@ def readyz(ctx: Annotated[PortalContext, Depends(portal_context)]) -> JSONRespon
     """Readiness: the database answers at the current schema and runs can be dispatched; 503 naming what is not."""
     checks: dict[str, str] = {}
     try:
-        with ctx.firstline.engine.connect() as conn:
+        with reading(ctx.firstline.engine) as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         checks["database"] = "ok" if version == HEAD_REVISION else "not ready (schema is not at the current revision)"
     except Exception as exc:  # noqa: BLE001 - readiness reports, never raises

@@ -18,8 +18,10 @@ Employee = Annotated[Principal, Depends(allow("employee"))]
 
 
 @router.get("/")
-def home(request: Request, user: Employee, q: str = "") -> Response:
-    """What's wrong? — the catalogue of fixes, searchable with ``?q=`` (portal/routes/fixes.py)."""
+async def home(request: Request, user: Employee, q: str = "") -> Response:
+    """What's wrong? — the catalogue of fixes, searchable with ``?q=`` (portal/routes/fixes.py).
+
+    async: everything here is in memory (cached catalogue and list fragment) — no thread hop."""
     from portal.routes.fixes import home_page
 
     return home_page(request, user, q)

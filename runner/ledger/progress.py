@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
 from runner.ledger.audit import now
+from runner.ledger.store import reading
 from runner.ledger.tables import step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 
@@ -96,7 +97,7 @@ class Progress:
 
 def events_after(engine: Engine, ticket_id: int, after_seq: int = 0) -> Progress | None:
     """The run's progress after *after_seq* (0: from the start); None if no such ticket."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         head = conn.execute(
             select(ticket.c.state, ticket.c.reason, ticket.c.message).where(ticket.c.id == ticket_id)
         ).first()

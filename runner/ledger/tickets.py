@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from runner.errors import NotFoundError
 from runner.ledger.audit import Actor, AuditLog, now
+from runner.ledger.store import reading
 from runner.ledger.tables import step_result, ticket
 
 # ``closed``: the requester must act (resolution code ``requester_action_needed``); neither
@@ -189,7 +190,7 @@ def close_ticket(
 
 def stale_tickets(engine: Engine) -> list[tuple[int, str]]:
     """``(id, state)`` of queued or running tickets whose ``deadline_at`` has passed, oldest first."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(ticket.c.id, ticket.c.state)
             .where(ticket.c.state.in_(("queued", *RUNNING_STATES)), ticket.c.deadline_at < now())
@@ -224,12 +225,12 @@ def list_tickets(
         q = q.where(ticket.c.opened_at >= stored(since))
     if until is not None:
         q = q.where(ticket.c.opened_at < stored(until))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [_with_number(r) for r in conn.execute(q).mappings()]
 
 
 def get_ticket(engine: Engine, number: str) -> dict[str, Any]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(ticket).where(ticket.c.id == int(number.removeprefix("FL-")))).mappings().first()
         if row is None:
             raise NotFoundError(f"ticket {number} does not exist")
@@ -246,5 +247,5 @@ def get_ticket(engine: Engine, number: str) -> dict[str, Any]:
 
 
 def count_by_state(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {r[0]: r[1] for r in conn.execute(select(ticket.c.state, func.count()).group_by(ticket.c.state))}
