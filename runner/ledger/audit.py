@@ -1,9 +1,14 @@
 """The audit chain: append-only, hash-linked, with HMAC-signed head and checkpoints.
 
-``hash(n) = SHA-256(prev_hash || canonical_json(fields of n))``. The head row and every
-``checkpoint_every``-th event are signed with an HMAC key kept outside the database;
-checkpoints are also appended to an external file. Together they detect edits,
-deletions, insertions, reordering, truncation and re-computed chains.
+``hash(n) = SHA-256(prev_hash || canonical(n))`` where ``canonical(n)`` is the UTF-8 of the
+event's canonical JSON (``FIELDS``, sorted keys, no spaces). Since ledger revision 0011 each
+row stores that text in ``audit_event.canonical``, written in the same insert as its hash,
+so verification hashes what was stored instead of rebuilding it; the other columns are an
+index of the record (searched and shown), and verification checks that every one of them
+still says what the chained record says. The head row and every ``checkpoint_every``-th
+event are signed with an HMAC key kept outside the database; checkpoints are also appended
+to an external file. Together they detect edits, deletions, insertions, reordering,
+truncation and re-computed chains.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import hashlib
 import hmac
 import io
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.errors import LedgerError
@@ -44,6 +50,10 @@ FIELDS = (
     "correlation_id",
     "detail",
 )
+# What an event is as people read it (exports, ``iter_events``): the fields and the links.
+RECORD_COLUMNS = (*FIELDS, "prev_hash", "hash")
+VERIFY_BATCH = 5000  # rows per fetch while verifying (memory stays constant)
+EXPORT_BATCH = 1000  # rows per short read transaction while exporting
 
 
 _LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
@@ -56,12 +66,14 @@ def now() -> str:
 
 
 def canonical(row: Mapping[str, Any]) -> bytes:
+    """The canonical JSON of an event's ``FIELDS`` as UTF-8 bytes (what the hash covers)."""
     return json.dumps(
         {k: row.get(k) for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode()
 
 
 def chain_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    """The hash of an event rebuilt from its fields (64 hex digits)."""
     return hashlib.sha256(prev_hash.encode() + canonical(row)).hexdigest()
 
 
@@ -125,8 +137,10 @@ class AuditLog:
             "correlation_id": correlation_id,
             "detail": json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         }
+        record = canonical(row)
         row["prev_hash"] = prev_hash
-        row["hash"] = chain_hash(prev_hash, row)
+        row["hash"] = hashlib.sha256(prev_hash.encode() + record).hexdigest()
+        row["canonical"] = record.decode()
         conn.execute(_INSERT_EVENT, row)
         mac = sign(self.key, row["seq"], row["hash"])
         conn.execute(_UPDATE_HEAD, {"seq": row["seq"], "hash": row["hash"], "mac": mac})
@@ -164,36 +178,228 @@ class VerifyReport:
 
 
 def verify(engine: Engine, key: bytes, checkpoint_file: Path | None) -> VerifyReport:
-    """Walk the whole chain; report the first sequence number that does not hold."""
+    """Check the whole chain; report the first sequence number that does not hold.
+
+    What holds: sequence numbers 1..N without gaps; each row's ``prev_hash`` is the hash
+    before it (``GENESIS`` for 1); each ``hash`` is SHA-256 of the previous hash and the
+    stored canonical record (rebuilt from the columns for a row without one, written
+    before revision 0011); every column equals the field of that name in the canonical
+    record; every checkpoint (table and file) is signed with *key* and equals the hash at
+    its sequence; the head is signed, names the last event and its hash.
+
+    Two passes, one answer: ``_fast_ok`` (the hash chain over the stored bytes, streamed,
+    while the database compares the columns with the records in one scan on a second
+    connection) says only "all holds"; when it does not, the row-by-row walk ``_walk``
+    names the first sequence and the problem. Memory stays constant (batches of
+    ``VERIFY_BATCH``; a server-side cursor on PostgreSQL).
+    """
+    checkpoints, external, problem = _signed_checkpoints(engine, key, checkpoint_file)
+    if problem is not None:
+        return problem
+    count = _fast_ok(engine, key, checkpoints, external)
+    if count is not None:
+        return VerifyReport(True, count)
+    return _walk(engine, key, checkpoints, external)
+
+
+def _signed_checkpoints(
+    engine: Engine, key: bytes, checkpoint_file: Path | None
+) -> tuple[dict[int, str], dict[int, str], VerifyReport | None]:
+    """The checkpoints of the table and of the file (seq -> hash), or the first one whose
+    signature is wrong."""
     with engine.connect() as conn:
-        checkpoints = {r.seq: r for r in conn.execute(select(audit_checkpoint))}
-        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
-        external: dict[int, Any] = {}
-        if checkpoint_file is not None and checkpoint_file.exists():
-            for line in checkpoint_file.read_text(encoding="utf-8").splitlines():
+        rows = list(conn.execute(select(audit_checkpoint.c.seq, audit_checkpoint.c.hash, audit_checkpoint.c.mac)))
+    table = {int(r.seq): (str(r.hash), str(r.mac)) for r in rows}
+    external: dict[int, tuple[str, str]] = {}
+    if checkpoint_file is not None and checkpoint_file.exists():
+        with checkpoint_file.open(encoding="utf-8") as fh:
+            for line in fh:
                 if line.strip():
                     cp = json.loads(line)
-                    external[int(cp["seq"])] = cp
-        for seq, cp in {**{s: {"hash": c.hash, "mac": c.mac} for s, c in checkpoints.items()}, **external}.items():
-            if not hmac.compare_digest(sign(key, seq, cp["hash"]), cp["mac"]):
-                return VerifyReport(False, 0, seq, f"checkpoint at {seq} has a bad signature")
+                    external[int(cp["seq"])] = (str(cp["hash"]), str(cp["mac"]))
+    for seq, (cp_hash, mac) in {**table, **external}.items():
+        if not hmac.compare_digest(sign(key, seq, cp_hash), mac):
+            return {}, {}, VerifyReport(False, 0, seq, f"checkpoint at {seq} has a bad signature")
+    return {s: h for s, (h, _m) in table.items()}, {s: h for s, (h, _m) in external.items()}, None
+
+
+def _head(conn: Connection) -> Any:
+    return conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash, audit_head.c.mac).where(audit_head.c.id == 1)
+    ).first()
+
+
+# -- the fast pass ------------------------------------------------------------------------
+def _agreement_sql(dialect: str, last: int) -> str:
+    """One scan over events 1..*last*: how many, the lowest and highest seq, and the first
+    seq whose link (``prev_hash``) or whose columns disagree with the chain / the record."""
+    if dialect == "sqlite":
+        record = "json_object(" + ", ".join(f"'{k}', a.{k}" for k in sorted(FIELDS)) + ")"
+        # json_object writes what canonical() writes (sorted keys, no spaces, the same escapes),
+        # so equal text is equal fields; a value spelled otherwise only sends verify to _walk.
+        differs = f"(a.canonical IS NOT NULL AND a.canonical IS NOT {record})"
+        distinct = "IS NOT"
+    else:
+        record = "jsonb_build_object(" + ", ".join(f"'{k}', a.{k}" for k in sorted(FIELDS)) + ")"
+        differs = f"(a.canonical IS NOT NULL AND a.canonical::jsonb IS DISTINCT FROM {record})"
+        distinct = "IS DISTINCT FROM"
+    # Only constants and an int go into this text (no value a person typed).
+    return (
+        "SELECT count(*), min(a.seq), max(a.seq), min(CASE WHEN "  # noqa: S608
+        f"{differs} OR a.prev_hash {distinct} coalesce(b.hash, CASE WHEN a.seq = 1 THEN '{GENESIS}' END) "
+        "THEN a.seq END) FROM audit_event a LEFT JOIN audit_event b ON b.seq = a.seq - 1 "
+        f"WHERE a.seq <= {int(last)}"
+    )
+
+
+def _agreement(engine: Engine, last: int, out: list[Any]) -> None:
+    """Run ``_agreement_sql`` on a connection of its own (the database works while Python hashes)."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(_agreement_sql(engine.dialect.name, last))
+        out.append(cur.fetchone())
+        cur.close()
+    except Exception as exc:  # noqa: BLE001 - any failure (e.g. a record that is not JSON) means "walk"
+        out.append(exc)
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def _fast_ok(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dict[int, str]) -> int | None:
+    """The number of events when the whole chain holds; None when anything does not (or
+    the database is neither SQLite nor PostgreSQL)."""
+    dialect = engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        return None
+    cps: dict[int, str] = dict(checkpoints)
+    for seq, cp_hash in external.items():
+        if cps.setdefault(seq, cp_hash) != cp_hash:
+            return None
+    raw = engine.raw_connection()
+    try:
+        driver: Any = raw.driver_connection
+        raw.rollback()  # a pool ping may have opened a transaction; the snapshot starts here
+        cur = raw.cursor()
+        if dialect == "sqlite":
+            cur.execute("BEGIN")  # deferred: one read snapshot, no write lock (WAL)
+        else:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cur.execute("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+        head = cur.fetchone()
+        if head is None or not hmac.compare_digest(sign(key, int(head[0]), str(head[1])), str(head[2])):
+            return None
+        last, head_hash = int(head[0]), str(head[1])
+        found: list[Any] = []
+        checker = threading.Thread(target=_agreement, args=(engine, last, found), name="audit-verify", daemon=True)
+        checker.start()
+        try:
+            count = _chain_ok(driver, dialect, sorted(cps.items()))
+        finally:
+            checker.join()
+        if count is None or count != (last, head_hash):
+            return None
+        result = found[0] if found else None
+        if isinstance(result, BaseException) or result is None:
+            return None
+        n, low, high, bad = result
+        if int(n) != last or bad is not None or (last and (int(low) != 1 or int(high) != last)):
+            return None
+        return last
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+def _chain_ok(driver: Any, dialect: str, cps: list[tuple[int, str]]) -> tuple[int, str] | None:
+    """Hash the stored records in seq order: (events, last hash) when every stored hash and
+    every checkpoint matches, else None. Positions are sequence numbers here: the scan in
+    ``_agreement`` proves 1..N has no gaps."""
+    if dialect == "sqlite":
+        cur = driver.cursor()
+        cur.execute("SELECT hash, CAST(canonical AS BLOB) FROM audit_event ORDER BY seq")
+    else:
+        cur = driver.cursor(name="firstline_audit_verify")  # server-side: constant memory
+        cur.itersize = VERIFY_BATCH
+        cur.execute("SELECT hash, convert_to(canonical, 'UTF8') FROM audit_event ORDER BY seq")
+    sha = hashlib.sha256
+    prev, pos, cp_at = GENESIS, 0, 0
+    try:
+        while rows := cur.fetchmany(VERIFY_BATCH):
+            stored, records = zip(*rows, strict=True)
+            if None in records:
+                records = tuple(
+                    _rebuilt(driver, pos + i + 1) if r is None else r for i, r in enumerate(records)
+                )
+            computed: list[str] = []
+            keep = computed.append
+            link = prev.encode()
+            for record in records:
+                digest = sha(link + record).hexdigest()
+                keep(digest)
+                link = digest.encode()
+            if tuple(computed) != stored:
+                return None
+            end = pos + len(rows)
+            while cp_at < len(cps) and cps[cp_at][0] <= end:
+                seq, cp_hash = cps[cp_at]
+                if seq <= pos or computed[seq - pos - 1] != cp_hash:
+                    return None
+                cp_at += 1
+            prev, pos = computed[-1], end
+    finally:
+        cur.close()
+    if cp_at < len(cps):  # a signed checkpoint beyond the last event
+        return None
+    return pos, prev
+
+
+def _rebuilt(driver: Any, seq: int) -> bytes:
+    """The canonical record of a row stored without one (before revision 0011), from its columns."""
+    cur = driver.cursor()
+    try:
+        cur.execute(f"SELECT {', '.join(FIELDS)} FROM audit_event WHERE seq = {int(seq)}")  # noqa: S608 - an int
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    return b"" if row is None else canonical(dict(zip(FIELDS, row, strict=True)))
+
+
+# -- the row-by-row walk ------------------------------------------------------------------
+def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dict[int, str]) -> VerifyReport:
+    """Every check, row by row, in order: the first sequence number that does not hold."""
+    with engine.connect() as conn:
+        head = _head(conn)
+        head_signed = head is not None and hmac.compare_digest(sign(key, head.seq, head.hash), head.mac)
+
+        def broken(count: int, seq: int, problem: str) -> VerifyReport:
+            if head is not None and not head_signed:
+                problem += "; the chain head's signature does not match either (the chain was rewritten)"
+            return VerifyReport(False, count, seq, problem)
+
         prev_hash, expected, count, last_good_cp = GENESIS, 1, 0, 0
-        for row in conn.execute(select(audit_event).order_by(audit_event.c.seq)).mappings():
+        rows = conn.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
+            select(audit_event).order_by(audit_event.c.seq)
+        )
+        for found in rows.mappings():
+            row: Mapping[str, Any] = dict(found)
             seq = row["seq"]
             if seq != expected:
-                bad = min(seq, expected)
-                return VerifyReport(
-                    False, count, bad, f"sequence jumps from {expected - 1} to {seq} (events missing or inserted)"
-                )
+                jump = f"sequence jumps from {expected - 1} to {seq} (events missing or inserted)"
+                return broken(count, min(seq, expected), jump)
             if row["prev_hash"] != prev_hash:
-                return VerifyReport(False, count, seq, f"event {seq} does not link to event {seq - 1}")
-            if chain_hash(prev_hash, dict(row)) != row["hash"]:
-                return VerifyReport(False, count, seq, f"event {seq} was altered (hash mismatch)")
-            for source in (checkpoints.get(seq), external.get(seq)):
-                cp_hash = None if source is None else (source["hash"] if isinstance(source, dict) else source.hash)
+                return broken(count, seq, f"event {seq} does not link to event {seq - 1}")
+            stored, rebuilt = row["canonical"], canonical(row)
+            record = rebuilt if stored is None else stored.encode()
+            if hashlib.sha256(prev_hash.encode() + record).hexdigest() != row["hash"]:
+                return broken(count, seq, f"event {seq} was altered (hash mismatch)")
+            if record != rebuilt:
+                return broken(count, seq, f"event {seq} was altered ({_differing(row, record)})")
+            for source in (checkpoints, external):
+                cp_hash = source.get(seq)
                 if cp_hash is not None and cp_hash != row["hash"]:
-                    return VerifyReport(
-                        False,
+                    return broken(
                         count,
                         last_good_cp + 1,
                         f"events after {last_good_cp} differ from the signed checkpoint at {seq} "
@@ -202,31 +408,47 @@ def verify(engine: Engine, key: bytes, checkpoint_file: Path | None) -> VerifyRe
             if seq in checkpoints or seq in external:
                 last_good_cp = seq
             prev_hash, expected, count = row["hash"], seq + 1, count + 1
-        last = expected - 1
-        signed_max = max([*checkpoints, *external, 0])
-        if head is not None and not hmac.compare_digest(sign(key, head.seq, head.hash), head.mac):
-            return VerifyReport(
-                False,
-                count,
-                min(head.seq, last) + 1 if last < head.seq else last_good_cp + 1,
-                "the chain head's signature does not match (the chain was rewritten)",
-            )
-        if head is not None and (head.seq > last or signed_max > last):
-            return VerifyReport(
-                False,
-                count,
-                last + 1,
-                f"events after {last} are missing (signed head/checkpoint reaches {max(head.seq, signed_max)})",
-            )
-        if head is not None and (head.seq != last or head.hash != prev_hash):
-            return VerifyReport(
-                False, count, head.seq + 1, f"events after the signed head {head.seq} were added outside the ledger"
-            )
-        if head is None and count:
-            return VerifyReport(False, count, 1, "the signed chain head is missing")
-        return VerifyReport(True, count)
+        rows.close()
+    last = expected - 1
+    signed_max = max([*checkpoints, *external, 0])
+    if head is not None and not head_signed:
+        return VerifyReport(
+            False,
+            count,
+            min(head.seq, last) + 1 if last < head.seq else last_good_cp + 1,
+            "the chain head's signature does not match (the chain was rewritten)",
+        )
+    if head is not None and (head.seq > last or signed_max > last):
+        return VerifyReport(
+            False,
+            count,
+            last + 1,
+            f"events after {last} are missing (signed head/checkpoint reaches {max(head.seq, signed_max)})",
+        )
+    if head is not None and (head.seq != last or head.hash != prev_hash):
+        return VerifyReport(
+            False, count, head.seq + 1, f"events after the signed head {head.seq} were added outside the ledger"
+        )
+    if head is None and count:
+        return VerifyReport(False, count, 1, "the signed chain head is missing")
+    if head is None and signed_max:
+        return VerifyReport(False, count, 1, f"events up to {signed_max} are missing (the chain head is missing)")
+    return VerifyReport(True, count)
 
 
+def _differing(row: Mapping[str, Any], record: bytes) -> str:
+    """Which columns of *row* no longer say what its chained *record* says."""
+    try:
+        chained = json.loads(record)
+    except ValueError:
+        return "its stored record is not JSON"
+    if not isinstance(chained, dict):
+        return "its stored record is not a JSON object"
+    names = [k for k in FIELDS if chained.get(k) != row.get(k)] or ["record"]
+    return f"column{'s' if len(names) > 1 else ''} {', '.join(names)} differ from the chained record"
+
+
+# -- reading and exporting ----------------------------------------------------------------
 def _instant(value: datetime | str | None, what: str) -> str | None:
     """A filter bound in the stored ``ts`` form (see ``now``), so the SQL text comparison
     compares instants. Strings go through ``runner.timeparse.parse_instant`` (no offset = UTC)."""
@@ -240,19 +462,30 @@ def _instant(value: datetime | str | None, what: str) -> str | None:
 def iter_events(
     engine: Engine, since: datetime | str | None = None, until: datetime | str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Events in sequence order; *since* inclusive, *until* exclusive (aware datetimes or
-    text ``parse_instant`` accepts; ``TimeParseError`` otherwise)."""
+    """Events in sequence order (``RECORD_COLUMNS``, ``detail`` decoded); *since* inclusive,
+    *until* exclusive (aware datetimes or text ``parse_instant`` accepts; ``TimeParseError``
+    otherwise). Read ``EXPORT_BATCH`` rows at a time by keyset, each batch in a short read,
+    up to the last event when iteration started: memory stays constant, writers never wait."""
     lower, upper = _instant(since, "since"), _instant(until, "until")
+    columns = [audit_event.c[k] for k in RECORD_COLUMNS]
     with engine.connect() as conn:
-        q = select(audit_event).order_by(audit_event.c.seq)
+        top = conn.execute(select(func.max(audit_event.c.seq))).scalar()
+    after = 0
+    while top is not None and after < top:
+        q = select(*columns).where(audit_event.c.seq > after, audit_event.c.seq <= top)
         if lower is not None:
             q = q.where(audit_event.c.ts >= lower)
         if upper is not None:
             q = q.where(audit_event.c.ts < upper)
-        for row in conn.execute(q).mappings():
+        with engine.connect() as conn:
+            batch = list(conn.execute(q.order_by(audit_event.c.seq).limit(EXPORT_BATCH)).mappings())
+        for row in batch:
             out = dict(row)
             out["detail"] = json.loads(out["detail"])
             yield out
+        if len(batch) < EXPORT_BATCH:
+            return
+        after = int(batch[-1]["seq"])
 
 
 def export(
@@ -264,7 +497,7 @@ def export(
         for ev in iter_events(engine, since, until):
             yield json.dumps(ev, ensure_ascii=False, sort_keys=True) + "\n"
         return
-    cols = [*FIELDS, "prev_hash", "hash"]
+    cols = list(RECORD_COLUMNS)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=cols)
     writer.writeheader()

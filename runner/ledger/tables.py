@@ -44,13 +44,16 @@ ticket = Table(
     Column("run_timeout_s", Integer),  # revision 0006: seconds a claimed run may take
     Column("run_context", Text),  # revision 0006: JSON {roles, client_ip, user_agent, secret_params}
     Column("work_note", Text),  # revision 0007: the agent's reason for a one-click fix (NULL otherwise)
-    Index("ix_ticket_state", "state"),
-    Index("ix_ticket_requester", "requester"),
     Index("ix_ticket_directory", "directory"),
     Index("ix_ticket_opened_at", "opened_at"),  # revision 0008: auditor searches and KPIs
     Index("ix_ticket_opened_by_id", "opened_by", "id"),
     Index("ix_ticket_runbook_id", "runbook", "id"),
     Index("ix_ticket_state_deadline", "state", "deadline_at"),
+    # revision 0011: (requester, id) and (state, id) replace ix_ticket_requester and
+    # ix_ticket_state (they serve the same lookups and the auditor's pages newest first)
+    Index("ix_ticket_requester_id", "requester", "id"),
+    Index("ix_ticket_channel_id", "channel", "id"),
+    Index("ix_ticket_state_id", "state", "id"),
 )
 
 step_result = Table(
@@ -96,11 +99,16 @@ audit_event = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # revision 0011: the canonical record as written (UTF-8 JSON text; the hash covers its
+    # bytes); NULL for events written before it (verify rebuilds those from the columns)
+    Column("canonical", Text),
     Index("ix_audit_event_ts", "ts"),  # revision 0008: keyset searches (runner/queries.py)
     Index("ix_audit_event_actor_seq", "actor", "seq"),
     Index("ix_audit_event_on_behalf_of_seq", "on_behalf_of", "seq"),
     Index("ix_audit_event_action_seq", "action", "seq"),
     Index("ix_audit_event_ticket", "ticket"),
+    Index("ix_audit_event_outcome_seq", "outcome", "seq"),  # revision 0011: auditor's search at scale
+    Index("ix_audit_event_runbook_seq", "runbook", "seq"),
 )
 
 # One row: the chain head, HMAC-signed, updated in the same transaction as each append.
