@@ -42,6 +42,7 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Mapping
@@ -100,12 +101,19 @@ def until(seconds: float) -> str:
 @dataclass
 class Lease:
     """One claim's lease on *ticket_id*. ``attempt``: which claim of the ticket this is (1 = first);
-    ``lost`` is set once a renewal found the lease taken away."""
+    ``lost`` is set once a renewal found the lease taken away; ``renewed``: ``time.monotonic()``
+    taken before the last renewal that succeeded (or before the claim)."""
 
     ticket_id: int
     owner: str = field(default_factory=new_owner)
     attempt: int = 1
     lost: threading.Event = field(default_factory=threading.Event, repr=False)
+    renewed: float = field(default_factory=time.monotonic, repr=False)
+
+    def fresh(self, seconds: float) -> bool:
+        """Renewed less than a third of *seconds* ago, so at least two thirds of the lease are
+        left and no sweeper can have taken it (clocks agreeing to within that margin)."""
+        return not self.lost.is_set() and time.monotonic() - self.renewed < seconds / 3
 
 
 _RENEW = (
@@ -141,27 +149,37 @@ def renew(engine: Engine, leases: list[Lease], seconds: float) -> None:
     """Extend each of *leases* (and the target locks of each) to now + *seconds*, in one
     transaction; a lease no longer in the database under its owner gets ``lost`` set.
     ``LedgerError`` when the database cannot be written (the next heartbeat retries)."""
+    started = time.monotonic()
     params = {"b_until": until(seconds), "b_now": now()}
+    kept = []
     with transaction(engine) as conn:
         for lease in leases:
             if lease.lost.is_set():
                 continue
             if conn.execute(_RENEW, {"b_ticket": lease.ticket_id, "b_owner": lease.owner, **params}).rowcount:
                 conn.execute(_RENEW_LOCKS, {"b_owner": lease.owner, "b_until": params["b_until"]})
+                kept.append(lease)
             else:
                 lease.lost.set()
+    for lease in kept:  # committed
+        lease.renewed = started
 
 
 def confirm(engine: Engine, lease: Lease, seconds: float) -> bool:
-    """Renew *lease* now; False (and ``lost`` set) when it is no longer this claim's."""
+    """Whether *lease* is still this claim's: True at once while it is ``fresh``, else
+    renewed in the database now; False (and ``lost`` set) when it is no longer this claim's."""
+    if lease.fresh(seconds):
+        return True
     renew(engine, [lease], seconds)
     return not lease.lost.is_set()
 
 
 def release(engine: Engine, lease: Lease) -> None:
-    """The run ended: delete its lease row (if still this claim's). ``LedgerError`` on a
-    database failure (the sweep removes rows of final tickets later)."""
+    """The run ended: delete its lease row and its target locks (if still this claim's), in
+    one transaction. ``LedgerError`` on a database failure (the sweep removes rows of final
+    tickets later; the locks expire with their lease)."""
     with transaction(engine) as conn:
+        conn.execute(delete(target_lock).where(target_lock.c.owner == lease.owner))
         conn.execute(
             delete(run_lease).where(run_lease.c.ticket_id == lease.ticket_id, run_lease.c.owner == lease.owner)
         )
@@ -247,8 +265,9 @@ def keeper_for(svc: RunService) -> LeaseKeeper:
 
 class FencedRecorder:
     """Wraps a run's recorder: before a step that acts on a target starts, the lease is
-    renewed in the database, and ``LeaseLost`` is raised when it is no longer this
-    claim's, so a run the sweep has re-queued never starts another step here."""
+    confirmed (``confirm``: renewed in the database unless renewed within the last third of
+    the lease), and ``LeaseLost`` is raised when it is no longer this claim's, so a run the
+    sweep has re-queued never starts another step here."""
 
     def __init__(self, inner: Recorder, engine: Engine, lease: Lease, seconds: float) -> None:
         self.inner, self.engine, self.lease, self.seconds = inner, engine, lease, seconds

@@ -787,7 +787,7 @@ class RunService:
                 return self.outcome_from_ledger(ticket_id)
             return self._finish(ticket_id, number, rb, actor, meta, result, scrub)
         finally:
-            if keys:
+            if keys and lease is None:  # with a lease, its release drops the locks too (execute)
                 try:
                     target_locks.release(self.engine, owner)
                 except LedgerError:

@@ -268,6 +268,7 @@ def test_a_worker_whose_lease_was_taken_back_starts_no_further_step_and_closes_n
         "account_status": [_blocking(gate, started, {"locked": True}), {"locked": True}, {"locked": False}],
         "unlock_account": [{}],
     }
+    app.runs.settings = app.settings.model_copy(update={"run_lease_seconds": 300.0})
     manual = Manual()
     app.runs.dispatcher = manual
     outcome: list[Any] = []
@@ -275,7 +276,10 @@ def test_a_worker_whose_lease_was_taken_back_starts_no_further_step_and_closes_n
     runner.start()
     try:
         assert started.wait(30)
-        with transaction(app.engine) as conn:  # the lease runs out while the worker is stalled
+        # The worker stalls (a stopped VM: its heartbeat stalls too) and its lease runs out.
+        (held,) = leases.keeper_for(app.runs).held()
+        held.renewed = float("-inf")  # no heartbeat beats in this test (lease 300 s) to change it
+        with transaction(app.engine) as conn:
             conn.execute(update(run_lease).values(lease_until="2000-01-01T00:00:00.000000+00:00"))
         assert app.sweep() == [] and manual.sent == [sub.ticket_id]
     finally:
