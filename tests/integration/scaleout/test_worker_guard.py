@@ -1,0 +1,133 @@
+"""``firstline worker`` and ``firstline serve`` at the edges: foreign or malformed messages on
+the queue are rejected and logged, never executed, and the worker keeps going; a broker that
+is unset, malformed or unreachable is one clear line at start, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import kombu
+import pytest
+from sqlalchemy import select
+
+from runner.celery_app import INTERACTIVE, TASK_NAME
+from runner.ledger.tables import step_result, ticket
+from tests.integration.scaleout.conftest import FIRSTLINE, REPO, celery_dispatcher
+
+pytestmark = pytest.mark.integration
+
+
+class Manual:
+    name = "manual"
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    @contextmanager
+    def reserve(self) -> Iterator[Any]:
+        yield self.sent.append
+
+    def depth(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def _headers(name: str) -> dict[str, Any]:
+    tid = str(uuid.uuid4())
+    return {"lang": "py", "task": name, "id": tid, "root_id": tid, "parent_id": None, "retries": 0}
+
+
+def test_foreign_messages_are_rejected_and_the_worker_goes_on(broker_url: str, make_stack: Any) -> None:
+    stack = make_stack(broker_url)
+    app = stack.app
+    kept = app.runs.submit(
+        "account-status", {"user": "alice"}, requester="agent7", roles={"agent"}, channel="portal", dispatcher=Manual()
+    ).ticket_id  # queued, never sent: only a foreign message could start it
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    bad: list[tuple[str, Any, dict[str, Any], str]] = [
+        ("unknown_task", [[kept], {}, embed], _headers("firstline.other"), "json"),
+        ("unknown_task", [[[], {}], {}, embed], _headers("celery.accumulate"), "json"),  # a Celery built-in
+        ("arguments", [[str(kept)], {}, embed], _headers(TASK_NAME), "json"),
+        ("arguments", [[float(kept)], {}, embed], _headers(TASK_NAME), "json"),
+        ("arguments", [[True], {}, embed], _headers(TASK_NAME), "json"),
+        ("arguments", [[kept, kept], {}, embed], _headers(TASK_NAME), "json"),
+        ("content_type", [[kept], {}, embed], _headers(TASK_NAME), "pickle"),
+        ("too_large", [[kept], {"x": "a" * 2_000_000}, embed], _headers(TASK_NAME), "json"),
+        ("unknown_task", {"hello": "world"}, {}, "json"),  # no Celery headers at all
+    ]
+    conn: Any = kombu.Connection(broker_url)
+    try:
+        producer = conn.Producer()
+        for _reason, body, headers, serializer in bad:
+            producer.publish(
+                body, routing_key=INTERACTIVE, exchange="", serializer=serializer, headers=headers,
+                declare=[kombu.Queue(INTERACTIVE, routing_key=INTERACTIVE)],
+            )
+    finally:
+        conn.release()
+    good = app.runs.submit(
+        "account-status", {"user": "bob"}, requester="agent7", roles={"agent"}, channel="portal",
+        dispatcher=celery_dispatcher(stack),
+    ).ticket_id  # behind the foreign ones in the same queue
+    worker = stack.start_worker("--concurrency", "1")
+    assert stack.wait_final([good]) == {good: "resolved"}
+    assert worker.proc.poll() is None  # survived every one of them
+    with app.engine.connect() as conn_:
+        state = conn_.execute(select(ticket.c.state).where(ticket.c.id == kept)).scalar()
+        steps = conn_.execute(select(step_result.c.id).where(step_result.c.ticket_id == kept)).all()
+    assert state == "queued" and steps == []  # never executed
+    log = [json.loads(line) for line in stack.settings.log_file.read_text().splitlines() if line.startswith("{")]
+    reasons = sorted(e["reason"] for e in log if e.get("event") == "worker.message_rejected")
+    assert reasons == sorted(r for r, *_ in bad)
+    assert "a" * 1000 not in stack.settings.log_file.read_text()
+    assert celery_dispatcher(stack).depth() == 0  # rejected, not handed out again
+    assert worker.stop() == 0
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTLINE_")}
+    base.update({"FIRSTLINE_ENVIRONMENT": "test", "PYTHONPATH": str(REPO), **env})
+    return subprocess.run([FIRSTLINE, *args], env=base, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (None, "FIRSTLINE_BROKER_URL is not set"),
+        ("foo://127.0.0.1/0", "FIRSTLINE_BROKER_URL must be"),
+        ("redis://127.0.0.1:notaport/0", "FIRSTLINE_BROKER_URL is not a valid URL"),
+        ("redis://127.0.0.1:1/0", "the broker at redis://127.0.0.1:1 cannot be used"),
+        ("amqp://guest:Wr0ngPassw0rd@127.0.0.1:5672//", "the broker at amqp://127.0.0.1:5672 cannot be used"),
+    ],
+)
+def test_worker_and_serve_refuse_a_broker_they_cannot_use(url: str | None, says: str, tmp_path: Any) -> None:
+    env = {"FIRSTLINE_DATA_DIR": str(tmp_path / "var"), "FIRSTLINE_INVENTORY": str(REPO / "lab" / "inventory.yaml")}
+    if url is not None:
+        env["FIRSTLINE_BROKER_URL"] = url
+    commands = [["worker"]] + ([["serve", "--port", "1"]] if url is not None else [])
+    for args in commands:
+        proc = _run(args, **env)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(lines) == 1 and says in lines[0], (args, proc.stderr)
+        assert "Wr0ngPassw0rd" not in proc.stderr + proc.stdout
+
+
+def test_worker_refuses_a_database_it_cannot_use(tmp_path: Any) -> None:
+    proc = _run(
+        ["worker"],
+        FIRSTLINE_DATA_DIR=str(tmp_path / "var"),
+        FIRSTLINE_BROKER_URL="redis://127.0.0.1:6379/15",
+        FIRSTLINE_DATABASE_URL="postgresql+psycopg2://postgres:S3cretPw@127.0.0.1:1/nothing",
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "FIRSTLINE_DATABASE_URL" in proc.stderr
+    assert "S3cretPw" not in proc.stderr
