@@ -35,11 +35,14 @@ Inventory target::
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import re
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -56,6 +59,7 @@ from connectors.base import (
     InputSpec,
     InvalidInput,
     Rejected,
+    SecretResolver,
     TargetConfig,
     Timeout,
     Unreachable,
@@ -184,6 +188,29 @@ class MailTarget(TargetConfig):
         return self
 
 
+# SMTP sessions are kept for the next message: at most SMTP_MAX_IDLE per connector, each for at
+# most SMTP_KEEP_IDLE seconds idle (servers drop idle clients after minutes: Postfix's
+# smtpd_timeout is 300 s; RFC 5321 4.5.3.2.7 asks servers to wait at least 5 minutes).
+SMTP_KEEP_IDLE = 30.0
+SMTP_MAX_IDLE = 4
+
+
+@functools.cache
+def _local_hostname() -> str:
+    """The name said in EHLO, looked up once per process (smtplib asks ``getfqdn`` per session)."""
+    return socket.getfqdn()
+
+
+def _close_quietly(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        try:
+            smtp.close()
+        except OSError:
+            pass
+
+
 def _clean(value: str, what: str) -> str:
     if any(c in value for c in "\r\n\x00") or any(ord(c) < 32 for c in value):
         raise InvalidInput(f"The {what} contains line breaks or control characters.", reason="header_injection")
@@ -261,6 +288,12 @@ class MailConnector(Connector):
     }
 
     config: MailTarget
+
+    def __init__(self, target_name: str, config: TargetConfig, secrets: SecretResolver) -> None:
+        super().__init__(target_name, config, secrets)
+        self._idle: list[tuple[smtplib.SMTP, float]] = []  # sessions ready for the next message
+        self._idle_lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
 
     def check_connection(self, *, timeout: float) -> str:
         """Connect (TLS as configured), EHLO, sign in when configured, NOOP; sends nothing."""
@@ -376,7 +409,10 @@ class MailConnector(Connector):
         return {"sent": True, "to": ", ".join(recipients), "message_id": " ".join(ids)}
 
     def _send(self, to: str, subject: str, body: str, kind: str, timeout: float) -> str:
-        """Send one plain-text message; the Message-ID. Raises the connector errors."""
+        """Send one plain-text message; the Message-ID. Raises the connector errors.
+
+        The SMTP session is reused (``_checkout`` / ``_checkin``): a connection that just
+        delivered a message goes back to this connector's idle set for the next one."""
         cfg = self.config
         msg = EmailMessage()
         msg["From"] = cfg.sender
@@ -390,19 +426,16 @@ class MailConnector(Connector):
         limit = min(timeout, cfg.timeout)
         where = f"{cfg.host}:{cfg.port}"
         try:
-            smtp: smtplib.SMTP
-            if cfg.ssl:
-                smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=limit, context=self._ssl_context())
-            else:
-                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=limit)
-            with smtp:
-                if smtp.sock is not None:
-                    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if cfg.starttls:
-                    smtp.starttls(context=self._ssl_context())
-                if cfg.username and cfg.password:
-                    _login(smtp, cfg.username, self._secrets(cfg.password))
+            smtp = self._checkout(limit)
+            delivered = False
+            try:
                 refused = smtp.send_message(msg)
+                delivered = True
+            finally:
+                if delivered:
+                    self._checkin(smtp)
+                else:
+                    _close_quietly(smtp)
         except smtplib.SMTPAuthenticationError as exc:
             raise AuthFailed(f"The mail server {where} refused the credentials.") from exc
         except smtplib.SMTPRecipientsRefused as exc:
@@ -416,3 +449,69 @@ class MailConnector(Connector):
         if refused:
             raise Rejected("The mail server refused the recipient address.", reason="recipient_refused")
         return str(msg["Message-ID"])
+
+    # -- SMTP sessions, reused ---------------------------------------------------------------
+    def _connect(self, limit: float) -> smtplib.SMTP:
+        """A new session: TCP (TCP_NODELAY), TLS as configured, AUTH when configured."""
+        cfg = self.config
+        smtp: smtplib.SMTP
+        if cfg.ssl:
+            smtp = smtplib.SMTP_SSL(
+                cfg.host, cfg.port, local_hostname=_local_hostname(), timeout=limit, context=self._context()
+            )
+        else:
+            smtp = smtplib.SMTP(cfg.host, cfg.port, local_hostname=_local_hostname(), timeout=limit)
+        try:
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if cfg.starttls:
+                smtp.starttls(context=self._context())
+            if cfg.username and cfg.password:
+                _login(smtp, cfg.username, self._secrets(cfg.password))
+        except BaseException:
+            _close_quietly(smtp)
+            raise
+        return smtp
+
+    def _checkout(self, limit: float) -> smtplib.SMTP:
+        """An idle session that still answers NOOP with 250 (newest first; those idle longer
+        than ``SMTP_KEEP_IDLE`` seconds are closed), else a new one (``_connect``)."""
+        now = time.monotonic()
+        while True:
+            with self._idle_lock:
+                if not self._idle:
+                    break
+                smtp, since = self._idle.pop()
+            if now - since > SMTP_KEEP_IDLE:
+                _close_quietly(smtp)
+                continue
+            try:
+                if smtp.sock is not None:
+                    smtp.sock.settimeout(limit)
+                if smtp.noop()[0] == 250:
+                    return smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+            _close_quietly(smtp)
+        return self._connect(limit)
+
+    def _checkin(self, smtp: smtplib.SMTP) -> None:
+        with self._idle_lock:
+            if len(self._idle) < SMTP_MAX_IDLE:
+                self._idle.append((smtp, time.monotonic()))
+                return
+        _close_quietly(smtp)
+
+    def _context(self) -> ssl.SSLContext:
+        """The verifying TLS context, built once per connector (it reads the CA file)."""
+        with self._idle_lock:
+            if self._tls is None:
+                self._tls = self._ssl_context()
+            return self._tls
+
+    def close(self) -> None:
+        """QUIT every idle session; never raises."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for smtp, _since in idle:
+            _close_quietly(smtp)

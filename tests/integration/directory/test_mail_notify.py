@@ -105,3 +105,42 @@ def test_bad_client_address_link_or_one_bad_recipient_is_refused(lab_directory: 
     inputs = {"to": "a@example.org", "kind": "account_unlock", "account": "alice", "channel": "portal"} | {field: value}
     with pytest.raises((InvalidInput, Rejected)):
         mail_connector().run("notify", inputs, timeout=10)
+
+
+def _notify(conn: MailConnector, to: str) -> None:
+    conn.run("notify", {"to": to, "kind": "account_unlock", "account": "alice", "channel": "portal"}, timeout=10)
+
+
+def test_one_smtp_session_carries_consecutive_messages_and_a_dead_one_is_replaced(lab_directory: None) -> None:
+    """The session is reused (no connect, TLS handshake and EHLO per message); one the server
+    dropped is noticed by NOOP before use and replaced, and the message still arrives."""
+    conn = mail_connector()
+    try:
+        first, second, third = (f"r{secrets.token_hex(4)}@example.org" for _ in range(3))
+        _notify(conn, first)
+        (session, _since) = conn._idle[-1]
+        _notify(conn, second)
+        assert [s for s, _ in conn._idle] == [session]  # the same session carried the second message
+        session.sock.shutdown(2)  # as if the server had dropped the idle client
+        _notify(conn, third)
+        assert [s for s, _ in conn._idle] != [session]
+        assert all(len(mails_to(to)) == 1 for to in (first, second, third))
+    finally:
+        conn.close()
+    assert conn._idle == []  # close() ends every idle session
+
+
+def test_sessions_idle_too_long_are_not_reused(lab_directory: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import connectors.mail as mail
+
+    conn = mail_connector()
+    try:
+        _notify(conn, f"i{secrets.token_hex(4)}@example.org")
+        (old, _since) = conn._idle[-1]
+        monkeypatch.setattr(mail, "SMTP_KEEP_IDLE", -1.0)
+        to = f"i{secrets.token_hex(4)}@example.org"
+        _notify(conn, to)
+        assert old.sock is None  # closed, not used
+        assert [s for s, _ in conn._idle] != [old] and len(mails_to(to)) == 1
+    finally:
+        conn.close()
