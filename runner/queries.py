@@ -53,7 +53,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import String
+from sqlalchemy.types import Integer, String
 
 from runner import kpi
 from runner.errors import ParameterError
@@ -120,7 +120,8 @@ TICKET_COLUMNS = (
     "correlation_id",
     "params",
 )
-EVENT_COLUMNS = (*audit_mod.FIELDS, "prev_hash", "hash")
+EVENT_COLUMNS = audit_mod.RECORD_COLUMNS
+_EVENT_SELECT = tuple(audit_event.c[k] for k in EVENT_COLUMNS)  # not the stored canonical text
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_.\-]{0,63}", re.ASCII)  # state, channel, outcome, action, codes
 _NUMBER = re.compile(r"FL-[0-9]{6,9}", re.ASCII)
@@ -148,6 +149,27 @@ def _number_default(element: _TicketNumber, compiler: Any, **kw: Any) -> str:
     # lpad cuts longer text, so ids of seven digits and more are written out whole.
     padded = f"lpad(CAST({arg} AS TEXT), 6, '0')"
     return f"('FL-' || CASE WHEN {arg} < 1000000 THEN {padded} ELSE CAST({arg} AS TEXT) END)"
+
+
+class _TicketId(FunctionElement[int]):
+    """The id inside a ticket number (``FL-000123`` -> 123); NULL (PostgreSQL) or 0 (SQLite)
+    for text that is not a ticket number, which matches no ticket."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_TicketId, "sqlite")
+def _id_sqlite(element: _TicketId, compiler: Any, **kw: Any) -> str:
+    arg: str = compiler.process(element.clauses, **kw)
+    return f"CAST(substr({arg}, 4) AS INTEGER)"
+
+
+@compiles(_TicketId)
+def _id_default(element: _TicketId, compiler: Any, **kw: Any) -> str:
+    arg: str = compiler.process(element.clauses, **kw)
+    # a cast of anything but digits would fail the query: only ticket numbers are cast
+    return f"(CASE WHEN {arg} ~ '^FL-[0-9]{{1,9}}$' THEN CAST(substr({arg}, 4) AS INTEGER) END)"
 
 
 # -- validation of what people type -------------------------------------------------------
@@ -344,7 +366,18 @@ class EventFilter:
             if value is not None
         ]
         if through:
-            out.append(c.ticket.in_(select(_TicketNumber(ticket.c.id)).where(*through)))
+            # Correlated on the ticket's primary key (the id inside the event's ticket number,
+            # and that number exactly): a page walks events newest first and looks each
+            # ticket up, instead of first listing every ticket of a channel.
+            out.append(
+                select(ticket.c.id)
+                .where(
+                    ticket.c.id == _TicketId(c.ticket),
+                    _TicketNumber(ticket.c.id) == c.ticket,
+                    *through,
+                )
+                .exists()
+            )
         if self.since is not None:
             out.append(c.ts >= self.since)
         if self.until is not None:
@@ -447,7 +480,7 @@ def page_tickets(engine: Engine, f: TicketFilter, cursor: str | None = None, lim
 
 def page_events(engine: Engine, f: EventFilter, cursor: str | None = None, limit: object = DEFAULT_LIMIT) -> Page:
     """Audit events matching *f*, newest (highest seq) first, after *cursor*; at most *limit*."""
-    return _page(engine, "events", f, audit_event.c.seq, select(audit_event), _event_row, cursor, limit)
+    return _page(engine, "events", f, audit_event.c.seq, select(*_EVENT_SELECT), _event_row, cursor, limit)
 
 
 def count_tickets(engine: Engine, f: TicketFilter) -> int:
@@ -543,7 +576,8 @@ def _fetch_batch(
     batch: int,
 ) -> list[Mapping[Any, Any]]:
     """One export batch: at most *batch* rows with *after* < key <= *top*, ascending."""
-    q = select(table).where(*conditions, key_col > after, key_col <= top).order_by(key_col).limit(batch)
+    chosen = _EVENT_SELECT if table is audit_event else (table,)
+    q = select(*chosen).where(*conditions, key_col > after, key_col <= top).order_by(key_col).limit(batch)
     with engine.connect() as conn:
         return list(conn.execute(q).mappings())
 
