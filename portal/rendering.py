@@ -37,11 +37,20 @@ def make_templates() -> Jinja2Templates:
         auto_reload=False,  # templates ship with the code: no stat() of every template per page
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["utc"] = utc_text
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
     from runner.formonce import new_token
 
     env.globals["form_token"] = new_token  # a fresh one-time token per rendered run form (runner.formonce)
     return Jinja2Templates(env=env)
+
+
+def utc_text(stamp: object) -> str:
+    """A stored ISO 8601 UTC time (``2026-11-30T07:34:12.123456Z``) as people read it:
+    ``2026-11-30 07:34:12 UTC``; empty for None, anything else unchanged."""
+    if not isinstance(stamp, str) or len(stamp) < 19 or stamp[10] != "T":
+        return "" if stamp is None else str(stamp)
+    return f"{stamp[:10]} {stamp[11:19]} UTC"
 
 
 def _gettext(__message: str, **variables: Any) -> Markup:

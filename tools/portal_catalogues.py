@@ -23,6 +23,9 @@ PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
 NL: dict[str, str | tuple[str, str]] = {
     "API": "API",
+    "Ended": "Afgerond",
+    "The sign-in name is too long: at most %(n)s characters.": "De aanmeldnaam is te lang: hoogstens %(n)s tekens.",
+    "The password is too long: at most %(n)s characters.": "Het wachtwoord is te lang: hoogstens %(n)s tekens.",
     "API reference": "API-naslag",
     "API tokens": "API-tokens",
     "About me": "Over mij",

@@ -5,6 +5,7 @@
 * ``GET /api/v1/fixes`` — the one-click fixes and, for host fixes, their inventory choices.
 * ``POST /api/v1/fixes/{runbook}`` — run one; ``reason`` is required. A generated temporary
   password is in ``temporary_password`` of this answer only (never stored, never sent again).
+  An optional ``Idempotency-Key`` header makes a resend answer with the first ticket.
 * ``GET /api/v1/tickets/escalated`` — the escalated queue, newest first (``cursor``, ``limit``).
 """
 
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal import runs
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from portal.routes.fixes import session_key
 from runner import agent
 from runner.auth import Principal
+from runner.formonce import FormOnce, ticket_id_of
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(tags=["agent"])
@@ -81,23 +84,52 @@ def fix_list(user: Agent, ctx: Ctx) -> list[dict[str, Any]]:
 
 @router.post("/fixes/{runbook}")
 def run_fix(
-    runbook: Annotated[str, Path(max_length=64)], body: FixBody, user: Agent, ctx: Ctx, client: Client
+    request: Request,
+    runbook: Annotated[str, Path(max_length=64)],
+    body: FixBody,
+    user: Agent,
+    ctx: Ctx,
+    client: Client,
 ) -> FixAnswer:
-    """Run a one-click fix with a reason; answers when the ticket is final."""
-    values = body.model_dump(exclude={"reason"})
-    fix = agent.prepare_fix(
-        ctx.firstline, user, runbook, values, body.reason, client_ip=client.address, user_agent=client.user_agent
-    )
-    outcome = runs.run(
-        ctx,
-        fix.runbook,
-        fix.params,
-        user=user,
-        client=client,
-        requester=fix.requester,
-        channel="api",
-        work_note=fix.work_note,
-    )
+    """Run a one-click fix with a reason; answers when the ticket is final.
+
+    ``Idempotency-Key`` (optional header, the rules of ``runner.formonce``): the same key
+    again in this session answers with the first request's ticket as it stands now, without
+    its once-only secret (a temporary password is shown once), and starts nothing.
+    """
+    key, once = request.headers.get("idempotency-key"), FormOnce(ctx.firstline.engine)
+    if key is not None:
+        first = once.claim(session_key(user), key)
+        if first is not None:
+            result = ctx.firstline.runs.outcome_from_ledger(ticket_id_of(first))
+            return FixAnswer(
+                ticket=result.ticket_number,
+                state=result.state,
+                message=result.message,
+                resolution_note=result.resolution_note,
+                reason=result.reason,
+            )
+    try:
+        values = body.model_dump(exclude={"reason"})
+        fix = agent.prepare_fix(
+            ctx.firstline, user, runbook, values, body.reason, client_ip=client.address, user_agent=client.user_agent
+        )
+        outcome = runs.run(
+            ctx,
+            fix.runbook,
+            fix.params,
+            user=user,
+            client=client,
+            requester=fix.requester,
+            channel="api",
+            work_note=fix.work_note,
+        )
+    except BaseException:
+        if key is not None:
+            once.release(session_key(user), key)  # refused before a ticket: the corrected request may use it
+        raise
+    if key is not None:
+        once.done(session_key(user), key, outcome.ticket_number)
     return FixAnswer(
         ticket=outcome.ticket_number,
         state=outcome.state,

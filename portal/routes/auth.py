@@ -33,17 +33,30 @@ def signin_page(request: Request, user: Annotated[Principal | None, Depends(publ
     return render(request, "signin.html", {"next": safe_next(next), "username": "", "error": None})
 
 
+MAX_NAME = 320  # an e-mail address (RFC 5321: 64 + 1 + 255)
+MAX_PASSWORD = 1024
+MAX_NEXT = 512
+
+
 @router.post("/signin")
 def signin_submit(
     request: Request,
     _user: Annotated[Principal | None, Depends(public)],
     ctx: Annotated[PortalContext, Depends(portal_context)],
     client: Annotated[ClientInfo, Depends(client_info)],
-    username: Annotated[str, Form(max_length=320)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-    next: Annotated[str, Form(max_length=512)] = "/",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
-    target = safe_next(next)
+    # Lengths are checked here, not by the form parser, so an oversized field gets the sign-in
+    # form again with a sentence (the request body as a whole is capped by max_body_bytes).
+    target = safe_next(next) if len(next) <= MAX_NEXT else "/"
+    if len(username) > MAX_NAME:
+        message = i18n.gettext("The sign-in name is too long: at most %(n)s characters.") % {"n": MAX_NAME}
+        return _form_again(request, "", target, 422, message)
+    if len(password) > MAX_PASSWORD:
+        message = i18n.gettext("The password is too long: at most %(n)s characters.") % {"n": MAX_PASSWORD}
+        return _form_again(request, username, target, 422, message)
     try:
         who, token = ctx.auth.sign_in(username, password, client_ip=client.address, user_agent=client.user_agent)
     except SignInThrottled as exc:

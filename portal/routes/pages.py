@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context, public
 from portal.errors import PortalError
 from portal.rendering import render
 from runner.auth import Principal
@@ -15,6 +15,13 @@ from runner.auth import Principal
 router = APIRouter(tags=["pages"])
 
 Employee = Annotated[Principal, Depends(allow("employee"))]
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon(_user: Annotated[Principal | None, Depends(public)]) -> Response:
+    """Browsers ask for /favicon.ico on their own; the icon is /static/favicon.svg (linked
+    from every page), so this answers with a permanent redirect to it instead of a 404."""
+    return RedirectResponse("/static/favicon.svg", status_code=308)
 
 
 @router.get("/")

@@ -11,7 +11,11 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from tests.portal_support import PortalServer, SignedIn
+
+pytestmark = pytest.mark.both_databases
 
 TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]+)"')
 
@@ -77,8 +81,8 @@ def test_the_agent_fix_sent_twice_unlocks_once(portal: PortalServer, signed_in: 
     assert _tickets(portal) == before + 1
     opened = portal.query(
         "SELECT COUNT(*) FROM audit_event WHERE action = 'ticket.opened' "
-        "AND runbook = 'account-unlock' AND target LIKE ?",
-        f"%{login}%",
+        "AND runbook = 'account-unlock' AND target LIKE :pattern",
+        pattern=f"%{login}%",
     )
     assert opened[0][0] <= 1
     # a refused submit (no reason) releases the token: the corrected form goes through once
@@ -105,3 +109,27 @@ def test_the_api_idempotency_key_runs_once(portal: PortalServer, signed_in: Any)
     assert r.status_code == 422 and _tickets(portal) == before + 1
     r = employee.post("/api/v1/runs", json=body, headers={"X-CSRF-Token": employee.csrf})  # no key: a new run
     assert r.status_code == 201 and _tickets(portal) == before + 2
+
+
+def test_the_agent_fix_api_idempotency_key_runs_once_and_shows_the_password_once(
+    portal: PortalServer, signed_in: Any, ldap_users: Any
+) -> None:
+    agent: SignedIn = signed_in("agent")
+    user, _pw = ldap_users.create_user(given="Ida", sn="Empotent")
+    before = _tickets(portal)
+    headers = {"X-CSRF-Token": agent.csrf, "Idempotency-Key": "R" * 24}
+    body = {"user": user, "directory": "corp", "reason": "caller verified by callback"}
+    first = agent.post("/api/v1/fixes/password-reset", json=body, headers=headers)
+    again = agent.post("/api/v1/fixes/password-reset", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["state"] == "resolved" and first.json()["temporary_password"]
+    assert again.json()["ticket"] == first.json()["ticket"] and again.json()["temporary_password"] is None
+    assert _tickets(portal) == before + 1  # one reset, not two: the first password still works
+    bad = agent.post("/api/v1/fixes/password-reset", json=body, headers={**headers, "Idempotency-Key": "no good"})
+    assert bad.status_code == 422 and _tickets(portal) == before + 1
+    # refused before any ticket (no reason): the key is given back, the corrected request runs
+    key = {"X-CSRF-Token": agent.csrf, "Idempotency-Key": "U" * 24}
+    refused = agent.post("/api/v1/fixes/account-unlock", json={**body, "reason": ""}, headers=key)
+    assert refused.status_code == 422 and _tickets(portal) == before + 1
+    ok = agent.post("/api/v1/fixes/account-unlock", json=body, headers=key)
+    assert ok.status_code == 200 and _tickets(portal) == before + 2

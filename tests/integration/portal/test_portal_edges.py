@@ -1,0 +1,76 @@
+"""Small things a person meets: the browser's own /favicon.ico request, an oversized sign-in
+field (the sign-in form again with a sentence, not a bare validation error), and ticket
+times on the agent's ticket page as people read them.
+
+Real portal (uvicorn subprocess) over the lab's slapd; see tests/portal_support.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.portal_support import PortalServer, SignedIn, start_anonymous
+
+
+def test_favicon_is_served_not_404(portal: PortalServer) -> None:
+    with portal.client() as client:
+        icon = client.get("/favicon.ico", follow_redirects=True)
+        assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in icon.content
+        page = client.get("/signin")
+        assert '<link rel="icon" href="/static/favicon.svg"' in page.text
+
+
+@pytest.mark.parametrize(
+    ("field", "size", "says"),
+    [
+        ("username", 321, "The sign-in name is too long: at most 320 characters."),
+        ("password", 1025, "The password is too long: at most 1024 characters."),
+    ],
+)
+def test_an_oversized_sign_in_field_gets_the_form_again_with_a_sentence(
+    portal: PortalServer, field: str, size: int, says: str
+) -> None:
+    client, csrf = start_anonymous(portal)
+    try:
+        form = {"csrf_token": csrf, "username": "alice", "password": "x", "next": "/"} | {field: "a" * size}
+        r = client.post("/signin", data=form)
+        assert r.status_code == 422
+        assert says in r.text and '<form method="post" action="/signin"' in r.text
+        assert "a" * 100 not in r.text  # the oversized value is not echoed
+        long_next = client.post("/signin", data={**form, field: "a", "next": "/" + "x" * 600})
+        assert long_next.status_code == 401 and 'name="next" value="/"' in long_next.text
+    finally:
+        client.close()
+
+
+def test_nl_oversized_sign_in_name(portal: PortalServer) -> None:
+    client, csrf = start_anonymous(portal)
+    try:
+        r = client.post(
+            "/signin",
+            data={"csrf_token": csrf, "username": "b" * 400, "password": "x"},
+            headers={"Accept-Language": "nl"},
+        )
+        assert r.status_code == 422 and "De aanmeldnaam is te lang: hoogstens 320 tekens." in r.text
+    finally:
+        client.close()
+
+
+def test_agent_ticket_page_shows_times_in_words_not_iso(signed_in: Any) -> None:
+    agent: SignedIn = signed_in("agent")
+    r = agent.post(
+        "/api/v1/fixes/account-unlock",
+        json={"user": "alice", "directory": "corp", "reason": "caller verified by callback"},
+        headers={"X-CSRF-Token": agent.csrf},
+    )
+    assert r.status_code == 200, r.text
+    page = agent.get(f"/agent/tickets/{r.json()['ticket']}")
+    assert page.status_code == 200
+    shown = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', page.text)
+    assert shown, page.text[:2000]
+    for stamp, text in shown:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text) and stamp.startswith(text[:10])
