@@ -229,6 +229,14 @@ def ready(ctx: PortalContext) -> str | None:
     pool = ctx.extras.get("dispatcher")
     if isinstance(pool, InProcessDispatcher) and pool.depth() >= pool.capacity:
         return "run queue full"
+    if ctx.settings.broker_url is not None:  # scale-out: runs are handed to the broker
+        from runner.celery_app import check_broker
+        from runner.errors import ConfigError
+
+        try:
+            check_broker(ctx.settings.broker_url, timeout=1.0)
+        except ConfigError:
+            return "broker not reachable (FIRSTLINE_BROKER_URL)"
     return None
 
 

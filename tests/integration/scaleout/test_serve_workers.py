@@ -64,6 +64,8 @@ def test_two_portal_processes_and_a_once_only_value_across_processes(make_stack:
                 pass
             assert time.monotonic() < deadline, "portal did not answer /healthz"
             time.sleep(0.1)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)  # asks the broker too
+        assert ready.status_code == 200 and ready.json()["checks"]["dispatcher"] == "ok", ready.text
         served = [p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
         assert len(served) == 2, served  # two portal processes
     finally:
