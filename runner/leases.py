@@ -124,24 +124,45 @@ _RENEW = (
 _RENEW_LOCKS = (
     update(target_lock).where(target_lock.c.owner == bindparam("b_owner")).values(lease_until=bindparam("b_until"))
 )
+# Built once: SQLAlchemy caches their compiled form (a claim and a release are on every run's path).
+_RECLAIM = (
+    update(run_lease)
+    .where(run_lease.c.ticket_id == bindparam("b_ticket"))
+    .values(
+        owner=bindparam("b_owner"),
+        lease_until=bindparam("b_until"),
+        renewed_at=bindparam("b_now"),
+        attempts=run_lease.c.attempts + 1,
+    )
+)
+_FIRST_CLAIM = insert(run_lease)
+_ATTEMPTS = select(run_lease.c.attempts).where(run_lease.c.ticket_id == bindparam("b_ticket"))
+_RELEASE_LOCKS = delete(target_lock).where(target_lock.c.owner == bindparam("b_owner"))
+_RELEASE = delete(run_lease).where(
+    and_(run_lease.c.ticket_id == bindparam("b_ticket"), run_lease.c.owner == bindparam("b_owner"))
+)
 
 
 def take(conn: Connection, lease: Lease, seconds: float) -> int:
     """In the claim's transaction: record *lease* as the ticket's (``attempts`` + 1) and
     return the attempt number (also set on *lease*). Only the one caller whose claim
     succeeded calls this, so the row is never written concurrently."""
-    t = now()
-    values = {"owner": lease.owner, "lease_until": until(seconds), "renewed_at": t}
-    done = conn.execute(
-        update(run_lease)
-        .where(run_lease.c.ticket_id == lease.ticket_id)
-        .values(attempts=run_lease.c.attempts + 1, **values)
-    ).rowcount
-    if not done:
-        conn.execute(insert(run_lease).values(ticket_id=lease.ticket_id, attempts=1, **values))
-    lease.attempt = int(
-        conn.execute(select(run_lease.c.attempts).where(run_lease.c.ticket_id == lease.ticket_id)).scalar_one()
-    )
+    t, lease_until = now(), until(seconds)
+    params = {"b_ticket": lease.ticket_id, "b_owner": lease.owner, "b_until": lease_until, "b_now": t}
+    if conn.execute(_RECLAIM, params).rowcount:  # claimed before (re-queued by the sweep)
+        lease.attempt = int(conn.execute(_ATTEMPTS, {"b_ticket": lease.ticket_id}).scalar_one())
+    else:
+        conn.execute(
+            _FIRST_CLAIM,
+            {
+                "ticket_id": lease.ticket_id,
+                "owner": lease.owner,
+                "lease_until": lease_until,
+                "renewed_at": t,
+                "attempts": 1,
+            },
+        )
+        lease.attempt = 1
     return lease.attempt
 
 
@@ -179,10 +200,8 @@ def release(engine: Engine, lease: Lease) -> None:
     one transaction. ``LedgerError`` on a database failure (the sweep removes rows of final
     tickets later; the locks expire with their lease)."""
     with transaction(engine) as conn:
-        conn.execute(delete(target_lock).where(target_lock.c.owner == lease.owner))
-        conn.execute(
-            delete(run_lease).where(run_lease.c.ticket_id == lease.ticket_id, run_lease.c.owner == lease.owner)
-        )
+        conn.execute(_RELEASE_LOCKS, {"b_owner": lease.owner})
+        conn.execute(_RELEASE, {"b_ticket": lease.ticket_id, "b_owner": lease.owner})
 
 
 def last_step_seq(engine: Engine, ticket_id: int) -> int:

@@ -48,8 +48,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import Executable
 
 from runner.leases import INTERNAL_CONNECTOR, until
 from runner.ledger import progress as progress_mod
@@ -130,24 +131,42 @@ class Busy:
         return number_of(self.holder)
 
 
+def _if_free(dialect: str) -> Executable | None:
+    """``INSERT ... ON CONFLICT (target_key) DO NOTHING`` for *dialect*, built once; None
+    where there is no such statement."""
+    found = _IF_FREE.get(dialect)
+    if found is None and dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        found = _IF_FREE[dialect] = pg_insert(target_lock).on_conflict_do_nothing(index_elements=["target_key"])
+    elif found is None and dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        found = _IF_FREE[dialect] = sqlite_insert(target_lock).on_conflict_do_nothing(index_elements=["target_key"])
+    return found
+
+
+_IF_FREE: dict[str, Executable] = {}
+_STALE = delete(target_lock).where(
+    target_lock.c.target_key == bindparam("b_key"),
+    or_(
+        target_lock.c.lease_until < bindparam("b_now"),
+        (target_lock.c.ticket_id == bindparam("b_ticket")) & (target_lock.c.owner != bindparam("b_owner")),
+    ),
+)
+_HOLDER = select(target_lock.c.ticket_id, target_lock.c.owner).where(target_lock.c.target_key == bindparam("b_key"))
+
+
 def _insert_if_free(conn: Connection, values: Mapping[str, Any]) -> bool:
     """Insert the lock row unless the key is taken; True if inserted. One statement that
     cannot fail on a conflict where the dialect has one (a failed statement would abort a
     PostgreSQL transaction), a savepoint elsewhere."""
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        pg_stmt = pg_insert(target_lock).values(**values).on_conflict_do_nothing(index_elements=["target_key"])
-        return bool(conn.execute(pg_stmt).rowcount)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        lite_stmt = sqlite_insert(target_lock).values(**values).on_conflict_do_nothing(index_elements=["target_key"])
-        return bool(conn.execute(lite_stmt).rowcount)
+    stmt = _if_free(conn.dialect.name)
+    if stmt is not None:
+        return bool(conn.execute(stmt, dict(values)).rowcount)
     try:
         with conn.begin_nested():
-            conn.execute(insert(target_lock).values(**values))
+            conn.execute(insert(target_lock), dict(values))
     except IntegrityError:
         return False
     return True
@@ -161,22 +180,20 @@ def try_take(engine: Engine, key: str, *, ticket_id: int, owner: str, seconds: f
     the same ticket (re-queued by the sweep) are taken over. ``LedgerError`` on a
     database failure."""
     t = now()
+    values = {
+        "target_key": key,
+        "ticket_id": ticket_id,
+        "owner": owner,
+        "lease_until": until(seconds),
+        "acquired_at": t,
+    }
     with transaction(engine) as conn:
-        conn.execute(
-            delete(target_lock).where(
-                target_lock.c.target_key == key,
-                or_(
-                    target_lock.c.lease_until < t,
-                    (target_lock.c.ticket_id == ticket_id) & (target_lock.c.owner != owner),
-                ),
-            )
-        )
-        values = {"target_key": key, "ticket_id": ticket_id, "owner": owner, "lease_until": until(seconds)}
-        if _insert_if_free(conn, {**values, "acquired_at": t}):
+        if _insert_if_free(conn, values):  # the usual case: nobody holds it
             return None
-        held = conn.execute(
-            select(target_lock.c.ticket_id, target_lock.c.owner).where(target_lock.c.target_key == key)
-        ).first()
+        conn.execute(_STALE, {"b_key": key, "b_now": t, "b_ticket": ticket_id, "b_owner": owner})
+        if _insert_if_free(conn, values):
+            return None
+        held = conn.execute(_HOLDER, {"b_key": key}).first()
     if held is None:  # released between our insert and our look: try again at once
         return try_take(engine, key, ticket_id=ticket_id, owner=owner, seconds=seconds)
     return None if held.owner == owner else int(held.ticket_id)
