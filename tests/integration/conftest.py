@@ -14,6 +14,7 @@ import pytest
 from runner.api import open_app
 from runner.service import Firstline
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl, database_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,10 +30,11 @@ def start_lab(*services: str) -> None:
 
 
 @pytest.fixture
-def lab_settings(tmp_path: Path) -> Settings:
+def lab_settings(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> Settings:
+    """SQLite ``<tmp>/ledger.db``; a fresh PostgreSQL database in ``both_databases`` modules."""
     return Settings(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        database_url=make_database_url(tmp_path / "ledger.db"),
         runbooks_dir=REPO / "runbooks",
         inventory=REPO / "lab" / "inventory.yaml",
         audit_key_file=tmp_path / "audit.key",
@@ -49,17 +51,12 @@ def lab_app(lab_settings: Settings) -> Iterator[Firstline]:
 
 
 def store_bytes(app: Firstline) -> bytes:
-    """Everything Firstline persisted for this app: database (+WAL), logs, audit checkpoints, exports."""
+    """Everything Firstline persisted for this app: the database (SQLite: its file, WAL and
+    shared memory; PostgreSQL: every row of every table), logs, audit checkpoints, exports."""
     s = app.settings
-    db = Path(s.database_url.removeprefix("sqlite:///"))
-    paths = [
-        db,
-        db.with_name(db.name + "-wal"),
-        db.with_name(db.name + "-shm"),
-        s.audit_key_file.parent / "audit-checkpoints.jsonl",
-    ]
+    paths = [s.audit_key_file.parent / "audit-checkpoints.jsonl"]
     if s.log_file is not None:
         paths.append(s.log_file)
-    blob = b"".join(p.read_bytes() for p in paths if p.exists())
+    blob = database_bytes(s.database_url) + b"".join(p.read_bytes() for p in paths if p.exists())
     blob += "".join(app.export_audit("jsonl")).encode() + "".join(app.export_audit("csv")).encode()
     return blob

@@ -1,7 +1,8 @@
 """The `firstline` command end to end against the real lab slapd and SMTP sink.
 
 Runs the identity runbooks as an operator would (separate processes, real directory),
-then greps every store Firstline writes — database + WAL, operational log, audit
+then greps every store Firstline writes — database + WAL (or every row on PostgreSQL: the
+operator flow runs on both databases), operational log, audit
 checkpoints, audit exports, `tickets show` output, delivered mail — for every secret
 that passed through: the generated temporary password, the employee's old and new
 passwords, and the directory service account's own credential.
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from ldap3 import Connection, Server, Tls
 
+from tests.databases import MakeDatabaseUrl, database_bytes
 from tests.integration.conftest import REPO, start_lab
 
 pytestmark = pytest.mark.integration
@@ -77,10 +79,10 @@ def account(lab: None) -> Iterator[str]:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> dict[str, str]:
     return {
         **os.environ,
-        "FIRSTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "FIRSTLINE_DATABASE_URL": make_database_url(tmp_path / "ledger.db"),
         "FIRSTLINE_RUNBOOKS_DIR": str(REPO / "runbooks"),
         "FIRSTLINE_INVENTORY": str(REPO / "lab" / "inventory.yaml"),
         "FIRSTLINE_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
@@ -100,6 +102,7 @@ def _lock(uid: str) -> None:
         assert not _bind(f"uid={uid},{PEOPLE}", "wrong-password")
 
 
+@pytest.mark.both_databases
 def test_operator_flow_fixes_the_directory_and_leaves_no_secret_behind(
     env: dict[str, str], account: str, tmp_path: Path
 ) -> None:
@@ -147,6 +150,7 @@ def test_operator_flow_fixes_the_directory_and_leaves_no_secret_behind(
         fl(env, "audit", "export", "--format", "jsonl").stdout + fl(env, "audit", "export", "--format", "csv").stdout
     )
     stores = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    stores += database_bytes(env["FIRSTLINE_DATABASE_URL"])  # PostgreSQL: every row (SQLite: the file again)
     mails = b"".join(p.read_bytes() for p in set((VAR / "smtp" / "mail").glob("*")) - mail_before)
     assert mails.count(uid.encode()) >= 3  # three notifications were delivered
     service_password = (VAR / "slapd" / "secrets" / "firstline").read_text().strip()

@@ -27,9 +27,10 @@ from runner.api import open_app
 from runner.redaction import REDACTED, WITHHELD, spellings
 from runner.service import Firstline
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl
 from tests.integration.conftest import REPO, start_lab, store_bytes
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 CA = REPO / "var" / "lab" / "ca" / "ca.crt"
 PEOPLE = "ou=people,dc=example,dc=org"
 
@@ -108,7 +109,7 @@ def account(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def app(tmp_path: Path, account: tuple[str, str]) -> Iterator[Firstline]:
+def app(tmp_path: Path, account: tuple[str, str], make_database_url: MakeDatabaseUrl) -> Iterator[Firstline]:
     dn, password = account
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "echo-bind.yaml").write_text(RUNBOOK)
@@ -123,7 +124,7 @@ def app(tmp_path: Path, account: tuple[str, str]) -> Iterator[Firstline]:
     )
     settings = Settings(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        database_url=make_database_url(tmp_path / "ledger.db"),
         runbooks_dir=tmp_path / "runbooks",
         inventory=tmp_path / "inventory.yaml",
         audit_key_file=tmp_path / "audit.key",

@@ -9,6 +9,7 @@ import pytest
 from runner.api import open_app
 from runner.service import Firstline
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl
 from tests.fakes import FakeConnector
 
 UNLOCK = """\
@@ -82,10 +83,11 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(workdir: Path) -> Settings:
+def settings(workdir: Path, make_database_url: MakeDatabaseUrl) -> Settings:
+    """SQLite ``<workdir>/fl.db``; a fresh PostgreSQL database in ``both_databases`` modules."""
     return Settings(
         environment="test",
-        database_url=f"sqlite:///{workdir / 'fl.db'}",
+        database_url=make_database_url(workdir / "fl.db"),
         runbooks_dir=workdir / "runbooks",
         inventory=workdir / "inventory.yaml",
         audit_key_file=workdir / "audit.key",

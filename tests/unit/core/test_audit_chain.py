@@ -9,6 +9,8 @@ from runner.ledger.audit import Actor, chain_hash, sign
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.service import Firstline
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def chained(app: Firstline) -> Firstline:

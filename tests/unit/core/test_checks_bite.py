@@ -23,8 +23,11 @@ from runner.redaction import REDACTED, WITHHELD, Scrubber
 from runner.runbook import load_runbook
 from runner.service import Firstline
 from runner.settings import Settings, private_file
+from tests.databases import database_bytes
 from tests.fakes import FakeConnector
 from tests.unit.core.conftest import RESET
+
+pytestmark = pytest.mark.both_databases
 
 # non-ASCII, quotes and a backslash: each library spelling of it differs
 CREDENTIAL = 'Wächter-"²"-\\-Sommer-4711'
@@ -111,11 +114,10 @@ def test_a_secret_parameter_cannot_have_a_default(tmp_path: Path) -> None:
 def _stored(app: Firstline) -> bytes:
     """Database (+WAL), operator log, audit checkpoints and both audit exports."""
     s = app.settings
-    db = Path(s.database_url.removeprefix("sqlite:///"))
-    paths = [db, db.with_name(db.name + "-wal"), s.audit_key_file.parent / "audit-checkpoints.jsonl"]
+    paths = [s.audit_key_file.parent / "audit-checkpoints.jsonl"]
     if s.log_file is not None:
         paths.append(s.log_file)
-    blob = b"".join(p.read_bytes() for p in paths if p.exists())
+    blob = database_bytes(s.database_url) + b"".join(p.read_bytes() for p in paths if p.exists())
     return blob + "".join(app.export_audit("jsonl")).encode() + "".join(app.export_audit("csv")).encode()
 
 

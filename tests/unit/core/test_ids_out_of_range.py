@@ -13,6 +13,8 @@ from runner.ledger.tables import MAX_ROW_ID
 from runner.service import Firstline
 from tests.fakes import FakeConnector
 
+pytestmark = pytest.mark.both_databases
+
 WHO = Principal(
     account="alice@example.org",
     directory="corp",

@@ -12,23 +12,20 @@ import pytest
 
 from runner import kpi
 from runner.errors import ParameterError
-from tests.seed import T0, Ledger, open_ledger, pg_database
+from tests.databases import MakeDatabaseUrl
+from tests.seed import T0, Ledger, open_ledger
+
+pytestmark = pytest.mark.both_databases
 
 DAY = timedelta(days=1)
 US = timedelta(microseconds=1)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        led = open_ledger(f"sqlite:///{tmp_path / 'k.db'}")
-        yield led
-        led.engine.dispose()
-        return
-    with pg_database() as url:
-        led = open_ledger(url)
-        yield led
-        led.engine.dispose()
+@pytest.fixture
+def ledger(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> Iterator[Ledger]:
+    led = open_ledger(make_database_url(tmp_path / "k.db"))
+    yield led
+    led.engine.dispose()
 
 
 def report(led: Ledger, since: datetime = T0, until: datetime = T0 + 10 * DAY) -> kpi.KpiReport:

@@ -15,6 +15,8 @@ from runner.ledger.tables import audit_event, ticket
 from runner.service import REQUESTER_GUIDANCE, Firstline
 from tests.fakes import FakeConnector
 
+pytestmark = pytest.mark.both_databases
+
 
 def _events(app: Firstline, action: str | None = None) -> list[dict[str, object]]:
     with app.engine.connect() as c:

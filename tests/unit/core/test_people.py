@@ -16,6 +16,8 @@ from runner.safetext import shown
 from runner.service import Firstline
 from tests.fakes import FakeConnector
 
+pytestmark = pytest.mark.both_databases
+
 HOSTILE = [
     "<script>",
     "*)(uid=*",

@@ -23,20 +23,17 @@ from runner import queries
 from runner.errors import ParameterError
 from runner.ledger.tables import audit_event
 from runner.queries import EventFilter, TicketFilter
-from tests.seed import KEY, T0, Ledger, open_ledger, pg_database
+from tests.databases import MakeDatabaseUrl
+from tests.seed import KEY, T0, Ledger, open_ledger
+
+pytestmark = pytest.mark.both_databases
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        led = open_ledger(f"sqlite:///{tmp_path / 'q.db'}", tmp_path / "cp.jsonl")
-        yield led
-        led.engine.dispose()
-        return
-    with pg_database() as url:
-        led = open_ledger(url, tmp_path / "cp.jsonl")
-        yield led
-        led.engine.dispose()
+@pytest.fixture
+def ledger(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> Iterator[Ledger]:
+    led = open_ledger(make_database_url(tmp_path / "q.db"), tmp_path / "cp.jsonl")
+    yield led
+    led.engine.dispose()
 
 
 def ids(page: queries.Page, key: str = "id") -> list[int]:

@@ -24,7 +24,10 @@ from runner.ledger.tables import audit_event, ticket
 from runner.runbook import Runbook, load_runbook
 from runner.service import Firstline
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl
 from tests.fakes import FakeConnector
+
+pytestmark = pytest.mark.both_databases
 
 CONNECTORS = {"fake": FakeConnector}
 
@@ -443,8 +446,10 @@ def test_head_revision_is_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(cfg).get_current_head() == store.HEAD_REVISION
 
 
-def test_upgrade_from_0001_keeps_old_tickets_and_adds_the_column(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+def test_upgrade_from_0001_keeps_old_tickets_and_adds_the_column(
+    tmp_path: Path, make_database_url: MakeDatabaseUrl
+) -> None:
+    engine = create_engine(make_database_url(tmp_path / "old.db", migrated=False))
     cfg = Config()
     cfg.set_main_option("script_location", str(store.MIGRATIONS))
     with engine.begin() as conn:
@@ -469,13 +474,13 @@ def test_upgrade_from_0001_keeps_old_tickets_and_adds_the_column(tmp_path: Path)
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Firstline]:
+def app(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> Iterator[Firstline]:
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "dir-status.yaml").write_text(STATUS)
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
     settings = Settings(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'fl.db'}",
+        database_url=make_database_url(tmp_path / "fl.db"),
         runbooks_dir=tmp_path / "runbooks",
         inventory=tmp_path / "inventory.yaml",
         audit_key_file=tmp_path / "audit.key",

@@ -1,4 +1,5 @@
-"""The run seam (runner/runs.py, runner/dispatch.py, runner/ledger/progress.py) on SQLite:
+"""The run seam (runner/runs.py, runner/dispatch.py, runner/ledger/progress.py) on SQLite and
+PostgreSQL (``both_databases``):
 submit writes a queued ticket and returns; execute claims atomically; redelivery does
 nothing; a changed runbook or missing secrets escalate without touching the target; the
 in-process pool refuses when full (no ticket); step rows are visible while they run; the
@@ -26,7 +27,10 @@ from runner.ledger.tables import audit_event, step_result, ticket
 from runner.redaction import REDACTED
 from runner.service import Firstline
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl, database_bytes
 from tests.fakes import FakeConnector
+
+pytestmark = pytest.mark.both_databases
 
 
 class Manual:
@@ -256,8 +260,7 @@ def test_secrets_stay_in_memory_and_are_gone_after_a_restart(app: Firstline, set
     assert out2 is not None and out2.state == "resolved"
     assert FakeConnector.calls[-1] == ("f1", "reset_password", {"user": "bob", "new_password": password})
     assert sub2.ticket_id not in app.runs._run_secrets
-    db = Path(settings.database_url.removeprefix("sqlite:///"))
-    blob = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    blob = database_bytes(settings.database_url)
     blob += settings.log_file.read_bytes() if settings.log_file and settings.log_file.exists() else b""
     blob += "".join(app.export_audit("jsonl")).encode()
     for form in (password, json.dumps(password)[1:-1], json.dumps(password, ensure_ascii=False)[1:-1]):
@@ -374,6 +377,19 @@ def test_the_sweep_ends_queued_and_running_tickets_past_their_deadline(app: Firs
     assert app.verify_audit().ok
 
 
+def test_the_sweep_leaves_final_tickets_alone(app: Firstline) -> None:
+    subs = [_submit(app, Manual(), user=f"u{n}") for n in range(3)]
+    with app.engine.begin() as c:
+        for sub, state in zip(subs, ("resolved", "closed", "escalated"), strict=True):
+            c.execute(
+                update(ticket)
+                .where(ticket.c.id == sub.ticket_id)
+                .values(state=state, deadline_at="2000-01-01T00:00:00.000000+00:00")
+            )
+    assert app.sweep() == []
+    assert [_row(app, sub.ticket_id)["state"] for sub in subs] == ["resolved", "closed", "escalated"]
+
+
 def test_a_claim_renews_the_deadline_so_the_sweep_leaves_a_live_run_alone(app: Firstline) -> None:
     manual = Manual()
     sub = _submit(app, manual)
@@ -456,11 +472,13 @@ def test_the_background_sweeper_runs_periodically(app: Firstline) -> None:
     assert _row(app, sub.ticket_id)["reason"] == "never_started"
 
 
-def test_old_in_progress_tickets_become_running_and_are_swept(tmp_path: Path) -> None:
+def test_old_in_progress_tickets_become_running_and_are_swept(
+    tmp_path: Path, make_database_url: MakeDatabaseUrl
+) -> None:
     from alembic import command
     from alembic.config import Config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = make_database_url(tmp_path / "old.db", migrated=False)
     engine = create_engine(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(store.MIGRATIONS))
@@ -486,11 +504,12 @@ def test_old_in_progress_tickets_become_running_and_are_swept(tmp_path: Path) ->
     with engine.connect() as conn:
         assert conn.execute(text("SELECT state FROM ticket")).scalar() == "running"
         assert conn.execute(text("SELECT event_seq FROM step_result")).scalar() == 2
+        conn.execute(text("UPDATE ticket SET state = 'awaiting_approval'"))  # 17 characters fit now
     engine.dispose()
 
 
-def test_a_server_database_is_not_migrated_as_a_side_effect(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+def test_a_server_database_is_not_migrated_as_a_side_effect(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> None:
+    engine = create_engine(make_database_url(tmp_path / "empty.db", migrated=False))
     with pytest.raises(LedgerError, match="firstline db upgrade"):
         store.ensure_schema(engine, migrate=False)
     store.ensure_schema(engine, migrate=True)

@@ -12,7 +12,10 @@ from connectors.base import Rejected, Unreachable
 from runner.errors import NotVetted, ParameterError, PolicyDenied
 from runner.ledger.tables import audit_event, step_result, ticket
 from runner.service import Firstline
+from tests.databases import database_bytes
 from tests.fakes import FakeConnector
+
+pytestmark = pytest.mark.both_databases
 
 
 def _audit_actions(app: Firstline) -> list[str]:
@@ -99,8 +102,8 @@ def test_secret_parameter_and_generated_password_reach_no_store(app: Firstline, 
     assert out.secrets == {"reset.temporary_password": generated}
     assert FakeConnector.calls[0][2]["new_password"] == chosen  # the connector got the real value
     app.close()
-    stores = [workdir / "fl.db", workdir / "fl.log", *workdir.glob("fl.db-*"), *workdir.glob("*.jsonl")]
-    blob = b"".join(p.read_bytes() for p in stores if p.exists())
+    stores = [workdir / "fl.log", *workdir.glob("*.jsonl")]
+    blob = database_bytes(app.settings.database_url) + b"".join(p.read_bytes() for p in stores if p.exists())
     assert chosen.encode() not in blob and generated.encode() not in blob
     exported = "".join(app.export_audit("jsonl")) + "".join(app.export_audit("csv"))
     assert chosen not in exported and generated not in exported

@@ -12,6 +12,8 @@ from runner.service import Firstline
 from runner.timeparse import TimeParseError, parse_instant, stored
 from tests.fakes import FakeConnector
 
+pytestmark = pytest.mark.both_databases
+
 T = datetime(2026, 11, 30, 3, 22, tzinfo=UTC)  # 04:22 at +01:00
 
 

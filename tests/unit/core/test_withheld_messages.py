@@ -19,6 +19,8 @@ from runner.service import Firstline
 from tests.fakes import FakeConnector
 from tests.unit.core.conftest import _reset_fake, app, settings, workdir  # noqa: F401 - fixtures
 
+pytestmark = pytest.mark.both_databases
+
 TOO_SHORT = "The new password is too {pw}: use at least 15 characters"
 
 
