@@ -98,6 +98,11 @@ def open_sqlite() -> Engine:
         with engine.connect() as c:
             n = c.exec_driver_sql("SELECT max(seq) FROM audit_event").scalar()
         if n == N_EVENTS:
+            # a file built by an earlier state of revision 0011 may lack an index it has now
+            from runner.ledger.tables import audit_event, ticket
+
+            for ix in (*ticket.indexes, *audit_event.indexes):
+                ix.create(engine, checkfirst=True)
             analyze(engine)
             return engine
         engine.dispose()

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer, String
@@ -274,13 +274,14 @@ class TicketFilter:
         _check_range(f.since, f.until)
         return f
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    def conditions(self, *, page: bool = False, actor: bool = True) -> list[ColumnElement[bool]]:
+        """The WHERE terms. *page*: the shape for a keyset page (see ``_page``): the time
+        range is left to the key bounds ``_page`` adds, so no index on time is walked.
+        *actor*: False leaves the actor out (``actor_branches`` has it)."""
         c = ticket.c
         out: list[ColumnElement[bool]] = []
-        if self.actor is not None:
-            # opened_by, or the requester for tickets from before revision 0003 (written so
-            # that the indexes on opened_by and requester serve it)
-            out.append(or_(c.opened_by == self.actor, and_(c.opened_by.is_(None), c.requester == self.actor)))
+        if self.actor is not None and actor:
+            out.append(or_(*self.actor_branches()))
         for value, col in (
             (self.on_behalf_of, c.requester),
             (self.runbook, c.runbook),
@@ -296,11 +297,14 @@ class TicketFilter:
             out.append(func.lower(c.subject).contains(self.target.lower(), autoescape=True))
         if self.number is not None:
             out.append(c.id == int(self.number.removeprefix("FL-")))
-        if self.since is not None:
-            out.append(c.opened_at >= self.since)
-        if self.until is not None:
-            out.append(c.opened_at < self.until)
+        out.extend(_time_range(c.opened_at, self.since, self.until, page))
         return out
+
+    def actor_branches(self) -> list[ColumnElement[bool]]:
+        """Who acted: opened_by, or the requester for tickets from before revision 0003 —
+        two conditions, each served by its own index ((opened_by, id), (requester, id))."""
+        c = ticket.c
+        return [c.opened_by == self.actor, and_(c.opened_by.is_(None), c.requester == self.actor)]
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,10 @@ class EventFilter:
         _check_range(f.since, f.until)
         return f
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    def conditions(self, *, page: bool = False) -> list[ColumnElement[bool]]:
+        """The WHERE terms; *page* as in ``TicketFilter.conditions``, and events of a
+        ticket's channel/state/directory found ticket by ticket (newest events first)
+        instead of from the list of those tickets (what a count wants)."""
         c = audit_event.c
         out: list[ColumnElement[bool]] = []
         for value, col in (
@@ -365,24 +372,33 @@ class EventFilter:
             )
             if value is not None
         ]
-        if through:
+        if through and page:
             # Correlated on the ticket's primary key (the id inside the event's ticket number,
             # and that number exactly): a page walks events newest first and looks each
-            # ticket up, instead of first listing every ticket of a channel.
+            # ticket up, and stops after one page, instead of first listing every ticket.
             out.append(
                 select(ticket.c.id)
-                .where(
-                    ticket.c.id == _TicketId(c.ticket),
-                    _TicketNumber(ticket.c.id) == c.ticket,
-                    *through,
-                )
+                .where(ticket.c.id == _TicketId(c.ticket), _TicketNumber(ticket.c.id) == c.ticket, *through)
                 .exists()
             )
-        if self.since is not None:
-            out.append(c.ts >= self.since)
-        if self.until is not None:
-            out.append(c.ts < self.until)
+        elif through:
+            # A count or export: the tickets first (ix_ticket_channel_id...), then their events
+            # through ix_audit_event_ticket.
+            out.append(c.ticket.in_(select(_TicketNumber(ticket.c.id)).where(*through)))
+        out.extend(_time_range(c.ts, self.since, self.until, page))
         return out
+
+
+def _time_range(col: Any, since: str | None, until: str | None, page: bool) -> list[ColumnElement[bool]]:
+    # On a page, ``col || ''`` keeps the planner off the time index (which would read every
+    # row of the range and sort it); ``_page`` bounds the key by the range instead.
+    value = col.op("||")("") if page else col
+    out: list[ColumnElement[bool]] = []
+    if since is not None:
+        out.append(value >= since)
+    if until is not None:
+        out.append(value < until)
+    return out
 
 
 def _fingerprint(kind: str, f: TicketFilter | EventFilter) -> str:
@@ -461,11 +477,33 @@ def _page(
     limit: object,
 ) -> Page:
     n = _limit(limit)
-    q = base.where(*f.conditions())
+    extra: list[ColumnElement[bool]] = []  # the keyset: after the cursor, inside the time range
     if cursor:
-        q = q.where(key_col < _decode_cursor(kind, f, cursor))
-    q = q.order_by(key_col.desc()).limit(n + 1)
+        extra.append(key_col < _decode_cursor(kind, f, cursor))
     with engine.connect() as conn:
+        if f.since is not None or f.until is not None:
+            # The lowest and highest key in the time range (a walk of the time index, no
+            # table rows): the page then walks the key backwards inside them. Exact whatever
+            # the clocks did (keys and times need not rise together); fast because they do.
+            when = ticket.c.opened_at if kind == "tickets" else audit_event.c.ts
+            low, high = conn.execute(
+                select(func.min(key_col), func.max(key_col)).where(*_time_range(when, f.since, f.until, False))
+            ).one()
+            if low is None:
+                return Page([], None, n)
+            extra += [key_col >= low, key_col <= high]
+        if isinstance(f, TicketFilter) and f.actor is not None:
+            # Each branch of "who acted" walks its own index newest first for one page; the
+            # page is the newest of both (their OR would read every match and sort them).
+            rest = f.conditions(page=True, actor=False)
+            branches = [
+                select(key_col).where(branch, *rest, *extra).order_by(key_col.desc()).limit(n + 1).subquery()
+                for branch in f.actor_branches()
+            ]
+            terms = [key_col.in_(union_all(*(select(b.c[key_col.name]) for b in branches)))]
+        else:
+            terms = [*f.conditions(page=True), *extra]
+        q = base.where(*terms).order_by(key_col.desc()).limit(n + 1)
         rows = [shape(r) for r in conn.execute(q).mappings()]
     more = len(rows) > n
     rows = rows[:n]
@@ -525,13 +563,21 @@ def _export(
     conditions: list[ColumnElement[bool]],
     shape: Callable[[Mapping[Any, Any]], dict[str, Any]],
     batch: int,
+    bounds: list[ColumnElement[bool]] | None = None,
 ) -> Iterator[str]:
+    """*conditions* in the page shape (key order); *bounds*: the time range in its indexed
+    form, read once for the lowest and highest key in it (as ``_page`` does)."""
     if fmt not in FORMATS:
         raise ParameterError("format must be csv or jsonl")
 
     def lines() -> Iterator[str]:
+        first = 0
         with engine.connect() as conn:
             top = conn.execute(select(func.max(key_col))).scalar()
+            if top is not None and bounds is not None:
+                low, high = conn.execute(select(func.min(key_col), func.max(key_col)).where(*bounds)).one()
+                top = None if low is None else min(int(top), int(high))
+                first = 0 if low is None else int(low) - 1
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
         if fmt == "csv":
@@ -539,7 +585,7 @@ def _export(
             yield buf.getvalue()
         if top is None:
             return
-        after = 0
+        after = first
         while True:
             rows = _fetch_batch(engine, table, key_col, conditions, after, int(top), batch)
             for row in rows:
@@ -586,13 +632,17 @@ def export_tickets(engine: Engine, f: TicketFilter, fmt: str, *, batch: int = EX
     """Tickets matching *f* as CSV (header + one row per ticket, ``TICKET_COLUMNS``, params as
     JSON) or JSON Lines, oldest first, streamed (see the module docstring).
     ``ParameterError`` at once for an unknown *fmt*."""
-    return _export(engine, fmt, ticket, ticket.c.id, TICKET_COLUMNS, f.conditions(), _ticket_row, batch)
+    bounds = _time_range(ticket.c.opened_at, f.since, f.until, False) or None
+    conds = f.conditions(page=True)
+    return _export(engine, fmt, ticket, ticket.c.id, TICKET_COLUMNS, conds, _ticket_row, batch, bounds)
 
 
 def export_events(engine: Engine, f: EventFilter, fmt: str, *, batch: int = EXPORT_BATCH) -> Iterator[str]:
     """Audit events matching *f* as CSV (``EVENT_COLUMNS``, detail as JSON) or JSON Lines, in
     chain order, streamed. Unfiltered, the export links event to event (``prev_hash``)."""
-    return _export(engine, fmt, audit_event, audit_event.c.seq, EVENT_COLUMNS, f.conditions(), _event_row, batch)
+    bounds = _time_range(audit_event.c.ts, f.since, f.until, False) or None
+    conds = f.conditions(page=True)
+    return _export(engine, fmt, audit_event, audit_event.c.seq, EVENT_COLUMNS, conds, _event_row, batch, bounds)
 
 
 # -- chain verification -------------------------------------------------------------------
