@@ -81,21 +81,21 @@ CHANNELS = {
 KINDS: dict[str, dict[str, str]] = {
     "password_reset": {
         "subject_en": "Your password was reset",
-        "subject_nl": "Je wachtwoord is opnieuw ingesteld",
+        "subject_nl": "Uw wachtwoord is opnieuw ingesteld",
         "en": "The password of your account {account} was reset",
-        "nl": "Het wachtwoord van je account {account} is opnieuw ingesteld",
+        "nl": "Het wachtwoord van uw account {account} is opnieuw ingesteld",
     },
     "password_change": {
         "subject_en": "Your password was changed",
-        "subject_nl": "Je wachtwoord is gewijzigd",
+        "subject_nl": "Uw wachtwoord is gewijzigd",
         "en": "The password of your account {account} was changed",
-        "nl": "Het wachtwoord van je account {account} is gewijzigd",
+        "nl": "Het wachtwoord van uw account {account} is gewijzigd",
     },
     "account_unlock": {
         "subject_en": "Your account was unlocked",
-        "subject_nl": "Je account is ontgrendeld",
+        "subject_nl": "Uw account is ontgrendeld",
         "en": "Your account {account} was unlocked",
-        "nl": "Je account {account} is ontgrendeld",
+        "nl": "Uw account {account} is ontgrendeld",
     },
 }
 
@@ -103,13 +103,13 @@ KINDS: dict[str, dict[str, str]] = {
 CODE_PURPOSES = {
     "reset": (
         "Your code to set a new password",
-        "Je code om een nieuw wachtwoord in te stellen",
+        "Uw code om een nieuw wachtwoord in te stellen",
         "Someone asked to set a new password for the account {account}.",
         "Iemand heeft gevraagd een nieuw wachtwoord in te stellen voor het account {account}.",
     ),
     "unlock": (
         "Your code to unlock your account",
-        "Je code om je account te ontgrendelen",
+        "Uw code om uw account te ontgrendelen",
         "Someone asked to unlock the account {account}.",
         "Iemand heeft gevraagd het account {account} te ontgrendelen.",
     ),
@@ -127,7 +127,7 @@ def render_code(purpose: str, account: str, code: str, minutes: int, link: str, 
         f"contact {service_desk}.\n\n"
         "-- \n\n"
         f"{what_nl.format(account=account)}\n\n"
-        f"Je code: {code}\n\n"
+        f"Uw code: {code}\n\n"
         f"Vul hem in op {link} binnen {minutes} minuten. Hij werkt één keer.\n"
         "Niet aangevraagd? Negeer dit bericht; er verandert niets. Gebeurt het vaker, neem dan "
         f"contact op met {service_desk}.\n"
@@ -245,7 +245,7 @@ def render(
         "-- \n\n"
         f"{k['nl'].format(account=account)} op {stamp} via {via_nl}.\n"
         + (f"{from_nl}\n" if from_nl else "")
-        + f"\nWas jij dit niet? Neem direct contact op met {service_desk}{see_nl}, en beantwoord dit bericht niet.\n"
+        + f"\nWas u dit niet? Neem direct contact op met {service_desk}{see_nl}, en beantwoord dit bericht niet.\n"
     )
     return subject, body
 

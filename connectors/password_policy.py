@@ -67,7 +67,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "contains_personal_info": {
         "en": "The new password contains your name, account name or e-mail name. Choose one without them.",
-        "nl": "Het nieuwe wachtwoord bevat je naam, accountnaam of e-mailnaam. Kies er een zonder.",
+        "nl": "Het nieuwe wachtwoord bevat uw naam, accountnaam of e-mailnaam. Kies er een zonder.",
     },
     "invalid_characters": {
         "en": "The password contains a character that cannot be used in a password (such as a control "
@@ -81,7 +81,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "in_history": {
         "en": "The new password was used recently. Choose one you have not used before.",
-        "nl": "Het nieuwe wachtwoord is onlangs al gebruikt. Kies er een dat je nog niet eerder gebruikte.",
+        "nl": "Het nieuwe wachtwoord is onlangs al gebruikt. Kies er een dat u nog niet eerder gebruikte.",
     },
     "quality": {
         "en": "The directory refused the new password under its password rules. Choose a longer, different password.",
@@ -117,8 +117,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "password_expired": {
         "en": "Your password has expired, so it can no longer be used to change it. Set a new password "
         'with "forgot password" (the password-reset request) instead.',
-        "nl": "Je wachtwoord is verlopen en kan daarom niet meer gebruikt worden om het te wijzigen. Stel een "
-        'nieuw wachtwoord in met "wachtwoord vergeten" (de aanvraag om je wachtwoord opnieuw in te stellen).',
+        "nl": "Uw wachtwoord is verlopen en kan daarom niet meer gebruikt worden om het te wijzigen. Stel een "
+        'nieuw wachtwoord in met "wachtwoord vergeten" (de aanvraag om uw wachtwoord opnieuw in te stellen).',
     },
     "directory_too_short": {
         "en": "The new password is too short for the directory: it requires at least {min} characters. "
@@ -145,7 +145,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "change_after_reset": {
         "en": "The password was reset and must be changed first: sign in once and choose a new password, "
         "or ask for a new reset.",
-        "nl": "Het wachtwoord is opnieuw ingesteld en moet eerst gewijzigd worden: meld je aan en kies een "
+        "nl": "Het wachtwoord is opnieuw ingesteld en moet eerst gewijzigd worden: meld u aan en kies een "
         "nieuw wachtwoord, of vraag een nieuwe reset aan.",
     },
     "must_change": {
@@ -164,7 +164,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "not_allowed": {
         "en": "This account cannot be handled automatically; the service desk will help.",
-        "nl": "Dit account kan niet automatisch worden behandeld; de servicedesk helpt je verder.",
+        "nl": "Dit account kan niet automatisch worden behandeld; de servicedesk helpt u verder.",
     },
 }
 

@@ -16,6 +16,7 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -28,7 +29,7 @@ from runner.ledger.store import transaction
 from runner.runbook import Runbook, load_all, load_runbook
 from runner.safetext import free_text, principal
 from runner.settings import Settings
-from runner.vetting import check_vetted, read_lock, write_approval
+from runner.vetting import check_vetted, lock_path, read_lock, restore_lock, write_approval
 
 
 def audience_allows(runbook: Runbook, roles: frozenset[str] | set[str]) -> bool:
@@ -160,16 +161,29 @@ class Catalogue:
         if actor_id is not None:
             principal(actor_id, what="the acting person")
         rb = self.runbook(name)  # must load cleanly: a broken runbook cannot be vetted
-        approval = write_approval(self.directory, rb, by)
-        with transaction(engine) as conn:
-            audit.append(
-                conn,
-                Actor(actor_id or by, ("admin",)),
-                "runbook.vetted",
-                outcome="success",
-                target=name,
-                runbook=name,
-                runbook_sha256=rb.sha256,
-                detail={"approved_at": approval.approved_at, "approved_by": by},
-            )
+        # An approval exists only with its audit event: the lock file is written inside the
+        # transaction that appends the event (a failed write rolls the event back), and put
+        # back as it was when the event cannot be committed.
+        lock = lock_path(self.directory)
+        before = lock.read_bytes() if lock.exists() else None
+        written = False
+        try:
+            with transaction(engine) as conn:
+                approved_at = datetime.now(UTC).isoformat(timespec="seconds")
+                audit.append(
+                    conn,
+                    Actor(actor_id or by, ("admin",)),
+                    "runbook.vetted",
+                    outcome="success",
+                    target=name,
+                    runbook=name,
+                    runbook_sha256=rb.sha256,
+                    detail={"approved_at": approved_at, "approved_by": by},
+                )
+                write_approval(self.directory, rb, by, approved_at=approved_at)
+                written = True
+        except BaseException:
+            if written:
+                restore_lock(self.directory, before)
+            raise
         return rb.sha256

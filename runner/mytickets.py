@@ -8,7 +8,8 @@
   *after* (``runner.ledger.progress.events_after``: rows appear when a step starts and
   again when it finishes), for server-sent events and polling.
 * ``outcome(state, resolution_code, lang)``: the state in plain words and what to do
-  next, in English or Dutch.
+  next, in English or Dutch. Stored messages and notes are shown in the reader's language
+  (``runner.texts``).
 
 Only what the requester may see leaves here: the ticket's state, message, resolution
 note and each step's title, status and message (step inputs and outputs are not shown
@@ -26,6 +27,7 @@ from runner.errors import FirstlineError, NotFoundError
 from runner.ledger.store import reading
 from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
+from runner.texts import localize, note_in
 
 if TYPE_CHECKING:
     from runner.service import Firstline
@@ -144,8 +146,8 @@ def _row(app: Firstline, r: Any, lang: str) -> dict[str, Any]:
         "title": title,
         "state": r.state,
         "outcome": outcome(r.state, r.resolution_code, lang),
-        "message": r.message,
-        "resolution_note": r.resolution_note,
+        "message": localize(r.message, lang),
+        "resolution_note": note_in(r.resolution_note, r.resolution_note_i18n, lang),
         "opened_at": r.opened_at,
         "resolved_at": r.resolved_at,
     }
@@ -213,7 +215,7 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
             "title": titles.get(s["step_id"], s["step_id"]),
             "status": s["status"],
             "status_text": (_STEP_WORDS.get(s["status"]) or {}).get(lang, s["status"]),
-            "message": s.get("message"),
+            "message": localize(s.get("message"), lang),
         }
         for s in rows
     ]
@@ -221,7 +223,7 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
         number=number_of(ticket_id),
         state=state,
         outcome=outcome(state, None, lang),
-        message=message,
+        message=localize(message, lang),
         steps=steps,
         last_seq=max((s["position"] for s in steps), default=after),
         done=state in FINAL_STATES,

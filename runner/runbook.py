@@ -114,9 +114,23 @@ class OnFailure(_Model):
     escalate_to: Slug
 
 
+class NoteText(_Model):
+    """A resolution note template in English (required, what the ticket keeps) and Dutch."""
+
+    en: str = Field(min_length=1, max_length=2000)
+    nl: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
 class Resolution(_Model):
     code: Ident = "solved_by_automation"
-    note: str = Field(min_length=1, max_length=2000)
+    note: str | NoteText = Field(union_mode="left_to_right")
+
+    @property
+    def note_texts(self) -> dict[str, str]:
+        """Language → note template; ``en`` always."""
+        if isinstance(self.note, str):
+            return {"en": self.note}
+        return {k: v for k, v in (("en", self.note.en), ("nl", self.note.nl)) if v}
 
 
 class RunbookModel(_Model):
@@ -160,6 +174,7 @@ class Runbook:
     verify: CompiledStep | None
     note: Template
     param_index: Mapping[str, Parameter] = field(default_factory=dict)
+    notes: Mapping[str, Template] = field(default_factory=dict)  # other languages of ``note`` (``nl``)
 
     @property
     def name(self) -> str:
@@ -341,12 +356,19 @@ def _cross_check(
                 problems.append(
                     _problem(path, at("verify", "expect", key), f"action '{model.verify.action}' has no output '{key}'")
                 )
-    try:
-        note = Template(model.resolution.note)
-        check_refs(note, ("resolution", "note"), allow_secret=False, label="resolution.note")
-    except TemplateProblem as exc:
-        problems.append(_problem(path, at("resolution", "note"), str(exc)))
-        note = Template("")
+    note, notes = Template(""), dict[str, Template]()
+    for lang, text in model.resolution.note_texts.items():
+        where = ("resolution", "note") if isinstance(model.resolution.note, str) else ("resolution", "note", lang)
+        try:
+            compiled_note = Template(text)
+            check_refs(compiled_note, where, allow_secret=False, label=".".join(where))
+        except TemplateProblem as exc:
+            problems.append(_problem(path, at(*where), str(exc)))
+            continue
+        if lang == "en":
+            note = compiled_note
+        else:
+            notes[lang] = compiled_note
     for i, p in enumerate(model.parameters):
         if isinstance(p.default, str):
             try:
@@ -363,7 +385,7 @@ def _cross_check(
                     )
     if problems:
         raise RunbookError(problems)
-    return Runbook(model, path, sha, tuple(compiled), verify, note, params)
+    return Runbook(model, path, sha, tuple(compiled), verify, note, params, notes)
 
 
 def load_all(directory: Path, connectors: Mapping[str, type[Connector]]) -> tuple[dict[str, Runbook], list[str]]:

@@ -861,6 +861,7 @@ class RunService:
         scrub: Scrubber,
     ) -> RunOutcome:
         note = None
+        note_i18n: dict[str, str] = {}
         if result.ok:
             ctx = dict(result.context)
             ctx["params"] = {k: (REDACTED if k in rb.secret_params else v) for k, v in ctx.get("params", {}).items()}
@@ -868,6 +869,11 @@ class RunService:
                 note = scrub.message(str(render_value(rb.note, ctx)))
             except Exception:  # noqa: BLE001 - a note that fails to render must not undo a fix
                 note = "Resolved by automation."
+            for lang, template in rb.notes.items():  # the note in the runbook's other languages
+                try:
+                    note_i18n[lang] = scrub.message(str(render_value(template, ctx)))
+                except Exception:  # noqa: BLE001 - the English note stands; a display falls back to it
+                    self.log.warning("run.note_not_rendered", ticket=number, lang=lang)
             state, code, group, message = "resolved", rb.model.resolution.code, None, note
         elif result.requester_action:
             # The requester must try again: closed, neither resolved nor queued for second level.
@@ -891,6 +897,7 @@ class RunService:
                     message=message,
                     assignment_group=group,
                     meta=meta,
+                    note_i18n=note_i18n,
                 )
                 if result.secrets and self.seal_outputs and self.run_key is not None:
                     # Executed for another process: its once-only outputs wait there, sealed (runner.sealed).

@@ -41,21 +41,35 @@ def read_lock(runbooks_dir: Path) -> dict[str, Approval]:
         raise ConfigError(f"{path} is unreadable or malformed: {exc}") from exc
 
 
-def write_approval(runbooks_dir: Path, runbook: Runbook, approved_by: str) -> Approval:
+def write_approval(
+    runbooks_dir: Path, runbook: Runbook, approved_by: str, *, approved_at: str | None = None
+) -> Approval:
+    """Record *runbook*'s current SHA-256 as approved by *approved_by* in ``vetted.lock``
+    (written to a temporary file and renamed into place: never half a file)."""
     entries = read_lock(runbooks_dir)
-    approval = Approval(runbook.sha256, approved_by, datetime.now(UTC).isoformat(timespec="seconds"))
+    approval = Approval(runbook.sha256, approved_by, approved_at or datetime.now(UTC).isoformat(timespec="seconds"))
     entries[runbook.name] = approval
     body = {
         "comment": "Approved runbook hashes. Change only with `firstline runbooks vet NAME --by WHO`.",
         "runbooks": {k: vars(v) for k, v in sorted(entries.items())},
     }
-    path = lock_path(runbooks_dir)
-    fd, tmp = tempfile.mkstemp(dir=runbooks_dir, prefix=".vetted.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(body, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    _replace(runbooks_dir, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
     return approval
+
+
+def restore_lock(runbooks_dir: Path, content: bytes | None) -> None:
+    """Put ``vetted.lock`` back as it was (*content*; None: there was none)."""
+    if content is None:
+        lock_path(runbooks_dir).unlink(missing_ok=True)
+    else:
+        _replace(runbooks_dir, content)
+
+
+def _replace(runbooks_dir: Path, content: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=runbooks_dir, prefix=".vetted.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+    os.replace(tmp, lock_path(runbooks_dir))
 
 
 def check_vetted(runbook: Runbook, approvals: dict[str, Approval]) -> Approval:

@@ -39,6 +39,7 @@ from runner.selfservice import (
     SelfService,
     params_for,
 )
+from runner.texts import localize
 
 router = APIRouter(tags=["self-service"])
 Anyone = Annotated[Principal | None, Depends(public)]
@@ -187,7 +188,7 @@ def _redeem(
             "ticket": result.ticket_number,
             "state": result.state,
             "outcome": outcome(result.state, None, lang),
-            "message": result.message,
+            "message": localize(result.message, lang),
             "guidance": result.guidance(lang),
         },
     )

@@ -144,12 +144,14 @@ def close_ticket(
     meta: Mapping[str, Any],
     from_states: tuple[str, ...] | None = None,
     deadline_before: str | None = None,
+    note_i18n: Mapping[str, str] | None = None,
 ) -> bool:
     """Move a queued or running ticket to its final state; False if it was already final.
 
     *from_states*: close only from these states (the sweep passes the state it saw, so a
     run claimed meanwhile is not called ``never_started``); *deadline_before*: only if
-    ``deadline_at`` is still before this time (a claim renews the deadline)."""
+    ``deadline_at`` is still before this time (a claim renews the deadline); *note_i18n*:
+    the note in other languages (``{"nl": ...}``, from a runbook's localized note)."""
     ts = now()
     stmt = _CLOSE
     if from_states is not None:
@@ -163,6 +165,7 @@ def close_ticket(
             "state": state,
             "resolution_code": resolution_code,
             "resolution_note": note,
+            "resolution_note_i18n": dumps(dict(note_i18n)) if note_i18n else None,
             "reason": reason,
             "message": message,
             "assignment_group": assignment_group,

@@ -27,7 +27,7 @@ def test_notification_is_delivered_with_time_channel_and_wasnt_me(lab_directory:
     body = msg.get_content()
     assert "2026-03-01 09:30 UTC" in body
     assert "self-service portal" in body and "selfserviceportaal" in body
-    assert "wasn't you" in body and "Was jij dit niet" in body
+    assert "wasn't you" in body and "Was u dit niet" in body
     assert "alice" in body
     assert msg["From"] == "servicedesk@example.org"
 

@@ -74,3 +74,21 @@ def test_agent_ticket_page_shows_times_in_words_not_iso(signed_in: Any) -> None:
     assert shown, page.text[:2000]
     for stamp, text in shown:
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text) and stamp.startswith(text[:10])
+
+
+def test_an_employees_ticket_reads_in_dutch_note_and_messages(signed_in: Any) -> None:
+    employee: SignedIn = signed_in("employee")
+    ran = employee.post(
+        "/api/v1/runs",
+        json={"runbook": "account-status", "params": {}},
+        headers={"X-CSRF-Token": employee.csrf},
+    )
+    assert ran.status_code == 201, ran.text
+    number = ran.json()["ticket"]
+    en = employee.get(f"/api/v1/tickets/mine/{number}").json()
+    nl = employee.get(f"/api/v1/tickets/mine/{number}", headers={"Accept-Language": "nl"}).json()
+    assert en["resolution_note"].startswith("Account ") and "not locked" in en["resolution_note"]
+    assert "niet geblokkeerd" in nl["resolution_note"] and "not locked" not in nl["resolution_note"]
+    assert {s["message"] for s in en["steps"]} == {"Done"} and {s["message"] for s in nl["steps"]} == {"Klaar"}
+    page = employee.get(f"/me/tickets/{number}", headers={"Accept-Language": "nl"})
+    assert "niet geblokkeerd" in page.text

@@ -22,7 +22,9 @@ import pytest
 from tests.integration.directory.helpers import MAILDIR, mails_to
 from tests.portal_support import PortalServer, csrf_from, sign_in, start_anonymous
 
-CODE = re.compile(r"(?:Your code|Je code): (\d{8})")
+pytestmark = pytest.mark.both_databases
+
+CODE = re.compile(r"(?:Your code|Uw code): (\d{8})")
 LINK = re.compile(r"Enter it at (\S+) within")
 PolicyPages = ("/reset", "/unlock", "/reset/code", "/unlock/code")
 
@@ -56,12 +58,10 @@ def wait_for_code(login: str, count: int = 1, wait: float = 15.0) -> str:
 
 
 def audit(server: PortalServer, action: str, target: str | None = None) -> list[tuple[Any, ...]]:
-    sql = "SELECT reason, target, outcome FROM audit_event WHERE action = ?"
-    args: list[Any] = [action]
+    sql = "SELECT reason, target, outcome FROM audit_event WHERE action = :action"
     if target is not None:
-        sql += " AND target = ?"
-        args.append(target)
-    return server.query(sql + " ORDER BY seq", *args)
+        sql += " AND target = :target"
+    return server.query(sql + " ORDER BY seq", action=action, target=target)
 
 
 def wait_audit(server: PortalServer, actions: tuple[str, ...], target: str, count: int, wait: float = 15.0) -> int:
@@ -315,7 +315,7 @@ def test_forgotten_password_end_to_end_single_use_no_auto_login_no_secret_stored
     assert session.get("/", follow_redirects=False).status_code == 303
     # the ticket: on the employee's behalf, channel portal, resolved
     rows = portal.query(
-        "SELECT requester, channel, state, runbook FROM ticket WHERE requester = ?", f"{user}@example.org"
+        "SELECT requester, channel, state, runbook FROM ticket WHERE requester = :r", r=f"{user}@example.org"
     )
     assert rows == [(f"{user}@example.org", "portal", "resolved", "password-reset")]
     # a notification (not the code, not the password) went to the directory's address
@@ -389,7 +389,9 @@ def test_expired_code_cannot_reset(portal: PortalServer, ldap_users: Any, anon: 
     newest = live[-1]
     assert newest[2] > newest[1]
     portal.execute(
-        "UPDATE selfservice_code SET expires_at = ? WHERE id = ?", "2000-01-01T00:00:00.000000+00:00", newest[0]
+        "UPDATE selfservice_code SET expires_at = :at WHERE id = :id",
+        at="2000-01-01T00:00:00.000000+00:00",
+        id=newest[0],
     )
     assert a.redeem(user, code, good_password()).status_code == 400
     assert ldap_users.bind_ok(user, old)
@@ -454,7 +456,7 @@ def test_directory_refusal_after_the_proof_closes_the_ticket_with_next_steps(
     assert done.status_code == 200, done.text
     assert "You need to act" in done.text and "ask for a new one" in done.text
     assert old.encode() not in done.content
-    rows = portal.query("SELECT state, resolution_code FROM ticket WHERE requester = ?", f"{user}@example.org")
+    rows = portal.query("SELECT state, resolution_code FROM ticket WHERE requester = :r", r=f"{user}@example.org")
     assert rows == [("closed", "requester_action_needed")]
     assert ldap_users.bind_ok(user, old)
     assert a.redeem(user, code, good_password()).status_code == 400  # the code was used

@@ -206,7 +206,7 @@ def test_mail_text_is_bilingual_and_has_time_channel_and_contact() -> None:
     subject, body = render("password_reset", "alice", "portal", datetime(2026, 5, 4, 3, 2, tzinfo=UTC), "the desk (x1)")
     assert "reset" in subject and "opnieuw ingesteld" in subject
     assert "2026-05-04 03:02 UTC" in body and "self-service portal" in body and "selfserviceportaal" in body
-    assert "This wasn't you? Contact the desk (x1)" in body and "Was jij dit niet?" in body
+    assert "This wasn't you? Contact the desk (x1)" in body and "Was u dit niet?" in body
 
 
 def test_mail_config_refuses_credentials_without_tls() -> None:

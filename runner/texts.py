@@ -1,0 +1,157 @@
+"""Stored outcome texts shown in the reader's language.
+
+A ticket keeps its messages in English: that is the record an ITSM export, an auditor and
+the service desk read, whatever language the requester used. When a page or the API shows
+a message to someone reading Dutch, ``localize(text, "nl")`` gives the Dutch text:
+
+* exact sentences (``EXACT``): the runner's and the connectors' fixed messages a requester
+  can meet (an unknown account, a missing password, the engine's step words, the run
+  seam's never-started / lost / changed-runbook texts);
+* templates with values: the password-policy texts of ``connectors.password_policy``
+  (``{min}``, ``{max}`` ...) and the target-busy text, matched as patterns, the values
+  carried over;
+* anything else (a technical message of an SSH or WinRM target, which only the service
+  desk sees in full) stays as it was written.
+
+Dutch uses the formal "u", as the portal's own pages do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+from connectors.password_policy import MESSAGES
+
+LANGS = ("en", "nl")
+
+EXACT: dict[str, str] = {
+    # connectors: account look-ups and input
+    "The account does not exist.": "Het account bestaat niet.",
+    "Give the password.": "Geef het wachtwoord op.",
+    "Give an account name.": "Geef een accountnaam op.",
+    "The account name is too long.": "De accountnaam is te lang.",
+    "More than one account matches that name.": "Meer dan één account heeft die naam.",
+    "The user name or password is not correct.": "De gebruikersnaam of het wachtwoord klopt niet.",
+    "The account has no e-mail address in the directory.": "Bij het account staat geen e-mailadres in de directory.",
+    "The e-mail address is not valid.": "Het e-mailadres is niet geldig.",
+    "The mail server refused the recipient address.": "De mailserver weigerde het adres van de ontvanger.",
+    "The directory still reports the account as locked.": "De directory meldt het account nog steeds als geblokkeerd.",
+    "The directory refused the change.": "De directory weigerde de wijziging.",
+    "The directory refused the account lookup.": "De directory weigerde het opzoeken van het account.",
+    "The directory could not read the account.": "De directory kon het account niet lezen.",
+    "The directory could not search for the account.": "De directory kon het account niet zoeken.",
+    "The directory refused the service connection.": "De directory weigerde de verbinding van Firstline.",
+    "The service account is not allowed to do this on that account.": (
+        "Firstline mag dit bij dat account niet doen."
+    ),
+    # the engine's step words and fixed step messages (runner.engine)
+    "Done": "Klaar",
+    "Not needed": "Niet nodig",
+    "Nothing to change: it was already as it should be.": "Niets te wijzigen: het was al zoals het hoort.",
+    "Firstline is not configured correctly for this; the service desk has been told.": (
+        "Firstline is hiervoor niet goed ingesteld; de servicedesk is op de hoogte gebracht."
+    ),
+    "The runbook could not prepare this step; the service desk has been told.": (
+        "Het runbook kon deze stap niet voorbereiden; de servicedesk is op de hoogte gebracht."
+    ),
+    "An internal error stopped this step; the operator log has the details.": (
+        "Een interne fout stopte deze stap; het beheerderslogboek heeft de details."
+    ),
+    "Resolved by automation.": "Automatisch opgelost.",
+    "The request could not be done as asked.": "Het verzoek kon niet worden uitgevoerd zoals gevraagd.",
+    "The runbook could not finish.": "Het runbook kon niet afronden.",
+    # the run seam (runner.runs, runner.leases)
+    "The runbook was changed after this request was made, so it was not run; "
+    "the service desk will check it. Nothing was changed.": (
+        "Het runbook is gewijzigd nadat dit verzoek werd gedaan, dus het is niet uitgevoerd; "
+        "de servicedesk kijkt ernaar. Er is niets gewijzigd."
+    ),
+    "The secret values of this request were not available where it was to run "
+    "(for example after a restart); nothing was changed. Please make the request again.": (
+        "De geheime waarden van dit verzoek waren niet beschikbaar waar het moest draaien "
+        "(bijvoorbeeld na een herstart); er is niets gewijzigd. Doe het verzoek opnieuw."
+    ),
+    "The request waited too long and was never started; nothing was changed. Please try again.": (
+        "Het verzoek heeft te lang gewacht en is nooit gestart; er is niets gewijzigd. Probeer het opnieuw."
+    ),
+    "The run stopped before it finished (worker lost); second level must check the target's state.": (
+        "De uitvoering stopte voordat ze klaar was (verwerker verloren); de tweede lijn controleert de toestand."
+    ),
+    "The worker running this step stopped (its lease expired).": (
+        "De verwerker die deze stap uitvoerde is gestopt (zijn lease is verlopen)."
+    ),
+}
+
+# Templates with values: English pattern → Dutch template (str.format fields).
+_TEMPLATES: tuple[tuple[str, str], ...] = (
+    (
+        "Another request ({other}) was still working on the same {what} after {seconds} s, so this one "
+        "was not run; nothing was changed. The service desk will look at it.",
+        "Een ander verzoek ({other}) werkte na {seconds} s nog aan hetzelfde doel ({what}), dus dit verzoek "
+        "is niet uitgevoerd; er is niets gewijzigd. De servicedesk kijkt ernaar.",
+    ),
+)
+
+
+@cache
+def _patterns(lang: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    pairs = [(texts["en"], texts[lang]) for texts in MESSAGES.values() if lang in texts]
+    pairs += list(_TEMPLATES) if lang == "nl" else []
+    out = []
+    for english, other in pairs:
+        if "{" not in english:
+            continue
+        pattern, pos = "", 0
+        for match in re.finditer(r"\{(\w+)\}", english):
+            pattern += re.escape(english[pos : match.start()]) + f"(?P<{match.group(1)}>.+?)"
+            pos = match.end()
+        pattern += re.escape(english[pos:])
+        out.append((re.compile(pattern + r"\Z", re.DOTALL), other))
+    return tuple(out)
+
+
+@cache
+def _exact(lang: str) -> dict[str, str]:
+    from runner.runs import REQUESTER_GUIDANCE  # imported here: runner.runs is heavy and imports much
+
+    table = {texts["en"]: texts[lang] for texts in MESSAGES.values() if lang in texts and "{" not in texts["en"]}
+    if lang == "nl":
+        table.update(EXACT)
+    if lang in REQUESTER_GUIDANCE:
+        table[REQUESTER_GUIDANCE["en"]] = REQUESTER_GUIDANCE[lang]
+    return table
+
+
+def localize(text: str | None, lang: str) -> str | None:
+    """*text* (a stored English message) in *lang* when a translation is known, else unchanged.
+
+    None stays None. Values in templated messages (a length, a ticket number) are carried
+    over as they were stored (already redacted)."""
+    if text is None or lang == "en" or lang not in LANGS:
+        return text
+    found = _exact(lang).get(text)
+    if found is not None:
+        return found
+    for pattern, template in _patterns(lang):
+        match = pattern.match(text)
+        if match:
+            return template.format(**match.groupdict())
+    return text
+
+
+def note_in(note: str | None, stored_i18n: str | None, lang: str) -> str | None:
+    """A ticket's resolution note in *lang*: the runbook's own translation rendered when the
+    run ended (``ticket.resolution_note_i18n``, revision 0013), else ``localize`` of the
+    English note (the requester-guidance and fallback texts), else the English note."""
+    if note is None or lang == "en":
+        return note
+    if stored_i18n:
+        try:
+            found = json.loads(stored_i18n).get(lang)
+        except (ValueError, AttributeError):
+            found = None
+        if isinstance(found, str) and found:
+            return found
+    return localize(note, lang)
