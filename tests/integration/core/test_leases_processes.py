@@ -1,5 +1,5 @@
 """Run leases and per-target serialisation with real worker processes, on SQLite and on
-PostgreSQL (127.0.0.1:5432, a fresh database per test):
+PostgreSQL (``both_databases``: tests/databases.py, a fresh database per test):
 
 * two processes executing runs on the same account (``alice`` / ``Alice``) never run steps
   at the same time: the second waits, showing "Waiting for FL-… on account:*:alice";
@@ -22,44 +22,30 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from runner import target_locks
 from runner.ledger.lease_tables import run_lease, target_lock
 from runner.ledger.tables import audit_event, step_result, ticket
 from runner.service import Firstline
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl
 from tests.integration.core.lease_support import RecordingConnector, calls
 from tests.unit.core.conftest import UNLOCK
 
-pytestmark = pytest.mark.integration
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fl.db'}"
-        return
-    name = f"fl_lease_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the machine kind starts PostgreSQL; say so plainly if it is not there
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not usable: {exc}")
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+@pytest.fixture
+def db_url(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> str:
+    return make_database_url(tmp_path / "fl.db")
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from runner.service import Firstline
 from runner.settings import Settings
 from tests.fakes import FakeConnector
 
+pytestmark = pytest.mark.both_databases  # tests/databases.py: once on SQLite, once on PostgreSQL
+
 
 class Manual:
     name = "manual"

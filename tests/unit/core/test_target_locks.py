@@ -24,6 +24,8 @@ from runner.service import Firstline
 from runner.settings import Settings
 from tests.fakes import FakeConnector
 
+pytestmark = pytest.mark.both_databases  # tests/databases.py: once on SQLite, once on PostgreSQL
+
 ROUTED = """\
 schema_version: 1
 name: routed-unlock
