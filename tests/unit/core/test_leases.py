@@ -1,4 +1,4 @@
-"""Run leases (runner/leases.py) on SQLite: a claimed run carries a lease its process
+"""Run leases (runner/leases.py), on SQLite and PostgreSQL: a claimed run carries a lease its process
 renews; once a dead worker's lease has expired the sweep re-queues the run when no
 state-changing step had started (and it completes, each change made once) or escalates it
 ``run_lost`` naming the step in flight; a live lease is left alone, and a worker whose

@@ -1,4 +1,4 @@
-"""Per-target serialisation (runner/target_locks.py) on SQLite: keys are normalised as the
+"""Per-target serialisation (runner/target_locks.py), on SQLite and PostgreSQL: keys are normalised as the
 targets compare names (an account in any case on a case-insensitive directory, a CUPS
 queue in any ASCII case), a lock is one atomic row that a live holder keeps and a dead
 holder's lease gives up, and a run on a busy target waits (with a progress row) and then
