@@ -300,3 +300,26 @@ def test_each_main_search_page_walks_an_index_newest_first(tmp_path: Path, kind:
     assert expected in plan, plan
     assert "TEMP B-TREE FOR ORDER BY" not in plan, plan
     led.engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["events", "tickets"])
+def test_a_part_of_search_can_use_the_trigram_index_on_postgresql(kind: str, tmp_path: Path) -> None:
+    """Revision 0011 on PostgreSQL: ``target`` (events) / ``target`` as part of the subject
+    (tickets) are served by pg_trgm GIN indexes on ``lower(...)`` — the expression the
+    filter compares. (Sequential scans are switched off so a tiny table shows the choice.)"""
+    with pg_database() as pg:
+        led = open_ledger(pg)
+        if kind == "events":
+            f: Any = queries.EventFilter.from_params({"target": "user0123"})
+            q = select(audit_event.c.seq).where(*f.conditions())
+            index = "ix_audit_event_target_trgm"
+        else:
+            f = queries.TicketFilter.from_params({"target": "user0123"})
+            q = select(queries.ticket.c.id).where(*f.conditions())
+            index = "ix_ticket_subject_trgm"
+        sql = str(q.compile(led.engine, compile_kwargs={"literal_binds": True}))
+        with led.engine.connect() as c:
+            c.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(str(r[0]) for r in c.exec_driver_sql("EXPLAIN " + sql))
+        assert index in plan, plan
+        led.engine.dispose()

@@ -56,6 +56,10 @@ INDEXES = (
     ("ix_ticket_state_id", "ticket", ["state", "id"]),
 )
 
+TRIGRAM = (  # PostgreSQL only (pg_trgm)
+    ("ix_audit_event_target_trgm", "audit_event", "target"),
+    ("ix_ticket_subject_trgm", "ticket", "subject"),
+)
 # (requester, id) and (state, id) serve every lookup these served
 REPLACED = (
     ("ix_ticket_requester", "ticket", ["requester"]),
@@ -92,9 +96,27 @@ def upgrade() -> None:
         op.create_index(name, table, columns)
     for name, table, _columns in REPLACED:
         op.drop_index(name, table_name=table)
+    if conn.dialect.name == "postgresql":
+        _trigram_indexes(conn)
+
+
+def _trigram_indexes(conn: Any) -> None:
+    """PostgreSQL: "part of" searches (``lower(target) LIKE '%x%'``, ``lower(subject)``)
+    through pg_trgm GIN indexes. pg_trgm ships with PostgreSQL (contrib) and is a trusted
+    extension (a database owner may create it); where it cannot be created the searches
+    still work, by scanning, and the upgrade goes on."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except sa.exc.DBAPIError:
+        return
+    for name, table, column in TRIGRAM:
+        conn.exec_driver_sql(f"CREATE INDEX {name} ON {table} USING gin (lower({column}) gin_trgm_ops)")
 
 
 def downgrade() -> None:
+    for name, _table, _column in TRIGRAM:
+        op.execute(f"DROP INDEX IF EXISTS {name}")
     for name, table, columns in REPLACED:
         op.create_index(name, table, columns)
     for name, table, _columns in reversed(INDEXES):
