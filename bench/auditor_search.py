@@ -173,16 +173,29 @@ def pct(samples: list[float], p: float) -> float:
 
 
 def explain(engine: Engine, kind: str, params: dict[str, str]) -> str:
-    f: Any = (queries.EventFilter if kind == "events" else queries.TicketFilter).from_params(params)
-    table, key = (queries.audit_event, "seq") if kind == "events" else (queries.ticket, "id")
-    q = queries.select(table.c[key]).where(*f.conditions()).order_by(table.c[key].desc()).limit(51)
-    sql = str(q.compile(engine, compile_kwargs={"literal_binds": True}))
+    """The plan of the statement a page really sends (captured while it runs)."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, Any]] = []
+
+    def keep(*a: Any) -> None:
+        sent.append((a[2], a[3]))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        if kind == "events":
+            queries.page_events(engine, queries.EventFilter.from_params(params))
+        else:
+            queries.page_tickets(engine, queries.TicketFilter.from_params(params))
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    statement, values = sent[-1]
     with engine.connect() as c:
         if engine.dialect.name == "sqlite":
-            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql).all()
+            rows = c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, values).all()
             return "; ".join(str(r[-1]) for r in rows)
-        rows = c.exec_driver_sql("EXPLAIN " + sql).all()
-        return " / ".join(str(r[0]).strip() for r in rows if "->" in str(r[0]) or r is rows[0])[:300]
+        rows = c.exec_driver_sql("EXPLAIN " + statement, values).all()
+        return " / ".join(str(r[0]).strip() for r in rows if "Scan" in str(r[0]) or "->" in str(r[0]))[:400]
 
 
 def measure(engine: Engine, name: str) -> None:

@@ -466,6 +466,31 @@ class Page:
     limit: int
 
 
+def _key_bounds(conn: Any, f: TicketFilter | EventFilter, key_col: Any) -> list[ColumnElement[bool]] | None:
+    """The lowest and highest key in *f*'s time range, read from the time index alone (no
+    table rows), as conditions; None when nothing is in the range. A page then walks the
+    key backwards inside them, a count counts inside them. Exact whatever the clocks did
+    (keys and times need not rise together: the time condition still applies to each row);
+    fast because they do."""
+    when = ticket.c.opened_at if key_col is ticket.c.id else audit_event.c.ts
+    low, high = conn.execute(
+        select(func.min(key_col), func.max(key_col)).where(*_time_range(when, f.since, f.until, False))
+    ).one()
+    return None if low is None else [key_col >= low, key_col <= high]
+
+
+def _count(engine: Engine, f: TicketFilter | EventFilter, table: Any, key_col: Any) -> int:
+    with engine.connect() as conn:
+        if f.since is None and f.until is None:
+            terms = f.conditions()
+        else:
+            bounds = _key_bounds(conn, f, key_col)
+            if bounds is None:
+                return 0
+            terms = [*f.conditions(page=True), *bounds]
+        return int(conn.execute(select(func.count()).select_from(table).where(*terms)).scalar_one())
+
+
 def _page(
     engine: Engine,
     kind: str,
@@ -482,16 +507,10 @@ def _page(
         extra.append(key_col < _decode_cursor(kind, f, cursor))
     with engine.connect() as conn:
         if f.since is not None or f.until is not None:
-            # The lowest and highest key in the time range (a walk of the time index, no
-            # table rows): the page then walks the key backwards inside them. Exact whatever
-            # the clocks did (keys and times need not rise together); fast because they do.
-            when = ticket.c.opened_at if kind == "tickets" else audit_event.c.ts
-            low, high = conn.execute(
-                select(func.min(key_col), func.max(key_col)).where(*_time_range(when, f.since, f.until, False))
-            ).one()
-            if low is None:
+            bounds = _key_bounds(conn, f, key_col)
+            if bounds is None:
                 return Page([], None, n)
-            extra += [key_col >= low, key_col <= high]
+            extra += bounds
         if isinstance(f, TicketFilter) and f.actor is not None:
             # Each branch of "who acted" walks its own index newest first for one page; the
             # page is the newest of both (their OR would read every match and sort them).
@@ -523,14 +542,12 @@ def page_events(engine: Engine, f: EventFilter, cursor: str | None = None, limit
 
 def count_tickets(engine: Engine, f: TicketFilter) -> int:
     """How many tickets match *f*."""
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(ticket).where(*f.conditions())).scalar_one())
+    return _count(engine, f, ticket, ticket.c.id)
 
 
 def count_events(engine: Engine, f: EventFilter) -> int:
     """How many audit events match *f*."""
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(audit_event).where(*f.conditions())).scalar_one())
+    return _count(engine, f, audit_event, audit_event.c.seq)
 
 
 # -- exports ------------------------------------------------------------------------------
