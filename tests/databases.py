@@ -370,11 +370,14 @@ def test_databases() -> Iterator[TestDatabases]:
 def database(request: pytest.FixtureRequest, test_databases: TestDatabases) -> str:
     """``"sqlite"`` or ``"postgresql"`` (see the module docstring)."""
     kind: str = getattr(request, "param", "sqlite")
+    problem = None
     if kind == "postgresql":
         try:
             test_databases.template()  # fail here, once, with the reason, when the server is not there
         except PostgresUnavailable as exc:
-            pytest.fail(str(exc), pytrace=False)
+            problem = str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     return kind
 
 
@@ -386,9 +389,11 @@ def make_database_url(database: str, test_databases: TestDatabases) -> Iterator[
         try:
             url = test_databases.url(database, sqlite_file, migrated=migrated)
         except PostgresUnavailable as exc:
-            pytest.fail(str(exc), pytrace=False)
-        made.append((url, migrated))
-        return url
+            problem = str(exc)
+        else:
+            made.append((url, migrated))
+            return url
+        pytest.fail(problem, pytrace=False)
 
     yield make
     for url, migrated in made:

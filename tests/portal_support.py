@@ -2,7 +2,8 @@
 
 ``PortalServer.start(tmp_path, **settings)`` runs ``firstline serve`` (uvicorn) as a
 subprocess on a free loopback port with an isolated ``FIRSTLINE_*`` environment: its
-own data directory and SQLite database, the lab inventory and the repo's runbooks,
+own data directory and SQLite database (or ``database_url=`` another: the fixtures pass a
+fresh PostgreSQL database in ``both_databases`` modules), the lab inventory and the repo's runbooks,
 ``environment=test`` (so cookies are ``Secure`` and ``__Host-`` prefixed, as in
 production), the lab's agent / auditor groups, and ``127.0.0.1`` as a trusted proxy so
 a test can give each of its requests a client address with ``X-Forwarded-For``.
@@ -18,7 +19,6 @@ import json
 import os
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
+
+from tests.databases import database_bytes, engine_for
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_SECRETS = REPO / "var" / "lab" / "slapd" / "secrets" / "portal-demo.json"
@@ -67,8 +70,16 @@ class PortalServer:
     log: Path
 
     @property
+    def database_url(self) -> str:
+        """The portal's FIRSTLINE_DATABASE_URL (default: SQLite ``<data dir>/firstline.db``)."""
+        return self.env.get("FIRSTLINE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'firstline.db'}"
+
+    @property
     def db_path(self) -> Path:
-        return self.data_dir / "firstline.db"
+        """The SQLite file (only when the portal runs on SQLite)."""
+        url = self.database_url
+        assert url.startswith("sqlite:///"), "db_path: this portal does not run on SQLite; use database_url"
+        return Path(url.removeprefix("sqlite:///"))
 
     @classmethod
     def start(cls, data_dir: Path, **settings: Any) -> PortalServer:
@@ -134,21 +145,34 @@ class PortalServer:
             headers["X-Forwarded-For"] = address
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
 
-    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path) as db:
-            return list(db.execute(sql, args).fetchall())
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows of *sql* (SQLAlchemy ``text``: named parameters, ``:name``) on the portal's
+        database, SQLite or PostgreSQL, as plain tuples."""
+        engine = engine_for(self.database_url)
+        try:
+            with engine.connect() as c:
+                return [tuple(row) for row in c.execute(text(sql), params)]
+        finally:
+            engine.dispose()
 
-    def execute(self, sql: str, *args: Any) -> None:
-        with sqlite3.connect(self.db_path) as db:
-            db.execute(sql, args)
-            db.commit()
+    def execute(self, sql: str, **params: Any) -> None:
+        """Run *sql* (named parameters, ``:name``) on the portal's database and commit."""
+        engine = engine_for(self.database_url)
+        try:
+            with engine.begin() as c:
+                c.execute(text(sql), params)
+        finally:
+            engine.dispose()
 
     def stored_bytes(self) -> bytes:
-        """Everything the portal process persisted: database (+WAL), log files, audit checkpoints."""
+        """Everything the portal process persisted: the database (SQLite: its file and WAL;
+        PostgreSQL: every row of every table), log files, audit checkpoints."""
         blob = b""
         for path in sorted(self.data_dir.rglob("*")):
             if path.is_file() and path.name != "audit.key":
                 blob += path.read_bytes()
+        if not self.database_url.startswith("sqlite:///"):
+            blob += database_bytes(self.database_url)
         return blob
 
 

@@ -112,12 +112,13 @@ def open_ledger(url: str, checkpoint_file: Path | None = None) -> Ledger:
     return Ledger(engine, audit, checkpoint_file)
 
 
-def portal_ledger(data_dir: Path, db_path: Path) -> Ledger:
+def portal_ledger(data_dir: Path, database: Path | str) -> Ledger:
     """The ledger of a running test portal (``tests.portal_support.PortalServer``), appending
-    through the real chain with that portal's own audit key, so its verification holds."""
+    through the real chain with that portal's own audit key, so its verification holds.
+    *database*: the portal's ``database_url``, or the path of its SQLite file."""
     from runner.settings import Settings
 
     settings = Settings(environment="test", data_dir=data_dir)
-    engine = make_engine(f"sqlite:///{db_path}")
+    engine = make_engine(database if isinstance(database, str) else f"sqlite:///{database}")
     audit = AuditLog(settings.audit_secret(), settings.checkpoint_every, data_dir / "audit-checkpoints.jsonl")
     return Ledger(engine, audit, audit.checkpoint_file)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.databases import MakeDatabaseUrl, TestDatabases
 from tests.integration.conftest import start_lab
 from tests.portal_support import PortalServer, SignedIn, sign_in
 
@@ -19,20 +20,31 @@ def portal_lab() -> None:
 
 
 @pytest.fixture(scope="session")
-def portal(portal_lab: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
-    """One portal for the whole session (tests that need other settings use ``portal_with``)."""
-    server = PortalServer.start(tmp_path_factory.mktemp("portal"))
+def portal(
+    portal_lab: None, tmp_path_factory: pytest.TempPathFactory, database: str, test_databases: TestDatabases
+) -> Iterator[PortalServer]:
+    """One portal for the whole session per database kind (tests that need other settings
+    use ``portal_with``); on PostgreSQL its database lives until the session ends."""
+    data_dir = tmp_path_factory.mktemp(f"portal-{database}")
+    url = None if database == "sqlite" else test_databases.url(database, data_dir / "firstline.db")
+    server = PortalServer.start(data_dir, database_url=url)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def portal_with(portal_lab: None, tmp_path: Path) -> Iterator[Callable[..., PortalServer]]:
-    """Start a portal with other settings: ``portal_with(signin_max_per_account=2)``."""
+def portal_with(
+    portal_lab: None, tmp_path: Path, make_database_url: MakeDatabaseUrl
+) -> Iterator[Callable[..., PortalServer]]:
+    """Start a portal with other settings: ``portal_with(signin_max_per_account=2)``; each on a
+    fresh database of the test's kind unless ``database_url=`` is given."""
     started: list[PortalServer] = []
 
     def start(**settings: Any) -> PortalServer:
-        server = PortalServer.start(tmp_path / f"portal{len(started)}", **settings)
+        data_dir = tmp_path / f"portal{len(started)}"
+        if "database_url" not in settings:
+            settings["database_url"] = make_database_url(data_dir / "firstline.db")
+        server = PortalServer.start(data_dir, **settings)
         started.append(server)
         return server
 

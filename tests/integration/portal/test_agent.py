@@ -19,7 +19,7 @@ import pytest
 from tests.integration.directory.helpers import lab_users
 from tests.portal_support import PortalServer, SignedIn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 REASON = "Caller verified by phone, ticket INC-42"
 HOSTILE_NAMES = [
@@ -52,7 +52,7 @@ def _tickets(portal: PortalServer) -> int:
 
 
 def _events(portal: PortalServer, action: str) -> int:
-    return int(portal.query("SELECT COUNT(*) FROM audit_event WHERE action = ?", action)[0][0])
+    return int(portal.query("SELECT COUNT(*) FROM audit_event WHERE action = :action", action=action)[0][0])
 
 
 def _api(agent: SignedIn, runbook: str, body: dict[str, Any]) -> httpx.Response:
@@ -105,14 +105,13 @@ def test_unlock_with_a_reason_goes_into_the_ticket_and_the_audit(
     assert answer["state"] == "resolved" and answer["temporary_password"] is None
     assert ldap_users.bind_ok(user, pw)  # really unlocked
     row = portal.query(
-        "SELECT work_note, requester, opened_by, channel, directory FROM ticket WHERE id = ?",
-        int(answer["ticket"].removeprefix("FL-")),
+        "SELECT work_note, requester, opened_by, channel, directory FROM ticket WHERE id = :id",
+        id=int(answer["ticket"].removeprefix("FL-")),
     )[0]
     assert row[0] == REASON and row[1] == f"{user}@example.org" and row[2].startswith("demo-agent")
     assert row[3] == "api" and row[4] == "corp"
-    detail = json.loads(
-        portal.query("SELECT detail FROM audit_event WHERE action='ticket.opened' AND ticket=?", answer["ticket"])[0][0]
-    )
+    opened = "SELECT detail FROM audit_event WHERE action='ticket.opened' AND ticket=:t"
+    detail = json.loads(portal.query(opened, t=answer["ticket"])[0][0])
     assert detail["work_note"] == REASON
     page = agent.get(f"/agent/tickets/{answer['ticket']}")
     assert page.status_code == 200 and REASON in page.text and "Resolved" in page.text
@@ -144,7 +143,8 @@ def test_reset_shows_the_temporary_password_once_and_it_must_be_changed(
     assert temporary.encode() not in portal.stored_bytes()
     other = agent.get(location.replace("once=", "once=x"))
     assert temporary not in other.text
-    assert portal.query("SELECT work_note FROM ticket WHERE id = ?", int(number.removeprefix("FL-")))[0][0] == REASON
+    note = portal.query("SELECT work_note FROM ticket WHERE id = :id", id=int(number.removeprefix("FL-")))[0][0]
+    assert note == REASON
 
 
 def test_api_reset_answers_the_password_once(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
@@ -340,7 +340,7 @@ def test_escalated_queue_newest_first_with_everything_gathered(
 def test_agents_see_tickets_of_their_directories_and_of_none(portal: PortalServer, agent: SignedIn) -> None:
     from tests.seed import portal_ledger
 
-    led = portal_ledger(portal.data_dir, portal.db_path)
+    led = portal_ledger(portal.data_dir, portal.database_url)
     try:
         ad = led.ticket(state="escalated", directory="ad", subject="ad-only", requester="bob@example.test")
         host = led.ticket(state="escalated", directory=None, subject="printer", runbook="printer-queue-clear")
@@ -373,8 +373,8 @@ def test_agent_clears_a_printer_queue_chosen_from_the_inventory(portal: PortalSe
     assert "once=" not in number
     assert queue_jobs("office-2") == []
     row = portal.query(
-        "SELECT state, requester, opened_by, work_note, params FROM ticket WHERE id = ?",
-        int(number.removeprefix("FL-")),
+        "SELECT state, requester, opened_by, work_note, params FROM ticket WHERE id = :id",
+        id=int(number.removeprefix("FL-")),
     )[0]
     assert row[0] == "resolved" and row[1] == "alice@example.org" and row[2].startswith("demo-agent")
     assert row[3] == REASON and json.loads(row[4]) == {"printer": "office-2"}
@@ -402,7 +402,7 @@ def test_an_agent_with_both_directories_in_scope_acts_on_ad(portal_with: Any) ->
         assert r.status_code == 200 and r.json()["state"] == "resolved", r.text
         assert ad.bind_ok(user, pw)
         row = server.query(
-            "SELECT requester, directory, work_note FROM ticket WHERE id = ?", int(r.json()["ticket"][3:])
+            "SELECT requester, directory, work_note FROM ticket WHERE id = :id", id=int(r.json()["ticket"][3:])
         )
         assert row == [(f"{user}@example.test", "ad", REASON)]
         assert [d["key"] for d in who.get("/api/v1/directories").json()] == ["corp", "ad"]
@@ -432,7 +432,7 @@ def test_agent_restarts_a_service_over_the_lab_sshd(portal: PortalServer, agent:
     after = service_pid("labd")
     assert after is not None and after != before
     number = r.json()["ticket"]
-    row = portal.query("SELECT requester, work_note FROM ticket WHERE id = ?", int(number.removeprefix("FL-")))[0]
+    row = portal.query("SELECT requester, work_note FROM ticket WHERE id = :id", id=int(number.removeprefix("FL-")))[0]
     assert row == (agent.login + "@example.org", REASON)
     # a service the inventory does not offer for this fix is refused before anything runs
     tickets = _tickets(portal)

@@ -19,7 +19,7 @@ import pytest
 from tests.portal_support import PortalServer, SignedIn
 from tests.seed import Ledger, portal_ledger
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 AUDIT_API = ("/api/v1/tickets", "/api/v1/audit/events", "/api/v1/audit/export", "/api/v1/audit/verify")
 AUDIT_PAGES = ("/audit", "/audit/events", "/audit/tickets")
@@ -31,7 +31,7 @@ def ledger_of() -> Iterator[Callable[[PortalServer], Ledger]]:
     opened: list[Ledger] = []
 
     def open_(server: PortalServer) -> Ledger:
-        led = portal_ledger(server.data_dir, server.db_path)
+        led = portal_ledger(server.data_dir, server.database_url)
         opened.append(led)
         return led
 
@@ -150,15 +150,15 @@ def test_an_auditor_api_token_exports(portal: PortalServer, signed_in: Callable[
 
 def test_nothing_on_the_auditor_routes_changes_state(portal: PortalServer, signed_in: Callable[..., SignedIn]) -> None:
     auditor = signed_in("auditor")
-    mine = "SELECT count(*) FROM audit_event WHERE actor = ? OR actor LIKE ?"
-    before = portal.query(mine, auditor.login, auditor.login + "@%")[0][0]
+    mine = "SELECT count(*) FROM audit_event WHERE actor = :login OR actor LIKE :pattern"
+    before = portal.query(mine, login=auditor.login, pattern=auditor.login + "@%")[0][0]
     tickets_before = portal.query("SELECT count(*) FROM ticket")[0][0]
     for path in (*AUDIT_API, *AUDIT_PAGES, "/api/v1/kpi", "/kpi"):
         for method in ("POST", "PUT", "PATCH", "DELETE"):
             r = auditor.request(method, path, headers={"X-CSRF-Token": auditor.csrf}, data={"csrf_token": auditor.csrf})
             assert r.status_code == 405, (method, path, r.status_code)
         assert auditor.get(path, follow_redirects=True).status_code == 200
-    assert portal.query(mine, auditor.login, auditor.login + "@%")[0][0] == before
+    assert portal.query(mine, login=auditor.login, pattern=auditor.login + "@%")[0][0] == before
     assert portal.query("SELECT count(*) FROM ticket")[0][0] == tickets_before
 
 
@@ -173,7 +173,7 @@ def test_a_tampered_chain_is_reported_on_the_api_and_the_page(
         assert auditor.get("/api/v1/audit/verify").json()["ok"] is True
         assert 'data-chain="verified"' in auditor.get("/audit/events").text
         seq = server.query("SELECT min(seq) FROM audit_event")[0][0]
-        server.execute("UPDATE audit_event SET target = 'forged' WHERE seq = ?", seq)
+        server.execute("UPDATE audit_event SET target = 'forged' WHERE seq = :seq", seq=seq)
         status = auditor.get("/api/v1/audit/verify").json()
         assert status["ok"] is False and status["first_bad_seq"] == seq and "altered" in status["problem"]
         page = auditor.get("/audit/events")

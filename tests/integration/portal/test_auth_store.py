@@ -1,39 +1,31 @@
-"""Portal sign-in state (revision 0004) on a real PostgreSQL: throttles counted by atomic
-upserts (also from several threads at once), sessions and API tokens stored as digests."""
+"""Portal sign-in state (revision 0004) on SQLite and PostgreSQL (``both_databases``):
+throttles counted by atomic upserts (also from several threads at once), sessions and API
+tokens stored as digests."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from runner.api import open_app
 from runner.auth import AuthService, Principal, SignInThrottled
 from runner.settings import Settings
 
-pytestmark = pytest.mark.integration
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def auth(tmp_path: Path) -> Iterator[AuthService]:
-    name = f"fl_auth_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not usable: {exc}")
+def auth(tmp_path: Path, database_url: str) -> Iterator[AuthService]:
     settings = Settings(
         environment="test",
         data_dir=tmp_path,
-        database_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
+        database_url=database_url,
         inventory=REPO / "lab" / "inventory.yaml",
         runbooks_dir=REPO / "runbooks",
         signin_max_per_account=5,
@@ -42,10 +34,6 @@ def auth(tmp_path: Path) -> Iterator[AuthService]:
     fl = open_app(settings)
     yield AuthService(fl)
     fl.close()
-    fl.engine.dispose()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_throttle_upserts_are_atomic_across_threads(auth: AuthService) -> None:
@@ -73,9 +61,9 @@ def test_throttle_upserts_are_atomic_across_threads(auth: AuthService) -> None:
     auth._check_throttle(keys)  # the address (8 of 20) alone does not block
 
 
-def test_sessions_and_tokens_are_digests_on_postgres(auth: AuthService) -> None:
+def test_sessions_and_tokens_are_stored_as_digests(auth: AuthService) -> None:
     who = Principal("p@example.org", "corp", "p", "uid=p,dc=example,dc=org", "P", frozenset({"employee"}))
-    token_id, token = auth.create_token(who, "pg")
+    token_id, token = auth.create_token(who, "script")
     assert auth.token_principal(token) is not None
     with auth.engine.connect() as c:
         stored = [tuple(r) for r in c.execute(text("SELECT * FROM portal_api_token"))]

@@ -11,7 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.portal_support import PortalServer, SignedIn, sign_in
+
+pytestmark = pytest.mark.both_databases
 
 TITLES = re.compile(r"<h2>(.*?)</h2>")
 
@@ -75,7 +79,7 @@ def test_employee_runs_only_for_themself(portal: PortalServer, signed_in: Callab
     )
     assert r.status_code == 303 and r.headers["location"].startswith("/me/tickets/FL-")
     number = r.headers["location"].rsplit("/", 1)[1]
-    row = portal.query("SELECT requester, subject, channel, directory FROM ticket WHERE id = ?", int(number[3:]))
+    row = portal.query("SELECT requester, subject, channel, directory FROM ticket WHERE id = :id", id=int(number[3:]))
     assert row == [("demo-employee@example.org", "demo-employee", "portal", "corp")], row
     # over JSON a parameter naming someone else is refused with the reason, before any ticket
     count = portal.query("SELECT COUNT(*) FROM ticket")[0][0]

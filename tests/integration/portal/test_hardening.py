@@ -15,7 +15,7 @@ import pytest
 
 from tests.portal_support import PortalServer, SignedIn, cookie_value, set_cookie_values, sign_in, start_anonymous
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 
 def _address() -> str:
@@ -92,7 +92,7 @@ def test_errors_are_json_under_api_and_pages_elsewhere(portal: PortalServer, emp
 
 
 def _token_rows(portal: PortalServer, label: str) -> int:
-    rows = portal.query("SELECT count(*) FROM portal_api_token WHERE label = ?", label)
+    rows = portal.query("SELECT count(*) FROM portal_api_token WHERE label = :label", label=label)
     return int(rows[0][0])
 
 
@@ -241,7 +241,8 @@ def test_api_tokens_shown_once_stored_hashed_and_revocable(portal: PortalServer,
     assert any(t["id"] == token_id and not t["revoked"] for t in listed)
     assert token.encode() not in portal.stored_bytes()
     assert portal.query(
-        "SELECT count(*) FROM portal_api_token WHERE token_sha256 = ?", hashlib.sha256(token.encode()).hexdigest()
+        "SELECT count(*) FROM portal_api_token WHERE token_sha256 = :digest",
+        digest=hashlib.sha256(token.encode()).hexdigest(),
     ) == [(1,)]
     with closing(portal.client(_address(), headers={"Authorization": f"Bearer {token}"})) as bot:
         me = bot.get("/api/v1/me").json()
@@ -287,12 +288,10 @@ def test_queue_depth_counts_queued_runs_at_each_scrape(portal_with: Any) -> None
             server.execute(
                 "INSERT INTO ticket (requester, subject, channel, category, type, runbook, runbook_sha256, params, "
                 "state, impact, urgency, priority, correlation_id, opened_at, updated_at, deadline_at) "
-                "VALUES ('alice', 's', 'portal', 'c', 'request', 'account-unlock', ?, '{}', 'queued', 3, 3, 4, ?, "
-                "?, ?, ?)",
-                "0" * 64,
-                f"00000000-0000-0000-0000-00000000000{n}",
-                now,
-                now,
-                now,
+                "VALUES ('alice', 's', 'portal', 'c', 'request', 'account-unlock', :sha, '{}', 'queued', 3, 3, 4, "
+                ":correlation, :now, :now, :now)",
+                sha="0" * 64,
+                correlation=f"00000000-0000-0000-0000-00000000000{n}",
+                now=now,
             )
         assert re.search(r"^firstline_queue_depth 2\.0$", c.get("/metrics").text, re.M)

@@ -15,6 +15,8 @@ import pytest
 
 from tests.portal_support import PortalServer, SignedIn, demo_password, sign_in
 
+pytestmark = pytest.mark.both_databases
+
 STRONG = "Qx-a-new-one 2026! lantern"
 
 

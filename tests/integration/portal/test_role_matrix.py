@@ -15,7 +15,7 @@ from portal import app as app_module
 from portal.deps import policy_of
 from tests.portal_support import PortalServer, SignedIn, sign_in
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 ROLES = ("anonymous", "employee", "agent", "auditor")
 

@@ -15,7 +15,7 @@ from tests.integration.directory.helpers import new_password
 from tests.integration.portal.test_selfservice import Anon, _normal, address, audit, wait_audit, wait_for_code
 from tests.portal_support import PortalServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.portal.test_selfservice import Anon, anon, good_password, wait_for_code
 from tests.portal_support import PortalServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 __all__ = ["anon"]  # the fixture, shared with test_selfservice
 HINT = "alice@example.org"  # the request form's example login, not an address of anyone
 

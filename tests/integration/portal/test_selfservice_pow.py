@@ -20,7 +20,7 @@ from runner.pow import solve
 from tests.integration.portal.test_selfservice import Anon, address, audit, wait_audit, wait_for_code
 from tests.portal_support import PortalServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 TOKEN = re.compile(r"v1\.[0-9a-f]{32}\.\d{1,2}\.\d{1,12}\.[0-9a-f]{32}")
 
 

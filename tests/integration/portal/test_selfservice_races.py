@@ -1,5 +1,5 @@
-"""Self-service throttles on a real PostgreSQL (127.0.0.1:5432, a fresh database per test):
-the check-and-count of a request is atomic, so threads racing past the limit never
+"""Self-service throttles on SQLite and PostgreSQL (``both_databases``, a fresh database per
+test): the check-and-count of a request is atomic, so threads racing past the limit never
 overshoot it, and one proof-of-work solution is accepted once however many race with it."""
 
 from __future__ import annotations
@@ -11,51 +11,41 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from runner.api import open_app
 from runner.pow import solve
 from runner.selfservice import ProofOfWorkRequired, SelfService
 from runner.settings import Settings
+from tests.databases import MakeDatabaseUrl
 
-pytestmark = pytest.mark.integration
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def selfservice(tmp_path: Path) -> Iterator[Callable[..., SelfService]]:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    made: list[tuple[str, Any, SelfService]] = []
+def selfservice(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> Iterator[Callable[..., SelfService]]:
+    made: list[tuple[Any, SelfService]] = []
 
     def make(**overrides: Any) -> SelfService:
-        name = f"fl_selfservice_{uuid.uuid4().hex[:10]}"
-        try:
-            with admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not usable: {exc}")
+        data_dir = tmp_path / f"selfservice{len(made)}"
         settings = Settings(
             environment="test",
-            data_dir=tmp_path / name,
-            database_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}",
+            data_dir=data_dir,
+            database_url=make_database_url(data_dir / "firstline.db"),
             inventory=REPO / "lab" / "inventory.yaml",
             runbooks_dir=REPO / "runbooks",
             **overrides,
         )
         fl = open_app(settings)
         service = SelfService(fl)
-        made.append((name, fl, service))
+        made.append((fl, service))
         return service
 
     yield make
-    for name, fl, service in made:
+    for fl, service in made:
         service.close()
         fl.close()
-        fl.engine.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def race(n: int, work: Callable[[], Any]) -> list[Any]:

@@ -14,7 +14,7 @@ from runner.auth import AuthService
 from runner.settings import Settings
 from tests.portal_support import REPO, PortalServer, sign_in
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 
 def test_password_reset_ends_the_sessions_of_that_account(portal_with: Any, ldap_users: Any) -> None:
@@ -27,6 +27,7 @@ def test_password_reset_ends_the_sessions_of_that_account(portal_with: Any, ldap
     settings = Settings(
         environment="test",
         data_dir=server.data_dir,
+        database_url=server.database_url,
         inventory=REPO / "lab" / "inventory.yaml",
         runbooks_dir=REPO / "runbooks",
         log_file=server.data_dir / "test-side.log",
@@ -51,7 +52,7 @@ def test_password_reset_ends_the_sessions_of_that_account(portal_with: Any, ldap
         r = s.get("/api/v1/me")
         assert r.status_code == 401, r.text
     assert bystander.get("/api/v1/me").status_code == 200
-    assert server.query("SELECT count(*) FROM portal_session WHERE username = ?", login.lower()) == [(0,)]
+    assert server.query("SELECT count(*) FROM portal_session WHERE username = :u", u=login.lower()) == [(0,)]
     events = server.query("SELECT actor, reason, detail FROM audit_event WHERE action = 'portal.sessions_ended'")
     assert events and events[-1][1] == "password_changed" and '"sessions":2' in events[-1][2]
     for s in (victim_a, victim_b, bystander):
@@ -66,6 +67,7 @@ def test_temporary_password_signs_in_straight_to_the_password_change(portal_with
     settings = Settings(
         environment="test",
         data_dir=server.data_dir,
+        database_url=server.database_url,
         inventory=REPO / "lab" / "inventory.yaml",
         runbooks_dir=REPO / "runbooks",
         log_file=server.data_dir / "test-side.log",

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.databases import MakeDatabaseUrl
 from tests.portal_support import (
     PortalServer,
     cookie_value,
@@ -23,7 +24,7 @@ from tests.portal_support import (
     start_anonymous,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 SAME_MESSAGE = "The user name or password is not correct."
 
@@ -154,7 +155,7 @@ def test_session_cookie_flags_and_only_a_digest_is_stored(portal: PortalServer) 
     assert "samesite=lax" in header.lower()
     assert "domain" not in flags
     digest = hashlib.sha256(s.cookie_value.encode()).hexdigest()
-    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = ?", digest) == [(1,)]
+    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = :d", d=digest) == [(1,)]
     assert s.cookie_value.encode() not in portal.stored_bytes()
     s.client.close()
 
@@ -177,7 +178,7 @@ def test_sign_out_ends_the_session(portal: PortalServer) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/signin"
     cleared = set_cookie_values(r)[s.cookie_name]
     assert cookie_value(cleared) == "" and "max-age=0" in cleared.lower()
-    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = ?", digest) == [(0,)]
+    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = :d", d=digest) == [(0,)]
     assert s.get("/api/v1/me").status_code == 401
     s.client.close()
 
@@ -188,14 +189,14 @@ def test_expired_session_sends_pages_to_sign_in_and_api_gets_401(portal: PortalS
     digest = hashlib.sha256(s.cookie_value.encode()).hexdigest()
     past = (datetime.now(UTC) - timedelta(minutes=31 if which == "idle" else 1)).isoformat(timespec="microseconds")
     column = "last_seen_at" if which == "idle" else "expires_at"
-    portal.execute(f"UPDATE portal_session SET {column} = ? WHERE token_sha256 = ?", past, digest)
+    portal.execute(f"UPDATE portal_session SET {column} = :past WHERE token_sha256 = :d", past=past, d=digest)
     page = s.get("/me/tokens")
     assert page.status_code == 303
     assert page.headers["location"] == "/signin?next=%2Fme%2Ftokens"
     api = s.get("/api/v1/me")
     assert api.status_code == 401
     assert api.json()["error"]["code"] == "signin_required"
-    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = ?", digest) == [(0,)]
+    assert portal.query("SELECT count(*) FROM portal_session WHERE token_sha256 = :d", d=digest) == [(0,)]
     # a form posted with the old session's token changes nothing either
     r = s.post("/api/v1/tokens", json={"label": "late"}, headers={"X-CSRF-Token": s.csrf})
     assert r.status_code == 401
@@ -270,8 +271,11 @@ def test_every_refused_sign_in_takes_at_least_the_floor(portal_with: Any, ldap_u
         assert took >= 0.6, (name, took)
 
 
-def test_throttles_are_shared_by_every_portal_process(portal_lab: None, tmp_path: Any, ldap_users: Any) -> None:
-    settings = {"signin_max_per_account": 2, "signin_window_seconds": 600}
+def test_throttles_are_shared_by_every_portal_process(
+    portal_lab: None, tmp_path: Any, ldap_users: Any, make_database_url: MakeDatabaseUrl
+) -> None:
+    url = make_database_url(tmp_path / "shared" / "firstline.db")
+    settings = {"signin_max_per_account": 2, "signin_window_seconds": 600, "database_url": url}
     first = PortalServer.start(tmp_path / "shared", **settings)
     second = PortalServer.start(tmp_path / "shared", **settings)  # same database, another process
     try:
@@ -291,13 +295,14 @@ def test_a_sign_in_purges_dead_sessions_and_old_throttles(portal_with: Any) -> N
     for digest, last, end in (("a" * 64, old, soon), ("b" * 64, soon, old)):  # idle too long / past its end
         server.execute(
             "INSERT INTO portal_session (token_sha256, account, directory, username, dn, display_name, roles, "
-            "created_at, last_seen_at, expires_at) VALUES (?, 'x', 'corp', 'x', 'uid=x', 'X', 'employee', ?, ?, ?)",
-            digest,
-            old,
-            last,
-            end,
+            "created_at, last_seen_at, expires_at) VALUES (:d, 'x', 'corp', 'x', 'uid=x', 'X', 'employee', :created, "
+            ":last, :end)",
+            d=digest,
+            created=old,
+            last=last,
+            end=end,
         )
-    server.execute("INSERT INTO portal_throttle (key, window_start, failures) VALUES ('account:old', ?, 9)", old)
+    server.execute("INSERT INTO portal_throttle (key, window_start, failures) VALUES ('account:old', :at, 9)", at=old)
     s = sign_in(server, "employee", address=_address())
     assert server.query("SELECT token_sha256 FROM portal_session") == [
         (hashlib.sha256(s.cookie_value.encode()).hexdigest(),)

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.conftest import start_lab
 from tests.portal_support import REPO, post_signin, sign_in
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
 
 @pytest.fixture
