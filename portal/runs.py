@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from portal import oneshot
@@ -30,6 +30,7 @@ from runner import agent, sealed
 from runner.afterrun import after_run
 from runner.auth import Principal
 from runner.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
+from runner.engine import Read
 from runner.ledger.progress import Progress
 from runner.runs import Submitted
 from runner.service import RunOutcome
@@ -37,6 +38,7 @@ from runner.service import RunOutcome
 WAIT_SECONDS = 300.0  # ``run`` waits this long for a final state, then returns the ticket as it is
 _start_lock = threading.Lock()
 _submitted_at: dict[int, float] = {}  # ticket id -> monotonic submit time, for RUN_DURATION
+_here = threading.local()  # submit time of a run executed in the submitting thread (``here``)
 
 
 def start(ctx: PortalContext) -> Dispatcher:
@@ -98,7 +100,7 @@ def _celery_dispatcher(ctx: PortalContext) -> CeleryDispatcher:
 def _execute(ctx: PortalContext, ticket_id: int) -> RunOutcome | None:
     """What a pool worker does with a ticket id: execute it, then the after-run work."""
     outcome = ctx.firstline.runs.execute(ticket_id)
-    started = _submitted_at.pop(ticket_id, None)
+    started = _submitted_at.pop(ticket_id, None) or getattr(_here, "started", None)
     if outcome is not None:
         runbook = _runbook_of(ctx, ticket_id)
         RUNS.labels(runbook=runbook, outcome=outcome.state).inc()
@@ -128,6 +130,8 @@ def submit(
     channel: str = "portal",
     work_note: str | None = None,
     proof: str | None = None,
+    reads: Sequence[Read] = (),
+    here: bool = False,
 ) -> Submitted:
     """Queue *runbook* for *requester* (default: the signed-in user themself), acted by
     *user*; returns at once with the ticket (follow it with ``follow``).
@@ -143,6 +147,11 @@ def submit(
     agent.guard_run(ctx.firstline, user, runbook, params, work_note)
     pool = start(ctx)
     submitted_at = time.monotonic()
+    # A caller that only waits for the outcome runs it in its own (request) thread, within the
+    # pool's places: no hand-over to a pool thread and back (``InProcessDispatcher.here``).
+    here = here and isinstance(pool, InProcessDispatcher)
+    dispatcher: Any = pool.here() if here and isinstance(pool, InProcessDispatcher) else pool
+    _here.started = submitted_at if here else None
     submitted = ctx.firstline.runs.submit(
         runbook,
         params,
@@ -152,11 +161,13 @@ def submit(
         actor_id=user.account,
         client_ip=client.address,
         user_agent=client.user_agent,
-        dispatcher=pool,
+        dispatcher=dispatcher,
         work_note=work_note,
         proof=proof,
+        reads=reads,
     )
-    if isinstance(pool, InProcessDispatcher):
+    _here.started = None
+    if isinstance(pool, InProcessDispatcher) and not here:
         _submitted_at.setdefault(submitted.ticket_id, submitted_at)
     return submitted
 
@@ -177,6 +188,7 @@ def run(
     channel: str = "portal",
     work_note: str | None = None,
     proof: str | None = None,
+    reads: Sequence[Read] = (),
 ) -> RunOutcome:
     """Run *runbook* for *requester* (default: the signed-in user themself), acted by *user*,
     and wait for its outcome (``submit`` then ``RunService.wait``; at most ``WAIT_SECONDS``,
@@ -196,6 +208,8 @@ def run(
         channel=channel,
         work_note=work_note,
         proof=proof,
+        reads=reads,
+        here=True,
     )
     # The pool worker runs it (and does the after-run work); the outcome, with any secret
     # output such as a temporary password, is handed over here once.

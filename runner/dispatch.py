@@ -139,6 +139,13 @@ class InProcessDispatcher:
             if not handed_over:
                 self._places.release()
 
+    def here(self) -> _Here:
+        """A dispatcher for a caller that would only wait for the outcome (the portal's
+        synchronous API answers): ``reserve`` takes one of this pool's places the same way
+        (``QueueFull`` beyond them), and ``send`` executes the run in the caller's own thread
+        instead of handing it to a pool thread and waiting to be woken."""
+        return _Here(self)
+
     def _run(self, ticket_id: int) -> None:
         try:
             self._execute(ticket_id)
@@ -156,6 +163,46 @@ class InProcessDispatcher:
     def close(self, wait: bool = True) -> None:
         self._closed = True
         self._pool.shutdown(wait=wait)
+
+
+class _Here:
+    """``InProcessDispatcher.here()``: the pool's places, the caller's thread."""
+
+    name = "in-process (caller's thread)"
+
+    def __init__(self, pool: InProcessDispatcher) -> None:
+        self._pool = pool
+
+    @contextmanager
+    def reserve(self) -> Iterator[Send]:
+        pool = self._pool
+        if pool._closed:
+            raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
+        if not pool._places.acquire(blocking=False):
+            raise QueueFull(
+                f"Firstline is busy ({pool.capacity} runs in progress or waiting); "
+                "nothing was started. Try again in a minute."
+            )
+        handed_over = False
+
+        def send(ticket_id: int) -> None:
+            nonlocal handed_over
+            handed_over = True
+            with pool._count_lock:
+                pool._depth += 1
+            pool._run(ticket_id)  # gives the place back and counts the run out, whatever happens
+
+        try:
+            yield send
+        finally:
+            if not handed_over:
+                pool._places.release()
+
+    def depth(self) -> int:
+        return self._pool.depth()
+
+    def close(self) -> None:
+        return None
 
 
 class CeleryDispatcher:

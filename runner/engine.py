@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,6 +105,46 @@ class RunResult:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+PREFETCH_MAX_AGE = 5.0  # seconds a read made for a request may stand in for its run's identical read
+PREFETCHED_MESSAGE = "Done (read moments before by the look-up that started this request)."
+
+
+@dataclass(frozen=True)
+class Read:
+    """A read-only connector call made for a request just before its run was submitted
+    (the agent desk's account look-up): what was asked, what came back, and when
+    (``time.monotonic()``)."""
+
+    connector: str
+    target: str
+    action: str
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    at: float
+
+
+class Prefetched:
+    """Reads a run may use instead of repeating them (each at most once, within
+    ``PREFETCH_MAX_AGE`` seconds): a step of an action that does not change state, on the
+    same connector, target and action with the same inputs, takes the read's outputs
+    without calling the target again. State-changing steps always call the target (their
+    connectors re-read before acting: issue 7)."""
+
+    def __init__(self, reads: Iterable[Read], *, max_age: float = PREFETCH_MAX_AGE) -> None:
+        self._reads = list(reads)
+        self._max_age = max_age
+
+    def take(self, connector: str, target: str, action: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        now_ = time.monotonic()
+        for read in self._reads:
+            if (read.connector, read.target, read.action) == (connector, target, action) and dict(
+                read.inputs
+            ) == dict(inputs):
+                self._reads.remove(read)
+                return dict(read.outputs) if now_ - read.at <= self._max_age else None
+        return None
+
+
 def execute(
     runbook: Runbook,
     context: dict[str, Any],
@@ -115,8 +155,10 @@ def execute(
     default_timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     watchdog: Watchdog | None = None,
+    prefetched: Prefetched | None = None,
 ) -> RunResult:
-    """Run *runbook*'s steps and its verify with the template *context*."""
+    """Run *runbook*'s steps and its verify with the template *context*; *prefetched*:
+    reads made for this request just before (``Prefetched``)."""
     result = RunResult(ok=True, context=context)
     steps_ctx: dict[str, Any] = {}
     context["steps"] = steps_ctx
@@ -124,7 +166,9 @@ def execute(
     log = get_logger().bind(ticket=context.get("ticket"), runbook=runbook.name)
     typed = frozenset(p.name for p in runbook.model.parameters if p.type != "choice")
     for step in plan:
-        record = _run_step(step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed)
+        record = _run_step(
+            step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed, prefetched
+        )
         result.steps.append(record)
         if record.status == "ok" and step is not runbook.verify:
             outputs = record.raw_outputs
@@ -196,6 +240,7 @@ def _run_step(
     log: Any,
     watchdog: Watchdog | None = None,
     typed_params: frozenset[str] = frozenset(),
+    prefetched: Prefetched | None = None,
 ) -> StepRecord:
     spec = step.spec
     started = now()
@@ -237,11 +282,18 @@ def _run_step(
     recorder.step_started(step, target)
     timeout = spec.timeout or default_timeout
     retries = getattr(spec, "retries", 0)
+    read = None
+    if prefetched is not None and not step.action.changes_state:
+        read = prefetched.take(spec.connector, target, spec.action, inputs)
     while True:
         record.attempts += 1
         try:
-            conn = pool.get(spec.connector, target)
-            outputs = _call(conn, spec.action, inputs, timeout, watchdog)
+            if read is not None:
+                outputs, read = read, None
+                record.attempts = 0  # the target was not asked again
+            else:
+                conn = pool.get(spec.connector, target)
+                outputs = _call(conn, spec.action, inputs, timeout, watchdog)
         except ConnectorError as exc:
             if exc.transient and record.attempts <= retries:
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
@@ -266,7 +318,7 @@ def _run_step(
             record.outputs = {
                 k: (REDACTED if k in step.action.secret_outputs else scrub.value(v, None)) for k, v in outputs.items()
             }
-            record.status, record.message = "ok", "Done"
+            record.status, record.message = "ok", "Done" if record.attempts else PREFETCHED_MESSAGE
             if step.action.changes_state:
                 reported = outputs.get("changed")
                 record.changed_reported = isinstance(reported, bool)

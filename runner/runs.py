@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +46,7 @@ from runner import leases, sealed, target_locks
 from runner import params as params_mod
 from runner.catalogue import Catalogue, audience_allows
 from runner.dispatch import Dispatcher, InlineDispatcher
-from runner.engine import CONFIG_MESSAGE, RunResult, StepRecord
+from runner.engine import CONFIG_MESSAGE, Prefetched, Read, RunResult, StepRecord
 from runner.engine import execute as run_steps
 from runner.errors import (
     ConfigError,
@@ -332,6 +332,8 @@ class RunService:
         self._lock = threading.Lock()
         # Process-local: secret parameter values of submitted runs, removed at claim.
         self._run_secrets: dict[int, dict[str, Any]] = {}
+        # ticket id → (when, reads made for the request just before): this process's runs only
+        self._prefetched: dict[int, tuple[float, tuple[Read, ...]]] = {}
         # Out of process (runner.sealed): a worker seals a run's once-only outputs for the reader.
         self.seal_outputs = False
         self._run_key: sealed.RunKey | None = None
@@ -482,9 +484,14 @@ class RunService:
         progress: Progress | None = None,
         work_note: str | None = None,
         proof: str | None = None,
+        reads: Sequence[Read] = (),
     ) -> Submitted:
         """Check and record a run as a ``queued`` ticket, hand its id to *dispatcher*
         (default: ``self.dispatcher``) and return at once with the ticket number.
+
+        *reads*: read-only connector calls made for this request just before (the agent
+        desk's account look-up); a run executed in this process uses them instead of
+        repeating an identical read (``runner.engine.Prefetched``). Another process reads afresh.
 
         *proof*: how the requester was proven (``PROOFS``; None for a signed-in session),
         passed by the code path that proved it, never taken from request parameters
@@ -516,6 +523,8 @@ class RunService:
                 self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
                 raise
             submitted = self._record(rb, values, actor, requester, channel, work_note, seal=seal)
+            if reads and not seal:
+                self._prefetched[submitted.ticket_id] = (time.monotonic(), tuple(reads))
             if progress is not None:
                 progress("ticket.opened", {"ticket": submitted.ticket_number})
             try:
@@ -525,6 +534,7 @@ class RunService:
                 # An inline run that failed after its claim re-raises (the sweep ends it).
                 self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
                 self._run_secrets.pop(submitted.ticket_id, None)
+                self._prefetched.pop(submitted.ticket_id, None)
                 if not self._end_unstarted(
                     submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
                 ):
@@ -629,9 +639,12 @@ class RunService:
         if row is None or row["state"] != "queued":
             if row is None or row["state"] in tickets.FINAL_STATES:
                 self._run_secrets.pop(ticket_id, None)
+                self._prefetched.pop(ticket_id, None)
             self.log.info("run.not_claimed", ticket_id=ticket_id, state=row["state"] if row else None)
             return None
         secrets = self._run_secrets.pop(ticket_id, None)  # removed when claimed, whatever follows
+        kept = self._prefetched.pop(ticket_id, None)
+        prefetched = Prefetched(kept[1]) if kept is not None else None
         with self._cond:
             self._here.add(ticket_id)
         try:
@@ -652,7 +665,7 @@ class RunService:
             heartbeat = leases.keeper_for(self)
             heartbeat.hold(lease)
             try:
-                outcome = self._run_claimed(row, secrets or {}, progress, lease)
+                outcome = self._run_claimed(row, secrets or {}, progress, lease, prefetched)
             except LedgerError:
                 # The database is unusable: the lease is left to expire, so the sweep finds the run.
                 heartbeat.forget(lease)
@@ -683,6 +696,7 @@ class RunService:
         secrets: Mapping[str, Any],
         progress: Progress | None,
         lease: leases.Lease | None = None,
+        prefetched: Prefetched | None = None,
     ) -> RunOutcome:
         ticket_id, number = row["id"], tickets.number_of(row["id"])
         context_row = json.loads(row["run_context"] or "{}")
@@ -769,6 +783,7 @@ class RunService:
                     scrub,
                     default_timeout=self.settings.default_step_timeout,
                     watchdog=self.watchdog,
+                    prefetched=prefetched,
                 )
             except leases.LeaseLost:
                 result = None
@@ -1018,6 +1033,7 @@ class RunService:
                 deadline_before=now(),
             ):
                 self._run_secrets.pop(ticket_id, None)
+                self._prefetched.pop(ticket_id, None)
                 done.append(tickets.number_of(ticket_id))
         # Runs whose worker died (lease expired; runner.leases): re-queued where safe, else escalated.
         found = leases.recover(
@@ -1031,6 +1047,7 @@ class RunService:
         )
         for ticket_id in found.escalated:
             self._run_secrets.pop(ticket_id, None)
+            self._prefetched.pop(ticket_id, None)
             done.append(tickets.number_of(ticket_id))
         for ticket_id in found.requeued:
             self._redispatch(ticket_id)

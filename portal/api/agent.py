@@ -123,6 +123,7 @@ def run_fix(
             requester=fix.requester,
             channel="api",
             work_note=fix.work_note,
+            reads=fix.reads,
         )
     except BaseException:
         if key is not None:

@@ -135,6 +135,7 @@ async def run_fix(
             requester=fix.requester,
             channel="portal",
             work_note=fix.work_note,
+            reads=fix.reads,
         )
         if token is not None:
             once.done(key, token, outcome.ticket_number)

@@ -1,0 +1,135 @@
+"""A read made for a request just before its run (the agent desk's account look-up) stands in
+for the run's identical read (runner.engine.Prefetched): same connector, target, action and
+inputs, a step that changes nothing, within PREFETCH_MAX_AGE, once. State-changing steps
+always ask the target. And the portal's synchronous answers run in the caller's thread
+within the in-process pool's places (InProcessDispatcher.here)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from runner import engine
+from runner.dispatch import InlineDispatcher, InProcessDispatcher, QueueFull
+from runner.engine import PREFETCHED_MESSAGE, Read
+from runner.ledger.tables import step_result
+from runner.service import Firstline
+from tests.fakes import FakeConnector
+
+
+def _steps(app: Firstline, ticket_id: int) -> list[tuple[str, str, int, str]]:
+    with app.engine.connect() as c:
+        rows = c.execute(
+            select(step_result.c.step_id, step_result.c.status, step_result.c.attempts, step_result.c.message)
+            .where(step_result.c.ticket_id == ticket_id)
+            .order_by(step_result.c.seq)
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def _run(app: Firstline, reads: tuple[Read, ...]) -> Any:
+    inline = InlineDispatcher(lambda tid: app.runs.execute(tid))
+    sub = app.runs.submit(
+        "fake-unlock",
+        {"user": "alice"},
+        requester="agent7",
+        roles={"agent"},
+        channel="api",
+        dispatcher=inline,
+        reads=reads,
+    )
+    return sub, inline.results[sub.ticket_id]
+
+
+def _read(**changes: Any) -> Read:
+    values: dict[str, Any] = {
+        "connector": "fake",
+        "target": "f1",
+        "action": "account_status",
+        "inputs": {"user": "alice"},
+        "outputs": {"exists": True, "locked": True, "mail": ""},
+        "at": time.monotonic(),
+    }
+    values.update(changes)
+    return Read(**values)
+
+
+def test_the_look_up_stands_in_for_the_check_and_the_unlock_still_asks(app: Firstline) -> None:
+    FakeConnector.script = {
+        "unlock_account": [{"unlocked": True, "changed": True}],
+        "account_status": [{"locked": False}],
+    }
+    sub, out = _run(app, (_read(),))
+    assert out.state == "resolved"
+    # the check was not asked again; the unlock and the verify were
+    assert [(a, i) for _t, a, i in FakeConnector.calls] == [
+        ("unlock_account", {"user": "alice"}),
+        ("account_status", {"user": "alice"}),
+    ]
+    steps = _steps(app, sub.ticket_id)
+    assert steps[0] == ("check", "ok", 0, PREFETCHED_MESSAGE)  # recorded as such: 0 attempts on the target
+    assert steps[1][:3] == ("unlock", "ok", 1)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        _read(inputs={"user": "bob"}),  # another account
+        _read(target="f2"),  # another target
+        _read(action="echo"),  # another action
+        _read(connector="other"),
+        _read(at=time.monotonic() - engine.PREFETCH_MAX_AGE - 1),  # too old
+    ],
+    ids=["other-input", "other-target", "other-action", "other-connector", "stale"],
+)
+def test_a_read_that_does_not_match_exactly_is_not_used(app: Firstline, read: Read) -> None:
+    FakeConnector.script = {"account_status": [{"locked": False}, {"locked": False}]}
+    sub, out = _run(app, (read,))
+    assert out.state == "resolved"
+    assert next(a for _t, a, _i in FakeConnector.calls) == "account_status"  # the check asked the target
+    assert _steps(app, sub.ticket_id)[0][2] == 1
+
+
+def test_reads_are_used_once(app: Firstline) -> None:
+    pre = engine.Prefetched([_read()])
+    assert pre.take("fake", "f1", "account_status", {"user": "alice"}) is not None
+    assert pre.take("fake", "f1", "account_status", {"user": "alice"}) is None
+
+
+def test_unlock_read_offered_to_the_run_is_ignored_by_the_unlock_step(app: Firstline) -> None:
+    FakeConnector.script = {
+        "account_status": [{"locked": True}, {"locked": False}],
+        "unlock_account": [{"unlocked": True, "changed": True}],
+    }
+    _sub, out = _run(app, (_read(action="unlock_account", outputs={"unlocked": True, "changed": True}),))
+    assert out.state == "resolved"
+    assert [a for _t, a, _i in FakeConnector.calls] == ["account_status", "unlock_account", "account_status"]
+
+
+def test_here_runs_in_the_callers_thread_within_the_pools_places(app: Firstline) -> None:
+    seen: list[str] = []
+
+    def execute(ticket_id: int) -> Any:
+        seen.append(threading.current_thread().name)
+        return app.runs.execute(ticket_id)
+
+    pool = InProcessDispatcher(execute, workers=1, queue_size=0)
+    try:
+        FakeConnector.script = {"account_status": [{"locked": False}, {"locked": False}]}
+        sub = app.runs.submit(
+            "fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"}, channel="api", dispatcher=pool.here()
+        )
+        assert seen == [threading.current_thread().name]
+        assert app.runs.wait(sub.ticket_id, timeout=5) is not None
+        assert pool.depth() == 0  # the place was given back
+        # the one place taken by a waiting run elsewhere: the caller's run is refused, no ticket
+        with pool.reserve():
+            with pytest.raises(QueueFull):
+                with pool.here().reserve():
+                    pass
+    finally:
+        pool.close()
