@@ -27,6 +27,7 @@ from runner.errors import FirstlineError, NotFoundError
 from runner.ledger.store import reading
 from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
+from runner.target_locks import WAIT_STEP
 from runner.texts import localize, note_in
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ def _titles(app: Firstline, runbook: str, lang: str) -> tuple[str, dict[str, str
         return runbook, {}
     steps = {s.id: (s.title.get(lang) if s.title else s.id) for s in rb.model.steps}
     steps["verify"] = "Resultaat controleren" if lang == "nl" else "Check the result"
+    steps[WAIT_STEP] = "Wachten op een ander verzoek" if lang == "nl" else "Wait for another request"
     return rb.model.title.get(lang), steps
 
 

@@ -60,6 +60,9 @@ EXACT: dict[str, str] = {
         "Een interne fout stopte deze stap; het beheerderslogboek heeft de details."
     ),
     "Resolved by automation.": "Automatisch opgelost.",
+    "Done (read moments before by the look-up that started this request).": (
+        "Klaar (gelezen vlak ervoor, bij het opzoeken waarmee dit verzoek begon)."
+    ),
     "The request could not be done as asked.": "Het verzoek kon niet worden uitgevoerd zoals gevraagd.",
     "The runbook could not finish.": "Het runbook kon niet afronden.",
     # the run seam (runner.runs, runner.leases)
@@ -86,6 +89,7 @@ EXACT: dict[str, str] = {
 
 # Templates with values: English pattern → Dutch template (str.format fields).
 _TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("Waiting for {ticket} on {key}", "Wacht op {ticket}, dat met hetzelfde bezig is ({key})"),
     (
         "Another request ({other}) was still working on the same {what} after {seconds} s, so this one "
         "was not run; nothing was changed. The service desk will look at it.",

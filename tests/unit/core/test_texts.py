@@ -47,6 +47,8 @@ def test_templated_run_texts_and_unknown_text() -> None:
         "Een ander verzoek (FL-000042) werkte na 60 s nog aan hetzelfde doel (account), dus dit verzoek "
         "is niet uitgevoerd; er is niets gewijzigd. De servicedesk kijkt ernaar."
     )
+    waiting = localize("Waiting for FL-000007 on account:corp:alice", "nl")
+    assert waiting == "Wacht op FL-000007, dat met hetzelfde bezig is (account:corp:alice)"
     technical = "ssh: print queue 'x' does not exist on cups-lab"
     assert localize(technical, "nl") == technical  # the service desk reads it as written
     assert localize(None, "nl") is None and localize("Done", "fr") == "Done"
