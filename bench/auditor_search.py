@@ -17,6 +17,7 @@ events as JSON Lines beside one that exports 10,000 (constant memory: about equa
 SQLite: var/bench/auditor-search.db (built once, reused). PostgreSQL: database
 ``fl_bench_search`` on 127.0.0.1:5432 (user postgres), created and dropped by this run.
 Seeding takes minutes. Usage: .venv/bin/python bench/auditor_search.py [sqlite|postgresql ...]
+[SHAPE-WORDS ...] (only shapes whose name contains one of the words, e.g. "month" "day")
 """
 
 from __future__ import annotations
@@ -203,7 +204,10 @@ def measure(engine: Engine, name: str) -> None:
     print(f"\n{name}: p50 / p95 in ms over {REPS} searches each (target p95 < 100)")
     print(f"  {'shape':28} {'page':>15} {'next page':>15} {'page + count':>15}   matches (median)")
     all95: list[tuple[float, str]] = []
+    picked = [a for a in sys.argv[1:] if a not in ("sqlite", "postgresql")]
     for shape, (kind, make) in shapes().items():
+        if picked and not any(p in shape for p in picked):
+            continue
         rnd = random.Random(shape)
         t: dict[str, list[float]] = {"page": [], "next": [], "answer": []}
         counts: list[int] = []
@@ -246,7 +250,7 @@ def export_rss(url: str) -> None:
 
 
 def main() -> None:
-    which = sys.argv[1:] or ["sqlite", "postgresql"]
+    which = [a for a in sys.argv[1:] if a in ("sqlite", "postgresql")] or ["sqlite", "postgresql"]
     if "sqlite" in which:
         print("SQLite: building or reusing", SQLITE)
         engine = open_sqlite()
