@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector
 from runner import leases, sealed, target_locks
@@ -217,6 +218,7 @@ class _LedgerRecorder:
         self.svc, self.ticket_id, self.number, self.actor = svc, ticket_id, number, actor
         self.runbook, self.correlation_id, self.progress, self.seq = runbook, correlation_id, progress, 0
         self.open_seq: int | None = None
+        self.unwritten = False  # the open step's row is not in the ledger yet (a skipped step)
         self.titles: dict[str, dict[str, str]] = {}
 
     def step_started(self, step: CompiledStep, target: str | None) -> None:
@@ -229,6 +231,11 @@ class _LedgerRecorder:
             self.titles[step.id] = {"en": step.id, "nl": step.id}
         self.seq += 1
         self.open_seq = self.seq
+        if target is None:
+            # A skipped step (``when`` false) touches nothing: its one row is written when it
+            # "finishes", a moment later (one transaction instead of two).
+            self.unwritten = True
+            return self._started_event(step, target)
         with transaction(self.svc.engine) as conn:
             progress_mod.step_started(
                 conn,
@@ -242,6 +249,9 @@ class _LedgerRecorder:
                     "started_at": now(),
                 },
             )
+        self._started_event(step, target)
+
+    def _started_event(self, step: CompiledStep, target: str | None) -> None:
         if self.progress is not None:
             self.progress("step.started", {"step": step.id, "title": self.titles[step.id], "target": target})
 
@@ -249,8 +259,9 @@ class _LedgerRecorder:
         if self.open_seq is None:  # the step could not be prepared: it never started
             self.seq += 1
         seq, self.open_seq = self.seq, None
+        unwritten, self.unwritten = self.unwritten, False
         with transaction(self.svc.engine) as conn:
-            progress_mod.step_finished(conn, self.ticket_id, seq, record.row())
+            progress_mod.step_finished(conn, self.ticket_id, seq, record.row(), started=not unwritten)
             if record.changes_state and record.status == "ok":
                 # changed False: the action found nothing to do; recorded as such, never as a change.
                 self.svc.audit.append(
@@ -800,7 +811,7 @@ class RunService:
                 # or escalated now, so nothing more is done or closed here.
                 self.log.warning("run.lease_lost", ticket=number)
                 return self.outcome_from_ledger(ticket_id)
-            return self._finish(ticket_id, number, rb, actor, meta, result, scrub)
+            return self._finish(ticket_id, number, rb, actor, meta, result, scrub, lease)
         finally:
             if keys and lease is None:  # with a lease, its release drops the locks too (execute)
                 try:
@@ -874,6 +885,7 @@ class RunService:
         meta: Mapping[str, Any],
         result: RunResult,
         scrub: Scrubber,
+        lease: leases.Lease | None = None,
     ) -> RunOutcome:
         note = None
         note_i18n: dict[str, str] = {}
@@ -914,12 +926,16 @@ class RunService:
                     meta=meta,
                     note_i18n=note_i18n,
                 )
+                if lease is not None:  # the run's lease and target locks end with its ticket
+                    leases.release_in(conn, lease)
                 if result.secrets and self.seal_outputs and self.run_key is not None:
                     # Executed for another process: its once-only outputs wait there, sealed (runner.sealed).
                     sealed.put(conn, self.run_key, ticket_id, sealed.OUTPUTS, result.secrets)
         except LedgerError:
             self.log.exception("ticket.close_failed", ticket=number)  # sweep() escalates it later
             raise
+        if lease is not None:
+            lease.released = True
         self.log.info("run.finished", ticket=number, state=state, reason=result.reason)
         return RunOutcome(number, state, result.reason, message, note, result.steps, result.secrets)
 
@@ -937,7 +953,10 @@ class RunService:
 
         A run executed in this process gives its full outcome (with secret outputs such as
         a temporary password, handed over once); otherwise the outcome is read from the
-        ledger (no secrets)."""
+        ledger (no secrets). A database that cannot be read for a moment (a PostgreSQL
+        restart) is waited out within *timeout*: the run goes on meanwhile, and failing the
+        waiting request would make its client send it again (tests/integration/scaleout/
+        test_faults.py, PostgreSQL restart). ``NotFoundError`` for an unknown ticket."""
         deadline = time.monotonic() + timeout
         while True:
             with self._cond:
@@ -946,16 +965,23 @@ class RunService:
                     return kept[1]
                 here = ticket_id in self._here
             if not here:
-                found = progress_mod.events_after(self.engine, ticket_id, 0)
-                if found is None:
-                    raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
-                if found.done:
-                    with self._cond:
-                        kept = self._finished.pop(ticket_id, None)
-                        if kept is not None:
-                            return kept[1]
-                        if ticket_id not in self._here:
-                            return self.outcome_from_ledger(ticket_id)
+                try:
+                    found = progress_mod.events_after(self.engine, ticket_id, 0)
+                    if found is None:
+                        raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+                    if found.done:
+                        with self._cond:
+                            kept = self._finished.pop(ticket_id, None)
+                            if kept is not None:
+                                return kept[1]
+                            if ticket_id not in self._here:
+                                return self.outcome_from_ledger(ticket_id)
+                except (LedgerError, SQLAlchemyError):
+                    if time.monotonic() >= deadline:
+                        raise
+                    self.log.warning("run.wait_ledger_unavailable", ticket=tickets.number_of(ticket_id))
+                    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+                    continue
             left = deadline - time.monotonic()
             if left <= 0:
                 return None

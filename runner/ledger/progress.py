@@ -63,11 +63,14 @@ def step_started(conn: Connection, ticket_id: int, seq: int, row: Mapping[str, A
     )
 
 
-def step_finished(conn: Connection, ticket_id: int, seq: int, row: Mapping[str, Any]) -> None:
+def step_finished(
+    conn: Connection, ticket_id: int, seq: int, row: Mapping[str, Any], *, started: bool = True
+) -> None:
     """Update step *seq*'s row with its outcome (``StepRecord.row()``); insert it if the step
-    never reported a start (a step that could not be prepared)."""
+    never reported a start (a step that could not be prepared) — at once when *started* is
+    False (a skipped step, whose row was never written)."""
     values = {**row, "event_seq": 2 * seq}
-    if not conn.execute(_FINISH_STEP, {"b_ticket": ticket_id, "b_seq": seq, **values}).rowcount:
+    if not started or not conn.execute(_FINISH_STEP, {"b_ticket": ticket_id, "b_seq": seq, **values}).rowcount:
         conn.execute(step_result.insert(), {"ticket_id": ticket_id, "seq": seq, **values})
 
 
