@@ -80,21 +80,13 @@ def stop(ctx: PortalContext) -> None:
 
 
 def _celery_dispatcher(ctx: PortalContext) -> CeleryDispatcher:
-    from runner.celery_app import make_celery, queue_for
+    from runner.celery_app import dispatcher_for, make_celery
 
     settings = ctx.settings
     assert settings.broker_url is not None
-
-    def route(ticket_id: int) -> str:
-        from sqlalchemy import select
-
-        from runner.ledger.tables import ticket
-
-        with ctx.firstline.engine.connect() as conn:
-            row = conn.execute(select(ticket.c.channel, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
-        return queue_for(row.channel if row else None, row.runbook if row else None, settings.batch_runbooks)
-
-    return CeleryDispatcher(make_celery(settings.broker_url), route)
+    celery = make_celery(settings.broker_url)
+    found: CeleryDispatcher = dispatcher_for(celery, ctx.firstline.engine, settings.batch_runbooks)
+    return found
 
 
 def _execute(ctx: PortalContext, ticket_id: int) -> RunOutcome | None:

@@ -10,7 +10,9 @@ pool (``runner.dispatch.InProcessDispatcher``).
 * **Delivery**: ``acks_late`` (acknowledged when the run ends), ``worker_prefetch_multiplier
   = 1``, ``task_reject_on_worker_lost`` (a killed pool process hands the message back), no
   automatic retry. A redelivered id does nothing: ``RunService.execute`` claims
-  ``queued → running`` atomically and returns None for a ticket that left ``queued``.
+  ``queued → running`` atomically and returns None for a ticket that left ``queued``. A
+  task whose database is unusable (a restart) hands its message back (``run_task``) rather
+  than dropping it.
 * **Queues** (``queue_for``): ``firstline.interactive`` — a person is waiting (portal, API,
   CLI channels: an agent's one-click fix, a locked-out employee) — and ``firstline.batch``
   — channel ``worker`` (automation, bulk jobs) and every runbook named in
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +45,7 @@ QUEUE_NAMES = {"interactive": INTERACTIVE, "batch": BATCH}
 BATCH_CHANNELS = frozenset({"worker"})
 MAX_BODY = 1024  # bytes: a real message body is about 100
 SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+REQUEUE_PAUSE = 1.0  # seconds before a message whose run could not reach the database goes back
 VISIBILITY_TIMEOUT = 300  # Redis: an unacknowledged message is handed out again after this (harmless: claim)
 
 
@@ -170,6 +174,23 @@ def queue_for(channel: str | None, runbook: str | None, batch_runbooks: list[str
     return INTERACTIVE
 
 
+def dispatcher_for(celery: Any, engine: Any, batch_runbooks: list[str] | tuple[str, ...]) -> Any:
+    """A ``CeleryDispatcher`` publishing with *celery*, each ticket to its ``queue_for``
+    queue (channel and runbook read from the ledger at *engine*)."""
+    from sqlalchemy import select
+
+    from runner.dispatch import CeleryDispatcher
+    from runner.ledger.store import reading
+    from runner.ledger.tables import ticket
+
+    def route(ticket_id: int) -> str:
+        with reading(engine) as conn:
+            row = conn.execute(select(ticket.c.channel, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
+        return queue_for(row.channel if row else None, row.runbook if row else None, batch_runbooks)
+
+    return CeleryDispatcher(celery, route)
+
+
 # -- the worker's side -----------------------------------------------------------------------
 _service_lock = threading.Lock()
 _service: Any = None
@@ -201,16 +222,31 @@ def valid_ticket_id(args: Any, kwargs: Any) -> int | None:
 def run_task(*args: Any, **kwargs: Any) -> None:
     """The task body: ``RunService.execute(ticket_id)`` then the after-run rules
     (``runner.afterrun``). Never raises for a run's own outcome; a message that is not one
-    ticket id is logged and dropped (the consumer refuses most such messages earlier)."""
+    ticket id is logged and dropped (the consumer refuses most such messages earlier).
+    When the database cannot be used, the message is handed back to the broker
+    (``Reject(requeue=True)`` after ``REQUEUE_PAUSE`` seconds) instead of acknowledged."""
     ticket_id = valid_ticket_id(list(args), kwargs)
     log = get_logger()
     if ticket_id is None:
         log.warning("worker.message_rejected", reason="arguments", args=len(args), kwargs=len(kwargs))
         return
-    from runner.afterrun import after_run
+    from celery.exceptions import Reject
+    from sqlalchemy.exc import SQLAlchemyError
 
-    app = service()
-    outcome = app.runs.execute(ticket_id)
+    from runner.afterrun import after_run
+    from runner.errors import LedgerError
+
+    try:
+        app = service()
+        outcome = app.runs.execute(ticket_id)
+    except (LedgerError, SQLAlchemyError) as exc:
+        # The database could not be used (e.g. a PostgreSQL restart). Acknowledging would drop
+        # the id and leave a queued ticket to end ``never_started`` although nothing ran; hand
+        # it back to the broker after a pause instead. A redelivered id is harmless: the claim
+        # is atomic, and a run that had started is recovered by its lease (runner.leases).
+        log.warning("worker.ledger_unavailable", ticket_id=ticket_id, error=type(exc).__name__)
+        time.sleep(REQUEUE_PAUSE)
+        raise Reject(type(exc).__name__, requeue=True) from exc
     if outcome is not None:
         after_run(app, outcome)
 

@@ -701,7 +701,21 @@ def worker(
 
     from celery import signals
 
+    # The worker's main process also sweeps (runner.runs.sweep, every FIRSTLINE_SWEEP_INTERVAL
+    # or run lease): runs whose worker died are found by their expired lease and re-queued
+    # to the broker or escalated, and nothing stays queued or running past its deadline even
+    # with no portal running. Several workers sweeping is safe (each change is conditional).
+    sweeping: dict[str, Any] = {}
+
+    def start_sweeping() -> None:
+        from runner.celery_app import dispatcher_for
+
+        swept = _app()
+        swept.runs.dispatcher = dispatcher_for(celery, swept.engine, settings.batch_runbooks)
+        sweeping["app"], sweeping["sweeper"] = swept, swept.runs.start_sweeper(settings.sweep_interval)
+
     def ready(**_: Any) -> None:
+        start_sweeping()
         log.info("worker.ready", queues=names, concurrency=slots, pool=pool.value, broker=broker_place(url))
         err.print(
             f"firstline worker ready: queues {', '.join(wanted)}; {slots} {pool.value} slot(s); "
@@ -710,6 +724,11 @@ def worker(
         )
 
     def stopping(**_: Any) -> None:
+        sweeper, swept = sweeping.pop("sweeper", None), sweeping.pop("app", None)
+        if sweeper is not None:
+            sweeper.stop()
+        if swept is not None:
+            swept.close()
         log.info("worker.stopping")
         err.print("firstline worker stopping: finishing the runs in progress", markup=False)
 
