@@ -179,6 +179,15 @@ class Rig:
             resumed = (
                 conn.execute(select(audit_event.c.ticket).where(audit_event.c.action == "run.resumed")).scalars().all()
             )
+            by_sweep = (
+                conn.execute(
+                    select(audit_event.c.ticket).where(
+                        audit_event.c.action == "ticket.escalated", audit_event.c.actor == "system:sweeper"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         states = Counter(r.state for r in rows)
         reasons = Counter(r.reason or "-" for r in rows if r.state == "escalated")
         return {
@@ -189,6 +198,7 @@ class Rig:
             "escalated_reasons": dict(sorted(reasons.items())),
             "closed": states["closed"],
             "not_final": sum(n for s, n in states.items() if s not in FINAL),
+            "escalated_by_sweep": len(by_sweep),  # the rest: by the run itself, or at submit
             "resumed": len(resumed),
             "lost": (len(ids) if submitted is None else submitted) - sum(states[s] for s in FINAL),
         }
