@@ -369,7 +369,7 @@ def test_a_sigkilled_worker_s_runs_are_recovered_by_their_lease(
 ) -> None:
     """Worker A holds two runs, stalled in a check (chk-0) and in an unlock (unl-0); the rest
     of the burst goes through the portal's HTTP API to worker B. A and its pool processes
-    are SIGKILLed; the portal's sweep finds both by their expired leases: chk-0 is re-queued
+    are SIGKILLed; the sweep (the portal's or worker B's) finds both by their expired leases: chk-0 is re-queued
     and run by another worker, unl-0 (a change had started) is escalated ``run_lost``."""
     rig = rig_factory(make_database_url(tmp_path / "fl.db"), redis_url)
     portal = rig.serve()
