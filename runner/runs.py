@@ -966,10 +966,11 @@ class RunService:
                 here = ticket_id in self._here
             if not here:
                 try:
-                    found = progress_mod.events_after(self.engine, ticket_id, 0)
-                    if found is None:
+                    # The state only; the steps are read once, when it is final (outcome_from_ledger).
+                    state = progress_mod.state_of(self.engine, ticket_id)
+                    if state is None:
                         raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
-                    if found.done:
+                    if state in tickets.FINAL_STATES:
                         with self._cond:
                             kept = self._finished.pop(ticket_id, None)
                             if kept is not None:

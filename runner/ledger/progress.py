@@ -98,6 +98,14 @@ class Progress:
         return self.state in FINAL_STATES
 
 
+def state_of(engine: Engine, ticket_id: int) -> str | None:
+    """The ticket's state — one primary-key read, no step rows (what a waiter polls until the
+    run is final); None if there is no such ticket."""
+    with reading(engine) as conn:
+        state: str | None = conn.execute(select(ticket.c.state).where(ticket.c.id == ticket_id)).scalar()
+    return state
+
+
 def events_after(engine: Engine, ticket_id: int, after_seq: int = 0) -> Progress | None:
     """The run's progress after *after_seq* (0: from the start); None if no such ticket."""
     with reading(engine) as conn:
