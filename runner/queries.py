@@ -374,13 +374,16 @@ class EventFilter:
         ]
         if through and page:
             # Correlated on the ticket's primary key (the id inside the event's ticket number,
-            # and that number exactly): a page walks events newest first and looks each
-            # ticket up, and stops after one page, instead of first listing every ticket.
-            out.append(
+            # and that number exactly): a page walks events newest first, looks each ticket
+            # up and stops after one page, instead of first listing every ticket. A scalar
+            # subquery, not EXISTS, so PostgreSQL keeps it per row rather than turning it
+            # into a join that sorts every match.
+            found = (
                 select(ticket.c.id)
                 .where(ticket.c.id == _TicketId(c.ticket), _TicketNumber(ticket.c.id) == c.ticket, *through)
-                .exists()
+                .scalar_subquery()
             )
+            out.append(found.is_not(None))
         elif through:
             # A count or export: the tickets first (ix_ticket_channel_id...), then their events
             # through ix_audit_event_ticket.
@@ -473,7 +476,9 @@ def _key_bounds(conn: Any, f: TicketFilter | EventFilter, key_col: Any) -> list[
     page then walks the key backwards between them instead of sorting every row of the
     range. Exact whatever the clocks did (keys and times need not rise together); fast
     because they do."""
-    low, high = conn.execute(select(func.min(key_col), func.max(key_col)).where(*f.conditions())).one()
+    # "+ 0": an aggregate over the rows that match (PostgreSQL would otherwise walk the key
+    # index from one end, filtering, to find min and max)
+    low, high = conn.execute(select(func.min(key_col + 0), func.max(key_col + 0)).where(*f.conditions())).one()
     return None if low is None else [key_col >= low, key_col <= high]
 
 

@@ -46,7 +46,7 @@ ticket = Table(
     Column("work_note", Text),  # revision 0007: the agent's reason for a one-click fix (NULL otherwise)
     Column("resolution_note_i18n", Text),  # revision 0013: JSON {"nl": note} beside the English note
     Index("ix_ticket_directory", "directory"),
-    Index("ix_ticket_opened_at", "opened_at"),  # revision 0008: auditor searches and KPIs
+    Index("ix_ticket_opened_at", "opened_at", "id"),  # revision 0008 (0011: + id): auditor searches and KPIs
     Index("ix_ticket_opened_by_id", "opened_by", "id"),
     Index("ix_ticket_runbook_id", "runbook", "id"),
     Index("ix_ticket_state_deadline", "state", "deadline_at"),
@@ -103,7 +103,7 @@ audit_event = Table(
     # revision 0011: the canonical record as written (UTF-8 JSON text; the hash covers its
     # bytes); NULL for events written before it (verify rebuilds those from the columns)
     Column("canonical", Text),
-    Index("ix_audit_event_ts", "ts"),  # revision 0008: keyset searches (runner/queries.py)
+    Index("ix_audit_event_ts", "ts", "seq"),  # revision 0008 (0011: + seq): keyset searches (runner/queries.py)
     Index("ix_audit_event_actor_seq", "actor", "seq"),
     Index("ix_audit_event_on_behalf_of_seq", "on_behalf_of", "seq"),
     Index("ix_audit_event_action_seq", "action", "seq"),

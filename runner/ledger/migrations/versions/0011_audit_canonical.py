@@ -55,6 +55,12 @@ INDEXES = (
     ("ix_ticket_channel_id", "ticket", ["channel", "id"]),
     ("ix_ticket_state_id", "ticket", ["state", "id"]),
 )
+# the time indexes of 0008 get the key as a second column (same names): a time range's lowest
+# and highest key then come from the index alone (PostgreSQL: an index-only scan)
+WIDENED = (
+    ("ix_audit_event_ts", "audit_event", ["ts"], ["ts", "seq"]),
+    ("ix_ticket_opened_at", "ticket", ["opened_at"], ["opened_at", "id"]),
+)
 
 TRIGRAM = (  # PostgreSQL only (pg_trgm)
     ("ix_audit_event_target_trgm", "audit_event", "target"),
@@ -96,6 +102,9 @@ def upgrade() -> None:
         op.create_index(name, table, columns)
     for name, table, _columns in REPLACED:
         op.drop_index(name, table_name=table)
+    for name, table, _old, wide in WIDENED:
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, wide)
     if conn.dialect.name == "postgresql":
         _trigram_indexes(conn)
 
@@ -117,6 +126,9 @@ def _trigram_indexes(conn: Any) -> None:
 def downgrade() -> None:
     for name, _table, _column in TRIGRAM:
         op.execute(f"DROP INDEX IF EXISTS {name}")
+    for name, table, narrow, _wide in WIDENED:
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, narrow)
     for name, table, columns in REPLACED:
         op.create_index(name, table, columns)
     for name, table, _columns in reversed(INDEXES):
