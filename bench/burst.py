@@ -71,6 +71,7 @@ import httpx
 import psycopg2
 import redis
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SUBTREE, Connection
+from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 REPO = Path(__file__).resolve().parents[1]
@@ -158,6 +159,53 @@ def _tree(root: int) -> list[int]:
     return out
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+SLAPD_PID = REPO / "var" / "lab" / "slapd" / "run" / "slapd.pid"
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) *pid* has used, 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _matching(word: str) -> list[int]:
+    """Processes whose command line holds *word* (a PostgreSQL backend names its database)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if word.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    out.append(int(entry))
+            except OSError:
+                continue
+    return out
+
+
+def _slapd_pid() -> int | None:
+    try:
+        return int(SLAPD_PID.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_now(cfg: Config) -> dict[str, float]:
+    """CPU seconds so far: this bench process (the clients; raw-ldap3's whole work), the
+    configuration's own processes (portal, workers), slapd, and its PostgreSQL backends."""
+    times = os.times()
+    slapd_pid = _slapd_pid()
+    slapd = _cpu(slapd_pid) if slapd_pid else 0.0
+    return {
+        "client": times.user + times.system,
+        "firstline": sum(_cpu(p) for root in cfg.memory.values() for p in _tree(root)),
+        "slapd": slapd,
+        "postgresql": sum(_cpu(p) for p in _matching(cfg.database)) if cfg.database else 0.0,
+    }
+
+
 @dataclass
 class Peak:
     process_kb: int = 0  # the largest single process of the tree
@@ -209,23 +257,54 @@ def account(i: int) -> str:
     return f"{PREFIX}{i:03d}"
 
 
-def delete_bench_accounts(admin: Connection) -> int:
-    admin.search(PEOPLE, f"(uid={PREFIX}*)", SUBTREE, attributes=["uid"])
-    dns = [e["dn"] for e in admin.response if e.get("type") == "searchResEntry"]
-    for dn in dns:
-        admin.delete(dn)
-    return len(dns)
+class Admin:
+    """The lab's directory administrator (accounts, locks): reconnects once when the
+    connection was lost (a lab slapd restarted by someone else)."""
+
+    def __init__(self) -> None:
+        self.password = (SECRETS / "admin").read_text().strip()
+        self.conn = connect("cn=admin,dc=example,dc=org", self.password)
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.conn, method)(*args, **kwargs), self.conn
+        except LDAPException:
+            try:
+                self.conn.unbind()
+            except LDAPException:
+                pass
+            self.conn = connect("cn=admin,dc=example,dc=org", self.password)
+            return getattr(self.conn, method)(*args, **kwargs), self.conn
+
+    def close(self) -> None:
+        try:
+            self.conn.unbind()
+        except LDAPException:
+            pass
 
 
-def lock(admin: Connection, user: str) -> None:
+def delete_bench_accounts(admin: Admin) -> int:
+    removed = 0
+    while True:
+        _, conn = admin("search", PEOPLE, f"(uid={PREFIX}*)", SUBTREE, attributes=["uid"], paged_size=500)
+        dns = [e["dn"] for e in conn.response if e.get("type") == "searchResEntry"]
+        if not dns:
+            return removed
+        for dn in dns:
+            admin("delete", dn)
+        removed += len(dns)
+
+
+def lock(admin: Admin, user: str) -> None:
     stamp = time.strftime("%Y%m%d%H%M%SZ", time.gmtime())
     dn = f"uid={user},{PEOPLE}"
-    admin.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]})  # noSuchAttribute when unlocked: fine
-    assert admin.modify(dn, {"pwdAccountLockedTime": [(MODIFY_ADD, [stamp])]}), admin.result
+    admin("modify", dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]})  # noSuchAttribute when unlocked: fine
+    ok, conn = admin("modify", dn, {"pwdAccountLockedTime": [(MODIFY_ADD, [stamp])]})
+    assert ok, conn.result
 
 
-def unlocked(admin: Connection, user: str) -> None:
-    admin.modify(f"uid={user},{PEOPLE}", {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]})
+def unlocked(admin: Admin, user: str) -> None:
+    admin("modify", f"uid={user},{PEOPLE}", {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]})
 
 
 # -- raw ldap3 --------------------------------------------------------------------------------
@@ -287,6 +366,7 @@ class Result:
     reasons: Counter[str] = field(default_factory=Counter)
     ledger_note: str = ""
     memory: dict[str, Peak] = field(default_factory=dict)
+    cpu: Counter[str] = field(default_factory=Counter)  # CPU seconds over the timed rounds, by part
 
     def record(self, op: str, ms: float, state: str | None, reason: str | None, lost: str | None) -> None:
         self.done += 1
@@ -321,6 +401,7 @@ class Config:
     close_client: Callable[[Any], None]
     memory: dict[str, int] = field(default_factory=dict)  # label -> root pid
     server: PortalServer | None = None
+    database: str = ""  # PostgreSQL database name (its backends' CPU is counted)
     sent: int = 0  # requests including warm-up (tickets the ledger should hold)
 
 
@@ -346,10 +427,34 @@ def api_op(bound: float) -> Op:
     return op
 
 
-def raw_op(svc: Connection, kind: str, user: str) -> tuple[str | None, str | None, str | None]:
+@dataclass
+class RawClient:
+    """One thread's persistent connection; reopened after a failure (as a careful script
+    would), the failed request counted lost."""
+
+    password: str
+    conn: Connection | None = None
+
+    def get(self) -> Connection:
+        if self.conn is None:
+            self.conn = connect("cn=firstline,ou=services,dc=example,dc=org", self.password)
+        return self.conn
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.unbind()
+            except Exception:
+                pass
+        self.conn = None
+
+
+def raw_op(client: RawClient, kind: str, user: str) -> tuple[str | None, str | None, str | None]:
     try:
-        return (raw_unlock if kind == "unlock" else raw_reset)(svc, user), None, None
+        return (raw_unlock if kind == "unlock" else raw_reset)(client.get(), user), None, None
     except Exception as exc:
+        if isinstance(exc, LDAPException | OSError):
+            client.drop()
         return None, None, f"{type(exc).__name__}: {exc}"[:80]
 
 
@@ -479,6 +584,7 @@ def run_round(cfg: Config, clients: list[Any], plan: list[tuple[str, str]], resu
 
     threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in clients]
     sampler.watch({f"{k}@{cfg.label}": pid for k, pid in cfg.memory.items()})
+    cpu_before = cpu_now(cfg)
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -486,6 +592,8 @@ def run_round(cfg: Config, clients: list[Any], plan: list[tuple[str, str]], resu
         while t.is_alive():
             t.join(0.2)  # wakes up for Ctrl-C
     took = time.perf_counter() - start
+    for part, used in cpu_now(cfg).items():
+        result.cpu[part] += max(0.0, used - cpu_before[part])
     sampler.watch(None)
     if failures:
         raise failures[0]
@@ -535,13 +643,14 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_term)
     start_lab("slapd", *(["smtp"] if opts.mail else []))
     load_before = os.getloadavg()
+    slapd_before = _slapd_pid()
     procs = Processes()
     sampler = Sampler()
     sampler.start()
-    admin = connect("cn=admin,dc=example,dc=org", (SECRETS / "admin").read_text().strip())
+    admin = Admin()
     svc_password = (SECRETS / "firstline").read_text().strip()
     results: dict[str, Result] = {}
-    raw_conns: list[Connection] = []
+    raw_clients: list[RawClient] = []
     try:
         with tempfile.TemporaryDirectory(prefix="burst-") as tmp, ExitStack() as resources:
             try:
@@ -550,8 +659,9 @@ def main() -> None:
                 for i in range(per_round):
                     u = account(i)
                     attrs = {"uid": u, "cn": u, "sn": "Burst", **({"mail": f"{u}@example.org"} if opts.mail else {})}
-                    assert admin.add(f"uid={u},{PEOPLE}", ["inetOrgPerson"], attrs), admin.result
-                configs = make_configs(opts, procs, resources, work, celery_dbs, svc_password, raw_conns)
+                    ok, conn = admin("add", f"uid={u},{PEOPLE}", ["inetOrgPerson"], attrs)
+                    assert ok, conn.result
+                configs = make_configs(opts, procs, resources, work, celery_dbs, svc_password, raw_clients)
                 for cfg in configs:
                     results[cfg.label] = Result(cfg.label, cfg.describe)
                 clients = {cfg.label: [cfg.make_client() for _ in range(opts.concurrency)] for cfg in configs}
@@ -590,15 +700,14 @@ def main() -> None:
     finally:
         sampler.halt.set()
         procs.stop_all()
-        for c in raw_conns:
-            try:
-                c.unbind()
-            except Exception:
-                pass
+        for c in raw_clients:
+            c.drop()
         removed = delete_bench_accounts(admin)
-        admin.unbind()
+        admin.close()
         print(f"cleanup: started processes stopped, {removed} bench accounts deleted, Redis and PostgreSQL released")
     report(opts, rounds, per_round, load_before, results)
+    if _slapd_pid() != slapd_before:
+        print("WARNING: the lab slapd was restarted during the run (someone else's test?): the figures are disturbed")
 
 
 def make_configs(
@@ -608,16 +717,17 @@ def make_configs(
     work: Path,
     celery_dbs: list[str],
     svc_password: str,
-    raw_conns: list[Connection],
+    raw_clients: list[RawClient],
 ) -> list[Config]:
     """raw-ldap3, then the portals (and workers) started, each ready and signed in."""
 
-    def raw_client() -> Connection:
-        c = connect("cn=firstline,ou=services,dc=example,dc=org", svc_password)
-        raw_conns.append(c)
+    def raw_client() -> RawClient:
+        c = RawClient(svc_password)
+        c.get()
+        raw_clients.append(c)
         return c
 
-    configs = [Config("raw-ldap3", "ldap3, one LDAPS connection per thread", raw_client, raw_op, _unbind)]
+    configs = [Config("raw-ldap3", "ldap3, one LDAPS connection per thread", raw_client, raw_op, RawClient.drop)]
     op = api_op(opts.bound)
     if not opts.no_embedded:
         server, _ = start_portal(procs, work / "embedded", 1, {})
@@ -660,13 +770,10 @@ def make_configs(
                 close,
                 {"portal": server.proc.pid, "worker1": w1, "worker2": w2},
                 server,
+                env.get("FIRSTLINE_DATABASE_URL", "/").rsplit("/", 1)[1] if kind == "postgresql" else "",
             )
         )
     return configs
-
-
-def _unbind(conn: Connection) -> None:
-    conn.unbind()
 
 
 def report(
@@ -705,6 +812,9 @@ def report(
             print("  lost: " + ", ".join(f"{k} {v}" for k, v in res.lost_why.most_common()))
         for name, peak in res.memory.items():
             print(f"  VmRSS max {name}: {peak.text()} MB")
+        if res.done:
+            parts = ", ".join(f"{k} {v * 1000 / res.done:.1f}" for k, v in res.cpu.items() if v or k == "client")
+            print(f"  CPU ms per run: {parts}; total {sum(res.cpu.values()) * 1000 / res.done:.1f}")
     print(f"raw-ldap3 throughput {raw_rate:.1f} runs/s")
     print("targets (API configurations): >= 0.3x raw throughput, p99 < 1000 ms, lost 0, worker VmRSS < 200 MB")
     for res in results.values():
