@@ -11,7 +11,8 @@ portal calls ``FormOnce.claim(session_key, token)``:
   corrected form can be sent again with the same token);
 * a later submit of the same token gets the first ticket's number (waiting up to
   ``WAIT_SECONDS`` while the first is still being handled): answer with that ticket, start
-  nothing. Still unknown by then: ``FormInFlight``.
+  nothing. Still unknown by then: ``FormInFlight``. A claim left without a ticket for
+  ``ABANDONED_SECONDS`` (its request died) is taken over by the next submit.
 
 A form sent without a token works as before (API clients); a malformed token is a
 ``ParameterError``. Rows older than ``KEEP_SECONDS`` are pruned on claim.
@@ -35,6 +36,11 @@ from runner.ledger.tables import form_submission
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
 WAIT_SECONDS = 10.0
 KEEP_SECONDS = 24 * 3600
+# A claim still without a ticket after this long was abandoned: its request ended without
+# ``done`` or ``release`` (the process died, or the database failed as it gave the token
+# back). The next submit may take the token over. Longer than a request can wait for its
+# run (portal.runs.WAIT_SECONDS, 300 s), so a first submit still at work is never taken over.
+ABANDONED_SECONDS = 360.0
 
 
 class FormInFlight(FirstlineError):
@@ -91,15 +97,31 @@ class FormOnce:
         while True:
             with reading(self.engine) as conn:
                 row = conn.execute(
-                    select(form_submission.c.ticket_number).where(form_submission.c.key_hash == key)
+                    select(form_submission.c.ticket_number, form_submission.c.created_at).where(
+                        form_submission.c.key_hash == key
+                    )
                 ).first()
             if row is None:  # the first submit was refused and released: this one goes on
                 return self.claim(session_key, token)
             if row.ticket_number:
                 return str(row.ticket_number)
+            if row.created_at < _ts(datetime.now(UTC) - timedelta(seconds=ABANDONED_SECONDS)):
+                self._take_over(key, row.created_at)
+                return self.claim(session_key, token)
             if time.monotonic() > deadline:
                 raise FormInFlight()
             time.sleep(0.05)
+
+    def _take_over(self, key: str, created_at: str) -> None:
+        """Delete an abandoned claim (still without a ticket, still the one seen)."""
+        with transaction(self.engine) as conn:
+            conn.execute(
+                delete(form_submission).where(
+                    form_submission.c.key_hash == key,
+                    form_submission.c.ticket_number.is_(None),
+                    form_submission.c.created_at == created_at,
+                )
+            )
 
     def done(self, session_key: str, token: str, ticket_number: str) -> None:
         """Record the ticket the first submit of *token* started."""
