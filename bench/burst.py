@@ -258,23 +258,30 @@ def account(i: int) -> str:
 
 
 class Admin:
-    """The lab's directory administrator (accounts, locks): reconnects once when the
-    connection was lost (a lab slapd restarted by someone else)."""
+    """The lab's directory administrator (accounts, locks): reconnects (for up to a minute)
+    when the connection was lost (a lab slapd restarted by someone else)."""
 
     def __init__(self) -> None:
         self.password = (SECRETS / "admin").read_text().strip()
         self.conn = connect("cn=admin,dc=example,dc=org", self.password)
 
     def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.conn, method)(*args, **kwargs), self.conn
-        except LDAPException:
+        deadline = time.monotonic() + 60  # the lab slapd may be restarting (someone's fault test)
+        while True:
             try:
-                self.conn.unbind()
+                return getattr(self.conn, method)(*args, **kwargs), self.conn
             except LDAPException:
-                pass
-            self.conn = connect("cn=admin,dc=example,dc=org", self.password)
-            return getattr(self.conn, method)(*args, **kwargs), self.conn
+                if time.monotonic() > deadline:
+                    raise
+                try:
+                    self.conn.unbind()
+                except LDAPException:
+                    pass
+                time.sleep(1)
+                try:
+                    self.conn = connect("cn=admin,dc=example,dc=org", self.password)
+                except LDAPException:
+                    continue
 
     def close(self) -> None:
         try:
@@ -459,7 +466,14 @@ def raw_op(client: RawClient, kind: str, user: str) -> tuple[str | None, str | N
 
 
 def api_clients(server: PortalServer, bound: float) -> tuple[Callable[[], httpx.Client], Callable[[Any], None]]:
-    agent = sign_in(server, "agent")
+    for attempt in range(10):  # the lab directory may be restarting (someone's fault test): try again
+        try:
+            agent = sign_in(server, "agent")
+            break
+        except AssertionError:
+            if attempt == 9:
+                raise
+            time.sleep(2)
     agent.client.close()
 
     def make() -> httpx.Client:
