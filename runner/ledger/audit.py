@@ -240,23 +240,19 @@ def _head(conn: Connection) -> Any:
 # -- the fast pass ------------------------------------------------------------------------
 def _agreement_sql(dialect: str, last: int) -> str:
     """One scan over events 1..*last*: how many, the lowest and highest seq, and the first
-    seq whose link (``prev_hash``) or whose columns disagree with the chain / the record."""
+    seq whose columns disagree with its stored record. Only constants and an int go into
+    this text (no value a person typed)."""
     if dialect == "sqlite":
-        record = "json_object(" + ", ".join(f"'{k}', a.{k}" for k in sorted(FIELDS)) + ")"
+        record = "json_object(" + ", ".join(f"'{k}', {k}" for k in sorted(FIELDS)) + ")"
         # json_object writes what canonical() writes (sorted keys, no spaces, the same escapes),
         # so equal text is equal fields; a value spelled otherwise only sends verify to _walk.
-        differs = f"(a.canonical IS NOT NULL AND a.canonical IS NOT {record})"
-        distinct = "IS NOT"
+        differs = f"canonical IS NOT NULL AND canonical IS NOT {record}"
     else:
-        record = "jsonb_build_object(" + ", ".join(f"'{k}', a.{k}" for k in sorted(FIELDS)) + ")"
-        differs = f"(a.canonical IS NOT NULL AND a.canonical::jsonb IS DISTINCT FROM {record})"
-        distinct = "IS DISTINCT FROM"
-    # Only constants and an int go into this text (no value a person typed).
+        record = "jsonb_build_object(" + ", ".join(f"'{k}', {k}" for k in sorted(FIELDS)) + ")"
+        differs = f"canonical IS NOT NULL AND canonical::jsonb IS DISTINCT FROM {record}"
     return (
-        "SELECT count(*), min(a.seq), max(a.seq), min(CASE WHEN "  # noqa: S608
-        f"{differs} OR a.prev_hash {distinct} coalesce(b.hash, CASE WHEN a.seq = 1 THEN '{GENESIS}' END) "
-        "THEN a.seq END) FROM audit_event a LEFT JOIN audit_event b ON b.seq = a.seq - 1 "
-        f"WHERE a.seq <= {int(last)}"
+        f"SELECT count(*), min(seq), max(seq), min(CASE WHEN {differs} THEN seq END) "  # noqa: S608
+        f"FROM audit_event WHERE seq <= {int(last)}"
     )
 
 
@@ -321,21 +317,21 @@ def _fast_ok(engine: Engine, key: bytes, checkpoints: dict[int, str], external: 
 
 
 def _chain_ok(driver: Any, dialect: str, cps: list[tuple[int, str]]) -> tuple[int, str] | None:
-    """Hash the stored records in seq order: (events, last hash) when every stored hash and
-    every checkpoint matches, else None. Positions are sequence numbers here: the scan in
+    """Hash the stored records in seq order: (events, last hash) when every stored hash,
+    link (``prev_hash``) and checkpoint matches, else None. Positions are sequence numbers here: the scan in
     ``_agreement`` proves 1..N has no gaps."""
     if dialect == "sqlite":
         cur = driver.cursor()
-        cur.execute("SELECT hash, CAST(canonical AS BLOB) FROM audit_event ORDER BY seq")
+        cur.execute("SELECT prev_hash, hash, CAST(canonical AS BLOB) FROM audit_event ORDER BY seq")
     else:
         cur = driver.cursor(name="firstline_audit_verify")  # server-side: constant memory
         cur.itersize = VERIFY_BATCH
-        cur.execute("SELECT hash, convert_to(canonical, 'UTF8') FROM audit_event ORDER BY seq")
+        cur.execute("SELECT prev_hash, hash, convert_to(canonical, 'UTF8') FROM audit_event ORDER BY seq")
     sha = hashlib.sha256
     prev, pos, cp_at = GENESIS, 0, 0
     try:
         while rows := cur.fetchmany(VERIFY_BATCH):
-            stored, records = zip(*rows, strict=True)
+            links, stored, records = zip(*rows, strict=True)
             if None in records:
                 records = tuple(
                     _rebuilt(driver, pos + i + 1) if r is None else r for i, r in enumerate(records)
@@ -347,7 +343,8 @@ def _chain_ok(driver: Any, dialect: str, cps: list[tuple[int, str]]) -> tuple[in
                 digest = sha(link + record).hexdigest()
                 keep(digest)
                 link = digest.encode()
-            if tuple(computed) != stored:
+            # every stored hash is the computed one, every prev_hash the hash before it
+            if tuple(computed) != stored or links[0] != prev or links[1:] != stored[:-1]:
                 return None
             end = pos + len(rows)
             while cp_at < len(cps) and cps[cp_at][0] <= end:
