@@ -32,6 +32,7 @@ from runner.auth import Principal
 from runner.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from runner.engine import Read
 from runner.ledger.progress import Progress
+from runner.ledger.store import reading
 from runner.runs import Submitted
 from runner.service import RunOutcome
 
@@ -107,7 +108,7 @@ def _runbook_of(ctx: PortalContext, ticket_id: int) -> str:
 
     from runner.ledger.tables import ticket
 
-    with ctx.firstline.engine.connect() as conn:
+    with reading(ctx.firstline.engine) as conn:
         return str(conn.execute(select(ticket.c.runbook).where(ticket.c.id == ticket_id)).scalar() or "unknown")
 
 
@@ -252,7 +253,7 @@ def queue_depth(ctx: PortalContext) -> int:
 
     from runner.ledger.tables import ticket
 
-    with ctx.firstline.engine.connect() as conn:
+    with reading(ctx.firstline.engine) as conn:
         return int(
             conn.execute(select(func.count()).select_from(ticket).where(ticket.c.state == "queued")).scalar() or 0
         )

@@ -57,7 +57,7 @@ from runner.engine import Recorder, StepRecord
 from runner.errors import LedgerError
 from runner.ledger.audit import Actor, AuditLog, now
 from runner.ledger.lease_tables import OWNER_LENGTH, run_lease, target_lock
-from runner.ledger.store import transaction
+from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, RUNNING_STATES, close_ticket, number_of
 from runner.oplog import get_logger
@@ -224,7 +224,7 @@ def release(engine: Engine, lease: Lease) -> None:
 
 def last_step_seq(engine: Engine, ticket_id: int) -> int:
     """The highest step row number of *ticket_id* (0 if none): a re-claimed run numbers after it."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         found = conn.execute(select(func.max(step_result.c.seq)).where(step_result.c.ticket_id == ticket_id)).scalar()
     return int(found or 0)
 
@@ -353,7 +353,7 @@ def recover(
     Each ticket is handled in its own transaction, only if its lease is still the expired
     one seen (several sweepers at once act once). ``LedgerError`` on a database failure."""
     t = now()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         seen = conn.execute(
             select(run_lease.c.ticket_id, run_lease.c.owner)
             .select_from(run_lease.join(ticket, ticket.c.id == run_lease.c.ticket_id))

@@ -58,6 +58,7 @@ from sqlalchemy.types import Integer, String
 from runner import kpi
 from runner.errors import ParameterError
 from runner.ledger import audit as audit_mod
+from runner.ledger.store import reading
 from runner.ledger.tables import audit_event, audit_head, ticket
 from runner.safetext import shown
 from runner.timeparse import parse_instant, stored
@@ -483,7 +484,7 @@ def _key_bounds(conn: Any, f: TicketFilter | EventFilter, key_col: Any) -> list[
 
 
 def _count(engine: Engine, f: TicketFilter | EventFilter, table: Any) -> int:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return int(conn.execute(select(func.count()).select_from(table).where(*f.conditions())).scalar_one())
 
 
@@ -501,7 +502,7 @@ def _page(
     extra: list[ColumnElement[bool]] = []  # the keyset: after the cursor, inside the time range
     if cursor:
         extra.append(key_col < _decode_cursor(kind, f, cursor))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         if f.since is not None or f.until is not None:
             bounds = _key_bounds(conn, f, key_col)
             if bounds is None:
@@ -585,7 +586,7 @@ def _export(
 
     def lines() -> Iterator[str]:
         first = 0
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             top = conn.execute(select(func.max(key_col))).scalar()
             if top is not None and bounds is not None:
                 low, high = conn.execute(select(func.min(key_col), func.max(key_col)).where(*bounds)).one()
@@ -637,7 +638,7 @@ def _fetch_batch(
     """One export batch: at most *batch* rows with *after* < key <= *top*, ascending."""
     chosen = _EVENT_SELECT if table is audit_event else (table,)
     q = select(*chosen).where(*conditions, key_col > after, key_col <= top).order_by(key_col).limit(batch)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(q).mappings())
 
 
@@ -696,7 +697,7 @@ class ChainVerifier:
 
     def status(self, *, fresh: bool = False) -> ChainStatus:
         """The remembered status, or a new verification when *fresh*, the head moved or it is too old."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         head = None if row is None else (int(row.seq), str(row.hash))
         now = time.monotonic()

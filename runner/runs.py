@@ -62,7 +62,7 @@ from runner.inventory import Inventory, load_inventory
 from runner.ledger import progress as progress_mod
 from runner.ledger import tickets
 from runner.ledger.audit import Actor, AuditLog, now
-from runner.ledger.store import transaction
+from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger, remember_secret
 from runner.pool import Pool
@@ -645,7 +645,7 @@ class RunService:
         ``LedgerError`` only when the database itself is unusable (the sweep ends the
         ticket later).
         """
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
         if row is None or row["state"] != "queued":
             if row is None or row["state"] in tickets.FINAL_STATES:
@@ -992,7 +992,7 @@ class RunService:
 
     def outcome_from_ledger(self, ticket_id: int) -> RunOutcome:
         """The outcome as the ledger has it (steps from their rows; never any secret)."""
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
             if row is None:
                 raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")

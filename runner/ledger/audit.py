@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runner.errors import LedgerError
+from runner.ledger.store import reading
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 
 GENESIS = "0" * 64
@@ -159,7 +160,7 @@ class AuditLog:
 
     def ensure_head(self, engine: Engine) -> None:
         """Create the signed genesis head once (seq 0), so that every append can lock it."""
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is not None:
                 return
         try:
@@ -215,7 +216,7 @@ def _signed_checkpoints(
 ) -> tuple[dict[int, str], dict[int, str], VerifyReport | None]:
     """The checkpoints of the table and of the file (seq -> hash), or the first one whose
     signature is wrong."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = list(conn.execute(select(audit_checkpoint.c.seq, audit_checkpoint.c.hash, audit_checkpoint.c.mac)))
     table = {int(r.seq): (str(r.hash), str(r.mac)) for r in rows}
     external: dict[int, tuple[str, str]] = {}
@@ -374,7 +375,7 @@ def _rebuilt(driver: Any, seq: int) -> bytes:
 # -- the row-by-row walk ------------------------------------------------------------------
 def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dict[int, str]) -> VerifyReport:
     """Every check, row by row, in order: the first sequence number that does not hold."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         head = _head(conn)
         head_signed = head is not None and hmac.compare_digest(sign(key, head.seq, head.hash), head.mac)
 
@@ -473,7 +474,7 @@ def iter_events(
     up to the last event when iteration started: memory stays constant, writers never wait."""
     lower, upper = _instant(since, "since"), _instant(until, "until")
     columns = [audit_event.c[k] for k in RECORD_COLUMNS]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         top = conn.execute(select(func.max(audit_event.c.seq))).scalar()
     after = 0
     while top is not None and after < top:
@@ -482,7 +483,7 @@ def iter_events(
             q = q.where(audit_event.c.ts >= lower)
         if upper is not None:
             q = q.where(audit_event.c.ts < upper)
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             batch = list(conn.execute(q.order_by(audit_event.c.seq).limit(EXPORT_BATCH)).mappings())
         for row in batch:
             out = dict(row)

@@ -4,6 +4,7 @@ a once-only output comes back once, sessions end in the worker, interactive runs
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,6 +128,10 @@ def test_interactive_runs_go_before_a_batch(broker_url: str, make_stack: object)
     urgent = app.runs.submit(
         "account-status", {"user": "bob"}, requester="agent7", roles={"agent"}, channel="portal", dispatcher=dispatcher
     ).ticket_id
+    # the broker holds all nine (depth() reads the queues; 0 while it cannot be asked: ask again)
+    deadline = time.monotonic() + 10
+    while dispatcher.depth() != 9 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert dispatcher.depth() == 9
     stack.start_worker("--concurrency", "1")
     stack.wait_final([*batch, urgent])
