@@ -117,6 +117,14 @@ class InProcessDispatcher:
 
     @contextmanager
     def reserve(self) -> Iterator[Send]:
+        with self._place(here=False) as send:
+            yield send
+
+    @contextmanager
+    def _place(self, *, here: bool) -> Iterator[Send]:
+        """Take one of the places (``QueueFull`` when none is free or the pool is closing);
+        ``send`` hands the run to a pool thread, or runs it in the caller's thread (*here*).
+        Either way the place comes back when the run ends, or when ``send`` was not called."""
         if self._closed:
             raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
         if not self._places.acquire(blocking=False):
@@ -130,8 +138,12 @@ class InProcessDispatcher:
             nonlocal handed_over
             with self._count_lock:
                 self._depth += 1
-            self._pool.submit(self._run, ticket_id)
-            handed_over = True
+            if here:
+                handed_over = True
+                self._run(ticket_id)  # gives the place back and counts the run out, whatever happens
+            else:
+                self._pool.submit(self._run, ticket_id)
+                handed_over = True
 
         try:
             yield send
@@ -175,28 +187,8 @@ class _Here:
 
     @contextmanager
     def reserve(self) -> Iterator[Send]:
-        pool = self._pool
-        if pool._closed:
-            raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
-        if not pool._places.acquire(blocking=False):
-            raise QueueFull(
-                f"Firstline is busy ({pool.capacity} runs in progress or waiting); "
-                "nothing was started. Try again in a minute."
-            )
-        handed_over = False
-
-        def send(ticket_id: int) -> None:
-            nonlocal handed_over
-            handed_over = True
-            with pool._count_lock:
-                pool._depth += 1
-            pool._run(ticket_id)  # gives the place back and counts the run out, whatever happens
-
-        try:
+        with self._pool._place(here=True) as send:
             yield send
-        finally:
-            if not handed_over:
-                pool._places.release()
 
     def depth(self) -> int:
         return self._pool.depth()

@@ -17,11 +17,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal import runs
+from portal.api.idempotency import Idempotent
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
-from portal.routes.fixes import session_key
 from runner import agent
 from runner.auth import Principal
-from runner.formonce import FormOnce, ticket_id_of
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(tags=["agent"])
@@ -97,19 +96,18 @@ def run_fix(
     again in this session answers with the first request's ticket as it stands now, without
     its once-only secret (a temporary password is shown once), and starts nothing.
     """
-    key, once = request.headers.get("idempotency-key"), FormOnce(ctx.firstline.engine)
-    if key is not None:
-        first = once.claim(session_key(user), key)
-        if first is not None:
-            result = ctx.firstline.runs.outcome_from_ledger(ticket_id_of(first))
-            return FixAnswer(
-                ticket=result.ticket_number,
-                state=result.state,
-                message=result.message,
-                resolution_note=result.resolution_note,
-                reason=result.reason,
-            )
-    try:
+    once = Idempotent(request, user, ctx.firstline.engine)
+    first = once.first()
+    if first is not None:
+        earlier = ctx.firstline.runs.outcome_from_ledger(first)
+        return FixAnswer(
+            ticket=earlier.ticket_number,
+            state=earlier.state,
+            message=earlier.message,
+            resolution_note=earlier.resolution_note,
+            reason=earlier.reason,
+        )
+    with once.running() as done:  # refused before a ticket: the key is given back for the corrected request
         values = body.model_dump(exclude={"reason"})
         fix = agent.prepare_fix(
             ctx.firstline, user, runbook, values, body.reason, client_ip=client.address, user_agent=client.user_agent
@@ -125,12 +123,7 @@ def run_fix(
             work_note=fix.work_note,
             reads=fix.reads,
         )
-    except BaseException:
-        if key is not None:
-            once.release(session_key(user), key)  # refused before a ticket: the corrected request may use it
-        raise
-    if key is not None:
-        once.done(session_key(user), key, outcome.ticket_number)
+        done(outcome.ticket_number)
     return FixAnswer(
         ticket=outcome.ticket_number,
         state=outcome.state,

@@ -13,12 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from portal import i18n, runs
+from portal.api.idempotency import Idempotent
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError
-from portal.routes.fixes import session_key
 from runner import fixes
 from runner.auth import Principal
-from runner.formonce import FormOnce, ticket_id_of
 from runner.mytickets import outcome
 
 router = APIRouter(tags=["fixes"])
@@ -54,29 +53,23 @@ def run(
     """Run a fix for yourself (agents: see the agent routes for acting on others)."""
     if fixes.describe(ctx.firstline, body.runbook, user.roles) is None:
         raise PortalError(404, "not_found", i18n.gettext("There is no fix with that name that you may run."))
-    # Idempotency-Key (optional, runner.formonce rules): the same key again in this session
-    # answers with the first run's ticket as it stands now (its once-only secrets are not repeated)
-    key, once = request.headers.get("idempotency-key"), FormOnce(ctx.firstline.engine)
-    if key is not None:
-        first = once.claim(session_key(user), key)
-        if first is not None:
-            result = ctx.firstline.runs.outcome_from_ledger(ticket_id_of(first))
-            return RunAnswer(
-                ticket=result.ticket_number,
-                state=result.state,
-                outcome=outcome(result.state, None, request.state.lang),
-                message=result.message,
-                resolution_note=result.resolution_note,
-                secrets={},
-            )
-    try:
+    # Idempotency-Key (portal.api.idempotency): the same key again in this session answers with
+    # the first run's ticket as it stands now (its once-only secrets are not repeated)
+    once = Idempotent(request, user, ctx.firstline.engine)
+    first = once.first()
+    if first is not None:
+        earlier = ctx.firstline.runs.outcome_from_ledger(first)
+        return RunAnswer(
+            ticket=earlier.ticket_number,
+            state=earlier.state,
+            outcome=outcome(earlier.state, None, request.state.lang),
+            message=earlier.message,
+            resolution_note=earlier.resolution_note,
+            secrets={},
+        )
+    with once.running() as done:
         result = runs.run(ctx, body.runbook, body.params, user=user, client=client)
-    except BaseException:
-        if key is not None:
-            once.release(session_key(user), key)
-        raise
-    if key is not None:
-        once.done(session_key(user), key, result.ticket_number)
+        done(result.ticket_number)
     return RunAnswer(
         ticket=result.ticket_number,
         state=result.state,

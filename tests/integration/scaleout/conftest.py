@@ -39,10 +39,16 @@ READY = "firstline worker ready"
 
 
 def _claim_redis_db() -> int:
+    """An empty Redis database number (4-15) that no other client is connected to: a worker
+    left over from an earlier test would otherwise take this test's messages."""
     marker = f"firstline-test-claim:{uuid.uuid4().hex}"
     for number in random.sample(range(4, 16), 12):
         db = redis.Redis(*REDIS, db=number)
         try:
+            me = db.client_id()
+            in_use = [c for c in db.client_list() if int(c.get("db", -1)) == number and int(c["id"]) != me]
+            if in_use:
+                continue
             if db.dbsize() == 0 and db.set("firstline-test-claim", marker, nx=True):
                 return number
         finally:

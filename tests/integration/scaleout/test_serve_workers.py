@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from runner import sealed
-from tests.integration.scaleout.conftest import FIRSTLINE
+from tests.integration.scaleout.conftest import FIRSTLINE, REDIS, _claim_redis_db
 from tests.portal_support import free_port
 
 pytestmark = pytest.mark.integration
@@ -46,8 +47,12 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_two_portal_processes_and_a_once_only_value_across_processes(make_stack: Any) -> None:
-    stack = make_stack("redis://127.0.0.1:6379/15")  # checked at start; nothing is published here
+def test_two_portal_processes_and_a_once_only_value_across_processes(
+    make_stack: Any, request: pytest.FixtureRequest
+) -> None:
+    number = _claim_redis_db()  # checked at start and by /readyz; nothing is published here
+    request.addfinalizer(lambda: redis.Redis(*REDIS, db=number).flushdb())
+    stack = make_stack(f"redis://{REDIS[0]}:{REDIS[1]}/{number}")
     port = free_port()
     proc = subprocess.Popen(
         [FIRSTLINE, "serve", "--port", str(port), "--workers", "2"],

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from runner.ledger.tables import audit_event, ticket
@@ -33,8 +34,9 @@ class Lost:
         return None
 
 
-def test_a_worker_alone_ends_a_run_whose_message_was_lost(make_stack: Any) -> None:
+def test_a_worker_alone_ends_a_run_whose_message_was_lost(make_stack: Any, request: pytest.FixtureRequest) -> None:
     number = _claim_redis_db()  # a Redis database of its own (nothing is ever published to it)
+    request.addfinalizer(lambda: redis.Redis(*REDIS, db=number).flushdb())  # after the worker stopped
     stack = make_stack(f"redis://{REDIS[0]}:{REDIS[1]}/{number}", sweep_interval="0.5", run_start_within="1")
     lost = stack.app.runs.submit(
         "account-status", {"user": "alice"}, requester="alice", roles={"employee"}, channel="portal", dispatcher=Lost()
@@ -52,6 +54,3 @@ def test_a_worker_alone_ends_a_run_whose_message_was_lost(make_stack: Any) -> No
         }
     assert row.reason == "never_started"
     assert "system:sweeper" in actors
-    import redis
-
-    redis.Redis(*REDIS, db=number).flushdb()
