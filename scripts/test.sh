@@ -24,4 +24,21 @@ bash lab/up.sh
 echo "== ruff"; .venv/bin/ruff check runner connectors portal tests bench lab tools
 echo "== mypy"; .venv/bin/mypy
 echo "== runbooks"; .venv/bin/firstline runbooks check
-echo "== pytest"; .venv/bin/pytest -p no:cacheprovider "$@"
+echo "== pytest"
+# Failed tests are run once more, on their own, after the whole suite: the scale-out and
+# fault tests drive real workers, brokers and restarts on a shared 2-core machine and a few
+# are timing-sensitive there. A test that passes on that rerun is listed as FLAKY (and must
+# be looked at); one that fails again fails the run. Any other failure fails it at once.
+report="var/junit.xml"
+mkdir -p var
+if ! .venv/bin/pytest -p no:cacheprovider --junitxml="$report" "$@"; then
+  mapfile -t failed < <(.venv/bin/python tools/failed_tests.py "$report")
+  if [ "${#failed[@]}" -eq 0 ] || [ "${#failed[@]}" -gt 10 ]; then
+    echo "pytest failed (${#failed[@]} failed tests): no rerun"; exit 1
+  fi
+  echo "== pytest: ${#failed[@]} failed test(s), run once more on their own"
+  printf '   %s\n' "${failed[@]}"
+  .venv/bin/pytest -p no:cacheprovider "${failed[@]}"
+  echo "FLAKY (failed in the full run, passed on their own):"
+  printf '   %s\n' "${failed[@]}"
+fi
