@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from connectors.base import ActionSpec, Connector, ConnectorError, InputSpec, TargetConfig
@@ -66,3 +67,29 @@ class FakeConnector(Connector):
 
     def echo(self, *, timeout: float, text: str) -> dict[str, Any]:
         return self._next("echo", {"text": text}) or {"text": text}
+
+
+class Manual:
+    """A dispatcher that only remembers the ticket ids it was handed (a broker nobody reads
+    yet); ``fail=True``: ``send`` raises as a broker that is down would."""
+
+    name = "manual"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[int] = []
+        self.fail = fail
+
+    @contextmanager
+    def reserve(self) -> Iterator[Any]:
+        def send(ticket_id: int) -> None:
+            if self.fail:
+                raise ConnectionError("broker down")
+            self.sent.append(ticket_id)
+
+        yield send
+
+    def depth(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None

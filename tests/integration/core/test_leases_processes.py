@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from runner.ledger.tables import audit_event, step_result, ticket
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.databases import MakeDatabaseUrl
+from tests.fakes import Manual
 from tests.integration.core.lease_support import RecordingConnector, calls
 from tests.unit.core.conftest import UNLOCK
 
@@ -85,22 +85,6 @@ def app(tmp_path: Path, db_url: str, folder: Path) -> Iterator[Firstline]:
     yield fl
     fl.close()
 
-
-class Manual:
-    name = "manual"
-
-    def __init__(self) -> None:
-        self.sent: list[int] = []
-
-    @contextmanager
-    def reserve(self) -> Iterator[Any]:
-        yield self.sent.append
-
-    def depth(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        return None
 
 
 def _submit(app: Firstline, user: str) -> Any:

@@ -11,9 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +20,7 @@ from runner.ledger.tables import step_result, ticket
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.databases import MakeDatabaseUrl
-from tests.fakes import FakeConnector
+from tests.fakes import FakeConnector, Manual
 from tests.unit.core.conftest import UNLOCK
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
@@ -44,21 +42,6 @@ _WORKER = textwrap.dedent(
     """
 )
 
-
-class Manual:
-    """A dispatcher that only takes the id (the worker processes below claim it)."""
-
-    name = "manual"
-
-    @contextmanager
-    def reserve(self) -> Iterator[Any]:
-        yield lambda _ticket_id: None
-
-    def depth(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        return None
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import kombu
@@ -18,26 +16,11 @@ from sqlalchemy import select
 
 from runner.celery_app import INTERACTIVE, TASK_NAME
 from runner.ledger.tables import step_result, ticket
+from tests.fakes import Manual
 from tests.integration.scaleout.conftest import FIRSTLINE, REPO, celery_dispatcher
 
 pytestmark = pytest.mark.integration
 
-
-class Manual:
-    name = "manual"
-
-    def __init__(self) -> None:
-        self.sent: list[int] = []
-
-    @contextmanager
-    def reserve(self) -> Iterator[Any]:
-        yield self.sent.append
-
-    def depth(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        return None
 
 
 def _headers(name: str) -> dict[str, Any]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,26 +22,10 @@ from runner.ledger.store import transaction
 from runner.ledger.tables import audit_event, step_result, ticket
 from runner.service import Firstline
 from runner.settings import Settings
-from tests.fakes import FakeConnector
+from tests.fakes import FakeConnector, Manual
 
 pytestmark = pytest.mark.both_databases  # tests/databases.py: once on SQLite, once on PostgreSQL
 
-
-class Manual:
-    name = "manual"
-
-    def __init__(self) -> None:
-        self.sent: list[int] = []
-
-    @contextmanager
-    def reserve(self) -> Iterator[Any]:
-        yield self.sent.append
-
-    def depth(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        return None
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +26,10 @@ from runner.redaction import REDACTED
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.databases import MakeDatabaseUrl, database_bytes
-from tests.fakes import FakeConnector
+from tests.fakes import FakeConnector, Manual
 
 pytestmark = pytest.mark.both_databases
 
-
-class Manual:
-    """A dispatcher that only remembers the ids it was handed (a broker nobody reads yet)."""
-
-    name = "manual"
-
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[int] = []
-        self.fail = fail
-
-    @contextmanager
-    def reserve(self) -> Iterator[Any]:
-        def send(ticket_id: int) -> None:
-            if self.fail:
-                raise ConnectionError("broker down")
-            self.sent.append(ticket_id)
-
-        yield send
-
-    def depth(self) -> int:
-        return len(self.sent)
-
-    def close(self) -> None:
-        return None
 
 
 def _row(app: Firstline, ticket_id: int) -> dict[str, Any]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ from runner.ledger.tables import step_result, ticket
 from runner.runbook import Runbook, load_runbook
 from runner.service import Firstline
 from runner.settings import Settings
-from tests.fakes import FakeConnector
+from tests.fakes import FakeConnector, Manual
 
 pytestmark = pytest.mark.both_databases  # tests/databases.py: once on SQLite, once on PostgreSQL
 
@@ -68,22 +66,6 @@ on_failure: {escalate_to: service-desk-l2}
 resolution: {note: "done"}
 """
 
-
-class Manual:
-    name = "manual"
-
-    def __init__(self) -> None:
-        self.sent: list[int] = []
-
-    @contextmanager
-    def reserve(self) -> Iterator[Any]:
-        yield self.sent.append
-
-    def depth(self) -> int:
-        return 0
-
-    def close(self) -> None:
-        return None
 
 
 def _book(tmp_path: Path, text: str) -> Runbook:
