@@ -173,10 +173,14 @@ def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")
     out = _row(app, r, lang)
+    # The steps are read after the row: every step the shown state implies is among them.
+    # "done" (which stops the page from following the run) comes from that same row, never
+    # from a later read: a run ending in between would otherwise leave the page saying
+    # "Working on it" with nothing left to follow (the later step rows arrive as events).
     followed = follow(app, account, out["number"], 0, lang)
     out["steps"] = followed.steps
     out["last_seq"] = followed.last_seq
-    out["done"] = followed.done
+    out["done"] = r.state in FINAL_STATES
     return out
 
 

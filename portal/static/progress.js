@@ -30,6 +30,11 @@
     text(item.querySelector(".step-title"), s.title);
     text(item.querySelector(".step-status"), s.status_text + (s.status === "failed" && s.message ? ": " + s.message : ""));
   });
+  // An answer the stream cannot use (a 4xx or 5xx ends an EventSource for good): go back to
+  // what the page does without JavaScript, a reload a few seconds later, so it never stays stuck.
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) { window.setTimeout(function () { window.location.reload(); }, 3000); }
+  });
   source.addEventListener("done", function (ev) {
     var d = JSON.parse(ev.data);
     text(document.getElementById("outcome-label"), d.outcome.label);

@@ -5,6 +5,7 @@ so a fix that resolved while the page was open showed "Fixed" without saying wha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,3 +46,38 @@ def test_a_fix_that_resolves_live_shows_its_resolution_note(page: Any, users: Di
     assert "Office printer 1" in after_reload
     if live:  # the run finished while the page followed it: the live text is the reloaded one
         assert shown_live == after_reload
+
+
+def test_a_page_whose_stream_is_refused_reloads_instead_of_waiting_for_ever(
+    page: Any, users: Directory, browser_sign_in: Any
+) -> None:
+    """The first showing of the ticket page is stale ("Working on it", as if read just before
+    the run ended) and every answer of its event stream is a 503: an EventSource gives up for
+    good on such an answer, so the page reloads itself a few seconds later and shows the outcome."""
+    user, pw = users.create_user()
+    browser_sign_in(page, user, pw)
+    refused: list[str] = []
+    shown: list[str] = []
+
+    def stale_once(route: Any) -> None:
+        response = route.fetch()
+        body = response.text()
+        if not shown:
+            body = body.replace('data-done="true"', 'data-done="false"')
+            body = body.replace('id="outcome-label">Fixed<', 'id="outcome-label">Working on it<')
+        shown.append(route.request.url)
+        route.fulfill(response=response, body=body)
+
+    def refuse(route: Any) -> None:
+        refused.append(route.request.url)
+        route.fulfill(status=503, body="busy")
+
+    page.route(re.compile(r"/me/tickets/FL-\d+/events"), refuse)
+    page.route(re.compile(r"/me/tickets/FL-\d+$"), stale_once)
+    page.goto("/?q=check+an+account")
+    page.locator(".fix-list summary").first.click()
+    with page.expect_navigation():
+        page.locator(".fix-list form button[type=submit]").first.click()
+    expect(page.locator("#outcome-label")).to_have_text("Fixed", timeout=20000)
+    assert refused, "the page never asked for its event stream"
+    assert len(shown) >= 2  # it was loaded again
