@@ -211,6 +211,7 @@ def measure(engine: Engine, name: str) -> None:
         rnd = random.Random(shape)
         t: dict[str, list[float]] = {"page": [], "next": [], "answer": []}
         counts: list[int] = []
+        capped = False  # the answer's count stopped at queries.COUNT_CAP ("more than")
         plan = explain(engine, kind, make(random.Random(shape)))
         for _ in range(REPS):
             params = make(rnd)
@@ -228,9 +229,10 @@ def measure(engine: Engine, name: str) -> None:
             t["page"].append((t1 - t0) * 1000)
             t["next"].append((t2 - t1) * 1000)
             t["answer"].append((t3 - t2) * 1000)
-            counts.append(count)
+            counts.append(count.value)
+            capped = capped or count.capped
         cells = "".join(f" {pct(v, 50):6.1f} / {pct(v, 95):6.1f}" for v in t.values())
-        print(f"  {shape:28}{cells}   {int(statistics.median(counts)):>9,}")
+        print(f"  {shape:28}{cells}   {int(statistics.median(counts)):>9,}{'+' if capped else ''}")
         print(f"      plan: {plan}")
         all95.append((pct(t["answer"], 95), shape))
     worst = max(all95)

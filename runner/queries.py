@@ -5,21 +5,27 @@ Every surface (portal pages, ``/api/v1``, later the CLI) builds a ``TicketFilter
 
     page_tickets(engine, f, cursor=None, limit=50) -> Page      newest first (id desc)
     page_events(engine, f, cursor=None, limit=50)  -> Page      newest first (seq desc)
-    count_tickets(engine, f) / count_events(engine, f) -> int
+    count_tickets(engine, f, cap=None) / count_events(engine, f, cap=None) -> int
     export_tickets(engine, f, fmt) / export_events(engine, f, fmt) -> Iterator[str]
     chain_status(engine, key, checkpoint_file) -> ChainStatus
 
 Rules (the portal's auditor section in ``docs/portal.md`` repeats them):
 
 * **Filters** are exact matches, except ``target`` (case-insensitive substring, ``%`` and
-  ``_`` taken literally). ``actor`` is who acted (ticket: ``opened_by``, or the requester
-  for tickets opened before revision 0003); ``on_behalf_of`` is the requester. Events
-  can also be filtered by their ticket's ``channel``, ``state`` and ``directory``
-  (events without a ticket then never match).
+  ``_`` taken literally). A ``target`` is first matched against the distinct values
+  (``audit_target`` / ``ticket_subject``, revision 0014); up to ``TARGET_VALUES`` of them,
+  the rows are found by those exact values (index on (column, key)), beyond that by a
+  scan of the rows, as before; either way the same rows in the same order. ``actor`` is
+  who acted (ticket: ``opened_by``, or the requester for tickets opened before revision
+  0003); ``on_behalf_of`` is the requester. Events can also be filtered by their ticket's
+  ``channel``, ``state`` and ``directory`` (events without a ticket then never match).
 * **Time range**: ``since`` inclusive, ``until`` exclusive, on ``ticket.opened_at`` /
   ``audit_event.ts``. Text goes through ``runner.timeparse.parse_instant`` (``Z``,
   ``+01:00``...; no offset means UTC); datetimes must be aware. Stored times are fixed-width
   UTC text (``runner.timeparse.stored``), so comparing text compares instants.
+* **Counts** shown beside a page are capped: ``count_*(..., cap=COUNT_CAP)`` reads at most
+  ``cap + 1`` matches, and ``LedgerReader`` answers ``Count(COUNT_CAP, capped=True)`` for
+  "more than 10,000" (an exact count of 600,000 matches reads 600,000 index entries).
 * **Pages** use keyset pagination on the primary key (``ticket.id`` / ``audit_event.seq``,
   unique, so equal timestamps never make a row skip or repeat). The cursor is opaque
   (URL-safe base64 of the last key, the kind and a fingerprint of the filter); a cursor
@@ -44,13 +50,13 @@ import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Engine, Select, and_, func, literal, or_, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer, String
@@ -59,18 +65,21 @@ from runner import kpi
 from runner.errors import ParameterError
 from runner.ledger import audit as audit_mod
 from runner.ledger.store import reading
-from runner.ledger.tables import audit_event, audit_head, ticket
+from runner.ledger.tables import audit_event, audit_head, audit_target, ticket, ticket_subject
 from runner.safetext import shown
 from runner.timeparse import parse_instant, stored
 
 __all__ = [
+    "COUNT_CAP",
     "DEFAULT_LIMIT",
     "EVENT_COLUMNS",
     "EXPORT_BATCH",
     "MAX_LIMIT",
+    "TARGET_VALUES",
     "TICKET_COLUMNS",
     "ChainStatus",
     "ChainVerifier",
+    "Count",
     "EventFilter",
     "LedgerReader",
     "Page",
@@ -88,6 +97,8 @@ __all__ = [
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 EXPORT_BATCH = 500
+COUNT_CAP = 10_000  # a page's count reads at most this many matches (and one more: "more than")
+TARGET_VALUES = 100  # a "part of" target matching more distinct values than this scans the rows
 MAX_VALUE = 256  # the widest filterable column (audit_event.target)
 FORMATS = ("csv", "jsonl")
 Format = Literal["csv", "jsonl"]
@@ -275,10 +286,14 @@ class TicketFilter:
         _check_range(f.since, f.until)
         return f
 
-    def conditions(self, *, page: bool = False, actor: bool = True) -> list[ColumnElement[bool]]:
+    def conditions(
+        self, *, page: bool = False, actor: bool = True, targets: Sequence[str] | None = None
+    ) -> list[ColumnElement[bool]]:
         """The WHERE terms. *page*: the shape for a keyset page (see ``_page``): the time
         range is left to the key bounds ``_page`` adds, so no index on time is walked.
-        *actor*: False leaves the actor out (``actor_branches`` has it)."""
+        *actor*: False leaves the actor out (``actor_branches`` has it). *targets*: the
+        subjects the "part of" target matches (``_target_values``), compared exactly
+        instead of by substring; None: the substring on every row."""
         c = ticket.c
         out: list[ColumnElement[bool]] = []
         if self.actor is not None and actor:
@@ -295,7 +310,7 @@ class TicketFilter:
             if value is not None:
                 out.append(col == value)
         if self.target is not None:
-            out.append(func.lower(c.subject).contains(self.target.lower(), autoescape=True))
+            out.append(_target_term(c.subject, self.target, targets))
         if self.number is not None:
             out.append(c.id == int(self.number.removeprefix("FL-")))
         out.extend(_time_range(c.opened_at, self.since, self.until, page))
@@ -346,8 +361,8 @@ class EventFilter:
         _check_range(f.since, f.until)
         return f
 
-    def conditions(self, *, page: bool = False) -> list[ColumnElement[bool]]:
-        """The WHERE terms; *page* as in ``TicketFilter.conditions``, and events of a
+    def conditions(self, *, page: bool = False, targets: Sequence[str] | None = None) -> list[ColumnElement[bool]]:
+        """The WHERE terms; *page* and *targets* as in ``TicketFilter.conditions``, and events of a
         ticket's channel/state/directory found ticket by ticket (newest events first)
         instead of from the list of those tickets (what a count wants)."""
         c = audit_event.c
@@ -363,7 +378,7 @@ class EventFilter:
             if value is not None:
                 out.append(col == value)
         if self.target is not None:
-            out.append(func.lower(c.target).contains(self.target.lower(), autoescape=True))
+            out.append(_target_term(c.target, self.target, targets))
         through = [
             col == value
             for value, col in (
@@ -391,6 +406,27 @@ class EventFilter:
             out.append(c.ticket.in_(select(_TicketNumber(ticket.c.id)).where(*through)))
         out.extend(_time_range(c.ts, self.since, self.until, page))
         return out
+
+
+def _target_term(col: Any, target: str, targets: Sequence[str] | None) -> ColumnElement[bool]:
+    if targets is None:
+        return func.lower(col).contains(target.lower(), autoescape=True)
+    exact: ColumnElement[bool] = col.in_(list(targets))
+    return exact
+
+
+def _target_values(conn: Any, f: TicketFilter | EventFilter) -> tuple[str, ...] | None:
+    """The stored values (``audit_target`` / ``ticket_subject``) that *f*'s "part of" target
+    matches — the same test the rows would get, so the rows holding them are exactly the
+    rows it matches; None when *f* has no target or it matches more than ``TARGET_VALUES``
+    values (then the rows are tested one by one). Reads the short list of distinct values,
+    not the rows: a few ms for 20,000 people."""
+    if f.target is None:
+        return None
+    col = (audit_target if isinstance(f, EventFilter) else ticket_subject).c.value
+    q = select(col).where(_target_term(col, f.target, None)).limit(TARGET_VALUES + 1)
+    found = tuple(str(v) for v in conn.execute(q).scalars())
+    return None if len(found) > TARGET_VALUES else found
 
 
 def _time_range(col: Any, since: str | None, until: str | None, page: bool) -> list[ColumnElement[bool]]:
@@ -470,7 +506,9 @@ class Page:
     limit: int
 
 
-def _key_bounds(conn: Any, f: TicketFilter | EventFilter, key_col: Any) -> list[ColumnElement[bool]] | None:
+def _key_bounds(
+    conn: Any, f: TicketFilter | EventFilter, key_col: Any, targets: Sequence[str] | None
+) -> list[ColumnElement[bool]] | None:
     """The lowest and highest key of the rows matching *f* (which has a time range), as
     conditions; None when nothing matches. The database reads them from whichever index
     serves *f* best — for a time range alone, the time index without table rows — and the
@@ -479,13 +517,35 @@ def _key_bounds(conn: Any, f: TicketFilter | EventFilter, key_col: Any) -> list[
     because they do."""
     # "+ 0": an aggregate over the rows that match (PostgreSQL would otherwise walk the key
     # index from one end, filtering, to find min and max)
-    low, high = conn.execute(select(func.min(key_col + 0), func.max(key_col + 0)).where(*f.conditions())).one()
+    bounds = select(func.min(key_col + 0), func.max(key_col + 0)).where(*f.conditions(targets=targets))
+    low, high = conn.execute(bounds).one()
     return None if low is None else [key_col >= low, key_col <= high]
 
 
-def _count(engine: Engine, f: TicketFilter | EventFilter, table: Any) -> int:
+def _count(engine: Engine, f: TicketFilter | EventFilter, table: Any, cap: int | None) -> int:
     with reading(engine) as conn:
-        return int(conn.execute(select(func.count()).select_from(table).where(*f.conditions())).scalar_one())
+        targets = _target_values(conn, f)
+        if targets == ():
+            return 0
+        terms = f.conditions(targets=targets)
+        if cap is None:
+            return int(conn.execute(select(func.count()).select_from(table).where(*terms)).scalar_one())
+        # read no more than cap + 1 matches: the database stops there
+        first = select(literal(1)).select_from(table).where(*terms).limit(cap + 1).subquery()
+        return int(conn.execute(select(func.count()).select_from(first)).scalar_one())
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many match: ``value`` exactly, or — ``capped`` — more than ``value`` (``COUNT_CAP``)."""
+
+    value: int
+    capped: bool
+
+    @classmethod
+    def of(cls, counted: int, cap: int) -> Count:
+        """From a ``count_*(..., cap=cap)`` result (which is at most ``cap + 1``)."""
+        return cls(cap, True) if counted > cap else cls(counted, False)
 
 
 def _page(
@@ -503,22 +563,33 @@ def _page(
     if cursor:
         extra.append(key_col < _decode_cursor(kind, f, cursor))
     with reading(engine) as conn:
+        targets = _target_values(conn, f)
+        if targets == ():
+            return Page([], None, n)
         if f.since is not None or f.until is not None:
-            bounds = _key_bounds(conn, f, key_col)
+            bounds = _key_bounds(conn, f, key_col, targets)
             if bounds is None:
                 return Page([], None, n)
             extra += bounds
+        # Each branch walks its own index newest first for one page; the page is the newest
+        # of all (their OR or IN would read every match and sort them).
         if isinstance(f, TicketFilter) and f.actor is not None:
-            # Each branch of "who acted" walks its own index newest first for one page; the
-            # page is the newest of both (their OR would read every match and sort them).
-            rest = f.conditions(page=True, actor=False)
+            # the two branches of "who acted"
+            rest = f.conditions(page=True, actor=False, targets=targets)
+            wheres = [[branch, *rest] for branch in f.actor_branches()]
+        elif targets is not None and len(targets) > 1:
+            # one branch per value the target matches, each through (column, key)
+            wheres = [f.conditions(page=True, targets=(value,)) for value in targets]
+        else:
+            wheres = []
+        if wheres:
             branches = [
-                select(key_col).where(branch, *rest, *extra).order_by(key_col.desc()).limit(n + 1).subquery()
-                for branch in f.actor_branches()
+                select(key_col).where(*where, *extra).order_by(key_col.desc()).limit(n + 1).subquery()
+                for where in wheres
             ]
             terms = [key_col.in_(union_all(*(select(b.c[key_col.name]) for b in branches)))]
         else:
-            terms = [*f.conditions(page=True), *extra]
+            terms = [*f.conditions(page=True, targets=targets), *extra]
         q = base.where(*terms).order_by(key_col.desc()).limit(n + 1)
         rows = [shape(r) for r in conn.execute(q).mappings()]
     more = len(rows) > n
@@ -537,14 +608,14 @@ def page_events(engine: Engine, f: EventFilter, cursor: str | None = None, limit
     return _page(engine, "events", f, audit_event.c.seq, select(*_EVENT_SELECT), _event_row, cursor, limit)
 
 
-def count_tickets(engine: Engine, f: TicketFilter) -> int:
-    """How many tickets match *f*."""
-    return _count(engine, f, ticket)
+def count_tickets(engine: Engine, f: TicketFilter, cap: int | None = None) -> int:
+    """How many tickets match *f*; with *cap*, at most ``cap + 1`` (meaning "more than *cap*")."""
+    return _count(engine, f, ticket, cap)
 
 
-def count_events(engine: Engine, f: EventFilter) -> int:
-    """How many audit events match *f*."""
-    return _count(engine, f, audit_event)
+def count_events(engine: Engine, f: EventFilter, cap: int | None = None) -> int:
+    """How many audit events match *f*; with *cap*, at most ``cap + 1`` (see ``count_tickets``)."""
+    return _count(engine, f, audit_event, cap)
 
 
 # -- exports ------------------------------------------------------------------------------
@@ -726,17 +797,19 @@ class LedgerReader:
 
     def tickets(
         self, params: Mapping[str, Any], cursor: str | None = None, limit: object = DEFAULT_LIMIT
-    ) -> tuple[Page, int]:
-        """One page of tickets matching *params* and how many match in all."""
+    ) -> tuple[Page, Count]:
+        """One page of tickets matching *params* and how many match in all (capped: ``Count``)."""
         f = TicketFilter.from_params(params)
-        return page_tickets(self.engine, f, cursor, limit), count_tickets(self.engine, f)
+        page = page_tickets(self.engine, f, cursor, limit)
+        return page, Count.of(count_tickets(self.engine, f, COUNT_CAP), COUNT_CAP)
 
     def events(
         self, params: Mapping[str, Any], cursor: str | None = None, limit: object = DEFAULT_LIMIT
-    ) -> tuple[Page, int]:
-        """One page of audit events matching *params* and how many match in all."""
+    ) -> tuple[Page, Count]:
+        """One page of audit events matching *params* and how many match in all (capped: ``Count``)."""
         f = EventFilter.from_params(params)
-        return page_events(self.engine, f, cursor, limit), count_events(self.engine, f)
+        page = page_events(self.engine, f, cursor, limit)
+        return page, Count.of(count_events(self.engine, f, COUNT_CAP), COUNT_CAP)
 
     def export(self, kind: str, fmt: str, params: Mapping[str, Any]) -> Iterator[str]:
         """The streamed export of *kind* (``tickets`` | ``events``) in *fmt* (``csv`` | ``jsonl``).

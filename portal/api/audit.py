@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from portal.deps import allow, portal_context
 from runner.auth import Principal
-from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_VALUE, LedgerReader
+from runner.queries import COUNT_CAP, DEFAULT_LIMIT, MAX_LIMIT, MAX_VALUE, LedgerReader
 
 router = APIRouter(tags=["audit"])
 Auditor = Annotated[Principal, Depends(allow("auditor"))]
@@ -139,7 +139,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
 class PageOut(BaseModel):
     items: list[dict[str, Any]] = Field(description="Newest first")
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
-    count: int = Field(description="How many match the filter in all")
+    count: int = Field(
+        description=f"How many match the filter in all, counted up to {COUNT_CAP:,}: when count_capped is "
+        f"true, more than count ({COUNT_CAP:,}) match"
+    )
+    count_capped: bool = Field(
+        default=False, description=f"True when more than {COUNT_CAP:,} match (count then is {COUNT_CAP:,})"
+    )
     limit: int
 
 
@@ -157,7 +163,9 @@ def list_tickets(
 ) -> PageOut:
     """Tickets matching the filter, newest first, one keyset page at a time."""
     page, count = reader.tickets(params, cursor, limit)
-    return PageOut(items=page.items, next_cursor=page.next_cursor, count=count, limit=page.limit)
+    return PageOut(
+        items=page.items, next_cursor=page.next_cursor, count=count.value, count_capped=count.capped, limit=page.limit
+    )
 
 
 @router.get("/audit/events")
@@ -166,7 +174,9 @@ def list_events(
 ) -> PageOut:
     """Audit events matching the filter, newest first, one keyset page at a time."""
     page, count = reader.events(params, cursor, limit)
-    return PageOut(items=page.items, next_cursor=page.next_cursor, count=count, limit=page.limit)
+    return PageOut(
+        items=page.items, next_cursor=page.next_cursor, count=count.value, count_capped=count.capped, limit=page.limit
+    )
 
 
 @router.get("/audit/export")

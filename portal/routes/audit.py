@@ -13,16 +13,18 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal.api.audit import EVENT_KEYS, TICKET_KEYS, EventParams, Reader, TicketParams
 from portal.deps import allow
+from portal.i18n import DEFAULT_LANG
 from portal.rendering import render
 from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
-from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus
+from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus, Count
 from runner.safetext import shown
 
 router = APIRouter(tags=["audit pages"])
@@ -114,6 +116,11 @@ def _url(path: str, params: Mapping[str, Any]) -> str:
     return f"{path}?{urlencode(clean)}" if clean else path
 
 
+def _number(value: int, request: Request) -> str:
+    """*value* with the page language's digit grouping (10,000 / 10.000)."""
+    return format_decimal(value, locale=getattr(request.state, "lang", DEFAULT_LANG))
+
+
 def _page(
     request: Request,
     *,
@@ -130,7 +137,7 @@ def _page(
     )
     error: str | None = None
     rows: list[list[tuple[str, str | None]]] = []
-    count: int | None = None
+    count: Count | None = None
     next_url: str | None = None
     try:
         page, count = (
@@ -155,7 +162,9 @@ def _page(
             "values": params,
             "columns": table,
             "rows": rows,
-            "count": count,
+            # capped: "more than 10,000" (10.000 in Dutch)
+            "count": None if count is None else _number(count.value, request) if count.capped else count.value,
+            "count_capped": count is not None and count.capped,
             "error": error,
             "next_url": next_url,
             "first_url": _url(path, params) if cursor else None,

@@ -55,6 +55,7 @@ ticket = Table(
     Index("ix_ticket_requester_id", "requester", "id"),
     Index("ix_ticket_channel_id", "channel", "id"),
     Index("ix_ticket_state_id", "state", "id"),
+    Index("ix_ticket_subject_id", "subject", "id"),  # revision 0014: "part of" searches (ticket_subject)
 )
 
 step_result = Table(
@@ -110,7 +111,16 @@ audit_event = Table(
     Index("ix_audit_event_ticket", "ticket"),
     Index("ix_audit_event_outcome_seq", "outcome", "seq"),  # revision 0011: auditor's search at scale
     Index("ix_audit_event_runbook_seq", "runbook", "seq"),
+    # revision 0014: "part of" searches (audit_target); an actor's events of a time range
+    Index("ix_audit_event_target_seq", "target", "seq"),
+    Index("ix_audit_event_actor_ts", "actor", "ts", "seq"),
 )
+
+# revision 0014: every distinct audit_event.target / ticket.subject, kept by database triggers
+# (after insert and after update of the column; values no row holds any more may stay). A
+# "part of" search matches these few thousand values, then pages by the exact ones it found.
+audit_target = Table("audit_target", metadata, Column("value", String(256), primary_key=True))
+ticket_subject = Table("ticket_subject", metadata, Column("value", String(128), primary_key=True))
 
 # One row: the chain head, HMAC-signed, updated in the same transaction as each append.
 audit_head = Table(

@@ -452,3 +452,100 @@ def test_revision_0008_indexes_exist_and_serve_the_searches(ledger: Ledger) -> N
         with ledger.engine.connect() as conn:
             plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
         assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (f, plan)
+
+
+# -- "part of" through the distinct values (revision 0014) and capped counts -----------------
+TARGETS = ("corp:Alice", "corp:alice", "corp:bob", "Carol_50%", "carol 50x", "ÄLICE", "uid=dave,ou=People", None)
+NEEDLES = ("alice", "ALICE", "corp:", "_50%", "%", "_", "o", "ä", "Ä", "nobody", "ou=people", "l")
+
+
+def _naive(ledger: Ledger, table: Any, key: Any, f: EventFilter | TicketFilter) -> list[int]:
+    """The rows a substring test of every row selects (``conditions()`` without the values), newest first."""
+    from sqlalchemy import select
+
+    with ledger.engine.connect() as conn:
+        return list(conn.execute(select(key).where(*f.conditions()).order_by(key.desc())).scalars())
+
+
+def _walk(page: Any, f: Any, key: str) -> list[int]:
+    """Every page of 2 from the first, through the cursors."""
+    out: list[int] = []
+    cursor = None
+    while True:
+        p = page(f, cursor)
+        out += [r[key] for r in p.items]
+        cursor = p.next_cursor
+        if cursor is None:
+            return out
+
+
+@pytest.mark.parametrize("values", [queries.TARGET_VALUES, 2])  # 2: broad targets take the scan
+def test_a_part_of_target_finds_exactly_what_a_substring_of_every_row_finds(
+    ledger: Ledger, values: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "TARGET_VALUES", values)
+    for i in range(24):
+        target, subject = TARGETS[i % len(TARGETS)], TARGETS[(i * 5) % len(TARGETS)] or "none"
+        ledger.event(T0 + timedelta(hours=i), actor=f"agent{i % 3}", target=target)
+        ledger.ticket(T0 + timedelta(hours=i), subject=subject, opened_by=f"agent{i % 3}", requester=f"user{i % 4}")
+    extra: list[dict[str, str]] = [
+        {},
+        {"actor": "agent1"},
+        {"since": "2026-11-30T04:00Z", "until": "2026-11-30T19:00Z"},
+    ]
+    seen_some = False
+    for needle, more in itertools.product(NEEDLES, extra):
+        params = {"target": needle, **more}
+        ev = EventFilter.from_params(params)
+        tk = TicketFilter.from_params(params)
+        expected_ev = _naive(ledger, audit_event, audit_event.c.seq, ev)
+        expected_tk = _naive(ledger, queries.ticket, queries.ticket.c.id, tk)
+        got_ev = _walk(lambda f, c: queries.page_events(ledger.engine, f, c, 2), ev, "seq")
+        got_tk = _walk(lambda f, c: queries.page_tickets(ledger.engine, f, c, 2), tk, "id")
+        assert got_ev == expected_ev, params
+        assert got_tk == expected_tk, params
+        assert queries.count_events(ledger.engine, ev) == len(expected_ev), params
+        assert queries.count_tickets(ledger.engine, tk) == len(expected_tk), params
+        assert queries.count_events(ledger.engine, ev, cap=3) == min(len(expected_ev), 4), params
+        seen_some = seen_some or len(expected_ev) > 4
+    assert seen_some  # the cases include pages of several rows and capped counts
+    assert _naive(ledger, audit_event, audit_event.c.seq, EventFilter(target="alice")) != []
+
+
+def test_the_distinct_values_follow_inserts_and_updates_of_the_rows(ledger: Ledger) -> None:
+    """The triggers of revision 0014 keep ``audit_target`` / ``ticket_subject``: a value
+    written by an insert or changed by an update (an edit the chain then reports) is found."""
+    from sqlalchemy import select
+
+    from runner.ledger.tables import audit_target, ticket, ticket_subject
+
+    seq = ledger.event(target="corp:alice")
+    ledger.event(target=None)
+    tid = ledger.ticket(subject="printer on floor 2")
+    with ledger.engine.connect() as conn:
+        assert set(conn.execute(select(audit_target.c.value)).scalars()) == {"corp:alice"}
+        assert set(conn.execute(select(ticket_subject.c.value)).scalars()) == {"printer on floor 2"}
+    with ledger.engine.begin() as conn:
+        conn.execute(update(audit_event).where(audit_event.c.seq == seq).values(target="corp:mallory"))
+        conn.execute(update(ticket).where(ticket.c.id == tid).values(subject="scanner"))
+    page = queries.page_events(ledger.engine, EventFilter.from_params({"target": "MALLORY"}))
+    assert ids(page, "seq") == [seq]
+    assert ids(queries.page_tickets(ledger.engine, TicketFilter.from_params({"target": "scan"}))) == [tid]
+    assert ids(queries.page_tickets(ledger.engine, TicketFilter.from_params({"target": "printer"}))) == []
+
+
+def test_the_answers_count_stops_at_the_cap_and_says_so(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    for _ in range(4):
+        ledger.event(actor="agent7")
+    for _ in range(3):
+        ledger.event(actor="bob")
+        ledger.ticket(requester="bob")
+    ledger.ticket(requester="carol")
+    reader = queries.LedgerReader(ledger.engine, KEY, None)
+    page, count = reader.events({"actor": "agent7"}, limit=2)
+    assert count == queries.Count(3, capped=True) and len(page.items) == 2
+    assert reader.events({"actor": "bob"})[1] == queries.Count(3, capped=False)
+    assert reader.tickets({"on_behalf_of": "bob"})[1] == queries.Count(3, capped=False)
+    assert reader.tickets({})[1] == queries.Count(3, capped=True)
+    assert queries.count_events(ledger.engine, EventFilter(actor="agent7")) == 4  # uncapped: exact

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
+from sqlalchemy import text
 
 from portal.app import create_app
 from portal.deps import allow, policy_of
@@ -176,3 +177,31 @@ def test_kpi_page_has_accessible_charts_with_definitions(app_and_ledger: tuple[T
     assert '<th scope="col">identity/account</th>' in html  # tickets per day, per category
     data = client.get("/api/v1/kpi", params={"since": "2026-11-01", "until": "2026-11-08"}).json()
     assert data["overall"]["tickets"] == 2 and data["overall"]["escalation_rate"] == 0.5
+
+
+def test_a_count_beyond_the_cap_is_shown_as_more_than(
+    app_and_ledger: tuple[TestClient, Ledger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer counts at most ``COUNT_CAP`` matches: the API says ``count_capped``, the
+    page "more than" with the language's digit grouping; below the cap the count is exact."""
+    from runner import queries
+
+    client, led = app_and_ledger
+    monkeypatch.setattr(queries, "COUNT_CAP", 1000)
+    with led.engine.begin() as conn:  # 1,001 events of agent7 without 1,001 chained appends
+        conn.execute(
+            text(
+                "INSERT INTO audit_event (seq, ts, actor, actor_roles, action, outcome, detail, prev_hash, hash) "
+                "VALUES (:seq, '2026-11-30T08:00:00.000000+00:00', 'agent7', 'agent', 'x', 'success', '{}', '', '')"
+            ),
+            [{"seq": 1000 + i} for i in range(1001)],
+        )
+    body = client.get("/api/v1/audit/events", params={"actor": "agent7", "limit": 1}).json()
+    assert (body["count"], body["count_capped"], len(body["items"])) == (1000, True, 1)
+    assert "Events that match: more than 1,000" in client.get("/audit/events", params={"actor": "agent7"}).text
+    client.cookies.set("fl_lang", "nl")
+    assert "Gebeurtenissen die voldoen: meer dan 1.000" in client.get("/audit/events", params={"actor": "agent7"}).text
+    client.cookies.delete("fl_lang")
+    exact = client.get("/api/v1/audit/events", params={"actor": "nobody"}).json()
+    assert (exact["count"], exact["count_capped"]) == (0, False)
+    assert "Events that match: 0" in client.get("/audit/events", params={"actor": "nobody"}).text
