@@ -84,7 +84,10 @@ class StepRecord:
 
 
 class Recorder(Protocol):
-    def step_started(self, step: CompiledStep, target: str | None) -> None: ...
+    """Where a run's progress goes. ``step_started``: *target* None for a skipped step;
+    *io* False when the step will not ask its target (served by ``Prefetched``)."""
+
+    def step_started(self, step: CompiledStep, target: str | None, *, io: bool = True) -> None: ...
     def step_finished(self, record: StepRecord) -> None: ...
 
 
@@ -279,12 +282,12 @@ def _run_step(
         k: (REDACTED if k in step.action.secret_inputs and v not in (None, "") else scrub.value(v))
         for k, v in inputs.items()
     }
-    recorder.step_started(step, target)
-    timeout = spec.timeout or default_timeout
-    retries = getattr(spec, "retries", 0)
     read = None
     if prefetched is not None and not step.action.changes_state:
         read = prefetched.take(spec.connector, target, spec.action, inputs)
+    recorder.step_started(step, target, io=read is None)
+    timeout = spec.timeout or default_timeout
+    retries = getattr(spec, "retries", 0)
     while True:
         record.attempts += 1
         try:

@@ -309,12 +309,13 @@ class FencedRecorder:
     def __init__(self, inner: Recorder, engine: Engine, lease: Lease, seconds: float) -> None:
         self.inner, self.engine, self.lease, self.seconds = inner, engine, lease, seconds
 
-    def step_started(self, step: CompiledStep, target: str | None) -> None:
+    def step_started(self, step: CompiledStep, target: str | None, *, io: bool = True) -> None:
         # target None: a skipped step, which touches nothing (and is reported inside the
-        # engine's preparation guard, where an error would be taken for a template problem).
-        if target is not None and not confirm(self.engine, self.lease, self.seconds):
+        # engine's preparation guard, where an error would be taken for a template problem);
+        # io False: a step answered without asking its target, which touches nothing either.
+        if target is not None and io and not confirm(self.engine, self.lease, self.seconds):
             raise LeaseLost(f"the lease of {number_of(self.lease.ticket_id)} was taken back by the sweep")
-        self.inner.step_started(step, target)
+        self.inner.step_started(step, target, io=io)
 
     def step_finished(self, record: StepRecord) -> None:
         self.inner.step_finished(record)

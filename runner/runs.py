@@ -39,7 +39,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector
@@ -203,7 +203,15 @@ class PlannedStep:
 
 class _LedgerRecorder:
     """Writes each step row when the step starts (``running``) and updates it when it
-    finishes, the audit event of a state change in the same transaction."""
+    finishes, the audit event of a state change in the same transaction.
+
+    A step's finish (row update and audit event) is committed together with whatever the
+    run writes next — the next step's start, or the ticket's end (``flush_into`` inside
+    ``_finish``'s transaction) — since nothing acts on a target in between: one commit per
+    step instead of two, and every step that may change a target still has its start row
+    committed before it acts (what recovery relies on, ``runner.leases``). A step that
+    does no I/O (skipped, or served by the request's own look-up: ``io=False``) writes its
+    one row with its finish."""
 
     def __init__(
         self,
@@ -220,8 +228,21 @@ class _LedgerRecorder:
         self.open_seq: int | None = None
         self.unwritten = False  # the open step's row is not in the ledger yet (a skipped step)
         self.titles: dict[str, dict[str, str]] = {}
+        self._pending: list[Callable[[Connection], None]] = []  # finished steps not yet written
 
-    def step_started(self, step: CompiledStep, target: str | None) -> None:
+    def flush_into(self, conn: Connection) -> None:
+        """Write the finished steps not yet written, inside the caller's transaction."""
+        pending, self._pending = self._pending, []
+        for write in pending:
+            write(conn)
+
+    def flush(self) -> None:
+        """``flush_into`` a transaction of its own (when the run ends without ``_finish``)."""
+        if self._pending:
+            with transaction(self.svc.engine) as conn:
+                self.flush_into(conn)
+
+    def step_started(self, step: CompiledStep, target: str | None, *, io: bool = True) -> None:
         title_text = getattr(step.spec, "title", None)
         if title_text is not None:
             self.titles[step.id] = {"en": title_text.en, "nl": title_text.get("nl")}
@@ -231,12 +252,13 @@ class _LedgerRecorder:
             self.titles[step.id] = {"en": step.id, "nl": step.id}
         self.seq += 1
         self.open_seq = self.seq
-        if target is None:
-            # A skipped step (``when`` false) touches nothing: its one row is written when it
-            # "finishes", a moment later (one transaction instead of two).
+        if target is None or not io:
+            # A skipped step (``when`` false) or one answered without asking its target touches
+            # nothing: its one row is written when it "finishes", a moment later.
             self.unwritten = True
             return self._started_event(step, target)
         with transaction(self.svc.engine) as conn:
+            self.flush_into(conn)
             progress_mod.step_started(
                 conn,
                 self.ticket_id,
@@ -260,8 +282,10 @@ class _LedgerRecorder:
             self.seq += 1
         seq, self.open_seq = self.seq, None
         unwritten, self.unwritten = self.unwritten, False
-        with transaction(self.svc.engine) as conn:
-            progress_mod.step_finished(conn, self.ticket_id, seq, record.row(), started=not unwritten)
+        row = record.row()
+
+        def write(conn: Connection) -> None:
+            progress_mod.step_finished(conn, self.ticket_id, seq, row, started=not unwritten)
             if record.changes_state and record.status == "ok":
                 # changed False: the action found nothing to do; recorded as such, never as a change.
                 self.svc.audit.append(
@@ -283,6 +307,8 @@ class _LedgerRecorder:
                         "changed_reported": record.changed_reported,
                     },
                 )
+
+        self._pending.append(write)
         if self.progress is not None:
             self.progress(
                 "step.finished",
@@ -808,10 +834,12 @@ class RunService:
                 )
             if result is None or (lease is not None and not leases.confirm(self.engine, lease, lease_s)):
                 # The sweep took the run back (this process stalled past its lease): it is queued
-                # or escalated now, so nothing more is done or closed here.
+                # or escalated now, so nothing more is done or closed here but recording the
+                # steps that did finish.
                 self.log.warning("run.lease_lost", ticket=number)
+                recorder.flush()
                 return self.outcome_from_ledger(ticket_id)
-            return self._finish(ticket_id, number, rb, actor, meta, result, scrub, lease)
+            return self._finish(ticket_id, number, rb, actor, meta, result, scrub, lease, recorder)
         finally:
             if keys and lease is None:  # with a lease, its release drops the locks too (execute)
                 try:
@@ -886,6 +914,7 @@ class RunService:
         result: RunResult,
         scrub: Scrubber,
         lease: leases.Lease | None = None,
+        recorder: _LedgerRecorder | None = None,
     ) -> RunOutcome:
         note = None
         note_i18n: dict[str, str] = {}
@@ -912,6 +941,8 @@ class RunService:
             message = result.message or "The runbook could not finish."
         try:
             with transaction(self.engine) as conn:
+                if recorder is not None:  # the last steps' rows, before the state that ends them
+                    recorder.flush_into(conn)
                 tickets.close_ticket(
                     conn,
                     self.audit,
