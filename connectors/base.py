@@ -61,19 +61,31 @@ class ConnectorError(Exception):
 
     ``reason`` is a short machine-readable code (``unreachable``, ``auth_failed``,
     ``too_short``...) stored on the ticket; the message is plain language for people.
-    Neither may contain a secret.
+    Neither may contain a secret. ``outcome_unknown``: the change may or may not have been
+    applied (the connection was lost or the time ran out after the change was sent); the
+    audit records such an attempt with outcome ``unknown`` instead of ``failure``.
     """
 
     reason: str = "connector_error"
     transient: bool = False
     requester_action: bool = False
+    outcome_unknown: bool = False
 
-    def __init__(self, message: str, *, reason: str | None = None, requester_action: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        requester_action: bool | None = None,
+        outcome_unknown: bool | None = None,
+    ) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
         if requester_action is not None:
             self.requester_action = requester_action
+        if outcome_unknown is not None:
+            self.outcome_unknown = outcome_unknown
 
     @property
     def message(self) -> str:

@@ -558,21 +558,23 @@ class LdapConnector(Connector):
             self._drop()
 
     @contextmanager
-    def _translate(self, what: str) -> Iterator[None]:
-        """Turn ldap3/socket failures during an operation into connector errors."""
+    def _translate(self, what: str, *, write: bool = False) -> Iterator[None]:
+        """Turn ldap3/socket failures during an operation into connector errors; during a
+        *write* a lost connection or a missing answer leaves the change ``outcome_unknown``."""
         try:
             yield
         except ConnectorError:
             raise
         except LDAPResponseTimeoutError as exc:
             self._drop()
-            raise Timeout(f"The directory did not answer in time ({what}).") from exc
+            raise Timeout(f"The directory did not answer in time ({what}).", outcome_unknown=write) from exc
         except (LDAPCommunicationError, OSError) as exc:
             self._drop()
             if "timed out" in str(exc).lower():
-                raise Timeout(f"The directory did not answer in time ({what}).") from exc
+                raise Timeout(f"The directory did not answer in time ({what}).", outcome_unknown=write) from exc
             raise Unreachable(
-                f"The connection to the directory was lost during {what}; it may or may not have been applied."
+                f"The connection to the directory was lost during {what}; it may or may not have been applied.",
+                outcome_unknown=write,
             ) from exc
         except (LDAPSASLPrepError, LDAPPasswordIsMandatoryError, LDAPInvalidValueError):
             # ldap3 refused a value before sending it: the directory was never asked. Not
@@ -993,7 +995,7 @@ class LdapConnector(Connector):
             if not status["locked"]:
                 return {"unlocked": False, "was_locked": False, "changed": False}
             conn = self._service(timeout)
-            with self._translate("the unlock"):
+            with self._translate("the unlock", write=True):
                 failure = self._flavor.unlock(conn, status["dn"], status["_attrs"])
             if failure is not None:
                 raise self._directory_refusal(failure)
@@ -1030,7 +1032,7 @@ class LdapConnector(Connector):
                 self._check_policy(user, status, new_password, mfa_verified)
             conn = self._service(timeout)
             self._require_tls(conn)
-            with self._translate("the password reset"):
+            with self._translate("the password reset", write=True):
                 failure = self._flavor.reset(conn, status["dn"], new_password, must_change)
             if failure is not None:
                 raise self._directory_refusal(failure, status["dn"])
@@ -1062,7 +1064,7 @@ class LdapConnector(Connector):
             else:
                 conn = self._service(timeout)
                 self._require_tls(conn)
-                with self._translate("the password change"):
+                with self._translate("the password change", write=True):
                     failure = self._flavor.change(conn, dn, old_password, new_password)
                 if failure is not None:
                     raise self._directory_refusal(failure, dn)
@@ -1072,7 +1074,7 @@ class LdapConnector(Connector):
         """OpenLDAP self-change: bind as the user (ppolicy control tells 'locked' apart)."""
         user_conn = self._open(dn, None, timeout)
         try:
-            with self._translate("the password change"):
+            with self._translate("the password change", write=True):
                 user_conn.password = wire_password(old)  # bytes: no SASLprep, exactly as typed
                 ok = user_conn.bind(controls=[ppolicy_request()])
                 user_conn.password = None

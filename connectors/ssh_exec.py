@@ -326,7 +326,8 @@ class SshPool:
                         "the remote process group was killed (cleanup confirmed)"
                         if confirmed
                         else "killing the remote process group could NOT be confirmed"
-                    )
+                    ),
+                    outcome_unknown=True,  # the command ran for a while: how far it got is not known
                 )
                 err.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
                 raise err from exc
@@ -334,7 +335,9 @@ class SshPool:
                 if not inflight.cancelled:
                     self._cleanup(inflight)
                     where = self._where()
-                    raise Unreachable(f"ssh: the connection to {where} failed during '{_program(argv)}'") from exc
+                    raise Unreachable(
+                        f"ssh: the connection to {where} failed during '{_program(argv)}'", outcome_unknown=True
+                    ) from exc
             if inflight.cancelled:
                 inflight.cleanup_done.wait(CLEANUP_TIMEOUT + self.connect_timeout)
                 confirmed = bool(inflight.cleanup_confirmed)
@@ -342,6 +345,7 @@ class SshPool:
                     f"ssh: '{_program(argv)}' on {self.target} was cancelled; "
                     + ("the remote process group was killed" if confirmed else "cleanup NOT confirmed"),
                     reason="cancelled",
+                    outcome_unknown=True,
                 )
                 cancelled.cleanup_confirmed = confirmed  # type: ignore[attr-defined]
                 raise cancelled

@@ -475,14 +475,16 @@ class WinrmConnector(Connector):
                     "the command was terminated and its shell deleted (cleanup confirmed)"
                     if confirmed
                     else "terminating the command and deleting its shell could NOT be confirmed"
-                )
+                ),
+                outcome_unknown=True,  # the command ran for a while: how far it got is not known
             )
             error.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
             raise error from None
-        except ConnectorError:
+        except ConnectorError as exc:
             if cmd.cancelled:
                 raise self._cancelled(cmd, action) from None
             self._discard(cmd.shell)
+            exc.outcome_unknown = True  # the command was started: how far it got is not known
             raise
 
     def _cancelled(self, cmd: _Command, action: str) -> ConnectorError:
@@ -492,6 +494,7 @@ class WinrmConnector(Connector):
             f"winrm: {action} on {self.target_name} was cancelled; "
             + ("the command was terminated and its shell deleted" if confirmed else "cleanup NOT confirmed"),
             reason="cancelled",
+            outcome_unknown=True,
         )
         error.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
         return error

@@ -63,6 +63,9 @@ class StepRecord:
     changed: bool | None = None  # state-changing steps that succeeded: did the target change?
     changed_reported: bool = False  # False: the action did not say, so ``changed`` is assumed True
     requester_action: bool = False  # the failure is one the requester can fix themself
+    # a failed step whose action was tried: "failure" (the connector says nothing was
+    # applied) or "unknown" (it may have been); None when the target was never acted on
+    attempt_outcome: str | None = None
 
     def row(self) -> dict[str, Any]:
         from runner.ledger.tickets import dumps
@@ -298,12 +301,15 @@ def _run_step(
                 conn = pool.get(spec.connector, target)
                 outputs = _call(conn, spec.action, inputs, timeout, watchdog)
         except ConnectorError as exc:
+            if exc.outcome_unknown:  # sticks through a retry: an earlier try may have applied it
+                record.attempt_outcome = "unknown"
             if exc.transient and record.attempts <= retries:
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
                 sleep(min(2.0, 0.2 * record.attempts))
                 continue
             record.reason, record.message = exc.reason, _public(scrub.message(str(exc)), log, step.id)
             record.requester_action = _requester_can_fix(exc, step, typed_params)
+            record.attempt_outcome = record.attempt_outcome or "failure"
             break
         except FirstlineError as exc:
             log.error("step.config_error", step=step.id, detail=scrub.text(str(exc)))
@@ -311,6 +317,7 @@ def _run_step(
             break
         except Exception:
             log.exception("step.crashed", step=step.id)
+            record.attempt_outcome = "unknown"  # it broke inside the action: what it did is not known
             record.reason = "internal_error"
             record.message = "An internal error stopped this step; the operator log has the details."
             break

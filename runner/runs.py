@@ -286,27 +286,32 @@ class _LedgerRecorder:
 
         def write(conn: Connection) -> None:
             progress_mod.step_finished(conn, self.ticket_id, seq, row, started=not unwritten)
-            if record.changes_state and record.status == "ok":
+            if not record.changes_state:
+                return
+            detail: dict[str, Any] = {"step": record.step_id, "inputs": record.inputs}
+            if record.status == "ok":
                 # changed False: the action found nothing to do; recorded as such, never as a change.
-                self.svc.audit.append(
-                    conn,
-                    self.actor,
-                    f"{record.connector}.{record.action}",
-                    outcome="success" if record.changed is not False else "no_change",
-                    target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(
-                        ":"
-                    ),
-                    ticket=self.number,
-                    runbook=self.runbook.name,
-                    runbook_sha256=self.runbook.sha256,
-                    correlation_id=self.correlation_id,
-                    detail={
-                        "step": record.step_id,
-                        "inputs": record.inputs,
-                        "changed": record.changed is not False,
-                        "changed_reported": record.changed_reported,
-                    },
-                )
+                outcome = "success" if record.changed is not False else "no_change"
+                detail.update(changed=record.changed is not False, changed_reported=record.changed_reported)
+            elif record.status == "failed" and record.attempt_outcome is not None:
+                # A change that was tried and failed is an action too (PCI DSS 10.2.2: "success
+                # or failure"); "unknown" when it may have been applied (docs/auditing.md).
+                outcome = record.attempt_outcome
+                detail["reason"] = record.reason
+            else:
+                return
+            self.svc.audit.append(
+                conn,
+                self.actor,
+                f"{record.connector}.{record.action}",
+                outcome=outcome,
+                target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(":"),
+                ticket=self.number,
+                runbook=self.runbook.name,
+                runbook_sha256=self.runbook.sha256,
+                correlation_id=self.correlation_id,
+                detail=detail,
+            )
 
         self._pending.append(write)
         if self.progress is not None:

@@ -113,6 +113,7 @@ def test_a_drop_during_a_write_is_unreachable_not_a_retry(
     with pytest.raises(Unreachable) as err:
         directory.conn.run("unlock_account", {"user": user}, timeout=10)
     assert "may or may not" in str(err.value)
+    assert err.value.outcome_unknown  # audited as outcome "unknown", never as "failure"
     monkeypatch.undo()
     assert directory.conn.run("account_status", {"user": user}, timeout=10)["locked"] is True
 
