@@ -227,6 +227,11 @@ class CeleryDispatcher:
         yield send
 
     def depth(self) -> int:
+        return self.waiting() or 0
+
+    def waiting(self) -> int | None:
+        """Messages waiting in the broker's queues (not those a worker holds); None when
+        the broker cannot be asked."""
         from runner.celery_app import QUEUES
 
         total = 0
@@ -242,7 +247,7 @@ class CeleryDispatcher:
                         channel.close()
         except Exception:  # noqa: BLE001 - a metric must not fail the page asking for it
             get_logger().warning("dispatch.depth_unknown")
-            return 0
+            return None
         return total
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -383,6 +384,7 @@ class RunService:
         # Outcomes of runs executed here, for ``wait`` (they carry secret outputs: kept briefly).
         self._cond = threading.Condition()
         self._here: set[int] = set()
+        self._republished: dict[int, float] = {}  # ticket id -> monotonic time of the last re-publish
         self._finished: OrderedDict[int, tuple[float, RunOutcome]] = OrderedDict()
 
     # -- shared resources ------------------------------------------------------------
@@ -1114,10 +1116,42 @@ class RunService:
             done.append(tickets.number_of(ticket_id))
         for ticket_id in found.requeued:
             self._redispatch(ticket_id)
+        self._republish_lost()
         leases.tidy(self.engine)
         # Sealed values nobody can use any more (runner.sealed): past their time to live.
         sealed.purge(self.engine, float(getattr(self.settings, "run_start_within", 600.0)))
         return done
+
+    def _republish_lost(self) -> None:
+        """Hand the broker again the tickets whose message it lost (a Redis that keeps nothing
+        on disk was restarted): tickets still ``queued`` after ``republish_after`` seconds
+        while the broker's queues hold no message at all, so theirs cannot be waiting there.
+        Each is re-published at most once every two ``republish_after``; a duplicate message is
+        harmless (the claim is atomic: the second does nothing). Only for a broker
+        dispatcher; a broker that cannot be asked is left alone (the ``never_started`` rule
+        ends those tickets when ``run_start_within`` passes)."""
+        dispatcher = self.dispatcher
+        waiting = getattr(dispatcher, "waiting", None)
+        if dispatcher is None or not getattr(dispatcher, "out_of_process", False) or waiting is None:
+            return
+        after = self.republish_after
+        before = (datetime.now(UTC) - timedelta(seconds=after)).isoformat(timespec="microseconds")
+        candidates = tickets.queued_before(self.engine, before)
+        clock = time.monotonic()
+        self._republished = {t: at for t, at in self._republished.items() if clock - at < 2 * after}
+        due = [t for t in candidates if t not in self._republished]
+        if not due or waiting() != 0:
+            return
+        for ticket_id in due:
+            self._republished[ticket_id] = clock
+            self.log.warning("run.republished", ticket=tickets.number_of(ticket_id))
+            self._redispatch(ticket_id)
+
+    @property
+    def republish_after(self) -> float:
+        """Seconds a ticket may stay ``queued`` with an empty broker before it is re-published:
+        twice the sweep interval, at least 5."""
+        return max(2.0 * float(getattr(self.settings, "sweep_interval", 60.0)), 5.0)
 
     def _redispatch(self, ticket_id: int) -> None:
         """Hand a ticket the sweep re-queued to the dispatcher again (none configured, e.g.

@@ -202,6 +202,19 @@ def stale_tickets(engine: Engine) -> list[tuple[int, str]]:
         return [(r.id, r.state) for r in rows]
 
 
+def queued_before(engine: Engine, before: str, limit: int = 500) -> list[int]:
+    """Ids of tickets still ``queued`` whose last change (``updated_at``: submit or re-queue)
+    is before *before* (ISO 8601 UTC), oldest first, at most *limit*."""
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(ticket.c.id)
+            .where(ticket.c.state == "queued", ticket.c.updated_at < before)
+            .order_by(ticket.c.id)
+            .limit(limit)
+        )
+        return [int(r.id) for r in rows]
+
+
 def stale_ticket_ids(engine: Engine) -> list[int]:
     return [tid for tid, _state in stale_tickets(engine)]
 
