@@ -63,7 +63,7 @@ from runner.inventory import Inventory, load_inventory
 from runner.ledger import progress as progress_mod
 from runner.ledger import tickets
 from runner.ledger.audit import Actor, AuditLog, now
-from runner.ledger.store import reading, transaction
+from runner.ledger.store import reading, transaction, write_retrying
 from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger, remember_secret
 from runner.pool import Pool
@@ -231,17 +231,32 @@ class _LedgerRecorder:
         self.titles: dict[str, dict[str, str]] = {}
         self._pending: list[Callable[[Connection], None]] = []  # finished steps not yet written
 
-    def flush_into(self, conn: Connection) -> None:
-        """Write the finished steps not yet written, inside the caller's transaction."""
-        pending, self._pending = self._pending, []
-        for write in pending:
-            write(conn)
+    def pending(self) -> list[Callable[[Connection], None]]:
+        """The writes of finished steps not yet in the ledger, in order (``written`` once
+        the caller's transaction holding them committed)."""
+        return list(self._pending)
+
+    def written(self, count: int) -> None:
+        del self._pending[:count]
+
+    def _write(self, extra: Callable[[Connection], None] | None = None) -> None:
+        """The pending writes and *extra* in one transaction, ridden over a database restart
+        (``store.write_retrying``)."""
+        pending = self.pending()
+
+        def work(conn: Connection) -> None:
+            for write in pending:
+                write(conn)
+            if extra is not None:
+                extra(conn)
+
+        write_retrying(self.svc.engine, work, seconds=self.svc.write_retry_seconds)
+        self.written(len(pending))
 
     def flush(self) -> None:
-        """``flush_into`` a transaction of its own (when the run ends without ``_finish``)."""
+        """The pending writes in a transaction of their own (a run ending without ``_finish``)."""
         if self._pending:
-            with transaction(self.svc.engine) as conn:
-                self.flush_into(conn)
+            self._write()
 
     def step_started(self, step: CompiledStep, target: str | None, *, io: bool = True) -> None:
         title_text = getattr(step.spec, "title", None)
@@ -258,20 +273,14 @@ class _LedgerRecorder:
             # nothing: its one row is written when it "finishes", a moment later.
             self.unwritten = True
             return self._started_event(step, target)
-        with transaction(self.svc.engine) as conn:
-            self.flush_into(conn)
-            progress_mod.step_started(
-                conn,
-                self.ticket_id,
-                self.seq,
-                {
-                    "step_id": step.id,
-                    "connector": step.spec.connector,
-                    "action": step.spec.action,
-                    "target": target,
-                    "started_at": now(),
-                },
-            )
+        seq, started = self.seq, {
+            "step_id": step.id,
+            "connector": step.spec.connector,
+            "action": step.spec.action,
+            "target": target,
+            "started_at": now(),
+        }
+        self._write(lambda conn: progress_mod.step_started(conn, self.ticket_id, seq, started))
         self._started_event(step, target)
 
     def _started_event(self, step: CompiledStep, target: str | None) -> None:
@@ -946,29 +955,36 @@ class RunService:
         else:
             state, code, group = "escalated", None, rb.model.on_failure.escalate_to
             message = result.message or "The runbook could not finish."
+        pending = recorder.pending() if recorder is not None else []
+        run_key = self.run_key if result.secrets and self.seal_outputs else None
+
+        def close(conn: Connection) -> None:
+            for write in pending:  # the last steps' rows, before the state that ends them
+                write(conn)
+            tickets.close_ticket(
+                conn,
+                self.audit,
+                actor,
+                ticket_id,
+                state=state,
+                resolution_code=code,
+                note=note,
+                reason=result.reason,
+                message=message,
+                assignment_group=group,
+                meta=meta,
+                note_i18n=note_i18n,
+            )
+            if lease is not None:  # the run's lease and target locks end with its ticket
+                leases.release_in(conn, lease)
+            if run_key is not None:
+                # Executed for another process: its once-only outputs wait there, sealed (runner.sealed).
+                sealed.put(conn, run_key, ticket_id, sealed.OUTPUTS, result.secrets)
+
         try:
-            with transaction(self.engine) as conn:
-                if recorder is not None:  # the last steps' rows, before the state that ends them
-                    recorder.flush_into(conn)
-                tickets.close_ticket(
-                    conn,
-                    self.audit,
-                    actor,
-                    ticket_id,
-                    state=state,
-                    resolution_code=code,
-                    note=note,
-                    reason=result.reason,
-                    message=message,
-                    assignment_group=group,
-                    meta=meta,
-                    note_i18n=note_i18n,
-                )
-                if lease is not None:  # the run's lease and target locks end with its ticket
-                    leases.release_in(conn, lease)
-                if result.secrets and self.seal_outputs and self.run_key is not None:
-                    # Executed for another process: its once-only outputs wait there, sealed (runner.sealed).
-                    sealed.put(conn, self.run_key, ticket_id, sealed.OUTPUTS, result.secrets)
+            write_retrying(self.engine, close, seconds=self.write_retry_seconds)
+            if recorder is not None:
+                recorder.written(len(pending))
         except LedgerError:
             self.log.exception("ticket.close_failed", ticket=number)  # sweep() escalates it later
             raise
@@ -1146,6 +1162,13 @@ class RunService:
             self._republished[ticket_id] = clock
             self.log.warning("run.republished", ticket=tickets.number_of(ticket_id))
             self._redispatch(ticket_id)
+
+    @property
+    def write_retry_seconds(self) -> float:
+        """How long a run's step and closing writes are tried again while the database is
+        unreachable: half the run lease (the heartbeat renews it once the database is back),
+        at most 15 s."""
+        return min(float(self.settings.run_lease_seconds) / 2, 15.0)
 
     @property
     def republish_after(self) -> float:

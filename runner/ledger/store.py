@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from runner.errors import ConfigError, LedgerError
@@ -203,3 +204,43 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
     except SQLAlchemyError as exc:
         raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
+
+
+T = TypeVar("T")
+
+
+def _connection_lost(exc: SQLAlchemyError) -> bool:
+    """The database went away or is restarting (not a constraint or a mistake of ours)."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def write_retrying(engine: Engine, work: Callable[[Connection], T], *, seconds: float) -> T:
+    """``work(conn)`` in one transaction, tried again on a fresh connection while the
+    database is unreachable (``OperationalError`` or an invalidated connection: a
+    PostgreSQL restart takes about half a second) for up to *seconds*, waiting 0.1 s
+    doubling to 1 s between tries. *work* must only write through *conn* (it may run more
+    than once; every try but the last is rolled back). A failure while committing is not
+    tried again (the commit may have been applied): ``LedgerError``, as for any other error
+    or when *seconds* have passed.
+    """
+    deadline = time.monotonic() + seconds
+    pause = 0.1
+    while True:
+        committing = False
+        try:
+            with engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    result = work(conn)
+                except BaseException:
+                    if trans.is_active:
+                        trans.rollback()
+                    raise
+                committing = True
+                trans.commit()
+                return result
+        except SQLAlchemyError as exc:
+            if committing or not _connection_lost(exc) or time.monotonic() + pause > deadline:
+                raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
+        time.sleep(pause)
+        pause = min(1.0, pause * 2)

@@ -705,8 +705,9 @@ def test_a_postgresql_restart_mid_burst_loses_no_request(
     once (an ``Idempotency-Key`` each, resent on a 5xx or a dropped connection). Once every
     ticket exists and 6 runs are done, the PostgreSQL server restarts (``pg_ctl restart -m
     fast``: every connection cut). The portal (its waiting requests and its sweep) and the
-    workers reconnect (pool_pre_ping); a run cut off inside a step is found by its lease;
-    every request ends in exactly one final ticket, answered 201."""
+    workers reconnect (pool_pre_ping); a step or closing write cut off by the restart is
+    tried again (``store.write_retrying``, half the lease); a run cut off for longer is found
+    by its lease; every request ends in exactly one final ticket, answered 201."""
     name = f"fl_fault_{uuid.uuid4().hex[:8]}"
     admin = create_engine(private_postgres.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
