@@ -416,6 +416,7 @@ def _recover_one(
             step_result.c.step_id,
             step_result.c.connector,
             step_result.c.action,
+            step_result.c.target,
             step_result.c.status,
         )
         .where(step_result.c.ticket_id == ticket_id)
@@ -452,6 +453,7 @@ def _recover_one(
             message = LOST_SECRETS_GONE
         else:
             message = LOST_TOO_OFTEN.format(attempts=attempts)
+        _audit_unknown_changes(conn, audit, row, [s for s in in_flight if s in changing], number, meta)
         audit.append(
             conn,
             actor,
@@ -504,6 +506,40 @@ def _recover_one(
         )
     get_logger().warning("run.recovered", ticket=number, requeued=resume, step=detail["step_in_flight"])
     return "requeued" if resume else "escalated"
+
+
+def _audit_unknown_changes(
+    conn: Connection,
+    audit: AuditLog,
+    row: Mapping[Any, Any],
+    steps: list[Any],
+    number: str,
+    meta: Mapping[str, Any],
+) -> None:
+    """The state-changing steps a lost run was inside, as audit events of its own actor with
+    outcome ``unknown`` (the change may or may not have been made), as the run would have
+    recorded a failed attempt (runner.runs, PCI DSS 10.2.2)."""
+    context = json.loads(row["run_context"] or "{}")
+    run_actor = Actor(
+        row["opened_by"] or row["requester"],
+        tuple(context.get("roles") or ()),
+        on_behalf_of=row["requester"],
+        client_ip=context.get("client_ip"),
+        user_agent=context.get("user_agent"),
+    )
+    for s in steps:
+        audit.append(
+            conn,
+            run_actor,
+            f"{s.connector}.{s.action}",
+            outcome="unknown",
+            target=f"{s.target or ''}:{meta['subject']}".strip(":"),
+            ticket=number,
+            runbook=meta["runbook"],
+            runbook_sha256=meta["runbook_sha256"],
+            correlation_id=meta["correlation_id"],
+            detail={"step": s.step_id, "reason": "run_lost"},
+        )
 
 
 def tidy(engine: Engine) -> None:

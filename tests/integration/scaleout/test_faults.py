@@ -412,6 +412,10 @@ def test_a_sigkilled_worker_s_runs_are_recovered_by_their_lease(
         }  # fmt: skip
     assert got["unl-0"].state == "escalated" and got["unl-0"].reason == "run_lost", counts
     assert "'unlock'" in got["unl-0"].message, got["unl-0"].message
+    with rig.app.engine.connect() as conn:
+        attempt = conn.execute(select(audit_event.c.actor, audit_event.c.outcome).where(
+            audit_event.c.action == "fake.unlock_account", audit_event.c.target.like("%unl-0"))).all()  # fmt: skip
+    assert [a.outcome for a in attempt] == ["unknown"], attempt  # the change it died in, for the auditor
     assert got["chk-0"].state == "resolved", counts  # re-queued, run by B or the restarted worker
     assert counts["resumed"] == 1 and counts["resolved"] == n - 1, counts
     assert unlock_calls(rig)["unl-0"] == 1 and unlock_calls(rig)["chk-0"] == 1, counts

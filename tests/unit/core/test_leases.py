@@ -148,6 +148,12 @@ def test_a_lost_run_that_started_a_change_is_escalated_run_lost_naming_the_step(
         ("ticket.escalated", "system:sweeper", "run_lost"),
     ]
     assert '"state_changing_started":["unlock"]' in lost[0]["detail"]
+    # the change the run was inside when it died: the run's own actor, outcome unknown
+    # (PCI DSS 10.2.2); a change that had finished was already audited by the run itself
+    unknown = [(e["action"], e["actor"], e["outcome"], e["target"]) for e in _events(app, sub.ticket_number)
+               if e["action"] == "fake.unlock_account"]  # fmt: skip
+    in_flight = steps[-1][1] == "running"
+    assert unknown == ([("fake.unlock_account", "agent7", "unknown", "f1:alice")] if in_flight else [])
     assert app.execute(sub.ticket_id) is None and app.sweep() == []
     with app.engine.connect() as c:
         assert c.execute(select(run_lease)).all() == [] and c.execute(select(target_lock)).all() == []
