@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,8 +67,9 @@ from runner.ledger.store import reading, transaction, write_retrying
 from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger, remember_secret
 from runner.pool import Pool
+from runner.recorder import LedgerRecorder, Progress
 from runner.redaction import REDACTED, Scrubber
-from runner.runbook import CompiledStep, Runbook
+from runner.runbook import Runbook
 from runner.safetext import principal
 from runner.secrets import SecretStore
 from runner.settings import Settings
@@ -97,7 +98,6 @@ OWN_ACCOUNT_DENIED = (
     "'Change my password' with your current password, or the sign-in page's "
     "'Forgot your password?', or ask a colleague."
 )
-Progress = Callable[[str, Mapping[str, Any]], None]
 # Shown with a ticket closed as ``requester_action_needed`` (the message above it says what was wrong).
 REQUESTER_GUIDANCE = {
     "en": "You can fix this yourself: correct what the message says and try again. "
@@ -200,142 +200,6 @@ class PlannedStep:
     target: str | None
     inputs: dict[str, Any]
     condition: str | None
-
-
-class _LedgerRecorder:
-    """Writes each step row when the step starts (``running``) and updates it when it
-    finishes, the audit event of a state change in the same transaction.
-
-    A step's finish (row update and audit event) is committed together with whatever the
-    run writes next — the next step's start, or the ticket's end (``flush_into`` inside
-    ``_finish``'s transaction) — since nothing acts on a target in between: one commit per
-    step instead of two, and every step that may change a target still has its start row
-    committed before it acts (what recovery relies on, ``runner.leases``). A step that
-    does no I/O (skipped, or served by the request's own look-up: ``io=False``) writes its
-    one row with its finish."""
-
-    def __init__(
-        self,
-        svc: RunService,
-        ticket_id: int,
-        number: str,
-        actor: Actor,
-        runbook: Runbook,
-        correlation_id: str,
-        progress: Progress | None,
-    ) -> None:
-        self.svc, self.ticket_id, self.number, self.actor = svc, ticket_id, number, actor
-        self.runbook, self.correlation_id, self.progress, self.seq = runbook, correlation_id, progress, 0
-        self.open_seq: int | None = None
-        self.unwritten = False  # the open step's row is not in the ledger yet (a skipped step)
-        self.titles: dict[str, dict[str, str]] = {}
-        self._pending: list[Callable[[Connection], None]] = []  # finished steps not yet written
-
-    def pending(self) -> list[Callable[[Connection], None]]:
-        """The writes of finished steps not yet in the ledger, in order (``written`` once
-        the caller's transaction holding them committed)."""
-        return list(self._pending)
-
-    def written(self, count: int) -> None:
-        del self._pending[:count]
-
-    def _write(self, extra: Callable[[Connection], None] | None = None) -> None:
-        """The pending writes and *extra* in one transaction, ridden over a database restart
-        (``store.write_retrying``)."""
-        pending = self.pending()
-
-        def work(conn: Connection) -> None:
-            for write in pending:
-                write(conn)
-            if extra is not None:
-                extra(conn)
-
-        write_retrying(self.svc.engine, work, seconds=self.svc.write_retry_seconds)
-        self.written(len(pending))
-
-    def flush(self) -> None:
-        """The pending writes in a transaction of their own (a run ending without ``_finish``)."""
-        if self._pending:
-            self._write()
-
-    def step_started(self, step: CompiledStep, target: str | None, *, io: bool = True) -> None:
-        title_text = getattr(step.spec, "title", None)
-        if title_text is not None:
-            self.titles[step.id] = {"en": title_text.en, "nl": title_text.get("nl")}
-        elif step.id == "verify":
-            self.titles[step.id] = {"en": "Check the result", "nl": "Resultaat controleren"}
-        else:
-            self.titles[step.id] = {"en": step.id, "nl": step.id}
-        self.seq += 1
-        self.open_seq = self.seq
-        if target is None or not io:
-            # A skipped step (``when`` false) or one answered without asking its target touches
-            # nothing: its one row is written when it "finishes", a moment later.
-            self.unwritten = True
-            return self._started_event(step, target)
-        seq, started = self.seq, {
-            "step_id": step.id,
-            "connector": step.spec.connector,
-            "action": step.spec.action,
-            "target": target,
-            "started_at": now(),
-        }
-        self._write(lambda conn: progress_mod.step_started(conn, self.ticket_id, seq, started))
-        self._started_event(step, target)
-
-    def _started_event(self, step: CompiledStep, target: str | None) -> None:
-        if self.progress is not None:
-            self.progress("step.started", {"step": step.id, "title": self.titles[step.id], "target": target})
-
-    def step_finished(self, record: StepRecord) -> None:
-        if self.open_seq is None:  # the step could not be prepared: it never started
-            self.seq += 1
-        seq, self.open_seq = self.seq, None
-        unwritten, self.unwritten = self.unwritten, False
-        row = record.row()
-
-        def write(conn: Connection) -> None:
-            progress_mod.step_finished(conn, self.ticket_id, seq, row, started=not unwritten)
-            if not record.changes_state:
-                return
-            detail: dict[str, Any] = {"step": record.step_id, "inputs": record.inputs}
-            if record.status == "ok":
-                # changed False: the action found nothing to do; recorded as such, never as a change.
-                outcome = "success" if record.changed is not False else "no_change"
-                detail.update(changed=record.changed is not False, changed_reported=record.changed_reported)
-            elif record.status == "failed" and record.attempt_outcome is not None:
-                # A change that was tried and failed is an action too (PCI DSS 10.2.2: "success
-                # or failure"); "unknown" when it may have been applied (docs/auditing.md).
-                outcome = record.attempt_outcome
-                detail["reason"] = record.reason
-            else:
-                return
-            self.svc.audit.append(
-                conn,
-                self.actor,
-                f"{record.connector}.{record.action}",
-                outcome=outcome,
-                target=f"{record.target}:{record.inputs.get('user') or record.inputs.get('queue') or ''}".rstrip(":"),
-                ticket=self.number,
-                runbook=self.runbook.name,
-                runbook_sha256=self.runbook.sha256,
-                correlation_id=self.correlation_id,
-                detail=detail,
-            )
-
-        self._pending.append(write)
-        if self.progress is not None:
-            self.progress(
-                "step.finished",
-                {
-                    "step": record.step_id,
-                    "title": self.titles.get(record.step_id, {"en": record.step_id, "nl": record.step_id}),
-                    "status": record.status,
-                    "message": record.message,
-                    "reason": record.reason,
-                    "changed": record.changed,
-                },
-            )
 
 
 class Sweeper:
@@ -801,7 +665,17 @@ class RunService:
             "client_ip": actor.client_ip or "",
             "portal_url": self.settings.public_base_url,
         }
-        recorder = _LedgerRecorder(self, ticket_id, number, actor, rb, row["correlation_id"], progress)
+        recorder = LedgerRecorder(
+            self.engine,
+            self.audit,
+            ticket_id,
+            number,
+            actor,
+            rb,
+            row["correlation_id"],
+            progress,
+            retry_seconds=self.write_retry_seconds,
+        )
         lease_s = self.settings.run_lease_seconds
         if lease is not None and lease.attempt > 1:  # re-queued by the sweep: number after the old rows
             recorder.seq = leases.last_step_seq(self.engine, ticket_id)
@@ -930,7 +804,7 @@ class RunService:
         result: RunResult,
         scrub: Scrubber,
         lease: leases.Lease | None = None,
-        recorder: _LedgerRecorder | None = None,
+        recorder: LedgerRecorder | None = None,
     ) -> RunOutcome:
         note = None
         note_i18n: dict[str, str] = {}

@@ -33,13 +33,13 @@ from runner.ledger.progress import Progress as RunProgress
 from runner.ledger.store import ensure_schema, make_engine
 from runner.oplog import get_logger
 from runner.pool import Pool
+from runner.recorder import Progress
 from runner.runbook import Runbook
 from runner.runs import (
     CHANNELS,
     PROOF_OPERATOR,
     REQUESTER_GUIDANCE,
     PlannedStep,
-    Progress,
     RunOutcome,
     RunService,
     Submitted,
