@@ -166,6 +166,9 @@ def _validation_message(exc: RequestValidationError, declared: frozenset[str]) -
             if p not in ("body", "query", "path", "form", "header", "cookie")
         )
         kind = str(err.get("type", ""))
+        if kind == "json_invalid":  # its location is a character position, not a field
+            parts.append("request: the body is not valid JSON")
+            continue
         msg = "is not valid" if kind.startswith(_OWN_TEXT) else str(err.get("msg", "is not valid"))
         parts.append(f"{loc or 'request'}: {msg}")
     return "; ".join(parts) or "The request is not valid."

@@ -1,8 +1,8 @@
 """Rendering pages: ``render(request, "x.html", {...})`` adds what every page needs.
 
 Added to the context: ``user`` (the Principal or None), ``lang``, ``langs``,
-``csrf_token`` (for forms), ``path`` and ``public_base_url``; ``_`` is Jinja's i18n
-``gettext`` in the request's language.
+``csrf_token`` (for forms), ``path``, ``here`` (path and query string, for the language
+switch) and ``public_base_url``; ``_`` is Jinja's i18n ``gettext`` in the request's language.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def render(
         "langs": i18n.LANG_NAMES,
         "csrf_token": state.get("csrf_token", ""),
         "path": request.url.path,
+        "here": _here(request),
         "public_base_url": ctx.settings.public_base_url,
     }
     base.update(context or {})
@@ -86,6 +87,18 @@ def render(
         request, template, base, status_code=status_code, headers=dict(headers or {})
     )
     return response
+
+
+_MAX_HERE = 512  # what the language switch's ``next`` accepts (portal.routes.auth.MAX_NEXT)
+
+
+def _here(request: Request) -> str:
+    """This page's path and query string, for a form that comes back to it (the language
+    switch); the path alone when both together would be longer than ``_MAX_HERE``."""
+    path = request.url.path
+    query = request.url.query
+    here = f"{path}?{query}" if query else path
+    return here if len(here) <= _MAX_HERE else path
 
 
 # -- fragments that are the same for everyone with the same roles and language ----------

@@ -609,6 +609,9 @@ def serve(
         "log_level": "warning",
         "access_log": False,
         "server_header": False,
+        # X-Forwarded-For / -Proto are believed only from FIRSTLINE_TRUSTED_PROXIES, by the
+        # portal's SecurityMiddleware; uvicorn's own handling would believe 127.0.0.1 always
+        "proxy_headers": False,
     }
     if workers == 1:
         from portal.app import create_app

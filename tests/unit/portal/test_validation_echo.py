@@ -97,3 +97,12 @@ def test_keys_the_client_chose_and_custom_validator_texts_are_not_shown() -> Non
     assert SECRET not in text
     assert text.startswith("?: Extra inputs are not permitted; params.?.0: Input should be a valid integer")
     assert "reason: is not valid" in text
+
+
+def test_a_body_that_is_not_json_is_named_as_such() -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    from portal.errors import _validation_message
+
+    exc = RequestValidationError([{"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error"}])
+    assert _validation_message(exc, frozenset()) == "request: the body is not valid JSON"
