@@ -154,10 +154,9 @@ def main() -> None:
         )
         app = open_app(settings)
         app.vet("bench-unlock", "bench")
-        conn = app.pool.get("ldap", "corp")
-
         def connector(u: str) -> None:
-            assert conn.run("unlock_account", {"user": u}, timeout=10)["unlocked"] is True
+            with app.pool.using("ldap", "corp") as conn:
+                assert conn.run("unlock_account", {"user": u}, timeout=10)["unlocked"] is True
 
         def full(u: str) -> None:
             out = app.run("bench-unlock", {"user": u}, requester="bench", roles={"agent"})

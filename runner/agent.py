@@ -185,9 +185,8 @@ def _lookup(
     target = f"{d.key}:{name}"
     inputs = {"user": name}
     try:
-        status = app.pool.get("ldap", d.target).run(
-            "account_status", inputs, timeout=app.settings.default_step_timeout
-        )
+        with app.pool.using("ldap", d.target) as ldap:
+            status = ldap.run("account_status", inputs, timeout=app.settings.default_step_timeout)
     except ConnectorError as exc:
         _audit(app, who, "agent.account_lookup", "failure", target, client_ip, user_agent, reason=exc.reason)
         raise LookupFailed() from exc

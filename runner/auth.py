@@ -221,11 +221,11 @@ class AuthService:
         if key is None:
             raise SignInFailed()
         directory = dirs.get(key)
-        connector = self.app.pool.get("ldap", directory.target)
         try:
-            out = connector.run(
-                "authenticate", {"user": name, "password": password}, timeout=self.settings.default_step_timeout
-            )
+            with self.app.pool.using("ldap", directory.target) as connector:
+                out = connector.run(
+                    "authenticate", {"user": name, "password": password}, timeout=self.settings.default_step_timeout
+                )
         except InvalidInput:
             raise SignInFailed() from None  # refused before the directory was asked (name too long, ...)
         except Rejected as exc:

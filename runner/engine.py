@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,7 +39,7 @@ from runner.watchdog import Watchdog
 
 
 class ConnectorPool(Protocol):
-    def get(self, connector: str, target: str) -> Connector: ...
+    def using(self, connector: str, target: str) -> AbstractContextManager[Connector]: ...
     def default_target(self, connector: str) -> str: ...
 
 
@@ -298,8 +299,8 @@ def _run_step(
                 outputs, read = read, None
                 record.attempts = 0  # the target was not asked again
             else:
-                conn = pool.get(spec.connector, target)
-                outputs = _call(conn, spec.action, inputs, timeout, watchdog)
+                with pool.using(spec.connector, target) as conn:
+                    outputs = _call(conn, spec.action, inputs, timeout, watchdog)
         except ConnectorError as exc:
             if exc.outcome_unknown:  # sticks through a retry: an earlier try may have applied it
                 record.attempt_outcome = "unknown"

@@ -342,10 +342,10 @@ class SelfService:
         actor = Actor("unidentified", (), on_behalf_of=job.account, client_ip=job.client_ip, user_agent=job.user_agent)
         target = f"{job.directory}:{job.username}"
         directory = self.app.inventory.directories.get(job.directory)
-        ldap = self.app.pool.get("ldap", directory.target)
         timeout = self.settings.default_step_timeout
         try:
-            status = ldap.run("account_status", {"user": job.username}, timeout=timeout)
+            with self.app.pool.using("ldap", directory.target) as ldap:
+                status = ldap.run("account_status", {"user": job.username}, timeout=timeout)
         except ConnectorError as exc:
             self._audit_request(actor, target, purpose, "not_sent", f"directory_error:{exc.reason or 'unknown'}")
             return
@@ -392,18 +392,19 @@ class SelfService:
         mail_target = self.app.pool.default_target("mail")
         link = self.settings.public_base_url.rstrip("/") + CODE_PAGES[purpose]
         try:
-            self.app.pool.get("mail", mail_target).run(
-                "send_code",
-                {
-                    "to": str(status["mail"]),
-                    "account": job.account,
-                    "code": code,
-                    "purpose": purpose,
-                    "minutes": self.settings.reset_code_minutes,
-                    "link": link,
-                },
-                timeout=timeout,
-            )
+            with self.app.pool.using("mail", mail_target) as mail:
+                mail.run(
+                    "send_code",
+                    {
+                        "to": str(status["mail"]),
+                        "account": job.account,
+                        "code": code,
+                        "purpose": purpose,
+                        "minutes": self.settings.reset_code_minutes,
+                        "link": link,
+                    },
+                    timeout=timeout,
+                )
         except ConnectorError as exc:
             self._audit_request(actor, target, purpose, "not_sent", f"mail_error:{exc.reason or 'unknown'}")
             return
@@ -501,10 +502,10 @@ class SelfService:
         if verdict is not None or row is None:
             raise CodeInvalid()
         directory = self.app.inventory.directories.get(route[0])
-        ldap = self.app.pool.get("ldap", directory.target)
         timeout = self.settings.default_step_timeout
         try:
-            status = ldap.run("account_status", {"user": route[1]}, timeout=timeout)
+            with self.app.pool.using("ldap", directory.target) as ldap:
+                status = ldap.run("account_status", {"user": route[1]}, timeout=timeout)
         except ConnectorError as exc:
             raise DirectoryUnavailable() from exc
         if not status.get("exists") or not hmac.compare_digest(

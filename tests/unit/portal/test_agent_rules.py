@@ -5,6 +5,7 @@ portal run, host-fix choices, and that refusals happen before any connector is a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -246,9 +247,10 @@ class FakeLdap:
 
 def _with_ldap(app: Firstline, monkeypatch: pytest.MonkeyPatch, fake: FakeLdap) -> None:
     class Pool:
-        def get(self, connector: str, target: str) -> FakeLdap:
+        @contextmanager
+        def using(self, connector: str, target: str) -> Iterator[FakeLdap]:
             assert (connector, target) == ("ldap", "corp")
-            return fake
+            yield fake
 
     monkeypatch.setattr(type(app), "pool", property(lambda _self: Pool()))
 
