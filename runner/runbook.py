@@ -26,7 +26,7 @@ Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 ParamType = Literal["string", "int", "bool", "enum", "account", "secret", "choice", "directory"]
 # client_ip and portal_url: the request's client address and Settings.public_base_url (notifications, security.md
 # item 36); a runner that does not set them leaves them undefined, so use them with `| default('')`
-TEMPLATE_ROOTS = frozenset({"params", "steps", "requester", "channel", "ticket", "client_ip", "portal_url"})
+TEMPLATE_ROOTS = frozenset({"params", "steps", "requester", "channel", "via", "ticket", "client_ip", "portal_url"})
 ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 

@@ -659,6 +659,9 @@ class RunService:
             "params": values,
             "requester": row["requester"],
             "channel": row["channel"],
+            # how a notification says it was done: "agent" when someone acted for the requester
+            # (the agent desk's one-click fixes come in on the portal or the API channel)
+            "via": "agent" if actor.id != row["requester"] else row["channel"],
             "ticket": number,
             # security.md 36: notifications name where the request came from and link the portal
             # (the configured public URL only, never a request header).

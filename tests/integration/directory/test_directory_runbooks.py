@@ -73,6 +73,23 @@ def test_unlock_runbook_unlocks_verifies_and_notifies(app: Firstline, directory:
     assert "unlocked" in msg.get_content() and "self-service portal" in msg.get_content()
 
 
+def test_an_agent_s_unlock_for_the_owner_names_the_service_desk_agent_not_the_portal(
+    app: Firstline, directory: Directory
+) -> None:
+    """An agent's one-click fix comes in on the portal (or API) channel, but the owner did not
+    use the self-service portal: the notification says a service desk agent did it."""
+    user, _pw = directory.create_user()
+    directory.lock(user)
+    out = app.run(  # as the agent desk submits it: on behalf of the owner, acted by the agent
+        "account-unlock", {"user": user}, requester=f"{user}@example.org", actor_id="agent7@example.org",
+        roles={"agent"}, channel="portal",
+    )  # fmt: skip
+    assert out.state == "resolved", (out.reason, out.message)
+    (msg,) = mails_to(f"{user}@example.org")
+    body = msg.get_content()
+    assert "self-service portal" not in body and "a service desk agent" in body and "servicedeskmedewerker" in body
+
+
 def test_unlock_runbook_on_a_privileged_account_escalates(app: Firstline, directory: Directory) -> None:
     out = app.run("account-unlock", {"user": "root-admin"}, requester="agent-1", roles={"agent"})
     assert out.state == "escalated" and out.reason == "not_allowed"
