@@ -99,6 +99,7 @@ MAX_LIMIT = 200
 EXPORT_BATCH = 500
 COUNT_CAP = 10_000  # a page's count reads at most this many matches (and one more: "more than")
 TARGET_VALUES = 100  # a "part of" target matching more distinct values than this scans the rows
+TIME_PROBE = 50_000  # a time range of at most this many rows bounds the key by itself first
 MAX_VALUE = 256  # the widest filterable column (audit_event.target)
 FORMATS = ("csv", "jsonl")
 Format = Literal["csv", "jsonl"]
@@ -515,11 +516,58 @@ def _key_bounds(
     page then walks the key backwards between them instead of sorting every row of the
     range. Exact whatever the clocks did (keys and times need not rise together); fast
     because they do."""
+    terms = f.conditions(targets=targets)
+    near = _time_keys(conn, f, key_col)
+    if near is not None:
+        if near[0] > near[1]:
+            return None
+        if len(terms) == len(_time_range(key_col, f.since, f.until, False)):  # as many terms as the range has
+            return [key_col >= near[0], key_col <= near[1]]  # the time range alone: done
+        terms += [key_col >= near[0], key_col <= near[1]]  # the filter's own index, between those keys
     # "+ 0": an aggregate over the rows that match (PostgreSQL would otherwise walk the key
     # index from one end, filtering, to find min and max)
-    bounds = select(func.min(key_col + 0), func.max(key_col + 0)).where(*f.conditions(targets=targets))
+    bounds = select(func.min(key_col + 0), func.max(key_col + 0)).where(*terms)
     low, high = conn.execute(bounds).one()
     return None if low is None else [key_col >= low, key_col <= high]
+
+
+def _time_keys(conn: Any, f: TicketFilter | EventFilter, key_col: Any) -> tuple[int, int] | None:
+    """The lowest and highest key of every row in *f*'s time range, read from the time index
+    alone (``(ts, seq)`` / ``(opened_at, id)``) when the range holds at most ``TIME_PROBE``
+    rows: the rows matching *f* lie between them, so the filter's own index is then read
+    between those keys only (PostgreSQL would otherwise combine, say, every refused event's
+    entry with the day's: 150,000 entries for 450 rows). (1, 0) for an empty range; None
+    for a wider one — guessed from the keys at its two ends, else found by reading no more
+    than ``TIME_PROBE + 1`` entries."""
+    time_col = audit_event.c.ts if isinstance(f, EventFilter) else ticket.c.opened_at
+    # First a guess from two seeks of the time index: the keys at the range's two ends (keys
+    # and times rise together, so their distance is about the number of rows). A wide range
+    # is not read at all; a guess gone wrong (clocks went back) costs time, never exactness.
+    low_end = high_end = None
+    if f.since is not None:
+        q = select(key_col).where(time_col >= f.since).order_by(time_col, key_col).limit(1)
+        low_end = conn.execute(q).scalar()
+        if low_end is None:
+            return (1, 0)  # no row at or after since
+    if f.until is not None:
+        q = select(key_col).where(time_col < f.until).order_by(time_col.desc(), key_col.desc()).limit(1)
+        high_end = conn.execute(q).scalar()
+        if high_end is None:
+            return (1, 0)  # no row before until
+    if low_end is None:
+        low_end = conn.execute(select(func.min(key_col))).scalar()
+    if high_end is None:
+        high_end = conn.execute(select(func.max(key_col))).scalar()
+    if low_end is None or high_end is None:
+        return (1, 0)  # no rows at all
+    if int(high_end) - int(low_end) >= TIME_PROBE:
+        return None  # wide: the filter's own bounds
+    first = select(key_col.label("k")).where(*_time_range(time_col, f.since, f.until, False))
+    probe = first.limit(TIME_PROBE + 1).subquery()
+    n, low, high = conn.execute(select(func.count(), func.min(probe.c.k), func.max(probe.c.k))).one()
+    if n > TIME_PROBE:
+        return None
+    return (1, 0) if low is None else (int(low), int(high))
 
 
 def _count(engine: Engine, f: TicketFilter | EventFilter, table: Any, cap: int | None) -> int:
@@ -527,12 +575,25 @@ def _count(engine: Engine, f: TicketFilter | EventFilter, table: Any, cap: int |
         targets = _target_values(conn, f)
         if targets == ():
             return 0
-        terms = f.conditions(targets=targets)
-        if cap is None:
-            return int(conn.execute(select(func.count()).select_from(table).where(*terms)).scalar_one())
-        # read no more than cap + 1 matches: the database stops there
-        first = select(literal(1)).select_from(table).where(*terms).limit(cap + 1).subquery()
-        return int(conn.execute(select(func.count()).select_from(first)).scalar_one())
+        near_terms: list[ColumnElement[bool]] = []
+        if f.since is not None or f.until is not None:
+            key_col = audit_event.c.seq if table is audit_event else ticket.c.id
+            near = _time_keys(conn, f, key_col)
+            if near is not None:  # the filter's own index between the time range's keys
+                near_terms = [key_col >= near[0], key_col <= near[1]]
+        if isinstance(f, TicketFilter) and f.actor is not None:
+            # the two branches of "who acted" (disjoint: opened_by is the actor, or is NULL),
+            # each from its own index (their OR reads every ticket's row to test it)
+            rest = [*f.conditions(actor=False, targets=targets), *near_terms]
+            parts = [select(literal(1).label("one")).select_from(table).where(b, *rest) for b in f.actor_branches()]
+            matches: Any = union_all(*parts)
+        else:
+            matches = (
+                select(literal(1).label("one")).select_from(table).where(*f.conditions(targets=targets), *near_terms)
+            )
+        if cap is not None:
+            matches = matches.limit(cap + 1)  # read no more than cap + 1 matches: the database stops there
+        return int(conn.execute(select(func.count()).select_from(matches.subquery())).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -562,11 +623,12 @@ def _page(
     extra: list[ColumnElement[bool]] = []  # the keyset: after the cursor, inside the time range
     if cursor:
         extra.append(key_col < _decode_cursor(kind, f, cursor))
+    timed = f.since is not None or f.until is not None
     with reading(engine) as conn:
         targets = _target_values(conn, f)
         if targets == ():
             return Page([], None, n)
-        if f.since is not None or f.until is not None:
+        if timed:
             bounds = _key_bounds(conn, f, key_col, targets)
             if bounds is None:
                 return Page([], None, n)
@@ -582,7 +644,13 @@ def _page(
             wheres = [f.conditions(page=True, targets=(value,)) for value in targets]
         else:
             wheres = []
-        if wheres:
+        if not wheres and timed and isinstance(f, EventFilter) and f.actor is not None:
+            # An actor's time range: the page's keys from (actor, ts, seq) alone, newest first,
+            # then only their rows (walking (actor, seq), PostgreSQL would read and sort every
+            # row of the range: 1,600 rows of an agent's month, 50-90 ms from disk).
+            keys = select(key_col).where(*f.conditions(targets=targets), *extra).order_by(key_col.desc()).limit(n + 1)
+            terms = [key_col.in_(keys)]
+        elif wheres:
             branches = [
                 select(key_col).where(*where, *extra).order_by(key_col.desc()).limit(n + 1).subquery()
                 for where in wheres

@@ -549,3 +549,31 @@ def test_the_answers_count_stops_at_the_cap_and_says_so(ledger: Ledger, monkeypa
     assert reader.tickets({"on_behalf_of": "bob"})[1] == queries.Count(3, capped=False)
     assert reader.tickets({})[1] == queries.Count(3, capped=True)
     assert queries.count_events(ledger.engine, EventFilter(actor="agent7")) == 4  # uncapped: exact
+
+
+@pytest.mark.parametrize("probe", [queries.TIME_PROBE, 3])  # 3: wider ranges take the filter's bounds
+def test_time_ranges_select_exactly_their_rows_when_clocks_went_backwards(
+    ledger: Ledger, probe: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key bounds of a time range (``_time_keys`` then the filter's own index) hold
+    whatever order the times were written in: pages and counts equal a test of every row."""
+    monkeypatch.setattr(queries, "TIME_PROBE", probe)
+    hours = [5, 1, 9, 3, 7, 0, 8, 2, 6, 4, 9, 1]  # keys rise, times jump back and forth
+    for i, h in enumerate(hours):
+        ledger.event(T0 + timedelta(hours=h), actor=f"agent{i % 2}", outcome="refused" if i % 3 else "success")
+        ledger.ticket(T0 + timedelta(hours=h), runbook="a" if i % 2 else "b")
+    ranges = [(2, 7), (0, 2), (8.5, 23), (4, 4.5), (0, 23)]  # hours after T0
+    seen = set()
+    for (since, until), more in itertools.product(ranges, [{}, {"outcome": "refused"}, {"actor": "agent1"}]):
+        at = [(T0 + timedelta(hours=h)).isoformat() for h in (since, until)]
+        params = {"since": at[0], "until": at[1], **more}
+        ev = EventFilter.from_params(params)
+        expected = _naive(ledger, audit_event, audit_event.c.seq, ev)
+        seen.add(len(expected))
+        assert _walk(lambda f, c: queries.page_events(ledger.engine, f, c, 2), ev, "seq") == expected, params
+        assert queries.count_events(ledger.engine, ev) == len(expected), params
+        tk = TicketFilter.from_params({k: v for k, v in params.items() if k != "outcome"} | {"runbook": "a"})
+        expected_tk = _naive(ledger, queries.ticket, queries.ticket.c.id, tk)
+        assert _walk(lambda f, c: queries.page_tickets(ledger.engine, f, c, 2), tk, "id") == expected_tk, params
+        assert queries.count_tickets(ledger.engine, tk, cap=100) == len(expected_tk), params
+    assert 0 in seen and max(seen) >= 5  # empty ranges and ranges of several pages
