@@ -112,9 +112,11 @@ def directory_in_scope(app: Firstline, who: Principal, key: object) -> Directory
     """The declared directory *key*, if *who* is an agent who may act on it."""
     if "agent" not in who.roles:
         raise PolicyDenied("This needs the agent role, which your account does not have.")
+    dirs = app.inventory.directories
+    if key is None or key == "":
+        raise ParameterError(f"Say which directory the account is in (directory: one of {dirs.names()}).")
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ParameterError("The directory is not one of the directories this service desk serves")
-    dirs = app.inventory.directories
     if key not in dirs.entries:
         raise ParameterError(f"The directory is not one of the directories this service desk serves ({dirs.names()})")
     allowed = scope(app, who)

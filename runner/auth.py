@@ -199,7 +199,7 @@ class AuthService:
                 conn,
                 self._actor(principal, client_ip, user_agent),
                 "portal.sign_in",
-                outcome="ok",
+                outcome="success",
                 target=principal.directory,
             )
         return _with(principal, via="session", session_id=session_id), token
@@ -363,7 +363,9 @@ class AuthService:
         with transaction(self.engine) as conn:
             conn.execute(delete(portal_session).where(portal_session.c.token_sha256 == sha256_hex(token)))
             if who is not None:
-                self.app.audit.append(conn, self._actor(who, client_ip, user_agent), "portal.sign_out", outcome="ok")
+                self.app.audit.append(
+                    conn, self._actor(who, client_ip, user_agent), "portal.sign_out", outcome="success"
+                )
 
     def end_sessions_of(self, directory: str, username: str, *, reason: str = "password_changed") -> int:
         """Delete every session of one account (e.g. after its password changed); returns how many.
@@ -383,7 +385,7 @@ class AuthService:
                     conn,
                     Actor("firstline", ("system",), on_behalf_of=username),
                     "portal.sessions_ended",
-                    outcome="ok",
+                    outcome="success",
                     target=directory,
                     reason=reason,
                     detail={"sessions": count},
@@ -417,7 +419,7 @@ class AuthService:
                 conn,
                 self._actor(who, client_ip, user_agent),
                 "portal.api_token_created",
-                outcome="ok",
+                outcome="success",
                 detail={"token_id": token_id, "label": label},
             )
         return token_id, token
@@ -467,7 +469,7 @@ class AuthService:
                     conn,
                     self._actor(who, client_ip, user_agent),
                     "portal.api_token_revoked",
-                    outcome="ok",
+                    outcome="success",
                     detail={"token_id": token_id},
                 )
         return done

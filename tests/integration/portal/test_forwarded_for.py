@@ -17,7 +17,8 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(portal_with: Any) -> No
     server = portal_with(trusted_proxies=[])
     s = sign_in(server, "agent", address="203.0.113.9")
     rows = server.query(
-        "SELECT client_ip FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'ok' ORDER BY seq DESC LIMIT 1"
+        "SELECT client_ip FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'success' "
+        "ORDER BY seq DESC LIMIT 1"
     )
     assert rows == [("127.0.0.1",)]
     s.client.close()
@@ -27,7 +28,8 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client(portal_with: Any) -
     server = portal_with(trusted_proxies=["127.0.0.1/32"])
     s = sign_in(server, "agent", address="203.0.113.9")
     rows = server.query(
-        "SELECT client_ip FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'ok' ORDER BY seq DESC LIMIT 1"
+        "SELECT client_ip FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'success' "
+        "ORDER BY seq DESC LIMIT 1"
     )
     assert rows == [("203.0.113.9",)]
     s.client.close()

@@ -247,7 +247,7 @@ def test_sign_in_audit_event_carries_client_address_and_user_agent(portal: Porta
     addr = _address()
     s = sign_in(portal, "agent", address=f"203.0.113.9, {addr}")  # right-most untrusted hop is the client
     rows = portal.query(
-        "SELECT actor, client_ip, user_agent FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'ok' "
+        "SELECT actor, client_ip, user_agent FROM audit_event WHERE action = 'portal.sign_in' AND outcome = 'success' "
         "ORDER BY seq DESC LIMIT 1"
     )
     assert rows[0][0] == "demo-agent@example.org"

@@ -125,6 +125,9 @@ def test_scope_defaults_to_the_own_directory(tmp_path: Path) -> None:
             agent.directory_in_scope(app, AGENT, "nowhere")
         with pytest.raises(ParameterError):
             agent.directory_in_scope(app, AGENT, "corp\x00")
+        for missing in (None, ""):  # not given: say so, not "not one of the directories"
+            with pytest.raises(ParameterError, match=r"Say which directory the account is in \(directory: one of"):
+                agent.directory_in_scope(app, AGENT, missing)
         with pytest.raises(PolicyDenied, match="agent role"):
             agent.directory_in_scope(app, who(), "corp")
     finally:
