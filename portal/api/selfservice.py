@@ -113,6 +113,9 @@ def request_code(body: CodeRequest, _user: Anyone, ctx: Ctx, client: Client) -> 
 @router.post("/reset/confirm")
 def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client: Client) -> Done:
     """Redeem a code: set the new password (``reset``) or unlock (``unlock``). No session is created."""
+    if body.purpose == "reset" and not body.new_password:
+        # a malformed request, answered before the code is looked at (no try of the code spent)
+        raise PortalError(422, "invalid_input", i18n.gettext("new_password: type the new password."))
     try:
         proof = selfservice_of(ctx).redeem(
             body.login,

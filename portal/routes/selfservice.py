@@ -157,6 +157,9 @@ def _redeem(
     new_password: str | None,
     again: str | None,
 ) -> Response:
+    if purpose == "reset" and not new_password:  # before the code is looked at: no try spent
+        msg = i18n.gettext("Type the new password twice.")
+        return _code_page(request, purpose, ctx, sent=False, error=msg, status=422)
     if purpose == "reset" and (new_password or "") != (again or ""):
         msg = i18n.gettext("The two new passwords are not the same. Type the same password twice.")
         return _code_page(request, purpose, ctx, sent=False, error=msg, status=422)

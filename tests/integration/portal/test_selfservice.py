@@ -343,6 +343,10 @@ def test_api_reset_and_password_refusal_keeps_the_code(
     headers = {"X-CSRF-Token": a.csrf}
     assert a.client.post("/api/v1/reset/request", json={"login": user}, headers=headers).status_code == 202
     code = wait_for_code(user)
+    for missing in ({}, {"new_password": None}, {"new_password": ""}):  # a malformed request: 422, the code kept
+        r = a.client.post("/api/v1/reset/confirm", json={"login": user, "code": code, **missing}, headers=headers)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+        assert "new_password" in r.json()["error"]["message"]
     for weak in ("short-1", f"{user}-and-some-more-text", "Marjolein-is-my-name-2026"):
         r = a.client.post(
             "/api/v1/reset/confirm", json={"login": user, "code": code, "new_password": weak}, headers=headers
