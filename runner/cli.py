@@ -324,6 +324,9 @@ def runbooks_list() -> None:
         out.print(shown(f"{e.name:24} {words[e.state]:22} {e.runbook.model.title.en}"), markup=False)
     for p in problems:
         out.print(shown(p), markup=False)
+    if not entries and not problems:
+        where = _app().settings.runbooks_dir
+        out.print(shown(f"No runbooks in {where} (FIRSTLINE_RUNBOOKS_DIR): add NAME.yaml files there."), markup=False)
 
 
 @runbooks_app.command("vet")

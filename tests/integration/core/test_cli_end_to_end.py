@@ -272,3 +272,12 @@ def test_wrong_service_credentials_escalate_as_auth_failed(env: dict[str, str], 
     r = fl(env, "run", "account-status", "-p", f"user={account}")
     assert r.returncode == 1 and "refused the service account" in r.stdout, r.stdout + r.stderr
     assert "not-the-service-password" not in r.stdout + r.stderr
+
+
+def test_runbooks_list_of_an_empty_folder_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    empty = tmp_path / "no-runbooks-here"
+    empty.mkdir()
+    done = fl({**env, "FIRSTLINE_RUNBOOKS_DIR": str(empty)}, "runbooks", "list")
+    assert done.returncode == 0, done.stderr
+    assert f"No runbooks in {empty}" in done.stdout and "FIRSTLINE_RUNBOOKS_DIR" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
