@@ -74,6 +74,7 @@ TICKET_TABLE = (
     ("directory", N_("Directory")),
     ("resolution_code", N_("Resolution code")),
     ("reason", N_("Reason")),
+    ("work_note", N_("Agent's reason")),
 )
 EVENT_TABLE = (
     ("seq", N_("Seq")),

@@ -577,3 +577,16 @@ def test_time_ranges_select_exactly_their_rows_when_clocks_went_backwards(
         assert _walk(lambda f, c: queries.page_tickets(ledger.engine, f, c, 2), tk, "id") == expected_tk, params
         assert queries.count_tickets(ledger.engine, tk, cap=100) == len(expected_tk), params
     assert 0 in seen and max(seen) >= 5  # empty ranges and ranges of several pages
+
+
+def test_an_agents_reason_is_in_the_ticket_answers_and_exports(ledger: Ledger) -> None:
+    """The reason an agent types for a one-click fix (``ticket.work_note``) is what an auditor
+    needs beside the ticket: the API items, both exports and the CSV formula guard carry it."""
+    ledger.ticket(requester="alice", opened_by="agent7", work_note="=HYPERLINK(x) called at 08:55, locked out")
+    ledger.ticket(requester="bob")
+    items = queries.page_tickets(ledger.engine, TicketFilter()).items
+    assert [i["work_note"] for i in items] == [None, "=HYPERLINK(x) called at 08:55, locked out"]
+    rows = list(csv.DictReader(io.StringIO("".join(queries.export_tickets(ledger.engine, TicketFilter(), "csv")))))
+    assert [r["work_note"] for r in rows] == ["'=HYPERLINK(x) called at 08:55, locked out", ""]
+    lines = [json.loads(x) for x in "".join(queries.export_tickets(ledger.engine, TicketFilter(), "jsonl")).splitlines()]
+    assert lines[0]["work_note"] == "=HYPERLINK(x) called at 08:55, locked out"
