@@ -588,5 +588,7 @@ def test_an_agents_reason_is_in_the_ticket_answers_and_exports(ledger: Ledger) -
     assert [i["work_note"] for i in items] == [None, "=HYPERLINK(x) called at 08:55, locked out"]
     rows = list(csv.DictReader(io.StringIO("".join(queries.export_tickets(ledger.engine, TicketFilter(), "csv")))))
     assert [r["work_note"] for r in rows] == ["'=HYPERLINK(x) called at 08:55, locked out", ""]
-    lines = [json.loads(x) for x in "".join(queries.export_tickets(ledger.engine, TicketFilter(), "jsonl")).splitlines()]
+    lines = [
+        json.loads(x) for x in "".join(queries.export_tickets(ledger.engine, TicketFilter(), "jsonl")).splitlines()
+    ]
     assert lines[0]["work_note"] == "=HYPERLINK(x) called at 08:55, locked out"
