@@ -29,6 +29,7 @@ Inventory target::
       username: firstline          # optional
       password: {file: secrets/smtp}
       service_desk: "the service desk (servicedesk@example.org, +31 20 555 0100)"
+      service_desk_nl: "de servicedesk (servicedesk@example.org, 020 555 0100)"   # optional: the Dutch text
       timeout: 10
 """
 
@@ -116,8 +117,17 @@ CODE_PURPOSES = {
 }
 
 
-def render_code(purpose: str, account: str, code: str, minutes: int, link: str, service_desk: str) -> tuple[str, str]:
-    """Subject and body (English, then Dutch) of a one-time code mail. Holds the code, no password."""
+def render_code(
+    purpose: str,
+    account: str,
+    code: str,
+    minutes: int,
+    link: str,
+    service_desk: str,
+    service_desk_nl: str | None = None,
+) -> tuple[str, str]:
+    """Subject and body (English, then Dutch) of a one-time code mail. Holds the code, no password.
+    *service_desk_nl*: how the Dutch part names the service desk (default: *service_desk*)."""
     subj_en, subj_nl, what_en, what_nl = CODE_PURPOSES[purpose]
     body = (
         f"{what_en.format(account=account)}\n\n"
@@ -130,7 +140,7 @@ def render_code(purpose: str, account: str, code: str, minutes: int, link: str, 
         f"Uw code: {code}\n\n"
         f"Vul hem in op {link} binnen {minutes} minuten. Hij werkt één keer.\n"
         "Niet aangevraagd? Negeer dit bericht; er verandert niets. Gebeurt het vaker, neem dan "
-        f"contact op met {service_desk}.\n"
+        f"contact op met {service_desk_nl or service_desk}.\n"
     )
     return f"{subj_en} / {subj_nl}", body
 
@@ -177,7 +187,14 @@ class MailTarget(TargetConfig):
     username: str | None = None
     password: dict[str, str] | None = None
     service_desk: str = Field(default="the service desk", max_length=200)
+    service_desk_nl: str | None = Field(default=None, max_length=200)  # the Dutch text; else service_desk
     timeout: float = Field(default=10.0, gt=0, le=120)
+
+    @property
+    def service_desk_texts(self) -> tuple[str, str]:
+        """(English, Dutch) of ``service_desk``: the default's Dutch is "de servicedesk"."""
+        default_nl = "de servicedesk" if self.service_desk == "the service desk" else self.service_desk
+        return self.service_desk, self.service_desk_nl or default_nl
 
     @model_validator(mode="after")
     def _modes(self) -> MailTarget:
@@ -225,6 +242,7 @@ def render(
     service_desk: str,
     client_ip: str = "",
     link: str = "",
+    service_desk_nl: str | None = None,
 ) -> tuple[str, str]:
     """Subject and body (English, then Dutch) of a notification. Contains no secret.
 
@@ -245,7 +263,8 @@ def render(
         "-- \n\n"
         f"{k['nl'].format(account=account)} op {stamp} via {via_nl}.\n"
         + (f"{from_nl}\n" if from_nl else "")
-        + f"\nWas u dit niet? Neem direct contact op met {service_desk}{see_nl}, en beantwoord dit bericht niet.\n"
+        + f"\nWas u dit niet? Neem direct contact op met {service_desk_nl or service_desk}{see_nl}, "
+        "en beantwoord dit bericht niet.\n"
     )
     return subject, body
 
@@ -355,7 +374,7 @@ class MailConnector(Connector):
             raise InvalidInput("Unknown code purpose; use reset or unlock.", reason="invalid_kind")
         if not (code.isascii() and code.isalnum()):
             raise InvalidInput("The code is not a code.", reason="invalid_code")
-        subject, body = render_code(purpose, account, code, int(minutes), link, self.config.service_desk)
+        subject, body = render_code(purpose, account, code, int(minutes), link, *self.config.service_desk_texts)
         message_id = self._send(to, subject, body, f"code_{purpose}", timeout)
         return {"sent": True, "message_id": message_id}
 
@@ -396,7 +415,8 @@ class MailConnector(Connector):
                 raise InvalidInput("The time is not an ISO 8601 timestamp.", reason="invalid_time") from exc
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-        subject, body = render(kind, account, channel, moment, self.config.service_desk, ip, url)
+        en, nl = self.config.service_desk_texts
+        subject, body = render(kind, account, channel, moment, en, ip, url, service_desk_nl=nl)
         # one message per address (each sees only its own); every address is tried, the first failure raised
         ids, failure = [], None
         for address in recipients:

@@ -28,6 +28,10 @@ def test_notification_is_delivered_with_time_channel_and_wasnt_me(lab_directory:
     assert "2026-03-01 09:30 UTC" in body
     assert "self-service portal" in body and "selfserviceportaal" in body
     assert "wasn't you" in body and "Was u dit niet" in body
+    cut = body.index("Was u dit niet")
+    english, dutch = body[:cut], body[cut:]
+    assert "Contact the service desk (servicedesk@example.org" in english
+    assert "contact op met de servicedesk (servicedesk@example.org" in dutch and "the service desk" not in dutch
     assert "alice" in body
     assert msg["From"] == "servicedesk@example.org"
 

@@ -18,7 +18,7 @@ from connectors.ldap_controls import (
     refusal,
 )
 from connectors.ldap_flavors import ActiveDirectory, OpenLdap, PwdPolicy
-from connectors.mail import MailTarget, render
+from connectors.mail import MailTarget, render, render_code
 
 BASE = {
     "connector": "ldap",
@@ -207,6 +207,24 @@ def test_mail_text_is_bilingual_and_has_time_channel_and_contact() -> None:
     assert "reset" in subject and "opnieuw ingesteld" in subject
     assert "2026-05-04 03:02 UTC" in body and "self-service portal" in body and "selfserviceportaal" in body
     assert "This wasn't you? Contact the desk (x1)" in body and "Was u dit niet?" in body
+
+
+def test_the_dutch_part_names_the_service_desk_in_dutch() -> None:
+    """``service_desk_nl`` (else "de servicedesk" for the default, else the one text) in the
+    Dutch half of notifications and code mails; it said "neem contact op met the service desk"."""
+    cfg = MailTarget.model_validate({"connector": "mail", "host": "h", "sender": "a@b.nl", "starttls": False})
+    assert cfg.service_desk_texts == ("the service desk", "de servicedesk")
+    named = cfg.model_copy(update={"service_desk": "IT (x1)", "service_desk_nl": "ICT (x1)"})
+    assert named.service_desk_texts == ("IT (x1)", "ICT (x1)")
+    only = cfg.model_copy(update={"service_desk": "Helpdesk 42"})
+    assert only.service_desk_texts == ("Helpdesk 42", "Helpdesk 42")
+    when = datetime(2026, 5, 4, 3, 2, tzinfo=UTC)
+    _s, body = render("account_unlock", "alice", "portal", when, "the service desk", service_desk_nl="de servicedesk")
+    english, dutch = body.split("\n-- \n")
+    assert "Contact the service desk" in english and "contact op met de servicedesk" in dutch
+    _s, code_body = render_code("reset", "alice", "123456", 15, "https://x/reset", "the service desk", "de servicedesk")
+    english, dutch = code_body.split("\n-- \n")
+    assert "contact the service desk" in english and "contact op met de servicedesk" in dutch
 
 
 def test_mail_config_refuses_credentials_without_tls() -> None:
