@@ -14,10 +14,12 @@ Prints p50/p95 in milliseconds per shape (target: p95 < 100 ms), the plan of eac
 on the first repetition (EXPLAIN), then the peak RSS of a process that exports 1,000,000
 events as JSON Lines beside one that exports 10,000 (constant memory: about equal).
 
-SQLite: var/bench/auditor-search.db (built once, reused). PostgreSQL: database
-``fl_bench_search`` on 127.0.0.1:5432 (user postgres), created and dropped by this run.
-Seeding takes minutes. Usage: .venv/bin/python bench/auditor_search.py [sqlite|postgresql ...]
-[SHAPE-WORDS ...] (only shapes whose name contains one of the words, e.g. "month" "day")
+SQLite: var/bench/auditor-search.db (built once, reused; migrated to the newest revision).
+PostgreSQL: database ``fl_bench_search`` on 127.0.0.1:5432 (user postgres), created and
+dropped by this run — with ``keep``, kept afterwards and reused (migrated) by the next run
+with ``keep``. Seeding takes minutes. Usage: .venv/bin/python bench/auditor_search.py
+[sqlite|postgresql ...] [keep] [SHAPE-WORDS ...] (only shapes whose name contains one of the
+words, e.g. "month" "day")
 """
 
 from __future__ import annotations
@@ -115,7 +117,12 @@ def open_sqlite() -> Engine:
     return engine
 
 
-def open_postgresql() -> Engine:
+def open_postgresql(keep: bool) -> Engine:
+    if keep and _pg_events() == N_EVENTS:
+        engine = store.make_engine(PG_URL)
+        store.upgrade(engine)
+        analyze(engine)
+        return engine
     admin = store.make_engine(PG_ADMIN)
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text('DROP DATABASE IF EXISTS "fl_bench_search" WITH (FORCE)'))
@@ -125,6 +132,23 @@ def open_postgresql() -> Engine:
     seed(engine)
     analyze(engine)
     return engine
+
+
+def _pg_events() -> int | None:
+    """How many events a kept ``fl_bench_search`` holds (None: there is none)."""
+    admin = store.make_engine(PG_ADMIN)
+    try:
+        with admin.connect() as c:
+            if c.execute(text("SELECT 1 FROM pg_database WHERE datname = 'fl_bench_search'")).first() is None:
+                return None
+    finally:
+        admin.dispose()
+    engine = store.make_engine(PG_URL)
+    try:
+        with engine.connect() as c:
+            return c.exec_driver_sql("SELECT max(seq) FROM audit_event").scalar()
+    finally:
+        engine.dispose()
 
 
 def drop_postgresql() -> None:
@@ -204,7 +228,7 @@ def measure(engine: Engine, name: str) -> None:
     print(f"\n{name}: p50 / p95 in ms over {REPS} searches each (target p95 < 100)")
     print(f"  {'shape':28} {'page':>15} {'next page':>15} {'page + count':>15}   matches (median)")
     all95: list[tuple[float, str]] = []
-    picked = [a for a in sys.argv[1:] if a not in ("sqlite", "postgresql")]
+    picked = [a for a in sys.argv[1:] if a not in ("sqlite", "postgresql", "keep")]
     for shape, (kind, make) in shapes().items():
         if picked and not any(p in shape for p in picked):
             continue
@@ -235,8 +259,9 @@ def measure(engine: Engine, name: str) -> None:
         print(f"  {shape:28}{cells}   {int(statistics.median(counts)):>9,}{'+' if capped else ''}")
         print(f"      plan: {plan}")
         all95.append((pct(t["answer"], 95), shape))
-    worst = max(all95)
-    print(f"  slowest answer p95: {worst[0]:.1f} ms ({worst[1]})")
+    if all95:
+        worst = max(all95)
+        print(f"  slowest answer p95: {worst[0]:.1f} ms ({worst[1]})")
 
 
 def export_rss(url: str) -> None:
@@ -260,14 +285,16 @@ def main() -> None:
         export_rss(f"sqlite:///{SQLITE}")
         engine.dispose()
     if "postgresql" in which:
-        print("\nPostgreSQL: seeding fl_bench_search")
-        engine = open_postgresql()
+        keep = "keep" in sys.argv[1:]
+        print("\nPostgreSQL: seeding or (keep) reusing fl_bench_search")
+        engine = open_postgresql(keep)
         try:
             measure(engine, "PostgreSQL")
             export_rss(PG_URL)
         finally:
             engine.dispose()
-            drop_postgresql()
+            if not keep:
+                drop_postgresql()
 
 
 if __name__ == "__main__":
