@@ -85,3 +85,33 @@ def test_it_gives_up_when_the_time_is_over(app: Firstline) -> None:
     with pytest.raises(LedgerError):
         store.write_retrying(app.engine, work, seconds=0.5)
     assert 2 <= len(calls) <= 4  # 0.1 s, 0.2 s, ... then over
+
+
+def test_sqlite_writers_of_one_process_queue_on_a_lock_with_the_busy_timeout(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a writer waits on this process's lock (no busy-handler sleeps while the file
+    is free) and gets LedgerError when it stays taken, as with SQLite's "database is locked"."""
+    import threading
+
+    if app.engine.dialect.name != "sqlite":
+        with store.writer(app.engine):  # nothing to queue on: PostgreSQL queues writers itself
+            return
+    monkeypatch.setattr(store, "WRITER_WAIT", 0.2)
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction(app.engine):
+            taken.set()
+            release.wait(5)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert taken.wait(5)
+    with pytest.raises(LedgerError, match="stayed busy"):
+        with store.transaction(app.engine):
+            pass
+    release.set()
+    t.join(5)
+    with store.transaction(app.engine):  # free again
+        pass
