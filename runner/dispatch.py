@@ -255,3 +255,21 @@ class CeleryDispatcher:
         pool = getattr(self.app, "_pool", None)
         if pool is not None:
             pool.force_close_all()
+            forget_pool(pool)
+            self.app._pool = None
+
+
+def forget_pool(pool: Any) -> None:
+    """Drop a closed kombu connection pool, and the producer pools built on it, from kombu's
+    process-wide registries (``kombu.pools``; keyed by broker URL): otherwise another Celery app
+    of this process with the same broker URL gets the closed pool and every publish fails
+    with "Acquire on closed pool" (seen as tickets ending ``never_started`` in the test suite,
+    where later tests reuse a broker URL)."""
+    from kombu import pools
+
+    for key, found in list(pools.connections.items()):
+        if found is pool:
+            pools.connections.pop(key, None)
+    for key, found in list(pools.producers.items()):
+        if getattr(found, "connections", None) is pool:
+            pools.producers.pop(key, None)

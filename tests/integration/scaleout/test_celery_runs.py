@@ -139,3 +139,23 @@ def test_interactive_runs_go_before_a_batch(broker_url: str, make_stack: object)
         order = [r.id for r in conn.execute(select(ticket.c.id).order_by(ticket.c.started_at, ticket.c.id))]
     assert order.index(urgent) <= 1, order  # before most of the batch (Redis: first; RabbitMQ: first or second)
     assert order[-1] != urgent
+
+
+def test_a_closed_dispatcher_does_not_close_the_broker_for_another_of_the_same_url(broker_url: str) -> None:
+    """kombu keeps connection and producer pools per broker URL for the whole process: closing
+    one Celery dispatcher closed them for every other app with that URL, whose publishes then
+    failed ("Acquire on closed pool"; tickets ended ``never_started`` in full test runs)."""
+    from runner.celery_app import INTERACTIVE, make_celery
+    from runner.dispatch import CeleryDispatcher
+
+    first = CeleryDispatcher(make_celery(broker_url), lambda _tid: INTERACTIVE)
+    with first.reserve() as send:
+        send(101)
+    first.close()
+    second = CeleryDispatcher(make_celery(broker_url), lambda _tid: INTERACTIVE)
+    try:
+        with second.reserve() as send:
+            send(202)
+        assert b"202" in broker_bytes(broker_url)
+    finally:
+        second.close()
