@@ -59,7 +59,7 @@ from runner.ledger.audit import Actor, AuditLog, now
 from runner.ledger.lease_tables import OWNER_LENGTH, run_lease, target_lock
 from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
-from runner.ledger.tickets import FINAL_STATES, RUNNING_STATES, close_ticket, number_of
+from runner.ledger.tickets import FINAL_STATES, RUNNING_STATES, actor_of, close_ticket, number_of
 from runner.oplog import get_logger
 from runner.runbook import CompiledStep
 
@@ -519,14 +519,7 @@ def _audit_unknown_changes(
     """The state-changing steps a lost run was inside, as audit events of its own actor with
     outcome ``unknown`` (the change may or may not have been made), as the run would have
     recorded a failed attempt (runner.runs, PCI DSS 10.2.2)."""
-    context = json.loads(row["run_context"] or "{}")
-    run_actor = Actor(
-        row["opened_by"] or row["requester"],
-        tuple(context.get("roles") or ()),
-        on_behalf_of=row["requester"],
-        client_ip=context.get("client_ip"),
-        user_agent=context.get("user_agent"),
-    )
+    run_actor = actor_of(row)
     for s in steps:
         audit.append(
             conn,

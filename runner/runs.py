@@ -617,13 +617,7 @@ class RunService:
     ) -> RunOutcome:
         ticket_id, number = row["id"], tickets.number_of(row["id"])
         context_row = json.loads(row["run_context"] or "{}")
-        actor = Actor(
-            row["opened_by"] or row["requester"],
-            tuple(context_row.get("roles") or ()),
-            on_behalf_of=row["requester"],
-            client_ip=context_row.get("client_ip"),
-            user_agent=context_row.get("user_agent"),
-        )
+        actor = tickets.actor_of(row)
         meta = {
             "subject": row["subject"],
             "runbook": row["runbook"],

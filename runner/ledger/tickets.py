@@ -191,6 +191,19 @@ def close_ticket(
     return True
 
 
+def actor_of(row: Mapping[Any, Any]) -> Actor:
+    """Who acts in a ticket's run, from its row: the opener (else the requester) with the roles,
+    client address and user agent kept in ``run_context``, on behalf of the requester."""
+    context = json.loads(row["run_context"] or "{}")
+    return Actor(
+        row["opened_by"] or row["requester"],
+        tuple(context.get("roles") or ()),
+        on_behalf_of=row["requester"],
+        client_ip=context.get("client_ip"),
+        user_agent=context.get("user_agent"),
+    )
+
+
 def stale_tickets(engine: Engine) -> list[tuple[int, str]]:
     """``(id, state)`` of queued or running tickets whose ``deadline_at`` has passed, oldest first."""
     with reading(engine) as conn:

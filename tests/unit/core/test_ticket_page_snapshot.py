@@ -18,19 +18,19 @@ from tests.fakes import FakeConnector, Manual
 pytestmark = pytest.mark.both_databases
 
 
+def _queued_unlock(app: Firstline) -> Any:
+    """A queued fake unlock of bob, requested by alice (nothing runs until ``execute``)."""
+    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
+    return app.submit(
+        "fake-unlock", {"user": "bob"}, requester="alice@example.org", roles={"agent"}, channel="portal",
+        dispatcher=Manual(),
+    )  # fmt: skip
+
+
 def test_a_run_ending_between_the_two_reads_leaves_the_page_following_it(
     app: Firstline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
-    manual = Manual()
-    sub = app.submit(
-        "fake-unlock",
-        {"user": "bob"},
-        requester="alice@example.org",
-        roles={"agent"},
-        channel="portal",
-        dispatcher=manual,
-    )
+    sub = _queued_unlock(app)
     real_steps_after = mytickets._steps_after
     ran: list[int] = []
 
@@ -52,16 +52,7 @@ def test_a_run_ending_between_the_two_reads_leaves_the_page_following_it(
 
 
 def test_a_finished_run_is_shown_done(app: Firstline) -> None:
-    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
-    manual = Manual()
-    sub = app.submit(
-        "fake-unlock",
-        {"user": "bob"},
-        requester="alice@example.org",
-        roles={"agent"},
-        channel="portal",
-        dispatcher=manual,
-    )
+    sub = _queued_unlock(app)
     app.execute(sub.ticket_id)
     page = mytickets.one(app, "alice@example.org", sub.ticket_number)
     assert page["done"] is True and page["state"] == "resolved" and page["steps"]
