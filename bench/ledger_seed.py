@@ -30,7 +30,7 @@ EVENT_COLUMNS = (*FIELDS, "prev_hash", "hash", "canonical")
 TICKET_COLUMNS = (
     "id", "requester", "subject", "channel", "category", "type", "runbook", "runbook_sha256", "params", "state",
     "impact", "urgency", "priority", "correlation_id", "opened_at", "updated_at", "resolved_at", "deadline_at",
-    "directory", "opened_by",
+    "directory", "opened_by", "closed_at",
 )  # fmt: skip
 USERS = 20_000
 AGENTS = 50
@@ -98,7 +98,7 @@ def tickets(n: int, seed: int = 2) -> Iterator[dict[str, Any]]:
         who = user(rnd.randrange(USERS))
         opened = START + i * step
         resolved = rnd.random() < 0.9
-        yield {
+        row: dict[str, Any] = {
             "id": i,
             "requester": who,
             "subject": who,
@@ -120,6 +120,8 @@ def tickets(n: int, seed: int = 2) -> Iterator[dict[str, Any]]:
             "directory": "corp",
             "opened_by": f"agent{rnd.randrange(AGENTS):02d}" if rnd.random() < 0.3 else who,
         }
+        row["closed_at"] = None if row["state"] == "queued" else stamp(opened + 4)  # any final state
+        yield row
 
 
 def insert_rows(engine: Any, table: str, columns: tuple[str, ...], rows: Iterator[dict[str, Any]], batch: int) -> None:

@@ -151,7 +151,8 @@ def _row(app: Firstline, r: Any, lang: str) -> dict[str, Any]:
         "message": localize(r.message, lang),
         "resolution_note": note_in(r.resolution_note, r.resolution_note_i18n, lang),
         "opened_at": r.opened_at,
-        "resolved_at": r.resolved_at,
+        "resolved_at": r.resolved_at,  # resolved tickets only
+        "closed_at": r.closed_at,  # when it ended, whatever the final state (revision 0015)
     }
 
 

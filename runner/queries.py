@@ -133,6 +133,9 @@ TICKET_COLUMNS = (
     "correlation_id",
     "params",
     "work_note",  # the agent's reason for a one-click fix (None for other tickets)
+    # revision 0015: when the ticket reached its final state, whatever it is (resolved_at is
+    # set for resolved tickets only). Last, so that existing consumers' columns keep their place.
+    "closed_at",
 )
 EVENT_COLUMNS = audit_mod.RECORD_COLUMNS
 _EVENT_SELECT = tuple(audit_event.c[k] for k in EVENT_COLUMNS)  # not the stored canonical text

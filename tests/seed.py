@@ -55,7 +55,8 @@ class Ledger:
     checkpoint_file: Path | None
 
     def ticket(self, opened: datetime = T0, **kw: Any) -> int:
-        """Insert one ticket; *opened* sets opened_at; ``resolve_after`` (timedelta) sets resolved_at."""
+        """Insert one ticket; *opened* sets opened_at; ``resolve_after`` (timedelta) sets when it
+        ended: closed_at for every final state, resolved_at too for ``resolved`` (as close_ticket)."""
         after = kw.pop("resolve_after", None)
         state = kw.pop("state", "resolved")
         row: dict[str, Any] = {
@@ -80,7 +81,9 @@ class Ledger:
             "assignment_group": "service-desk-l2" if state == "escalated" else None,
         }
         if state in ("resolved", "escalated", "closed"):
-            row["resolved_at"] = stored(opened + (after if after is not None else timedelta(seconds=30)))
+            row["closed_at"] = stored(opened + (after if after is not None else timedelta(seconds=30)))
+            if state == "resolved":
+                row["resolved_at"] = row["closed_at"]
         row.update(kw)
         with self.engine.begin() as conn:
             key = conn.execute(ticket.insert().values(**row)).inserted_primary_key

@@ -45,6 +45,7 @@ ticket = Table(
     Column("run_context", Text),  # revision 0006: JSON {roles, client_ip, user_agent, secret_params}
     Column("work_note", Text),  # revision 0007: the agent's reason for a one-click fix (NULL otherwise)
     Column("resolution_note_i18n", Text),  # revision 0013: JSON {"nl": note} beside the English note
+    Column("closed_at", String(32)),  # revision 0015: when it reached any final state (resolved_at: resolved only)
     Index("ix_ticket_directory", "directory"),
     Index("ix_ticket_opened_at", "opened_at", "id"),  # revision 0008 (0011: + id): auditor searches and KPIs
     Index("ix_ticket_opened_by_id", "opened_by", "id"),

@@ -170,7 +170,10 @@ def close_ticket(
             "message": message,
             "assignment_group": assignment_group,
             "updated_at": ts,
-            "resolved_at": ts,
+            # ITIL: resolved_at is the time of resolution, so only a resolved ticket has one;
+            # closed_at is when the ticket ended, whatever its final state (revision 0015).
+            "resolved_at": ts if state == "resolved" else None,
+            "closed_at": ts,
         },
     ).rowcount
     if not done:

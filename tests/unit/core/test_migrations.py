@@ -110,3 +110,62 @@ def test_migrations_build_the_declared_schema_and_downgrade_and_upgrade_again(
             assert _schema(conn) == first
     finally:
         engine.dispose()
+
+
+def test_revision_0015_moves_the_end_of_unresolved_tickets_from_resolved_at_to_closed_at(
+    tmp_path: Path, make_database_url: MakeDatabaseUrl
+) -> None:
+    """Before 0015 every final state set ``resolved_at``. After it: ``closed_at`` holds the
+    time each final ticket ended, ``resolved_at`` only that of ``resolved`` ones; the
+    downgrade gives back the old values."""
+    engine = create_engine(make_database_url(tmp_path / "m15.db", migrated=False))
+    try:
+        _alembic(engine, "upgrade", "0014")
+        ended = {
+            "resolved": "2026-11-01T10:00:00Z",
+            "escalated": "2026-11-01T11:00:00Z",
+            "closed": "2026-11-01T12:00:00Z",
+        }
+        rows = [(state, at) for state, at in ended.items()] + [("running", None), ("queued", None)]
+        with engine.begin() as conn:
+            for i, (state, at) in enumerate(rows, start=1):
+                conn.execute(
+                    text(
+                        "INSERT INTO ticket (id, requester, subject, channel, category, type, runbook, runbook_sha256,"
+                        " params, state, impact, urgency, priority, correlation_id, opened_at, updated_at, resolved_at,"
+                        " deadline_at) VALUES (:id, 'alice', 'alice', 'cli', 'Account', 'incident', 'account-unlock',"
+                        " :sha, '{}', :state, 3, 3, 4, :cid, '2026-11-01T09:00:00Z', '2026-11-01T09:00:00Z', :at,"
+                        " '2026-11-01T13:00:00Z')"
+                    ),
+                    {
+                        "id": i,
+                        "sha": "0" * 64,
+                        "state": state,
+                        "cid": f"00000000-0000-0000-0000-00000000000{i}",
+                        "at": at,
+                    },
+                )
+
+        def read() -> dict[str, tuple[Any, ...]]:
+            with engine.connect() as conn:
+                cols = "state, resolved_at, closed_at" if _revision(engine) == "0015" else "state, resolved_at"
+                return {r[0]: tuple(r[1:]) for r in conn.execute(text(f"SELECT {cols} FROM ticket"))}
+
+        _alembic(engine, "upgrade", "0015")
+        assert read() == {
+            "resolved": (ended["resolved"], ended["resolved"]),
+            "escalated": (None, ended["escalated"]),
+            "closed": (None, ended["closed"]),
+            "running": (None, None),
+            "queued": (None, None),
+        }
+        _alembic(engine, "downgrade", "0014")
+        assert read() == {
+            "resolved": (ended["resolved"],),
+            "escalated": (ended["escalated"],),
+            "closed": (ended["closed"],),
+            "running": (None,),
+            "queued": (None,),
+        }
+    finally:
+        engine.dispose()

@@ -119,7 +119,7 @@ def test_requester_fixable_failure_closes_the_ticket_without_escalating(app: Fir
     assert out.guidance("en") == REQUESTER_GUIDANCE["en"] and out.guidance("nl") == REQUESTER_GUIDANCE["nl"]
     t = app.ticket(out.ticket_number)
     assert t["state"] == "closed" and t["resolution_code"] == "requester_action_needed"
-    assert t["assignment_group"] is None and t["resolved_at"]
+    assert t["assignment_group"] is None and t["resolved_at"] is None and t["closed_at"]  # not resolved: ended
     assert app.list_tickets(state="escalated") == [] and len(app.list_tickets(state="closed")) == 1
     (closed,) = _events(app, "ticket.closed")
     assert closed["detail"]["resolution_code"] == "requester_action_needed"  # type: ignore[index]

@@ -394,7 +394,8 @@ def test_the_sweep_acts_only_on_what_it_saw(app: Firstline, monkeypatch: pytest.
     out = app.execute(sub.ticket_id)  # claimed and finished meanwhile
     assert out is not None and out.state == "resolved"
     with app.engine.begin() as c:  # ...or claimed and still running with a fresh deadline
-        c.execute(update(ticket).where(ticket.c.id == sub.ticket_id).values(state="running", resolved_at=None))
+        back = {"state": "running", "resolved_at": None, "closed_at": None}
+        c.execute(update(ticket).where(ticket.c.id == sub.ticket_id).values(**back))
     monkeypatch.setattr(tickets_mod, "stale_tickets", lambda _engine: stale)
     assert app.sweep() == []
     assert _row(app, sub.ticket_id)["state"] == "running"

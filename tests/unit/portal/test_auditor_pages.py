@@ -205,3 +205,24 @@ def test_a_count_beyond_the_cap_is_shown_as_more_than(
     exact = client.get("/api/v1/audit/events", params={"actor": "nobody"}).json()
     assert (exact["count"], exact["count_capped"]) == (0, False)
     assert "Events that match: 0" in client.get("/audit/events", params={"actor": "nobody"}).text
+
+
+def test_an_escalated_ticket_has_no_resolved_at_but_shows_when_it_ended(
+    app_and_ledger: tuple[TestClient, Ledger],
+) -> None:
+    """ITIL: resolved_at is the time of resolution. An escalated ticket ended (closed_at,
+    revision 0015) but was not resolved: the API, the export and the agent's page say so."""
+    client, led = app_and_ledger
+    led.ticket(state="escalated", requester="carol")
+    led.ticket(state="resolved", requester="dave")
+    items = {i["state"]: i for i in client.get("/api/v1/tickets").json()["items"]}
+    assert items["escalated"]["resolved_at"] is None and items["escalated"]["closed_at"]
+    assert items["resolved"]["resolved_at"] == items["resolved"]["closed_at"]
+    exp = client.get("/api/v1/audit/export", params={"format": "csv", "kind": "tickets"})
+    rows = {r["state"]: r for r in csv.DictReader(io.StringIO(exp.text, newline=""))}
+    assert rows["escalated"]["resolved_at"] == "" and rows["escalated"]["closed_at"] == items["escalated"]["closed_at"]
+    assert exp.text.splitlines()[0].endswith(",work_note,closed_at")  # new column last
+    client.app.dependency_overrides[allow("agent")] = lambda: principal("agent")  # type: ignore[attr-defined]
+    page = client.get(f"/agent/tickets/{items['escalated']['number']}")
+    assert page.status_code == 200, page.text
+    assert f'<dt>Ended</dt><dd><time datetime="{items["escalated"]["closed_at"]}">' in page.text
