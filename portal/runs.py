@@ -95,7 +95,7 @@ def _execute(ctx: PortalContext, ticket_id: int) -> RunOutcome | None:
     outcome = ctx.firstline.runs.execute(ticket_id)
     started = _submitted_at.pop(ticket_id, None) or getattr(_here, "started", None)
     if outcome is not None:
-        runbook = _runbook_of(ctx, ticket_id)
+        runbook = outcome.runbook or _runbook_of(ctx, ticket_id)
         RUNS.labels(runbook=runbook, outcome=outcome.state).inc()
         if started is not None:
             RUN_DURATION.labels(runbook=runbook).observe(time.monotonic() - started)

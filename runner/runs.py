@@ -168,6 +168,7 @@ class RunOutcome:
     resolution_note: str | None
     steps: list[StepRecord] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    runbook: str | None = None  # the ticket's runbook name, when the outcome came from its row
 
     @property
     def ok(self) -> bool:
@@ -597,6 +598,7 @@ class RunService:
                 outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
             finally:
                 heartbeat.drop(lease)
+            outcome.runbook = row["runbook"]
             with self._cond:
                 self._finished[ticket_id] = (time.monotonic(), outcome)
                 self._expire_finished()
@@ -947,6 +949,7 @@ class RunService:
             row["message"] or "",
             row["resolution_note"],
             steps,
+            runbook=row["runbook"],
         )
 
     def _expire_finished(self) -> None:
@@ -1007,6 +1010,7 @@ class RunService:
         leases.tidy(self.engine)
         # Sealed values nobody can use any more (runner.sealed): past their time to live.
         sealed.purge(self.engine, float(getattr(self.settings, "run_start_within", 600.0)))
+        self.audit.sync_file(self.engine)  # checkpoint lines a process that died after its commit left out
         return done
 
     def _republish_lost(self) -> None:

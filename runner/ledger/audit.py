@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from runner.errors import LedgerError
-from runner.ledger.store import reading
+from runner.ledger.store import after_commit, reading
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
+from runner.oplog import get_logger
 
 GENESIS = "0" * 64
 FIELDS = (
@@ -103,6 +104,7 @@ class AuditLog:
         self.key = key
         self.checkpoint_every = max(1, checkpoint_every)
         self.checkpoint_file = checkpoint_file
+        self._file_lock = threading.Lock()
 
     def append(
         self,
@@ -168,14 +170,71 @@ class AuditLog:
                 conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS, mac=sign(self.key, 0, GENESIS)))
         except IntegrityError:
             pass  # another process created it first
+        self.sync_file(engine)  # lines a process that died after its commit did not write
 
     def _checkpoint(self, conn: Connection, seq: int, head: str, mac: str) -> None:
-        ts = now()
-        conn.execute(audit_checkpoint.insert().values(seq=seq, ts=ts, hash=head, mac=mac))
+        """Record a signed checkpoint in the table (this transaction) and, once it has
+        committed, in the checkpoint file (``sync_file``): a line written before the commit
+        would outlive a rollback or a retried append (``write_retrying``) and name a hash
+        the chain never had — a false tamper alarm in every later ``verify``."""
+        conn.execute(audit_checkpoint.insert().values(seq=seq, ts=now(), hash=head, mac=mac))
         if self.checkpoint_file is not None:
-            self.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
-            with self.checkpoint_file.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"seq": seq, "ts": ts, "hash": head, "mac": mac}) + "\n")
+            engine = conn.engine
+            after_commit(conn, lambda: self.sync_file(engine))
+
+    def sync_file(self, engine: Engine) -> int:
+        """Append to the checkpoint file every committed checkpoint after the file's last
+        line; returns how many. Called after each commit that made a checkpoint, at start-up
+        (``ensure_head``) and by the sweep, so a process that died between a commit and its
+        file line is caught up by the next one. Two processes may both append a line: the
+        same seq, hash and signature twice, which ``verify`` reads as one. Never raises
+        (logs ``audit.checkpoint_file_failed``; the next call tries again)."""
+        path = self.checkpoint_file
+        if path is None:
+            return 0
+        try:
+            with self._file_lock:
+                last = _last_seq_in(path)
+                with reading(engine) as conn:
+                    rows = conn.execute(
+                        select(
+                            audit_checkpoint.c.seq,
+                            audit_checkpoint.c.ts,
+                            audit_checkpoint.c.hash,
+                            audit_checkpoint.c.mac,
+                        )
+                        .where(audit_checkpoint.c.seq > last)
+                        .order_by(audit_checkpoint.c.seq)
+                    ).all()
+                if not rows:
+                    return 0
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a", encoding="utf-8") as fh:
+                    for r in rows:
+                        fh.write(json.dumps({"seq": int(r.seq), "ts": r.ts, "hash": r.hash, "mac": r.mac}) + "\n")
+                return len(rows)
+        except (OSError, ValueError, SQLAlchemyError, LedgerError):
+            get_logger().exception("audit.checkpoint_file_failed", file=str(path))
+            return 0
+
+
+def _last_seq_in(path: Path) -> int:
+    """The seq of the checkpoint file's last complete line (0 for none or no file)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 4096))
+            tail = fh.read()
+    except FileNotFoundError:
+        return 0
+    for line in reversed(tail.splitlines()):
+        if line.strip():
+            try:
+                return int(json.loads(line)["seq"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line (a crash while writing): the one before it counts
+    return 0
 
 
 @dataclass(frozen=True)
@@ -334,9 +393,7 @@ def _chain_ok(driver: Any, dialect: str, cps: list[tuple[int, str]]) -> tuple[in
         while rows := cur.fetchmany(VERIFY_BATCH):
             links, stored, records = zip(*rows, strict=True)
             if None in records:
-                records = tuple(
-                    _rebuilt(driver, pos + i + 1) if r is None else r for i, r in enumerate(records)
-                )
+                records = tuple(_rebuilt(driver, pos + i + 1) if r is None else r for i, r in enumerate(records))
             computed: list[str] = []
             keep = computed.append
             link = prev.encode()

@@ -199,13 +199,45 @@ def first_row(engine: Engine, sql: str, params: tuple[Any, ...]) -> dict[str, An
     return dict(zip(names, row, strict=True)) if row is not None else None
 
 
+AFTER_COMMIT = "firstline.after_commit"
+
+
+def after_commit(conn: Connection, work: Callable[[], object]) -> None:
+    """Run *work* once the transaction *conn* is in has committed, and never if it rolls
+    back (``transaction`` and ``write_retrying`` run it; any other writer leaves it to the
+    next one of those on the same pooled connection, or drops it). For what must follow a
+    commit outside the database, such as the audit checkpoint file (``AuditLog``): written
+    inside the transaction, a rolled-back or retried append would leave a signed line
+    naming a hash the chain never had. *work* must not raise."""
+    conn.info.setdefault(AFTER_COMMIT, []).append(work)
+
+
+def _take_after_commit(conn: Connection) -> list[Callable[[], object]]:
+    found: list[Callable[[], object]] = conn.info.pop(AFTER_COMMIT, None) or []
+    return found
+
+
+def _run_after_commit(work: list[Callable[[], object]]) -> None:
+    for fn in work:
+        fn()
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed when the block ends, rolled back when it raises.
+    ``LedgerError`` for the database's errors. What the block registered with
+    ``after_commit`` runs after the commit, outside the writer lock."""
+    done: list[Callable[[], object]] = []
     try:
         with writer(engine), engine.begin() as conn:
-            yield conn
+            _take_after_commit(conn)  # left by a writer that never ran them
+            try:
+                yield conn
+            finally:
+                done = _take_after_commit(conn)
     except SQLAlchemyError as exc:
         raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
+    _run_after_commit(done)
 
 
 _WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
@@ -265,15 +297,19 @@ def write_retrying(engine: Engine, work: Callable[[Connection], T], *, seconds: 
         try:
             with writer(engine), engine.connect() as conn:
                 trans = conn.begin()
+                _take_after_commit(conn)
                 try:
                     result = work(conn)
                 except BaseException:
+                    _take_after_commit(conn)  # this try's: it is rolled back
                     if trans.is_active:
                         trans.rollback()
                     raise
+                done = _take_after_commit(conn)
                 committing = True
                 trans.commit()
-                return result
+            _run_after_commit(done)
+            return result
         except SQLAlchemyError as exc:
             if committing or not _connection_lost(exc) or time.monotonic() + pause > deadline:
                 raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc

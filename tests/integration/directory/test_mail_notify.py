@@ -134,6 +134,35 @@ def test_one_smtp_session_carries_consecutive_messages_and_a_dead_one_is_replace
     assert conn._idle == []  # close() ends every idle session
 
 
+@pytest.mark.parametrize("how", ["quit", "rst"])
+def test_a_session_the_server_closed_moments_ago_is_replaced_without_losing_the_message(
+    lab_directory: None, how: str
+) -> None:
+    """A session reused without NOOP (idle under ``SMTP_TRUST_IDLE``) must still be one the
+    server has not closed: the server ends it here (it answers a QUIT sent behind smtplib's
+    back and closes; or the connection is reset) and the next message goes on a new one."""
+    import socket
+    import struct
+    import time
+
+    conn = mail_connector()
+    try:
+        _notify(conn, f"c{secrets.token_hex(4)}@example.org")
+        (session, _since) = conn._idle[-1]
+        if how == "quit":
+            session.sock.sendall(b"QUIT\r\n")  # the server answers 221 and closes its end
+        else:
+            session.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            session.sock.sendall(b"NOOP\r\n")  # an answer nobody reads: unread data
+        time.sleep(0.2)
+        to = f"c{secrets.token_hex(4)}@example.org"
+        _notify(conn, to)
+        assert [s for s, _ in conn._idle] != [session] and session.sock is None  # closed, not used
+        assert len(mails_to(to)) == 1
+    finally:
+        conn.close()
+
+
 def test_sessions_idle_too_long_are_not_reused(lab_directory: None, monkeypatch: pytest.MonkeyPatch) -> None:
     import connectors.mail as mail
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from runner.ledger.audit import Actor, chain_hash, sign
+from runner.ledger.store import transaction, write_retrying
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.service import Firstline
 
@@ -14,7 +18,7 @@ pytestmark = pytest.mark.both_databases
 
 @pytest.fixture
 def chained(app: Firstline) -> Firstline:
-    with app.engine.begin() as c:
+    with transaction(app.engine) as c:
         for i in range(10):
             app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target=f"t{i}")
     report = app.verify_audit()
@@ -100,3 +104,58 @@ def test_checkpoints_are_written_outside_the_database(chained: Firstline) -> Non
     assert chained.audit.checkpoint_file is not None
     lines = chained.audit.checkpoint_file.read_text().splitlines()
     assert len(lines) == 2  # seq 5 and 10
+
+
+def _append(app: Firstline, c: Connection, n: int) -> None:
+    for i in range(n):
+        app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target=f"r{i}")
+
+
+def test_a_rolled_back_checkpoint_leaves_no_line_in_the_file(chained: Firstline) -> None:
+    """A transaction that made checkpoint 15 and rolled back must not leave its signed line:
+    the event that really gets seq 15 has another hash, and ``verify`` would report a
+    tampered chain for ever after."""
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    before = path.read_text()
+    with pytest.raises(RuntimeError), transaction(chained.engine) as c:
+        _append(chained, c, 3)  # 13, 14, 15 (checkpoint)
+        raise RuntimeError("the request failed after its audit events")
+    assert path.read_text() == before
+    with transaction(chained.engine) as c:
+        _append(chained, c, 3)  # 13..15 for real
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
+    r = chained.verify_audit()
+    assert r.ok and r.events == 15, r
+
+
+def test_a_write_retried_after_a_lost_connection_checkpoints_the_hash_it_committed(chained: Firstline) -> None:
+    """``write_retrying`` runs the work again when the connection is lost before the commit
+    (a PostgreSQL restart): the first try's checkpoint line must not survive it."""
+    tries = []
+
+    def work(c: Connection) -> None:
+        _append(chained, c, 3)  # 13, 14, 15 (checkpoint); another ts on the second try
+        tries.append(1)
+        if len(tries) == 1:
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    write_retrying(chained.engine, work, seconds=5)
+    assert len(tries) == 2
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
+    r = chained.verify_audit()
+    assert r.ok and r.events == 15, r
+
+
+def test_a_checkpoint_line_left_out_by_a_dead_process_is_written_by_the_next_sync(chained: Firstline) -> None:
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    with chained.engine.begin() as c:  # committed, but nobody wrote the file afterwards
+        _append(chained, c, 3)
+    assert len(path.read_text().splitlines()) == 2
+    assert chained.audit.sync_file(chained.engine) == 1
+    assert chained.audit.sync_file(chained.engine) == 0
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
+    assert chained.verify_audit().ok
