@@ -129,7 +129,7 @@ def parse_range(
     datetimes; empty *until* = now, empty *since* = ``DEFAULT_DAYS`` before *until*.
     ``ParameterError`` for bad times, an empty or reversed range, or one over ``MAX_DAYS``."""
     end = _bound(until, "until") or (now or datetime.now(UTC))
-    start = _bound(since, "since") or (end - timedelta(days=DEFAULT_DAYS))
+    start = _bound(since, "since") or _shift(end, -timedelta(days=DEFAULT_DAYS))
     if end <= start:
         raise ParameterError("until must be later than since (since is inclusive, until exclusive)")
     if end - start > timedelta(days=MAX_DAYS):
@@ -147,6 +147,15 @@ def _bound(value: object, what: str) -> datetime | None:
     if not isinstance(value, str):
         raise ParameterError(f"{what} must be a date or time")
     return parse_instant(value, what=what)
+
+
+def _shift(moment: datetime, delta: timedelta) -> datetime:
+    """*moment* + *delta*, held at the first or last instant there is (year 1 / 9999) instead
+    of overflowing: a range may end at 9999-12-31T23:59:59.999999, which ``timeparse`` accepts."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=UTC)
 
 
 def _when(text: str) -> datetime:
@@ -176,7 +185,7 @@ def compute(engine: Engine, since: datetime, until: datetime) -> KpiReport:
     if since.tzinfo is None or until.tzinfo is None:
         raise ParameterError("since and until must carry a time zone")
     lower, upper = stored(since), stored(until)
-    horizon = stored(until + REPEAT_WINDOW)
+    horizon = stored(_shift(until, REPEAT_WINDOW))
     c = ticket.c
     q = (
         select(
@@ -201,6 +210,8 @@ def compute(engine: Engine, since: datetime, until: datetime) -> KpiReport:
     day = since.astimezone(UTC).date()
     while datetime(day.year, day.month, day.day, tzinfo=UTC) < until:
         days[day] = 0
+        if day == date.max:  # 9999-12-31: there is no next day
+            break
         day += timedelta(days=1)
     # Tickets in the range wait here until we know whether a repeat follows (same requester
     # and category, opened within REPEAT_WINDOW); rows are read in opened_at order.

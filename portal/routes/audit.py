@@ -17,6 +17,7 @@ from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from portal import i18n
 from portal.api.audit import EVENT_KEYS, TICKET_KEYS, EventParams, Reader, TicketParams
 from portal.deps import allow
 from portal.i18n import DEFAULT_LANG
@@ -26,6 +27,7 @@ from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus, Count
 from runner.safetext import shown
+from runner.timeparse import TimeParseError
 
 router = APIRouter(tags=["audit pages"])
 Auditor = Annotated[Principal, Depends(allow("auditor"))]
@@ -150,7 +152,7 @@ def _page(
                 path, {**params, "limit": limit if limit != DEFAULT_LIMIT else None, "cursor": page.next_cursor}
             )
     except ParameterError as exc:
-        error = str(exc)
+        error = exc.translated(i18n.gettext) if isinstance(exc, TimeParseError) else str(exc)
     status: ChainStatus = reader.verify()
     exports = {fmt: _url("/api/v1/audit/export", {"kind": kind, "format": fmt, **params}) for fmt in ("csv", "jsonl")}
     return render(

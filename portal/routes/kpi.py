@@ -21,6 +21,7 @@ from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.kpi import DEFAULT_DAYS, MAX_DAYS, KpiReport
+from runner.timeparse import TimeParseError
 
 router = APIRouter(tags=["kpi pages"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
@@ -146,7 +147,7 @@ def kpi_page(request: Request, user: Employee, reader: Reader, since: Bound = No
     try:
         report = reader.kpi(since, until)
     except ParameterError as exc:
-        error = str(exc)
+        error = exc.translated(i18n.gettext) if isinstance(exc, TimeParseError) else str(exc)
     o = report.overall if report is not None else None
     figures = []
     if o is not None:
