@@ -94,8 +94,14 @@ UI = {
 
 
 def _default_lang() -> str:
-    lang = os.environ.get("FIRSTLINE_LANG") or os.environ.get("LANG", "")
-    return "nl" if lang.lower().startswith("nl") else "en"
+    """FIRSTLINE_LANG (a setting: an unsupported language is refused there, exit 2), else
+    Dutch when the locale (LANG) is Dutch, else English."""
+    from runner.settings import get_settings
+
+    chosen = get_settings().lang
+    if chosen is not None:
+        return chosen
+    return "nl" if os.environ.get("LANG", "").lower().startswith("nl") else "en"
 
 
 out = Console(highlight=False, soft_wrap=True)

@@ -22,20 +22,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+import re
 import secrets
 import stat
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.errors import ConfigError
-from runner.redaction import describe_validation_error
+from runner.redaction import safe_validation_errors
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+LANGS = {"en": "English", "nl": "Dutch"}  # FIRSTLINE_LANG
 
 
 def private_dir(path: Path) -> Path:
@@ -78,6 +82,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIRSTLINE_", extra="ignore")
 
     environment: Literal["dev", "test", "prod"] = "prod"
+    # the CLI's language of progress and outcome (`--lang` wins; unset: LANG if it is Dutch, else en)
+    lang: Literal["en", "nl"] | None = None
     data_dir: Path = Path("var")
     database_url: str = Field(default="sqlite:///var/firstline.db", repr=False)  # may hold a password
     runbooks_dir: Path = Path("runbooks")
@@ -138,6 +144,16 @@ class Settings(BaseSettings):
     # within an hour the next request needs a solved puzzle of reset_pow_bits leading zero bits
     reset_pow_after: int = Field(default=5, ge=0)  # 0: always
     reset_pow_bits: int = Field(default=16, ge=1, le=28)
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _lang_code(cls, value: Any) -> Any:
+        """``nl``, ``NL``, ``nl_NL.UTF-8`` → ``nl``; empty → unset. Anything else stays as it
+        is and is refused by the type (the supported languages are ``LANGS``)."""
+        if isinstance(value, str):
+            code = re.split(r"[_.@-]", value.strip().lower(), maxsplit=1)[0]
+            return code if code in LANGS else (None if not code else value)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -277,17 +293,89 @@ def _is_fernet_key(key: bytes) -> bool:
         return False
 
 
+# What a setting takes, with a short example, for the messages of ``read_settings``. The
+# JSON-valued settings are listed by hand (their shape is not obvious from the type); the
+# others are described from their type (``_expected``).
+EXPECTED: dict[str, str] = {
+    "agent_groups": 'a JSON object: directory key -> group DNs, e.g. {"corp": ["cn=agents,dc=example,dc=org"]}',
+    "auditor_groups": 'a JSON object: directory key -> group DNs, e.g. {"corp": ["cn=audit,dc=example,dc=org"]}',
+    "agent_scopes": 'a JSON object: sign-in directory key -> list of directory keys, e.g. {"corp": ["corp", "lab"]}',
+    "trusted_proxies": 'a JSON list of addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"]',
+    "batch_runbooks": 'a JSON list of runbook names, e.g. ["disk-cleanup"]',
+    "lang": "one of " + ", ".join(f"{code} ({name})" for code, name in LANGS.items()),
+    "database_url": "a database URL, e.g. sqlite:////var/lib/firstline/firstline.db or postgresql://firstline@db/firstline",
+    "public_base_url": "an http(s) URL without query, e.g. https://firstline.example.org",
+}
+
+
+def variable(field: str) -> str:
+    """The environment variable of a settings field: ``agent_groups`` → ``FIRSTLINE_AGENT_GROUPS``."""
+    return f"FIRSTLINE_{field.upper()}"
+
+
+def _expected(field: str) -> str:
+    """What *field* takes, with an example (``EXPECTED``, else from its type and default)."""
+    if field in EXPECTED:
+        return EXPECTED[field]
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return "see docs/deployment.md"
+    annotation = info.annotation
+    union = typing.get_origin(annotation) in (typing.Union, type(int | None))
+    kinds = {a for a in typing.get_args(annotation) if a is not type(None)} if union else {annotation}
+    default = info.default if info.default not in (None, ...) else None
+    example = f", e.g. {str(default).lower() if isinstance(default, bool) else default}" if default is not None else ""
+    for kind in kinds:
+        if typing.get_origin(kind) is Literal:
+            return "one of " + ", ".join(str(c) for c in typing.get_args(kind))
+    if SecretStr in kinds:
+        return "a secret (see docs/deployment.md; the value is never shown)"
+    if bool in kinds:
+        return "true or false"
+    if int in kinds:
+        return "a whole number" + example
+    if float in kinds:
+        return "a number (seconds or a count)" + example
+    if Path in kinds:
+        return "a file or directory path" + example
+    return "text" + example
+
+
+def _explain(field: str, problem: str) -> str:
+    return f"{variable(field)}: {problem}; expected {_expected(field)}"
+
+
 def read_settings() -> Settings:
-    """Settings from the environment; a wrong value is a ``ConfigError`` naming the variable (never its value)."""
+    """Settings from the environment. A wrong value is a ``ConfigError`` that names the
+    variable (``FIRSTLINE_AGENT_GROUPS``), says what is wrong and what it takes, with a
+    short example, and never repeats the value (it may be a secret)."""
     from pydantic_settings import SettingsError
 
     try:
         return Settings()
     except ValidationError as exc:
-        text = describe_validation_error(exc)
-        raise ConfigError(f"settings: {text} (FIRSTLINE_<NAME> environment variables)") from None
-    except SettingsError as exc:  # e.g. a list/dict setting that is not valid JSON; names the field only
-        raise ConfigError(f"settings: {exc} (FIRSTLINE_<NAME> environment variables)") from None
+        parts = []
+        for loc, msg, kind in safe_validation_errors(exc):
+            field = str(loc[0]) if loc else ""
+            where = ".".join(str(p) for p in loc[1:])
+            problem = f"{where}: {msg}" if where else msg
+            if kind == "literal_error" or field == "lang":
+                problem = "not a supported value" if field != "lang" else "not a supported language"
+            parts.append(_explain(field, problem) if field else problem)
+        raise ConfigError("settings: " + "; ".join(parts)) from None
+    except SettingsError as exc:  # a list/dict setting that is not valid JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        field = found.group(1) if found else ""
+        cause = exc.__cause__ or exc.__context__
+        # JSON's own message says where (line, column), never what the value is
+        where = (
+            f" ({cause.msg} at line {cause.lineno}, column {cause.colno})"
+            if isinstance(cause, json.JSONDecodeError)
+            else ""
+        )
+        if not field:
+            raise ConfigError("settings: a FIRSTLINE_* variable is not valid JSON" + where) from None
+        raise ConfigError("settings: " + _explain(field, "not valid JSON" + where)) from None
 
 
 @functools.cache
