@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,16 @@ def test_form_values_forward_only_the_entry_fields(app: Firstline) -> None:
     assert values == {"new_password": "x"}
     assert fixes.describe(app, "service-restart", EMPLOYEE) is None
     assert fixes.describe(app, "../etc/passwd", EMPLOYEE) is None
+
+
+def test_the_current_password_field_asks_for_the_current_password(app: Firstline) -> None:
+    """A password manager offers the saved password for ``autocomplete="current-password"`` and
+    a new one for ``new-password`` (WCAG 1.3.5): the change form's "Current password" said
+    new-password, so managers proposed a fresh password where the old one belongs."""
+    from portal.rendering import make_templates
+
+    entry = fixes.describe(app, "password-change", EMPLOYEE)
+    assert entry is not None
+    form = make_templates().env.get_template("fixes/_form.html").module.fix_form(entry, {}, "csrf")  # type: ignore[attr-defined]
+    kinds = dict(re.findall(r'name="(\w+)" type="password" autocomplete="([\w-]+)"', str(form)))
+    assert kinds == {"old_password": "current-password", "new_password": "new-password"}
