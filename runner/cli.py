@@ -14,6 +14,7 @@ echoed in an error when they could be secret (``-p``, ``--secret``, extra argume
 from __future__ import annotations
 
 import getpass
+import inspect
 import json
 import os
 import sys
@@ -784,6 +785,28 @@ def _missing_command(args: list[str]) -> str | None:
         return None
     cmd = " ".join(words)
     return f"{cmd}: a command is missing (one of: {', '.join(sorted(group.commands))}); see '{cmd} --help'."
+
+
+def _reflow(doc: str) -> str:
+    """*doc* with each paragraph on one line: Typer's rich help keeps a docstring's single
+    line breaks, so a paragraph wrapped at 100 columns in the source broke mid-sentence on an
+    80-column terminal ("the runs in progress" / "finish first"); the terminal wraps it now."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    """Every command's help text (its docstring unless given) reflowed, in *group* and its subgroups."""
+    for info in group.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback is not None else None)
+        if doc:
+            info.help = _reflow(doc)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:
