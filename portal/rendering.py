@@ -38,11 +38,29 @@ def make_templates() -> Jinja2Templates:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["utc"] = utc_text
+    env.filters["stored_text"] = stored_text
+    env.globals["stored_note"] = stored_note
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
     from runner.formonce import new_token
 
     env.globals["form_token"] = new_token  # a fresh one-time token per rendered run form (runner.formonce)
     return Jinja2Templates(env=env)
+
+
+def stored_text(text: str | None) -> str | None:
+    """A stored (English) ticket or step message in the request's language when a
+    translation is known (``runner.texts.localize``), else as stored."""
+    from runner.texts import localize
+
+    return localize(text, i18n.current_lang.get())
+
+
+def stored_note(note: str | None, note_i18n: str | None = None) -> str | None:
+    """A ticket's resolution note in the request's language: the runbook's own translation
+    when the ticket carries it, else ``localize`` of the English note (``runner.texts.note_in``)."""
+    from runner.texts import note_in
+
+    return note_in(note, note_i18n, i18n.current_lang.get())
 
 
 def utc_text(stamp: object) -> str:
