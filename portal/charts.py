@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 
+from babel.numbers import format_decimal
 from markupsafe import Markup, escape
 
-__all__ = ["bar_chart", "data_table", "line_chart", "percent", "plain", "seconds"]
+__all__ = ["bar_chart", "data_table", "formatters", "line_chart", "percent", "plain", "seconds"]
 
 Point = tuple[str, float | None]
 Formatter = Callable[[float], str]
@@ -38,23 +40,32 @@ MAX_X_LABELS = 12
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}", re.ASCII)
 
 
-def plain(value: float) -> str:
-    """A count or number without trailing zeros: 3, 2.5."""
-    return f"{value:g}" if value != int(value) else str(int(value))
+def plain(value: float, lang: str = "en") -> str:
+    """A count or number without trailing zeros, in *lang*'s digits: 3, 2.5, 10,000 (nl: 2,5, 10.000)."""
+    return format_decimal(value, format="#,##0.###", locale=lang)
 
 
-def percent(value: float) -> str:
-    """A fraction in [0, 1] as a percentage with one decimal: 0.8333 → 83.3 %."""
-    return f"{value * 100:.1f} %"
+def _one_decimal(value: float, lang: str) -> str:
+    return format_decimal(value, format="#,##0.0", locale=lang)
 
 
-def seconds(value: float) -> str:
-    """A duration in seconds, readable: 42 s, 3.5 min, 2.1 h."""
+def percent(value: float, lang: str = "en") -> str:
+    """A fraction in [0, 1] as a percentage with one decimal: 0.8333 → 83.3 % (nl: 83,3 %)."""
+    return f"{_one_decimal(value * 100, lang)} %"
+
+
+def seconds(value: float, lang: str = "en") -> str:
+    """A duration in seconds, readable: 42 s, 3.5 min, 2.1 h (nl: 3,5 min)."""
     if value < 120:
-        return f"{value:.0f} s"
+        return f"{format_decimal(round(value), format='#,##0', locale=lang)} s"
     if value < 7200:
-        return f"{value / 60:.1f} min"
-    return f"{value / 3600:.1f} h"
+        return f"{_one_decimal(value / 60, lang)} min"
+    return f"{_one_decimal(value / 3600, lang)} h"
+
+
+def formatters(lang: str) -> tuple[Formatter, Formatter, Formatter]:
+    """``(plain, percent, seconds)`` for the page's language (Babel's decimal sign and grouping)."""
+    return partial(plain, lang=lang), partial(percent, lang=lang), partial(seconds, lang=lang)
 
 
 def _finite(value: float | None) -> float | None:

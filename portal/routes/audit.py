@@ -166,7 +166,7 @@ def _page(
             "columns": table,
             "rows": rows,
             # capped: "more than 10,000" (10.000 in Dutch)
-            "count": None if count is None else _number(count.value, request) if count.capped else count.value,
+            "count": None if count is None else _number(count.value, request),
             "count_capped": count is not None and count.capped,
             "error": error,
             "next_url": next_url,

@@ -50,8 +50,9 @@ DEFINITIONS = {
 }
 
 
-def _charts(report: KpiReport) -> list[dict[str, Any]]:
+def _charts(report: KpiReport, lang: str) -> list[dict[str, Any]]:
     _ = i18n.gettext
+    plain, percent, seconds = charts.formatters(lang)
     translate = i18n.gettext  # for texts marked with N_ above (not extracted twice)
     runbooks = list(report.per_runbook.items())
     out: list[dict[str, Any]] = []
@@ -86,6 +87,7 @@ def _charts(report: KpiReport) -> list[dict[str, Any]]:
             per_day_title,
             _("Line chart of the number of tickets opened on each day of the range."),
             [(d, float(n)) for d, n in report.per_day],
+            fmt=plain,
             empty_text=no_data,
         ),
         [_("Day"), _("Tickets"), *report.per_day_by_category],
@@ -93,13 +95,13 @@ def _charts(report: KpiReport) -> list[dict[str, Any]]:
             [d, n, *(series[i][1] for series in report.per_day_by_category.values())]
             for i, (d, n) in enumerate(report.per_day)
         ],
-        [None, charts.plain, *(charts.plain for _c in report.per_day_by_category)],
+        [None, plain, *(plain for _c in report.per_day_by_category)],
     )
     for chart_id, title, key, fmt, top, definition in (
-        ("chart-fcr", _("First-contact resolution rate per runbook"), "fcr_rate", charts.percent, 1.0, "fcr"),
-        ("chart-self", _("Self-service share per runbook"), "self_service_share", charts.percent, 1.0, "self_service"),
-        ("chart-esc", _("Escalation rate per runbook"), "escalation_rate", charts.percent, 1.0, "escalation"),
-        ("chart-ttr", _("Median time to resolve per runbook"), "median_resolve_s", charts.seconds, None, "resolve"),
+        ("chart-fcr", _("First-contact resolution rate per runbook"), "fcr_rate", percent, 1.0, "fcr"),
+        ("chart-self", _("Self-service share per runbook"), "self_service_share", percent, 1.0, "self_service"),
+        ("chart-esc", _("Escalation rate per runbook"), "escalation_rate", percent, 1.0, "escalation"),
+        ("chart-ttr", _("Median time to resolve per runbook"), "median_resolve_s", seconds, None, "resolve"),
     ):
         add(
             chart_id,
@@ -116,13 +118,14 @@ def _charts(report: KpiReport) -> list[dict[str, Any]]:
             ),
             [_("Runbook"), title, _("Tickets")],
             [[name, getattr(s, key), s.tickets] for name, s in runbooks],
-            [None, fmt, charts.plain],
+            [None, fmt, plain],
         )
     return out
 
 
-def _category_table(report: KpiReport) -> Markup:
+def _category_table(report: KpiReport, lang: str) -> Markup:
     _ = i18n.gettext
+    plain, percent, seconds = charts.formatters(lang)
     headers = [
         _("Category"),
         _("Tickets"),
@@ -135,7 +138,7 @@ def _category_table(report: KpiReport) -> Markup:
         [name, s.tickets, s.fcr_rate, s.self_service_share, s.escalation_rate, s.median_resolve_s]
         for name, s in report.per_category.items()
     ]
-    fmts = [None, charts.plain, charts.percent, charts.percent, charts.percent, charts.seconds]
+    fmts = [None, plain, percent, percent, percent, seconds]
     return charts.data_table(_("KPIs per category"), headers, rows, fmts=fmts, table_id="per-category")
 
 
@@ -149,22 +152,24 @@ def kpi_page(request: Request, user: Employee, reader: Reader, since: Bound = No
     except ParameterError as exc:
         error = exc.translated(i18n.gettext) if isinstance(exc, TimeParseError) else str(exc)
     o = report.overall if report is not None else None
+    lang = request.state.lang
+    plain, percent, seconds = charts.formatters(lang)
     figures = []
     if o is not None:
         figures = [
-            (i18n.gettext("Tickets"), charts.plain(o.tickets)),
-            (i18n.gettext("First-contact resolution"), "–" if o.fcr_rate is None else charts.percent(o.fcr_rate)),
+            (i18n.gettext("Tickets"), plain(o.tickets)),
+            (i18n.gettext("First-contact resolution"), "–" if o.fcr_rate is None else percent(o.fcr_rate)),
             (
                 i18n.gettext("Self-service share"),
-                "–" if o.self_service_share is None else charts.percent(o.self_service_share),
+                "–" if o.self_service_share is None else percent(o.self_service_share),
             ),
             (
                 i18n.gettext("Escalation rate"),
-                "–" if o.escalation_rate is None else charts.percent(o.escalation_rate),
+                "–" if o.escalation_rate is None else percent(o.escalation_rate),
             ),
             (
                 i18n.gettext("Median time to resolve"),
-                "–" if o.median_resolve_s is None else charts.seconds(o.median_resolve_s),
+                "–" if o.median_resolve_s is None else seconds(o.median_resolve_s),
             ),
         ]
     return render(
@@ -173,8 +178,8 @@ def kpi_page(request: Request, user: Employee, reader: Reader, since: Bound = No
         {
             "report": report,
             "figures": figures,
-            "charts": _charts(report) if report is not None else [],
-            "category_table": _category_table(report) if report is not None else None,
+            "charts": _charts(report, lang) if report is not None else [],
+            "category_table": _category_table(report, lang) if report is not None else None,
             "error": error,
             "values": {"since": since or "", "until": until or ""},
             "time_examples": TIME_EXAMPLES,

@@ -97,3 +97,16 @@ def test_data_table_has_caption_scopes_and_formatted_values() -> None:
 def test_formatters() -> None:
     assert (charts.plain(3.0), charts.plain(2.5), charts.percent(1.0)) == ("3", "2.5", "100.0 %")
     assert (charts.seconds(42), charts.seconds(210), charts.seconds(7560)) == ("42 s", "3.5 min", "2.1 h")
+
+
+def test_formatters_write_numbers_in_the_page_language() -> None:
+    plain, percent, seconds = charts.formatters("nl")
+    assert (plain(2.5), plain(10000), percent(0.8333), seconds(210), seconds(7560)) == (
+        "2,5",
+        "10.000",
+        "83,3 %",
+        "3,5 min",
+        "2,1 h",
+    )
+    plain, percent, seconds = charts.formatters("en")
+    assert (plain(2.5), plain(10000), percent(0.8333), seconds(210)) == ("2.5", "10,000", "83.3 %", "3.5 min")
