@@ -7,6 +7,7 @@ switch) and ``public_base_url``; ``_`` is Jinja's i18n ``gettext`` in the reques
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
@@ -39,12 +40,21 @@ def make_templates() -> Jinja2Templates:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["utc"] = utc_text
     env.filters["stored_text"] = stored_text
+    env.filters["as_text"] = as_text
     env.globals["stored_note"] = stored_note
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
     from runner.formonce import new_token
 
     env.globals["form_token"] = new_token  # a fresh one-time token per rendered run form (runner.formonce)
     return Jinja2Templates(env=env)
+
+
+def as_text(value: object) -> str:
+    """A stored value (a ticket's parameters, a step's inputs and outputs) as JSON text for a
+    page, characters as they are (``<id@host>``, ``é``): a plain ``str``, so autoescape is the
+    only escaping. Jinja's ``tojson`` is for ``<script>`` blocks: it writes ``<`` as ``\\u003c``,
+    which a reader then saw on the page."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def stored_text(text: str | None) -> str | None:
