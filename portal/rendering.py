@@ -41,6 +41,8 @@ def make_templates() -> Jinja2Templates:
     env.filters["utc"] = utc_text
     env.filters["stored_text"] = stored_text
     env.filters["as_text"] = as_text
+    env.filters["agent_text"] = agent_text
+    env.globals["agent_note"] = agent_note
     env.globals["stored_note"] = stored_note
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
     from runner.formonce import new_token
@@ -71,6 +73,22 @@ def stored_note(note: str | None, note_i18n: str | None = None) -> str | None:
     from runner.texts import note_in
 
     return note_in(note, note_i18n, i18n.current_lang.get())
+
+
+def agent_text(text: str | None) -> str | None:
+    """A stored ticket or step message as the service desk reads it, in the request's
+    language (``runner.texts.for_agent``): a text meant for the employee ("the service desk
+    can help") becomes what the desk does or what second level needs."""
+    from runner.texts import for_agent
+
+    return for_agent(text, i18n.current_lang.get())
+
+
+def agent_note(note: str | None, note_i18n: str | None = None) -> str | None:
+    """A resolution note for the service desk (``runner.texts.agent_note_in``)."""
+    from runner.texts import agent_note_in
+
+    return agent_note_in(note, note_i18n, i18n.current_lang.get())
 
 
 def utc_text(stamp: object) -> str:

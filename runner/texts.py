@@ -145,6 +145,59 @@ def localize(text: str | None, lang: str) -> str | None:
     return text
 
 
+# The service desk's reading of messages written for the employee: on the agent desk "the
+# service desk can help" points at the reader, so it says what to do and what second level
+# needs instead. Keyed by the stored English text; the employee's pages keep ``localize``.
+AGENT_TEXTS: dict[str, dict[str, str]] = {
+    MESSAGES["disabled"]["en"]: {
+        "en": "The account is disabled; Firstline does not enable accounts. Hand it to second level "
+        "(identity management) with the account name and who confirmed that it should be enabled again.",
+        "nl": "Het account is uitgeschakeld; Firstline schakelt geen accounts in. Geef het door aan de tweede "
+        "lijn (identiteitsbeheer) met de accountnaam en wie bevestigde dat het weer ingeschakeld moet worden.",
+    },
+    MESSAGES["expired"]["en"]: {
+        "en": "The account has expired (its end date has passed); Firstline does not extend accounts. Hand it "
+        "to second level (identity management) with the account name and the new end date, approved by the "
+        "employee's manager.",
+        "nl": "Het account is verlopen (de einddatum is voorbij); Firstline verlengt geen accounts. Geef het "
+        "door aan de tweede lijn (identiteitsbeheer) met de accountnaam en de nieuwe einddatum, goedgekeurd "
+        "door de leidinggevende van de medewerker.",
+    },
+    MESSAGES["locked"]["en"]: {
+        "en": "The account is locked: unlock it first (Unlock the account), then run this fix again.",
+        "nl": "Het account is geblokkeerd: ontgrendel het eerst (Account ontgrendelen) en voer deze "
+        "oplossing daarna opnieuw uit.",
+    },
+}
+AGENT_REQUESTER_NOTE = {
+    "en": "Closed for the requester to correct (the message says what); nothing for the service desk to do "
+    "unless they ask again.",
+    "nl": "Gesloten zodat de aanvrager het kan corrigeren (de melding zegt wat); de servicedesk hoeft niets "
+    "te doen tenzij de aanvrager opnieuw vraagt.",
+}
+
+
+def for_agent(text: str | None, lang: str) -> str | None:
+    """*text* (a stored English ticket or step message) as the service desk should read it:
+    the agent's guidance (``AGENT_TEXTS``) when the stored text is addressed to the
+    employee, else ``localize``."""
+    if text is not None and text in AGENT_TEXTS:
+        texts = AGENT_TEXTS[text]
+        return texts.get(lang, texts["en"])
+    return localize(text, lang)
+
+
+def agent_note_in(note: str | None, stored_i18n: str | None, lang: str) -> str | None:
+    """A ticket's resolution note for the service desk: the requester guidance of a ticket
+    closed for the requester ("You can fix this yourself ...") becomes the desk's reading of
+    it; any other note as ``note_in``."""
+    from runner.runs import REQUESTER_GUIDANCE
+
+    if note is not None and note == REQUESTER_GUIDANCE["en"]:
+        return AGENT_REQUESTER_NOTE.get(lang, AGENT_REQUESTER_NOTE["en"])
+    return note_in(note, stored_i18n, lang)
+
+
 def note_in(note: str | None, stored_i18n: str | None, lang: str) -> str | None:
     """A ticket's resolution note in *lang*: the runbook's own translation rendered when the
     run ended (``ticket.resolution_note_i18n``, revision 0013), else ``localize`` of the

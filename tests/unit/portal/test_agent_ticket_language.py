@@ -59,13 +59,16 @@ def _render(lang: str, ticket: dict[str, Any]) -> str:
 
 def test_dutch_desk_shows_the_stored_messages_in_dutch() -> None:
     page = _render("nl", _ticket())
-    assert "Het account is verlopen; de servicedesk kan helpen." in page
-    assert EXPIRED not in page
+    # the employee's "the service desk can help" is read by the desk as what second level needs
+    assert "Het account is verlopen (de einddatum is voorbij); Firstline verlengt geen accounts." in page
+    assert EXPIRED not in page and "de servicedesk kan helpen" not in page
     assert "<td>Klaar</td>" in page and "<td>Done</td>" not in page
 
 
 def test_english_desk_and_unknown_texts_stay_as_stored() -> None:
-    assert EXPIRED in _render("en", _ticket())
+    page = _render("en", _ticket())
+    assert "The account has expired (its end date has passed)" in page and EXPIRED not in page
+    assert "<td>Done</td>" in page
     odd = "ssh: remote said something only the desk reads"
     assert odd in _render("nl", _ticket(message=odd))
 
@@ -75,3 +78,14 @@ def test_the_runbooks_own_translated_note_is_used(lang: str) -> None:
     note = {"en": "Account gone unlocked.", "nl": "Account gone ontgrendeld."}
     page = _render(lang, _ticket(state="resolved", resolution_note=note["en"], resolution_note_i18n=json.dumps(note)))
     assert note[lang] in page
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_the_requester_guidance_note_is_read_as_the_desk_needs_it(lang: str) -> None:
+    from runner.runs import REQUESTER_GUIDANCE
+    from runner.texts import AGENT_REQUESTER_NOTE, localize
+
+    page = _render(lang, _ticket(state="closed", resolution_note=REQUESTER_GUIDANCE["en"]))
+    assert AGENT_REQUESTER_NOTE[lang] in page and REQUESTER_GUIDANCE[lang] not in page
+    # the employee's pages keep their texts (runner.texts.localize is unchanged)
+    assert localize(EXPIRED, "nl") == "Het account is verlopen; de servicedesk kan helpen."
