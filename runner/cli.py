@@ -257,6 +257,8 @@ def run(
             )
         return
 
+    from runner.texts import localize  # Firstline's own messages in the chosen language; others as they came
+
     def progress(kind: str, data: Any) -> None:
         if as_json:
             return
@@ -264,7 +266,7 @@ def run(
             out.print(ui["opened"].format(t=f"[bold]{data['ticket']}[/]"))
         elif kind == "step.finished":
             mark = {"ok": "[green]✓[/]", "skipped": "[dim]–[/]", "failed": "[red]✗[/]"}[data["status"]]
-            message = ui["skipped"] if data["status"] == "skipped" else data["message"]
+            message = ui["skipped"] if data["status"] == "skipped" else localize(data["message"], lang_code)
             note = "" if data["status"] == "ok" else f": {message}"
             if data["status"] == "ok" and data.get("changed") is False:
                 note = f": {ui['no_change']}"
@@ -295,14 +297,14 @@ def run(
         )
     elif outcome.ok:
         out.print("[green]" + ui["resolved"].format(t=f"[/]{outcome.ticket_number}") + ":", end=" ")
-        out.print(shown(outcome.message), markup=False)
+        out.print(shown(localize(outcome.message, lang_code) or ""), markup=False)
     elif outcome.requester_action_needed:
         out.print("[yellow]" + ui["closed"].format(t=f"[/]{outcome.ticket_number}[yellow]") + "[/]:", end=" ")
-        out.print(shown(outcome.message), markup=False)
+        out.print(shown(localize(outcome.message, lang_code) or ""), markup=False)
         out.print(outcome.guidance(lang_code) or "", markup=False)
     else:
         out.print("[yellow]" + ui["escalated"].format(t=f"[/]{outcome.ticket_number}[yellow]") + "[/]:", end=" ")
-        out.print(shown(outcome.message), markup=False)
+        out.print(shown(localize(outcome.message, lang_code) or ""), markup=False)
     for key, value in outcome.secrets.items():
         # Delivered once, to the person who ran it; never stored.
         err.print(f"[bold]{key.split('.')[-1].replace('_', ' ')}[/] {ui['once']}: ", end="")

@@ -208,8 +208,9 @@ def test_the_operator_and_the_requester_are_both_in_the_audit(env: dict[str, str
     events = [json.loads(line) for line in fl(env, "audit", "export").stdout.splitlines()]
     run_events = [e for e in events if e["ticket"] == "FL-000001"]
     assert [e["action"] for e in run_events] == ["ticket.opened", "ticket.resolved"]
-    assert all(e["actor"] == me and e["on_behalf_of"] == account for e in run_events)
-    assert f"requester {account}, opened by {me}," in fl(env, "tickets", "show", "FL-000001").stdout
+    # --as is recorded as the portal records that person at sign-in (runner.routing)
+    assert all(e["actor"] == me and e["on_behalf_of"] == f"{account}@example.org" for e in run_events)
+    assert f"requester {account}@example.org, opened by {me}," in fl(env, "tickets", "show", "FL-000001").stdout
 
 
 def test_audit_export_since_compares_times_in_any_offset(env: dict[str, str], account: str) -> None:
@@ -281,3 +282,29 @@ def test_runbooks_list_of_an_empty_folder_says_so(env: dict[str, str], tmp_path:
     assert done.returncode == 0, done.stderr
     assert f"No runbooks in {empty}" in done.stdout and "FIRSTLINE_RUNBOOKS_DIR" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_firstlines_own_messages_follow_the_chosen_language(env: dict[str, str], account: str) -> None:
+    """`--lang nl` printed Firstline's own outcome messages in English ("The current password is
+    not correct.", "The account is locked. Ask for it to be unlocked first.") although Dutch
+    versions exist (runner.texts.localize, used by the portal)."""
+    change = ("run", "password-change", "--as", account, "--role", "employee", "--secret", "old_password")
+    change += ("--secret", "new_password")
+    fresh = f"Fresh {secrets.token_hex(5)} Horse-Battery\n"
+    r = fl(env, *change, "--lang", "nl", stdin="Not-The-Password-1\n" + fresh)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "Het huidige wachtwoord klopt niet." in r.stdout and "dit kunt u zelf oplossen" in r.stdout
+    assert "The current password is not correct." not in r.stdout
+    r = fl(env, *change, "--lang", "en", stdin="Not-The-Password-1\n" + fresh)
+    assert r.returncode == 4 and "The current password is not correct." in r.stdout, r.stdout
+
+    _lock(account)
+    r = fl(env, *change, "--lang", "nl", stdin="Initial-Passw0rd-9981\n" + fresh)
+    assert r.returncode == 1, r.stdout + r.stderr  # escalated: a locked account is not for the requester
+    assert "Het account is geblokkeerd. Laat het eerst ontgrendelen." in r.stdout, r.stdout
+    assert "Ask for it to be unlocked first" not in r.stdout
+
+    r = fl(env, "run", "account-unlock", "-p", "user=nobody-here", "--lang", "nl")
+    assert r.returncode == 4 and "Het account bestaat niet." in r.stdout, r.stdout
+    r = fl(env, "run", "account-unlock", "-p", f"user={account}", "--lang", "nl")
+    assert r.returncode == 0 and "Opgelost" in r.stdout, r.stdout + r.stderr
