@@ -33,7 +33,7 @@ from portal.routes import health, pages
 from portal.routes import kpi as kpi_pages
 from portal.routes import mytickets as mytickets_pages
 from portal.routes import selfservice as selfservice_pages
-from portal.security import SecurityMiddleware, parse_networks
+from portal.security import RouteTable, SecurityMiddleware, parse_networks
 from runner.api import open_app
 from runner.auth import AuthService
 from runner.service import Firstline
@@ -101,4 +101,5 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router, prefix in _ROUTERS:
         app.include_router(router, prefix=prefix)
+    app.state.route_table = RouteTable(app, _ROUTERS)  # the middleware's 405 / 404, before its CSRF check
     return app

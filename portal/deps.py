@@ -1,8 +1,9 @@
 """Dependencies every route uses: who is calling (and may they), from where, and the shared services.
 
-Policy: every route has exactly ONE of ``Depends(allow("employee"|"agent"|"auditor"))``
-or ``Depends(public)``; ``tests/unit/portal/test_route_policies.py`` walks the route
-table and fails for a route without one. ``allow`` raises ``PortalError`` 401
+Policy: every route has exactly ONE of ``Depends(allow("employee"|"agent"|"auditor"))``,
+``Depends(public)`` or (``/metrics`` only) ``Depends(scraper)``;
+``tests/unit/portal/test_foundation.py`` walks the route table and fails for a route
+without one. ``allow`` raises ``PortalError`` 401
 (``signin_required``: pages redirect to the sign-in page) or 403 (``forbidden``, naming
 the role needed).
 
@@ -13,6 +14,8 @@ ignored); otherwise the session cookie.
 from __future__ import annotations
 
 import functools
+import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -107,6 +110,46 @@ def public(request: Request) -> Principal | None:
 
 
 public.firstline_policy = "public"  # type: ignore[attr-defined]
+
+
+def scraper(request: Request) -> None:
+    """Dependency for ``/metrics`` (it names routes, runbooks and counts): with
+    ``FIRSTLINE_METRICS_TOKEN`` set, ``Authorization: Bearer <that token>`` from any client,
+    else 401; without it, a loopback client only (the proxy-aware address), else 403."""
+    token = portal_context(request).settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value().encode()
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+            return
+        raise PortalError(
+            401,
+            "token_required",
+            i18n.gettext("The metrics need the scrape token: send it as Authorization: Bearer <token>."),
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    if not _is_loopback(request.state.client_ip):
+        raise PortalError(
+            403,
+            "forbidden",
+            i18n.gettext(
+                "The metrics are served to this machine only. To scrape them from elsewhere, set "
+                "FIRSTLINE_METRICS_TOKEN and send it as Authorization: Bearer <token>."
+            ),
+        )
+
+
+scraper.firstline_policy = "scraper"  # type: ignore[attr-defined]
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def policy_of(dependency: object) -> str | None:

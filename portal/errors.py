@@ -26,11 +26,18 @@ LedgerError            503     unavailable
 ConfigError / other    500     internal_error (details only in the log)
 request validation     422     invalid_input (names the field, never echoes the value)
 =====================  ======  ===================
+
+An unknown field (every JSON body model forbids extras: ``portal.api.StrictBody``; the fix
+forms check their fields with ``unknown_fields_text``) is refused with 422 before anything
+runs. Its name is shown when it is a near miss of a field of the request ("userr: is not a
+field of this request (did you mean user?)"), else as ``?`` (a key the client chose may be
+a secret typed in the wrong place); the answer then lists the fields the request takes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -72,7 +79,7 @@ class PortalError(Exception):
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    if path.startswith("/api/") or path == "/api":
+    if path.startswith("/api/") or path in ("/api", "/metrics"):  # /metrics: for scrapers, never a page
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -154,24 +161,57 @@ def declared_names(app: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-def _validation_message(exc: RequestValidationError, declared: frozenset[str]) -> str:
+def _validation_message(exc: RequestValidationError, declared: frozenset[str], accepted: Sequence[str] = ()) -> str:
     """Which fields are wrong and why, never the value sent (a password typed into the wrong
     field or sent as a key is not shown back): a location part that is not a declared field
-    name or a list index (for example a key the client chose) is shown as ``?``."""
+    name or a list index (for example a key the client chose) is shown as ``?``; an unknown
+    key is named only as a near miss of one of *accepted* (``unknown_fields_text``)."""
     parts = []
+    unknown: list[str] = []
     for err in exc.errors()[:5]:
-        loc = ".".join(
-            str(p) if isinstance(p, int) or p in declared else "?"
-            for p in err.get("loc", ())
-            if p not in ("body", "query", "path", "form", "header", "cookie")
-        )
         kind = str(err.get("type", ""))
+        where = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "form", "header", "cookie")]
+        if kind == "extra_forbidden" and where and len(where) == 1 and isinstance(where[0], str):
+            unknown.append(where[0])
+            continue
+        loc = ".".join(str(p) if isinstance(p, int) or p in declared else "?" for p in where)
         if kind == "json_invalid":  # its location is a character position, not a field
             parts.append("request: the body is not valid JSON")
             continue
         msg = "is not valid" if kind.startswith(_OWN_TEXT) else str(err.get("msg", "is not valid"))
+        if kind == "extra_forbidden":  # an unknown key inside a nested object
+            msg = i18n.gettext("is not a field of this request")
         parts.append(f"{loc or 'request'}: {msg}")
+    if unknown:
+        parts.insert(0, unknown_fields_text(unknown, accepted or sorted(declared)))
     return "; ".join(parts) or "The request is not valid."
+
+
+def unknown_fields_text(unknown: Sequence[str], accepted: Sequence[str]) -> str:
+    """The refusal of fields a request does not take, in the request's language: each named
+    only when it is a near miss of an *accepted* field (else ``?``), then the fields taken."""
+    parts = []
+    for name in unknown:
+        near = difflib.get_close_matches(name, list(accepted), n=1, cutoff=0.75) if len(name) <= 64 else []
+        if near:
+            parts.append(
+                f"{name}: "
+                + i18n.gettext("is not a field of this request (did you mean %(field)s?)") % {"field": near[0]}
+            )
+        else:
+            parts.append("?: " + i18n.gettext("is not a field of this request"))
+    if accepted and len(accepted) <= 40:
+        parts.append(i18n.gettext("the fields it takes: %(fields)s") % {"fields": ", ".join(accepted)})
+    return "; ".join(parts)
+
+
+def body_fields(request: Request) -> list[str]:
+    """The field names of the JSON body model of the route that took *request* (else none)."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", None)
+    return list(fields) if isinstance(fields, dict) else []
 
 
 def install(app: FastAPI) -> None:
@@ -184,11 +224,21 @@ def install(app: FastAPI) -> None:
     async def runner_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FirstlineError)
         status, code, message, headers = _translate_runner_error(exc)
-        return error_response(request, status, code, i18n.gettext(message), headers)
+        if isinstance(exc, SignInThrottled):
+            minutes = max(1, (exc.retry_after + 59) // 60)
+            text = i18n.ngettext(
+                "Too many failed sign-ins. Try again in %(minutes)s minute.",
+                "Too many failed sign-ins. Try again in %(minutes)s minutes.",
+                minutes,
+            ) % {"minutes": minutes}
+        else:
+            text = i18n.error_text(exc) if message == str(exc) else i18n.gettext(message)
+        return error_response(request, status, code, text, headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, 422, "invalid_input", _validation_message(exc, declared_names(request.app)))
+        message = _validation_message(exc, declared_names(request.app), body_fields(request))
+        return error_response(request, 422, "invalid_input", message)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

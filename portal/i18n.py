@@ -19,6 +19,8 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from runner.errors import FirstlineError
+
 LANGS = ("en", "nl")
 DEFAULT_LANG = "en"
 LANG_COOKIE = "fl_lang"
@@ -58,6 +60,14 @@ def translate(lang: str, message: str) -> str:
 def gettext(message: str) -> str:
     """*message* in the language of the request being handled (a context variable)."""
     return translate(current_lang.get(), message)
+
+
+def error_text(exc: BaseException) -> str:
+    """An error's message in the request's language: a runner error's template is translated
+    before its values are filled in (``runner.errors.Text``), so "… %(name)s …" stays Dutch."""
+    if isinstance(exc, FirstlineError):
+        return exc.translated(gettext)
+    return gettext(str(exc))
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:

@@ -5,7 +5,9 @@ configured trusted proxy, read right to left), the user agent, the language; a r
 body larger than ``max_body_bytes`` → 413; on POST/PUT/PATCH/DELETE the CSRF token
 (form field ``csrf_token`` or header ``X-CSRF-Token``) must match the one derived from
 the session cookie (or, before sign-in, the pre-session cookie) → else 403
-``csrf_failed`` and the route never runs. Requests that carry ``Authorization: Bearer``
+``csrf_failed`` and the route never runs. Routing is looked at before the CSRF check: a
+method that the address does not accept → 405 ``method_not_allowed`` with ``Allow``, an
+address no route serves → 404, whatever the token (``RouteTable``). Requests that carry ``Authorization: Bearer``
 skip the CSRF check (a browser never sends that header cross-site) and are
 authenticated by the token alone.
 
@@ -18,14 +20,17 @@ Cookies (names and flags): see ``session_cookie_name`` and ``cookie_flags``.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
+from starlette.routing import Mount, Route, compile_path
+from starlette.staticfiles import StaticFiles
 
 from portal import i18n
 from portal.metrics import REQUESTS
@@ -61,6 +66,72 @@ def route_template(route: object, path: str) -> str:
 
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NOT_FOUND: frozenset[str] = frozenset()  # RouteTable.allowed: no route serves the address
+
+
+class RouteTable:
+    """Every address the app serves and the methods each takes, so that the middleware can
+    answer 405 / 404 as the router would, before the CSRF check. Built from the app's own
+    routes and mounts and the routers ``create_app`` includes (*included*: router, prefix),
+    again whenever routes are added. A static-files mount takes GET and HEAD; another mount
+    is left to itself."""
+
+    def __init__(self, app: Any, included: Iterable[tuple[Any, str]] = ()) -> None:
+        self.app = app
+        self.included = tuple(included)
+        self._built_for = -1
+        self.routes: list[tuple[re.Pattern[str], frozenset[str]]] = []
+        self.static: tuple[str, ...] = ()
+        self.mounts: tuple[str, ...] = ()
+        self.complete = False
+
+    def _build(self) -> None:
+        own = list(getattr(self.app, "routes", ()))
+        entries = [(r.path, r.methods or ()) for r in own if isinstance(r, Route)]
+        for router, prefix in self.included:
+            entries += [(prefix + r.path, r.methods or ()) for r in router.routes if isinstance(r, Route)]
+        self.routes = [(compile_path(path)[0], frozenset(m.upper() for m in methods)) for path, methods in entries]
+        self.static = tuple(
+            r.path.rstrip("/") + "/" for r in own if isinstance(r, Mount) and isinstance(r.app, StaticFiles)
+        )
+        self.mounts = tuple(
+            r.path.rstrip("/") + "/" for r in own if isinstance(r, Mount) and not isinstance(r.app, StaticFiles)
+        )
+        # a router included later than create_app's (not in *included*): the table would miss
+        # its routes, so the middleware then leaves every request to the router
+        others = [r for r in own if not isinstance(r, Route | Mount)]
+        self.complete = len(others) == len(self.included)
+        self._built_for = len(own)
+
+    def allowed(self, method: str, path: str) -> frozenset[str] | None:
+        """``None`` when a route takes *method* at *path* (or the router would redirect to the
+        other trailing-slash spelling), else the methods *path* takes (``NOT_FOUND``: none)."""
+        if len(getattr(self.app, "routes", ())) != self._built_for:
+            self._build()
+        if not self.complete:
+            return None
+        methods = self._methods(path)
+        if methods is None or method in methods:
+            return None
+        if methods or path == "/":
+            return methods
+        other = path.rstrip("/") if path.endswith("/") else path + "/"
+        return None if self._methods(other) else NOT_FOUND
+
+    def _methods(self, path: str) -> frozenset[str] | None:
+        if self.mounts and path.startswith(self.mounts):
+            return None  # another app: it answers for itself
+        if self.static and path.startswith(self.static):
+            return frozenset({"GET", "HEAD"})
+        found: set[str] = set()
+        for regex, methods in self.routes:
+            if regex.match(path):
+                if not methods:
+                    return None  # a route of every method
+                found |= methods
+        return frozenset(found)
+
+
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -209,6 +280,11 @@ class SecurityMiddleware:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
                 return
+            table = getattr(getattr(scope.get("app"), "state", None), "route_table", None)
+            allowed = table.allowed(str(scope.get("method", "")), path) if isinstance(table, RouteTable) else None
+            if allowed is not None:  # before the CSRF check: nothing runs, nothing changes
+                await self._wrong_address(scope, send_wrapper, allowed)
+                return
             if scope.get("method") in UNSAFE:
                 body = await _read_body(receive, self.max_body)
                 if body is None:
@@ -242,6 +318,17 @@ class SecurityMiddleware:
         limit_kb = max(1, self.max_body // 1024)
         return i18n.gettext("The request is too large. At most %(kb)s KB can be sent.") % {"kb": limit_kb}
 
+    async def _wrong_address(self, scope: Scope, send: Send, allowed: frozenset[str]) -> None:
+        if allowed is NOT_FOUND:
+            await self._refuse(scope, send, 404, "not_found", i18n.gettext("There is no page at this address."))
+            return
+        listed = ", ".join(sorted(allowed))
+        message = i18n.gettext("This address does not accept %(method)s requests; it accepts %(allowed)s.") % {
+            "method": _clip(str(scope.get("method", "")), 16),
+            "allowed": listed,
+        }
+        await self._refuse(scope, send, 405, "method_not_allowed", message, {"Allow": listed})
+
     def _csrf_passes(self, headers: Headers, body: bytes, state: MutableMapping[str, Any]) -> bool:
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
@@ -262,10 +349,12 @@ class SecurityMiddleware:
             return csrf_ok(session, given, "session")
         return csrf_ok(state.get("pre_session"), given, "pre")
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    async def _refuse(
+        self, scope: Scope, send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         from portal.errors import error_response
 
-        response = error_response(Request(scope), status, code, message)
+        response = error_response(Request(scope), status, code, message, headers)
         await response(scope, _empty_receive, send)
 
 

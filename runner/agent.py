@@ -47,7 +47,7 @@ from sqlalchemy import or_, select
 
 from connectors.base import ConnectorError
 from runner.engine import Read
-from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied
+from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, Text
 from runner.ledger.audit import Actor
 from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
@@ -88,7 +88,7 @@ class LookupFailed(FirstlineError):
 
 def work_note(value: object) -> str:
     """The agent's reason, stripped: 1..``MAX_REASON`` printable characters (``ParameterError``)."""
-    return free_text(value, what="The reason", limit=MAX_REASON)
+    return free_text(value, what=Text("The reason"), limit=MAX_REASON)
 
 
 def account_name(value: object) -> str:
@@ -114,15 +114,19 @@ def directory_in_scope(app: Firstline, who: Principal, key: object) -> Directory
         raise PolicyDenied("This needs the agent role, which your account does not have.")
     dirs = app.inventory.directories
     if key is None or key == "":
-        raise ParameterError(f"Say which directory the account is in (directory: one of {dirs.names()}).")
+        raise ParameterError("Say which directory the account is in (directory: one of %(names)s).", names=dirs.names())
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ParameterError("The directory is not one of the directories this service desk serves")
     if key not in dirs.entries:
-        raise ParameterError(f"The directory is not one of the directories this service desk serves ({dirs.names()})")
+        raise ParameterError(
+            "The directory is not one of the directories this service desk serves (%(names)s)", names=dirs.names()
+        )
     allowed = scope(app, who)
     if all(d.key != key for d in allowed):
-        names = ", ".join(d.key for d in allowed) or "none"
-        raise PolicyDenied(f"You may act on accounts in these directories only: {names}.")
+        if not allowed:
+            raise PolicyDenied("You may act on accounts in no directory.")
+        names = ", ".join(d.key for d in allowed)
+        raise PolicyDenied("You may act on accounts in these directories only: %(names)s.", names=names)
     return dirs.entries[key]
 
 
@@ -273,7 +277,9 @@ class FixRequest:
 def fix_kind(runbook: object) -> str:
     """``account`` or the choices source of a one-click fix; ``NotFoundError`` otherwise."""
     if not isinstance(runbook, str) or runbook not in FIXES:
-        raise NotFoundError(f"There is no one-click fix with that name. The fixes are: {', '.join(FIXES)}.")
+        raise NotFoundError(
+            "There is no one-click fix with that name. The fixes are: %(fixes)s.", fixes=", ".join(FIXES)
+        )
     return FIXES[runbook]
 
 
@@ -304,7 +310,7 @@ def prepare_fix(
         user = account_name(values.get("user"))
         view, read = _lookup(app, who, d.key, user, client_ip=client_ip, user_agent=user_agent)
         if not view.exists:
-            raise ParameterError(f"There is no account with that name in {d.label}")
+            raise ParameterError("There is no account with that name in %(directory)s", directory=d.label)
         if view.protected:
             _audit(
                 app,
@@ -327,9 +333,11 @@ def prepare_fix(
     choice = values.get("choice")
     offered = app.inventory.choices.get(kind, {})
     if not isinstance(choice, str) or not _KEY.fullmatch(choice) or choice not in offered:
-        raise ParameterError(f"Choose one of the offered options ({', '.join(sorted(offered)) or 'none configured'})")
+        if not offered:
+            raise ParameterError("There are no options to choose from: none are configured.")
+        raise ParameterError("Choose one of the offered options (%(options)s)", options=", ".join(sorted(offered)))
     behalf = values.get("on_behalf_of")
-    requester = principal(behalf, what="On behalf of") if behalf not in (None, "") else who.account
+    requester = principal(behalf, what=Text("On behalf of")) if behalf not in (None, "") else who.account
     return FixRequest(runbook, {CHOICE_PARAM[kind]: choice}, requester, note)
 
 

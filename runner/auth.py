@@ -35,7 +35,7 @@ from sqlalchemy import case, delete, insert, select, update
 
 from connectors.base import ConnectorError, InvalidInput, Rejected
 from connectors.ldap_protect import canonical_dn
-from runner.errors import FirstlineError, ParameterError
+from runner.errors import FirstlineError, ParameterError, Text
 from runner.ledger.audit import Actor
 from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
 from runner.ledger.store import first_row, reading, transaction
@@ -397,7 +397,7 @@ class AuthService:
         self, who: Principal, label: str, *, client_ip: str | None = None, user_agent: str | None = None
     ) -> tuple[int, str]:
         """A new API token for *who*: ``(id, token)``. The token is returned this once only."""
-        label = free_text(label, what="the token's name", limit=64)
+        label = free_text(label, what=Text("the token's name"), limit=64)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with transaction(self.engine) as conn:
             row = conn.execute(

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.base import Connector
-from runner.errors import FirstlineError, NotFoundError, PolicyDenied, RunbookError
+from runner.errors import FirstlineError, NotFoundError, PolicyDenied, RunbookError, Text
 from runner.inventory import load_inventory
 from runner.ledger.audit import Actor, AuditLog
 from runner.ledger.store import transaction
@@ -87,13 +87,13 @@ class Catalogue:
         ``NotFoundError`` when *name* is not a runbook name or has no file (the message
         lists the available ones); ``RunbookError`` when the file is malformed."""
         if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 64:
-            raise NotFoundError(f"'{name[:64]}' is not a runbook name")
+            raise NotFoundError("'%(name)s' is not a runbook name", name=name[:64])
         path = self.directory / f"{name}.yaml"
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             known = ", ".join(sorted(p.stem for p in self.directory.glob("*.yaml")))
-            raise NotFoundError(f"no runbook named '{name}'; available: {known}") from None
+            raise NotFoundError("no runbook named '%(name)s'; available: %(known)s", name=name, known=known) from None
         with self._lock:
             cached = self._cache.get(path)
         if cached is not None and cached.sha256 == hashlib.sha256(data).hexdigest():
@@ -155,9 +155,9 @@ class Catalogue:
         characters, up to 128); *actor_id*: who records it (CLI: the OS user), an account
         name. The audit event's actor is *actor_id* (else *by*), ``detail.approved_by`` is *by*."""
         try:
-            by = free_text(by, what="--by (the person approving)")
+            by = free_text(by, what=Text("--by (the person approving)"))
         except FirstlineError as exc:
-            raise PolicyDenied(f"{exc}; name the person approving in plain text") from None
+            raise PolicyDenied("%(problem)s; name the person approving in plain text", problem=str(exc)) from None
         if actor_id is not None:
             principal(actor_id, what="the acting person")
         rb = self.runbook(name)  # must load cleanly: a broken runbook cannot be vetted

@@ -129,8 +129,9 @@ class InProcessDispatcher:
             raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
         if not self._places.acquire(blocking=False):
             raise QueueFull(
-                f"Firstline is busy ({self.capacity} runs in progress or waiting); "
-                "nothing was started. Try again in a minute."
+                "Firstline is busy (%(capacity)s runs in progress or waiting); nothing was started. "
+                "Try again in a minute.",
+                capacity=self.capacity,
             )
         handed_over = False
 

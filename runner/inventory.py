@@ -50,7 +50,9 @@ class Inventory:
         try:
             return self.targets[name]
         except KeyError:
-            raise NotFoundError(f"'{name}' is not a target in the inventory {self.path.name}") from None
+            raise NotFoundError(
+                "'%(name)s' is not a target in the inventory %(file)s", name=name, file=self.path.name
+            ) from None
 
     def default_target(self, connector: str) -> str:
         name = self.defaults.get(connector)
@@ -66,7 +68,7 @@ class Inventory:
         if options is None:
             raise ConfigError(f"inventory has no choices.{source}")
         if key not in options:
-            raise NotFoundError(f"'{key}' is not one of the {source} in the inventory")
+            raise NotFoundError("'%(key)s' is not one of the %(source)s in the inventory", key=key, source=source)
         return options[key]
 
 

@@ -133,7 +133,7 @@ def parse_range(
     if end <= start:
         raise ParameterError("until must be later than since (since is inclusive, until exclusive)")
     if end - start > timedelta(days=MAX_DAYS):
-        raise ParameterError(f"the range is too long: at most {MAX_DAYS} days")
+        raise ParameterError("the range is too long: at most %(days)s days", days=MAX_DAYS)
     return start, end
 
 
@@ -142,10 +142,10 @@ def _bound(value: object, what: str) -> datetime | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ParameterError(f"{what} has no time zone; give an offset (naive times are not instants)")
+            raise ParameterError("%(what)s has no time zone; give an offset (naive times are not instants)", what=what)
         return value.astimezone(UTC)
     if not isinstance(value, str):
-        raise ParameterError(f"{what} must be a date or time")
+        raise ParameterError("%(what)s must be a date or time", what=what)
     return parse_instant(value, what=what)
 
 

@@ -19,6 +19,10 @@ from runner.templating import Template
 _ACCOUNT = re.compile(ACCOUNT_PATTERN)
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 MAX_SECRET = 1024
+TOO_LONG = "%(label)s is too long (at most %(max)s characters)"
+OWN_ACCOUNT_ONLY = "%(label)s: employees can only act on their own account"
+
+param_label = routing.param_label
 
 
 def _has_controls(value: str) -> bool:
@@ -26,7 +30,7 @@ def _has_controls(value: str) -> bool:
 
 
 def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
-    label = f"parameter '{p.name}'"
+    label = param_label(p.name)
     if p.type == "bool":
         if isinstance(raw, bool):
             return raw
@@ -35,55 +39,63 @@ def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
             return True
         if s in _FALSE:
             return False
-        raise ParameterError(f"{label} must be true or false")
+        raise ParameterError("%(label)s must be true or false", label=label)
     if p.type == "int":
         if isinstance(raw, bool):
-            raise ParameterError(f"{label} must be a whole number")
+            raise ParameterError("%(label)s must be a whole number", label=label)
         try:
             n = int(str(raw).strip())
         except ValueError:
-            raise ParameterError(f"{label} must be a whole number") from None
+            raise ParameterError("%(label)s must be a whole number", label=label) from None
         if p.min is not None and n < p.min:
-            raise ParameterError(f"{label} must be at least {p.min}")
+            raise ParameterError("%(label)s must be at least %(min)s", label=label, min=p.min)
         if p.max is not None and n > p.max:
-            raise ParameterError(f"{label} must be at most {p.max}")
+            raise ParameterError("%(label)s must be at most %(max)s", label=label, max=p.max)
         return n
     if not isinstance(raw, str):
-        raise ParameterError(f"{label} must be text")
+        raise ParameterError("%(label)s must be text", label=label)
     limit = MAX_SECRET if p.type == "secret" else p.max_length
     if len(raw) > limit:
-        raise ParameterError(f"{label} is too long (at most {limit} characters)")
+        raise ParameterError(TOO_LONG, label=label, max=limit)
     if "\x00" in raw:
-        raise ParameterError(f"{label} contains a NUL character")
+        raise ParameterError("%(label)s contains a NUL character", label=label)
     if p.type == "secret":
         if any(unicodedata.category(ch) == "Cc" for ch in raw):
-            raise ParameterError(f"{label} contains control characters")
+            raise ParameterError("%(label)s contains control characters", label=label)
         return raw
     if _has_controls(raw):
-        raise ParameterError(f"{label} contains control or invisible formatting characters")
+        raise ParameterError("%(label)s contains control or invisible formatting characters", label=label)
     if p.type == "account":
         if not _ACCOUNT.fullmatch(raw):
             raise ParameterError(
-                f"{label} is not a valid account name (letters, digits, '.', '_' and '-', "
-                "starting with a letter or digit, at most 64)"
+                "%(label)s is not a valid account name (letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit, at most 64)",
+                label=label,
             )
         return raw
     if p.type == "enum":
         assert p.values is not None
         if raw not in p.values:
-            raise ParameterError(f"{label} must be one of: {', '.join(p.values)}")
+            raise ParameterError("%(label)s must be one of: %(values)s", label=label, values=", ".join(p.values))
         return raw
     if p.type == "choice":
         assert p.source is not None
         if inventory is None:
-            raise ParameterError(f"{label}: no inventory is configured")
+            raise ParameterError("%(label)s: no inventory is configured", label=label)
         options = inventory.choices.get(p.source, {})
         if raw not in options:
-            offered = ", ".join(sorted(options)) or "none configured"
-            raise ParameterError(f"{label} must be one of the {p.source} offered: {offered}")
+            if not options:
+                raise ParameterError("%(label)s: no %(source)s are configured", label=label, source=p.source)
+            offered = ", ".join(sorted(options))
+            raise ParameterError(
+                "%(label)s must be one of the %(source)s offered: %(offered)s",
+                label=label,
+                source=p.source,
+                offered=offered,
+            )
         return {**options[raw], "key": raw}
     if p.pattern is not None and not re.fullmatch(p.pattern, raw):
-        raise ParameterError(f"{label} does not have the expected format")
+        raise ParameterError("%(label)s does not have the expected format", label=label)
     return raw
 
 
@@ -100,8 +112,14 @@ def validate(
     known = runbook.param_index
     unknown = sorted(set(raw) - set(known))
     if unknown:
+        if not known:
+            raise ParameterError(
+                "unknown parameter(s): %(unknown)s; this runbook takes none", unknown=", ".join(unknown)
+            )
         raise ParameterError(
-            f"unknown parameter(s): {', '.join(unknown)}; this runbook takes: {', '.join(known) or 'none'}"
+            "unknown parameter(s): %(unknown)s; this runbook takes: %(known)s",
+            unknown=", ".join(unknown),
+            known=", ".join(known),
         )
     employee = "agent" not in roles and "admin" not in roles
     # A runbook with a `directory` parameter reads accounts as name, name@domain or
@@ -112,7 +130,7 @@ def validate(
     for p in runbook.model.parameters:
         value = raw.get(p.name)
         if employee and "self_service" not in p.settable_by and value not in (None, ""):
-            raise PolicyDenied(f"parameter '{p.name}' can only be set by the service desk")
+            raise PolicyDenied("%(label)s can only be set by the service desk", label=param_label(p.name))
         if p.type == "directory":
             out[p.name] = value  # resolved below, once the accounts are known
             continue
@@ -120,17 +138,17 @@ def validate(
             if p.default is not None:
                 value = Template(p.default).render({"requester": requester, "channel": channel})
             elif p.required:
-                raise ParameterError(f"parameter '{p.name}' is required")
+                raise ParameterError("%(label)s is required", label=param_label(p.name))
             else:
                 out[p.name] = None
                 continue
         if p.type == "account" and dirs is not None and isinstance(value, str):
             if len(value) > p.max_length:
-                raise ParameterError(f"parameter '{p.name}' is too long (at most {p.max_length} characters)")
-            implied[p.name], value = dirs.split(value, f"parameter '{p.name}'", show_known=not employee)
+                raise ParameterError(TOO_LONG, label=param_label(p.name), max=p.max_length)
+            implied[p.name], value = dirs.split(value, param_label(p.name), show_known=not employee)
         typed = _one(p, value, inventory)
         if employee and dirs is None and p.type == "account" and typed != requester:
-            raise PolicyDenied(f"parameter '{p.name}': employees can only act on their own account")
+            raise PolicyDenied(OWN_ACCOUNT_ONLY, label=param_label(p.name))
         out[p.name] = typed
     if runbook.directory_param is not None:
         _route(runbook, out, implied, requester=requester, employee=employee, inventory=inventory)
@@ -150,7 +168,7 @@ def _route(
     name = runbook.directory_param
     assert name is not None
     if inventory is None:
-        raise ParameterError(f"parameter '{name}': no inventory is configured")
+        raise ParameterError("%(label)s: no inventory is configured", label=param_label(name))
     accounts = {k: v for k, v in out.items() if k in implied and isinstance(v, str)}
     chosen = routing.resolve(
         inventory.directories,

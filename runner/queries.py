@@ -104,6 +104,7 @@ MAX_VALUE = 256  # the widest filterable column (audit_event.target)
 FORMATS = ("csv", "jsonl")
 Format = Literal["csv", "jsonl"]
 
+NO_ZONE = "%(what)s has no time zone; give an offset (naive times are not instants)"
 # Column order of the exports (and of the API's items).
 TICKET_COLUMNS = (
     "number",
@@ -198,14 +199,14 @@ def _text(value: object, what: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ParameterError(f"{what} must be text")
+        raise ParameterError("%(what)s must be text", what=what)
     value = value.strip(" ")
     if not value:
         return None
     if len(value) > MAX_VALUE:
-        raise ParameterError(f"{what} is too long (at most {MAX_VALUE} characters)")
+        raise ParameterError("%(what)s is too long (at most %(max)s characters)", what=what, max=MAX_VALUE)
     if any(not ch.isprintable() for ch in value):
-        raise ParameterError(f"{what} contains control or invisible characters")
+        raise ParameterError("%(what)s contains control or invisible characters", what=what)
     return value
 
 
@@ -213,7 +214,9 @@ def _token(value: object, what: str) -> str | None:
     text = _text(value, what)
     if text is not None and not _TOKEN.fullmatch(text):
         raise ParameterError(
-            f"{what} '{_excerpt(text)}' is not a valid value (lower-case letters, digits, '_', '.', '-')"
+            "%(what)s '%(value)s' is not a valid value (lower-case letters, digits, '_', '.', '-')",
+            what=what,
+            value=_excerpt(text),
         )
     return text
 
@@ -226,7 +229,9 @@ def _number(value: object, what: str) -> str | None:
     if text.isdigit() and len(text) <= 9:
         text = f"FL-{int(text):06d}"
     if not _NUMBER.fullmatch(text):
-        raise ParameterError(f"{what} '{_excerpt(text)}' is not a ticket number (they look like FL-000123)")
+        raise ParameterError(
+            "%(what)s '%(value)s' is not a ticket number (they look like FL-000123)", what=what, value=_excerpt(text)
+        )
     return text
 
 
@@ -236,10 +241,10 @@ def _instant(value: object, what: str) -> str | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ParameterError(f"{what} has no time zone; give an offset (naive times are not instants)")
+            raise ParameterError(NO_ZONE, what=what)
         return stored(value)
     if not isinstance(value, str):
-        raise ParameterError(f"{what} must be a date or time")
+        raise ParameterError("%(what)s must be a date or time", what=what)
     return stored(parse_instant(value, what=what))
 
 
@@ -475,10 +480,10 @@ def _decode_cursor(kind: str, f: TicketFilter | EventFilter, cursor: str) -> int
 def _limit(limit: object) -> int:
     if isinstance(limit, str):
         if not limit.strip().isdigit() or len(limit.strip()) > 4:
-            raise ParameterError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+            raise ParameterError("limit must be a whole number from 1 to %(max)s", max=MAX_LIMIT)
         limit = int(limit.strip())
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise ParameterError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        raise ParameterError("limit must be a whole number from 1 to %(max)s", max=MAX_LIMIT)
     return limit
 
 

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import ConfigError, ParameterError, PolicyDenied
+from runner.errors import ConfigError, ParameterError, PolicyDenied, Text
 
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 # RFC 1035 LDH labels (a UPN suffix is a DNS name); at most 253 characters, no trailing dot.
@@ -45,6 +45,16 @@ _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 # Letters, digits and '-' only: the same set runner.safetext.principal accepts for a requester.
 _NETBIOS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
 _FIELDS = frozenset({"label", "target", "domains", "netbios"})
+ONE_OF_DIRECTORIES = "%(label)s must be one of the directories: %(names)s"
+OWN_DIRECTORY_ONLY = "%(label)s: employees can only act in their own directory"
+
+
+def param_label(name: str) -> Text:
+    """How messages name a runbook parameter (translated with them: ``runner.errors.Text``)."""
+    return Text("parameter '%(name)s'", name=name)
+
+
+DIRECTORY_LABEL = param_label("directory")
 
 
 @dataclass(frozen=True)
@@ -79,11 +89,11 @@ class Directories:
     def names(self) -> str:
         return ", ".join(sorted(self.entries)) or "none configured"
 
-    def get(self, key: str, label: str = "parameter 'directory'") -> Directory:
+    def get(self, key: str, label: str = DIRECTORY_LABEL) -> Directory:
         """The directory named *key*; ``ParameterError`` listing the valid keys otherwise."""
         found = self.entries.get(key)
         if found is None:
-            raise ParameterError(f"{label} must be one of the directories: {self.names()}")
+            raise ParameterError(ONE_OF_DIRECTORIES, label=label, names=self.names())
         return found
 
     def _domains(self) -> str:
@@ -105,7 +115,8 @@ class Directories:
             return None, raw
         if ats + slashes != 1:
             raise ParameterError(
-                f"{label} must be a name, name@domain or DOMAIN\\name (one '@' or one '\\', not both or twice)"
+                "%(label)s must be a name, name@domain or DOMAIN\\name (one '@' or one '\\', not both or twice)",
+                label=label,
             )
         if ats:
             name, domain = raw.split("@")
@@ -114,10 +125,15 @@ class Directories:
             domain, name = raw.split("\\")
             key = self._by_netbios(domain)
         if not name:
-            raise ParameterError(f"{label} has a domain but no account name")
+            raise ParameterError("%(label)s has a domain but no account name", label=label)
         if key is None:
-            known = f"; known: {self._domains()}" if show_known else ""
-            raise ParameterError(f"{label}: the domain is not one this service desk serves{known}")
+            if show_known:
+                raise ParameterError(
+                    "%(label)s: the domain is not one this service desk serves; known: %(known)s",
+                    label=label,
+                    known=self._domains(),
+                )
+            raise ParameterError("%(label)s: the domain is not one this service desk serves", label=label)
         return key, name
 
     def _by_domain(self, domain: str) -> str | None:
@@ -140,7 +156,7 @@ class Directories:
         A qualified requester routes by its domain (``ParameterError`` if undeclared); a
         bare one belongs to the default directory (None when there is none).
         """
-        key, name = self.split(requester, "the requester", show_known=False)
+        key, name = self.split(requester, Text("the requester"), show_known=False)
         return (key if key is not None else self.default), name
 
 
@@ -232,14 +248,14 @@ def resolve(
     Raises ``ParameterError`` for an unknown or contradictory choice and ``PolicyDenied``
     when an employee names another directory or another account than their own.
     """
-    label = f"parameter '{param}'"
+    label = param_label(param)
     chosen: str | None = None
     if explicit not in (None, ""):
         if employee and (not isinstance(explicit, str) or explicit not in dirs.entries):
             # employees have exactly one directory: no list of the others
-            raise PolicyDenied(f"{label}: employees can only act in their own directory")
+            raise PolicyDenied(OWN_DIRECTORY_ONLY, label=label)
         if not isinstance(explicit, str):
-            raise ParameterError(f"{label} must be one of the directories: {dirs.names()}")
+            raise ParameterError(ONE_OF_DIRECTORIES, label=label, names=dirs.names())
         chosen = dirs.get(explicit, label).key
     named = {k for k in implied.values() if k is not None}
     if employee:  # first: an employee's other choice is a policy refusal, not a typing error
@@ -249,19 +265,21 @@ def resolve(
                 "your sign-in name does not say which directory holds your account; ask the service desk"
             )
         if any(k != own for k in (chosen, *named) if k is not None):
-            raise PolicyDenied(f"{label}: employees can only act in their own directory")
+            raise PolicyDenied(OWN_DIRECTORY_ONLY, label=label)
         for pname, name in accounts.items():
             if name != own_name:
-                raise PolicyDenied(f"parameter '{pname}': employees can only act on their own account")
+                raise PolicyDenied("%(label)s: employees can only act on their own account", label=param_label(pname))
         return dirs.entries[own]
     if len(named) > 1:
         raise ParameterError("the accounts given belong to different directories; one run acts on one directory")
     from_account = next(iter(named), None)
     if chosen is not None and from_account is not None and chosen != from_account:
-        raise ParameterError(f"{label} and the account's domain name different directories")
+        raise ParameterError("%(label)s and the account's domain name different directories", label=label)
     chosen = chosen or from_account or dirs.default
     if chosen is None:
-        raise ParameterError(f"{label} is required: choose one of the directories: {dirs.names()}")
+        raise ParameterError(
+            "%(label)s is required: choose one of the directories: %(names)s", label=label, names=dirs.names()
+        )
     return dirs.entries[chosen]
 
 

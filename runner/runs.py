@@ -302,16 +302,16 @@ class RunService:
         *proof*: how the requester was proven (``PROOFS``), set by the code path, never from
         the request; see ``account_rules``."""
         if channel not in CHANNELS:
-            raise PolicyDenied(f"unknown channel '{channel[:16]}'")
+            raise PolicyDenied("unknown channel '%(channel)s'", channel=channel[:16])
         if proof is not None and proof not in PROOFS:
-            raise PolicyDenied(f"unknown proof '{str(proof)[:16]}'")
+            raise PolicyDenied("unknown proof '%(proof)s'", proof=str(proof)[:16])
         roles = frozenset(actor.roles)
         rb = self.catalogue.vetted(name)
         _ = self.inventory  # a broken inventory refuses the run before a ticket opens (ConfigError, exit 2)
         if not audience_allows(rb, roles):
             if "agent" in roles or "admin" in roles:
-                raise PolicyDenied(f"runbook '{name}' is not available to agents")
-            raise PolicyDenied(f"runbook '{name}' is not available for self-service; ask the service desk")
+                raise PolicyDenied("runbook '%(name)s' is not available to agents", name=name)
+            raise PolicyDenied("runbook '%(name)s' is not available for self-service; ask the service desk", name=name)
         values = params_mod.validate(
             rb, raw, requester=requester, roles=roles, channel=channel, inventory=self._inventory_or_none(rb)
         )
@@ -345,7 +345,8 @@ class RunService:
         for p in accounts:
             if raw.get(p.name) in (None, ""):
                 raise ParameterError(
-                    f"parameter '{p.name}' is required: name the account to act on (it never defaults to you)"
+                    "%(label)s is required: name the account to act on (it never defaults to you)",
+                    label=params_mod.param_label(p.name),
                 )
         me = self._account_key(rb, actor.id)
         for p in accounts:
@@ -750,7 +751,9 @@ class RunService:
                 assert p.source is not None
                 options = self.inventory.choices.get(p.source, {})
                 if value not in options:
-                    raise NotFoundError(f"choice '{value}' of {p.source} is no longer in the inventory")
+                    raise NotFoundError(
+                        "choice '%(value)s' of %(source)s is no longer in the inventory", value=value, source=p.source
+                    )
                 value = {**options[value], "key": value}
             elif p.type == "directory" and value is not None:
                 value = self.inventory.directories.get(value).as_param()
@@ -872,7 +875,7 @@ class RunService:
         works from any process. ``NotFoundError`` for an unknown ticket."""
         found = progress_mod.events_after(self.engine, ticket_id, after_seq)
         if found is None:
-            raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+            raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
         return found
 
     def wait(self, ticket_id: int, timeout: float = 300.0, poll: float = 0.25) -> RunOutcome | None:
@@ -896,7 +899,7 @@ class RunService:
                     # The state only; the steps are read once, when it is final (outcome_from_ledger).
                     state = progress_mod.state_of(self.engine, ticket_id)
                     if state is None:
-                        raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+                        raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
                     if state in tickets.FINAL_STATES:
                         with self._cond:
                             kept = self._finished.pop(ticket_id, None)
@@ -922,7 +925,7 @@ class RunService:
         with reading(self.engine) as conn:
             row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
             if row is None:
-                raise NotFoundError(f"ticket {tickets.number_of(ticket_id)} does not exist")
+                raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
             steps = [
                 StepRecord(
                     s["step_id"],

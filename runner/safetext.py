@@ -46,11 +46,12 @@ def principal(value: object, *, what: str = "requester") -> str:
     """Return *value* if it is a valid person id; raise ``ParameterError`` (naming *what*,
     never echoing the value) otherwise."""
     if not isinstance(value, str) or not value:
-        raise ParameterError(f"{what} must name an account (letters, digits, '.', '_' and '-')")
+        raise ParameterError("%(what)s must name an account (letters, digits, '.', '_' and '-')", what=what)
     if len(value) > MAX_PRINCIPAL or not _PRINCIPAL.fullmatch(value):
         raise ParameterError(
-            f"{what} is not a valid account name (letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit, at most 64; optionally name@domain or DOMAIN\\name)"
+            "%(what)s is not a valid account name (letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64; optionally name@domain or DOMAIN\\name)",
+            what=what,
         )
     return value
 
@@ -58,12 +59,12 @@ def principal(value: object, *, what: str = "requester") -> str:
 def free_text(value: object, *, what: str, limit: int = 128) -> str:
     """Return *value* stripped if it is printable text of 1..*limit* characters."""
     if not isinstance(value, str) or not value.strip():
-        raise ParameterError(f"{what} must not be empty")
+        raise ParameterError("%(what)s must not be empty", what=what)
     value = value.strip()
     if len(value) > limit:
-        raise ParameterError(f"{what} is too long (at most {limit} characters)")
+        raise ParameterError("%(what)s is too long (at most %(max)s characters)", what=what, max=limit)
     if any(_hidden(ch) for ch in value):
-        raise ParameterError(f"{what} contains control, invisible or text-direction characters")
+        raise ParameterError("%(what)s contains control, invisible or text-direction characters", what=what)
     return value
 
 

@@ -238,7 +238,7 @@ class Firstline:
 
     def ticket(self, number: str) -> dict[str, Any]:
         if not number.startswith("FL-") or not number[3:].isdigit() or len(number) > 12:
-            raise NotFoundError(f"'{number[:20]}' is not a ticket number (they look like FL-000123)")
+            raise NotFoundError("'%(number)s' is not a ticket number (they look like FL-000123)", number=number[:20])
         return tickets.get_ticket(self.engine, number)
 
     def verify_audit(self) -> audit_mod.VerifyReport:
@@ -261,6 +261,6 @@ class Firstline:
 def _when(value: datetime | str | None, what: str) -> datetime | None:
     if value is None or isinstance(value, datetime):
         if isinstance(value, datetime) and value.tzinfo is None:
-            raise ParameterError(f"{what} must carry a timezone (use UTC)")
+            raise ParameterError("%(what)s must carry a timezone (use UTC)", what=what)
         return value
     return parse_instant(value, what=what)

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     # --- portal (docs/portal.md "Settings") ---
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     trusted_proxies: list[str] = Field(default_factory=list)  # addresses / CIDRs whose X-Forwarded-For counts
+    # /metrics: with a token, only `Authorization: Bearer <token>`; without one, loopback clients only
+    metrics_token: SecretStr | None = Field(default=None, min_length=16, max_length=256)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
     session_cookie_secure: bool | None = None  # None: Secure everywhere except environment=dev

@@ -22,6 +22,21 @@ LOCALE = REPO / "portal" / "locale"
 PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
 NL: dict[str, str | tuple[str, str]] = {
+    '%(problem)s; name the person approving in plain text': '%(problem)s; noem de persoon die goedkeurt in gewone tekst',
+    '--by (the person approving)': '--by (de persoon die goedkeurt)',
+    '%(what)s must carry a timezone (use UTC)': '%(what)s moet een tijdzone hebben (gebruik UTC)',
+    "'%(key)s' is not one of the %(source)s in the inventory": "'%(key)s' is niet een van de %(source)s in de inventaris",
+    "'%(name)s' is not a runbook name": "'%(name)s' is geen runbooknaam",
+    "'%(name)s' is not a target in the inventory %(file)s": "'%(name)s' is geen doel in de inventaris %(file)s",
+    "'%(number)s' is not a ticket number (they look like FL-000123)": "'%(number)s' is geen ticketnummer (die zien eruit als FL-000123)",
+    'Firstline is busy (%(capacity)s runs in progress or waiting); nothing was started. Try again in a minute.': 'Firstline is bezig (%(capacity)s uitvoeringen lopen of wachten); er is niets gestart. Probeer het over een minuut opnieuw.',
+    "choice '%(value)s' of %(source)s is no longer in the inventory": "keuze '%(value)s' van %(source)s staat niet meer in de inventaris",
+    "no runbook named '%(name)s'; available: %(known)s": "geen runbook met de naam '%(name)s'; beschikbaar: %(known)s",
+    "runbook '%(name)s' is not available for self-service; ask the service desk": "runbook '%(name)s' is niet beschikbaar voor selfservice; vraag het de servicedesk",
+    "runbook '%(name)s' is not available to agents": "runbook '%(name)s' is niet beschikbaar voor medewerkers van de servicedesk",
+    'ticket %(number)s does not exist': 'ticket %(number)s bestaat niet',
+    "unknown channel '%(channel)s'": "onbekend kanaal '%(channel)s'",
+    "unknown proof '%(proof)s'": "onbekend bewijs '%(proof)s'",
     # runner.timeparse (portal/timetexts.py): a time typed into a filter that is not one
     "2026-11-27, 2026-11-27T08:55, 2026-11-27 08:55:30Z or 2026-11-27T08:55+01:00": "2026-11-27, 2026-11-27T08:55, 2026-11-27 08:55:30Z of 2026-11-27T08:55+01:00",
     "%(what)s is empty; give a date or time such as %(examples)s (no offset means UTC)": "%(what)s is leeg; geef een datum of tijd zoals %(examples)s (zonder tijdverschil is het UTC)",

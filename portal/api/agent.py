@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from portal import runs
+from portal.api import StrictBody
 from portal.api.idempotency import Idempotent
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from runner import agent
@@ -31,11 +32,10 @@ Client = Annotated[ClientInfo, Depends(client_info)]
 Name = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-class FixBody(BaseModel):
+class FixBody(StrictBody):
     """A one-click fix: ``reason`` always; ``user`` + ``directory`` for account fixes;
     ``choice`` (+ optional ``on_behalf_of``) for printer, service and disk fixes."""
 
-    model_config = ConfigDict(extra="forbid")
     reason: str = Field(max_length=4 * agent.MAX_REASON)
     user: str | None = Field(default=None, max_length=256)
     directory: str | None = Field(default=None, max_length=256)

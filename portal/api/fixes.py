@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from portal import i18n, runs
+from portal.api import StrictBody
 from portal.api.idempotency import Idempotent
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError
@@ -25,7 +26,7 @@ Employee = Annotated[Principal, Depends(allow("employee"))]
 Ctx = Annotated[PortalContext, Depends(portal_context)]
 
 
-class RunRequest(BaseModel):
+class RunRequest(StrictBody):
     runbook: str = Field(min_length=1, max_length=64)
     params: dict[str, str | int | bool | None] = Field(default_factory=dict, max_length=50)
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from portal import i18n, runs
+from portal.api import StrictBody
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
 from portal.errors import PortalError
 from portal.routes.selfservice import refusal_text, selfservice_of
@@ -48,7 +49,7 @@ class Policy(BaseModel):
     pow_bits: int | None = None
 
 
-class CodeRequest(BaseModel):
+class CodeRequest(StrictBody):
     login: str = Field(min_length=1, max_length=320)
     purpose: Literal["reset", "unlock"] = "reset"
     pow_challenge: str | None = Field(default=None, max_length=128)
@@ -60,7 +61,7 @@ class Accepted(BaseModel):
     message: str
 
 
-class CodeConfirm(BaseModel):
+class CodeConfirm(StrictBody):
     login: str = Field(min_length=1, max_length=320)
     code: str = Field(min_length=1, max_length=64)
     purpose: Literal["reset", "unlock"] = "reset"
@@ -106,7 +107,7 @@ def request_code(body: CodeRequest, _user: Anyone, ctx: Ctx, client: Client) -> 
             pow_nonce=body.pow_nonce,
         )
     except ProofOfWorkRequired as exc:
-        raise PortalError(429, "proof_of_work_required", i18n.gettext(str(exc))) from None
+        raise PortalError(429, "proof_of_work_required", i18n.error_text(exc)) from None
     return Accepted(message=i18n.gettext(ACCEPTED))
 
 
@@ -126,11 +127,11 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
             user_agent=client.user_agent,
         )
     except CodeInvalid as exc:
-        raise PortalError(400, "code_invalid", i18n.gettext(str(exc))) from None
+        raise PortalError(400, "code_invalid", i18n.error_text(exc)) from None
     except PasswordRefused as exc:
         raise PortalError(422, "password_refused", refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:
-        raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
+        raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None
     result = runs.run(
         ctx,
         proof.runbook,

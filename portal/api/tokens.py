@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
+from portal.api import StrictBody
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError
 from runner.auth import Principal
@@ -15,7 +16,7 @@ router = APIRouter(tags=["tokens"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
 
 
-class NewToken(BaseModel):
+class NewToken(StrictBody):
     label: str = Field(min_length=1, max_length=64, description="A name to tell your tokens apart")
 
 

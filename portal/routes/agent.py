@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n, oneshot, runs
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
-from portal.errors import PortalError
+from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import render
 from portal.routes.fixes import session_key
 from runner import agent
@@ -35,6 +35,7 @@ Agent = Annotated[Principal, Depends(allow("agent"))]
 Ctx = Annotated[PortalContext, Depends(portal_context)]
 Client = Annotated[ClientInfo, Depends(client_info)]
 FORM_FIELDS = ("reason", "user", "directory", "choice", "on_behalf_of")
+FORM_EXTRAS = ("csrf_token", "form_token")  # the form's own hidden fields
 
 
 def _owner(who: Principal) -> str:
@@ -83,7 +84,7 @@ def account(
         )
     except (ParameterError, PolicyDenied) as exc:
         status = 403 if isinstance(exc, PolicyDenied) else 422
-        return _desk(request, user, ctx, error=i18n.gettext(str(exc)), status=status, values=_safe(values))
+        return _desk(request, user, ctx, error=i18n.error_text(exc), status=status, values=_safe(values))
     return render(request, "agent/account.html", {"view": view, "error": None, "reason": "", "failed": None})
 
 
@@ -106,6 +107,10 @@ async def run_fix(
         if got:
             submitted[key] = str(got[0])
     agent.fix_kind(runbook)  # unknown fix: 404 before anything else
+    unknown = [k for k in dict.fromkeys(form.keys()) if k not in FORM_FIELDS and k not in FORM_EXTRAS]
+    if unknown:  # e.g. a misspelt field: refused before anything runs, never ignored
+        message = unknown_fields_text(unknown, FORM_FIELDS)
+        return _refused(request, user, ctx, client, runbook, submitted, ParameterError(message))
     values = {k: v for k, v in submitted.items() if k != "reason"}
     # a second submit of the same form (double click, resend) answers with the first ticket
     tokens = form.getlist("form_token")
@@ -162,7 +167,7 @@ def _refused(
     exc: Exception,
 ) -> Response:
     status = 403 if isinstance(exc, PolicyDenied) else 422
-    message = i18n.gettext(str(exc))
+    message = i18n.error_text(exc)
     kept = _safe(submitted)
     if agent.FIXES[runbook] == "account" and "user" in kept and "directory" in kept:
         try:

@@ -27,7 +27,6 @@ from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus, Count
 from runner.safetext import shown
-from runner.timeparse import TimeParseError
 
 router = APIRouter(tags=["audit pages"])
 Auditor = Annotated[Principal, Depends(allow("auditor"))]
@@ -152,7 +151,7 @@ def _page(
                 path, {**params, "limit": limit if limit != DEFAULT_LIMIT else None, "cursor": page.next_cursor}
             )
     except ParameterError as exc:
-        error = exc.translated(i18n.gettext) if isinstance(exc, TimeParseError) else str(exc)
+        error = i18n.error_text(exc)
     status: ChainStatus = reader.verify()
     exports = {fmt: _url("/api/v1/audit/export", {"kind": kind, "format": fmt, **params}) for fmt in ("csv", "jsonl")}
     return render(

@@ -68,9 +68,9 @@ def signin_submit(
         ) % {"minutes": minutes}
         return _form_again(request, username, target, 429, text, {"Retry-After": str(exc.retry_after)})
     except SignInFailed as exc:
-        return _form_again(request, username, target, 401, i18n.gettext(str(exc)))
+        return _form_again(request, username, target, 401, i18n.error_text(exc))
     except DirectoryUnavailable as exc:
-        return _form_again(request, username, target, 503, i18n.gettext(str(exc)))
+        return _form_again(request, username, target, 503, i18n.error_text(exc))
     secure = cookie_secure(ctx.settings)
     if who.must_change:  # a temporary password (or an expired one in its grace): change it first
         target = MUST_CHANGE_PAGE

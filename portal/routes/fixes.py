@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from portal import i18n, runs
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
-from portal.errors import PortalError
+from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import fragment, render
 from runner import fixes
 from runner.auth import Principal
@@ -65,6 +65,15 @@ async def fix_run(
         if len(values) != 1 or not isinstance(values[0], str):
             raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
         submitted[key] = values[0]
+    taken = [f.name for f in entry.fields]
+    unknown = [k for k in submitted if k not in taken and k not in ("csrf_token", "form_token")]
+    if unknown:  # e.g. a misspelt field: refused before anything runs, never ignored
+        return render(
+            request,
+            "fixes/fix.html",
+            {"entry": entry, "error": unknown_fields_text(unknown, taken), "values": {}},
+            status_code=422,
+        )
     params = fixes.form_values(entry, submitted)
     # a second submit of the same form (double click, resend) answers with the first ticket
     once, token, key = FormOnce(ctx.firstline.engine), submitted.get("form_token"), session_key(user)
@@ -92,7 +101,7 @@ async def fix_run(
         return render(
             request,
             "fixes/fix.html",
-            {"entry": entry, "error": i18n.gettext(str(exc)), "values": shown},
+            {"entry": entry, "error": i18n.error_text(exc), "values": shown},
             status_code=status,
         )
     if outcome.secrets:  # e.g. a generated temporary password: shown on this answer only, never stored

@@ -1,4 +1,12 @@
-"""Operations endpoints: liveness, readiness, metrics and the API reference page."""
+"""Operations endpoints: liveness, readiness, metrics and the API reference page.
+
+``/healthz`` and ``/readyz`` are open (they tell only "ok" or which part is not ready).
+``/metrics`` names routes, runbooks and counts, so it is not: with
+``FIRSTLINE_METRICS_TOKEN`` set it needs ``Authorization: Bearer <that token>`` from
+every client (401 otherwise); without it only a loopback client gets it (403 otherwise).
+The client is the proxy-aware address of the security middleware (``X-Forwarded-For``
+counts only from a trusted proxy). Refusals are JSON (``portal.deps.scraper``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
 from portal import runs
-from portal.deps import PortalContext, portal_context, public
+from portal.deps import PortalContext, portal_context, public, scraper
 from portal.metrics import QUEUE_DEPTH, exposition
 from portal.rendering import render
 from runner.ledger.store import HEAD_REVISION, reading
@@ -40,9 +48,12 @@ def readyz(ctx: Annotated[PortalContext, Depends(portal_context)]) -> JSONRespon
     return JSONResponse({"status": "ok" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", dependencies=[Depends(public)])
+@router.get("/metrics", dependencies=[Depends(scraper)])
 def metrics(ctx: Annotated[PortalContext, Depends(portal_context)]) -> Response:
-    """Prometheus text exposition (portal/metrics.py); the queue depth is read at each scrape."""
+    """Prometheus text exposition (portal/metrics.py); the queue depth is read at each scrape.
+
+    Needs ``Authorization: Bearer`` with ``FIRSTLINE_METRICS_TOKEN`` when that is set, else
+    a client on this machine (``portal.deps.scraper``)."""
     with contextlib.suppress(Exception):  # a metrics scrape never fails for want of the database
         QUEUE_DEPTH.set(runs.queue_depth(ctx))
     body, content_type = exposition()

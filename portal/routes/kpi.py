@@ -21,7 +21,6 @@ from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
 from runner.kpi import DEFAULT_DAYS, MAX_DAYS, KpiReport
-from runner.timeparse import TimeParseError
 
 router = APIRouter(tags=["kpi pages"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
@@ -150,7 +149,7 @@ def kpi_page(request: Request, user: Employee, reader: Reader, since: Bound = No
     try:
         report = reader.kpi(since, until)
     except ParameterError as exc:
-        error = exc.translated(i18n.gettext) if isinstance(exc, TimeParseError) else str(exc)
+        error = i18n.error_text(exc)
     o = report.overall if report is not None else None
     lang = request.state.lang
     plain, percent, seconds = charts.formatters(lang)

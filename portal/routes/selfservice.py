@@ -64,7 +64,7 @@ def refusal_text(exc: PasswordRefused, ctx: PortalContext, lang: str) -> str:
     if lang != "en" and exc.reason in POLICY_MESSAGES:
         rules = selfservice_of(ctx).policy()
         return policy_message(exc.reason, lang, min=rules["min_length"], max=rules["max_length"])
-    return i18n.gettext(str(exc))
+    return i18n.error_text(exc)
 
 
 def selfservice_of(ctx: PortalContext) -> SelfService:
@@ -143,7 +143,7 @@ def _ask(
             pow_nonce=pow_nonce or None,
         )
     except ProofOfWorkRequired as exc:  # depends on the address only: same for every login
-        return _request_page(request, purpose, ctx, i18n.gettext(str(exc)), 429, challenge=exc.challenge)
+        return _request_page(request, purpose, ctx, i18n.error_text(exc), 429, challenge=exc.challenge)
     return _code_page(request, purpose, ctx, sent=True)
 
 
@@ -168,12 +168,12 @@ def _redeem(
             login, code, purpose, new_password=new_password, client_ip=client.address, user_agent=client.user_agent
         )
     except CodeInvalid as exc:
-        return _code_page(request, purpose, ctx, sent=False, error=i18n.gettext(str(exc)), status=400)
+        return _code_page(request, purpose, ctx, sent=False, error=i18n.error_text(exc), status=400)
     except PasswordRefused as exc:
         error = refusal_text(exc, ctx, request.state.lang)
         return _code_page(request, purpose, ctx, sent=False, error=error, status=422)
     except DirectoryUnavailable as exc:
-        raise PortalError(503, "directory_unavailable", i18n.gettext(str(exc))) from None
+        raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None
     result = runs.run(
         ctx,
         proof.runbook,

@@ -25,6 +25,7 @@ FINAL_STATES = ("resolved", "escalated", "closed")
 OPEN_STATES = ("awaiting_approval", "queued", "running")
 RUNNING_STATES = ("running", "in_progress")
 STATES = ("in_progress", *FINAL_STATES)
+NO_TICKET = "ticket %(number)s does not exist"
 REQUESTER_ACTION_NEEDED = "requester_action_needed"
 # ServiceNow's default impact x urgency lookup (1 = highest).
 PRIORITY = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3, 1): 3, (3, 2): 4, (3, 3): 4}
@@ -265,7 +266,7 @@ def get_ticket(engine: Engine, number: str) -> dict[str, Any]:
     with reading(engine) as conn:
         row = conn.execute(select(ticket).where(ticket.c.id == int(number.removeprefix("FL-")))).mappings().first()
         if row is None:
-            raise NotFoundError(f"ticket {number} does not exist")
+            raise NotFoundError(NO_TICKET, number=number)
         out = _with_number(row)
         out["params"] = json.loads(out["params"])
         out["steps"] = []

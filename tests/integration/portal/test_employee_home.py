@@ -71,12 +71,16 @@ def test_agent_sees_agent_fixes_too(signed_in: Callable[..., SignedIn]) -> None:
 def test_employee_runs_only_for_themself(portal: PortalServer, signed_in: Callable[..., SignedIn]) -> None:
     employee = signed_in("employee")
     before = portal.query("SELECT COUNT(*) FROM ticket")[0][0]
-    # a hand-made form field naming someone else is dropped: the run is for the employee
+    # a hand-made form field naming someone else is refused (a field the form does not have),
+    # before any ticket; the form itself runs for the employee
     r = employee.post(
         "/fix/account-status",
         data={"csrf_token": employee.csrf, "user": "alice", "directory": "ad"},
         follow_redirects=False,
     )
+    assert r.status_code == 422 and "is not a field of this request" in r.text
+    assert portal.query("SELECT COUNT(*) FROM ticket")[0][0] == before
+    r = employee.post("/fix/account-status", data={"csrf_token": employee.csrf}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/me/tickets/FL-")
     number = r.headers["location"].rsplit("/", 1)[1]
     row = portal.query("SELECT requester, subject, channel, directory FROM ticket WHERE id = :id", id=int(number[3:]))

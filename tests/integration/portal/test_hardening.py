@@ -201,7 +201,7 @@ def test_language_from_browser_switch_and_cookie(portal: PortalServer) -> None:
 
 
 def test_health_readiness_and_metrics(portal: PortalServer) -> None:
-    with closing(portal.client(_address())) as c:
+    with closing(portal.client()) as c:  # from this machine: /metrics needs no token (test_http_surface.py)
         assert "set-cookie" not in c.get("/metrics").headers  # scrapers get no pre-session cookie
         assert c.get("/healthz").json() == {"status": "ok"}
         ready = c.get("/readyz")

@@ -97,7 +97,9 @@ def test_role_matrix(portal: PortalServer, people: dict[str, SignedIn], method: 
         who = None if role == "anonymous" else people[role]
         r = _call(portal, who, method, path)
         allowed = policy == "public" or (role != "anonymous" and (policy == "employee" or policy == role))
-        if allowed:
+        if policy == "scraper":  # /metrics: this machine or the scrape token, whoever is signed in
+            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", (role, path, r.status_code)
+        elif allowed:
             # a public form may answer 401 for its own reason (a refused sign-in), never for the policy
             refused = (403,) if policy == "public" else (401, 403)
             assert r.status_code not in refused, (role, method, path, r.status_code, r.text[:300])

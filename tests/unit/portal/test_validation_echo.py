@@ -95,7 +95,10 @@ def test_keys_the_client_chose_and_custom_validator_texts_are_not_shown() -> Non
     )
     text = _validation_message(exc, frozenset({"params", "reason"}))
     assert SECRET not in text
-    assert text.startswith("?: Extra inputs are not permitted; params.?.0: Input should be a valid integer")
+    assert text.startswith(
+        "?: is not a field of this request; the fields it takes: params, reason; "
+        "params.?.0: Input should be a valid integer"
+    )
     assert "reason: is not valid" in text
 
 
@@ -106,3 +109,20 @@ def test_a_body_that_is_not_json_is_named_as_such() -> None:
 
     exc = RequestValidationError([{"type": "json_invalid", "loc": ("body", 1), "msg": "JSON decode error"}])
     assert _validation_message(exc, frozenset()) == "request: the body is not valid JSON"
+
+
+def test_an_unknown_key_is_named_only_as_a_near_miss_of_a_field() -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    from portal.errors import _validation_message
+
+    def message(key: str) -> str:
+        exc = RequestValidationError([{"type": "extra_forbidden", "loc": ("body", key), "msg": "Extra", "input": 1}])
+        return _validation_message(exc, frozenset({"login", "code"}), ["login", "code"])
+
+    assert (
+        message("logni")
+        == "logni: is not a field of this request (did you mean login?); the fields it takes: login, code"
+    )
+    assert message(SECRET) == "?: is not a field of this request; the fields it takes: login, code"
+    assert SECRET not in message(SECRET + "login")
