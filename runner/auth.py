@@ -237,7 +237,7 @@ class AuthService:
         groups = [str(g) for g in out.get("groups") or []]
         roles = roles_for(key, groups, self.settings.agent_groups, self.settings.auditor_groups)
         name = name.lower()  # account names match without case in both flavours; one spelling per person
-        account = f"{name}@{directory.domains[0]}" if directory.domains else name
+        account = directory.principal(name)  # the one canonical form every entry point records
         return Principal(
             account=account,
             directory=key,

@@ -221,7 +221,9 @@ def run(
             raise typer.BadParameter(f"'{sname}' is given twice; give each secret once", param_hint="--secret")
         values[sname] = _read_secret(sname)
     me = _me()
-    requester = as_user if as_user is not None else me
+    # --as: recorded as the portal records that person at sign-in (runner.routing), so the
+    # CLI and the portal never split one person in two; you (the OS user) as you are.
+    requester = fl.inventory.directories.principal(as_user, "--as") if as_user is not None else me
     roles = {role.value}
     if dry_run:
         steps = fl.plan(name, values, requester=requester, roles=roles, actor_id=me)  # operator proof
@@ -354,16 +356,23 @@ def tickets_list(
     state: Annotated[
         State | None, typer.Option(help="Only tickets in this state (closed: the requester must act).")
     ] = None,
-    requester: Annotated[str | None, typer.Option(help="Only this requester's tickets.")] = None,
+    requester: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this requester's tickets: name, name@domain or DOMAIN\\name, any case; "
+            "a bare name finds the person in every directory."
+        ),
+    ] = None,
     since: Annotated[str | None, typer.Option(help=f"Only tickets opened at or after this time ({TIME_HELP}).")] = None,
     until: Annotated[str | None, typer.Option(help=f"Only tickets opened before this time ({TIME_HELP}).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
 ) -> None:
     """List the newest tickets (stored text is shown with control and direction characters escaped)."""
     lower, upper = _time_window(since, until)
-    rows = _app().list_tickets(
+    fl = _app()
+    rows = fl.list_tickets(
         state=state.value if state is not None else None,
-        requester=requester,
+        requester=fl.inventory.directories.search_forms(requester) if requester else None,
         limit=limit,
         since=lower,
         until=upper,

@@ -42,6 +42,7 @@ class QueueFull(FirstlineError):
     was written (nothing lost); try again shortly. CLI exit code 2, HTTP 503."""
 
     exit_code = 2
+    reason_code = "queue_full"
 
 
 class Dispatcher(Protocol):

@@ -57,6 +57,8 @@ class FirstlineError(Exception):
     (``text``); without keywords the message is taken as it is."""
 
     exit_code = 2
+    # What an audit event's ``reason`` says of the refusal (snake_case, as every other reason).
+    reason_code = "refused"
 
     def __init__(self, *args: object, **values: object) -> None:
         if values:
@@ -73,9 +75,13 @@ class FirstlineError(Exception):
 class ConfigError(FirstlineError):
     """Settings, inventory or a secret reference is missing or malformed."""
 
+    reason_code = "config_error"
+
 
 class RunbookError(FirstlineError):
     """A runbook failed to load; ``problems`` lists ``file:line: message`` entries."""
+
+    reason_code = "runbook_invalid"
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -85,18 +91,28 @@ class RunbookError(FirstlineError):
 class NotVetted(RunbookError):
     """The runbook file changed since it was approved, or was never approved."""
 
+    reason_code = "not_vetted"
+
 
 class ParameterError(FirstlineError):
     """A parameter value was refused; the message names the parameter."""
+
+    reason_code = "invalid_parameter"
 
 
 class PolicyDenied(FirstlineError):
     """The requester may not run this runbook on this target."""
 
+    reason_code = "policy_denied"
+
 
 class NotFoundError(FirstlineError):
     """A ticket, runbook or inventory target does not exist."""
 
+    reason_code = "not_found"
+
 
 class LedgerError(FirstlineError):
     """The ticket store or audit chain cannot be used."""
+
+    reason_code = "ledger_error"

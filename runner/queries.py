@@ -11,7 +11,11 @@ Every surface (portal pages, ``/api/v1``, later the CLI) builds a ``TicketFilter
 
 Rules (the portal's auditor section in ``docs/portal.md`` repeats them):
 
-* **Filters** are exact matches, except ``target`` (case-insensitive substring, ``%`` and
+* **Person filters** (``actor``, ``on_behalf_of``) take any sign-in form and match every
+  stored form of that person (``Directories.search_forms``, given to ``from_params``): ``=``
+  or ``IN``, and a page walks each form's index (``_page``). **Enumerated filters**
+  (``ENUMERATED``: state, channel, outcome) refuse other values (``NotOneOf``, 422).
+* **Filters** are otherwise exact matches, except ``target`` (case-insensitive substring, ``%`` and
   ``_`` taken literally). A ``target`` is first matched against the distinct values
   (``audit_target`` / ``ticket_subject``, revision 0014); up to ``TARGET_VALUES`` of them,
   the rows are found by those exact values (index on (column, key)), beyond that by a
@@ -51,7 +55,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +70,9 @@ from runner.errors import ParameterError
 from runner.ledger import audit as audit_mod
 from runner.ledger.store import reading
 from runner.ledger.tables import audit_event, audit_head, audit_target, ticket, ticket_subject
+from runner.ledger.tickets import FINAL_STATES, OPEN_STATES, RUNNING_STATES
+from runner.routing import Directories
+from runner.runs import CHANNELS
 from runner.safetext import shown
 from runner.timeparse import parse_instant, stored
 
@@ -101,10 +108,17 @@ COUNT_CAP = 10_000  # a page's count reads at most this many matches (and one mo
 TARGET_VALUES = 100  # a "part of" target matching more distinct values than this scans the rows
 TIME_PROBE = 50_000  # a time range of at most this many rows bounds the key by itself first
 MAX_VALUE = 256  # the widest filterable column (audit_event.target)
+NO_ZONE = "%(what)s has no time zone; give an offset (naive times are not instants)"
 FORMATS = ("csv", "jsonl")
+# The values of the enumerated filters: anything else is refused (``NotOneOf``), never
+# answered with an empty page an auditor would read as "nobody did that".
+STATE_VALUES = tuple(dict.fromkeys((*OPEN_STATES, *RUNNING_STATES, *FINAL_STATES)))
+CHANNEL_VALUES = CHANNELS
+OUTCOME_VALUES = audit_mod.OUTCOMES
+ENUMERATED = {"state": STATE_VALUES, "channel": CHANNEL_VALUES, "outcome": OUTCOME_VALUES}
+BRANCHES = 64  # at most this many newest-first index walks for one page (see _page)
 Format = Literal["csv", "jsonl"]
 
-NO_ZONE = "%(what)s has no time zone; give an offset (naive times are not instants)"
 # Column order of the exports (and of the API's items).
 TICKET_COLUMNS = (
     "number",
@@ -191,6 +205,26 @@ def _id_default(element: _TicketId, compiler: Any, **kw: Any) -> str:
 
 
 # -- validation of what people type -------------------------------------------------------
+class NotOneOf(ParameterError):
+    """An enumerated filter's value that is not one of its values: the message names the
+    parameter and lists them; ``translated`` gives it in the reader's language (the pages)."""
+
+    TEMPLATE = "%(field)s '%(value)s' is not a valid value; choose one of: %(values)s"
+
+    def __init__(self, field: str, value: str, allowed: Sequence[str]) -> None:
+        self.field, self.allowed = field, tuple(allowed)
+        self.template = self.TEMPLATE
+        self.values: dict[str, object] = {"field": field, "value": _excerpt(value), "values": ", ".join(allowed)}
+        super().__init__(self.template % self.values)
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The message in the language of *gettext* (the values are the stored words)."""
+        try:
+            return gettext(self.template) % self.values
+        except (KeyError, ValueError, TypeError):  # a translation whose placeholders do not fit
+            return str(self)
+
+
 def _excerpt(value: str) -> str:
     return shown(value, 24)
 
@@ -219,6 +253,29 @@ def _token(value: object, what: str) -> str | None:
             value=_excerpt(text),
         )
     return text
+
+
+def _one_of(value: object, what: str) -> str | None:
+    """An enumerated filter (``ENUMERATED``): one of its values, or ``NotOneOf``."""
+    text = _text(value, what)
+    if text is not None and text not in ENUMERATED[what]:
+        raise NotOneOf(what, text, ENUMERATED[what])
+    return text
+
+
+def _person(value: object, what: str, dirs: Directories | None) -> tuple[str, ...] | None:
+    """A person filter (actor, on_behalf_of): the stored forms the name stands for, in any
+    of the sign-in forms (``Directories.search_forms``); without *dirs*, the name as given."""
+    text = _text(value, what)
+    if text is None:
+        return None
+    return dirs.search_forms(text) if dirs is not None else (text,)
+
+
+def _in(col: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``col = v`` for one value, ``col IN (...)`` for several: both read (col, key) indexes."""
+    term: ColumnElement[bool] = col == values[0] if len(values) == 1 else col.in_(list(values))
+    return term
 
 
 def _number(value: object, what: str) -> str | None:
@@ -262,8 +319,8 @@ class TicketFilter:
     the requester; ``target``: substring of the subject; the rest are exact matches.
     """
 
-    actor: str | None = None
-    on_behalf_of: str | None = None
+    actor: tuple[str, ...] | None = None
+    on_behalf_of: tuple[str, ...] | None = None
     target: str | None = None
     runbook: str | None = None
     channel: str | None = None
@@ -276,16 +333,18 @@ class TicketFilter:
     until: str | None = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> TicketFilter:
+    def from_params(cls, params: Mapping[str, Any], dirs: Directories | None = None) -> TicketFilter:
         """Build from request parameters (strings; empty means "any"). Unknown keys are ignored
-        (the route decides which keys it accepts). ``ParameterError`` names the bad field."""
+        (the route decides which keys it accepts). ``ParameterError`` names the bad field
+        (``NotOneOf`` for an enumerated one). *dirs*: the inventory's directories, which
+        person filters are read with (``_person``)."""
         f = cls(
-            actor=_text(params.get("actor"), "actor"),
-            on_behalf_of=_text(params.get("on_behalf_of"), "on_behalf_of"),
+            actor=_person(params.get("actor"), "actor", dirs),
+            on_behalf_of=_person(params.get("on_behalf_of"), "on_behalf_of", dirs),
             target=_text(params.get("target"), "target"),
             runbook=_text(params.get("runbook"), "runbook"),
-            channel=_token(params.get("channel"), "channel"),
-            state=_token(params.get("state"), "state"),
+            channel=_one_of(params.get("channel"), "channel"),
+            state=_one_of(params.get("state"), "state"),
             directory=_text(params.get("directory"), "directory"),
             category=_text(params.get("category"), "category"),
             resolution_code=_token(params.get("resolution_code"), "resolution_code"),
@@ -308,8 +367,9 @@ class TicketFilter:
         out: list[ColumnElement[bool]] = []
         if self.actor is not None and actor:
             out.append(or_(*self.actor_branches()))
+        if self.on_behalf_of is not None:
+            out.append(_in(c.requester, self.on_behalf_of))
         for value, col in (
-            (self.on_behalf_of, c.requester),
             (self.runbook, c.runbook),
             (self.channel, c.channel),
             (self.state, c.state),
@@ -330,7 +390,16 @@ class TicketFilter:
         """Who acted: opened_by, or the requester for tickets from before revision 0003 —
         two conditions, each served by its own index ((opened_by, id), (requester, id))."""
         c = ticket.c
-        return [c.opened_by == self.actor, and_(c.opened_by.is_(None), c.requester == self.actor)]
+        assert self.actor is not None
+        return [_in(c.opened_by, self.actor), and_(c.opened_by.is_(None), _in(c.requester, self.actor))]
+
+    def __post_init__(self) -> None:
+        _forms_of(self)
+
+    def singles(self) -> list[TicketFilter]:
+        """This filter split into one filter per combination of the person filters' forms
+        (their rows together are this filter's rows; see ``_page``)."""
+        return _singles(self)
 
 
 @dataclass(frozen=True)
@@ -338,8 +407,8 @@ class EventFilter:
     """What to select among audit events (see ``TicketFilter``). ``ticket`` is a ticket
     number; ``channel``, ``state`` and ``directory`` select through the event's ticket."""
 
-    actor: str | None = None
-    on_behalf_of: str | None = None
+    actor: tuple[str, ...] | None = None
+    on_behalf_of: tuple[str, ...] | None = None
     action: str | None = None
     target: str | None = None
     outcome: str | None = None
@@ -352,18 +421,18 @@ class EventFilter:
     until: str | None = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> EventFilter:
+    def from_params(cls, params: Mapping[str, Any], dirs: Directories | None = None) -> EventFilter:
         """Build from request parameters; see ``TicketFilter.from_params``."""
         f = cls(
-            actor=_text(params.get("actor"), "actor"),
-            on_behalf_of=_text(params.get("on_behalf_of"), "on_behalf_of"),
+            actor=_person(params.get("actor"), "actor", dirs),
+            on_behalf_of=_person(params.get("on_behalf_of"), "on_behalf_of", dirs),
             action=_token(params.get("action"), "action"),
             target=_text(params.get("target"), "target"),
-            outcome=_token(params.get("outcome"), "outcome"),
+            outcome=_one_of(params.get("outcome"), "outcome"),
             runbook=_text(params.get("runbook"), "runbook"),
             ticket=_number(params.get("ticket"), "ticket"),
-            channel=_token(params.get("channel"), "channel"),
-            state=_token(params.get("state"), "state"),
+            channel=_one_of(params.get("channel"), "channel"),
+            state=_one_of(params.get("state"), "state"),
             directory=_text(params.get("directory"), "directory"),
             since=_instant(params.get("since"), "since"),
             until=_instant(params.get("until"), "until"),
@@ -377,9 +446,10 @@ class EventFilter:
         instead of from the list of those tickets (what a count wants)."""
         c = audit_event.c
         out: list[ColumnElement[bool]] = []
+        for forms, col in ((self.actor, c.actor), (self.on_behalf_of, c.on_behalf_of)):
+            if forms is not None:
+                out.append(_in(col, forms))
         for value, col in (
-            (self.actor, c.actor),
-            (self.on_behalf_of, c.on_behalf_of),
             (self.action, c.action),
             (self.outcome, c.outcome),
             (self.runbook, c.runbook),
@@ -416,6 +486,30 @@ class EventFilter:
             out.append(c.ticket.in_(select(_TicketNumber(ticket.c.id)).where(*through)))
         out.extend(_time_range(c.ts, self.since, self.until, page))
         return out
+
+    def __post_init__(self) -> None:
+        _forms_of(self)
+
+    def singles(self) -> list[EventFilter]:
+        """See ``TicketFilter.singles``."""
+        return _singles(self)
+
+
+def _forms_of(f: Any) -> None:
+    """A person filter given as one text (``EventFilter(actor="alice")``) is that one form;
+    an empty tuple matches nothing and is refused."""
+    for name in ("actor", "on_behalf_of"):
+        value = getattr(f, name)
+        if isinstance(value, str):
+            object.__setattr__(f, name, (value,))
+        elif value is not None and not value:
+            raise ParameterError(f"{name} needs at least one name")
+
+
+def _singles(f: Any) -> list[Any]:
+    actors: list[tuple[str, ...] | None] = [(a,) for a in f.actor] if f.actor else [None]
+    behalf: list[tuple[str, ...] | None] = [(b,) for b in f.on_behalf_of] if f.on_behalf_of else [None]
+    return [replace(f, actor=a, on_behalf_of=b) for a in actors for b in behalf]
 
 
 def _target_term(col: Any, target: str, targets: Sequence[str] | None) -> ColumnElement[bool]:
@@ -643,17 +737,25 @@ def _page(
                 return Page([], None, n)
             extra += bounds
         # Each branch walks its own index newest first for one page; the page is the newest
-        # of all (their OR or IN would read every match and sort them).
-        if isinstance(f, TicketFilter) and f.actor is not None:
-            # the two branches of "who acted"
-            rest = f.conditions(page=True, actor=False, targets=targets)
-            wheres = [[branch, *rest] for branch in f.actor_branches()]
-        elif targets is not None and len(targets) > 1:
-            # one branch per value the target matches, each through (column, key)
-            wheres = [f.conditions(page=True, targets=(value,)) for value in targets]
-        else:
-            wheres = []
-        if not wheres and timed and isinstance(f, EventFilter) and f.actor is not None:
+        # of all (their OR or IN would read every match and sort them). A person filter that
+        # stands for several stored forms (``_person``) is one branch per form; an actor's
+        # events in a time range are read from (actor, ts, seq) with the forms' IN instead.
+        event_actor_range = timed and isinstance(f, EventFilter) and f.actor is not None
+        singles: list[Any] = [f] if event_actor_range else f.singles()
+        wheres: list[list[ColumnElement[bool]]] = []
+        for one in singles:
+            if isinstance(one, TicketFilter) and one.actor is not None:
+                # the two branches of "who acted"
+                rest = one.conditions(page=True, actor=False, targets=targets)
+                wheres += [[branch, *rest] for branch in one.actor_branches()]
+            elif targets is not None and len(targets) > 1:
+                # one branch per value the target matches, each through (column, key)
+                wheres += [one.conditions(page=True, targets=(value,)) for value in targets]
+            elif len(singles) > 1:
+                wheres.append(one.conditions(page=True, targets=targets))
+        if len(wheres) > BRANCHES:
+            wheres = []  # too many walks: the filter's IN terms in one query
+        if not wheres and event_actor_range:
             # An actor's time range: the page's keys from (actor, ts, seq) alone, newest first,
             # then only their rows (walking (actor, seq), PostgreSQL would read and sort every
             # row of the range: 1,600 rows of an agent's month, 50-90 ms from disk).
@@ -863,22 +965,41 @@ class ChainVerifier:
 class LedgerReader:
     """The auditor's and the KPI page's one runner service: ``from_params`` filters, pages,
     counts, exports, the chain status (remembered ``verify_max_age`` seconds, see
-    ``ChainVerifier``) and the KPIs (``runner.kpi``). Read-only; safe to share between threads."""
+    ``ChainVerifier``) and the KPIs (``runner.kpi``). Read-only; safe to share between threads.
+    *directories*: gives the inventory's directories, with which person filters are read
+    (``TicketFilter.from_params``); None: person filters are exact."""
 
-    def __init__(self, engine: Engine, key: bytes, checkpoint_file: Path | None, verify_max_age: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        key: bytes,
+        checkpoint_file: Path | None,
+        verify_max_age: float = 30.0,
+        directories: Callable[[], Directories] | None = None,
+    ) -> None:
         self.engine = engine
         self.verifier = ChainVerifier(engine, key, checkpoint_file, verify_max_age)
+        self.directories = directories
 
     @classmethod
     def of(cls, firstline: Any, verify_max_age: float = 30.0) -> LedgerReader:
-        """The reader over a ``runner.service.Firstline``'s ledger and audit key."""
-        return cls(firstline.engine, firstline.audit.key, firstline.audit.checkpoint_file, verify_max_age)
+        """The reader over a ``runner.service.Firstline``'s ledger, audit key and directories."""
+        return cls(
+            firstline.engine,
+            firstline.audit.key,
+            firstline.audit.checkpoint_file,
+            verify_max_age,
+            directories=lambda: firstline.inventory.directories,
+        )
+
+    def _dirs(self) -> Directories | None:
+        return self.directories() if self.directories is not None else None
 
     def tickets(
         self, params: Mapping[str, Any], cursor: str | None = None, limit: object = DEFAULT_LIMIT
     ) -> tuple[Page, Count]:
         """One page of tickets matching *params* and how many match in all (capped: ``Count``)."""
-        f = TicketFilter.from_params(params)
+        f = TicketFilter.from_params(params, self._dirs())
         page = page_tickets(self.engine, f, cursor, limit)
         return page, Count.of(count_tickets(self.engine, f, COUNT_CAP), COUNT_CAP)
 
@@ -886,7 +1007,7 @@ class LedgerReader:
         self, params: Mapping[str, Any], cursor: str | None = None, limit: object = DEFAULT_LIMIT
     ) -> tuple[Page, Count]:
         """One page of audit events matching *params* and how many match in all (capped: ``Count``)."""
-        f = EventFilter.from_params(params)
+        f = EventFilter.from_params(params, self._dirs())
         page = page_events(self.engine, f, cursor, limit)
         return page, Count.of(count_events(self.engine, f, COUNT_CAP), COUNT_CAP)
 
@@ -895,9 +1016,9 @@ class LedgerReader:
         Every argument is checked before this returns (``ParameterError``); rows are read
         only while the iterator is consumed."""
         if kind == "tickets":
-            return export_tickets(self.engine, TicketFilter.from_params(params), fmt)
+            return export_tickets(self.engine, TicketFilter.from_params(params, self._dirs()), fmt)
         if kind == "events":
-            return export_events(self.engine, EventFilter.from_params(params), fmt)
+            return export_events(self.engine, EventFilter.from_params(params, self._dirs()), fmt)
         raise ParameterError("kind must be tickets or events")
 
     def verify(self, *, fresh: bool = False) -> ChainStatus:

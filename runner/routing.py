@@ -78,6 +78,12 @@ class Directory:
             "netbios": list(self.netbios),
         }
 
+    def principal(self, name: str) -> str:
+        """The principal the portal records for account *name* of this directory (sign-in,
+        ``runner.auth``): the name in lower case, ``@`` the first domain when there is one."""
+        name = name.lower()
+        return f"{name}@{self.domains[0]}" if self.domains else name
+
 
 @dataclass(frozen=True)
 class Directories:
@@ -158,6 +164,53 @@ class Directories:
         """
         key, name = self.split(requester, Text("the requester"), show_known=False)
         return (key if key is not None else self.default), name
+
+    def principal(self, raw: str, label: str = "the requester") -> str:
+        """The canonical principal for a person named as at sign-in (``alice``,
+        ``alice@example.org``, ``EXAMPLE-ORG\\alice``): what the portal records for them
+        (``Directory.principal``), so that every entry point (CLI ``--as``, an agent's "on
+        behalf of") records one person under one name. A bare name belongs to the default
+        directory. Without declared directories the name is kept as given. ``ParameterError``
+        for a name that resolves to no declared directory (an undeclared domain, or a bare
+        name when several directories are declared and none is the default)."""
+        if not self.entries:
+            return raw
+        key, name = self.split(raw, label)
+        if not name:
+            raise ParameterError(f"{label} is empty")
+        key = key if key is not None else self.default
+        if key is None:
+            raise ParameterError(
+                f"{label}: a bare name could be in any of the directories ({self.names()}); "
+                f"give name@domain or DOMAIN\\name (known: {self._domains()})"
+            )
+        return self.entries[key].principal(name)
+
+    def search_forms(self, raw: str) -> tuple[str, ...]:
+        """Every stored form a person filter *raw* stands for (``runner.queries``): *raw* as
+        given, and for each directory it could name (its domain's, or all of them for a bare
+        name) the canonical principal and the ``NETBIOS\\name`` form, plus the bare name in
+        lower case for the default directory (requesters recorded before entry points
+        recorded canonical principals). A name that matches no declared directory form is
+        searched as given. In the order found, without repeats."""
+        forms = [raw]
+        try:
+            key, name = self.split(raw, "person")
+        except ParameterError:
+            return (raw,)
+        if not name:
+            return (raw,)
+        low = name.lower()
+        keys = [key] if key is not None else list(self.entries)
+        for k in keys:
+            d = self.entries[k]
+            forms.append(d.principal(name))
+            forms.extend(f"{n}\\{low}" for n in d.netbios)
+            if key is not None and k == self.default:
+                forms.append(low)
+        if key is None:
+            forms.append(low)
+        return tuple(dict.fromkeys(forms))
 
 
 def parse_directories(raw: Any, targets: Mapping[str, Any], defaults: Mapping[str, str]) -> Directories:

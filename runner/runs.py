@@ -538,7 +538,7 @@ class RunService:
                     "run.refused",
                     outcome=outcome,
                     target=str(name)[:64],
-                    reason=type(exc).__name__,
+                    reason=exc.reason_code,  # snake_case as every reason (was the class name)
                     detail={"message": str(exc)[:500]},
                 )
         except LedgerError:

@@ -49,6 +49,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "%(what)s '%(value)s': the offset %(offset)s is out of range (at most ±23:59); use e.g. %(examples)s": "%(what)s '%(value)s': het tijdverschil %(offset)s kan niet (hoogstens ±23:59); gebruik bijvoorbeeld %(examples)s",
     "%(what)s '%(value)s' is outside the times that can be stored (0001-01-01 00:00 to 9999-12-31 23:59:59.999999 UTC); use e.g. %(examples)s": "%(what)s '%(value)s' valt buiten de tijden die kunnen worden opgeslagen (0001-01-01 00:00 tot en met 9999-12-31 23:59:59.999999 UTC); gebruik bijvoorbeeld %(examples)s",
     "parameter '%(name)s'": "parameter '%(name)s'",
+    "%(field)s '%(value)s' is not a valid value; choose one of: %(values)s": "%(field)s '%(value)s' is geen geldige waarde; kies een van: %(values)s",
     "%(label)s must be true or false": "%(label)s moet waar of onwaar zijn",
     "%(label)s must be a whole number": "%(label)s moet een geheel getal zijn",
     "%(label)s must be at least %(min)s": "%(label)s moet minstens %(min)s zijn",

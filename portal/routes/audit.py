@@ -25,7 +25,7 @@ from portal.rendering import render
 from portal.texts import N_
 from runner.auth import Principal
 from runner.errors import ParameterError
-from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus, Count
+from runner.queries import DEFAULT_LIMIT, MAX_LIMIT, ChainStatus, Count, NotOneOf
 from runner.safetext import shown
 
 router = APIRouter(tags=["audit pages"])
@@ -34,6 +34,9 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 TIME_EXAMPLES = "2026-11-27, 2026-11-27T08:55+01:00, 2026-11-27 07:55Z"  # shown in every language
 CELL_LIMIT = 120  # characters of one value shown in a table cell (the export has them whole)
+# runner.queries.NotOneOf (a state, channel or outcome that is none of its values), for the catalogues
+NOT_ONE_OF = N_("%(field)s '%(value)s' is not a valid value; choose one of: %(values)s")
+assert NOT_ONE_OF == NotOneOf.TEMPLATE
 
 # (field, label) of the filter forms, in order; labels are msgids.
 TICKET_FIELDS = (

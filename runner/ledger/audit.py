@@ -54,6 +54,11 @@ FIELDS = (
 )
 # What an event is as people read it (exports, ``iter_events``): the fields and the links.
 RECORD_COLUMNS = (*FIELDS, "prev_hash", "hash")
+# Every outcome an event can have: ``append`` refuses others, so that the auditor's outcome
+# filter (``runner.queries``), which accepts exactly these, can list them and refuse a typo.
+# success: done; no_change: nothing needed doing; failure: not done; unknown: it may or may
+# not have been applied; refused: turned away before acting; denied: not allowed (policy).
+OUTCOMES = ("success", "no_change", "failure", "unknown", "refused", "denied")
 VERIFY_BATCH = 5000  # rows per fetch while verifying (memory stays constant)
 EXPORT_BATCH = 1000  # rows per short read transaction while exporting
 
@@ -121,7 +126,10 @@ class AuditLog:
         correlation_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append one event inside the caller's transaction; return its sequence number."""
+        """Append one event inside the caller's transaction; return its sequence number.
+        *outcome* is one of ``OUTCOMES`` (``ValueError`` otherwise: a programming error)."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"audit outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
         # The head row is locked for the whole transaction: appends are serialised, the chain stays linear.
         head = conn.execute(_LOCK_HEAD).first()
         if head is None:

@@ -4,7 +4,7 @@ in the same transaction (the caller passes the audit log and the actor)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -240,7 +240,7 @@ def list_tickets(
     engine: Engine,
     *,
     state: str | None = None,
-    requester: str | None = None,
+    requester: str | Sequence[str] | None = None,
     limit: int = 100,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -252,8 +252,9 @@ def list_tickets(
     q = select(ticket).order_by(ticket.c.id.desc()).limit(limit)
     if state:
         q = q.where(ticket.c.state == state)
-    if requester:
-        q = q.where(ticket.c.requester == requester)
+    if requester:  # one stored form, or several (``runner.routing.Directories.search_forms``)
+        forms = [requester] if isinstance(requester, str) else list(requester)
+        q = q.where(ticket.c.requester.in_(forms))
     if since is not None:
         q = q.where(ticket.c.opened_at >= stored(since))
     if until is not None:

@@ -208,8 +208,9 @@ def test_the_operator_and_the_requester_are_both_in_the_audit(env: dict[str, str
     events = [json.loads(line) for line in fl(env, "audit", "export").stdout.splitlines()]
     run_events = [e for e in events if e["ticket"] == "FL-000001"]
     assert [e["action"] for e in run_events] == ["ticket.opened", "ticket.resolved"]
-    assert all(e["actor"] == me and e["on_behalf_of"] == account for e in run_events)
-    assert f"requester {account}, opened by {me}," in fl(env, "tickets", "show", "FL-000001").stdout
+    # --as is recorded as the portal records that person at sign-in (runner.routing)
+    assert all(e["actor"] == me and e["on_behalf_of"] == f"{account}@example.org" for e in run_events)
+    assert f"requester {account}@example.org, opened by {me}," in fl(env, "tickets", "show", "FL-000001").stdout
 
 
 def test_audit_export_since_compares_times_in_any_offset(env: dict[str, str], account: str) -> None:

@@ -537,7 +537,7 @@ def test_employee_naming_another_directory_opens_no_ticket(app: Firstline) -> No
         app.run("dir-status", {"directory": "elsewhere"}, requester="agent7", roles={"agent"})
     assert app.list_tickets() == [] and FakeConnector.calls == []
     refused = _events(app, "run.refused")
-    assert [(e.outcome, e.reason) for e in refused] == [("denied", "PolicyDenied"), ("failure", "ParameterError")]
+    assert [(e.outcome, e.reason) for e in refused] == [("denied", "policy_denied"), ("failure", "invalid_parameter")]
     assert _events(app, "ticket.opened") == []
     out = app.run("dir-status", {}, requester="alice@example.org", roles={"employee"}, channel="portal")
     assert app.ticket(out.ticket_number)["directory"] == "corp" and FakeConnector.calls[0][0] == "t-corp"

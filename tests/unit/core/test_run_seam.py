@@ -263,7 +263,7 @@ def test_the_in_process_pool_refuses_when_full_and_loses_nothing(app: Firstline)
         with app.engine.connect() as c:
             assert c.execute(select(ticket.c.id)).all() == before  # refused: no ticket written
             refused = c.execute(select(audit_event).order_by(audit_event.c.seq.desc())).mappings().first()
-        assert refused is not None and (refused["action"], refused["reason"]) == ("run.refused", "QueueFull")
+        assert refused is not None and (refused["action"], refused["reason"]) == ("run.refused", "queue_full")
         assert pool.depth() == 2
         release.set()
         for sub in (first, second):

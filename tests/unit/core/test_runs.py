@@ -126,6 +126,23 @@ def test_changed_runbook_is_refused_and_refusal_audited(app: Firstline, workdir:
         app.run("fake-unlock", {"user": "alice"}, requester="agent7")
     assert FakeConnector.calls == [] and app.list_tickets() == []
     assert _audit_actions(app)[-1] == "run.refused"
+    with app.engine.connect() as c:
+        last = c.execute(select(audit_event).order_by(audit_event.c.seq.desc())).mappings().first()
+    assert last is not None and (last["outcome"], last["reason"]) == ("denied", "not_vetted")  # not "NotVetted"
+
+
+def test_every_refusal_reason_is_a_snake_case_code() -> None:
+    """The audit's ``reason`` of a ``run.refused`` event is a code as every other reason
+    (``protected``, ``wrong_code``), never a Python class name (it was ``PolicyDenied``)."""
+    import re
+
+    from runner import errors
+    from runner.dispatch import QueueFull
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.FirstlineError)]
+    codes = {c.__name__: c.reason_code for c in [*classes, QueueFull]}
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", code) for code in codes.values()), codes
+    assert len(set(codes.values())) == len(codes), codes  # one code per kind of refusal
 
 
 @pytest.mark.parametrize(
