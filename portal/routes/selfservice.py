@@ -1,8 +1,12 @@
 """Forgotten password and locked account, without signing in (pages).
 
 ``GET /reset`` and ``GET /unlock``: ask for the login. ``POST`` there queues a code
-(``runner.selfservice.SelfService.request_code``) and answers the same page for every
-login (unknown, known, disabled, privileged, locked, throttled): the code form.
+(``runner.selfservice.SelfService.request_code``) and answers the same way for every
+login (unknown, known, disabled, privileged, locked, throttled): ``303`` to the code form
+(POST/redirect/GET: reloading the code form sends nothing again), with a short-lived
+``fl_ask`` cookie (``__Host-`` prefixed when Secure) that carries the purpose and the name
+as typed, so the form is pre-filled and says a code is on its way. Nothing secret is in
+the cookie or the URL, and the name is the one typed, never what the directory holds.
 ``GET /reset/code`` / ``GET /unlock/code``: the code form (never consumes anything).
 ``POST`` there redeems the code and runs ``password-reset`` (with the new password, not
 to be changed again) or ``account-unlock`` on the employee's behalf through
@@ -14,11 +18,13 @@ Every page here is ``Cache-Control: no-store`` and ``Referrer-Policy: no-referre
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from connectors.password_policy import MESSAGES as POLICY_MESSAGES
 from connectors.password_policy import message as policy_message
@@ -26,6 +32,7 @@ from portal import i18n, runs
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
 from portal.errors import PortalError
 from portal.rendering import render
+from portal.security import cookie_flags, cookie_secure
 from portal.texts import N_
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
@@ -85,6 +92,35 @@ def close(ctx: PortalContext) -> None:
         found.close()
 
 
+MAX_LOGIN = 320  # the login fields' max_length
+
+
+def ask_cookie_name(secure: bool) -> str:
+    """The cookie that carries a code request from ``POST /reset`` to ``GET /reset/code``."""
+    return "__Host-fl_ask" if secure else "fl_ask"
+
+
+def _ask_cookie(purpose: str, login: str) -> str:
+    typed = base64.urlsafe_b64encode(login.encode()).decode().rstrip("=")
+    return f"{purpose}.{typed}"
+
+
+def _asked(request: Request, purpose: str, ctx: PortalContext) -> str | None:
+    """The name typed when a code for *purpose* was asked in this browser (``fl_ask``), or
+    None: no request, another purpose, or a value that is not ours."""
+    raw = request.cookies.get(ask_cookie_name(cookie_secure(ctx.settings)), "")
+    kind, _, typed = raw.partition(".")
+    if kind != purpose or not typed or len(typed) > 2 * MAX_LOGIN:
+        return None
+    try:
+        login = base64.urlsafe_b64decode(typed + "=" * (-len(typed) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
+    if not login.strip() or len(login) > MAX_LOGIN or not login.isprintable():
+        return None
+    return login
+
+
 def _base(purpose: str, ctx: PortalContext) -> dict[str, Any]:
     return {
         "purpose": purpose,
@@ -92,6 +128,7 @@ def _base(purpose: str, ctx: PortalContext) -> dict[str, Any]:
         "code_action": "/reset/code" if purpose == "reset" else "/unlock/code",
         "policy": selfservice_of(ctx).policy(),
         "error": None,
+        "login": "",
     }
 
 
@@ -115,11 +152,17 @@ def _request_page(
 
 
 def _code_page(
-    request: Request, purpose: str, ctx: PortalContext, *, sent: bool, error: str | None = None, status: int = 200
+    request: Request,
+    purpose: str,
+    ctx: PortalContext,
+    *,
+    sent: bool,
+    error: str | None = None,
+    status: int = 200,
+    login: str = "",
 ) -> Response:
-    return render(
-        request, "selfservice/code.html", {**_base(purpose, ctx), "sent": sent, "error": error}, status_code=status
-    )
+    context = {**_base(purpose, ctx), "sent": sent, "error": error, "login": login}
+    return render(request, "selfservice/code.html", context, status_code=status)
 
 
 def _ask(
@@ -144,7 +187,14 @@ def _ask(
         )
     except ProofOfWorkRequired as exc:  # depends on the address only: same for every login
         return _request_page(request, purpose, ctx, i18n.error_text(exc), 429, challenge=exc.challenge)
-    return _code_page(request, purpose, ctx, sent=True)
+    # POST/redirect/GET: the same answer for every login (the cookie holds what was typed)
+    secure = cookie_secure(ctx.settings)
+    response = RedirectResponse("/reset/code" if purpose == "reset" else "/unlock/code", status_code=303)
+    max_age = ctx.settings.reset_code_minutes * 60
+    response.headers.append(
+        "set-cookie", f"{ask_cookie_name(secure)}={_ask_cookie(purpose, login)}; {cookie_flags(secure, max_age)}"
+    )
+    return response
 
 
 def _redeem(
@@ -159,19 +209,19 @@ def _redeem(
 ) -> Response:
     if purpose == "reset" and not new_password:  # before the code is looked at: no try spent
         msg = i18n.gettext("Type the new password twice.")
-        return _code_page(request, purpose, ctx, sent=False, error=msg, status=422)
+        return _code_page(request, purpose, ctx, sent=False, error=msg, status=422, login=login)
     if purpose == "reset" and (new_password or "") != (again or ""):
         msg = i18n.gettext("The two new passwords are not the same. Type the same password twice.")
-        return _code_page(request, purpose, ctx, sent=False, error=msg, status=422)
+        return _code_page(request, purpose, ctx, sent=False, error=msg, status=422, login=login)
     try:
         proof = selfservice_of(ctx).redeem(
             login, code, purpose, new_password=new_password, client_ip=client.address, user_agent=client.user_agent
         )
     except CodeInvalid as exc:
-        return _code_page(request, purpose, ctx, sent=False, error=i18n.error_text(exc), status=400)
+        return _code_page(request, purpose, ctx, sent=False, error=i18n.error_text(exc), status=400, login=login)
     except PasswordRefused as exc:
         error = refusal_text(exc, ctx, request.state.lang)
-        return _code_page(request, purpose, ctx, sent=False, error=error, status=422)
+        return _code_page(request, purpose, ctx, sent=False, error=error, status=422, login=login)
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None
     result = runs.run(
@@ -183,6 +233,9 @@ def _redeem(
         proof=PROOF_SELFSERVICE,  # the code was redeemed just above: the only place this is set
     )
     lang = request.state.lang
+    secure = cookie_secure(ctx.settings)
+    asked = ask_cookie_name(secure)
+    clear = {"set-cookie": f"{asked}=; {cookie_flags(secure, 0)}"} if asked in request.cookies else {}
     return render(
         request,
         "selfservice/done.html",
@@ -194,6 +247,7 @@ def _redeem(
             "message": localize(result.message, lang),
             "guidance": result.guidance(lang),
         },
+        headers=clear,  # the request is done: the form need not be pre-filled any more
     )
 
 
@@ -241,13 +295,16 @@ def unlock_request(
 
 @router.get("/reset/code")
 def reset_code_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
-    """The code form; opening it (or a mail scanner fetching it) changes nothing."""
-    return _code_page(request, "reset", ctx, sent=False)
+    """The code form; opening it (or a mail scanner fetching it) changes nothing. After a
+    request in this browser it says a code is on its way and holds the name typed."""
+    login = _asked(request, "reset", ctx)
+    return _code_page(request, "reset", ctx, sent=login is not None, login=login or "")
 
 
 @router.get("/unlock/code")
 def unlock_code_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
-    return _code_page(request, "unlock", ctx, sent=False)
+    login = _asked(request, "unlock", ctx)
+    return _code_page(request, "unlock", ctx, sent=login is not None, login=login or "")
 
 
 @router.post("/reset/code")

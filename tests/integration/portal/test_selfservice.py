@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.integration.directory.helpers import MAILDIR, mails_to
-from tests.portal_support import PortalServer, csrf_from, sign_in, start_anonymous
+from tests.portal_support import PortalServer, cookie_value, csrf_from, set_cookie_values, sign_in, start_anonymous
 
 pytestmark = pytest.mark.both_databases
 
@@ -84,7 +84,21 @@ class Anon:
         return self.client.post(path, data={"csrf_token": self.csrf, **data})
 
     def request_code(self, login: str, purpose: str = "reset") -> httpx.Response:
+        """The answer to the request itself: 303 to the code form (POST/redirect/GET)."""
         return self.post("/reset" if purpose == "reset" else "/unlock", login=login)
+
+    def follow(self, answer: httpx.Response) -> httpx.Response:
+        """The code form the 303 leads to, as a browser gets it: with the ``fl_ask`` cookie
+        (Secure: httpx keeps it for https only, so it is handed over as a browser would)."""
+        assert answer.status_code == 303, (answer.status_code, answer.text[:300])
+        for name, header in set_cookie_values(answer).items():
+            if name.endswith("fl_ask"):
+                self.client.cookies.set(name, cookie_value(header))
+        return self.client.get(answer.headers["location"])
+
+    def ask(self, login: str, purpose: str = "reset") -> httpx.Response:
+        """Request a code and open the code form it leads to."""
+        return self.follow(self.request_code(login, purpose))
 
     def redeem(self, login: str, code: str, password: str | None = None, again: str | None = None) -> httpx.Response:
         if password is None:
@@ -150,7 +164,7 @@ def test_request_answers_identically_for_unknown_known_disabled_privileged_locke
         a = anon(server)
         answers = {kind: _normal(a.request_code(login, purpose), a.csrf) for kind, login in logins.items()}
         first = answers["known"]
-        assert first[0] == 200
+        assert first[0] == 303 and first[2]["location"] == f"/{purpose}/code"
         for kind, answer in answers.items():
             assert answer == first, f"{purpose}: the answer for {kind} differs from the one for a known account"
         # a fresh browser each time: the same status, body (modulo CSRF nonce), headers, cookie names and flags
@@ -205,6 +219,69 @@ def test_reset_pages_are_no_store_and_no_referrer(portal: PortalServer, anon: Ca
     assert r.headers["referrer-policy"] == "no-referrer" and r.headers["cache-control"] == "no-store"
     js = a.client.get("/static/password-policy.js")
     assert js.status_code == 200 and "data-min-length" in js.text
+
+
+# -- POST/redirect/GET: reloading the code form sends nothing again ------------------------------------
+
+
+def _page(r: httpx.Response, login: str, csrf: str) -> str:
+    return r.text.replace(csrf, "CSRF").replace(login, "LOGIN")
+
+
+@pytest.mark.parametrize("purpose", ["unlock", "reset"])
+def test_a_code_request_redirects_to_a_prefilled_form_that_a_reload_does_not_send_again(
+    portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon], purpose: str
+) -> None:
+    user, _ = ldap_users.create_user()
+    a = anon()
+    answer = a.request_code(user, purpose)
+    assert answer.status_code == 303 and answer.headers["location"] == f"/{purpose}/code"
+    assert answer.text == "" and user not in answer.headers["location"]
+    ask = next(h for n, h in set_cookie_values(answer).items() if n.endswith("fl_ask"))
+    assert "HttpOnly" in ask and "SameSite=Lax" in ask and "Max-Age=600" in ask and user not in ask
+    page = a.follow(answer)
+    assert page.status_code == 200 and "a code is on its way" in page.text
+    assert re.search(rf'<input id="login" name="login"[^>]* value="{user}">', page.text), "the name typed, pre-filled"
+    code = wait_for_code(user)
+    assert code not in answer.headers["location"] and code not in ask and code not in page.text
+    # reloading the form (twice) is a GET: no second code, no throttle step, the same page
+    for _ in range(2):
+        again = a.client.get(f"/{purpose}/code")
+        assert again.status_code == 200 and _page(again, user, a.csrf) == _page(page, user, a.csrf)
+    time.sleep(1.5)
+    assert len(code_mails(user, wait=0)) == 1
+    assert wait_audit(portal, ("selfservice.code_sent",), f"corp:{user}", 2, wait=1.0) == 1
+    # the other purpose's form and a browser that asked nothing: empty, no "on its way"
+    other = a.client.get("/reset/code" if purpose == "unlock" else "/unlock/code")
+    assert "a code is on its way" not in other.text and user not in other.text
+    fresh = anon().client.get(f"/{purpose}/code")
+    assert "a code is on its way" not in fresh.text and 'maxlength="320" value=""' in fresh.text
+    # a wrong code keeps the name typed; a redeemed code ends the request (cookie cleared)
+    wrong = a.redeem(user, "00000000", None if purpose == "unlock" else good_password())
+    assert wrong.status_code == 400 and f'value="{user}"' in wrong.text
+    done = a.redeem(user, code, None if purpose == "unlock" else good_password())
+    assert done.status_code == 200, done.text[:500]
+    cleared = next(h for n, h in set_cookie_values(done).items() if n.endswith("fl_ask"))
+    assert "Max-Age=0" in cleared
+
+
+def test_the_redirect_and_the_form_look_the_same_for_an_account_that_does_not_exist(
+    portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon]
+) -> None:
+    known, _ = ldap_users.create_user()
+    unknown = f"nobody{secrets.token_hex(4)}"
+    for purpose in ("unlock", "reset"):
+        pages, answers = [], []
+        for login in (known, unknown, "root-admin"):
+            a = anon()
+            answer = a.request_code(login, purpose)
+            answers.append(_normal(answer, a.csrf))
+            page = a.follow(answer)
+            assert page.status_code == 200 and f'value="{login}"' in page.text
+            pages.append((page.status_code, _page(page, login, a.csrf)))
+        assert answers[0] == answers[1] == answers[2]
+        assert pages[0] == pages[1] == pages[2]
+    wait_for_code(known, count=2)
 
 
 # -- items 3, 4: throttles, checked before any directory look-up --------------------------------------
@@ -276,7 +353,7 @@ def test_forged_host_headers_do_not_change_the_link(
         "X-Original-URL": "https://evil.example/reset/code",
     }
     a = anon(**forged)
-    assert a.request_code(user).status_code == 200
+    assert a.request_code(user).status_code == 303
     wait_for_code(user)
     body = code_mails(user)[-1].get_body(("plain",)).get_content()
     links = set(LINK.findall(body)) | set(re.findall(r"https?://\S+", body))
@@ -293,7 +370,7 @@ def test_forgotten_password_end_to_end_single_use_no_auto_login_no_secret_stored
     user, old = ldap_users.create_user()
     session = sign_in(portal, user, old)  # a session from before: it must end with the reset
     a = anon()
-    assert a.request_code(user).status_code == 200
+    assert a.request_code(user).status_code == 303
     code = wait_for_code(user)
     assert len(code) == 8 and code.isdigit()
     # item 16: opening the code page (as a mail scanner would) changes nothing
@@ -435,7 +512,7 @@ def test_locked_employee_unlocks_with_a_code(portal: PortalServer, ldap_users: A
     user, pw = ldap_users.create_user()
     ldap_users.lock(user)
     a = anon()
-    assert a.request_code(user, "unlock").status_code == 200
+    assert a.request_code(user, "unlock").status_code == 303
     body = code_mails(user, wait=15)[-1]
     assert str(body["X-Firstline-Kind"]) == "code_unlock"
     code = wait_for_code(user)

@@ -32,7 +32,7 @@ def test_no_destination_before_or_after_the_proof(
     a = anon()
     for path in ("/reset", "/unlock", "/reset/code", "/unlock/code"):
         shows_no_destination(a.client.get(path), login)
-    shows_no_destination(a.request_code(login), login)
+    shows_no_destination(a.ask(login), login)
     code = wait_for_code(login)
     shows_no_destination(a.redeem(login, "00000000", good_password()), login)  # wrong code
     shows_no_destination(a.redeem(login, code, "short"), login)  # refused password
