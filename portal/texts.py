@@ -75,6 +75,13 @@ TEXTS = (
     N_("%(label)s is required: choose one of the directories: %(names)s"),
     N_("the requester"),
     N_("%(label)s is required: name the account to act on (it never defaults to you)"),
+    # runner.routing.Directories.principal / runner.queries person filters
+    N_("%(label)s is empty"),
+    N_(
+        "%(label)s: a bare name could be in any of the directories (%(names)s); "
+        "give name@domain or DOMAIN\\name (known: %(domains)s)"
+    ),
+    N_("%(name)s needs at least one name"),
     N_("The reason"),
     N_("Say which directory the account is in (directory: one of %(names)s)."),
     N_("The directory is not one of the directories this service desk serves (%(names)s)"),

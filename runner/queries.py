@@ -503,7 +503,7 @@ def _forms_of(f: Any) -> None:
         if isinstance(value, str):
             object.__setattr__(f, name, (value,))
         elif value is not None and not value:
-            raise ParameterError(f"{name} needs at least one name")
+            raise ParameterError("%(name)s needs at least one name", name=name)
 
 
 def _singles(f: Any) -> list[Any]:

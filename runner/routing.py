@@ -177,12 +177,15 @@ class Directories:
             return raw
         key, name = self.split(raw, label)
         if not name:
-            raise ParameterError(f"{label} is empty")
+            raise ParameterError("%(label)s is empty", label=label)
         key = key if key is not None else self.default
         if key is None:
             raise ParameterError(
-                f"{label}: a bare name could be in any of the directories ({self.names()}); "
-                f"give name@domain or DOMAIN\\name (known: {self._domains()})"
+                "%(label)s: a bare name could be in any of the directories (%(names)s); "
+                "give name@domain or DOMAIN\\name (known: %(domains)s)",
+                label=label,
+                names=self.names(),
+                domains=self._domains(),
             )
         return self.entries[key].principal(name)
 

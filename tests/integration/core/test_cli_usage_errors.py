@@ -178,7 +178,13 @@ TIME_VALUES = ["garbage", "2026-13-01", "", "x" * 10_000, "2026-11-30T25:00", "y
 def test_time_options_refuse_values_that_are_not_times(
     env: dict[str, str], tmp_path: Path, command: list[str], value: str
 ) -> None:
-    line = _one_line_usage_error(fl(env, *command, value), tmp_path, "no offset means UTC" if len(value) < 64 else "")
+    # every refusal shows the accepted forms; one that is not a time at all also says how an
+    # offset is read, one with an impossible part names that part (runner.timeparse.MESSAGES)
+    line = _one_line_usage_error(
+        fl(env, *command, value), tmp_path, "2026-11-27T08:55+01:00" if len(value) < 64 else ""
+    )
+    if value in ("garbage", "yesterday", ""):
+        assert "no offset means UTC" in line, line
     assert len(line) < 400
 
 
