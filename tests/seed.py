@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from runner.ledger import audit as audit_mod
 from runner.ledger.audit import Actor, AuditLog
-from runner.ledger.store import make_engine, upgrade
+from runner.ledger.store import make_engine, transaction, upgrade
 from runner.ledger.tables import ticket
 from runner.timeparse import stored
 
@@ -95,7 +95,7 @@ class Ledger:
         real = audit_mod.now
         audit_mod.now = lambda: stored(ts)
         try:
-            with self.engine.begin() as conn:
+            with transaction(self.engine) as conn:  # as the product writes: the checkpoint file after the commit
                 return self.audit.append(
                     conn,
                     Actor(actor, tuple(kw.pop("roles", ("employee",))), kw.pop("on_behalf_of", None)),
