@@ -26,8 +26,6 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from runner.texts import is_fixed_text
-
 REDACTED = "[REDACTED]"
 # A free-text message (step message, resolution note, output text) that contained a secret
 # is replaced as a whole: masking the secret inside it would show what surrounds it, and the
@@ -137,13 +135,7 @@ class Scrubber:
     def message(self, value: str, lang: str = "en") -> str:
         """A free-text message for a store (ticket, step row, audit event): *value*
         unchanged, or — when it holds a secret in any spelling — the fixed ``WITHHELD``
-        text in *lang* (``en``/``nl``) as a whole, never a partial mask (no oracle). One of
-        Firstline's own fixed texts (``runner.texts.is_fixed_text``: "The new password is too
-        short: ...") is kept even when a secret is one of its words (a new password
-        ``password``): it holds nothing typed, and withholding it would both hide what to
-        correct and tell every reader that the secret is a piece of that known sentence."""
-        if is_fixed_text(value):
-            return value
+        text in *lang* (``en``/``nl``) as a whole, never a partial mask (no oracle)."""
         return WITHHELD.get(lang, WITHHELD["en"]) if self.contains(value) else value
 
     def value(self, value: Any, key: str | None = None, *, in_place: bool = False) -> Any:

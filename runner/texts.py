@@ -43,9 +43,7 @@ EXACT: dict[str, str] = {
     "The directory could not read the account.": "De directory kon het account niet lezen.",
     "The directory could not search for the account.": "De directory kon het account niet zoeken.",
     "The directory refused the service connection.": "De directory weigerde de verbinding van Firstline.",
-    "The service account is not allowed to do this on that account.": (
-        "Firstline mag dit bij dat account niet doen."
-    ),
+    "The service account is not allowed to do this on that account.": ("Firstline mag dit bij dat account niet doen."),
     # the engine's step words and fixed step messages (runner.engine)
     "Done": "Klaar",
     "Not needed": "Niet nodig",
@@ -212,26 +210,3 @@ def note_in(note: str | None, stored_i18n: str | None, lang: str) -> str | None:
         if isinstance(found, str) and found:
             return found
     return localize(note, lang)
-
-
-@cache
-def _fixed_patterns() -> tuple[re.Pattern[str], ...]:
-    """The password-policy texts with values (``{min}``, ``{max}``) as patterns whose
-    values are whole numbers: settings, never anything a person typed."""
-    out = []
-    for texts in MESSAGES.values():
-        english = texts["en"]
-        if "{" in english:
-            parts = re.split(r"\{\w+\}", english)
-            out.append(re.compile(r"\d+".join(re.escape(p) for p in parts) + r"\Z"))
-    return tuple(out)
-
-
-def is_fixed_text(text: str) -> bool:
-    """Whether *text* is one of Firstline's own fixed messages (``EXACT``, the password-policy
-    texts, those with a number filled in): it carries nothing a person typed, so it can hold
-    no secret — a secret that happens to be one of its words ("password", "short") is a
-    coincidence, and withholding such a text would tell readers exactly that (an oracle)."""
-    if text in EXACT or any(t["en"] == text for t in MESSAGES.values() if "{" not in t["en"]):
-        return True
-    return any(p.match(text) for p in _fixed_patterns())

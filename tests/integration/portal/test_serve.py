@@ -20,12 +20,13 @@ FIRSTLINE = str(Path(sys.executable).with_name("firstline"))
 @pytest.mark.parametrize(
     ("name", "value", "named"),
     [
+        # every settings error names the variable a person sets (runner.settings), not the field
         ("FIRSTLINE_TRUSTED_PROXIES", '["10.0.0.0/8", "proxy.internal"]', "FIRSTLINE_TRUSTED_PROXIES"),
-        ("FIRSTLINE_TRUSTED_PROXIES", "10.0.0.1", "trusted_proxies"),  # not JSON
-        ("FIRSTLINE_AGENT_GROUPS", '["cn=agents"]', "agent_groups"),  # a list, not a mapping
-        ("FIRSTLINE_SESSION_IDLE_MINUTES", "0", "session_idle_minutes"),
-        ("FIRSTLINE_PUBLIC_BASE_URL", "javascript:alert(1)", "public_base_url"),
-        ("FIRSTLINE_MAX_BODY_BYTES", "12", "max_body_bytes"),
+        ("FIRSTLINE_TRUSTED_PROXIES", "10.0.0.1", "FIRSTLINE_TRUSTED_PROXIES"),  # not JSON
+        ("FIRSTLINE_AGENT_GROUPS", '["cn=agents"]', "FIRSTLINE_AGENT_GROUPS"),  # a list, not a mapping
+        ("FIRSTLINE_SESSION_IDLE_MINUTES", "0", "FIRSTLINE_SESSION_IDLE_MINUTES"),
+        ("FIRSTLINE_PUBLIC_BASE_URL", "javascript:alert(1)", "FIRSTLINE_PUBLIC_BASE_URL"),
+        ("FIRSTLINE_MAX_BODY_BYTES", "12", "FIRSTLINE_MAX_BODY_BYTES"),
     ],
 )
 def test_bad_portal_settings_exit_2_before_listening(tmp_path: Path, name: str, value: str, named: str) -> None:

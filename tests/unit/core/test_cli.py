@@ -142,9 +142,13 @@ def test_dutch_progress_and_outcome(runner: CliRunner) -> None:
 def test_requester_fixable_failure_exits_4_with_guidance(
     app: Firstline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Through main(): exit 4 (not 1), the connector's message and the guidance in the chosen language."""
+    """Through main(): exit 4 (not 1), the connector's message and the guidance in the chosen
+    language (the message is one of Firstline's own, so it is translated too: runner.texts)."""
     monkeypatch.setattr(cli, "_app", lambda: app)
-    for lang, guidance in (("en", "You can fix this yourself"), ("nl", "Dit kunt u zelf oplossen")):
+    for lang, guidance, message in (
+        ("en", "You can fix this yourself", "The account does not exist."),
+        ("nl", "Dit kunt u zelf oplossen", "Het account bestaat niet."),
+    ):
         FakeConnector.script = {
             "account_status": [{"locked": True}],
             "unlock_account": [Rejected("The account does not exist.", reason="not_found", requester_action=True)],
@@ -153,6 +157,6 @@ def test_requester_fixable_failure_exits_4_with_guidance(
         with pytest.raises(SystemExit) as info:
             cli.main()
         out = capsys.readouterr().out
-        assert info.value.code == 4 and "The account does not exist." in out and guidance in out
+        assert info.value.code == 4 and message in out and guidance in out
     code, text = _invoke(CliRunner(), ["tickets", "list", "--state", "closed"])
     assert code == 0 and text.count(" closed ") == 2
