@@ -214,6 +214,18 @@ def body_fields(request: Request) -> list[str]:
     return list(fields) if isinstance(fields, dict) else []
 
 
+def throttled_text(exc: SignInThrottled) -> str:
+    """The sign-in throttle's sentence in the request's language: the wait in whole minutes
+    (at least 1), from ``exc.retry_after`` seconds; for the API error and the sign-in form."""
+    minutes = max(1, (exc.retry_after + 59) // 60)
+    text: str = i18n.ngettext(
+        "Too many failed sign-ins. Try again in %(minutes)s minute.",
+        "Too many failed sign-ins. Try again in %(minutes)s minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    return text
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on *app* (called by ``create_app``)."""
 
@@ -225,12 +237,7 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, FirstlineError)
         status, code, message, headers = _translate_runner_error(exc)
         if isinstance(exc, SignInThrottled):
-            minutes = max(1, (exc.retry_after + 59) // 60)
-            text = i18n.ngettext(
-                "Too many failed sign-ins. Try again in %(minutes)s minute.",
-                "Too many failed sign-ins. Try again in %(minutes)s minutes.",
-                minutes,
-            ) % {"minutes": minutes}
+            text = throttled_text(exc)
         else:
             text = i18n.error_text(exc) if message == str(exc) else i18n.gettext(message)
         return error_response(request, status, code, text, headers)

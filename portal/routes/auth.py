@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
+from portal.errors import throttled_text
 from portal.rendering import render
 from portal.security import cookie_flags, cookie_secure, session_cookie_name
 from runner.auth import DirectoryUnavailable, Principal, SignInFailed, SignInThrottled
@@ -60,12 +61,7 @@ def signin_submit(
     try:
         who, token = ctx.auth.sign_in(username, password, client_ip=client.address, user_agent=client.user_agent)
     except SignInThrottled as exc:
-        minutes = max(1, (exc.retry_after + 59) // 60)
-        text = i18n.ngettext(
-            "Too many failed sign-ins. Try again in %(minutes)s minute.",
-            "Too many failed sign-ins. Try again in %(minutes)s minutes.",
-            minutes,
-        ) % {"minutes": minutes}
+        text = throttled_text(exc)
         return _form_again(request, username, target, 429, text, {"Retry-After": str(exc.retry_after)})
     except SignInFailed as exc:
         return _form_again(request, username, target, 401, i18n.error_text(exc))
