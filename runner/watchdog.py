@@ -34,6 +34,9 @@ class Watchdog:
         self._ids = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        # When the loop is waiting: the monotonic time it will wake at (inf: no guard to
+        # watch). None while it is not waiting (it recomputes before it waits again).
+        self._wakes_at: float | None = None
 
     @contextmanager
     def guard(self, connector: Connector, timeout: float) -> Iterator[Guard]:
@@ -44,7 +47,11 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="firstline-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._wakes_at is not None and g.deadline < self._wakes_at:
+                # Only a guard due before the loop's next wake-up needs it now: waking the
+                # loop for every step cost a thread switch each (5 % of a worker's CPU under
+                # bench/burst.py); a later deadline is seen when it wakes anyway.
+                self._cond.notify()
         try:
             yield g
         finally:
@@ -60,7 +67,9 @@ class Watchdog:
                     g.fired = True
                 if not due:
                     pending = [g.deadline for g in self._guards.values() if not g.fired]
-                    self._cond.wait(timeout=min(pending) - now if pending else None)
+                    self._wakes_at = min(pending) if pending else float("inf")
+                    self._cond.wait(timeout=self._wakes_at - now if pending else None)
+                    self._wakes_at = None
                     continue
             for g in due:
                 try:
