@@ -52,17 +52,28 @@ class AuthBreaker:
         self._state_file = state_file
         self._salt = pysecrets.token_bytes(16)
         self._fingerprints: dict[tuple[str, str], str] = {}  # in-memory memo of scrypt results
+        self._fingerprint_lock = threading.Lock()
 
     # ------------------------------------------------------------- keys
 
     def _fingerprint(self, secret: str, salt: bytes) -> str:
+        """scrypt(*secret*, *salt*) as hex, computed once per process and secret.
+
+        One scrypt call (N 2**14, r 8) takes 16 MiB (128·r·N bytes) and ~50 ms of CPU. The
+        run slots of a worker open their first connections at once: without the lock each
+        missed the memo and computed it side by side — 8 slots, 128 MiB resident at once
+        (a Celery worker's peak went from ~150 to 210–240 MB in ``bench/burst.py``).
+        """
         memo_key = (salt.hex(), hashlib.sha256(salt + secret.encode("utf-8", "surrogatepass")).hexdigest())
         cached = self._fingerprints.get(memo_key)
         if cached is None:
-            cached = hashlib.scrypt(
-                secret.encode("utf-8", "surrogatepass"), salt=salt, n=2**14, r=8, p=1, dklen=16
-            ).hex()
-            self._fingerprints[memo_key] = cached
+            with self._fingerprint_lock:  # one computation; the others wait for it
+                cached = self._fingerprints.get(memo_key)
+                if cached is None:
+                    cached = hashlib.scrypt(
+                        secret.encode("utf-8", "surrogatepass"), salt=salt, n=2**14, r=8, p=1, dklen=16
+                    ).hex()
+                    self._fingerprints[memo_key] = cached
         return cached
 
     def key(self, target: str, principal: str, secret: str) -> str:
