@@ -163,8 +163,9 @@ def pre_cookie_name(secure: bool) -> str:
     return "__Host-fl_pre" if secure else "fl_pre"
 
 
-def cookie_flags(secure: bool, max_age: int | None = None) -> str:
-    flags = "Path=/; HttpOnly; SameSite=Lax"
+def cookie_flags(secure: bool, max_age: int | None = None, path: str = "/") -> str:
+    """``HttpOnly; SameSite=Lax`` (and ``Secure``) for *path*; a ``__Host-`` cookie needs ``/``."""
+    flags = f"Path={path}; HttpOnly; SameSite=Lax"
     if secure:
         flags += "; Secure"
     if max_age is not None:

@@ -10,7 +10,14 @@ the cookie or the URL, and the name is the one typed, never what the directory h
 ``GET /reset/code`` / ``GET /unlock/code``: the code form (never consumes anything).
 ``POST`` there redeems the code and runs ``password-reset`` (with the new password, not
 to be changed again) or ``account-unlock`` on the employee's behalf through
-``portal.runs``; no session is created (the user signs in normally afterwards).
+``portal.runs``; no session is created (the user signs in normally afterwards). A form
+with an error (wrong code, refused password) answers there; an outcome is POST/redirect/GET
+like the request: ``303`` to ``GET /reset/done`` / ``GET /unlock/done`` with a short-lived
+``fl_done`` cookie (``__Secure-`` prefixed when Secure, ``Path`` that one page) holding only
+the purpose, the ticket id, an expiry and an HMAC over them and this browser's pre-session
+id, so a reload or back/forward redeems nothing again and nobody reads another's outcome by
+guessing. The page reads the ticket from the ledger; no password or code is in the URL,
+the cookie or the page. Without a valid cookie it leads to the code form.
 
 Every page here is ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``
 (set for every page by ``portal.security``, and asserted by the tests).
@@ -20,7 +27,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import threading
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -35,6 +45,8 @@ from portal.rendering import render
 from portal.security import cookie_flags, cookie_secure
 from portal.texts import N_
 from runner.auth import DirectoryUnavailable, Principal
+from runner.errors import NotFoundError
+from runner.formonce import ticket_id_of
 from runner.mytickets import outcome
 from runner.pow import Challenge
 from runner.runs import PROOF_SELFSERVICE
@@ -119,6 +131,43 @@ def _asked(request: Request, purpose: str, ctx: PortalContext) -> str | None:
     if not login.strip() or len(login) > MAX_LOGIN or not login.isprintable():
         return None
     return login
+
+
+def done_cookie_name(secure: bool) -> str:
+    """The cookie that carries an outcome from ``POST /reset/code`` to ``GET /reset/done``
+    (``__Secure-``, not ``__Host-``: it is sent to that one page only, not to ``/``)."""
+    return "__Secure-fl_done" if secure else "fl_done"
+
+
+def _done_path(purpose: str) -> str:
+    return "/reset/done" if purpose == "reset" else "/unlock/done"
+
+
+def _done_mac(ctx: PortalContext, browser: str, body: str) -> str:
+    key = hmac.new(ctx.settings.audit_secret(), b"firstline-selfservice-done-v1", hashlib.sha256).digest()
+    mac = hmac.new(key, f"{body}\0{browser}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _done_cookie(ctx: PortalContext, browser: str, purpose: str, ticket_id: int, expires: int) -> str:
+    body = f"{purpose}.{ticket_id}.{expires}"
+    return f"{body}.{_done_mac(ctx, browser, body)}"
+
+
+def _done_ticket(request: Request, purpose: str, ctx: PortalContext) -> int | None:
+    """The ticket id this browser redeemed a *purpose* code for (``fl_done``), or None: no
+    cookie, another purpose, expired, or not signed for this browser's pre-session id."""
+    raw = request.cookies.get(done_cookie_name(cookie_secure(ctx.settings)), "")
+    browser = str(request.state.pre_session or "")
+    parts = raw.split(".")
+    if len(parts) != 4 or len(raw) > 200 or not browser:
+        return None
+    kind, ticket, expires, mac = parts
+    if kind != purpose or not ticket.isdigit() or not expires.isdigit() or int(expires) < time.time():
+        return None
+    if not hmac.compare_digest(mac.encode(), _done_mac(ctx, browser, f"{kind}.{ticket}.{expires}").encode()):
+        return None
+    return int(ticket)
 
 
 def _base(purpose: str, ctx: PortalContext) -> dict[str, Any]:
@@ -232,10 +281,36 @@ def _redeem(
         client=client,
         proof=PROOF_SELFSERVICE,  # the code was redeemed just above: the only place this is set
     )
-    lang = request.state.lang
+    # POST/redirect/GET: a reload of the outcome redeems nothing again (the cookie binds the
+    # ticket to this browser; nothing secret is in it or in the address)
     secure = cookie_secure(ctx.settings)
+    max_age = ctx.settings.reset_code_minutes * 60
+    done = _done_cookie(
+        ctx, str(request.state.pre_session), purpose, ticket_id_of(result.ticket_number), int(time.time()) + max_age
+    )
+    response = RedirectResponse(_done_path(purpose), status_code=303)
+    response.headers.append(
+        "set-cookie", f"{done_cookie_name(secure)}={done}; {cookie_flags(secure, max_age, _done_path(purpose))}"
+    )
     asked = ask_cookie_name(secure)
-    clear = {"set-cookie": f"{asked}=; {cookie_flags(secure, 0)}"} if asked in request.cookies else {}
+    if asked in request.cookies:  # the request is done: the form need not be pre-filled any more
+        response.headers.append("set-cookie", f"{asked}=; {cookie_flags(secure, 0)}")
+    return response
+
+
+def _done_page(request: Request, purpose: str, ctx: PortalContext) -> Response:
+    """The outcome of the code this browser redeemed, as the ledger has it now (the same
+    page on every reload); without a valid ``fl_done`` cookie, the code form."""
+    ticket_id = _done_ticket(request, purpose, ctx)
+    result = None
+    if ticket_id is not None:
+        try:
+            result = ctx.firstline.runs.outcome_from_ledger(ticket_id)
+        except NotFoundError:
+            result = None
+    if result is None:
+        return RedirectResponse("/reset/code" if purpose == "reset" else "/unlock/code", status_code=303)
+    lang = request.state.lang
     return render(
         request,
         "selfservice/done.html",
@@ -247,7 +322,6 @@ def _redeem(
             "message": localize(result.message, lang),
             "guidance": result.guidance(lang),
         },
-        headers=clear,  # the request is done: the form need not be pre-filled any more
     )
 
 
@@ -305,6 +379,18 @@ def reset_code_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
 def unlock_code_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
     login = _asked(request, "unlock", ctx)
     return _code_page(request, "unlock", ctx, sent=login is not None, login=login or "")
+
+
+@router.get("/reset/done")
+def reset_done_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+    """The outcome of a redeemed reset code (after the 303); reloading it changes nothing."""
+    return _done_page(request, "reset", ctx)
+
+
+@router.get("/unlock/done")
+def unlock_done_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
+    """The outcome of a redeemed unlock code (after the 303); reloading it changes nothing."""
+    return _done_page(request, "unlock", ctx)
 
 
 @router.post("/reset/code")

@@ -74,6 +74,13 @@ def test_forgotten_password_end_to_end_then_sign_in(
     assert page.get_by_role("heading", level=1).inner_text() == {"en": "Fixed", "nl": "Opgelost"}[lang]
     check_axe(page, f"reset-done-{lang}")
     screenshot(page, f"reset-done-{lang}")
+    # POST/redirect/GET: the outcome has its own address; a reload shows it again, sends nothing
+    assert page.url.endswith("/reset/done") and code not in page.url and new not in page.content()
+    number = page.locator("strong").first.inner_text()
+    assert number.startswith("FL-")
+    page.reload()
+    assert page.get_by_role("heading", level=1).inner_text() == {"en": "Fixed", "nl": "Opgelost"}[lang]
+    assert page.locator("strong").first.inner_text() == number
     assert "fl_session" not in " ".join(c["name"] for c in page.context.cookies()), "no auto-login"
     assert users.bind_ok(user, new) and not users.bind_ok(user, old)
     browser_sign_in(page, user, new)
@@ -105,6 +112,9 @@ def test_locked_employee_unlocks_their_account(
     assert page.get_by_role("heading", level=1).inner_text() == "Fixed"
     assert "can be used again" in page.get_by_role("status").inner_text()
     screenshot(page, "unlock-done-en")
+    assert page.url.endswith("/unlock/done")
+    page.reload()
+    assert page.get_by_role("heading", level=1).inner_text() == "Fixed"
     assert users.conn.run("account_status", {"user": user}, timeout=10)["locked"] is False
     browser_sign_in(page, user, pw)
     assert page.get_by_role("heading", level=1).inner_text() == "What's wrong?"

@@ -96,11 +96,11 @@ class Anon:
         return self.post("/reset" if purpose == "reset" else "/unlock", login=login)
 
     def follow(self, answer: httpx.Response) -> httpx.Response:
-        """The code form the 303 leads to, as a browser gets it: with the ``fl_ask`` cookie
-        (Secure: httpx keeps it for https only, so it is handed over as a browser would)."""
+        """The page the 303 leads to, as a browser gets it: with the ``fl_ask`` / ``fl_done``
+        cookie (Secure: httpx keeps it for https only, so it is handed over as a browser would)."""
         assert answer.status_code == 303, (answer.status_code, answer.text[:300])
         for name, header in set_cookie_values(answer).items():
-            if name.endswith("fl_ask"):
+            if name.endswith(("fl_ask", "fl_done")):
                 self.client.cookies.set(name, cookie_value(header))
         return self.client.get(answer.headers["location"])
 
@@ -108,7 +108,8 @@ class Anon:
         """Request a code and open the code form it leads to."""
         return self.follow(self.request_code(login, purpose))
 
-    def redeem(self, login: str, code: str, password: str | None = None, again: str | None = None) -> httpx.Response:
+    def confirm(self, login: str, code: str, password: str | None = None, again: str | None = None) -> httpx.Response:
+        """The answer to the code form's POST itself (303 to the outcome, or the form with an error)."""
         if password is None:
             return self.post("/unlock/code", login=login, code=code)
         return self.post(
@@ -118,6 +119,12 @@ class Anon:
             new_password=password,
             new_password_again=password if again is None else again,
         )
+
+    def redeem(self, login: str, code: str, password: str | None = None, again: str | None = None) -> httpx.Response:
+        """The page a browser shows after the code form: the outcome page the 303 leads to,
+        or the form with its error."""
+        answer = self.confirm(login, code, password, again)
+        return self.follow(answer) if answer.status_code == 303 else answer
 
     def close(self) -> None:
         self.client.close()
@@ -267,8 +274,8 @@ def test_a_code_request_redirects_to_a_prefilled_form_that_a_reload_does_not_sen
     # a wrong code keeps the name typed; a redeemed code ends the request (cookie cleared)
     wrong = a.redeem(user, "00000000", None if purpose == "unlock" else good_password())
     assert wrong.status_code == 400 and f'value="{user}"' in wrong.text
-    done = a.redeem(user, code, None if purpose == "unlock" else good_password())
-    assert done.status_code == 200, done.text[:500]
+    done = a.confirm(user, code, None if purpose == "unlock" else good_password())
+    assert done.status_code == 303, done.text[:500]
     cleared = next(h for n, h in set_cookie_values(done).items() if n.endswith("fl_ask"))
     assert "Max-Age=0" in cleared
 
