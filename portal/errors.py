@@ -46,7 +46,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal import i18n
+from portal import i18n, validation
 from runner.agent import LookupFailed
 from runner.auth import DirectoryUnavailable, SignInFailed, SignInThrottled
 from runner.dispatch import QueueFull
@@ -140,11 +140,6 @@ def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[st
     return 500, "internal_error", INTERNAL, {}
 
 
-# pydantic's own messages name the rule, never the value; custom validators (value_error,
-# assertion_error) and JSON decoding may quote what was sent, so they get a fixed text
-_OWN_TEXT = ("value_error", "assertion_error", "json_invalid")
-
-
 def declared_names(app: Any) -> frozenset[str]:
     """Every field and parameter name the app declares (its OpenAPI document), cached."""
     names = getattr(app.state, "declared_names", None)
@@ -161,30 +156,53 @@ def declared_names(app: Any) -> frozenset[str]:
     return frozenset(names)
 
 
+_SOURCES = ("body", "query", "path", "form", "header", "cookie")
+
+
+def _shown(where: Sequence[Any], declared: frozenset[str]) -> str | None:
+    """A location fit to show: declared field names and list indexes, ``?`` for any other part
+    (a key the client chose); None for the request as a whole."""
+    return ".".join(str(p) if isinstance(p, int) or p in declared else "?" for p in where) or None
+
+
 def _validation_message(exc: RequestValidationError, declared: frozenset[str], accepted: Sequence[str] = ()) -> str:
-    """Which fields are wrong and why, never the value sent (a password typed into the wrong
-    field or sent as a key is not shown back): a location part that is not a declared field
-    name or a list index (for example a key the client chose) is shown as ``?``; an unknown
-    key is named only as a near miss of one of *accepted* (``unknown_fields_text``)."""
-    parts = []
+    """Which fields are wrong and why, in the request's language (``portal.validation``: a
+    template per pydantic error type, never pydantic's English text), and never the value
+    sent (a password typed into the wrong field or sent as a key is not shown back): a
+    location part that is not a declared field name or a list index (for example a key the
+    client chose) is shown as ``?``; an unknown key is named only as a near miss of one of
+    *accepted* (``unknown_fields_text``). A value that matched no member of a union (one
+    error per member) is one sentence naming what it may be."""
+    parts: list[str] = []
     unknown: list[str] = []
-    for err in exc.errors()[:5]:
-        kind = str(err.get("type", ""))
-        where = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "form", "header", "cookie")]
-        if kind == "extra_forbidden" and where and len(where) == 1 and isinstance(where[0], str):
+    errors = list(exc.errors()[:30])
+    i = 0
+    while i < len(errors):
+        err, kind = errors[i], str(errors[i].get("type", ""))
+        where = [p for p in err.get("loc", ()) if p not in _SOURCES]
+        if kind == "extra_forbidden" and len(where) == 1 and isinstance(where[0], str):
             unknown.append(where[0])
+            i += 1
             continue
-        loc = ".".join(str(p) if isinstance(p, int) or p in declared else "?" for p in where)
-        if kind == "json_invalid":  # its location is a character position, not a field
-            parts.append("request: the body is not valid JSON")
-            continue
-        msg = "is not valid" if kind.startswith(_OWN_TEXT) else str(err.get("msg", "is not valid"))
-        if kind == "extra_forbidden":  # an unknown key inside a nested object
-            msg = i18n.gettext("is not a field of this request")
-        parts.append(f"{loc or 'request'}: {msg}")
+        group = [err]
+        if where and isinstance(where[-1], str) and where[-1] in validation.UNION_TAGS:
+            head = err.get("loc", ())[:-1]
+            while i + len(group) < len(errors) and errors[i + len(group)].get("loc", ())[:-1] == head:
+                group.append(errors[i + len(group)])
+            if len(group) > 1:
+                where = where[:-1]  # the union member's tag names no field
+        shown = None if kind == "json_invalid" else _shown(where, declared)
+        union = validation.union_text([str(e.get("type", "")) for e in group], shown) if len(group) > 1 else None
+        for e in group if union is None else []:
+            text = validation.rule_text(str(e.get("type", "")), e.get("ctx"), shown)
+            if text not in parts:
+                parts.append(text)
+        if union is not None and union not in parts:
+            parts.append(union)
+        i += len(group)
     if unknown:
         parts.insert(0, unknown_fields_text(unknown, accepted or sorted(declared)))
-    return "; ".join(parts) or "The request is not valid."
+    return "; ".join(parts[:5]) or i18n.gettext("The request is not valid.")
 
 
 def unknown_fields_text(unknown: Sequence[str], accepted: Sequence[str]) -> str:
