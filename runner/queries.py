@@ -805,7 +805,9 @@ def csv_cell(value: Any) -> Any:
     stored newline cannot start a forged row. A cell whose first visible character is
     ``=``, ``+``, ``-``, ``@`` (or their fullwidth forms) — the characters that make Excel,
     LibreOffice and Google Sheets read a formula (OWASP "CSV Injection") — gets a leading
-    ``'``. Numbers and None pass unchanged; dicts and lists become canonical JSON first.
+    ``'``; "first visible" skips every kind of space (a no-break or ideographic space is
+    kept as it is, and a spreadsheet may drop it too). Numbers and None pass unchanged;
+    dicts and lists become canonical JSON first.
     """
     if value is None or isinstance(value, bool | int | float):
         return value
@@ -813,7 +815,7 @@ def csv_cell(value: Any) -> Any:
         value = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     # str.isprintable() is False for every category shown() escapes (C*, Zl, Zp): a fast path
     text = value if value.isprintable() else shown(value)
-    if text.lstrip(" ")[:1] in _FORMULA_START:
+    if text.lstrip()[:1] in _FORMULA_START:  # str.lstrip(): every Unicode space, not only " "
         text = "'" + text
     return text
 
