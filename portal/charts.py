@@ -50,12 +50,24 @@ def _one_decimal(value: float, lang: str) -> str:
 
 
 def percent(value: float, lang: str = "en") -> str:
-    """A fraction in [0, 1] as a percentage with one decimal: 0.8333 → 83.3 % (nl: 83,3 %)."""
-    return f"{_one_decimal(value * 100, lang)} %"
+    """A fraction in [0, 1] as a percentage with one decimal: 0.8333 → 83.3 % (nl: 83,3 %).
+
+    Rounding never turns some into none or nearly all into all: a fraction above 0 that
+    would read "0.0 %" reads "< 0.1 %", one below 1 that would read "100.0 %" reads
+    "> 99.9 %" (one escalation among 2,500 tickets is not an escalation rate of 0)."""
+    text = _one_decimal(value * 100, lang)
+    if 0 < value and text == _one_decimal(0, lang):
+        return f"< {_one_decimal(0.1, lang)} %"
+    if value < 1 and text == _one_decimal(100, lang):
+        return f"> {_one_decimal(99.9, lang)} %"
+    return f"{text} %"
 
 
 def seconds(value: float, lang: str = "en") -> str:
-    """A duration in seconds, readable: 42 s, 3.5 min, 2.1 h (nl: 3,5 min)."""
+    """A duration in seconds, readable: 42 s, 3.5 min, 2.1 h (nl: 3,5 min); a duration above
+    0 but under a second reads "< 1 s", never "0 s" (automation resolves in fractions of one)."""
+    if 0 < value < 1:
+        return "< 1 s"
     if value < 120:
         return f"{format_decimal(round(value), format='#,##0', locale=lang)} s"
     if value < 7200:

@@ -39,6 +39,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["utc"] = utc_text
+    env.filters["bound"] = bound_text
     env.filters["stored_text"] = stored_text
     env.filters["as_text"] = as_text
     env.filters["agent_text"] = agent_text
@@ -97,6 +98,21 @@ def utc_text(stamp: object) -> str:
     if not isinstance(stamp, str) or len(stamp) < 19 or stamp[10] != "T":
         return "" if stamp is None else str(stamp)
     return f"{stamp[:10]} {stamp[11:19]} UTC"
+
+
+def bound_text(stamp: object) -> str:
+    """A range bound in stored form (``2026-11-30T07:34:12.123456+00:00``) as exactly as it
+    is, without the zeros that say nothing: ``2026-11-30 07:34:12.123456``, ``2026-11-30
+    07:34:12``, ``2026-11-30 07:34``. Cutting it to minutes showed a range that was not the
+    one counted (seconds and fractions are part of the bound); the caller says "UTC"."""
+    if not isinstance(stamp, str) or len(stamp) < 19 or stamp[10] != "T":
+        return "" if stamp is None else str(stamp)
+    clock = stamp[11:].split("+", 1)[0].removesuffix("Z")
+    if clock.endswith(".000000"):
+        clock = clock.removesuffix(".000000")
+    if len(clock) == 8 and clock.endswith(":00"):
+        clock = clock[:5]
+    return f"{stamp[:10]} {clock}"
 
 
 def _gettext(__message: str, **variables: Any) -> Markup:

@@ -99,6 +99,19 @@ def test_formatters() -> None:
     assert (charts.seconds(42), charts.seconds(210), charts.seconds(7560)) == ("42 s", "3.5 min", "2.1 h")
 
 
+def test_rounding_never_turns_some_into_none_or_nearly_all_into_all() -> None:
+    assert [charts.percent(v) for v in (0.0, 0.0004, 0.0005, 0.9995, 0.99949, 1.0)] == [
+        "0.0 %",
+        "< 0.1 %",
+        "< 0.1 %",
+        "> 99.9 %",
+        "99.9 %",
+        "100.0 %",
+    ]
+    assert charts.percent(0.0004, "nl") == "< 0,1 %" and charts.percent(0.9999, "nl") == "> 99,9 %"
+    assert [charts.seconds(v) for v in (0.0, 0.05, 0.99, 1.0)] == ["0 s", "< 1 s", "< 1 s", "1 s"]
+
+
 def test_formatters_write_numbers_in_the_page_language() -> None:
     plain, percent, seconds = charts.formatters("nl")
     assert (plain(2.5), plain(10000), percent(0.8333), seconds(210), seconds(7560)) == (
