@@ -68,7 +68,7 @@ from sqlalchemy.types import Integer, String
 from runner import kpi
 from runner.errors import ParameterError
 from runner.ledger import audit as audit_mod
-from runner.ledger.store import reading
+from runner.ledger.store import SQLITE_LOWER, reading
 from runner.ledger.tables import audit_event, audit_head, audit_target, ticket, ticket_subject
 from runner.ledger.tickets import FINAL_STATES, OPEN_STATES, RUNNING_STATES
 from runner.routing import Directories
@@ -202,6 +202,29 @@ def _id_default(element: _TicketId, compiler: Any, **kw: Any) -> str:
     arg: str = compiler.process(element.clauses, **kw)
     # a cast of anything but digits would fail the query: only ticket numbers are cast
     return f"(CASE WHEN {arg} ~ '^FL-[0-9]{{1,9}}$' THEN CAST(substr({arg}, 4) AS INTEGER) END)"
+
+
+class _Lower(FunctionElement[str]):
+    """Lower case for the case-insensitive "part of" target, the same on both databases.
+    PostgreSQL's ``lower()`` folds every letter; SQLite's folds ASCII only, so a target
+    ``ärger`` missed ``Ärger`` there (an empty page that read "nobody"). On SQLite it is
+    Python's ``str.lower`` (what the typed target goes through), which
+    ``runner.ledger.store`` gives every connection as ``SQLITE_LOWER``."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Lower, "sqlite")
+def _lower_sqlite(element: _Lower, compiler: Any, **kw: Any) -> str:
+    arg: str = compiler.process(element.clauses, **kw)
+    return f"{SQLITE_LOWER}({arg})"
+
+
+@compiles(_Lower)
+def _lower_default(element: _Lower, compiler: Any, **kw: Any) -> str:
+    arg: str = compiler.process(element.clauses, **kw)
+    return f"lower({arg})"
 
 
 # -- validation of what people type -------------------------------------------------------
@@ -514,7 +537,7 @@ def _singles(f: Any) -> list[Any]:
 
 def _target_term(col: Any, target: str, targets: Sequence[str] | None) -> ColumnElement[bool]:
     if targets is None:
-        return func.lower(col).contains(target.lower(), autoescape=True)
+        return _Lower(col).contains(target.lower(), autoescape=True)
     exact: ColumnElement[bool] = col.in_(list(targets))
     return exact
 

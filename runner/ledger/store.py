@@ -91,8 +91,19 @@ def _begin_immediate(conn: Connection) -> None:
     conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
 
+# SQLite's lower() folds ASCII letters only ('Ä' stays 'Ä'); PostgreSQL's folds them all.
+# Every SQLite connection gets this one, Python's str.lower, for the auditor's
+# case-insensitive "part of" target (``runner.queries._Lower``).
+SQLITE_LOWER = "firstline_lower"
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
+    dbapi_conn.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
