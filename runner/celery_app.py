@@ -27,6 +27,7 @@ pool (``runner.dispatch.InProcessDispatcher``).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -54,6 +55,12 @@ def broker_scheme(url: str | None) -> str:
     ``FIRSTLINE_BROKER_URL``, never the URL, which may hold a password) otherwise."""
     if not url:
         raise ConfigError("FIRSTLINE_BROKER_URL is not set (e.g. redis://127.0.0.1:6379/0 or amqp://host:5672//)")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        # urlsplit drops line breaks and tabs silently: "redis://h:63\n79/0" would be used as port 6379
+        raise ConfigError(
+            "FIRSTLINE_BROKER_URL contains a space, line break or control character (the value is not shown); "
+            "set it to the URL alone"
+        )
     try:
         parts = urlsplit(url)
         _ = parts.port  # a port that is not a number raises ValueError
@@ -64,6 +71,11 @@ def broker_scheme(url: str | None) -> str:
             "FIRSTLINE_BROKER_URL must be redis://host:port/N, rediss://..., amqp://user:password@host:port/vhost "
             "or amqps://... (the value given is not shown)"
         )
+    if parts.scheme in ("redis", "rediss") and not re.fullmatch(r"/?|/[0-9]{1,5}", parts.path):
+        raise ConfigError(
+            "FIRSTLINE_BROKER_URL: the Redis database must be a number after the port, "
+            "e.g. redis://host:6379/0 (the value given is not shown)"
+        )
     return parts.scheme
 
 
@@ -71,35 +83,79 @@ def broker_place(url: str) -> str:
     """``scheme://host:port`` of *url*, without user, password or path: safe to print."""
     parts = urlsplit(url)
     default = {"redis": 6379, "rediss": 6379, "amqp": 5672, "pyamqp": 5672, "amqps": 5671}.get(parts.scheme, 0)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or default}"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{parts.port or default}"
 
 
 def check_broker(url: str, timeout: float = 3.0) -> None:
     """Connect to the broker once (at most about *timeout* seconds, no retry loop);
-    ``ConfigError`` naming ``FIRSTLINE_BROKER_URL`` and the host (never the password)
-    when the URL is malformed or the broker cannot be reached or refuses the login."""
+    ``ConfigError`` naming ``FIRSTLINE_BROKER_URL``, the host and what went wrong (never
+    the password) when the URL is malformed or the broker cannot be reached or refuses the
+    login. The one place where a broker's start-up failure becomes a sentence."""
     import importlib
 
     broker_scheme(url)
     kombu: Any = importlib.import_module("kombu")
-    conn: Any = kombu.Connection(url, connect_timeout=timeout, transport_options=_transport_options(url, timeout))
+    options = _transport_options(url, timeout)
+    if "socket_timeout" in options:
+        options["socket_timeout"] = timeout  # a TLS handshake with a plain Redis port waits for this
     try:
-        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
-        if conn.transport.driver_type == "redis":
-            conn.default_channel.client.ping()
+        conn: Any = kombu.Connection(url, connect_timeout=timeout, transport_options=options)
+        try:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+            if conn.transport.driver_type == "redis":
+                conn.default_channel.client.ping()
+        finally:
+            conn.release()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the one clear line below
-        reason = type(exc).__name__
-        text = str(exc)
-        for word in ("refused", "timed out", "timeout", "ACCESS_REFUSED", "authentication", "Name or service"):
-            if word.lower() in text.lower():
-                reason = f"{reason}: {word}"
-                break
         raise ConfigError(
-            f"FIRSTLINE_BROKER_URL: the broker at {broker_place(url)} cannot be used ({reason}); "
-            "check that it runs and that the URL, user and password are right"
+            f"FIRSTLINE_BROKER_URL: the broker at {broker_place(url)} cannot be used: "
+            f"{_broker_problem(exc, timeout, tls=urlsplit(url).scheme in ('rediss', 'amqps'))}"
         ) from None
-    finally:
-        conn.release()
+
+
+# What a broker's error says (its class name and text, lower case) → what to tell the
+# operator. Only these fixed sentences are shown: the library's text may quote the URL.
+_BROKER_PROBLEMS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("unexpected keyword argument",), "an option in the URL's query is not known"),
+    (("db index is out of range",), "the Redis database number is out of range (the server has 16 by default: 0-15)"),
+    (("database is int",), "the Redis database must be a number, e.g. redis://host:6379/0"),
+    (
+        ("wrongpass", "noauth", "invalid password", "invalid username", "access_refused", "accessrefused", "auth"),
+        "the login was refused; check the user and password in the URL (percent-encode @ : / % in them)",
+    ),
+    (("notallowed", "not_allowed", "vhost"), "the virtual host does not exist or the user may not use it"),
+    (("ssl", "tls", "wrong version number", "certificate"), "TLS failed; is that a TLS port (rediss://, amqps://)?"),
+    (
+        ("name or service not known", "temporary failure in name resolution", "nodename nor servname", "getaddrinfo"),
+        "the host name does not resolve",
+    ),
+    (("refused",), "connection refused: nothing listens on that port"),
+    (("timed out", "timeout"), "no answer in time"),
+    (
+        ("reset by peer", "connection closed", "error while reading", "protocol", "unexpected"),
+        "the server there did not answer as this kind of broker; check the scheme and port",
+    ),
+)
+
+
+def _broker_problem(exc: BaseException, timeout: float, *, tls: bool) -> str:
+    """One fixed sentence for *exc* (``_BROKER_PROBLEMS``), or its class name; with *tls*
+    (rediss://, amqps://) a silence or a strange answer may be a port without TLS."""
+    seen: set[int] = set()
+    texts = []
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # kombu wraps the driver's error
+        seen.add(id(current))
+        texts.append(f"{type(current).__name__} {current}".lower())
+        current = current.__cause__ or current.__context__
+    text = " ".join(texts)
+    for words, sentence in _BROKER_PROBLEMS:
+        if any(word in text for word in words):
+            if tls and "TLS" not in sentence and "refused" not in sentence:
+                sentence += "; or the port does not speak TLS"
+            return sentence.replace("in time", f"within {timeout:g} s")
+    return f"{type(exc).__name__}; check that it runs and that the URL, user and password are right"
 
 
 def _transport_options(url: str, timeout: float = 4.0) -> dict[str, Any]:

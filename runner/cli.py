@@ -577,11 +577,17 @@ def db_upgrade() -> None:
     from runner.settings import get_settings
 
     settings = get_settings()
+    engine = make_engine(settings.database_url, settings)  # a URL it cannot use: ConfigError, nothing created
     if settings.sqlite_path is not None:
+        from runner.api import path_problem
+        from runner.errors import ConfigError
         from runner.settings import private_file
 
-        private_file(settings.sqlite_path)
-    engine = make_engine(settings.database_url, settings)
+        try:
+            private_file(settings.sqlite_path)
+        except OSError as exc:  # as open_app: the setting to fix, the path and the reason (was exit 3)
+            engine.dispose()
+            raise ConfigError(path_problem(settings, exc)) from exc
     try:
         upgrade(engine)
     finally:

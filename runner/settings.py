@@ -305,7 +305,7 @@ EXPECTED: dict[str, str] = {
     "trusted_proxies": 'a JSON list of addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"]',
     "batch_runbooks": 'a JSON list of runbook names, e.g. ["disk-cleanup"]',
     "lang": "one of " + ", ".join(f"{code} ({name})" for code, name in LANGS.items()),
-    "database_url": "a database URL, e.g. sqlite:////var/lib/firstline/firstline.db or postgresql://firstline@db/firstline",
+    "database_url": "a database URL, e.g. sqlite:////var/lib/firstline/firstline.db or postgresql+psycopg2://firstline@db/firstline",
     "public_base_url": "an http(s) URL without query, e.g. https://firstline.example.org",
 }
 

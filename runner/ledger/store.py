@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
@@ -23,6 +24,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
+CONNECT_TIMEOUT = 5  # seconds for PostgreSQL to answer a new connection (the URL's ?connect_timeout= wins)
+
+
 def make_engine(url: str, settings: Settings | None = None) -> Engine:
     """An engine for *url*. SQLite: WAL, ``BEGIN IMMEDIATE`` (see below). Any other database
     (PostgreSQL): a ``QueuePool`` sized by *settings* (their defaults when None) —
@@ -30,8 +34,25 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
     more under load, ``database_pool_timeout`` seconds to wait for one before the checkout
     fails, connections older than ``database_pool_recycle`` seconds replaced, and each
     checked with a ping first (``database_pool_pre_ping``) so one dropped by a server restart
-    is replaced instead of failing a request. Raises ``ConfigError`` for a URL or driver that
-    cannot be used (never quoting the URL)."""
+    is replaced instead of failing a request; a PostgreSQL connection that gets no answer
+    fails after ``CONNECT_TIMEOUT`` seconds. Raises ``ConfigError`` for a URL or driver that
+    cannot be used (never quoting the URL): the one place where such a URL becomes a sentence."""
+    if any(not ch.isprintable() for ch in url):
+        raise ConfigError(
+            "FIRSTLINE_DATABASE_URL contains a line break or control character (the value is not shown); "
+            "set it to the URL alone"
+        )
+    if url.startswith("sqlite:") and url.split("?", 1)[0] in (
+        "sqlite:",
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:///:memory:",
+    ):
+        # each connection would get a database of its own, and everything is gone at exit
+        raise ConfigError(
+            "FIRSTLINE_DATABASE_URL names an in-memory SQLite database, which keeps nothing; "
+            "give a file, e.g. sqlite:////var/lib/firstline/firstline.db"
+        )
     try:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -41,8 +62,19 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
             # instead of failing with "database is locked" half-way through a transaction.
             event.listen(engine, "begin", _begin_immediate)
         else:
+            parsed = make_url(url)
+            if parsed.host and any(ch in parsed.host for ch in "@/"):
+                # "user:p@ss@host": the driver would report the rest of the password as a host name
+                raise ConfigError(
+                    "FIRSTLINE_DATABASE_URL: the host part is not a host name; percent-encode @ : / % in the "
+                    "user and password (@ is %40)"
+                )
+            connect_args: dict[str, Any] = {}
+            if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+                connect_args["connect_timeout"] = CONNECT_TIMEOUT  # libpq waits for ever on a silent port
             engine = create_engine(
                 url,
+                connect_args=connect_args,
                 poolclass=QueuePool,
                 pool_size=_pool_option(settings, "database_pool_size"),
                 max_overflow=_pool_option(settings, "database_max_overflow"),
@@ -51,9 +83,12 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
                 pool_pre_ping=_pool_option(settings, "database_pool_pre_ping"),
             )
     except ImportError as exc:
+        hint = "install it or use another URL"
+        if _scheme(url) == "postgresql":  # SQLAlchemy's default PostgreSQL driver is not the one installed
+            hint = "write postgresql+psycopg2://user:password@host:5432/database (the driver Firstline installs)"
         raise ConfigError(
             f"FIRSTLINE_DATABASE_URL names a database whose driver is not installed "
-            f"({_scheme(url)}: Python module '{exc.name or '?'}' missing); install it or use another URL"
+            f"({_scheme(url)}: Python module '{exc.name or '?'}' missing); {hint}"
         ) from exc
     except (SQLAlchemyError, ValueError) as exc:
         # the library's text may quote the whole URL, password included: never shown
@@ -115,8 +150,15 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (Alembic), quickly when already there."""
     try:
         with engine.connect() as conn:
-            if _current_revision(conn) == HEAD_REVISION:
+            current = _current_revision(conn)
+            if current == HEAD_REVISION:
                 return
+            if current is None and (tables := inspect(conn).get_table_names()):
+                # another application's database: never add our tables beside its own
+                raise LedgerError(
+                    f"FIRSTLINE_DATABASE_URL: the database holds {len(tables)} table(s) but no Firstline schema "
+                    "(another application's database?); point it at an empty database or Firstline's own"
+                )
         from alembic import command
         from alembic.config import Config
 
@@ -152,7 +194,8 @@ def ensure_schema(engine: Engine, *, migrate: bool) -> None:
     if current != HEAD_REVISION:
         found = f"at revision {current}" if current else "empty (no Firstline schema)"
         raise LedgerError(
-            f"the database is {found}; this Firstline needs revision {HEAD_REVISION}. Run `firstline db upgrade` first."
+            f"the database (FIRSTLINE_DATABASE_URL) is {found}; this Firstline needs revision {HEAD_REVISION}. "
+            "Run `firstline db upgrade` first."
         )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,87 @@ def test_a_database_url_that_cannot_be_used_is_a_config_error(tmp_path: Path, ur
     assert PASSWORD not in line
     log = tmp_path / "data" / "log" / "firstline.log"
     assert not log.exists() or PASSWORD not in log.read_text(encoding="utf-8")
+
+
+def _refused(env: dict[str, str], *command: str) -> str:
+    """*command* ends at once with exit 2 and one line naming FIRSTLINE_DATABASE_URL."""
+    r = subprocess.run([FIRSTLINE, *command], env=env, capture_output=True, text=True, timeout=30, check=False, cwd="/")
+    everything = r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, (command, r.returncode, everything)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "FIRSTLINE_DATABASE_URL" in lines[0], everything
+    assert "Traceback" not in everything and PASSWORD not in everything
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("/etc/hostname/ledger.db", ("/etc/hostname",)),  # under a file
+        ("{tmp}", ("Is a directory",)),  # the path is a directory
+    ],
+)
+def test_db_upgrade_on_a_sqlite_path_it_cannot_use_is_a_config_error(
+    tmp_path: Path, where: str, words: tuple[str, ...]
+) -> None:
+    """`db upgrade` said "internal error (NotADirectoryError)", exit 3, where `tickets list` said exit 2."""
+    env = _env(data_dir=str(tmp_path / "data"), database_url="sqlite:///" + where.format(tmp=tmp_path))
+    line = _refused(env, "db", "upgrade")
+    assert all(word in line for word in words), line
+
+
+def test_another_applications_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """A valid SQLite file with tables of something else was migrated: Firstline's tables
+    were added beside the other application's, and every command went on."""
+    other = tmp_path / "recipes.db"
+    with closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE recipe (id INTEGER PRIMARY KEY, name TEXT)")
+        db.commit()
+    env = _env(data_dir=str(tmp_path / "data"), database_url=f"sqlite:///{other}")
+    for command in (["db", "upgrade"], ["tickets", "list"]):
+        assert "no Firstline schema" in _refused(env, *command)
+    with closing(sqlite3.connect(other)) as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [("recipe",)]
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("sqlite://", ("in-memory", "keeps nothing")),
+        ("sqlite:///:memory:", ("in-memory",)),
+        (f"postgresql://u:{PASSWORD}@127.0.0.1:1/x", ("postgresql+psycopg2://",)),  # SQLAlchemy's default driver
+    ],
+)
+def test_a_database_url_that_would_not_work_says_what_to_write(
+    tmp_path: Path, url: str, words: tuple[str, ...]
+) -> None:
+    """An in-memory SQLite database migrated and forgot (`db upgrade` said done, exit 0); a
+    bare postgresql:// named a driver that is not installed without saying the one that is."""
+    line = _refused(_env(data_dir=str(tmp_path / "data"), database_url=url), "db", "upgrade")
+    assert all(word in line for word in words), line
+
+
+def test_a_postgresql_url_pointing_at_a_silent_port_gives_up(tmp_path: Path) -> None:
+    """A port that accepts and never answers (another service, a firewall): libpq waited
+    for ever, so `db upgrade`, `serve` and `worker` hung without a word."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nobody ever reads or writes
+        url = f"postgresql+psycopg2://u:{PASSWORD}@127.0.0.1:{silent.getsockname()[1]}/x"
+        line = _refused(_env(data_dir=str(tmp_path / "data"), database_url=url), "db", "upgrade")
+    assert "timeout" in line.lower(), line
+
+
+def test_an_unencoded_at_sign_in_the_password_is_named_not_echoed(tmp_path: Path) -> None:
+    """`user:pw@rt@host`: the driver took `rt@host` for the host and printed it, the end of the password."""
+    url = "postgresql+psycopg2://u:Db-Pass@Word-4471@127.0.0.1:1/x"
+    line = _refused(_env(data_dir=str(tmp_path / "data"), database_url=url), "tickets", "list")
+    assert "percent-encode" in line and "Word-4471" not in line, line
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/fl\n.db", "postgresql+psycopg2://postgres@127.0.0.1:5432/x\n"])
+def test_a_database_url_with_a_line_break_is_refused(tmp_path: Path, url: str) -> None:
+    """The database name or file name took the line break in; the driver's reason, cut at it, said half."""
+    env = _env(data_dir=str(tmp_path / "data"), database_url=url.format(tmp=tmp_path))
+    line = _refused(env, "db", "upgrade")
+    assert "line break or control character" in line, line

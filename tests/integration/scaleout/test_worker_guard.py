@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -20,7 +21,6 @@ from tests.fakes import Manual
 from tests.integration.scaleout.conftest import FIRSTLINE, REPO, celery_dispatcher
 
 pytestmark = pytest.mark.integration
-
 
 
 def _headers(name: str) -> dict[str, Any]:
@@ -51,13 +51,21 @@ def test_foreign_messages_are_rejected_and_the_worker_goes_on(broker_url: str, m
         producer = conn.Producer()
         for _reason, body, headers, serializer in bad:
             producer.publish(
-                body, routing_key=INTERACTIVE, exchange="", serializer=serializer, headers=headers,
+                body,
+                routing_key=INTERACTIVE,
+                exchange="",
+                serializer=serializer,
+                headers=headers,
                 declare=[kombu.Queue(INTERACTIVE, routing_key=INTERACTIVE)],
             )
     finally:
         conn.release()
     good = app.runs.submit(
-        "account-status", {"user": "bob"}, requester="agent7", roles={"agent"}, channel="portal",
+        "account-status",
+        {"user": "bob"},
+        requester="agent7",
+        roles={"agent"},
+        channel="portal",
         dispatcher=celery_dispatcher(stack),
     ).ticket_id  # behind the foreign ones in the same queue
     worker = stack.start_worker("--concurrency", "1")
@@ -114,3 +122,31 @@ def test_worker_refuses_a_database_it_cannot_use(tmp_path: Any) -> None:
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "FIRSTLINE_DATABASE_URL" in proc.stderr
     assert "S3cretPw" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        # TLS to Redis's plain port: the handshake waited 30 s per try (a hang), now the check's 3 s
+        ("rediss://:Wr0ngPassw0rd@127.0.0.1:6379/0", "TLS failed; is that a TLS port"),
+        # urlsplit drops line breaks, so this was used as port 6379 and the worker started
+        ("redis://127.0.0.1:63\n79/0", "contains a space, line break or control character"),
+        ("redis://127.0.0.1:6379/0\n", "contains a space, line break or control character"),
+        ("redis://127.0.0.1:6379/abc", "the Redis database must be a number"),  # was "(ValueError)"
+        ("redis://127.0.0.1:6379/99", "the Redis database number is out of range"),  # was "(OperationalError)"
+        ("redis://someone:Wr0ngPassw0rd@127.0.0.1:6379/0", "the login was refused"),  # was "(OperationalError)"
+        ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", "the virtual host does not exist"),  # was "(NotAllowed)"
+        ("redis://[::1]:1/0", "the broker at redis://[::1]:1 cannot be used: connection refused"),  # was redis://::1:1
+    ],
+)
+def test_a_broker_that_cannot_be_used_says_why_at_once(url: str, says: str, tmp_path: Any) -> None:
+    env = {"FIRSTLINE_DATA_DIR": str(tmp_path / "var"), "FIRSTLINE_BROKER_URL": url}
+    started = time.monotonic()
+    proc = _run(["worker", "--pool", "threads"], **env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert time.monotonic() - started < 15
+    assert len(lines) == 1 and lines[0].startswith("error: FIRSTLINE_BROKER_URL") and says in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and "Wr0ngPassw0rd" not in proc.stderr + proc.stdout
+    log = tmp_path / "var" / "log" / "firstline.log"
+    assert not log.exists() or "Wr0ngPassw0rd" not in log.read_text(encoding="utf-8")
