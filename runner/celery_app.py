@@ -22,10 +22,13 @@ pool (``runner.dispatch.InProcessDispatcher``).
 * **Foreign messages** (another task name, a content type other than JSON, arguments that
   are not exactly one ticket id, a body over ``MAX_BODY`` bytes) are rejected before Celery
   decodes them (``GuardedConsumer``), logged as ``worker.message_rejected``, never executed.
+  On Redis an item that is not a kombu message at all (not JSON, another shape) is dropped
+  and logged the same way before kombu builds a message from it (``GuardedRedisTransport``).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -178,7 +181,8 @@ def make_celery(broker_url: str) -> Any:
 
     queue_cls: Any = importlib.import_module("kombu").Queue
 
-    broker_scheme(broker_url)
+    if broker_scheme(broker_url) in ("redis", "rediss"):
+        _guard_redis()
     app = Celery("firstline", broker=broker_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
@@ -378,9 +382,81 @@ def _guarded_consumer() -> type:
     return Guarded
 
 
+def envelope_problem(payload: Any) -> str | None:
+    """Why a raw Redis list item (already JSON-decoded) is not a kombu message, or None.
+
+    Kombu builds its message from the item before any consumer sees it: an item of another
+    shape (``[1, 2]``, ``{}``, a body that is not base64) raised inside the worker's event
+    loop and stopped the worker ("Unrecoverable error")."""
+    if not isinstance(payload, dict):
+        return "malformed"
+    properties = payload.get("properties")
+    if not isinstance(properties, dict) or not isinstance(properties.get("delivery_tag"), str):
+        return "malformed"
+    if not isinstance(properties.get("delivery_info", {}), dict):
+        return "malformed"
+    if not isinstance(payload.get("headers", {}), dict | None):
+        return "no_headers"
+    body, encoding = payload.get("body"), properties.get("body_encoding")
+    if body is not None and not isinstance(body, str):
+        return "malformed"
+    if encoding not in (None, "base64"):
+        return "content_encoding"
+    if body and len(body) > 2 * MAX_BODY:
+        return "too_large"
+    if body and encoding == "base64":
+        try:
+            base64.b64decode(body, validate=True)
+        except ValueError:
+            return "malformed"
+    return None
+
+
+def _guarded_redis_transport() -> type:
+    from kombu.transport import redis as kombu_redis
+
+    class GuardedChannel(kombu_redis.Channel):  # type: ignore[misc]
+        def _brpop_read(self, **options: Any) -> Any:
+            read: Any = super()._brpop_read  # kombu is untyped
+            try:
+                return read(**options)
+            except ValueError:  # the popped item is not JSON / not UTF-8 (``GuardedTransport`` checks the rest)
+                get_logger().warning("worker.message_rejected", reason="not_json", queue="redis")
+                return True
+
+    class GuardedTransport(kombu_redis.Transport):  # type: ignore[misc]
+        """Redis as kombu reads it, except that an item on a queue that is not a kombu
+        message is logged (``worker.message_rejected``) and dropped instead of stopping the
+        worker. Registered for redis:// and rediss:// by ``make_celery``."""
+
+        Channel = GuardedChannel
+
+        def _deliver(self, message: Any, queue: Any) -> None:
+            problem = envelope_problem(message)
+            if problem is not None:
+                get_logger().warning("worker.message_rejected", reason=problem, queue=str(queue)[:64])
+                return
+            deliver: Any = super()._deliver  # kombu is untyped
+            deliver(message, queue)
+
+    return GuardedTransport
+
+
+def _guard_redis() -> None:
+    """Make kombu use ``GuardedRedisTransport`` for redis:// and rediss:// in this process."""
+    import importlib
+
+    transports: Any = importlib.import_module("kombu.transport")
+    for alias in ("redis", "rediss"):
+        transports.TRANSPORT_ALIASES[alias] = "runner.celery_app:GuardedRedisTransport"
+        transports._transport_cache.pop(alias, None)
+
+
 def __getattr__(name: str) -> Any:
     # ``worker_consumer = "runner.celery_app:GuardedConsumer"``: built when Celery asks for it,
     # so importing this module does not import Celery.
     if name == "GuardedConsumer":
         return _guarded_consumer()
+    if name == "GuardedRedisTransport":
+        return _guarded_redis_transport()
     raise AttributeError(name)

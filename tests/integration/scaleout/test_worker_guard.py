@@ -13,6 +13,7 @@ from typing import Any
 
 import kombu
 import pytest
+import redis
 from sqlalchemy import select
 
 from runner.celery_app import INTERACTIVE, TASK_NAME
@@ -42,6 +43,7 @@ def test_foreign_messages_are_rejected_and_the_worker_goes_on(broker_url: str, m
         ("arguments", [[float(kept)], {}, embed], _headers(TASK_NAME), "json"),
         ("arguments", [[True], {}, embed], _headers(TASK_NAME), "json"),
         ("arguments", [[kept, kept], {}, embed], _headers(TASK_NAME), "json"),
+        ("arguments", [[kept], {"dry_run": True}, embed], _headers(TASK_NAME), "json"),  # extra kwargs
         ("content_type", [[kept], {}, embed], _headers(TASK_NAME), "pickle"),
         ("too_large", [[kept], {"x": "a" * 2_000_000}, embed], _headers(TASK_NAME), "json"),
         ("unknown_task", {"hello": "world"}, {}, "json"),  # no Celery headers at all
@@ -60,6 +62,20 @@ def test_foreign_messages_are_rejected_and_the_worker_goes_on(broker_url: str, m
             )
     finally:
         conn.release()
+    if broker_url.startswith("redis"):
+        # Raw items on the Redis list, not kombu messages at all: the first one stopped the
+        # worker ("Unrecoverable error: JSONDecodeError") before any consumer saw it.
+        raw = [
+            ("not_json", b"this is not json{"),
+            ("not_json", b"\xff\xfe"),
+            ("malformed", b"[1, 2, 3]"),
+            ("malformed", b"{}"),
+            ("malformed", json.dumps({"body": "!!", "properties": {"body_encoding": "base64", "delivery_tag": "t"}})),
+        ]
+        client = redis.Redis.from_url(broker_url)
+        client.lpush(INTERACTIVE, *[item for _reason, item in raw])
+        client.close()
+        bad += [(reason, None, {}, "raw") for reason, _item in raw]
     good = app.runs.submit(
         "account-status",
         {"user": "bob"},
