@@ -140,7 +140,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
     dbapi_conn.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    # WAL is a property of the file and outlives this connection: set it on an empty file
+    # or Firstline's own, never on another application's database (refused by ``upgrade``
+    # and ``ensure_schema`` without changing anything in it, its journal mode included).
+    tables = {row[0] for row in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables or "alembic_version" in tables:
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -189,8 +194,14 @@ def ensure_schema(engine: Engine, *, migrate: bool) -> None:
     try:
         with engine.connect() as conn:
             current = _current_revision(conn)
+            tables = inspect(conn).get_table_names() if current is None else []
     except SQLAlchemyError as exc:
         raise LedgerError(f"database is not usable (FIRSTLINE_DATABASE_URL): {_first_line(exc)}") from exc
+    if current is None and tables:
+        raise LedgerError(
+            f"FIRSTLINE_DATABASE_URL: the database holds {len(tables)} table(s) but no Firstline schema "
+            "(another application's database?); point it at an empty database or Firstline's own"
+        )
     if current != HEAD_REVISION:
         found = f"at revision {current}" if current else "empty (no Firstline schema)"
         raise LedgerError(

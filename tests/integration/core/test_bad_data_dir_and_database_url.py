@@ -138,6 +138,10 @@ def test_another_applications_sqlite_database_is_refused_and_left_alone(tmp_path
         assert "no Firstline schema" in _refused(env, *command)
     with closing(sqlite3.connect(other)) as db:
         assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [("recipe",)]
+        # not even its journal mode: WAL is persistent, and an application on an old SQLite
+        # (or on a network share) could no longer open its own file
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert not other.with_name("recipes.db-wal").exists()
 
 
 @pytest.mark.parametrize(
