@@ -45,8 +45,13 @@ VARIANTS = {
 
 
 def unique(pw: str) -> str:
-    """The variant plus a random ASCII tail (history of 3 on both lab directories)."""
-    return f"{pw} {secrets.token_hex(3)}"
+    """The variant plus a random ASCII tail (history of 3 on both lab directories).
+
+    The tail always holds a lowercase letter and a digit: AD's complexity rule (3 of upper,
+    lower, digit, symbol, other Unicode; Samba ``check_password_quality``) counts none of the
+    Arabic-only variant's characters but "other", and a hex draw is all digits 6 % of the time.
+    """
+    return f"{pw} {secrets.token_hex(3)}k7"
 
 
 def bind_bytes(d: Directory, user: str, password: str) -> bool:
