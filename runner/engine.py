@@ -130,6 +130,54 @@ class Read:
     at: float
 
 
+def reads_to_wire(reads: Iterable[Read]) -> dict[str, Any]:
+    """*reads* as JSON-able values for another process (sealed by ``runner.sealed``): each
+    read's age becomes a wall-clock moment (``time.time()`` seconds), since monotonic clocks
+    of two processes or machines do not compare. ``{"reads": [...]}``."""
+    mono, wall = time.monotonic(), time.time()
+    return {
+        "reads": [
+            {
+                "connector": r.connector,
+                "target": r.target,
+                "action": r.action,
+                "inputs": dict(r.inputs),
+                "outputs": dict(r.outputs),
+                "at": wall - (mono - r.at),
+            }
+            for r in reads
+        ]
+    }
+
+
+def reads_from_wire(values: Mapping[str, Any], *, max_skew: float = 1.0) -> list[Read]:
+    """The reads of ``reads_to_wire`` with their moments on this process's monotonic clock.
+
+    A read dated more than *max_skew* seconds in the future (clocks of two machines apart)
+    or malformed is dropped: the run then asks its target, as it would without it."""
+    mono, wall = time.monotonic(), time.time()
+    found: list[Read] = []
+    items = values.get("reads")
+    for item in items if isinstance(items, list) else []:
+        try:
+            age = wall - float(item["at"])
+            if age < -max_skew or not isinstance(item["inputs"], dict) or not isinstance(item["outputs"], dict):
+                continue
+            found.append(
+                Read(
+                    str(item["connector"]),
+                    str(item["target"]),
+                    str(item["action"]),
+                    item["inputs"],
+                    item["outputs"],
+                    mono - max(age, 0.0),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
 class Prefetched:
     """Reads a run may use instead of repeating them (each at most once, within
     ``PREFETCH_MAX_AGE`` seconds): a step of an action that does not change state, on the

@@ -48,7 +48,16 @@ from runner import leases, sealed, target_locks
 from runner import params as params_mod
 from runner.catalogue import Catalogue, audience_allows
 from runner.dispatch import Dispatcher, InlineDispatcher
-from runner.engine import CONFIG_MESSAGE, Prefetched, Read, RunResult, StepRecord
+from runner.engine import (
+    CONFIG_MESSAGE,
+    PREFETCH_MAX_AGE,
+    Prefetched,
+    Read,
+    RunResult,
+    StepRecord,
+    reads_from_wire,
+    reads_to_wire,
+)
 from runner.engine import execute as run_steps
 from runner.errors import (
     ConfigError,
@@ -410,7 +419,9 @@ class RunService:
 
         *reads*: read-only connector calls made for this request just before (the agent
         desk's account look-up); a run executed in this process uses them instead of
-        repeating an identical read (``runner.engine.Prefetched``). Another process reads afresh.
+        repeating an identical read (``runner.engine.Prefetched``); for another process (a Celery
+        worker) they travel sealed with the ticket (``runner.sealed.READS``, deleted with the
+        claim) and count only within ``PREFETCH_MAX_AGE`` of when they were made.
 
         *proof*: how the requester was proven (``PROOFS``; None for a signed-in session),
         passed by the code path that proved it, never taken from request parameters
@@ -441,7 +452,7 @@ class RunService:
             except FirstlineError as exc:
                 self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
                 raise
-            submitted = self._record(rb, values, actor, requester, channel, work_note, seal=seal)
+            submitted = self._record(rb, values, actor, requester, channel, work_note, seal=seal, reads=reads)
             if reads and not seal:
                 self._prefetched[submitted.ticket_id] = (time.monotonic(), tuple(reads))
             if progress is not None:
@@ -470,6 +481,7 @@ class RunService:
         work_note: str | None = None,
         *,
         seal: bool = False,
+        reads: Sequence[Read] = (),
     ) -> Submitted:
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
@@ -521,6 +533,14 @@ class RunService:
                     sealed.put(conn, key, ticket_id, sealed.PARAMS, given_secrets)
                 elif given_secrets:
                     self._run_secrets[ticket_id] = given_secrets  # before commit: a fast worker finds them
+                if reads and seal and self.run_key is not None:  # the look-up, for the worker's identical read
+                    try:
+                        wire = reads_to_wire(reads)
+                        json.dumps(wire)  # JSON-able? else the worker simply reads afresh
+                    except (TypeError, ValueError):
+                        self.log.warning("run.reads_not_carried", ticket_id=ticket_id)
+                    else:
+                        sealed.put(conn, self.run_key, ticket_id, sealed.READS, wire)
         except BaseException:
             if ticket_id is not None:
                 self._run_secrets.pop(ticket_id, None)
@@ -572,6 +592,8 @@ class RunService:
                 claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
                 # Sealed secret parameters (another process submitted): read and deleted with the claim.
                 token = sealed.take(conn, ticket_id, sealed.PARAMS) if claimed else None
+                # The look-up another process made for this request (sealed at submit): taken with the claim.
+                read_token = sealed.take(conn, ticket_id, sealed.READS) if claimed and kept is None else None
                 if claimed:  # the lease the heartbeat renews (runner.leases)
                     leases.take(conn, lease, self.settings.run_lease_seconds)
             if not claimed:
@@ -581,6 +603,10 @@ class RunService:
                 key = self.run_key  # no key or a token past run_start_within: secrets_unavailable
                 ttl = float(getattr(self.settings, "run_start_within", 600.0))
                 secrets = key.open(token, ttl) if key is not None else None
+            if read_token is not None and self.run_key is not None:
+                # Fernet's own age check first (whole seconds), then each read's age in Prefetched.
+                carried = self.run_key.open(read_token, PREFETCH_MAX_AGE)
+                prefetched = Prefetched(reads_from_wire(carried)) if carried else None
             heartbeat = leases.keeper_for(self)
             heartbeat.hold(lease)
             try:

@@ -32,7 +32,8 @@ from runner.ledger.store import transaction
 
 PARAMS = "params"  # a run's secret parameters, submit → claim
 OUTPUTS = "outputs"  # a run's once-only outputs (temporary password), final state → first reader
-KINDS = (PARAMS, OUTPUTS)
+READS = "reads"  # the look-up made for the request (runner.engine.Prefetched), submit → claim
+KINDS = (PARAMS, OUTPUTS, READS)
 OUTPUTS_TTL = 600  # seconds a run's once-only outputs wait for their reader
 MAX_TOKEN = 64  # longest once-token accepted from a URL
 
@@ -112,14 +113,15 @@ def take_values(engine: Engine, key: RunKey | None, ticket_id: int, kind: str, t
 
 
 def purge(engine: Engine, params_ttl: float) -> int:
-    """Delete sealed rows no reader can use any more: ``params`` older than *params_ttl*
+    """Delete sealed rows no reader can use any more: ``params`` and ``reads`` older than *params_ttl*
     seconds (the run start limit), ``outputs`` older than ``OUTPUTS_TTL``, expired
     ``once_secret`` rows. Returns how many were deleted."""
     now = datetime.now(UTC)
     with transaction(engine) as conn:
         count = conn.execute(
             delete(run_secret).where(
-                run_secret.c.kind == PARAMS, run_secret.c.created_at < _ts(now - timedelta(seconds=params_ttl))
+                run_secret.c.kind.in_((PARAMS, READS)),
+                run_secret.c.created_at < _ts(now - timedelta(seconds=params_ttl)),
             )
         ).rowcount
         count += conn.execute(

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from runner import sealed
+from runner import agent, sealed
+from runner.auth import Principal
+from runner.engine import PREFETCHED_MESSAGE
 from runner.ledger.portal_tables import portal_session
 from runner.ledger.sealed_tables import run_secret
 from runner.ledger.store import transaction
@@ -159,3 +161,46 @@ def test_a_closed_dispatcher_does_not_close_the_broker_for_another_of_the_same_u
         assert b"202" in broker_bytes(broker_url)
     finally:
         second.close()
+
+
+def test_the_agents_look_up_reaches_the_worker_sealed_and_stands_in_for_its_check(
+    broker_url: str, make_stack: object, openldap: Directory
+) -> None:
+    """The portal's look-up (2 LDAP requests) is not repeated by the worker's ``check`` step;
+    the unlock still reads the account afresh before it writes (issue 7)."""
+    stack = make_stack(broker_url)  # type: ignore[operator]
+    app = stack.app
+    stack.start_worker("--concurrency", "1")  # ready first: the look-up counts for PREFETCH_MAX_AGE only
+    user, _ = openldap.create_user(mail=False)
+    openldap.lock(user)
+    who = Principal("agent7", "corp", "agent7", "uid=agent7,ou=people", "Agent 7", frozenset({"agent"}))
+    fix = agent.prepare_fix(
+        app, who, "account-unlock", {"user": user, "directory": "corp"}, "locked out", client_ip=None, user_agent=None
+    )
+    assert fix.reads  # the look-up, offered to the run
+    sub = app.runs.submit(
+        fix.runbook,
+        fix.params,
+        requester=fix.requester,
+        actor_id="agent7",
+        roles={"agent"},
+        channel="portal",
+        dispatcher=celery_dispatcher(stack),
+        work_note=fix.work_note,
+        reads=fix.reads,
+    )
+    with app.engine.connect() as conn:
+        tokens = [r.token for r in conn.execute(select(run_secret).where(run_secret.c.kind == sealed.READS))]
+    assert len(tokens) == 1 and user not in tokens[0]  # sealed, not in plain
+    assert stack.wait_final([sub.ticket_id]) == {sub.ticket_id: "resolved"}
+    with app.engine.connect() as conn:
+        steps = conn.execute(
+            select(step_result.c.step_id, step_result.c.attempts, step_result.c.message)
+            .where(step_result.c.ticket_id == sub.ticket_id)
+            .order_by(step_result.c.seq)
+        ).all()
+        left = conn.execute(select(run_secret)).all()
+    assert (steps[0].step_id, steps[0].attempts, steps[0].message) == ("check", 0, PREFETCHED_MESSAGE)
+    assert (steps[1].step_id, steps[1].attempts) == ("unlock", 1)
+    assert left == []  # taken with the claim
+    assert openldap.conn.run("account_status", {"user": user}, timeout=10)["locked"] is False

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from runner import engine
+from runner import engine, sealed
+from runner.api import open_app
 from runner.dispatch import InlineDispatcher, InProcessDispatcher, QueueFull
 from runner.engine import PREFETCHED_MESSAGE, Read
+from runner.ledger.sealed_tables import run_secret
 from runner.ledger.tables import step_result
 from runner.service import Firstline
-from tests.fakes import FakeConnector
+from runner.settings import Settings
+from tests.fakes import FakeConnector, Manual
 
 
 def _steps(app: Firstline, ticket_id: int) -> list[tuple[str, str, int, str]]:
@@ -133,3 +137,103 @@ def test_here_runs_in_the_callers_thread_within_the_pools_places(app: Firstline)
                     pass
     finally:
         pool.close()
+
+
+# --- carried to another process (a Celery worker): sealed with the ticket, taken with the claim
+
+
+class Broker(Manual):
+    out_of_process = True
+
+
+def _read_rows(app: Firstline) -> list[str]:
+    with app.engine.connect() as c:
+        return [str(t) for t in c.execute(select(run_secret.c.token).where(run_secret.c.kind == sealed.READS))]
+
+
+def _submit_elsewhere(app: Firstline, reads: tuple[Read, ...]) -> int:
+    broker = Broker()
+    sub = app.runs.submit(
+        "fake-unlock",
+        {"user": "alice"},
+        requester="agent7",
+        roles={"agent"},
+        channel="api",
+        dispatcher=broker,
+        reads=reads,
+    )
+    assert broker.sent == [sub.ticket_id]
+    return sub.ticket_id
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[Firstline]:
+    """A second Firstline over the same database: the worker process (no memory of the portal's reads)."""
+    fl = open_app(settings, connectors={"fake": FakeConnector})
+    yield fl
+    fl.close()
+
+
+def test_a_worker_uses_the_look_up_carried_sealed_and_the_row_goes_with_the_claim(
+    app: Firstline, worker: Firstline
+) -> None:
+    FakeConnector.script = {
+        "unlock_account": [{"unlocked": True, "changed": True}],
+        "account_status": [{"locked": False}],
+    }
+    ticket_id = _submit_elsewhere(app, (_read(outputs={"exists": True, "locked": True, "mail": "alice@example.org"}),))
+    tokens = _read_rows(app)
+    assert len(tokens) == 1 and "alice" not in tokens[0] and "locked" not in tokens[0]  # sealed, never plain
+    out = worker.runs.execute(ticket_id)
+    assert out is not None and out.state == "resolved"
+    assert [a for _t, a, _i in FakeConnector.calls] == ["unlock_account", "account_status"]  # no check asked
+    assert _steps(worker, ticket_id)[0] == ("check", "ok", 0, PREFETCHED_MESSAGE)
+    assert _read_rows(app) == []  # deleted in the claim transaction
+
+
+def test_a_carried_look_up_older_than_the_limit_is_not_used(app: Firstline, worker: Firstline) -> None:
+    FakeConnector.script = {"account_status": [{"locked": False}, {"locked": False}]}
+    ticket_id = _submit_elsewhere(app, (_read(at=time.monotonic() - engine.PREFETCH_MAX_AGE - 0.5),))
+    out = worker.runs.execute(ticket_id)
+    assert out is not None and out.state == "resolved"
+    assert next(a for _t, a, _i in FakeConnector.calls) == "account_status"  # the worker asked the target
+    assert _steps(worker, ticket_id)[0][2] == 1
+    assert _read_rows(app) == []
+
+
+def test_a_look_up_that_cannot_travel_leaves_the_worker_to_read_afresh(app: Firstline, worker: Firstline) -> None:
+    FakeConnector.script = {"account_status": [{"locked": False}, {"locked": False}]}
+    ticket_id = _submit_elsewhere(app, (_read(outputs={"groups": {"a", "b"}}),))  # a set is not JSON
+    assert _read_rows(app) == []
+    out = worker.runs.execute(ticket_id)
+    assert out is not None and out.state == "resolved" and _steps(worker, ticket_id)[0][2] == 1
+
+
+def test_the_in_process_pool_seals_no_look_up(app: Firstline) -> None:
+    FakeConnector.script = {
+        "unlock_account": [{"unlocked": True, "changed": True}],
+        "account_status": [{"locked": False}],
+    }
+    _sub, out = _run(app, (_read(),))
+    assert out.state == "resolved" and _read_rows(app) == []
+
+
+def test_wire_form_keeps_the_age_and_drops_what_it_cannot_trust() -> None:
+    made = _read(at=time.monotonic() - 2.0)
+    wire = engine.reads_to_wire([made])
+    back = engine.reads_from_wire(wire)
+    assert len(back) == 1 and (back[0].connector, back[0].inputs, back[0].outputs) == (
+        "fake",
+        {"user": "alice"},
+        made.outputs,
+    )
+    assert 1.9 <= time.monotonic() - back[0].at <= 3.0
+    future = {"reads": [dict(wire["reads"][0], at=time.time() + 30)]}  # another machine's clock far ahead
+    assert engine.reads_from_wire(future) == []
+    for junk in (
+        {},
+        {"reads": "x"},
+        {"reads": [{"connector": "fake"}]},
+        {"reads": [dict(wire["reads"][0], at="soon")]},
+    ):
+        assert engine.reads_from_wire(junk) == []
