@@ -48,6 +48,39 @@ def pg_database() -> Iterator[str]:
         admin.dispose()
 
 
+def ticket_row(opened: datetime = T0, *, ended_after: timedelta = timedelta(seconds=30), **kw: Any) -> dict[str, Any]:
+    """One ``ticket`` row as the runner writes it (default: ``alice``'s resolved unlock
+    opened at *opened*); *ended_after* sets closed_at for a final state, resolved_at too for
+    ``resolved`` (as close_ticket); any column can be given in *kw*."""
+    state = kw.pop("state", "resolved")
+    requester = kw.get("requester", "alice")
+    row: dict[str, Any] = {
+        "requester": "alice",
+        "subject": "alice",
+        "channel": "portal",
+        "category": "identity/account",
+        "type": "incident",
+        "runbook": "unlock-account",
+        "runbook_sha256": "0" * 64,
+        "params": json.dumps({"user": "alice"}),
+        "state": state,
+        "impact": 3,
+        "urgency": 2,
+        "priority": 4,
+        "correlation_id": str(uuid.uuid4()),
+        "opened_at": stored(opened),
+        "updated_at": stored(opened),
+        "deadline_at": stored(opened + timedelta(minutes=5)),
+        "opened_by": requester,
+        "resolution_code": "solved_by_automation" if state == "resolved" else None,
+        "assignment_group": "service-desk-l2" if state == "escalated" else None,
+    }
+    ended = stored(opened + ended_after) if state in ("resolved", "escalated", "closed") else None
+    row.update(closed_at=ended, resolved_at=ended if state == "resolved" else None)  # same keys in every row
+    row.update(kw)
+    return row
+
+
 @dataclass
 class Ledger:
     engine: Engine
@@ -58,33 +91,7 @@ class Ledger:
         """Insert one ticket; *opened* sets opened_at; ``resolve_after`` (timedelta) sets when it
         ended: closed_at for every final state, resolved_at too for ``resolved`` (as close_ticket)."""
         after = kw.pop("resolve_after", None)
-        state = kw.pop("state", "resolved")
-        row: dict[str, Any] = {
-            "requester": "alice",
-            "subject": "alice",
-            "channel": "portal",
-            "category": "identity/account",
-            "type": "incident",
-            "runbook": "unlock-account",
-            "runbook_sha256": "0" * 64,
-            "params": json.dumps({"user": "alice"}),
-            "state": state,
-            "impact": 3,
-            "urgency": 2,
-            "priority": 4,
-            "correlation_id": str(uuid.uuid4()),
-            "opened_at": stored(opened),
-            "updated_at": stored(opened),
-            "deadline_at": stored(opened + timedelta(minutes=5)),
-            "opened_by": kw.get("requester", "alice"),
-            "resolution_code": "solved_by_automation" if state == "resolved" else None,
-            "assignment_group": "service-desk-l2" if state == "escalated" else None,
-        }
-        if state in ("resolved", "escalated", "closed"):
-            row["closed_at"] = stored(opened + (after if after is not None else timedelta(seconds=30)))
-            if state == "resolved":
-                row["resolved_at"] = row["closed_at"]
-        row.update(kw)
+        row = ticket_row(opened, ended_after=after if after is not None else timedelta(seconds=30), **kw)
         with self.engine.begin() as conn:
             key = conn.execute(ticket.insert().values(**row)).inserted_primary_key
         assert key is not None

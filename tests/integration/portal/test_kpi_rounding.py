@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from runner.ledger.tables import ticket
-from runner.timeparse import stored
 from tests.portal_support import PortalServer, SignedIn
-from tests.seed import portal_ledger
+from tests.seed import portal_ledger, ticket_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
 
@@ -29,32 +28,17 @@ RESOLVED = 2000
 
 
 def _row(i: int, state: str, opened_by: str | None = None) -> dict[str, Any]:
-    opened = DAY + timedelta(seconds=i)
     requester = f"kr{i}-{uuid.uuid4().hex[:6]}"  # one ticket each: no repeats
-    row: dict[str, Any] = {
-        "requester": requester,
-        "subject": requester,
-        "channel": "portal",
-        "category": CATEGORY,
-        "type": "incident",
-        "runbook": "unlock-account",
-        "runbook_sha256": "0" * 64,
-        "params": json.dumps({"user": requester}),
-        "state": state,
-        "impact": 3,
-        "urgency": 2,
-        "priority": 4,
-        "correlation_id": str(uuid.uuid4()),
-        "opened_at": stored(opened),
-        "updated_at": stored(opened),
-        "deadline_at": stored(opened + timedelta(minutes=5)),
-        "opened_by": opened_by or requester,
-        "closed_at": stored(opened + timedelta(milliseconds=200)),
-        "resolution_code": "solved_by_automation" if state == "resolved" else None,
-        "resolved_at": stored(opened + timedelta(milliseconds=200)) if state == "resolved" else None,
-        "assignment_group": "service-desk-l2" if state == "escalated" else None,
-    }
-    return row
+    return ticket_row(
+        DAY + timedelta(seconds=i),
+        ended_after=timedelta(milliseconds=200),
+        state=state,
+        requester=requester,
+        subject=requester,
+        params=json.dumps({"user": requester}),
+        category=CATEGORY,
+        opened_by=opened_by or requester,
+    )
 
 
 def _figures(html: str) -> dict[str, str]:

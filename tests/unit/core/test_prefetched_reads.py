@@ -35,17 +35,15 @@ def _steps(app: Firstline, ticket_id: int) -> list[tuple[str, str, int, str]]:
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
+def _submit(app: Firstline, reads: tuple[Read, ...], dispatcher: Any) -> Any:
+    """An agent's unlock of alice, offered *reads*, handed to *dispatcher*."""
+    common = {"requester": "agent7", "roles": {"agent"}, "channel": "api"}
+    return app.runs.submit("fake-unlock", {"user": "alice"}, dispatcher=dispatcher, reads=reads, **common)
+
+
 def _run(app: Firstline, reads: tuple[Read, ...]) -> Any:
     inline = InlineDispatcher(lambda tid: app.runs.execute(tid))
-    sub = app.runs.submit(
-        "fake-unlock",
-        {"user": "alice"},
-        requester="agent7",
-        roles={"agent"},
-        channel="api",
-        dispatcher=inline,
-        reads=reads,
-    )
+    sub = _submit(app, reads, inline)
     return sub, inline.results[sub.ticket_id]
 
 
@@ -153,15 +151,7 @@ def _read_rows(app: Firstline) -> list[str]:
 
 def _submit_elsewhere(app: Firstline, reads: tuple[Read, ...]) -> int:
     broker = Broker()
-    sub = app.runs.submit(
-        "fake-unlock",
-        {"user": "alice"},
-        requester="agent7",
-        roles={"agent"},
-        channel="api",
-        dispatcher=broker,
-        reads=reads,
-    )
+    sub = _submit(app, reads, broker)
     assert broker.sent == [sub.ticket_id]
     return sub.ticket_id
 

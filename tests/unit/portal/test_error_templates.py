@@ -5,12 +5,10 @@ is filled in before the portal can translate it, so its sentence stayed English 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
-from babel.messages.pofile import read_po
+from tests.unit.portal.dutch_catalogue import REPO, untranslated
 
-REPO = Path(__file__).resolve().parents[3]
 # the runner's errors that portal.errors / the pages show to people, and the Text marker
 SHOWN = {
     "ParameterError",
@@ -24,7 +22,6 @@ SHOWN = {
     "ProofOfWorkRequired",
     "Text",
 }
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def _name(node: ast.expr) -> str | None:
@@ -74,15 +71,7 @@ def test_every_template_with_a_value_is_translated_to_dutch() -> None:
         if isinstance(text, str) and "%(" in text:
             templates.add(text)
     assert len(templates) > 40
-    with (REPO / "portal" / "locale" / "nl" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        catalog = read_po(fh, locale="nl")
-    missing, broken = [], []
-    for template in sorted(templates):
-        message = catalog.get(template)
-        if message is None or not message.string or message.fuzzy:
-            missing.append(template)
-        elif set(PLACEHOLDER.findall(str(message.string))) != set(PLACEHOLDER.findall(template)):
-            broken.append(template)
+    missing, broken = untranslated(templates)
     assert missing == [], "not in the Dutch catalogue (portal/texts.py, tools/portal_catalogues.py):\n" + "\n".join(
         missing
     )

@@ -6,19 +6,15 @@ Dutch entry whose placeholders match; an unknown type or a custom validator's te
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from babel.messages.pofile import read_po
 from fastapi.exceptions import RequestValidationError
 
 from portal import i18n, validation
 from portal.errors import _validation_message
+from tests.unit.portal.dutch_catalogue import REPO, untranslated
 
-REPO = Path(__file__).resolve().parents[3]
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 SECRET = "Hunter2Secret"
 
 
@@ -53,17 +49,7 @@ def test_every_template_is_a_constant_with_a_dutch_translation() -> None:
     assert built == [], "templates are constants filled in after translation, never f-strings:\n" + "\n".join(built)
     templates = {c.args[0].value for c in calls if c.args and isinstance(c.args[0], ast.Constant)}
     assert len(templates) > 30
-    with (REPO / "portal" / "locale" / "nl" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        catalog = read_po(fh, locale="nl")
-    missing, broken = [], []
-    for template in sorted(templates):
-        message = catalog.get(template)
-        if message is None or not message.string or message.fuzzy:
-            missing.append(template)
-            continue
-        for translated in message.string if isinstance(message.string, tuple) else (message.string,):
-            if set(PLACEHOLDER.findall(str(translated))) != set(PLACEHOLDER.findall(template)):
-                broken.append(template)
+    missing, broken = untranslated(templates)
     assert missing == [], "run tools/portal_catalogues.py (NL):\n" + "\n".join(missing)
     assert broken == []
 
