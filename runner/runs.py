@@ -68,6 +68,7 @@ from runner.errors import (
     PolicyDenied,
     RunbookError,
 )
+from runner.finalwatch import MISSING, FinalWatch
 from runner.inventory import Inventory, load_inventory
 from runner.ledger import progress as progress_mod
 from runner.ledger import tickets
@@ -269,6 +270,12 @@ class RunService:
         self._here: set[int] = set()
         self._republished: dict[int, float] = {}  # ticket id -> monotonic time of the last re-publish
         self._finished: OrderedDict[int, tuple[float, RunOutcome]] = OrderedDict()
+        # Runs executed elsewhere: one reader for all this process's waiters (runner.finalwatch).
+        self._watch = FinalWatch(engine, self._wake, log=self.log)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     # -- shared resources ------------------------------------------------------------
     @property
@@ -285,6 +292,7 @@ class RunService:
             return self._pool
 
     def close(self) -> None:
+        self._watch.close()
         if self._pool is not None:
             self._pool.close()
 
@@ -908,51 +916,72 @@ class RunService:
         """The outcome once the ticket is final (None if not within *timeout* seconds).
 
         A run executed here wakes the waiter when it ends. One executed by another process
-        (a Celery worker) is seen by reading its state: first after 10 ms, then after
-        pauses growing by half up to *poll* seconds — a fixed 0.25 s pause added 125 ms on
-        average to every answer (request-to-resolved latency in ``bench/burst.py``), and a
-        read of the state costs about 0.1 ms.
+        (a Celery worker) is seen by reading its state: once at once, then by this process's
+        ``FinalWatch``, which reads the states of every ticket waited for in one query per
+        20 ms tick and wakes the waiters (each waiter polling on its own took about a quarter
+        of a portal process's CPU in ``bench/burst.py``). *poll*: the longest a waiter sleeps
+        between its own looks at what was seen (seconds).
 
         A run executed in this process gives its full outcome (with secret outputs such as
         a temporary password, handed over once); otherwise the outcome is read from the
         ledger (no secrets). A database that cannot be read for a moment (a PostgreSQL
         restart) is waited out within *timeout*: the run goes on meanwhile, and failing the
         waiting request would make its client send it again (tests/integration/scaleout/
-        test_faults.py, PostgreSQL restart). ``NotFoundError`` for an unknown ticket."""
+        test_faults.py, PostgreSQL restart); at the end of *timeout* the waiter reads once
+        more itself, so a lasting error reaches it. ``NotFoundError`` for an unknown ticket."""
         deadline = time.monotonic() + timeout
-        pause = min(poll, 0.01)
-        while True:
-            with self._cond:
-                kept = self._finished.pop(ticket_id, None)
-                if kept is not None:
-                    return kept[1]
-                here = ticket_id in self._here
-            if not here:
-                try:
-                    # The state only; the steps are read once, when it is final (outcome_from_ledger).
-                    state = progress_mod.state_of(self.engine, ticket_id)
-                    if state is None:
-                        raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
-                    if state in tickets.FINAL_STATES:
-                        with self._cond:
-                            kept = self._finished.pop(ticket_id, None)
-                            if kept is not None:
-                                return kept[1]
-                            if ticket_id not in self._here:
-                                return self.outcome_from_ledger(ticket_id)
-                except (LedgerError, SQLAlchemyError):
-                    if time.monotonic() >= deadline:
-                        raise
-                    self.log.warning("run.wait_ledger_unavailable", ticket=tickets.number_of(ticket_id))
-                    time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-                    continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            with self._cond:
-                if ticket_id not in self._finished:
-                    self._cond.wait(min(pause, left))
-            pause = min(poll, pause * 1.5)
+        watching = False
+        try:
+            while True:
+                with self._cond:
+                    kept = self._finished.pop(ticket_id, None)
+                    if kept is not None:
+                        return kept[1]
+                    here = ticket_id in self._here
+                if not here:
+                    if watching:
+                        seen = self._watch.seen(ticket_id)  # None: not final yet
+                        found = self._final_outcome(ticket_id, seen) if seen is not None else None
+                        if found is not None:
+                            return found
+                    else:
+                        try:
+                            found = self._final_outcome(ticket_id, progress_mod.state_of(self.engine, ticket_id))
+                        except (LedgerError, SQLAlchemyError):
+                            if time.monotonic() >= deadline:
+                                raise
+                            self.log.warning("run.wait_ledger_unavailable", ticket=tickets.number_of(ticket_id))
+                        else:
+                            if found is not None:
+                                return found
+                        self._watch.add(ticket_id)
+                        watching = True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    # One look of its own: a final state the watch has not read yet, or the error
+                    # that kept it from reading (LedgerError / SQLAlchemyError) reaches the caller.
+                    return self._final_outcome(ticket_id, progress_mod.state_of(self.engine, ticket_id))
+                with self._cond:
+                    if ticket_id not in self._finished and self._watch.seen(ticket_id) is None:
+                        self._cond.wait(min(poll, left))
+        finally:
+            if watching:
+                self._watch.discard(ticket_id)
+
+    def _final_outcome(self, ticket_id: int, state: str | None) -> RunOutcome | None:
+        """The outcome when *state* (read from the ledger, None = no such ticket) is final,
+        preferring this process's own (with its once-only secrets); None while it is not."""
+        if state is None or state == MISSING:
+            raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
+        if state not in tickets.FINAL_STATES:
+            return None
+        with self._cond:
+            kept = self._finished.pop(ticket_id, None)
+            if kept is not None:
+                return kept[1]
+            if ticket_id in self._here:
+                return None  # ending here right now: its own outcome follows
+        return self.outcome_from_ledger(ticket_id)
 
     def outcome_from_ledger(self, ticket_id: int) -> RunOutcome:
         """The outcome as the ledger has it (steps from their rows; never any secret)."""
