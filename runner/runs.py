@@ -599,9 +599,9 @@ class RunService:
             with transaction(self.engine) as conn:
                 claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
                 # Sealed secret parameters (another process submitted): read and deleted with the claim.
-                token = sealed.take(conn, ticket_id, sealed.PARAMS) if claimed else None
-                # The look-up another process made for this request (sealed at submit): taken with the claim.
-                read_token = sealed.take(conn, ticket_id, sealed.READS) if claimed and kept is None else None
+                # With them, the look-up another process made for this request (sealed at submit).
+                taken = sealed.take_kinds(conn, ticket_id, (sealed.PARAMS, sealed.READS)) if claimed else {}
+                token, read_token = taken.get(sealed.PARAMS), taken.get(sealed.READS)
                 if claimed:  # the lease the heartbeat renews (runner.leases)
                     leases.take(conn, lease, self.settings.run_lease_seconds)
             if not claimed:

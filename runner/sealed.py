@@ -102,6 +102,23 @@ def take(conn: Connection, ticket_id: int, kind: str) -> str | None:
     return str(token) if gone.rowcount == 1 else None
 
 
+def take_kinds(conn: Connection, ticket_id: int, kinds: Sequence[str]) -> dict[str, str]:
+    """``take`` for several kinds in one read (and one delete when any is there): kind →
+    token of those present; ``{}`` also when a concurrent reader deleted them first."""
+    rows = conn.execute(
+        select(run_secret.c.kind, run_secret.c.token).where(
+            run_secret.c.ticket_id == ticket_id, run_secret.c.kind.in_(list(kinds))
+        )
+    ).all()
+    if not rows:
+        return {}
+    found = {str(r.kind): str(r.token) for r in rows}
+    gone = conn.execute(
+        delete(run_secret).where(run_secret.c.ticket_id == ticket_id, run_secret.c.kind.in_(list(found)))
+    )
+    return found if gone.rowcount == len(found) else {}
+
+
 def take_values(engine: Engine, key: RunKey | None, ticket_id: int, kind: str, ttl: float) -> dict[str, Any]:
     """``take`` in its own transaction, opened with *key* (``{}`` when absent, expired or
     not readable with *key*)."""

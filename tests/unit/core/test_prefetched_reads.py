@@ -227,3 +227,27 @@ def test_wire_form_keeps_the_age_and_drops_what_it_cannot_trust() -> None:
         {"reads": [dict(wire["reads"][0], at="soon")]},
     ):
         assert engine.reads_from_wire(junk) == []
+
+
+def test_secret_parameters_and_the_look_up_are_taken_together_with_the_claim(app: Firstline, worker: Firstline) -> None:
+    """Both sealed rows of a ticket (kinds params and reads) are read and deleted in the claim."""
+    broker = Broker()
+    chosen = "Kv-9 a chosen passphrase"
+    sub = app.runs.submit(
+        "fake-reset",
+        {"user": "alice", "new_password": chosen},
+        requester="agent7",
+        roles={"agent"},
+        channel="api",
+        dispatcher=broker,
+        reads=(_read(action="account_status"),),
+    )
+    with app.engine.connect() as c:
+        kinds = sorted(c.execute(select(run_secret.c.kind).where(run_secret.c.ticket_id == sub.ticket_id)).scalars())
+    assert kinds == [sealed.PARAMS, sealed.READS]
+    FakeConnector.script = {"reset_password": [{"changed": True}]}
+    out = worker.runs.execute(sub.ticket_id)
+    assert out is not None and out.state == "resolved"
+    assert FakeConnector.calls[0][1:] == ("reset_password", {"user": "alice", "new_password": chosen})
+    with app.engine.connect() as c:
+        assert c.execute(select(run_secret)).all() == []
