@@ -9,6 +9,7 @@ Every route here is GET (a unit test checks): nothing an auditor does changes st
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,7 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from portal import i18n
 from portal.deps import allow, portal_context
+from portal.errors import PortalError, unknown_fields_text
 from runner.auth import Principal
 from runner.queries import COUNT_CAP, DEFAULT_LIMIT, MAX_LIMIT, MAX_VALUE, LedgerReader
 
@@ -55,6 +58,41 @@ EVENT_KEYS = (
     "until",
 )
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+PAGE_KEYS = ("cursor", "limit")
+EXPORT_KEYS = ("format", "kind")
+
+
+def refuse_query(request: Request, accepted: tuple[str, ...], other: tuple[str, ...] = (), kind: str = "") -> None:
+    """422 for a query parameter given more than once (which value would count?), one this
+    route does not take, or (export) a filter of the other kind: dropping it would answer
+    with more (or other) rows than asked, looking like the filtered ones."""
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = [key for key, n in counts.items() if n > 1 and key in accepted + other]
+    if repeated:
+        text = i18n.gettext("is given more than once; give each filter once")
+        raise PortalError(422, "invalid_input", "; ".join(f"{key}: {text}" for key in repeated))
+    wrong_kind = [key for key in counts if key in other and key not in accepted]
+    if wrong_kind:
+        text = i18n.gettext("is not a filter of the kind=%(kind)s export") % {"kind": kind}
+        raise PortalError(422, "invalid_input", "; ".join(f"{key}: {text}" for key in wrong_kind))
+    unknown = [key for key in counts if key not in accepted]
+    if unknown:
+        raise PortalError(422, "invalid_input", unknown_fields_text(unknown, accepted))
+
+
+def refuse_export_query(request: Request) -> None:
+    """The export's parameters: format, kind and the filters of that kind, each once."""
+    kinds = request.query_params.getlist("kind")
+    if len(kinds) > 1:
+        refuse_query(request, EXPORT_KEYS + EVENT_KEYS + TICKET_KEYS)  # names every repeated one
+    kind = kinds[0] if kinds else "events"
+    if kind not in ("events", "tickets"):
+        return  # the route's own validation names the bad kind
+    keys = EVENT_KEYS if kind == "events" else TICKET_KEYS
+    other = tuple(k for k in (*EVENT_KEYS, *TICKET_KEYS) if k not in keys)
+    refuse_query(request, EXPORT_KEYS + keys, other, kind)
 
 
 def reader(request: Request) -> LedgerReader:
@@ -159,9 +197,15 @@ class ChainOut(BaseModel):
 
 @router.get("/tickets")
 def list_tickets(
-    user: Auditor, reader: Reader, params: TicketParams, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    request: Request,
+    user: Auditor,
+    reader: Reader,
+    params: TicketParams,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> PageOut:
     """Tickets matching the filter, newest first, one keyset page at a time."""
+    refuse_query(request, TICKET_KEYS + PAGE_KEYS)
     page, count = reader.tickets(params, cursor, limit)
     return PageOut(
         items=page.items, next_cursor=page.next_cursor, count=count.value, count_capped=count.capped, limit=page.limit
@@ -170,9 +214,15 @@ def list_tickets(
 
 @router.get("/audit/events")
 def list_events(
-    user: Auditor, reader: Reader, params: EventParams, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    request: Request,
+    user: Auditor,
+    reader: Reader,
+    params: EventParams,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> PageOut:
     """Audit events matching the filter, newest first, one keyset page at a time."""
+    refuse_query(request, EVENT_KEYS + PAGE_KEYS)
     page, count = reader.events(params, cursor, limit)
     return PageOut(
         items=page.items, next_cursor=page.next_cursor, count=count.value, count_capped=count.capped, limit=page.limit
@@ -181,6 +231,7 @@ def list_events(
 
 @router.get("/audit/export")
 def export(
+    request: Request,
     user: Auditor,
     reader: Reader,
     given: Annotated[dict[str, str], Depends(export_params)],
@@ -189,6 +240,7 @@ def export(
 ) -> StreamingResponse:
     """The current filter's rows (the same query parameters as the list) as CSV or JSON Lines,
     oldest first, streamed in batches. CSV cells are neutralised against formulas."""
+    refuse_export_query(request)
     keys = EVENT_KEYS if kind == "events" else TICKET_KEYS
     params = {k: v for k, v in given.items() if k in keys}
     body = reader.export(kind, format, params)  # validates everything before the first byte

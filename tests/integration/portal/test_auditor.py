@@ -180,3 +180,38 @@ def test_a_tampered_chain_is_reported_on_the_api_and_the_page(
         assert 'data-chain="broken"' in page.text and 'role="alert"' in page.text
     finally:
         auditor.client.close()
+
+
+def test_a_filter_the_api_cannot_apply_is_refused_not_dropped(
+    portal: PortalServer, signed_in: Callable[..., SignedIn], ledger_of: Callable[[PortalServer], Ledger]
+) -> None:
+    """A misspelt filter, a filter given twice or a filter of the other kind must not
+    silently widen (or swap) the result: the answer would look like the filtered rows."""
+    led = ledger_of(portal)
+    actor, other = unique("qaone"), unique("qatwo")
+    led.event(ts=AT, actor=actor, action="ldap.unlock_account", target="x")
+    led.event(ts=AT, actor=other, action="ldap.unlock_account", target="y")
+    auditor = signed_in("auditor")
+    refused = {
+        "/api/v1/audit/events?acter=" + actor: "acter",  # misspelt: was the whole ledger
+        f"/api/v1/audit/events?actor={actor}&actor={other}": "actor",  # twice: was the last one only
+        "/api/v1/tickets?actorr=" + actor: "actorr",
+        "/api/v1/tickets?state=escalated&state=resolved": "state",
+        f"/api/v1/audit/export?kind=events&format=csv&acter={actor}": "acter",
+        f"/api/v1/audit/export?kind=events&format=jsonl&actor={actor}&actor={other}": "actor",
+        "/api/v1/audit/export?kind=tickets&kind=events": "kind",
+        "/api/v1/audit/export?kind=tickets&action=ldap.unlock_account": "action",  # events only: was every ticket
+        "/api/v1/audit/export?kind=events&category=identity": "category",  # tickets only
+    }
+    for url, field in refused.items():
+        r = auditor.get(url)
+        assert r.status_code == 422, (url, r.status_code, r.text[:300])
+        error = r.json()["error"]
+        assert error["code"] == "invalid_input" and field in error["message"], (url, error)
+    dutch = auditor.get(f"/api/v1/audit/events?actor={actor}&actor={other}", headers={"Accept-Language": "nl"})
+    assert dutch.status_code == 422 and "meer dan eens" in dutch.json()["error"]["message"], dutch.text
+    # what is asked once and known still answers
+    ok = auditor.get("/api/v1/audit/export", params={"kind": "events", "format": "jsonl", "actor": actor})
+    assert ok.status_code == 200 and [json.loads(line)["actor"] for line in ok.text.splitlines()] == [actor]
+    page = auditor.get("/api/v1/audit/events", params={"actor": actor, "limit": "1", "cursor": ""})
+    assert page.status_code == 200 and page.json()["count"] == 1
