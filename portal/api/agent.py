@@ -96,7 +96,7 @@ def run_fix(
     again in this session answers with the first request's ticket as it stands now, without
     its once-only secret (a temporary password is shown once), and starts nothing.
     """
-    once = Idempotent(request, user, ctx.firstline.engine)
+    once = Idempotent(request, user, ctx.firstline.engine, body)
     first = once.first()
     if first is not None:
         earlier = ctx.firstline.runs.outcome_from_ledger(first)

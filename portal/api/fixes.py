@@ -56,7 +56,7 @@ def run(
         raise PortalError(404, "not_found", i18n.gettext("There is no fix with that name that you may run."))
     # Idempotency-Key (portal.api.idempotency): the same key again in this session answers with
     # the first run's ticket as it stands now (its once-only secrets are not repeated)
-    once = Idempotent(request, user, ctx.firstline.engine)
+    once = Idempotent(request, user, ctx.firstline.engine, body)
     first = once.first()
     if first is not None:
         earlier = ctx.firstline.runs.outcome_from_ledger(first)

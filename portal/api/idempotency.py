@@ -1,44 +1,71 @@
 """``Idempotency-Key`` for the JSON routes that start a run (``POST /api/v1/runs``,
 ``POST /api/v1/fixes/{runbook}``), on the rules of ``runner.formonce``.
 
-``once = Idempotent(request, user, engine)``; ``once.first()`` is the ticket number the
+``once = Idempotent(request, user, engine, body)``; ``once.first()`` is the ticket number the
 same key already started in this session (answer with that ticket as it stands now —
 never its once-only secrets — and start nothing), else None; then run inside
 ``with once.running() as done:`` and call ``done(ticket_number)``. A request refused
 before any ticket gives the key back, so the corrected request may use it. Without the
 header every method does nothing.
+
+The key answers only for the request it was first sent with (the route and the JSON body,
+``fingerprint``): sent again with another account, fix, parameter or reason it is refused
+(422), never answered with the first request's ticket as if the new request had been done.
+A second ``form_submission`` row, keyed by session + fingerprint, records the pairing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from fastapi import Request
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from portal import i18n
+from portal.errors import PortalError
 from portal.routes.fixes import session_key
 from runner.auth import Principal
 from runner.formonce import FormOnce, ticket_id_of
 
 
 class Idempotent:
-    def __init__(self, request: Request, user: Principal, engine: Engine) -> None:
+    def __init__(self, request: Request, user: Principal, engine: Engine, body: BaseModel) -> None:
         self.key = request.headers.get("idempotency-key")
         self.owner = session_key(user)
+        self.request_owner = f"{self.owner}\x00{fingerprint(request, body)}"
         self.once = FormOnce(engine)
 
     def first(self) -> int | None:
-        """The ticket id this key already started (``ParameterError`` for a malformed key)."""
+        """The ticket id this key already started for this same request; 422 when it started
+        another request (``ParameterError`` for a malformed key)."""
         if self.key is None:
             return None
         number = self.once.claim(self.owner, self.key)
-        return ticket_id_of(number) if number is not None else None
+        if number is None:
+            return None
+        if self.once.claim(self.request_owner, self.key) is None:  # the key's first request was another one
+            self.once.release(self.request_owner, self.key)
+            raise PortalError(
+                422,
+                "invalid_input",
+                i18n.gettext(
+                    "This Idempotency-Key was already used for another request (%(ticket)s); "
+                    "send a new key with a new request"
+                )
+                % {"ticket": number},
+            )
+        return ticket_id_of(number)
 
     @contextmanager
     def running(self) -> Iterator[Callable[[str], None]]:
         def done(ticket_number: str) -> None:
-            if self.key is not None:
+            if self.key is not None:  # the pairing first: a resend that sees the ticket finds it
+                self.once.claim(self.request_owner, self.key)  # the row exists (a ticket of a released try: updated)
+                self.once.done(self.request_owner, self.key, ticket_number)
                 self.once.done(self.owner, self.key, ticket_number)
 
         try:
@@ -47,3 +74,9 @@ class Idempotent:
             if self.key is not None:
                 self.once.release(self.owner, self.key)
             raise
+
+
+def fingerprint(request: Request, body: BaseModel) -> str:
+    """What makes two requests the same one: the method, the path and the JSON body's values."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(f"{request.method} {request.url.path}\x00{canonical}".encode()).hexdigest()

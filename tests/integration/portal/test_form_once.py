@@ -133,3 +133,37 @@ def test_the_agent_fix_api_idempotency_key_runs_once_and_shows_the_password_once
     assert refused.status_code == 422 and _tickets(portal) == before + 1
     ok = agent.post("/api/v1/fixes/account-unlock", json=body, headers=key)
     assert ok.status_code == 200 and _tickets(portal) == before + 2
+
+
+def test_an_idempotency_key_sent_again_with_another_request_is_refused(
+    portal: PortalServer, signed_in: Any, ldap_users: Any
+) -> None:
+    """The key answers for the request it was first sent with only: sent with another
+    account, fix or reason it must not answer 200 with the first request's ticket (which
+    reads as if the new request was done) nor start anything."""
+    agent: SignedIn = signed_in("agent")
+    first_user, _ = ldap_users.create_user(given="Ida", sn="Eerste")
+    other_user, _ = ldap_users.create_user(given="Otto", sn="Ander")
+    headers = {"X-CSRF-Token": agent.csrf, "Idempotency-Key": "Q" * 24}
+    body = {"user": first_user, "directory": "corp", "reason": "caller verified by callback"}
+    first = agent.post("/api/v1/fixes/account-unlock", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    before = _tickets(portal)
+    for path, changed in (
+        ("/api/v1/fixes/account-unlock", {**body, "user": other_user}),
+        ("/api/v1/fixes/password-reset", body),
+        ("/api/v1/fixes/account-unlock", {**body, "reason": "another reason"}),
+    ):
+        r = agent.post(path, json=changed, headers=headers)
+        assert r.status_code == 422, (path, changed, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "invalid_input" and "Idempotency-Key" in r.json()["error"]["message"]
+    assert _tickets(portal) == before
+    again = agent.post("/api/v1/fixes/account-unlock", json=body, headers=headers)  # the same request: replayed
+    assert again.status_code == 200 and again.json()["ticket"] == first.json()["ticket"], again.text
+    employee: SignedIn = signed_in("employee")
+    emp = {"X-CSRF-Token": employee.csrf, "Idempotency-Key": "E" * 24}
+    ran = employee.post("/api/v1/runs", json={"runbook": "account-status", "params": {}}, headers=emp)
+    assert ran.status_code == 201, ran.text
+    other = employee.post("/api/v1/runs", json={"runbook": "password-change", "params": {}}, headers=emp)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["error"]["message"], other.text
+    assert _tickets(portal) == before + 1
