@@ -6,6 +6,9 @@ bare ``firstline`` or command group, which prints its help); 3 internal error (d
 the log file, never a traceback); 4 the requester must act (ticket closed as
 ``requester_action_needed``: correct the value and try again).
 
+Every error line is in the reader's language (``--lang``, else FIRSTLINE_LANG, else LANG):
+``runner.clitexts`` words it, with the portal's gettext catalogue.
+
 Usage errors come from the click bundled inside typer (``typer._click``), not the
 separate ``click`` distribution: ``main`` catches those. Values people type are never
 echoed in an error when they could be secret (``-p``, ``--secret``, extra arguments).
@@ -27,7 +30,8 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as click_exc
 
-from runner.errors import FirstlineError, RunbookError
+from runner import clitexts as tx
+from runner.errors import FirstlineError, RunbookError, Text
 from runner.safetext import shown
 from runner.timeparse import EXAMPLES as TIME_EXAMPLES
 
@@ -136,19 +140,12 @@ def _parse_params(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             # The text is not repeated: it may be a password typed in the wrong place.
-            raise typer.BadParameter(
-                "each --param must be key=value, e.g. --param user=alice (the value given is not shown)",
-                param_hint="--param",
-            )
+            raise typer.BadParameter(Text(tx.PARAM_FORM), param_hint="--param")
         if key in values:
-            raise typer.BadParameter(f"'{_name(key)}' is given twice; give each parameter once", param_hint="--param")
+            raise typer.BadParameter(Text(tx.PARAM_TWICE, name=_name(key)), param_hint="--param")
         if not value:
             # `-p user=$U` with U unset must not fall back to the default (the person at the terminal).
-            raise typer.BadParameter(
-                f"'{_name(key)}' is given without a value; give a value, or leave --param {_name(key)} out "
-                "to use the runbook's default",
-                param_hint="--param",
-            )
+            raise typer.BadParameter(Text(tx.PARAM_EMPTY, name=_name(key)), param_hint="--param")
         values[key] = value
     return values
 
@@ -158,7 +155,7 @@ def _read_secret(name: str) -> str:
         return getpass.getpass(f"{name}: ")
     line = sys.stdin.readline()
     if not line:
-        raise typer.BadParameter(f"no value for secret '{name}' on standard input", param_hint="--secret")
+        raise typer.BadParameter(Text(tx.SECRET_NO_STDIN, name=name), param_hint="--secret")
     return line.rstrip("\n")
 
 
@@ -204,21 +201,14 @@ def run(
     rb = fl.runbook(name)
     for pname in values:
         if pname in rb.secret_params:
-            raise typer.BadParameter(
-                f"'{_name(pname)}' is secret: use --secret {_name(pname)} so it stays out of shell history "
-                "and ps (the value given is not shown)",
-                param_hint="--param",
-            )
-    secret_names = ", ".join(sorted(rb.secret_params)) or "none"
+            raise typer.BadParameter(Text(tx.PARAM_IS_SECRET, name=_name(pname)), param_hint="--param")
+    secret_names = ", ".join(sorted(rb.secret_params)) or Text(tx.NO_SECRETS)
     for sname in secret:
         if sname not in rb.secret_params:
             # Not repeated: a password typed after --secret by mistake must not reach the screen.
-            raise typer.BadParameter(
-                f"that is not a secret parameter of {name}; its secret parameters are: {secret_names}",
-                param_hint="--secret",
-            )
+            raise typer.BadParameter(Text(tx.NOT_A_SECRET, runbook=name, names=secret_names), param_hint="--secret")
         if sname in values:
-            raise typer.BadParameter(f"'{sname}' is given twice; give each secret once", param_hint="--secret")
+            raise typer.BadParameter(Text(tx.SECRET_TWICE, name=sname), param_hint="--secret")
         values[sname] = _read_secret(sname)
     me = _me()
     # --as: recorded as the portal records that person at sign-in (runner.routing), so the
@@ -463,7 +453,23 @@ def _time_option(value: str | None, option: str) -> datetime | None:
     try:
         return parse_instant(value, what=option)
     except TimeParseError as exc:
-        raise typer.BadParameter(str(exc).removeprefix(option).strip(), param_hint=option) from None
+        raise typer.BadParameter(_Trimmed(exc, option), param_hint=option) from None
+
+
+class _Trimmed(str):
+    """A refusal of ``runner.timeparse`` without the option's name in front (click puts it
+    back), in English as ``str`` and in the reader's language as ``translated``."""
+
+    error: FirstlineError
+    prefix: str
+
+    def __new__(cls, error: FirstlineError, prefix: str) -> _Trimmed:
+        obj = super().__new__(cls, str(error).removeprefix(prefix).strip())
+        obj.error, obj.prefix = error, prefix
+        return obj
+
+    def translated(self, gettext: tx.Gettext) -> str:
+        return self.error.translated(gettext).removeprefix(self.prefix).strip()
 
 
 def _time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -471,30 +477,39 @@ def _time_window(since: str | None, until: str | None) -> tuple[datetime | None,
     not later than ``--since``), as the portal's filters refuse it (``runner.queries``)."""
     lower, upper = _time_option(since, "--since"), _time_option(until, "--until")
     if lower is not None and upper is not None and upper <= lower:
-        raise typer.BadParameter(
-            "must be later than --since (--since is inclusive, --until exclusive)", param_hint="--until"
-        )
+        raise typer.BadParameter(Text(tx.UNTIL_BEFORE_SINCE), param_hint="--until")
     return lower, upper
 
 
-def usage_line(exc: click_exc.ClickException) -> str:
-    """One line for a usage error: what was wrong and where to look, never a typed value
-    that could be secret (extra arguments and rejected choices are not repeated)."""
+def usage_line(exc: click_exc.ClickException, lang: str = "en") -> str:
+    """One line for a usage error in *lang*: what was wrong and where to look, never a typed
+    value that could be secret (extra arguments and rejected choices are not repeated).
+
+    Click's own messages ("Missing argument", "No such command", "Invalid value for") are
+    translated as patterns (``runner.clitexts.PATTERNS``); one it words otherwise stays English."""
     ctx = getattr(exc, "ctx", None)
     where = shown(ctx.command_path, 60) if ctx is not None else "firstline"
     if isinstance(exc, click_exc.NoSuchOption):
-        what = f"no such option {shown(exc.option_name, 40)}"
+        what = tx.say(lang, tx.NO_SUCH_OPTION, option=shown(exc.option_name, 40))
         if exc.possibilities:
-            what += f" (did you mean {', '.join(sorted(shown(p, 40) for p in exc.possibilities))}?)"
+            options = ", ".join(sorted(shown(p, 40) for p in exc.possibilities))
+            what = tx.say(lang, tx.DID_YOU_MEAN, what=what, options=options)
     elif isinstance(exc, click_exc.BadParameter) and _choices(exc.param):
-        hint = shown(exc.param.get_error_hint() if exc.param is not None else "the value", 60)
-        what = f"{hint} must be one of: {', '.join(_choices(exc.param))}"
+        hint = shown(_hint(exc), 60)
+        what = tx.say(lang, tx.ONE_OF, label=hint, values=", ".join(_choices(exc.param)))
     elif exc.message.startswith("Got unexpected extra argument"):
-        what = "unexpected extra argument(s) (not shown); options take the form --name value"
+        what = tx.say(lang, tx.EXTRA_ARGUMENTS)
+    elif isinstance(exc, click_exc.BadParameter) and hasattr(exc.message, "translated"):  # ours: a Text
+        hint = exc.param_hint if isinstance(exc.param_hint, str) else _hint(exc)
+        what = shown(tx.say(lang, tx.INVALID_VALUE, hint=hint, message=tx.translate(exc.message, lang)), 300)
     else:
-        what = shown(exc.format_message(), 300)
+        what = shown(tx.translate(exc.format_message(), lang), 300)
     what = what.removeprefix("Error: ").rstrip(".")
-    return f"error: {what[:1].lower()}{what[1:]}. Try '{where} --help'."
+    return tx.say(lang, tx.ERROR, message=tx.say(lang, tx.TRY_HELP, what=f"{what[:1].lower()}{what[1:]}", where=where))
+
+
+def _hint(exc: click_exc.BadParameter) -> str:
+    return exc.param.get_error_hint() if exc.param is not None else "the value"
 
 
 def _choices(param: Any) -> list[str]:
@@ -628,10 +643,7 @@ def serve(
     if workers > 1 and settings.run_keys() is None:
         from runner.errors import ConfigError
 
-        raise ConfigError(
-            "serve --workers needs FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE): once-only values such as a "
-            "temporary password are handed between portal processes sealed with it"
-        )
+        raise ConfigError(tx.SERVE_NO_RUN_KEY)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -706,10 +718,10 @@ def worker(
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in wanted if q not in QUEUE_NAMES]
     if not wanted or unknown or len(set(wanted)) != len(wanted):
-        raise typer.BadParameter("give interactive, batch or both (comma-separated, each once)", param_hint="--queues")
+        raise typer.BadParameter(Text(tx.QUEUES), param_hint="--queues")
     url = settings.broker_url
     if url is None:
-        raise ConfigError("FIRSTLINE_BROKER_URL is not set: a worker needs a broker (docs/deployment.md)")
+        raise ConfigError(tx.WORKER_NO_BROKER)
     check_broker(url)  # ConfigError → exit 2: malformed, unreachable, login refused
     fl = _app()  # database, schema, audit key; ConfigError / LedgerError → exit 2
     try:
@@ -782,7 +794,7 @@ def worker(
     raise typer.Exit(int(node.exitcode or 0))
 
 
-def _missing_command(args: list[str]) -> str | None:
+def _missing_command(args: list[str]) -> Text | None:
     """One usage line for a bare ``firstline`` or a bare group (``firstline tickets``), else None.
 
     Issue 7 item 15: a usage mistake is exit 2 with one line that says what to do, not a page of help.
@@ -800,8 +812,7 @@ def _missing_command(args: list[str]) -> str | None:
         group, words = sub, [*words, arg]
     if not hasattr(group, "commands"):
         return None
-    cmd = " ".join(words)
-    return f"{cmd}: a command is missing (one of: {', '.join(sorted(group.commands))}); see '{cmd} --help'."
+    return Text(tx.MISSING_COMMAND, command=" ".join(words), commands=", ".join(sorted(group.commands)))
 
 
 def _reflow(doc: str) -> str:
@@ -828,9 +839,10 @@ _reflow_help(app)
 
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
+    lang = tx.chosen_lang(sys.argv[1:])  # of the error lines; never raises (--lang, FIRSTLINE_LANG, LANG)
     missing = _missing_command(sys.argv[1:])
     if missing is not None:
-        err.print(missing, markup=False)
+        err.print(tx.translate(missing, lang), markup=False)
         sys.exit(EXIT_USAGE)
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
@@ -841,23 +853,24 @@ def main() -> None:
     except click_exc.NoArgsIsHelpError:
         sys.exit(EXIT_USAGE)  # bare `firstline` / `firstline tickets`: the help is already printed (stdout)
     except click_exc.ClickException as exc:
-        err.print(usage_line(exc), markup=False)
+        err.print(usage_line(exc, lang), markup=False)
         sys.exit(EXIT_USAGE)
     except (typer.Abort, KeyboardInterrupt, EOFError):
-        err.print("aborted.", markup=False)
+        err.print(tx.say(lang, tx.ABORTED), markup=False)
         sys.exit(130)
     except RunbookError as exc:
-        err.print(str(exc), markup=False)
+        err.print("\n".join(tx.runbook_problem(p, lang) for p in exc.problems), markup=False)
         sys.exit(exc.exit_code)
-    except FirstlineError as exc:
-        err.print(f"error: {shown(exc, 500)}", markup=False)
+    except FirstlineError as exc:  # the one place domain errors become exit codes, in the reader's language
+        err.print(tx.say(lang, tx.ERROR, message=shown(tx.translate(exc, lang), 500)), markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - genuine bugs end here, logged, never a traceback on screen
         logged = _log_crash()
-        where = (
-            f"details are in the log file {shown(logged, 300)}"
+        kind = type(exc).__name__
+        line = (
+            tx.say(lang, tx.CRASHED_LOGGED, kind=kind, file=shown(logged, 300))
             if logged is not None
-            else "no log file could be written (check FIRSTLINE_DATA_DIR / FIRSTLINE_LOG_FILE)"
+            else tx.say(lang, tx.CRASHED_UNLOGGED, kind=kind)
         )
-        err.print(f"internal error ({type(exc).__name__}); {where}", markup=False)
+        err.print(line, markup=False)
         sys.exit(EXIT_INTERNAL)

@@ -2,6 +2,9 @@
 
 """Refresh the portal's gettext catalogues: extract, update en/nl, fill Dutch from NL below.
 
+They also hold the firstline CLI's error texts (``RUNNER_SOURCES``: runner/clitexts.py
+reads the Dutch catalogue as a data file).
+
     .venv/bin/python tools/portal_catalogues.py          # after adding or changing texts
 
 English msgstr stay empty (gettext falls back to the msgid). Dutch: a translation already
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from babel.messages.pofile import read_po, write_po
@@ -444,32 +448,87 @@ NL: dict[str, str | tuple[str, str]] = {
     "a JSON object": "een JSON-object",
     "a list": "een lijst",
     "null": "null",
+    # runner.clitexts: the firstline CLI's error lines (its own, click's, and plain-string errors of other runner modules)
+    "error: %(message)s": "fout: %(message)s",
+    "%(what)s. Try '%(where)s --help'.": "%(what)s. Zie '%(where)s --help'.",
+    "no such option %(option)s": "onbekende optie %(option)s",
+    "%(what)s (did you mean %(options)s?)": "%(what)s (bedoelt u %(options)s?)",
+    "unexpected extra argument(s) (not shown); options take the form --name value": "onverwacht extra argument (niet getoond); opties hebben de vorm --naam waarde",
+    "Invalid value for %(hint)s: %(message)s": "Ongeldige waarde voor %(hint)s: %(message)s",
+    "%(command)s: a command is missing (one of: %(commands)s); see '%(command)s --help'.": "%(command)s: er ontbreekt een opdracht (een van: %(commands)s); zie '%(command)s --help'.",
+    "aborted.": "afgebroken.",
+    "internal error (%(kind)s); details are in the log file %(file)s": "interne fout (%(kind)s); de details staan in het logbestand %(file)s",
+    "internal error (%(kind)s); no log file could be written (check FIRSTLINE_DATA_DIR / FIRSTLINE_LOG_FILE)": "interne fout (%(kind)s); er kon geen logbestand worden geschreven (controleer FIRSTLINE_DATA_DIR / FIRSTLINE_LOG_FILE)",
+    "each --param must be key=value, e.g. --param user=alice (the value given is not shown)": "elke --param moet sleutel=waarde zijn, bijvoorbeeld --param user=alice (de gegeven waarde wordt niet getoond)",
+    "'%(name)s' is given twice; give each parameter once": "'%(name)s' is twee keer gegeven; geef elke parameter één keer",
+    "'%(name)s' is given without a value; give a value, or leave --param %(name)s out to use the runbook's default": "'%(name)s' is gegeven zonder waarde; geef een waarde, of laat --param %(name)s weg om de standaardwaarde van het runbook te gebruiken",
+    "'%(name)s' is secret: use --secret %(name)s so it stays out of shell history and ps (the value given is not shown)": "'%(name)s' is geheim: gebruik --secret %(name)s, zodat het buiten de shellgeschiedenis en ps blijft (de gegeven waarde wordt niet getoond)",
+    "that is not a secret parameter of %(runbook)s; its secret parameters are: %(names)s": "dat is geen geheime parameter van %(runbook)s; de geheime parameters zijn: %(names)s",
+    "none": "geen",
+    "'%(name)s' is given twice; give each secret once": "'%(name)s' is twee keer gegeven; geef elk geheim één keer",
+    "no value for secret '%(name)s' on standard input": "geen waarde voor het geheim '%(name)s' op de standaardinvoer",
+    "must be later than --since (--since is inclusive, --until exclusive)": "moet later zijn dan --since (--since telt mee, --until niet)",
+    "give interactive, batch or both (comma-separated, each once)": "geef interactive, batch of allebei (gescheiden door komma's, elk één keer)",
+    "FIRSTLINE_BROKER_URL is not set: a worker needs a broker (docs/deployment.md)": "FIRSTLINE_BROKER_URL is niet ingesteld: een worker heeft een broker nodig (docs/deployment.md)",
+    "serve --workers needs FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE): once-only values such as a temporary password are handed between portal processes sealed with it": "serve --workers heeft FIRSTLINE_RUN_KEY (of FIRSTLINE_RUN_KEY_FILE) nodig: eenmalige waarden zoals een tijdelijk wachtwoord gaan daarmee verzegeld van het ene portaalproces naar het andere",
+    "FIRSTLINE_BROKER_URL is not set (e.g. redis://127.0.0.1:6379/0 or amqp://host:5672//)": "FIRSTLINE_BROKER_URL is niet ingesteld (bijvoorbeeld redis://127.0.0.1:6379/0 of amqp://host:5672//)",
+    "FIRSTLINE_BROKER_URL contains a space, line break or control character (the value is not shown); set it to the URL alone": "FIRSTLINE_BROKER_URL bevat een spatie, regeleinde of stuurteken (de waarde wordt niet getoond); zet er alleen de URL in",
+    "FIRSTLINE_BROKER_URL is not a valid URL": "FIRSTLINE_BROKER_URL is geen geldige URL",
+    "FIRSTLINE_BROKER_URL must be redis://host:port/N, rediss://..., amqp://user:password@host:port/vhost or amqps://... (the value given is not shown)": "FIRSTLINE_BROKER_URL moet redis://host:poort/N, rediss://..., amqp://gebruiker:wachtwoord@host:poort/vhost of amqps://... zijn (de gegeven waarde wordt niet getoond)",
+    "FIRSTLINE_BROKER_URL: the Redis database must be a number after the port, e.g. redis://host:6379/0 (the value given is not shown)": "FIRSTLINE_BROKER_URL: de Redis-database moet een getal na de poort zijn, bijvoorbeeld redis://host:6379/0 (de gegeven waarde wordt niet getoond)",
+    "FIRSTLINE_DATABASE_URL contains a line break or control character (the value is not shown); set it to the URL alone": "FIRSTLINE_DATABASE_URL bevat een regeleinde of stuurteken (de waarde wordt niet getoond); zet er alleen de URL in",
+    "FIRSTLINE_DATABASE_URL names an in-memory SQLite database, which keeps nothing; give a file, e.g. sqlite:////var/lib/firstline/firstline.db": "FIRSTLINE_DATABASE_URL noemt een SQLite-database in het geheugen, die niets bewaart; geef een bestand, bijvoorbeeld sqlite:////var/lib/firstline/firstline.db",
+    "FIRSTLINE_AUDIT_KEY must be at least 32 characters": "FIRSTLINE_AUDIT_KEY moet minstens 32 tekens lang zijn",
+    "Permission denied": "Geen toestemming",
+    "No such file or directory": "Bestand of map bestaat niet",
+    "Not a directory": "Geen map",
+    "Read-only file system": "Alleen-lezen bestandssysteem",
+    "Input should be a valid integer, unable to parse string as an integer": "de invoer moet een geheel getal zijn",
+    "Input should be greater than or equal to %(min)s": "de invoer moet minstens %(min)s zijn",
+    "Input should be less than or equal to %(max)s": "de invoer mag hoogstens %(max)s zijn",
+    "FIRSTLINE_DATABASE_URL is not a database URL Firstline can use (scheme '%(scheme)s'); e.g. sqlite:////var/lib/firstline/firstline.db or postgresql+psycopg2://user@host/db": "FIRSTLINE_DATABASE_URL is geen database-URL die Firstline kan gebruiken (schema '%(scheme)s'); bijvoorbeeld sqlite:////var/lib/firstline/firstline.db of postgresql+psycopg2://gebruiker@host/db",
+    "FIRSTLINE_DATABASE_URL cannot be used: %(file)s: %(reason)s": "FIRSTLINE_DATABASE_URL is niet te gebruiken: %(file)s: %(reason)s",
+    "database is not usable (FIRSTLINE_DATABASE_URL): %(problem)s": "de database is niet te gebruiken (FIRSTLINE_DATABASE_URL): %(problem)s",
+    "FIRSTLINE_DATABASE_URL: the database holds %(count)s table(s) but no Firstline schema (another application's database?); point it at an empty database or Firstline's own": "FIRSTLINE_DATABASE_URL: de database heeft %(count)s tabel(len) maar geen Firstline-schema (de database van een andere toepassing?); wijs een lege database aan of die van Firstline zelf",
+    "FIRSTLINE_BROKER_URL: the broker at %(place)s cannot be used: %(problem)s": "FIRSTLINE_BROKER_URL: de broker op %(place)s is niet te gebruiken: %(problem)s",
+    "%(variable)s cannot be used: %(path)s: %(reason)s. Set it to a directory this user can write (data dir now: %(data_dir)s).": "%(variable)s is niet te gebruiken: %(path)s: %(reason)s. Stel het in op een map waarin deze gebruiker kan schrijven (gegevensmap nu: %(data_dir)s).",
+    "no audit key: set FIRSTLINE_AUDIT_KEY (32+ random characters) or create the file FIRSTLINE_AUDIT_KEY_FILE=%(path)s (mode 600). Firstline creates a key itself only when FIRSTLINE_ENVIRONMENT=dev or test.": "geen auditsleutel: stel FIRSTLINE_AUDIT_KEY in (32 of meer willekeurige tekens) of maak het bestand FIRSTLINE_AUDIT_KEY_FILE=%(path)s aan (modus 600). Firstline maakt alleen zelf een sleutel bij FIRSTLINE_ENVIRONMENT=dev of test.",
+    "audit key file %(path)s may be read by other users (mode %(mode)s); chmod 600 it": "auditsleutelbestand %(path)s is leesbaar voor andere gebruikers (modus %(mode)s); zet het met chmod op 600",
+    "settings: %(problems)s": "instellingen: %(problems)s",
+    "%(variable)s: not a supported language; expected one of en (English), nl (Dutch)": "%(variable)s: geen ondersteunde taal; verwacht een van en (Engels), nl (Nederlands)",
+    "runbook '%(name)s' is not vetted; an admin must review it and run `firstline runbooks vet %(name)s --by NAME`": "runbook '%(name)s' is niet goedgekeurd; een beheerder moet het nakijken en `firstline runbooks vet %(name)s --by NAAM` uitvoeren",
+    "runbook '%(name)s' changed since it was vetted by %(by)s on %(date)s; it will not run until it is reviewed and vetted again": "runbook '%(name)s' is gewijzigd sinds %(by)s het op %(date)s goedkeurde; het wordt pas weer uitgevoerd als het opnieuw is nagekeken en goedgekeurd",
+    "an option in the URL's query is not known": "een optie in de query van de URL is onbekend",
+    "the Redis database number is out of range (the server has 16 by default: 0-15)": "het nummer van de Redis-database valt buiten het bereik (de server heeft er standaard 16: 0-15)",
+    "the Redis database must be a number, e.g. redis://host:6379/0": "de Redis-database moet een getal zijn, bijvoorbeeld redis://host:6379/0",
+    "the virtual host does not exist or the user may not use it": "de virtuele host bestaat niet of de gebruiker mag hem niet gebruiken",
+    "TLS failed; is that a TLS port (rediss://, amqps://)?": "TLS mislukte; is dat een TLS-poort (rediss://, amqps://)?",
+    "the host name does not resolve": "de hostnaam is niet op te zoeken",
+    "connection refused: nothing listens on that port": "verbinding geweigerd: er luistert niets op die poort",
+    "the server there did not answer as this kind of broker; check the scheme and port": "de server daar antwoordde niet als dit soort broker; controleer het schema en de poort",
+    "no answer within %(seconds)s s": "geen antwoord binnen %(seconds)s s",
+    "Missing argument %(name)s.": "Argument %(name)s ontbreekt.",
+    "Missing option %(name)s.": "Optie %(name)s ontbreekt.",
+    "No such command %(name)s.": "Onbekende opdracht %(name)s.",
+    "Option %(name)s requires an argument.": "Optie %(name)s vraagt een waarde.",
 }
+
+
+# Besides the portal: the CLI's error texts (runner/clitexts.py reads this catalogue too).
+RUNNER_SOURCES = ("runner/clitexts.py",)
 
 
 def main() -> int:
     pot = LOCALE / "messages.pot"
     if "--check" not in sys.argv:
-        subprocess.run(
-            [
-                PYBABEL,
-                "-q",
-                "extract",
-                "-F",
-                "portal/babel.cfg",
-                "-k",
-                "gettext",
-                "-k",
-                "N_",
-                "--no-location",
-                "--sort-output",
-                "-o",
-                str(pot),
-                ".",
-            ],
-            cwd=REPO,
-            check=True,
-        )
+        mapping = (REPO / "portal" / "babel.cfg").read_text()
+        mapping += "".join(f"\n[python: {source}]\n" for source in RUNNER_SOURCES)
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
+            cfg.write(mapping)
+        try:
+            _extract(pot, cfg.name)
+        finally:
+            Path(cfg.name).unlink()
         subprocess.run(
             [PYBABEL, "-q", "update", "-i", str(pot), "-d", str(LOCALE), "--no-wrap", "--ignore-obsolete"],
             cwd=REPO,
@@ -499,6 +558,29 @@ def main() -> int:
     for m in missing:
         print(f"untranslated (nl): {m}")
     return 1 if missing and "--check" in sys.argv else 0
+
+
+def _extract(pot: Path, mapping: str) -> None:
+    subprocess.run(
+        [
+            PYBABEL,
+            "-q",
+            "extract",
+            "-F",
+            mapping,
+            "-k",
+            "gettext",
+            "-k",
+            "N_",
+            "--no-location",
+            "--sort-output",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=REPO,
+        check=True,
+    )
 
 
 if __name__ == "__main__":

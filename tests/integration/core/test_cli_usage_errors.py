@@ -224,3 +224,126 @@ def test_help_lists_the_choices_and_exit_codes(env: dict[str, str]) -> None:
     assert "jsonl|csv" in fl(env, "audit", "export", "--help").stdout
     assert "no offset means UTC" in " ".join(fl(env, "audit", "export", "--help").stdout.split())
     assert "closed" in fl(env, "tickets", "list", "--help").stdout
+
+
+# Every kind of error line in the reader's language (runner.clitexts): `--lang` on `run`,
+# FIRSTLINE_LANG elsewhere. Same exit code and one line on stderr in both; the Dutch line
+# must not fall back to the English sentence.
+LANG_ERRORS = [
+    # click's own usage errors, worded by the CLI
+    ("missing-argument", ["run"], {}, "error: missing argument 'name'", "fout: argument 'name' ontbreekt"),
+    ("no-such-option", ["run", "x", "--dry-rn"], {}, "(did you mean --dry-run?)", "(bedoelt u --dry-run?)"),
+    ("no-such-command", ["nosuch"], {}, "no such command 'nosuch'", "onbekende opdracht 'nosuch'"),
+    ("choice", ["run", "x", "--role", "boss"], {}, "must be one of: agent, employee", "moet een van deze zijn"),
+    ("extra-argument", ["run", "x", "extra"], {}, "unexpected extra argument(s)", "onverwacht extra argument"),
+    ("number-range", ["tickets", "list", "--limit", "0"], {}, "greater than or equal to 1", "minstens 1 zijn"),
+    ("missing-command", ["tickets"], {}, "a command is missing", "er ontbreekt een opdracht"),
+    # the CLI's own refusals of what was typed
+    ("param-form", ["run", "account-unlock", "-p", "user"], {}, "each --param must be key=value", "elke --param"),
+    ("param-twice", ["run", "x", "-p", "user=a", "-p", "user=b"], {}, "is given twice", "twee keer gegeven"),
+    ("secret-on-line", ["run", "password-reset", "-p", "new_password=x"], {}, "is secret: use", "is geheim: gebruik"),
+    ("time", ["tickets", "list", "--since", "garbage"], {}, "is not a date or time", "is geen datum of tijd"),
+    (
+        "empty-window",
+        ["audit", "export", "--since", "2026-01-02", "--until", "2026-01-01"],
+        {},
+        "must be later",
+        "moet later",
+    ),
+    ("queues", ["worker", "--queues", "x"], {}, "give interactive, batch or both", "geef interactive, batch"),
+    # domain errors mapped to exit codes in main()
+    (
+        "unknown-parameter",
+        ["run", "account-unlock", "-p", "colour=red"],
+        {},
+        "unknown parameter(s): colour",
+        "onbekende parameter(s): colour",
+    ),
+    ("no-runbook", ["run", "no-such-runbook"], {}, "no runbook named 'no-such-runbook'", "geen runbook met de naam"),
+    (
+        "no-ticket",
+        ["tickets", "show", "FL-009999"],
+        {},
+        "error: ticket FL-009999 does not exist",
+        "fout: ticket FL-009999 bestaat niet",
+    ),
+    ("not-a-ticket", ["tickets", "show", "xx"], {}, "is not a ticket number", "is geen ticketnummer"),
+    # configuration
+    (
+        "database-url",
+        ["tickets", "list"],
+        {"FIRSTLINE_DATABASE_URL": "foo://x"},
+        "is not a database URL Firstline can use (scheme 'foo')",
+        "is geen database-URL die Firstline kan gebruiken (schema 'foo')",
+    ),
+    (
+        "broker-url",
+        ["worker"],
+        {"FIRSTLINE_BROKER_URL": "bad"},
+        "FIRSTLINE_BROKER_URL must be redis://",
+        "FIRSTLINE_BROKER_URL moet redis://",
+    ),
+    (
+        "broker-down",
+        ["worker"],
+        {"FIRSTLINE_BROKER_URL": "redis://127.0.0.1:1/0"},
+        "connection refused: nothing listens",
+        "verbinding geweigerd: er luistert niets",
+    ),
+    (
+        "no-broker",
+        ["worker"],
+        {},
+        "FIRSTLINE_BROKER_URL is not set: a worker needs a broker",
+        "FIRSTLINE_BROKER_URL is niet ingesteld",
+    ),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+@pytest.mark.parametrize(
+    ("args", "extra", "english", "dutch"), [c[1:] for c in LANG_ERRORS], ids=[c[0] for c in LANG_ERRORS]
+)
+def test_error_lines_are_in_the_chosen_language(
+    env: dict[str, str], lang: str, args: list[str], extra: dict[str, str], english: str, dutch: str
+) -> None:
+    env = {**env, **extra, "LANG": "C.UTF-8"}
+    if args[0] == "run":
+        args = [*args, "--lang", lang]
+    else:
+        env["FIRSTLINE_LANG"] = lang
+    r = fl(env, *args)
+    everything = r.stdout + r.stderr
+    assert r.returncode == 2 and r.stdout == "", everything
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in everything, everything
+    if args != ["tickets"]:  # a bare group says only what is missing
+        assert lines[0].startswith("error: " if lang == "en" else "fout: "), lines[0]
+    assert (english if lang == "en" else dutch) in lines[0], lines[0]
+    if lang == "nl":
+        assert english not in lines[0], lines[0]
+
+
+def test_a_runbook_refusal_is_in_the_chosen_language(env: dict[str, str], tmp_path: Path) -> None:
+    books = tmp_path / "unvetted"
+    books.mkdir()
+    (books / "account-unlock.yaml").write_bytes((REPO / "runbooks" / "account-unlock.yaml").read_bytes())
+    env = {**env, "FIRSTLINE_RUNBOOKS_DIR": str(books)}
+    for lang, said in (("en", "is not vetted; an admin must review it"), ("nl", "is niet goedgekeurd")):
+        r = fl(env, "run", "account-unlock", "-p", "user=alice", "--lang", lang)
+        assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+        assert r.stderr.splitlines() == [r.stderr.strip()] and said in r.stderr, r.stderr
+        assert r.stderr.startswith(str(books / "account-unlock.yaml") + ":1: runbook 'account-unlock' "), r.stderr
+
+
+def test_lang_wins_over_the_settings_and_a_bad_language_setting_is_said_in_the_locale(env: dict[str, str]) -> None:
+    r = fl({**env, "FIRSTLINE_LANG": "nl"}, "run", "no-such-runbook", "--lang", "en")
+    assert r.returncode == 2 and r.stderr.startswith("error: no runbook named"), r.stderr
+    r = fl({**env, "LANG": "nl_NL.UTF-8"}, "tickets", "show", "FL-009999")
+    assert r.returncode == 2 and r.stderr == "fout: ticket FL-009999 bestaat niet\n", r.stderr
+    r = fl({**env, "FIRSTLINE_LANG": "fr", "LANG": "nl_NL.UTF-8"}, "tickets", "list")
+    assert r.returncode == 2 and r.stderr.startswith("fout: instellingen: FIRSTLINE_LANG: geen ondersteunde taal"), (
+        r.stderr
+    )
+    r = fl({**env, "FIRSTLINE_LANG": "fr", "LANG": "C"}, "tickets", "list")
+    assert r.returncode == 2 and r.stderr.startswith("error: settings: FIRSTLINE_LANG: not a supported language")
