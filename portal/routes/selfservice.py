@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import threading
 import time
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -76,6 +77,18 @@ _RUNNER_TEXTS = (
         "e-mail address on file."
     ),
 )
+
+
+def control_character_text(new_password: str | None) -> str | None:
+    """The refusal of a new password holding a control character (NUL, tab, line break...),
+    in the request's language, else None. ``runner.params`` refuses such a secret when the
+    run starts, after the code was redeemed: checked here first, the code is kept."""
+    if new_password and any(unicodedata.category(ch) == "Cc" for ch in new_password):
+        return i18n.gettext(
+            "The new password contains a control character (such as a tab or a line break), "
+            "which cannot be part of a password. Type it without."
+        )
+    return None
 
 
 def refusal_text(exc: PasswordRefused, ctx: PortalContext, lang: str) -> str:
@@ -262,6 +275,9 @@ def _redeem(
     if purpose == "reset" and (new_password or "") != (again or ""):
         msg = i18n.gettext("The two new passwords are not the same. Type the same password twice.")
         return _code_page(request, purpose, ctx, sent=False, error=msg, status=422, login=login)
+    control = control_character_text(new_password) if purpose == "reset" else None
+    if control is not None:  # before the code is looked at: no try spent, the code kept
+        return _code_page(request, purpose, ctx, sent=False, error=control, status=422, login=login)
     try:
         proof = selfservice_of(ctx).redeem(
             login, code, purpose, new_password=new_password, client_ip=client.address, user_agent=client.user_agent

@@ -457,6 +457,43 @@ def test_api_reset_and_password_refusal_keeps_the_code(
     assert r.status_code == 400 and r.json()["error"]["code"] == "code_invalid"
 
 
+def test_a_new_password_with_control_characters_is_refused_before_the_code_is_used(
+    portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon]
+) -> None:
+    """A NUL, tab or line break in the new password cannot be set (the runner refuses it):
+    it is refused before the code is redeemed, so the code still works and no request ends
+    without a ticket. It burned the code (API and page) and opened no ticket."""
+    for channel in ("api", "page"):
+        user, old = ldap_users.create_user()
+        a = anon()
+        headers = {"X-CSRF-Token": a.csrf}
+        if channel == "api":
+            assert a.client.post("/api/v1/reset/request", json={"login": user}, headers=headers).status_code == 202
+        else:
+            assert a.request_code(user).status_code == 303
+        code = wait_for_code(user)
+        for bad in ("Qx-hjkmq8wxyHJ \x00Wm-KMQW8hjk", "Qx-hjkmq8wxyHJ\tWm-KMQW8hjk", "Qx-hjkmq8wxyHJ\r\nWm-KMQW8hjk"):
+            if channel == "api":
+                body = {"login": user, "code": code, "new_password": bad}
+                r = a.client.post("/api/v1/reset/confirm", json=body, headers=headers)
+                assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+                assert "control character" in r.json()["error"]["message"], r.text
+            else:
+                r = a.confirm(user, code, bad)
+                assert r.status_code == 422 and "control character" in r.text, (r.status_code, r.text[-800:])
+        assert portal.query("SELECT COUNT(*) FROM ticket WHERE subject = :u", u=user) == [(0,)]
+        assert ldap_users.bind_ok(user, old)
+        new = good_password()
+        if channel == "api":
+            r = a.client.post(
+                "/api/v1/reset/confirm", json={"login": user, "code": code, "new_password": new}, headers=headers
+            )
+            assert r.status_code == 200 and r.json()["state"] == "resolved", r.text
+        else:
+            assert a.confirm(user, code, new).status_code == 303
+        assert ldap_users.bind_ok(user, new)
+
+
 # -- items 11-13: tries, expiry, invalidation by a password change ---------------------------------------
 
 
