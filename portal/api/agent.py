@@ -16,10 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from portal import runs
+from portal import i18n, runs
 from portal.api import StrictBody
 from portal.api.idempotency import Idempotent
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
+from portal.errors import PortalError
 from runner import agent
 from runner.auth import Principal
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
@@ -50,6 +51,26 @@ class FixAnswer(BaseModel):
     resolution_note: str | None
     reason: str | None
     temporary_password: str | None = None
+
+
+ACCOUNT_FIELDS = ("user", "directory")
+HOST_FIELDS = ("choice", "on_behalf_of")
+
+
+def refuse_unused(runbook: str, body: FixBody) -> None:
+    """422 for a field of the other kind of fix (``user`` / ``directory`` on a host fix,
+    ``choice`` / ``on_behalf_of`` on an account fix): dropped, the fix would run other than
+    asked (in the agent's own name, or for nobody in particular) and answer as if done."""
+    kind = agent.FIXES.get(runbook)
+    if kind is None:
+        return  # runner.agent names the unknown fix (404)
+    takes, other = (ACCOUNT_FIELDS, HOST_FIELDS) if kind == "account" else (HOST_FIELDS, ACCOUNT_FIELDS)
+    unused = [name for name in other if getattr(body, name) not in (None, "")]
+    if unused:
+        text = i18n.gettext("is not used by this fix (it takes: %(fields)s)") % {
+            "fields": ", ".join(("reason", *takes))
+        }
+        raise PortalError(422, "invalid_input", "; ".join(f"{name}: {text}" for name in unused))
 
 
 @router.get("/directories")
@@ -96,6 +117,7 @@ def run_fix(
     again in this session answers with the first request's ticket as it stands now, without
     its once-only secret (a temporary password is shown once), and starts nothing.
     """
+    refuse_unused(runbook, body)
     once = Idempotent(request, user, ctx.firstline.engine, body)
     first = once.first()
     if first is not None:

@@ -240,6 +240,35 @@ def test_host_fixes_take_only_inventory_choices(portal: PortalServer, agent: Sig
     assert _tickets(portal) == tickets
 
 
+@pytest.mark.parametrize(
+    ("runbook", "extra", "field"),
+    [
+        ("printer-queue-clear", {"choice": "office-1", "user": "alice", "directory": "corp"}, "user"),
+        ("disk-cleanup", {"choice": "app-cache", "directory": "corp"}, "directory"),
+        ("account-unlock", {"user": "NEW", "directory": "corp", "on_behalf_of": "bob"}, "on_behalf_of"),
+        ("password-reset", {"user": "NEW", "directory": "corp", "choice": "office-1"}, "choice"),
+    ],
+)
+def test_a_field_the_fix_does_not_use_is_refused_not_dropped(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any, runbook: str, extra: dict[str, str], field: str
+) -> None:
+    """A printer fix sent with user=alice ran in the agent's own name (the user dropped), an
+    unlock sent with on_behalf_of=bob ran without it: each answered as if done as asked."""
+    if extra.get("user") == "NEW":  # a throwaway account: without the fix the run goes ahead
+        extra = {**extra, "user": ldap_users.create_user()[0]}
+    tickets, lookups = _tickets(portal), _events(portal, "agent.account_lookup")
+    r = _api(agent, runbook, {"reason": REASON, **extra})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+    assert field in r.json()["error"]["message"], r.text
+    assert _tickets(portal) == tickets and _events(portal, "agent.account_lookup") == lookups
+    nl = agent.post(
+        f"/api/v1/fixes/{runbook}",
+        json={"reason": REASON, **extra},
+        headers={"X-CSRF-Token": agent.csrf, "Accept-Language": "nl"},
+    )
+    assert nl.status_code == 422 and "wordt niet gebruikt" in nl.json()["error"]["message"], nl.text
+
+
 def test_forged_csrf_changes_nothing(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
     user, pw = ldap_users.create_user()
     ldap_users.lock(user)
