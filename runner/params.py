@@ -25,6 +25,12 @@ OWN_ACCOUNT_ONLY = "%(label)s: employees can only act on their own account"
 param_label = routing.param_label
 
 
+def secret_has_controls(value: str) -> bool:
+    """True when *value* holds a control character (Unicode category Cc: NUL, tab, line
+    break...), which no secret parameter may hold (a password is typed on one line)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
 def _has_controls(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
 
@@ -60,7 +66,7 @@ def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
     if "\x00" in raw:
         raise ParameterError("%(label)s contains a NUL character", label=label)
     if p.type == "secret":
-        if any(unicodedata.category(ch) == "Cc" for ch in raw):
+        if secret_has_controls(raw):
             raise ParameterError("%(label)s contains control characters", label=label)
         return raw
     if _has_controls(raw):

@@ -61,6 +61,7 @@ from runner.ledger.audit import Actor
 from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
 from runner.ledger.store import reading, transaction
 from runner.oplog import get_logger, remember_secret
+from runner.params import secret_has_controls
 from runner.pow import Challenge, ProofOfWork
 from runner.runbook import ACCOUNT_PATTERN
 
@@ -93,6 +94,12 @@ class ProofOfWorkRequired(FirstlineError):
     def __init__(self, challenge: Challenge) -> None:
         super().__init__(POW_REQUIRED)
         self.challenge = challenge
+
+
+CONTROL_CHARACTER_MESSAGE = (
+    "The new password contains a control character (such as a tab or a line break), "
+    "which cannot be part of a password. Type it without."
+)
 
 
 class PasswordRefused(FirstlineError):
@@ -452,6 +459,9 @@ class SelfService:
             raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
         if new_password is not None:
             remember_secret(new_password)
+            if purpose == "reset" and secret_has_controls(new_password):
+                # runner.params refuses it when the run starts, after the code would be used up
+                raise PasswordRefused(CONTROL_CHARACTER_MESSAGE, "invalid_characters")
         typed = normalize_code(code if isinstance(code, str) else "")
         if len(typed) >= CODE_DIGITS:  # shorter typing is no code (and would mask too much)
             remember_secret(typed)

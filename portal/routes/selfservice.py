@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import threading
 import time
-import unicodedata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -49,6 +48,7 @@ from runner.auth import DirectoryUnavailable, Principal
 from runner.errors import NotFoundError
 from runner.formonce import ticket_id_of
 from runner.mytickets import outcome
+from runner.params import secret_has_controls
 from runner.pow import Challenge
 from runner.runs import PROOF_SELFSERVICE
 from runner.selfservice import (
@@ -83,7 +83,7 @@ def control_character_text(new_password: str | None) -> str | None:
     """The refusal of a new password holding a control character (NUL, tab, line break...),
     in the request's language, else None. ``runner.params`` refuses such a secret when the
     run starts, after the code was redeemed: checked here first, the code is kept."""
-    if new_password and any(unicodedata.category(ch) == "Cc" for ch in new_password):
+    if new_password and secret_has_controls(new_password):  # the runner's rule (runner.params)
         return i18n.gettext(
             "The new password contains a control character (such as a tab or a line break), "
             "which cannot be part of a password. Type it without."

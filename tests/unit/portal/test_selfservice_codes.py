@@ -352,3 +352,18 @@ def test_other_refusals_after_the_proof_go_to_the_runbook(setup: Any) -> None:
     assert proof.runbook == "password-reset"  # the run refuses and escalates with its own reason
     with pytest.raises(CodeInvalid):
         svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
+@pytest.mark.parametrize(
+    "bad", ["tab\there long password", "nul\x00 long password", "line\nbreak long password", "\x7f del long password"]
+)
+def test_a_new_password_with_a_control_character_is_refused_before_the_code_is_used(setup: Any, bad: str) -> None:
+    """runner.params refuses such a secret when the run starts; redeem refuses it first, so
+    the code is neither tried nor used up (any caller, not only the portal's check)."""
+    svc, _clock, _app = setup
+    code = ask(svc)
+    with pytest.raises(PasswordRefused) as err:
+        svc.redeem("alice", code, "reset", new_password=bad)
+    assert err.value.reason == "invalid_characters" and bad not in str(err.value)
+    proof = svc.redeem("alice", code, "reset", new_password="a long enough new password")  # still live
+    assert proof.username == "alice"
