@@ -108,6 +108,9 @@ def scope(app: Firstline, who: Principal) -> list[Directory]:
     return [dirs.entries[k] for k in keys if k in dirs.entries]
 
 
+NO_SUCH_ACCOUNT = "There is no account with that name in %(directory)s"
+
+
 def directory_in_scope(app: Firstline, who: Principal, key: object) -> Directory:
     """The declared directory *key*, if *who* is an agent who may act on it."""
     if "agent" not in who.roles:
@@ -310,7 +313,7 @@ def prepare_fix(
         user = account_name(values.get("user"))
         view, read = _lookup(app, who, d.key, user, client_ip=client_ip, user_agent=user_agent)
         if not view.exists:
-            raise ParameterError("There is no account with that name in %(directory)s", directory=d.label)
+            raise ParameterError(NO_SUCH_ACCOUNT, directory=d.label)
         if view.protected:
             _audit(
                 app,
@@ -339,7 +342,18 @@ def prepare_fix(
     behalf = values.get("on_behalf_of")
     requester = who.account
     if behalf not in (None, ""):  # recorded as the portal records that person (runner.routing)
-        requester = app.inventory.directories.principal(principal(behalf, what=Text("On behalf of")), "On behalf of")
+        raw = principal(behalf, what=Text("On behalf of"))
+        dirs = app.inventory.directories
+        requester = dirs.principal(raw, "On behalf of")
+        if dirs.entries:
+            # The ticket and the audit name this person as the one served: it must be a real
+            # account in a directory this agent may act on (looked up and audited as any look-up).
+            key, name = dirs.split(raw, "On behalf of")
+            view, _read = _lookup(
+                app, who, key if key is not None else dirs.default, name, client_ip=client_ip, user_agent=user_agent
+            )
+            if not view.exists:
+                raise ParameterError(NO_SUCH_ACCOUNT, directory=view.directory_label)
     return FixRequest(runbook, {CHOICE_PARAM[kind]: choice}, requester, note)
 
 

@@ -489,3 +489,24 @@ def test_refusals_on_the_pages_are_in_dutch_too(portal: PortalServer, agent: Sig
     assert r.status_code == 422 and r.json()["error"]["message"] == (
         "De reden bevat stuur-, onzichtbare of tekstrichtingstekens"
     )
+
+
+@pytest.mark.parametrize(
+    ("behalf", "status"),
+    [
+        ("nosuchperson99", 422),  # no such account in the default directory
+        ("nosuchperson99@example.org", 422),
+        ("bob@example.test", 403),  # the AD directory: not in this agent's scope
+        ("EXAMPLE\\bob", 403),
+    ],
+)
+def test_a_host_fix_on_behalf_of_someone_who_is_not_an_account_in_scope_is_refused(
+    portal: PortalServer, agent: SignedIn, behalf: str, status: int
+) -> None:
+    """The ticket and the audit name the person served: any name was recorded before (a
+    person who does not exist, or one in a directory the agent may not act on)."""
+    before = _tickets(portal)
+    r = _api(agent, "printer-queue-clear", {"reason": REASON, "choice": "office-1", "on_behalf_of": behalf})
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["message"]
+    assert _tickets(portal) == before  # nothing started, nothing recorded in anyone's name

@@ -179,16 +179,8 @@ def test_host_fix_request(no_connectors: Firstline) -> None:
         no_connectors, AGENT, "service-restart", {"choice": "lab-daemon"}, " why ", client_ip=None, user_agent=None
     )
     assert (fix.params, fix.requester, fix.work_note) == ({"service": "lab-daemon"}, AGENT.account, "why")
-    fix = agent.prepare_fix(
-        no_connectors,
-        AGENT,
-        "disk-cleanup",
-        {"choice": "app-cache", "on_behalf_of": "bob@example.org"},
-        "why",
-        client_ip=None,
-        user_agent=None,
-    )
-    assert fix.params == {"location": "app-cache"} and fix.requester == "bob@example.org"
+    # a valid on_behalf_of is looked up in the directory (tests/integration/portal/test_agent.py);
+    # a malformed one is refused before any look-up
     with pytest.raises(ParameterError):
         agent.prepare_fix(
             no_connectors,
