@@ -159,7 +159,7 @@ class Catalogue:
         except FirstlineError as exc:
             raise PolicyDenied("%(problem)s; name the person approving in plain text", problem=str(exc)) from None
         if actor_id is not None:
-            principal(actor_id, what="the acting person")
+            principal(actor_id, what=Text("the acting person"))
         rb = self.runbook(name)  # must load cleanly: a broken runbook cannot be vetted
         # An approval exists only with its audit event: the lock file is written inside the
         # transaction that appends the event (a failed write rolls the event back), and put

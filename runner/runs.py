@@ -67,6 +67,7 @@ from runner.errors import (
     ParameterError,
     PolicyDenied,
     RunbookError,
+    Text,
 )
 from runner.finalwatch import MISSING, FinalWatch
 from runner.inventory import Inventory, load_inventory
@@ -137,9 +138,9 @@ def actor_for(
 ) -> Actor:
     """Who acts (*actor_id*, or the requester acting for themself) on whose behalf (the
     requester). Both are validated as account names; ``ParameterError`` otherwise."""
-    principal(requester, what="the requester (--as)")
+    principal(requester, what=Text("the requester (--as)"))
     if actor_id is not None:
-        principal(actor_id, what="the acting person")
+        principal(actor_id, what=Text("the acting person"))
     return Actor(
         actor_id or requester,
         tuple(sorted(roles)),
