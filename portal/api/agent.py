@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -57,20 +58,28 @@ ACCOUNT_FIELDS = ("user", "directory")
 HOST_FIELDS = ("choice", "on_behalf_of")
 
 
-def refuse_unused(runbook: str, body: FixBody) -> None:
-    """422 for a field of the other kind of fix (``user`` / ``directory`` on a host fix,
-    ``choice`` / ``on_behalf_of`` on an account fix): dropped, the fix would run other than
-    asked (in the agent's own name, or for nobody in particular) and answer as if done."""
+def unused_fields_problem(runbook: str, given: Mapping[str, object]) -> str | None:
+    """What *given* (the request's fields) holds of the other kind of fix (``user`` /
+    ``directory`` on a host fix, ``choice`` / ``on_behalf_of`` on an account fix), in the
+    request's language, or None. Dropped, the fix would run other than asked (in the agent's
+    own name, or for nobody in particular) and answer as if done. An empty field is no
+    value. The one rule of the API and the desk's form route."""
     kind = agent.FIXES.get(runbook)
     if kind is None:
-        return  # runner.agent names the unknown fix (404)
+        return None  # runner.agent names the unknown fix (404)
     takes, other = (ACCOUNT_FIELDS, HOST_FIELDS) if kind == "account" else (HOST_FIELDS, ACCOUNT_FIELDS)
-    unused = [name for name in other if getattr(body, name) not in (None, "")]
-    if unused:
-        text = i18n.gettext("is not used by this fix (it takes: %(fields)s)") % {
-            "fields": ", ".join(("reason", *takes))
-        }
-        raise PortalError(422, "invalid_input", "; ".join(f"{name}: {text}" for name in unused))
+    unused = [name for name in other if given.get(name) not in (None, "")]
+    if not unused:
+        return None
+    text = i18n.gettext("is not used by this fix (it takes: %(fields)s)") % {"fields": ", ".join(("reason", *takes))}
+    return "; ".join(f"{name}: {text}" for name in unused)
+
+
+def refuse_unused(runbook: str, body: FixBody) -> None:
+    """422 (``invalid_input``) with ``unused_fields_problem``'s message, if any."""
+    problem = unused_fields_problem(runbook, body.model_dump())
+    if problem is not None:
+        raise PortalError(422, "invalid_input", problem)
 
 
 @router.get("/directories")

@@ -64,22 +64,33 @@ PAGE_KEYS = ("cursor", "limit")
 EXPORT_KEYS = ("format", "kind")
 
 
-def refuse_query(request: Request, accepted: tuple[str, ...], other: tuple[str, ...] = (), kind: str = "") -> None:
-    """422 for a query parameter given more than once (which value would count?), one this
-    route does not take, or (export) a filter of the other kind: dropping it would answer
-    with more (or other) rows than asked, looking like the filtered ones."""
+def query_problem(
+    request: Request, accepted: tuple[str, ...], other: tuple[str, ...] = (), kind: str = ""
+) -> str | None:
+    """What is wrong with the query string, in the request's language, or None: a parameter
+    given more than once (which value would count?), one this route does not take, or
+    (export) a filter of the other kind. Dropped, it would answer with more (or other) rows
+    than asked, looking like the filtered ones. The one rule of the API and the pages."""
     counts = Counter(key for key, _ in request.query_params.multi_items())
     repeated = [key for key, n in counts.items() if n > 1 and key in accepted + other]
     if repeated:
         text = i18n.gettext("is given more than once; give each filter once")
-        raise PortalError(422, "invalid_input", "; ".join(f"{key}: {text}" for key in repeated))
+        return "; ".join(f"{key}: {text}" for key in repeated)
     wrong_kind = [key for key in counts if key in other and key not in accepted]
     if wrong_kind:
         text = i18n.gettext("is not a filter of the kind=%(kind)s export") % {"kind": kind}
-        raise PortalError(422, "invalid_input", "; ".join(f"{key}: {text}" for key in wrong_kind))
+        return "; ".join(f"{key}: {text}" for key in wrong_kind)
     unknown = [key for key in counts if key not in accepted]
     if unknown:
-        raise PortalError(422, "invalid_input", unknown_fields_text(unknown, accepted))
+        return unknown_fields_text(unknown, accepted)
+    return None
+
+
+def refuse_query(request: Request, accepted: tuple[str, ...], other: tuple[str, ...] = (), kind: str = "") -> None:
+    """422 (``invalid_input``) with ``query_problem``'s message, if any."""
+    problem = query_problem(request, accepted, other, kind)
+    if problem is not None:
+        raise PortalError(422, "invalid_input", problem)
 
 
 def refuse_export_query(request: Request) -> None:

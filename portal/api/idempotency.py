@@ -29,7 +29,7 @@ from portal import i18n
 from portal.errors import PortalError
 from portal.routes.fixes import session_key
 from runner.auth import Principal
-from runner.formonce import FormOnce, ticket_id_of
+from runner.formonce import TOKEN, FormOnce, ticket_id_of
 
 
 class Idempotent:
@@ -44,6 +44,12 @@ class Idempotent:
         another request (``ParameterError`` for a malformed key)."""
         if self.key is None:
             return None
+        if not TOKEN.fullmatch(self.key):  # runner.formonce's own words name a form token
+            raise PortalError(
+                422,
+                "invalid_input",
+                i18n.gettext("The Idempotency-Key header is not valid: 16 to 64 letters, digits, - or _"),
+            )
         number = self.once.claim(self.owner, self.key)
         if number is None:
             return None

@@ -5,8 +5,10 @@
 * ``GET /agent/account?directory=&user=`` — the account's status in plain words, with the
   unlock and reset forms (each with a required reason); a protected account gets none.
 * ``POST /agent/fixes/{runbook}`` — run a fix through ``portal.runs``, then redirect to the
-  agent's view of the ticket. A generated temporary password travels to that page once
-  through ``portal.oneshot`` (memory only, this session only); reloading shows none.
+  agent's view of the ticket. A field the fix does not take (unknown, or of the other kind
+  of fix: ``user`` on a printer fix) is refused with 422 on the page, never dropped. A
+  generated temporary password travels to that page once through ``portal.oneshot``
+  (memory only, this session only); reloading shows none.
 * ``GET /agent/tickets/{number}`` — a ticket (about a directory in the agent's scope, or
   none) with its reason, work note and redacted steps.
 * ``GET /agent/escalated`` — the escalated queue, newest first, keyset pages (``cursor``).
@@ -20,6 +22,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n, oneshot, runs
+from portal.api.agent import unused_fields_problem
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import render
@@ -111,6 +114,11 @@ async def run_fix(
     if unknown:  # e.g. a misspelt field: refused before anything runs, never ignored
         message = unknown_fields_text(unknown, FORM_FIELDS)
         return _refused(request, user, ctx, client, runbook, submitted, ParameterError(message))
+    # a field of the other kind of fix (user= on a printer fix): refused, never dropped (the API's rule);
+    # the desk's host forms send an empty on_behalf_of, which is no value
+    unused = unused_fields_problem(runbook, submitted)
+    if unused is not None:
+        return _refused(request, user, ctx, client, runbook, submitted, ParameterError(unused))
     values = {k: v for k, v in submitted.items() if k != "reason"}
     # a second submit of the same form (double click, resend) answers with the first ticket
     tokens = form.getlist("form_token")

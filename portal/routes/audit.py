@@ -4,7 +4,10 @@ chain's verification status. Nothing here changes state (a unit test checks ever
 under ``/audit`` is GET/HEAD).
 
 A filter the runner refuses (``ParameterError``: a bad time, a forged cursor...) renders
-the same page with the message and status 422, keeping what was typed.
+the same page with the message and status 422, keeping what was typed. So does a query
+parameter the page cannot apply (misspelt, or given twice; the API's rule,
+``portal.api.audit.query_problem``): the page's own form and links send only the filter
+fields (empty ones too), ``limit`` and ``cursor``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n
-from portal.api.audit import EVENT_KEYS, TICKET_KEYS, EventParams, Reader, TicketParams
+from portal.api.audit import EVENT_KEYS, PAGE_KEYS, TICKET_KEYS, EventParams, Reader, TicketParams, query_problem
 from portal.deps import allow
 from portal.i18n import DEFAULT_LANG
 from portal.rendering import render
@@ -140,21 +143,23 @@ def _page(
         if kind == "tickets"
         else (EVENT_FIELDS, EVENT_TABLE, "/audit/events")
     )
-    error: str | None = None
     rows: list[list[tuple[str, str | None]]] = []
     count: Count | None = None
     next_url: str | None = None
-    try:
-        page, count = (
-            reader.tickets(params, cursor, limit) if kind == "tickets" else reader.events(params, cursor, limit)
-        )
-        rows = _rows(page.items, table)
-        if page.next_cursor:
-            next_url = _url(
-                path, {**params, "limit": limit if limit != DEFAULT_LIMIT else None, "cursor": page.next_cursor}
+    # a misspelt or repeated parameter: never the unfiltered (or last-given) rows as if filtered
+    error = query_problem(request, (TICKET_KEYS if kind == "tickets" else EVENT_KEYS) + PAGE_KEYS)
+    if error is None:
+        try:
+            page, count = (
+                reader.tickets(params, cursor, limit) if kind == "tickets" else reader.events(params, cursor, limit)
             )
-    except ParameterError as exc:
-        error = i18n.error_text(exc)
+            rows = _rows(page.items, table)
+            if page.next_cursor:
+                next_url = _url(
+                    path, {**params, "limit": limit if limit != DEFAULT_LIMIT else None, "cursor": page.next_cursor}
+                )
+        except ParameterError as exc:
+            error = i18n.error_text(exc)
     status: ChainStatus = reader.verify()
     exports = {fmt: _url("/api/v1/audit/export", {"kind": kind, "format": fmt, **params}) for fmt in ("csv", "jsonl")}
     return render(

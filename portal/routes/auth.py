@@ -39,6 +39,19 @@ MAX_PASSWORD = 1024
 MAX_NEXT = 512
 
 
+ONCE_FIELDS = ("username", "password", "next")
+
+
+async def repeated_fields(request: Request) -> str | None:
+    """When the sign-in form sent one of its fields more than once (the form parser would keep
+    the last one: which account was meant?), the first name given ("" if none), else None."""
+    form = await request.form()  # parsed once per request (the Form() parameters reuse it)
+    if not any(len(form.getlist(name)) > 1 for name in ONCE_FIELDS):
+        return None
+    names = form.getlist("username")
+    return names[0] if names and isinstance(names[0], str) else ""
+
+
 @router.post("/signin")
 def signin_submit(
     request: Request,
@@ -48,7 +61,10 @@ def signin_submit(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    repeated: Annotated[str | None, Depends(repeated_fields)] = None,
 ) -> Response:
+    if repeated is not None:  # a malformed sign-in (as with an empty password): refused, throttled and
+        username, password = repeated, ""  # audited like any other, the same answer for every account
     # Lengths are checked here, not by the form parser, so an oversized field gets the sign-in
     # form again with a sentence (the request body as a whole is capped by max_body_bytes).
     target = safe_next(next) if len(next) <= MAX_NEXT else "/"

@@ -267,6 +267,29 @@ def test_a_field_the_fix_does_not_use_is_refused_not_dropped(
         headers={"X-CSRF-Token": agent.csrf, "Accept-Language": "nl"},
     )
     assert nl.status_code == 422 and "wordt niet gebruikt" in nl.json()["error"]["message"], nl.text
+    # the desk's form route dropped them too (a hand-made POST): now the page says which field
+    for lang, words in (("en", "is not used by this fix"), ("nl", "wordt niet gebruikt door deze oplossing")):
+        page = agent.post(
+            f"/agent/fixes/{runbook}",
+            data={"csrf_token": agent.csrf, "reason": REASON, "on_behalf_of": "", **extra},
+            headers={"Accept-Language": lang},
+        )
+        assert page.status_code == 422, (lang, page.status_code, page.text[:500])
+        assert 'role="alert"' in page.text and f"{field}: {words}" in page.text, page.text[-3000:]
+        assert 'name="reason"' in page.text  # the form is still there to correct and send
+    assert _tickets(portal) == tickets
+
+
+def test_the_desk_forms_own_empty_fields_are_not_refused(portal: PortalServer, agent: SignedIn) -> None:
+    """The host forms send on_behalf_of even when empty; an empty field of the other kind is no
+    value either: the refusal is about the missing reason, not about the empty field."""
+    for runbook, data in (
+        ("printer-queue-clear", {"choice": "office-1", "on_behalf_of": ""}),
+        ("account-unlock", {"user": "nobody-here", "directory": "corp", "on_behalf_of": "", "choice": ""}),
+    ):
+        page = agent.post(f"/agent/fixes/{runbook}", data={"csrf_token": agent.csrf, "reason": "", **data})
+        assert page.status_code == 422 and "not used by this fix" not in page.text, page.text[-2000:]
+        assert "reason must not be empty" in page.text.lower(), page.text[-2000:]
 
 
 def test_forged_csrf_changes_nothing(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:

@@ -107,6 +107,11 @@ def test_the_api_idempotency_key_runs_once(portal: PortalServer, signed_in: Any)
     assert _tickets(portal) == before + 1
     r = employee.post("/api/v1/runs", json=body, headers={**headers, "Idempotency-Key": "bad key"})
     assert r.status_code == 422 and _tickets(portal) == before + 1
+    # the message names the header the client sent, not the pages' "form token"
+    message = r.json()["error"]["message"]
+    assert "Idempotency-Key" in message and "form token" not in message, message
+    nl = employee.post("/api/v1/runs", json=body, headers={**headers, "Idempotency-Key": "x", "Accept-Language": "nl"})
+    assert nl.status_code == 422 and nl.json()["error"]["message"].startswith("De Idempotency-Key-header"), nl.text
     r = employee.post("/api/v1/runs", json=body, headers={"X-CSRF-Token": employee.csrf})  # no key: a new run
     assert r.status_code == 201 and _tickets(portal) == before + 2
 

@@ -309,3 +309,39 @@ def test_a_sign_in_purges_dead_sessions_and_old_throttles(portal_with: Any) -> N
     ]
     assert server.query("SELECT count(*) FROM portal_throttle WHERE key = 'account:old'") == [(0,)]
     s.client.close()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"username": ["nobody-else", "ME"]},  # the last one signed in
+        {"username": ["ME", "ME"]},
+        {"username": ["ME", "nobody-else"]},
+        {"username": "ME", "password": ["wrong", "RIGHT"]},
+    ],
+    ids=["other-then-real", "same-twice", "real-then-other", "password-twice"],
+)
+def test_a_field_sent_twice_is_a_malformed_sign_in(
+    portal: PortalServer, ldap_users: Any, fields: dict[str, Any]
+) -> None:
+    """username=a&username=b signed in as b (the form parser keeps the last one): which account
+    was meant? Refused like any malformed sign-in, the same answer whatever the names."""
+    login, password = ldap_users.create_user()  # a throwaway: the refusals count against it
+
+    def real(value: Any) -> Any:
+        if isinstance(value, list):
+            return [real(v) for v in value]
+        return {"ME": login, "RIGHT": password}.get(value, value)
+
+    data = {"password": password, **{k: real(v) for k, v in fields.items()}}
+    for lang, words in (("en", SAME_MESSAGE), ("nl", "De gebruikersnaam of het wachtwoord klopt niet.")):
+        client, csrf = start_anonymous(portal, _address())
+        with closing(client):
+            r = client.post(
+                "/signin", data={"csrf_token": csrf, **data, "next": "/"}, headers={"Accept-Language": lang}
+            )
+        assert r.status_code == 401, (lang, r.status_code, r.headers.get("location"))
+        assert not any(n.endswith("fl_session") for n in set_cookie_values(r))
+        assert _notice(r.text) == words
+    malformed = post_signin(portal, login, "", address=_address())  # an empty password, for comparison
+    assert malformed.status_code == 401 and _notice(malformed.text) == SAME_MESSAGE
