@@ -110,6 +110,8 @@ TEXTS = (
     N_("the range is too long: at most %(days)s days"),
     N_("%(problem)s; name the person approving in plain text"),
     N_("--by (the person approving)"),
+    N_("the requester (--as)"),
+    N_("the acting person"),
     N_("%(what)s must carry a timezone (use UTC)"),
     N_("'%(key)s' is not one of the %(source)s in the inventory"),
     N_("'%(name)s' is not a runbook name"),

@@ -511,6 +511,8 @@ NL: dict[str, str | tuple[str, str]] = {
     "Missing option %(name)s.": "Optie %(name)s ontbreekt.",
     "No such command %(name)s.": "Onbekende opdracht %(name)s.",
     "Option %(name)s requires an argument.": "Optie %(name)s vraagt een waarde.",
+    "the requester (--as)": "de aanvrager (--as)",
+    "the acting person": "de persoon die handelt",
 }
 
 

@@ -268,6 +268,13 @@ LANG_ERRORS = [
         "fout: ticket FL-009999 bestaat niet",
     ),
     ("not-a-ticket", ["tickets", "show", "xx"], {}, "is not a ticket number", "is geen ticketnummer"),
+    (
+        "bad-requester",
+        ["run", "account-status", "--as", "bad name!", "-p", "user=alice"],
+        {},
+        "error: the requester (--as) is not a valid account name",
+        "fout: de aanvrager (--as) is geen geldige accountnaam",
+    ),
     # configuration
     (
         "database-url",
