@@ -111,6 +111,10 @@ TEXTS = (
     N_("%(problem)s; name the person approving in plain text"),
     N_("--by (the person approving)"),
     N_("the requester (--as)"),
+    N_(  # runner.selfservice.CONTROL_CHARACTER_MESSAGE
+        "The new password contains a control character (such as a tab or a line break), "
+        "which cannot be part of a password. Type it without."
+    ),
     N_("the acting person"),
     N_("%(what)s must carry a timezone (use UTC)"),
     N_("'%(key)s' is not one of the %(source)s in the inventory"),

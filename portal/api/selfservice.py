@@ -19,7 +19,7 @@ from portal import i18n, runs
 from portal.api import StrictBody
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
 from portal.errors import PortalError
-from portal.routes.selfservice import control_character_text, refusal_text, selfservice_of
+from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
 from runner.runs import PROOF_SELFSERVICE
@@ -117,9 +117,6 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
     if body.purpose == "reset" and not body.new_password:
         # a malformed request, answered before the code is looked at (no try of the code spent)
         raise PortalError(422, "invalid_input", i18n.gettext("new_password: type the new password."))
-    control = control_character_text(body.new_password) if body.purpose == "reset" else None
-    if control is not None:  # the runner would refuse it after the code was used up
-        raise PortalError(422, "invalid_input", control)
     try:
         proof = selfservice_of(ctx).redeem(
             body.login,
@@ -131,8 +128,9 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
         )
     except CodeInvalid as exc:
         raise PortalError(400, "code_invalid", i18n.error_text(exc)) from None
-    except PasswordRefused as exc:
-        raise PortalError(422, "password_refused", refusal_text(exc, ctx, request.state.lang)) from None
+    except PasswordRefused as exc:  # refused before the code was looked at: it stays usable
+        code = "invalid_input" if exc.reason == "invalid_characters" else "password_refused"
+        raise PortalError(422, code, refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None
     result = runs.run(

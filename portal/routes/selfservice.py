@@ -48,7 +48,6 @@ from runner.auth import DirectoryUnavailable, Principal
 from runner.errors import NotFoundError
 from runner.formonce import ticket_id_of
 from runner.mytickets import outcome
-from runner.params import secret_has_controls
 from runner.pow import Challenge
 from runner.runs import PROOF_SELFSERVICE
 from runner.selfservice import (
@@ -77,18 +76,6 @@ _RUNNER_TEXTS = (
         "e-mail address on file."
     ),
 )
-
-
-def control_character_text(new_password: str | None) -> str | None:
-    """The refusal of a new password holding a control character (NUL, tab, line break...),
-    in the request's language, else None. ``runner.params`` refuses such a secret when the
-    run starts, after the code was redeemed: checked here first, the code is kept."""
-    if new_password and secret_has_controls(new_password):  # the runner's rule (runner.params)
-        return i18n.gettext(
-            "The new password contains a control character (such as a tab or a line break), "
-            "which cannot be part of a password. Type it without."
-        )
-    return None
 
 
 def refusal_text(exc: PasswordRefused, ctx: PortalContext, lang: str) -> str:
@@ -275,9 +262,6 @@ def _redeem(
     if purpose == "reset" and (new_password or "") != (again or ""):
         msg = i18n.gettext("The two new passwords are not the same. Type the same password twice.")
         return _code_page(request, purpose, ctx, sent=False, error=msg, status=422, login=login)
-    control = control_character_text(new_password) if purpose == "reset" else None
-    if control is not None:  # before the code is looked at: no try spent, the code kept
-        return _code_page(request, purpose, ctx, sent=False, error=control, status=422, login=login)
     try:
         proof = selfservice_of(ctx).redeem(
             login, code, purpose, new_password=new_password, client_ip=client.address, user_agent=client.user_agent

@@ -367,3 +367,11 @@ def test_a_new_password_with_a_control_character_is_refused_before_the_code_is_u
     assert err.value.reason == "invalid_characters" and bad not in str(err.value)
     proof = svc.redeem("alice", code, "reset", new_password="a long enough new password")  # still live
     assert proof.username == "alice"
+
+
+def test_the_control_character_refusal_has_its_dutch() -> None:
+    """The portal shows redeem's own message; its Dutch lives in the catalogue (portal/texts.py)."""
+    from runner.selfservice import CONTROL_CHARACTER_MESSAGE
+    from tests.unit.portal.dutch_catalogue import untranslated
+
+    assert untranslated([CONTROL_CHARACTER_MESSAGE]) == ([], [])
