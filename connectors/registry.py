@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Mapping
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from connectors.base import ActionSpec, Connector
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginError", "discover", "registry"]
+__all__ = ["ENTRY_POINT_GROUP", "Connectors", "PluginError", "discover", "registry"]
 
 ENTRY_POINT_GROUP = "firstline.connectors"
 
@@ -31,6 +33,33 @@ def _check(ep_name: str, dist: str, cls: object) -> type[Connector]:
     return cls
 
 
+def _entry_points() -> dict[str, tuple[str, EntryPoint]]:
+    """name -> (distribution, entry point) of every installed connector, from the metadata
+    alone (nothing imported). ``PluginError`` when two distributions (or one, differently)
+    register the same name; the same entry point listed twice is one registration."""
+    found: dict[str, tuple[str, EntryPoint]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        first = found.get(ep.name)
+        if first is not None:
+            if (first[0], first[1].value) == (dist, ep.value):
+                continue
+            raise PluginError(
+                f"connector '{ep.name}' is registered twice: by distribution '{first[0]}' ({first[1].value}) "
+                f"and by distribution '{dist}' ({ep.value}); uninstall one of them"
+            )
+        found[ep.name] = (dist, ep)
+    return found
+
+
+def _load(name: str, dist: str, ep: EntryPoint) -> type[Connector]:
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        raise PluginError(f"connector '{name}' from distribution '{dist}' failed to import: {exc}") from exc
+    return _check(name, dist, cls)
+
+
 def discover() -> dict[str, type[Connector]]:
     """Load and check every installed connector; errors name the plugin.
 
@@ -39,28 +68,45 @@ def discover() -> dict[str, type[Connector]]:
     must never silently replace another). The same entry point listed twice by one
     distribution (duplicate metadata on ``sys.path``) is one registration.
     """
-    found: dict[str, type[Connector]] = {}
-    origin: dict[str, tuple[str, str]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist is not None else "?"
-        first = origin.get(ep.name)
-        if first is not None:
-            if first == (dist, ep.value):
-                continue
-            raise PluginError(
-                f"connector '{ep.name}' is registered twice: by distribution '{first[0]}' ({first[1]}) "
-                f"and by distribution '{dist}' ({ep.value}); uninstall one of them"
-            )
-        origin[ep.name] = (dist, ep.value)
-        try:
-            cls = ep.load()
-        except Exception as exc:
-            raise PluginError(f"connector '{ep.name}' from distribution '{dist}' failed to import: {exc}") from exc
-        found[ep.name] = _check(ep.name, dist, cls)
-    return found
+    return {name: _load(name, dist, ep) for name, (dist, ep) in _entry_points().items()}
+
+
+class Connectors(Mapping[str, type[Connector]]):
+    """The installed connectors by name, each imported and checked (``_check``) the first
+    time it is asked for. The names, and the refusal of a name registered twice, come from
+    the package metadata when this is made, so a command that runs no step (``firstline
+    tickets list``, ``audit export``) never imports the SSH or WinRM libraries (about a
+    quarter of a second per start). A plugin that fails to import raises ``PluginError``
+    (naming it) where it is first needed: loading a runbook or inventory that uses it.
+    Safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._points = _entry_points()
+        self._loaded: dict[str, type[Connector]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> type[Connector]:
+        cls = self._loaded.get(name)
+        if cls is not None:
+            return cls
+        dist, ep = self._points[name]  # KeyError for an unknown name, as a dict
+        with self._lock:
+            cls = self._loaded.get(name)
+            if cls is None:
+                cls = self._loaded[name] = _load(name, dist, ep)
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._points)
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._points
 
 
 @cache
-def registry() -> dict[str, type[Connector]]:
-    """The installed connectors, discovered once per process."""
-    return discover()
+def registry() -> Connectors:
+    """The installed connectors (``Connectors``: loaded on first use), made once per process."""
+    return Connectors()

@@ -78,7 +78,7 @@ class Firstline:
         migrate: bool | None = None,
     ) -> None:
         self.settings = settings
-        self.connectors = dict(registry() if connectors is None else connectors)
+        self.connectors: Mapping[str, type[Connector]] = registry() if connectors is None else dict(connectors)
         self.engine = make_engine(settings.database_url, settings)
         if migrate is None:  # the embedded default migrates itself; a server database is upgraded explicitly
             migrate = settings.environment in ("dev", "test") or settings.sqlite_path is not None

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from connectors import registry as registry_mod
+from connectors.base import Connector
 from connectors.registry import ENTRY_POINT_GROUP, PluginError, discover
 from tests.fakes import FakeConnector
 
@@ -73,3 +74,38 @@ def test_distinct_names_load_side_by_side(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_installed_connectors_have_no_duplicates() -> None:
     assert set(discover()) >= {"ldap", "ssh", "winrm", "mail"}
+
+
+def test_connectors_are_imported_when_first_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``registry()``'s mapping lists every name from the metadata, imports none of them
+    until asked, and names a plugin that fails to import where it is first needed."""
+    _installed(
+        monkeypatch,
+        _ep("fake", "tests.fakes:FakeConnector", "firstline-fake"),
+        _ep("broken", "tests.no_such_module:Nothing", "broken-plugin"),
+    )
+    loads: list[str] = []
+    real_load = registry_mod._load
+
+    def counted(name: str, dist: str, ep: EntryPoint) -> type[Connector]:
+        loads.append(name)
+        return real_load(name, dist, ep)
+
+    monkeypatch.setattr(registry_mod, "_load", counted)
+    found = registry_mod.Connectors()
+    assert set(found) == {"fake", "broken"} and len(found) == 2 and "broken" in found and loads == []
+    assert found["fake"] is FakeConnector and found["fake"] is FakeConnector and loads == ["fake"]
+    with pytest.raises(PluginError, match="'broken' from distribution 'broken-plugin' failed to import"):
+        found["broken"]
+    with pytest.raises(KeyError):
+        found["nope"]
+
+
+def test_a_name_registered_twice_is_refused_before_anything_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    _installed(
+        monkeypatch,
+        _ep("fake", "tests.fakes:FakeConnector", "firstline-fake"),
+        _ep("fake", "tests.unit.core.test_plugins:OtherFake", "evil-plugin"),
+    )
+    with pytest.raises(PluginError, match="registered twice"):
+        registry_mod.Connectors()
