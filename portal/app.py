@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from portal import errors, i18n, runs
@@ -21,6 +21,7 @@ from portal.api import fixes as api_fixes
 from portal.api import kpi as api_kpi
 from portal.api import me as api_me
 from portal.api import mytickets as api_mytickets
+from portal.api import once as api_once
 from portal.api import selfservice as api_selfservice
 from portal.api import tokens as api_tokens
 from portal.deps import PortalContext
@@ -63,6 +64,9 @@ _ROUTERS = (
     (api_agent.router, API_PREFIX),
 )
 
+# What every JSON request meets before its route: portal.api.once
+_API_CHECKS = [Depends(api_once.json_keys_once)]
+
 
 def create_app(settings: Settings | None = None, *, service: Firstline | None = None) -> FastAPI:
     """The portal application over *settings* (default: the environment).
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
     app.add_middleware(SecurityMiddleware, settings=settings)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router, prefix in _ROUTERS:
-        app.include_router(router, prefix=prefix)
+        checks = _API_CHECKS if prefix == API_PREFIX else []
+        app.include_router(router, prefix=prefix, dependencies=checks)
     app.state.route_table = RouteTable(app, _ROUTERS)  # the middleware's 405 / 404, before its CSRF check
     return app

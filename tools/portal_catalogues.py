@@ -112,6 +112,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "the range is too long: at most %(days)s days": "de periode is te lang: hoogstens %(days)s dagen",
     "This address does not accept %(method)s requests; it accepts %(allowed)s.": "Dit adres neemt geen %(method)s-verzoeken aan; het neemt %(allowed)s aan.",
     "is not a field of this request": "is geen veld van dit verzoek",
+    "is given more than once; give each field once": "is meer dan eens opgegeven; geef elk veld één keer op",
     "is not a field of this request (did you mean %(field)s?)": "is geen veld van dit verzoek (bedoelt u %(field)s?)",
     "the fields it takes: %(fields)s": "de velden die het aanneemt: %(fields)s",
     "The metrics need the scrape token: send it as Authorization: Bearer <token>.": "De metrics vragen het scrape-token: stuur het mee als Authorization: Bearer <token>.",

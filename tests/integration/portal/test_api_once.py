@@ -1,0 +1,86 @@
+"""What a JSON API request sends counts as sent, or the request is refused before anything
+runs: a key given twice in one JSON object (a parser keeps the last one) is a 422 naming it,
+with no ticket, no look-up and no change in the directory (``portal.api.once``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.portal_support import PortalServer, SignedIn
+
+pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
+
+
+def _count(portal: PortalServer, sql: str, **params: Any) -> int:
+    return int(portal.query(sql, **params)[0][0])
+
+
+def _tickets(portal: PortalServer) -> int:
+    return _count(portal, "SELECT COUNT(*) FROM ticket")
+
+
+def _events(portal: PortalServer) -> int:
+    return _count(portal, "SELECT COUNT(*) FROM audit_event")
+
+
+def _post_raw(who: SignedIn, path: str, raw: str, lang: str = "en") -> httpx.Response:
+    headers = {"X-CSRF-Token": who.csrf, "Content-Type": "application/json", "Accept-Language": lang}
+    return who.post(path, content=raw.encode(), headers=headers)
+
+
+def test_an_account_named_twice_in_a_fix_is_refused_not_the_last_one_unlocked(
+    portal: PortalServer, signed_in: Any, ldap_users: Any
+) -> None:
+    agent: SignedIn = signed_in("agent")
+    meant, _ = ldap_users.create_user()
+    last, last_pw = ldap_users.create_user()
+    ldap_users.lock(meant)
+    ldap_users.lock(last)
+    tickets, events = _tickets(portal), _events(portal)
+    raw = (
+        '{"reason": "caller on the phone", "directory": "corp", '
+        f'"user": {json.dumps(meant)}, "user": {json.dumps(last)}}}'
+    )
+    r = _post_raw(agent, "/api/v1/fixes/account-unlock", raw)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "invalid_input",
+        "message": "user: is given more than once; give each field once",
+    }
+    nl = _post_raw(agent, "/api/v1/fixes/account-unlock", raw, lang="nl")
+    assert nl.status_code == 422
+    assert nl.json()["error"]["message"] == "user: is meer dan eens opgegeven; geef elk veld één keer op"
+    # nothing ran: no ticket, no audited look-up, both accounts still locked
+    assert _tickets(portal) == tickets and _events(portal) == events
+    assert not ldap_users.bind_ok(last, last_pw)
+    for user in (meant, last):
+        assert ldap_users.read(user, "pwdAccountLockedTime").get("pwdAccountLockedTime")
+    # the same body with the key once runs as asked
+    once = {"reason": "caller on the phone", "directory": "corp", "user": last}
+    ok = agent.post("/api/v1/fixes/account-unlock", json=once, headers={"X-CSRF-Token": agent.csrf})
+    assert ok.status_code == 200 and ok.json()["state"] == "resolved", ok.text
+    assert ldap_users.bind_ok(last, last_pw)
+
+
+def test_a_repeated_key_anywhere_in_any_json_body_is_refused(portal: PortalServer, signed_in: Any) -> None:
+    employee: SignedIn = signed_in("employee")
+    tickets = _tickets(portal)
+    tokens = _count(portal, "SELECT COUNT(*) FROM portal_api_token")
+    bodies = [
+        # a runbook parameter twice (not a name the API declares: shown as "?", it may be a secret)
+        ("/api/v1/runs", '{"runbook": "printer-queue-clear", "params": {"printer": "office-1", "printer": "x"}}'),
+        ("/api/v1/runs", '{"runbook": "account-status", "runbook": "password-change"}'),
+        ("/api/v1/tokens", '{"label": "laptop", "label": "phone"}'),
+    ]
+    for path, raw in bodies:
+        r = _post_raw(employee, path, raw)
+        assert r.status_code == 422, (path, raw, r.text)
+        assert "is given more than once; give each field once" in r.json()["error"]["message"]
+    assert "printer" not in _post_raw(employee, *bodies[0]).json()["error"]["message"]
+    assert _post_raw(employee, *bodies[1]).json()["error"]["message"].startswith("runbook: ")
+    assert _tickets(portal) == tickets
+    assert _count(portal, "SELECT COUNT(*) FROM portal_api_token") == tokens
