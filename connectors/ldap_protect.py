@@ -436,8 +436,14 @@ def _walk(
     admin: set[tuple[tuple[tuple[str, str], ...], ...]],
     levels: int = MAX_NESTING,
 ) -> bool:
-    """Follow ``member`` / ``uniqueMember`` upwards from *frontier*: True at an admin group."""
-    for _ in range(levels):
+    """Follow ``member`` / ``uniqueMember`` upwards from *frontier*: True at an admin group.
+
+    *levels* searches follow the nesting; one more asks whether the groups reached at the
+    last level are themselves held by a group. An admin group found then still counts; any
+    other group means the nesting goes deeper than Firstline looks, and the account may be
+    an administrator: ``ProtectionUnknown`` (fail closed), never "not privileged".
+    """
+    for level in range(levels + 1):
         if not frontier:
             return False
         members = "".join(f"(member={escape_filter_chars(d)})(uniqueMember={escape_filter_chars(d)})" for d in frontier)
@@ -455,5 +461,7 @@ def _walk(
             if not canon & seen:
                 seen |= canon
                 nxt.append(group_dn)
+        if nxt and level == levels:
+            raise ProtectionUnknown(f"group nesting deeper than {MAX_NESTING} levels")
         frontier = nxt
     return False

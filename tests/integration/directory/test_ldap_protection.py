@@ -272,6 +272,58 @@ def test_openldap_nested_admin_groups_are_followed(openldap: Directory, ol_group
         conn.close()
 
 
+def _nest(openldap: Directory, ol_groups: list[str], user: str, depth: int) -> str:
+    """user ∈ g1 ∈ g2 ∈ ... ∈ g<depth>; returns the outermost group's DN."""
+    tag = secrets.token_hex(3)
+    inner = openldap.dn(user)
+    for i in range(1, depth + 1):
+        dn = f"cn=deep-{tag}-{i},ou=groups,dc=example,dc=org"
+        ok = openldap.admin.add(
+            dn, attributes={"objectClass": ["groupOfNames"], "cn": f"deep-{tag}-{i}", "member": inner}
+        )
+        assert ok, openldap.admin.result
+        ol_groups.append(dn)
+        inner = dn
+    return inner
+
+
+def test_openldap_admin_nested_deeper_than_firstline_looks_is_never_acted_on(
+    openldap: Directory, ol_groups: list[str]
+) -> None:
+    """An administrator through MAX_NESTING groups is privileged; one group deeper is not
+    "an ordinary account" but unknown: refused either way, the directory left as it was.
+    (Before: the walk stopped after MAX_NESTING - 1 groups and answered "not privileged", so
+    a nested administrator's password was reset.)"""
+    from connectors.ldap_protect import MAX_NESTING
+
+    at_limit, limit_pw = openldap.create_user()
+    admin_group = _nest(openldap, ol_groups, at_limit, MAX_NESTING)
+    deeper, deeper_pw = openldap.create_user()
+    outer = _nest(openldap, ol_groups, deeper, MAX_NESTING + 1)
+    top = f"cn=deep-admins-{secrets.token_hex(3)},ou=groups,dc=example,dc=org"
+    ok = openldap.admin.add(
+        top, attributes={"objectClass": ["groupOfNames"], "cn": top[3:].split(",")[0], "member": [admin_group, outer]}
+    )
+    assert ok, openldap.admin.result
+    ol_groups.append(top)
+    conn = connector("corp", admin_groups=[top])
+    before = {u: openldap.state_attrs(u) for u in (at_limit, deeper)}
+    try:
+        assert conn.run("account_status", {"user": at_limit}, timeout=30)["privileged"] is True
+        refused(conn, at_limit)
+        for action in ("reset_password", "unlock_account"):
+            inputs: dict[str, Any] = {"user": deeper}
+            if action == "reset_password":
+                inputs["new_password"] = new_password()
+            with pytest.raises(Rejected) as err:
+                conn.run(action, inputs, timeout=30)
+            assert err.value.reason == "protection_unknown", (action, err.value.reason)
+    finally:
+        conn.close()
+    for u, pw in ((at_limit, limit_pw), (deeper, deeper_pw)):
+        assert openldap.state_attrs(u) == before[u] and openldap.bind_ok(u, pw)
+
+
 def test_openldap_protected_accounts_are_refused(openldap: Directory) -> None:
     user, pw = openldap.create_user()
     spelled = openldap.dn(user).upper().replace(",", " , ")
