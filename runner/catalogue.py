@@ -26,7 +26,7 @@ from runner.errors import FirstlineError, NotFoundError, PolicyDenied, RunbookEr
 from runner.inventory import load_inventory
 from runner.ledger.audit import Actor, AuditLog
 from runner.ledger.store import transaction
-from runner.runbook import Runbook, load_all, load_runbook
+from runner.runbook import Runbook, load_all, load_runbook, read_runbook_file
 from runner.safetext import free_text, principal
 from runner.settings import Settings
 from runner.vetting import check_vetted, lock_path, read_lock, restore_lock, write_approval
@@ -90,7 +90,7 @@ class Catalogue:
             raise NotFoundError("'%(name)s' is not a runbook name", name=name[:64])
         path = self.directory / f"{name}.yaml"
         try:
-            data = path.read_bytes()
+            data = read_runbook_file(path)
         except FileNotFoundError:
             known = ", ".join(sorted(p.stem for p in self.directory.glob("*.yaml")))
             raise NotFoundError("no runbook named '%(name)s'; available: %(known)s", name=name, known=known) from None

@@ -29,6 +29,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors.base import Connector, TargetConfig
+from runner import yamlsource
 from runner.errors import ConfigError, NotFoundError
 from runner.redaction import describe_yaml_error, safe_validation_errors, secret_field_message
 from runner.routing import Directories, parse_directories
@@ -101,7 +102,7 @@ def _model_error(where: str, exc: ValidationError) -> ConfigError:
 
 def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inventory:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yamlsource.load_plain(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise ConfigError(f"inventory {path} cannot be read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -38,7 +38,7 @@ import yaml
 from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorError, TargetConfig
-from runner import routing
+from runner import routing, yamlsource
 from runner.errors import ConfigError, FirstlineError
 from runner.inventory import Inventory, load_inventory, unknown_sections
 from runner.redaction import (
@@ -97,7 +97,7 @@ def check_inventory(
     """
     report = InventoryReport(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yamlsource.load_plain(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         report.problems.append(f"inventory {path} cannot be read: {exc.strerror}")
         return report

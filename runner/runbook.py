@@ -190,6 +190,17 @@ class Runbook:
         return next((p.name for p in self.model.parameters if p.type == "directory"), None)
 
 
+MAX_RUNBOOK_BYTES = 1_048_576
+"""A runbook file larger than this is refused unread (the shipped ones are about 10 KB)."""
+
+
+def read_runbook_file(path: Path) -> bytes:
+    """The file's bytes, at most ``MAX_RUNBOOK_BYTES`` + 1 of them (a larger file is refused
+    by ``load_runbook``; a runbook path that leads to a device or a huge file is never read whole)."""
+    with path.open("rb") as fh:
+        return fh.read(MAX_RUNBOOK_BYTES + 1)
+
+
 def _problem(path: Path, line: int, msg: str) -> str:
     return f"{path}:{line}: {msg}"
 
@@ -208,9 +219,12 @@ def _pydantic_problems(path: Path, raw: Any, exc: ValidationError) -> list[str]:
 def load_runbook(path: Path, connectors: Mapping[str, type[Connector]]) -> Runbook:
     """Read, validate and cross-check one runbook file; raise ``RunbookError``."""
     try:
-        data = path.read_bytes()
+        data = read_runbook_file(path)
     except OSError as exc:
         raise RunbookError([_problem(path, 1, f"cannot read: {exc.strerror}")]) from exc
+    if len(data) > MAX_RUNBOOK_BYTES:
+        # parsing megabytes of YAML takes PyYAML seconds on every catalogue read
+        raise RunbookError([_problem(path, 1, f"too large (a runbook is at most {MAX_RUNBOOK_BYTES} bytes)")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
