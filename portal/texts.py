@@ -115,6 +115,10 @@ TEXTS = (
         "The new password contains a control character (such as a tab or a line break), "
         "which cannot be part of a password. Type it without."
     ),
+    N_(  # runner.selfservice.UNLOCK_SETS_NOTHING_MESSAGE
+        "An unlock code only unlocks the account: it does not set a password. To choose a new "
+        "password, ask for a password reset code."
+    ),
     N_("the acting person"),
     N_("%(what)s must carry a timezone (use UTC)"),
     N_("'%(key)s' is not one of the %(source)s in the inventory"),

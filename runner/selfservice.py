@@ -100,6 +100,10 @@ CONTROL_CHARACTER_MESSAGE = (
     "The new password contains a control character (such as a tab or a line break), "
     "which cannot be part of a password. Type it without."
 )
+UNLOCK_SETS_NOTHING_MESSAGE = (
+    "An unlock code only unlocks the account: it does not set a password. To choose a new "
+    "password, ask for a password reset code."
+)
 
 
 class PasswordRefused(FirstlineError):
@@ -459,6 +463,10 @@ class SelfService:
             raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
         if new_password is not None:
             remember_secret(new_password)
+            if purpose == "unlock" and new_password:
+                # dropped, the account would be unlocked with its old password and the
+                # answer would look like success: refused before the code is looked at
+                raise PasswordRefused(UNLOCK_SETS_NOTHING_MESSAGE, "not_for_unlock")
             if purpose == "reset" and secret_has_controls(new_password):
                 # runner.params refuses it when the run starts, after the code would be used up
                 raise PasswordRefused(CONTROL_CHARACTER_MESSAGE, "invalid_characters")

@@ -129,7 +129,7 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
     except CodeInvalid as exc:
         raise PortalError(400, "code_invalid", i18n.error_text(exc)) from None
     except PasswordRefused as exc:  # refused before the code was looked at: it stays usable
-        code = "invalid_input" if exc.reason == "invalid_characters" else "password_refused"
+        code = "invalid_input" if exc.reason in ("invalid_characters", "not_for_unlock") else "password_refused"
         raise PortalError(422, code, refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None

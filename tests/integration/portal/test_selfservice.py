@@ -578,6 +578,39 @@ def test_locked_employee_unlocks_with_a_code(portal: PortalServer, ldap_users: A
     assert a.redeem(user, code).status_code == 400  # single use
 
 
+def test_an_unlock_code_with_a_new_password_is_refused_not_the_password_dropped(
+    portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon]
+) -> None:
+    """POST /api/v1/reset/confirm with purpose=unlock and a new_password unlocked the account,
+    kept the old password and answered 200 "Fixed": the person believed the new password was
+    set. Now 422 before the code is looked at (the code still unlocks), en and nl."""
+    user, pw = ldap_users.create_user()
+    ldap_users.lock(user)
+    a = anon()
+    headers = {"X-CSRF-Token": a.csrf}
+    body = {"login": user, "purpose": "unlock"}
+    assert a.client.post("/api/v1/reset/request", json=body, headers=headers).status_code == 202
+    code = wait_for_code(user)
+    new = good_password()
+    asked = {**body, "code": code, "new_password": new}
+    r = a.client.post("/api/v1/reset/confirm", json=asked, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == {
+        "code": "invalid_input",
+        "message": "An unlock code only unlocks the account: it does not set a password. "
+        "To choose a new password, ask for a password reset code.",
+    }
+    nl = a.client.post("/api/v1/reset/confirm", json=asked, headers={**headers, "Accept-Language": "nl"})
+    assert nl.status_code == 422 and nl.json()["error"]["message"].startswith("Een ontgrendelcode ontgrendelt alleen")
+    assert portal.query("SELECT COUNT(*) FROM ticket WHERE subject = :u", u=user) == [(0,)]
+    assert ldap_users.conn.run("account_status", {"user": user}, timeout=10)["locked"] is True
+    assert new.encode() not in portal.stored_bytes()
+    # the code was not tried: it unlocks, with the password the person has
+    done = a.client.post("/api/v1/reset/confirm", json={**body, "code": code}, headers=headers)
+    assert done.status_code == 200 and done.json()["state"] == "resolved", done.text
+    assert ldap_users.bind_ok(user, pw) and not ldap_users.bind_ok(user, new)
+
+
 def test_directory_refusal_after_the_proof_closes_the_ticket_with_next_steps(
     portal: PortalServer, ldap_users: Any, anon: Callable[..., Anon]
 ) -> None:

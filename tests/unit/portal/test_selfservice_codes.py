@@ -369,6 +369,25 @@ def test_a_new_password_with_a_control_character_is_refused_before_the_code_is_u
     assert proof.username == "alice"
 
 
+def test_an_unlock_code_with_a_new_password_is_refused_before_the_code_is_used(setup: Any) -> None:
+    """An unlock sets no password: one given is refused (not dropped, as if it were set), and
+    the code is neither tried nor used up; an empty one is no value."""
+    svc, _clock, _app = setup
+    code = ask(svc, purpose="unlock")
+    with pytest.raises(PasswordRefused) as err:
+        svc.redeem("alice", code, "unlock", new_password="a long enough new password")
+    assert err.value.reason == "not_for_unlock" and "a long enough" not in str(err.value)
+    proof = svc.redeem("alice", code, "unlock", new_password="")  # still live
+    assert proof.runbook == "account-unlock"
+
+
+def test_the_unlock_password_refusal_has_its_dutch() -> None:
+    from runner.selfservice import UNLOCK_SETS_NOTHING_MESSAGE
+    from tests.unit.portal.dutch_catalogue import untranslated
+
+    assert untranslated([UNLOCK_SETS_NOTHING_MESSAGE]) == ([], [])
+
+
 def test_the_control_character_refusal_has_its_dutch() -> None:
     """The portal shows redeem's own message; its Dutch lives in the catalogue (portal/texts.py)."""
     from runner.selfservice import CONTROL_CHARACTER_MESSAGE
