@@ -368,11 +368,14 @@ class AuthService:
                 )
 
     def end_sessions_of(self, directory: str, username: str, *, reason: str = "password_changed") -> int:
-        """Delete every session of one account (e.g. after its password changed); returns how many.
+        """Delete every session of one account and revoke its live API tokens (e.g. after its
+        password changed: whoever knew the old password may have made a token, which would
+        otherwise keep acting as the account, roles included); returns how many sessions ended.
 
-        *username* is the bare account name in any case (sessions keep it lower-cased).
+        *username* is the bare account name in any case (sessions and tokens keep it lower-cased).
         """
         username = username.lower()
+        now = _ts(_now())
         with transaction(self.engine) as conn:
             result = conn.execute(
                 delete(portal_session).where(
@@ -380,15 +383,36 @@ class AuthService:
                 )
             )
             count = int(result.rowcount or 0)
+            revoked = conn.execute(
+                update(portal_api_token)
+                .where(
+                    portal_api_token.c.directory == directory,
+                    portal_api_token.c.username == username,
+                    portal_api_token.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now)
+            )
+            tokens = int(revoked.rowcount or 0)
+            system = Actor("firstline", ("system",), on_behalf_of=username)
             if count:
                 self.app.audit.append(
                     conn,
-                    Actor("firstline", ("system",), on_behalf_of=username),
+                    system,
                     "portal.sessions_ended",
                     outcome="success",
                     target=directory,
                     reason=reason,
                     detail={"sessions": count},
+                )
+            if tokens:
+                self.app.audit.append(
+                    conn,
+                    system,
+                    "portal.api_tokens_revoked",
+                    outcome="success",
+                    target=directory,
+                    reason=reason,
+                    detail={"tokens": tokens},
                 )
         return count
 

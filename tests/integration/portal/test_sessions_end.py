@@ -3,6 +3,7 @@ that account's), on the real slapd with the real password-reset runbook."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -92,3 +93,43 @@ def _demo(login: str) -> str:
     from tests.portal_support import demo_password
 
     return demo_password(login)
+
+
+def test_a_password_reset_revokes_the_api_tokens_of_that_account(portal: PortalServer, ldap_users: Any) -> None:
+    """An API token made by whoever signed in with the old password kept acting as the
+    account (and with its roles) after the agent reset the password: the sessions ended,
+    the token did not, and tokens never expire. Now the reset revokes the account's live
+    tokens too (audited), over HTTP as an agent does it; another person's token still works."""
+    login, password = ldap_users.create_user()
+    victim = sign_in(portal, login, password, address="192.0.2.40")
+    bystander = sign_in(portal, "employee", address="192.0.2.41")
+    tokens = {}
+    for who in (victim, bystander):
+        made = who.post("/api/v1/tokens", json={"label": "laptop"}, headers={"X-CSRF-Token": who.csrf})
+        assert made.status_code == 201, made.text
+        tokens[who.login] = made.json()["token"]
+
+    def with_token(token: str) -> int:
+        return portal.client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert with_token(tokens[login]) == 200
+    agent = sign_in(portal, "agent", address="192.0.2.42")
+    body = {"reason": "account reported compromised", "user": login, "directory": "corp"}
+    r = agent.post("/api/v1/fixes/password-reset", json=body, headers={"X-CSRF-Token": agent.csrf})
+    assert r.status_code == 200 and r.json()["state"] == "resolved", r.text
+    assert victim.get("/api/v1/me").status_code == 401
+    assert with_token(tokens[login]) == 401
+    run = portal.client().post(
+        "/api/v1/runs", json={"runbook": "account-status"}, headers={"Authorization": f"Bearer {tokens[login]}"}
+    )
+    assert run.status_code == 401, run.text
+    assert with_token(tokens[bystander.login]) == 200
+    rows = portal.query("SELECT revoked_at FROM portal_api_token WHERE username = :u", u=login.lower())
+    assert len(rows) == 1 and rows[0][0] is not None
+    events = portal.query(
+        "SELECT reason, detail FROM audit_event WHERE action = 'portal.api_tokens_revoked' AND on_behalf_of = :u",
+        u=login.lower(),
+    )
+    assert [(reason, json.loads(detail)) for reason, detail in events] == [("password_changed", {"tokens": 1})]
+    for s in (victim, bystander, agent):
+        s.client.close()
