@@ -65,7 +65,7 @@ _ROUTERS = (
 )
 
 # What every JSON request meets before its route: portal.api.once
-_API_CHECKS = [Depends(api_once.json_keys_once)]
+_API_CHECKS = [Depends(api_once.query_as_declared(API_PREFIX)), Depends(api_once.json_keys_once)]
 
 
 def create_app(settings: Settings | None = None, *, service: Firstline | None = None) -> FastAPI:

@@ -4,17 +4,24 @@ them to each API router): nothing the client sent is silently dropped or chosen 
 * ``json_keys_once``: a JSON body that gives a key twice in one object
   (``{"user": "bob", "user": "alice"}``) is refused with 422. A JSON parser keeps the last
   one, so the request would run for ``alice`` and answer as if done as asked.
+* ``query_as_declared``: a query parameter the route does not take (``/api/v1/kpi?sinse=``,
+  ``POST /api/v1/fixes/account-unlock?user=bob``), or one given twice (``limit=1&limit=50``),
+  is refused with 422, as the auditor's filters are (``portal.api.audit.query_problem``):
+  dropped, the answer covers more or other than asked (the KPIs of the default range, a
+  page of another size) and looks like the one asked for.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from email.message import Message
 from typing import Any
 
 from fastapi import Request
 
 from portal import i18n
+from portal.api.audit import query_problem
 from portal.errors import PortalError, declared_names
 
 
@@ -59,3 +66,39 @@ async def json_keys_once(request: Request) -> None:
         raise PortalError(422, "invalid_input", f"{shown}: {text}") from None
     except ValueError:  # not JSON (or not UTF-8): the route's own validation answers that
         return
+
+
+def _declared_query(app: Any) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(path, METHOD) → the query parameters that operation declares (its OpenAPI document), cached."""
+    table = getattr(app.state, "declared_query", None)
+    if table is None:
+        table = {}
+        for path, methods in app.openapi().get("paths", {}).items():
+            for method, op in methods.items():
+                names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"]
+                table[(path, method.upper())] = tuple(names)
+        app.state.declared_query = table
+    found: dict[tuple[str, str], tuple[str, ...]] = table
+    return found
+
+
+def query_as_declared(prefix: str) -> Callable[[Request], Awaitable[None]]:
+    """The check for routes mounted under *prefix*: 422 (``invalid_input``) when the query
+    string holds a parameter the operation does not declare, or one it declares more than
+    once (``query_problem``'s message)."""
+
+    async def check(request: Request) -> None:
+        if not request.url.query:
+            return
+        path = str(getattr(request.scope.get("route"), "path_format", ""))
+        if not path.startswith(prefix + "/"):  # the router's own route (included lazily, without its prefix)
+            path = prefix + path
+        method = "GET" if request.method == "HEAD" else request.method
+        accepted = _declared_query(request.app).get((path, method))
+        if accepted is None:
+            return
+        problem = query_problem(request, accepted)
+        if problem is not None:
+            raise PortalError(422, "invalid_input", problem)
+
+    return check

@@ -84,3 +84,40 @@ def test_a_repeated_key_anywhere_in_any_json_body_is_refused(portal: PortalServe
     assert _post_raw(employee, *bodies[1]).json()["error"]["message"].startswith("runbook: ")
     assert _tickets(portal) == tickets
     assert _count(portal, "SELECT COUNT(*) FROM portal_api_token") == tokens
+
+
+def test_a_query_parameter_a_route_does_not_take_is_refused_not_dropped(
+    portal: PortalServer, signed_in: Any, ldap_users: Any
+) -> None:
+    """/api/v1/kpi?sinse=... answered with the default 30 days, escalated?limit=1&limit=50
+    with 50, and a query string on a fix's POST was ignored while the fix ran."""
+    auditor: SignedIn = signed_in("auditor")
+    agent: SignedIn = signed_in("agent")
+    employee: SignedIn = signed_in("employee")
+    refused = [
+        (auditor, "/api/v1/kpi?sinse=2026-11-01", "sinse: is not a field of this request (did you mean since?)"),
+        (auditor, "/api/v1/kpi?since=2026-11-01&since=2026-10-01", "since: is given more than once"),
+        (agent, "/api/v1/tickets/escalated?limit=1&limit=50", "limit: is given more than once"),
+        (agent, "/api/v1/tickets/escalated?lmit=1", "lmit: is not a field of this request (did you mean limit?)"),
+        (employee, "/api/v1/tickets/mine?limit=1&limit=50", "limit: is given more than once"),
+        (employee, "/api/v1/catalogue?q=printer&q=password", "q: is given more than once"),
+        (employee, "/api/v1/me?as=someone", "?: is not a field of this request"),
+    ]
+    for who, path, text in refused:
+        r = who.get(path)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["code"] == "invalid_input" and r.json()["error"]["message"].startswith(text), r.text
+    nl = auditor.get("/api/v1/kpi?sinse=2026-11-01", headers={"Accept-Language": "nl"})
+    assert nl.status_code == 422 and "sinse: is geen veld van dit verzoek" in nl.json()["error"]["message"]
+    for path in ("/api/v1/kpi?since=2026-11-01", "/api/v1/kpi"):  # what the route takes still works
+        assert auditor.get(path).status_code == 200
+    assert agent.get("/api/v1/tickets/escalated?limit=1").json()["limit"] == 1
+
+    meant, meant_pw = ldap_users.create_user()
+    ldap_users.lock(meant)
+    tickets, events = _tickets(portal), _events(portal)
+    body = {"reason": "caller on the phone", "directory": "corp", "user": meant}
+    r = agent.post("/api/v1/fixes/account-unlock?directory=ad", json=body, headers={"X-CSRF-Token": agent.csrf})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input", r.text
+    assert _tickets(portal) == tickets and _events(portal) == events
+    assert not ldap_users.bind_ok(meant, meant_pw)  # still locked: nothing ran
