@@ -87,6 +87,7 @@ from connectors.ldap_flavors import (
     ActiveDirectory,
     GroupMissing,
     OpenLdap,
+    PartlyApplied,
     PwdPolicy,
     UnreadableValue,
     first,
@@ -1033,7 +1034,17 @@ class LdapConnector(Connector):
             conn = self._service(timeout)
             self._require_tls(conn)
             with self._translate("the password reset", write=True):
-                failure = self._flavor.reset(conn, status["dn"], new_password, must_change)
+                try:
+                    failure = self._flavor.reset(conn, status["dn"], new_password, must_change)
+                except PartlyApplied:
+                    # the password is replaced: never "nothing was changed" (audit outcome unknown)
+                    raise Rejected(
+                        "The password was replaced, but the directory refused to record whether it must be "
+                        "changed at the next sign-in, so the new password was not handed out; the service "
+                        "desk will look at it.",
+                        reason="reset_incomplete",
+                        outcome_unknown=True,
+                    ) from None
             if failure is not None:
                 raise self._directory_refusal(failure, status["dn"])
             out: dict[str, Any] = {"must_change": must_change}

@@ -55,6 +55,17 @@ class UnreadableValue(ValueError):
         self.attribute = attribute
 
 
+class PartlyApplied(Exception):
+    """A reset replaced the password, then the directory refused its next write (``result``).
+
+    Raised instead of returning the refusal: the caller must not report "nothing was changed".
+    """
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("the password was replaced; a later write of the reset was refused")
+        self.result = result
+
+
 def _result(conn: Connection) -> dict[str, Any]:
     result: dict[str, Any] = dict(conn.result or {})
     return result
@@ -291,6 +302,9 @@ class OpenLdap:
         return _result(conn)
 
     def reset(self, conn: Connection, dn: str, password: str, must_change: bool) -> dict[str, Any] | None:
+        """The password by RFC 3062, then ``pwdReset``: two operations (an extended operation
+        cannot share a modify). ``PartlyApplied`` when the second is refused after the first
+        replaced the password."""
         # RFC 3062 as an account with `write` (not `manage`): ppolicy checks length/history
         # and the server stores the hash.
         ok = conn.extend.standard.modify_password(
@@ -303,7 +317,9 @@ class OpenLdap:
         else:
             ok = conn.modify(dn, {"pwdReset": [(MODIFY_DELETE, [])]})
             ok = ok is True or conn.result.get("result") == 16
-        return None if ok is True else _result(conn)
+        if ok is not True:
+            raise PartlyApplied(_result(conn))
+        return None
 
     def change(self, user_conn: Connection, dn: str, old: str, new: str) -> dict[str, Any] | None:
         ok = user_conn.extend.standard.modify_password(
@@ -392,15 +408,17 @@ class ActiveDirectory:
         return f'"{password}"'.encode("utf-16-le")
 
     def reset(self, conn: Connection, dn: str, password: str, must_change: bool) -> dict[str, Any] | None:
+        # One modify, so the DC applies both or neither: as two, a refused pwdLastSet left the
+        # password replaced by one nobody was given while the reset reported "not allowed".
+        # pwdLastSet 0 = must change at next logon; -1 = "now" (clears a pending must-change).
         ok = conn.modify(
             dn,
-            {"unicodePwd": [(MODIFY_REPLACE, [self._unicode_pwd(password)])]},
+            {
+                "unicodePwd": [(MODIFY_REPLACE, [self._unicode_pwd(password)])],
+                "pwdLastSet": [(MODIFY_REPLACE, ["0" if must_change else "-1"])],
+            },
             controls=[policy_hints(self._hints_critical)],
         )
-        if ok is not True:
-            return _result(conn)
-        # 0 = must change at next logon; -1 = "now" (clears a pending must-change)
-        ok = conn.modify(dn, {"pwdLastSet": [(MODIFY_REPLACE, ["0" if must_change else "-1"])]})
         return None if ok is True else _result(conn)
 
     def change(self, conn: Connection, dn: str, old: str, new: str) -> dict[str, Any] | None:
