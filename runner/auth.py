@@ -161,7 +161,7 @@ class AuthService:
         ``DirectoryUnavailable`` when the directory cannot be asked."""
         started = time.monotonic()
         login = login.strip() if isinstance(login, str) else ""
-        keys = [("account", login.lower()), ("address", client_ip or "unknown")]
+        keys = [("account", self._throttled_name(login)), ("address", client_ip or "unknown")]
         self._check_throttle(keys)
         try:
             principal = self._authenticate(login, password)
@@ -203,6 +203,17 @@ class AuthService:
                 target=principal.directory,
             )
         return _with(principal, via="session", session_id=session_id), token
+
+    def _throttled_name(self, login: str) -> str:
+        """The per-account throttle's name for *login*: the account it routes to (directory key
+        and lower-case name, from the configuration only, never the directory), so that
+        ``alice``, ``alice@example.org`` and ``EXAMPLE-ORG\\alice`` share one budget; the name
+        as typed (lower-case) when it routes nowhere."""
+        try:
+            key, name = self.app.inventory.directories.of_requester(login) if len(login) <= 320 else (None, "")
+        except ParameterError:
+            key = None
+        return f"{key}:{name.lower()}" if key is not None and name else login.lower()
 
     def _pad(self, started: float) -> None:
         left = self.settings.signin_min_seconds - (time.monotonic() - started)

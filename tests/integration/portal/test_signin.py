@@ -146,6 +146,31 @@ def test_throttles_are_checked_before_the_directory(portal_with: Any, ldap_users
     assert post_signin(server, "demo-employee", demo_password("demo-employee"), address=_address()).status_code == 303
 
 
+def test_every_spelling_of_an_account_shares_its_sign_in_budget(portal_with: Any, ldap_users: Any) -> None:
+    """The per-account throttle counted each spelling on its own: after the limit for
+    ``alice``, ``alice@example.org`` and ``EXAMPLE-ORG\\alice`` each had a fresh budget (three
+    times the guesses, from any number of addresses). Now they are one account."""
+    server = portal_with(signin_max_per_account=2, signin_max_per_address=50, signin_window_seconds=600)
+    login, password = ldap_users.create_user()
+    assert (
+        post_signin(server, f"{login}@example.org", "wrong-" + secrets.token_hex(3), address=_address()).status_code
+        == 401
+    )
+    assert (
+        post_signin(server, f"EXAMPLE-ORG\\{login}", "wrong-" + secrets.token_hex(3), address=_address()).status_code
+        == 401
+    )
+    for spelling in (login, f"{login}@example.org", f"example-org\\{login}", f"{login.upper()}@EXAMPLE.ORG"):
+        r = post_signin(server, spelling, password, address=_address())
+        assert r.status_code == 429, (spelling, r.status_code)
+        assert not any(n.endswith("fl_session") for n in set_cookie_values(r))
+    assert len(ldap_users.read(login, "pwdFailureTime").get("pwdFailureTime", [])) == 2  # no more reached slapd
+    # a name that routes nowhere keeps a budget of its own, as typed
+    for _ in range(2):
+        assert post_signin(server, f"{login}@elsewhere.example", "x", address=_address()).status_code == 401
+    assert post_signin(server, f"{login}@elsewhere.example", "x", address=_address()).status_code == 429
+
+
 def test_session_cookie_flags_and_only_a_digest_is_stored(portal: PortalServer) -> None:
     s = sign_in(portal, "employee", address=_address())
     header = s.extra["set_cookie"]
