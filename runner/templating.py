@@ -15,7 +15,11 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# optimized=False: Jinja's optimizer folds constant expressions while *compiling*, so loading
+# any file in the runbooks folder (vetted or not: `runbooks list`, the portal's catalogue)
+# evaluated `{{ 'a' * 10**12 }}` or `{{ 9**9**9 }}` — a MemoryError or a CPU spin before
+# anyone approved it. Unfolded, nothing in a template runs until a vetted runbook renders it.
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, optimized=False)
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.S)
 
 

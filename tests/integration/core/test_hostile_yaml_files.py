@@ -11,6 +11,7 @@ emptied the admin list and a password reset of an administrator went ahead.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -49,10 +50,22 @@ def _env(tmp_path: Path, runbooks: Path, inventory: Path) -> dict[str, str]:
     }
 
 
+def _address_space_3_gib() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
 def fl(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    # the timeout only stops a hung process; without the fix the bomb runs for minutes
+    # the timeout only stops a hung process (without the fix the alias bomb runs for minutes);
+    # the memory limit keeps a bomb that is not defused from taking the machine's memory
     return subprocess.run(
-        [FIRSTLINE, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False
+        [FIRSTLINE, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=_address_space_3_gib,
     )
 
 
@@ -151,3 +164,22 @@ def test_a_key_given_twice_in_the_inventory_is_refused_and_the_admin_is_left_alo
         assert ok.returncode == 0 and "valid (5 targets)" in ok.stdout, ok.stdout + ok.stderr
     finally:
         slapd.admin.modify(ADMINS, {"member": [(MODIFY_DELETE, [slapd.dn(user)])]})
+
+
+def test_a_template_is_not_evaluated_when_the_runbook_loads(tmp_path: Path, runbooks: Path) -> None:
+    """Jinja folded constant expressions while compiling, so merely loading an unvetted file
+    (`runbooks list`, the portal's catalogue) built `'a' * 10**9` and wrote it into generated
+    code: gigabytes, here exit 3 with MemoryError under the 3 GiB limit. Now it is listed as
+    not vetted, and it cannot run."""
+    text = (runbooks / "account-status.yaml").read_text().replace("name: account-status", "name: evil")
+    bomb = "('a' * 10**9)"
+    text = text.replace('with: {user: "{{ params.user }}"}', f'with: {{user: "{{{{ {bomb} ~ params.user }}}}"}}')
+    text = text.replace("    timeout: 10\n", f"    when: \"{{{{ {bomb} != '' }}}}\"\n    timeout: 10\n", 1)
+    assert text.count(bomb) == 2
+    (runbooks / "evil.yaml").write_text(text)
+    env = _env(tmp_path, runbooks, REPO / "lab" / "inventory.yaml")
+    listed = fl(env, "runbooks", "list")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert any(line.split()[:3] == ["evil", "not", "vetted"] for line in listed.stdout.splitlines()), listed.stdout
+    ran = fl(env, "run", "evil", "-p", "user=alice")
+    assert ran.returncode == 2 and "vet" in ran.stderr and "Traceback" not in ran.stdout + ran.stderr, ran.stderr
