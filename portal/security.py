@@ -5,11 +5,14 @@ configured trusted proxy, read right to left), the user agent, the language; a r
 body larger than ``max_body_bytes`` → 413; on POST/PUT/PATCH/DELETE the CSRF token
 (form field ``csrf_token`` or header ``X-CSRF-Token``) must match the one derived from
 the session cookie (or, before sign-in, the pre-session cookie) → else 403
-``csrf_failed`` and the route never runs. Routing is looked at before the CSRF check: a
-method that the address does not accept → 405 ``method_not_allowed`` with ``Allow``, an
-address no route serves → 404, whatever the token (``RouteTable``). Requests that carry ``Authorization: Bearer``
-skip the CSRF check (a browser never sends that header cross-site) and are
-authenticated by the token alone.
+``csrf_failed`` and the route never runs; then a form body that is not UTF-8 → 422
+``invalid_input`` (``form_not_utf8``: the form parser would put U+FFFD, or a Latin-1
+reading, in place of what was typed, and a new password would be set to that).
+Routing is looked at before the CSRF check: a method that the address does not accept
+→ 405 ``method_not_allowed`` with ``Allow``, an address no route serves → 404, whatever
+the token (``RouteTable``). Requests that carry ``Authorization: Bearer`` skip the CSRF
+check (a browser never sends that header cross-site) and are authenticated by the token
+alone.
 
 Every response gets the security headers below and ``Cache-Control: no-store`` (except
 ``/static``), and is counted in ``portal.metrics.REQUESTS`` by route template.
@@ -25,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -302,6 +305,18 @@ class SecurityMiddleware:
                         ),
                     )
                     return
+                if form_not_utf8(headers, body):
+                    await self._refuse(
+                        scope,
+                        send_wrapper,
+                        422,
+                        "invalid_input",
+                        i18n.gettext(
+                            "The form could not be read: it was not sent as UTF-8 text. Nothing was changed. "
+                            "Reload the page and send it again."
+                        ),
+                    )
+                    return
                 receive = _replay(body, receive)
             else:
                 receive = _limited(receive, self.max_body)
@@ -357,6 +372,24 @@ class SecurityMiddleware:
 
         response = error_response(Request(scope), status, code, message, headers)
         await response(scope, _empty_receive, send)
+
+
+def form_not_utf8(headers: Headers, body: bytes) -> bool:
+    """True when *body* is a form (URL-encoded or multipart) whose names or values are not
+    UTF-8. The form parser would not refuse it: it reads such bytes as U+FFFD (URL-encoded;
+    ``é`` and ``ü`` alike) or as Latin-1 (multipart), so what a route gets is not what was
+    typed, and a password set from it is not the one the person knows."""
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/x-www-form-urlencoded":
+            for pair in body.split(b"&"):
+                for part in pair.split(b"=", 1):
+                    unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+        elif kind == "multipart/form-data":
+            body.decode("utf-8")  # boundaries and part headers are ASCII; no route takes a file
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 async def _empty_receive() -> Message:
