@@ -101,6 +101,7 @@ from connectors.ldap_protect import (
     same_dn,
     sid_to_str,
     tidy_dn,
+    unique_member,
 )
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 from connectors.tls_errors import certificate_error, client_context
@@ -1212,7 +1213,7 @@ class LdapConnector(Connector):
             if not frontier:
                 break
             members = "".join(
-                f"(member={escape_filter_chars(d)})(uniqueMember={escape_filter_chars(d)})" for d in frontier
+                f"(member={escape_filter_chars(d)}){unique_member(escape_filter_chars(d))}" for d in frontier
             )
             flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
             conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")

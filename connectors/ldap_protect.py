@@ -50,6 +50,7 @@ __all__ = [
     "same_dn",
     "sid_to_str",
     "tidy_dn",
+    "unique_member",
 ]
 
 MAX_NESTING = 8
@@ -380,35 +381,54 @@ def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str]
 _UID_SUFFIX = re.compile(r"#'[01]*'B$")  # nameAndOptionalUID (uniqueMember)
 
 
+def unique_member(escaped_dn: str) -> str:
+    """Filter items for "``uniqueMember`` names *escaped_dn*", with or without an optional UID.
+
+    ``uniqueMember`` values may carry one (``uid=x,ou=people,...#'0101'B``, RFC 4517
+    nameAndOptionalUID); its equality rule then matches only an assertion with the same UID,
+    so ``(uniqueMember=DN)`` misses such a member — an administrator listed that way read as
+    an ordinary account. slapd's approximate match on ``uniqueMember`` compares the DN alone.
+    """
+    return f"(uniqueMember={escaped_dn})(uniqueMember~={escaped_dn})"
+
+
+_unique_member = unique_member
+_UNIQUE_NAMES = "groupOfUniqueNames"
+
+
 def _first_level(
     conn: Connection, base: str, dn: str, admin_groups: Sequence[str]
 ) -> tuple[list[str], set[tuple[tuple[tuple[str, str], ...], ...]]] | None:
     """(groups holding *dn* directly, canonical DNs of the admin groups found), in one search.
 
-    The filter asks for the groups whose ``member`` / ``uniqueMember`` is *dn* **or** whose
-    ``entryDN`` (RFC 5020) is an admin group; the matched-values control (RFC 3876) makes
-    the server return, of those two attributes, only the values equal to *dn* — so a
-    returned entry holds *dn* exactly when it carries such a value, by the server's own
-    matching rule, as the filter of the plain walk decides it. None (caller falls back to
-    separate reads) when the server refuses the search or the control, or returns a value
-    other than *dn* (the control was not applied).
+    The filter asks for the groups whose ``member`` / ``uniqueMember`` is *dn* (``unique_member``:
+    with or without an optional UID) **or** whose ``entryDN`` (RFC 5020) is an admin group; the
+    matched-values control (RFC 3876) makes the server return, of those attributes, only the
+    values equal to *dn* (and ``objectClass: groupOfUniqueNames``) — so a returned entry holds
+    *dn* when it carries such a value, by the server's own matching rule, as the filter of the
+    plain walk decides it. A ``uniqueMember`` value with a UID matches only the approximate
+    item and comes back without values: a group of unique names returned so holds *dn* when it
+    is not an admin group (nothing else selects it); an admin group returned so is asked once
+    more (BASE). None (caller falls back to separate reads) when the server refuses the search
+    or the control, or returns a value other than *dn* (the control was not applied).
     """
     who = escape_filter_chars(dn)
-    holds = f"(|(member={who})(uniqueMember={who}))"
+    holds = f"(|(member={who}){_unique_member(who)})"
     names = "".join(f"(entryDN={escape_filter_chars(g)})" for g in admin_groups)
     flt = f"(|(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)){holds}){names})"
     conn.search(
         base,
         flt,
         SUBTREE,
-        attributes=["member", "uniqueMember"],
+        attributes=["member", "uniqueMember", "objectClass"],
         dereference_aliases="NEVER",
-        controls=[matched_values([("member", dn), ("uniqueMember", dn)])],
+        controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", _UNIQUE_NAMES)])],
     )
     if conn.result.get("result") not in (0, None):
         return None
     own, admin = _canon_set([dn]), _canon_set(admin_groups)
     holders: list[str] = []
+    ask_again: list[str] = []
     present: set[tuple[tuple[tuple[str, str], ...], ...]] = set()
     for entry in _entries(conn):
         group_dn = str(entry["dn"])
@@ -421,10 +441,24 @@ def _first_level(
                 return None
             if _canon_set([text]) != own:
                 return None  # a value the control should have left out: not applied
+        classes = {v.decode("utf-8", "replace").lower() for v in _raw(entry, "objectClass")}
+        if classes - {_UNIQUE_NAMES.lower()}:
+            return None  # an objectClass value the control should have left out: not applied
         if values:
             holders.append(group_dn)
-        elif not _canon_set([group_dn]) & admin:
-            return None  # matched by membership, yet no value came back: not applied as expected
+        elif not classes:
+            if not _canon_set([group_dn]) & admin:
+                return None  # matched by membership, yet no value came back: not applied as expected
+        elif _canon_set([group_dn]) & admin:
+            ask_again.append(group_dn)  # by entryDN, or by a member value with a UID: ask
+        else:
+            holders.append(group_dn)  # selected only by the approximate (UID) item: a holder
+    for group_dn in ask_again:
+        conn.search(group_dn, f"(|{_unique_member(who)})", BASE, attributes=["1.1"], dereference_aliases="NEVER")
+        if conn.result.get("result") not in (0, None):
+            return None
+        if _entries(conn):
+            holders.append(group_dn)
     return holders, present
 
 
@@ -446,7 +480,9 @@ def _walk(
     for level in range(levels + 1):
         if not frontier:
             return False
-        members = "".join(f"(member={escape_filter_chars(d)})(uniqueMember={escape_filter_chars(d)})" for d in frontier)
+        members = "".join(
+            f"(member={escape_filter_chars(d)}){_unique_member(escape_filter_chars(d))}" for d in frontier
+        )
         flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
         conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
         code = conn.result.get("result")

@@ -136,6 +136,47 @@ def test_membership_verdicts_are_the_same_on_every_path(openldap: Directory, gro
         conn.close()
 
 
+def test_a_unique_member_with_an_optional_uid_is_a_member_on_every_path(
+    openldap: Directory, groups: list[str], mode: str
+) -> None:
+    """``uniqueMember: <dn>#'0101'B`` (RFC 4517 nameAndOptionalUID) names the account too.
+    Its equality rule only matches an assertion with the same UID, so ``(uniqueMember=<dn>)``
+    missed it: an administrator listed that way (directly in an admin group of unique names,
+    or in such a group nested in an admin group) read as an ordinary account and was reset
+    and unlocked. Now privileged on every path; an account of another DN stays ordinary."""
+    d = openldap
+    direct, _ = d.create_user()
+    nested, _ = d.create_user()
+    other, other_pw = d.create_user()
+    inner = _group(d, groups, "groupOfUniqueNames", "uniqueMember", f"{d.dn(nested)}#'1'B", f"{d.dn('alice')}#'0'B")
+    admin_u = _group(d, groups, "groupOfUniqueNames", "uniqueMember", f"{d.dn(direct)}#'0101'B", d.dn("bob"))
+    admin_n = _group(d, groups, "groupOfNames", "member", inner)
+    # other's DN is a prefix-free neighbour of direct's: only the exact DN counts
+    _group(d, groups, "groupOfUniqueNames", "uniqueMember", f"{d.dn(other)}x#'1'B")
+    conn = connector("corp", admin_groups=[admin_u, admin_n])
+    try:
+        verdicts = {
+            u: conn.run("account_status", {"user": u}, timeout=15)["privileged"] for u in (direct, nested, other)
+        }
+        assert verdicts == {direct: True, nested: True, other: False}, mode
+        for user in (direct, nested):
+            d.lock(user)
+            before = d.state_attrs(user)
+            for action in ("unlock_account", "reset_password"):
+                inputs: dict[str, Any] = {"user": user}
+                if action == "reset_password":
+                    inputs["new_password"] = "Zq-bcdfghjkmnpq Kv-rvwxyz26!"
+                with pytest.raises(Rejected) as err:
+                    conn.run(action, inputs, timeout=15)
+                assert err.value.reason == "not_allowed", (mode, action, err.value.reason)
+            assert d.state_attrs(user) == before  # still locked, password untouched
+        d.lock(other)
+        assert conn.run("unlock_account", {"user": other}, timeout=15)["changed"] is True
+        assert d.bind_ok(other, other_pw)
+    finally:
+        conn.close()
+
+
 def test_a_missing_admin_group_beside_an_existing_one_is_still_a_configuration_error(
     openldap: Directory, mode: str
 ) -> None:
