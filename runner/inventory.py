@@ -105,6 +105,9 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
         raw = yamlsource.load_plain(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise ConfigError(f"inventory {path} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        # as `firstline inventory check` says it (a file saved as Latin-1 / Windows-1252)
+        raise ConfigError(f"inventory {path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"inventory {path} is not valid YAML: {describe_yaml_error(exc)}") from exc
     if not isinstance(raw, dict):

@@ -183,3 +183,14 @@ def test_a_template_is_not_evaluated_when_the_runbook_loads(tmp_path: Path, runb
     assert any(line.split()[:3] == ["evil", "not", "vetted"] for line in listed.stdout.splitlines()), listed.stdout
     ran = fl(env, "run", "evil", "-p", "user=alice")
     assert ran.returncode == 2 and "vet" in ran.stderr and "Traceback" not in ran.stdout + ran.stderr, ran.stderr
+
+
+def test_an_inventory_that_is_not_utf8_is_a_usage_error_not_an_internal_one(tmp_path: Path, runbooks: Path) -> None:
+    """An inventory saved as Latin-1 (`# café` in a comment): `inventory check` said so, but
+    `firstline run` answered exit 3, "internal error (UnicodeDecodeError)"."""
+    inventory = _inventory_copy(tmp_path, "")
+    inventory.write_bytes(b"# caf\xe9\n" + inventory.read_bytes())
+    env = _env(tmp_path, runbooks, inventory)
+    ran = fl(env, "run", "account-status", "-p", "user=alice")
+    assert ran.returncode == 2 and ran.stdout == "", ran.stdout + ran.stderr
+    assert ran.stderr.splitlines() == [f"error: inventory {inventory} is not UTF-8 text"], ran.stderr
