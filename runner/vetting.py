@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from runner.errors import ConfigError, NotVetted
 from runner.runbook import Runbook
@@ -35,10 +36,36 @@ def read_lock(runbooks_dir: Path) -> dict[str, Approval]:
     if not path.exists():
         return {}
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {name: Approval(**entry) for name, entry in raw["runbooks"].items()}
+        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicates)
+        entries = raw["runbooks"] if isinstance(raw, dict) else None
+        if not isinstance(entries, dict):
+            raise ValueError("'runbooks' must map runbook names to approvals")
+        out = {}
+        for name, entry in entries.items():
+            if (
+                not isinstance(entry, dict)
+                or set(entry) != _FIELDS
+                or not all(isinstance(v, str) for v in entry.values())
+            ):
+                raise ValueError(f"the approval of '{name}' must have exactly the texts {', '.join(sorted(_FIELDS))}")
+            out[name] = Approval(**entry)
+        return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is unreadable or malformed: {exc}") from exc
+
+
+_FIELDS = {"sha256", "approved_by", "approved_at"}
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a name given twice, json keeps the
+    last silently, so an approval further down would overrule the one a reviewer reads."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"'{key}' is given twice")
+        out[key] = value
+    return out
 
 
 def write_approval(

@@ -10,6 +10,7 @@ emptied the admin list and a password reset of an administrator went ahead.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -194,3 +195,26 @@ def test_an_inventory_that_is_not_utf8_is_a_usage_error_not_an_internal_one(tmp_
     ran = fl(env, "run", "account-status", "-p", "user=alice")
     assert ran.returncode == 2 and ran.stdout == "", ran.stdout + ran.stderr
     assert ran.stderr.splitlines() == [f"error: inventory {inventory} is not UTF-8 text"], ran.stderr
+
+
+def test_a_malformed_or_doubled_vetted_lock_is_refused_as_configuration(tmp_path: Path, runbooks: Path) -> None:
+    """vetted.lock with "runbooks" as a list answered exit 3 (AttributeError); a runbook named
+    twice was read as its last entry, so an approval appended further down overruled the
+    one a reviewer reads ("not approved", sha256 0...) and the run went ahead."""
+    lock = runbooks / "vetted.lock"
+    real = json.loads(lock.read_text())["runbooks"]["account-status"]
+    doubled = (
+        '{"runbooks": {"account-status": {"sha256": "' + "0" * 64 + '", "approved_by": "not approved", '
+        '"approved_at": "2026-11-30T00:00:00+00:00"},\n'
+        '"account-status": ' + json.dumps(real) + "}}\n"
+    )
+    env = _env(tmp_path, runbooks, REPO / "lab" / "inventory.yaml")
+    for body, says in (
+        ('{"runbooks": []}', "'runbooks' must map runbook names to approvals"),
+        ('{"runbooks": {"account-status": "yes"}}', "the approval of 'account-status' must have exactly the texts"),
+        (doubled, "'account-status' is given twice"),
+    ):
+        lock.write_text(body)
+        ran = fl(env, "run", "account-status", "-p", "user=alice", "--dry-run")
+        assert ran.returncode == 2 and ran.stdout == "", (body, ran.stdout + ran.stderr)
+        assert ran.stderr.startswith(f"error: {lock} is unreadable or malformed: {says}"), ran.stderr
