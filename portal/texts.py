@@ -104,6 +104,10 @@ TEXTS = (
     N_("%(what)s contains control or invisible characters"),
     N_("%(what)s '%(value)s' is not a valid value (lower-case letters, digits, '_', '.', '-')"),
     N_("%(what)s '%(value)s' is not a ticket number (they look like FL-000123)"),
+    N_(
+        "%(what)s '%(value)s' is not a category (lower-case letters, digits, '_' and '-', "
+        "parts separated by '/', e.g. identity/password)"
+    ),
     N_("%(what)s has no time zone; give an offset (naive times are not instants)"),
     N_("%(what)s must be a date or time"),
     N_("limit must be a whole number from 1 to %(max)s"),

@@ -15,6 +15,9 @@ Rules (the portal's auditor section in ``docs/portal.md`` repeats them):
   stored form of that person (``Directories.search_forms``, given to ``from_params``): ``=``
   or ``IN``, and a page walks each form's index (``_page``). **Enumerated filters**
   (``ENUMERATED``: state, channel, outcome) refuse other values (``NotOneOf``, 422).
+  ``runbook``, ``directory``, ``action``, ``resolution_code`` and ``category`` refuse a value
+  no stored one can be (``Runbook``'s slugs and categories, the inventory's directory keys
+  are lower-case): ``directory=CORP`` answered "nothing" where ``corp`` has every event.
 * **Filters** are otherwise exact matches, except ``target`` (case-insensitive substring, ``%`` and
   ``_`` taken literally). A ``target`` is first matched against the distinct values
   (``audit_target`` / ``ticket_subject``, revision 0014); up to ``TARGET_VALUES`` of them,
@@ -156,6 +159,8 @@ EVENT_COLUMNS = audit_mod.RECORD_COLUMNS
 _EVENT_SELECT = tuple(audit_event.c[k] for k in EVENT_COLUMNS)  # not the stored canonical text
 
 _TOKEN = re.compile(r"[a-z][a-z0-9_.\-]{0,63}", re.ASCII)  # state, channel, outcome, action, codes
+# runbook.Category's form: what a stored category can be (any other value matches nothing)
+_CATEGORY = re.compile(r"[a-z][a-z0-9_-]*(/[a-z][a-z0-9_-]*)*", re.ASCII)
 _NUMBER = re.compile(r"FL-[0-9]{6,9}", re.ASCII)
 _FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # and their fullwidth forms
 
@@ -278,6 +283,18 @@ def _token(value: object, what: str) -> str | None:
     return text
 
 
+def _category(value: object, what: str) -> str | None:
+    text = _text(value, what)
+    if text is not None and (len(text) > 100 or not _CATEGORY.fullmatch(text)):
+        raise ParameterError(
+            "%(what)s '%(value)s' is not a category (lower-case letters, digits, '_' and '-', "
+            "parts separated by '/', e.g. identity/password)",
+            what=what,
+            value=_excerpt(text),
+        )
+    return text
+
+
 def _one_of(value: object, what: str) -> str | None:
     """An enumerated filter (``ENUMERATED``): one of its values, or ``NotOneOf``."""
     text = _text(value, what)
@@ -365,11 +382,11 @@ class TicketFilter:
             actor=_person(params.get("actor"), "actor", dirs),
             on_behalf_of=_person(params.get("on_behalf_of"), "on_behalf_of", dirs),
             target=_text(params.get("target"), "target"),
-            runbook=_text(params.get("runbook"), "runbook"),
+            runbook=_token(params.get("runbook"), "runbook"),
             channel=_one_of(params.get("channel"), "channel"),
             state=_one_of(params.get("state"), "state"),
-            directory=_text(params.get("directory"), "directory"),
-            category=_text(params.get("category"), "category"),
+            directory=_token(params.get("directory"), "directory"),
+            category=_category(params.get("category"), "category"),
             resolution_code=_token(params.get("resolution_code"), "resolution_code"),
             number=_number(params.get("ticket"), "ticket"),
             since=_instant(params.get("since"), "since"),
@@ -452,11 +469,11 @@ class EventFilter:
             action=_token(params.get("action"), "action"),
             target=_text(params.get("target"), "target"),
             outcome=_one_of(params.get("outcome"), "outcome"),
-            runbook=_text(params.get("runbook"), "runbook"),
+            runbook=_token(params.get("runbook"), "runbook"),
             ticket=_number(params.get("ticket"), "ticket"),
             channel=_one_of(params.get("channel"), "channel"),
             state=_one_of(params.get("state"), "state"),
-            directory=_text(params.get("directory"), "directory"),
+            directory=_token(params.get("directory"), "directory"),
             since=_instant(params.get("since"), "since"),
             until=_instant(params.get("until"), "until"),
         )

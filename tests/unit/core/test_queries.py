@@ -187,6 +187,33 @@ def test_bad_filter_values_are_refused_naming_the_field(params: dict[str, Any], 
         assert "\n" not in msg and len(msg) < 240
 
 
+@pytest.mark.parametrize(
+    ("params", "field", "kinds"),
+    [
+        ({"runbook": "Account-Status"}, "runbook", (TicketFilter, EventFilter)),
+        ({"runbook": "account status"}, "runbook", (TicketFilter, EventFilter)),
+        ({"directory": "CORP"}, "directory", (TicketFilter, EventFilter)),
+        ({"directory": "EXAMPLE\\corp"}, "directory", (TicketFilter, EventFilter)),
+        ({"category": "Identity/Password"}, "category", (TicketFilter,)),
+        ({"category": "identity/"}, "category", (TicketFilter,)),
+        ({"category": "identity password"}, "category", (TicketFilter,)),
+    ],
+)
+def test_a_filter_value_no_stored_one_can_be_is_refused_not_answered_with_nothing(
+    ledger: Ledger, params: dict[str, Any], field: str, kinds: tuple[type, ...]
+) -> None:
+    """Runbook names, categories and directory keys are stored lower-case: ``directory=CORP``
+    answered "no tickets" where ``corp`` had them, looking like an empty result."""
+    ledger.ticket(requester="alice", runbook="account-status", directory="corp", category="identity/password")
+    for cls in kinds:
+        with pytest.raises(ParameterError) as info:
+            cls.from_params(params)
+        assert str(info.value).startswith(field), str(info.value)
+    lower = {k: v.lower() for k, v in params.items() if " " not in v and "\\" not in v and not v.endswith("/")}
+    if lower:
+        assert queries.count_tickets(ledger.engine, TicketFilter.from_params(lower)) == 1
+
+
 # -- keyset pages ---------------------------------------------------------------------------
 def test_pages_never_skip_or_repeat_with_equal_timestamps(ledger: Ledger) -> None:
     for i in range(23):
