@@ -50,13 +50,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
 
 from connectors.base import ConnectorError, Timeout, Unreachable
 from runner.auth import DirectoryUnavailable, Principal
-from runner.errors import FirstlineError, ParameterError
+from runner.dispatch import QueueFull
+from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, RunbookError
 from runner.ledger.audit import Actor
 from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
 from runner.ledger.store import reading, transaction
@@ -67,6 +68,16 @@ from runner.runbook import ACCOUNT_PATTERN
 
 if TYPE_CHECKING:
     from runner.service import Firstline
+
+_T = TypeVar("_T")
+# What RunService.submit raises before a ticket is written (runner.dispatch.QueueFull: busy)
+REFUSED_BEFORE_A_TICKET: tuple[type[FirstlineError], ...] = (
+    QueueFull,
+    RunbookError,  # NotVetted too
+    ParameterError,
+    PolicyDenied,
+    NotFoundError,
+)
 
 PURPOSES = {"reset": "password-reset", "unlock": "account-unlock"}
 CODE_DIGITS = 8
@@ -122,6 +133,7 @@ class Proof:
     username: str
     account: str  # the requester id: name@domain when the directory serves a domain
     purpose: str
+    code_id: int = 0  # the redeemed code's row (``give_back``)
 
     @property
     def runbook(self) -> str:
@@ -569,7 +581,74 @@ class SelfService:
             )
         if verdict is not None:
             raise CodeInvalid()
-        return Proof(directory=route[0], username=route[1], account=account, purpose=purpose)
+        return Proof(directory=route[0], username=route[1], account=account, purpose=purpose, code_id=int(row.id))
+
+    def redeem_and_start(
+        self,
+        login: str,
+        code: str,
+        purpose: str,
+        start: Callable[[Proof], _T],
+        *,
+        new_password: str | None = None,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> _T:
+        """``redeem``, then ``start(proof)`` (the run the code proves); what ``start`` returns.
+
+        When ``start`` raises one of ``REFUSED_BEFORE_A_TICKET`` (the run was refused before
+        its ticket was written: every worker busy, the runbook changed since it was vetted
+        or does not load, its parameters or policy refused), the code is given back
+        (``give_back``) before the error goes on: the person is told to try again, and the
+        code they hold must still work then. Any other error keeps it used (a ticket may exist)."""
+        proof = self.redeem(login, code, purpose, new_password=new_password, client_ip=client_ip, user_agent=user_agent)
+        try:
+            return start(proof)
+        except REFUSED_BEFORE_A_TICKET as exc:
+            reason = str(getattr(exc, "reason_code", "") or type(exc).__name__)
+            self.give_back(proof, reason, client_ip=client_ip, user_agent=user_agent)
+            raise
+
+    def give_back(
+        self, proof: Proof, reason: str, *, client_ip: str | None = None, user_agent: str | None = None
+    ) -> bool:
+        """Make the code *proof* was redeemed with live again (its expiry and tries as they
+        were), audited as ``selfservice.code_restored`` with *reason*; False when it is no
+        longer the account's newest code or has expired meanwhile (it stays used)."""
+        now = self._now()
+        target = f"{proof.directory}:{proof.username}"
+        account_key = self.digest("account", target)
+        actor = Actor(
+            "unidentified", (), on_behalf_of=proof.account, client_ip=client_ip or None, user_agent=_clip(user_agent)
+        )
+        with transaction(self.engine) as conn:
+            newer = conn.execute(
+                select(func.count())
+                .select_from(selfservice_code)
+                .where(selfservice_code.c.account_key == account_key, selfservice_code.c.id > proof.code_id)
+            ).scalar_one()
+            restored = 0
+            if not newer:
+                restored = conn.execute(
+                    update(selfservice_code)
+                    .where(
+                        selfservice_code.c.id == proof.code_id,
+                        selfservice_code.c.state == "used",
+                        selfservice_code.c.expires_at > _ts(now),
+                    )
+                    .values(state="live", closed_at=None)
+                ).rowcount
+            if restored:
+                self.app.audit.append(
+                    conn,
+                    actor,
+                    "selfservice.code_restored",
+                    outcome="success",
+                    target=target,
+                    reason=_clip(reason, 64),
+                    detail={"purpose": proof.purpose},
+                )
+        return bool(restored)
 
     def _close(self, code_id: int, state: str, actor: Actor, target: str, purpose: str, reason: str) -> None:
         with transaction(self.engine) as conn:

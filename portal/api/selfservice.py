@@ -22,8 +22,8 @@ from portal.errors import PortalError
 from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
-from runner.runs import PROOF_SELFSERVICE
-from runner.selfservice import CodeInvalid, PasswordRefused, ProofOfWorkRequired, params_for
+from runner.runs import PROOF_SELFSERVICE, RunOutcome
+from runner.selfservice import CodeInvalid, PasswordRefused, Proof, ProofOfWorkRequired, params_for
 
 router = APIRouter(tags=["self-service"])
 Anyone = Annotated[Principal | None, Depends(public)]
@@ -117,11 +117,23 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
     if body.purpose == "reset" and not body.new_password:
         # a malformed request, answered before the code is looked at (no try of the code spent)
         raise PortalError(422, "invalid_input", i18n.gettext("new_password: type the new password."))
-    try:
-        proof = selfservice_of(ctx).redeem(
+
+    def start(proof: Proof) -> RunOutcome:
+        return runs.run(
+            ctx,
+            proof.runbook,
+            params_for(proof, body.new_password),
+            user=proof.principal(),
+            client=client,
+            proof=PROOF_SELFSERVICE,  # the code was redeemed just before: the only place this is set
+        )
+
+    try:  # a run refused before its ticket (busy, not vetted) gives the code back
+        result = selfservice_of(ctx).redeem_and_start(
             body.login,
             body.code,
             body.purpose,
+            start,
             new_password=body.new_password,
             client_ip=client.address,
             user_agent=client.user_agent,
@@ -133,14 +145,6 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
         raise PortalError(422, code, refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None
-    result = runs.run(
-        ctx,
-        proof.runbook,
-        params_for(proof, body.new_password),
-        user=proof.principal(),
-        client=client,
-        proof=PROOF_SELFSERVICE,  # the code was redeemed just above: the only place this is set
-    )
     return Done(
         ticket=result.ticket_number,
         state=result.state,

@@ -49,11 +49,12 @@ from runner.errors import NotFoundError
 from runner.formonce import ticket_id_of
 from runner.mytickets import outcome
 from runner.pow import Challenge
-from runner.runs import PROOF_SELFSERVICE
+from runner.runs import PROOF_SELFSERVICE, RunOutcome
 from runner.selfservice import (
     PURPOSES,
     CodeInvalid,
     PasswordRefused,
+    Proof,
     ProofOfWorkRequired,
     SelfService,
     params_for,
@@ -262,9 +263,26 @@ def _redeem(
     if purpose == "reset" and (new_password or "") != (again or ""):
         msg = i18n.gettext("The two new passwords are not the same. Type the same password twice.")
         return _code_page(request, purpose, ctx, sent=False, error=msg, status=422, login=login)
-    try:
-        proof = selfservice_of(ctx).redeem(
-            login, code, purpose, new_password=new_password, client_ip=client.address, user_agent=client.user_agent
+
+    def start(proof: Proof) -> RunOutcome:
+        return runs.run(
+            ctx,
+            proof.runbook,
+            params_for(proof, new_password),
+            user=proof.principal(),
+            client=client,
+            proof=PROOF_SELFSERVICE,  # the code was redeemed just before: the only place this is set
+        )
+
+    try:  # a run refused before its ticket (busy, not vetted) gives the code back
+        result = selfservice_of(ctx).redeem_and_start(
+            login,
+            code,
+            purpose,
+            start,
+            new_password=new_password,
+            client_ip=client.address,
+            user_agent=client.user_agent,
         )
     except CodeInvalid as exc:
         return _code_page(request, purpose, ctx, sent=False, error=i18n.error_text(exc), status=400, login=login)
@@ -273,14 +291,6 @@ def _redeem(
         return _code_page(request, purpose, ctx, sent=False, error=error, status=422, login=login)
     except DirectoryUnavailable as exc:
         raise PortalError(503, "directory_unavailable", i18n.error_text(exc)) from None
-    result = runs.run(
-        ctx,
-        proof.runbook,
-        params_for(proof, new_password),
-        user=proof.principal(),
-        client=client,
-        proof=PROOF_SELFSERVICE,  # the code was redeemed just above: the only place this is set
-    )
     # POST/redirect/GET: a reload of the outcome redeems nothing again (the cookie binds the
     # ticket to this browser; nothing secret is in it or in the address)
     secure = cookie_secure(ctx.settings)

@@ -388,6 +388,60 @@ def test_the_unlock_password_refusal_has_its_dutch() -> None:
     assert untranslated([UNLOCK_SETS_NOTHING_MESSAGE]) == ([], [])
 
 
+def _busy(_proof: Any) -> None:
+    from runner.dispatch import QueueFull
+
+    raise QueueFull("Firstline is busy; nothing was started.")
+
+
+def test_a_run_refused_before_its_ticket_gives_the_code_back(setup: Any) -> None:
+    """redeem_and_start: the run was refused (busy) after the code was redeemed: the code is
+    live again with the tries it had, so "try again" works; the next start is handed the proof."""
+    from runner.dispatch import QueueFull
+
+    svc, _clock, app = setup
+    code = ask(svc)
+    with pytest.raises(QueueFull):
+        svc.redeem_and_start("alice", code, "reset", _busy, new_password="a long enough new password")
+    proof = svc.redeem_and_start("alice", code, "reset", lambda p: p, new_password="a long enough new password")
+    assert proof.runbook == "password-reset" and proof.code_id
+    with pytest.raises(CodeInvalid):  # used by the run that started
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    with app.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT reason FROM audit_event WHERE action = 'selfservice.code_restored'"
+        ).fetchall()
+    assert [tuple(r) for r in rows] == [("queue_full",)]
+
+
+def test_a_code_is_not_given_back_when_a_newer_one_exists_or_it_expired(setup: Any) -> None:
+    svc, clock, _app = setup
+    code = ask(svc)
+    proof = svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    ask(svc)  # a newer code: the older one stays used
+    assert svc.give_back(proof, "queue_full") is False
+    newest = ask(svc)
+    proof = svc.redeem("alice", newest, "reset", new_password="a long enough new password")
+    clock.advance(minutes=11)
+    assert svc.give_back(proof, "queue_full") is False
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", newest, "reset", new_password="a long enough new password")
+
+
+def test_an_error_that_may_come_after_the_ticket_keeps_the_code_used(setup: Any) -> None:
+    from runner.errors import LedgerError
+
+    def ledger_down(_proof: Any) -> None:
+        raise LedgerError("the ledger went away")
+
+    svc, _clock, _app = setup
+    code = ask(svc)
+    with pytest.raises(LedgerError):
+        svc.redeem_and_start("alice", code, "reset", ledger_down, new_password="a long enough new password")
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
 def test_the_control_character_refusal_has_its_dutch() -> None:
     """The portal shows redeem's own message; its Dutch lives in the catalogue (portal/texts.py)."""
     from runner.selfservice import CONTROL_CHARACTER_MESSAGE
