@@ -53,6 +53,8 @@ def _is_json(content_type: str | None) -> bool:
 async def json_keys_once(request: Request) -> None:
     """422 (``invalid_input``) when the JSON body repeats a key within one object, naming it
     when it is a name the API declares (else ``?``: a key the client chose may be a secret)."""
+    if getattr(request.scope.get("route"), "body_field", None) is None:
+        return  # the route takes no body: FastAPI never reads it
     if not _is_json(request.headers.get("content-type")):
         return
     body = await request.body()  # read once per request: the route's own parsing reuses it
@@ -64,7 +66,7 @@ async def json_keys_once(request: Request) -> None:
         shown = exc.key if exc.key in declared_names(request.app) else "?"
         text = i18n.gettext("is given more than once; give each field once")
         raise PortalError(422, "invalid_input", f"{shown}: {text}") from None
-    except ValueError:  # not JSON (or not UTF-8): the route's own validation answers that
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep: the route's own parsing answers
         return
 
 

@@ -144,3 +144,15 @@ def test_an_auditor_filter_no_stored_value_can_match_is_refused(portal: PortalSe
         auditor.get("/api/v1/tickets?directory=corp&runbook=account-status&category=identity/password").status_code
         == 200
     )
+
+
+def test_a_deeply_nested_json_body_is_never_a_500(portal: PortalServer, signed_in: Any) -> None:
+    """The repeated-key check parsed every JSON body itself: 5,000 nested arrays on a route
+    that takes no body (DELETE /api/v1/tokens/{id}, GET /api/v1/me) raised RecursionError: 500."""
+    employee: SignedIn = signed_in("employee")
+    deep = b"[" * 5000 + b"]" * 5000
+    headers = {"X-CSRF-Token": employee.csrf, "Content-Type": "application/json"}
+    assert employee.request("DELETE", "/api/v1/tokens/999999", content=deep, headers=headers).status_code == 404
+    assert employee.request("GET", "/api/v1/me", content=deep, headers=headers).status_code == 200
+    r = employee.post("/api/v1/tokens", content=deep, headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
