@@ -183,15 +183,31 @@ def lab_users(flavor: str) -> dict[str, str]:
     return users
 
 
+# The sink writes each message under a temporary name and renames it (lab/smtp_sink.py): a
+# file seen here never changes, so each is parsed once per test process. Without this,
+# every poll parsed the whole mail folder again (thousands of messages late in a CI run:
+# seconds per poll).
+_PARSED: dict[Path, tuple[str, EmailMessage]] = {}
+
+
+def _parsed(path: Path) -> tuple[str, EmailMessage]:
+    found = _PARSED.get(path)
+    if found is None:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        found = _PARSED[path] = (str(msg["To"]).lower(), msg)
+    return found
+
+
 def mails_to(address: str, *, wait: float = 5.0) -> list[EmailMessage]:
-    """Messages the lab SMTP sink stored for *address* (waits briefly for delivery)."""
+    """Messages the lab SMTP sink stored for *address* (waits briefly for delivery), oldest first."""
     deadline = time.monotonic() + wait
+    wanted = address.lower()
     while True:
         found = []
         for path in sorted(MAILDIR.glob("*.eml")):
-            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if str(msg["To"]).lower() == address.lower():
-                assert isinstance(msg, EmailMessage)
+            to, msg = _parsed(path)
+            if to == wanted:
                 found.append(msg)
         if found or time.monotonic() > deadline:
             return found
