@@ -581,7 +581,18 @@ class WinrmConnector(Connector):
         return {**self._service_result(result, "Spooler"), "changed": True}
 
     def _service_result(self, result: dict[str, Any], service: str) -> dict[str, Any]:
-        return {"service": service, "running": bool(result.get("running")), "state": str(result.get("state"))}
+        """The script's ``running`` (a JSON boolean) and ``state`` (Get-Service's status as text),
+        believed only when they agree: a string such as ``"False"`` is not taken as running, and
+        ``running`` true beside a state other than ``Running`` is not understood (``Rejected``,
+        reason ``unexpected_output``)."""
+        running, state = result.get("running"), result.get("state")
+        if not isinstance(running, bool):
+            raise self._unexpected("service", "'running' is not true or false")
+        if not isinstance(state, str) or not state.strip():
+            raise self._unexpected("service", "'state' is not a status")
+        if running != (state.strip().lower() == "running"):
+            raise self._unexpected("service", f"'running' is {str(running).lower()} but the state is {state[:40]!r}")
+        return {"service": service, "running": running, "state": state}
 
     def service_status(self, *, timeout: float, service: str, expect_running: bool = False) -> dict[str, Any]:
         status = self._service_result(

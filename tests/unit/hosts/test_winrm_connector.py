@@ -293,3 +293,40 @@ def test_the_allow_listed_spelling_is_sent() -> None:
     conn._run_script = run  # type: ignore[method-assign]
     conn.run("print_queue_clear", {"queue": "Office-Win-1"}, timeout=5)
     assert sent == [{"Queue": "office-win-1"}]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"running": "False", "state": "Stopped"},
+        {"running": "True", "state": "Running"},
+        {"running": 1, "state": "Running"},
+        {"running": None, "state": "Running"},
+        {"state": "Running"},
+        {"running": True},
+        {"running": True, "state": 4},
+        {"running": True, "state": "Stopped"},
+        {"running": False, "state": "Running"},
+        {"running": True, "state": ""},
+    ],
+)
+@pytest.mark.parametrize("action", ["service_status", "service_restart"])
+def test_a_service_result_that_is_not_understood_is_refused(action: str, result: dict[str, Any]) -> None:
+    """Only a JSON boolean that agrees with the state counts: "False" is a non-empty string."""
+    with pytest.raises(Rejected) as info:
+        scripted(result).run(action, {"service": "Spooler"}, timeout=5)
+    assert info.value.reason == "unexpected_output"
+
+
+def test_a_service_result_that_agrees_is_believed() -> None:
+    assert (
+        scripted({"running": True, "state": "Running"}).run("service_restart", {"service": "spooler"}, timeout=5)[
+            "running"
+        ]
+        is True
+    )
+    out = scripted({"running": False, "state": "Stopped"}).run("service_status", {"service": "Spooler"}, timeout=5)
+    assert out["running"] is False and out["state"] == "Stopped"
+    with pytest.raises(Rejected) as info:
+        scripted({"running": False, "state": "Stopped"}).run("service_restart", {"service": "Spooler"}, timeout=5)
+    assert info.value.reason == "not_running"
