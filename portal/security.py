@@ -7,7 +7,8 @@ body larger than ``max_body_bytes`` → 413; on POST/PUT/PATCH/DELETE the CSRF t
 the session cookie (or, before sign-in, the pre-session cookie) → else 403
 ``csrf_failed`` and the route never runs; then a form body that is not UTF-8 → 422
 ``invalid_input`` (``form_not_utf8``: the form parser would put U+FFFD, or a Latin-1
-reading, in place of what was typed, and a new password would be set to that).
+reading, in place of what was typed, and a new password would be set to that); a query
+string that is not UTF-8 → 422 too, on every method (a filter would search for U+FFFD).
 Routing is looked at before the CSRF check: a method that the address does not accept
 → 405 ``method_not_allowed`` with ``Allow``, an address no route serves → 404, whatever
 the token (``RouteTable``). Requests that carry ``Authorization: Bearer`` skip the CSRF
@@ -289,6 +290,17 @@ class SecurityMiddleware:
             if allowed is not None:  # before the CSRF check: nothing runs, nothing changes
                 await self._wrong_address(scope, send_wrapper, allowed)
                 return
+            if _pairs_not_utf8(bytes(scope.get("query_string") or b"")):
+                await self._refuse(
+                    scope,
+                    send_wrapper,
+                    422,
+                    "invalid_input",
+                    i18n.gettext(
+                        "The address could not be read: its query was not sent as UTF-8 text. Nothing was changed."
+                    ),
+                )
+                return
             if scope.get("method") in UNSAFE:
                 body = await _read_body(receive, self.max_body)
                 if body is None:
@@ -380,13 +392,24 @@ def form_not_utf8(headers: Headers, body: bytes) -> bool:
     ``é`` and ``ü`` alike) or as Latin-1 (multipart), so what a route gets is not what was
     typed, and a password set from it is not the one the person knows."""
     kind = headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        if kind == "application/x-www-form-urlencoded":
-            for pair in body.split(b"&"):
-                for part in pair.split(b"=", 1):
-                    unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-        elif kind == "multipart/form-data":
+    if kind == "application/x-www-form-urlencoded":
+        return _pairs_not_utf8(body)
+    if kind == "multipart/form-data":
+        try:
             body.decode("utf-8")  # boundaries and part headers are ASCII; no route takes a file
+        except UnicodeDecodeError:
+            return True
+    return False
+
+
+def _pairs_not_utf8(encoded: bytes) -> bool:
+    """True when a name or value of URL-encoded *encoded* (a form body or a query string) is
+    not UTF-8 once percent-decoded: Starlette would read it as U+FFFD, and a filter such as
+    ``actor=jos%E9`` would search for ``jos\ufffd`` and answer that nothing matched."""
+    try:
+        for pair in encoded.split(b"&"):
+            for part in pair.split(b"=", 1):
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
         return True
     return False

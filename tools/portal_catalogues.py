@@ -113,6 +113,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "This address does not accept %(method)s requests; it accepts %(allowed)s.": "Dit adres neemt geen %(method)s-verzoeken aan; het neemt %(allowed)s aan.",
     "is not a field of this request": "is geen veld van dit verzoek",
     "is given more than once; give each field once": "is meer dan eens opgegeven; geef elk veld één keer op",
+    "The address could not be read: its query was not sent as UTF-8 text. Nothing was changed.": "Het adres kon niet worden gelezen: de query is niet als UTF-8-tekst verstuurd. Er is niets gewijzigd.",
     "%(what)s '%(value)s' is not a category (lower-case letters, digits, '_' and '-', parts separated by '/', e.g. identity/password)": "%(what)s '%(value)s' is geen categorie (kleine letters, cijfers, '_' en '-', delen gescheiden door '/', bijvoorbeeld identity/password)",
     "The form could not be read: it was not sent as UTF-8 text. Nothing was changed. Reload the page and send it again.": "Het formulier kon niet worden gelezen: het is niet als UTF-8-tekst verstuurd. Er is niets gewijzigd. Laad de pagina opnieuw en verstuur het nog eens.",
     "An unlock code only unlocks the account: it does not set a password. To choose a new password, ask for a password reset code.": "Een ontgrendelcode ontgrendelt alleen het account: er wordt geen wachtwoord mee ingesteld. Wilt u een nieuw wachtwoord kiezen, vraag dan een code om uw wachtwoord opnieuw in te stellen aan.",

@@ -139,3 +139,21 @@ def test_an_ascii_or_utf8_form_is_unaffected(portal: PortalServer) -> None:
         raw = f"csrf_token={token}&username=nobody-{secrets.token_hex(3)}&password=caf%C3%A9+%E2%82%AC&next=%2F"
         r = client.post("/signin", content=raw.encode(), headers={"Content-Type": URLENCODED, "Cookie": cookie})
         assert r.status_code == 401  # read, checked and refused as any wrong password
+
+
+def test_a_query_string_not_in_utf8_is_refused_not_searched_as_u_fffd(portal: PortalServer) -> None:
+    """``actor=jos%E9`` (Latin-1) searched for ``jos\\ufffd`` and answered with no rows, as if
+    José had done nothing; the same on the pages and the export."""
+    auditor = sign_in(portal, "auditor", address=_address())
+    for path in (
+        "/api/v1/audit/events?actor=jos%E9",
+        "/api/v1/audit/export?kind=events&format=csv&target=caf%E9",
+        "/audit/tickets?on_behalf_of=jos%E9",
+    ):
+        r = auditor.get(path)
+        assert r.status_code == 422, (path, r.status_code)
+        assert "its query was not sent as UTF-8 text" in r.text, r.text[:300]
+    nl = auditor.get("/api/v1/audit/events?actor=jos%E9", headers={"Accept-Language": "nl"})
+    assert nl.status_code == 422 and "Het adres kon niet worden gelezen" in nl.json()["error"]["message"]
+    assert auditor.get("/api/v1/audit/events?actor=jos%C3%A9").status_code == 200  # UTF-8: read as typed
+    auditor.client.close()
