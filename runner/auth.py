@@ -109,7 +109,9 @@ def csrf_token(secret: str, purpose: str = "session") -> str:
 def csrf_ok(secret: str | None, given: str | None, purpose: str = "session") -> bool:
     if not secret or not given:
         return False
-    return hmac.compare_digest(csrf_token(secret, purpose), given)
+    # as bytes: compare_digest refuses str with non-ASCII characters (TypeError: a 500 for a
+    # header or form field such as X-CSRF-Token: é)
+    return hmac.compare_digest(csrf_token(secret, purpose).encode(), given.encode("utf-8", "surrogatepass"))
 
 
 def _now() -> datetime:

@@ -157,3 +157,16 @@ def test_a_query_string_not_in_utf8_is_refused_not_searched_as_u_fffd(portal: Po
     assert nl.status_code == 422 and "Het adres kon niet worden gelezen" in nl.json()["error"]["message"]
     assert auditor.get("/api/v1/audit/events?actor=jos%C3%A9").status_code == 200  # UTF-8: read as typed
     auditor.client.close()
+
+
+def test_a_csrf_token_with_other_than_ascii_is_refused_not_a_500(portal: PortalServer) -> None:
+    """X-CSRF-Token: \\xff... (or csrf_token=%C3%A9 in a form) reached hmac.compare_digest as a
+    str with non-ASCII characters: TypeError, 500. Now the usual 403 csrf_failed."""
+    employee = sign_in(portal, "employee", address=_address())
+    for token in (b"\xff" * 64, "é".encode() * 32):
+        r = employee.post("/api/v1/tokens", json={"label": "x"}, headers=[(b"X-CSRF-Token", token)])
+        assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed", (r.status_code, r.text[:200])
+    form = employee.post("/me/tokens", content=b"csrf_token=%C3%A9&label=x", headers={"Content-Type": URLENCODED})
+    assert form.status_code == 403, form.status_code
+    assert portal.query("SELECT COUNT(*) FROM portal_api_token WHERE label = 'x'") == [(0,)]
+    employee.client.close()
