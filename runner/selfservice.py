@@ -18,7 +18,8 @@ items 1-17 and 33-43):
    account and purpose, and mails it (``mail.send_code``) to the address just read from
    the directory, with a link built from ``Settings.public_base_url`` only (items 6, 8,
    9, 14). Every outcome is audited (``selfservice.code_sent`` / ``selfservice.code_not_sent``
-   with the reason) — never the code.
+   with the reason) — never the code; a name that is no account, or whose look-up failed,
+   only by its keyed pseudonym (``unproven``), never as typed.
 3. ``redeem(login, code, purpose, new_password=...)`` — checks the newest live code of
    that account and purpose: expired (``reset_code_minutes``, ≤ 10) → invalid; wrong →
    the server-side try counter goes up and at ``reset_max_tries`` (≤ 5) the code is
@@ -199,6 +200,15 @@ class SelfService:
         """HMAC-SHA-256 (hex) of *value* for *purpose* under the derived key."""
         return hmac.new(self._key, f"{purpose}\0{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
+    def unproven(self, directory: str, username: str) -> str:
+        """The audit target for a typed name not shown to be an account: ``<directory>:?`` and
+        16 hex digits of a keyed HMAC of it. Someone who types their password into the login
+        field must not find it in the audit chain, which cannot be edited (security.md items
+        37, 48: a record names the target's DN or GUID, and holds no secret); the same name
+        gives the same value, so repeated tries on one name still line up. Shape:
+        ``corp:?3f9a0c1d2e4b5a69``."""
+        return f"{directory}:?{self.digest('typed-name', f'{directory}:{username}')[:16]}"
+
     # -- routing (configuration only, never the directory) -------------------------------
     def _route(self, login: str) -> tuple[str, str] | None:
         """``(directory key, lower-case name)`` for a login as typed, or None when it is not one."""
@@ -369,12 +379,16 @@ class SelfService:
         try:
             with self.app.pool.using("ldap", directory.target) as ldap:
                 status = ldap.run("account_status", {"user": job.username}, timeout=timeout)
-        except ConnectorError as exc:
-            self._audit_request(actor, target, purpose, "not_sent", f"directory_error:{exc.reason or 'unknown'}")
+        except ConnectorError as exc:  # whether the name is an account is not known: not recorded as typed
+            unproven = Actor("unidentified", (), client_ip=job.client_ip, user_agent=job.user_agent)
+            where = self.unproven(job.directory, job.username)
+            self._audit_request(unproven, where, purpose, "not_sent", f"directory_error:{exc.reason or 'unknown'}")
             return
         reason = None
         if not status.get("exists"):
             reason = "unknown_account"
+            actor = Actor("unidentified", (), client_ip=job.client_ip, user_agent=job.user_agent)
+            target = self.unproven(job.directory, job.username)
         elif status.get("privileged"):
             reason = "privileged"
         elif status.get("disabled"):
@@ -505,6 +519,10 @@ class SelfService:
             row = conn.execute(select(code_table).where(live).order_by(code_table.c.id.desc()).limit(1)).first()
             if row is None:
                 verdict = "no_live_code"
+                ever = select(code_table.c.id).where(code_table.c.account_key == account_key).limit(1)
+                if conn.execute(ever).first() is None:  # no code was ever sent to it: maybe no account at all
+                    actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
+                    target = self.unproven(*route)
             elif row.expires_at <= _ts(now):
                 conn.execute(
                     update(code_table).where(code_table.c.id == row.id).values(state="expired", closed_at=_ts(now))

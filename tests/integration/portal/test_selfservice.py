@@ -72,6 +72,11 @@ def audit(server: PortalServer, action: str, target: str | None = None) -> list[
     return server.query(sql + " ORDER BY seq", action=action, target=target)
 
 
+def unknown_not_sent(server: PortalServer) -> list[tuple[Any, ...]]:
+    """The code_not_sent events for names that are no account (target ``corp:?<hmac>``)."""
+    return [r for r in audit(server, "selfservice.code_not_sent") if r[0] == "unknown_account"]
+
+
 def wait_audit(server: PortalServer, actions: tuple[str, ...], target: str, count: int, wait: float = 15.0) -> int:
     deadline = time.monotonic() + wait
     while True:
@@ -210,13 +215,18 @@ def test_request_answers_identically_for_unknown_known_disabled_privileged_locke
         (disabled, "disabled"),
         ("root-admin", "privileged"),
         ("gone", "expired"),
-        (unknown, "unknown_account"),
     ):
         assert wait_audit(server, ("selfservice.code_not_sent",), f"{target}{login}", 1) >= 1
         reasons = {row[0] for row in audit(server, "selfservice.code_not_sent", f"{target}{login}")}
         assert reasons == {reason}, (login, reasons)
         new_mail = [p.read_bytes() for p in set(MAILDIR.glob("*.eml")) - mails_before]
         assert not [m for m in new_mail if f"To: {login}@example.org".encode() in m], login
+    # the unknown name: audited under its keyed pseudonym, never as typed (test_typed_names_below)
+    deadline = time.monotonic() + 15
+    while not unknown_not_sent(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {r[1][:6] for r in unknown_not_sent(server)} == {"corp:?"}, unknown_not_sent(server)
+    assert not [r for r in audit(server, "selfservice.code_not_sent") if unknown in str(r)]
     # item 39: asking changed nothing on the locked account
     assert ldap_users.conn.run("account_status", {"user": locked}, timeout=10)["locked"] is True
 
@@ -322,7 +332,7 @@ def test_account_throttle_holds_before_lookup_for_every_spelling(
     # exactly 3 look-ups (code_sent / code_not_sent) per account: the 4th and 5th never reached the directory
     assert len(audit(server, "selfservice.code_sent", f"corp:{user}")) == 3
     assert len(code_mails(user, wait=0)) == 3
-    assert len(audit(server, "selfservice.code_not_sent", f"corp:{unknown}")) == 3
+    assert len(unknown_not_sent(server)) == 3 and len({r[1] for r in unknown_not_sent(server)}) == 1
     throttled = audit(server, "selfservice.throttled")
     assert [r[0] for r in throttled] == ["account_hour"] * 4
     # the unlock purpose has its own limit (item 33)
@@ -627,3 +637,47 @@ def test_directory_refusal_after_the_proof_closes_the_ticket_with_next_steps(
     assert ldap_users.bind_ok(user, old)
     assert a.redeem(user, code, good_password()).status_code == 400  # the code was used
     assert old.encode() not in portal.stored_bytes()
+
+
+def test_a_typed_name_that_is_no_account_is_in_no_audit_event(
+    portal_with: Callable[..., PortalServer], ldap_users: Any, anon: Callable[..., Anon]
+) -> None:
+    """Someone types their password into the login field (security.md items 37, 48): the audit
+    chain, which cannot be edited, names the request by a keyed pseudonym of what was typed
+    (``corp:?`` + 16 hex digits; the same name always the same), for the code request, the
+    code redemption and through the API; the log does not hold it either. A real account
+    is still named as it is."""
+    server = portal_with(reset_pow_after=100)
+    user, _ = ldap_users.create_user()
+    typed = f"Sommer{secrets.token_hex(3)}Wind"  # a password-like login that is no account
+    for _ in range(2):
+        a = anon(server)
+        a.request_code(typed)
+    a = anon(server)
+    r = a.client.post("/api/v1/reset/request", json={"login": typed}, headers={"X-CSRF-Token": a.csrf})
+    assert r.status_code == 202, r.text
+    a = anon(server)
+    a.request_code(user)
+    code = wait_for_code(user)
+    for login in (typed, f"{typed}@example.org"):
+        b = anon(server)
+        refused = b.redeem(login, "12345678", good_password())
+        assert refused.status_code in (400, 422), refused.text
+    assert wait_audit(server, ("selfservice.code_sent",), f"corp:{user}", 1) == 1
+    deadline = time.monotonic() + 15
+    while len(unknown_not_sent(server)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pseudonyms = {r[1] for r in unknown_not_sent(server)}
+    assert len(unknown_not_sent(server)) == 3 and len(pseudonyms) == 1, unknown_not_sent(server)
+    (pseudonym,) = pseudonyms
+    assert re.fullmatch(r"corp:\?[0-9a-f]{16}", pseudonym), pseudonym
+    refused_rows = [r for r in audit(server, "selfservice.code_refused") if r[0] == "no_live_code"]
+    assert [r[1] for r in refused_rows] == [pseudonym, pseudonym], refused_rows
+    rows = server.query("SELECT * FROM audit_event")
+    every_value = " ".join(str(v) for row in rows for v in row).lower()
+    assert typed.lower() not in every_value and typed[6:12] not in every_value
+    assert user in every_value  # a real account is named as it is
+    for log in [server.log, *server.data_dir.rglob("*.log")]:
+        assert typed.lower() not in log.read_text(errors="replace").lower(), log
+    # the code of the real account still works (nothing above touched it)
+    assert anon(server).redeem(user, code, good_password()).status_code in (200, 303)
