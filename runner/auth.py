@@ -433,9 +433,12 @@ class AuthService:
     def create_token(
         self, who: Principal, label: str, *, client_ip: str | None = None, user_agent: str | None = None
     ) -> tuple[int, str]:
-        """A new API token for *who*: ``(id, token)``. The token is returned this once only."""
+        """A new API token for *who*: ``(id, token)``. The token is returned this once only and
+        expires after ``Settings.api_token_days`` (default 90): it carries the roles *who* has
+        now, so it must not outlive a change of them for ever."""
         label = free_text(label, what=Text("the token's name"), limit=64)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = _now()
         with transaction(self.engine) as conn:
             row = conn.execute(
                 insert(portal_api_token).values(
@@ -448,7 +451,8 @@ class AuthService:
                     dn=who.dn,
                     display_name=who.display_name[:256],
                     roles=" ".join(sorted(who.roles)),
-                    created_at=_ts(_now()),
+                    created_at=_ts(now),
+                    expires_at=_ts(now + timedelta(days=self.settings.api_token_days)),
                 )
             )
             token_id = int(row.inserted_primary_key[0]) if row.inserted_primary_key else 0
@@ -462,13 +466,15 @@ class AuthService:
         return token_id, token
 
     def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
-        """The caller's tokens (never the token itself): id, label, prefix, times, revoked."""
+        """The caller's tokens (never the token itself): id, label, prefix, times (created,
+        last used, expires), revoked."""
         with reading(self.engine) as conn:
             rows = conn.execute(
                 select(portal_api_token)
                 .where(portal_api_token.c.directory == who.directory, portal_api_token.c.username == who.username)
                 .order_by(portal_api_token.c.id)
             ).all()
+        now = _now()
         return [
             {
                 "id": r.id,
@@ -476,6 +482,8 @@ class AuthService:
                 "prefix": r.prefix,
                 "created_at": r.created_at,
                 "last_used_at": r.last_used_at,
+                "expires_at": r.expires_at,
+                "expired": bool(r.expires_at) and _parse(r.expires_at) <= now,
                 "revoked": r.revoked_at is not None,
             }
             for r in rows

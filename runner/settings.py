@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=16, max_length=256)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # An API token's lifetime (days): it keeps the roles it was made with, so a person later
+    # removed from the agents group, or disabled, loses it at the latest then (or when an
+    # agent resets the password: runner.auth.end_sessions_of revokes it at once).
+    api_token_days: int = Field(default=90, ge=1, le=3650)
     session_cookie_secure: bool | None = None  # None: Secure everywhere except environment=dev
     agent_groups: dict[str, list[str]] = Field(default_factory=dict)  # directory key -> group DNs
     auditor_groups: dict[str, list[str]] = Field(default_factory=dict)

@@ -199,6 +199,8 @@ NL: dict[str, str | tuple[str, str]] = {
     "auditor": "auditor",
     "employee": "medewerker",
     "revoked": "ingetrokken",
+    "Expires": "Verloopt",
+    "expired": "verlopen",
     # --- auditor pages and KPI page (H2) ---
     "%(n)s events link up and match the signed head and checkpoints (checked %(at)s UTC).": "%(n)s gebeurtenissen sluiten op elkaar aan en kloppen met de ondertekende kop en controlepunten (gecontroleerd %(at)s UTC).",
     "Action": "Handeling",

@@ -32,6 +32,8 @@ class TokenInfo(BaseModel):
     prefix: str
     created_at: str
     last_used_at: str | None
+    expires_at: str | None = Field(description="From this instant (UTC) the token no longer works (api_token_days)")
+    expired: bool
     revoked: bool
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,22 @@ def test_sessions_and_tokens_are_stored_as_digests(auth: AuthService) -> None:
     assert hashlib.sha256(token.encode()).hexdigest() in str(stored)
     assert auth.revoke_token(who, token_id)
     assert auth.token_principal(token) is None
+
+
+def test_an_api_token_expires_after_api_token_days(auth: AuthService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token carries the roles its owner had when it was made: it must not outlive a change
+    of them for ever. It works until ``api_token_days`` (default 90) have passed, then not."""
+    import runner.auth as auth_mod
+
+    assert auth.settings.api_token_days == 90
+    who = Principal("q@example.org", "corp", "q", "uid=q,dc=example,dc=org", "Q", frozenset({"agent", "employee"}))
+    _, token = auth.create_token(who, "script")
+    made = auth_mod._now()
+    (listed,) = auth.list_tokens(who)
+    expires = datetime.fromisoformat(str(listed["expires_at"]).replace("Z", "+00:00"))
+    assert abs((expires - made) - timedelta(days=90)) < timedelta(minutes=1) and listed["expired"] is False
+    monkeypatch.setattr(auth_mod, "_now", lambda: made + timedelta(days=89, hours=23))
+    assert auth.token_principal(token) is not None
+    monkeypatch.setattr(auth_mod, "_now", lambda: made + timedelta(days=90, minutes=1))
+    assert auth.token_principal(token) is None
+    assert auth.list_tokens(who)[0]["expired"] is True
