@@ -94,7 +94,7 @@ def _one(p: Parameter, raw: Any, inventory: Inventory | None) -> Any:
                 raise ParameterError("%(label)s: no %(source)s are configured", label=label, source=p.source)
             offered = ", ".join(sorted(options))
             raise ParameterError(
-                "%(label)s must be one of the %(source)s offered: %(offered)s",
+                "%(label)s must be one of the choices offered: %(offered)s",
                 label=label,
                 source=p.source,
                 offered=offered,

@@ -330,7 +330,7 @@ def resolve(
         raise ParameterError("the accounts given belong to different directories; one run acts on one directory")
     from_account = next(iter(named), None)
     if chosen is not None and from_account is not None and chosen != from_account:
-        raise ParameterError("%(label)s and the account's domain name different directories", label=label)
+        raise ParameterError("%(label)s and the account's domain point to different directories", label=label)
     chosen = chosen or from_account or dirs.default
     if chosen is None:
         raise ParameterError(

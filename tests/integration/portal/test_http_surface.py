@@ -333,7 +333,7 @@ def test_runner_messages_with_values_are_dutch(portal: PortalServer, people: dic
         headers={"X-CSRF-Token": employee.csrf, **nl},
     )
     assert r.status_code == 422
-    assert r.json()["error"]["message"].startswith("parameter 'printer' moet een van de aangeboden printers zijn: ")
+    assert r.json()["error"]["message"].startswith("parameter 'printer' moet een van de aangeboden keuzes zijn: ")
     r = employee.post(
         "/api/v1/runs",
         json={"runbook": "account-unlock", "params": {"bogus": "1"}},
@@ -362,7 +362,7 @@ def test_pages_show_runner_messages_with_values_in_dutch(portal: PortalServer) -
         assert _page_error(r.text).startswith("Namens is geen geldige accountnaam (letters, cijfers")
         r = employee.post("/fix/printer-queue-clear", data={"csrf_token": employee.csrf, "printer": "nope"})
         assert r.status_code == 422
-        assert _page_error(r.text).startswith("parameter &#39;printer&#39; moet een van de aangeboden printers zijn")
+        assert _page_error(r.text).startswith("parameter &#39;printer&#39; moet een van de aangeboden keuzes zijn")
         r = agent.get("/kpi?since=2025-01-01T00:00Z&until=2026-11-30T00:00Z")
         assert "de periode is te lang: hoogstens 366 dagen" in r.text
     finally:

@@ -310,7 +310,7 @@ def test_non_text_directory_is_refused(inv: Inventory, rb: Runbook) -> None:
 
 def test_agent_cannot_contradict_the_account_domain(inv: Inventory, rb: Runbook) -> None:
     for raw in ({"user": "bob@example.test", "directory": "corp"}, {"user": "EXAMPLE-ORG\\a", "directory": "ad"}):
-        with pytest.raises(ParameterError, match="name different directories"):
+        with pytest.raises(ParameterError, match="point to different directories"):
             _validate(rb, inv, raw)
 
 
