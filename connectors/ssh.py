@@ -141,6 +141,9 @@ class SshTargetConfig(TargetConfig):
     """Passed to lpstat/cancel as ``-h``; default: the host's own CUPS client setting."""
     allowed_queues: tuple[str, ...] | None = None
     allowed_services: tuple[str, ...] = ()
+    restart_settle_seconds: float = Field(default=2.0, ge=0, le=60)
+    """After a restart the service must still run this long later (a daemon that dies
+    moments after its start is not restarted): checked at once and again after it."""
     cleanup_paths: tuple[str, ...] = ()
     cleanup_older_than_days: int = Field(default=7, ge=0, le=3650)
 
@@ -420,6 +423,16 @@ class SshConnector(Connector):
                 f"ssh: service '{service}' on {self.target_name} is not running after the restart ({status['state']})",
                 reason="not_running",
             )
+        settle = self.config.restart_settle_seconds
+        if settle > 0:  # still running a moment later: a daemon that dies right after its start is no fix
+            time.sleep(min(settle, max(0.0, deadline - time.monotonic())))
+            status = self._status(service, deadline)
+            if not status["running"]:
+                raise Rejected(
+                    f"ssh: service '{service}' on {self.target_name} stopped again within {settle:g} s of "
+                    f"the restart ({status['state']})",
+                    reason="not_running",
+                )
         return {**status, "changed": True}
 
     # -- disks -------------------------------------------------------------------------

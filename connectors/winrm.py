@@ -104,6 +104,8 @@ class WinrmTargetConfig(TargetConfig):
     connect_timeout: float = Field(default=10.0, gt=0, le=120)
     allowed_queues: tuple[str, ...] | None = None
     allowed_services: tuple[str, ...] = ()
+    restart_settle_seconds: float = Field(default=2.0, ge=0, le=60)
+    """After a restart the service must still run this long later (checked at once and again)."""
     cleanup_paths: tuple[str, ...] = ()
     cleanup_older_than_days: int = Field(default=7, ge=0, le=3650)
 
@@ -606,7 +608,9 @@ class WinrmConnector(Connector):
         return status
 
     def service_restart(self, *, timeout: float, service: str) -> dict[str, Any]:
-        """Restart-Service, then Get-Service: ``changed`` is True (a restart happened)."""
+        """Restart-Service, then Get-Service, and Get-Service again ``restart_settle_seconds``
+        later: ``changed`` is True (a restart happened)."""
+        deadline = time.monotonic() + timeout
         status = self._service_result(
             self._run_script("service_restart", {"Service": self._service(service)}, timeout), service
         )
@@ -616,6 +620,19 @@ class WinrmConnector(Connector):
                 f"({status['state']})",
                 reason="not_running",
             )
+        settle = self.config.restart_settle_seconds
+        if settle > 0:  # still running a moment later: a service that stops right after its start is no fix
+            time.sleep(min(settle, max(0.0, deadline - time.monotonic())))
+            left = max(0.1, deadline - time.monotonic())
+            status = self._service_result(
+                self._run_script("service_status", {"Service": self._service(service)}, left), service
+            )
+            if not status["running"]:
+                raise Rejected(
+                    f"winrm: service '{service}' on {self.target_name} stopped again within {settle:g} s of "
+                    f"the restart ({status['state']})",
+                    reason="not_running",
+                )
         return {**status, "changed": True}
 
     def disk_usage(self, *, timeout: float, path: str) -> dict[str, Any]:

@@ -19,11 +19,12 @@ ensure_svc_user() {
 # Lab service manager (no systemd here): svcctl status|start|stop|restart NAME
 # LSB exit codes: 0 running/ok, 3 not running, 4 unknown service. Daemons are `sleep` processes
 # renamed fl-lab-NAME, detached with setsid, pid in ~/lab/run/NAME.pid.
-# "hangd" is a service whose restart hangs (for timeout and remote-kill tests).
+# "hangd" is a service whose restart hangs (for timeout and remote-kill tests); "flakyd" starts
+# and dies a second later (a restart that looks fine when checked at once).
 set -u
 RUN="$(dirname "$0")/../run"
 cmd=${1:-}; name=${2:-}
-case "$name" in labd|printd|hangd) ;; *) echo "svcctl: unknown service '$name'" >&2; exit 4 ;; esac
+case "$name" in labd|printd|hangd|flakyd) ;; *) echo "svcctl: unknown service '$name'" >&2; exit 4 ;; esac
 pf="$RUN/$name.pid"
 alive() {  # a zombie (state Z, waiting for init to reap it) counts as gone
   [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
@@ -31,7 +32,8 @@ alive() {  # a zombie (state Z, waiting for init to reap it) counts as gone
 running() { [ -s "$pf" ] && alive "$(cat "$pf")"; }
 start() {
   running && return 0
-  setsid bash -c 'exec -a "fl-lab-$0" sleep 1000000' "$name" </dev/null >/dev/null 2>&1 &
+  life=1000000; [ "$name" = flakyd ] && life=1
+  setsid bash -c 'exec -a "fl-lab-$0" sleep "$1"' "$name" "$life" </dev/null >/dev/null 2>&1 &
   echo $! > "$pf"
 }
 stop() {

@@ -85,6 +85,22 @@ def test_service_restart_really_restarts_the_daemon(ssh: SshConnector) -> None:
     assert not Path(f"/proc/{before}").exists() or ") Z" in Path(f"/proc/{before}/stat").read_text()
 
 
+def test_a_daemon_that_dies_right_after_its_restart_is_not_reported_restarted() -> None:
+    """The lab's flakyd starts and dies a second later: running when checked at once, so
+    without the second look ``restart_settle_seconds`` later the restart was "resolved"."""
+    conn = ssh_connector(allowed_services=["flakyd", "labd"], restart_settle_seconds=2.0)
+    try:
+        with pytest.raises(Rejected) as info:
+            conn.run("service_restart", {"service": "flakyd"}, timeout=20)
+        assert info.value.reason == "not_running"
+        assert "stopped again within 2 s of the restart" in str(info.value)
+        assert service_pid("flakyd") is None  # it is indeed gone
+        result = conn.run("service_restart", {"service": "labd"}, timeout=20)  # a daemon that stays is fine
+        assert result["running"] is True and result["changed"] is True
+    finally:
+        conn.close()
+
+
 def test_service_status_reports_a_stopped_service(ssh: SshConnector) -> None:
     as_svc(str(SVC_LAB / "bin" / "svcctl"), "stop", "printd")
     conn = ssh_connector(allowed_services=["printd"])

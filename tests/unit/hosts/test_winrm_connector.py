@@ -227,8 +227,8 @@ def test_a_ca_trust_that_cannot_be_resolved_is_a_config_error_without_the_path()
 
 
 # -- results are checked before they are believed -----------------------------------------------------------------
-def scripted(result: Any) -> WinrmConnector:
-    conn = make(allowed_queues=["office-win-1"])
+def scripted(result: Any, **over: Any) -> WinrmConnector:
+    conn = make(allowed_queues=["office-win-1"], **{"restart_settle_seconds": 0, **over})
     conn._run_script = lambda action, params, timeout: result  # type: ignore[method-assign]
     return conn
 
@@ -330,3 +330,25 @@ def test_a_service_result_that_agrees_is_believed() -> None:
     with pytest.raises(Rejected) as info:
         scripted({"running": False, "state": "Stopped"}).run("service_restart", {"service": "Spooler"}, timeout=5)
     assert info.value.reason == "not_running"
+
+
+def test_a_service_that_stops_right_after_its_restart_is_not_restarted() -> None:
+    """Get-Service again ``restart_settle_seconds`` after Restart-Service: stopped then is
+    not_running (the restart looked fine when checked at once)."""
+    answers = [{"running": True, "state": "Running"}, {"running": False, "state": "Stopped"}]
+    asked: list[str] = []
+    conn = make(restart_settle_seconds=0.05)
+
+    def run(action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        asked.append(action)
+        return answers[len(asked) - 1]
+
+    conn._run_script = run  # type: ignore[method-assign]
+    with pytest.raises(Rejected) as info:
+        conn.run("service_restart", {"service": "Spooler"}, timeout=5)
+    assert info.value.reason == "not_running" and "stopped again within 0.05 s" in str(info.value)
+    assert asked == ["service_restart", "service_status"]
+    answers[1] = {"running": True, "state": "Running"}
+    asked.clear()
+    assert conn.run("service_restart", {"service": "Spooler"}, timeout=5)["changed"] is True
+    assert asked == ["service_restart", "service_status"]
