@@ -57,7 +57,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return rec
 
 
-def _settings_dict(tmp_path: Path, url: str) -> dict[str, Any]:
+def _settings_dict(tmp_path: Path, url: str, lease: float = 2.0) -> dict[str, Any]:
     books = tmp_path / "runbooks"
     if not books.exists():
         books.mkdir()
@@ -72,7 +72,7 @@ def _settings_dict(tmp_path: Path, url: str) -> dict[str, Any]:
         "inventory": str(tmp_path / "inventory.yaml"),
         "audit_key_file": str(tmp_path / "audit.key"),
         "log_file": str(tmp_path / "fl.log"),
-        "run_lease_seconds": 2.0,
+        "run_lease_seconds": lease,
         "run_max_attempts": 2,
         "target_wait_seconds": 120.0,
     }
@@ -86,15 +86,14 @@ def app(tmp_path: Path, db_url: str, folder: Path) -> Iterator[Firstline]:
     fl.close()
 
 
-
 def _submit(app: Firstline, user: str) -> Any:
     return app.submit(
         "fake-unlock", {"user": user}, requester="agent7", roles={"agent"}, channel="api", dispatcher=Manual()
     )
 
 
-def _worker(app: Firstline, tmp_path: Path, ticket_id: int, **env: str) -> subprocess.Popen[str]:
-    cfg = {"settings": _settings_dict(tmp_path, app.settings.database_url), "ticket": ticket_id}
+def _worker(app: Firstline, tmp_path: Path, ticket_id: int, *, lease: float = 2.0, **env: str) -> subprocess.Popen[str]:
+    cfg = {"settings": _settings_dict(tmp_path, app.settings.database_url, lease), "ticket": ticket_id}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.integration.core.lease_support", json.dumps(cfg)],
         stdout=subprocess.PIPE,
@@ -115,6 +114,15 @@ def _until(what: str, check: Callable[[], Any], limit: float = 90.0) -> Any:
     pytest.fail(f"gave up waiting for {what}")
 
 
+def _outcome(p: subprocess.Popen[str]) -> dict[str, Any]:
+    """The worker's result line (JSON, printed after the run); its log lines may follow it."""
+    out = p.communicate(timeout=120)[0] or ""
+    found = [line for line in out.splitlines() if line.startswith('{"state"')]
+    assert found, f"the worker printed no result (exit {p.returncode}):\n{out[-2000:]}"
+    result: dict[str, Any] = json.loads(found[-1])
+    return result
+
+
 def _started(folder: Path, pid: int, action: str) -> bool:
     return any(c["pid"] == pid and c["action"] == action and c["phase"] == "start" for c in calls(folder))
 
@@ -133,11 +141,13 @@ def test_two_processes_on_one_account_never_run_steps_at_the_same_time(
 ) -> None:
     first, second = _submit(app, "alice"), _submit(app, "Alice")
     (folder / "locked" / "alice").touch()
-    p1 = _worker(app, tmp_path, first.ticket_id, FL_REC_HOLD="account_status")
+    # Leases of 10 s here: this test is about the target lock, and on a loaded machine a 2 s
+    # lease held through the paused check could lapse (the worker then logs lease.lost).
+    p1 = _worker(app, tmp_path, first.ticket_id, lease=10.0, FL_REC_HOLD="account_status")
     p2: subprocess.Popen[str] | None = None
     try:
         _until("the first run's check", lambda: _started(folder, p1.pid, "account_status"))
-        p2 = _worker(app, tmp_path, second.ticket_id)
+        p2 = _worker(app, tmp_path, second.ticket_id, lease=10.0)
 
         def waiting() -> Any:
             return next((s for s in app.follow(second.ticket_id, 0).steps if s["step_id"] == "target_wait"), None)
@@ -146,7 +156,7 @@ def test_two_processes_on_one_account_never_run_steps_at_the_same_time(
         assert row["status"] == "running" and row["message"] == f"Waiting for {first.ticket_number} on account:*:alice"
         assert not any(c["pid"] == p2.pid for c in calls(folder))  # no step of the second run yet
         (folder / "go").touch()
-        outs = [json.loads((p.communicate(timeout=120)[0] or "{}").strip().splitlines()[-1]) for p in (p1, p2)]
+        outs = [_outcome(p) for p in (p1, p2)]
     finally:
         (folder / "go").touch()
         for p in (p1, p2):

@@ -43,7 +43,6 @@ _WORKER = textwrap.dedent(
 )
 
 
-
 @pytest.fixture
 def app(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> Iterator[Firstline]:
     (tmp_path / "runbooks").mkdir()
@@ -88,7 +87,11 @@ def test_processes_claiming_one_ticket_run_it_once(app: Firstline, tmp_path: Pat
         )
         for _ in range(4)
     ]
-    outs = [json.loads((p.communicate(timeout=120)[0] or "{}").strip().splitlines()[-1]) for p in procs]
+    # each worker's result is its one JSON line; a log line (stdout) may come before or after it
+    outs = [
+        json.loads([line for line in (p.communicate(timeout=120)[0] or "{}").splitlines() if line.startswith("{")][-1])
+        for p in procs
+    ]
     assert sum(o["ran"] for o in outs) == 1, outs
     assert sum(o["calls"].count("unlock_account") for o in outs) == 1
     with app.engine.connect() as c:
