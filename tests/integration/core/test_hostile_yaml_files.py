@@ -22,7 +22,7 @@ import pytest
 from ldap3 import MODIFY_ADD, MODIFY_DELETE
 
 from tests.integration.conftest import REPO, start_lab
-from tests.integration.directory.helpers import FLAVORS, Directory, _admin, connector
+from tests.integration.directory.helpers import Directory, openldap_directory
 
 pytestmark = pytest.mark.integration
 FIRSTLINE = str(REPO / ".venv" / "bin" / "firstline")
@@ -129,12 +129,8 @@ def _inventory_copy(tmp_path: Path, extra_under_corp: str) -> Path:
 @pytest.fixture
 def slapd() -> Iterator[Directory]:
     start_lab("slapd")
-    admin, server = _admin("openldap")
-    d = Directory("openldap", "corp", connector("corp"), admin, server, FLAVORS["openldap"][1], "uid")
-    yield d
-    d.conn.close()
-    d.cleanup()
-    admin.unbind()
+    with openldap_directory() as d:
+        yield d
 
 
 def test_a_key_given_twice_in_the_inventory_is_refused_and_the_admin_is_left_alone(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.conftest import start_lab
-from tests.integration.directory.helpers import FLAVORS, Directory, _admin, connector
+from tests.integration.directory.helpers import FLAVORS, Directory, _admin, connector, openldap_directory
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +30,8 @@ def directory(request: pytest.FixtureRequest, lab_directory: None) -> Iterator[D
 
 @pytest.fixture
 def openldap(lab_directory: None) -> Iterator[Directory]:
-    admin, server = _admin("openldap")
-    d = Directory("openldap", "corp", connector("corp"), admin, server, FLAVORS["openldap"][1], "uid")
-    yield d
-    d.conn.close()
-    d.cleanup()
-    admin.unbind()
+    with openldap_directory() as d:
+        yield d
 
 
 @pytest.fixture

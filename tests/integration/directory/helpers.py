@@ -13,7 +13,8 @@ import json
 import secrets
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -169,6 +170,20 @@ def _admin(flavor: str) -> tuple[Connection, Server]:
     server = Server("127.0.0.1", port=636, use_ssl=True, tls=_tls(), get_info=None)
     pw = (VAR / "samba" / "secrets" / "admin").read_text()
     return Connection(server, "Administrator@example.test", pw, auto_bind=True), server
+
+
+@contextmanager
+def openldap_directory() -> Iterator[Directory]:
+    """The lab slapd's ``corp`` directory with its admin connection, cleaned up afterwards
+    (the slapd must be running: ``start_lab("slapd")``)."""
+    admin, server = _admin("openldap")
+    d = Directory("openldap", "corp", connector("corp"), admin, server, FLAVORS["openldap"][1], "uid")
+    try:
+        yield d
+    finally:
+        d.conn.close()
+        d.cleanup()
+        admin.unbind()
 
 
 FLAVORS = {

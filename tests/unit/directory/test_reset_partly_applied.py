@@ -16,15 +16,9 @@ import pytest
 from connectors.base import Rejected
 from connectors.ldap import LdapConnector, LdapTarget
 from connectors.ldap_flavors import OpenLdap, PartlyApplied
+from tests.unit.directory.test_ldap_units import BASE
 
-CONFIG = {
-    "connector": "ldap",
-    "flavor": "openldap",
-    "url": "ldaps://127.0.0.1:6636",
-    "bind_dn": "cn=firstline,ou=services,dc=example,dc=org",
-    "password": {"env": "X"},
-    "base_dn": "ou=people,dc=example,dc=org",
-}
+CONFIG = BASE  # the lab slapd's ldap target settings (never contacted here)
 DN = "uid=alice,ou=people,dc=example,dc=org"
 
 
