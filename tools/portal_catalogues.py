@@ -355,6 +355,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "Back to sign in": "Terug naar aanmelden",
     "Code from the e-mail": "Code uit de e-mail",
     "Each field may be sent once, as text.": "Elk veld mag één keer worden verstuurd, als tekst.",
+    "That is not a language this portal offers; choose one of: %(names)s.": "Die taal biedt dit portaal niet aan; kies een van: %(names)s.",
     "Enter your code": "Vul uw code in",
     "Enter your user name.": "Vul uw gebruikersnaam in.",
     "Enter your user name. We send a one-time code to the e-mail address the organisation has on file for you. With the code you choose a new password.": "Vul uw gebruikersnaam in. We sturen een eenmalige code naar het e-mailadres dat de organisatie van u heeft. Met de code kiest u een nieuw wachtwoord.",

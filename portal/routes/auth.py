@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
-from portal.errors import throttled_text
+from portal.errors import PortalError, throttled_text
 from portal.rendering import render
 from portal.security import cookie_flags, cookie_secure, session_cookie_name
 from runner.auth import DirectoryUnavailable, Principal, SignInFailed, SignInThrottled
@@ -123,11 +123,18 @@ def signout(
 def switch_language(
     _user: Annotated[Principal | None, Depends(public)],
     ctx: Annotated[PortalContext, Depends(portal_context)],
-    lang: Annotated[str, Form(max_length=8)] = "",
+    lang: Annotated[str, Form()] = "",
     next: Annotated[str, Form(max_length=512)] = "/",
 ) -> Response:
+    # The form offers the codes of LANGS; the code is read without regard to case (BCP 47),
+    # anything else ("nl-NL", "", "xx", a long or non-ASCII value) is refused and the cookie
+    # is left as it was: a switch that silently did nothing looked like a broken page.
+    chosen = lang.lower() if lang.isascii() else ""
+    if chosen not in i18n.LANGS:
+        names = ", ".join(f"{i18n.LANG_NAMES[code]} ({code})" for code in i18n.LANGS)
+        message = i18n.gettext("That is not a language this portal offers; choose one of: %(names)s.")
+        raise PortalError(422, "invalid_input", message % {"names": names})
     response = RedirectResponse(safe_next(next), status_code=303)
-    if lang in i18n.LANGS:
-        secure = cookie_secure(ctx.settings)
-        response.headers.append("set-cookie", f"{i18n.LANG_COOKIE}={lang}; {cookie_flags(secure, 365 * 24 * 3600)}")
+    secure = cookie_secure(ctx.settings)
+    response.headers.append("set-cookie", f"{i18n.LANG_COOKIE}={chosen}; {cookie_flags(secure, 365 * 24 * 3600)}")
     return response
