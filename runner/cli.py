@@ -564,7 +564,7 @@ def inventory_check(
     report = check_inventory(settings.inventory, registry(), connect=connect, timeout=timeout)
     if report.problems:
         for problem in report.problems:
-            err.print(f"inventory: {problem}", markup=False)
+            err.print(f"{settings.inventory}: {problem}", markup=False)
         err.print(f"{settings.inventory}: {len(report.problems)} problem(s); nothing was connected to.", markup=False)
         raise typer.Exit(2)
     out.print(f"{settings.inventory}: valid ({len(report.targets)} targets).", markup=False)

@@ -93,22 +93,24 @@ def check_inventory(
 ) -> InventoryReport:
     """Validate the inventory at *path* (and, with *connect*, check every target).
 
-    Never raises for a problem in the inventory: problems are in ``report.problems``.
+    Never raises for a problem in the inventory: problems are in ``report.problems``, each
+    ``where: what`` without the file (``targets.corp.port: ...``, ``not UTF-8 text``): the
+    caller names the file once in front (``firstline inventory check``, ``runbooks lint``).
     """
     report = InventoryReport(path)
     try:
         raw = yamlsource.load_plain(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
-        report.problems.append(f"inventory {path} cannot be read: {exc.strerror}")
+        report.problems.append(f"cannot be read: {exc.strerror}")
         return report
     except UnicodeDecodeError:
-        report.problems.append(f"inventory {path} is not UTF-8 text")
+        report.problems.append("not UTF-8 text")
         return report
     except yaml.YAMLError as exc:
-        report.problems.append(f"inventory {path} is not valid YAML: {describe_yaml_error(exc)}")
+        report.problems.append(f"not valid YAML: {describe_yaml_error(exc)}")
         return report
     if not isinstance(raw, dict):
-        report.problems.append(f"inventory {path}: expected a mapping at the top")
+        report.problems.append("expected a mapping at the top")
         return report
     base = path.parent
     configs = _targets(raw, connectors, report.problems)
