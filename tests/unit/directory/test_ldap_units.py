@@ -136,7 +136,11 @@ def test_openldap_lock_states() -> None:
     assert forever.state({"pwdAccountLockedTime": ["20200101000000Z"]}, now)["locked"] is True
     assert hourly.state({"pwdAccountLockedTime": ["20260101113000Z"]}, now)["locked"] is True
     assert hourly.state({"pwdAccountLockedTime": ["20260101100000Z"]}, now)["locked"] is False
-    assert forever.state({"pwdReset": ["TRUE"]}, now)["must_change"] is True
+    # pwdReset binds the user to a change only under pwdMustChange TRUE (slapd ignores it otherwise)
+    assert forever.state({"pwdReset": ["TRUE"]}, now)["must_change"] is False
+    enforcing = OpenLdap(lambda _dn: PwdPolicy(lockout=True, must_change=True))
+    assert enforcing.state({"pwdReset": ["TRUE"]}, now)["must_change"] is True
+    assert OpenLdap(lambda _dn: None).state({"pwdReset": ["TRUE"]}, now)["must_change"] is True  # unknown policy
     assert forever.state({"pwdEndTime": ["20251231000000Z"]}, now)["expired"] is True
 
 
@@ -239,3 +243,31 @@ def test_mail_config_refuses_credentials_without_tls() -> None:
                 "password": {"env": "P"},
             }
         )
+
+
+def test_mail_message_is_well_formed_in_ascii_and_beyond() -> None:
+    """``build_message`` (compat32, for speed) gives what ``EmailMessage`` gave: CRLF line
+    ends, 7bit for ASCII, UTF-8 quoted-printable otherwise, an encoded non-ASCII subject, no
+    ``>From`` mangling, and the headers a relay and a reader rely on."""
+    import email
+    import email.policy
+
+    from connectors.mail import build_message
+
+    ascii_body = "From here on: all fine.\n.\nsecond line\n"
+    raw = build_message("desk@example.org", "a@example.org", "Unlocked", ascii_body, "account_unlock", "<1@x.org>")
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"Content-Transfer-Encoding: 7bit" in head and b'charset="us-ascii"' in head
+    assert payload == ascii_body.replace("\n", "\r\n").encode()  # not ">From here on"
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert (msg["From"], msg["To"], msg["Message-ID"]) == ("desk@example.org", "a@example.org", "<1@x.org>")
+    assert msg["Auto-Submitted"] == "auto-generated" and msg["X-Firstline-Kind"] == "account_unlock"
+    assert msg["Date"].datetime is not None and msg["MIME-Version"] == "1.0"
+
+    wide = "Uw account jos\u00e9 \u0141ukasz is ontgrendeld. " * 5 + "\n"  # non-ASCII and a line over 78
+    raw = build_message("desk@example.org", "a@example.org", "Ontgrendeld \u2013 \u00e9", wide, "k", "<2@x.org>")
+    assert raw.isascii() and b"quoted-printable" in raw and all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == "Ontgrendeld \u2013 \u00e9"
+    assert msg.get_content().replace("\r\n", "\n") == wide
