@@ -1019,6 +1019,8 @@ class LdapConnector(Connector):
         user = validate_account_name(user)
         with self._session(timeout):
             status = self._target(user, timeout)
+            if must_change:
+                self._require_must_change_enforced(status)
             generated = new_password is None
             if generated:
                 length = max(self.config.password_policy.min_length, 16) + 4
@@ -1052,6 +1054,33 @@ class LdapConnector(Connector):
             if generated:
                 out["temporary_password"] = new_password
             return out
+
+    def _require_must_change_enforced(self, status: Mapping[str, Any]) -> None:
+        """Refuse a must-change reset the directory would not enforce, before anything is written.
+
+        OpenLDAP ignores ``pwdReset`` under a policy without ``pwdMustChange: TRUE``; AD ignores
+        ``pwdLastSet = 0`` for an account whose password never expires. Such a reset used to
+        report "must be changed at the next sign-in" while the (possibly generated, handed-out)
+        password stayed valid for good. An unknown OpenLDAP policy is not refused.
+        """
+        try:
+            enforced = self._flavor.must_change_enforced(status["_attrs"])
+        except UnreadableValue as exc:
+            raise self._unreadable(exc) from exc
+        if enforced is not False:
+            return
+        why = (
+            "its password policy does not require a change after a reset (pwdMustChange is not TRUE)"
+            if self.config.flavor == "openldap"
+            else "the account is set so that its password never expires, and the directory then ignores "
+            "'must change at next logon'"
+        )
+        raise Rejected(
+            f"The directory would not make this account change the new password at the next sign-in: {why}. "
+            "Nothing was changed; reset it without 'must be changed at the next sign-in' only if that is "
+            "intended.",
+            reason="must_change_not_enforced",
+        )
 
     def change_password(
         self,

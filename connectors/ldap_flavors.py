@@ -40,6 +40,7 @@ RAW_KEY = "_raw"
 
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
+UF_DONT_EXPIRE_PASSWD = 0x10000
 UF_PASSWORD_EXPIRED = 0x800000
 AD_NEVER = (0, FILETIME_MAX)  # accountExpires / msDS-UserPasswordExpiryTimeComputed: never
 
@@ -259,11 +260,23 @@ class OpenLdap:
                 return 0
         return max(0, policy.grace_limit - len(used))
 
+    def must_change_enforced(self, attrs: Attrs) -> bool | None:
+        """Whether slapd makes the user change a password marked ``pwdReset: TRUE``.
+
+        slapd 2.5 (``ppolicy_bind_response``) restricts the bind to a password change only when
+        the effective policy has ``pwdMustChange: TRUE``; without it ``pwdReset`` is ignored and
+        the reset password works for good (seen on the lab slapd). None when the policy is unknown.
+        """
+        policy = self._effective(attrs)
+        return None if policy is None else policy.must_change
+
     def state(self, attrs: Attrs, now: datetime) -> dict[str, Any]:
         """Lock, validity and password state; ``UnreadableValue`` when a time does not parse.
 
         ``pwdEndTime`` reached: expired. ``pwdStartTime`` not reached: disabled (not active
-        yet). Both as slapd's ``account_locked`` decides them.
+        yet). Both as slapd's ``account_locked`` decides them. ``must_change``: ``pwdReset``
+        under a policy that enforces it (``must_change_enforced``; an unknown policy counts as
+        enforcing), or an expired password.
         """
         policy = self._effective(attrs)
         locked, reason, disabled = self._lock(attrs, policy, now)
@@ -272,7 +285,8 @@ class OpenLdap:
         disabled = disabled or (start is not None and now < start)
         expires = self.password_expires(attrs, policy)
         password_expired = self._expired(gentime(attrs, "pwdChangedTime"), policy, now)
-        must_change = str(first(attrs, "pwdReset") or "").upper() == "TRUE" or password_expired
+        reset = str(first(attrs, "pwdReset") or "").upper() == "TRUE"
+        must_change = (reset and (policy is None or policy.must_change)) or password_expired
         return {
             "locked": locked,
             "lock_reason": reason,
@@ -356,7 +370,8 @@ class ActiveDirectory:
         readable (``UnreadableValue`` otherwise: fail closed). Locked = ``UF_LOCKOUT`` of the
         computed flags (the DC applies the lockout duration); ``lockoutTime`` is checked to
         parse. ``accountExpires`` 0 / max = never. ``pwdLastSet`` 0 = must change at next
-        logon (bind ``data 773``); ``UF_PASSWORD_EXPIRED`` otherwise = expired (``data 532``).
+        logon (bind ``data 773``) unless ``UF_DONT_EXPIRE_PASSWD`` is set (the DC then ignores it:
+        ``must_change_enforced``); ``UF_PASSWORD_EXPIRED`` otherwise = expired (``data 532``).
         """
         uac = integer(attrs, "userAccountControl", required=True)
         computed = integer(attrs, "msDS-User-Account-Control-Computed", required=True)
@@ -380,10 +395,22 @@ class ActiveDirectory:
             "lock_reason": "failures" if locked else "",
             "disabled": bool(uac & UF_ACCOUNTDISABLE),
             "expired": expired,
-            "must_change": pwd_last_set == 0 or flagged,
+            "must_change": (pwd_last_set == 0 and not uac & UF_DONT_EXPIRE_PASSWD) or flagged,
             "password_expired": flagged and pwd_last_set != 0,
             "password_expires": utc_text(expires),
         }
+
+    def must_change_enforced(self, attrs: Attrs) -> bool | None:
+        """Whether the DC makes the user change a password whose ``pwdLastSet`` is 0.
+
+        Not for an account with ``UF_DONT_EXPIRE_PASSWD`` ("password never expires"): the DC
+        then ignores "must change at next logon" and the password works for good (Windows says
+        so in ADUC; seen on the lab Samba DC: the bind succeeds). ``UnreadableValue`` when
+        ``userAccountControl`` cannot be read.
+        """
+        uac = integer(attrs, "userAccountControl", required=True)
+        assert uac is not None
+        return not uac & UF_DONT_EXPIRE_PASSWD
 
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
         if str(first(attrs, "adminCount") or "0") == "1":

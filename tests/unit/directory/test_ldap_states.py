@@ -207,6 +207,9 @@ def test_ad_lock_disable_and_password_states() -> None:
     s = ad(msDS_User_Account_Control_Computed="8388608", msDS_UserPasswordExpiryTimeComputed=b"132259392000000000")
     assert (s["must_change"], s["password_expired"], s["password_expires"]) == (True, True, "2020-02-12T00:00:00Z")
     assert ad(msDS_UserPasswordExpiryTimeComputed=b"9223372036854775807")["password_expires"] == ""
+    # "password never expires" (UF_DONT_EXPIRE_PASSWD): the DC ignores pwdLastSet = 0
+    assert ad(pwdLastSet=b"0", userAccountControl="66048")["must_change"] is False
+    assert ad(pwdLastSet=b"0", userAccountControl="512")["must_change"] is True
 
 
 def test_password_expiry_boundary_is_slapds() -> None:
