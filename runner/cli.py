@@ -150,13 +150,23 @@ def _parse_params(items: list[str]) -> dict[str, str]:
     return values
 
 
+MAX_SECRET_CHARS = 65_536
+"""A secret read from standard input is one line of at most this many characters (64 Ki; a
+password or key is far shorter): a pipe that never sends a line break is not read whole."""
+
+
 def _read_secret(name: str) -> str:
     if sys.stdin.isatty():
         return getpass.getpass(f"{name}: ")
-    line = sys.stdin.readline()
+    line = sys.stdin.readline(MAX_SECRET_CHARS + 1)  # the longest secret and its line break
     if not line:
         raise typer.BadParameter(Text(tx.SECRET_NO_STDIN, name=name), param_hint="--secret")
-    return line.rstrip("\n")
+    value = line.rstrip("\n")
+    if len(value) > MAX_SECRET_CHARS:  # no line break within the limit
+        raise typer.BadParameter(
+            Text(tx.SECRET_TOO_LONG, name=name, limit=str(MAX_SECRET_CHARS)), param_hint="--secret"
+        )
+    return value
 
 
 @app.command()

@@ -63,6 +63,9 @@ NOT_A_SECRET = N_("that is not a secret parameter of %(runbook)s; its secret par
 NO_SECRETS = N_("none")
 SECRET_TWICE = N_("'%(name)s' is given twice; give each secret once")
 SECRET_NO_STDIN = N_("no value for secret '%(name)s' on standard input")
+SECRET_TOO_LONG = N_(
+    "the value for secret '%(name)s' on standard input is too long: one line of at most %(limit)s characters"
+)
 UNTIL_BEFORE_SINCE = N_("must be later than --since (--since is inclusive, --until exclusive)")
 QUEUES = N_("give interactive, batch or both (comma-separated, each once)")
 WORKER_NO_BROKER = N_("FIRSTLINE_BROKER_URL is not set: a worker needs a broker (docs/deployment.md)")

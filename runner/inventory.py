@@ -73,6 +73,26 @@ class Inventory:
         return options[key]
 
 
+MAX_INVENTORY_BYTES = 4 * 1024 * 1024
+"""An inventory file is read up to this size (4 MiB; the lab's is 5 KB, a site with thousands
+of printers a few hundred KB). A larger file, or a path that leads to a device such as
+/dev/zero, is refused before it is parsed, never read whole."""
+TOO_LARGE = "too large (an inventory is at most 4 MiB)"
+
+
+class InventoryTooLarge(ValueError):
+    """The inventory file is larger than ``MAX_INVENTORY_BYTES``."""
+
+
+def read_inventory_text(path: Path) -> str:
+    """The inventory's text; ``OSError``, ``UnicodeDecodeError`` or ``InventoryTooLarge``."""
+    with path.open("rb") as fh:
+        data = fh.read(MAX_INVENTORY_BYTES + 1)
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InventoryTooLarge(TOO_LARGE)
+    return data.decode("utf-8")
+
+
 _SECTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 
 
@@ -102,9 +122,11 @@ def _model_error(where: str, exc: ValidationError) -> ConfigError:
 
 def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inventory:
     try:
-        raw = yamlsource.load_plain(path.read_text(encoding="utf-8")) or {}
+        raw = yamlsource.load_plain(read_inventory_text(path)) or {}
     except OSError as exc:
         raise ConfigError(f"inventory {path} cannot be read: {exc.strerror}") from exc
+    except InventoryTooLarge:
+        raise ConfigError(f"inventory {path} is {TOO_LARGE}") from None
     except UnicodeDecodeError:
         # as `firstline inventory check` says it (a file saved as Latin-1 / Windows-1252)
         raise ConfigError(f"inventory {path} is not UTF-8 text") from None

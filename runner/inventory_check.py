@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from connectors.base import Connector, ConnectorError, TargetConfig
 from runner import routing, yamlsource
 from runner.errors import ConfigError, FirstlineError
-from runner.inventory import Inventory, load_inventory, unknown_sections
+from runner.inventory import Inventory, InventoryTooLarge, load_inventory, read_inventory_text, unknown_sections
 from runner.redaction import (
     Scrubber,
     describe_yaml_error,
@@ -99,9 +99,12 @@ def check_inventory(
     """
     report = InventoryReport(path)
     try:
-        raw = yamlsource.load_plain(path.read_text(encoding="utf-8")) or {}
+        raw = yamlsource.load_plain(read_inventory_text(path)) or {}
     except OSError as exc:
         report.problems.append(f"cannot be read: {exc.strerror}")
+        return report
+    except InventoryTooLarge as exc:
+        report.problems.append(str(exc))
         return report
     except UnicodeDecodeError:
         report.problems.append("not UTF-8 text")
