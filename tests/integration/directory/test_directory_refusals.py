@@ -35,6 +35,7 @@ def long_policy(openldap: Directory) -> Iterator[str]:
             "pwdInHistory": "3",
             "pwdMinAge": "0",
             "pwdAllowUserChange": "TRUE",
+            "pwdMustChange": "TRUE",  # a must-change reset is refused where slapd would not enforce it
         },
     )
     assert ok, openldap.admin.result
