@@ -231,14 +231,15 @@ def wire_password(password: str) -> bytes:
     return data
 
 
-def _norm_dn(dn: str) -> list[tuple[str, str]]:
-    return [(a.lower(), v.lower()) for a, v, _ in parse_dn(dn, escape=False)]
-
-
 def _under(dn: str, base: str) -> bool:
+    """True when *dn* lies below *base*, compared as DNs (``canonical_dn``), never as strings.
+
+    A server spells an escaped character its own way: slapd returns ``ou=Sales\\2C EMEA`` for a
+    base written ``ou=Sales\\, EMEA`` (AD the other way round), and case and spaces may differ.
+    """
     try:
-        d, b = _norm_dn(dn), _norm_dn(base)
-    except LDAPException:
+        d, b = canonical_dn(dn), canonical_dn(base)
+    except (ValueError, UnicodeDecodeError):
         return False
     return len(d) > len(b) and d[-len(b) :] == b
 
