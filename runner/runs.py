@@ -214,6 +214,11 @@ class PlannedStep:
     condition: str | None
 
 
+# The sealed kinds a claim looks for when the ticket does not list them (one queued before
+# run_context recorded "sealed"; runner.sealed).
+SEALED_AT_SUBMIT = (sealed.PARAMS, sealed.READS)
+
+
 class Sweeper:
     """A daemon thread that calls ``RunService.sweep()`` every *interval* seconds until ``stop()``."""
 
@@ -533,6 +538,9 @@ class RunService:
                             "client_ip": actor.client_ip,
                             "user_agent": actor.user_agent,
                             "secret_params": sorted(given_secrets),
+                            # what the claim must take from runner.sealed (execute); [] = nothing
+                            "sealed": [sealed.PARAMS] * bool(given_secrets and seal)
+                            + [sealed.READS] * bool(reads and seal and self.run_key is not None),
                         },
                     ),
                 )
@@ -582,29 +590,36 @@ class RunService:
         ``LedgerError`` only when the database itself is unusable (the sweep ends the
         ticket later).
         """
-        with reading(self.engine) as conn:
-            row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
-        if row is None or row["state"] != "queued":
-            if row is None or row["state"] in tickets.FINAL_STATES:
-                self._run_secrets.pop(ticket_id, None)
-                self._prefetched.pop(ticket_id, None)
-            self.log.info("run.not_claimed", ticket_id=ticket_id, state=row["state"] if row else None)
-            return None
-        secrets = self._run_secrets.pop(ticket_id, None)  # removed when claimed, whatever follows
-        kept = self._prefetched.pop(ticket_id, None)
-        prefetched = Prefetched(kept[1]) if kept is not None else None
         with self._cond:
             self._here.add(ticket_id)
         try:
             lease = leases.Lease(ticket_id)
+            token = read_token = None
+            # The ticket is read in the claim's own transaction (one round of the writer lock).
             with transaction(self.engine) as conn:
-                claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
-                # Sealed secret parameters (another process submitted): read and deleted with the claim.
-                # With them, the look-up another process made for this request (sealed at submit).
-                taken = sealed.take_kinds(conn, ticket_id, (sealed.PARAMS, sealed.READS)) if claimed else {}
-                token, read_token = taken.get(sealed.PARAMS), taken.get(sealed.READS)
-                if claimed:  # the lease the heartbeat renews (runner.leases)
-                    leases.take(conn, lease, self.settings.run_lease_seconds)
+                row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
+                queued = claimed = False
+                if row is not None and row["state"] == "queued":
+                    queued = True
+                    claimed = progress_mod.claim(conn, ticket_id, row["run_timeout_s"] or 3600)
+                if row is not None and claimed:
+                    # Sealed secret parameters (another process submitted): read and deleted with the
+                    # claim; with them, the look-up another process made for this request. Tickets
+                    # say which kinds were sealed ("sealed" in run_context; older ones: look).
+                    sealed_kinds = json.loads(row["run_context"] or "{}").get("sealed", SEALED_AT_SUBMIT)
+                    taken = sealed.take_kinds(conn, ticket_id, sealed_kinds) if sealed_kinds else {}
+                    token, read_token = taken.get(sealed.PARAMS), taken.get(sealed.READS)
+                    leases.take(conn, lease, self.settings.run_lease_seconds)  # the lease the heartbeat renews
+            if not queued:
+                if row is None or row["state"] in tickets.FINAL_STATES:
+                    self._run_secrets.pop(ticket_id, None)
+                    self._prefetched.pop(ticket_id, None)
+                self.log.info("run.not_claimed", ticket_id=ticket_id, state=row["state"] if row else None)
+                return None
+            assert row is not None
+            secrets = self._run_secrets.pop(ticket_id, None)  # removed once claimed or claimed elsewhere
+            kept = self._prefetched.pop(ticket_id, None)
+            prefetched = Prefetched(kept[1]) if kept is not None else None
             if not claimed:
                 self.log.info("run.already_claimed", ticket_id=ticket_id)
                 return None

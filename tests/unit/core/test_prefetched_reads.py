@@ -6,6 +6,7 @@ within the in-process pool's places (InProcessDispatcher.here)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from runner.api import open_app
 from runner.dispatch import InlineDispatcher, InProcessDispatcher, QueueFull
 from runner.engine import PREFETCHED_MESSAGE, Read
 from runner.ledger.sealed_tables import run_secret
-from runner.ledger.tables import step_result
+from runner.ledger.tables import step_result, ticket
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.fakes import FakeConnector, Manual
@@ -179,6 +180,34 @@ def test_a_worker_uses_the_look_up_carried_sealed_and_the_row_goes_with_the_clai
     assert [a for _t, a, _i in FakeConnector.calls] == ["unlock_account", "account_status"]  # no check asked
     assert _steps(worker, ticket_id)[0] == ("check", "ok", 0, PREFETCHED_MESSAGE)
     assert _read_rows(app) == []  # deleted in the claim transaction
+
+
+def test_the_claim_takes_only_what_the_ticket_says_was_sealed_and_looks_for_older_tickets(
+    app: Firstline, worker: Firstline
+) -> None:
+    """run_context["sealed"] lists the kinds sealed at submit (the claim reads run_secret only
+    then); a ticket queued before that key existed still gets its sealed look-up."""
+    FakeConnector.script = {
+        "unlock_account": [{"unlocked": True, "changed": True}],
+        "account_status": [{"locked": False}],
+    }
+    ticket_id = _submit_elsewhere(app, (_read(outputs={"exists": True, "locked": True, "mail": "alice@example.org"}),))
+    with app.engine.begin() as c:
+        ctx = json.loads(c.execute(select(ticket.c.run_context).where(ticket.c.id == ticket_id)).scalar_one())
+        assert ctx["sealed"] == [sealed.READS]
+        del ctx["sealed"]  # as an older version queued it
+        c.execute(ticket.update().where(ticket.c.id == ticket_id).values(run_context=json.dumps(ctx)))
+    out = worker.runs.execute(ticket_id)
+    assert out is not None and out.state == "resolved"
+    assert [a for _t, a, _i in FakeConnector.calls] == ["unlock_account", "account_status"]  # the look-up stood in
+    assert _read_rows(app) == []
+
+    FakeConnector.calls.clear()
+    here = _submit(app, (), Broker())  # nothing to carry: the ticket says so
+    with app.engine.connect() as c:
+        ctx = json.loads(c.execute(select(ticket.c.run_context).where(ticket.c.id == here.ticket_id)).scalar_one())
+    assert ctx["sealed"] == []
+    assert worker.runs.execute(here.ticket_id) is not None  # claimed and run without a sealed read
 
 
 def test_a_carried_look_up_older_than_the_limit_is_not_used(app: Firstline, worker: Firstline) -> None:

@@ -31,7 +31,6 @@ from tests.fakes import FakeConnector, Manual
 pytestmark = pytest.mark.both_databases
 
 
-
 def _row(app: Firstline, ticket_id: int) -> dict[str, Any]:
     with app.engine.connect() as c:
         return dict(c.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().one())
@@ -64,7 +63,13 @@ def test_submit_writes_a_queued_ticket_and_returns_before_any_step(app: Firstlin
     assert row["runbook_sha256"] == app.runbook("fake-unlock").sha256
     assert (row["opened_by"], row["requester"], row["channel"]) == ("agent7", "agent7", "portal")
     ctx = json.loads(row["run_context"])
-    assert ctx == {"roles": ["agent"], "client_ip": "192.0.2.7", "user_agent": "UA/1", "secret_params": []}
+    assert ctx == {
+        "roles": ["agent"],
+        "client_ip": "192.0.2.7",
+        "user_agent": "UA/1",
+        "secret_params": [],
+        "sealed": [],
+    }
     assert FakeConnector.calls == []  # nothing ran yet
     opened = _events(app, sub.ticket_number)
     assert [e["action"] for e in opened] == ["ticket.opened"] and json.loads(opened[0]["detail"])["state"] == "queued"
@@ -120,20 +125,24 @@ def test_concurrent_claims_of_one_ticket_run_it_exactly_once(app: Firstline) -> 
     assert app.verify_audit().ok
 
 
-def test_the_claim_itself_is_the_guard_when_another_worker_wins_the_race(app: Firstline) -> None:
-    """Both workers read the ticket as queued; the other one claims first: this one must
-    do nothing (the conditional UPDATE, not the earlier read, decides)."""
+def test_the_claim_itself_is_the_guard_when_another_worker_wins_the_race(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This worker read the ticket as queued; another one claims it before this one's UPDATE
+    (possible on PostgreSQL, where the read takes no lock): this one must do nothing (the
+    conditional UPDATE, not the earlier read, decides)."""
+    from sqlalchemy import text
+
     from runner.ledger import progress as progress_mod
 
     sub = _submit(app, Manual())
+    real_claim = progress_mod.claim
 
-    class Raced(dict[int, Any]):
-        def pop(self, key: int, default: Any = None) -> Any:  # runs between the read and the claim
-            with app.engine.begin() as other:  # the other worker, in its own transaction
-                assert progress_mod.claim(other, key, 60)
-            return super().pop(key, default)
+    def raced(conn: Any, ticket_id: int, run_timeout_s: float) -> bool:  # between the read and the claim
+        conn.execute(text("UPDATE ticket SET state = 'running' WHERE id = :i"), {"i": ticket_id})  # the winner
+        return real_claim(conn, ticket_id, run_timeout_s)
 
-    app.runs._run_secrets = Raced()
+    monkeypatch.setattr(progress_mod, "claim", raced)
     assert app.execute(sub.ticket_id) is None
     assert FakeConnector.calls == []
     with app.engine.connect() as c:
