@@ -20,8 +20,11 @@ items 1-17 and 33-43):
    9, 14). Every outcome is audited (``selfservice.code_sent`` / ``selfservice.code_not_sent``
    with the reason) — never the code; a name that is no account, or whose look-up failed,
    only by its keyed pseudonym (``unproven``), never as typed.
-3. ``redeem(login, code, purpose, new_password=...)`` — checks the newest live code of
-   that account and purpose: expired (``reset_code_minutes``, ≤ 10) → invalid; wrong →
+3. ``redeem(login, code, purpose, new_password=...)`` — reads what was typed as digits
+   (``normalize_code``: NFKC, any script's decimal digits, spaces and dashes dropped) and
+   refuses what is then not ``CODE_DIGITS`` ASCII digits (``CodeMalformed``, no try spent:
+   it cannot be the code); then checks the newest live code of that account and purpose:
+   expired (``reset_code_minutes``, ≤ 10) → invalid; wrong →
    the server-side try counter goes up and at ``reset_max_tries`` (≤ 5) the code is
    burned; right → the account is read again and the password snapshot must be
    unchanged (any password change by any path invalidates the code, item 12); for a
@@ -31,7 +34,8 @@ items 1-17 and 33-43):
    superseded. Returns a ``Proof``; the caller runs the runbook (``password-reset`` /
    ``account-unlock``) on the employee's behalf. No session is created (item 17).
 
-Errors: ``CodeInvalid`` (one message for unknown account, no code, wrong, expired,
+Errors: ``CodeMalformed`` (not a code's form; nothing looked up or counted),
+``CodeInvalid`` (one message for unknown account, no code, wrong, expired,
 used, burned, invalidated), ``PasswordRefused`` (the connector's plain reason the
 requester can fix), ``DirectoryUnavailable`` from ``runner.auth`` when the directory
 cannot be asked at redemption.
@@ -47,6 +51,7 @@ import hmac
 import re
 import secrets
 import threading
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,6 +99,20 @@ class CodeInvalid(FirstlineError):
 
     def __init__(self) -> None:
         super().__init__(CODE_INVALID)
+
+
+CODE_MALFORMED = (
+    "A code is %(digits)s digits; what you typed is not. This did not count as a try: "
+    "check the code in the e-mail and type it again."
+)
+
+
+class CodeMalformed(FirstlineError):
+    """What was typed cannot be a code (not digits, or not ``CODE_DIGITS`` of them); refused
+    before the account or its code is looked at, so it uses up no try (it cannot be the code)."""
+
+    def __init__(self) -> None:
+        super().__init__(CODE_MALFORMED, digits=CODE_DIGITS)
 
 
 class ProofOfWorkRequired(FirstlineError):
@@ -167,9 +186,22 @@ def _ts(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_CODE_SEPARATORS = frozenset(" -\t\u2010\u2011\u2012\u2013\u2212")  # after NFKC: also U+3000, U+FF0D
+
+
 def normalize_code(code: str) -> str:
-    """What the user typed, without spaces and dashes (``1234 5678`` = ``12345678``)."""
-    return "".join(ch for ch in code if ch not in " -\t")[:64]
+    """What the user typed, as the digits it means: NFKC first (full-width ``１２３`` is
+    ``123``, a full-width space a space), then every decimal digit by its value (Arabic-Indic
+    ``٣`` and Devanagari ``३`` are ``3``; NFKC leaves those), spaces and dashes dropped
+    (``1234 5678`` = ``12345678``). Anything else stays as typed, for ``is_code`` to refuse."""
+    text = unicodedata.normalize("NFKC", code[:256])
+    digits = (str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text if ch not in _CODE_SEPARATORS)
+    return "".join(digits)[:64]
+
+
+def is_code(typed: str) -> bool:
+    """*typed* (``normalize_code``) has the form of a code: ``CODE_DIGITS`` ASCII digits."""
+    return len(typed) == CODE_DIGITS and typed.isascii() and typed.isdigit()
 
 
 class SelfService:
@@ -496,9 +528,14 @@ class SelfService:
             if purpose == "reset" and secret_has_controls(new_password):
                 # runner.params refuses it when the run starts, after the code would be used up
                 raise PasswordRefused(CONTROL_CHARACTER_MESSAGE, "invalid_characters")
-        typed = normalize_code(code if isinstance(code, str) else "")
+        raw = code if isinstance(code, str) else ""
+        typed = normalize_code(raw)
         if len(typed) >= CODE_DIGITS:  # shorter typing is no code (and would mask too much)
             remember_secret(typed)
+            if raw.strip() != typed:  # as typed (full-width, with spaces) too, for the log scrubber
+                remember_secret(raw.strip()[:256])
+        if not is_code(typed):  # a slip of the keyboard, not a guess: no try spent, nothing looked up
+            raise CodeMalformed()
         route = self._route(login)
         actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
         if route is None:

@@ -355,6 +355,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "Back to sign in": "Terug naar aanmelden",
     "Code from the e-mail": "Code uit de e-mail",
     "Each field may be sent once, as text.": "Elk veld mag één keer worden verstuurd, als tekst.",
+    "A code is %(digits)s digits; what you typed is not. This did not count as a try: check the code in the e-mail and type it again.": "Een code bestaat uit %(digits)s cijfers; wat u typte niet. Dit telde niet als poging: kijk de code in de e-mail na en typ hem opnieuw.",
     "the value for secret '%(name)s' on standard input is too long: one line of at most %(limit)s characters": "de waarde voor geheim '%(name)s' op standaardinvoer is te lang: één regel van hoogstens %(limit)s tekens",
     "That is not a language this portal offers; choose one of: %(names)s.": "Die taal biedt dit portaal niet aan; kies een van: %(names)s.",
     "Enter your code": "Vul uw code in",

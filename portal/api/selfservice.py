@@ -4,7 +4,9 @@
 goes with the pre-session cookie this answer sets (send it as ``X-CSRF-Token``).
 ``POST /reset/request`` ``{"login", "purpose": "reset"|"unlock"}`` → always 202 with the
 same body. ``POST /reset/confirm`` ``{"login", "code", "purpose", "new_password"?}`` →
-200 with the ticket, 400 ``code_invalid``, 422 ``password_refused``. Rules and guarantees:
+200 with the ticket, 400 ``code_invalid``, 422 ``password_refused``, 422 ``invalid_input``
+for a code that is not 8 digits once read (``runner.selfservice.normalize_code``; no try
+spent). Rules and guarantees:
 ``runner.selfservice``.
 """
 
@@ -23,7 +25,7 @@ from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
 from runner.mytickets import outcome
 from runner.runs import PROOF_SELFSERVICE, RunOutcome
-from runner.selfservice import CodeInvalid, PasswordRefused, Proof, ProofOfWorkRequired, params_for
+from runner.selfservice import CodeInvalid, CodeMalformed, PasswordRefused, Proof, ProofOfWorkRequired, params_for
 
 router = APIRouter(tags=["self-service"])
 Anyone = Annotated[Principal | None, Depends(public)]
@@ -138,6 +140,8 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
             client_ip=client.address,
             user_agent=client.user_agent,
         )
+    except CodeMalformed as exc:  # not a code's form: refused before the code was looked at
+        raise PortalError(422, "invalid_input", i18n.error_text(exc)) from None
     except CodeInvalid as exc:
         raise PortalError(400, "code_invalid", i18n.error_text(exc)) from None
     except PasswordRefused as exc:  # refused before the code was looked at: it stays usable

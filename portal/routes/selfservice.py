@@ -53,6 +53,7 @@ from runner.runs import PROOF_SELFSERVICE, RunOutcome
 from runner.selfservice import (
     PURPOSES,
     CodeInvalid,
+    CodeMalformed,
     PasswordRefused,
     Proof,
     ProofOfWorkRequired,
@@ -70,6 +71,10 @@ _LOCK = threading.Lock()
 # runner texts shown here, marked for the catalogues (tools/portal_catalogues.py)
 _RUNNER_TEXTS = (
     N_("This code is not valid (wrong, used or expired). Check it, or ask for a new one."),
+    N_(  # runner.selfservice.CODE_MALFORMED
+        "A code is %(digits)s digits; what you typed is not. This did not count as a try: "
+        "check the code in the e-mail and type it again."
+    ),
     N_("Choose a new password."),
     N_("Many requests came from your network. Your browser has to finish a short check before we send a code."),
     N_(
@@ -284,6 +289,8 @@ def _redeem(
             client_ip=client.address,
             user_agent=client.user_agent,
         )
+    except CodeMalformed as exc:  # not a code's form: refused before the code was looked at
+        return _code_page(request, purpose, ctx, sent=False, error=i18n.error_text(exc), status=422, login=login)
     except CodeInvalid as exc:
         return _code_page(request, purpose, ctx, sent=False, error=i18n.error_text(exc), status=400, login=login)
     except PasswordRefused as exc:
