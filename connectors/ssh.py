@@ -477,9 +477,12 @@ class SshConnector(Connector):
         # -P (default): never follow symlinks, not even a starting point that became one;
         # -xdev: stay on this file system; -type f: regular files only; -delete is done by
         # find itself (no rm, no shell); -printf runs only when the delete succeeded.
+        # -mmin, not -mtime: "-mtime +7" drops the fraction of the age in days and so matches
+        # files older than 8 days only (a file 7 days and 20 hours old stayed, while the
+        # ticket said files older than 7 days were removed; WinRM compares exactly).
         argv = [
             "find", "-P", path, "-xdev", "-mindepth", "1", "-type", "f",
-            "-mtime", f"+{days}", "-delete", "-printf", "%s\\n",
+            "-mmin", f"+{days * 1440}", "-delete", "-printf", "%s\\n",
         ]  # fmt: skip
         res = self._exec(argv, deadline, max_output=64 * 1_048_576)
         sizes = [int(x) for x in res.stdout.split() if x.isdigit()]
