@@ -11,7 +11,9 @@ reading, in place of what was typed, and a new password would be set to that); a
 string that is not UTF-8 → 422 too, on every method (a filter would search for U+FFFD).
 Routing is looked at before the CSRF check: a method that the address does not accept
 → 405 ``method_not_allowed`` with ``Allow``, an address no route serves → 404, whatever
-the token (``RouteTable``). Requests that carry ``Authorization: Bearer`` skip the CSRF
+the token (``RouteTable``). HEAD is answered wherever GET is (RFC 9110 9.3.2): the GET
+route runs as for GET (same policy, same status and headers, security headers included)
+and the body is not sent; ``Allow`` lists HEAD beside GET. Requests that carry ``Authorization: Bearer`` skip the CSRF
 check (a browser never sends that header cross-site) and are authenticated by the token
 alone.
 
@@ -115,7 +117,7 @@ class RouteTable:
         if not self.complete:
             return None
         methods = self._methods(path)
-        if methods is None or method in methods:
+        if methods is None or method in methods or (method == "HEAD" and "GET" in methods):
             return None
         if methods or path == "/":
             return methods
@@ -259,6 +261,10 @@ class SecurityMiddleware:
         lang_token = i18n.current_lang.set(lang)
         path: str = scope.get("path", "")
         status = [0]  # 0 until the response starts
+        head = scope.get("method") == "HEAD"
+        # The routes take GET (FastAPI adds no HEAD): the app sees GET, the server keeps its own
+        # scope (HEAD), so it frames the answer as one to HEAD; the body is dropped here too.
+        app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -278,6 +284,8 @@ class SecurityMiddleware:
                     out.append("set-cookie", f"{self.pre_cookie}={new_pre}; {cookie_flags(self.secure)}")
                 vary = out.get("vary")
                 out["vary"] = f"{vary}, Cookie, Accept-Language" if vary else "Cookie, Accept-Language"
+            elif head and message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -333,12 +341,12 @@ class SecurityMiddleware:
             else:
                 receive = _limited(receive, self.max_body)
             try:
-                await self.app(scope, receive, send_wrapper)
+                await self.app(app_scope, receive, send_wrapper)
             except _TooLarge:
                 if status[0] == 0:
                     await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
         finally:
-            template = route_template(scope.get("route"), path)
+            template = route_template(app_scope.get("route"), path)
             REQUESTS.labels(route=template, method=str(scope.get("method", "")), status=str(status[0] or 500)).inc()
             i18n.current_lang.reset(lang_token)
 
@@ -350,7 +358,7 @@ class SecurityMiddleware:
         if allowed is NOT_FOUND:
             await self._refuse(scope, send, 404, "not_found", i18n.gettext("There is no page at this address."))
             return
-        listed = ", ".join(sorted(allowed))
+        listed = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
         message = i18n.gettext("This address does not accept %(method)s requests; it accepts %(allowed)s.") % {
             "method": _clip(str(scope.get("method", "")), 16),
             "allowed": listed,

@@ -55,19 +55,21 @@ def _page_error(html: str) -> str:
 # --- 1. a method the address does not take: 405 + Allow, before the CSRF check -------------
 
 WRONG_METHODS = [
-    ("PUT", "/signin", "GET, POST"),
-    ("DELETE", "/signin", "GET, POST"),
-    ("PATCH", "/signin", "GET, POST"),
+    ("PUT", "/signin", "GET, HEAD, POST"),
+    ("DELETE", "/signin", "GET, HEAD, POST"),
+    ("PATCH", "/signin", "GET, HEAD, POST"),
     ("PUT", "/lang", "POST"),
-    ("DELETE", "/reset/code", "GET, POST"),
-    ("POST", "/healthz", "GET"),
-    ("POST", "/metrics", "GET"),
-    ("PUT", "/api/v1/me", "GET"),
-    ("PATCH", "/api/v1/tokens", "GET, POST"),
+    ("DELETE", "/reset/code", "GET, HEAD, POST"),
+    ("POST", "/healthz", "GET, HEAD"),
+    ("POST", "/metrics", "GET, HEAD"),
+    ("PUT", "/api/v1/me", "GET, HEAD"),
+    ("PATCH", "/api/v1/tokens", "GET, HEAD, POST"),
     ("GET", "/api/v1/tokens/1", "DELETE"),
+    ("HEAD", "/api/v1/tokens/1", "DELETE"),
+    ("HEAD", "/lang", "POST"),
     ("PUT", "/api/v1/reset/confirm", "POST"),
     ("DELETE", "/api/v1/fixes/account-unlock", "POST"),
-    ("PUT", "/fix/account-unlock", "GET, POST"),
+    ("PUT", "/fix/account-unlock", "GET, HEAD, POST"),
     ("PATCH", "/agent/fixes/account-unlock", "POST"),
     ("POST", "/static/portal.css", "GET, HEAD"),
 ]
@@ -81,6 +83,9 @@ def test_a_method_the_address_does_not_take_is_405_with_allow(
         r = c.request(method, path, content=b"x=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 405, (method, path, r.status_code, r.text[:300])
     assert r.headers["allow"] == allow
+    if method == "HEAD":  # the same answer, without its body
+        assert r.content == b"" and r.headers["content-type"].startswith(("text/html", "application/json"))
+        return
     message = f"This address does not accept {method} requests; it accepts {allow}."
     if path.startswith("/api/") or path == "/metrics":  # /metrics answers scrapers in JSON
         assert r.json() == {"error": {"code": "method_not_allowed", "message": message}}
@@ -96,6 +101,7 @@ def test_every_address_of_the_api_document_answers_405_for_a_method_it_does_not_
         for template, operations in schema["paths"].items():
             path = re.sub(r"\{[^}]+\}", "1", template)
             taken = {m.upper() for m in operations}
+            taken |= {"HEAD"} if "GET" in taken else set()  # answered wherever GET is
             for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
                 if method in taken:
                     continue
@@ -111,9 +117,9 @@ def test_a_wrong_method_changes_nothing_even_signed_in(portal: PortalServer, peo
     before = employee.get("/api/v1/tokens").json()
     for method in ("PUT", "PATCH"):  # with a valid CSRF token as well: still not a way to create one
         r = employee.request(method, "/api/v1/tokens", json={"label": "x"}, headers={"X-CSRF-Token": employee.csrf})
-        assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+        assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
     r = employee.request("PUT", "/me/tokens", data={"label": "x"})
-    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
     assert employee.get("/api/v1/tokens").json() == before
 
 
@@ -144,9 +150,9 @@ def test_an_address_no_route_serves_is_404_whatever_the_method(portal: PortalSer
 def test_the_405_message_is_dutch_when_the_portal_speaks_dutch(portal: PortalServer) -> None:
     with closing(portal.client(_address(), headers={"Accept-Language": "nl"})) as c:
         r = c.put("/api/v1/me")
-        assert r.json()["error"]["message"] == "Dit adres neemt geen PUT-verzoeken aan; het neemt GET aan."
+        assert r.json()["error"]["message"] == "Dit adres neemt geen PUT-verzoeken aan; het neemt GET, HEAD aan."
         c.cookies.set("fl_lang", "nl")
-        assert "Dit adres neemt geen DELETE-verzoeken aan; het neemt GET, POST aan." in c.delete("/signin").text
+        assert "Dit adres neemt geen DELETE-verzoeken aan; het neemt GET, HEAD, POST aan." in c.delete("/signin").text
 
 
 # --- 2. unknown fields are refused, before anything runs -----------------------------------
@@ -375,4 +381,5 @@ def test_an_anonymous_form_with_dutch_cookie_gets_dutch_405(portal: PortalServer
     with closing(client):
         client.cookies.set("fl_lang", "nl")
         r = client.patch("/reset")
-        assert r.status_code == 405 and "Dit adres neemt geen PATCH-verzoeken aan; het neemt GET, POST aan." in r.text
+        assert r.status_code == 405
+        assert "Dit adres neemt geen PATCH-verzoeken aan; het neemt GET, HEAD, POST aan." in r.text
