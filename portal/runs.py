@@ -31,6 +31,7 @@ from runner.afterrun import after_run
 from runner.auth import Principal
 from runner.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from runner.engine import Read
+from runner.ledger.audit import Held
 from runner.ledger.progress import Progress
 from runner.ledger.store import reading
 from runner.runs import Submitted
@@ -125,6 +126,7 @@ def submit(
     proof: str | None = None,
     reads: Sequence[Read] = (),
     here: bool = False,
+    held: Held | None = None,
 ) -> Submitted:
     """Queue *runbook* for *requester* (default: the signed-in user themself), acted by
     *user*; returns at once with the ticket (follow it with ``follow``).
@@ -136,7 +138,29 @@ def submit(
     *proof*: ``runner.runs.PROOF_SELFSERVICE`` only from the one-time-code routes after
     ``SelfService.redeem`` (never from request input); None for a signed-in session, which
     then cannot reset an employee's password (``RunService.account_rules``).
+    *held*: the agent's look-up to record with the ticket (``runner.agent.prepare_fix``);
+    written on its own if the request ends before a ticket took it.
     """
+    try:
+        return _submit(ctx, runbook, params, user, client, requester, channel, work_note, proof, reads, here, held)
+    finally:
+        agent.flush_held(ctx.firstline, held)
+
+
+def _submit(
+    ctx: PortalContext,
+    runbook: str,
+    params: Mapping[str, Any],
+    user: Principal,
+    client: ClientInfo,
+    requester: str | None,
+    channel: str,
+    work_note: str | None,
+    proof: str | None,
+    reads: Sequence[Read],
+    here: bool,
+    held: Held | None,
+) -> Submitted:
     agent.guard_run(ctx.firstline, user, runbook, params, work_note)
     pool = start(ctx)
     submitted_at = time.monotonic()
@@ -158,6 +182,7 @@ def submit(
         work_note=work_note,
         proof=proof,
         reads=reads,
+        held=held,
     )
     _here.started = None
     if isinstance(pool, InProcessDispatcher) and not here:
@@ -182,6 +207,7 @@ def run(
     work_note: str | None = None,
     proof: str | None = None,
     reads: Sequence[Read] = (),
+    held: Held | None = None,
 ) -> RunOutcome:
     """Run *runbook* for *requester* (default: the signed-in user themself), acted by *user*,
     and wait for its outcome (``submit`` then ``RunService.wait``; at most ``WAIT_SECONDS``,
@@ -203,6 +229,7 @@ def run(
         proof=proof,
         reads=reads,
         here=True,
+        held=held,
     )
     # The pool worker runs it (and does the after-run work); the outcome, with any secret
     # output such as a temporary password, is handed over here once.

@@ -48,9 +48,10 @@ from sqlalchemy import or_, select
 from connectors.base import ConnectorError
 from runner.engine import Read
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, Text
-from runner.ledger.audit import Actor
+from runner.ledger.audit import Actor, Held
 from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
+from runner.oplog import get_logger
 from runner.queries import DEFAULT_LIMIT, TicketFilter, _limit, _ticket_row, page_tickets
 from runner.routing import Directory
 from runner.runbook import ACCOUNT_PATTERN
@@ -186,9 +187,17 @@ def lookup(
 
 
 def _lookup(
-    app: Firstline, who: Principal, directory: object, user: object, *, client_ip: str | None, user_agent: str | None
+    app: Firstline,
+    who: Principal,
+    directory: object,
+    user: object,
+    *,
+    client_ip: str | None,
+    user_agent: str | None,
+    held: Held | None = None,
 ) -> tuple[AccountView, Read]:
-    """``lookup``, and the read itself (``runner.engine.Read``) for a fix that follows."""
+    """``lookup``, and the read itself (``runner.engine.Read``) for a fix that follows.
+    *held*: the successful look-up's audit event goes there instead of its own transaction."""
     d = directory_in_scope(app, who, directory)
     name = account_name(user)
     target = f"{d.key}:{name}"
@@ -201,16 +210,13 @@ def _lookup(
         raise LookupFailed() from exc
     read = Read("ldap", d.target, "account_status", inputs, dict(status), time.monotonic())
     view = _view(d, name, status)
-    _audit(
-        app,
-        who,
-        "agent.account_lookup",
-        "success",
-        target,
-        client_ip,
-        user_agent,
-        detail={"directory": d.key, "exists": view.exists, "protected": view.protected},
-    )
+    detail = {"directory": d.key, "exists": view.exists, "protected": view.protected}
+    if held is not None:
+        held.add(
+            _actor(who, client_ip, user_agent), "agent.account_lookup", outcome="success", target=target, detail=detail
+        )
+    else:
+        _audit(app, who, "agent.account_lookup", "success", target, client_ip, user_agent, detail=detail)
     return view, read
 
 
@@ -275,6 +281,9 @@ class FixRequest:
     work_note: str
     directory: str | None = None
     reads: tuple[Read, ...] = ()  # read-only calls made while checking the request (the look-up)
+    # The look-up's audit event, written with the ticket (or the refusal) by the run seam's
+    # submit, or by ``held.flush`` when nothing took it (``portal.runs.submit`` does).
+    held: Held | None = None
 
 
 def fix_kind(runbook: object) -> str:
@@ -302,7 +311,41 @@ def prepare_fix(
     choices key) and optionally ``on_behalf_of`` (an account name) for host fixes. For an
     account fix the account is looked up first: a protected or unknown account is refused
     here (``PolicyDenied`` / ``ParameterError``) and nothing changes.
+
+    The look-up's audit event is held (``FixRequest.held``) for the run seam to write with
+    the ticket; the caller passes it to submit and calls ``flush_held`` when done (a
+    refusal here writes it before raising).
     """
+    held = Held()
+    try:
+        return _prepare_fix(app, who, runbook, values, reason, held, client_ip=client_ip, user_agent=user_agent)
+    except BaseException:
+        flush_held(app, held)  # refused: a look-up made is still recorded
+        raise
+
+
+def flush_held(app: Firstline, held: Held | None) -> None:
+    """Write the audit events in *held* that no transaction took (``Held.flush``); a ledger
+    failure is logged (``audit.held_not_recorded``), never raised over the caller's own."""
+    if held is None:
+        return
+    try:
+        held.flush(app.engine, app.audit)
+    except FirstlineError:
+        get_logger().exception("audit.held_not_recorded")
+
+
+def _prepare_fix(
+    app: Firstline,
+    who: Principal,
+    runbook: object,
+    values: Mapping[str, Any],
+    reason: object,
+    held: Held,
+    *,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> FixRequest:
     if "agent" not in who.roles:
         raise PolicyDenied("This needs the agent role, which your account does not have.")
     kind = fix_kind(runbook)
@@ -311,7 +354,9 @@ def prepare_fix(
     if kind == "account":
         d = directory_in_scope(app, who, values.get("directory"))
         user = account_name(values.get("user"))
-        view, read = _lookup(app, who, d.key, user, client_ip=client_ip, user_agent=user_agent)
+        view, read = _lookup(app, who, d.key, user, client_ip=client_ip, user_agent=user_agent, held=held)
+        if not view.exists or view.protected:
+            held.flush(app.engine, app.audit)  # refused here: the look-up on its own, first
         if not view.exists:
             raise ParameterError(NO_SUCH_ACCOUNT, directory=d.label)
         if view.protected:
@@ -332,7 +377,7 @@ def prepare_fix(
             params["must_change"] = True  # a temporary password, generated by the runbook
         requester = d.principal(user)  # as the portal records the person (runner.routing)
         # the look-up just made stands in for the runbook's identical read (runner.engine.Prefetched)
-        return FixRequest(runbook, params, requester, note, d.key, (read,))
+        return FixRequest(runbook, params, requester, note, d.key, (read,), held)
     choice = values.get("choice")
     offered = app.inventory.choices.get(kind, {})
     if not isinstance(choice, str) or not _KEY.fullmatch(choice) or choice not in offered:
@@ -350,11 +395,18 @@ def prepare_fix(
             # account in a directory this agent may act on (looked up and audited as any look-up).
             key, name = dirs.split(raw, "On behalf of")
             view, _read = _lookup(
-                app, who, key if key is not None else dirs.default, name, client_ip=client_ip, user_agent=user_agent
+                app,
+                who,
+                key if key is not None else dirs.default,
+                name,
+                client_ip=client_ip,
+                user_agent=user_agent,
+                held=held,
             )
             if not view.exists:
+                held.flush(app.engine, app.audit)
                 raise ParameterError(NO_SUCH_ACCOUNT, directory=view.directory_label)
-    return FixRequest(runbook, {CHOICE_PARAM[kind]: choice}, requester, note)
+    return FixRequest(runbook, {CHOICE_PARAM[kind]: choice}, requester, note, held=held)
 
 
 def guard_run(app: Firstline, who: Principal, runbook: str, params: Mapping[str, Any], note: str | None) -> None:

@@ -73,7 +73,7 @@ from runner.finalwatch import MISSING, FinalWatch
 from runner.inventory import Inventory, load_inventory
 from runner.ledger import progress as progress_mod
 from runner.ledger import tickets
-from runner.ledger.audit import Actor, AuditLog, now
+from runner.ledger.audit import Actor, AuditLog, Held, now
 from runner.ledger.store import reading, transaction, write_retrying
 from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger, remember_secret
@@ -427,6 +427,7 @@ class RunService:
         work_note: str | None = None,
         proof: str | None = None,
         reads: Sequence[Read] = (),
+        held: Held | None = None,
     ) -> Submitted:
         """Check and record a run as a ``queued`` ticket, hand its id to *dispatcher*
         (default: ``self.dispatcher``) and return at once with the ticket number.
@@ -447,6 +448,9 @@ class RunService:
         ``runner.agent.work_note``), kept on the ticket and in ``ticket.opened``. Refusals
         raise ``FirstlineError`` subclasses before any ticket and are audited as
         ``run.refused``; ``QueueFull`` when the dispatcher cannot take the run.
+
+        *held*: audit events that came before this request (the agent's look-up), written in
+        the ticket's transaction, or with the refusal (``runner.ledger.audit.Held``).
         """
         dispatcher = dispatcher or self.dispatcher
         if dispatcher is None:
@@ -464,9 +468,11 @@ class RunService:
                     )
                 send = stack.enter_context(dispatcher.reserve())  # QueueFull: refused, no ticket
             except FirstlineError as exc:
-                self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc)
+                self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc, held)
                 raise
-            submitted = self._record(rb, values, actor, requester, channel, work_note, seal=seal, reads=reads)
+            submitted = self._record(
+                rb, values, actor, requester, channel, work_note, seal=seal, reads=reads, held=held
+            )
             if reads and not seal:
                 self._prefetched[submitted.ticket_id] = (time.monotonic(), tuple(reads))
             if progress is not None:
@@ -496,6 +502,7 @@ class RunService:
         *,
         seal: bool = False,
         reads: Sequence[Read] = (),
+        held: Held | None = None,
     ) -> Submitted:
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
@@ -513,6 +520,8 @@ class RunService:
         ticket_id: int | None = None
         try:
             with transaction(self.engine) as conn:
+                if held is not None:
+                    held.write(conn, self.audit)  # what came before, first in the chain
                 ticket_id, number = tickets.open_ticket(
                     conn,
                     self.audit,
@@ -565,10 +574,12 @@ class RunService:
         assert ticket_id is not None
         return Submitted(ticket_id, number)
 
-    def _audit_refusal(self, actor: Actor, name: str, exc: FirstlineError) -> None:
+    def _audit_refusal(self, actor: Actor, name: str, exc: FirstlineError, held: Held | None = None) -> None:
         outcome = "denied" if isinstance(exc, PolicyDenied | RunbookError) else "failure"
         try:
             with transaction(self.engine) as conn:
+                if held is not None:
+                    held.write(conn, self.audit)
                 self.audit.append(
                     conn,
                     actor,

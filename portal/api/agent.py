@@ -153,6 +153,7 @@ def run_fix(
             channel="api",
             work_note=fix.work_note,
             reads=fix.reads,
+            held=fix.held,
         )
         done(outcome.ticket_number)
     return FixAnswer(

@@ -149,6 +149,7 @@ async def run_fix(
             channel="portal",
             work_note=fix.work_note,
             reads=fix.reads,
+            held=fix.held,
         )
         if token is not None:
             once.done(key, token, outcome.ticket_number)

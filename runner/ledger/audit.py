@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from runner.errors import LedgerError
-from runner.ledger.store import after_commit, reading
+from runner.ledger.store import after_commit, reading, transaction
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.oplog import get_logger
 
@@ -102,6 +102,48 @@ class Actor:
     on_behalf_of: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+
+
+class Held:
+    """Audit events held back to be written in the transaction of what follows them, or on
+    their own when nothing does; each is written exactly once.
+
+    The agent desk's account look-up before a one-click fix is written with the ticket the
+    fix opens (``runner.runs.RunService.submit`` calls ``write``), or with the refusal when
+    the run is refused: one write transaction fewer per fix. ``flush`` writes whatever no
+    transaction took (the caller's ``finally``). An event leaves the holder only when the
+    transaction that wrote it commits (``after_commit``); one rolled back is still held.
+    """
+
+    events: list[tuple[Actor, str, dict[str, Any]]]
+
+    def __init__(self) -> None:
+        self.events = []
+        self._lock = threading.Lock()
+
+    def add(self, actor: Actor, action: str, **fields: Any) -> None:
+        """Hold one event: ``AuditLog.append``'s arguments after *conn*."""
+        with self._lock:
+            self.events.append((actor, action, fields))
+
+    def write(self, conn: Connection, audit: AuditLog) -> None:
+        """Append the held events in *conn*'s transaction (in the order they were added)."""
+        with self._lock:
+            events = list(self.events)
+        for actor, action, fields in events:
+            audit.append(conn, actor, action, **fields)
+        if events:
+            after_commit(conn, lambda: self._written(events))
+
+    def _written(self, events: list[tuple[Actor, str, dict[str, Any]]]) -> None:
+        with self._lock:
+            self.events = [e for e in self.events if not any(e is w for w in events)]
+
+    def flush(self, engine: Engine, audit: AuditLog) -> None:
+        """Write what is still held, in a transaction of its own. ``LedgerError``."""
+        if self.events:
+            with transaction(engine) as conn:
+                self.write(conn, audit)
 
 
 class AuditLog:

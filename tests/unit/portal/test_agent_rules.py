@@ -297,3 +297,116 @@ def test_a_directory_that_does_not_answer_is_a_503_kind_of_error(
     with pytest.raises(agent.LookupFailed):
         agent.lookup(app, AGENT, "corp", "bob", client_ip=None, user_agent=None)
     assert _lookups(app) == [("failure", "corp:bob", "unreachable")]
+
+
+def _actions(app: Firstline) -> list[tuple[int, str, str | None]]:
+    from sqlalchemy import select
+
+    from runner.ledger.tables import audit_event
+
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(audit_event.c.seq, audit_event.c.action, audit_event.c.target))
+        return [(r.seq, r.action, r.target) for r in rows]
+
+
+LOCKED_BOB = {"exists": True, "locked": True, "lock_reason": "failures", "privileged": False}
+
+
+def test_a_fixs_look_up_is_written_with_its_ticket_once(app: Firstline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The look-up's event waits for the ticket's transaction: written there, just before
+    ``ticket.opened``, and not again by the flush that follows."""
+    from tests.fakes import Manual
+
+    _with_ldap(app, monkeypatch, FakeLdap(dict(LOCKED_BOB)))
+    fix = agent.prepare_fix(
+        app, AGENT, "account-unlock", {"user": "bob", "directory": "corp"}, "call 12", client_ip=None, user_agent=None
+    )
+    assert _lookups(app) == [] and fix.held is not None and len(fix.held.events) == 1  # held, not yet written
+    app.runs.submit(
+        fix.runbook,
+        fix.params,
+        requester=fix.requester,
+        roles=set(AGENT.roles),
+        channel="api",
+        actor_id=AGENT.account,
+        dispatcher=Manual(),
+        work_note=fix.work_note,
+        held=fix.held,
+    )
+    agent.flush_held(app, fix.held)
+    events = _actions(app)
+    (look,) = [e for e in events if e[1] == "agent.account_lookup"]
+    (opened,) = [e for e in events if e[1] == "ticket.opened"]
+    assert look[2] == "corp:bob" and opened[0] == look[0] + 1 and fix.held.events == []
+
+
+def test_a_fix_refused_by_the_run_seam_still_records_its_look_up_first(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.dispatch import QueueFull
+
+    class Full:
+        name = "full"
+
+        @contextmanager
+        def reserve(self) -> Iterator[Any]:
+            raise QueueFull("busy")
+            yield  # pragma: no cover
+
+    _with_ldap(app, monkeypatch, FakeLdap(dict(LOCKED_BOB)))
+    fix = agent.prepare_fix(
+        app, AGENT, "account-unlock", {"user": "bob", "directory": "corp"}, "call 12", client_ip=None, user_agent=None
+    )
+    with pytest.raises(QueueFull):
+        app.runs.submit(
+            fix.runbook,
+            fix.params,
+            requester=fix.requester,
+            roles=set(AGENT.roles),
+            channel="api",
+            actor_id=AGENT.account,
+            dispatcher=Full(),  # type: ignore[arg-type]
+            held=fix.held,
+        )
+    agent.flush_held(app, fix.held)
+    actions = [a for _s, a, _t in _actions(app)]
+    assert actions == ["agent.account_lookup", "run.refused"]
+
+
+def test_held_events_survive_a_rolled_back_transaction_and_are_written_once(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.ledger.store import transaction
+
+    _with_ldap(app, monkeypatch, FakeLdap(dict(LOCKED_BOB)))
+    fix = agent.prepare_fix(
+        app, AGENT, "account-unlock", {"user": "bob", "directory": "corp"}, "call 12", client_ip=None, user_agent=None
+    )
+    assert fix.held is not None
+    with pytest.raises(RuntimeError), transaction(app.engine) as conn:
+        fix.held.write(conn, app.audit)
+        raise RuntimeError("the ticket's transaction failed")
+    assert _lookups(app) == [] and len(fix.held.events) == 1  # rolled back: still held
+    agent.flush_held(app, fix.held)
+    agent.flush_held(app, fix.held)
+    assert _lookups(app) == [("success", "corp:bob", None)]
+
+
+def test_a_fix_refused_in_prepare_records_the_look_up_before_the_refusal(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_ldap(app, monkeypatch, FakeLdap({"exists": True, "privileged": True}))
+    with pytest.raises(PolicyDenied):
+        agent.prepare_fix(
+            app, AGENT, "account-unlock", {"user": "root", "directory": "corp"}, "x", client_ip=None, user_agent=None
+        )
+    _with_ldap(app, monkeypatch, FakeLdap({"exists": False}))
+    with pytest.raises(ParameterError):
+        agent.prepare_fix(
+            app, AGENT, "account-unlock", {"user": "nobody", "directory": "corp"}, "x", client_ip=None, user_agent=None
+        )
+    assert [(a, t) for _s, a, t in _actions(app)] == [
+        ("agent.account_lookup", "corp:root"),
+        ("agent.fix_refused", "corp:root"),
+        ("agent.account_lookup", "corp:nobody"),
+    ]
