@@ -1002,10 +1002,17 @@ class LdapConnector(Connector):
                 failure = self._flavor.unlock(conn, status["dn"], status["_attrs"])
             if failure is not None:
                 raise self._directory_refusal(failure)
-            with self._translate("re-reading the account"):
-                after = self._state(self._read_attrs(conn, status["dn"], protection=False))
+            # The write was accepted: from here on a failure is never "nothing was applied"
+            with self._translate("re-reading the account after the unlock", write=True):
+                try:
+                    after = self._state(self._read_attrs(conn, status["dn"], protection=False))
+                except ConnectorError as exc:
+                    exc.outcome_unknown = True
+                    raise
             if after["locked"]:
-                raise Rejected("The directory still reports the account as locked.", reason="unlock_failed")
+                raise Rejected(
+                    "The directory still reports the account as locked.", reason="unlock_failed", outcome_unknown=True
+                )
             return {"unlocked": True, "was_locked": True, "changed": True}
 
     def reset_password(

@@ -343,7 +343,11 @@ class SshConnector(Connector):
         res = self._exec([*self._cups("cancel"), "-a", name], deadline)
         if res.exit_status != 0:
             raise self._fail(f"cancelling the jobs of '{queue}'", res)
-        after = self._list_jobs(name, deadline)
+        try:
+            after = self._list_jobs(name, deadline)
+        except ConnectorError as exc:
+            exc.outcome_unknown = True  # cancel -a succeeded: jobs are (or may be) gone, never "nothing applied"
+            raise
         still = {j["id"] for j in after}
         cancelled = sum(1 for j in before if j["id"] not in still)
         if expect_empty and after:
@@ -416,7 +420,20 @@ class SshConnector(Connector):
         if res.exit_status == 4:
             raise self._unknown_service(service)
         if res.exit_status != 0:
-            raise self._fail(f"restarting service '{service}'", res)
+            error = self._fail(f"restarting service '{service}'", res)
+            if error.reason != "access_denied":  # a restart that failed may have stopped the service first
+                error.outcome_unknown = True
+            raise error
+        try:
+            return self._confirm_restart(service, deadline)
+        except ConnectorError as exc:
+            # The restart ran: the service was stopped and started again, so a failure from here
+            # on is never "nothing was applied" (audit outcome unknown, not failure).
+            exc.outcome_unknown = True
+            raise
+
+    def _confirm_restart(self, service: str, deadline: float) -> dict[str, Any]:
+        """After a restart: the service runs now and still ``restart_settle_seconds`` later."""
         status = self._status(service, deadline)
         if not status["running"]:
             raise Rejected(
@@ -492,6 +509,7 @@ class SshConnector(Connector):
                 f"removed {len(sizes)} file(s), then: "
                 f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1][:300]}",
                 reason="cleanup_incomplete",
+                outcome_unknown=bool(sizes) or res.truncated,  # files were removed: never "nothing applied"
             )
         return {
             "path": path,

@@ -578,9 +578,28 @@ class WinrmConnector(Connector):
             )
         return {"queue": queue, "cancelled": cancelled, "remaining": remaining, "changed": cancelled > 0}
 
+    def _restart_script(self, action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Run a restart script; an error other than "no such service" / "not allowed" (raised
+        before Restart-Service acts) may come after the service was stopped: outcome unknown."""
+        try:
+            return self._run_script(action, params, timeout)
+        except NotFound:
+            raise
+        except ConnectorError as exc:
+            if exc.reason != "access_denied":
+                exc.outcome_unknown = True
+            raise
+
     def spooler_restart(self, *, timeout: float) -> dict[str, Any]:
-        result = self._run_script("spooler_restart", {}, timeout)
-        return {**self._service_result(result, "Spooler"), "changed": True}
+        """Restart the print spooler; confirmed as ``service_restart`` is (it answered success
+        with ``running: false`` when the spooler did not come back)."""
+        deadline = time.monotonic() + timeout
+        result = self._restart_script("spooler_restart", {}, timeout)
+        try:
+            return self._confirm_restart("Spooler", "Spooler", result, deadline)
+        except ConnectorError as exc:
+            exc.outcome_unknown = True  # Restart-Service ran: never "nothing was applied"
+            raise
 
     def _service_result(self, result: dict[str, Any], service: str) -> dict[str, Any]:
         """The script's ``running`` (a JSON boolean) and ``state`` (Get-Service's status as text),
@@ -611,9 +630,20 @@ class WinrmConnector(Connector):
         """Restart-Service, then Get-Service, and Get-Service again ``restart_settle_seconds``
         later: ``changed`` is True (a restart happened)."""
         deadline = time.monotonic() + timeout
-        status = self._service_result(
-            self._run_script("service_restart", {"Service": self._service(service)}, timeout), service
-        )
+        name = self._service(service)
+        result = self._restart_script("service_restart", {"Service": name}, timeout)
+        try:
+            return self._confirm_restart(service, name, result, deadline)
+        except ConnectorError as exc:
+            # Restart-Service ran: the service was stopped and started again, so a failure
+            # from here on is never "nothing was applied" (audit outcome unknown, not failure)
+            exc.outcome_unknown = True
+            raise
+
+    def _confirm_restart(self, service: str, name: str, result: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """The restart script's state says running, and Get-Service (of *name*, the checked
+        spelling) still does ``restart_settle_seconds`` later."""
+        status = self._service_result(result, service)
         if not status["running"]:
             raise Rejected(
                 f"winrm: service '{service}' on {self.target_name} is not running after the restart "
@@ -624,9 +654,7 @@ class WinrmConnector(Connector):
         if settle > 0:  # still running a moment later: a service that stops right after its start is no fix
             time.sleep(min(settle, max(0.0, deadline - time.monotonic())))
             left = max(0.1, deadline - time.monotonic())
-            status = self._service_result(
-                self._run_script("service_status", {"Service": self._service(service)}, left), service
-            )
+            status = self._service_result(self._run_script("service_status", {"Service": name}, left), service)
             if not status["running"]:
                 raise Rejected(
                     f"winrm: service '{service}' on {self.target_name} stopped again within {settle:g} s of "
