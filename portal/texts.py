@@ -103,7 +103,6 @@ TEXTS = (
     N_("%(what)s must be text"),
     N_("%(what)s contains control or invisible characters"),
     N_("%(what)s '%(value)s' is not a valid value (lower-case letters, digits, '_', '.', '-')"),
-    N_("%(what)s '%(value)s' is not a ticket number (they look like FL-000123)"),
     N_(
         "%(what)s '%(value)s' is not a category (lower-case letters, digits, '_' and '-', "
         "parts separated by '/', e.g. identity/password)"
@@ -128,7 +127,7 @@ TEXTS = (
     N_("'%(key)s' is not one of the %(source)s in the inventory"),
     N_("'%(name)s' is not a runbook name"),
     N_("'%(name)s' is not a target in the inventory %(file)s"),
-    N_("'%(number)s' is not a ticket number (they look like FL-000123)"),
+    N_("'%(number)s' is not a ticket number (they look like FL-000123)"),  # runner.ticketnumber
     N_("Firstline is busy (%(capacity)s runs in progress or waiting); nothing was started. Try again in a minute."),
     N_("choice '%(value)s' of %(source)s is no longer in the inventory"),
     N_("no runbook named '%(name)s'; available: %(known)s"),

@@ -29,6 +29,7 @@ from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 from runner.target_locks import WAIT_STEP
 from runner.texts import localize, note_in
+from runner.ticketnumber import ticket_id
 
 if TYPE_CHECKING:
     from runner.service import Firstline
@@ -121,11 +122,7 @@ class Followed:
 
 
 def _ticket_id(number: str) -> int:
-    text = number.strip().upper()
-    digits = text.removeprefix("FL-")
-    if not digits.isdigit() or len(digits) > 12:
-        raise NotFoundError("There is no ticket of yours with that number.")
-    return int(digits)
+    return ticket_id(number)  # runner.ticketnumber: the spellings every surface accepts
 
 
 def _titles(app: Firstline, runbook: str, lang: str) -> tuple[str, dict[str, str]]:

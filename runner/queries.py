@@ -77,6 +77,7 @@ from runner.ledger.tickets import FINAL_STATES, OPEN_STATES, RUNNING_STATES
 from runner.routing import Directories
 from runner.runs import CHANNELS
 from runner.safetext import shown
+from runner.ticketnumber import canonical
 from runner.timeparse import parse_instant, stored
 
 __all__ = [
@@ -161,7 +162,6 @@ _EVENT_SELECT = tuple(audit_event.c[k] for k in EVENT_COLUMNS)  # not the stored
 _TOKEN = re.compile(r"[a-z][a-z0-9_.\-]{0,63}", re.ASCII)  # state, channel, outcome, action, codes
 # runbook.Category's form: what a stored category can be (any other value matches nothing)
 _CATEGORY = re.compile(r"[a-z][a-z0-9_-]*(/[a-z][a-z0-9_-]*)*", re.ASCII)
-_NUMBER = re.compile(r"FL-[0-9]{6,9}", re.ASCII)
 _FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")  # and their fullwidth forms
 
 
@@ -322,14 +322,7 @@ def _number(value: object, what: str) -> str | None:
     text = _text(value, what)
     if text is None:
         return None
-    text = text.upper()
-    if text.isdigit() and len(text) <= 9:
-        text = f"FL-{int(text):06d}"
-    if not _NUMBER.fullmatch(text):
-        raise ParameterError(
-            "%(what)s '%(value)s' is not a ticket number (they look like FL-000123)", what=what, value=_excerpt(text)
-        )
-    return text
+    return canonical(text)  # runner.ticketnumber: the spellings every surface accepts
 
 
 def _instant(value: object, what: str) -> str | None:

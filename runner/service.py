@@ -24,7 +24,7 @@ from connectors.base import Connector
 from connectors.registry import registry
 from runner.catalogue import Catalogue
 from runner.dispatch import Dispatcher
-from runner.errors import NotFoundError, ParameterError
+from runner.errors import ParameterError
 from runner.inventory import Inventory
 from runner.ledger import audit as audit_mod
 from runner.ledger import tickets
@@ -46,6 +46,7 @@ from runner.runs import (
 )
 from runner.secrets import SecretStore
 from runner.settings import Settings
+from runner.ticketnumber import canonical
 from runner.timeparse import parse_instant
 from runner.watchdog import Watchdog
 
@@ -237,9 +238,8 @@ class Firstline:
         return tickets.list_tickets(self.engine, since=_when(since, "since"), until=_when(until, "until"), **kw)
 
     def ticket(self, number: str) -> dict[str, Any]:
-        if not number.startswith("FL-") or not number[3:].isdigit() or len(number) > 12:
-            raise NotFoundError("'%(number)s' is not a ticket number (they look like FL-000123)", number=number[:20])
-        return tickets.get_ticket(self.engine, number)
+        """One ticket by its number in any spelling ``runner.ticketnumber`` accepts."""
+        return tickets.get_ticket(self.engine, canonical(number))
 
     def verify_audit(self) -> audit_mod.VerifyReport:
         return audit_mod.verify(self.engine, self.audit.key, self.audit.checkpoint_file)

@@ -105,7 +105,6 @@ NL: dict[str, str | tuple[str, str]] = {
     "%(what)s must be text": "%(what)s moet tekst zijn",
     "%(what)s contains control or invisible characters": "%(what)s bevat stuurtekens of onzichtbare tekens",
     "%(what)s '%(value)s' is not a valid value (lower-case letters, digits, '_', '.', '-')": "%(what)s '%(value)s' is geen geldige waarde (kleine letters, cijfers, '_', '.', '-')",
-    "%(what)s '%(value)s' is not a ticket number (they look like FL-000123)": "%(what)s '%(value)s' is geen ticketnummer (die zien eruit als FL-000123)",
     "%(what)s has no time zone; give an offset (naive times are not instants)": "%(what)s heeft geen tijdzone; geef een verschuiving op (een tijd zonder zone is geen tijdstip)",
     "%(what)s must be a date or time": "%(what)s moet een datum of tijd zijn",
     "limit must be a whole number from 1 to %(max)s": "limit moet een geheel getal van 1 tot en met %(max)s zijn",

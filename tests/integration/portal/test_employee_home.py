@@ -167,8 +167,11 @@ def test_my_tickets_in_plain_words_for_the_owner_only(
     for path in (f"/me/tickets/{number}", f"/me/tickets/{number}/events", f"/api/v1/tickets/{number}/events"):
         assert other.get(path).status_code == 404, path
     assert number not in {t["number"] for t in other.get("/api/v1/tickets/mine").json()}
-    for bad in ("FL-999999999", "FL-abc", "../../etc/passwd", "1 OR 1=1"):
-        assert me.get(f"/api/v1/tickets/{bad}/events").status_code == 404
+    assert me.get("/api/v1/tickets/FL-999999999/events").status_code == 404  # a number, no such ticket of yours
+    for bad in ("FL-abc", "1 OR 1=1"):  # not a number (runner.ticketnumber): the same 422 as every surface
+        r = me.get(f"/api/v1/tickets/{bad}/events")
+        assert r.status_code == 422 and "is not a ticket number" in r.json()["error"]["message"], bad
+    assert me.get("/api/v1/tickets/../../etc/passwd/events").status_code == 404  # no such address
 
 
 def test_progress_events_after_a_position(portal: PortalServer, ldap_users: Any) -> None:
