@@ -19,6 +19,7 @@ import hmac
 import io
 import json
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +66,8 @@ EXPORT_BATCH = 1000  # rows per short read transaction while exporting
 
 _LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
 _INSERT_EVENT = audit_event.insert()
+# conn.info key: (weak reference to the transaction, seq, hash) its last append wrote
+_HEAD_AFTER = "firstline.audit_head_after"
 _UPDATE_HEAD = update(audit_head).where(audit_head.c.id == 1)
 # PostgreSQL: the event's insert and the head's update in ONE statement (a data-modifying
 # CTE), so the head's row lock is held for one round trip fewer per append (many writers).
@@ -172,11 +175,9 @@ class AuditLog:
         *outcome* is one of ``OUTCOMES`` (``ValueError`` otherwise: a programming error)."""
         if outcome not in OUTCOMES:
             raise ValueError(f"audit outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
-        # The head row is locked for the whole transaction: appends are serialised, the chain stays linear.
-        head = conn.execute(_LOCK_HEAD).first()
-        if head is None:
-            raise LedgerError("the audit chain head is missing; open the ledger through Firstline (ensure_head)")
-        prev_seq, prev_hash = head.seq, head.hash
+        # The head row is locked for the whole transaction: appends are serialised, the chain stays
+        # linear. A second append in the same transaction knows the head it wrote (_head_after).
+        prev_seq, prev_hash = self._head(conn)
         row: dict[str, Any] = {
             "seq": prev_seq + 1,
             "ts": now(),
@@ -208,7 +209,25 @@ class AuditLog:
         if row["seq"] % self.checkpoint_every == 0:
             self._checkpoint(conn, row["seq"], row["hash"], mac)
         seq: int = row["seq"]
+        tx = conn.get_transaction()
+        if tx is not None and not conn.in_nested_transaction():
+            conn.info[_HEAD_AFTER] = (weakref.ref(tx), seq, row["hash"])
         return seq
+
+    @staticmethod
+    def _head(conn: Connection) -> tuple[int, str]:
+        """(seq, hash) of the chain's head, locked: read (``SELECT ... FOR UPDATE``) at the
+        first append of a transaction; what this transaction's last append wrote after it.
+        Inside a savepoint it is always read (and forgotten: the savepoint may roll back)."""
+        known = conn.info.get(_HEAD_AFTER)
+        if conn.in_nested_transaction():
+            conn.info.pop(_HEAD_AFTER, None)
+        elif known is not None and known[0]() is not None and known[0]() is conn.get_transaction():
+            return known[1], known[2]
+        head = conn.execute(_LOCK_HEAD).first()
+        if head is None:
+            raise LedgerError("the audit chain head is missing; open the ledger through Firstline (ensure_head)")
+        return head.seq, head.hash
 
     def ensure_head(self, engine: Engine) -> None:
         """Create the signed genesis head once (seq 0), so that every append can lock it."""

@@ -159,3 +159,41 @@ def test_a_checkpoint_line_left_out_by_a_dead_process_is_written_by_the_next_syn
     assert chained.audit.sync_file(chained.engine) == 0
     assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
     assert chained.verify_audit().ok
+
+
+def test_appends_in_one_transaction_read_the_head_once_and_savepoints_stay_linear(app: Firstline) -> None:
+    """Within a transaction the next append takes the head the last one wrote (no second
+    ``SELECT ... FOR UPDATE``); an append inside a savepoint that rolls back is forgotten,
+    so the next one reads the head again and the chain stays linear and verified."""
+    from sqlalchemy import event
+
+    reads: list[str] = []
+
+    def seen(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        if "audit_head" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    who = Actor("tester", ("agent",))
+    event.listen(app.engine, "before_cursor_execute", seen)
+    try:
+        with transaction(app.engine) as c:
+            first = app.audit.append(c, who, "test.one", outcome="success")
+            second = app.audit.append(c, who, "test.two", outcome="success")
+            third = app.audit.append(c, who, "test.three", outcome="success")
+        assert (second, third) == (first + 1, first + 2) and len(reads) == 1
+        reads.clear()
+        with transaction(app.engine) as c:
+            before = app.audit.append(c, who, "test.before", outcome="success")
+            nested = c.begin_nested()
+            app.audit.append(c, who, "test.undone", outcome="success")
+            nested.rollback()
+            after = app.audit.append(c, who, "test.after", outcome="success")
+            last = app.audit.append(c, who, "test.last", outcome="success")
+        assert (after, last) == (before + 1, before + 2) and len(reads) == 3
+    finally:
+        event.remove(app.engine, "before_cursor_execute", seen)
+    with app.engine.connect() as c:
+        actions = [r.action for r in c.execute(select(audit_event.c.action).order_by(audit_event.c.seq))]
+    assert actions[-5:] == ["test.two", "test.three", "test.before", "test.after", "test.last"]
+    report = app.verify_audit()
+    assert report.ok, report.problem
