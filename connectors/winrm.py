@@ -400,6 +400,11 @@ class WinrmConnector(Connector):
 
     # -- running a fixed script --------------------------------------------------------
     def _run_script(self, action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Run the fixed script of *action* and return its JSON result.
+
+        An error of the script itself (it ran and failed), or a result that cannot be read, is
+        marked ``script_ran`` (see ``_changing_script``).
+        """
         deadline = time.monotonic() + timeout
         script = SCRIPTS[action]
         argv = ["-NoLogo", "-NoProfile", "-NonInteractive", "-EncodedCommand", encode_command(script)]
@@ -433,14 +438,32 @@ class WinrmConnector(Connector):
         except (WinRMError, requests.RequestException, AssertionError, OSError):
             self._discard(shell)
         if code != 0:
-            raise self._script_error(action, stderr.decode("utf-8", "replace"), code)
+            raise _ran(self._script_error(action, stderr.decode("utf-8", "replace"), code))
         try:
             result = json.loads(stdout.decode("utf-8", "replace").strip() or "null")
         except ValueError as exc:
-            raise Rejected(f"winrm: {action} on {self.target_name} returned unreadable output") from exc
+            raise _ran(Rejected(f"winrm: {action} on {self.target_name} returned unreadable output")) from exc
         if not isinstance(result, dict):
-            raise Rejected(f"winrm: {action} on {self.target_name} returned no result")
+            raise _ran(Rejected(f"winrm: {action} on {self.target_name} returned no result"))
         return result
+
+    def _changing_script(
+        self, action: str, params: dict[str, Any], timeout: float, before_change: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """``_run_script`` for a state-changing script.
+
+        *before_change*: the reasons its errors can only have before any change (``not_found``,
+        ``access_denied``, ...). Any other error of the script that ran (``script_ran``) may
+        follow part of the change — a service stopped, some jobs or files removed — so it is
+        ``outcome_unknown``, never "nothing was applied". Errors before the script ran (no
+        connection, refused credentials) stay as they are.
+        """
+        try:
+            return self._run_script(action, params, timeout)
+        except ConnectorError as exc:
+            if getattr(exc, "script_ran", False) and exc.reason not in before_change:
+                exc.outcome_unknown = True
+            raise
 
     def _receive(
         self, cmd: _Command, action: str, params: dict[str, Any], deadline: float, timeout: float
@@ -567,9 +590,17 @@ class WinrmConnector(Connector):
 
     def print_queue_clear(self, *, timeout: float, queue: str, expect_empty: bool = False) -> dict[str, Any]:
         """Remove every job, then count again on the server; ``changed`` = a job was removed."""
-        result = self._run_script("print_queue_clear", {"Queue": self._queue(queue)}, timeout)
-        cancelled = self._count("print_queue_clear", result, "cancelled")
-        remaining = self._count("print_queue_clear", result, "remaining")
+        # Remove-PrintJob's own errors are silenced in the script: "no such printer" / "not
+        # allowed" come from Get-Printer, before anything was removed; anything else may follow
+        result = self._changing_script(
+            "print_queue_clear", {"Queue": self._queue(queue)}, timeout, ("not_found", "access_denied")
+        )
+        try:
+            cancelled = self._count("print_queue_clear", result, "cancelled")
+            remaining = self._count("print_queue_clear", result, "remaining")
+        except ConnectorError as exc:
+            exc.outcome_unknown = True  # the script ran to its end: jobs may be gone
+            raise
         if expect_empty and remaining:
             raise Rejected(
                 f"winrm: {cancelled} job(s) removed but {remaining} job(s) still in print queue '{queue}' "
@@ -578,23 +609,11 @@ class WinrmConnector(Connector):
             )
         return {"queue": queue, "cancelled": cancelled, "remaining": remaining, "changed": cancelled > 0}
 
-    def _restart_script(self, action: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Run a restart script; an error other than "no such service" / "not allowed" (raised
-        before Restart-Service acts) may come after the service was stopped: outcome unknown."""
-        try:
-            return self._run_script(action, params, timeout)
-        except NotFound:
-            raise
-        except ConnectorError as exc:
-            if exc.reason != "access_denied":
-                exc.outcome_unknown = True
-            raise
-
     def spooler_restart(self, *, timeout: float) -> dict[str, Any]:
         """Restart the print spooler; confirmed as ``service_restart`` is (it answered success
         with ``running: false`` when the spooler did not come back)."""
         deadline = time.monotonic() + timeout
-        result = self._restart_script("spooler_restart", {}, timeout)
+        result = self._changing_script("spooler_restart", {}, timeout, _BEFORE_RESTART)
         try:
             return self._confirm_restart("Spooler", "Spooler", result, deadline)
         except ConnectorError as exc:
@@ -631,7 +650,7 @@ class WinrmConnector(Connector):
         later: ``changed`` is True (a restart happened)."""
         deadline = time.monotonic() + timeout
         name = self._service(service)
-        result = self._restart_script("service_restart", {"Service": name}, timeout)
+        result = self._changing_script("service_restart", {"Service": name}, timeout, _BEFORE_RESTART)
         try:
             return self._confirm_restart(service, name, result, deadline)
         except ConnectorError as exc:
@@ -676,15 +695,35 @@ class WinrmConnector(Connector):
         """Delete old files; ``changed`` = at least one file was removed."""
         days = self.config.cleanup_older_than_days
         path = self._path(path)
-        result = self._run_script("disk_cleanup", {"Path": path, "OlderThanDays": days}, timeout)
-        removed = self._count("disk_cleanup", result, "files_removed")
+        # Only the root check (not a plain directory) and a bad argument come before any file
+        # is removed; a file that could not be removed (access denied, gone) stops the walk
+        # after others were: outcome unknown
+        result = self._changing_script(
+            "disk_cleanup", {"Path": path, "OlderThanDays": days}, timeout, ("path_not_canonical", "invalid_argument")
+        )
+        try:
+            removed = self._count("disk_cleanup", result, "files_removed")
+            freed = self._count("disk_cleanup", result, "freed_bytes")
+        except ConnectorError as exc:
+            exc.outcome_unknown = True  # the walk ran to its end: files may be gone
+            raise
         return {
             "path": path,
-            "freed_bytes": self._count("disk_cleanup", result, "freed_bytes"),
+            "freed_bytes": freed,
             "files_removed": removed,
             "older_than_days": days,
             "changed": removed > 0,
         }
+
+
+# what Restart-Service raises before it stops anything: no such service, not allowed to stop it
+_BEFORE_RESTART = ("not_found", "access_denied")
+
+
+def _ran(error: ConnectorError) -> ConnectorError:
+    """*error* marked as raised by a script that ran (``_changing_script``)."""
+    error.script_ran = True  # type: ignore[attr-defined]  # read back with getattr
+    return error
 
 
 def _unlink(path: str) -> None:
