@@ -131,9 +131,9 @@ def render(
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    from portal.deps import portal_context
+    from portal.deps import context_of
 
-    ctx = portal_context(request)
+    ctx = context_of(request)
     state = request.state._state
     base: dict[str, Any] = {
         "user": state.get("principal"),
@@ -185,7 +185,7 @@ def fragment(request: Request, template: str, key: tuple[Hashable, ...], context
     id cannot be reused while its entry lives). At most ``FRAGMENT_CACHE_SIZE`` entries,
     least recently used dropped first.
     """
-    from portal.deps import portal_context
+    from portal.deps import context_of
     from runner.formonce import new_token
 
     lang = request.state._state.get("lang", i18n.DEFAULT_LANG)
@@ -195,7 +195,7 @@ def fragment(request: Request, template: str, key: tuple[Hashable, ...], context
         if hit is not None:
             _fragments.move_to_end(full_key)
     if hit is None:
-        env = portal_context(request).templates.env
+        env = context_of(request).templates.env
         values = {**context, "csrf_token": _CSRF_MARK, "form_token": lambda: _FORM_MARK, "lang": lang}
         hit = (keep, env.get_template(template).render(values))
         with _fragments_lock:

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from portal import i18n
-from portal.deps import allow, portal_context
+from portal.deps import allow, context_of
 from portal.errors import PortalError, unknown_fields_text
 from runner.auth import Principal
 from runner.queries import COUNT_CAP, DEFAULT_LIMIT, MAX_LIMIT, MAX_VALUE, LedgerReader
@@ -108,10 +108,10 @@ def refuse_export_query(request: Request) -> None:
 
 def reader(request: Request) -> LedgerReader:
     """The shared ``LedgerReader`` of this portal (made on first use)."""
-    extras = portal_context(request).extras
+    extras = context_of(request).extras
     found = extras.get("ledger_reader")
     if not isinstance(found, LedgerReader):
-        found = LedgerReader.of(portal_context(request).firstline)
+        found = LedgerReader.of(context_of(request).firstline)
         extras["ledger_reader"] = found
     return found
 
