@@ -141,10 +141,13 @@ class Catalogue:
         from runner.inventory_check import check_inventory, runbook_problems
 
         report = check_inventory(self.settings.inventory, self.connectors)
-        problems.extend(f"{self.settings.inventory}: {p}" for p in report.problems)
+        # Text: the file as it is, the problem in the reader's language (runner.clitexts.translate)
+        problems.extend(
+            Text("%(file)s: %(problem)s", file=str(self.settings.inventory), problem=p) for p in report.problems
+        )
         if not report.problems:
             problems.extend(
-                f"{self.settings.inventory}: {p}"
+                Text("%(file)s: %(problem)s", file=str(self.settings.inventory), problem=p)
                 for p in runbook_problems(books, load_inventory(self.settings.inventory, self.connectors))
             )
         return problems

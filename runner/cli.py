@@ -317,13 +317,14 @@ def run(
 @runbooks_app.command("check")
 def runbooks_check() -> None:
     """Lint every runbook and check each is vetted; prints file:line: problem."""
+    lang = _default_lang()
     problems = _app().check_runbooks()
     for p in problems:
-        out.print(shown(p), markup=False)
+        out.print(shown(tx.runbook_problem(p, lang)), markup=False)
     if problems:
-        err.print(f"{len(problems)} problem(s).")
+        err.print(tx.say(lang, tx.LINT_PROBLEMS, count=len(problems)), markup=False)
         raise typer.Exit(1)
-    out.print("All runbooks are valid and vetted.")
+    out.print(tx.say(lang, tx.LINT_OK), markup=False)
 
 
 @runbooks_app.command("list")
@@ -571,17 +572,19 @@ def inventory_check(
 
     settings = get_settings()
     configure(settings.log_file)
+    lang = _default_lang()
     report = check_inventory(settings.inventory, registry(), connect=connect, timeout=timeout)
     if report.problems:
         for problem in report.problems:
-            err.print(f"{settings.inventory}: {problem}", markup=False)
-        err.print(f"{settings.inventory}: {len(report.problems)} problem(s); nothing was connected to.", markup=False)
+            err.print(f"{settings.inventory}: {tx.translate(problem, lang)}", markup=False)
+        said = tx.say(lang, tx.INVENTORY_PROBLEMS, file=str(settings.inventory), count=len(report.problems))
+        err.print(said, markup=False)
         raise typer.Exit(2)
-    out.print(f"{settings.inventory}: valid ({len(report.targets)} targets).", markup=False)
+    out.print(tx.say(lang, tx.INVENTORY_VALID, file=str(settings.inventory), count=len(report.targets)), markup=False)
     for r in report.results:
-        state = {True: "ok", False: "FAILED", None: "not checked"}[r.ok]
+        state = tx.say(lang, {True: tx.TARGET_OK, False: tx.TARGET_FAILED, None: tx.TARGET_NOT_CHECKED}[r.ok])
         reason = f" [{r.reason}]" if r.ok is False and r.reason else ""
-        out.print(f"  {r.target} ({r.connector}): {state}{reason} — {r.message}", markup=False)
+        out.print(f"  {r.target} ({r.connector}): {state}{reason} — {tx.translate(r.message, lang)}", markup=False)
     raise typer.Exit(report.exit_code)
 
 
@@ -768,14 +771,15 @@ def worker(
         swept.runs.dispatcher = dispatcher_for(celery, swept.engine, settings.batch_runbooks)
         sweeping["app"], sweeping["sweeper"] = swept, swept.runs.start_sweeper(settings.sweep_interval)
 
+    lang = _default_lang()
+
     def ready(**_: Any) -> None:
         start_sweeping()
         log.info("worker.ready", queues=names, concurrency=slots, pool=pool.value, broker=broker_place(url))
-        err.print(
-            f"firstline worker ready: queues {', '.join(wanted)}; {slots} {pool.value} slot(s); "
-            f"broker {broker_place(url)}",
-            markup=False,
+        line = tx.say(
+            lang, tx.WORKER_READY, queues=", ".join(wanted), slots=slots, pool=pool.value, broker=broker_place(url)
         )
+        err.print(line, markup=False)
 
     def stopping(**_: Any) -> None:
         sweeper, swept = sweeping.pop("sweeper", None), sweeping.pop("app", None)
@@ -784,7 +788,7 @@ def worker(
         if swept is not None:
             swept.close()
         log.info("worker.stopping")
-        err.print("firstline worker stopping: finishing the runs in progress", markup=False)
+        err.print(tx.say(lang, tx.WORKER_STOPPING), markup=False)
 
     signals.worker_ready.connect(ready, weak=False)
     signals.worker_shutting_down.connect(stopping, weak=False)

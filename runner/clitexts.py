@@ -15,7 +15,11 @@ How an error becomes a line (``translate``):
 * a message built with an f-string elsewhere (settings, database and broker URLs, the
   vetting check): matched against ``PATTERNS``, the values carried over, sentences among
   them (``SENTENCES``) translated in turn;
-* anything else (a connector's technical detail, a runbook lint problem) stays English.
+* anything else (a connector's technical detail, a runbook file's ``file:line`` problem,
+  pydantic's rarer sentences) stays English.
+
+``inventory check`` and ``runbooks check`` hand over their inventory problems as ``Text``
+(``runner.inventory_check``, listed in the catalogue tool's ``RUNNER_SOURCES``).
 """
 
 from __future__ import annotations
@@ -69,6 +73,18 @@ SECRET_TOO_LONG = N_(
 UNTIL_BEFORE_SINCE = N_("must be later than --since (--since is inclusive, --until exclusive)")
 QUEUES = N_("give interactive, batch or both (comma-separated, each once)")
 WORKER_NO_BROKER = N_("FIRSTLINE_BROKER_URL is not set: a worker needs a broker (docs/deployment.md)")
+# Lines of `runbooks check`, `inventory check` and `worker` (besides errors).
+LINT_PROBLEMS = N_("%(count)s problem(s).")
+LINT_OK = N_("All runbooks are valid and vetted.")
+INVENTORY_PROBLEMS = N_("%(file)s: %(count)s problem(s); nothing was connected to.")
+INVENTORY_VALID = N_("%(file)s: valid (%(count)s targets).")
+TARGET_OK = N_("ok")
+TARGET_FAILED = N_("FAILED")
+TARGET_NOT_CHECKED = N_("not checked")
+WORKER_READY = N_("firstline worker ready: queues %(queues)s; %(slots)s %(pool)s slot(s); broker %(broker)s")
+WORKER_STOPPING = N_("firstline worker stopping: finishing the runs in progress")
+# A problem in front of which the file or field is named (runner.inventory_check, runner.catalogue).
+FRAMES = (N_("%(file)s: %(problem)s"), N_("%(where)s: %(problem)s"))
 SERVE_NO_RUN_KEY = N_(
     "serve --workers needs FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE): once-only values such as a "
     "temporary password are handed between portal processes sealed with it"
@@ -113,6 +129,13 @@ EXACT = (
     N_("Not a directory"),
     N_("Read-only file system"),
     N_("Input should be a valid integer, unable to parse string as an integer"),
+    # pydantic's sentences most often met in an inventory check (runner.inventory_check)
+    N_("Field required"),
+    N_("Extra inputs are not permitted"),
+    N_("Input should be a valid string"),
+    N_("Input should be a valid boolean"),
+    N_("Input should be a valid dictionary"),
+    N_("a secret must be a reference {env: NAME} or {file: PATH}, never written inline (value not shown)"),
 )
 
 # Messages built with f-strings elsewhere: matched as patterns (placeholders as the values sit).

@@ -39,7 +39,8 @@ from pydantic import ValidationError
 
 from connectors.base import Connector, ConnectorError, TargetConfig
 from runner import routing, yamlsource
-from runner.errors import ConfigError, FirstlineError
+from runner.clitexts import N_
+from runner.errors import ConfigError, FirstlineError, Text
 from runner.inventory import Inventory, InventoryTooLarge, load_inventory, read_inventory_text, unknown_sections
 from runner.redaction import (
     Scrubber,
@@ -101,19 +102,19 @@ def check_inventory(
     try:
         raw = yamlsource.load_plain(read_inventory_text(path)) or {}
     except OSError as exc:
-        report.problems.append(f"cannot be read: {exc.strerror}")
+        report.problems.append(Text(N_("cannot be read: %(reason)s"), reason=Text(exc.strerror or "")))
         return report
     except InventoryTooLarge as exc:
         report.problems.append(str(exc))
         return report
     except UnicodeDecodeError:
-        report.problems.append("not UTF-8 text")
+        report.problems.append(Text(N_("not UTF-8 text")))
         return report
     except yaml.YAMLError as exc:
-        report.problems.append(f"not valid YAML: {describe_yaml_error(exc)}")
+        report.problems.append(Text(N_("not valid YAML: %(problem)s"), problem=describe_yaml_error(exc)))
         return report
     if not isinstance(raw, dict):
-        report.problems.append("expected a mapping at the top")
+        report.problems.append(Text(N_("expected a mapping at the top")))
         return report
     base = path.parent
     configs = _targets(raw, connectors, report.problems)
@@ -147,26 +148,32 @@ def _targets(raw: Mapping[str, Any], connectors: Mapping[str, type[Connector]], 
         problems.append(unknown_sections(unknown))
     targets = raw.get("targets") or {}
     if not isinstance(targets, dict):
-        problems.append("targets: expected a mapping of target names")
+        problems.append(Text(N_("targets: expected a mapping of target names")))
         return {}
     out: dict[str, TargetConfig] = {}
     for name, spec in targets.items():
         where = f"targets.{name}"
         if not isinstance(spec, dict) or "connector" not in spec:
-            problems.append(f"{where}: needs a 'connector'")
+            problems.append(Text(N_("%(where)s: needs a 'connector'"), where=where))
             continue
         cls = connectors.get(str(spec["connector"]))
         if cls is None:
             problems.append(
-                f"{where}.connector: unknown connector '{str(spec['connector'])[:40]}'; "
-                f"available: {', '.join(sorted(connectors))}"
+                Text(
+                    N_("%(where)s.connector: unknown connector '%(name)s'; available: %(known)s"),
+                    where=where,
+                    name=str(spec["connector"])[:40],
+                    known=", ".join(sorted(connectors)),
+                )
             )
             continue
         try:
             out[str(name)] = cls.config_model.model_validate(spec)
         except ValidationError as exc:
             for loc, msg, kind in safe_validation_errors(exc):
-                problems.append(f"{where}.{'.'.join(str(p) for p in loc)}: {secret_field_message(loc, msg, kind)}")
+                here = f"{where}.{'.'.join(str(p) for p in loc)}"
+                said = Text(secret_field_message(loc, msg, kind))  # pydantic's sentence: translated when known
+                problems.append(Text("%(where)s: %(problem)s", where=here, problem=said))
     return out
 
 
@@ -200,7 +207,7 @@ def _references(where: str, settings: Mapping[str, Any], base: Path) -> Iterable
         if isinstance(value, dict) and (is_secret_setting(key) or _is_reference(value) or set(value) & {"env", "file"}):
             problem = _reference_problem(value, base)
             if problem:
-                yield f"{here}: {problem}"
+                yield Text("%(where)s: %(problem)s", where=here, problem=problem)
         elif isinstance(value, str) and key in PATH_FIELDS_RELATIVE_TO_INVENTORY | PATH_FIELDS_AS_GIVEN:
             path = Path(value)
             shown = value
@@ -208,20 +215,22 @@ def _references(where: str, settings: Mapping[str, Any], base: Path) -> Iterable
                 path = base / path
             problem = _file_problem(path, shown)
             if problem:
-                yield f"{here}: {problem}"
+                yield Text("%(where)s: %(problem)s", where=here, problem=problem)
 
 
 def _reference_problem(ref: Mapping[str, Any], base: Path) -> str | None:
     if not _is_reference(ref):
-        return "a secret must be a reference {env: NAME} or {file: PATH} (exactly one), never inline"
+        return Text(N_("a secret must be a reference {env: NAME} or {file: PATH} (exactly one), never inline"))
     ((kind, where),) = ref.items()
     if not isinstance(where, str) or not where:
-        return f"{kind}: must name {'an environment variable' if kind == 'env' else 'a file'}"
+        if kind == "env":
+            return Text(N_("env: must name an environment variable"))
+        return Text(N_("file: must name a file"))
     if kind == "env":
         value = os.environ.get(where)
         if value is None:
-            return f"environment variable {where} is not set"
-        return f"environment variable {where} is empty" if not value else None
+            return Text(N_("environment variable %(name)s is not set"), name=where)
+        return Text(N_("environment variable %(name)s is empty"), name=where) if not value else None
     path = Path(where)
     return _file_problem(path if path.is_absolute() else base / path, where)
 
@@ -230,47 +239,60 @@ def _file_problem(path: Path, shown: str) -> str | None:
     try:
         text = path.read_bytes()
     except OSError as exc:
-        return f"file {shown} not readable ({exc.strerror})"
+        return Text(N_("file %(file)s not readable (%(reason)s)"), file=shown, reason=Text(exc.strerror or ""))
     try:
         text.decode("utf-8")
     except UnicodeDecodeError:
-        return f"file {shown} is not UTF-8 text"
-    return f"file {shown} is empty" if not text.strip() else None
+        return Text(N_("file %(file)s is not UTF-8 text"), file=shown)
+    return Text(N_("file %(file)s is empty"), file=shown) if not text.strip() else None
 
 
 def _defaults(raw: Mapping[str, Any], inventory: Inventory, connectors: Mapping[str, type[Connector]]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for conn, name in inventory.defaults.items():
         if name not in inventory.targets:
-            problems.append(f"defaults.{conn} names unknown target '{name}'")
+            problems.append(
+                Text(N_("defaults.%(connector)s names unknown target '%(name)s'"), connector=conn, name=name)
+            )
         elif conn not in connectors:
-            problems.append(f"defaults.{conn}: unknown connector '{conn}'; available: {', '.join(sorted(connectors))}")
+            problems.append(
+                Text(
+                    N_("defaults.%(connector)s: unknown connector '%(connector)s'; available: %(known)s"),
+                    connector=conn,
+                    known=", ".join(sorted(connectors)),
+                )
+            )
         elif name in inventory.targets and inventory.targets[name].connector != conn:
             problems.append(
-                f"defaults.{conn}: target '{name}' is a {inventory.targets[name].connector} target, not {conn}"
+                Text(
+                    N_("defaults.%(connector)s: target '%(name)s' is a %(kind)s target, not %(connector)s"),
+                    connector=conn,
+                    name=name,
+                    kind=inventory.targets[name].connector,
+                )
             )
     return problems
 
 
 def _choices(inventory: Inventory) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for source, options in inventory.choices.items():
         if not isinstance(options, dict):
-            problems.append(f"choices.{source}: expected a mapping of options")
+            problems.append(Text(N_("choices.%(source)s: expected a mapping of options"), source=source))
             continue
         for key, option in options.items():
             here = f"choices.{source}.{key}"
             if not isinstance(option, dict):
-                problems.append(f"{here}: expected a mapping (label, target, ...)")
+                problems.append(Text(N_("%(where)s: expected a mapping (label, target, ...)"), where=here))
                 continue
             if "label" not in option:
-                problems.append(f"{here}: needs a 'label' (what the requester sees)")
+                problems.append(Text(N_("%(where)s: needs a 'label' (what the requester sees)"), where=here))
             target = option.get("target")
             if target is None:
-                problems.append(f"{here}: needs a 'target'")
+                problems.append(Text(N_("%(where)s: needs a 'target'"), where=here))
                 continue
             if target not in inventory.targets:
-                problems.append(f"{here} names unknown target '{target}'")
+                problems.append(Text(N_("%(where)s names unknown target '%(name)s'"), where=here, name=target))
                 continue
             cfg = inventory.targets[target]
             for opt_key, setting in ALLOW_LISTS.items():
@@ -284,7 +306,15 @@ def _choices(inventory: Inventory) -> list[str]:
                 match = value.casefold() in {a.casefold() for a in names} if opt_key != "path" else value in names
                 if not match:
                     problems.append(
-                        f"{here}.{opt_key}: '{value}' is not in targets.{target}.{setting} ({', '.join(names)})"
+                        Text(
+                            N_("%(where)s.%(key)s: '%(value)s' is not in targets.%(target)s.%(setting)s (%(names)s)"),
+                            where=here,
+                            key=opt_key,
+                            value=value,
+                            target=target,
+                            setting=setting,
+                            names=", ".join(names),
+                        )
                     )
     return problems
 
@@ -312,14 +342,14 @@ def _connect(
             name, cfg.connector, False, f"internal error ({type(exc).__name__}); see the log file", "internal_error"
         )
     if said is None:
-        return TargetResult(name, cfg.connector, None, "not checked: the connector has no connection check")
+        return TargetResult(name, cfg.connector, None, Text(N_("not checked: the connector has no connection check")))
     return TargetResult(name, cfg.connector, True, scrub.text(said))
 
 
 def runbook_problems(books: Mapping[str, Any], inventory: Inventory) -> list[str]:
     """``file:line``-less problems of *books* (name → ``runner.runbook.Runbook``) against
     *inventory*: ``runbook <name>: step <id>: ...``."""
-    problems = []
+    problems: list[str] = []
     for name, rb in sorted(books.items()):
         for step in [*rb.steps, *([rb.verify] if rb.verify else [])]:
             connector = step.spec.connector
@@ -328,11 +358,27 @@ def runbook_problems(books: Mapping[str, Any], inventory: Inventory) -> list[str
                 if isinstance(fixed, str) and "{" not in fixed:
                     cfg = inventory.targets.get(fixed)
                     if cfg is None:
-                        problems.append(f"runbook {name}: step {step.id}: target '{fixed}' is not in the inventory")
+                        problems.append(
+                            Text(
+                                N_("runbook %(name)s: step %(step)s: target '%(target)s' is not in the inventory"),
+                                name=name,
+                                step=step.id,
+                                target=fixed,
+                            )
+                        )
                     elif cfg.connector != connector:
                         problems.append(
-                            f"runbook {name}: step {step.id}: target '{fixed}' is a {cfg.connector} target, "
-                            f"not {connector}"
+                            Text(
+                                N_(
+                                    "runbook %(name)s: step %(step)s: target '%(target)s' is a %(kind)s target, "
+                                    "not %(connector)s"
+                                ),
+                                name=name,
+                                step=step.id,
+                                target=fixed,
+                                kind=cfg.connector,
+                                connector=connector,
+                            )
                         )
                 continue
             try:
@@ -342,6 +388,13 @@ def runbook_problems(books: Mapping[str, Any], inventory: Inventory) -> list[str
         for param in rb.model.parameters:
             source = getattr(param, "source", None)
             if param.type == "choice" and source and source not in inventory.choices:
-                problems.append(f"runbook {name}: parameter {param.name}: the inventory has no choices.{source}")
+                problems.append(
+                    Text(
+                        N_("runbook %(name)s: parameter %(param)s: the inventory has no choices.%(source)s"),
+                        name=name,
+                        param=param.name,
+                        source=source,
+                    )
+                )
         problems.extend(routing.runbook_problems(rb, inventory.directories, inventory.targets))
     return problems

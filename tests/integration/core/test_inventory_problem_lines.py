@@ -56,3 +56,31 @@ def test_each_problem_line_names_the_file_once(tmp_path: Path, case: str) -> Non
     said = [line for line in (linted.stdout + linted.stderr).splitlines() if str(inventory) in line]
     assert said and said[0].startswith(f"{inventory}: {problem}"), linted.stdout + linted.stderr
     assert all(line.count(str(inventory)) == 1 for line in said), said
+
+
+def test_problem_lines_follow_the_chosen_language(tmp_path: Path) -> None:
+    """FIRSTLINE_LANG=nl: the problems Firstline finds itself, pydantic's usual sentences and
+    the closing line are Dutch in `inventory check` and `runbooks check` (they were English)."""
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("targets:\n  x: {}\n  corp: {connector: ldap, colour: red}\ndefaults: {mail: nope}\n")
+    r = fl(tmp_path, inventory, "inventory", "check", lang="nl")
+    assert r.returncode == 2, r.stdout + r.stderr
+    for line in (
+        f"{inventory}: targets.x: heeft een 'connector' nodig",
+        f"{inventory}: targets.corp.colour: Extra velden zijn niet toegestaan",
+        f"{inventory}: targets.corp.url: Veld ontbreekt",
+        f"{inventory}: defaults.mail noemt een onbekend doel 'nope'",
+    ):
+        assert line in r.stderr.splitlines(), r.stderr
+    assert r.stderr.splitlines()[-1].endswith("probleem/problemen; er is nergens verbinding mee gemaakt."), r.stderr
+    assert "needs a" not in r.stderr and "problem(s)" not in r.stderr
+    linted = fl(tmp_path, inventory, "runbooks", "check", lang="nl")
+    assert f"{inventory}: targets.x: heeft een 'connector' nodig" in linted.stdout, linted.stdout
+    assert linted.stderr.strip().endswith("probleem/problemen."), linted.stderr
+    english = fl(tmp_path, inventory, "inventory", "check")
+    assert f"{inventory}: targets.x: needs a 'connector'" in english.stderr.splitlines(), english.stderr
+
+
+def test_a_valid_inventory_and_its_targets_in_dutch(tmp_path: Path) -> None:
+    r = fl(tmp_path, REPO / "lab" / "inventory.yaml", "inventory", "check", lang="nl")
+    assert r.returncode == 0 and r.stdout.strip() == f"{REPO / 'lab' / 'inventory.yaml'}: geldig (5 doelen).", r.stdout
