@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from portal import i18n, runs
@@ -111,7 +112,13 @@ def fix_list(user: Agent, ctx: Ctx) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/fixes/{runbook}")
+def _answer(answer: FixAnswer) -> JSONResponse:
+    """*answer* as the response itself: FastAPI then skips its response-model pass, which for a
+    plain ``def`` endpoint is one more thread-pool hop (the schema still says ``FixAnswer``)."""
+    return JSONResponse(answer.model_dump(mode="json"))
+
+
+@router.post("/fixes/{runbook}", response_model=FixAnswer)
 def run_fix(
     request: Request,
     runbook: Annotated[str, Path(max_length=64)],
@@ -119,7 +126,7 @@ def run_fix(
     user: Agent,
     ctx: Ctx,
     client: Client,
-) -> FixAnswer:
+) -> JSONResponse:
     """Run a one-click fix with a reason; answers when the ticket is final.
 
     ``Idempotency-Key`` (optional header, the rules of ``runner.formonce``): the same key
@@ -131,12 +138,14 @@ def run_fix(
     first = once.first()
     if first is not None:
         earlier = ctx.firstline.runs.outcome_from_ledger(first)
-        return FixAnswer(
-            ticket=earlier.ticket_number,
-            state=earlier.state,
-            message=earlier.message,
-            resolution_note=earlier.resolution_note,
-            reason=earlier.reason,
+        return _answer(
+            FixAnswer(
+                ticket=earlier.ticket_number,
+                state=earlier.state,
+                message=earlier.message,
+                resolution_note=earlier.resolution_note,
+                reason=earlier.reason,
+            )
         )
     with once.running() as done:  # refused before a ticket: the key is given back for the corrected request
         values = body.model_dump(exclude={"reason"})
@@ -156,13 +165,15 @@ def run_fix(
             held=fix.held,
         )
         done(outcome.ticket_number)
-    return FixAnswer(
-        ticket=outcome.ticket_number,
-        state=outcome.state,
-        message=outcome.message,
-        resolution_note=outcome.resolution_note,
-        reason=outcome.reason,
-        temporary_password=agent.temporary_password(outcome.secrets),
+    return _answer(
+        FixAnswer(
+            ticket=outcome.ticket_number,
+            state=outcome.state,
+            message=outcome.message,
+            resolution_note=outcome.resolution_note,
+            reason=outcome.reason,
+            temporary_password=agent.temporary_password(outcome.secrets),
+        )
     )
 
 
