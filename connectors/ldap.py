@@ -92,6 +92,7 @@ from connectors.ldap_flavors import (
     UnreadableValue,
     first,
     integer,
+    utc_text,
 )
 from connectors.ldap_protect import (
     AD_PROTECTION_ATTRIBUTES,
@@ -997,6 +998,8 @@ class LdapConnector(Connector):
             status = self._target(user, timeout)
             if not status["locked"]:
                 return {"unlocked": False, "was_locked": False, "changed": False}
+            if status.get("lock_reason") == "temporary":
+                raise self._temporarily_locked(status)
             conn = self._service(timeout)
             with self._translate("the unlock", write=True):
                 failure = self._flavor.unlock(conn, status["dn"], status["_attrs"])
@@ -1015,6 +1018,20 @@ class LdapConnector(Connector):
                 )
             return {"unlocked": True, "was_locked": True, "changed": True}
 
+    def _temporarily_locked(self, status: Mapping[str, Any]) -> Rejected:
+        """The refusal for slapd's temporary lockout, which no write of Firstline can lift."""
+        end = (
+            self._flavor.temporary_lock_end(status["_attrs"], datetime.now(UTC))
+            if isinstance(self._flavor, OpenLdap)
+            else None
+        )
+        until = f" until {utc_text(end)}" if end is not None else ""
+        return Rejected(
+            f"The directory has locked this account for a while after failed sign-ins{until}; "
+            "Firstline cannot lift that lock (it ends by itself), so nothing was changed.",
+            reason="locked_temporarily",
+        )
+
     def reset_password(
         self,
         *,
@@ -1027,6 +1044,8 @@ class LdapConnector(Connector):
         user = validate_account_name(user)
         with self._session(timeout):
             status = self._target(user, timeout)
+            if status.get("lock_reason") == "temporary":  # the new password could not be used either
+                raise self._temporarily_locked(status)
             if must_change:
                 self._require_must_change_enforced(status)
             generated = new_password is None

@@ -171,9 +171,17 @@ class OpenLdap:
         "pwdPolicySubentry",
         "pwdChangedTime",
         "pwdGraceUseTime",
+        "pwdAccountTmpLockoutEnd",
     )
     # read as raw bytes and parsed by connectors.ldap_time only (never by ldap3's formatters)
-    time_attributes = ("pwdAccountLockedTime", "pwdStartTime", "pwdEndTime", "pwdChangedTime", "pwdGraceUseTime")
+    time_attributes = (
+        "pwdAccountLockedTime",
+        "pwdStartTime",
+        "pwdEndTime",
+        "pwdChangedTime",
+        "pwdGraceUseTime",
+        "pwdAccountTmpLockoutEnd",
+    )
 
     def __init__(self, policy: Callable[[str | None], PwdPolicy | None]) -> None:
         # policy(pwdPolicySubentry or None) -> the effective policy, None when unknown
@@ -183,17 +191,42 @@ class OpenLdap:
         sub = first(attrs, "pwdPolicySubentry")
         return self._policy(str(sub) if sub is not None else None)
 
-    def _lock(self, attrs: Attrs, policy: PwdPolicy | None, now: datetime) -> tuple[bool, str, bool]:
-        """(locked, lock_reason, disabled) from ``pwdAccountLockedTime``, as slapd 2.5 decides it.
+    def temporary_lock_end(self, attrs: Attrs, now: datetime) -> datetime | None:
+        """When slapd's temporary lockout ends, if one is in effect now; else None.
 
-        The administrator lock (year 0, any spelling) is locked and disabled for good — reported
-        so even under a policy without ``pwdLockout``, where slapd would ignore it: the value
-        states an administrator's decision. A time in the future is not in effect yet, and a
-        policy without ``pwdLockout`` ignores the value; otherwise locked until
-        ``pwdLockoutDuration`` has passed (0, or policy unknown: until unlocked).
-        ``UnreadableValue`` if it does not parse.
+        ``pwdAccountTmpLockoutEnd`` (slapd 2.5+, set after failed binds under ``pwdMinDelay``;
+        NO-USER-MODIFICATION, so no service account can lift it) refuses every bind, the right
+        password too and a new one after a reset, until that time — under a policy with
+        ``pwdLockout`` (or an unknown one), as slapd's ``account_locked`` decides (seen on
+        slapd 2.5.13). ``UnreadableValue`` if it does not parse.
+        """
+        end = gentime(attrs, "pwdAccountTmpLockoutEnd")
+        if end is None or now >= end:
+            return None
+        policy = self._effective(attrs)
+        return end if policy is None or policy.lockout else None
+
+    def _lock(self, attrs: Attrs, policy: PwdPolicy | None, now: datetime) -> tuple[bool, str, bool]:
+        """(locked, lock_reason, disabled) as slapd 2.5 decides it.
+
+        The administrator lock (``pwdAccountLockedTime`` in year 0, any spelling) is locked and
+        disabled for good — reported so even under a policy without ``pwdLockout``, where slapd
+        would ignore it: the value states an administrator's decision. A temporary lockout
+        still running (``temporary_lock_end``) is locked, ``temporary``. Any other
+        ``pwdAccountLockedTime``: a time in the future is not in effect yet, and a policy
+        without ``pwdLockout`` ignores the value; otherwise locked until ``pwdLockoutDuration``
+        has passed (0, or policy unknown: until unlocked). ``UnreadableValue`` if a time does
+        not parse.
         """
         raw = first(attrs, "pwdAccountLockedTime")
+        if raw is not None:
+            try:
+                if is_openldap_admin_lock(raw):
+                    return True, "admin", True
+            except DirectoryTimeError as exc:
+                raise UnreadableValue("pwdAccountLockedTime", str(exc)) from exc
+        if self.temporary_lock_end(attrs, now) is not None:
+            return True, "temporary", False
         if raw is None:
             return False, "", False
         try:

@@ -232,3 +232,19 @@ def test_change_is_blocked_only_without_grace_or_reset() -> None:
     assert openldap(PwdPolicy(max_age=60, must_change=True)).change_blocked_by_expiry(reset, NOW) is False
     assert openldap(PwdPolicy(max_age=60, must_change=False)).change_blocked_by_expiry(reset, NOW) is True
     assert openldap(PwdPolicy(max_age=60)).change_blocked_by_expiry({"pwdChangedTime": [gt(NOW)]}, NOW) is False
+
+
+def test_openldap_temporary_lockout_is_a_lock_while_it_runs() -> None:
+    """pwdAccountTmpLockoutEnd (pwdMinDelay): slapd refuses every bind until then, under pwdLockout."""
+    soon = {"pwdAccountTmpLockoutEnd": [gt(NOW + timedelta(minutes=5))]}
+    s = openldap().state(soon, NOW)
+    assert (s["locked"], s["lock_reason"], s["disabled"]) == (True, "temporary", False)
+    assert openldap(None).state(soon, NOW)["locked"] is True  # policy unknown: conservative
+    assert openldap(PwdPolicy(lockout=False)).state(soon, NOW)["locked"] is False  # slapd ignores it
+    assert openldap().state({"pwdAccountTmpLockoutEnd": [gt(NOW)]}, NOW)["locked"] is False  # ended
+    assert openldap().temporary_lock_end(soon, NOW) == NOW + timedelta(minutes=5)
+    admin = {**soon, "pwdAccountLockedTime": [b"000001010000Z"]}
+    assert openldap().state(admin, NOW)["lock_reason"] == "admin"  # the administrator's lock wins
+    with pytest.raises(UnreadableValue) as err:
+        openldap().state({"pwdAccountTmpLockoutEnd": [b"soon"]}, NOW)
+    assert err.value.attribute == "pwdAccountTmpLockoutEnd"
