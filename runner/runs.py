@@ -267,6 +267,9 @@ class RunService:
         self._run_secrets: dict[int, dict[str, Any]] = {}
         # ticket id → (when, reads made for the request just before): this process's runs only
         self._prefetched: dict[int, tuple[float, tuple[Read, ...]]] = {}
+        # ticket id -> target lock keys, worked out at submit for a run executed in this
+        # process: taken with the claim (one transaction fewer); _run_claimed checks them
+        self._locks_ahead: dict[int, list[str]] = {}
         # Out of process (runner.sealed): a worker seals a run's once-only outputs for the reader.
         self.seal_outputs = False
         self._run_key: sealed.RunKey | None = None
@@ -475,6 +478,10 @@ class RunService:
             )
             if reads and not seal:
                 self._prefetched[submitted.ticket_id] = (time.monotonic(), tuple(reads))
+            if not seal:
+                ahead = target_locks.target_keys(rb, values, lambda p: self._target_key(rb, values, p))
+                if ahead:
+                    self._locks_ahead[submitted.ticket_id] = ahead
             if progress is not None:
                 progress("ticket.opened", {"ticket": submitted.ticket_number})
             try:
@@ -485,6 +492,7 @@ class RunService:
                 self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
                 self._run_secrets.pop(submitted.ticket_id, None)
                 self._prefetched.pop(submitted.ticket_id, None)
+                self._locks_ahead.pop(submitted.ticket_id, None)
                 if not self._end_unstarted(
                     submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
                 ):
@@ -606,6 +614,8 @@ class RunService:
         try:
             lease = leases.Lease(ticket_id)
             token = read_token = None
+            ahead = self._locks_ahead.pop(ticket_id, None)
+            locked: set[str] = set()
             # The ticket is read in the claim's own transaction (one round of the writer lock).
             with transaction(self.engine) as conn:
                 row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
@@ -621,6 +631,10 @@ class RunService:
                     taken = sealed.take_kinds(conn, ticket_id, sealed_kinds) if sealed_kinds else {}
                     token, read_token = taken.get(sealed.PARAMS), taken.get(sealed.READS)
                     leases.take(conn, lease, self.settings.run_lease_seconds)  # the lease the heartbeat renews
+                    if ahead:  # the target locks too, those free now (the rest: _run_claimed waits)
+                        locked = target_locks.take_free(
+                            conn, ahead, ticket_id=ticket_id, owner=lease.owner, seconds=self.settings.run_lease_seconds
+                        )
             if not queued:
                 if row is None or row["state"] in tickets.FINAL_STATES:
                     self._run_secrets.pop(ticket_id, None)
@@ -645,7 +659,7 @@ class RunService:
             heartbeat = leases.keeper_for(self)
             heartbeat.hold(lease)
             try:
-                outcome = self._run_claimed(row, secrets or {}, progress, lease, prefetched)
+                outcome = self._run_claimed(row, secrets or {}, progress, lease, prefetched, locked)
             except LedgerError:
                 # The database is unusable: the lease is left to expire, so the sweep finds the run.
                 heartbeat.forget(lease)
@@ -659,7 +673,7 @@ class RunService:
                 self._end_unstarted(ticket_id, reason, message, None, meta, from_states=("running",))
                 outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
             finally:
-                heartbeat.drop(lease)
+                heartbeat.drop(lease)  # with the lease, the target locks it holds (also those of the claim)
             outcome.runbook = row["runbook"]
             with self._cond:
                 self._finished[ticket_id] = (time.monotonic(), outcome)
@@ -678,7 +692,11 @@ class RunService:
         progress: Progress | None,
         lease: leases.Lease | None = None,
         prefetched: Prefetched | None = None,
+        locked: set[str] | None = None,
     ) -> RunOutcome:
+        """Run a claimed ticket's steps. *locked*: target lock keys the claim already took
+        for this run (``execute``); when they cover every key the run needs, it does not
+        ask again."""
         ticket_id, number = row["id"], tickets.number_of(row["id"])
         context_row = json.loads(row["run_context"] or "{}")
         actor = tickets.actor_of(row)
@@ -744,15 +762,19 @@ class RunService:
         # Per-target serialisation (runner.target_locks): after the claim, before the first step.
         keys = target_locks.target_keys(rb, values, lambda p: self._target_key(rb, values, p))
         owner = lease.owner if lease is not None else leases.new_owner()
-        busy = target_locks.serialise(
-            self.engine,
-            keys,
-            ticket_id=ticket_id,
-            owner=owner,
-            lease_seconds=lease_s,
-            wait=self.settings.target_wait_seconds,
-            run_timeout_s=row["run_timeout_s"] or 3600,
-            recorder=recorder,
+        busy = (
+            None
+            if lease is not None and locked and set(keys) <= locked
+            else target_locks.serialise(
+                self.engine,
+                keys,
+                ticket_id=ticket_id,
+                owner=owner,
+                lease_seconds=lease_s,
+                wait=self.settings.target_wait_seconds,
+                run_timeout_s=row["run_timeout_s"] or 3600,
+                recorder=recorder,
+            )
         )
         if busy is not None:
             other = busy.holder_number
@@ -1082,6 +1104,7 @@ class RunService:
             ):
                 self._run_secrets.pop(ticket_id, None)
                 self._prefetched.pop(ticket_id, None)
+                self._locks_ahead.pop(ticket_id, None)
                 done.append(tickets.number_of(ticket_id))
         # Runs whose worker died (lease expired; runner.leases): re-queued where safe, else escalated.
         found = leases.recover(
@@ -1096,6 +1119,7 @@ class RunService:
         for ticket_id in found.escalated:
             self._run_secrets.pop(ticket_id, None)
             self._prefetched.pop(ticket_id, None)
+            self._locks_ahead.pop(ticket_id, None)
             done.append(tickets.number_of(ticket_id))
         for ticket_id in found.requeued:
             self._redispatch(ticket_id)

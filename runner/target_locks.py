@@ -172,6 +172,25 @@ def _insert_if_free(conn: Connection, values: Mapping[str, Any]) -> bool:
     return True
 
 
+def take_free(conn: Connection, keys: list[str], *, ticket_id: int, owner: str, seconds: float) -> set[str]:
+    """In the caller's transaction (the claim's), take each of *keys* that nobody holds,
+    without waiting or taking over a stale lock; the keys taken. ``acquire`` then does the
+    rest: a key taken here is found to be this *owner*'s and kept."""
+    t = now()
+    taken = set()
+    for key in sorted(keys):
+        values = {
+            "target_key": key,
+            "ticket_id": ticket_id,
+            "owner": owner,
+            "lease_until": until(seconds),
+            "acquired_at": t,
+        }
+        if _insert_if_free(conn, values):
+            taken.add(key)
+    return taken
+
+
 def try_take(engine: Engine, key: str, *, ticket_id: int, owner: str, seconds: float) -> int | None:
     """Take the lock on *key* for *ticket_id* / *owner* (a run lease's owner token) for
     *seconds*; None when it is now ours, else the id of the ticket holding it.

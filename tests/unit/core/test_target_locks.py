@@ -6,6 +6,7 @@ runs, or escalates ``target_busy`` naming the other ticket."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -242,3 +243,58 @@ def test_a_run_waits_for_the_other_run_on_its_account_and_then_runs(app: Firstli
         (4, "verify", "ok"),
     ]
     assert app.verify_audit().ok
+
+
+def test_a_run_from_this_process_takes_its_locks_with_its_claim(app: Firstline) -> None:
+    """Submitted and executed in one process: the target lock is inserted in the claim's
+    transaction (one transaction fewer), and released with the ticket."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        found = re.search(r"(?:INTO|UPDATE|FROM)\s+\"?(\w+)", statement)
+        seen.append(f"{statement.split(None, 1)[0]} {found.group(1) if found else ''}")
+
+    def commit(_c: object) -> None:
+        seen.append("COMMIT")
+
+    sub = _submit(app, "alice")
+    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
+    event.listen(app.engine, "before_cursor_execute", record)
+    event.listen(app.engine, "commit", commit)
+    try:
+        out = app.execute(sub.ticket_id)
+    finally:
+        event.remove(app.engine, "before_cursor_execute", record)
+        event.remove(app.engine, "commit", commit)
+    assert out is not None and out.state == "resolved"
+    claim = seen[: seen.index("COMMIT")]
+    assert "UPDATE ticket" in claim and "INSERT target_lock" in claim, seen
+    assert seen.count("INSERT target_lock") == 1
+    with app.engine.connect() as c:
+        assert c.execute(select(target_lock)).all() == []
+
+
+def test_a_run_ended_before_its_steps_keeps_no_lock_it_took_with_its_claim(app: Firstline, workdir: Path) -> None:
+    sub = _submit(app, "alice")
+    path = workdir / "runbooks" / "fake-unlock.yaml"
+    path.write_text(path.read_text() + "# edited after the request\n")
+    out = app.execute(sub.ticket_id)
+    assert out is not None and (out.state, out.reason) == ("escalated", "runbook_changed")
+    with app.engine.connect() as c:
+        assert c.execute(select(target_lock)).all() == []  # the next run on alice need not wait
+    path.write_text(path.read_text().replace("# edited after the request\n", ""))
+    again = _submit(app, "ALICE")
+    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
+    out = app.execute(again.ticket_id)
+    assert out is not None and out.state == "resolved"
+
+
+def test_a_lock_held_elsewhere_at_the_claim_is_waited_for_as_before(app: Firstline) -> None:
+    first, second = _submit(app, "alice"), _submit(app, "bob")
+    assert target_locks.try_take(app.engine, "account:*:bob", ticket_id=first.ticket_id, owner="w1", seconds=30) is None
+    out = app.execute(second.ticket_id)  # target_wait_seconds 0: escalated at once, naming the holder
+    assert out is not None and (out.state, out.reason) == ("escalated", "target_busy")
+    with app.engine.connect() as c:
+        assert c.execute(select(target_lock.c.owner)).all() == [("w1",)]
