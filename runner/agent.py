@@ -555,12 +555,11 @@ def escalated(
 
 
 def ticket_detail(app: Firstline, who: Principal, number: object) -> dict[str, Any]:
-    """One ticket (``FL-000123``) with its work note and steps, if it is about a directory
-    in *who*'s scope or about none; ``NotFoundError`` otherwise (also for a malformed number)."""
-    try:
-        f = TicketFilter.from_params({"ticket": number})
-    except ParameterError as exc:
-        raise NotFoundError("There is no ticket with that number.") from exc
+    """One ticket (``FL-000123``, in any spelling ``runner.ticketnumber`` accepts) with its
+    work note and steps, if it is about a directory in *who*'s scope or about none;
+    ``NotFoundError`` otherwise; ``NotATicketNumber`` for what is not a ticket number (the
+    same sentence as on every other surface)."""
+    f = TicketFilter.from_params({"ticket": number})
     page = page_tickets(app.engine, f, None, 1)
     keys = _scope_keys(app, who)
     if not page.items or page.items[0]["directory"] not in (None, *keys):

@@ -19,7 +19,10 @@ SENTENCE = "is not a ticket number (they look like FL-000123)"
 
 @pytest.fixture(scope="module")
 def people(portal: PortalServer) -> Any:
-    made = {role: sign_in(portal, role, address=f"192.0.2.{220 + i}") for i, role in enumerate(("employee", "auditor"))}
+    made = {
+        role: sign_in(portal, role, address=f"192.0.2.{220 + i}")
+        for i, role in enumerate(("employee", "auditor", "agent"))
+    }
     yield made
     for s in made.values():
         s.client.close()
@@ -63,3 +66,16 @@ def test_other_spellings_are_refused_with_the_same_sentence(people: dict[str, Si
         assert found.status_code == 422 and SENTENCE in found.json()["error"]["message"], (typed, found.text)
     nl = employee.get(f"/api/v1/tickets/mine/{spelled}", headers={"Accept-Language": "nl"})
     assert "is geen ticketnummer (die zien eruit als FL-000123)" in nl.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("typed", REFUSED)
+def test_the_agents_ticket_page_refuses_the_same_spellings_with_the_same_sentence(
+    people: dict[str, SignedIn], mine: str, typed: str
+) -> None:
+    """It answered 404 "There is no ticket with that number" for a malformed number."""
+    agent = people["agent"]
+    for accepted in spellings(int(mine.removeprefix("FL-"))):
+        page = agent.get(f"/agent/tickets/{quote(accepted, safe='')}")
+        assert page.status_code == 200 and mine in page.text, (accepted, page.status_code)
+    page = agent.get(f"/agent/tickets/{quote(typed, safe='')}")
+    assert page.status_code == 422 and SENTENCE in page.text, (typed, page.status_code, page.text[:300])
