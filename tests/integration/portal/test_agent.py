@@ -403,7 +403,7 @@ def test_agents_see_tickets_of_their_directories_and_of_none(portal: PortalServe
     assert host_number in seen and ad_number not in seen  # the lab agent acts on corp only
     assert agent.get(f"/agent/tickets/{host_number}").status_code == 200
     assert agent.get(f"/agent/tickets/{ad_number}").status_code == 404
-    assert agent.get("/agent/tickets/FL-12ab").status_code == 404
+    assert agent.get("/agent/tickets/FL-12ab").status_code == 422  # not a ticket number (runner.ticketnumber)
 
 
 def test_agent_clears_a_printer_queue_chosen_from_the_inventory(portal: PortalServer, agent: SignedIn) -> None:
