@@ -96,6 +96,7 @@ from connectors.ldap_flavors import (
 )
 from connectors.ldap_protect import (
     AD_PROTECTION_ATTRIBUTES,
+    MAX_NESTING,
     ProtectionUnknown,
     canonical_dn,
     require_group,
@@ -373,7 +374,7 @@ class LdapConnector(Connector):
         "authenticate": ActionSpec(
             name="authenticate",
             inputs=(_USER, InputSpec("password", type="secret", secret=True)),
-            outputs=frozenset({"dn", "display_name", "mail", "groups", "must_change"}),
+            outputs=frozenset({"dn", "display_name", "mail", "groups", "groups_complete", "must_change"}),
             description="Prove a password by binding as the account (portal sign-in); writes nothing.",
         ),
     }
@@ -1186,9 +1187,11 @@ class LdapConnector(Connector):
         """Prove *password* by a simple bind as *user* (over TLS); writes nothing itself.
 
         A failed bind counts towards the directory's own lockout, as any sign-in does.
-        Returns ``dn``, ``display_name``, ``mail``, ``must_change`` and ``groups`` (the DNs
+        Returns ``dn``, ``display_name``, ``mail``, ``must_change``, ``groups`` (the DNs
         of every group holding the account, nested groups included: ``member`` /
-        ``uniqueMember`` followed upwards on OpenLDAP, LDAP_MATCHING_RULE_IN_CHAIN on AD).
+        ``uniqueMember`` followed upwards on OpenLDAP, ``tokenGroups`` on AD) and
+        ``groups_complete`` (False when the walk could not finish: nesting deeper than
+        ``MAX_NESTING`` levels or a failed group search; ``groups`` then lists only what was found).
         Every failure that concerns the account — malformed or unknown name, outside
         ``base_dn``, wrong password, locked, disabled, expired — raises the same
         ``Rejected(reason="invalid_credentials")`` so a caller cannot tell them apart;
@@ -1227,12 +1230,13 @@ class LdapConnector(Connector):
                 raise bad
             conn = self._service(timeout)
             display = self._display_name(conn, dn, attrs)
-            groups = self._groups_of(conn, dn)
+            groups, complete = self._groups_of(conn, dn)
         return {
             "dn": dn,
             "display_name": display,
             "mail": str(first(attrs, "mail") or ""),
             "groups": groups,
+            "groups_complete": complete,
             "must_change": bool(state.get("must_change")),
         }
 
@@ -1247,25 +1251,38 @@ class LdapConnector(Connector):
         joined = f"{first(attrs, 'givenName') or ''} {first(attrs, 'sn') or ''}".strip()
         return joined or str(first(attrs, self.config.user_attribute) or "")
 
-    def _groups_of(self, conn: Connection, dn: str) -> list[str]:
-        """DNs of the groups holding *dn*, directly or through nested groups (at most 8 levels)."""
+    def _groups_of(self, conn: Connection, dn: str) -> tuple[list[str], bool]:
+        """DNs of the groups holding *dn*, directly or through nested groups, and whether that
+        list is complete.
+
+        OpenLDAP: ``member`` / ``uniqueMember`` followed upwards ``MAX_NESTING`` (8) levels; one
+        more search asks whether the groups reached last are themselves held by a group. When
+        they are (the nesting goes deeper), or a group search fails, the list is incomplete:
+        ``(groups found, False)`` — a caller must not read a group missing from it as "not a
+        member" (runner.auth then grants only what the list proves: ``roles_unknown``). AD:
+        ``tokenGroups`` is transitive; more than 500 of them, or a failed search, is incomplete.
+        """
         base = ",".join(f"{a}={v}" for a, v, _sep in parse_dn(self.config.base_dn, escape=True) if a.lower() == "dc")
         base = base or self.config.base_dn
         if self.config.flavor == "active_directory":
             # tokenGroups: every group, transitive, the primary group (Domain Users) included
             conn.search(dn, "(objectClass=*)", BASE, attributes=["tokenGroups"], dereference_aliases="NEVER")
+            complete = conn.result.get("result") in (0, None)
             entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
             raw = (entries[0].get("raw_attributes") or {}).get("tokenGroups", []) if entries else []
             sids = sorted({sid_to_str(bytes(v)) for v in raw if v})
+            complete = complete and len(sids) <= 500
             if sids:
                 flt = "(|" + "".join(f"(objectSid={sid})" for sid in sids[:500]) + ")"
             else:  # no tokenGroups readable: membership through member links (LDAP_MATCHING_RULE_IN_CHAIN)
                 flt = f"(&(objectClass=group)(member:1.2.840.113556.1.4.1941:={escape_filter_chars(dn)}))"
             conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
-            return sorted(str(e["dn"]) for e in conn.response or [] if e.get("type") == "searchResEntry")
+            complete = complete and conn.result.get("result") in (0, None)
+            found_ad = sorted(str(e["dn"]) for e in conn.response or [] if e.get("type") == "searchResEntry")
+            return found_ad, complete
         found: dict[str, str] = {}
         frontier, seen = [dn], {dn.lower()}
-        for _ in range(8):
+        for level in range(MAX_NESTING + 1):
             if not frontier:
                 break
             members = "".join(
@@ -1273,17 +1290,21 @@ class LdapConnector(Connector):
             )
             flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
             conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
+            if conn.result.get("result") not in (0, None):
+                return sorted(found.values()), False
             nxt = []
             for entry in conn.response or []:
                 if entry.get("type") != "searchResEntry":
                     continue
                 group = str(entry["dn"])
                 if group.lower() not in seen:
+                    if level == MAX_NESTING:  # held by a group one level deeper than Firstline looks
+                        return sorted(found.values()), False
                     seen.add(group.lower())
                     found[group.lower()] = group
                     nxt.append(group)
             frontier = nxt
-        return sorted(found.values())
+        return sorted(found.values()), True
 
 
 __all__ += ["generate_password"]

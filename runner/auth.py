@@ -166,7 +166,7 @@ class AuthService:
         keys = [("account", self._throttled_name(login)), ("address", client_ip or "unknown")]
         self._check_throttle(keys)
         try:
-            principal = self._authenticate(login, password)
+            principal, roles_complete = self._authenticate(login, password)
         except SignInFailed:
             self._record_failure(keys)
             self._audit_sign_in(None, "refused", client_ip, user_agent)
@@ -203,6 +203,7 @@ class AuthService:
                 "portal.sign_in",
                 outcome="success",
                 target=principal.directory,
+                reason=None if roles_complete else "roles_unknown",
             )
         return _with(principal, via="session", session_id=session_id), token
 
@@ -222,7 +223,14 @@ class AuthService:
         if left > 0:
             time.sleep(left + secrets.randbelow(50) / 1000)
 
-    def _authenticate(self, login: str, password: str) -> Principal:
+    def _authenticate(self, login: str, password: str) -> tuple[Principal, bool]:
+        """The principal of a proven password, and whether its roles are complete.
+
+        Roles come only from groups the directory showed the account to be in. When the
+        connector says its group walk was incomplete (``groups_complete`` false: nesting
+        deeper than it follows, a failed group search) a role whose group was not reached may
+        be missing: the person gets the roles proven so far (at least ``employee``), and the
+        sign-in is logged and audited with reason ``roles_unknown`` — never as a plain one."""
         if not login or len(login) > 320 or not isinstance(password, str) or not password or len(password) > 1024:
             raise SignInFailed()
         inventory = self.app.inventory
@@ -249,9 +257,12 @@ class AuthService:
             raise DirectoryUnavailable() from None
         groups = [str(g) for g in out.get("groups") or []]
         roles = roles_for(key, groups, self.settings.agent_groups, self.settings.auditor_groups)
+        complete = out.get("groups_complete") is True  # absent or anything else: not proven complete
         name = name.lower()  # account names match without case in both flavours; one spelling per person
         account = directory.principal(name)  # the one canonical form every entry point records
-        return Principal(
+        if not complete:
+            self.app.log.warning("portal.roles_unknown", directory=key, account=account, roles=",".join(sorted(roles)))
+        principal = Principal(
             account=account,
             directory=key,
             username=name,
@@ -260,6 +271,7 @@ class AuthService:
             roles=roles,
             must_change=bool(out.get("must_change")),
         )
+        return principal, complete
 
     def _audit_sign_in(self, who: Principal | None, outcome: str, client_ip: str | None, ua: str | None) -> None:
         actor = (
