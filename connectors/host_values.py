@@ -37,6 +37,7 @@ __all__ = [
     "DISK_USAGE",
     "MAX_VALUE_LENGTH",
     "PATH_INPUT",
+    "PRINTER_STATUS",
     "PRINT_QUEUE_CLEAR",
     "PRINT_QUEUE_LIST",
     "QUEUE_INPUT",
@@ -204,6 +205,16 @@ PRINT_QUEUE_CLEAR = ActionSpec(
     description=(
         "Remove every job of a print queue and count what remains (stuck jobs), listing the queue "
         "again afterwards; changed = at least one job was cancelled; expect_empty fails if any remain."
+    ),
+)
+PRINTER_STATUS = ActionSpec(
+    "printer_status",
+    inputs=(QUEUE_INPUT, InputSpec("expect_ready", type="bool", required=False)),
+    outputs=frozenset({"queue", "state", "accepting", "message", "ready"}),
+    description=(
+        "The state of a print queue's printer (idle, printing, holding new jobs, stopped), whether it "
+        "accepts jobs, and its state message; ready = it will take and print a new job; "
+        "expect_ready fails unless it is ready."
     ),
 )
 SERVICE_STATUS = ActionSpec(

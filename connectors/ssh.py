@@ -57,6 +57,7 @@ from connectors.host_values import (
     DISK_USAGE,
     PRINT_QUEUE_CLEAR,
     PRINT_QUEUE_LIST,
+    PRINTER_STATUS,
     SERVICE_RESTART,
     SERVICE_STATUS,
     check_allowed,
@@ -70,7 +71,7 @@ from connectors.host_values import (
 from connectors.known_hosts import KnownHosts, KnownHostsError
 from connectors.ssh_exec import ExecResult, SshPool, load_private_key, parse_known_hosts
 
-__all__ = ["SshConnector", "SshTargetConfig", "parse_lpstat_jobs"]
+__all__ = ["SshConnector", "SshTargetConfig", "parse_lpstat_jobs", "parse_lpstat_printer"]
 
 log = logging.getLogger("firstline.connectors.ssh")
 
@@ -111,6 +112,65 @@ def parse_lpstat_jobs(queue: str, text: str) -> list[dict[str, Any]]:
             }
         )
     return jobs
+
+
+# ``lpstat -p QUEUE -a QUEUE`` under LC_ALL=C (CUPS lpstat.c show_printers / show_accepting):
+# one state line, the printer's state message on lines that start with a tab, then the
+# accepting line (with the same message when not accepting).
+_LPSTAT_PRINTER = re.compile(
+    r"^printer (?P<name>\S+) "
+    r"(?:is (?P<idle>idle)\.|is (?P<holding>holding new jobs)\.|now (?P<printing>printing) \S+\.)  enabled since .*$"
+    r"|^printer (?P<name2>\S+) (?P<stopped>disabled) since .* -$"
+)
+_LPSTAT_ACCEPTING = re.compile(r"^(?P<name>\S+) (?P<not>not )?accepting requests since .*?(?P<dash> -)?$")
+
+
+def parse_lpstat_printer(queue: str, text: str) -> dict[str, Any]:
+    """The state of *queue*'s printer from ``lpstat -p QUEUE -a QUEUE``; ``ValueError`` when not understood.
+
+    ``state`` is ``idle``, ``printing``, ``holding`` (new jobs are held: ``cupsdisable --hold``)
+    or ``stopped`` (CUPS stopped it after a backend error under the ``stop-printer`` error
+    policy, or someone ran ``cupsdisable``); ``accepting`` is False after ``cupsreject``;
+    ``message`` is the printer's state message (the backend's last error, the reason given),
+    ``""`` when there is none. Every line must be one of these: anything else (another
+    printer, another locale, control characters) is not read as a state.
+    """
+    state: str | None = None
+    accepting: bool | None = None
+    message: list[str] = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        if _CONTROL_CHARS.search(raw):
+            raise ValueError(f"unexpected line '{_printable(raw)}'")
+        if raw.startswith("\t"):
+            if state is None:
+                raise ValueError(f"unexpected line '{_printable(raw)}'")
+            if accepting is None:  # the -p part's message; the -a part repeats it when not accepting
+                message.append(raw.strip())
+            continue
+        if state is None:
+            m = _LPSTAT_PRINTER.match(raw)
+            name = (m["name"] or m["name2"]) if m else None
+            if m is None or name is None or not same_name(name, queue, case_sensitive=False):
+                raise ValueError(f"unexpected line '{_printable(raw)}'")
+            state = next(k for k in ("idle", "holding", "printing", "stopped") if m[k])
+            continue
+        a = _LPSTAT_ACCEPTING.match(raw) if accepting is None else None
+        if a is None or not same_name(a["name"], queue, case_sensitive=False) or bool(a["not"]) != bool(a["dash"]):
+            raise ValueError(f"unexpected line '{_printable(raw)}'")
+        accepting = not a["not"]
+    if state is None or accepting is None:
+        raise ValueError("the printer's state or its accepting line is missing")
+    text_message = " ".join(message)
+    if text_message == "reason unknown":  # lpstat's placeholder for a stopped printer without a message
+        text_message = ""
+    return {
+        "state": state,
+        "accepting": accepting,
+        "message": _printable(text_message, 300),
+        "ready": accepting and state in ("idle", "printing"),
+    }
 
 
 def _printable(text: str, limit: int = 120) -> str:
@@ -188,6 +248,7 @@ class SshConnector(Connector):
     actions: ClassVar[Mapping[str, ActionSpec]] = {
         "print_queue_list": PRINT_QUEUE_LIST,
         "print_queue_clear": PRINT_QUEUE_CLEAR,
+        "printer_status": PRINTER_STATUS,
         "service_status": SERVICE_STATUS,
         "service_restart": SERVICE_RESTART,
         "disk_usage": DISK_USAGE,
@@ -357,6 +418,61 @@ class SshConnector(Connector):
                 reason="jobs_remain",
             )
         return {"queue": queue, "cancelled": cancelled, "remaining": len(after), "changed": cancelled > 0}
+
+    def printer_status(self, *, timeout: float, queue: str, expect_ready: bool = False) -> dict[str, Any]:
+        """The state of the queue's printer, read with ``lpstat -p QUEUE -a QUEUE``.
+
+        Clearing a queue does not restart a printer that CUPS stopped: after a backend error
+        under the ``stop-printer`` error policy the printer stays ``stopped`` (its message is
+        the backend's error) and every new job waits again. With ``expect_ready`` such a
+        printer - or one holding new jobs, or not accepting them - fails the action
+        (``printer_stopped`` / ``printer_not_accepting``) with its state message; it is
+        never re-enabled here (that needs the cause fixed, and a test page to prove it).
+        An output not fully understood is ``unexpected_output``, never "ready".
+        """
+        deadline = time.monotonic() + timeout
+        name = self._queue(queue)
+        res = self._exec([*self._cups("lpstat"), "-p", name, "-a", name], deadline)
+        if res.exit_status != 0:
+            text = res.stderr + res.stdout
+            if "Invalid destination" in text or "unknown destination" in text.lower():
+                raise NotFound(f"ssh: print queue '{queue}' does not exist on {self.target_name}")
+            raise self._fail(f"reading the state of printer '{queue}'", res)
+        problem = None
+        if res.truncated:
+            problem = "the output was cut off at the output limit"
+        elif res.stderr.strip():
+            problem = f"lpstat also wrote '{_printable(res.stderr.strip().splitlines()[0])}'"
+        status: dict[str, Any] = {}
+        try:
+            status = parse_lpstat_printer(name, res.stdout)
+        except ValueError as exc:
+            problem = problem or str(exc)
+        if problem is not None:
+            raise Rejected(
+                f"ssh: the state of printer '{queue}' on {self.target_name} was not understood: {problem}; "
+                "not reporting it as ready",
+                reason="unexpected_output",
+            )
+        if expect_ready and not status["ready"]:
+            why = f": {status['message']}" if status["message"] else ""
+            if status["state"] == "stopped":
+                raise Rejected(
+                    f"ssh: printer '{queue}' on {self.target_name} is stopped{why}; new jobs will wait until it "
+                    "is enabled again once the cause is fixed",
+                    reason="printer_stopped",
+                )
+            if status["state"] == "holding":
+                raise Rejected(
+                    f"ssh: printer '{queue}' on {self.target_name} is holding new jobs{why}; they will wait until "
+                    "it releases them",
+                    reason="printer_stopped",
+                )
+            raise Rejected(
+                f"ssh: printer '{queue}' on {self.target_name} does not accept new jobs{why}",
+                reason="printer_not_accepting",
+            )
+        return {"queue": queue, **status}
 
     # -- services ----------------------------------------------------------------------
     def _service(self, service: str) -> str:

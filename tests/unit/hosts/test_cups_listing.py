@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from connectors.base import InvalidInput, NotFound, Rejected
-from connectors.ssh import SshConnector, SshTargetConfig, parse_lpstat_jobs
+from connectors.ssh import SshConnector, SshTargetConfig, parse_lpstat_jobs, parse_lpstat_printer
 from connectors.ssh_exec import ExecResult
 
 LINE = "{job:<23} {user:<13} {size:>8} Mon Nov 30 04:37:28 2026"
@@ -222,3 +222,92 @@ def test_a_cancel_that_removed_nothing_reports_no_change() -> None:
         "remaining": 1,
         "changed": False,
     }
+
+
+# -- the printer's state: lpstat -p QUEUE -a QUEUE (C locale) ---------------------------------------------------
+SINCE = "since Tue Dec  1 05:59:08 2026"
+
+
+@pytest.mark.parametrize(
+    ("out", "state", "accepting", "message", "ready"),
+    [
+        (f"printer office-1 is idle.  enabled {SINCE}\noffice-1 accepting requests {SINCE}\n", "idle", True, "", True),
+        (
+            f"printer office-1 now printing office-1-7.  enabled {SINCE}\n\tSending data\n"
+            f"office-1 accepting requests {SINCE}\n",
+            "printing",
+            True,
+            "Sending data",
+            True,
+        ),
+        (
+            f"printer office-1 disabled {SINCE} -\n\tUnable to open serial port: No such file or directory\n"
+            f"office-1 accepting requests {SINCE}\n",
+            "stopped",
+            True,
+            "Unable to open serial port: No such file or directory",
+            False,
+        ),
+        (
+            f"printer office-1 disabled {SINCE} -\n\treason unknown\noffice-1 accepting requests {SINCE}\n",
+            "stopped",
+            True,
+            "",
+            False,
+        ),
+        (
+            f"printer office-1 is holding new jobs.  enabled {SINCE}\noffice-1 accepting requests {SINCE}\n",
+            "holding",
+            True,
+            "",
+            False,
+        ),
+        (
+            f"printer office-1 is idle.  enabled {SINCE}\n\tmoved\n"
+            f"office-1 not accepting requests {SINCE} -\n\tmoved\n",
+            "idle",
+            False,
+            "moved",
+            False,
+        ),
+    ],
+)
+def test_printer_states_are_read(out: str, state: str, accepting: bool, message: str, ready: bool) -> None:
+    assert parse_lpstat_printer("OFFICE-1", out) == {
+        "state": state,
+        "accepting": accepting,
+        "message": message,
+        "ready": ready,
+    }
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        "",  # nothing is not "ready"
+        f"printer office-1 is idle.  enabled {SINCE}\n",  # accepting line missing
+        f"Drucker office-1 ist deaktiviert seit Tue -\noffice-1 accepting requests {SINCE}\n",  # another locale
+        f"printer office-2 is idle.  enabled {SINCE}\noffice-2 accepting requests {SINCE}\n",  # another printer
+        f"printer office-1 is idle.  enabled {SINCE}\noffice-1 accepting requests {SINCE}\noffice-1 accepting\n",
+        f"\tmessage first\nprinter office-1 is idle.  enabled {SINCE}\noffice-1 accepting requests {SINCE}\n",
+        f"printer office-1 is idle.  enabled {SINCE}\x1b[2J\noffice-1 accepting requests {SINCE}\n",
+        f"printer office-1 is paused.  enabled {SINCE}\noffice-1 accepting requests {SINCE}\n",
+    ],
+)
+def test_a_printer_state_that_is_not_understood_is_never_ready(out: str) -> None:
+    with pytest.raises(ValueError):
+        parse_lpstat_printer("office-1", out)
+    conn, calls = scripted(ok(out))
+    with pytest.raises(Rejected) as info:
+        conn.run("printer_status", {"queue": "office-1", "expect_ready": True}, timeout=10)
+    assert info.value.reason == "unexpected_output" and "\x1b" not in str(info.value)
+    assert calls[0] == ["env", "LC_ALL=C", "lpstat", "-p", "office-1", "-a", "office-1"]
+
+
+def test_a_truncated_or_noisy_printer_state_is_not_ready() -> None:
+    good = f"printer office-1 is idle.  enabled {SINCE}\noffice-1 accepting requests {SINCE}\n"
+    for reply in (ok(good, truncated=True), ok(good, stderr="lpstat: warning")):
+        conn, _ = scripted(reply)
+        with pytest.raises(Rejected) as info:
+            conn.run("printer_status", {"queue": "office-1", "expect_ready": True}, timeout=10)
+        assert info.value.reason == "unexpected_output"
