@@ -777,7 +777,7 @@ class LdapConnector(Connector):
             return cached[1]
         conn = self._conn
         names = ["pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit", "pwdGraceExpiry"]
-        names.append("pwdMustChange")
+        names += ["pwdMustChange", "pwdMaxIdle"]
         conn.search(dn, "(objectClass=*)", BASE, attributes=names)
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
         policy = None
@@ -790,6 +790,7 @@ class LdapConnector(Connector):
                 grace_limit=integer(values, "pwdGraceAuthNLimit"),
                 grace_expiry=integer(values, "pwdGraceExpiry"),
                 must_change=str(first(values, "pwdMustChange") or "FALSE").upper() == "TRUE",
+                max_idle=integer(values, "pwdMaxIdle"),
             )
         self._policy_cache[dn.lower()] = (time.monotonic() + 60, policy)
         return policy
@@ -1001,6 +1002,8 @@ class LdapConnector(Connector):
                 return {"unlocked": False, "was_locked": False, "changed": False}
             if status.get("lock_reason") == "temporary":
                 raise self._temporarily_locked(status)
+            if status.get("lock_reason") == "idle":
+                raise self._idle_locked(status)
             conn = self._service(timeout)
             with self._translate("the unlock", write=True):
                 failure = self._flavor.unlock(conn, status["dn"], status["_attrs"])
@@ -1031,6 +1034,22 @@ class LdapConnector(Connector):
             f"The directory has locked this account for a while after failed sign-ins{until}; "
             "Firstline cannot lift that lock (it ends by itself), so nothing was changed.",
             reason="locked_temporarily",
+        )
+
+    def _idle_locked(self, status: Mapping[str, Any]) -> Rejected:
+        """The refusal of an unlock for slapd's idle lockout (``pwdMaxIdle``): no write of an
+        unlock lifts it (``pwdLastSuccess`` cannot be changed), a password reset does."""
+        since = (
+            self._flavor.idle_lock_since(status["_attrs"], datetime.now(UTC))
+            if isinstance(self._flavor, OpenLdap)
+            else None
+        )
+        when = f" since {utc_text(since)}" if since is not None else ""
+        return Rejected(
+            f"The directory has locked this account{when} because it was not used for longer than its "
+            "password policy allows (pwdMaxIdle). Unlocking cannot lift that lock, so nothing was changed; "
+            "a password reset does (the account can sign in with the new password).",
+            reason="locked_idle",
         )
 
     def reset_password(

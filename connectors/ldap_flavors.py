@@ -157,6 +157,7 @@ class PwdPolicy:
     max_age: int | None = None
     grace_limit: int | None = None
     grace_expiry: int | None = None
+    max_idle: int | None = None  # pwdMaxIdle: locked this long after the last successful bind
 
 
 class OpenLdap:
@@ -172,6 +173,7 @@ class OpenLdap:
         "pwdChangedTime",
         "pwdGraceUseTime",
         "pwdAccountTmpLockoutEnd",
+        "pwdLastSuccess",
     )
     # read as raw bytes and parsed by connectors.ldap_time only (never by ldap3's formatters)
     time_attributes = (
@@ -181,6 +183,7 @@ class OpenLdap:
         "pwdChangedTime",
         "pwdGraceUseTime",
         "pwdAccountTmpLockoutEnd",
+        "pwdLastSuccess",
     )
 
     def __init__(self, policy: Callable[[str | None], PwdPolicy | None]) -> None:
@@ -206,13 +209,44 @@ class OpenLdap:
         policy = self._effective(attrs)
         return end if policy is None or policy.lockout else None
 
+    def idle_lock_since(self, attrs: Attrs, now: datetime) -> datetime | None:
+        """When slapd's idle lockout took effect, if it is in effect now; else None.
+
+        slapd 2.5 (``account_locked``), for a database that keeps the last bind (``olcLastBind``)
+        and a policy with ``pwdLockout`` and ``pwdMaxIdle``: refused once now is past
+        ``pwdLastSuccess`` (or, without it, ``pwdChangedTime``) + ``pwdMaxIdle`` — the right
+        password too, with no ``pwdAccountLockedTime``. Seen on a private slapd 2.5.13:
+        ``pwdLastSuccess`` is NO-USER-MODIFICATION (even the rootdn with the relax control cannot
+        change it), so no unlock lifts this; a password reset or change does (slapd removes
+        ``pwdLastSuccess`` and sets ``pwdChangedTime``). Firstline cannot read ``olcLastBind``;
+        a policy with ``pwdMaxIdle`` (which does nothing without it) is taken as enforced.
+        An unknown policy: None (no figure to judge by). ``UnreadableValue`` if a time does not parse.
+        """
+        return self._idle_since(attrs, self._effective(attrs), now)
+
+    @staticmethod
+    def _idle_since(attrs: Attrs, policy: PwdPolicy | None, now: datetime) -> datetime | None:
+        if policy is None or not policy.lockout or not policy.max_idle or policy.max_idle < 0:
+            return None
+        last = gentime(attrs, "pwdLastSuccess")
+        if last is None:
+            last = gentime(attrs, "pwdChangedTime")
+        if last is None:
+            return None
+        try:
+            since = last.replace(microsecond=0) + timedelta(seconds=policy.max_idle)
+        except OverflowError:
+            return None
+        return since if now.replace(microsecond=0) > since else None
+
     def _lock(self, attrs: Attrs, policy: PwdPolicy | None, now: datetime) -> tuple[bool, str, bool]:
         """(locked, lock_reason, disabled) as slapd 2.5 decides it.
 
         The administrator lock (``pwdAccountLockedTime`` in year 0, any spelling) is locked and
         disabled for good — reported so even under a policy without ``pwdLockout``, where slapd
         would ignore it: the value states an administrator's decision. A temporary lockout
-        still running (``temporary_lock_end``) is locked, ``temporary``. Any other
+        still running (``temporary_lock_end``) is locked, ``temporary``; then slapd's idle lockout
+        (``idle_lock_since``) is locked, ``idle``. Any other
         ``pwdAccountLockedTime``: a time in the future is not in effect yet, and a policy
         without ``pwdLockout`` ignores the value; otherwise locked until ``pwdLockoutDuration``
         has passed (0, or policy unknown: until unlocked). ``UnreadableValue`` if a time does
@@ -227,6 +261,8 @@ class OpenLdap:
                 raise UnreadableValue("pwdAccountLockedTime", str(exc)) from exc
         if self.temporary_lock_end(attrs, now) is not None:
             return True, "temporary", False
+        if self._idle_since(attrs, policy, now) is not None:
+            return True, "idle", False
         if raw is None:
             return False, "", False
         try:

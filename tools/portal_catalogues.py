@@ -295,6 +295,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "In progress": "Bezig",
     "Inputs": "Invoer",
     "Locked after too many failed sign-ins.": "Geblokkeerd na te veel mislukte aanmeldingen.",
+    "Locked because it was not used for longer than the directory allows; unlocking cannot lift this, a password reset does.": "Geblokkeerd omdat het langer niet gebruikt is dan de directory toestaat; deblokkeren heft dit niet op, een wachtwoordreset wel.",
     "Locked by an administrator.": "Geblokkeerd door een beheerder.",
     "Look up an account": "Een account opzoeken",
     "Look up": "Opzoeken",
