@@ -617,20 +617,64 @@ class SshConnector(Connector):
             "find", "-P", path, "-xdev", "-mindepth", "1", "-type", "f",
             "-mmin", f"+{days * 1440}", "-delete", "-printf", "%s\\n",
         ]  # fmt: skip
-        res = self._exec(argv, deadline, max_output=64 * 1_048_576)
-        sizes = [int(x) for x in res.stdout.split() if x.isdigit()]
+        # The totals are counted from the whole stream of sizes, one line per removed file, as it
+        # arrives: a list kept and cut at an output limit under-reported both totals, and the
+        # ticket stated the lower numbers as fact.
+        removed = _RemovedFiles()
+        res = self.pool.run(argv, timeout=deadline - time.monotonic(), on_stdout=removed.feed)
+        removed.finish()
         if res.exit_status != 0:
             raise Rejected(
                 f"ssh: cleanup of '{path}' on {self.target_name} was incomplete: "
-                f"removed {len(sizes)} file(s), then: "
+                f"removed {removed.files} file(s) ({removed.freed} bytes), then: "
                 f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1][:300]}",
                 reason="cleanup_incomplete",
-                outcome_unknown=bool(sizes) or res.truncated,  # files were removed: never "nothing applied"
+                outcome_unknown=bool(removed.files),  # files were removed: never "nothing applied"
+            )
+        if removed.unreadable:
+            raise Rejected(
+                f"ssh: cleanup of '{path}' on {self.target_name} removed {removed.files} file(s), but "
+                f"{removed.unreadable} size line(s) were not understood; the space freed is not known",
+                reason="unexpected_output",
+                outcome_unknown=True,
             )
         return {
             "path": path,
-            "freed_bytes": sum(sizes),
-            "files_removed": len(sizes),
+            "freed_bytes": removed.freed,
+            "files_removed": removed.files,
             "older_than_days": days,
-            "changed": bool(sizes),
+            "changed": removed.files > 0,
         }
+
+
+class _RemovedFiles:
+    """Totals of ``find -delete -printf '%s\\n'`` output, fed chunk by chunk: one line per file removed."""
+
+    _MAX_LINE = 32  # a size is at most 20 digits; anything longer is not a size line
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.freed = 0
+        self.unreadable = 0
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > self._MAX_LINE:  # keep memory bounded on a line that never ends
+            self._line(self._partial)
+            self._partial = b""
+        for line in lines:
+            self._line(line)
+
+    def finish(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = b""
+
+    def _line(self, line: bytes) -> None:
+        self.files += 1  # find printed it after the file was deleted
+        if line.isdigit() and len(line) <= 20:
+            self.freed += int(line)
+        else:
+            self.unreadable += 1

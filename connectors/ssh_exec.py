@@ -304,8 +304,20 @@ class SshPool:
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 raise Unreachable(f"ssh: lost the connection to {self._where()}") from exc
 
-    def run(self, argv: Sequence[str], *, timeout: float, max_output: int | None = None) -> ExecResult:
-        """Run *argv* (already validated) under the launcher; kill it remotely on timeout."""
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        max_output: int | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> ExecResult:
+        """Run *argv* (already validated) under the launcher; kill it remotely on timeout.
+
+        With *on_stdout*, standard output is handed to it chunk by chunk as it arrives (after
+        the launcher's first line) and not kept: nothing of it is cut at the output limit, and
+        the result's ``stdout`` is empty (``truncated`` then speaks of stderr only).
+        """
         cap = max_output or self.max_output_bytes
         deadline = time.monotonic() + max(timeout, 0.001)
         command = shlex.join([*LAUNCHER, *argv])
@@ -317,7 +329,7 @@ class SshPool:
         try:
             try:
                 channel.exec_command(command)
-                result = self._collect(channel, inflight, deadline, cap)
+                result = self._collect(channel, inflight, deadline, cap, on_stdout)
             except TimeoutError as exc:
                 confirmed = self._cleanup(inflight)
                 err = Timeout(
@@ -355,11 +367,28 @@ class SshPool:
                 self._inflight.pop(key, None)
             channel.close()
 
-    def _collect(self, channel: paramiko.Channel, inflight: _Inflight, deadline: float, cap: int) -> ExecResult:
+    def _collect(
+        self,
+        channel: paramiko.Channel,
+        inflight: _Inflight,
+        deadline: float,
+        cap: int,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> ExecResult:
         out = bytearray()
         err = bytearray()
         truncated = False
         head = bytearray()
+
+        def take_stdout(chunk: bytes) -> None:
+            nonlocal truncated
+            if on_stdout is not None:
+                if chunk:
+                    on_stdout(chunk)
+                return
+            if len(out) < cap:
+                out.extend(chunk[: cap - len(out)])
+            truncated = truncated or len(out) + len(chunk) > cap
 
         def remaining() -> float:
             left = deadline - time.monotonic()
@@ -386,11 +415,10 @@ class SshPool:
                 first, _, rest = bytes(head).partition(b"\n")
                 if first.strip().isdigit():
                     inflight.pgid = int(first.strip())
-                out.extend(rest[:cap])
-                truncated = len(rest) > cap
+                take_stdout(rest)
                 break
         if inflight.pgid is None and head and b"\n" not in head:
-            out.extend(head[:cap])
+            take_stdout(bytes(head))
         # 2) stdout until EOF (stderr drained on the way), then stderr, then the exit status
         while True:
             take_stderr()
@@ -398,9 +426,7 @@ class SshPool:
             chunk = channel.recv(65536)  # socket.timeout is TimeoutError
             if not chunk:
                 break
-            if len(out) < cap:
-                out.extend(chunk[: cap - len(out)])
-            truncated = truncated or len(out) + len(chunk) > cap
+            take_stdout(chunk)
         while True:
             channel.settimeout(remaining())
             chunk = channel.recv_stderr(65536)  # socket.timeout is TimeoutError
