@@ -267,9 +267,6 @@ class RunService:
         self._run_secrets: dict[int, dict[str, Any]] = {}
         # ticket id → (when, reads made for the request just before): this process's runs only
         self._prefetched: dict[int, tuple[float, tuple[Read, ...]]] = {}
-        # ticket id -> target lock keys, worked out at submit for a run executed in this
-        # process: taken with the claim (one transaction fewer); _run_claimed checks them
-        self._locks_ahead: dict[int, list[str]] = {}
         # Out of process (runner.sealed): a worker seals a run's once-only outputs for the reader.
         self.seal_outputs = False
         self._run_key: sealed.RunKey | None = None
@@ -478,10 +475,6 @@ class RunService:
             )
             if reads and not seal:
                 self._prefetched[submitted.ticket_id] = (time.monotonic(), tuple(reads))
-            if not seal:
-                ahead = target_locks.target_keys(rb, values, lambda p: self._target_key(rb, values, p))
-                if ahead:
-                    self._locks_ahead[submitted.ticket_id] = ahead
             if progress is not None:
                 progress("ticket.opened", {"ticket": submitted.ticket_number})
             try:
@@ -492,7 +485,6 @@ class RunService:
                 self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
                 self._run_secrets.pop(submitted.ticket_id, None)
                 self._prefetched.pop(submitted.ticket_id, None)
-                self._locks_ahead.pop(submitted.ticket_id, None)
                 if not self._end_unstarted(
                     submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
                 ):
@@ -558,6 +550,8 @@ class RunService:
                             # what the claim must take from runner.sealed (execute); [] = nothing
                             "sealed": [sealed.PARAMS] * bool(given_secrets and seal)
                             + [sealed.READS] * bool(reads and seal and self.run_key is not None),
+                            # the target lock keys, taken with the claim (runner.target_locks)
+                            "locks": target_locks.target_keys(rb, values, lambda p: self._target_key(rb, values, p)),
                         },
                     ),
                 )
@@ -614,7 +608,6 @@ class RunService:
         try:
             lease = leases.Lease(ticket_id)
             token = read_token = None
-            ahead = self._locks_ahead.pop(ticket_id, None)
             locked: set[str] = set()
             # The ticket is read in the claim's own transaction (one round of the writer lock).
             with transaction(self.engine) as conn:
@@ -627,11 +620,13 @@ class RunService:
                     # Sealed secret parameters (another process submitted): read and deleted with the
                     # claim; with them, the look-up another process made for this request. Tickets
                     # say which kinds were sealed ("sealed" in run_context; older ones: look).
-                    sealed_kinds = json.loads(row["run_context"] or "{}").get("sealed", SEALED_AT_SUBMIT)
+                    context = json.loads(row["run_context"] or "{}")
+                    sealed_kinds = context.get("sealed", SEALED_AT_SUBMIT)
                     taken = sealed.take_kinds(conn, ticket_id, sealed_kinds) if sealed_kinds else {}
                     token, read_token = taken.get(sealed.PARAMS), taken.get(sealed.READS)
                     leases.take(conn, lease, self.settings.run_lease_seconds)  # the lease the heartbeat renews
-                    if ahead:  # the target locks too, those free now (the rest: _run_claimed waits)
+                    ahead = [k for k in context.get("locks") or () if isinstance(k, str)]  # keys submit worked out
+                    if ahead:  # taken too, those free now (the rest: _run_claimed waits for them)
                         locked = target_locks.take_free(
                             conn, ahead, ticket_id=ticket_id, owner=lease.owner, seconds=self.settings.run_lease_seconds
                         )
@@ -1104,7 +1099,6 @@ class RunService:
             ):
                 self._run_secrets.pop(ticket_id, None)
                 self._prefetched.pop(ticket_id, None)
-                self._locks_ahead.pop(ticket_id, None)
                 done.append(tickets.number_of(ticket_id))
         # Runs whose worker died (lease expired; runner.leases): re-queued where safe, else escalated.
         found = leases.recover(
@@ -1119,7 +1113,6 @@ class RunService:
         for ticket_id in found.escalated:
             self._run_secrets.pop(ticket_id, None)
             self._prefetched.pop(ticket_id, None)
-            self._locks_ahead.pop(ticket_id, None)
             done.append(tickets.number_of(ticket_id))
         for ticket_id in found.requeued:
             self._redispatch(ticket_id)

@@ -68,7 +68,8 @@ def test_submit_writes_a_queued_ticket_and_returns_before_any_step(app: Firstlin
         "client_ip": "192.0.2.7",
         "user_agent": "UA/1",
         "secret_params": [],
-        "sealed": [],
+        "sealed": [],  # nothing for the claim to take from runner.sealed
+        "locks": ["account:*:alice"],  # the target lock the claim takes
     }
     assert FakeConnector.calls == []  # nothing ran yet
     opened = _events(app, sub.ticket_number)

@@ -245,9 +245,9 @@ def test_a_run_waits_for_the_other_run_on_its_account_and_then_runs(app: Firstli
     assert app.verify_audit().ok
 
 
-def test_a_run_from_this_process_takes_its_locks_with_its_claim(app: Firstline) -> None:
-    """Submitted and executed in one process: the target lock is inserted in the claim's
-    transaction (one transaction fewer), and released with the ticket."""
+def test_a_run_takes_its_locks_with_its_claim(app: Firstline) -> None:
+    """The keys worked out at submit (run_context["locks"]) are inserted in the claim's
+    transaction (one transaction fewer), whichever process claims; released with the ticket."""
     from sqlalchemy import event
 
     seen: list[str] = []
