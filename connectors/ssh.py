@@ -613,11 +613,15 @@ class SshConnector(Connector):
         # -mmin, not -mtime: "-mtime +7" drops the fraction of the age in days and so matches
         # files older than 8 days only (a file 7 days and 20 hours old stayed, while the
         # ticket said files older than 7 days were removed; WinRM compares exactly).
+        # -printf '%n %b': the file's link count and its allocated 512-byte blocks, both from
+        # the stat find made before the delete. Only a file whose last link went frees space,
+        # and only its allocated blocks: its size (%s) counted a hard-linked file that freed
+        # nothing and a sparse file's holes as "bytes freed".
         argv = [
             "find", "-P", path, "-xdev", "-mindepth", "1", "-type", "f",
-            "-mmin", f"+{days * 1440}", "-delete", "-printf", "%s\\n",
+            "-mmin", f"+{days * 1440}", "-delete", "-printf", "%n %b\\n",
         ]  # fmt: skip
-        # The totals are counted from the whole stream of sizes, one line per removed file, as it
+        # The totals are counted from the whole stream, one line per removed file, as it
         # arrives: a list kept and cut at an output limit under-reported both totals, and the
         # ticket stated the lower numbers as fact.
         removed = _RemovedFiles()
@@ -626,7 +630,7 @@ class SshConnector(Connector):
         if res.exit_status != 0:
             raise Rejected(
                 f"ssh: cleanup of '{path}' on {self.target_name} was incomplete: "
-                f"removed {removed.files} file(s) ({removed.freed} bytes), then: "
+                f"removed {removed.files} file(s) ({removed.freed} bytes freed), then: "
                 f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1][:300]}",
                 reason="cleanup_incomplete",
                 outcome_unknown=bool(removed.files),  # files were removed: never "nothing applied"
@@ -634,7 +638,7 @@ class SshConnector(Connector):
         if removed.unreadable:
             raise Rejected(
                 f"ssh: cleanup of '{path}' on {self.target_name} removed {removed.files} file(s), but "
-                f"{removed.unreadable} size line(s) were not understood; the space freed is not known",
+                f"{removed.unreadable} of find's line(s) were not understood; the space freed is not known",
                 reason="unexpected_output",
                 outcome_unknown=True,
             )
@@ -648,9 +652,13 @@ class SshConnector(Connector):
 
 
 class _RemovedFiles:
-    """Totals of ``find -delete -printf '%s\\n'`` output, fed chunk by chunk: one line per file removed."""
+    """Totals of ``find -delete -printf '%n %b\\n'`` output, fed chunk by chunk: one line per file removed.
 
-    _MAX_LINE = 32  # a size is at most 20 digits; anything longer is not a size line
+    ``freed`` is the disk space given back: the allocated blocks (512 bytes each) of the files
+    that had no other hard link.
+    """
+
+    _MAX_LINE = 48  # two numbers of at most 20 digits; anything longer is not such a line
 
     def __init__(self) -> None:
         self.files = 0
@@ -674,7 +682,8 @@ class _RemovedFiles:
 
     def _line(self, line: bytes) -> None:
         self.files += 1  # find printed it after the file was deleted
-        if line.isdigit() and len(line) <= 20:
-            self.freed += int(line)
-        else:
+        links, _, blocks = line.partition(b" ")
+        if not (links.isdigit() and blocks.isdigit() and len(links) <= 20 and len(blocks) <= 20):
             self.unreadable += 1
+        elif int(links) == 1:  # another link keeps the data: nothing freed
+            self.freed += int(blocks) * 512

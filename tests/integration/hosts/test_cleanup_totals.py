@@ -1,6 +1,6 @@
 """Disk clean-up over SSH reports the true number of files removed and bytes freed.
 
-``find ... -delete -printf '%s\\n'`` prints one size per file it removed, and the connector
+``find ... -delete -printf`` prints one line per file it removed, and the connector
 summed that list as it had been captured; the capture is cut at the output limit, so with
 more lines than fit, the files removed and the bytes freed were under-reported while every
 file was gone, and the resolution note stated the lower numbers as fact ("N file(s) ...
@@ -48,7 +48,7 @@ def folder(lab_hosts: None) -> Iterator[Path]:
 
 
 def _old_files(folder: Path, count: int, *, seed: int) -> int:
-    """*count* files older than 30 days, of varied sizes, in two levels; their total size."""
+    """*count* files older than 30 days, of varied sizes, in two levels; the disk space they hold."""
     rng = random.Random(seed)
     stamp = time.time() - 30 * 86400
     total = 0
@@ -62,7 +62,7 @@ def _old_files(folder: Path, count: int, *, seed: int) -> int:
         path.write_bytes(b"x" * size)
         os.utime(path, (stamp, stamp))
         _own(path)
-        total += size
+        total += path.stat().st_blocks * 512
     return total
 
 
@@ -108,4 +108,36 @@ def test_an_incomplete_cleanup_counts_every_file_it_removed(small_cap_conn: SshC
         small_cap_conn.run("disk_cleanup", {"path": str(folder)}, timeout=60)
     assert info.value.reason == "cleanup_incomplete" and info.value.outcome_unknown is True
     assert stuck.exists()
-    assert f"removed {count} file(s) ({total} bytes)" in str(info.value)  # before: the count of what fitted
+    assert f"removed {count} file(s) ({total} bytes freed)" in str(info.value)  # before: the count of what fitted
+
+
+def test_only_space_really_given_back_counts_as_freed(folder: Path) -> None:
+    """A file with another hard link frees nothing; a sparse file frees only its allocated blocks.
+
+    ``freed_bytes`` was the sum of the files' sizes: here 10 MiB + 20,000 bytes "freed" while
+    the disk got back only the plain file's blocks.
+    """
+    stamp = time.time() - 30 * 86400
+    plain, linked, sparse = folder / "plain.log", folder / "linked.log", folder / "sparse.img"
+    plain.write_bytes(b"p" * 20_000)
+    linked.write_bytes(b"l" * 20_000)
+    keep = SVC_LAB / "keep" / f"hardlink-{uuid.uuid4().hex[:8]}"
+    os.link(linked, keep)  # same file system, outside the cleanup path: its data stays
+    with sparse.open("wb") as fh:
+        fh.truncate(10 * 1_048_576)
+    for path in (plain, linked, sparse):
+        os.utime(path, (stamp, stamp))
+        _own(path)
+    freed = plain.stat().st_blocks * 512 + sparse.stat().st_blocks * 512
+    assert sparse.stat().st_blocks * 512 < 10 * 1_048_576
+    conn = ssh_connector(cleanup_paths=[str(folder)])
+    try:
+        result = conn.run("disk_cleanup", {"path": str(folder)}, timeout=30)
+    finally:
+        conn.close()
+        keep_size = keep.stat().st_size if keep.exists() else None
+        keep.unlink(missing_ok=True)
+    assert not plain.exists() and not linked.exists() and not sparse.exists()
+    assert keep_size == 20_000, "the other link still holds the data"
+    assert result["files_removed"] == 3
+    assert result["freed_bytes"] == freed  # before: 10,525,760 (sizes)
