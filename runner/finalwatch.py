@@ -20,12 +20,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from runner.errors import LedgerError
 from runner.ledger import tickets
-from runner.ledger.store import reading
+from runner.ledger.store import READ_ONLY
 from runner.ledger.tables import ticket
 
 ERROR_PAUSE = 0.5  # seconds before reading again after the ledger could not be read
@@ -75,6 +75,13 @@ class FinalWatch:
         self._stop.set()
 
     def _loop(self) -> None:
+        own = _Reader(self._engine)  # this thread's connection, kept while it runs
+        try:
+            self._watch(own)
+        finally:
+            own.drop()
+
+    def _watch(self, own: _Reader) -> None:
         while not self._stop.wait(self._tick):
             with self._mu:
                 if not self._wanted:
@@ -84,8 +91,9 @@ class FinalWatch:
             if not ids:
                 continue
             try:
-                states = self._read(ids)
+                states = own.read(ids)
             except (LedgerError, SQLAlchemyError):
+                own.drop()  # a connection the server dropped: a new one next time
                 if self._log is not None:
                     self._log.warning("run.wait_ledger_unavailable", waiting=len(ids))
                 self._stop.wait(ERROR_PAUSE)
@@ -102,11 +110,35 @@ class FinalWatch:
         with self._mu:
             self._thread = None
 
-    def _read(self, ids: list[int]) -> dict[int, str]:
+
+class _Reader:
+    """The watch thread's own connection, kept while the thread runs: a pool checkout per
+    tick cost a ping round trip on PostgreSQL (``pool_pre_ping``), 50 times a second. Its
+    read transaction ends after each tick, so the next one sees what was committed since."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def read(self, ids: list[int]) -> dict[int, str]:
+        """ticket id -> state, for those of *ids* that exist."""
         found: dict[int, str] = {}
-        with reading(self._engine) as conn:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(**{READ_ONLY: True})
+        conn = self._conn
+        try:
             for start in range(0, len(ids), CHUNK):
                 part = ids[start : start + CHUNK]
                 rows = conn.execute(select(ticket.c.id, ticket.c.state).where(ticket.c.id.in_(part)))
                 found.update({int(r.id): str(r.state) for r in rows})
+        finally:
+            conn.rollback()
         return found
+
+    def drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except SQLAlchemyError:
+                pass

@@ -84,7 +84,7 @@ def test_a_ledger_unreadable_for_a_moment_is_waited_out(
     app: Firstline, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sub = _submit(app, Manual())
-    real = finalwatch.FinalWatch._read
+    real = finalwatch._Reader.read
     failures = {"left": 3}
 
     def flaky(self: Any, ids: list[int]) -> dict[int, str]:
@@ -93,7 +93,7 @@ def test_a_ledger_unreadable_for_a_moment_is_waited_out(
             raise LedgerError("database restarting")
         return real(self, ids)
 
-    monkeypatch.setattr(finalwatch.FinalWatch, "_read", flaky)
+    monkeypatch.setattr(finalwatch._Reader, "read", flaky)
     monkeypatch.setattr(finalwatch, "ERROR_PAUSE", 0.05)
     FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}]}
     got: list[Any] = []
@@ -117,7 +117,7 @@ def test_a_ledger_that_stays_unreadable_reaches_the_waiter_at_its_timeout(
     def down(*_: Any) -> Any:
         raise LedgerError("database down")
 
-    monkeypatch.setattr(finalwatch.FinalWatch, "_read", down)
+    monkeypatch.setattr(finalwatch._Reader, "read", down)
     monkeypatch.setattr(progress_mod, "state_of", down)
     with pytest.raises(LedgerError):
         app.runs.wait(sub.ticket_id, timeout=0.3)
@@ -130,3 +130,40 @@ def test_a_run_not_final_within_the_timeout_gives_none_and_the_reader_stops(app:
     while any(t.name == "firstline-final-watch" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(t.name == "firstline-final-watch" for t in threading.enumerate())
+
+
+def test_the_watch_keeps_one_connection_and_still_sees_new_commits(app: Firstline, settings: Settings) -> None:
+    """The reader keeps its connection across ticks (no pool checkout, so no ping, per tick)
+    and ends its read transaction each tick, so a state committed later is seen."""
+    from sqlalchemy import event
+
+    checkouts: list[int] = []
+
+    def counted(*_a: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(app.engine, "checkout", counted)
+    try:
+        subs = [_submit(app, Manual()) for _ in range(3)]
+        got: list[Any] = []
+        waiters = [
+            threading.Thread(target=lambda s=s: got.append(app.runs.wait(s.ticket_id, timeout=30))) for s in subs
+        ]
+        for w in waiters:
+            w.start()
+        time.sleep(0.3)  # about 15 ticks of the watch
+        before = len(checkouts)
+        time.sleep(0.3)
+        assert len(checkouts) - before <= 1  # the watch does not check a connection out per tick
+        other = open_app(settings, connectors={"fake": FakeConnector})
+        try:
+            for s in subs:
+                FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}]}
+                other.execute(s.ticket_id)
+        finally:
+            other.close()
+        for w in waiters:
+            w.join(30)
+    finally:
+        event.remove(app.engine, "checkout", counted)
+    assert len(got) == 3 and all(o is not None and o.state == "resolved" for o in got)
