@@ -31,6 +31,7 @@ from runner.afterrun import after_run
 from runner.auth import Principal
 from runner.dispatch import CeleryDispatcher, Dispatcher, InProcessDispatcher
 from runner.engine import Read
+from runner.errors import FirstlineError
 from runner.ledger.audit import Held
 from runner.ledger.progress import Progress
 from runner.ledger.store import reading
@@ -237,10 +238,21 @@ def run(
     outcome = runs.wait(submitted.ticket_id, timeout=WAIT_SECONDS)
     if outcome is None:
         return runs.outcome_from_ledger(submitted.ticket_id)
-    if not outcome.secrets and outcome.state in ("resolved", "escalated", "closed"):
+    if not outcome.secrets and outcome.state in ("resolved", "escalated", "closed") and _gives_secrets(ctx, runbook):
         # Executed by a worker: its once-only outputs wait sealed in the ledger, for one reader.
         outcome.secrets = outputs_of(ctx, submitted.ticket_id)
     return outcome
+
+
+def _gives_secrets(ctx: PortalContext, runbook: str) -> bool:
+    """Whether a step of *runbook* has a secret output (a generated password) that a worker
+    would seal for this process; True when that cannot be told (then the ledger is asked).
+    Most runs have none, and asking cost a write transaction per run (bench/burst.py)."""
+    try:
+        rb = ctx.firstline.catalogue.runbook(runbook)
+    except FirstlineError:
+        return True
+    return any(step.action.secret_outputs for step in rb.steps)
 
 
 def outputs_of(ctx: PortalContext, ticket_id: int) -> dict[str, str]:
