@@ -235,7 +235,7 @@ def run(
     # The pool worker runs it (and does the after-run work); the outcome, with any secret
     # output such as a temporary password, is handed over here once.
     runs = ctx.firstline.runs
-    outcome = runs.wait(submitted.ticket_id, timeout=WAIT_SECONDS)
+    outcome = runs.wait(submitted.ticket_id, timeout=WAIT_SECONDS, just_submitted=True)
     if outcome is None:
         return runs.outcome_from_ledger(submitted.ticket_id)
     if not outcome.secrets and outcome.state in ("resolved", "escalated", "closed") and _gives_secrets(ctx, runbook):

@@ -956,8 +956,14 @@ class RunService:
             raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
         return found
 
-    def wait(self, ticket_id: int, timeout: float = 300.0, poll: float = 0.1) -> RunOutcome | None:
+    def wait(
+        self, ticket_id: int, timeout: float = 300.0, poll: float = 0.1, *, just_submitted: bool = False
+    ) -> RunOutcome | None:
         """The outcome once the ticket is final (None if not within *timeout* seconds).
+
+        *just_submitted*: the caller handed the run over a moment ago, so it is left to the
+        watch at once, without a read of its own first (one query fewer per run; a run that
+        ended already is seen at the watch's next tick).
 
         A run executed here wakes the waiter when it ends. One executed by another process
         (a Celery worker) is seen by reading its state: once at once, then by this process's
@@ -975,6 +981,12 @@ class RunService:
         more itself, so a lasting error reaches it. ``NotFoundError`` for an unknown ticket."""
         deadline = time.monotonic() + timeout
         watching = False
+        if just_submitted:
+            with self._cond:
+                here = ticket_id in self._here or ticket_id in self._finished
+            if not here:
+                self._watch.add(ticket_id)
+                watching = True
         try:
             while True:
                 with self._cond:
