@@ -96,6 +96,7 @@ READ = [
     "pwdPolicySubentry",
     "pwdChangedTime",
     "pwdGraceUseTime",
+    "pwdAccountTmpLockoutEnd",
 ]
 BASE_DN = "dc=example,dc=org"
 

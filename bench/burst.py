@@ -3,13 +3,20 @@
 Measured in this one run, against the same lab slapd, with the same client concurrency C
 (threads; each sends a request and waits for its answer, then the next):
 
-  raw-ldap3        what a careful script does with ldap3, one persistent LDAPS connection
-                   per thread (TCP_NODELAY, bound as Firstline's service account):
-                   unlock = find the DN (escaped filter), read the lock state, check
-                   admin-group membership, delete pwdAccountLockedTime, re-read (5 requests);
-                   reset  = find, read, admin-group check, RFC 3062 password modify with a
-                   generated 20-character password, pwdReset TRUE (must change), re-read
-                   (6 requests) — the same directory writes the connector makes
+  raw-ldap3        raw ldap3 doing the same directory work as the API requests below (the
+                   issue's baseline), one persistent LDAPS connection per thread (TCP_NODELAY,
+                   bound as Firstline's service account), the requests with the filters,
+                   attributes and controls the connector sends: unlock = the agent's
+                   look-up (find+read, admin-group search with the group-existence proof
+                   and the matched-values control), the unlock's fresh find+read and
+                   admin-group search, the modify deleting the exact lock value read, the
+                   re-read (6 requests); reset = the look-up (2), the reset's fresh
+                   find+read and admin-group search, RFC 3062 password modify with a
+                   generated 20-character password, pwdReset TRUE (6 requests)
+  raw-simple       (with --raw-simple) what a simpler script does: unlock = find, read,
+                   membership of the one admin group by a plain filter, delete
+                   pwdAccountLockedTime, re-read (5); reset = find, read, membership,
+                   password modify, pwdReset, re-read (6) — without Firstline's checks
   embedded         ``POST /api/v1/fixes/account-unlock`` / ``password-reset`` with a reason,
                    signed in as the demo agent, on ``firstline serve`` with its defaults:
                    SQLite, in-process pool (FIRSTLINE_RUN_WORKERS, 4)
@@ -21,7 +28,9 @@ Measured in this one run, against the same lab slapd, with the same client concu
                    (``--celery-db`` chooses; both by default)
 
 The API answers when the ticket is final (``portal.runs.run`` waits for it), so the
-request time is the request-to-resolved latency. Each request gets its own bench account
+request time is the request-to-resolved latency. The API clients are the standard
+library's ``http.client``, one keep-alive connection per thread (httpx costs about 0.8 ms
+of client CPU per request here, on the same two cores as the servers). Each request gets its own bench account
 (``uid=burstNNN``; an unlock's account is locked beforehand, untimed), so no two requests
 of a round touch the same account and per-target serialisation never makes one wait for
 another. The N requests of a configuration are split in R rounds (the same 70/30 plan for
@@ -49,6 +58,8 @@ Usage: .venv/bin/python bench/burst.py [--n 1000] [--concurrency 16] [--rounds 5
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import math
 import os
 import random
@@ -64,10 +75,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg2
 import redis
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, SUBTREE, Connection
@@ -81,6 +92,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from overhead import ADMIN_GROUP, PEOPLE, SECRETS, connect  # noqa: E402
 
 from connectors.ldap import generate_password  # noqa: E402
+from connectors.ldap_controls import matched_values  # noqa: E402
 from tests.integration.conftest import start_lab  # noqa: E402
 from tests.portal_support import AGENT_GROUP, AUDITOR_GROUP, PortalServer, free_port, sign_in  # noqa: E402
 
@@ -360,6 +372,89 @@ def raw_reset(svc: Connection, user: str) -> str:
     return "resolved"
 
 
+# What the connector asks for (connectors/ldap.py, ldap_flavors.py, ldap_protect.py; seen by
+# logging ldap3 during portal unlocks and resets on 2026-12-01).
+READ = [
+    "uid",
+    "mail",
+    "givenName",
+    "sn",
+    "pwdAccountLockedTime",
+    "pwdReset",
+    "pwdStartTime",
+    "pwdEndTime",
+    "pwdPolicySubentry",
+    "pwdChangedTime",
+    "pwdGraceUseTime",
+    "pwdAccountTmpLockoutEnd",
+]
+BASE_DN = "dc=example,dc=org"
+
+
+def _same_find(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
+    svc.search(
+        PEOPLE,
+        f"(&(objectClass=person)(uid={escape_filter_chars(user)}))",
+        SUBTREE,
+        attributes=[*READ, "entryUUID"],
+        size_limit=2,
+        dereference_aliases="NEVER",
+    )
+    (entry,) = svc.response
+    return entry["dn"], entry["attributes"]
+
+
+def _same_admin_groups(svc: Connection, dn: str) -> None:
+    d = escape_filter_chars(dn)
+    kinds = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    member = f"(|(member={d})(uniqueMember={d})(uniqueMember~={d}))"
+    svc.search(
+        BASE_DN,
+        f"(|(&{kinds}{member})(entryDN={ADMIN_GROUP}))",
+        SUBTREE,
+        attributes=["member", "uniqueMember", "objectClass"],
+        dereference_aliases="NEVER",
+        controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames")])],
+    )
+    groups = [e for e in svc.response if e["type"] == "searchResEntry"]
+    if len(groups) != 1 or groups[0]["attributes"]["member"]:
+        raise RuntimeError(f"{dn}: privileged, or the admin group is missing")
+
+
+def _same_checked(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
+    """The agent's look-up, then the action's own fresh checks (4 requests)."""
+    dn, _ = _same_find(svc, user)
+    _same_admin_groups(svc, dn)
+    dn, attrs = _same_find(svc, user)
+    _same_admin_groups(svc, dn)
+    return dn, attrs
+
+
+def raw_same_unlock(svc: Connection, user: str) -> str:
+    dn, attrs = _same_checked(svc, user)
+    locked = attrs["pwdAccountLockedTime"]
+    if not locked:
+        raise RuntimeError(f"{user} is not locked")
+    value = locked[0] if isinstance(locked, list) else locked
+    stamp = value.strftime("%Y%m%d%H%M%SZ") if isinstance(value, datetime) else str(value)
+    if not svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [stamp])]}):
+        raise RuntimeError(f"unlock of {user}: {svc.result}")
+    svc.search(dn, "(objectClass=*)", BASE, attributes=READ, dereference_aliases="NEVER")
+    if svc.response[0]["attributes"]["pwdAccountLockedTime"]:
+        raise RuntimeError(f"{user} still locked")
+    return "resolved"
+
+
+def raw_same_reset(svc: Connection, user: str) -> str:
+    dn, _attrs = _same_checked(svc, user)
+    password = generate_password(20)
+    if svc.extend.standard.modify_password(user=dn, new_password=password.encode()) is not True:
+        raise RuntimeError(f"reset of {user}: {svc.result}")
+    if not svc.modify(dn, {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]}):
+        raise RuntimeError(f"pwdReset of {user}: {svc.result}")
+    return "resolved"
+
+
 # -- results ----------------------------------------------------------------------------------
 @dataclass
 class Result:
@@ -415,21 +510,62 @@ class Config:
     sent: int = 0  # requests including warm-up (tickets the ledger should hold)
 
 
+@dataclass
+class ApiClient:
+    """One thread's keep-alive HTTP connection to the portal, signed in as the demo agent."""
+
+    host: str
+    port: int
+    headers: dict[str, str]
+    bound: float
+    conn: http.client.HTTPConnection | None = None
+    used: float = 0.0  # time.monotonic() of the last answer
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST *body* as JSON; (status, JSON answer). A connection idle longer than the
+        server keeps one (uvicorn: 5 s, e.g. while the other configurations ran their round)
+        is replaced first; one the server closed anyway is replaced once when sending fails,
+        which means the request was not sent (as urllib3 and httpx do)."""
+        if self.conn is not None and time.monotonic() - self.used > 4.0:
+            self.close()
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.bound)
+            try:
+                self.conn.request("POST", path, body=json.dumps(body), headers=self.headers)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            try:
+                r = self.conn.getresponse()
+                answer = json.loads(r.read() or b"{}")
+            except BaseException:
+                self.close()
+                raise
+            self.used = time.monotonic()
+            return r.status, answer
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+
 def api_op(bound: float) -> Op:
-    def op(client: httpx.Client, kind: str, user: str) -> tuple[str | None, str | None, str | None]:
+    def op(client: ApiClient, kind: str, user: str) -> tuple[str | None, str | None, str | None]:
         try:
-            r = client.post(
-                f"/api/v1/fixes/{RUNBOOK[kind]}",
-                json={"reason": "burst benchmark", "user": user, "directory": "corp"},
-                timeout=bound,
+            status, body = client.post(
+                f"/api/v1/fixes/{RUNBOOK[kind]}", {"reason": "burst benchmark", "user": user, "directory": "corp"}
             )
-        except httpx.TimeoutException:
+        except TimeoutError:
             return None, None, "timeout"
-        except httpx.HTTPError as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             return None, None, type(exc).__name__
-        if r.status_code != 200:
-            return None, None, f"http {r.status_code}"
-        body = r.json()
+        if status != 200:
+            return None, None, f"http {status}"
         if body.get("state") not in FINAL:
             return None, None, f"not final ({body.get('state')})"
         return str(body["state"]), body.get("reason"), None
@@ -459,16 +595,19 @@ class RawClient:
         self.conn = None
 
 
-def raw_op(client: RawClient, kind: str, user: str) -> tuple[str | None, str | None, str | None]:
-    try:
-        return (raw_unlock if kind == "unlock" else raw_reset)(client.get(), user), None, None
-    except Exception as exc:
-        if isinstance(exc, LDAPException | OSError):
-            client.drop()
-        return None, None, f"{type(exc).__name__}: {exc}"[:80]
+def raw_op_of(unlock: Callable[[Connection, str], str], reset: Callable[[Connection, str], str]) -> Op:
+    def op(client: RawClient, kind: str, user: str) -> tuple[str | None, str | None, str | None]:
+        try:
+            return (unlock if kind == "unlock" else reset)(client.get(), user), None, None
+        except Exception as exc:
+            if isinstance(exc, LDAPException | OSError):
+                client.drop()
+            return None, None, f"{type(exc).__name__}: {exc}"[:80]
+
+    return op
 
 
-def api_clients(server: PortalServer, bound: float) -> tuple[Callable[[], httpx.Client], Callable[[Any], None]]:
+def api_clients(server: PortalServer, bound: float) -> tuple[Callable[[], ApiClient], Callable[[Any], None]]:
     for attempt in range(10):  # the lab directory may be restarting (someone's fault test): try again
         try:
             agent = sign_in(server, "agent")
@@ -478,11 +617,15 @@ def api_clients(server: PortalServer, bound: float) -> tuple[Callable[[], httpx.
                 raise
             time.sleep(2)
     agent.client.close()
+    host, port = server.base_url.split("//", 1)[1].rsplit(":", 1)
+    headers = {
+        "Content-Type": "application/json",
+        "X-CSRF-Token": agent.csrf,
+        "Cookie": f"{agent.cookie_name}={agent.cookie_value}",
+    }
 
-    def make() -> httpx.Client:
-        c = httpx.Client(base_url=server.base_url, timeout=bound, headers={"X-CSRF-Token": agent.csrf})
-        c.cookies.set(agent.cookie_name, agent.cookie_value)
-        return c
+    def make() -> ApiClient:
+        return ApiClient(host, int(port), headers, bound)
 
     return make, lambda c: c.close()
 
@@ -649,6 +792,7 @@ def main() -> None:
     ap.add_argument("--bound", type=float, default=60.0, help="seconds a request may take before it counts lost")
     ap.add_argument("--mail", action="store_true", help="accounts with a mail address (runbooks send mail)")
     ap.add_argument("--seed", type=int, default=9)
+    ap.add_argument("--raw-simple", action="store_true", help="also a simpler raw script (fewer checks)")
     opts = ap.parse_args()
     rounds = max(1, min(opts.rounds, opts.n))
     per_round = math.ceil(opts.n / rounds)
@@ -744,7 +888,25 @@ def make_configs(
         raw_clients.append(c)
         return c
 
-    configs = [Config("raw-ldap3", "ldap3, one LDAPS connection per thread", raw_client, raw_op, RawClient.drop)]
+    configs = [
+        Config(
+            "raw-ldap3",
+            "ldap3, one LDAPS connection per thread, the same directory work as the API",
+            raw_client,
+            raw_op_of(raw_same_unlock, raw_same_reset),
+            RawClient.drop,
+        )
+    ]
+    if opts.raw_simple:
+        configs.append(
+            Config(
+                "raw-simple",
+                "ldap3, one LDAPS connection per thread, a simpler script (fewer checks)",
+                raw_client,
+                raw_op_of(raw_unlock, raw_reset),
+                RawClient.drop,
+            )
+        )
     op = api_op(opts.bound)
     if not opts.no_embedded:
         server, _ = start_portal(procs, work / "embedded", 1, {})
@@ -836,7 +998,7 @@ def report(
     print(f"raw-ldap3 throughput {raw_rate:.1f} runs/s")
     print("targets (API configurations): >= 0.3x raw throughput, p99 < 1000 ms, lost 0, worker VmRSS < 200 MB")
     for res in results.values():
-        if res.label == "raw-ldap3":
+        if res.label.startswith("raw-"):
             continue
         ratios = [a / b for a, b in zip(res.round_rates, raw.round_rates, strict=False)]
         ratio = statistics.median(ratios) if ratios else 0.0
