@@ -342,9 +342,10 @@ class SshConnector(Connector):
         return queue
 
     def _cups(self, tool: str) -> list[str]:
-        # LC_ALL=C: CUPS translates its messages ("Invalid destination name" becomes
-        # "Ungültiger Zielname" under a German locale), and the answers are read here.
-        base = ["env", "LC_ALL=C", tool]
+        # CUPS translates its messages ("Invalid destination name" becomes "Ungültiger
+        # Zielname" under a German locale): like every command, these run under the launcher's
+        # LC_ALL=C (connectors.ssh_exec), so the answers read here are CUPS's English ones.
+        base = [tool]
         return [*base, "-h", self.config.cups_server] if self.config.cups_server else base
 
     def _list_jobs(self, queue: str, deadline: float) -> list[dict[str, Any]]:

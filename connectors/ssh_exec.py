@@ -4,7 +4,16 @@ through a tiny remote launcher, size-capped output, and remote process-group cle
 How a command runs. The argv is quoted with ``shlex.join`` (each element ``shlex.quote``-d)
 and wrapped in a fixed launcher::
 
-    exec setsid -w sh -c 'echo $$; exec "$@"' firstline ARGV...
+    exec env LC_ALL=C LANG=C setsid -w sh -c 'echo $$; exec "$@"' firstline ARGV...
+
+``env LC_ALL=C LANG=C`` comes first, so every program of the command runs in the C locale
+whatever the host's default (``LANG=de_DE.UTF-8`` in /etc/default/locale or a profile): the
+connector reads their messages ("No such file or directory", "Permission denied", sudo's
+refusals), and those are translated otherwise. It stands before ``sudo`` too: sudo's own
+messages follow the caller's locale, sudo passes ``LC_ALL``/``LANG`` on to the command (they
+are in its default ``env_check`` list; with them set, GNU gettext also ignores ``LANGUAGE``),
+and what sudoers matches stays ``systemctl restart -- NAME`` (``sudo env ...`` would need a
+sudoers rule for ``env``, which allows any command).
 
 ``setsid`` gives the command its own session and process group; the launcher prints that
 group id on the first stdout line, then ``exec``-s the real command. When the step times out
@@ -30,9 +39,10 @@ import paramiko
 from connectors.base import AuthFailed, ConnectorError, Timeout, Unreachable
 from connectors.known_hosts import HostKeyCheck, KnownHosts, host_key_algorithms
 
-__all__ = ["ExecResult", "SshPool", "load_private_key", "parse_known_hosts"]
+__all__ = ["C_LOCALE", "ExecResult", "SshPool", "load_private_key", "parse_known_hosts"]
 
-LAUNCHER = ("exec", "setsid", "-w", "sh", "-c", 'echo $$; exec "$@"', "firstline")
+C_LOCALE = ("env", "LC_ALL=C", "LANG=C")
+LAUNCHER = ("exec", *C_LOCALE, "setsid", "-w", "sh", "-c", 'echo $$; exec "$@"', "firstline")
 # $1 = process group id (digits only, checked before use). Exit 0 = no live process is left in
 # the group. Zombies do not count: `kill -0` succeeds on them until their new parent reaps them.
 KILL_SCRIPT = (
@@ -457,7 +467,7 @@ class SshPool:
         except ConnectorError:
             return False
         try:
-            channel.exec_command(shlex.join(["sh", "-c", KILL_SCRIPT, "firstline-kill", str(pgid)]))
+            channel.exec_command(shlex.join([*C_LOCALE, "sh", "-c", KILL_SCRIPT, "firstline-kill", str(pgid)]))
             return channel.status_event.wait(CLEANUP_TIMEOUT) and channel.recv_exit_status() == 0
         except (paramiko.SSHException, OSError, EOFError):
             return False

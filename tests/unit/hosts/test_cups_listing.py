@@ -135,14 +135,15 @@ def test_the_reported_case_clears_and_counts_by_cups_spelling() -> None:
     conn, calls = scripted(ok(listing), ok(), ok(""))
     result = conn.run("print_queue_clear", {"queue": "BugTest-Case"}, timeout=10)
     assert result == {"queue": "BugTest-Case", "cancelled": 2, "remaining": 0, "changed": True}
-    assert calls[0] == ["env", "LC_ALL=C", "lpstat", "-o", "bugtest-case"], "allow-listed spelling, C locale"
-    assert calls[1] == ["env", "LC_ALL=C", "cancel", "-a", "bugtest-case"]
+    # allow-listed spelling; the C locale is the launcher's, for every command (test_ssh_connector)
+    assert calls[0] == ["lpstat", "-o", "bugtest-case"]
+    assert calls[1] == ["cancel", "-a", "bugtest-case"]
 
 
-def test_cups_server_option_keeps_the_c_locale() -> None:
+def test_cups_server_option_is_passed_as_h() -> None:
     conn, calls = scripted(ok(""), cups_server="/run/cups/cups.sock")
     conn.run("print_queue_list", {"queue": "office-1"}, timeout=10)
-    assert calls[0] == ["env", "LC_ALL=C", "lpstat", "-h", "/run/cups/cups.sock", "-o", "office-1"]
+    assert calls[0] == ["lpstat", "-h", "/run/cups/cups.sock", "-o", "office-1"]
 
 
 @pytest.mark.parametrize(
@@ -301,7 +302,7 @@ def test_a_printer_state_that_is_not_understood_is_never_ready(out: str) -> None
     with pytest.raises(Rejected) as info:
         conn.run("printer_status", {"queue": "office-1", "expect_ready": True}, timeout=10)
     assert info.value.reason == "unexpected_output" and "\x1b" not in str(info.value)
-    assert calls[0] == ["env", "LC_ALL=C", "lpstat", "-p", "office-1", "-a", "office-1"]
+    assert calls[0] == ["lpstat", "-p", "office-1", "-a", "office-1"]
 
 
 def test_a_truncated_or_noisy_printer_state_is_not_ready() -> None:

@@ -136,6 +136,16 @@ def test_launcher_command_round_trips_through_a_posix_shell_parser(argv: list[st
     assert shlex.split(command) == [*LAUNCHER, *argv]
 
 
+def test_every_command_runs_in_the_c_locale_with_sudo_seeing_the_bare_command() -> None:
+    """``env LC_ALL=C LANG=C`` first: sudo's own messages follow the caller's locale, and sudoers
+    must still match ``systemctl restart -- NAME`` (``sudo env ...`` would need a rule for env)."""
+    argv = make(sudo=True)._manager_argv("restart", "labd")
+    words = shlex.split(shlex.join([*LAUNCHER, *argv]))
+    assert words[:4] == ["exec", "env", "LC_ALL=C", "LANG=C"]
+    assert words[words.index("sudo") :] == ["sudo", "-n", "systemctl", "restart", "--", "labd"]
+    assert words.index("setsid") > 3  # the environment is set before the command's session starts
+
+
 def test_kill_script_takes_the_process_group_as_an_argument() -> None:
     assert '"-$1"' in KILL_SCRIPT and "{{" not in KILL_SCRIPT and "%s" not in KILL_SCRIPT
 
