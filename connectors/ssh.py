@@ -323,9 +323,13 @@ class SshConnector(Connector):
     def _exec(self, argv: list[str], deadline: float, *, max_output: int | None = None) -> ExecResult:
         return self.pool.run(argv, timeout=deadline - time.monotonic(), max_output=max_output)
 
-    def _fail(self, what: str, res: ExecResult) -> ConnectorError:
+    @staticmethod
+    def _why(res: ExecResult) -> str:
         detail = (res.stderr or res.stdout).strip().splitlines()
-        why = detail[-1][:300] if detail else f"exit status {res.exit_status}"
+        return detail[-1][:300] if detail else f"exit status {res.exit_status}"
+
+    def _fail(self, what: str, res: ExecResult) -> ConnectorError:
+        why = self._why(res)
         if "Forbidden" in why or "not authorized" in why.lower() or "permission denied" in why.lower():
             return Rejected(f"ssh: {what} on {self.target_name} was refused: {why}", reason="access_denied")
         return Rejected(f"ssh: {what} on {self.target_name} failed (exit {res.exit_status}): {why}")
@@ -534,13 +538,8 @@ class SshConnector(Connector):
         deadline = time.monotonic() + timeout
         self._service(service)
         res = self._exec(self._manager_argv("restart", service), deadline)
-        if res.exit_status == 4:
-            raise self._unknown_service(service)
         if res.exit_status != 0:
-            error = self._fail(f"restarting service '{service}'", res)
-            if error.reason != "access_denied":  # a restart that failed may have stopped the service first
-                error.outcome_unknown = True
-            raise error
+            raise self._restart_failed(service, res)
         try:
             return self._confirm_restart(service, deadline)
         except ConnectorError as exc:
@@ -548,6 +547,38 @@ class SshConnector(Connector):
             # on is never "nothing was applied" (audit outcome unknown, not failure).
             exc.outcome_unknown = True
             raise
+
+    def _restart_failed(self, service: str, res: ExecResult) -> ConnectorError:
+        """The error for a restart that exited non-zero, by the manager's documented exit codes.
+
+        systemctl(1) uses the LSB exit codes; for a restart it maps the manager's refusal of the
+        job request (``translate_bus_error_to_exit_status``), so nothing was queued or done:
+        3 not applicable/not supported, 4 no permission (access denied, or the unit may be
+        started by dependency only), 5 no such unit, 6 the unit failed to load. LSB init
+        script actions (LSB Core, "Init Script Actions") name 2 invalid arguments, 3
+        unimplemented feature, 4 insufficient privilege, 5 program not installed: an init
+        script says these before acting. Every other status (1 the generic failure, a job that
+        failed, 6 "not configured" and 7 "not running" from a script that may have stopped
+        the service first, signals) may follow a stop: outcome unknown, unless the message is
+        a refusal (``access_denied``: sudo, file permissions) which comes before any action.
+        """
+        what = f"restarting service '{service}'"
+        status = res.exit_status
+        if status == 5:
+            return NotFound(
+                f"ssh: service '{service}' does not exist on {self.target_name} (the service manager said "
+                f"'not installed', exit 5); nothing was restarted"
+            )
+        error = self._fail(what, res)
+        if status == 4 and error.reason != "access_denied":
+            error = Rejected(
+                f"ssh: {what} on {self.target_name} was refused (exit 4, insufficient privilege): {self._why(res)}",
+                reason="access_denied",
+            )
+        nothing_done = (3, 4, 6) if self.config.service_manager == "systemd" else (2, 3, 4)
+        if status not in nothing_done and error.reason != "access_denied":
+            error.outcome_unknown = True  # a restart that failed may have stopped the service first
+        return error
 
     def _confirm_restart(self, service: str, deadline: float) -> dict[str, Any]:
         """After a restart: the service runs now and still ``restart_settle_seconds`` later."""

@@ -17,14 +17,22 @@ ensure_svc_user() {
   cat > "$SVC_LAB/bin/svcctl.new" <<'SVC'
 #!/bin/bash
 # Lab service manager (no systemd here): svcctl status|start|stop|restart NAME
-# LSB exit codes: 0 running/ok, 3 not running, 4 unknown service. Daemons are `sleep` processes
-# renamed fl-lab-NAME, detached with setsid, pid in ~/lab/run/NAME.pid.
+# LSB exit codes (LSB Core, init script actions): status 0 running, 3 not running, 4 status
+# unknown (no such service, as systemctl uses it); start/stop/restart 0 ok, 4 insufficient
+# privilege, 5 not installed (no such service, as systemctl says for a unit that does not exist).
+# Daemons are `sleep` processes renamed fl-lab-NAME, detached with setsid, pid in ~/lab/run/NAME.pid.
 # "hangd" is a service whose restart hangs (for timeout and remote-kill tests); "flakyd" starts
-# and dies a second later (a restart that looks fine when checked at once).
+# and dies a second later (a restart that looks fine when checked at once); "lockedd" refuses
+# start/stop/restart to this user (exit 4) and is never started.
 set -u
 RUN="$(dirname "$0")/../run"
 cmd=${1:-}; name=${2:-}
-case "$name" in labd|printd|hangd|flakyd) ;; *) echo "svcctl: unknown service '$name'" >&2; exit 4 ;; esac
+case "$name" in
+  labd|printd|hangd|flakyd) ;;
+  lockedd) [ "$cmd" = status ] && { echo "stopped"; exit 3; }
+           echo "svcctl: $cmd of '$name' is reserved to its operators" >&2; exit 4 ;;
+  *) echo "svcctl: unknown service '$name'" >&2; [ "$cmd" = status ] && exit 4; exit 5 ;;
+esac
 pf="$RUN/$name.pid"
 alive() {  # a zombie (state Z, waiting for init to reap it) counts as gone
   [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null

@@ -120,7 +120,7 @@ def test_service_status_reports_a_stopped_service(ssh: SshConnector) -> None:
 def test_a_service_unknown_to_the_service_manager_is_not_found(lab_hosts: None) -> None:
     conn = ssh_connector(allowed_services=["ghost"])
     try:
-        with pytest.raises(NotFound, match="unknown to the service manager"):
+        with pytest.raises(NotFound, match="does not exist"):
             conn.run("service_restart", {"service": "ghost"}, timeout=15)
     finally:
         conn.close()
