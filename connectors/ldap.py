@@ -108,7 +108,7 @@ from connectors.ldap_protect import (
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 from connectors.tls_errors import certificate_error, client_context
 
-__all__ = ["LdapConnector", "LdapTarget", "validate_account_name"]
+__all__ = ["LdapConnector", "LdapTarget", "validate_account_name", "validate_upn"]
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORBIDDEN_IN_NAME = re.compile(r"[*()\\\x00-\x1f\x7f]")
@@ -215,6 +215,22 @@ def validate_account_name(user: Any) -> str:
     return user
 
 
+_UPN_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def validate_upn(user: Any) -> str:
+    """Return *user* if it is ``name@domain`` as a person types a sign-in name (UPN) for AD:
+    the name an account name (``validate_account_name``), the domain an ASCII DNS name; the
+    domain comes back in lower case. ``InvalidInput`` (``invalid_account``) otherwise."""
+    if not isinstance(user, str) or user.count("@") != 1 or len(user) > 320:
+        raise InvalidInput("Give an account name.", reason="invalid_account")
+    name, domain = user.split("@")
+    validate_account_name(name)
+    if not domain.isascii() or len(domain) > 253 or not _UPN_DOMAIN.fullmatch(domain.lower()):
+        raise InvalidInput("The account's domain is not a domain name.", reason="invalid_account")
+    return f"{name}@{domain.lower()}"
+
+
 def wire_password(password: str) -> bytes:
     """The exact UTF-8 bytes of *password* as typed, for ldap3 (which SASLpreps a ``str``).
 
@@ -265,6 +281,7 @@ def generate_password(length: int) -> str:
 _STATUS_OUT = frozenset(
     {
         "exists",
+        "account",
         "dn",
         "locked",
         "lock_reason",
@@ -283,6 +300,7 @@ _STATUS_OUT = frozenset(
 )
 _MISSING = {
     "exists": False,
+    "account": "",
     "dn": "",
     "locked": False,
     "lock_reason": "",
@@ -374,7 +392,7 @@ class LdapConnector(Connector):
         "authenticate": ActionSpec(
             name="authenticate",
             inputs=(_USER, InputSpec("password", type="secret", secret=True)),
-            outputs=frozenset({"dn", "display_name", "mail", "groups", "groups_complete", "must_change"}),
+            outputs=frozenset({"account", "dn", "display_name", "mail", "groups", "groups_complete", "must_change"}),
             description="Prove a password by binding as the account (portal sign-in); writes nothing.",
         ),
     }
@@ -397,6 +415,13 @@ class LdapConnector(Connector):
             if config.flavor == "openldap"
             else ActiveDirectory(hints_critical=config.policy_hints == "critical")
         )
+
+    def _account_name(self, user: Any) -> str:
+        """*user* checked as an account name; on Active Directory also a typed sign-in name
+        ``name@domain`` (``validate_upn``), which ``_find`` looks up by ``userPrincipalName``."""
+        if self.config.flavor == "active_directory" and isinstance(user, str) and "@" in user:
+            return validate_upn(user)
+        return validate_account_name(user)
 
     # ---------------------------------------------------------------- connections
 
@@ -713,8 +738,18 @@ class LdapConnector(Connector):
         search, so there ``_resolve`` reads the entry again by DN.
         """
         cfg = self.config
-        flt = f"(&(objectClass={cfg.user_object_class})({cfg.user_attribute}={escape_filter_chars(user)}))"
-        names = self._account_names() if cfg.flavor == "openldap" else [cfg.user_attribute]
+        upn = "@" in user  # only on AD (_account_name): the sign-in name (UPN) a person typed
+        local = user.split("@")[0]
+        which = f"({cfg.user_attribute}={escape_filter_chars(user)})"
+        if upn:
+            # the account whose userPrincipalName is what was typed, or whose sAMAccountName is its
+            # name part (AD's implicit UPN, sAMAccountName@domain); both existing as two accounts
+            # is ambiguous, never one of them
+            which = (
+                f"(|(userPrincipalName={escape_filter_chars(user)})({cfg.user_attribute}={escape_filter_chars(local)}))"
+            )
+        flt = f"(&(objectClass={cfg.user_object_class}){which})"
+        names = self._account_names() if cfg.flavor == "openldap" else [cfg.user_attribute, "userPrincipalName"]
         conn.search(
             cfg.base_dn,
             flt,
@@ -736,9 +771,17 @@ class LdapConnector(Connector):
         if len(entries) > 1 or code == 4:
             raise Rejected("More than one account matches that name.", reason="ambiguous")
         dn = str(entries[0]["dn"])
-        values = entries[0]["attributes"].get(cfg.user_attribute) or []
-        values = values if isinstance(values, list) else [values]
-        if not _under(dn, cfg.base_dn) or user.lower() not in {str(v).lower() for v in values}:
+
+        def held(name: str) -> set[str]:
+            values = entries[0]["attributes"].get(name) or []
+            return {str(v).lower() for v in (values if isinstance(values, list) else [values])}
+
+        if not _under(dn, cfg.base_dn):
+            return None
+        if upn:
+            if user.lower() not in held("userPrincipalName") and local.lower() not in held(cfg.user_attribute):
+                return None
+        elif user.lower() not in held(cfg.user_attribute):
             return None
         return dn, entries[0]
 
@@ -850,6 +893,7 @@ class LdapConnector(Connector):
             ) from exc
         return {
             "exists": True,
+            "account": str(first(attrs, self.config.user_attribute) or ""),
             "dn": dn,
             **state,
             "mail": str(first(attrs, "mail") or ""),
@@ -985,7 +1029,7 @@ class LdapConnector(Connector):
     # ---------------------------------------------------------------- actions
 
     def account_status(self, *, timeout: float, user: str) -> dict[str, Any]:
-        user = validate_account_name(user)
+        user = self._account_name(user)
         with self._session(timeout):
             try:
                 dn, attrs = self._resolve(user, timeout)
@@ -995,7 +1039,7 @@ class LdapConnector(Connector):
                 return self._status(self._service(timeout), dn, attrs)
 
     def unlock_account(self, *, timeout: float, user: str) -> dict[str, Any]:
-        user = validate_account_name(user)
+        user = self._account_name(user)
         with self._session(timeout):
             status = self._target(user, timeout)
             if not status["locked"]:
@@ -1061,7 +1105,7 @@ class LdapConnector(Connector):
         must_change: bool = True,
         mfa_verified: bool = False,
     ) -> dict[str, Any]:
-        user = validate_account_name(user)
+        user = self._account_name(user)
         with self._session(timeout):
             status = self._target(user, timeout)
             if status.get("lock_reason") == "temporary":  # the new password could not be used either
@@ -1138,7 +1182,7 @@ class LdapConnector(Connector):
         new_password: str,
         mfa_verified: bool = False,
     ) -> dict[str, Any]:
-        user = validate_account_name(user)
+        user = self._account_name(user)
         with self._session(timeout):
             status = self._target(user, timeout)
             if status["locked"]:
@@ -1189,7 +1233,7 @@ class LdapConnector(Connector):
     def check_password(
         self, *, timeout: float, user: str, new_password: str, mfa_verified: bool = False
     ) -> dict[str, Any]:
-        user = validate_account_name(user)
+        user = self._account_name(user)
         with self._session(timeout):
             _dn, attrs = self._resolve(user, timeout)
             status = {
@@ -1218,7 +1262,7 @@ class LdapConnector(Connector):
         """
         bad = Rejected("The user name or password is not correct.", reason="invalid_credentials")
         try:
-            user = validate_account_name(user)
+            user = self._account_name(user)
             secret = wire_password(password)
         except InvalidInput:
             raise bad from None
@@ -1251,6 +1295,7 @@ class LdapConnector(Connector):
             display = self._display_name(conn, dn, attrs)
             groups, complete = self._groups_of(conn, dn)
         return {
+            "account": str(first(attrs, self.config.user_attribute) or ""),
             "dn": dn,
             "display_name": display,
             "mail": str(first(attrs, "mail") or ""),

@@ -68,6 +68,14 @@ TEXTS = (
     N_("%(label)s must be one of the directories: %(names)s"),
     N_("%(label)s must be a name, name@domain or DOMAIN\\name (one '@' or one '\\', not both or twice)"),
     N_("%(label)s has a domain but no account name"),
+    N_(
+        "%(label)s: more than one account answers to that sign-in name (one has it as its userPrincipalName, "
+        "another as its account name); give the account name as DOMAIN\\name"
+    ),
+    N_(
+        "%(label)s: the directory could not be asked which account has that sign-in name; try again, or give "
+        "the account name as DOMAIN\\name"
+    ),
     N_("%(label)s: the domain is not one this service desk serves; known: %(known)s"),
     N_("%(label)s: the domain is not one this service desk serves"),
     N_("%(label)s: employees can only act in their own directory"),

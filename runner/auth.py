@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,12 +41,14 @@ from runner.ledger.audit import Actor
 from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
 from runner.ledger.store import first_row, reading, transaction
 from runner.ledger.tables import MAX_ROW_ID
+from runner.runbook import ACCOUNT_PATTERN
 from runner.safetext import free_text
 
 if TYPE_CHECKING:
     from runner.service import Firstline
 
 ROLES = ("employee", "agent", "auditor")
+_ACCOUNT = re.compile(ACCOUNT_PATTERN, re.ASCII)
 SIGNIN_FAILED = "The user name or password is not correct."
 TOKEN_PREFIX = "fl_"  # noqa: S105 - a public prefix, not a secret
 _TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per session
@@ -236,7 +239,8 @@ class AuthService:
         inventory = self.app.inventory
         dirs = inventory.directories
         try:
-            key, name = dirs.of_requester(login)
+            # a UPN typed for an AD directory stays whole: its name part need not be the account name
+            key, name = dirs.of_requester(login, keep_upn=True)
         except ParameterError:
             raise SignInFailed() from None
         if key is None:
@@ -258,6 +262,12 @@ class AuthService:
         groups = [str(g) for g in out.get("groups") or []]
         roles = roles_for(key, groups, self.settings.agent_groups, self.settings.auditor_groups)
         complete = out.get("groups_complete") is True  # absent or anything else: not proven complete
+        if "@" in name:
+            # signed in with a UPN: the person is the account the directory found, recorded by its
+            # account name (as EXAMPLE\name would be), never by the name part typed
+            name = str(out.get("account") or "")
+            if not _ACCOUNT.fullmatch(name):
+                raise SignInFailed()
         name = name.lower()  # account names match without case in both flavours; one spelling per person
         account = directory.principal(name)  # the one canonical form every entry point records
         if not complete:

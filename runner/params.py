@@ -25,6 +25,52 @@ OWN_ACCOUNT_ONLY = "%(label)s: employees can only act on their own account"
 param_label = routing.param_label
 
 
+UPN_AMBIGUOUS = (
+    "%(label)s: more than one account answers to that sign-in name (one has it as its userPrincipalName, "
+    "another as its account name); give the account name as DOMAIN\\name"
+)
+UPN_UNANSWERED = (
+    "%(label)s: the directory could not be asked which account has that sign-in name; try again, or give "
+    "the account name as DOMAIN\\name"
+)
+
+
+def account_of_upn(inventory: Inventory, directory: routing.Directory, upn: str, label: str) -> str:
+    """The account name of the one account a sign-in name (UPN) typed for an Active Directory
+    directory names, read from the directory before anything else uses the name.
+
+    On AD ``first.last@example.test`` is the account whose ``userPrincipalName`` it is — its
+    account name (``sAMAccountName``) may be anything — or the account named ``first.last``
+    (AD's implicit UPN). Passing on ``first.last`` could act on a different account than the
+    one meant, and the checks that compare names (an agent's own account, one run per account
+    at a time, the employee's own account) need the account's one name. So it is looked up
+    here: the account found → its account name; none → the name part (the runbook then reports
+    that no such account exists); two (the UPN of one, the account name of another) →
+    ``ParameterError``, never either of them; the directory not answering → ``ParameterError``.
+    """
+    from connectors.base import ConnectorError, InvalidInput
+    from connectors.registry import registry
+    from runner.secrets import SecretStore
+
+    name = upn.split("@")[0]
+    if not _ACCOUNT.fullmatch(name):
+        return name  # refused as not a valid account name by the caller (_one)
+    target = inventory.target(directory.target)
+    connector = registry()["ldap"](directory.target, target, SecretStore(inventory.base_dir))
+    try:
+        out = connector.run("account_status", {"user": upn}, timeout=15)
+    except InvalidInput:
+        return name
+    except ConnectorError as exc:
+        if exc.reason == "ambiguous":
+            raise ParameterError(UPN_AMBIGUOUS, label=label) from None
+        raise ParameterError(UPN_UNANSWERED, label=label) from None
+    finally:
+        connector.close()
+    account = str(out.get("account") or "")
+    return account if out.get("exists") and _ACCOUNT.fullmatch(account) else name
+
+
 def secret_has_controls(value: str) -> bool:
     """True when *value* holds a control character (Unicode category Cc: NUL, tab, line
     break...), which no secret parameter may hold (a password is typed on one line)."""
@@ -151,7 +197,10 @@ def validate(
         if p.type == "account" and dirs is not None and isinstance(value, str):
             if len(value) > p.max_length:
                 raise ParameterError(TOO_LONG, label=param_label(p.name), max=p.max_length)
-            implied[p.name], value = dirs.split(value, param_label(p.name), show_known=not employee)
+            implied[p.name], value = dirs.split(value, param_label(p.name), show_known=not employee, keep_upn=True)
+            if "@" in value:  # a sign-in name (UPN) typed for an Active Directory directory
+                assert inventory is not None and implied[p.name] is not None
+                value = account_of_upn(inventory, dirs.get(str(implied[p.name])), value, param_label(p.name))
         typed = _one(p, value, inventory)
         if employee and dirs is None and p.type == "account" and typed != requester:
             raise PolicyDenied(OWN_ACCOUNT_ONLY, label=param_label(p.name))

@@ -67,6 +67,7 @@ class Directory:
     target: str
     domains: tuple[str, ...] = ()
     netbios: tuple[str, ...] = ()
+    upn: bool = False  # an Active Directory target: a typed name@domain is a sign-in name (UPN)
 
     def as_param(self) -> dict[str, Any]:
         """The value a ``directory`` parameter holds in templates (``params.directory.target``)."""
@@ -107,7 +108,7 @@ class Directories:
         shown += sorted({n for e in self.entries.values() for n in e.netbios})
         return ", ".join(shown) or "none configured"
 
-    def split(self, raw: str, label: str, *, show_known: bool = True) -> tuple[str | None, str]:
+    def split(self, raw: str, label: str, *, show_known: bool = True, keep_upn: bool = False) -> tuple[str | None, str]:
         """``(directory key or None, bare name)`` of an account as typed.
 
         ``alice`` → ``(None, "alice")``; ``alice@example.org`` → ``("corp", "alice")``;
@@ -115,6 +116,12 @@ class Directories:
         caller applies the account-name rule). Raises ``ParameterError`` for two
         separators, an empty side, or a domain that is malformed or not declared (listing
         the declared ones when *show_known*: for agents, not for employees).
+
+        *keep_upn*: ``name@domain`` typed for an Active Directory directory (``Directory.upn``)
+        stays whole, the domain in lower case (``("ad", "first.last@example.test")``): on AD
+        that is a sign-in name (``userPrincipalName``) whose name part need not be the account
+        name, and the ``ldap`` connector looks it up as such. Only for callers that hand the
+        name to the connector and take the account name it finds (sign-in, self-service).
         """
         ats, slashes = raw.count("@"), raw.count("\\")
         if ats == 0 and slashes == 0:
@@ -132,6 +139,8 @@ class Directories:
             key = self._by_netbios(domain)
         if not name:
             raise ParameterError("%(label)s has a domain but no account name", label=label)
+        if keep_upn and ats and key is not None and self.entries[key].upn:
+            return key, f"{name}@{domain.lower()}"
         if key is None:
             if show_known:
                 raise ParameterError(
@@ -156,13 +165,14 @@ class Directories:
         wanted = name.upper()
         return next((e.key for e in self.entries.values() if wanted in e.netbios), None)
 
-    def of_requester(self, requester: str) -> tuple[str | None, str]:
+    def of_requester(self, requester: str, *, keep_upn: bool = False) -> tuple[str | None, str]:
         """Where an employee's own account lives: ``(directory key, bare name)``.
 
         A qualified requester routes by its domain (``ParameterError`` if undeclared); a
-        bare one belongs to the default directory (None when there is none).
+        bare one belongs to the default directory (None when there is none). *keep_upn*: as
+        for ``split`` (a sign-in name typed at the portal).
         """
-        key, name = self.split(requester, Text("the requester"), show_known=False)
+        key, name = self.split(requester, Text("the requester"), show_known=False, keep_upn=keep_upn)
         return (key if key is not None else self.default), name
 
     def principal(self, raw: str, label: str = "the requester") -> str:
@@ -268,7 +278,9 @@ def parse_directories(raw: Any, targets: Mapping[str, Any], defaults: Mapping[st
             if n in seen_netbios:
                 raise ConfigError(f"{where}.netbios: {n} is already routed to directories.{seen_netbios[n]}")
             seen_netbios[n] = key
-        entries[key] = Directory(key, label.strip(), target, low, up)
+        config = targets[target]
+        upn = getattr(config, "connector", "") == "ldap" and getattr(config, "flavor", "") == "active_directory"
+        entries[key] = Directory(key, label.strip(), target, low, up, upn)
     by_default = [
         e.key for e in entries.values() if defaults.get(getattr(targets[e.target], "connector", "")) == e.target
     ]

@@ -248,14 +248,34 @@ class SelfService:
         if not login or len(login) > 320:
             return None
         try:
-            key, name = self.app.inventory.directories.of_requester(login)
+            # a UPN typed for an AD directory stays whole: its name part need not be the account name
+            key, name = self.app.inventory.directories.of_requester(login, keep_upn=True)
         except ParameterError:
             return None
-        if key is None or not _ACCOUNT.fullmatch(name):
+        if key is None or not _ACCOUNT.fullmatch(name.split("@")[0]):
             return None
         return key, name.lower()
 
+    def _canonical(self, route: tuple[str, str]) -> tuple[str, str]:
+        """A UPN route as the account the directory finds for it (its account name), as the code
+        was keyed when it was sent (``_deliver``); unchanged when there is no such account (no
+        code can then match). ``DirectoryUnavailable`` when the directory cannot be asked."""
+        directory = self.app.inventory.directories.get(route[0])
+        try:
+            with self.app.pool.using("ldap", directory.target) as ldap:
+                status = ldap.run("account_status", {"user": route[1]}, timeout=self.settings.default_step_timeout)
+        except ConnectorError as exc:
+            if exc.reason in ("ambiguous", "not_found", "invalid_account"):
+                return route
+            raise DirectoryUnavailable() from exc
+        canonical = str(status.get("account") or "").lower()
+        if status.get("exists") and _ACCOUNT.fullmatch(canonical):
+            return route[0], canonical
+        return route
+
     def _account_id(self, key: str, name: str) -> str:
+        if "@" in name:  # a UPN as typed (routing keeps it only for AD directories)
+            return name
         directory = self.app.inventory.directories.get(key)
         return f"{name}@{directory.domains[0]}" if directory.domains else name
 
@@ -281,7 +301,9 @@ class SelfService:
             raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
         route = self._route(login)
         raw = login.strip().lower()[:320] if isinstance(login, str) else ""
-        account_key = f"{route[0]}:{route[1]}" if route else f"?:{raw}"
+        # a UPN counts against its name part: implicit UPNs (name@domain) share the account's
+        # budget, and a UPN never adds a budget of its own (at worst two accounts share one)
+        account_key = f"{route[0]}:{route[1].split('@')[0]}" if route else f"?:{raw}"
         pow_id = self.pow.verify(pow_challenge, pow_nonce, client_ip, self._now().timestamp())
         scope = self._throttle(account_key, purpose, client_ip, pow_id)
         actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
@@ -417,6 +439,21 @@ class SelfService:
             self._audit_request(unproven, where, purpose, "not_sent", f"directory_error:{exc.reason or 'unknown'}")
             return
         reason = None
+        if status.get("exists") and "@" in job.username:
+            # requested with a UPN: the code belongs to the account found, keyed by its account
+            # name, so that any spelling of that account redeems it (never the UPN's name part)
+            canonical = str(status.get("account") or "").lower()
+            if _ACCOUNT.fullmatch(canonical):
+                target = f"{job.directory}:{canonical}"
+                actor = Actor(
+                    "unidentified",
+                    (),
+                    on_behalf_of=self._account_id(job.directory, canonical),
+                    client_ip=job.client_ip,
+                    user_agent=job.user_agent,
+                )
+            else:
+                status = {"exists": False}
         if not status.get("exists"):
             reason = "unknown_account"
             actor = Actor("unidentified", (), client_ip=job.client_ip, user_agent=job.user_agent)
@@ -540,6 +577,8 @@ class SelfService:
         actor = Actor("unidentified", (), client_ip=client_ip or None, user_agent=_clip(user_agent))
         if route is None:
             raise CodeInvalid()
+        if "@" in route[1]:
+            route = self._canonical(route)
         target = f"{route[0]}:{route[1]}"
         account = self._account_id(*route)
         actor = Actor(

@@ -1,0 +1,163 @@
+"""Active Directory sign-in names (UPN) whose name part is not the account name, on the lab
+Samba DC: ``first.last@example.test`` for an account whose sAMAccountName is something else.
+
+Routing split every ``name@domain`` into the bare ``name`` and the connector looked that up as
+sAMAccountName: such a UPN answered "No account named first.last was found" (or, worse, found
+the account whose sAMAccountName happens to be ``first.last``, another person). Now a UPN typed
+for an AD directory reaches the connector whole; it finds the account whose userPrincipalName
+it is, or whose sAMAccountName is its name part (AD's implicit UPN), and refuses when those are
+two accounts (``ambiguous``). Sign-in, self-service and runbook parameters (agents' CLI/API)
+then use the account's own name, so every name check sees one spelling per account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from connectors.base import Rejected
+from runner.api import open_app
+from runner.auth import AuthService, SignInFailed
+from runner.errors import ParameterError, PolicyDenied
+from runner.service import Firstline
+from runner.settings import Settings
+from tests.integration.directory.helpers import REPO, Directory
+
+pytestmark = pytest.mark.integration
+
+
+def _alt_inventory(tmp_path: Path) -> Path:
+    """The lab inventory with a second sign-in domain, alt.example, for the AD directory (secret
+    and CA files made absolute)."""
+    raw = yaml.safe_load((REPO / "lab" / "inventory.yaml").read_text())
+
+    def absolute(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"file"}:
+                return {"file": str((REPO / "lab" / value["file"]).resolve())}
+            return {k: absolute(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [absolute(v) for v in value]
+        return value
+
+    raw = absolute(raw)
+    raw["directories"]["ad"]["domains"] = ["example.test", "alt.example"]
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def app(tmp_path: Path, lab_directory: None) -> Iterator[Firstline]:
+    inventory = _alt_inventory(tmp_path)
+    settings = Settings(
+        environment="test",
+        data_dir=tmp_path,
+        inventory=inventory,
+        runbooks_dir=REPO / "runbooks",
+        signin_min_seconds=0,
+    )
+    fl = open_app(settings)
+    yield fl
+    fl.close()
+
+
+def _person(ad: Directory) -> tuple[str, str, str]:
+    """(sAMAccountName, UPN with another name part, password)."""
+    tag = secrets.token_hex(3)
+    upn = f"first.last.{tag}@example.test"
+    user, pw = ad.create_user(userPrincipalName=upn)
+    return user, upn, pw
+
+
+def _clash(ad: Directory) -> tuple[str, str]:
+    """Two accounts one typed name could mean: (``name@alt.example``, the account named ``name``).
+
+    Samba refuses a UPN that equals another account's implicit one (sAMAccountName@realm), but
+    not under another UPN suffix (Windows allows more): one account is named ``x``, another
+    has the UPN ``x@alt.example``."""
+    named, _pw = ad.create_user()
+    holder, _pw2 = ad.create_user(userPrincipalName=f"{named}@alt.example")
+    assert holder != named
+    return f"{named}@alt.example", named
+
+
+def test_the_connector_finds_an_account_by_its_upn(ad: Directory) -> None:
+    user, upn, pw = _person(ad)
+    for spelling in (upn, upn.upper().replace("@EXAMPLE.TEST", "@Example.Test")):
+        status = ad.conn.run("account_status", {"user": spelling}, timeout=10)
+        assert (status["exists"], status["account"].lower()) == (True, user.lower()), spelling
+    assert ad.conn.run("account_status", {"user": upn.split("@")[0]}, timeout=10)["exists"] is False
+    signed = ad.conn.run("authenticate", {"user": upn, "password": pw}, timeout=10)
+    assert signed["account"].lower() == user.lower()
+    # the implicit UPN (account name @ domain) still finds the account by its account name
+    assert ad.conn.run("account_status", {"user": f"{user}@example.test"}, timeout=10)["account"] == user
+
+
+def test_a_upn_that_two_accounts_answer_to_is_refused(ad: Directory) -> None:
+    typed, named = _clash(ad)
+    for action, inputs in (
+        ("account_status", {"user": typed}),
+        ("unlock_account", {"user": typed}),
+        ("reset_password", {"user": typed}),
+    ):
+        with pytest.raises(Rejected) as err:
+            ad.conn.run(action, inputs, timeout=15)
+        assert err.value.reason == "ambiguous", action
+    assert ad.conn.run("account_status", {"user": named}, timeout=10)["account"] == named  # EXAMPLE\name
+
+
+def test_sign_in_with_a_upn_is_the_account_by_its_name(app: Firstline, ad: Directory) -> None:
+    user, upn, pw = _person(ad)
+    principal, _token = AuthService(app).sign_in(upn, pw, client_ip="192.0.2.61", user_agent="pytest")
+    assert (principal.directory, principal.username, principal.account) == ("ad", user, f"{user}@example.test")
+    same, _token = AuthService(app).sign_in(f"EXAMPLE\\{user}", pw, client_ip="192.0.2.61", user_agent="pytest")
+    assert same.account == principal.account
+
+
+def test_runbook_parameters_name_the_account_the_upn_belongs_to(app: Firstline, ad: Directory) -> None:
+    user, upn, _pw = _person(ad)
+    outcome = app.run("account-status", {"user": upn}, requester="agent@example.org", roles={"agent"})
+    assert outcome.state == "resolved", outcome
+    assert f"Account {user} in " in str(outcome.resolution_note), outcome.resolution_note
+    assert app.ticket(outcome.ticket_number)["directory"] == "ad"
+
+
+def test_an_agent_cannot_reach_their_own_account_through_its_upn(app: Firstline, ad: Directory) -> None:
+    user, upn, _pw = _person(ad)
+    with pytest.raises(PolicyDenied):
+        app.run(
+            "password-reset",
+            {"user": upn},
+            requester=f"{user}@example.test",
+            actor_id=f"{user}@example.test",
+            roles={"agent"},
+            proof=None,
+        )
+    before = ad.state_attrs(user)
+    assert ad.state_attrs(user) == before
+
+
+def test_routing_keeps_a_upn_only_for_active_directory(app: Firstline) -> None:
+    dirs = app.inventory.directories
+    assert dirs.split("First.Last@Example.Test", "user", keep_upn=True) == ("ad", "First.Last@example.test")
+    assert dirs.split("First.Last@Example.Test", "user") == ("ad", "First.Last")
+    assert dirs.split("alice@example.org", "user", keep_upn=True) == ("corp", "alice")
+    assert dirs.split("EXAMPLE\\bob", "user", keep_upn=True) == ("ad", "bob")
+
+
+def test_a_upn_two_accounts_answer_to_is_refused_before_any_ticket(app: Firstline, ad: Directory) -> None:
+    typed, named = _clash(ad)
+    for runbook in ("account-status", "account-unlock"):
+        with pytest.raises(ParameterError):
+            app.run(runbook, {"user": typed}, requester="agent@example.org", roles={"agent"})
+    assert app.list_tickets() == []
+    with pytest.raises(SignInFailed):
+        AuthService(app).sign_in(typed, "whatever-it-is-1", client_ip="192.0.2.62", user_agent="pytest")
+    outcome = app.run("account-status", {"user": f"EXAMPLE\\{named}"}, requester="agent@example.org", roles={"agent"})
+    assert f"Account {named} in " in str(outcome.resolution_note)
