@@ -173,6 +173,15 @@ def parse_lpstat_printer(queue: str, text: str) -> dict[str, Any]:
     }
 
 
+# sudo's refusals (sudo 1.9, English: commands run under LC_ALL=C, see connectors.ssh_exec); it
+# exits 1 and ran nothing. "-n": no password prompt, so a rule that needs one is refused too.
+_SUDO_REFUSAL = re.compile(
+    r"^sudo: (?:a password is required|a terminal is required|sorry, you must have a tty)"
+    r"|^Sorry, user \S+ (?:may not run sudo|is not allowed to execute)"
+    r"|is not in the sudoers file"
+)
+
+
 def _printable(text: str, limit: int = 120) -> str:
     """Remote text as it may appear in a message: printable characters only, short."""
     clean = "".join(c if c.isprintable() else "?" for c in text)
@@ -330,7 +339,13 @@ class SshConnector(Connector):
 
     def _fail(self, what: str, res: ExecResult) -> ConnectorError:
         why = self._why(res)
-        if "Forbidden" in why or "not authorized" in why.lower() or "permission denied" in why.lower():
+        refused_by_sudo = self.config.sudo and _SUDO_REFUSAL.search(why) is not None
+        if (
+            "Forbidden" in why
+            or "not authorized" in why.lower()
+            or "permission denied" in why.lower()
+            or refused_by_sudo
+        ):
             return Rejected(f"ssh: {what} on {self.target_name} was refused: {why}", reason="access_denied")
         return Rejected(f"ssh: {what} on {self.target_name} failed (exit {res.exit_status}): {why}")
 

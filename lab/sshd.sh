@@ -59,7 +59,7 @@ CONF
 }
 
 start() {
-  ensure_apt openssh-server
+  ensure_apt openssh-server sudo   # sudo: the connector's `sudo: true` meets a real sudo (no rule for the user)
   mkdir -p "$B"
   provision
   if healthy; then

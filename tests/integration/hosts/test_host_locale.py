@@ -123,3 +123,16 @@ def test_a_refused_restart_is_a_plain_failure_on_a_german_host(german_host: Germ
     assert info.value.reason == "access_denied", info.value
     assert info.value.outcome_unknown is False
     assert "Permission denied" in str(info.value)
+
+
+def test_sudo_answers_in_english_on_a_german_host(german_host: GermanHost) -> None:
+    """sudo's own messages follow the caller's locale: ``env LC_ALL=C`` stands before ``sudo -n``
+    (the lab's real sudo, no rule for the user; German: "Ein Passwort ist notwendig")."""
+    conn = german_host.connector(sudo=True)
+    try:
+        with pytest.raises(Rejected) as info:
+            conn.run("service_restart", {"service": "labd"}, timeout=20)
+    finally:
+        conn.close()
+    assert (info.value.reason, info.value.outcome_unknown) == ("access_denied", False), info.value
+    assert "sudo: a password is required" in str(info.value)

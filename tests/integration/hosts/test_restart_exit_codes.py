@@ -40,3 +40,19 @@ def test_restart_refused_by_the_manager_is_access_denied(lab_hosts: None) -> Non
     assert (info.value.reason, info.value.outcome_unknown) == ("access_denied", False), info.value
     assert "reserved to its operators" in str(info.value)
     assert status["running"] is False and service_pid("lockedd") is None
+
+
+def test_restart_that_sudo_refuses_is_access_denied(lab_hosts: None) -> None:
+    """The lab's real sudo (lab/sshd.sh installs it; no sudoers rule for the user): with ``sudo -n``
+    it refuses with "sudo: a password is required", exit 1, and runs nothing - before, exit 1 with
+    that message was a restart that may have stopped the service (outcome unknown)."""
+    before = service_pid("labd")
+    conn = ssh_connector(sudo=True)
+    try:
+        with pytest.raises(ConnectorError) as info:
+            conn.run("service_restart", {"service": "labd"}, timeout=20)
+    finally:
+        conn.close()
+    assert (info.value.reason, info.value.outcome_unknown) == ("access_denied", False), info.value
+    assert "sudo: a password is required" in str(info.value)
+    assert service_pid("labd") == before

@@ -107,3 +107,21 @@ def test_lsb_script_restart_exit_status(status: int, reason: str, unknown: bool)
 def test_a_refusal_in_the_text_stays_access_denied_whatever_the_status() -> None:
     error = restart(failed(1, "/opt/svcctl: line 3: /run/labd.pid: Permission denied"), **SCRIPT)
     assert (error.reason, error.outcome_unknown) == ("access_denied", False)
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "sudo: a password is required",
+        "sudo: a terminal is required to read the password; either use the -S option to read from standard "
+        "input or configure an askpass helper",
+        "Sorry, user svc-firstline is not allowed to execute '/usr/bin/systemctl restart -- labd' as root on app-01.",
+        "Sorry, user svc-firstline may not run sudo on app-01.",
+        "svc-firstline is not in the sudoers file.",
+    ],
+)
+def test_sudo_refusals_are_access_denied_and_changed_nothing(stderr: str) -> None:
+    error = restart(failed(1, stderr), sudo=True)
+    assert (error.reason, error.outcome_unknown) == ("access_denied", False), error
+    # without sudo configured, such a line is the service's own output: not read as sudo's
+    assert restart(failed(1, stderr)).outcome_unknown is True
