@@ -620,7 +620,12 @@ class SshConnector(Connector):
         """The allow-listed path must still be a real directory, not a symlink elsewhere."""
         res = self._exec(["realpath", "-e", "--", path], deadline)
         if res.exit_status != 0:
-            raise NotFound(f"ssh: cleanup path '{path}' does not exist on {self.target_name}")
+            # Only a missing path is "does not exist"; a path the service user may not reach
+            # ("Permission denied": access_denied) or one that crosses a file ("Not a directory")
+            # is reported with realpath's own (C-locale) words.
+            if "No such file or directory" in res.stderr:
+                raise NotFound(f"ssh: cleanup path '{path}' does not exist on {self.target_name}")
+            raise self._fail(f"checking cleanup path '{path}'", res)
         if res.stdout.strip() != path:
             raise Rejected(
                 f"ssh: cleanup path '{path}' on {self.target_name} resolves to another place "

@@ -136,3 +136,14 @@ def test_sudo_answers_in_english_on_a_german_host(german_host: GermanHost) -> No
         conn.close()
     assert (info.value.reason, info.value.outcome_unknown) == ("access_denied", False), info.value
     assert "sudo: a password is required" in str(info.value)
+
+
+def test_a_missing_cleanup_path_is_not_found_on_a_german_host(german_host: GermanHost) -> None:
+    """disk_cleanup reads realpath's "No such file or directory" (German: "... nicht gefunden")."""
+    missing = str(SVC_LAB / "cache" / f"gone-{uuid.uuid4().hex[:8]}")
+    conn = german_host.connector(cleanup_paths=[missing])
+    try:
+        with pytest.raises(NotFound):
+            conn.run("disk_cleanup", {"path": missing}, timeout=20)
+    finally:
+        conn.close()
