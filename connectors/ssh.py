@@ -526,6 +526,8 @@ class SshConnector(Connector):
                 "running": active == "active",
                 "state": f"{active}/{props.get('SubState', '?')}",
             }
+        if self._unrecognized(service, res):
+            raise self._unknown_service(service)
         # LSB init-script exit codes: 0 running, 1-3 not running, 4 unknown.
         if res.exit_status == 0:
             return {"service": service, "running": True, "state": "running"}
@@ -534,6 +536,18 @@ class SshConnector(Connector):
         if res.exit_status == 4:
             raise self._unknown_service(service)
         raise self._fail(f"reading the state of service '{service}'", res)
+
+    def _unrecognized(self, service: str, res: ExecResult) -> bool:
+        """Debian's ``service`` (init-system-helpers) without systemd, for a name with no init
+        script: "NAME: unrecognized service" on stderr and exit 1 - which the LSB codes read
+        as "not running" (status) or a restart that may have stopped it."""
+        lines = res.stderr.strip().splitlines()
+        return (
+            self.config.service_manager == "sysv"
+            and res.exit_status == 1
+            and bool(lines)
+            and lines[-1].strip() == f"{service}: unrecognized service"
+        )
 
     def _unknown_service(self, service: str) -> NotFound:
         return NotFound(f"ssh: service '{service}' is unknown to the service manager on {self.target_name}")
@@ -579,6 +593,8 @@ class SshConnector(Connector):
         """
         what = f"restarting service '{service}'"
         status = res.exit_status
+        if self._unrecognized(service, res):
+            return self._unknown_service(service)
         if status == 5:
             return NotFound(
                 f"ssh: service '{service}' does not exist on {self.target_name} (the service manager said "

@@ -125,3 +125,20 @@ def test_sudo_refusals_are_access_denied_and_changed_nothing(stderr: str) -> Non
     assert (error.reason, error.outcome_unknown) == ("access_denied", False), error
     # without sudo configured, such a line is the service's own output: not read as sudo's
     assert restart(failed(1, stderr)).outcome_unknown is True
+
+
+def test_sysv_unrecognized_service_is_not_found_not_stopped() -> None:
+    """Debian's ``service`` (init-system-helpers) without systemd, for a name with no init script,
+    as seen on the lab machine: stderr "ghost: unrecognized service", exit 1. It was read as
+    "stopped" (status) and as a restart that may have stopped the service (outcome unknown).
+    (On the lab sshd itself ``service`` is not found: /usr/sbin is not on the user's PATH.)"""
+    answer = failed(1, "labd: unrecognized service\n")
+    error = restart(answer, service_manager="sysv")
+    assert isinstance(error, NotFound) and error.outcome_unknown is False
+    conn = SshConnector("app-01", SshTargetConfig.model_validate({**CFG, "service_manager": "sysv"}), lambda ref: "")
+    conn.pool.run = lambda argv, **kw: answer  # type: ignore[method-assign,assignment]
+    with pytest.raises(NotFound):
+        conn.run("service_status", {"service": "labd"}, timeout=10)
+    # an init script's own exit 1 for status is still "not running"
+    conn.pool.run = lambda argv, **kw: failed(1, "labd is dead but its pid file exists")  # type: ignore[method-assign,assignment]
+    assert conn.run("service_status", {"service": "labd"}, timeout=10)["running"] is False
