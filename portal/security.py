@@ -227,6 +227,15 @@ def _clip(text: str | None, limit: int = 256) -> str | None:
     return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
 
 
+HEAD_STATE = "head"  # request.state: the client asked HEAD (the app sees GET)
+
+
+def is_head(request: Request) -> bool:
+    """Whether *request* came as HEAD (the middleware hands the routes GET): its answer has
+    no body, so nothing that is given out only once may be spent on it."""
+    return bool(getattr(request.state, HEAD_STATE, False))
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -264,6 +273,9 @@ class SecurityMiddleware:
         head = scope.get("method") == "HEAD"
         # The routes take GET (FastAPI adds no HEAD): the app sees GET, the server keeps its own
         # scope (HEAD), so it frames the answer as one to HEAD; the body is dropped here too.
+        # A route that hands something out once (the agent's temporary password) asks
+        # ``is_head`` and keeps it: an answer without a body must not spend it.
+        state[HEAD_STATE] = head
         app_scope = {**scope, "method": "GET"} if head else scope
 
         async def send_wrapper(message: Message) -> None:

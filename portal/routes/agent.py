@@ -27,6 +27,7 @@ from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_co
 from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import render
 from portal.routes.fixes import session_key
+from portal.security import is_head
 from runner import agent
 from runner.auth import Principal
 from runner.errors import ParameterError, PolicyDenied
@@ -210,6 +211,9 @@ def ticket_page(
 ) -> Response:
     """A ticket as an agent sees it; with ``once``, the fix's temporary password (one time)."""
     detail = agent.ticket_detail(ctx.firstline, user, number)
+    # HEAD (a link checker, a prefetch) gets no body: the password stays for the GET that shows it
+    if once and is_head(request):
+        return render(request, "agent/ticket.html", {"t": detail, "secret": None, "once_gone": False})
     secret = oneshot.take(once, _owner(user), detail["number"]) if once else None
     return render(
         request,

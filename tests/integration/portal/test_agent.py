@@ -147,6 +147,28 @@ def test_reset_shows_the_temporary_password_once_and_it_must_be_changed(
     assert note == REASON
 
 
+def test_a_head_request_does_not_take_the_temporary_password(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any
+) -> None:
+    """HEAD is answered like GET without a body (05afb1d): a HEAD of the page that shows the
+    password once (a link checker, ``curl -I``, a browser's prefetch) must not spend it, or
+    the password is gone unseen."""
+    user, _old = ldap_users.create_user()
+    r = agent.post(
+        "/agent/fixes/password-reset",
+        data={"csrf_token": agent.csrf, "reason": REASON, "user": user, "directory": "corp"},
+    )
+    assert r.status_code == 303, r.text[:500]
+    location = r.headers["location"]
+    probe = agent.head(location)
+    assert probe.status_code == 200 and probe.content == b""
+    shown = agent.get(location)
+    found = re.search(r'id="temporary-password" type="text" readonly value="([^"]+)"', shown.text)
+    assert found, shown.text[:2000]
+    assert ldap_users.bind_ok(user, html.unescape(found.group(1)))
+    assert "shown once" in agent.get(location).text  # and still only once
+
+
 def test_api_reset_answers_the_password_once(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
     user, _ = ldap_users.create_user()
     r = _api(agent, "password-reset", {"reason": REASON, "user": user, "directory": "corp"})
