@@ -52,6 +52,7 @@ from runner.ledger.audit import Actor, Held
 from runner.ledger.store import reading, transaction
 from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger
+from runner.params import account_of_upn
 from runner.queries import DEFAULT_LIMIT, TicketFilter, _limit, _ticket_row, page_tickets
 from runner.routing import Directory
 from runner.runbook import ACCOUNT_PATTERN
@@ -393,11 +394,19 @@ def _prepare_fix(
         if dirs.entries:
             # The ticket and the audit name this person as the one served: it must be a real
             # account in a directory this agent may act on (looked up and audited as any look-up).
-            key, name = dirs.split(raw, "On behalf of")
+            key, name = dirs.split(raw, "On behalf of", keep_upn=True)
+            key = key if key is not None else dirs.default
+            if "@" in name:
+                # A sign-in name (UPN) typed for an Active Directory directory: the person is the
+                # account it belongs to, whose account name may be anything (its name part may
+                # even be another person's account name); two accounts answering is refused.
+                d = directory_in_scope(app, who, key)
+                name = account_of_upn(app.inventory, d, name, "On behalf of")
+                requester = d.principal(name)
             view, _read = _lookup(
                 app,
                 who,
-                key if key is not None else dirs.default,
+                key,
                 name,
                 client_ip=client_ip,
                 user_agent=user_agent,

@@ -21,14 +21,16 @@ import pytest
 import yaml
 
 from connectors.base import Rejected
+from runner.agent import flush_held, prepare_fix
 from runner.api import open_app
-from runner.auth import AuthService, SignInFailed
+from runner.auth import AuthService, Principal, SignInFailed
 from runner.errors import ParameterError, PolicyDenied
 from runner.service import Firstline
 from runner.settings import Settings
 from tests.integration.directory.helpers import REPO, Directory
 
 pytestmark = pytest.mark.integration
+REASON = "Caller verified by phone, ticket INC-42"
 
 
 def _alt_inventory(tmp_path: Path) -> Path:
@@ -161,3 +163,31 @@ def test_a_upn_two_accounts_answer_to_is_refused_before_any_ticket(app: Firstlin
         AuthService(app).sign_in(typed, "whatever-it-is-1", client_ip="192.0.2.62", user_agent="pytest")
     outcome = app.run("account-status", {"user": f"EXAMPLE\\{named}"}, requester="agent@example.org", roles={"agent"})
     assert f"Account {named} in " in str(outcome.resolution_note)
+
+
+_CLIENT: dict[str, Any] = {"client_ip": "192.0.2.63", "user_agent": "pytest"}
+
+
+def _agent_of_ad() -> Principal:
+    return Principal("desk.agent@example.test", "ad", "desk.agent", "", "Desk Agent", frozenset({"agent"}))
+
+
+def test_a_host_fix_on_behalf_of_a_upn_names_the_account_it_belongs_to(app: Firstline, ad: Directory) -> None:
+    """An agent's "on behalf of" typed as a sign-in name is the person whose UPN it is: the
+    ticket names that account (it was looked up as the bare name part, "no account", or
+    another person named like it)."""
+    user, upn, _pw = _person(ad)
+    fix = prepare_fix(
+        app, _agent_of_ad(), "printer-queue-clear", {"choice": "office-1", "on_behalf_of": upn}, REASON, **_CLIENT
+    )
+    assert fix.requester == f"{user.lower()}@example.test"
+    if fix.held is not None:
+        flush_held(app, fix.held)
+
+
+def test_a_host_fix_on_behalf_of_a_upn_two_accounts_answer_to_is_refused(app: Firstline, ad: Directory) -> None:
+    typed, _named = _clash(ad)
+    with pytest.raises(ParameterError):  # never the account named like the UPN's name part
+        prepare_fix(
+            app, _agent_of_ad(), "printer-queue-clear", {"choice": "office-1", "on_behalf_of": typed}, REASON, **_CLIENT
+        )
