@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from portal import i18n, oneshot, runs
 from portal.api.agent import unused_fields_problem
@@ -33,6 +34,7 @@ from runner.auth import Principal
 from runner.errors import ParameterError, PolicyDenied
 from runner.formonce import FormOnce
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
+from runner.runs import RunOutcome
 
 router = APIRouter(tags=["agent pages"])
 Agent = Annotated[Principal, Depends(allow("agent"))]
@@ -127,36 +129,18 @@ async def run_fix(
         raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
     token, key, once = (str(tokens[0]) if tokens else None), session_key(user), FormOnce(ctx.firstline.engine)
     if token is not None:
-        first = once.claim(key, token)
+        first = await run_in_threadpool(once.claim, key, token)
         if first is not None:
             return RedirectResponse(f"/agent/tickets/{first}", status_code=303)
     try:
-        fix = agent.prepare_fix(
-            ctx.firstline,
-            user,
-            runbook,
-            values,
-            submitted.get("reason", ""),
-            client_ip=client.address,
-            user_agent=client.user_agent,
-        )
-        outcome = runs.run(
-            ctx,
-            fix.runbook,
-            fix.params,
-            user=user,
-            client=client,
-            requester=fix.requester,
-            channel="portal",
-            work_note=fix.work_note,
-            reads=fix.reads,
-            held=fix.held,
-        )
+        # the look-up and the run block (directory, hosts, the wait for the outcome): in a
+        # worker thread, never on the event loop, which serves every other request meanwhile
+        outcome = await run_in_threadpool(_fix_and_run, ctx, user, client, runbook, values, submitted.get("reason", ""))
         if token is not None:
-            once.done(key, token, outcome.ticket_number)
+            await run_in_threadpool(once.done, key, token, outcome.ticket_number)
     except BaseException as exc:
         if token is not None:
-            once.release(key, token)  # refused before a ticket: the corrected form may be sent again
+            await run_in_threadpool(once.release, key, token)  # refused before a ticket: may be sent again
         if not isinstance(exc, ParameterError | PolicyDenied):
             raise
         return _refused(request, user, ctx, client, runbook, submitted, exc)
@@ -165,6 +149,27 @@ async def run_fix(
     if secret is not None:
         target += "?once=" + oneshot.put(_owner(user), outcome.ticket_number, secret)
     return RedirectResponse(target, status_code=303)
+
+
+def _fix_and_run(
+    ctx: PortalContext, user: Principal, client: ClientInfo, runbook: str, values: dict[str, str], reason: str
+) -> RunOutcome:
+    """``prepare_fix`` then ``runs.run`` (blocking: the caller runs it in a worker thread)."""
+    fix = agent.prepare_fix(
+        ctx.firstline, user, runbook, values, reason, client_ip=client.address, user_agent=client.user_agent
+    )
+    return runs.run(
+        ctx,
+        fix.runbook,
+        fix.params,
+        user=user,
+        client=client,
+        requester=fix.requester,
+        channel="portal",
+        work_note=fix.work_note,
+        reads=fix.reads,
+        held=fix.held,
+    )
 
 
 def _refused(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -167,6 +169,33 @@ def test_a_head_request_does_not_take_the_temporary_password(
     assert found, shown.text[:2000]
     assert ldap_users.bind_ok(user, html.unescape(found.group(1)))
     assert "shown once" in agent.get(location).text  # and still only once
+
+
+def test_other_requests_are_answered_while_an_agent_fix_runs(portal: PortalServer, agent: SignedIn) -> None:
+    """The desk's fix form waits for the run; it must wait off the event loop. It ran the look-up
+    and the run on it, so every other request to the process stalled until the fix was done (a
+    restart with its settle check: about 2 s)."""
+    other = portal.client()
+    finished: list[float] = []
+
+    def fix() -> None:
+        r = agent.post(
+            "/agent/fixes/service-restart",
+            data={"csrf_token": agent.csrf, "reason": REASON, "choice": "lab-daemon"},
+        )
+        finished.append(time.monotonic())
+        assert r.status_code == 303, r.text[:500]
+
+    runner = threading.Thread(target=fix)
+    runner.start()
+    time.sleep(0.3)
+    asked = time.monotonic()
+    answered = other.get("/signin")
+    got = time.monotonic()
+    runner.join()
+    other.close()
+    assert answered.status_code == 200
+    assert finished and got < finished[0] - 0.3, (got - asked, finished[0] - asked)
 
 
 def test_api_reset_answers_the_password_once(portal: PortalServer, agent: SignedIn, ldap_users: Any) -> None:
