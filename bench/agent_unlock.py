@@ -48,7 +48,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -60,9 +59,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from overhead import ADMIN_GROUP, PEOPLE, SECRETS, connect, stats  # noqa: E402
+from overhead import ADMIN_GROUP, PEOPLE, SECRETS, connect, raw_same_unlock, stats  # noqa: E402
 
-from connectors.ldap_controls import matched_values  # noqa: E402
 from tests.integration.conftest import start_lab  # noqa: E402
 from tests.portal_support import PortalServer, sign_in  # noqa: E402
 
@@ -79,67 +77,6 @@ def raw_unlock(svc: Connection, u: str) -> None:
     svc.search(ADMIN_GROUP, f"(|(member={member})(uniqueMember={member}))", BASE, attributes=["cn"])
     assert svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [])]}), svc.result
     svc.search(dn, "(objectClass=*)", BASE, attributes=["pwdAccountLockedTime"])
-    assert not svc.response[0]["attributes"]["pwdAccountLockedTime"]
-
-
-# What the connector asks for (connectors/ldap.py, ldap_flavors.py, ldap_protect.py; seen by
-# logging ldap3 during a portal unlock on 2026-12-01).
-READ = [
-    "uid",
-    "mail",
-    "givenName",
-    "sn",
-    "pwdAccountLockedTime",
-    "pwdReset",
-    "pwdStartTime",
-    "pwdEndTime",
-    "pwdPolicySubentry",
-    "pwdChangedTime",
-    "pwdGraceUseTime",
-    "pwdAccountTmpLockoutEnd",
-]
-BASE_DN = "dc=example,dc=org"
-
-
-def raw_same(svc: Connection, u: str) -> None:
-    """The API unlock's 6 LDAP requests, as raw ldap3 calls (see the module docstring)."""
-
-    def find() -> tuple[str, dict[str, object]]:
-        svc.search(
-            PEOPLE,
-            f"(&(objectClass=person)(uid={escape_filter_chars(u)}))",
-            SUBTREE,
-            attributes=[*READ, "entryUUID"],
-            size_limit=2,
-            dereference_aliases="NEVER",
-        )
-        (entry,) = svc.response
-        return entry["dn"], entry["attributes"]
-
-    def admin_groups(dn: str) -> None:
-        d = escape_filter_chars(dn)
-        kinds = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
-        member = f"(|(member={d})(uniqueMember={d})(uniqueMember~={d}))"
-        svc.search(
-            BASE_DN,
-            f"(|(&{kinds}{member})(entryDN={ADMIN_GROUP}))",
-            SUBTREE,
-            attributes=["member", "uniqueMember", "objectClass"],
-            dereference_aliases="NEVER",
-            controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames")])],
-        )
-        groups = [e for e in svc.response if e["type"] == "searchResEntry"]
-        assert len(groups) == 1 and not groups[0]["attributes"]["member"], "the admin group only, without the user"
-
-    dn, _ = find()  # the agent desk's look-up
-    admin_groups(dn)
-    dn, attrs = find()  # the unlock's fresh checks
-    admin_groups(dn)
-    locked = attrs["pwdAccountLockedTime"]
-    value = locked[0] if isinstance(locked, list) else locked
-    stamp = value.strftime("%Y%m%d%H%M%SZ") if isinstance(value, datetime) else str(value)
-    assert svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [stamp])]}), svc.result
-    svc.search(dn, "(objectClass=*)", BASE, attributes=READ, dereference_aliases="NEVER")
     assert not svc.response[0]["attributes"]["pwdAccountLockedTime"]
 
 
@@ -188,7 +125,7 @@ def main() -> None:
                     smtp.send_message(msg)
 
             def same(u: str) -> None:
-                raw_same(svc, u)
+                raw_same_unlock(svc, u)
                 mail(u)
 
             def simple(u: str) -> None:

@@ -75,7 +75,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +88,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from overhead import ADMIN_GROUP, PEOPLE, SECRETS, connect  # noqa: E402
+from overhead import ADMIN_GROUP, PEOPLE, SECRETS, connect, raw_same_unlock, same_checked  # noqa: E402
 
 from connectors.ldap import generate_password  # noqa: E402
-from connectors.ldap_controls import matched_values  # noqa: E402
 from tests.integration.conftest import start_lab  # noqa: E402
 from tests.portal_support import AGENT_GROUP, AUDITOR_GROUP, PortalServer, free_port, sign_in  # noqa: E402
 
@@ -372,81 +370,8 @@ def raw_reset(svc: Connection, user: str) -> str:
     return "resolved"
 
 
-# What the connector asks for (connectors/ldap.py, ldap_flavors.py, ldap_protect.py; seen by
-# logging ldap3 during portal unlocks and resets on 2026-12-01).
-READ = [
-    "uid",
-    "mail",
-    "givenName",
-    "sn",
-    "pwdAccountLockedTime",
-    "pwdReset",
-    "pwdStartTime",
-    "pwdEndTime",
-    "pwdPolicySubentry",
-    "pwdChangedTime",
-    "pwdGraceUseTime",
-    "pwdAccountTmpLockoutEnd",
-]
-BASE_DN = "dc=example,dc=org"
-
-
-def _same_find(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
-    svc.search(
-        PEOPLE,
-        f"(&(objectClass=person)(uid={escape_filter_chars(user)}))",
-        SUBTREE,
-        attributes=[*READ, "entryUUID"],
-        size_limit=2,
-        dereference_aliases="NEVER",
-    )
-    (entry,) = svc.response
-    return entry["dn"], entry["attributes"]
-
-
-def _same_admin_groups(svc: Connection, dn: str) -> None:
-    d = escape_filter_chars(dn)
-    kinds = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
-    member = f"(|(member={d})(uniqueMember={d})(uniqueMember~={d}))"
-    svc.search(
-        BASE_DN,
-        f"(|(&{kinds}{member})(entryDN={ADMIN_GROUP}))",
-        SUBTREE,
-        attributes=["member", "uniqueMember", "objectClass"],
-        dereference_aliases="NEVER",
-        controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames")])],
-    )
-    groups = [e for e in svc.response if e["type"] == "searchResEntry"]
-    if len(groups) != 1 or groups[0]["attributes"]["member"]:
-        raise RuntimeError(f"{dn}: privileged, or the admin group is missing")
-
-
-def _same_checked(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
-    """The agent's look-up, then the action's own fresh checks (4 requests)."""
-    dn, _ = _same_find(svc, user)
-    _same_admin_groups(svc, dn)
-    dn, attrs = _same_find(svc, user)
-    _same_admin_groups(svc, dn)
-    return dn, attrs
-
-
-def raw_same_unlock(svc: Connection, user: str) -> str:
-    dn, attrs = _same_checked(svc, user)
-    locked = attrs["pwdAccountLockedTime"]
-    if not locked:
-        raise RuntimeError(f"{user} is not locked")
-    value = locked[0] if isinstance(locked, list) else locked
-    stamp = value.strftime("%Y%m%d%H%M%SZ") if isinstance(value, datetime) else str(value)
-    if not svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [stamp])]}):
-        raise RuntimeError(f"unlock of {user}: {svc.result}")
-    svc.search(dn, "(objectClass=*)", BASE, attributes=READ, dereference_aliases="NEVER")
-    if svc.response[0]["attributes"]["pwdAccountLockedTime"]:
-        raise RuntimeError(f"{user} still locked")
-    return "resolved"
-
-
 def raw_same_reset(svc: Connection, user: str) -> str:
-    dn, _attrs = _same_checked(svc, user)
+    dn, _attrs = same_checked(svc, user)
     password = generate_password(20)
     if svc.extend.standard.modify_password(user=dn, new_password=password.encode()) is not True:
         raise RuntimeError(f"reset of {user}: {svc.result}")

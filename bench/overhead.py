@@ -31,7 +31,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, SUBTREE, Connection, Server, Tls
 from ldap3.utils.conv import escape_filter_chars
@@ -39,6 +41,7 @@ from ldap3.utils.conv import escape_filter_chars
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from connectors.ldap_controls import matched_values  # noqa: E402
 from runner.api import open_app  # noqa: E402
 from runner.settings import Settings  # noqa: E402
 
@@ -72,6 +75,80 @@ def connect(dn: str, password: str) -> Connection:
     conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     assert conn.bind(), conn.result
     return conn
+
+
+# -- raw ldap3 doing the same directory work as Firstline (bench/agent_unlock.py, bench/burst.py)
+# What the connector asks for (connectors/ldap.py, ldap_flavors.py, ldap_protect.py; seen by
+# logging ldap3 during portal unlocks and resets on 2026-12-01).
+READ = [
+    "uid",
+    "mail",
+    "givenName",
+    "sn",
+    "pwdAccountLockedTime",
+    "pwdReset",
+    "pwdStartTime",
+    "pwdEndTime",
+    "pwdPolicySubentry",
+    "pwdChangedTime",
+    "pwdGraceUseTime",
+    "pwdAccountTmpLockoutEnd",
+]
+BASE_DN = "dc=example,dc=org"
+
+
+def same_find(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
+    svc.search(
+        PEOPLE,
+        f"(&(objectClass=person)(uid={escape_filter_chars(user)}))",
+        SUBTREE,
+        attributes=[*READ, "entryUUID"],
+        size_limit=2,
+        dereference_aliases="NEVER",
+    )
+    (entry,) = svc.response
+    return entry["dn"], entry["attributes"]
+
+
+def same_admin_groups(svc: Connection, dn: str) -> None:
+    d = escape_filter_chars(dn)
+    kinds = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    member = f"(|(member={d})(uniqueMember={d})(uniqueMember~={d}))"
+    svc.search(
+        BASE_DN,
+        f"(|(&{kinds}{member})(entryDN={ADMIN_GROUP}))",
+        SUBTREE,
+        attributes=["member", "uniqueMember", "objectClass"],
+        dereference_aliases="NEVER",
+        controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames")])],
+    )
+    groups = [e for e in svc.response if e["type"] == "searchResEntry"]
+    if len(groups) != 1 or groups[0]["attributes"]["member"]:
+        raise RuntimeError(f"{dn}: privileged, or the admin group is missing")
+
+
+def same_checked(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
+    """The agent's look-up, then the action's own fresh checks (4 requests)."""
+    dn, _ = same_find(svc, user)
+    same_admin_groups(svc, dn)
+    dn, attrs = same_find(svc, user)
+    same_admin_groups(svc, dn)
+    return dn, attrs
+
+
+def raw_same_unlock(svc: Connection, user: str) -> str:
+    dn, attrs = same_checked(svc, user)
+    locked = attrs["pwdAccountLockedTime"]
+    if not locked:
+        raise RuntimeError(f"{user} is not locked")
+    value = locked[0] if isinstance(locked, list) else locked
+    stamp = value.strftime("%Y%m%d%H%M%SZ") if isinstance(value, datetime) else str(value)
+    if not svc.modify(dn, {"pwdAccountLockedTime": [(MODIFY_DELETE, [stamp])]}):
+        raise RuntimeError(f"unlock of {user}: {svc.result}")
+    svc.search(dn, "(objectClass=*)", BASE, attributes=READ, dereference_aliases="NEVER")
+    if svc.response[0]["attributes"]["pwdAccountLockedTime"]:
+        raise RuntimeError(f"{user} still locked")
+    return "resolved"
 
 
 def stats(samples: list[float]) -> tuple[float, float]:
@@ -154,6 +231,7 @@ def main() -> None:
         )
         app = open_app(settings)
         app.vet("bench-unlock", "bench")
+
         def connector(u: str) -> None:
             with app.pool.using("ldap", "corp") as conn:
                 assert conn.run("unlock_account", {"user": u}, timeout=10)["unlocked"] is True
