@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from runner.ledger import audit as audit_mod
 from runner.ledger.audit import Actor, AuditLog
 from runner.ledger.store import make_engine, transaction, upgrade
-from runner.ledger.tables import ticket
+from runner.ledger.tables import audit_head, ticket
 from runner.timeparse import stored
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -103,13 +103,15 @@ class Ledger:
         audit_mod.now = lambda: stored(ts)
         try:
             with transaction(self.engine) as conn:  # as the product writes: the checkpoint file after the commit
-                return self.audit.append(
+                self.audit.append(
                     conn,
                     Actor(actor, tuple(kw.pop("roles", ("employee",))), kw.pop("on_behalf_of", None)),
                     action,
                     outcome=kw.pop("outcome", "success"),
                     **kw,
                 )
+            with self.engine.connect() as conn:  # written at the commit: its seq is the head's now
+                return int(conn.execute(select(audit_head.c.seq)).scalar_one())
         finally:
             audit_mod.now = real
 

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from runner.errors import LedgerError
-from runner.ledger.store import after_commit, reading, transaction
+from runner.ledger.store import after_commit, before_commit, reading, transaction
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.oplog import get_logger
 
@@ -68,6 +68,9 @@ _LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id =
 _INSERT_EVENT = audit_event.insert()
 # conn.info key: (weak reference to the transaction, seq, hash) its last append wrote
 _HEAD_AFTER = "firstline.audit_head_after"
+# conn.info key: (weak reference to the transaction, [rows]) appended, written before its commit
+_DEFERRED = "firstline.audit_deferred"
+_EVENT_COLUMNS = tuple(c.name for c in audit_event.c)
 _UPDATE_HEAD = update(audit_head).where(audit_head.c.id == 1)
 # PostgreSQL: the event's insert and the head's update in ONE statement (a data-modifying
 # CTE), so the head's row lock is held for one round trip fewer per append (many writers).
@@ -170,17 +173,22 @@ class AuditLog:
         reason: str | None = None,
         correlation_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Append one event inside the caller's transaction; return its sequence number.
-        *outcome* is one of ``OUTCOMES`` (``ValueError`` otherwise: a programming error)."""
+    ) -> None:
+        """Append one event in the caller's transaction. *outcome* is one of ``OUTCOMES``
+        (``ValueError`` otherwise: a programming error).
+
+        In a transaction run by ``transaction`` or ``write_retrying`` the event is written
+        at the transaction's end (``before_commit``), with every other event the transaction
+        appended, in the order appended: the head's row lock, which serialises every writer
+        of the chain, is then held from there to the commit only, not across the rest of the
+        transaction's work (with many writers on PostgreSQL, transactions waited on it most
+        of the time: ``bench/burst.py``). Anywhere else, and inside a savepoint (which may
+        roll back alone), it is written at once; such an event comes before the ones its
+        transaction defers. Either way the event commits or rolls back with the transaction.
+        """
         if outcome not in OUTCOMES:
             raise ValueError(f"audit outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
-        # The head row is locked for the whole transaction: appends are serialised, the chain stays
-        # linear. A second append in the same transaction knows the head it wrote (_head_after).
-        prev_seq, prev_hash = self._head(conn)
         row: dict[str, Any] = {
-            "seq": prev_seq + 1,
-            "ts": now(),
             "actor": actor.id,
             "actor_roles": ",".join(actor.roles),
             "on_behalf_of": actor.on_behalf_of,
@@ -196,23 +204,51 @@ class AuditLog:
             "correlation_id": correlation_id,
             "detail": json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False),
         }
-        record = canonical(row)
-        row["prev_hash"] = prev_hash
-        row["hash"] = hashlib.sha256(prev_hash.encode() + record).hexdigest()
-        row["canonical"] = record.decode()
-        mac = sign(self.key, row["seq"], row["hash"])
-        if conn.dialect.name == "postgresql":
-            conn.execute(_APPEND_PG, {**row, "h_seq": row["seq"], "h_hash": row["hash"], "h_mac": mac})
-        else:
-            conn.execute(_INSERT_EVENT, row)
-            conn.execute(_UPDATE_HEAD, {"seq": row["seq"], "hash": row["hash"], "mac": mac})
-        if row["seq"] % self.checkpoint_every == 0:
-            self._checkpoint(conn, row["seq"], row["hash"], mac)
-        seq: int = row["seq"]
         tx = conn.get_transaction()
         if tx is not None and not conn.in_nested_transaction():
-            conn.info[_HEAD_AFTER] = (weakref.ref(tx), seq, row["hash"])
-        return seq
+            deferred = conn.info.get(_DEFERRED)
+            if deferred is not None and deferred[0]() is tx:
+                deferred[1].append(row)
+                return
+            rows = [row]
+            if before_commit(conn, lambda: self._write_deferred(conn, rows)):
+                conn.info[_DEFERRED] = (weakref.ref(tx), rows)
+                return
+        self._write(conn, [row])
+
+    def _write_deferred(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.info.pop(_DEFERRED, None)  # an append after this (a later hook) defers anew
+        self._write(conn, rows)
+
+    def _write(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Chain *rows* (``append``'s fields) after the head, locking it, in order: each gets
+        its seq, time, canonical text and hash; the head moves to the last."""
+        # The head row is locked for the rest of the transaction: appends are serialised, the
+        # chain stays linear. A second write in the same transaction knows the head it wrote.
+        seq, prev_hash = self._head(conn)
+        mac = ""
+        for row in rows:
+            seq += 1
+            row["seq"], row["ts"] = seq, now()
+            record = canonical(row)
+            row["prev_hash"] = prev_hash
+            row["hash"] = prev_hash = hashlib.sha256(prev_hash.encode() + record).hexdigest()
+            row["canonical"] = record.decode()
+            mac = sign(self.key, seq, prev_hash)
+            if seq % self.checkpoint_every == 0:
+                row["checkpoint_mac"] = mac
+        values = [{c: r.get(c) for c in _EVENT_COLUMNS} for r in rows]
+        if conn.dialect.name == "postgresql" and len(rows) == 1:
+            conn.execute(_APPEND_PG, {**values[0], "h_seq": seq, "h_hash": prev_hash, "h_mac": mac})
+        else:
+            conn.execute(_INSERT_EVENT, values[0] if len(values) == 1 else values)
+            conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev_hash, "mac": mac})
+        for row in rows:
+            if "checkpoint_mac" in row:
+                self._checkpoint(conn, row["seq"], row["hash"], row["checkpoint_mac"])
+        tx = conn.get_transaction()
+        if tx is not None and not conn.in_nested_transaction():
+            conn.info[_HEAD_AFTER] = (weakref.ref(tx), seq, prev_hash)
 
     @staticmethod
     def _head(conn: Connection) -> tuple[int, str]:

@@ -277,6 +277,29 @@ def after_commit(conn: Connection, work: Callable[[], object]) -> None:
     conn.info.setdefault(AFTER_COMMIT, []).append(work)
 
 
+BEFORE_COMMIT = "firstline.before_commit"
+
+
+def before_commit(conn: Connection, work: Callable[[], object]) -> bool:
+    """Run *work* as the last thing of the transaction *conn* is in, right before its
+    commit (inside it: what *work* writes commits or rolls back with the rest), when that
+    transaction is run by ``transaction`` or ``write_retrying``; returns False, and
+    registers nothing, for any other transaction. Hooks run in the order registered; one
+    may register another. For what should hold a contended lock for as short a time as
+    possible: the audit chain's head (``AuditLog.append``)."""
+    found: list[Callable[[], object]] | None = conn.info.get(BEFORE_COMMIT)
+    if found is None:
+        return False
+    found.append(work)
+    return True
+
+
+def _run_before_commit(conn: Connection) -> None:
+    found: list[Callable[[], object]] = conn.info.get(BEFORE_COMMIT) or []
+    while found:
+        found.pop(0)()
+
+
 def _take_after_commit(conn: Connection) -> list[Callable[[], object]]:
     found: list[Callable[[], object]] = conn.info.pop(AFTER_COMMIT, None) or []
     return found
@@ -291,14 +314,18 @@ def _run_after_commit(work: list[Callable[[], object]]) -> None:
 def transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: committed when the block ends, rolled back when it raises.
     ``LedgerError`` for the database's errors. What the block registered with
-    ``after_commit`` runs after the commit, outside the writer lock."""
+    ``before_commit`` runs at the block's end, inside the transaction; what it registered
+    with ``after_commit`` runs after the commit, outside the writer lock."""
     done: list[Callable[[], object]] = []
     try:
         with writer(engine), engine.begin() as conn:
             _take_after_commit(conn)  # left by a writer that never ran them
+            conn.info[BEFORE_COMMIT] = []
             try:
                 yield conn
+                _run_before_commit(conn)
             finally:
+                conn.info.pop(BEFORE_COMMIT, None)
                 done = _take_after_commit(conn)
     except SQLAlchemyError as exc:
         raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
@@ -363,13 +390,17 @@ def write_retrying(engine: Engine, work: Callable[[Connection], T], *, seconds: 
             with writer(engine), engine.connect() as conn:
                 trans = conn.begin()
                 _take_after_commit(conn)
+                conn.info[BEFORE_COMMIT] = []
                 try:
                     result = work(conn)
+                    _run_before_commit(conn)
                 except BaseException:
                     _take_after_commit(conn)  # this try's: it is rolled back
                     if trans.is_active:
                         trans.rollback()
                     raise
+                finally:
+                    conn.info.pop(BEFORE_COMMIT, None)
                 done = _take_after_commit(conn)
                 committing = True
                 trans.commit()

@@ -68,9 +68,10 @@ def _waiting_on_a_lock(app: Firstline) -> int:
 
 
 def test_a_second_writer_waits_for_the_audit_head_and_the_chain_stays_linear(app: Firstline) -> None:
-    """Writer A appends and holds its transaction open; writer B's append waits on A's row
-    lock on the audit head (seen in pg_stat_activity), then follows A's event. Without the
-    lock B would read the same head and fork the chain (or fail on the duplicate seq)."""
+    """Writer A appends and holds its transaction open after its events were written (a
+    ``before_commit`` hook after the audit's own); writer B's append waits on A's row lock
+    on the audit head (seen in pg_stat_activity), then follows A's event. Without the lock B
+    would read the same head and fork the chain (or fail on the duplicate seq)."""
     actor = Actor("agent7", ("agent",))
     a_appended, release = threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -79,8 +80,12 @@ def test_a_second_writer_waits_for_the_audit_head_and_the_chain_stays_linear(app
         try:
             with store.transaction(app.engine) as conn:
                 app.audit.append(conn, actor, "test.first", outcome="success", target="a")
-                a_appended.set()
-                assert release.wait(30)
+
+                def hold() -> None:  # runs after the audit's hook has written the event
+                    a_appended.set()
+                    assert release.wait(30)
+
+                assert store.before_commit(conn, hold)
         except BaseException as exc:
             errors.append(exc)
             a_appended.set()

@@ -162,38 +162,45 @@ def test_a_checkpoint_line_left_out_by_a_dead_process_is_written_by_the_next_syn
 
 
 def test_appends_in_one_transaction_read_the_head_once_and_savepoints_stay_linear(app: Firstline) -> None:
-    """Within a transaction the next append takes the head the last one wrote (no second
-    ``SELECT ... FOR UPDATE``); an append inside a savepoint that rolls back is forgotten,
-    so the next one reads the head again and the chain stays linear and verified."""
+    """A transaction's appends are written together at its end, after the rest of its work
+    (one ``SELECT ... FOR UPDATE`` of the head, right before the commit, so the lock that
+    serialises every writer is held that long only); an append inside a savepoint is
+    written at once and forgotten when the savepoint rolls back, and the chain stays
+    linear and verified."""
     from sqlalchemy import event
 
-    reads: list[str] = []
+    statements: list[str] = []
 
     def seen(_c: object, _cur: object, statement: str, *_a: object) -> None:
-        if "audit_head" in statement and statement.lstrip().upper().startswith("SELECT"):
-            reads.append(statement)
+        statements.append(" ".join(statement.split()[:3]).upper())
 
     who = Actor("tester", ("agent",))
+    head_read = "SELECT AUDIT_HEAD.SEQ, AUDIT_HEAD.HASH"
     event.listen(app.engine, "before_cursor_execute", seen)
     try:
         with transaction(app.engine) as c:
-            first = app.audit.append(c, who, "test.one", outcome="success")
-            second = app.audit.append(c, who, "test.two", outcome="success")
-            third = app.audit.append(c, who, "test.three", outcome="success")
-        assert (second, third) == (first + 1, first + 2) and len(reads) == 1
-        reads.clear()
+            app.audit.append(c, who, "test.one", outcome="success")
+            c.execute(text("SELECT 1"))  # the transaction's other work
+            app.audit.append(c, who, "test.two", outcome="success")
+            app.audit.append(c, who, "test.three", outcome="success")
+            c.execute(text("SELECT 2"))
+        assert statements.count(head_read) == 1
+        assert statements.index("SELECT 2") < statements.index(head_read), "the head was locked before the end"
+        statements.clear()
         with transaction(app.engine) as c:
-            before = app.audit.append(c, who, "test.before", outcome="success")
+            app.audit.append(c, who, "test.before", outcome="success")
             nested = c.begin_nested()
             app.audit.append(c, who, "test.undone", outcome="success")
             nested.rollback()
-            after = app.audit.append(c, who, "test.after", outcome="success")
-            last = app.audit.append(c, who, "test.last", outcome="success")
-        assert (after, last) == (before + 1, before + 2) and len(reads) == 3
+            app.audit.append(c, who, "test.after", outcome="success")
+            app.audit.append(c, who, "test.last", outcome="success")
+        assert statements.count(head_read) == 2  # the savepoint's own, then the deferred ones'
     finally:
         event.remove(app.engine, "before_cursor_execute", seen)
     with app.engine.connect() as c:
-        actions = [r.action for r in c.execute(select(audit_event.c.action).order_by(audit_event.c.seq))]
-    assert actions[-5:] == ["test.two", "test.three", "test.before", "test.after", "test.last"]
+        rows = c.execute(select(audit_event.c.seq, audit_event.c.action).order_by(audit_event.c.seq)).all()
+    expected = ["test.one", "test.two", "test.three", "test.before", "test.after", "test.last"]
+    assert [r.action for r in rows][-6:] == expected
+    assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
     report = app.verify_audit()
     assert report.ok, report.problem

@@ -48,11 +48,12 @@ def test_an_append_moves_the_signed_head_with_the_event_and_the_chain_verifies(a
     with app.engine.connect() as c:
         before = c.execute(select(audit_head)).one()
     with statements(app) as sent, app.engine.begin() as c:
-        seq = app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target="t1")
+        app.audit.append(c, Actor("tester", ("agent",)), "test.event", outcome="success", target="t1")
+    seq = before.seq + 1
     with app.engine.connect() as c:
         row = c.execute(select(audit_event).where(audit_event.c.seq == seq)).mappings().one()
         head = c.execute(select(audit_head)).one()
-    assert seq == before.seq + 1
+    assert row["target"] == "t1"
     assert row["prev_hash"] == (before.hash or GENESIS)
     assert row["hash"] == chain_hash(row["prev_hash"], row)
     assert (head.seq, head.hash, head.mac) == (seq, row["hash"], sign(app.audit.key, seq, row["hash"]))
