@@ -21,7 +21,8 @@ Measured in this one run, against the same lab slapd, with the same client concu
                    signed in as the demo agent, on ``firstline serve`` with its defaults:
                    SQLite, in-process pool (FIRSTLINE_RUN_WORKERS, 4)
   celery-pg        the same requests on ``firstline serve --workers S`` with
-                   FIRSTLINE_BROKER_URL = Redis (a database number of its own) and
+                   FIRSTLINE_BROKER_URL = Redis (a database number of its own; with
+                   ``--broker amqp`` a RabbitMQ virtual host of its own) and
                    FIRSTLINE_DATABASE_URL = a PostgreSQL database made (and dropped) here,
                    and 2 ``firstline worker --pool P --concurrency K`` processes
   celery-sqlite    the same with the SQLite file shared by portal and workers
@@ -48,11 +49,12 @@ database flushed, the PostgreSQL database dropped and the bench accounts deleted
 Ctrl-C, SIGTERM or a failure.
 
 Needs the lab's slapd (``bash lab/up.sh``), Redis on 127.0.0.1:6379 and PostgreSQL on
-127.0.0.1:5432 (trust, user postgres). The accounts have no mail address, so the runbooks'
+127.0.0.1:5432 (trust, user postgres); with ``--broker amqp`` RabbitMQ on 127.0.0.1:5672 (guest, and
+``/usr/sbin/rabbitmqctl`` to make the virtual host). The accounts have no mail address, so the runbooks'
 mail step is skipped (``--mail`` gives them one: then the lab SMTP sink is needed too).
 Usage: .venv/bin/python bench/burst.py [--n 1000] [--concurrency 16] [--rounds 5]
        [--worker-concurrency 8] [--pool threads|prefork] [--serve-workers 2]
-       [--celery-db postgresql,sqlite] [--unlock-share 0.7] [--bound 60] [--mail]
+       [--celery-db postgresql,sqlite] [--broker redis|amqp] [--unlock-share 0.7] [--bound 60] [--mail]
 """
 
 from __future__ import annotations
@@ -627,6 +629,22 @@ def redis_database() -> Iterator[str]:
 
 
 @contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host of its own (the machine's broker on loopback), deleted afterwards."""
+    vhost = f"fl-burst-{uuid.uuid4().hex[:10]}"
+
+    def ctl(*args: str) -> None:
+        subprocess.run(["/usr/sbin/rabbitmqctl", *args], capture_output=True, timeout=60, check=True)
+
+    ctl("add_vhost", vhost)
+    try:
+        ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        ctl("delete_vhost", vhost)
+
+
+@contextmanager
 def postgres_database() -> Iterator[str]:
     name = f"fl_burst_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     conn = psycopg2.connect(**PG_ADMIN)  # type: ignore[arg-type]
@@ -712,6 +730,7 @@ def main() -> None:
     ap.add_argument("--pool", choices=["threads", "prefork"], default="threads")
     ap.add_argument("--serve-workers", type=int, default=2, help="portal processes with Celery")
     ap.add_argument("--celery-db", default="postgresql,sqlite", help="postgresql, sqlite or both; '' for none")
+    ap.add_argument("--broker", choices=("redis", "amqp"), default="redis", help="the Celery broker: Redis or RabbitMQ")
     ap.add_argument("--no-embedded", action="store_true")
     ap.add_argument("--unlock-share", type=float, default=0.7)
     ap.add_argument("--bound", type=float, default=60.0, help="seconds a request may take before it counts lost")
@@ -854,7 +873,9 @@ def make_configs(
             raise SystemExit(f"--celery-db: postgresql or sqlite, not {kind!r}")
         data = work / f"celery-{kind}"
         extra = {
-            "FIRSTLINE_BROKER_URL": resources.enter_context(redis_database()),
+            "FIRSTLINE_BROKER_URL": resources.enter_context(
+                redis_database() if opts.broker == "redis" else rabbitmq_vhost()
+            ),
             "FIRSTLINE_RUN_KEY": Fernet.generate_key().decode(),
         }
         if kind == "postgresql":
@@ -867,7 +888,8 @@ def make_configs(
         configs.append(
             Config(
                 f"celery-{'pg' if kind == 'postgresql' else 'sqlite'}",
-                f"Redis, firstline serve --workers {opts.serve_workers}, 2 x firstline worker --pool {opts.pool} "
+                f"{'Redis' if opts.broker == 'redis' else 'RabbitMQ'}, firstline serve --workers {opts.serve_workers}, "
+                f"2 x firstline worker --pool {opts.pool} "
                 f"--concurrency {opts.worker_concurrency}, {'PostgreSQL' if kind == 'postgresql' else 'SQLite'}",
                 make,
                 op,

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector
@@ -89,6 +89,18 @@ from runner.vetting import check_vetted, read_lock
 from runner.watchdog import Watchdog
 
 CHANNELS = ("portal", "api", "cli", "worker")
+# What ``outcome_from_ledger`` reads: the ticket's outcome columns and its step rows, no more.
+_OUTCOME_TICKET = select(
+    ticket.c.state, ticket.c.reason, ticket.c.message, ticket.c.resolution_note, ticket.c.runbook
+).where(ticket.c.id == bindparam("b_id"))
+_OUTCOME_STEP_COLUMNS = (
+    "step_id connector action target status inputs outputs reason message attempts started_at finished_at"
+)
+_OUTCOME_STEPS = (
+    select(*(step_result.c[k] for k in _OUTCOME_STEP_COLUMNS.split()))
+    .where(step_result.c.ticket_id == bindparam("b_id"))
+    .order_by(step_result.c.seq)
+)
 # How a run's requester was proven, passed by the code path that proved it (never from request
 # parameters): ``selfservice`` — a one-time code sent to the account's own address was redeemed
 # (runner.selfservice); ``operator`` — the in-process entry points (CLI, ``Firstline.run``), used
@@ -1042,7 +1054,7 @@ class RunService:
     def outcome_from_ledger(self, ticket_id: int) -> RunOutcome:
         """The outcome as the ledger has it (steps from their rows; never any secret)."""
         with reading(self.engine) as conn:
-            row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
+            row = conn.execute(_OUTCOME_TICKET, {"b_id": ticket_id}).mappings().first()
             if row is None:
                 raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
             steps = [
@@ -1060,9 +1072,7 @@ class RunService:
                     s["started_at"],
                     s["finished_at"] or "",
                 )
-                for s in conn.execute(
-                    select(step_result).where(step_result.c.ticket_id == ticket_id).order_by(step_result.c.seq)
-                ).mappings()
+                for s in conn.execute(_OUTCOME_STEPS, {"b_id": ticket_id}).mappings()
             ]
         return RunOutcome(
             tickets.number_of(ticket_id),
