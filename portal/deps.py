@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from portal import i18n
 from portal.errors import PortalError
@@ -70,19 +71,28 @@ async def client_info(request: Request) -> ClientInfo:
     return ClientInfo(request.state.client_ip, request.state.user_agent)
 
 
-def current_principal(request: Request) -> Principal | None:
-    """The caller (API token or session), or None; resolved once per request."""
+async def current_principal(request: Request) -> Principal | None:
+    """The caller (API token or session), or None; resolved once per request. The look-up
+    is a read on the event loop; the write it may call for (a refreshed ``last_seen_at``
+    once a minute, an expired session's deletion) runs in the thread pool, because on
+    SQLite it waits for the writer a run may hold (``runner.auth.AuthService.session_lookup``)."""
     if "principal" in request.state._state:
         cached: Principal | None = request.state.principal
         return cached
     auth = context_of(request).auth
     header = request.headers.get("authorization")
     who: Principal | None
+    write: Callable[[], None] | None = None
     if header is not None:
         scheme, _, credential = header.partition(" ")
-        who = auth.token_principal(credential.strip()) if scheme.lower() == "bearer" else None
+        if scheme.lower() == "bearer":
+            who, write = auth.token_lookup(credential.strip())
+        else:
+            who = None
     else:
-        who = auth.session(request.state.session_token)
+        who, write = auth.session_lookup(request.state.session_token)
+    if write is not None:
+        await run_in_threadpool(write)
     request.state.principal = who
     return who
 
@@ -96,7 +106,7 @@ def allow(role: str) -> Callable[[Request], Awaitable[Principal]]:
     # async: resolved on the event loop, without a thread-pool hop per request; the session
     # look-up is one indexed read (a deferred SQLite read never waits for the writer).
     async def dependency(request: Request) -> Principal:
-        who = current_principal(request)
+        who = await current_principal(request)
         if who is None:
             raise PortalError(401, "signin_required", i18n.gettext("Sign in first."))
         if role not in who.roles:
@@ -115,7 +125,7 @@ def allow(role: str) -> Callable[[Request], Awaitable[Principal]]:
 
 async def public(request: Request) -> Principal | None:
     """Dependency for pages anyone may see; gives the caller when signed in (for the header)."""
-    return current_principal(request)
+    return await current_principal(request)
 
 
 public.firstline_policy = "public"  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -371,24 +371,44 @@ class AuthService:
 
         An expired session's row is deleted. ``last_seen_at`` is refreshed at most once a minute.
         """
+        who, write = self.session_lookup(token)
+        if write is not None:
+            write()
+        return who
+
+    def session_lookup(self, token: str | None) -> tuple[Principal | None, Callable[[], None] | None]:
+        """``session`` in two parts: the principal (one indexed read, never waiting for a
+        writer) and the write it calls for, if any — delete the expired row, or refresh
+        ``last_seen_at`` (at most once a minute) — for the caller to run where a write may
+        wait: the portal runs it off its event loop, so a run holding the SQLite writer
+        cannot stall every request of the process. ``LedgerError`` from either part."""
         if not token or len(token) > 128:
-            return None
+            return None, None
         digest = sha256_hex(token)
         now = _now()
         found = first_row(self.engine, _SESSION_BY_DIGEST, (digest,))
         if found is None:
-            return None
+            return None, None
         row = SimpleNamespace(**found)
         idle = timedelta(minutes=self.settings.session_idle_minutes)
         last = _parse(row.last_seen_at)
         if _parse(row.expires_at) <= now or last + idle <= now:
-            with transaction(self.engine) as conn:
-                conn.execute(delete(portal_session).where(portal_session.c.id == row.id))
-            return None
+
+            def end() -> None:
+                with transaction(self.engine) as conn:
+                    conn.execute(delete(portal_session).where(portal_session.c.id == row.id))
+
+            return None, end
+        touch = None
         if now - last >= _TOUCH_EVERY:
-            with transaction(self.engine) as conn:
-                conn.execute(update(portal_session).where(portal_session.c.id == row.id).values(last_seen_at=_ts(now)))
-        return _principal_of(row, "session")
+
+            def touch() -> None:
+                with transaction(self.engine) as conn:
+                    conn.execute(
+                        update(portal_session).where(portal_session.c.id == row.id).values(last_seen_at=_ts(now))
+                    )
+
+        return _principal_of(row, "session"), touch
 
     def sign_out(self, token: str | None, *, client_ip: str | None = None, user_agent: str | None = None) -> None:
         """Delete the session of *token* (if any) and audit it."""
@@ -543,21 +563,33 @@ class AuthService:
 
     def token_principal(self, token: str | None) -> Principal | None:
         """The principal of a live (not revoked, not expired) API token, or None."""
+        who, write = self.token_lookup(token)
+        if write is not None:
+            write()
+        return who
+
+    def token_lookup(self, token: str | None) -> tuple[Principal | None, Callable[[], None] | None]:
+        """``token_principal`` in two parts, as ``session_lookup``: the principal, and the
+        refresh of ``last_used_at`` (at most once a minute) for the caller to run."""
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
-            return None
+            return None, None
         now = _now()
         with reading(self.engine) as conn:
             row = conn.execute(
                 select(portal_api_token).where(portal_api_token.c.token_sha256 == sha256_hex(token))
             ).first()
         if row is None or row.revoked_at is not None or (row.expires_at and _parse(row.expires_at) <= now):
-            return None
+            return None, None
+        touch = None
         if row.last_used_at is None or now - _parse(row.last_used_at) >= _TOUCH_EVERY:
-            with transaction(self.engine) as conn:
-                conn.execute(
-                    update(portal_api_token).where(portal_api_token.c.id == row.id).values(last_used_at=_ts(now))
-                )
-        return _principal_of(row, "token")
+
+            def touch() -> None:
+                with transaction(self.engine) as conn:
+                    conn.execute(
+                        update(portal_api_token).where(portal_api_token.c.id == row.id).values(last_used_at=_ts(now))
+                    )
+
+        return _principal_of(row, "token"), touch
 
 
 def _clip(text: str | None, limit: int = 256) -> str | None:
