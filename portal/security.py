@@ -236,6 +236,17 @@ def is_head(request: Request) -> bool:
     return bool(getattr(request.state, HEAD_STATE, False))
 
 
+class _HeadAnswered(Exception):
+    """Raised through the app when a HEAD's streamed answer has been sent (headers, no body)."""
+
+
+def _only_head_answered(exc: BaseException) -> bool:
+    """*exc* is ``_HeadAnswered``, alone or in exception groups (anyio task groups wrap it)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_head_answered(e) for e in exc.exceptions)
+    return isinstance(exc, _HeadAnswered)
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -296,7 +307,12 @@ class SecurityMiddleware:
                     out.append("set-cookie", f"{self.pre_cookie}={new_pre}; {cookie_flags(self.secure)}")
                 vary = out.get("vary")
                 out["vary"] = f"{vary}, Cookie, Accept-Language" if vary else "Cookie, Accept-Language"
-            elif head and message["type"] == "http.response.body" and message.get("body"):
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    # A streamed answer (an export, a progress stream): a HEAD gets its headers
+                    # and an empty body now, and the stream is stopped before it reads more.
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    raise _HeadAnswered
                 message = {**message, "body": b""}
             await send(message)
 
@@ -357,6 +373,9 @@ class SecurityMiddleware:
             except _TooLarge:
                 if status[0] == 0:
                     await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
+            except Exception as exc:
+                if not _only_head_answered(exc):
+                    raise
         finally:
             template = route_template(app_scope.get("route"), path)
             REQUESTS.labels(route=template, method=str(scope.get("method", "")), status=str(status[0] or 500)).inc()

@@ -71,3 +71,57 @@ def test_head_on_a_static_file_and_an_unknown_address(portal: PortalServer) -> N
         post_only = c.head("/lang")
         assert post_only.status_code == 405 and post_only.headers["allow"] == "POST"
         assert post_only.headers["x-content-type-options"] == "nosniff"
+
+
+
+def test_a_head_of_a_stream_is_answered_at_once_and_frees_the_connection(portal: PortalServer, people: Any) -> None:
+    """A HEAD of a streamed answer (the progress stream of a ticket still running, an
+    export) gets the GET's headers and an empty body, and the stream stops there: the
+    keep-alive connection answers the next request at once. The progress stream used to keep
+    polling the ledger for its full 300 s after the headers, holding the connection (the next
+    request on it waited that long), and an export ran to its end for nobody."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.seed import portal_ledger
+
+    employee: SignedIn = people["employee"]
+    auditor: SignedIn = people["auditor"]
+    account = employee.client.get("/api/v1/me").json()["account"]
+    now = datetime.now(UTC)
+    ledger = portal_ledger(portal.data_dir, portal.database_url)
+    try:
+        ticket_id = ledger.ticket(
+            now,
+            state="running",
+            requester=account,
+            subject=account,
+            opened_by=account,
+            deadline_at=(now + timedelta(hours=1)).isoformat(timespec="microseconds"),  # not swept meanwhile
+        )
+    finally:
+        ledger.engine.dispose()
+    cases = [
+        (employee, f"/me/tickets/FL-{ticket_id:06d}/events", "text/event-stream"),
+        (auditor, "/api/v1/audit/export?kind=events&format=jsonl", "application/x-ndjson"),
+        (auditor, "/api/v1/audit/export?kind=tickets&format=csv", "text/csv"),
+    ]
+    for who, url, media in cases:
+        one = httpx.Client(
+            base_url=portal.base_url,
+            cookies=who.client.cookies,
+            headers=dict(who.client.headers),
+            limits=httpx.Limits(max_connections=1),  # the next request goes on the same connection
+            timeout=20,
+        )
+        try:
+            head = one.head(url)
+            assert head.status_code == 200, (url, head.status_code)
+            assert head.headers["content-type"].startswith(media), (url, head.headers)
+            assert head.content == b""
+            try:
+                after = one.get("/healthz")
+            except httpx.TimeoutException:
+                pytest.fail(f"the connection stayed busy after HEAD {url}: the stream went on")
+            assert after.status_code == 200
+        finally:
+            one.close()
