@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from portal import oneshot
@@ -35,6 +35,7 @@ from runner.errors import FirstlineError
 from runner.ledger.audit import Held
 from runner.ledger.progress import Progress
 from runner.ledger.store import reading
+from runner.recorder import Progress as ProgressCallback
 from runner.runs import Submitted
 from runner.service import RunOutcome
 
@@ -128,6 +129,7 @@ def submit(
     reads: Sequence[Read] = (),
     here: bool = False,
     held: Held | None = None,
+    opened: Callable[[str], None] | None = None,
 ) -> Submitted:
     """Queue *runbook* for *requester* (default: the signed-in user themself), acted by
     *user*; returns at once with the ticket (follow it with ``follow``).
@@ -141,9 +143,14 @@ def submit(
     then cannot reset an employee's password (``RunService.account_rules``).
     *held*: the agent's look-up to record with the ticket (``runner.agent.prepare_fix``);
     written on its own if the request ends before a ticket took it.
+    *opened*: called with the ticket number as soon as the ticket is written, before the
+    run is handed over (``runner.formonce.FirstSubmit.opened``: from then on the form token
+    stays spent, whatever fails later in this request).
     """
     try:
-        return _submit(ctx, runbook, params, user, client, requester, channel, work_note, proof, reads, here, held)
+        return _submit(
+            ctx, runbook, params, user, client, requester, channel, work_note, proof, reads, here, held, opened
+        )
     finally:
         agent.flush_held(ctx.firstline, held)
 
@@ -161,6 +168,7 @@ def _submit(
     reads: Sequence[Read],
     here: bool,
     held: Held | None,
+    opened: Callable[[str], None] | None,
 ) -> Submitted:
     agent.guard_run(ctx.firstline, user, runbook, params, work_note)
     pool = start(ctx)
@@ -184,11 +192,22 @@ def _submit(
         proof=proof,
         reads=reads,
         held=held,
+        progress=_on_opened(opened) if opened is not None else None,
     )
     _here.started = None
     if isinstance(pool, InProcessDispatcher) and not here:
         _submitted_at.setdefault(submitted.ticket_id, submitted_at)
     return submitted
+
+
+def _on_opened(opened: Callable[[str], None]) -> ProgressCallback:
+    """``RunService.submit``'s progress callback, for its ``ticket.opened`` only."""
+
+    def progress(event: str, data: Mapping[str, Any]) -> None:
+        if event == "ticket.opened":
+            opened(str(data["ticket"]))
+
+    return progress
 
 
 def follow(ctx: PortalContext, ticket_id: int, after_seq: int = 0) -> Progress:
@@ -209,6 +228,7 @@ def run(
     proof: str | None = None,
     reads: Sequence[Read] = (),
     held: Held | None = None,
+    opened: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Run *runbook* for *requester* (default: the signed-in user themself), acted by *user*,
     and wait for its outcome (``submit`` then ``RunService.wait``; at most ``WAIT_SECONDS``,
@@ -217,6 +237,7 @@ def run(
     Roles are the user's; the runner checks policy, vetting and parameters and raises
     ``FirstlineError`` subclasses before a ticket exists (mapped by ``portal.errors``).
     *work_note*: an agent's reason (checked by ``runner.agent.work_note``), kept on the ticket.
+    *opened*: as for ``submit`` (the ticket exists; an error after it leaves the form token spent).
     """
     submitted = submit(
         ctx,
@@ -231,6 +252,7 @@ def run(
         reads=reads,
         here=True,
         held=held,
+        opened=opened,
     )
     # The pool worker runs it (and does the after-run work); the outcome, with any secret
     # output such as a temporary password, is handed over here once.

@@ -6,9 +6,14 @@ portal calls ``FormOnce.claim(session_key, token)``:
 
 * the first submit of a token in a session inserts a row (``form_submission``, keyed by
   the SHA-256 of session key and token — the token is bound to the session: another
-  session's same token is another key) and gets ``None``: go on and run, then call
-  ``done`` with the ticket number (or ``release`` when the request was refused, so the
-  corrected form can be sent again with the same token);
+  session's same token is another key) and gets ``None``: go on and run through a
+  ``FirstSubmit`` (``FormOnce.first_submit``): its ``opened`` records the ticket number the
+  moment the ticket is written (``portal.runs``' ``opened=``, before the run is handed
+  over), and its ``failed`` — for a request that ends in an error — gives the token back
+  only when no ticket was opened (a refusal: the corrected form may be sent again with the
+  same token). Once a ticket exists the token stays spent whatever fails after it (the
+  hand-over to the dispatcher, the wait for the outcome, reading it): a resend answers with
+  that ticket, never opens a second one;
 * a later submit of the same token gets the first ticket's number (waiting up to
   ``WAIT_SECONDS`` while the first is still being handled): answer with that ticket, start
   nothing. Still unknown by then: ``FormInFlight``. A claim left without a ticket for
@@ -32,6 +37,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from runner.errors import FirstlineError, LedgerError, ParameterError
 from runner.ledger.store import reading, transaction
 from runner.ledger.tables import form_submission
+from runner.oplog import get_logger
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
 WAIT_SECONDS = 10.0
@@ -132,7 +138,60 @@ class FormOnce:
                 .values(ticket_number=ticket_number)
             )
 
+    def first_submit(self, session_key: str, token: str) -> FirstSubmit:
+        """The first submit of *token* (``claim`` gave None): ``opened`` / ``failed``."""
+        return FirstSubmit(self, session_key, token)
+
     def release(self, session_key: str, token: str) -> None:
-        """Forget *token* (its submit was refused before any ticket): it may be sent again."""
+        """Forget *token* (its submit was refused before any ticket): it may be sent again.
+        Only through ``FirstSubmit.failed``, which knows whether a ticket was opened."""
         with transaction(self.engine) as conn:
             conn.execute(delete(form_submission).where(form_submission.c.key_hash == self._key(session_key, token)))
+
+
+class FirstSubmit:
+    """The request handling the first submit of a token: the one place that decides whether
+    the token may be given back.
+
+    ``opened(number)`` as soon as the ticket is written (``portal.runs.submit`` / ``run``
+    call it from ``RunService.submit``'s ``ticket.opened``, before the hand-over) and again
+    with the outcome (no second write); ``failed()`` when the request ends in an error.
+    A token whose request opened a ticket is never given back, so a retry or a double
+    click after a later failure (the hand-over, the wait for the outcome, the outcome read)
+    answers with that ticket instead of opening a second one. Neither method raises for a
+    ledger failure of its own (it is logged): ``opened`` runs inside the submit, between the
+    ticket and its hand-over, and ``failed`` while another error is on its way. A ticket
+    whose number could not be recorded leaves the claim without one: after
+    ``ABANDONED_SECONDS`` the token may be taken over (nothing better is known then).
+    """
+
+    def __init__(self, once: FormOnce, session_key: str, token: str) -> None:
+        self.once, self.session_key, self.token = once, session_key, token
+        self.ticket: str | None = None  # the ticket this submit opened, once known
+        self.recorded = False  # whether ``form_submission`` has it
+
+    def opened(self, ticket_number: str) -> None:
+        """This submit's ticket *ticket_number* exists: the token is spent from now on."""
+        if self.ticket is None:
+            self.ticket = ticket_number
+        if not self.recorded:
+            self._record()
+
+    def failed(self) -> None:
+        """The request ended in an error: give the token back only if no ticket was opened."""
+        if self.ticket is None:
+            try:
+                self.once.release(self.session_key, self.token)
+            except LedgerError:  # the claim stays; taken over after ABANDONED_SECONDS
+                get_logger().exception("form_once.release_failed")
+        elif not self.recorded:
+            self._record()  # a second try at what ``opened`` could not write
+
+    def _record(self) -> None:
+        assert self.ticket is not None
+        try:
+            self.once.done(self.session_key, self.token, self.ticket)
+        except LedgerError:
+            get_logger().exception("form_once.ticket_not_recorded", ticket=self.ticket)
+        else:
+            self.recorded = True

@@ -163,6 +163,7 @@ def run_fix(
             work_note=fix.work_note,
             reads=fix.reads,
             held=fix.held,
+            opened=done,  # the ticket exists: the key stays spent whatever fails after it
         )
         done(outcome.ticket_number)
     return _answer(

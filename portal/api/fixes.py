@@ -69,7 +69,7 @@ def run(
             secrets={},
         )
     with once.running() as done:
-        result = runs.run(ctx, body.runbook, body.params, user=user, client=client)
+        result = runs.run(ctx, body.runbook, body.params, user=user, client=client, opened=done)
         done(result.ticket_number)
     return RunAnswer(
         ticket=result.ticket_number,

@@ -4,9 +4,12 @@
 ``once = Idempotent(request, user, engine, body)``; ``once.first()`` is the ticket number the
 same key already started in this session (answer with that ticket as it stands now —
 never its once-only secrets — and start nothing), else None; then run inside
-``with once.running() as done:`` and call ``done(ticket_number)``. A request refused
-before any ticket gives the key back, so the corrected request may use it. Without the
-header every method does nothing.
+``with once.running() as done:``, passing ``opened=done`` to ``portal.runs`` and calling
+``done(ticket_number)`` with the outcome. A request refused before any ticket gives the
+key back, so the corrected request may use it; once its ticket is written the key stays
+spent whatever fails later (the hand-over, the wait, the outcome read): a resend is
+answered with that ticket (``runner.formonce.FirstSubmit``). Without the header every
+method does nothing.
 
 The key answers only for the request it was first sent with (the route and the JSON body,
 ``fingerprint``): sent again with another account, fix, parameter or reason it is refused
@@ -29,7 +32,9 @@ from portal import i18n
 from portal.errors import PortalError
 from portal.routes.fixes import session_key
 from runner.auth import Principal
+from runner.errors import FirstlineError
 from runner.formonce import TOKEN, FormOnce, ticket_id_of
+from runner.oplog import get_logger
 
 
 class Idempotent:
@@ -68,17 +73,31 @@ class Idempotent:
 
     @contextmanager
     def running(self) -> Iterator[Callable[[str], None]]:
+        """``done(ticket_number)``: pass it to ``portal.runs`` as ``opened=`` (called as soon as
+        the ticket is written) and call it again with the outcome. A request that fails gives
+        the key back only when no ticket was opened (``runner.formonce.FirstSubmit``)."""
+        attempt = self.once.first_submit(self.owner, self.key) if self.key is not None else None
+        paired: list[str] = []
+
         def done(ticket_number: str) -> None:
-            if self.key is not None:  # the pairing first: a resend that sees the ticket finds it
-                self.once.claim(self.request_owner, self.key)  # the row exists (a ticket of a released try: updated)
-                self.once.done(self.request_owner, self.key, ticket_number)
-                self.once.done(self.owner, self.key, ticket_number)
+            if attempt is None:
+                return
+            if not paired:  # the pairing first: a resend that sees the ticket finds it
+                try:  # never raises into the submit (between the ticket and its hand-over)
+                    self.once.claim(self.request_owner, self.key)  # the row exists (a released try's: updated)
+                    self.once.done(self.request_owner, str(self.key), ticket_number)
+                    paired.append(ticket_number)
+                except FirstlineError:
+                    get_logger().exception("idempotency.pairing_not_recorded", ticket=ticket_number)
+            attempt.opened(ticket_number)
 
         try:
             yield done
         except BaseException:
-            if self.key is not None:
-                self.once.release(self.owner, self.key)
+            if attempt is not None:
+                if attempt.ticket is not None and not paired:
+                    done(attempt.ticket)  # the ticket exists: its pairing, for the resend to be answered with it
+                attempt.failed()
             raise
 
 

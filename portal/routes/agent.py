@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -32,7 +33,7 @@ from portal.security import is_head
 from runner import agent
 from runner.auth import Principal
 from runner.errors import ParameterError, PolicyDenied
-from runner.formonce import FormOnce
+from runner.formonce import FirstSubmit, FormOnce
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 from runner.runs import RunOutcome
 
@@ -128,19 +129,31 @@ async def run_fix(
     if len(tokens) > 1 or (tokens and not isinstance(tokens[0], str)):
         raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
     token, key, once = (str(tokens[0]) if tokens else None), session_key(user), FormOnce(ctx.firstline.engine)
+    attempt: FirstSubmit | None = None
     if token is not None:
         first = await run_in_threadpool(once.claim, key, token)
         if first is not None:
             return RedirectResponse(f"/agent/tickets/{first}", status_code=303)
+        attempt = once.first_submit(key, token)
     try:
         # the look-up and the run block (directory, hosts, the wait for the outcome): in a
         # worker thread, never on the event loop, which serves every other request meanwhile
-        outcome = await run_in_threadpool(_fix_and_run, ctx, user, client, runbook, values, submitted.get("reason", ""))
-        if token is not None:
-            await run_in_threadpool(once.done, key, token, outcome.ticket_number)
+        outcome = await run_in_threadpool(
+            _fix_and_run,
+            ctx,
+            user,
+            client,
+            runbook,
+            values,
+            submitted.get("reason", ""),
+            attempt.opened if attempt is not None else None,  # the token is spent once the ticket exists
+        )
+        if attempt is not None:
+            await run_in_threadpool(attempt.opened, outcome.ticket_number)
     except BaseException as exc:
-        if token is not None:
-            await run_in_threadpool(once.release, key, token)  # refused before a ticket: may be sent again
+        if attempt is not None:
+            # refused before a ticket: may be sent again; a ticket already opened keeps it spent
+            await run_in_threadpool(attempt.failed)
         if not isinstance(exc, ParameterError | PolicyDenied):
             raise
         return _refused(request, user, ctx, client, runbook, submitted, exc)
@@ -152,7 +165,13 @@ async def run_fix(
 
 
 def _fix_and_run(
-    ctx: PortalContext, user: Principal, client: ClientInfo, runbook: str, values: dict[str, str], reason: str
+    ctx: PortalContext,
+    user: Principal,
+    client: ClientInfo,
+    runbook: str,
+    values: dict[str, str],
+    reason: str,
+    opened: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """``prepare_fix`` then ``runs.run`` (blocking: the caller runs it in a worker thread)."""
     fix = agent.prepare_fix(
@@ -169,6 +188,7 @@ def _fix_and_run(
         work_note=fix.work_note,
         reads=fix.reads,
         held=fix.held,
+        opened=opened,
     )
 
 

@@ -9,6 +9,7 @@ dropped here and refused by the runner anyway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +23,7 @@ from portal.rendering import fragment, render
 from runner import fixes
 from runner.auth import Principal
 from runner.errors import FirstlineError, ParameterError, PolicyDenied
-from runner.formonce import FormOnce
+from runner.formonce import FirstSubmit, FormOnce
 
 router = APIRouter(tags=["fixes"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
@@ -77,23 +78,27 @@ async def fix_run(
     params = fixes.form_values(entry, submitted)
     # a second submit of the same form (double click, resend) answers with the first ticket
     once, token, key = FormOnce(ctx.firstline.engine), submitted.get("form_token"), session_key(user)
+    attempt: FirstSubmit | None = None
     if token is not None:
         first = await run_in_threadpool(once.claim, key, token)
         if first is not None:
             return RedirectResponse(f"/me/tickets/{first}", status_code=303)
+        attempt = once.first_submit(key, token)
+    opened = attempt.opened if attempt is not None else None  # the token is spent once the ticket exists
     try:
         if not _hands_over_secrets(ctx, name) and getattr(runs, "submit", None) is not None:
             # the run seam: queue it and show the ticket page at once; its steps appear as they run
-            queued = await run_in_threadpool(runs.submit, ctx, name, params, user=user, client=client)  # type: ignore[attr-defined,unused-ignore]
-            if token is not None:
-                await run_in_threadpool(once.done, key, token, queued.ticket_number)
+            queued = await run_in_threadpool(runs.submit, ctx, name, params, user=user, client=client, opened=opened)  # type: ignore[attr-defined,unused-ignore]
+            if attempt is not None:
+                await run_in_threadpool(attempt.opened, queued.ticket_number)
             return RedirectResponse(f"/me/tickets/{queued.ticket_number}", status_code=303)
-        outcome = await _run_in_thread(ctx, name, params, user, client)
-        if token is not None:
-            await run_in_threadpool(once.done, key, token, outcome.ticket_number)
+        outcome = await _run_in_thread(ctx, name, params, user, client, opened)
+        if attempt is not None:
+            await run_in_threadpool(attempt.opened, outcome.ticket_number)
     except BaseException as exc:
-        if token is not None:
-            await run_in_threadpool(once.release, key, token)  # refused before a ticket: may be sent again
+        if attempt is not None:
+            # refused before a ticket: may be sent again; a ticket already opened keeps it spent
+            await run_in_threadpool(attempt.failed)
         if not isinstance(exc, ParameterError | PolicyDenied):
             raise
         shown = {k: v for k, v in params.items() if k not in {f.name for f in entry.fields if f.input == "password"}}
@@ -124,9 +129,14 @@ def _hands_over_secrets(ctx: PortalContext, name: str) -> bool:
 
 
 async def _run_in_thread(
-    ctx: PortalContext, name: str, params: dict[str, Any], user: Principal, client: ClientInfo
+    ctx: PortalContext,
+    name: str,
+    params: dict[str, Any],
+    user: Principal,
+    client: ClientInfo,
+    opened: Callable[[str], None] | None = None,
 ) -> Any:
-    return await run_in_threadpool(runs.run, ctx, name, params, user=user, client=client)
+    return await run_in_threadpool(runs.run, ctx, name, params, user=user, client=client, opened=opened)
 
 
 __all__ = ["FirstlineError", "home_page", "router"]

@@ -2,18 +2,26 @@
 
 Each run form carries a one-time ``form_token`` (``runner.formonce``): the second submit of
 the same token in the same session answers with the first ticket; another session's
-submit of that token is its own; a malformed token is refused before any ticket.
+submit of that token is its own; a malformed token is refused before any ticket. A request
+that fails after its ticket was written (here: the database refuses to change a queued
+ticket, so the run cannot be handed over nor the ticket ended) keeps the token spent: the
+resend answers with that ticket and opens no second one.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.portal_support import PortalServer, SignedIn
+from runner.ledger.tickets import number_of
+from tests.integration.scaleout.fault_support import PrivateRedis
+from tests.portal_support import PortalServer, SignedIn, sign_in
 
 pytestmark = pytest.mark.both_databases
 
@@ -22,6 +30,40 @@ TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]+)"')
 
 def _tickets(portal: PortalServer) -> int:
     return int(portal.query("SELECT COUNT(*) FROM ticket")[0][0])
+
+
+def _last_ticket(portal: PortalServer) -> str:
+    return number_of(int(portal.query("SELECT MAX(id) FROM ticket")[0][0]))
+
+
+@contextmanager
+def _queued_tickets_stuck(portal: PortalServer) -> Iterator[None]:
+    """While it lasts the database refuses any change to a queued ticket (a trigger): a new
+    ticket is written, but ending it after a failed hand-over (``never_started``) fails too,
+    so the request fails after its ticket exists (``LedgerError``, 503)."""
+    message = "queued tickets may not change now"
+    if portal.database_url.startswith("postgresql"):
+        portal.execute(
+            "CREATE FUNCTION refuse_queued_change() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$"
+        )
+        portal.execute(
+            "CREATE TRIGGER refuse_queued_change BEFORE UPDATE ON ticket FOR EACH ROW "
+            "WHEN (OLD.state = 'queued') EXECUTE FUNCTION refuse_queued_change()"
+        )
+    else:
+        portal.execute(
+            "CREATE TRIGGER refuse_queued_change BEFORE UPDATE ON ticket WHEN OLD.state = 'queued' "
+            f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )
+    try:
+        yield
+    finally:
+        if portal.database_url.startswith("postgresql"):
+            portal.execute("DROP TRIGGER refuse_queued_change ON ticket")
+            portal.execute("DROP FUNCTION refuse_queued_change()")
+        else:
+            portal.execute("DROP TRIGGER refuse_queued_change")
 
 
 def test_the_employee_form_sent_twice_opens_one_ticket(portal: PortalServer, signed_in: Any) -> None:
@@ -172,3 +214,82 @@ def test_an_idempotency_key_sent_again_with_another_request_is_refused(
     other = employee.post("/api/v1/runs", json={"runbook": "password-change", "params": {}}, headers=emp)
     assert other.status_code == 422 and "Idempotency-Key" in other.json()["error"]["message"], other.text
     assert _tickets(portal) == before + 1
+
+
+@pytest.fixture
+def broker_down(portal_with: Any, tmp_path: Path) -> Iterator[PortalServer]:
+    """A portal that hands runs to its own Redis broker, which then stops: each hand-over
+    fails after the ticket is written (``runner.runs.RunService.submit`` then ends it at once)."""
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    try:
+        portal = portal_with(broker_url=redis.url)
+        redis.stop()
+        yield portal
+    finally:
+        if redis.ping():
+            redis.stop()
+
+
+def test_an_agent_fix_that_fails_after_its_ticket_is_not_run_again_by_the_resend(
+    broker_down: PortalServer, ldap_users: Any
+) -> None:
+    """The token is given back only by a failure before any ticket: a double click or a
+    retry after the hand-over failed answers with the first ticket, never a second unlock."""
+    portal = broker_down
+    agent = sign_in(portal, "agent")
+    login, _password = ldap_users.create_user()
+    token = TOKEN.findall(agent.get("/agent/account", params={"user": login, "directory": "corp"}).text)[0]
+    form = {"csrf_token": agent.csrf, "form_token": token, "user": login, "directory": "corp", "reason": "caller asked"}
+    before = _tickets(portal)
+    with _queued_tickets_stuck(portal):
+        failed = agent.post("/agent/fixes/account-unlock", data=form, follow_redirects=False)
+        assert failed.status_code == 503, failed.text[:300]
+        assert _tickets(portal) == before + 1
+        first = _last_ticket(portal)
+        again = agent.post("/agent/fixes/account-unlock", data=form, follow_redirects=False)
+        assert _tickets(portal) == before + 1  # no second ticket, no second unlock
+        assert again.status_code == 303, again.text[:300]
+        assert again.headers["location"] == f"/agent/tickets/{first}"
+    shown = agent.get(again.headers["location"])
+    assert shown.status_code == 200 and first in shown.text
+
+
+def test_an_employee_form_that_failed_after_its_ticket_is_answered_with_it(broker_down: PortalServer) -> None:
+    portal = broker_down
+    employee = sign_in(portal, "employee")
+    token = TOKEN.findall(employee.get("/fix/account-status").text)[0]
+    form = {"csrf_token": employee.csrf, "form_token": token}
+    before = _tickets(portal)
+    with _queued_tickets_stuck(portal):
+        failed = employee.post("/fix/account-status", data=form, follow_redirects=False)
+        assert failed.status_code == 503, failed.text[:300]
+        first = _last_ticket(portal)
+        again = employee.post("/fix/account-status", data=form, follow_redirects=False)
+        assert _tickets(portal) == before + 1  # no second ticket
+        assert again.status_code == 303 and again.headers["location"] == f"/me/tickets/{first}", again.text[:300]
+
+
+def test_an_idempotency_key_whose_request_failed_after_its_ticket_answers_with_it(
+    broker_down: PortalServer, ldap_users: Any
+) -> None:
+    """The JSON API's Idempotency-Key follows the same rule (``portal.api.idempotency``)."""
+    portal = broker_down
+    employee, agent = sign_in(portal, "employee"), sign_in(portal, "agent")
+    login, _password = ldap_users.create_user()
+    cases = (
+        (employee, "/api/v1/runs", {"runbook": "account-status", "params": {}}, "S" * 24, 201),
+        (agent, "/api/v1/fixes/account-unlock", {"user": login, "directory": "corp", "reason": "asked"}, "T" * 24, 200),
+    )
+    for who, path, body, key, ok in cases:
+        headers = {"X-CSRF-Token": who.csrf, "Idempotency-Key": key}
+        before = _tickets(portal)
+        with _queued_tickets_stuck(portal):
+            failed = who.post(path, json=body, headers=headers)
+            assert failed.status_code == 503, (path, failed.text)
+            assert _tickets(portal) == before + 1
+            first = _last_ticket(portal)
+            again = who.post(path, json=body, headers=headers)
+            assert _tickets(portal) == before + 1, path  # no second ticket
+            assert again.status_code == ok, (path, again.text)
+            assert again.json()["ticket"] == first and again.json()["state"] == "queued"
