@@ -288,6 +288,7 @@ _STATUS_OUT = frozenset(
         "disabled",
         "expired",
         "must_change",
+        "must_change_unknown",
         "password_expired",
         "password_expires",
         "mail",
@@ -307,6 +308,7 @@ _MISSING = {
     "disabled": False,
     "expired": False,
     "must_change": False,
+    "must_change_unknown": False,
     "password_expired": False,
     "password_expires": "",
     "mail": "",
@@ -317,6 +319,25 @@ _MISSING = {
     "password_set": "",
 }
 _USER = InputSpec("user", max_length=256)
+_NOT_ENFORCED = (
+    "The directory would not make this account change the new password at the next sign-in: {why}. "
+    "Nothing was changed; reset it without 'must be changed at the next sign-in' only if that is intended."
+)
+MUST_CHANGE_NOT_ENFORCED = {  # fixed sentences (runner.texts has them in Dutch)
+    "openldap": _NOT_ENFORCED.format(
+        why="its password policy does not require a change after a reset (pwdMustChange is not TRUE)"
+    ),
+    "active_directory": _NOT_ENFORCED.format(
+        why="the account is set so that its password never expires, and the directory then ignores "
+        "'must change at next logon'"
+    ),
+}
+MUST_CHANGE_UNKNOWN = (
+    "The password policy that applies to this account could not be read, so Firstline cannot tell whether "
+    "the directory would make the new password be changed at the next sign-in. Nothing was changed; the "
+    "service desk will look at it (the service account must be able to read the policy entry named by the "
+    "account's pwdPolicySubentry, or by ppolicy_default_dn of the target)."
+)
 
 
 def all_mail(attrs: Mapping[str, Any]) -> str:
@@ -809,8 +830,15 @@ class LdapConnector(Connector):
     def _pwd_policy(self, policy_dn: str | None) -> PwdPolicy | None:
         """The effective OpenLDAP policy: the entry's ``pwdPolicySubentry``, else ``ppolicy_default_dn``.
 
-        None when neither is known or the entry cannot be read (callers then stay
-        conservative). Cached for 60 s. ``UnreadableValue`` when a policy value is not an integer.
+        None — unknown — when neither is known; when the entry does not exist or the service
+        account may not see it (slapd answers both as noSuchObject); when the read ends in any
+        other result than success; and when the entry comes back without ``pwdAttribute``,
+        which every ``pwdPolicy`` entry holds (so its attributes are hidden from the service
+        account, or it is no policy at all). Callers then stay conservative, and whether a reset
+        must be changed is not known (``must_change_enforced`` None: such resets are refused).
+        A policy read is cached for 60 s; an unknown one is asked again at its next use.
+        ``pwdMustChange`` other than TRUE / FALSE (absent = FALSE, as slapd reads it) is
+        ``must_change`` None. ``UnreadableValue`` when a policy value is not an integer.
         """
         dn = policy_dn or self.config.ppolicy_default_dn
         if not dn or self._conn is None:
@@ -819,22 +847,25 @@ class LdapConnector(Connector):
         if cached and cached[0] > time.monotonic():
             return cached[1]
         conn = self._conn
-        names = ["pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit", "pwdGraceExpiry"]
-        names += ["pwdMustChange", "pwdMaxIdle"]
-        conn.search(dn, "(objectClass=*)", BASE, attributes=names)
+        names = ["pwdAttribute", "pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit"]
+        names += ["pwdGraceExpiry", "pwdMustChange", "pwdMaxIdle"]
+        conn.search(dn, "(objectClass=*)", BASE, attributes=names, dereference_aliases="NEVER")
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
-        policy = None
-        if entries:
-            values = entries[0]["attributes"]
-            policy = PwdPolicy(
-                lockout=str(first(values, "pwdLockout") or "FALSE").upper() == "TRUE",
-                lockout_duration=integer(values, "pwdLockoutDuration"),
-                max_age=integer(values, "pwdMaxAge"),
-                grace_limit=integer(values, "pwdGraceAuthNLimit"),
-                grace_expiry=integer(values, "pwdGraceExpiry"),
-                must_change=str(first(values, "pwdMustChange") or "FALSE").upper() == "TRUE",
-                max_idle=integer(values, "pwdMaxIdle"),
-            )
+        if conn.result.get("result") not in (0, None) or not entries:
+            return None
+        values = entries[0]["attributes"]
+        if first(values, "pwdAttribute") is None:
+            return None
+        must_change = {"TRUE": True, "FALSE": False}.get(str(first(values, "pwdMustChange") or "FALSE").upper())
+        policy = PwdPolicy(
+            lockout=str(first(values, "pwdLockout") or "FALSE").upper() == "TRUE",
+            lockout_duration=integer(values, "pwdLockoutDuration"),
+            max_age=integer(values, "pwdMaxAge"),
+            grace_limit=integer(values, "pwdGraceAuthNLimit"),
+            grace_expiry=integer(values, "pwdGraceExpiry"),
+            must_change=must_change,
+            max_idle=integer(values, "pwdMaxIdle"),
+        )
         self._policy_cache[dn.lower()] = (time.monotonic() + 60, policy)
         return policy
 
@@ -1147,31 +1178,37 @@ class LdapConnector(Connector):
             return out
 
     def _require_must_change_enforced(self, status: Mapping[str, Any]) -> None:
-        """Refuse a must-change reset the directory would not enforce, before anything is written.
+        """Refuse a must-change reset the directory would not enforce, or of which it cannot be
+        known whether it would, before anything is written.
 
         OpenLDAP ignores ``pwdReset`` under a policy without ``pwdMustChange: TRUE``; AD ignores
         ``pwdLastSet = 0`` for an account whose password never expires. Such a reset used to
         report "must be changed at the next sign-in" while the (possibly generated, handed-out)
-        password stayed valid for good. An unknown OpenLDAP policy is not refused.
+        password stayed valid for good (``must_change_not_enforced``).
+
+        When the OpenLDAP policy that applies cannot be read (``must_change_enforced`` None: no
+        ``pwdPolicySubentry`` and no ``ppolicy_default_dn``, an entry that is missing or hidden
+        from the service account, a failed read, a ``pwdMustChange`` that is neither TRUE nor
+        FALSE) the reset is refused too, with its own reason ``must_change_unknown``. Counting
+        that as enforced, as before, answered "must be changed at the next sign-in" without
+        knowing it — and slapd itself applies no ``pwdMustChange`` when ``pwdPolicySubentry``
+        names a missing entry, so the answer was wrong exactly there. The other ways out are
+        worse: resetting and reporting "unknown" hands out a temporary password that may be
+        valid for good, and silently resetting without must-change is not what was asked. So,
+        as for a policy known not to enforce it, nothing is written and the run escalates: the
+        service desk can fix what keeps the policy from being read, or reset without
+        must-change deliberately. AD needs no such case: ``userAccountControl`` is always read
+        (``UnreadableValue``, ``unreadable_value``, when it cannot be).
         """
         try:
             enforced = self._flavor.must_change_enforced(status["_attrs"])
         except UnreadableValue as exc:
             raise self._unreadable(exc) from exc
-        if enforced is not False:
+        if enforced is None:
+            raise Rejected(MUST_CHANGE_UNKNOWN, reason="must_change_unknown")
+        if enforced:
             return
-        why = (
-            "its password policy does not require a change after a reset (pwdMustChange is not TRUE)"
-            if self.config.flavor == "openldap"
-            else "the account is set so that its password never expires, and the directory then ignores "
-            "'must change at next logon'"
-        )
-        raise Rejected(
-            f"The directory would not make this account change the new password at the next sign-in: {why}. "
-            "Nothing was changed; reset it without 'must be changed at the next sign-in' only if that is "
-            "intended.",
-            reason="must_change_not_enforced",
-        )
+        raise Rejected(MUST_CHANGE_NOT_ENFORCED[self.config.flavor], reason="must_change_not_enforced")
 
     def change_password(
         self,
@@ -1301,7 +1338,9 @@ class LdapConnector(Connector):
             "mail": str(first(attrs, "mail") or ""),
             "groups": groups,
             "groups_complete": complete,
-            "must_change": bool(state.get("must_change")),
+            # an unknown policy: the portal still has a reset password changed first (its own
+            # caution; it tells nobody that the directory requires it)
+            "must_change": bool(state.get("must_change") or state.get("must_change_unknown")),
         }
 
     def _display_name(self, conn: Connection, dn: str, attrs: Mapping[str, Any]) -> str:

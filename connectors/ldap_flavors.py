@@ -153,7 +153,9 @@ class PwdPolicy:
 
     lockout: bool = False
     lockout_duration: int | None = None
-    must_change: bool = False  # pwdMustChange: with pwdReset TRUE, slapd skips the expiry check at bind
+    # pwdMustChange: with pwdReset TRUE, slapd restricts the bind to a password change (and
+    # skips the expiry check); None = the entry holds a value that is neither TRUE nor FALSE
+    must_change: bool | None = False
     max_age: int | None = None
     grace_limit: int | None = None
     grace_expiry: int | None = None
@@ -307,7 +309,7 @@ class OpenLdap:
         if not self._expired(gentime(attrs, "pwdChangedTime"), policy, now):
             return False
         reset = str(first(attrs, "pwdReset") or "").upper() == "TRUE"
-        if reset and policy is not None and policy.must_change:
+        if reset and policy is not None and policy.must_change is True:
             return False
         return self.grace_left(attrs, now) == 0
 
@@ -334,7 +336,14 @@ class OpenLdap:
 
         slapd 2.5 (``ppolicy_bind_response``) restricts the bind to a password change only when
         the effective policy has ``pwdMustChange: TRUE``; without it ``pwdReset`` is ignored and
-        the reset password works for good (seen on the lab slapd). None when the policy is unknown.
+        the reset password works for good (seen on the lab slapd).
+
+        None — not known — when the policy that applies could not be read (the connector's
+        ``policy`` gave None: no ``pwdPolicySubentry`` and no default configured, an entry that
+        does not exist or the service account may not read, a failed read) or its
+        ``pwdMustChange`` is neither TRUE nor FALSE. Never read as True: slapd itself falls back
+        to a policy without ``pwdMustChange`` when ``pwdPolicySubentry`` names a missing entry
+        (seen on the lab slapd), so "unknown" can well mean "not enforced".
         """
         policy = self._effective(attrs)
         return None if policy is None else policy.must_change
@@ -344,8 +353,9 @@ class OpenLdap:
 
         ``pwdEndTime`` reached: expired. ``pwdStartTime`` not reached: disabled (not active
         yet). Both as slapd's ``account_locked`` decides them. ``must_change``: ``pwdReset``
-        under a policy that enforces it (``must_change_enforced``; an unknown policy counts as
-        enforcing), or an expired password.
+        under a policy known to enforce it (``must_change_enforced`` True), or an expired
+        password. ``must_change_unknown``: ``pwdReset`` is set but whether slapd enforces it
+        could not be established (``must_change_enforced`` None) — neither claimed nor denied.
         """
         policy = self._effective(attrs)
         locked, reason, disabled = self._lock(attrs, policy, now)
@@ -355,13 +365,15 @@ class OpenLdap:
         expires = self.password_expires(attrs, policy)
         password_expired = self._expired(gentime(attrs, "pwdChangedTime"), policy, now)
         reset = str(first(attrs, "pwdReset") or "").upper() == "TRUE"
-        must_change = (reset and (policy is None or policy.must_change)) or password_expired
+        enforced = None if policy is None else policy.must_change
+        must_change = (reset and enforced is True) or password_expired
         return {
             "locked": locked,
             "lock_reason": reason,
             "disabled": disabled,
             "expired": expired,
             "must_change": must_change,
+            "must_change_unknown": reset and enforced is None and not must_change,
             "password_expired": password_expired,
             "password_expires": utc_text(expires),
         }
@@ -465,6 +477,7 @@ class ActiveDirectory:
             "disabled": bool(uac & UF_ACCOUNTDISABLE),
             "expired": expired,
             "must_change": (pwd_last_set == 0 and not uac & UF_DONT_EXPIRE_PASSWD) or flagged,
+            "must_change_unknown": False,  # userAccountControl is required above: never unknown here
             "password_expired": flagged and pwd_last_set != 0,
             "password_expires": utc_text(expires),
         }

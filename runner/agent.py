@@ -148,6 +148,7 @@ class AccountView:
     disabled: bool = False
     expired: bool = False
     must_change: bool = False
+    must_change_unknown: bool = False  # marked, but whether the directory enforces it is not known
     password_expired: bool = False
     password_expires: str = ""
     protected: bool = False
@@ -165,6 +166,7 @@ class AccountView:
             "disabled": self.disabled,
             "expired": self.expired,
             "must_change": self.must_change,
+            "must_change_unknown": self.must_change_unknown,
             "password_expired": self.password_expired,
             "password_expires": self.password_expires or None,
             "protected": self.protected,
@@ -238,6 +240,7 @@ def _view(d: Directory, user: str, status: Mapping[str, Any]) -> AccountView:
         disabled=bool(status.get("disabled")),
         expired=bool(status.get("expired")),
         must_change=bool(status.get("must_change")),
+        must_change_unknown=bool(status.get("must_change_unknown")),
         password_expired=bool(status.get("password_expired")),
         password_expires=str(status.get("password_expires") or ""),
         protected=protected,

@@ -44,6 +44,32 @@ EXACT: dict[str, str] = {
     "The directory could not search for the account.": "De directory kon het account niet zoeken.",
     "The directory refused the service connection.": "De directory weigerde de verbinding van Firstline.",
     "The service account is not allowed to do this on that account.": ("Firstline mag dit bij dat account niet doen."),
+    # connectors.ldap: a must-change reset the directory would not enforce, or of which that is not known
+    "The directory would not make this account change the new password at the next sign-in: its password "
+    "policy does not require a change after a reset (pwdMustChange is not TRUE). Nothing was changed; reset "
+    "it without 'must be changed at the next sign-in' only if that is intended.": (
+        "De directory zou dit account het nieuwe wachtwoord bij de volgende aanmelding niet laten wijzigen: "
+        "het wachtwoordbeleid vereist geen wijziging na een reset (pwdMustChange is niet TRUE). Er is niets "
+        "gewijzigd; stel het alleen zonder 'moet bij de volgende aanmelding gewijzigd worden' opnieuw in als "
+        "dat de bedoeling is."
+    ),
+    "The directory would not make this account change the new password at the next sign-in: the account is "
+    "set so that its password never expires, and the directory then ignores 'must change at next logon'. "
+    "Nothing was changed; reset it without 'must be changed at the next sign-in' only if that is intended.": (
+        "De directory zou dit account het nieuwe wachtwoord bij de volgende aanmelding niet laten wijzigen: "
+        "bij het account is ingesteld dat het wachtwoord nooit verloopt, en de directory negeert dan 'moet "
+        "wachtwoord bij volgende aanmelding wijzigen'. Er is niets gewijzigd; stel het alleen zonder 'moet bij "
+        "de volgende aanmelding gewijzigd worden' opnieuw in als dat de bedoeling is."
+    ),
+    "The password policy that applies to this account could not be read, so Firstline cannot tell whether "
+    "the directory would make the new password be changed at the next sign-in. Nothing was changed; the "
+    "service desk will look at it (the service account must be able to read the policy entry named by the "
+    "account's pwdPolicySubentry, or by ppolicy_default_dn of the target).": (
+        "Het wachtwoordbeleid dat voor dit account geldt kon niet worden gelezen, dus Firstline kan niet "
+        "vaststellen of de directory het nieuwe wachtwoord bij de volgende aanmelding zou laten wijzigen. Er "
+        "is niets gewijzigd; de servicedesk kijkt ernaar (het serviceaccount moet het beleid kunnen lezen "
+        "waarnaar pwdPolicySubentry van het account of ppolicy_default_dn van het doel verwijst)."
+    ),
     # the engine's step words and fixed step messages (runner.engine)
     "Done": "Klaar",
     "Not needed": "Niet nodig",

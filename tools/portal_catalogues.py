@@ -328,6 +328,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "The password has expired.": "Het wachtwoord is verlopen.",
     "The password is valid.": "Het wachtwoord is geldig.",
     "The password must be changed at the next sign-in.": "Het wachtwoord moet bij de volgende aanmelding gewijzigd worden.",
+    "The password is marked to be changed at the next sign-in, but the directory's password policy could not be read: whether the directory enforces that is not known.": "Het wachtwoord is gemarkeerd om bij de volgende aanmelding gewijzigd te worden, maar het wachtwoordbeleid van de directory kon niet worden gelezen: of de directory dat afdwingt is niet bekend.",
     "The person who reported it, for example alice@example.org. Empty: yourself.": "De persoon die het meldde, bijvoorbeeld alice@example.org. Leeg: uzelf.",
     "The sign-in name without a domain, for example alice.": "De aanmeldnaam zonder domein, bijvoorbeeld alice.",
     "The temporary password was shown once and cannot be shown again. If it was lost, reset the password again.": "Het tijdelijke wachtwoord is eenmalig getoond en kan niet opnieuw getoond worden. Is het kwijt, stel het wachtwoord dan opnieuw in.",

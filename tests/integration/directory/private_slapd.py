@@ -49,9 +49,12 @@ def _hash(secret: str) -> str:
 
 
 @contextmanager
-def private_slapd(base: Path, *, database: str = "", policy: str = "") -> Iterator[PrivateSlapd]:
+def private_slapd(
+    base: Path, *, database: str = "", policy: str = "", access: tuple[str, ...] = ()
+) -> Iterator[PrivateSlapd]:
     """Start a private slapd under *base*; *database* adds cn=config lines to the mdb database
-    (e.g. ``olcLastBind: TRUE``), *policy* adds lines to cn=default,ou=policies."""
+    (e.g. ``olcLastBind: TRUE``), *policy* adds lines to cn=default,ou=policies, *access* adds
+    olcAccess rules (``to ... by ...``) before the lab's own."""
     admin_pw = (VAR / "slapd" / "secrets" / "admin").read_text().strip()
     svc_pw = (VAR / "slapd" / "secrets" / "firstline").read_text().strip()
     tls = VAR / "slapd" / "tls"
@@ -60,6 +63,14 @@ def private_slapd(base: Path, *, database: str = "", policy: str = "") -> Iterat
     pidfile = base / "run" / "slapd.pid"
     people = f"ou=people,{SUFFIX}"
     svc, own = f'by dn.exact="{SVCDN}"', "by self write by anonymous auth by * none"  # as lab/slapd.sh
+    rules = [
+        *access,
+        f'to dn.subtree="{people}" attrs=userPassword {svc} write {own}',
+        f"to attrs=userPassword {own}",
+        f'to dn.subtree="{people}" attrs=pwdAccountLockedTime,pwdReset {svc} write by users read by * none',
+        "to * by users read by * none",
+    ]
+    acl = "\n".join(f"olcAccess: {{{i}}}{rule}" for i, rule in enumerate(rules))
     config = f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -109,10 +120,7 @@ olcDbMaxSize: 104857600
 olcDbIndex: objectClass eq
 olcDbIndex: uid eq
 olcDbIndex: member eq
-olcAccess: {{0}}to dn.subtree="{people}" attrs=userPassword {svc} write {own}
-olcAccess: {{1}}to attrs=userPassword {own}
-olcAccess: {{2}}to dn.subtree="{people}" attrs=pwdAccountLockedTime,pwdReset {svc} write by users read by * none
-olcAccess: {{3}}to * by users read by * none
+{acl}
 {database.strip()}
 
 dn: olcOverlay={{0}}ppolicy,olcDatabase={{1}}mdb,cn=config

@@ -29,6 +29,13 @@ def test_policy_texts_with_their_values(reason: str) -> None:
     assert localize(english, "nl") == message(reason, "nl", **values)
 
 
+def test_must_change_refusals_have_dutch() -> None:
+    from connectors.ldap import MUST_CHANGE_NOT_ENFORCED, MUST_CHANGE_UNKNOWN
+
+    for english in (MUST_CHANGE_UNKNOWN, *MUST_CHANGE_NOT_ENFORCED.values()):
+        assert english in EXACT, english
+
+
 def test_formal_dutch_everywhere() -> None:
     import re
 

@@ -140,7 +140,13 @@ def test_openldap_lock_states() -> None:
     assert forever.state({"pwdReset": ["TRUE"]}, now)["must_change"] is False
     enforcing = OpenLdap(lambda _dn: PwdPolicy(lockout=True, must_change=True))
     assert enforcing.state({"pwdReset": ["TRUE"]}, now)["must_change"] is True
-    assert OpenLdap(lambda _dn: None).state({"pwdReset": ["TRUE"]}, now)["must_change"] is True  # unknown policy
+    # an unknown policy (or pwdMustChange neither TRUE nor FALSE): must-change is neither claimed nor denied
+    for unknown in (OpenLdap(lambda _dn: None), OpenLdap(lambda _dn: PwdPolicy(must_change=None))):
+        s = unknown.state({"pwdReset": ["TRUE"]}, now)
+        assert (s["must_change"], s["must_change_unknown"]) == (False, True)
+        assert unknown.must_change_enforced({"pwdReset": ["TRUE"]}) is None
+        assert unknown.state({}, now)["must_change_unknown"] is False
+    assert enforcing.state({"pwdReset": ["TRUE"]}, now)["must_change_unknown"] is False
     assert forever.state({"pwdEndTime": ["20251231000000Z"]}, now)["expired"] is True
 
 
@@ -162,6 +168,7 @@ def test_ad_states() -> None:
         "disabled": True,
         "expired": True,
         "must_change": True,
+        "must_change_unknown": False,
         "password_expired": False,
         "password_expires": "",
     }

@@ -15,7 +15,7 @@ import pytest
 
 from connectors.base import Rejected
 from connectors.ldap import LdapConnector, LdapTarget
-from connectors.ldap_flavors import OpenLdap, PartlyApplied
+from connectors.ldap_flavors import OpenLdap, PartlyApplied, PwdPolicy
 from tests.unit.directory.test_ldap_units import BASE
 
 CONFIG = BASE  # the lab slapd's ldap target settings (never contacted here)
@@ -58,6 +58,8 @@ def test_the_connector_reports_it_as_possibly_applied_and_hands_nothing_out(
     monkeypatch.setattr(connector, "_target", lambda user, timeout: dict(status))
     monkeypatch.setattr(connector, "_service", lambda timeout: conn)
     monkeypatch.setattr(connector, "_require_tls", lambda c: None)
+    # a policy that enforces must-change (an unknown one is refused before any write)
+    monkeypatch.setattr(connector._flavor, "_policy", lambda dn: PwdPolicy(must_change=True))
     inputs: dict[str, Any] = {"user": "alice"}
     if not generated:
         inputs["new_password"] = "Zq-bcdfg-2689 Kv-hjkm!"

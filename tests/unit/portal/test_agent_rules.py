@@ -410,3 +410,23 @@ def test_a_fix_refused_in_prepare_records_the_look_up_before_the_refusal(
         ("agent.fix_refused", "corp:root"),
         ("agent.account_lookup", "corp:nobody"),
     ]
+
+
+def test_a_must_change_the_directory_may_not_enforce_is_not_shown_as_must_change(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``must_change_unknown`` (OpenLDAP: pwdReset under a policy that could not be read) is its
+    own line on the agent desk, never "must be changed at the next sign-in"."""
+    _with_ldap(app, monkeypatch, FakeLdap({"exists": True, "must_change": False, "must_change_unknown": True}))
+    view = agent.lookup(app, AGENT, "corp", "bob", client_ip=None, user_agent=None)
+    assert (view.must_change, view.must_change_unknown) == (False, True)
+    assert view.as_dict()["must_change_unknown"] is True
+    from dataclasses import replace
+
+    from portal.rendering import make_templates
+
+    page = make_templates().env.get_template("agent/account.html")
+    values = {"view": replace(view, fixes=()), "error": None, "csrf_token": "", "form_token": "", "temporary": None}
+    context = page.new_context({**values, "_": lambda text, **kw: text % kw if kw else text})
+    html = "".join(page.blocks["content"](context))
+    assert "could not be read" in html and "must be changed at the next sign-in." not in html
