@@ -108,7 +108,7 @@ from connectors.ldap_protect import (
 from connectors.password_policy import REQUESTER_REASONS, PasswordPolicy, PolicyViolation, message
 from connectors.tls_errors import certificate_error, client_context
 
-__all__ = ["LdapConnector", "LdapTarget", "validate_account_name", "validate_upn"]
+__all__ = ["LdapConnector", "LdapTarget", "implicit_upn_domain", "validate_account_name", "validate_upn"]
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORBIDDEN_IN_NAME = re.compile(r"[*()\\\x00-\x1f\x7f]")
@@ -260,6 +260,33 @@ def _under(dn: str, base: str) -> bool:
     except (ValueError, UnicodeDecodeError):
         return False
     return len(d) > len(b) and d[-len(b) :] == b
+
+
+def _dns_domain(dn: str) -> str | None:
+    """The DNS name of the AD domain naming context *dn* lies in: its trailing ``DC=`` RDNs,
+    joined by dots, in lower case (``CN=x,OU=People,DC=Example,DC=test`` → ``example.test``);
+    None when *dn* ends in no ``DC=`` RDN or cannot be parsed. An AD domain's naming context
+    is named after the domain's DNS name ([MS-ADTS] 3.1.1.1.4), so this is the suffix of the
+    implicit UPN (``sAMAccountName@<this>``) of an account whose DN it is."""
+    try:
+        rdns = canonical_dn(dn)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    labels: list[str] = []
+    for rdn in reversed(rdns):
+        if len(rdn) != 1 or rdn[0][0] != "dc" or not rdn[0][1]:
+            break
+        labels.append(rdn[0][1])
+    return ".".join(reversed(labels)).lower() if labels else None
+
+
+def implicit_upn_domain(config: LdapTarget) -> str | None:
+    """The domain of AD's implicit sign-in names (``sAMAccountName@<this>``) for a target's
+    accounts: the DNS name of ``base_dn``'s domain naming context (``_dns_domain``); None on
+    OpenLDAP (no UPNs) or when ``base_dn`` has no ``DC=`` components. Not the directory's
+    declared ``domains``: those may list alternate UPN suffixes, which AD never applies
+    implicitly (``LdapConnector._find``)."""
+    return _dns_domain(config.base_dn) if config.flavor == "active_directory" else None
 
 
 def _refused(reason: str, **values: object) -> Rejected:
@@ -757,18 +784,35 @@ class LdapConnector(Connector):
         is the read (one round trip); AD's constructed attributes
         (``msDS-User-Account-Control-Computed``, ``tokenGroups``) come only from a base
         search, so there ``_resolve`` reads the entry again by DN.
+
+        A sign-in name (UPN) ``name@domain`` (AD only, ``_account_name``) is the account whose
+        ``userPrincipalName`` it is, whatever the domain; or, as AD's implicit UPN
+        ``sAMAccountName@<domain DNS name>``, the account named *name* — but only when *domain*
+        is the DNS name of the AD domain the account lives in. That name is read from the DNs
+        (``_dns_domain``: the trailing ``DC=`` components, which name the domain naming
+        context): the search asks for the implicit form only when *domain* is the domain of
+        ``base_dn``, and the entry found counts as it only when *domain* is the domain of its
+        own DN (an entry of a child domain has that domain's implicit UPN, not this one). Not
+        the directory's declared ``domains`` (runner.routing): those route a typed name to a
+        directory and may list alternate UPN suffixes, which AD never applies implicitly. So
+        ``alice@alt.example`` or ``alice@foreign.example`` finds no account unless it is some
+        account's explicit userPrincipalName, never the account named alice. Domains are
+        compared in lower case (``validate_upn`` lowers the typed one). Two entries are
+        ambiguous and refused (an explicit UPN of one that is the implicit UPN of another).
         """
         cfg = self.config
         upn = "@" in user  # only on AD (_account_name): the sign-in name (UPN) a person typed
-        local = user.split("@")[0]
+        local, _at, domain = user.partition("@")
+        domain = domain.lower()
+        implicit = upn and domain == implicit_upn_domain(cfg)
         which = f"({cfg.user_attribute}={escape_filter_chars(user)})"
         if upn:
-            # the account whose userPrincipalName is what was typed, or whose sAMAccountName is its
-            # name part (AD's implicit UPN, sAMAccountName@domain); both existing as two accounts
-            # is ambiguous, never one of them
-            which = (
-                f"(|(userPrincipalName={escape_filter_chars(user)})({cfg.user_attribute}={escape_filter_chars(local)}))"
-            )
+            # the account whose userPrincipalName is what was typed; when the domain is the AD
+            # domain's DNS name, also the account whose sAMAccountName is the name part (AD's
+            # implicit UPN); both existing as two accounts is ambiguous, never one of them
+            which = f"(userPrincipalName={escape_filter_chars(user)})"
+            if implicit:
+                which = f"(|{which}({cfg.user_attribute}={escape_filter_chars(local)}))"
         flt = f"(&(objectClass={cfg.user_object_class}){which})"
         names = self._account_names() if cfg.flavor == "openldap" else [cfg.user_attribute, "userPrincipalName"]
         conn.search(
@@ -800,7 +844,8 @@ class LdapConnector(Connector):
         if not _under(dn, cfg.base_dn):
             return None
         if upn:
-            if user.lower() not in held("userPrincipalName") and local.lower() not in held(cfg.user_attribute):
+            named = implicit and local.lower() in held(cfg.user_attribute) and _dns_domain(dn) == domain
+            if user.lower() not in held("userPrincipalName") and not named:
                 return None
         elif user.lower() not in held(cfg.user_attribute):
             return None

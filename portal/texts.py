@@ -76,6 +76,7 @@ TEXTS = (
         "%(label)s: the directory could not be asked which account has that sign-in name; try again, or give "
         "the account name as DOMAIN\\name"
     ),
+    N_("%(label)s: no account has that sign-in name; give the account name as DOMAIN\\name"),
     N_("%(label)s: the domain is not one this service desk serves; known: %(known)s"),
     N_("%(label)s: the domain is not one this service desk serves"),
     N_("%(label)s: employees can only act in their own directory"),

@@ -33,6 +33,7 @@ UPN_UNANSWERED = (
     "%(label)s: the directory could not be asked which account has that sign-in name; try again, or give "
     "the account name as DOMAIN\\name"
 )
+UPN_UNKNOWN = "%(label)s: no account has that sign-in name; give the account name as DOMAIN\\name"
 
 
 def account_of_upn(inventory: Inventory, directory: routing.Directory, upn: str, label: str) -> str:
@@ -41,14 +42,20 @@ def account_of_upn(inventory: Inventory, directory: routing.Directory, upn: str,
 
     On AD ``first.last@example.test`` is the account whose ``userPrincipalName`` it is — its
     account name (``sAMAccountName``) may be anything — or the account named ``first.last``
-    (AD's implicit UPN). Passing on ``first.last`` could act on a different account than the
-    one meant, and the checks that compare names (an agent's own account, one run per account
-    at a time, the employee's own account) need the account's one name. So it is looked up
-    here: the account found → its account name; none → the name part (the runbook then reports
-    that no such account exists); two (the UPN of one, the account name of another) →
-    ``ParameterError``, never either of them; the directory not answering → ``ParameterError``.
+    (AD's implicit UPN, only under the AD domain's own DNS name: ``connectors.ldap``
+    ``LdapConnector._find``). Passing on ``first.last`` could act on a different account than
+    the one meant, and the checks that compare names (an agent's own account, one run per
+    account at a time, the employee's own account) need the account's one name. So it is
+    looked up here: the account found → its account name; none → the name part when the
+    UPN's domain is the implicit one (``connectors.ldap.implicit_upn_domain``: the search asked
+    for the account of that name too and there is none, so the runbook reports that no such
+    account exists), else ``ParameterError`` (``UPN_UNKNOWN``) — never the name part, which may
+    be another person's account (``alice@alt.example`` when no account has that UPN is not the
+    account alice); two (the UPN of one, the account name of another) → ``ParameterError``,
+    never either of them; the directory not answering → ``ParameterError``.
     """
     from connectors.base import ConnectorError, InvalidInput
+    from connectors.ldap import LdapTarget, implicit_upn_domain
     from connectors.registry import registry
     from runner.secrets import SecretStore
 
@@ -60,7 +67,7 @@ def account_of_upn(inventory: Inventory, directory: routing.Directory, upn: str,
     try:
         out = connector.run("account_status", {"user": upn}, timeout=15)
     except InvalidInput:
-        return name
+        return upn  # not a sign-in name the connector takes: refused by the caller (_one), never the name part
     except ConnectorError as exc:
         if exc.reason == "ambiguous":
             raise ParameterError(UPN_AMBIGUOUS, label=label) from None
@@ -68,7 +75,12 @@ def account_of_upn(inventory: Inventory, directory: routing.Directory, upn: str,
     finally:
         connector.close()
     account = str(out.get("account") or "")
-    return account if out.get("exists") and _ACCOUNT.fullmatch(account) else name
+    if not out.get("exists"):
+        implicit = implicit_upn_domain(target) if isinstance(target, LdapTarget) else None
+        if implicit is not None and upn.partition("@")[2].lower() == implicit:
+            return name  # no account has this UPN nor is named *name*: the runbook reports it
+        raise ParameterError(UPN_UNKNOWN, label=label)
+    return account  # one the account-name rule refuses is refused by the caller (_one), never the name part
 
 
 def secret_has_controls(value: str) -> bool:

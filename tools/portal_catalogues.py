@@ -79,6 +79,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "%(label)s: employees can only act on their own account": "%(label)s: medewerkers kunnen alleen hun eigen account laten herstellen",
     "%(label)s: more than one account answers to that sign-in name (one has it as its userPrincipalName, another as its account name); give the account name as DOMAIN\\name": "%(label)s: meer dan één account hoort bij die aanmeldnaam (het ene heeft hem als userPrincipalName, het andere als accountnaam); geef de accountnaam als DOMEIN\\naam",
     "%(label)s: the directory could not be asked which account has that sign-in name; try again, or give the account name as DOMAIN\\name": "%(label)s: de directory kon niet gevraagd worden welk account die aanmeldnaam heeft; probeer het opnieuw, of geef de accountnaam als DOMEIN\\naam",
+    "%(label)s: no account has that sign-in name; give the account name as DOMAIN\\name": "%(label)s: geen account heeft die aanmeldnaam; geef de accountnaam als DOMEIN\\naam",
     "%(label)s must be one of the directories: %(names)s": "%(label)s moet een van de directory's zijn: %(names)s",
     "%(label)s must be a name, name@domain or DOMAIN\\name (one '@' or one '\\', not both or twice)": "%(label)s moet een naam, naam@domein of DOMEIN\\naam zijn (één '@' of één '\\', niet allebei of twee keer)",
     "%(label)s has a domain but no account name": "%(label)s heeft een domein maar geen accountnaam",

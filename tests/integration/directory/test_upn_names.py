@@ -5,9 +5,12 @@ Routing split every ``name@domain`` into the bare ``name`` and the connector loo
 sAMAccountName: such a UPN answered "No account named first.last was found" (or, worse, found
 the account whose sAMAccountName happens to be ``first.last``, another person). Now a UPN typed
 for an AD directory reaches the connector whole; it finds the account whose userPrincipalName
-it is, or whose sAMAccountName is its name part (AD's implicit UPN), and refuses when those are
-two accounts (``ambiguous``). Sign-in, self-service and runbook parameters (agents' CLI/API)
-then use the account's own name, so every name check sees one spelling per account.
+it is, or whose sAMAccountName is its name part (AD's implicit UPN) when its domain is the AD
+domain's own DNS name (example.test), and refuses when those are two accounts (``ambiguous``).
+Under any other suffix (alt.example, declared for the directory here; a foreign domain) only an
+explicit userPrincipalName counts: ``x@alt.example`` is never the account named x. Sign-in,
+self-service and runbook parameters (agents' CLI/API) then use the account's own name, so every
+name check sees one spelling per account.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.base import Rejected
+from connectors.base import InvalidInput, Rejected
 from runner.agent import flush_held, prepare_fix
 from runner.api import open_app
 from runner.auth import AuthService, Principal, SignInFailed
@@ -77,16 +80,18 @@ def _person(ad: Directory) -> tuple[str, str, str]:
     return user, upn, pw
 
 
-def _clash(ad: Directory) -> tuple[str, str]:
-    """Two accounts one typed name could mean: (``name@alt.example``, the account named ``name``).
+def _clash(ad: Directory) -> tuple[str, str, str, str, str]:
+    """A UPN under an alternate suffix whose name part is another account's name:
+    (``x@alt.example``, the account named ``x``, its password, the account whose UPN it is, its
+    password). AD's implicit UPN is ``x@example.test`` only, so the typed name is the holder's.
 
     Samba refuses a UPN that equals another account's implicit one (sAMAccountName@realm), but
-    not under another UPN suffix (Windows allows more): one account is named ``x``, another
-    has the UPN ``x@alt.example``."""
-    named, _pw = ad.create_user()
-    holder, _pw2 = ad.create_user(userPrincipalName=f"{named}@alt.example")
+    not under another UPN suffix, so a real ambiguity cannot be built on the lab DC (Windows
+    allows more; tests/unit/directory/test_upn_domain.py covers it)."""
+    named, pw = ad.create_user()
+    holder, pw2 = ad.create_user(userPrincipalName=f"{named}@alt.example")
     assert holder != named
-    return f"{named}@alt.example", named
+    return f"{named}@alt.example", named, pw, holder, pw2
 
 
 def test_the_connector_finds_an_account_by_its_upn(ad: Directory) -> None:
@@ -101,17 +106,43 @@ def test_the_connector_finds_an_account_by_its_upn(ad: Directory) -> None:
     assert ad.conn.run("account_status", {"user": f"{user}@example.test"}, timeout=10)["account"] == user
 
 
-def test_a_upn_that_two_accounts_answer_to_is_refused(ad: Directory) -> None:
-    typed, named = _clash(ad)
-    for action, inputs in (
-        ("account_status", {"user": typed}),
-        ("unlock_account", {"user": typed}),
-        ("reset_password", {"user": typed}),
+def test_the_implicit_upn_is_the_account_name_at_the_domains_own_dns_name_only(ad: Directory) -> None:
+    """``name@example.test`` (any case) is the account named ``name``; the same name part under an
+    alternate suffix, a foreign, child or punycode domain is no account (it was that account)."""
+    user, _upn, pw = _person(ad)  # its explicit UPN is first.last.<tag>@example.test
+    for spelling in (f"{user}@example.test", f"{user}@EXAMPLE.TEST", f"{user.upper()}@Example.Test"):
+        status = ad.conn.run("account_status", {"user": spelling}, timeout=10)
+        assert (status["exists"], status["account"]) == (True, user), spelling
+    before = ad.state_attrs(user)
+    for other in (
+        f"{user}@alt.example",
+        f"{user}@ALT.Example",
+        f"{user}@foreign.example",
+        f"{user}@sub.example.test",
+        f"{user}@xn--bcher-kva.example",
     ):
+        assert ad.conn.run("account_status", {"user": other}, timeout=10)["exists"] is False, other
         with pytest.raises(Rejected) as err:
-            ad.conn.run(action, inputs, timeout=15)
-        assert err.value.reason == "ambiguous", action
+            ad.conn.run("unlock_account", {"user": other}, timeout=10)
+        assert err.value.reason == "not_found", other
+        with pytest.raises(Rejected):  # the account's own password proves nothing for another name
+            ad.conn.run("authenticate", {"user": other, "password": pw}, timeout=10)
+    for refused in (f"{user}@example.test.", f"{user}@bücher.example"):  # trailing dot, IDN not in punycode
+        with pytest.raises(InvalidInput):
+            ad.conn.run("account_status", {"user": refused}, timeout=10)
+    assert ad.state_attrs(user) == before
+
+
+def test_a_upn_under_an_alternate_suffix_is_its_account_never_the_one_named_like_it(ad: Directory) -> None:
+    typed, named, named_pw, holder, holder_pw = _clash(ad)
+    for spelling in (typed, typed.upper(), typed.replace("@alt.example", "@Alt.Example")):
+        status = ad.conn.run("account_status", {"user": spelling}, timeout=15)
+        assert (status["exists"], status["account"]) == (True, holder), spelling
+    assert ad.conn.run("authenticate", {"user": typed, "password": holder_pw}, timeout=10)["account"] == holder
+    with pytest.raises(Rejected):
+        ad.conn.run("authenticate", {"user": typed, "password": named_pw}, timeout=10)
     assert ad.conn.run("account_status", {"user": named}, timeout=10)["account"] == named  # EXAMPLE\name
+    assert ad.conn.run("account_status", {"user": f"{named}@example.test"}, timeout=10)["account"] == named
 
 
 def test_sign_in_with_a_upn_is_the_account_by_its_name(app: Firstline, ad: Directory) -> None:
@@ -153,16 +184,37 @@ def test_routing_keeps_a_upn_only_for_active_directory(app: Firstline) -> None:
     assert dirs.split("EXAMPLE\\bob", "user", keep_upn=True) == ("ad", "bob")
 
 
-def test_a_upn_two_accounts_answer_to_is_refused_before_any_ticket(app: Firstline, ad: Directory) -> None:
-    typed, named = _clash(ad)
-    for runbook in ("account-status", "account-unlock"):
-        with pytest.raises(ParameterError):
-            app.run(runbook, {"user": typed}, requester="agent@example.org", roles={"agent"})
-    assert app.list_tickets() == []
-    with pytest.raises(SignInFailed):
-        AuthService(app).sign_in(typed, "whatever-it-is-1", client_ip="192.0.2.62", user_agent="pytest")
+def test_a_upn_under_an_alternate_suffix_runs_and_signs_in_as_its_account(app: Firstline, ad: Directory) -> None:
+    typed, named, named_pw, holder, holder_pw = _clash(ad)
+    outcome = app.run("account-status", {"user": typed}, requester="agent@example.org", roles={"agent"})
+    assert f"Account {holder} in " in str(outcome.resolution_note), outcome.resolution_note
+    with pytest.raises(SignInFailed):  # the password of the account named like the name part
+        AuthService(app).sign_in(typed, named_pw, client_ip="192.0.2.62", user_agent="pytest")
+    principal, _token = AuthService(app).sign_in(typed, holder_pw, client_ip="192.0.2.62", user_agent="pytest")
+    assert principal.account == f"{holder}@example.test"
     outcome = app.run("account-status", {"user": f"EXAMPLE\\{named}"}, requester="agent@example.org", roles={"agent"})
     assert f"Account {named} in " in str(outcome.resolution_note)
+
+
+def test_a_upn_no_account_has_reaches_no_account(app: Firstline, ad: Directory) -> None:
+    """``name@alt.example`` (alt.example declared for the AD directory) when no account has that
+    UPN: refused before any ticket, no sign-in, no "on behalf of" — never the account named
+    ``name`` (runbooks ran on it, sign-in signed in as it, the agent desk recorded it)."""
+    user, _upn, pw = _person(ad)
+    typed = f"{user}@alt.example"
+    before = ad.state_attrs(user)
+    for runbook in ("account-status", "account-unlock"):
+        with pytest.raises(ParameterError) as err:
+            app.run(runbook, {"user": typed.upper()}, requester="agent@example.org", roles={"agent"})
+        assert "no account has that sign-in name" in str(err.value), err.value
+    assert app.list_tickets() == []
+    with pytest.raises(SignInFailed):
+        AuthService(app).sign_in(typed, pw, client_ip="192.0.2.64", user_agent="pytest")
+    with pytest.raises(ParameterError):
+        prepare_fix(
+            app, _agent_of_ad(), "printer-queue-clear", {"choice": "office-1", "on_behalf_of": typed}, REASON, **_CLIENT
+        )
+    assert ad.state_attrs(user) == before
 
 
 _CLIENT: dict[str, Any] = {"client_ip": "192.0.2.63", "user_agent": "pytest"}
@@ -185,9 +237,13 @@ def test_a_host_fix_on_behalf_of_a_upn_names_the_account_it_belongs_to(app: Firs
         flush_held(app, fix.held)
 
 
-def test_a_host_fix_on_behalf_of_a_upn_two_accounts_answer_to_is_refused(app: Firstline, ad: Directory) -> None:
-    typed, _named = _clash(ad)
-    with pytest.raises(ParameterError):  # never the account named like the UPN's name part
-        prepare_fix(
-            app, _agent_of_ad(), "printer-queue-clear", {"choice": "office-1", "on_behalf_of": typed}, REASON, **_CLIENT
-        )
+def test_a_host_fix_on_behalf_of_a_upn_under_an_alternate_suffix_names_its_account(
+    app: Firstline, ad: Directory
+) -> None:
+    typed, _named, _pw, holder, _pw2 = _clash(ad)
+    fix = prepare_fix(  # never the account named like the UPN's name part
+        app, _agent_of_ad(), "printer-queue-clear", {"choice": "office-1", "on_behalf_of": typed}, REASON, **_CLIENT
+    )
+    assert fix.requester == f"{holder.lower()}@example.test"
+    if fix.held is not None:
+        flush_held(app, fix.held)
