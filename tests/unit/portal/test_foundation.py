@@ -112,7 +112,7 @@ def test_allow_checks_the_role_and_says_which(app: FastAPI, have: tuple[str, ...
         return {"who": user.account}
 
     with TestClient(app, base_url="http://127.0.0.1") as client:
-        app.state.portal.auth.session = lambda _token: _principal(*have)  # the session look-up, stubbed
+        app.state.portal.auth.session_lookup = lambda _token: (_principal(*have), None)  # the look-up, stubbed
         r = client.get(f"/api/v1/probe-{need}", cookies={"__Host-fl_session": "x"})
         assert r.status_code == status
         if status == 403:
@@ -120,7 +120,7 @@ def test_allow_checks_the_role_and_says_which(app: FastAPI, have: tuple[str, ...
                 "code": "forbidden",
                 "message": f"This needs the {need} role, which your account does not have.",
             }
-        app.state.portal.auth.session = lambda _token: None
+        app.state.portal.auth.session_lookup = lambda _token: (None, None)
         r = client.get(f"/api/v1/probe-{need}")
         assert r.status_code == 401
 
