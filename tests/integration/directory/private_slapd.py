@@ -16,13 +16,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ldap3 import Connection, Server, Tls
+from ldap3 import BASE, Connection, Server, Tls
 
-from tests.integration.directory.helpers import CA, VAR
+from connectors.ldap import LdapConnector
+from runner.secrets import SecretStore
+from tests.integration.directory.helpers import CA, LAB, VAR, new_password, target_config
 
 SUFFIX = "dc=example,dc=org"
 ROOTDN = f"cn=admin,{SUFFIX}"
 SVCDN = f"cn=firstline,ou=services,{SUFFIX}"
+PEOPLE = f"ou=people,{SUFFIX}"
 
 
 @dataclass
@@ -36,6 +39,38 @@ class PrivateSlapd:
         tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(CA))
         server = Server("127.0.0.1", port=self.port, use_ssl=True, tls=tls, get_info=None)
         return Connection(server, ROOTDN, self.admin_password, auto_bind=True), server
+
+    def connector(self) -> LdapConnector:
+        """The lab's ``corp`` target pointed here, under a target name of its own (a refused
+        service bind here must not trip the lab target's breaker). Close it after use."""
+        return LdapConnector("corp-private", target_config("corp", url=self.url), SecretStore(LAB))
+
+    def add_user(self, name: str, sn: str, **extra: str) -> str:
+        """Add ``uid=<name>`` under people (inetOrgPerson, *extra* attributes); its password."""
+        admin, _server = self.admin()
+        pw = new_password()
+        attrs = {"objectClass": ["inetOrgPerson"], "uid": name, "cn": name, "sn": sn, "userPassword": pw, **extra}
+        assert admin.add(f"uid={name},{PEOPLE}", attributes=attrs), admin.result
+        admin.unbind()
+        return pw
+
+    def binds(self, name: str, pw: str) -> bool:
+        """Whether ``uid=<name>`` binds with *pw*."""
+        admin, server = self.admin()
+        admin.unbind()
+        c = Connection(server, f"uid={name},{PEOPLE}", pw)
+        try:
+            return bool(c.bind())
+        finally:
+            c.unbind()
+
+    def entry(self, name: str) -> dict[str, object]:
+        """Every attribute of ``uid=<name>``, operational ones included."""
+        admin, _server = self.admin()
+        admin.search(f"uid={name},{PEOPLE}", "(objectClass=*)", BASE, attributes=["*", "+"])
+        attrs = dict(admin.response[0]["attributes"])
+        admin.unbind()
+        return attrs
 
 
 def _free_port() -> int:

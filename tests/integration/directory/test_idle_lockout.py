@@ -19,17 +19,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from ldap3 import BASE, MODIFY_REPLACE, Connection
+from ldap3 import MODIFY_REPLACE
 
 from connectors.base import Rejected
 from connectors.ldap import LdapConnector
-from runner.secrets import SecretStore
-from tests.integration.directory.helpers import LAB, new_password, target_config
+from tests.integration.directory.helpers import new_password
 from tests.integration.directory.private_slapd import SVCDN, PrivateSlapd, private_slapd
 
 pytestmark = pytest.mark.integration
 IDLE = 3  # seconds of pwdMaxIdle in the private slapd's default policy
-PEOPLE = "ou=people,dc=example,dc=org"
 NO_LOCKOUT = "cn=no-lockout,ou=policies,dc=example,dc=org"
 
 
@@ -60,49 +58,29 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateSlapd]:
 
 @pytest.fixture
 def conn(slapd: PrivateSlapd) -> Iterator[LdapConnector]:
-    # its own target name: a refused service bind here must not trip the lab target's breaker
-    c = LdapConnector("corp-private", target_config("corp", url=slapd.url), SecretStore(LAB))
+    c = slapd.connector()
     yield c
     c.close()
 
 
 def _user(slapd: PrivateSlapd, name: str, **extra: str) -> tuple[str, str]:
-    admin, _server = slapd.admin()
-    pw = new_password()
-    attrs = {"objectClass": ["inetOrgPerson"], "uid": name, "cn": name, "sn": "Idle", "userPassword": pw, **extra}
-    assert admin.add(f"uid={name},{PEOPLE}", attributes=attrs), admin.result
-    admin.unbind()
-    return name, pw
-
-
-def _bind(slapd: PrivateSlapd, name: str, pw: str) -> bool:
-    _admin, server = slapd.admin()
-    _admin.unbind()
-    c = Connection(server, f"uid={name},{PEOPLE}", pw)
-    try:
-        return bool(c.bind())
-    finally:
-        c.unbind()
+    return name, slapd.add_user(name, "Idle", **extra)
 
 
 def _state(slapd: PrivateSlapd, name: str) -> dict[str, object]:
-    admin, _server = slapd.admin()
-    admin.search(f"uid={name},{PEOPLE}", "(objectClass=*)", BASE, attributes=["*", "+"])
-    attrs = dict(admin.response[0]["attributes"])
-    admin.unbind()
-    return {k: v for k, v in attrs.items() if k.startswith("pwd") or k == "userPassword"}
+    return {k: v for k, v in slapd.entry(name).items() if k.startswith("pwd") or k == "userPassword"}
 
 
 def test_an_idle_lockout_is_locked_unlock_refuses_and_a_reset_lifts_it(
     slapd: PrivateSlapd, conn: LdapConnector
 ) -> None:
     name, pw = _user(slapd, "idle-a")
-    assert _bind(slapd, name, pw)  # sets pwdLastSuccess
+    assert slapd.binds(name, pw)  # sets pwdLastSuccess
     status = conn.run("account_status", {"user": name}, timeout=10)
     assert (status["locked"], status["lock_reason"]) == (False, "")
 
     time.sleep(IDLE + 1.5)
-    assert not _bind(slapd, name, pw)  # slapd refuses the right password
+    assert not slapd.binds(name, pw)  # slapd refuses the right password
     assert "pwdAccountLockedTime" not in _state(slapd, name)
     status = conn.run("account_status", {"user": name}, timeout=10)
     assert (status["locked"], status["lock_reason"], status["disabled"]) == (True, "idle", False)
@@ -113,19 +91,19 @@ def test_an_idle_lockout_is_locked_unlock_refuses_and_a_reset_lifts_it(
     assert err.value.reason == "locked_idle"
     assert "nothing was changed" in str(err.value) and "password reset" in str(err.value)
     assert _state(slapd, name) == before
-    assert not _bind(slapd, name, pw)
+    assert not slapd.binds(name, pw)
 
     fresh = new_password()
     conn.run("reset_password", {"user": name, "new_password": fresh, "must_change": False}, timeout=10)
-    assert _bind(slapd, name, fresh)
+    assert slapd.binds(name, fresh)
     status = conn.run("account_status", {"user": name}, timeout=10)
     assert (status["locked"], status["lock_reason"]) == (False, "")
 
 
 def test_no_idle_lock_under_a_policy_without_lockout(slapd: PrivateSlapd, conn: LdapConnector) -> None:
     name, pw = _user(slapd, "idle-b", pwdPolicySubentry=NO_LOCKOUT)
-    assert _bind(slapd, name, pw)
+    assert slapd.binds(name, pw)
     time.sleep(IDLE + 1.5)
     status = conn.run("account_status", {"user": name}, timeout=10)
     assert (status["locked"], status["lock_reason"]) == (False, "")
-    assert _bind(slapd, name, pw)  # slapd agrees: pwdMaxIdle needs pwdLockout
+    assert slapd.binds(name, pw)  # slapd agrees: pwdMaxIdle needs pwdLockout

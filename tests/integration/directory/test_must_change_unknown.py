@@ -20,19 +20,15 @@ import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
-from ldap3 import BASE, Connection
 
 from connectors.base import Rejected
 from connectors.ldap import LdapConnector
-from runner.secrets import SecretStore
-from tests.integration.directory.helpers import LAB, Directory, connector, new_password, target_config
-from tests.integration.directory.private_slapd import SVCDN, PrivateSlapd, private_slapd
+from tests.integration.directory.helpers import Directory, connector, new_password
+from tests.integration.directory.private_slapd import SUFFIX, SVCDN, PrivateSlapd, private_slapd
 from tests.integration.directory.test_must_change_enforced import _binds_unrestricted
 
 pytestmark = pytest.mark.integration
-SUFFIX = "dc=example,dc=org"
 POLICIES = f"ou=policies,{SUFFIX}"
-PEOPLE = f"ou=people,{SUFFIX}"
 
 
 def _refused_unknown(conn: LdapConnector, user: str, read: Callable[[], dict[str, object]]) -> None:
@@ -114,39 +110,19 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateSlapd]:
 
 @pytest.fixture
 def private(slapd: PrivateSlapd) -> Iterator[LdapConnector]:
-    # its own target name: a refused service bind here must not trip the lab target's breaker
-    c = LdapConnector("corp-private", target_config("corp", url=slapd.url), SecretStore(LAB))
+    c = slapd.connector()
     yield c
     c.close()
 
 
 def _user(slapd: PrivateSlapd, **extra: str) -> tuple[str, str]:
     name = f"t{secrets.token_hex(5)}"
-    admin, _server = slapd.admin()
-    pw = new_password()
-    attrs = {"objectClass": ["inetOrgPerson"], "uid": name, "cn": name, "sn": "Policy", "userPassword": pw, **extra}
-    assert admin.add(f"uid={name},{PEOPLE}", attributes=attrs), admin.result
-    admin.unbind()
-    return name, pw
+    return name, slapd.add_user(name, "Policy", **extra)
 
 
 def _state(slapd: PrivateSlapd, name: str) -> dict[str, object]:
-    admin, _server = slapd.admin()
-    admin.search(f"uid={name},{PEOPLE}", "(objectClass=*)", BASE, attributes=["*", "+"])
-    attrs = dict(admin.response[0]["attributes"])
-    admin.unbind()
     keep = ("userPassword", "pwdReset", "pwdChangedTime", "pwdHistory", "pwdAccountLockedTime")
-    return {k: v for k, v in attrs.items() if k in keep}
-
-
-def _binds(slapd: PrivateSlapd, name: str, pw: str) -> bool:
-    _admin, server = slapd.admin()
-    _admin.unbind()
-    c = Connection(server, f"uid={name},{PEOPLE}", pw)
-    try:
-        return bool(c.bind())
-    finally:
-        c.unbind()
+    return {k: v for k, v in slapd.entry(name).items() if k in keep}
 
 
 @pytest.mark.parametrize("policy", [HIDDEN, MASKED], ids=["entry-hidden", "attributes-hidden"])
@@ -156,7 +132,7 @@ def test_policy_the_service_account_may_not_read(slapd: PrivateSlapd, private: L
     assert (status["must_change"], status["must_change_unknown"]) == (False, False)  # no pwdReset yet
 
     _refused_unknown(private, name, lambda: _state(slapd, name))
-    assert _binds(slapd, name, pw)
+    assert slapd.binds(name, pw)
 
 
 def test_readable_default_policy_still_resets_with_must_change(slapd: PrivateSlapd, private: LdapConnector) -> None:
