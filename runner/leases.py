@@ -55,6 +55,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, func
 from connectors.base import Connector
 from runner.engine import Recorder, StepRecord
 from runner.errors import LedgerError
+from runner.ledger import prepared
 from runner.ledger.audit import Actor, AuditLog, now
 from runner.ledger.lease_tables import OWNER_LENGTH, run_lease, target_lock
 from runner.ledger.store import reading, transaction
@@ -158,10 +159,11 @@ def take(conn: Connection, lease: Lease, seconds: float) -> int:
     succeeded calls this, so the row is never written concurrently."""
     t, lease_until = now(), until(seconds)
     params = {"b_ticket": lease.ticket_id, "b_owner": lease.owner, "b_until": lease_until, "b_now": t}
-    if conn.execute(_RECLAIM, params).rowcount:  # claimed before (re-queued by the sweep)
-        lease.attempt = int(conn.execute(_ATTEMPTS, {"b_ticket": lease.ticket_id}).scalar_one())
+    if prepared.execute(conn, _RECLAIM, params).rowcount:  # claimed before (re-queued by the sweep)
+        lease.attempt = int(prepared.execute(conn, _ATTEMPTS, {"b_ticket": lease.ticket_id}).scalar_one())
     else:
-        conn.execute(
+        prepared.execute(
+            conn,
             _FIRST_CLAIM,
             {
                 "ticket_id": lease.ticket_id,
@@ -187,8 +189,8 @@ def renew(engine: Engine, leases: list[Lease], seconds: float) -> None:
         for lease in leases:
             if lease.lost.is_set():
                 continue
-            if conn.execute(_RENEW, {"b_ticket": lease.ticket_id, "b_owner": lease.owner, **params}).rowcount:
-                conn.execute(_RENEW_LOCKS, {"b_owner": lease.owner, "b_until": params["b_until"]})
+            if prepared.execute(conn, _RENEW, {"b_ticket": lease.ticket_id, "b_owner": lease.owner, **params}).rowcount:
+                prepared.execute(conn, _RENEW_LOCKS, {"b_owner": lease.owner, "b_until": params["b_until"]})
                 kept.append(lease)
             else:
                 lease.lost.set()
@@ -208,8 +210,8 @@ def confirm(engine: Engine, lease: Lease, seconds: float) -> bool:
 def release_in(conn: Connection, lease: Lease) -> None:
     """``release`` inside the caller's transaction (the one that ends the ticket): one commit
     fewer per run. The caller sets ``lease.released`` once that transaction committed."""
-    conn.execute(_RELEASE_LOCKS, {"b_owner": lease.owner})
-    conn.execute(_RELEASE, {"b_ticket": lease.ticket_id, "b_owner": lease.owner})
+    prepared.execute(conn, _RELEASE_LOCKS, {"b_owner": lease.owner})
+    prepared.execute(conn, _RELEASE, {"b_ticket": lease.ticket_id, "b_owner": lease.owner})
 
 
 def release(engine: Engine, lease: Lease) -> None:
@@ -218,8 +220,8 @@ def release(engine: Engine, lease: Lease) -> None:
     tickets later; the locks expire with their lease)."""
     with transaction(engine) as conn:
         _relaxed(conn)
-        conn.execute(_RELEASE_LOCKS, {"b_owner": lease.owner})
-        conn.execute(_RELEASE, {"b_ticket": lease.ticket_id, "b_owner": lease.owner})
+        prepared.execute(conn, _RELEASE_LOCKS, {"b_owner": lease.owner})
+        prepared.execute(conn, _RELEASE, {"b_ticket": lease.ticket_id, "b_owner": lease.owner})
 
 
 def last_step_seq(engine: Engine, ticket_id: int) -> int:

@@ -71,8 +71,8 @@ from runner.errors import (
 )
 from runner.finalwatch import MISSING, FinalWatch
 from runner.inventory import Inventory, load_inventory
+from runner.ledger import prepared, tickets
 from runner.ledger import progress as progress_mod
-from runner.ledger import tickets
 from runner.ledger.audit import Actor, AuditLog, Held, now
 from runner.ledger.store import reading, transaction, write_retrying
 from runner.ledger.tables import step_result, ticket
@@ -90,6 +90,8 @@ from runner.watchdog import Watchdog
 
 CHANNELS = ("portal", "api", "cli", "worker")
 # What ``outcome_from_ledger`` reads: the ticket's outcome columns and its step rows, no more.
+# The claim reads the whole ticket in its own transaction (runner.ledger.prepared).
+_CLAIM_READ = select(ticket).where(ticket.c.id == bindparam("b_id"))
 _OUTCOME_TICKET = select(
     ticket.c.state, ticket.c.reason, ticket.c.message, ticket.c.resolution_note, ticket.c.runbook
 ).where(ticket.c.id == bindparam("b_id"))
@@ -623,7 +625,7 @@ class RunService:
             locked: set[str] = set()
             # The ticket is read in the claim's own transaction (one round of the writer lock).
             with transaction(self.engine) as conn:
-                row = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).mappings().first()
+                row = prepared.execute(conn, _CLAIM_READ, {"b_id": ticket_id}).mappings().first()
                 queued = claimed = False
                 if row is not None and row["state"] == "queued":
                     queued = True

@@ -48,11 +48,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.expression import Executable
 
 from runner.leases import INTERNAL_CONNECTOR, until
+from runner.ledger import prepared
 from runner.ledger import progress as progress_mod
 from runner.ledger.audit import now
 from runner.ledger.lease_tables import KEY_LENGTH, target_lock
@@ -131,7 +131,7 @@ class Busy:
         return number_of(self.holder)
 
 
-def _if_free(dialect: str) -> Executable | None:
+def _if_free(dialect: str) -> Insert | None:
     """``INSERT ... ON CONFLICT (target_key) DO NOTHING`` for *dialect*, built once; None
     where there is no such statement."""
     found = _IF_FREE.get(dialect)
@@ -146,7 +146,8 @@ def _if_free(dialect: str) -> Executable | None:
     return found
 
 
-_IF_FREE: dict[str, Executable] = {}
+_IF_FREE: dict[str, Insert] = {}
+_RELEASE_OWNER = delete(target_lock).where(target_lock.c.owner == bindparam("b_owner"))
 _STALE = delete(target_lock).where(
     target_lock.c.target_key == bindparam("b_key"),
     or_(
@@ -163,7 +164,7 @@ def _insert_if_free(conn: Connection, values: Mapping[str, Any]) -> bool:
     PostgreSQL transaction), a savepoint elsewhere."""
     stmt = _if_free(conn.dialect.name)
     if stmt is not None:
-        return bool(conn.execute(stmt, dict(values)).rowcount)
+        return bool(prepared.execute(conn, stmt, values).rowcount)
     try:
         with conn.begin_nested():
             conn.execute(insert(target_lock), dict(values))
@@ -222,7 +223,7 @@ def release(engine: Engine, owner: str) -> None:
     """Drop every lock held by the claim *owner*. ``LedgerError`` on a database failure
     (the locks then expire with their lease)."""
     with transaction(engine) as conn:
-        conn.execute(delete(target_lock).where(target_lock.c.owner == owner))
+        prepared.execute(conn, _RELEASE_OWNER, {"b_owner": owner})
 
 
 def acquire(

@@ -32,9 +32,34 @@ def lock_path(runbooks_dir: Path) -> Path:
 
 
 def read_lock(runbooks_dir: Path) -> dict[str, Approval]:
+    """The approvals in *runbooks_dir*'s ``vetted.lock`` (runbook name -> ``Approval``);
+    ``{}`` when there is no lock file. ``ConfigError`` when it is unreadable or malformed.
+
+    Every submit and every claim asks (a run is refused when its runbook's hash is not the
+    approved one). The file is parsed again only when it changed: the parse is kept with the
+    file's identity (inode, size, modification and change times in ns), which any write,
+    replacement or ``firstline runbooks vet`` changes.
+    """
     path = lock_path(runbooks_dir)
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"{path} is unreadable or malformed: {exc}") from exc
+    identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    known = _PARSED.get(path)
+    if known is not None and known[0] == identity:
+        return dict(known[1])
+    approvals = _parse_lock(path)
+    _PARSED[path] = (identity, approvals)
+    return dict(approvals)
+
+
+_PARSED: dict[Path, tuple[tuple[int, int, int, int], dict[str, Approval]]] = {}
+
+
+def _parse_lock(path: Path) -> dict[str, Approval]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicates)
         entries = raw["runbooks"] if isinstance(raw, dict) else None

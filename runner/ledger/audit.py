@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from runner.errors import LedgerError
+from runner.ledger import prepared
 from runner.ledger.store import after_commit, before_commit, reading, transaction
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.oplog import get_logger
@@ -239,10 +240,13 @@ class AuditLog:
                 row["checkpoint_mac"] = mac
         values = [{c: r.get(c) for c in _EVENT_COLUMNS} for r in rows]
         if conn.dialect.name == "postgresql" and len(rows) == 1:
-            conn.execute(_APPEND_PG, {**values[0], "h_seq": seq, "h_hash": prev_hash, "h_mac": mac})
+            prepared.execute(conn, _APPEND_PG, {**values[0], "h_seq": seq, "h_hash": prev_hash, "h_mac": mac})
         else:
-            conn.execute(_INSERT_EVENT, values[0] if len(values) == 1 else values)
-            conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": prev_hash, "mac": mac})
+            if len(values) == 1:
+                prepared.execute(conn, _INSERT_EVENT, values[0])
+            else:
+                conn.execute(_INSERT_EVENT, values)
+            prepared.execute(conn, _UPDATE_HEAD, {"seq": seq, "hash": prev_hash, "mac": mac})
         for row in rows:
             if "checkpoint_mac" in row:
                 self._checkpoint(conn, row["seq"], row["hash"], row["checkpoint_mac"])
@@ -260,7 +264,7 @@ class AuditLog:
             conn.info.pop(_HEAD_AFTER, None)
         elif known is not None and known[0]() is not None and known[0]() is conn.get_transaction():
             return known[1], known[2]
-        head = conn.execute(_LOCK_HEAD).first()
+        head = prepared.execute(conn, _LOCK_HEAD).first()
         if head is None:
             raise LedgerError("the audit chain head is missing; open the ledger through Firstline (ensure_head)")
         return head.seq, head.hash

@@ -17,12 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
+from runner.ledger import prepared
 from runner.ledger.audit import now
 from runner.ledger.store import reading
 from runner.ledger.tables import step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 
 _CLAIM = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state == "queued")
+_INSERT_STEP = step_result.insert()
 _FINISH_STEP = update(step_result).where(
     and_(step_result.c.ticket_id == bindparam("b_ticket"), step_result.c.seq == bindparam("b_seq"))
 )
@@ -37,16 +39,19 @@ def claim(conn: Connection, ticket_id: int, run_timeout_s: float) -> bool:
     """
     ts = now()
     deadline = (datetime.now(UTC) + timedelta(seconds=run_timeout_s)).isoformat(timespec="microseconds")
-    done = conn.execute(
-        _CLAIM, {"b_id": ticket_id, "state": "running", "started_at": ts, "updated_at": ts, "deadline_at": deadline}
+    done = prepared.execute(
+        conn,
+        _CLAIM,
+        {"b_id": ticket_id, "state": "running", "started_at": ts, "updated_at": ts, "deadline_at": deadline},
     ).rowcount
     return bool(done)
 
 
 def step_started(conn: Connection, ticket_id: int, seq: int, row: Mapping[str, Any]) -> None:
     """Insert step *seq*'s row as ``running`` (``row``: step_id, connector, action, target, started_at)."""
-    conn.execute(
-        step_result.insert(),
+    prepared.execute(
+        conn,
+        _INSERT_STEP,
         {
             "ticket_id": ticket_id,
             "seq": seq,
@@ -63,15 +68,16 @@ def step_started(conn: Connection, ticket_id: int, seq: int, row: Mapping[str, A
     )
 
 
-def step_finished(
-    conn: Connection, ticket_id: int, seq: int, row: Mapping[str, Any], *, started: bool = True
-) -> None:
+def step_finished(conn: Connection, ticket_id: int, seq: int, row: Mapping[str, Any], *, started: bool = True) -> None:
     """Update step *seq*'s row with its outcome (``StepRecord.row()``); insert it if the step
     never reported a start (a step that could not be prepared) — at once when *started* is
     False (a skipped step, whose row was never written)."""
     values = {**row, "event_seq": 2 * seq}
-    if not started or not conn.execute(_FINISH_STEP, {"b_ticket": ticket_id, "b_seq": seq, **values}).rowcount:
-        conn.execute(step_result.insert(), {"ticket_id": ticket_id, "seq": seq, **values})
+    if (
+        not started
+        or not prepared.execute(conn, _FINISH_STEP, {"b_ticket": ticket_id, "b_seq": seq, **values}).rowcount
+    ):
+        prepared.execute(conn, _INSERT_STEP, {"ticket_id": ticket_id, "seq": seq, **values})
 
 
 @dataclass

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, literal_column, select, update
 
 from runner.errors import NotFoundError
+from runner.ledger import prepared
 from runner.ledger.audit import Actor, AuditLog, now
 from runner.ledger.store import reading
 from runner.ledger.tables import step_result, ticket
@@ -32,9 +33,14 @@ PRIORITY = {(1, 1): 1, (1, 2): 2, (1, 3): 3, (2, 1): 2, (2, 2): 3, (2, 3): 4, (3
 
 
 # Built once: SQLAlchemy caches their compiled form, which keeps a run's ledger cost low.
-_INSERT_TICKET = ticket.insert()
+# (runner.ledger.prepared: sent as SQL text; the open states are written into _CLOSE's text,
+# an IN list of bound values would be expanded per execution)
+_INSERT_TICKET = ticket.insert().returning(ticket.c.id)
 _INSERT_STEP = step_result.insert()
-_CLOSE = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state.in_(("queued", *RUNNING_STATES)))
+_CLOSE = update(ticket).where(
+    ticket.c.id == bindparam("b_id"),
+    ticket.c.state.in_([literal_column(f"'{s}'") for s in ("queued", *RUNNING_STATES)]),  # our constants
+)
 
 
 def number_of(ticket_id: int) -> str:
@@ -75,7 +81,8 @@ class NewTicket:
 def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket) -> tuple[int, str]:
     ts = now()
     deadline = (datetime.now(UTC) + timedelta(seconds=new.timeout_s)).isoformat(timespec="microseconds")
-    inserted = conn.execute(
+    ticket_id: int = prepared.execute(
+        conn,
         _INSERT_TICKET,
         {
             "requester": new.requester,
@@ -101,9 +108,7 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
             "work_note": new.work_note,
             "started_at": ts if new.state == "running" else None,
         },
-    ).inserted_primary_key
-    assert inserted is not None
-    ticket_id: int = inserted[0]
+    ).scalar_one()
     number = number_of(ticket_id)
     audit.append(
         conn,
@@ -127,7 +132,7 @@ def open_ticket(conn: Connection, audit: AuditLog, actor: Actor, new: NewTicket)
 
 
 def record_step(conn: Connection, ticket_id: int, seq: int, rec: Mapping[str, Any]) -> None:
-    conn.execute(_INSERT_STEP, {"ticket_id": ticket_id, "seq": seq, **rec})
+    prepared.execute(conn, _INSERT_STEP, {"ticket_id": ticket_id, "seq": seq, **rec})
 
 
 def close_ticket(
@@ -159,24 +164,22 @@ def close_ticket(
         stmt = update(ticket).where(ticket.c.id == bindparam("b_id"), ticket.c.state.in_(from_states))
     if deadline_before is not None:
         stmt = stmt.where(ticket.c.deadline_at < deadline_before)
-    done = conn.execute(
-        stmt,
-        {
-            "b_id": ticket_id,
-            "state": state,
-            "resolution_code": resolution_code,
-            "resolution_note": note,
-            "resolution_note_i18n": dumps(dict(note_i18n)) if note_i18n else None,
-            "reason": reason,
-            "message": message,
-            "assignment_group": assignment_group,
-            "updated_at": ts,
-            # ITIL: resolved_at is the time of resolution, so only a resolved ticket has one;
-            # closed_at is when the ticket ended, whatever its final state (revision 0015).
-            "resolved_at": ts if state == "resolved" else None,
-            "closed_at": ts,
-        },
-    ).rowcount
+    values = {
+        "b_id": ticket_id,
+        "state": state,
+        "resolution_code": resolution_code,
+        "resolution_note": note,
+        "resolution_note_i18n": dumps(dict(note_i18n)) if note_i18n else None,
+        "reason": reason,
+        "message": message,
+        "assignment_group": assignment_group,
+        "updated_at": ts,
+        # ITIL: resolved_at is the time of resolution, so only a resolved ticket has one;
+        # closed_at is when the ticket ended, whatever its final state (revision 0015).
+        "resolved_at": ts if state == "resolved" else None,
+        "closed_at": ts,
+    }
+    done = (prepared.execute(conn, stmt, values) if stmt is _CLOSE else conn.execute(stmt, values)).rowcount
     if not done:
         return False
     audit.append(
