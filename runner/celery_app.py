@@ -236,7 +236,8 @@ def queue_for(channel: str | None, runbook: str | None, batch_runbooks: list[str
 
 def dispatcher_for(celery: Any, engine: Any, batch_runbooks: list[str] | tuple[str, ...]) -> Any:
     """A ``CeleryDispatcher`` publishing with *celery*, each ticket to its ``queue_for``
-    queue (channel and runbook read from the ledger at *engine*)."""
+    queue: from the channel and runbook ``submit`` gives ``reserve``, else (the republish of a
+    lost message) read from the ledger at *engine*."""
     from sqlalchemy import select
 
     from runner.dispatch import CeleryDispatcher
@@ -248,7 +249,10 @@ def dispatcher_for(celery: Any, engine: Any, batch_runbooks: list[str] | tuple[s
             row = conn.execute(select(ticket.c.channel, ticket.c.runbook).where(ticket.c.id == ticket_id)).first()
         return queue_for(row.channel if row else None, row.runbook if row else None, batch_runbooks)
 
-    return CeleryDispatcher(celery, route)
+    def queue_of(channel: str, runbook: str) -> str:
+        return queue_for(channel, runbook, batch_runbooks)
+
+    return CeleryDispatcher(celery, route, queue_of)
 
 
 # -- the worker's side -----------------------------------------------------------------------

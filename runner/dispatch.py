@@ -49,7 +49,9 @@ class Dispatcher(Protocol):
     """Hands a committed ``queued`` ticket id to whatever will call ``execute`` on it.
 
     A dispatcher whose ``execute`` runs in another process sets ``out_of_process = True``
-    (``runner.runs`` then seals secret parameters for it)."""
+    (``runner.runs`` then seals secret parameters for it); one that sets ``routes_by_run =
+    True`` is reserved with ``reserve(channel=..., runbook=...)`` by ``submit`` (the ticket's
+    channel and runbook name, for choosing a queue)."""
 
     name: str
 
@@ -203,7 +205,10 @@ class CeleryDispatcher:
     """Publishes ticket ids to Celery (``runner.celery_app``): the message holds the id only.
 
     *app*: the Celery application (``make_celery``); *route*: ticket id → queue name
-    (``celery_app.INTERACTIVE`` / ``BATCH``). ``reserve`` never refuses: the broker holds
+    (``celery_app.INTERACTIVE`` / ``BATCH``), read from the ledger; *queue_of*: (channel,
+    runbook) → queue name, used instead when ``reserve`` is given both (``routes_by_run``:
+    ``submit`` passes them, sparing a read of the ticket it has just written per run; the
+    lost-message republish does not). ``reserve`` never refuses: the broker holds
     the waiting runs. ``send`` raises when the broker cannot take the message (after a short
     publish retry), and ``submit`` then ends the ticket ``never_started`` at once.
     ``depth()`` is the number of messages waiting in the broker's queues (0 when it cannot
@@ -211,20 +216,27 @@ class CeleryDispatcher:
 
     name = "celery"
     out_of_process = True
+    routes_by_run = True
 
-    def __init__(self, app: Any, route: Callable[[int], str]) -> None:
+    def __init__(
+        self, app: Any, route: Callable[[int], str], queue_of: Callable[[str, str], str] | None = None
+    ) -> None:
         from runner.celery_app import TASK_NAME
 
-        self.app, self._route, self._task = app, route, TASK_NAME
+        self.app, self._route, self._queue_of, self._task = app, route, queue_of, TASK_NAME
         self._closed = False
 
     @contextmanager
-    def reserve(self) -> Iterator[Send]:
+    def reserve(self, *, channel: str | None = None, runbook: str | None = None) -> Iterator[Send]:
         if self._closed:
             raise QueueFull("Firstline is shutting down and takes no new runs; try again in a moment.")
+        queue_of, known = self._queue_of, None
+        if queue_of is not None and channel is not None and runbook is not None:
+            known = queue_of(channel, runbook)
 
         def send(ticket_id: int) -> None:
-            self.app.send_task(self._task, args=[int(ticket_id)], queue=self._route(ticket_id), ignore_result=True)
+            queue = known if known is not None else self._route(ticket_id)
+            self.app.send_task(self._task, args=[int(ticket_id)], queue=queue, ignore_result=True)
 
         yield send
 

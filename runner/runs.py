@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -480,7 +480,12 @@ class RunService:
                         "secret values cannot reach the workers: FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE) "
                         "is not set; nothing was started"
                     )
-                send = stack.enter_context(dispatcher.reserve())  # QueueFull: refused, no ticket
+                reserving = (
+                    cast(Any, dispatcher).reserve(channel=channel, runbook=rb.name)  # its queue, no ticket read
+                    if getattr(dispatcher, "routes_by_run", False)
+                    else dispatcher.reserve()
+                )
+                send = stack.enter_context(reserving)  # QueueFull: refused, no ticket
             except FirstlineError as exc:
                 self._audit_refusal(refused_actor(requester, actor_id, roles, client_ip, user_agent), name, exc, held)
                 raise
@@ -1056,7 +1061,7 @@ class RunService:
     def outcome_from_ledger(self, ticket_id: int) -> RunOutcome:
         """The outcome as the ledger has it (steps from their rows; never any secret)."""
         with reading(self.engine) as conn:
-            row = conn.execute(_OUTCOME_TICKET, {"b_id": ticket_id}).mappings().first()
+            row = prepared.execute(conn, _OUTCOME_TICKET, {"b_id": ticket_id}).mappings().first()
             if row is None:
                 raise NotFoundError(tickets.NO_TICKET, number=tickets.number_of(ticket_id))
             steps = [
@@ -1074,7 +1079,7 @@ class RunService:
                     s["started_at"],
                     s["finished_at"] or "",
                 )
-                for s in conn.execute(_OUTCOME_STEPS, {"b_id": ticket_id}).mappings()
+                for s in prepared.execute(conn, _OUTCOME_STEPS, {"b_id": ticket_id}).mappings()
             ]
         return RunOutcome(
             tickets.number_of(ticket_id),

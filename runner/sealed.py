@@ -24,9 +24,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 
 from runner.errors import ConfigError
+from runner.ledger import prepared
 from runner.ledger.sealed_tables import once_secret, run_secret
 from runner.ledger.store import transaction
 
@@ -79,13 +80,24 @@ def key_of(settings: Any) -> RunKey | None:
 
 
 # -- run_secret: one row per (ticket, kind) ----------------------------------------------
+# Sent as SQL text after their first use (runner.ledger.prepared): a claim takes its sealed kinds.
+_PUT = run_secret.insert()
+_TOKEN = select(run_secret.c.token).where(
+    run_secret.c.ticket_id == bindparam("b_ticket"), run_secret.c.kind == bindparam("b_kind")
+)
+_TOKENS = select(run_secret.c.kind, run_secret.c.token).where(run_secret.c.ticket_id == bindparam("b_ticket"))
+_DELETE_KIND = delete(run_secret).where(
+    run_secret.c.ticket_id == bindparam("b_ticket"), run_secret.c.kind == bindparam("b_kind")
+)
+
 def put(conn: Connection, key: RunKey, ticket_id: int, kind: str, values: Mapping[str, Any]) -> None:
     """Store *values* sealed for *ticket_id* in the caller's transaction (one row per kind;
     a second put for the same ticket and kind fails with the database's unique error)."""
     if kind not in KINDS:
         raise ValueError(f"unknown sealed kind {kind!r}")
-    conn.execute(
-        run_secret.insert(),
+    prepared.execute(
+        conn,
+        _PUT,
         {"ticket_id": ticket_id, "kind": kind, "token": key.seal(values), "created_at": _ts(datetime.now(UTC))},
     )
 
@@ -93,30 +105,27 @@ def put(conn: Connection, key: RunKey, ticket_id: int, kind: str, values: Mappin
 def take(conn: Connection, ticket_id: int, kind: str) -> str | None:
     """Read and delete the token of (*ticket_id*, *kind*) in the caller's transaction; None
     when there is none or a concurrent reader deleted it first (exactly one reader gets it)."""
-    token = conn.execute(
-        select(run_secret.c.token).where(run_secret.c.ticket_id == ticket_id, run_secret.c.kind == kind)
-    ).scalar()
+    where = {"b_ticket": ticket_id, "b_kind": kind}
+    token = prepared.execute(conn, _TOKEN, where).scalar()
     if token is None:
         return None
-    gone = conn.execute(delete(run_secret).where(run_secret.c.ticket_id == ticket_id, run_secret.c.kind == kind))
+    gone = prepared.execute(conn, _DELETE_KIND, where)
     return str(token) if gone.rowcount == 1 else None
 
 
 def take_kinds(conn: Connection, ticket_id: int, kinds: Sequence[str]) -> dict[str, str]:
     """``take`` for several kinds in one read (and one delete when any is there): kind →
     token of those present; ``{}`` also when a concurrent reader deleted them first."""
-    rows = conn.execute(
-        select(run_secret.c.kind, run_secret.c.token).where(
-            run_secret.c.ticket_id == ticket_id, run_secret.c.kind.in_(list(kinds))
-        )
-    ).all()
-    if not rows:
-        return {}
-    found = {str(r.kind): str(r.token) for r in rows}
-    gone = conn.execute(
-        delete(run_secret).where(run_secret.c.ticket_id == ticket_id, run_secret.c.kind.in_(list(found)))
+    wanted = set(kinds)
+    found = {
+        str(r.kind): str(r.token)
+        for r in prepared.execute(conn, _TOKENS, {"b_ticket": ticket_id})
+        if str(r.kind) in wanted
+    }
+    gone = sum(
+        prepared.execute(conn, _DELETE_KIND, {"b_ticket": ticket_id, "b_kind": kind}).rowcount for kind in found
     )
-    return found if gone.rowcount == len(found) else {}
+    return found if found and gone == len(found) else {}
 
 
 def take_values(engine: Engine, key: RunKey | None, ticket_id: int, kind: str, ttl: float) -> dict[str, Any]:
