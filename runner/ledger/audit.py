@@ -242,8 +242,9 @@ class AuditLog:
         if conn.dialect.name == "postgresql" and len(rows) == 1:
             prepared.execute(conn, _APPEND_PG, {**values[0], "h_seq": seq, "h_hash": prev_hash, "h_mac": mac})
         else:
-            if len(values) == 1:
-                prepared.execute(conn, _INSERT_EVENT, values[0])
+            if len(values) <= 4:  # one prepared insert each: cheaper than Core's executemany for a few
+                for value in values:
+                    prepared.execute(conn, _INSERT_EVENT, value)
             else:
                 conn.execute(_INSERT_EVENT, values)
             prepared.execute(conn, _UPDATE_HEAD, {"seq": seq, "hash": prev_hash, "mac": mac})

@@ -6,6 +6,7 @@ the reader stops when nothing is waited for."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -34,8 +35,9 @@ def state_reads(app: Firstline) -> Iterator[list[int]]:
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         flat = " ".join(statement.split())
-        if flat.startswith("SELECT ticket.id, ticket.state FROM ticket"):
-            seen.append(len(parameters) if isinstance(parameters, list | tuple) else len(dict(parameters)))
+        if flat.startswith("SELECT id, state FROM ticket"):  # the ids as one array value (runner.finalwatch)
+            (ids,) = parameters
+            seen.append(len(ids if isinstance(ids, list) else json.loads(ids)))
 
     event.listen(app.engine, "before_cursor_execute", record)
     try:
