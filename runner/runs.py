@@ -140,6 +140,10 @@ SECRETS_UNAVAILABLE_MESSAGE = (
 )
 NEVER_STARTED_MESSAGE = "The request waited too long and was never started; nothing was changed. Please try again."
 RUN_LOST_MESSAGE = "The run stopped before it finished (worker lost); second level must check the target's state."
+LEDGER_UNAVAILABLE_MESSAGE = (
+    "The run stopped because its steps could not be recorded (the database was unavailable); "
+    "second level must check the target's state."
+)
 FINISHED_KEEP_S = 600.0  # how long an outcome nobody waited for stays in memory
 
 
@@ -811,6 +815,12 @@ class RunService:
                 )
             except leases.LeaseLost:
                 result = None
+            except LedgerError:
+                # A step's record could not be written, even after write_retrying's tries: the
+                # database, not the configuration, stopped the run; a step may have changed
+                # the target. Closed below if the database is back, else by the sweep (run_lost).
+                self.log.exception("run.crashed", ticket=number)
+                result = RunResult(ok=False, reason="ledger_unavailable", message=LEDGER_UNAVAILABLE_MESSAGE)
             except Exception as exc:
                 self.log.exception("run.crashed", ticket=number)  # the detail (paths, settings) stays in the log
                 msg = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."

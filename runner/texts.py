@@ -106,6 +106,11 @@ EXACT: dict[str, str] = {
     "The run stopped before it finished (worker lost); second level must check the target's state.": (
         "De uitvoering stopte voordat ze klaar was (verwerker verloren); de tweede lijn controleert de toestand."
     ),
+    "The run stopped because its steps could not be recorded (the database was unavailable); "
+    "second level must check the target's state.": (
+        "De uitvoering stopte omdat de stappen niet konden worden vastgelegd (de database was niet "
+        "beschikbaar); de tweede lijn controleert de toestand."
+    ),
     "The worker running this step stopped (its lease expired).": (
         "De verwerker die deze stap uitvoerde is gestopt (zijn lease is verlopen)."
     ),

@@ -294,14 +294,14 @@ def before_commit(conn: Connection, work: Callable[[], object]) -> bool:
     return True
 
 
-def _run_before_commit(conn: Connection) -> None:
-    found: list[Callable[[], object]] = conn.info.get(BEFORE_COMMIT) or []
+def _run_before_commit(info: dict[Any, Any]) -> None:
+    found: list[Callable[[], object]] = info.get(BEFORE_COMMIT) or []
     while found:
         found.pop(0)()
 
 
-def _take_after_commit(conn: Connection) -> list[Callable[[], object]]:
-    found: list[Callable[[], object]] = conn.info.pop(AFTER_COMMIT, None) or []
+def _take_after_commit(info: dict[Any, Any]) -> list[Callable[[], object]]:
+    found: list[Callable[[], object]] = info.pop(AFTER_COMMIT, None) or []
     return found
 
 
@@ -319,14 +319,17 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     done: list[Callable[[], object]] = []
     try:
         with writer(engine), engine.begin() as conn:
-            _take_after_commit(conn)  # left by a writer that never ran them
-            conn.info[BEFORE_COMMIT] = []
+            # conn.info read once: once the database dropped the connection inside the
+            # transaction, asking again raises PendingRollbackError over the real error
+            info = conn.info
+            _take_after_commit(info)  # left by a writer that never ran them
+            info[BEFORE_COMMIT] = []
             try:
                 yield conn
-                _run_before_commit(conn)
+                _run_before_commit(info)
             finally:
-                conn.info.pop(BEFORE_COMMIT, None)
-                done = _take_after_commit(conn)
+                info.pop(BEFORE_COMMIT, None)
+                done = _take_after_commit(info)
     except SQLAlchemyError as exc:
         raise LedgerError(f"ledger write failed: {exc.__class__.__name__}") from exc
     _run_after_commit(done)
@@ -388,20 +391,23 @@ def write_retrying(engine: Engine, work: Callable[[Connection], T], *, seconds: 
         committing = False
         try:
             with writer(engine), engine.connect() as conn:
+                # read once, as in ``transaction``: a connection the database dropped
+                # mid-transaction (a PostgreSQL restart) must still be tried again below
+                info = conn.info
                 trans = conn.begin()
-                _take_after_commit(conn)
-                conn.info[BEFORE_COMMIT] = []
+                _take_after_commit(info)
+                info[BEFORE_COMMIT] = []
                 try:
                     result = work(conn)
-                    _run_before_commit(conn)
+                    _run_before_commit(info)
                 except BaseException:
-                    _take_after_commit(conn)  # this try's: it is rolled back
+                    _take_after_commit(info)  # this try's: it is rolled back
                     if trans.is_active:
                         trans.rollback()
                     raise
                 finally:
-                    conn.info.pop(BEFORE_COMMIT, None)
-                done = _take_after_commit(conn)
+                    info.pop(BEFORE_COMMIT, None)
+                done = _take_after_commit(info)
                 committing = True
                 trans.commit()
             _run_after_commit(done)

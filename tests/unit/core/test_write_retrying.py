@@ -23,13 +23,18 @@ from tests.fakes import FakeConnector
 pytestmark = pytest.mark.both_databases
 
 
-def _flaky(real: Any, failures: int, error: Exception) -> Any:
+def _flaky(real: Any, failures: int, error: Exception, *, dropped: bool = False) -> Any:
+    """*real*, failing *failures* times with *error* after its write; *dropped*: the
+    connection is invalidated first, as SQLAlchemy does when the server cut it mid-statement
+    (from then on ``conn.info`` raises ``PendingRollbackError`` until the rollback)."""
     left = [failures]
 
     def call(conn: Any, *args: Any, **kwargs: Any) -> Any:
         result = real(conn, *args, **kwargs)  # written, then the connection "dies" before the commit
         if left[0]:
             left[0] -= 1
+            if dropped:
+                conn.invalidate()
             raise error
         return result
 
@@ -40,14 +45,18 @@ def _lost() -> OperationalError:
     return OperationalError("INSERT ...", {}, Exception("terminating connection due to administrator command"))
 
 
+@pytest.mark.parametrize("dropped", [False, True], ids=["error", "connection-dropped"])
 @pytest.mark.parametrize("where", ["step_started", "close_ticket"])
 def test_a_write_cut_by_a_database_restart_is_made_once_and_the_run_resolves(
-    app: Firstline, monkeypatch: pytest.MonkeyPatch, where: str
+    app: Firstline, monkeypatch: pytest.MonkeyPatch, where: str, dropped: bool
 ) -> None:
+    # dropped: the ci run of 2026-12-01 saw it — the retry itself asked conn.info and got
+    # PendingRollbackError, which was not tried again: the run escalated mid-way
     if where == "step_started":
-        monkeypatch.setattr(progress_mod, "step_started", _flaky(progress_mod.step_started, 2, _lost()))
+        flaky = _flaky(progress_mod.step_started, 2, _lost(), dropped=dropped)
+        monkeypatch.setattr(progress_mod, "step_started", flaky)
     else:
-        monkeypatch.setattr(tickets, "close_ticket", _flaky(tickets.close_ticket, 2, _lost()))
+        monkeypatch.setattr(tickets, "close_ticket", _flaky(tickets.close_ticket, 2, _lost(), dropped=dropped))
     FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
     out = app.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"})
     assert out.state == "resolved", (out.reason, out.message)
@@ -61,6 +70,15 @@ def test_a_write_cut_by_a_database_restart_is_made_once_and_the_run_resolves(
     assert sorted(rows) == [(i + 1, "ok") for i in range(len(rows))] and len(rows) >= 2
     assert len([c for c in FakeConnector.calls if c[1] == "unlock_account"]) == 1  # the change was made once
     assert app.verify_audit().ok
+
+
+def test_a_dropped_connection_in_a_plain_transaction_reports_the_real_error(app: Firstline) -> None:
+    """``transaction`` (not retried) names the database's error, not the PendingRollbackError
+    that asking the dropped connection for its bookkeeping raised over it."""
+    with pytest.raises(LedgerError, match="OperationalError"):
+        with store.transaction(app.engine) as conn:
+            conn.invalidate()
+            raise _lost()
 
 
 def test_other_errors_are_not_tried_again(app: Firstline) -> None:
@@ -115,3 +133,17 @@ def test_sqlite_writers_of_one_process_queue_on_a_lock_with_the_busy_timeout(
     t.join(5)
     with store.transaction(app.engine):  # free again
         pass
+
+
+def test_a_step_record_that_cannot_be_written_ends_the_run_as_a_database_failure(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not ``config_error`` ("Firstline is not configured correctly"): the database stopped
+    the run, and second level must check the target, which a step may have changed."""
+    broken = IntegrityError("INSERT ...", {}, Exception("disk I/O error"))  # not tried again
+    monkeypatch.setattr(progress_mod, "step_started", _flaky(progress_mod.step_started, 99, broken))
+    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
+    out = app.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"})
+    assert (out.state, out.reason) == ("escalated", "ledger_unavailable"), (out.reason, out.message)
+    assert "could not be recorded" in (out.message or "")
+    assert app.verify_audit().ok
