@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Connection, MetaData, Table
 from sqlalchemy.exc import SQLAlchemyError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,35 +36,23 @@ sys.path.insert(0, str(REPO))
 
 from runner.ledger import prepared  # noqa: E402
 from runner.ledger.store import make_engine  # noqa: E402
+from runner.ledger.tables import step_result  # noqa: E402
 
 POSTGRES = os.environ.get("FIRSTLINE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
-# step_result's columns (runner/ledger/tables.py), without its foreign key: a scratch table
+# A scratch copy of step_result (runner/ledger/tables.py): its columns, without the foreign key
+# to ticket, so rows can be written without a ticket and the real table is never touched.
 meta = MetaData()
 steps = Table(
     "bench_step_result",
     meta,
-    Column("id", Integer, primary_key=True),
-    Column("ticket_id", Integer, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("step_id", String(64), nullable=False),
-    Column("connector", String(32), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("target", String(128), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("inputs", Text, nullable=False),
-    Column("outputs", Text, nullable=False),
-    Column("reason", String(64)),
-    Column("message", Text),
-    Column("attempts", Integer, nullable=False),
-    Column("started_at", String(32), nullable=False),
-    Column("finished_at", String(32)),
-    Column("event_seq", Integer),
+    *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in step_result.c),
 )
 INSERT = steps.insert()
 
 
 def values(i: int) -> dict[str, Any]:
+    """The row ``runner.ledger.progress.step_started`` writes for step *i* of a running unlock."""
     return {
         "ticket_id": 1,
         "seq": i,
@@ -128,7 +116,10 @@ def measure(url: str, n: int, rounds: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    arg = sys.argv[1] if len(sys.argv) > 1 else "2000"
+    if not arg.isdigit() or int(arg) < 1:
+        sys.exit(f"usage: bench/ledger_statements.py [N]  (N: statements per round, a whole number > 0; got {arg!r})")
+    n = int(arg)
     rounds = 7
     with tempfile.TemporaryDirectory() as tmp:
         targets = [("SQLite", f"sqlite:///{tmp}/bench.db"), ("PostgreSQL", POSTGRES)]
