@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from connectors.base import Connector
 from runner.errors import FirstlineError, NotFoundError, PolicyDenied, RunbookError, Text
+from runner.filememo import FileMemo
 from runner.inventory import load_inventory
 from runner.ledger.audit import Actor, AuditLog
 from runner.ledger.store import transaction
@@ -75,6 +76,7 @@ class Catalogue:
         self.settings = settings
         self.connectors = connectors
         self._cache: dict[Path, Runbook] = {}
+        self._files: FileMemo[Runbook] = FileMemo()  # the file's identity when it was last read
         self._lock = threading.Lock()
 
     @property
@@ -82,7 +84,8 @@ class Catalogue:
         return self.settings.runbooks_dir
 
     def runbook(self, name: str) -> Runbook:
-        """Load *name* from disk (cached by content hash, so edits are seen at once).
+        """Load *name* from disk; edits are seen at once (the parse is kept by content hash,
+        and the file is not read again while its identity is unchanged: ``runner.filememo``).
 
         ``NotFoundError`` when *name* is not a runbook name or has no file (the message
         lists the available ones); ``RunbookError`` when the file is malformed."""
@@ -90,17 +93,25 @@ class Catalogue:
             raise NotFoundError("'%(name)s' is not a runbook name", name=name[:64])
         path = self.directory / f"{name}.yaml"
         try:
+            seen = self._files.look(path)
+            unchanged = self._files.known(path, seen)
+            if unchanged is not None:
+                return unchanged
             data = read_runbook_file(path)
         except FileNotFoundError:
             known = ", ".join(sorted(p.stem for p in self.directory.glob("*.yaml")))
             raise NotFoundError("no runbook named '%(name)s'; available: %(known)s", name=name, known=known) from None
+        digest = hashlib.sha256(data).hexdigest()
         with self._lock:
             cached = self._cache.get(path)
-        if cached is not None and cached.sha256 == hashlib.sha256(data).hexdigest():
-            return cached
-        rb = load_runbook(path, self.connectors)
-        with self._lock:
-            self._cache[path] = rb
+        if cached is not None and cached.sha256 == digest:
+            rb = cached
+        else:
+            rb = load_runbook(path, self.connectors)  # reads the file again
+            with self._lock:
+                self._cache[path] = rb
+        if rb.sha256 == digest:  # what was looked at is what was parsed
+            self._files.keep(path, seen, rb)
         return rb
 
     def vetted(self, name: str) -> Runbook:

@@ -61,6 +61,22 @@ def spellings(value: str) -> set[str]:
     return {s for s in out if s}
 
 
+_FOLLOWED: tuple[frozenset[str], frozenset[str]] | None = None
+
+
+def _followed_spellings(raw: frozenset[str]) -> frozenset[str]:
+    """Every spelling of the values the followed sources give (connector credentials,
+    which the process holds anyway): worked out again only when that set changes, not
+    for each run's new ``Scrubber`` (about 0.1 ms a run). Only the last set is kept."""
+    global _FOLLOWED
+    last = _FOLLOWED
+    if last is not None and last[0] == raw:
+        return last[1]
+    forms = frozenset(form for v in raw for form in spellings(v))
+    _FOLLOWED = (raw, forms)
+    return forms
+
+
 class Scrubber:
     """Replaces every known secret value (and values under secret-looking keys) with [REDACTED].
 
@@ -109,8 +125,7 @@ class Scrubber:
             return cached_list
         with self._lock:
             known = set(self._values)
-        for v in raw:
-            known |= spellings(v)
+        known |= _followed_spellings(raw)
         ordered = sorted(known, key=len, reverse=True)
         self._cache = (key, ordered)
         return ordered

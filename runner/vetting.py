@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ConfigError, NotVetted
+from runner.filememo import FileMemo
 from runner.runbook import Runbook
 
 LOCK_NAME = "vetted.lock"
@@ -36,27 +37,26 @@ def read_lock(runbooks_dir: Path) -> dict[str, Approval]:
     ``{}`` when there is no lock file. ``ConfigError`` when it is unreadable or malformed.
 
     Every submit and every claim asks (a run is refused when its runbook's hash is not the
-    approved one). The file is parsed again only when it changed: the parse is kept with the
-    file's identity (inode, size, modification and change times in ns), which any write,
-    replacement or ``firstline runbooks vet`` changes.
+    approved one). The parse is kept while the file is unchanged (``runner.filememo``: its
+    identity, trusted once the file has settled), so an approval written or withdrawn a
+    moment ago counts at the next submit and claim.
     """
     path = lock_path(runbooks_dir)
     try:
-        st = path.stat()
+        seen = _PARSED.look(path)
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigError(f"{path} is unreadable or malformed: {exc}") from exc
-    identity = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    known = _PARSED.get(path)
-    if known is not None and known[0] == identity:
-        return dict(known[1])
+    known = _PARSED.known(path, seen)
+    if known is not None:
+        return dict(known)
     approvals = _parse_lock(path)
-    _PARSED[path] = (identity, approvals)
+    _PARSED.keep(path, seen, approvals)
     return dict(approvals)
 
 
-_PARSED: dict[Path, tuple[tuple[int, int, int, int], dict[str, Approval]]] = {}
+_PARSED: FileMemo[dict[str, Approval]] = FileMemo()
 
 
 def _parse_lock(path: Path) -> dict[str, Approval]:

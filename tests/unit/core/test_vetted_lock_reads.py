@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from runner import vetting
+from runner import filememo, vetting
 from runner.errors import ConfigError
 
 
@@ -43,10 +44,24 @@ def test_an_unchanged_file_is_not_parsed_again_and_callers_get_their_own_dict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write(tmp_path, "a" * 64)
+    later = time.time_ns() + filememo.RACY_NS  # the file has settled by now
+    monkeypatch.setattr(filememo, "_now_ns", lambda: later)
     first = vetting.read_lock(tmp_path)
     first.pop("unlock")  # a caller's change stays its own
     monkeypatch.setattr(vetting, "_parse_lock", lambda path: pytest.fail("parsed again"))
     assert vetting.read_lock(tmp_path)["unlock"].sha256 == "a" * 64
+
+
+def test_a_file_changed_moments_ago_is_parsed_at_every_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two writes inside one tick of the file system's clock can leave the same identity, so a
+    # lock file younger than RACY_NS is never taken from what was kept.
+    _write(tmp_path, "a" * 64)
+    parses: list[Path] = []
+    parse = vetting._parse_lock
+    monkeypatch.setattr(vetting, "_parse_lock", lambda path: parses.append(path) or parse(path))
+    for _ in range(3):
+        assert vetting.read_lock(tmp_path)["unlock"].sha256 == "a" * 64
+    assert len(parses) == 3
 
 
 def test_a_malformed_file_is_refused_every_time(tmp_path: Path) -> None:
