@@ -88,4 +88,4 @@ def _remember_database_password(url: str) -> None:
     except (ArgumentError, ValueError):
         return
     if password:
-        remember_secret(str(password))
+        remember_secret(str(password), seconds=None)

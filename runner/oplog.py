@@ -3,9 +3,14 @@
 What the log writer records, and what it never records (issue 7, item 20):
 
 * every event passes through the process-wide scrubber: each value given to
-  ``remember_secret`` (secret run parameters, every credential the ``SecretStore``
-  resolves) is replaced by ``[REDACTED]`` in every spelling (``redaction.spellings``),
-  and values under secret-looking keys (``password``, ``token``...) are dropped;
+  ``remember_secret`` (secret run parameters, one-time codes, typed passwords, every
+  credential the ``SecretStore`` resolves) is replaced by ``[REDACTED]`` in every
+  spelling (``redaction.spellings``), and values under secret-looking keys (``password``,
+  ``token``...) are dropped. A credential is masked for the life of the process (the
+  process holds it anyway); what a person typed or was sent only for as long as it can
+  matter (``REMEMBER_SECONDS``, or the run's own deadline), so no such secret stays in the
+  process's memory for days and the list each log line is checked against does not grow
+  with every reset (``MAX_REMEMBERED``);
 * exceptions are rendered by ``format_exception``: file, line and function of each
   frame and the exception's type — never local variables (no ``show_locals``) — and a
   message that holds no input value: a pydantic ``ValidationError`` without its
@@ -17,8 +22,11 @@ What the log writer records, and what it never records (issue 7, item 20):
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
+import math
+import time
 import traceback
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
@@ -27,15 +35,92 @@ from typing import Any
 
 import structlog
 
-from runner.redaction import Scrubber, describe_validation_error
+from runner.redaction import Scrubber, describe_validation_error, spellings
 
-_GLOBAL_SCRUB = Scrubber()
+REMEMBER_SECONDS = 900.0
+"""How long a value given to ``remember_secret`` without ``seconds`` is masked: a
+one-time code's life (``runner.selfservice``) and the request that typed a password, with
+room to spare. A run's secret parameters are masked until the run's own deadline."""
+
+MAX_REMEMBERED = 20_000
+"""Short-lived values masked at once at most; beyond it the one due to expire first goes
+(each log line is checked against every spelling of every value held)."""
+
+
+class _Remembered(Scrubber):
+    """The process-wide scrubber of the operator log: ``Scrubber``'s masking over values that
+    are held for the process's life (``seconds=None``) or until their time is up. Thread-safe.
+    """
+
+    def __init__(self, limit: int = MAX_REMEMBERED) -> None:
+        super().__init__()
+        self._limit = limit
+        self._until: dict[str, float] = {}  # value -> time.monotonic() it is dropped at (inf: never)
+        self._forms: dict[str, frozenset[str]] = {}
+        self._due: list[tuple[float, str]] = []  # (until, value), a heap; stale pairs are skipped
+        self._list: list[str] = []
+        self._stale = False
+
+    def remember(self, value: object, seconds: float | None) -> None:
+        if not isinstance(value, str) or not value:
+            return
+        until = math.inf if seconds is None else time.monotonic() + max(0.0, seconds)
+        forms = None if value in self._forms else frozenset(spellings(value))
+        with self._lock:
+            if self._until.get(value, -math.inf) >= until:
+                return
+            self._until[value] = until
+            if forms is not None:
+                self._forms[value] = forms
+                self._stale = True
+            if until != math.inf:
+                heapq.heappush(self._due, (until, value))
+                while len(self._due) > self._limit:  # the one due first goes (a stale pair: nothing)
+                    self._drop(*heapq.heappop(self._due))
+
+    def add(self, value: object) -> None:
+        """``Scrubber.add``: for the life of the process."""
+        self.remember(value, None)
+
+    def held(self) -> int:
+        """How many values are masked now."""
+        self._ordered()
+        with self._lock:
+            return len(self._until)
+
+    def _drop(self, until: float, value: str) -> None:
+        if self._until.get(value) == until:  # not remembered again for longer since
+            del self._until[value]
+            del self._forms[value]
+            self._stale = True
+
+    def _ordered(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            while self._due and self._due[0][0] <= now:
+                self._drop(*heapq.heappop(self._due))
+            if self._stale:
+                known: set[str] = set()
+                for forms in self._forms.values():
+                    known |= forms
+                self._list = sorted(known, key=len, reverse=True)
+                self._stale = False
+            return self._list
+
+
+_GLOBAL_SCRUB: Scrubber = _Remembered()
 _MAX_MESSAGE = 500
 
 
-def remember_secret(value: str) -> None:
-    """Mask *value* in every log line from now on (process-wide)."""
-    _GLOBAL_SCRUB.add(value)
+def remember_secret(value: str, *, seconds: float | None = REMEMBER_SECONDS) -> None:
+    """Mask *value* in every log line (process-wide) for *seconds* from now
+    (``REMEMBER_SECONDS``), or for the life of the process with ``seconds=None`` (a
+    credential the process holds anyway). Remembering it again extends the time."""
+    found = _GLOBAL_SCRUB
+    if isinstance(found, _Remembered):
+        found.remember(value, seconds)
+    else:  # a test put a plain Scrubber in its place
+        found.add(value)
 
 
 def scrub_text(text: str) -> str:

@@ -527,9 +527,12 @@ class RunService:
         reads: Sequence[Read] = (),
         held: Held | None = None,
     ) -> Submitted:
+        run_timeout = self.run_timeout(rb)
+        start_within = float(getattr(self.settings, "run_start_within", 600.0))
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
-                remember_secret(values[p])  # masked in the operator log from now on
+                # masked in the operator log until the run's deadline has passed
+                remember_secret(values[p], seconds=start_within + run_timeout)
         given_secrets = {p: values[p] for p in rb.secret_params if values.get(p) is not None}
         stored_params = {
             k: (REDACTED if k in rb.secret_params else (v["key"] if isinstance(v, dict) else v))
@@ -538,8 +541,6 @@ class RunService:
         subject = next(
             (str(values[p.name]) for p in rb.model.parameters if p.type == "account" and p.name in values), requester
         )
-        run_timeout = self.run_timeout(rb)
-        start_within = float(getattr(self.settings, "run_start_within", 600.0))
         ticket_id: int | None = None
         try:
             with transaction(self.engine) as conn:
@@ -748,7 +749,7 @@ class RunService:
         scrub.follow(self.secrets.values)  # connector credentials, also those resolved during the run
         for p in rb.secret_params:
             if isinstance(values.get(p), str):
-                remember_secret(values[p])
+                remember_secret(values[p], seconds=row["run_timeout_s"] or 3600)  # until the run's deadline
         context: dict[str, Any] = {
             "params": values,
             "requester": row["requester"],

@@ -51,7 +51,7 @@ class SecretStore:
         else:
             raise ConfigError(f"unknown secret source '{kind}': use env or file")
         if value:
-            remember_secret(value)
+            remember_secret(value, seconds=None)  # a credential: masked for the life of the process
             with self._lock:
                 self.seen.add(value)
         return value

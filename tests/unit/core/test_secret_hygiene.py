@@ -187,9 +187,7 @@ def test_the_scrubber_masks_every_spelling(shown: str) -> None:
 def log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # a process-wide scrubber of its own: secrets other tests remembered (a typed "password")
     # would mask words these tests look for
-    from runner.redaction import Scrubber
-
-    monkeypatch.setattr(oplog, "_GLOBAL_SCRUB", Scrubber())
+    monkeypatch.setattr(oplog, "_GLOBAL_SCRUB", oplog._Remembered())
     path = tmp_path / "log" / "fl.log"
     oplog.configure(path)
     yield path

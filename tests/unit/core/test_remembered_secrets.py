@@ -1,0 +1,101 @@
+"""The operator log's process-wide mask list (``runner.oplog.remember_secret``): a credential
+is masked for the life of the process; a code, a typed password or a run's secret parameter
+only until it cannot matter any more — then it leaves the process's memory, and the list
+every log line is checked against does not grow with every reset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runner import oplog
+from runner.redaction import REDACTED
+from runner.service import Firstline
+from tests.fakes import FakeConnector
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    clock = Clock()
+    monkeypatch.setattr(oplog.time, "monotonic", clock)
+    yield clock
+
+
+@pytest.fixture
+def remembered(monkeypatch: pytest.MonkeyPatch) -> oplog._Remembered:
+    found = oplog._Remembered()
+    monkeypatch.setattr(oplog, "_GLOBAL_SCRUB", found)
+    return found
+
+
+def test_a_short_lived_secret_is_masked_until_its_time_is_up_and_then_forgotten(
+    clock: Clock, remembered: oplog._Remembered
+) -> None:
+    oplog.remember_secret("Code-481516")
+    assert oplog.scrub_text("sent Code-481516") == f"sent {REDACTED}"
+    clock.now += oplog.REMEMBER_SECONDS - 1
+    assert oplog.scrub_text("sent Code-481516") == f"sent {REDACTED}"
+    clock.now += 2
+    assert oplog.scrub_text("sent Code-481516") == "sent Code-481516"
+    assert remembered.held() == 0
+    assert not any("Code-481516" in form for form in remembered._ordered())
+
+
+def test_a_credential_is_masked_for_the_life_of_the_process(clock: Clock, remembered: oplog._Remembered) -> None:
+    oplog.remember_secret("Bind-Credential-99", seconds=None)
+    oplog.remember_secret("Bind-Credential-99")  # asked again with a time: the longer one stands
+    clock.now += 10 * 365 * 86400
+    assert oplog.scrub_text("bind as Bind-Credential-99") == f"bind as {REDACTED}"
+
+
+def test_remembering_again_extends_the_time(clock: Clock, remembered: oplog._Remembered) -> None:
+    oplog.remember_secret("Typed-Pass-1", seconds=10)
+    clock.now += 8
+    oplog.remember_secret("Typed-Pass-1", seconds=10)
+    clock.now += 8
+    assert oplog.scrub_text("Typed-Pass-1") == REDACTED
+    clock.now += 3
+    assert oplog.scrub_text("Typed-Pass-1") == "Typed-Pass-1"
+
+
+def test_the_list_is_bounded_and_the_one_due_first_goes(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = oplog._Remembered(limit=3)
+    monkeypatch.setattr(oplog, "_GLOBAL_SCRUB", found)
+    oplog.remember_secret("Forever-Secret-0", seconds=None)  # not counted against the limit
+    for i, seconds in enumerate((50, 10, 40, 30)):
+        oplog.remember_secret(f"Short-Secret-{i}", seconds=seconds)
+    assert found.held() == 4  # the credential and three short-lived ones
+    assert oplog.scrub_text("Short-Secret-1") == "Short-Secret-1"  # due first: dropped
+    for kept in ("Forever-Secret-0", "Short-Secret-0", "Short-Secret-2", "Short-Secret-3"):
+        assert oplog.scrub_text(kept) == REDACTED
+
+
+def test_thousands_of_resets_do_not_pile_up(clock: Clock, remembered: oplog._Remembered) -> None:
+    for i in range(3000):
+        oplog.remember_secret(f"Reset-Password-{i:05d}!")
+        clock.now += 1.0  # one reset a second for 50 minutes
+    assert remembered.held() <= oplog.REMEMBER_SECONDS + 1
+    assert oplog.scrub_text("Reset-Password-00000!") == "Reset-Password-00000!"
+    assert oplog.scrub_text("Reset-Password-02999!") == REDACTED
+
+
+def test_a_runs_secret_parameter_is_masked_until_the_runs_deadline(
+    app: Firstline, clock: Clock, remembered: oplog._Remembered
+) -> None:
+    FakeConnector.script = {"reset_password": [{}]}
+    params = {"user": "alice", "new_password": "Run-Secret-Pw-77"}
+    out = app.run("fake-reset", params, requester="alice", roles={"agent"})
+    assert out.state == "resolved"
+    assert oplog.scrub_text("echo Run-Secret-Pw-77") == f"echo {REDACTED}"
+    rb = app.catalogue.runbook("fake-reset")
+    clock.now += float(app.settings.run_start_within) + app.runs.run_timeout(rb) + 1
+    assert oplog.scrub_text("echo Run-Secret-Pw-77") == "echo Run-Secret-Pw-77"
