@@ -7,8 +7,10 @@ without one. ``allow`` raises ``PortalError`` 401
 (``signin_required``: pages redirect to the sign-in page) or 403 (``forbidden``, naming
 the role needed).
 
-Authentication: ``Authorization: Bearer fl_...`` → that API token only (a cookie is then
-ignored); otherwise the session cookie.
+Authentication: on the JSON API (``API_PREFIX``), ``Authorization: Bearer fl_...`` → that
+API token only (a cookie is then ignored), otherwise the session cookie; on the pages the
+session cookie only. A token is for scripts: accepted on a page, it could open the token
+page and make itself a successor (``POST /me/tokens``), renewing itself for ever.
 """
 
 from __future__ import annotations
@@ -71,6 +73,14 @@ async def client_info(request: Request) -> ClientInfo:
     return ClientInfo(request.state.client_ip, request.state.user_agent)
 
 
+API_PREFIX = "/api/"
+
+
+def is_api(path: str) -> bool:
+    """Is *path* on the JSON API, the only place an API token counts (``API_PREFIX``)?"""
+    return path.startswith(API_PREFIX)
+
+
 async def current_principal(request: Request) -> Principal | None:
     """The caller (API token or session), or None; resolved once per request. The look-up
     is a read on the event loop; the write it may call for (a refreshed ``last_seen_at``
@@ -80,7 +90,7 @@ async def current_principal(request: Request) -> Principal | None:
         cached: Principal | None = request.state.principal
         return cached
     auth = context_of(request).auth
-    header = request.headers.get("authorization")
+    header = request.headers.get("authorization") if is_api(request.url.path) else None
     who: Principal | None
     write: Callable[[], None] | None = None
     if header is not None:

@@ -39,6 +39,7 @@ from starlette.routing import Mount, Route, compile_path
 from starlette.staticfiles import StaticFiles
 
 from portal import i18n
+from portal.deps import is_api
 from portal.metrics import REQUESTS
 from runner.auth import csrf_ok, csrf_token
 from runner.errors import ConfigError
@@ -198,23 +199,46 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+UNKNOWN_CLIENT = "unknown"
+"""The client address when a trusted proxy forwarded a hop that is not an address."""
+
+
+def _hop(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """One ``X-Forwarded-For`` entry as an address: ``203.0.113.7``, ``2001:db8::1``, and the
+    forms with a port some proxies send (``203.0.113.7:5123``, ``[2001:db8::1]:5123``)."""
+    entry = text.strip().strip('"')
+    if entry.startswith("["):  # [v6] or [v6]:port
+        inside, bracket, rest = entry[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        entry = inside
+    elif entry.count(":") == 1:  # v4:port (a bare v6 has two colons or more)
+        host, _, port = entry.partition(":")
+        if not port.isdigit():
+            return None
+        entry = host
+    found = _ip(entry)
+    return found
+
+
 def client_address(
     peer: str | None, forwarded_for: list[str], trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 ) -> str | None:
     """The client's address: the peer, unless the peer is a trusted proxy; then the
-    right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy. An entry
-    that is not an IP address stops the walk (the last trusted hop is answered)."""
+    right-most ``X-Forwarded-For`` entry that is not itself a trusted proxy (an entry may
+    carry a port). An entry that is not an address makes the client ``UNKNOWN_CLIENT``: never
+    the proxy's own address, which may be this machine (``/metrics`` opens to loopback)."""
     addr = _ip(peer) if peer else None
     if addr is None:
         return peer
     if not any(addr in net for net in trusted):
         return str(addr)
-    hops = [h for header in forwarded_for for h in header.split(",")]
+    hops = [h for header in forwarded_for for h in header.split(",") if h.strip()]
     current = addr
     for hop in reversed(hops):
-        nxt = _ip(hop)
+        nxt = _hop(hop)
         if nxt is None:
-            break
+            return UNKNOWN_CLIENT
         current = nxt
         if not any(nxt in net for net in trusted):
             break
@@ -342,7 +366,7 @@ class SecurityMiddleware:
                 if body is None:
                     await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
                     return
-                if not self._csrf_passes(headers, body, state):
+                if not self._csrf_passes(headers, body, state, path):
                     await self._refuse(
                         scope,
                         send_wrapper,
@@ -396,9 +420,9 @@ class SecurityMiddleware:
         }
         await self._refuse(scope, send, 405, "method_not_allowed", message, {"Allow": listed})
 
-    def _csrf_passes(self, headers: Headers, body: bytes, state: MutableMapping[str, Any]) -> bool:
+    def _csrf_passes(self, headers: Headers, body: bytes, state: MutableMapping[str, Any], path: str) -> bool:
         auth = headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
+        if auth[:7].lower() == "bearer " and is_api(path):  # a token call (the pages take no token)
             return True
         given = headers.get("x-csrf-token")
         if (

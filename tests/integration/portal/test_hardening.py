@@ -271,6 +271,31 @@ def test_api_tokens_shown_once_stored_hashed_and_revocable(portal: PortalServer,
     assert {"portal.api_token_created", "portal.api_token_revoked"} <= events
 
 
+def test_an_api_token_opens_no_page_and_cannot_make_its_successor_there(
+    portal: PortalServer, employee: SignedIn
+) -> None:
+    """A token is for /api/v1: on the pages it counts for nothing, so it cannot open the token
+    page and make itself a successor with a fresh expiry (renewing itself for ever)."""
+    created = employee.post("/api/v1/tokens", json={"label": "script"}, headers={"X-CSRF-Token": employee.csrf})
+    token = created.json()["token"]
+
+    def made() -> int:
+        return int(portal.query("SELECT count(*) FROM portal_api_token")[0][0])
+
+    before = made()
+    with closing(portal.client(_address(), headers={"Authorization": f"Bearer {token}"})) as bot:
+        assert bot.get("/api/v1/me").json()["via"] == "token"  # the API still takes it
+        minted = bot.post("/me/tokens", data={"label": "minted-by-token"})
+        assert minted.status_code == 403 and "fl_" not in minted.text  # no CSRF exemption on a page
+        for page in ("/me/tokens", "/me", "/kpi"):
+            shown = bot.get(page)
+            assert shown.status_code == 303 and shown.headers["location"].startswith("/signin"), page
+    # a session and a token together: the page goes by the session, and still wants its CSRF token
+    both = employee.post("/me/tokens", data={"label": "no-csrf"}, headers={"Authorization": f"Bearer {token}"})
+    assert both.status_code == 403 and "did not come from this site" in both.text
+    assert made() == before
+
+
 def test_agent_only_route_gives_403_with_reason(portal: PortalServer, employee: SignedIn) -> None:
     # /api/v1/me is for everyone; the role check itself is unit-tested over the route table
     assert employee.get("/api/v1/me").status_code == 200

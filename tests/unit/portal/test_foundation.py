@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from portal import i18n
 from portal.app import create_app
 from portal.deps import allow, policy_of
-from portal.security import client_address, parse_networks
+from portal.security import UNKNOWN_CLIENT, client_address, parse_networks
 from runner.auth import Principal, csrf_ok, csrf_token, roles_for
 from runner.errors import ConfigError
 from runner.settings import Settings
@@ -137,7 +137,10 @@ TRUSTED = parse_networks(["10.0.0.0/8", "2001:db8::/32", "127.0.0.1"])
         ("10.1.2.3", ["1.1.1.1, 198.51.100.1, 10.9.9.9"], "198.51.100.1"),  # right-most untrusted hop
         ("10.1.2.3", ["1.1.1.1", "198.51.100.1"], "198.51.100.1"),  # several headers read as one list
         ("10.1.2.3", ["garbage, 198.51.100.1"], "198.51.100.1"),
-        ("10.1.2.3", ["198.51.100.1, not-an-ip"], "10.1.2.3"),  # a hop that is no address stops the walk
+        ("10.1.2.3", ["198.51.100.1:5123"], "198.51.100.1"),  # a port, as some proxies send it
+        ("10.1.2.3", ["[2001:db9::7]:443, 10.9.9.9:80"], "2001:db9::7"),
+        ("10.1.2.3", ['"198.51.100.1"'], "198.51.100.1"),
+        ("10.1.2.3", ["198.51.100.1,"], "198.51.100.1"),  # an empty entry says nothing
         ("10.1.2.3", ["10.4.4.4"], "10.4.4.4"),  # only proxies: the farthest one
         ("2001:db8::1", ["[2001:db8:ffff::1]", "2001:db9::7"], "2001:db9::7"),
         ("127.0.0.1", ["::ffff:198.51.100.1"], "::ffff:c633:6401"),
@@ -148,6 +151,16 @@ def test_client_address_believes_forwarded_for_only_from_trusted_proxies(
     peer: str, xff: list[str], expected: str
 ) -> None:
     assert client_address(peer, xff, TRUSTED) == str(ipaddress.ip_address(expected))
+
+
+@pytest.mark.parametrize(
+    "xff",
+    ["198.51.100.1, not-an-ip", "garbage", "999.1.1.1", "1.2.3.4:x", "[::1", "[::1]x", "::1]:80", "1.2.3.4:5:6"],
+)
+def test_a_hop_that_is_no_address_makes_the_client_unknown_never_the_proxy(xff: str) -> None:
+    """The proxy may be this machine: answering its address would open /metrics (loopback
+    only) to anyone behind it and pool every client in the proxy's throttle."""
+    assert client_address("127.0.0.1", [xff], TRUSTED) == UNKNOWN_CLIENT
 
 
 def test_untrusted_when_no_proxies_configured() -> None:
