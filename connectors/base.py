@@ -64,12 +64,17 @@ class ConnectorError(Exception):
     Neither may contain a secret. ``outcome_unknown``: the change may or may not have been
     applied (the connection was lost or the time ran out after the change was sent); the
     audit records such an attempt with outcome ``unknown`` instead of ``failure``.
+    ``fixed_text``: the message is one of the connector's own texts, filled in with settings
+    or the directory's figures only (a password policy's minimum), never with anything the
+    requester typed; the runner then shows it as it is, even when a typed secret happens to
+    occur in it (a new password "e" would otherwise withhold every refusal's reason).
     """
 
     reason: str = "connector_error"
     transient: bool = False
     requester_action: bool = False
     outcome_unknown: bool = False
+    fixed_text: bool = False
 
     def __init__(
         self,
@@ -78,6 +83,7 @@ class ConnectorError(Exception):
         reason: str | None = None,
         requester_action: bool | None = None,
         outcome_unknown: bool | None = None,
+        fixed_text: bool | None = None,
     ) -> None:
         super().__init__(message)
         if reason is not None:
@@ -86,6 +92,8 @@ class ConnectorError(Exception):
             self.requester_action = requester_action
         if outcome_unknown is not None:
             self.outcome_unknown = outcome_unknown
+        if fixed_text is not None:
+            self.fixed_text = fixed_text
 
     @property
     def message(self) -> str:

@@ -242,10 +242,10 @@ def wire_password(password: str) -> bytes:
     except UnicodeEncodeError:
         # not chained: UnicodeEncodeError.object holds the whole password
         raise InvalidInput(
-            message("invalid_characters", "en"), reason="invalid_characters", requester_action=True
+            message("invalid_characters", "en"), reason="invalid_characters", requester_action=True, fixed_text=True
         ) from None
     if not data:
-        raise InvalidInput("Give the password.", reason="password_missing", requester_action=True)
+        raise InvalidInput("Give the password.", reason="password_missing", requester_action=True, fixed_text=True)
     return data
 
 
@@ -290,7 +290,9 @@ def implicit_upn_domain(config: LdapTarget) -> str | None:
 
 
 def _refused(reason: str, **values: object) -> Rejected:
-    return Rejected(message(reason, "en", **values), reason=reason, requester_action=reason in REQUESTER_REASONS)
+    return Rejected(
+        message(reason, "en", **values), reason=reason, requester_action=reason in REQUESTER_REASONS, fixed_text=True
+    )
 
 
 _GEN_ALPHABETS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "23456789", "-_.!#%+=")
@@ -661,6 +663,7 @@ class LdapConnector(Connector):
                 f"A value could not be sent to the directory as given ({what}); nothing was changed.",
                 reason="invalid_characters",
                 requester_action=True,
+                fixed_text=True,
             ) from None
         except LDAPException as exc:
             self._drop()
@@ -741,7 +744,7 @@ class LdapConnector(Connector):
         conn.search(dn, "(objectClass=*)", BASE, attributes=attrs, dereference_aliases="NEVER")
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
         if conn.result.get("result") == 32 or not entries:
-            raise NotFound("The account does not exist.", requester_action=True)
+            raise NotFound("The account does not exist.", requester_action=True, fixed_text=True)
         if conn.result.get("result") not in (0, None):
             raise Unreachable("The directory could not read the account.")
         return self._entry_attrs(entries[0])
@@ -865,7 +868,7 @@ class LdapConnector(Connector):
                 raise
             return self._resolve(user, timeout, retry=False)
         if found is None:
-            raise NotFound("The account does not exist.", requester_action=True)
+            raise NotFound("The account does not exist.", requester_action=True, fixed_text=True)
         dn, entry = found
         with self._translate("reading the account"):
             if self.config.flavor == "openldap":
@@ -1018,7 +1021,7 @@ class LdapConnector(Connector):
                 password, mfa_verified=mfa, personal=self._personal(user, status), current=current
             )
         except PolicyViolation as exc:
-            raise Rejected(str(exc), reason=exc.reason, requester_action=True) from None
+            raise Rejected(str(exc), reason=exc.reason, requester_action=True, fixed_text=True) from None
 
     def _directory_refusal(self, result: dict[str, Any] | None, dn: str | None = None) -> Rejected:
         """The directory's refusal as a reason code and a text with the *directory's* figures.
@@ -1032,12 +1035,15 @@ class LdapConnector(Connector):
                 "The directory does not support the password-policy hints control, so it would not "
                 "apply its history rules to this reset; nothing was changed.",
                 reason="policy_hints_unsupported",
+                fixed_text=True,
             )
         reason = refusal(result, self.config.flavor)
         if reason == "insufficient_access":
-            return Rejected("The service account is not allowed to do this on that account.", reason=reason)
+            return Rejected(
+                "The service account is not allowed to do this on that account.", reason=reason, fixed_text=True
+            )
         if reason in ("rejected", "unwilling"):
-            return Rejected("The directory refused the change.", reason=reason)
+            return Rejected("The directory refused the change.", reason=reason, fixed_text=True)
         text = "" if reason in ("too_short", "too_long") else message(reason, "en")
         if reason in ("too_short", "too_long", "quality", "complexity"):
             minimum, maximum = self._directory_lengths(dn, result)
@@ -1055,7 +1061,7 @@ class LdapConnector(Connector):
                 )
             elif reason == "quality" and minimum:
                 text = f"{text} {message('directory_minimum', 'en', min=minimum)}"
-        return Rejected(text, reason=reason, requester_action=reason in REQUESTER_REASONS)
+        return Rejected(text, reason=reason, requester_action=reason in REQUESTER_REASONS, fixed_text=True)
 
     def _directory_lengths(self, dn: str | None, result: dict[str, Any] | None) -> tuple[int | None, int | None]:
         """(minimum, maximum) password length of the directory's policy for *dn*; None if unknown.

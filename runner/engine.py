@@ -356,7 +356,10 @@ def _run_step(
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
                 sleep(min(2.0, 0.2 * record.attempts))
                 continue
-            record.reason, record.message = exc.reason, _public(scrub.message(str(exc)), log, step.id)
+            # a connector's own fixed text is shown as it is: it holds nothing the requester typed,
+            # even if a typed secret occurs in it (a new password "e" is in every sentence)
+            text = str(exc) if exc.fixed_text else scrub.message(str(exc))
+            record.reason, record.message = exc.reason, _public(text, log, step.id)
             record.requester_action = _requester_can_fix(exc, step, typed_params)
             record.attempt_outcome = record.attempt_outcome or "failure"
             break

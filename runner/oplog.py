@@ -42,6 +42,12 @@ REMEMBER_SECONDS = 900.0
 one-time code's life (``runner.selfservice``) and the request that typed a password, with
 room to spare. A run's secret parameters are masked until the run's own deadline."""
 
+MIN_REMEMBERED = 8
+"""A short-lived value shorter than this (characters) is not masked: no password policy
+Firstline enforces allows one (at least 8 with a second factor, else 15) and one-time codes
+have 8 digits, while masking "e" or "pass" in place would blank ordinary words in every line
+for as long as it is held. Credentials (``seconds=None``) are masked whatever their length."""
+
 MAX_REMEMBERED = 20_000
 """Short-lived values masked at once at most; beyond it the one due to expire first goes
 (each log line is checked against every spelling of every value held)."""
@@ -63,6 +69,8 @@ class _Remembered(Scrubber):
 
     def remember(self, value: object, seconds: float | None) -> None:
         if not isinstance(value, str) or not value:
+            return
+        if seconds is not None and len(value) < MIN_REMEMBERED:
             return
         until = math.inf if seconds is None else time.monotonic() + max(0.0, seconds)
         forms = None if value in self._forms else frozenset(spellings(value))
@@ -128,8 +136,20 @@ def scrub_text(text: str) -> str:
     return _GLOBAL_SCRUB.text(text)
 
 
+IDENTIFIER_KEYS = frozenset(
+    {"event", "level", "timestamp", "ticket", "ticket_id", "runbook", "reason", "state", "step", "action", "channel"}
+)
+"""Event fields whose values Firstline's own code sets from its names and codes (the event,
+a ticket number, a runbook name, a reason code): never a secret, so never masked — masking
+them in place only made an oracle of the log ("reason": "too_[REDACTED]" tells that the
+password typed was "short") and let a typed value blank every event's name."""
+
+
 def _mask(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    return {k: _GLOBAL_SCRUB.value(v, k, in_place=True) for k, v in event.items()}  # operator log: masks in place
+    return {  # operator log: masks in place
+        k: v if k in IDENTIFIER_KEYS and isinstance(v, str | int) else _GLOBAL_SCRUB.value(v, k, in_place=True)
+        for k, v in event.items()
+    }
 
 
 def _safe_message(exc: BaseException) -> str:
@@ -180,6 +200,8 @@ class _SafeRecords(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "firstline" and not record.exc_info and not record.args:
+            return True  # structlog's line: masked field by field already (``_mask``)
         try:
             text = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string must not break logging

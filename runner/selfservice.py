@@ -556,8 +556,10 @@ class SelfService:
         """
         if purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {sorted(PURPOSES)}")
+        # Nothing typed here is remembered for the operator log's masking before the code is
+        # proven: anyone could otherwise blank any text (a login, an address, "e") from every
+        # log line for REMEMBER_SECONDS with a form that needs no sign-in.
         if new_password is not None:
-            remember_secret(new_password)
             if purpose == "unlock" and new_password:
                 # dropped, the account would be unlocked with its old password and the
                 # answer would look like success: refused before the code is looked at
@@ -567,10 +569,6 @@ class SelfService:
                 raise PasswordRefused(CONTROL_CHARACTER_MESSAGE, "invalid_characters")
         raw = code if isinstance(code, str) else ""
         typed = normalize_code(raw)
-        if len(typed) >= CODE_DIGITS:  # shorter typing is no code (and would mask too much)
-            remember_secret(typed)
-            if raw.strip() != typed:  # as typed (full-width, with spaces) too, for the log scrubber
-                remember_secret(raw.strip()[:256])
         if not is_code(typed):  # a slip of the keyboard, not a guess: no try spent, nothing looked up
             raise CodeMalformed()
         route = self._route(login)
@@ -625,6 +623,11 @@ class SelfService:
                 )
         if verdict is not None or row is None:
             raise CodeInvalid()
+        remember_secret(typed)  # the code proven: masked in the operator log (another process issued it)
+        if raw.strip() != typed:  # as typed (full-width, with spaces) too
+            remember_secret(raw.strip()[:256])
+        if new_password:
+            remember_secret(new_password)  # before the directory checks it (an echo is masked)
         directory = self.app.inventory.directories.get(route[0])
         timeout = self.settings.default_step_timeout
         try:

@@ -5,12 +5,16 @@ every log line is checked against does not grow with every reset."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import structlog
 
+from connectors.base import Rejected
 from runner import oplog
-from runner.redaction import REDACTED
+from runner.redaction import REDACTED, WITHHELD
 from runner.service import Firstline
 from tests.fakes import FakeConnector
 
@@ -99,3 +103,47 @@ def test_a_runs_secret_parameter_is_masked_until_the_runs_deadline(
     rb = app.catalogue.runbook("fake-reset")
     clock.now += float(app.settings.run_start_within) + app.runs.run_timeout(rb) + 1
     assert oplog.scrub_text("echo Run-Secret-Pw-77") == "echo Run-Secret-Pw-77"
+
+
+def test_a_short_typed_value_is_not_masked_but_a_short_credential_is(
+    clock: Clock, remembered: oplog._Remembered
+) -> None:
+    oplog.remember_secret("e")  # a new password no policy allows: masking it would blank every "e"
+    oplog.remember_secret("x" * (oplog.MIN_REMEMBERED - 1))
+    assert oplog.scrub_text("resolved e xxxxxxx") == "resolved e xxxxxxx"
+    oplog.remember_secret("db-pw", seconds=None)  # a credential: masked whatever its length
+    assert oplog.scrub_text("connect db-pw") == f"connect {REDACTED}"
+
+
+def test_the_logs_own_names_and_codes_are_never_masked(tmp_path: Path, remembered: oplog._Remembered) -> None:
+    """Masking an event's name, a reason code or a runbook name in place made an oracle of the
+    log ("too_[REDACTED]": the password typed was "short") and could blank every line."""
+    log_file = tmp_path / "fl.log"
+    oplog.configure(log_file)
+    try:
+        oplog.remember_secret("password", seconds=60)
+        oplog.remember_secret("too_short", seconds=60)
+        oplog.get_logger().info(
+            "run.refused", runbook="password-change", reason="too_short", detail="the password too_short"
+        )
+    finally:
+        oplog.configure(None)
+        structlog.reset_defaults()
+    line = json.loads(log_file.read_text(encoding="utf-8").splitlines()[-1])
+    assert (line["event"], line["runbook"], line["reason"]) == ("run.refused", "password-change", "too_short")
+    assert line["detail"] == f"the {REDACTED} {REDACTED}"  # free text is still masked
+
+
+def test_a_connectors_fixed_refusal_is_shown_even_when_the_typed_secret_occurs_in_it(app: Firstline) -> None:
+    """A new password "e": the directory's refusal (a fixed text) holds an "e", and withholding
+    it left the requester without a reason. A text made from what was typed is still withheld."""
+    fixed = "The new password is too short: use at least 15 characters."
+    FakeConnector.script = {
+        "reset_password": [Rejected(fixed, reason="too_short", requester_action=True, fixed_text=True)]
+    }
+    out = app.run("fake-reset", {"user": "alice", "new_password": "e"}, requester="alice", roles={"agent"})
+    assert (out.state, out.reason, out.message) == ("closed", "too_short", fixed)
+    echoed = "The directory said: password e is too short"
+    FakeConnector.script = {"reset_password": [Rejected(echoed, reason="too_short", requester_action=True)]}
+    out = app.run("fake-reset", {"user": "alice", "new_password": "e"}, requester="alice", roles={"agent"})
+    assert out.reason == "too_short" and out.message == WITHHELD["en"]

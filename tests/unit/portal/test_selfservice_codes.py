@@ -448,3 +448,28 @@ def test_the_control_character_refusal_has_its_dutch() -> None:
     from tests.unit.portal.dutch_catalogue import untranslated
 
     assert untranslated([CONTROL_CHARACTER_MESSAGE]) == ([], [])
+
+
+def test_nothing_typed_is_masked_in_the_log_before_the_code_is_proven(
+    setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may send the reset form: what it carries must not be able to blank text (a
+    login, an address, a ticket number) from every log line. Once the code is proven, the
+    code and the new password are masked."""
+    from runner import oplog
+
+    monkeypatch.setattr(oplog, "_GLOBAL_SCRUB", oplog._Remembered())
+    svc, _clock, _app = setup
+    code = ask(svc)
+    assert code is not None
+    oplog._GLOBAL_SCRUB = oplog._Remembered()  # what sending the code remembered: another process's
+    wrong = "87654321" if code != "87654321" else "12345678"
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", wrong, "reset", new_password="FL-000123 from 10.0.0.9")
+    with pytest.raises(CodeInvalid):
+        svc.redeem("nobody-here", code, "reset", new_password="tick it")
+    for typed in ("FL-000123 from 10.0.0.9", wrong, "tick it"):
+        assert oplog.scrub_text(f"see {typed}") == f"see {typed}"
+    svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    assert oplog.scrub_text(f"code {code}") == "code [REDACTED]"
+    assert oplog.scrub_text("echo a long enough new password") == "echo [REDACTED]"
