@@ -217,7 +217,9 @@ def unknown_fields_text(unknown: Sequence[str], accepted: Sequence[str]) -> str:
                 + i18n.gettext("is not a field of this request (did you mean %(field)s?)") % {"field": near[0]}
             )
         else:
-            parts.append("?: " + i18n.gettext("is not a field of this request"))
+            unnamed = "?: " + i18n.gettext("is not a field of this request")
+            if unnamed not in parts:  # once: 6,000 unknown keys made the same sentence 29 times
+                parts.append(unnamed)
     if accepted and len(accepted) <= 40:
         parts.append(i18n.gettext("the fields it takes: %(fields)s") % {"fields": ", ".join(accepted)})
     return "; ".join(parts)

@@ -54,7 +54,7 @@ from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger
 from runner.params import account_of_upn
 from runner.queries import DEFAULT_LIMIT, TicketFilter, _limit, _ticket_row, page_tickets
-from runner.routing import Directory
+from runner.routing import Directory, same_account_name
 from runner.runbook import ACCOUNT_PATTERN
 from runner.safetext import free_text, principal
 
@@ -152,6 +152,7 @@ class AccountView:
     password_expired: bool = False
     password_expires: str = ""
     protected: bool = False
+    own: bool = False  # the agent's own account: no one-click fixes (``runner.runs`` refuses them)
     name: str = ""
     fixes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -170,6 +171,7 @@ class AccountView:
             "password_expired": self.password_expired,
             "password_expires": self.password_expires or None,
             "protected": self.protected,
+            "own_account": self.own,
             "name": self.name or None,
             "fixes": list(self.fixes),
         }
@@ -212,7 +214,7 @@ def _lookup(
         _audit(app, who, "agent.account_lookup", "failure", target, client_ip, user_agent, reason=exc.reason)
         raise LookupFailed() from exc
     read = Read("ldap", d.target, "account_status", inputs, dict(status), time.monotonic())
-    view = _view(d, name, status)
+    view = _view(d, name, status, own=d.key == who.directory and same_account_name(name, who.username))
     detail = {"directory": d.key, "exists": view.exists, "protected": view.protected}
     if held is not None:
         held.add(
@@ -223,11 +225,11 @@ def _lookup(
     return view, read
 
 
-def _view(d: Directory, user: str, status: Mapping[str, Any]) -> AccountView:
+def _view(d: Directory, user: str, status: Mapping[str, Any], *, own: bool = False) -> AccountView:
     exists = bool(status.get("exists"))
     protected = bool(status.get("privileged"))
     fixes: tuple[str, ...] = ()
-    if exists and not protected:
+    if exists and not protected and not own:
         fixes = ("account-unlock", "password-reset") if status.get("locked") else ("password-reset", "account-unlock")
     name = " ".join(str(status.get(k) or "") for k in ("given_name", "surname")).strip()
     return AccountView(
@@ -244,6 +246,7 @@ def _view(d: Directory, user: str, status: Mapping[str, Any]) -> AccountView:
         password_expired=bool(status.get("password_expired")),
         password_expires=str(status.get("password_expires") or ""),
         protected=protected,
+        own=own and exists,
         name=name,
         fixes=fixes,
     )

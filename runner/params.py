@@ -214,7 +214,7 @@ def validate(
                 assert inventory is not None and implied[p.name] is not None
                 value = account_of_upn(inventory, dirs.get(str(implied[p.name])), value, param_label(p.name))
         typed = _one(p, value, inventory)
-        if employee and dirs is None and p.type == "account" and typed != requester:
+        if employee and dirs is None and p.type == "account" and not routing.same_account_name(str(typed), requester):
             raise PolicyDenied(OWN_ACCOUNT_ONLY, label=param_label(p.name))
         out[p.name] = typed
     if runbook.directory_param is not None:

@@ -298,6 +298,13 @@ def _names(value: Any, where: str) -> list[str]:
     return list(value)
 
 
+def same_account_name(a: str, b: str) -> bool:
+    """Do *a* and *b* name the same account? Directories match account names without regard
+    to case; ASCII letters only are folded here (``str.lower`` would fold the KELVIN SIGN into
+    ``k``, a name the directory may hold as another account)."""
+    return a == b or (a.isascii() and b.isascii() and a.lower() == b.lower())
+
+
 def resolve(
     dirs: Directories,
     *,
@@ -335,7 +342,7 @@ def resolve(
         if any(k != own for k in (chosen, *named) if k is not None):
             raise PolicyDenied(OWN_DIRECTORY_ONLY, label=label)
         for pname, name in accounts.items():
-            if name != own_name:
+            if not same_account_name(name, own_name):
                 raise PolicyDenied("%(label)s: employees can only act on their own account", label=param_label(pname))
         return dirs.entries[own]
     if len(named) > 1:

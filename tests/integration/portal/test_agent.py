@@ -415,6 +415,20 @@ def test_protected_accounts_get_no_fix(portal: PortalServer, agent: SignedIn) ->
     assert _tickets(portal) == tickets and _events(portal, "agent.fix_refused") == refused + 2
 
 
+@pytest.mark.parametrize("typed", ["demo-agent", "DEMO-AGENT"])
+def test_the_agents_own_account_offers_no_fix(portal: PortalServer, agent: SignedIn, typed: str) -> None:
+    """The desk offered reset and unlock on the agent's own account, and both were refused on
+    submit: the page says at once what to do instead (en and nl)."""
+    view = agent.get(f"/api/v1/directory/users/corp/{typed}").json()
+    assert view["own_account"] is True and view["fixes"] == []
+    page = agent.get("/agent/account", params={"directory": "corp", "user": typed})
+    assert "This is your own account." in page.text and "/agent/fixes/" not in page.text
+    dutch = agent.get("/agent/account", params={"directory": "corp", "user": typed}, headers={"Accept-Language": "nl"})
+    assert "Dit is uw eigen account." in dutch.text
+    other = agent.get("/api/v1/directory/users/corp/demo-employee").json()
+    assert other["own_account"] is False and other["fixes"]
+
+
 def test_escalated_queue_newest_first_with_everything_gathered(
     portal: PortalServer, agent: SignedIn, ldap_users: Any
 ) -> None:

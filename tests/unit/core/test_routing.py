@@ -369,6 +369,29 @@ def test_employees_cannot_act_in_another_directory(
         _validate(rb, inv, raw, requester=requester, agent=False)
 
 
+@pytest.mark.parametrize("typed", ["ALICE", "Alice@EXAMPLE.ORG", "example-org\\ALICE"])
+def test_an_employee_names_their_own_account_in_any_case(inv: Inventory, rb: Runbook, typed: str) -> None:
+    """Directories match account names without regard to case: "ALICE" is alice's own account."""
+    out = _validate(rb, inv, {"user": typed}, requester="alice@example.org", agent=False)
+    assert (out["directory"]["key"], out["user"].lower()) == ("corp", "alice")
+
+
+@pytest.mark.parametrize("typed", ["\u212alice", "bob", "alicé"])
+def test_only_ascii_letters_are_folded_for_an_employees_own_account(inv: Inventory, rb: Runbook, typed: str) -> None:
+    # U+212A KELVIN SIGN folds to "k" in str.lower(): "\u212aate" could be another account
+    with pytest.raises((PolicyDenied, ParameterError)):
+        _validate(rb, inv, {"user": typed.encode().decode("unicode_escape")}, requester="kalice", agent=False)
+
+
+def test_a_plain_account_runbook_compares_the_employees_own_name_in_any_case(inv: Inventory, tmp_path: Path) -> None:
+    plain = STATUS.replace("  - {name: directory, type: directory}\n", "").replace(
+        'target: "{{ params.directory.target }}"', "target: t-corp"
+    )
+    plain = plain.replace(" in {{ params.directory.label }}", "")
+    rb = _runbook(tmp_path, plain)
+    assert _validate(rb, inv, {"user": "ALICE"}, requester="alice", agent=False) == {"user": "ALICE"}
+
+
 def test_an_employee_from_an_unknown_domain_is_refused(inv: Inventory, rb: Runbook) -> None:
     for requester in ("alice@evil.test", "EVIL\\alice", "alice@exаmple.org"):
         with pytest.raises(ParameterError, match="the domain is not one this service desk serves") as info:
