@@ -9,6 +9,10 @@ leave the same identity. What was read is therefore kept only when the file's la
 is ``RACY_NS`` older than the moment the identity was taken: any later write then carries
 a later time. Until then the file is read every time. This is the rule git applies to its
 index ("racily clean" entries: git's ``Documentation/technical/racy-git.txt``).
+
+On NFS a client may answer ``stat`` from its attribute cache (``acregmin``..``acregmax``,
+3 to 60 s by default), so an edit made on another host can take that long to be seen; keep
+the runbooks directory on a local file system (docs/deployment.md).
 """
 
 from __future__ import annotations
