@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.base import Connector
+from runner import clitexts
 from runner.errors import FirstlineError, NotFoundError, PolicyDenied, RunbookError, Text
 from runner.filememo import FileMemo
 from runner.inventory import load_inventory
@@ -138,8 +139,14 @@ class Catalogue:
         return [e.runbook for e in entries if e.state == "vetted" and offered(e.runbook, roles)]
 
     def check(self) -> list[str]:
-        """Lint every runbook, its vetting and the inventory; ``file:line: problem`` lines."""
+        """Lint every runbook, its vetting and the inventory; ``file:line: problem`` lines.
+        A runbooks directory that does not exist or holds no runbook is a problem too (a
+        mistyped ``FIRSTLINE_RUNBOOKS_DIR`` passed the check in CI)."""
+        if not self.directory.is_dir():
+            return [Text(clitexts.RUNBOOKS_DIR_MISSING, dir=str(self.directory))]
         books, problems = load_all(self.directory, self.connectors)
+        if not books and not problems:
+            problems.append(Text(clitexts.RUNBOOKS_DIR_EMPTY, dir=str(self.directory)))
         approvals = read_lock(self.directory)
         for rb in books.values():
             try:

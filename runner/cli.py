@@ -31,7 +31,7 @@ from rich.console import Console
 from typer._click import exceptions as click_exc
 
 from runner import clitexts as tx
-from runner.errors import FirstlineError, RunbookError, Text
+from runner.errors import ConfigError, FirstlineError, RunbookError, Text
 from runner.safetext import shown
 from runner.timeparse import EXAMPLES as TIME_EXAMPLES
 
@@ -156,11 +156,19 @@ password or key is far shorter): a pipe that never sends a line break is not rea
 
 
 def _read_secret(name: str) -> str:
-    if sys.stdin.isatty():
+    stdin = sys.stdin
+    if stdin is None:  # started with standard input closed (<&-)
+        raise typer.BadParameter(Text(tx.SECRET_NO_STDIN, name=name), param_hint="--secret")
+    if stdin.isatty():
         return getpass.getpass(f"{name}: ")
-    line = sys.stdin.readline(MAX_SECRET_CHARS + 1)  # the longest secret and its line break
+    try:
+        line = stdin.readline(MAX_SECRET_CHARS + 1)  # the longest secret and its line break
+    except UnicodeDecodeError:
+        raise typer.BadParameter(Text(tx.SECRET_NOT_UTF8, name=name), param_hint="--secret") from None
     if not line:
         raise typer.BadParameter(Text(tx.SECRET_NO_STDIN, name=name), param_hint="--secret")
+    if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes that were not UTF-8 (surrogateescape)
+        raise typer.BadParameter(Text(tx.SECRET_NOT_UTF8, name=name), param_hint="--secret")
     value = line.rstrip("\n")
     if len(value) > MAX_SECRET_CHARS:  # no line break within the limit
         raise typer.BadParameter(
@@ -338,6 +346,8 @@ def runbooks_list() -> None:
         out.print(shown(p), markup=False)
     if not entries and not problems:
         where = _app().settings.runbooks_dir
+        if not where.is_dir():
+            raise ConfigError(f"{where} (FIRSTLINE_RUNBOOKS_DIR) is not a directory")
         out.print(shown(f"No runbooks in {where} (FIRSTLINE_RUNBOOKS_DIR): add NAME.yaml files there."), markup=False)
 
 
@@ -433,13 +443,15 @@ def audit_verify() -> None:
     """Check the whole hash chain and the signed checkpoints.
 
     Prints "ok N events" and exits 0,
-    or "BROKEN at sequence N: problem" and exits 1.
+    or "BROKEN at sequence N: problem" (or "BROKEN: problem" when no one event is to blame:
+    a checkpoint file that was altered, a ticket whose events were removed) and exits 1.
     """
     report = _app().verify_audit()
     if report.ok:
         out.print(f"ok {report.events} events")
         return
-    out.print(f"BROKEN at sequence {report.first_bad_seq}: {report.problem}", markup=False)
+    where = f" at sequence {report.first_bad_seq}" if report.first_bad_seq is not None else ""
+    out.print(f"BROKEN{where}: {report.problem}", markup=False)
     raise typer.Exit(1)
 
 

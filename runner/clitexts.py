@@ -66,7 +66,10 @@ PARAM_IS_SECRET = N_(
 NOT_A_SECRET = N_("that is not a secret parameter of %(runbook)s; its secret parameters are: %(names)s")
 NO_SECRETS = N_("none")
 SECRET_TWICE = N_("'%(name)s' is given twice; give each secret once")
+RUNBOOKS_DIR_MISSING = N_("%(dir)s: no such directory (FIRSTLINE_RUNBOOKS_DIR)")
+RUNBOOKS_DIR_EMPTY = N_("%(dir)s: no runbooks in it (NAME.yaml files)")
 SECRET_NO_STDIN = N_("no value for secret '%(name)s' on standard input")
+SECRET_NOT_UTF8 = N_("the value for secret '%(name)s' on standard input is not UTF-8 text")
 SECRET_TOO_LONG = N_(
     "the value for secret '%(name)s' on standard input is too long: one line of at most %(limit)s characters"
 )

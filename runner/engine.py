@@ -220,9 +220,10 @@ def execute(
     plan = list(runbook.steps) + ([runbook.verify] if runbook.verify is not None else [])
     log = get_logger().bind(ticket=context.get("ticket"), runbook=runbook.name)
     typed = frozenset(p.name for p in runbook.model.parameters if p.type != "choice")
+    accounts = frozenset(p.name for p in runbook.model.parameters if p.type == "account")
     for step in plan:
         record = _run_step(
-            step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed, prefetched
+            step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed, prefetched, accounts
         )
         result.steps.append(record)
         if record.status == "ok" and step is not runbook.verify:
@@ -296,6 +297,7 @@ def _run_step(
     watchdog: Watchdog | None = None,
     typed_params: frozenset[str] = frozenset(),
     prefetched: Prefetched | None = None,
+    account_params: frozenset[str] = frozenset(),
 ) -> StepRecord:
     spec = step.spec
     started = now()
@@ -331,7 +333,16 @@ def _run_step(
     for name in step.action.secret_inputs:
         scrub.add(inputs.get(name))
     record.inputs = {
-        k: (REDACTED if k in step.action.secret_inputs and v not in (None, "") else scrub.value(v))
+        k: (
+            REDACTED
+            if k in step.action.secret_inputs and v not in (None, "")
+            # an account name from an account parameter (a checked name, never a secret) is kept
+            # even when a typed secret equals it: masking it would hide whose account it was
+            # from the ticket and the audit, and tell that the password typed was the name
+            else v
+            if _names_an_account(step.inputs.get(k), account_params) and isinstance(v, str)
+            else scrub.value(v)
+        )
         for k, v in inputs.items()
     }
     read = None
@@ -390,6 +401,12 @@ def _run_step(
             break
     record.finished_at = now()
     return record
+
+
+def _names_an_account(template: Any, account_params: frozenset[str]) -> bool:
+    """Is the step input *template* made of ``account`` parameters only (``{{ params.user }}``)?"""
+    refs = [r for t in iter_templates(template) for r in t.refs]
+    return bool(refs) and all(r.root == "params" and r.name in account_params for r in refs)
 
 
 def _requester_can_fix(exc: ConnectorError, step: CompiledStep, typed_params: frozenset[str]) -> bool:

@@ -188,6 +188,18 @@ def _leaves(value: Any, every: bool = True) -> Iterable[str]:
             yield from _leaves(v, every)
 
 
+def _figures(ctx: dict[str, Any]) -> set[str]:
+    """A rule's own numbers as its message prints them ("greater than 0"): the schema's, not
+    the input's, so a message keeps them even when the input was that number."""
+    out = set()
+    for v in ctx.values():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out.add(str(v))
+            if isinstance(v, float) and v.is_integer():
+                out.add(str(int(v)))
+    return out
+
+
 def safe_validation_errors(exc: Any) -> list[tuple[tuple[Any, ...], str, str]]:
     """``(loc, msg, type)`` for each error of a pydantic ``ValidationError``, with no
     input value in them: the input is left out, and any of its text that a message
@@ -197,6 +209,7 @@ def safe_validation_errors(exc: Any) -> list[tuple[tuple[Any, ...], str, str]]:
     for err in exc.errors(include_url=False, include_input=True, include_context=True):
         msg = str(err.get("msg", ""))
         found = set(_leaves(err.get("input")))
+        found -= _figures(err.get("ctx") or {})
         if err.get("type") == "union_tag_invalid":  # "Input tag 'x' found ..." quotes the value
             found.add(str((err.get("ctx") or {}).get("tag", "")))
         leaves = sorted({s for s in found if s}, key=len, reverse=True)

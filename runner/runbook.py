@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,7 +197,17 @@ MAX_RUNBOOK_BYTES = 1_048_576
 
 def read_runbook_file(path: Path) -> bytes:
     """The file's bytes, at most ``MAX_RUNBOOK_BYTES`` + 1 of them (a larger file is refused
-    by ``load_runbook``; a runbook path that leads to a device or a huge file is never read whole)."""
+    by ``load_runbook``; a runbook path that leads to a device or a huge file is never read whole).
+
+    ``RunbookError`` for a path that is not a regular file (a FIFO would block the reader) or a
+    link to a file outside the runbooks directory (``runbooks check`` printed each line of a
+    link to /etc/shadow as an unknown key); ``FileNotFoundError`` as ``open`` raises it."""
+    st = path.stat()  # follows a link; FileNotFoundError for a missing file or a dangling link
+    if not stat.S_ISREG(st.st_mode):
+        raise RunbookError([_problem(path, 1, "is not a regular file")])
+    if path.is_symlink() and path.resolve().parent != path.parent.resolve():
+        problem = "is a link to a file outside the runbooks directory; copy the runbook in"
+        raise RunbookError([_problem(path, 1, problem)])
     with path.open("rb") as fh:
         return fh.read(MAX_RUNBOOK_BYTES + 1)
 

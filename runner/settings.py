@@ -91,15 +91,18 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = None
     audit_key_file: Path = Path("var/audit.key")
     log_file: Path | None = Path("var/log/firstline.log")
-    checkpoint_every: int = 100
+    checkpoint_every: int = Field(default=100, ge=1, le=1_000_000)  # audit events per signed checkpoint
     escalation_group: str = "service-desk-l2"
-    default_step_timeout: float = 30.0
-    watchdog_grace: float = 5.0
+    # seconds; a finite positive number (nan, inf, 0 or -5 ran steps that could never finish)
+    default_step_timeout: float = Field(default=30.0, gt=0, le=86_400, allow_inf_nan=False)
+    watchdog_grace: float = Field(default=5.0, ge=0, le=3600, allow_inf_nan=False)
     # --- runs (runner/runs.py, runner/dispatch.py; docs/architecture.md "The run seam") ---
     run_workers: int = Field(default=4, ge=1, le=64)  # in-process pool: runs at once
     run_queue_size: int = Field(default=32, ge=0, le=10_000)  # in-process pool: runs waiting; more are refused
-    run_start_within: float = Field(default=600.0, gt=0)  # seconds a queued run may wait (sweep: never_started)
-    sweep_interval: float = Field(default=60.0, gt=0)  # seconds between the portal's sweeps
+    # seconds a queued run may wait (sweep: never_started)
+    run_start_within: float = Field(default=600.0, gt=0, le=7 * 86_400, allow_inf_nan=False)
+    # seconds between the portal's sweeps
+    sweep_interval: float = Field(default=60.0, gt=0, le=86_400, allow_inf_nan=False)
     # --- leases and per-target serialisation (runner/leases.py, runner/target_locks.py) ---
     run_lease_seconds: float = Field(default=30.0, ge=1, le=3600)  # a claimed run's lease; renewed every third of it
     run_max_attempts: int = Field(default=2, ge=1, le=10)  # claims of one ticket before a lost run is escalated
@@ -115,7 +118,8 @@ class Settings(BaseSettings):
     # --- database connection pool (PostgreSQL; SQLite ignores them): runner/ledger/store.make_engine ---
     database_pool_size: int = Field(default=5, ge=1, le=1000)  # connections kept open per process
     database_max_overflow: int = Field(default=10, ge=0, le=1000)  # more under load, closed when returned
-    database_pool_timeout: float = Field(default=30.0, gt=0)  # seconds to wait for a free connection
+    # seconds to wait for a free connection
+    database_pool_timeout: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
     database_pool_recycle: int = Field(default=1800, ge=-1)  # seconds before a connection is replaced; -1: never
     database_pool_pre_ping: bool = True  # test each connection on checkout (survives a server restart)
     # --- portal (docs/portal.md "Settings") ---

@@ -390,11 +390,18 @@ def _signed_checkpoints(
     table = {int(r.seq): (str(r.hash), str(r.mac)) for r in rows}
     external: dict[int, tuple[str, str]] = {}
     if checkpoint_file is not None and checkpoint_file.exists():
-        with checkpoint_file.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    cp = json.loads(line)
-                    external[int(cp["seq"])] = (str(cp["hash"]), str(cp["mac"]))
+        lines = checkpoint_file.read_bytes().split(b"\n")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                cp = json.loads(line.decode("utf-8"))
+                external[int(cp["seq"])] = (str(cp["hash"]), str(cp["mac"]))
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+                if number == len(lines):  # the last line, with no line break: torn by a crash while written
+                    continue
+                problem = f"the checkpoint file {checkpoint_file.name} has a line that is no checkpoint (line {number})"
+                return {}, {}, VerifyReport(False, 0, None, problem)
     for seq, (cp_hash, mac) in {**table, **external}.items():
         if not hmac.compare_digest(sign(key, seq, cp_hash), mac):
             return {}, {}, VerifyReport(False, 0, seq, f"checkpoint at {seq} has a bad signature")

@@ -145,6 +145,37 @@ def test_a_repeated_secret_prompt_is_refused_before_reading(env: dict[str, str],
     _one_line_usage_error(r, tmp_path, "'new_password' is given twice")
 
 
+@pytest.mark.parametrize(
+    ("stdin", "must"),
+    [
+        (None, "no value for secret 'new_password' on standard input"),  # started with stdin closed
+        (b"\xff\xfe\n", "is not UTF-8 text"),
+        (b"ok\xc3(\n", "is not UTF-8 text"),
+    ],
+    ids=["closed", "latin-1", "broken-sequence"],
+)
+def test_a_secret_from_a_closed_or_garbled_stdin_is_a_usage_error(
+    env: dict[str, str], tmp_path: Path, stdin: bytes | None, must: str
+) -> None:
+    """Was an internal error (AttributeError, UnicodeEncodeError), exit 3."""
+    args = [FIRSTLINE, "run", "password-reset", "-p", "user=alice", "--secret", "new_password"]
+    if stdin is None:
+        r = subprocess.run(
+            args,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+            preexec_fn=lambda: os.close(0),
+        )
+    else:
+        r = subprocess.run(args, env=env, input=stdin, capture_output=True, timeout=60, check=False)
+    done = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
+    _one_line_usage_error(done, tmp_path, must)
+    assert fl(env, "tickets", "list").stdout == "No tickets.\n"
+
+
 HOSTILE_AS = ["<script>", "*)(uid=*", "alice\u202e", "al\nice", "\x1b[31malice", "alice\r", "al\tice", "ali\u200dce"]
 
 
@@ -354,3 +385,13 @@ def test_lang_wins_over_the_settings_and_a_bad_language_setting_is_said_in_the_l
     )
     r = fl({**env, "FIRSTLINE_LANG": "fr", "LANG": "C"}, "tickets", "list")
     assert r.returncode == 2 and r.stderr.startswith("error: settings: FIRSTLINE_LANG: not a supported language")
+
+
+def test_runbooks_check_fails_for_a_missing_or_empty_runbooks_directory(env: dict[str, str], tmp_path: Path) -> None:
+    """A mistyped FIRSTLINE_RUNBOOKS_DIR said "All runbooks are valid and vetted." with exit 0."""
+    (tmp_path / "empty").mkdir()
+    for folder, said in ((tmp_path / "nowhere", "no such directory"), (tmp_path / "empty", "no runbooks in it")):
+        r = fl({**env, "FIRSTLINE_RUNBOOKS_DIR": str(folder)}, "runbooks", "check")
+        assert r.returncode == 1 and f"{folder}: {said}" in r.stdout and "valid" not in r.stdout, r.stdout + r.stderr
+    listed = fl({**env, "FIRSTLINE_RUNBOOKS_DIR": str(tmp_path / "nowhere")}, "runbooks", "list")
+    _one_line_usage_error(listed, tmp_path, "(FIRSTLINE_RUNBOOKS_DIR) is not a directory")

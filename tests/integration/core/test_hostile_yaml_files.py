@@ -109,12 +109,20 @@ def test_a_huge_runbook_or_a_device_is_refused_unread(tmp_path: Path, runbooks: 
     (runbooks / "huge.yaml").write_text(text + "x_pad:\n" + "".join(f"  - item{i}\n" for i in range(200_000)))
     (runbooks / "zero.yaml").symlink_to("/dev/zero")
     env = _env(tmp_path, runbooks, REPO / "lab" / "inventory.yaml")
+    (runbooks / "fifo.yaml").unlink(missing_ok=True)
+    os.mkfifo(runbooks / "fifo.yaml")  # a reader would wait for ever
+    (runbooks / "shadow.yaml").symlink_to(tmp_path / "outside.yaml")
+    (tmp_path / "outside.yaml").write_text("root: $y$j9T$hash-that-must-not-be-printed\n")
     listed = fl(env, "runbooks", "list")
     assert listed.returncode == 0, listed.stdout + listed.stderr
-    for name in ("huge", "zero"):
-        assert f"{runbooks / name}.yaml:1: too large (a runbook is at most 1048576 bytes)" in listed.stdout
+    assert f"{runbooks / 'huge'}.yaml:1: too large (a runbook is at most 1048576 bytes)" in listed.stdout
+    for name in ("zero", "fifo"):
+        assert f"{runbooks / name}.yaml:1: is not a regular file" in listed.stdout, listed.stdout
+    assert f"{runbooks / 'shadow'}.yaml:1: is a link to a file outside the runbooks directory" in listed.stdout
+    checked = fl(env, "runbooks", "check")
+    assert checked.returncode == 1 and "hash-that-must-not-be-printed" not in checked.stdout + checked.stderr
     ran = fl(env, "run", "zero", "--dry-run")
-    assert ran.returncode == 2 and "too large" in ran.stderr, ran.stdout + ran.stderr
+    assert ran.returncode == 2 and "not a regular file" in ran.stderr, ran.stdout + ran.stderr
 
 
 def _inventory_copy(tmp_path: Path, extra_under_corp: str) -> Path:

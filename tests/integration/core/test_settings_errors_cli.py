@@ -100,3 +100,29 @@ def test_read_settings_explains_in_process_too(monkeypatch: pytest.MonkeyPatch) 
         read_settings()
     monkeypatch.setenv("FIRSTLINE_LANG", "nl_BE")
     assert read_settings().lang == "nl"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "must"),
+    [
+        ("FIRSTLINE_DEFAULT_STEP_TIMEOUT", "nan", "a finite number"),
+        ("FIRSTLINE_DEFAULT_STEP_TIMEOUT", "inf", "a finite number"),
+        ("FIRSTLINE_DEFAULT_STEP_TIMEOUT", "-5", "greater than 0"),
+        ("FIRSTLINE_DEFAULT_STEP_TIMEOUT", "0", "greater than 0"),  # the rule's own figure is shown
+        ("FIRSTLINE_WATCHDOG_GRACE", "nan", "a finite number"),
+        ("FIRSTLINE_SWEEP_INTERVAL", "inf", "a finite number"),
+        ("FIRSTLINE_RUN_START_WITHIN", "inf", "a finite number"),
+        ("FIRSTLINE_CHECKPOINT_EVERY", "0", "greater than or equal to 1"),
+    ],
+)
+def test_a_duration_or_count_must_be_finite_and_positive(
+    env: dict[str, str],  # noqa: F811
+    name: str,
+    value: str,
+    must: str,
+) -> None:
+    """A step timeout of nan or inf was an internal error at the first step, -5 or 0 a ticket
+    escalated for a step that could never finish; a checkpoint every 0 events was taken as 1."""
+    r = fl({**env, name: value}, "tickets", "list")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert r.stderr.startswith(f"error: settings: {name}: ") and must in r.stderr, r.stderr

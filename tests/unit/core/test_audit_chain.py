@@ -204,3 +204,20 @@ def test_appends_in_one_transaction_read_the_head_once_and_savepoints_stay_linea
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
     report = app.verify_audit()
     assert report.ok, report.problem
+
+
+@pytest.mark.parametrize("junk", [b"{garbage\n", b"\x00\xff\n", b'{"seq": "x"}\n'], ids=["json", "bytes", "fields"])
+def test_an_altered_checkpoint_file_is_broken_not_an_internal_error(chained: Firstline, junk: bytes) -> None:
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    path.write_bytes(path.read_bytes() + junk)
+    r = chained.verify_audit()
+    assert not r.ok and "has a line that is no checkpoint (line 3)" in r.problem
+
+
+def test_a_torn_last_checkpoint_line_is_the_crash_it_looks_like(chained: Firstline) -> None:
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    path.write_bytes(path.read_bytes() + b'{"seq": 15, "ha')  # a crash while the line was written
+    assert chained.verify_audit().ok
+

@@ -147,3 +147,18 @@ def test_a_connectors_fixed_refusal_is_shown_even_when_the_typed_secret_occurs_i
     FakeConnector.script = {"reset_password": [Rejected(echoed, reason="too_short", requester_action=True)]}
     out = app.run("fake-reset", {"user": "alice", "new_password": "e"}, requester="alice", roles={"agent"})
     assert out.reason == "too_short" and out.message == WITHHELD["en"]
+
+
+def test_an_account_name_equal_to_a_typed_secret_stays_on_the_ticket_and_in_the_audit(app: Firstline) -> None:
+    """A current password guessed as the user name: masking the name hid whose account it was
+    (target "f1:[REDACTED]") and told the auditor what was typed."""
+    FakeConnector.script = {"reset_password": [{}]}
+    out = app.run("fake-reset", {"user": "alice", "new_password": "alice"}, requester="bob", roles={"agent"})
+    assert out.state == "resolved"
+    step = out.steps[0]
+    assert step.inputs == {"user": "alice", "new_password": REDACTED}
+    with app.engine.connect() as conn:
+        targets = {r[0] for r in conn.exec_driver_sql("SELECT target FROM audit_event WHERE ticket IS NOT NULL")}
+        stored = [r[0] for r in conn.exec_driver_sql("SELECT inputs FROM step_result")]
+    assert not any("[REDACTED]" in (t or "") for t in targets)
+    assert any('"user": "alice"' in s or '"user":"alice"' in s for s in stored)
