@@ -114,6 +114,18 @@ class Timeout(ConnectorError):
     transient = True
 
 
+class Interrupted(ConnectorError):
+    """The run was stopped by its operator (Ctrl-C, SIGTERM) while this step's action ran. A
+    connector with remote work in flight stops it first (security.md 50: an SSH command's
+    process group killed, a WinRM command terminated and its shell deleted) and says in
+    ``cleanup_confirmed`` whether that was confirmed; what the action had done by then is
+    not known."""
+
+    reason = "interrupted"
+    outcome_unknown = True
+    cleanup_confirmed: bool | None = None
+
+
 class AuthFailed(ConnectorError):
     """The connector's own service credentials were refused by the target."""
 

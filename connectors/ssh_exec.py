@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from connectors.base import AuthFailed, ConnectorError, Timeout, Unreachable
+from connectors.base import AuthFailed, ConnectorError, Interrupted, Timeout, Unreachable
 from connectors.known_hosts import HostKeyCheck, KnownHosts, host_key_algorithms
 
 __all__ = ["C_LOCALE", "ExecResult", "SshPool", "load_private_key", "parse_known_hosts"]
@@ -353,6 +353,15 @@ class SshPool:
                 )
                 err.cleanup_confirmed = confirmed  # type: ignore[attr-defined]  # extra detail for the runner
                 raise err from exc
+            except KeyboardInterrupt:
+                # the operator stopped the run: the remote command must not outlive it (security.md 50)
+                confirmed = self._cleanup(inflight)
+                stopped = Interrupted(
+                    f"ssh: '{_program(argv)}' on {self.target} was interrupted; "
+                    + ("the remote process group was killed" if confirmed else "killing it could NOT be confirmed")
+                )
+                stopped.cleanup_confirmed = confirmed
+                raise stopped from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 if not inflight.cancelled:
                     self._cleanup(inflight)

@@ -58,6 +58,7 @@ from connectors.base import (
     AuthFailed,
     Connector,
     ConnectorError,
+    Interrupted,
     NotFound,
     Rejected,
     SecretResolver,
@@ -492,6 +493,15 @@ class WinrmConnector(Connector):
                     err.extend(se[: _MAX_OUTPUT - len(err)])
                 if done:
                     return bytes(out), bytes(err), code
+        except KeyboardInterrupt:
+            # the operator stopped the run: the command must not outlive it (security.md 50)
+            confirmed = self._stop(cmd)
+            stopped = Interrupted(
+                f"winrm: {action} on {self.target_name} was interrupted; "
+                + ("the command was terminated and its shell deleted" if confirmed else "cleanup NOT confirmed")
+            )
+            stopped.cleanup_confirmed = confirmed
+            raise stopped from None
         except TimeoutError:
             confirmed = self._stop(cmd)
             error = Timeout(

@@ -20,6 +20,7 @@ import getpass
 import inspect
 import json
 import os
+import signal
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +37,7 @@ from runner.safetext import shown
 from runner.timeparse import EXAMPLES as TIME_EXAMPLES
 
 EXIT_OK, EXIT_ESCALATED, EXIT_USAGE, EXIT_INTERNAL, EXIT_REQUESTER = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 TIME_HELP = f"no offset means UTC; e.g. {TIME_EXAMPLES}"
 
 
@@ -285,16 +287,22 @@ def run(
 
     from runner.runs import PROOF_OPERATOR
 
-    outcome = fl.run(
-        name,
-        values,
-        requester=requester,
-        roles=roles,
-        channel="cli",
-        actor_id=me,  # the person at the terminal acts, on the requester's behalf
-        progress=progress,
-        proof=PROOF_OPERATOR,  # an operator's tool: the self-service reset rule does not apply
-    )
+    # SIGTERM as Ctrl-C: a step in flight is stopped (remote work included) and the ticket is
+    # escalated `interrupted` before the exit (130), instead of left running for the sweep.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        outcome = fl.run(
+            name,
+            values,
+            requester=requester,
+            roles=roles,
+            channel="cli",
+            actor_id=me,  # the person at the terminal acts, on the requester's behalf
+            progress=progress,
+            proof=PROOF_OPERATOR,  # an operator's tool: the self-service reset rule does not apply
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if as_json:
         out.print_json(
             data={
@@ -319,7 +327,13 @@ def run(
         # Delivered once, to the person who ran it; never stored.
         err.print(f"[bold]{key.split('.')[-1].replace('_', ' ')}[/] {ui['once']}: ", end="")
         err.print(value, markup=False)
+    if outcome.reason == "interrupted":  # stopped by Ctrl-C / SIGTERM: the ticket says so, as above
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if outcome.ok else EXIT_REQUESTER if outcome.requester_action_needed else EXIT_ESCALATED)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @runbooks_app.command("check")
@@ -883,7 +897,7 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
     except (typer.Abort, KeyboardInterrupt, EOFError):
         err.print(tx.say(lang, tx.ABORTED), markup=False)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except RunbookError as exc:
         err.print("\n".join(tx.runbook_problem(p, lang) for p in exc.problems), markup=False)
         sys.exit(exc.exit_code)

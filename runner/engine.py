@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
-from connectors.base import Connector, ConnectorError, InvalidInput, Timeout
+from connectors.base import Connector, ConnectorError, Interrupted, InvalidInput, Timeout
 from runner.errors import FirstlineError
 from runner.ledger.audit import now
 from runner.oplog import get_logger
@@ -266,6 +266,25 @@ class StepStopped(Timeout):
 def _call(
     conn: Connector, action: str, inputs: dict[str, Any], timeout: float, watchdog: Watchdog | None
 ) -> dict[str, Any]:
+    try:
+        return _guarded(conn, action, inputs, timeout, watchdog)
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (the CLI turns it into this) while a connector with no remote work
+        # of its own in flight ran (SSH and WinRM stop theirs and raise Interrupted): what it
+        # has running is stopped and the step ends as interrupted, so the run and its ticket
+        # end too; the CLI then exits 130
+        confirmed = _cancel_quietly(conn)
+        stopped = Interrupted(
+            "The run was interrupted while this step ran"
+            + ("; what the step had started was stopped." if confirmed else "; check the target.")
+        )
+        stopped.cleanup_confirmed = confirmed
+        raise stopped from None
+
+
+def _guarded(
+    conn: Connector, action: str, inputs: dict[str, Any], timeout: float, watchdog: Watchdog | None
+) -> dict[str, Any]:
     if watchdog is None:
         return conn.run(action, inputs, timeout=timeout)
     with watchdog.guard(conn, timeout) as guard:
@@ -283,6 +302,13 @@ def _call(
         )
     assert outputs is not None
     return outputs
+
+
+def _cancel_quietly(conn: Connector) -> bool:
+    try:
+        return bool(conn.cancel())
+    except Exception:  # noqa: BLE001 - the run is ending anyway; what could not be confirmed is said
+        return False
 
 
 def _run_step(

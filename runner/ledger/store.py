@@ -21,7 +21,18 @@ from runner.settings import Settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision: migrations are named NNNN_<what>.py with revision "NNNN", each revising
 # the one before (a unit test checks this is Alembic's single head).
-HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+REVISIONS = frozenset(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+HEAD_REVISION = max(REVISIONS)
+
+
+def _unknown_revision(current: str) -> LedgerError:
+    """A schema revision this Firstline has no migration for: written by a newer Firstline
+    (downgrading is not supported) or by hand. Was Alembic's ``CommandError``, exit 3."""
+    return LedgerError(
+        f"the database (FIRSTLINE_DATABASE_URL) is at schema revision {current[:32]!r}, which this Firstline "
+        f"does not know (it knows up to {HEAD_REVISION}): a newer Firstline wrote it? Run that version, or "
+        "restore a backup made by this one"
+    )
 
 
 CONNECT_TIMEOUT = 5  # seconds for PostgreSQL to answer a new connection (the URL's ?connect_timeout= wins)
@@ -158,6 +169,8 @@ def upgrade(engine: Engine) -> None:
             current = _current_revision(conn)
             if current == HEAD_REVISION:
                 return
+            if current is not None and current not in REVISIONS:
+                raise _unknown_revision(current)
             if current is None and (tables := inspect(conn).get_table_names()):
                 # another application's database: never add our tables beside its own
                 raise LedgerError(
@@ -202,6 +215,8 @@ def ensure_schema(engine: Engine, *, migrate: bool) -> None:
             f"FIRSTLINE_DATABASE_URL: the database holds {len(tables)} table(s) but no Firstline schema "
             "(another application's database?); point it at an empty database or Firstline's own"
         )
+    if current is not None and current not in REVISIONS:
+        raise _unknown_revision(current)
     if current != HEAD_REVISION:
         found = f"at revision {current}" if current else "empty (no Firstline schema)"
         raise LedgerError(

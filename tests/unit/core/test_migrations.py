@@ -169,3 +169,17 @@ def test_revision_0015_moves_the_end_of_unresolved_tickets_from_resolved_at_to_c
         }
     finally:
         engine.dispose()
+
+
+def test_a_schema_revision_this_firstline_does_not_know_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    """A database a newer Firstline wrote: Alembic's CommandError made every command exit 3."""
+    from runner.errors import LedgerError
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'fl.db'}")
+    store.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    for check in (lambda: store.upgrade(engine), lambda: store.ensure_schema(engine, migrate=False)):
+        with pytest.raises(LedgerError, match=r"schema revision '9999', which this Firstline does not know"):
+            check()
+    engine.dispose()
