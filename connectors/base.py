@@ -125,6 +125,13 @@ class Interrupted(ConnectorError):
     outcome_unknown = True
     cleanup_confirmed: bool | None = None
 
+    @classmethod
+    def after_cleanup(cls, what: str, confirmed: bool, *, done: str, not_done: str) -> Interrupted:
+        """``"<what> was interrupted; <done or not_done>"``, with ``cleanup_confirmed`` set."""
+        error = cls(f"{what} was interrupted; {done if confirmed else not_done}")
+        error.cleanup_confirmed = confirmed
+        return error
+
 
 class AuthFailed(ConnectorError):
     """The connector's own service credentials were refused by the target."""

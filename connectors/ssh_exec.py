@@ -355,13 +355,12 @@ class SshPool:
                 raise err from exc
             except KeyboardInterrupt:
                 # the operator stopped the run: the remote command must not outlive it (security.md 50)
-                confirmed = self._cleanup(inflight)
-                stopped = Interrupted(
-                    f"ssh: '{_program(argv)}' on {self.target} was interrupted; "
-                    + ("the remote process group was killed" if confirmed else "killing it could NOT be confirmed")
-                )
-                stopped.cleanup_confirmed = confirmed
-                raise stopped from None
+                raise Interrupted.after_cleanup(
+                    f"ssh: '{_program(argv)}' on {self.target}",
+                    self._cleanup(inflight),
+                    done="the remote process group was killed",
+                    not_done="killing it could NOT be confirmed",
+                ) from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 if not inflight.cancelled:
                     self._cleanup(inflight)

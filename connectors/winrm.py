@@ -495,13 +495,12 @@ class WinrmConnector(Connector):
                     return bytes(out), bytes(err), code
         except KeyboardInterrupt:
             # the operator stopped the run: the command must not outlive it (security.md 50)
-            confirmed = self._stop(cmd)
-            stopped = Interrupted(
-                f"winrm: {action} on {self.target_name} was interrupted; "
-                + ("the command was terminated and its shell deleted" if confirmed else "cleanup NOT confirmed")
-            )
-            stopped.cleanup_confirmed = confirmed
-            raise stopped from None
+            raise Interrupted.after_cleanup(
+                f"winrm: {action} on {self.target_name}",
+                self._stop(cmd),
+                done="the command was terminated and its shell deleted",
+                not_done="cleanup NOT confirmed",
+            ) from None
         except TimeoutError:
             confirmed = self._stop(cmd)
             error = Timeout(

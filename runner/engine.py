@@ -273,13 +273,12 @@ def _call(
         # of its own in flight ran (SSH and WinRM stop theirs and raise Interrupted): what it
         # has running is stopped and the step ends as interrupted, so the run and its ticket
         # end too; the CLI then exits 130
-        confirmed = _cancel_quietly(conn)
-        stopped = Interrupted(
-            "The run was interrupted while this step ran"
-            + ("; what the step had started was stopped." if confirmed else "; check the target.")
-        )
-        stopped.cleanup_confirmed = confirmed
-        raise stopped from None
+        raise Interrupted.after_cleanup(
+            "The run",
+            _cancel_quietly(conn),
+            done="what the step had started was stopped.",
+            not_done="check the target.",
+        ) from None
 
 
 def _guarded(

@@ -106,12 +106,10 @@ EXACT: dict[str, str] = {
     "The run stopped before it finished (worker lost); second level must check the target's state.": (
         "De uitvoering stopte voordat ze klaar was (verwerker verloren); de tweede lijn controleert de toestand."
     ),
-    "The run was interrupted while this step ran; what the step had started was stopped.": (
-        "De uitvoering werd onderbroken tijdens deze stap; wat de stap had gestart, is gestopt."
+    "The run was interrupted; what the step had started was stopped.": (
+        "De uitvoering werd onderbroken; wat de stap had gestart, is gestopt."
     ),
-    "The run was interrupted while this step ran; check the target.": (
-        "De uitvoering werd onderbroken tijdens deze stap; controleer het doelsysteem."
-    ),
+    "The run was interrupted; check the target.": "De uitvoering werd onderbroken; controleer het doelsysteem.",
     "The run stopped because its steps could not be recorded (the database was unavailable); "
     "second level must check the target's state.": (
         "De uitvoering stopte omdat de stappen niet konden worden vastgelegd (de database was niet "
