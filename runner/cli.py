@@ -16,6 +16,7 @@ echoed in an error when they could be secret (``-p``, ``--secret``, extra argume
 
 from __future__ import annotations
 
+import errno
 import getpass
 import inspect
 import json
@@ -905,6 +906,10 @@ def main() -> None:
         err.print(tx.say(lang, tx.ERROR, message=shown(tx.translate(exc, lang), 500)), markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - genuine bugs end here, logged, never a traceback on screen
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF):
+            # writing our own output failed (`> /dev/full`, a closed descriptor): no bug to log
+            err.print(tx.say(lang, tx.OUTPUT_FAILED, reason=exc.strerror or type(exc).__name__), markup=False)
+            sys.exit(EXIT_INTERNAL)
         logged = _log_crash()
         kind = type(exc).__name__
         line = (

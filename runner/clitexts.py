@@ -51,6 +51,7 @@ EXTRA_ARGUMENTS = N_("unexpected extra argument(s) (not shown); options take the
 INVALID_VALUE = N_("Invalid value for %(hint)s: %(message)s")
 MISSING_COMMAND = N_("%(command)s: a command is missing (one of: %(commands)s); see '%(command)s --help'.")
 ABORTED = N_("aborted.")
+OUTPUT_FAILED = N_("error: the output could not be written (%(reason)s)")
 CRASHED_LOGGED = N_("internal error (%(kind)s); details are in the log file %(file)s")
 CRASHED_UNLOGGED = N_(
     "internal error (%(kind)s); no log file could be written (check FIRSTLINE_DATA_DIR / FIRSTLINE_LOG_FILE)"

@@ -28,7 +28,9 @@ default), a fixed ``target`` exists and belongs to that connector, and each
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,8 +321,42 @@ def _choices(inventory: Inventory) -> list[str]:
     return problems
 
 
+GRACE = 1.0
+"""Seconds a target's check may run past ``--timeout`` before it is stopped (its connector's
+``cancel()``) and reported as not answering: a connector's own connect and read timeouts
+(an SSH ``connect_timeout`` of 5 s, WinRM's 30 s) are not all bounded by the check's."""
+
+
 def _connect(
     name: str, cfg: TargetConfig, connectors: Mapping[str, type[Connector]], base: Path, timeout: float
+) -> TargetResult:
+    """``_check`` of one target, stopped after *timeout* + ``GRACE`` seconds."""
+    made: list[Connector] = []
+    found: list[TargetResult] = []
+    worker = threading.Thread(
+        target=lambda: found.append(_check(name, cfg, connectors, base, timeout, made)),
+        name=f"inventory-check-{name}",
+        daemon=True,  # a check that ignores cancel() must not keep the command from ending
+    )
+    worker.start()
+    worker.join(timeout + GRACE)
+    if found:
+        return found[0]
+    for conn in made:
+        with contextlib.suppress(Exception):
+            conn.cancel()
+    worker.join(GRACE)
+    message = Text(N_("no answer within %(seconds)s s (the check was stopped)"), seconds=f"{timeout:g}")
+    return TargetResult(name, cfg.connector, False, message, "timeout")
+
+
+def _check(
+    name: str,
+    cfg: TargetConfig,
+    connectors: Mapping[str, type[Connector]],
+    base: Path,
+    timeout: float,
+    made: list[Connector],
 ) -> TargetResult:
     store = SecretStore(base)
     scrub = Scrubber()
@@ -328,6 +364,7 @@ def _connect(
     cls = connectors[cfg.connector]
     try:
         conn = cls(name, cfg, store)
+        made.append(conn)
         with conn:
             said = conn.check_connection(timeout=timeout)
     except ConnectorError as exc:

@@ -286,6 +286,16 @@ def _cross_check(
             line = at(*loc)
             if ref.root not in TEMPLATE_ROOTS:
                 problems.append(_problem(path, line, f"{label}: unknown name '{ref.root}' in template"))
+            elif ref.root == "params" and ref.name is None:
+                if secret_params and not allow_secret:  # {{ params | tojson }} would carry them
+                    problems.append(
+                        _problem(
+                            path,
+                            line,
+                            f"{label}: 'params' as a whole holds the secret parameter(s) "
+                            f"{', '.join(sorted(secret_params))}; name the parameters used (params.<name>)",
+                        )
+                    )
             elif ref.root == "params" and ref.name is not None:
                 if ref.name not in params:
                     problems.append(_problem(path, line, f"{label}: unknown parameter '{ref.name}'"))

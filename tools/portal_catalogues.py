@@ -530,6 +530,8 @@ NL: dict[str, str | tuple[str, str]] = {
     "'%(name)s' is given twice; give each secret once": "'%(name)s' is twee keer gegeven; geef elk geheim één keer",
     "%(dir)s: no such directory (FIRSTLINE_RUNBOOKS_DIR)": "%(dir)s: deze map bestaat niet (FIRSTLINE_RUNBOOKS_DIR)",
     "%(dir)s: no runbooks in it (NAME.yaml files)": "%(dir)s: er staan geen runbooks in (bestanden NAAM.yaml)",
+    "error: the output could not be written (%(reason)s)": "fout: de uitvoer kon niet worden geschreven (%(reason)s)",
+    "no answer within %(seconds)s s (the check was stopped)": "geen antwoord binnen %(seconds)s s (de controle is gestopt)",
     "no value for secret '%(name)s' on standard input": "geen waarde voor het geheim '%(name)s' op de standaardinvoer",
     "the value for secret '%(name)s' on standard input is not UTF-8 text": "de waarde voor het geheim '%(name)s' op de standaardinvoer is geen UTF-8-tekst",
     "must be later than --since (--since is inclusive, --until exclusive)": "moet later zijn dan --since (--since telt mee, --until niet)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -247,8 +247,8 @@ def export(
     user: Auditor,
     reader: Reader,
     given: Annotated[dict[str, str], Depends(export_params)],
-    format: Annotated[str, Query(pattern="^(csv|jsonl)$", description="csv or jsonl")] = "csv",
-    kind: Annotated[str, Query(pattern="^(events|tickets)$", description="events or tickets")] = "events",
+    format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl")] = "csv",
+    kind: Annotated[Literal["events", "tickets"], Query(description="events or tickets")] = "events",
 ) -> StreamingResponse:
     """The current filter's rows (the same query parameters as the list) as CSV or JSON Lines,
     oldest first, streamed in batches. CSV cells are neutralised against formulas."""

@@ -66,7 +66,9 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
         )
     try:
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            from runner.settings import private_dir  # here: settings imports the ledger's tables
+
+            private_dir(Path(url.removeprefix("sqlite:///")).parent)  # 0700, as every data directory
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             # pysqlite's own BEGIN handling is replaced by BEGIN IMMEDIATE: writers queue

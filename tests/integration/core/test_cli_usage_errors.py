@@ -395,3 +395,20 @@ def test_runbooks_check_fails_for_a_missing_or_empty_runbooks_directory(env: dic
         assert r.returncode == 1 and f"{folder}: {said}" in r.stdout and "valid" not in r.stdout, r.stdout + r.stderr
     listed = fl({**env, "FIRSTLINE_RUNBOOKS_DIR": str(tmp_path / "nowhere")}, "runbooks", "list")
     _one_line_usage_error(listed, tmp_path, "(FIRSTLINE_RUNBOOKS_DIR) is not a directory")
+
+
+def test_output_that_cannot_be_written_is_said_in_one_line_not_an_internal_error(env: dict[str, str]) -> None:
+    """``> /dev/full``: was "internal error (OSError)" and a crash in the log."""
+    fl(env, "db", "upgrade")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run(
+            [FIRSTLINE, "tickets", "list"],
+            env=env,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip() == "error: the output could not be written (No space left on device)"

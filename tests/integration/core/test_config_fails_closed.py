@@ -162,6 +162,16 @@ def test_dev_creates_its_key_owner_only_under_umask_022_in_the_working_directory
     assert len((var / "audit.key").read_text().strip()) >= 32
 
 
+def test_db_upgrade_creates_a_new_data_directory_owner_only(tmp_path: Path) -> None:
+    """``db upgrade`` made the database's directory 0755 (the engine's own mkdir); the other
+    commands made it 0700, as README says."""
+    env = _clean_env(FIRSTLINE_ENVIRONMENT="dev", FIRSTLINE_DATA_DIR=str(tmp_path / "new" / "data"))
+    r = fl(env, "db", "upgrade", cwd=tmp_path, umask=0o022)
+    assert r.returncode == 0, r.stderr
+    for d in (tmp_path / "new", tmp_path / "new" / "data"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, (d, oct(d.stat().st_mode))
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

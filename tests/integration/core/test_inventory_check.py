@@ -13,6 +13,7 @@ a subprocess the way an operator runs it: exit code, stdout and stderr.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -217,3 +218,28 @@ def test_an_untrusted_ldap_ca_fails_that_target_only_with_a_tls_message(lab: Non
     lines = _lines(r.stdout)
     assert "FAILED" in lines["corp"] and ("certificate" in lines["corp"].lower() or "tls" in lines["corp"].lower())
     assert all(": ok — " in line for name, line in lines.items() if name != "corp"), r.stdout
+
+
+def test_timeout_bounds_every_target_even_a_silent_one(lab: None, tmp_path: Path) -> None:
+    """--timeout is "seconds per target": an SSH target and a WinRM target on a port that
+    accepts and then never answers took 5.7 s and 30.8 s with --timeout 1 (their connectors'
+    own timeouts). Each is now stopped after the timeout and said to have not answered."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes each handshake; nothing is ever read or sent
+    port = silent.getsockname()[1]
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["targets"]["print-01"]["port"] = port
+        raw["targets"]["print-win-01"]["endpoint"] = f"https://127.0.0.1:{port}/wsman"
+
+    inventory = _copy(tmp_path, edit)
+    try:
+        r = fl(tmp_path, inventory, "inventory", "check", "--connect", "--timeout", "1")
+    finally:
+        silent.close()
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = _lines(r.stdout)
+    for name in ("print-01", "print-win-01"):  # stopped by the check's own limit, not the connector's
+        assert "FAILED [timeout]" in lines[name] and "no answer within 1 s (the check was stopped)" in lines[name]
+    assert all(": ok — " in line for name, line in lines.items() if name not in ("print-01", "print-win-01"))

@@ -210,6 +210,12 @@ def test_a_filter_the_api_cannot_apply_is_refused_not_dropped(
         assert r.status_code == 422, (url, r.status_code, r.text[:300])
         error = r.json()["error"]
         assert error["code"] == "invalid_input" and field in error["message"], (url, error)
+    for url, choices in (
+        ("/api/v1/audit/export?format=xml", "csv, jsonl"),
+        ("/api/v1/audit/export?kind=bogus", "events, tickets"),
+    ):  # a misspelt choice names the choices (was "does not have the expected format")
+        r = auditor.get(url)
+        assert r.status_code == 422 and f"must be one of: {choices}" in r.json()["error"]["message"], r.text
     dutch = auditor.get(f"/api/v1/audit/events?actor={actor}&actor={other}", headers={"Accept-Language": "nl"})
     assert dutch.status_code == 422 and "meer dan eens" in dutch.json()["error"]["message"], dutch.text
     # what is asked once and known still answers

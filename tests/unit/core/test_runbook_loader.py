@@ -83,6 +83,21 @@ def test_secret_param_may_not_feed_a_condition_or_note(tmp_path: Path) -> None:
     assert any("secret parameter 'pw' may only feed secret inputs" in p for p in problems)
 
 
+@pytest.mark.parametrize("use", ["{{ params | tojson }}", "{{ params | dictsort }}", "{{ params | string }}"])
+def test_params_as_a_whole_may_not_reach_a_note_when_a_parameter_is_secret(tmp_path: Path, use: str) -> None:
+    """``params.pw`` was caught, ``params | tojson`` was not (only run-time redaction stood)."""
+    text = UNLOCK.replace(
+        '  - {name: user, type: account, default: "{{ requester }}"}',
+        '  - {name: user, type: account, default: "{{ requester }}"}\n  - {name: pw, type: secret}',
+    )
+    text = text.replace('note: "Account {{ params.user }} unlocked."', f'note: "{use}"')
+    problems = _load(tmp_path, text)
+    assert any("'params' as a whole holds the secret parameter(s) pw" in p for p in problems), problems
+    fine = UNLOCK.replace('note: "Account {{ params.user }} unlocked."', f'note: "{use}"')  # no secret parameter
+    (tmp_path / "fake-unlock.yaml").write_text(fine)
+    assert load_runbook(tmp_path / "fake-unlock.yaml", CONNECTORS).name == "fake-unlock"
+
+
 def test_missing_required_input_and_unknown_input(tmp_path: Path) -> None:
     text = UNLOCK.replace('    with: {user: "{{ params.user }}"}\n    when', '    with: {usr: "x"}\n    when')
     problems = _load(tmp_path, text)
