@@ -45,6 +45,9 @@ def test_an_interrupted_run_stops_its_remote_work_and_ends_its_ticket(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as at a terminal: a test run started in the background (CI) has SIGINT ignored, and a
+        # child inherits that, so Python would never turn it into KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30
