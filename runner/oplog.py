@@ -78,8 +78,8 @@ class _Remembered(Scrubber):
             if self._until.get(value, -math.inf) >= until:
                 return
             self._until[value] = until
-            if forms is not None:
-                self._forms[value] = forms
+            if value not in self._forms:  # new, or dropped by another thread since the look above
+                self._forms[value] = forms if forms is not None else frozenset(spellings(value))
                 self._stale = True
             if until != math.inf:
                 heapq.heappush(self._due, (until, value))
