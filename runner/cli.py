@@ -684,6 +684,7 @@ def serve(
         from runner.errors import ConfigError
 
         raise ConfigError(tx.SERVE_NO_RUN_KEY)
+    _can_listen(host, port)  # before "Firstline portal on ..." is said (was uvicorn's ERROR line, exit 3)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -706,6 +707,29 @@ def serve(
     open_app(settings).close()  # database, schema and keys checked (and migrated) once, before the processes
     out.print(f"Firstline portal on http://{host}:{port}/, {workers} processes (stop with Ctrl-C)", markup=False)
     uvicorn.run("portal.app:create_app", factory=True, workers=workers, **options)
+
+
+def _can_listen(host: str, port: int) -> None:
+    """``ConfigError`` (exit 2, one line) when *host*:*port* cannot be listened on: a port in
+    use, an address this machine does not have. Bound and released at once, with
+    SO_REUSEADDR as uvicorn binds, so a port in TIME_WAIT still counts as free."""
+    import socket
+
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"--host {shown(host, 100)} is not an address to listen on ({exc})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {shown(host, 100)}:{port}: {exc.strerror or exc} "
+                "(another program on that port? choose another with --port)"
+            ) from None
 
 
 # -- worker: Celery (issue 9) ---------------------------------------------------------------

@@ -412,3 +412,20 @@ def test_output_that_cannot_be_written_is_said_in_one_line_not_an_internal_error
         )
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip() == "error: the output could not be written (No space left on device)"
+
+
+def test_serve_on_a_port_in_use_or_a_bad_host_is_one_line_before_it_says_it_serves(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """It printed "Firstline portal on http://..." and then uvicorn's ERROR line, exit 3."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = fl(env, "serve", "--port", str(port))
+    line = _one_line_usage_error(r, tmp_path, f"cannot listen on 127.0.0.1:{port}", "choose another with --port")
+    assert "Firstline portal on" not in line
+    bad = fl(env, "serve", "--host", "999.1.1.1", "--port", "1")
+    _one_line_usage_error(bad, tmp_path, "--host 999.1.1.1 is not an address to listen on")
