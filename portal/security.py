@@ -217,8 +217,7 @@ def _hop(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         if not port.isdigit():
             return None
         entry = host
-    found = _ip(entry)
-    return found
+    return _ip(entry)
 
 
 def client_address(

@@ -357,19 +357,7 @@ def _run_step(
         return record
     for name in step.action.secret_inputs:
         scrub.add(inputs.get(name))
-    record.inputs = {
-        k: (
-            REDACTED
-            if k in step.action.secret_inputs and v not in (None, "")
-            # an account name from an account parameter (a checked name, never a secret) is kept
-            # even when a typed secret equals it: masking it would hide whose account it was
-            # from the ticket and the audit, and tell that the password typed was the name
-            else v
-            if _names_an_account(step.inputs.get(k), account_params) and isinstance(v, str)
-            else scrub.value(v)
-        )
-        for k, v in inputs.items()
-    }
+    record.inputs = {k: _stored_input(step, k, v, scrub, account_params) for k, v in inputs.items()}
     read = None
     if prefetched is not None and not step.action.changes_state:
         read = prefetched.take(spec.connector, target, spec.action, inputs)
@@ -428,10 +416,22 @@ def _run_step(
     return record
 
 
-def _names_an_account(template: Any, account_params: frozenset[str]) -> bool:
-    """Is the step input *template* made of ``account`` parameters only (``{{ params.user }}``)?"""
-    refs = [r for t in iter_templates(template) for r in t.refs]
-    return bool(refs) and all(r.root == "params" and r.name in account_params for r in refs)
+def _stored_input(step: CompiledStep, name: str, value: Any, scrub: Scrubber, account_params: frozenset[str]) -> Any:
+    """Input *name* as the step row and the audit keep it: a secret input ``[REDACTED]``; an
+    account name made only of ``account`` parameters (a checked name, never a secret) as it
+    is, even when a typed secret equals it (masking it would hide whose account it was and
+    tell that the password typed was the name); anything else scrubbed."""
+    if name in step.action.secret_inputs and value not in (None, ""):
+        return REDACTED
+    refs = _refs(step.inputs.get(name))
+    if isinstance(value, str) and refs and all(r.root == "params" and r.name in account_params for r in refs):
+        return value
+    return scrub.value(value)
+
+
+def _refs(template: Any) -> list[Any]:
+    """Every name reference of *template* (a value of a step's ``with``, nested or not)."""
+    return [r for t in iter_templates(template) for r in t.refs]
 
 
 def _requester_can_fix(exc: ConnectorError, step: CompiledStep, typed_params: frozenset[str]) -> bool:
@@ -442,7 +442,7 @@ def _requester_can_fix(exc: ConnectorError, step: CompiledStep, typed_params: fr
         return bool(exc.requester_action)
     if not isinstance(exc, InvalidInput):
         return False
-    refs = [r for t in iter_templates(step.inputs) for r in t.refs]
+    refs = _refs(step.inputs)
     from_params = [r for r in refs if r.root == "params"]
     return (
         bool(from_params)
