@@ -32,7 +32,9 @@ The API client is the standard library's ``http.client`` on one keep-alive conne
 session cookie and CSRF header set by hand), so the figure is the portal's time and not
 an HTTP client library's (httpx adds about 0.8 ms per request here). Locking each account
 before an iteration is not timed. Prints medians, p90 and the ratios (target: api-unlock
-<= 2x raw-same). Needs the lab's slapd and SMTP sink
+<= 2x raw-same), then the CPU each side used per unlock: the portal process's (from
+/proc, over the whole interleaved loop, during which it idles but for the API case) and
+this process's for raw-same. Needs the lab's slapd and SMTP sink
 (``bash lab/up.sh``). Usage: .venv/bin/python bench/agent_unlock.py [N] [--no-mail]
 (``--no-mail``: accounts without an address, so the runbook's mail step is skipped and the
 raw side sends none).
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import smtplib
 import statistics
 import sys
@@ -138,13 +141,17 @@ def main() -> None:
                     lock(u)
                     fn(u)
             timings: dict[str, list[float]] = {k: [] for k in cases}
+            cpu = {k: 0.0 for k in cases}  # this process's CPU (thread time) per case, s
+            serve_cpu = _process_cpu(server.proc.pid)
             for i in range(n):
                 for name, fn in cases.items():  # interleaved, so machine noise hits all alike
                     u = users[i % len(users)]
                     lock(u)
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.thread_time()
                     fn(u)
+                    cpu[name] += time.thread_time() - c0
                     timings[name].append((time.perf_counter() - t0) * 1000)
+            serve_cpu = _process_cpu(server.proc.pid) - serve_cpu  # the portal idles during the raw cases
         finally:
             api.close()
             agent.client.close()
@@ -163,6 +170,18 @@ def main() -> None:
         )
     ratio = statistics.median(timings["api-unlock"]) / same
     print(f"  target api-unlock <= 2x raw-same: {'met' if ratio <= 2 else 'NOT met'} ({ratio:.2f}x)")
+    raw_cpu = cpu["raw-same"] / n * 1000
+    api_cpu = serve_cpu / n * 1000
+    print(
+        f"  CPU per unlock (mean): firstline serve {api_cpu:.2f} ms, raw-same {raw_cpu:.2f} ms in this process"
+        f" ({api_cpu / raw_cpu:.2f}x); both sides are mostly CPU, not waiting for slapd"
+    )
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process *pid* so far (``/proc/<pid>/stat``, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ def _result(conn: Connection) -> dict[str, Any]:
 
 
 def first(attrs: Attrs, name: str) -> Any:
+    """The first value of attribute *name* (any case; the first such key), None when absent."""
+    want = name.lower()  # once, not per key: this runs some 40 times per account read
     for key, values in attrs.items():
-        if key.lower() == name.lower():
+        if key == name or key.lower() == want:
             if isinstance(values, list | tuple):
                 return values[0] if values else None
             return values
@@ -82,8 +84,9 @@ def first(attrs: Attrs, name: str) -> Any:
 
 
 def _values(attrs: Attrs, name: str) -> list[Any]:
+    want = name.lower()
     for key, values in attrs.items():
-        if key.lower() == name.lower():
+        if key == name or key.lower() == want:
             return list(values) if isinstance(values, list | tuple) else [values]
     return []
 

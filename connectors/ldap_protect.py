@@ -223,8 +223,9 @@ def _entries(conn: Connection) -> list[dict[str, Any]]:
 
 
 def _raw(entry: dict[str, Any], name: str) -> list[bytes]:
+    want = name.lower()
     for key, values in (entry.get("raw_attributes") or {}).items():
-        if key.lower() == name.lower():
+        if key == name or key.lower() == want:
             return [bytes(v) for v in values]
     return []
 

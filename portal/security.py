@@ -152,6 +152,7 @@ SECURITY_HEADERS = (
     ("cross-origin-resource-policy", "same-origin"),
     ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=()"),
 )
+_SECURITY_RAW = tuple((name.encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS)
 
 
 def cookie_secure(settings: Settings) -> bool:
@@ -316,9 +317,8 @@ class SecurityMiddleware:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
                 out = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS:
-                    if name not in out:
-                        out[name] = value
+                present = {key for key, _ in out.raw}  # one pass, not one per header (the raw list)
+                out.raw.extend(pair for pair in _SECURITY_RAW if pair[0] not in present)
                 if self.hsts:
                     out["strict-transport-security"] = "max-age=31536000"
                 if not path.startswith("/static/"):

@@ -3,6 +3,13 @@
 A value that is exactly one ``{{ expression }}`` keeps its native type (bool, int,
 mapping); anything else renders to a string. Templates are compiled once, when the
 runbook loads, and their references (``params.x``, ``steps.y.z``) are checked then.
+
+Most templates only read names and keys (``{{ params.user }}``, ``Account {{ params.user }}
+unlocked.``). Those are rendered without Jinja when every key is found in a plain ``dict``
+and is not also a ``dict`` attribute: the value Jinja's sandbox would give (its ``getattr``
+tries the attribute, then the item). In every other case (a missing key, another type,
+``params.items``) Jinja renders it, so its errors and its sandbox decide as before. A
+fresh Jinja context per render cost about 40 µs; every run renders each step's inputs.
 """
 
 from __future__ import annotations
@@ -69,15 +76,61 @@ def _inner(claimed: set[int], node: nodes.Node) -> set[int]:
     return inner - {id(node)}
 
 
+# A dotted read (``params.user``) as its names; text between reads as str.
+_Path = tuple[str, ...]
+_DICT_ATTRS = frozenset(dir(dict))  # ``params.items`` is the method in Jinja, not the key
+_MISS = object()
+
+
+def _path(node: nodes.Node) -> _Path | None:
+    """``params.user.name`` as ("params", "user", "name"); None for anything else."""
+    chain: list[str] = []
+    while isinstance(node, nodes.Getattr):
+        chain.append(node.attr)
+        node = node.node
+    if not isinstance(node, nodes.Name) or node.ctx != "load":
+        return None
+    chain.append(node.name)
+    chain.reverse()
+    return tuple(chain)
+
+
+def _plain_parts(tree: nodes.Template) -> tuple[str | _Path, ...] | None:
+    """The template as text and dotted reads, when it is nothing else; None otherwise."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    parts: list[str | _Path] = []
+    for child in tree.body[0].nodes:
+        if isinstance(child, nodes.TemplateData):
+            parts.append(child.data)
+            continue
+        found = _path(child)
+        if found is None:
+            return None
+        parts.append(found)
+    return tuple(parts)
+
+
+def _read(path: _Path, context: Mapping[str, Any]) -> Any:
+    """What Jinja would read for *path*, or ``_MISS`` where only Jinja can say."""
+    value = context.get(path[0], _MISS)
+    for name in path[1:]:
+        if type(value) is not dict or name in _DICT_ATTRS:
+            return _MISS
+        value = value.get(name, _MISS)
+    return value
+
+
 class Template:
     """A compiled runbook template string (or a plain literal)."""
 
-    __slots__ = ("_expr", "_tmpl", "refs", "source")
+    __slots__ = ("_expr", "_parts", "_tmpl", "refs", "source")
 
     def __init__(self, source: Any) -> None:
         self.source = source
         self._expr: Any = None
         self._tmpl: Any = None
+        self._parts: tuple[str | _Path, ...] | None = None
         self.refs: tuple[Ref, ...] = ()
         if not isinstance(source, str) or "{" not in source:
             return
@@ -91,6 +144,7 @@ class Template:
                 tree = _ENV.parse(source)
         except TemplateError as exc:
             raise TemplateProblem(f"template does not compile: {exc}") from exc
+        self._parts = _plain_parts(tree)
         outer = _outermost(tree)
         self.refs = tuple(r for r in _refs(tree) if r.name is not None or r.root not in outer)
 
@@ -99,6 +153,16 @@ class Template:
         return self._expr is None and self._tmpl is None
 
     def render(self, context: Mapping[str, Any]) -> Any:
+        parts = self._parts
+        if parts is not None:
+            if self._expr is not None:  # one read: its own value (bool, int, mapping)
+                value = _read(parts[0], context) if len(parts) == 1 and isinstance(parts[0], tuple) else _MISS
+                if value is not _MISS:
+                    return value
+            else:
+                texts = [part if isinstance(part, str) else _read(part, context) for part in parts]
+                if not any(text is _MISS for text in texts):
+                    return "".join(text if type(text) is str else str(text) for text in texts)
         if self._expr is not None:
             value = self._expr(**context)
             if isinstance(value, Undefined):  # a bare {{ missing }} is an error, never a value

@@ -179,7 +179,10 @@ def close_ticket(
         "resolved_at": ts if state == "resolved" else None,
         "closed_at": ts,
     }
-    done = (prepared.execute(conn, stmt, values) if stmt is _CLOSE else conn.execute(stmt, values)).rowcount
+    if stmt is _CLOSE:
+        done = prepared.execute(conn, stmt, values).rowcount
+    else:
+        done = conn.execute(stmt, values).rowcount
     if not done:
         return False
     audit.append(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, bindparam, event, select, update
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 
+from runner.errors import LedgerError
 from runner.ledger import prepared
 from runner.ledger.store import make_engine, transaction
 
@@ -95,3 +98,74 @@ def test_an_expanding_in_list_goes_through_core(engine: Engine, compiled_per_cal
         a = prepared.execute(conn, _INSERT, {"state": "running", "note": None}).scalar_one()
         assert prepared.execute(conn, _MOVE_ANY, {"b_id": a, "state": "done"}).rowcount == 1
     assert compiled_per_call == [False, True]
+
+
+# -- the DBAPI cursor path (inside a transaction, no cursor-execute listener) ------------
+
+_READ = select(item.c.id, item.c.state, item.c.note).where(item.c.state == bindparam("b_state")).order_by(item.c.id)
+_UNIQUE = Table("unique_item", meta, Column("name", String(16), primary_key=True))
+_ADD_UNIQUE = _UNIQUE.insert()
+
+
+def _answers(result: Any) -> dict[str, Any]:
+    """Everything the ledger asks of a result, as plain values."""
+    return {"rows": [(r.id, r.state, r.note, r[0]) for r in result]}
+
+
+def test_the_cursor_path_answers_as_exec_driver_sql(engine: Engine) -> None:
+    with transaction(engine) as conn:
+        ids = [prepared.execute(conn, _INSERT, {"state": "queued", "note": n}).scalar_one() for n in ("a", None, "c")]
+        through_cursor = prepared.execute(conn, _READ, {"b_state": "queued"})
+        assert isinstance(through_cursor, prepared.Rows)  # this test is about that path
+        sql, _order, _constants = next(p for k, p in prepared._PLANS.items() if k[0] == id(_READ) and p)
+        through_sqlalchemy = conn.exec_driver_sql(sql, ("queued",))
+        assert _answers(through_cursor) == _answers(through_sqlalchemy)
+        again = prepared.execute(conn, _READ, {"b_state": "queued"})
+        assert again.mappings().first() == {"id": ids[0], "state": "queued", "note": "a"}
+        assert [m["note"] for m in prepared.execute(conn, _READ, {"b_state": "queued"}).mappings()] == ["a", None, "c"]
+        assert prepared.execute(conn, _READ, {"b_state": "queued"}).first().note == "a"
+        assert prepared.execute(conn, _READ, {"b_state": "queued"}).scalar() == ids[0]
+        none = prepared.execute(conn, _READ, {"b_state": "gone"})
+        assert (none.first(), none.scalar(), none.mappings().first(), list(none)) == (None, None, None, [])
+        with pytest.raises(NoResultFound):
+            prepared.execute(conn, _READ, {"b_state": "gone"}).scalar_one()
+        with pytest.raises(MultipleResultsFound):
+            prepared.execute(conn, _READ, {"b_state": "queued"}).scalar_one()
+        # rowcount of an update, and of an insert with RETURNING (SQLite counts as rows come)
+        assert prepared.execute(conn, _MOVE_ALL, {"b_from": "queued", "state": "running"}).rowcount == 3
+        assert prepared.execute(conn, _INSERT, {"state": "x", "note": None}).rowcount == 1
+
+
+_MOVE_ALL = update(item).where(item.c.state == bindparam("b_from"))
+
+
+def test_the_cursor_path_raises_the_errors_sqlalchemy_raises(engine: Engine) -> None:
+    """``write_retrying`` tells a busy database from a broken one by SQLAlchemy's classes."""
+    meta.create_all(engine)
+    with pytest.raises(LedgerError) as caught:
+        with transaction(engine) as conn:
+            prepared.execute(conn, _ADD_UNIQUE, {"name": "once"})
+            assert isinstance(prepared.execute(conn, _ADD_UNIQUE, {"name": "twice"}), prepared.Rows)
+            prepared.execute(conn, _ADD_UNIQUE, {"name": "once"})
+    assert isinstance(caught.value.__cause__, IntegrityError)  # SQLAlchemy's class, the driver's error inside
+    assert isinstance(caught.value.__cause__.orig, sqlite3.IntegrityError)
+    with engine.connect() as conn:  # rolled back: the first insert is gone too, the connection usable
+        assert conn.execute(select(_UNIQUE.c.name)).all() == []
+
+
+def test_a_listener_or_no_transaction_goes_through_sqlalchemy(engine: Engine, compiled_per_call: list[bool]) -> None:
+    with transaction(engine) as conn:
+        prepared.execute(conn, _INSERT, {"state": "queued", "note": None})
+        assert not isinstance(prepared.execute(conn, _READ, {"b_state": "queued"}), prepared.Rows)
+    assert compiled_per_call == [False, False]  # both seen by the listener
+
+
+def test_outside_a_transaction_sqlalchemy_begins_one(engine: Engine) -> None:
+    with engine.connect() as conn:
+        result = prepared.execute(conn, _INSERT, {"state": "queued", "note": None})
+        assert not isinstance(result, prepared.Rows)
+        assert result.scalar_one() == 1
+        assert conn.in_transaction()  # autobegun, as conn.execute would
+        conn.commit()
+    with engine.connect() as conn:
+        assert conn.execute(select(item.c.state)).scalars().all() == ["queued"]
