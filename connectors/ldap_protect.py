@@ -252,8 +252,12 @@ def _domain_root(dn: str) -> str:
     return ",".join(tail)
 
 
-def _split_rdns(dn: str) -> list[str]:
-    out, cur, i = [], "", 0
+@lru_cache(maxsize=4096)
+def _split_rdns(dn: str) -> tuple[str, ...]:
+    """*dn*'s RDNs as written (split at unescaped commas). Memoised as ``canonical_dn``: an
+    unlock splits the same account and group DNs each time (a pure function of the string)."""
+    out: list[str] = []
+    cur, i = "", 0
     while i < len(dn):
         c = dn[i]
         if c == "\\" and i + 1 < len(dn):
@@ -267,7 +271,7 @@ def _split_rdns(dn: str) -> list[str]:
             cur += c
         i += 1
     out.append(cur)
-    return out
+    return tuple(out)
 
 
 AD_PROTECTION_ATTRIBUTES = ("objectSid", "primaryGroupID", "tokenGroups", "adminCount")

@@ -78,6 +78,8 @@ class Catalogue:
         self.connectors = connectors
         self._cache: dict[Path, Runbook] = {}
         self._files: FileMemo[Runbook] = FileMemo()  # the file's identity when it was last read
+        # name -> (runbooks directory, file) of runbooks that loaded: a run asks 4 times
+        self._paths: dict[str, tuple[Path, Path]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -92,7 +94,9 @@ class Catalogue:
         lists the available ones); ``RunbookError`` when the file is malformed."""
         if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 64:
             raise NotFoundError("'%(name)s' is not a runbook name", name=name[:64])
-        path = self.directory / f"{name}.yaml"
+        directory = self.directory
+        known_path = self._paths.get(name)
+        path = known_path[1] if known_path is not None and known_path[0] is directory else directory / f"{name}.yaml"
         try:
             seen = self._files.look(path)
             unchanged = self._files.known(path, seen)
@@ -113,6 +117,7 @@ class Catalogue:
                 self._cache[path] = rb
         if rb.sha256 == digest:  # what was looked at is what was parsed
             self._files.keep(path, seen, rb)
+        self._paths[name] = (directory, path)
         return rb
 
     def vetted(self, name: str) -> Runbook:

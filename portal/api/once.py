@@ -42,7 +42,7 @@ def _pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _is_json(content_type: str | None) -> bool:
     """Whether FastAPI reads a body of this content type as JSON (no content type: it may)."""
-    if not content_type:
+    if not content_type or content_type == "application/json":  # the usual ones, without parsing
         return True
     message = Message()
     message["content-type"] = content_type
