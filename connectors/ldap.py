@@ -439,6 +439,12 @@ class LdapConnector(Connector):
             outputs=frozenset({"ok"}),
             description="Check a candidate password against the policy; writes nothing.",
         ),
+        "account_groups": ActionSpec(
+            name="account_groups",
+            inputs=(_USER,),
+            outputs=frozenset({"exists", "groups", "groups_complete"}),
+            description="Read the groups that hold an account, nested groups included; writes nothing.",
+        ),
         "authenticate": ActionSpec(
             name="authenticate",
             inputs=(_USER, InputSpec("password", type="secret", secret=True)),
@@ -1393,6 +1399,23 @@ class LdapConnector(Connector):
             # caution; it tells nobody that the directory requires it)
             "must_change": bool(state.get("must_change") or state.get("must_change_unknown")),
         }
+
+    def account_groups(self, *, timeout: float, user: str) -> dict[str, Any]:
+        """The groups holding *user* as sign-in reads them (``_groups_of``: nested groups
+        included), read with the service account: ``exists``, ``groups`` (DNs) and
+        ``groups_complete`` (False when the walk could not finish; a missing group then
+        proves nothing). For the agent desk, which must not hand a temporary password for an
+        account that holds a role in the portal (``runner.agent``). ``exists`` False and no
+        groups when there is no such account; ``Unreachable`` / ``Timeout`` as every read."""
+        user = self._account_name(user)
+        with self._session(timeout):
+            try:
+                dn, _attrs = self._resolve(user, timeout)
+            except NotFound:
+                return {"exists": False, "groups": [], "groups_complete": True}
+            with self._translate("reading the account's groups"):
+                groups, complete = self._groups_of(self._service(timeout), dn)
+        return {"exists": True, "groups": groups, "groups_complete": complete}
 
     def _display_name(self, conn: Connection, dn: str, attrs: Mapping[str, Any]) -> str:
         conn.search(dn, "(objectClass=*)", BASE, attributes=["displayName", "cn"], dereference_aliases="NEVER")

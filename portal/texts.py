@@ -33,6 +33,16 @@ TEXTS = (
         "This account is protected (an administrator or a service account): it is not available "
         "for one-click fixes. Hand it to the second-level team."
     ),
+    N_(
+        "This account holds a role in Firstline (agent or auditor), so its password is not reset from "
+        "the agent desk, where you would see the new password. The person can reset it with a code sent "
+        "to their address (Forgot your password?), or the second-level team can."
+    ),
+    N_(
+        "Firstline could not read all the groups of this account, so it cannot tell whether the account "
+        "holds a role in Firstline, and its password is not reset from the agent desk. The person can reset "
+        "it with a code sent to their address (Forgot your password?), or the second-level team can."
+    ),
     N_("There is no ticket with that number."),
     N_(
         "The account name may hold letters, digits, '.', '_' and '-' only, "

@@ -19,8 +19,12 @@ the portal only parses input, calls these and shapes the answer. Rules:
   directory (in scope, account not protected — checked by a look-up before any change);
   ``password-reset`` never takes a password from the agent: the runbook generates a
   temporary one that must be changed at the next sign-in, returned once in
-  ``RunOutcome.secrets`` and never stored. Host fixes take a key of the inventory's
-  ``choices`` (never a typed host name).
+  ``RunOutcome.secrets`` and never stored. A reset is refused (``PolicyDenied``, audited
+  ``agent.fix_refused`` with reason ``portal_role`` or ``roles_unknown``) for an account
+  that holds the agent or auditor role, or whose groups cannot all be read: the agent
+  would see that person's new password and could sign in as them (``ROLE_FIXES``,
+  ``_portal_role``). Host fixes take a key of the inventory's ``choices`` (never a typed
+  host name).
 * **Escalated queue** (``escalated``) and tickets (``ticket_detail``): an agent sees tickets
   about a directory in their scope or about no directory (host fixes). The queue: state
   ``escalated``, newest first, keyset pages, each with its parameters (secrets already
@@ -46,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from connectors.base import ConnectorError
+from runner.auth import roles_for
 from runner.engine import Read
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, Text
 from runner.ledger.audit import Actor, Held
@@ -79,6 +84,19 @@ PROTECTED = (
     "This account is protected (an administrator or a service account): it is not available "
     "for one-click fixes. Hand it to the second-level team."
 )
+# A reset shows the agent the new password: for an account that holds a portal role, the agent
+# could then sign in as a fellow agent (acting under their name) or as an auditor.
+PORTAL_ROLE = (
+    "This account holds a role in Firstline (agent or auditor), so its password is not reset from "
+    "the agent desk, where you would see the new password. The person can reset it with a code sent "
+    "to their address (Forgot your password?), or the second-level team can."
+)
+ROLES_UNKNOWN = (
+    "Firstline could not read all the groups of this account, so it cannot tell whether the account "
+    "holds a role in Firstline, and its password is not reset from the agent desk. The person can reset "
+    "it with a code sent to their address (Forgot your password?), or the second-level team can."
+)
+ROLE_FIXES = frozenset({"password-reset"})  # the fixes that hand the agent a credential
 
 
 class LookupFailed(FirstlineError):
@@ -223,6 +241,27 @@ def _lookup(
     else:
         _audit(app, who, "agent.account_lookup", "success", target, client_ip, user_agent, detail=detail)
     return view, read
+
+
+def _portal_role(app: Firstline, d: Directory, user: str) -> tuple[str, str] | None:
+    """(audit reason, message) when *user* of *d* holds the agent or auditor role, or when
+    that cannot be told (its groups could not all be read: ``roles_unknown``); None when it
+    holds neither. Its groups are read as sign-in reads them (``account_groups``: nested
+    groups included) and mapped by ``runner.auth.roles_for``, so a person is protected here
+    exactly when sign-in would give them the role. ``LookupFailed`` when the directory does
+    not answer. Only for ``ROLE_FIXES``: the unlock path asks nothing more."""
+    try:
+        with app.pool.using("ldap", d.target) as ldap:
+            found = ldap.run("account_groups", {"user": user}, timeout=app.settings.default_step_timeout)
+    except ConnectorError as exc:
+        raise LookupFailed() from exc
+    groups = [str(g) for g in found.get("groups") or []]
+    roles = roles_for(d.key, groups, app.settings.agent_groups, app.settings.auditor_groups)
+    if roles & {"agent", "auditor"}:
+        return "portal_role", PORTAL_ROLE
+    if found.get("groups_complete") is not True:
+        return "roles_unknown", ROLES_UNKNOWN
+    return None
 
 
 def _view(d: Directory, user: str, status: Mapping[str, Any], *, own: bool = False) -> AccountView:
@@ -379,6 +418,22 @@ def _prepare_fix(
                 runbook=runbook,
             )
             raise PolicyDenied(PROTECTED)
+        if runbook in ROLE_FIXES and not view.own:  # their own account: the run seam says what to do instead
+            refusal = _portal_role(app, d, user)
+            if refusal is not None:
+                held.flush(app.engine, app.audit)  # the look-up first, then the refusal
+                _audit(
+                    app,
+                    who,
+                    "agent.fix_refused",
+                    "denied",
+                    f"{d.key}:{user}",
+                    client_ip,
+                    user_agent,
+                    reason=refusal[0],
+                    runbook=runbook,
+                )
+                raise PolicyDenied(refusal[1])
         params: dict[str, Any] = {"user": user, "directory": d.key}
         if runbook == "password-reset":
             params["must_change"] = True  # a temporary password, generated by the runbook

@@ -430,3 +430,60 @@ def test_a_must_change_the_directory_may_not_enforce_is_not_shown_as_must_change
     context = page.new_context({**values, "_": lambda text, **kw: text % kw if kw else text})
     html = "".join(page.blocks["content"](context))
     assert "could not be read" in html and "must be changed at the next sign-in." not in html
+
+
+class ByAction(FakeLdap):
+    """Answers per action (``account_status`` and ``account_groups``), recording each call."""
+
+    def __init__(self, answers: dict[str, dict[str, Any]]) -> None:
+        super().__init__({})
+        self.answers = answers
+
+    def run(self, action: str, inputs: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        self.calls.append((action, inputs))
+        return self.answers[action]
+
+
+AGENTS_DN, AUDITORS_DN = "cn=desk,ou=groups,dc=example,dc=org", "cn=audit,ou=groups,dc=example,dc=org"
+
+
+@pytest.mark.parametrize(
+    ("groups", "complete", "reason"),
+    [
+        ([AGENTS_DN], True, "portal_role"),  # a fellow agent: the agent would sign in as them
+        (["CN=Audit, OU=Groups,DC=example,DC=org"], True, "portal_role"),  # as sign-in compares DNs
+        (["cn=staff,ou=groups,dc=example,dc=org"], False, "roles_unknown"),  # the walk did not finish
+        ([], True, None),
+    ],
+)
+def test_a_reset_is_refused_for_an_account_that_holds_a_portal_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, groups: list[str], complete: bool, reason: str | None
+) -> None:
+    app = _app(tmp_path, agent_groups={"corp": [AGENTS_DN]}, auditor_groups={"corp": [AUDITORS_DN]})
+    try:
+        fake = ByAction(
+            {
+                "account_status": {"exists": True, "locked": True},
+                "account_groups": {"exists": True, "groups": groups, "groups_complete": complete},
+            }
+        )
+        _with_ldap(app, monkeypatch, fake)
+        values = {"user": "bob", "directory": "corp"}
+        if reason is None:
+            agent.prepare_fix(app, AGENT, "password-reset", values, "x", client_ip=None, user_agent=None)
+        else:
+            with pytest.raises(PolicyDenied) as refused:
+                agent.prepare_fix(app, AGENT, "password-reset", values, "x", client_ip=None, user_agent=None)
+            text = agent.PORTAL_ROLE if reason == "portal_role" else agent.ROLES_UNKNOWN
+            assert str(refused.value) == text
+            assert [(a, t) for _s, a, t in _actions(app)] == [
+                ("agent.account_lookup", "corp:bob"),
+                ("agent.fix_refused", "corp:bob"),
+            ]
+        assert [c[0] for c in fake.calls] == ["account_status", "account_groups"]
+        # an unlock hands over nothing: it asks only the look-up, whoever holds the account
+        fake.calls.clear()
+        agent.prepare_fix(app, AGENT, "account-unlock", values, "x", client_ip=None, user_agent=None)
+        assert [c[0] for c in fake.calls] == ["account_status"]
+    finally:
+        app.close()
