@@ -157,7 +157,7 @@ class Template:
         if parts is not None:
             if self._expr is not None:  # one read: its own value (bool, int, mapping)
                 value = _read(parts[0], context) if len(parts) == 1 and isinstance(parts[0], tuple) else _MISS
-                if value is not _MISS:
+                if value is not _MISS and not isinstance(value, Undefined):
                     return value
             else:
                 texts = [part if isinstance(part, str) else _read(part, context) for part in parts]

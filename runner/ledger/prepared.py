@@ -20,8 +20,9 @@ DBAPI cursor of that same connection (``Rows`` holds what it returned): ``exec_d
 would add only its execution context, about 9 µs per statement on SQLite (18 µs against
 5 µs for the cursor alone, ``bench/ledger_statements.py``). The driver's errors are
 translated by SQLAlchemy's own handler, as ``exec_driver_sql`` does (a disconnect
-invalidates the connection); a listener (``before_cursor_execute``...) or no transaction
-sends the statement through ``exec_driver_sql``, so events and autobegin are unchanged.
+invalidates the connection); a cursor-execute listener or no transaction sends the
+statement through ``exec_driver_sql``, so events and autobegin are unchanged
+(``exec_driver_sql`` fires no ``before_execute``: that event is for clause constructs).
 """
 
 from __future__ import annotations

@@ -65,3 +65,14 @@ def test_defined_values_and_is_defined_still_work() -> None:
     assert Template("{{ steps.check.locked }}").render(CTX) is True
     assert Template("{{ steps.missing is defined }}").render(CTX) is False
     assert Template("user {{ params.user }}").render(CTX) == "user alice"
+
+
+def test_a_value_that_is_jinjas_undefined_still_fails_as_before() -> None:
+    """The fast path for plain reads hands Jinja anything it would not give itself."""
+    from jinja2 import StrictUndefined, UndefinedError
+
+    from runner.templating import Template
+
+    for source in ("{{ params.user }}", "x {{ params.user }}"):
+        with pytest.raises(UndefinedError):
+            Template(source).render({"params": {"user": StrictUndefined(name="user")}})
