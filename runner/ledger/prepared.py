@@ -87,9 +87,6 @@ class _Mappings:
     def first(self) -> dict[str, Any] | None:
         return self._dicts[0] if self._dicts else None
 
-    def all(self) -> list[dict[str, Any]]:
-        return list(self._dicts)
-
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._dicts)
 
