@@ -3,7 +3,10 @@
 Each step renders its inputs (sandboxed), calls one connector action, and hands the
 outcome (secrets redacted) to the recorder before the next step starts. Connector
 errors, template errors and bugs all end the run as a failure with a reason; nothing
-escapes as an exception except ``KeyboardInterrupt``-class signals.
+escapes as an exception. A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM as the CLI turns it)
+ends the step it arrives in as failed ``interrupted`` — during the action (the connector
+stops its remote work first), while waiting to retry, or while the step is prepared or
+recorded — and with it the run, so its ticket is closed rather than left running.
 
 State-changing steps record whether they changed anything: the action's ``changed``
 output (``connectors.base`` contract); an action that does not report it counts as
@@ -67,6 +70,7 @@ class StepRecord:
     # a failed step whose action was tried: "failure" (the connector says nothing was
     # applied) or "unknown" (it may have been); None when the target was never acted on
     attempt_outcome: str | None = None
+    interrupted: bool = False  # stopped by Ctrl-C / SIGTERM: the run ends after this step (never stored)
 
     def row(self) -> dict[str, Any]:
         from runner.ledger.tickets import dumps
@@ -113,6 +117,8 @@ class RunResult:
 
 
 PREFETCH_MAX_AGE = 5.0  # seconds a read made for a request may stand in for its run's identical read
+INTERRUPTED_MESSAGE = "The run was interrupted; check the target."
+INTERRUPTED_WAITING_MESSAGE = "The run was interrupted while it waited to try this step again; nothing more was done."
 PREFETCHED_MESSAGE = "Done (read moments before by the look-up that started this request)."
 
 
@@ -237,6 +243,9 @@ def execute(
             if problem:
                 record.status, record.reason, record.message = "failed", "verify_failed", problem
         recorder.step_finished(record)
+        if record.interrupted and record.status != "failed":  # the step was done, then the interrupt came
+            result.ok, result.reason, result.message = False, "interrupted", INTERRUPTED_MESSAGE
+            return result
         if record.status == "failed":
             result.ok, result.reason, result.message, result.failed_step = False, record.reason, record.message, step.id
             changed_before = any(r.changed for r in result.steps[:-1])
@@ -342,6 +351,38 @@ def _run_step(
         step.action.changes_state,
     )
     try:
+        return _attempt_step(
+            record, step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed_params,
+            prefetched, account_params,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        # Not during the action (``_call`` turns that into ``Interrupted``): while the step was
+        # prepared, its start recorded or shown, or a connection opened. The action was not in
+        # flight; a try before it keeps its outcome (``attempt_outcome``).
+        record.interrupted = True
+        if record.status != "ok":  # an interrupt after the action succeeded leaves it done
+            record.status, record.reason, record.message = "failed", "interrupted", INTERRUPTED_MESSAGE
+        record.finished_at = now()
+        return record
+
+
+def _attempt_step(
+    record: StepRecord,
+    step: CompiledStep,
+    context: dict[str, Any],
+    pool: ConnectorPool,
+    recorder: Recorder,
+    scrub: Scrubber,
+    default_timeout: float,
+    sleep: Callable[[float], None],
+    log: Any,
+    watchdog: Watchdog | None,
+    typed_params: frozenset[str],
+    prefetched: Prefetched | None,
+    account_params: frozenset[str],
+) -> StepRecord:
+    spec = step.spec
+    try:
         if step.when is not None and not truthy(step.when.render(context)):
             record.status, record.message = "skipped", "Not needed"
             recorder.step_started(step, None)
@@ -378,7 +419,12 @@ def _run_step(
                 record.attempt_outcome = "unknown"
             if exc.transient and record.attempts <= retries:
                 log.info("step.retry", step=step.id, reason=exc.reason, attempt=record.attempts)
-                sleep(min(2.0, 0.2 * record.attempts))
+                try:
+                    sleep(min(2.0, 0.2 * record.attempts))
+                except KeyboardInterrupt:
+                    record.reason, record.message = "interrupted", INTERRUPTED_WAITING_MESSAGE
+                    record.attempt_outcome = record.attempt_outcome or "failure"  # the last try failed
+                    break
                 continue
             # a connector's own fixed text is shown as it is: it holds nothing the requester typed,
             # even if a typed secret occurs in it (a new password "e" is in every sentence)

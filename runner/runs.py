@@ -50,6 +50,7 @@ from runner.catalogue import Catalogue, audience_allows
 from runner.dispatch import Dispatcher, InlineDispatcher
 from runner.engine import (
     CONFIG_MESSAGE,
+    INTERRUPTED_MESSAGE,
     PREFETCH_MAX_AGE,
     Prefetched,
     Read,
@@ -683,14 +684,23 @@ class RunService:
                 # The database is unusable: the lease is left to expire, so the sweep finds the run.
                 heartbeat.forget(lease)
                 raise
-            except Exception as exc:
-                # Anything before the steps (unreadable approvals, inventory...): never left running.
-                self.log.exception("run.not_started", ticket_id=ticket_id)
-                reason = "config_error" if isinstance(exc, FirstlineError) else "internal_error"
-                message = CONFIG_MESSAGE if isinstance(exc, FirstlineError) else "An internal error stopped the run."
+            except (Exception, KeyboardInterrupt) as exc:
+                # Anything before the steps (unreadable approvals, inventory...), or Ctrl-C /
+                # SIGTERM then: never left running.
+                if isinstance(exc, KeyboardInterrupt):
+                    self.log.warning("run.interrupted", ticket_id=ticket_id)
+                    reason, message = "interrupted", INTERRUPTED_MESSAGE
+                else:
+                    self.log.exception("run.not_started", ticket_id=ticket_id)
+                    config = isinstance(exc, FirstlineError)
+                    reason = "config_error" if config else "internal_error"
+                    message = CONFIG_MESSAGE if config else "An internal error stopped the run."
                 meta = {k: row[k] for k in ("subject", "runbook", "runbook_sha256", "correlation_id")}
-                self._end_unstarted(ticket_id, reason, message, None, meta, from_states=("running",))
-                outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
+                ended = self._end_unstarted(ticket_id, reason, message, None, meta, from_states=("running",))
+                if ended or not isinstance(exc, KeyboardInterrupt):
+                    outcome = RunOutcome(tickets.number_of(ticket_id), "escalated", reason, message, None)
+                else:  # interrupted after the run had ended its ticket: what the ledger says
+                    outcome = self.outcome_from_ledger(ticket_id)
             finally:
                 heartbeat.drop(lease)  # with the lease, the target locks it holds (also those of the claim)
             outcome.runbook = row["runbook"]
@@ -816,6 +826,11 @@ class RunService:
                 )
             except leases.LeaseLost:
                 result = None
+            except KeyboardInterrupt:
+                # Ctrl-C / SIGTERM between steps (a step's own interrupt ends it inside the
+                # engine): the steps that finished are written with the ticket's end below.
+                self.log.warning("run.interrupted", ticket=number)
+                result = RunResult(ok=False, reason="interrupted", message=INTERRUPTED_MESSAGE)
             except LedgerError:
                 # A step's record could not be written, even after write_retrying's tries: the
                 # database, not the configuration, stopped the run; a step may have changed
