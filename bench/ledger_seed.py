@@ -162,14 +162,14 @@ def insert_rows(engine: Any, table: str, columns: tuple[str, ...], rows: Iterato
 
 
 def sign_chain(engine: Any, key: bytes, checkpoint_file: Path, every: int) -> int:
-    """Write the signed head and every *every*-th checkpoint (table and file) for the events
+    """Write the signed head, the first and every *every*-th checkpoint (table and file) for the events
     in the database, as the ledger does while appending; return the last seq."""
     from sqlalchemy import text
 
     with engine.connect() as conn:
         last, head = conn.execute(text("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")).one()
         cps = conn.execute(
-            text("SELECT seq, ts, hash FROM audit_event WHERE seq % :n = 0 ORDER BY seq"), {"n": every}
+            text("SELECT seq, ts, hash FROM audit_event WHERE seq % :n = 0 OR seq = 1 ORDER BY seq"), {"n": every}
         ).all()
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_checkpoint"))

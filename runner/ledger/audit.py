@@ -5,8 +5,9 @@ event's canonical JSON (``FIELDS``, sorted keys, no spaces). Since ledger revisi
 row stores that text in ``audit_event.canonical``, written in the same insert as its hash,
 so verification hashes what was stored instead of rebuilding it; the other columns are an
 index of the record (searched and shown), and verification checks that every one of them
-still says what the chained record says. The head row and every ``checkpoint_every``-th
-event are signed with an HMAC key kept outside the database; checkpoints are also appended
+still says what the chained record says. The head row, the first event and every
+``checkpoint_every``-th event are signed with an HMAC key kept outside the database;
+checkpoints are also appended
 to an external file. Together they detect edits, deletions, insertions, reordering,
 truncation and re-computed chains.
 """
@@ -236,7 +237,10 @@ class AuditLog:
             row["hash"] = prev_hash = hashlib.sha256(prev_hash.encode() + record).hexdigest()
             row["canonical"] = record.decode()
             mac = sign(self.key, seq, prev_hash)
-            if seq % self.checkpoint_every == 0:
+            if seq % self.checkpoint_every == 0 or seq == 1:
+                # The first event too: from it on, the file outside the database knows that
+                # the chain was started, so a database wiped (or replaced) before the first
+                # regular checkpoint no longer verifies as an empty chain.
                 row["checkpoint_mac"] = mac
         values = [{c: r.get(c) for c in _EVENT_COLUMNS} for r in rows]
         if conn.dialect.name == "postgresql" and len(rows) == 1:

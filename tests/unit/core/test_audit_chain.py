@@ -103,7 +103,7 @@ def test_recomputed_chain_is_detected_by_signatures(chained: Firstline) -> None:
 def test_checkpoints_are_written_outside_the_database(chained: Firstline) -> None:
     assert chained.audit.checkpoint_file is not None
     lines = chained.audit.checkpoint_file.read_text().splitlines()
-    assert len(lines) == 2  # seq 5 and 10
+    assert [json.loads(line)["seq"] for line in lines] == [1, 5, 10]  # the first event, then every 5th
 
 
 def _append(app: Firstline, c: Connection, n: int) -> None:
@@ -124,7 +124,7 @@ def test_a_rolled_back_checkpoint_leaves_no_line_in_the_file(chained: Firstline)
     assert path.read_text() == before
     with transaction(chained.engine) as c:
         _append(chained, c, 3)  # 13..15 for real
-    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [1, 5, 10, 15]
     r = chained.verify_audit()
     assert r.ok and r.events == 15, r
 
@@ -144,7 +144,7 @@ def test_a_write_retried_after_a_lost_connection_checkpoints_the_hash_it_committ
     assert len(tries) == 2
     path = chained.audit.checkpoint_file
     assert path is not None
-    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [1, 5, 10, 15]
     r = chained.verify_audit()
     assert r.ok and r.events == 15, r
 
@@ -154,10 +154,10 @@ def test_a_checkpoint_line_left_out_by_a_dead_process_is_written_by_the_next_syn
     assert path is not None
     with chained.engine.begin() as c:  # committed, but nobody wrote the file afterwards
         _append(chained, c, 3)
-    assert len(path.read_text().splitlines()) == 2
+    assert len(path.read_text().splitlines()) == 3
     assert chained.audit.sync_file(chained.engine) == 1
     assert chained.audit.sync_file(chained.engine) == 0
-    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [5, 10, 15]
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [1, 5, 10, 15]
     assert chained.verify_audit().ok
 
 
@@ -212,7 +212,7 @@ def test_an_altered_checkpoint_file_is_broken_not_an_internal_error(chained: Fir
     assert path is not None
     path.write_bytes(path.read_bytes() + junk)
     r = chained.verify_audit()
-    assert not r.ok and "has a line that is no checkpoint (line 3)" in r.problem
+    assert not r.ok and "has a line that is no checkpoint (line 4)" in r.problem
 
 
 def test_a_torn_last_checkpoint_line_is_the_crash_it_looks_like(chained: Firstline) -> None:
@@ -221,3 +221,26 @@ def test_a_torn_last_checkpoint_line_is_the_crash_it_looks_like(chained: Firstli
     path.write_bytes(path.read_bytes() + b'{"seq": 15, "ha')  # a crash while the line was written
     assert chained.verify_audit().ok
 
+
+
+@pytest.mark.parametrize("events", [2, 3, 4], ids=["two", "three", "just-before-the-first-regular"])
+def test_a_wiped_ledger_before_the_first_regular_checkpoint_does_not_verify(app: Firstline, events: int) -> None:
+    """Someone with write access to the database deletes every audit event, the head and the
+    checkpoints before the 5th event (``checkpoint_every=5``) — or replaces the database with
+    an empty one — and Firstline makes a new genesis head at its next start. The file outside
+    the database holds the first event's checkpoint, so this is not "ok, 0 events"; nor
+    after new events are chained from the new genesis."""
+    with transaction(app.engine) as c:
+        _append(app, c, events - 2)  # the fixture's two vetting events, then these
+    report = app.verify_audit()
+    assert report.ok and report.events == events
+    with app.engine.begin() as c:
+        for table in (audit_event, audit_head, audit_checkpoint):
+            c.execute(delete(table))
+    app.audit.ensure_head(app.engine)  # as at the next start
+    r = app.verify_audit()
+    assert not r.ok and r.first_bad_seq == 1 and "missing" in r.problem, r
+    with transaction(app.engine) as c:
+        _append(app, c, 3)  # a new chain from the new genesis: its event 1 is not the signed one
+    r = app.verify_audit()
+    assert not r.ok and r.first_bad_seq == 1 and "rewritten" in r.problem, r
