@@ -57,17 +57,26 @@ def path_problem(settings: Settings, exc: OSError) -> str:
         ("FIRSTLINE_LOG_FILE", settings.log_file),
         ("FIRSTLINE_AUDIT_KEY_FILE", settings.audit_key_file),
     ]
+    known = [(name, path) for name, path in candidates if path is not None and failing is not None]
+    # The file itself first, then a file the failing path is a directory of: a log file set
+    # to the directory that holds the data dir is the log file's fault, not the database's.
+    owner = next(((n, p) for n, p in known if p == failing), None) or next(
+        ((n, p) for n, p in known if failing in p.parents), None
+    )
     variable = "FIRSTLINE_DATA_DIR"
-    for name, path in candidates:
-        if failing is not None and path is not None and (failing == path or failing in path.parents):
-            if not _under(path, settings.data_dir):
-                variable = name
-            break
+    if owner is not None and not _under(owner[1], settings.data_dir):
+        variable = owner[0]
     reason = exc.strerror or type(exc).__name__
     where = shown(str(failing), 200) if failing is not None else shown(str(settings.data_dir), 200)
+    data_dir = shown(str(settings.data_dir), 200)
+    if variable == "FIRSTLINE_DATA_DIR":
+        return (
+            f"{variable} cannot be used: {where}: {reason}. Set it to a directory this user can write "
+            f"(data dir now: {data_dir})."
+        )
     return (
-        f"{variable} cannot be used: {where}: {reason}. Set it to a directory this user can write "
-        f"(data dir now: {shown(str(settings.data_dir), 200)})."
+        f"{variable} cannot be used: {where}: {reason}. Set it to a file in a directory this user can write "
+        f"(data dir now: {data_dir})."
     )
 
 

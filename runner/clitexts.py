@@ -160,6 +160,10 @@ PATTERNS = (
         "(data dir now: %(data_dir)s)."
     ),
     N_(
+        "%(variable)s cannot be used: %(path)s: %(reason)s. Set it to a file in a directory this user "
+        "can write (data dir now: %(data_dir)s)."
+    ),
+    N_(
         "no audit key: set FIRSTLINE_AUDIT_KEY (32+ random characters) or create the file "
         "FIRSTLINE_AUDIT_KEY_FILE=%(path)s (mode 600). Firstline creates a key itself only when "
         "FIRSTLINE_ENVIRONMENT=dev or test."

@@ -185,3 +185,29 @@ def test_a_database_url_with_a_line_break_is_refused(tmp_path: Path, url: str) -
     env = _env(data_dir=str(tmp_path / "data"), database_url=url.format(tmp=tmp_path))
     line = _refused(env, "db", "upgrade")
     assert "line break or control character" in line, line
+
+
+@pytest.mark.parametrize(
+    ("variable", "where", "words"),
+    [
+        # the directory that holds the data dir (and so the database): the log file's fault,
+        # which was reported as FIRSTLINE_DATA_DIR
+        ("log_file", "{tmp}", ("Is a directory",)),
+        ("log_file", "{tmp}/elsewhere", ("Is a directory",)),  # a directory of its own
+        ("log_file", "/etc/hostname/firstline.log", ("/etc/hostname",)),  # under a file
+        ("log_file", "/proc/firstline-x/firstline.log", ("/proc/firstline-x",)),
+    ],
+    ids=["log-is-parent-of-data-dir", "log-is-a-directory", "log-under-a-file", "log-unwritable"],
+)
+def test_a_file_setting_that_cannot_be_used_names_that_setting(
+    tmp_path: Path, variable: str, where: str, words: tuple[str, ...]
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    path = where.format(tmp=tmp_path)
+    env = _env(data_dir=str(tmp_path / "data"), **{variable: path})
+    line = _config_error(env, f"FIRSTLINE_{variable.upper()}", *words)
+    assert "FIRSTLINE_DATA_DIR" not in line and "Set it to a file in a directory" in line, line
+    dutch = subprocess.run(
+        [FIRSTLINE, "tickets", "list"], env={**env, "FIRSTLINE_LANG": "nl"}, capture_output=True, text=True, timeout=60
+    )
+    assert dutch.returncode == 2 and "Stel het in op een bestand" in dutch.stderr, dutch.stderr
