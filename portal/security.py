@@ -3,7 +3,8 @@
 In order: the client's address (``X-Forwarded-For`` believed only when the peer is a
 configured trusted proxy, read right to left), the user agent, the language; a request
 body larger than ``max_body_bytes`` → 413; on POST/PUT/PATCH/DELETE the CSRF token
-(form field ``csrf_token`` or header ``X-CSRF-Token``) must match the one derived from
+(header ``X-CSRF-Token``, or the form field ``csrf_token`` of a URL-encoded or multipart
+form, given once) must match the one derived from
 the session cookie (or, before sign-in, the pre-session cookie) → else 403
 ``csrf_failed`` and the route never runs; then a form body that is not UTF-8 → 422
 ``invalid_input`` (``form_not_utf8``: the form parser would put U+FFFD, or a Latin-1
@@ -29,6 +30,9 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes
@@ -424,16 +428,17 @@ class SecurityMiddleware:
         if auth[:7].lower() == "bearer " and is_api(path):  # a token call (the pages take no token)
             return True
         given = headers.get("x-csrf-token")
-        if (
-            given is None
-            and headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded"
-        ):
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if given is None and kind == "application/x-www-form-urlencoded":
             try:
                 values = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
             except (UnicodeDecodeError, ValueError):
                 return False
             found = values.get("csrf_token") or []
             given = found[0] if len(found) == 1 else None
+        elif given is None and kind == "multipart/form-data":
+            # a form a client sent as multipart (the pages accept it too): its field, as above
+            given = _multipart_field(headers.get("content-type", ""), body, "csrf_token")
         session = state.get("session_token")
         if session:
             return csrf_ok(session, given, "session")
@@ -446,6 +451,31 @@ class SecurityMiddleware:
 
         response = error_response(Request(scope), status, code, message, headers)
         await response(scope, _empty_receive, send)
+
+
+def _multipart_field(content_type: str, body: bytes, name: str) -> str | None:
+    """The one text field *name* of a ``multipart/form-data`` *body* (the standard library's
+    MIME parser, RFC 7578); None when it is missing, repeated, not UTF-8 or the body is not
+    multipart. *body* is already bounded by the portal's body limit."""
+    try:
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+        )
+    except (UnicodeEncodeError, ValueError):
+        return None
+    if not isinstance(message, EmailMessage) or not message.is_multipart():
+        return None
+    found = [
+        part.get_payload(decode=True)
+        for part in message.iter_parts()
+        if isinstance(part, EmailMessage) and part.get_param("name", header="content-disposition") == name
+    ]
+    if len(found) != 1 or not isinstance(found[0], bytes):
+        return None
+    try:
+        return found[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def form_not_utf8(headers: Headers, body: bytes) -> bool:

@@ -320,3 +320,38 @@ def test_queue_depth_counts_queued_runs_at_each_scrape(portal_with: Any) -> None
                 now=now,
             )
         assert re.search(r"^firstline_queue_depth 2\.0$", c.get("/metrics").text, re.M)
+
+
+def _multipart(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
+    boundary = "fl" + secrets.token_hex(8)
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields
+    )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("token", ["right", "wrong", "twice", "none"])
+def test_a_form_sent_as_multipart_is_checked_by_its_csrf_field(
+    portal: PortalServer, employee: SignedIn, token: str
+) -> None:
+    """A page form sent as ``multipart/form-data`` (as ``curl -F`` or a script sends one)
+    with its ``csrf_token`` field: the field was only looked for in URL-encoded forms, so the
+    right token was refused as "did not come from this site"; now it is read, and a wrong,
+    repeated or missing one is still refused with nothing changed."""
+    label = f"multipart-{token}-{secrets.token_hex(3)}"
+    fields = [("label", label)]
+    if token == "right":
+        fields.append(("csrf_token", employee.csrf))
+    elif token == "wrong":
+        fields.append(("csrf_token", hashlib.sha256(b"guess").hexdigest()))
+    elif token == "twice":
+        fields += [("csrf_token", employee.csrf), ("csrf_token", employee.csrf)]
+    body, kind = _multipart(fields)
+    r = employee.post("/me/tokens", content=body, headers={"Content-Type": kind})
+    if token == "right":
+        assert r.status_code == 201, (r.status_code, r.text[:300])  # the token is shown once
+        assert _token_rows(portal, label) == 1
+    else:
+        assert r.status_code == 403 and "did not come from this site" in r.text
+        assert _token_rows(portal, label) == 0
