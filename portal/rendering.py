@@ -43,6 +43,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["stored_text"] = stored_text
     env.filters["as_text"] = as_text
     env.filters["agent_text"] = agent_text
+    env.filters["translated"] = translated
     env.globals["agent_note"] = agent_note
     env.globals["stored_note"] = stored_note
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
@@ -74,6 +75,12 @@ def stored_note(note: str | None, note_i18n: str | None = None) -> str | None:
     from runner.texts import note_in
 
     return note_in(note, note_i18n, i18n.current_lang.get())
+
+
+def translated(text: str) -> str:
+    """A fixed English message made in ``runner`` (its msgid is extracted from there, not from
+    the template) in the request's language."""
+    return i18n.gettext(text)
 
 
 def agent_text(text: str | None) -> str | None:

@@ -44,7 +44,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
@@ -173,6 +173,9 @@ class AccountView:
     own: bool = False  # the agent's own account: no one-click fixes (``runner.runs`` refuses them)
     name: str = ""
     fixes: tuple[str, ...] = field(default_factory=tuple)
+    # fixes not offered for this account, and why: (fix, reason code, English message) — a
+    # reset for an account holding a portal role (``ROLE_FIXES``), refused on submit too
+    withheld: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -192,6 +195,7 @@ class AccountView:
             "own_account": self.own,
             "name": self.name or None,
             "fixes": list(self.fixes),
+            "withheld": [{"fix": f, "reason": r, "message": m} for f, r, m in self.withheld],
         }
 
 
@@ -204,9 +208,26 @@ def _actor(who: Principal, client_ip: str | None, user_agent: str | None, on_beh
 def lookup(
     app: Firstline, who: Principal, directory: object, user: object, *, client_ip: str | None, user_agent: str | None
 ) -> AccountView:
-    """Read *user* in *directory* for the agent *who* (scope checked first; audited)."""
+    """Read *user* in *directory* for the agent *who* (scope checked first; audited). A fix
+    that would hand the agent a credential (``ROLE_FIXES``) is not offered for an account
+    holding a portal role, or whose groups cannot all be read: it is listed in ``withheld``
+    with the reason, as submitting it would be refused (``_prepare_fix``). That costs this
+    page one more directory request (the account's groups); a fix's own look-up does not."""
     view, _read = _lookup(app, who, directory, user, client_ip=client_ip, user_agent=user_agent)
-    return view
+    offered = [f for f in view.fixes if f in ROLE_FIXES]
+    if not offered:
+        return view
+    try:
+        refusal = _portal_role(app, app.inventory.directories.entries[view.directory], view.user)
+    except LookupFailed:
+        refusal = ("roles_unknown", ROLES_UNKNOWN)
+    if refusal is None:
+        return view
+    return replace(
+        view,
+        fixes=tuple(f for f in view.fixes if f not in ROLE_FIXES),
+        withheld=tuple((f, refusal[0], refusal[1]) for f in offered),
+    )
 
 
 def _lookup(

@@ -28,6 +28,7 @@ PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 NL: dict[str, str | tuple[str, str]] = {
     # the agent's own account on the desk (portal/templates/agent/account.html)
     "This is your own account.": "Dit is uw eigen account.",
+    "%(fix)s is not offered here.": "%(fix)s wordt hier niet aangeboden.",
     "The service desk does not reset or unlock its own accounts: use 'Change my password' with your current password, or the sign-in page's 'Forgot your password?', or ask a colleague.": "De servicedesk reset of ontgrendelt zijn eigen accounts niet: gebruik 'Mijn wachtwoord wijzigen' met uw huidige wachtwoord, of 'Wachtwoord vergeten?' op de aanmeldpagina, of vraag het een collega.",
     # runner.timeparse (portal/timetexts.py): a time typed into a filter that is not one
     "2026-11-27, 2026-11-27T08:55, 2026-11-27 08:55:30Z or 2026-11-27T08:55+01:00": "2026-11-27, 2026-11-27T08:55, 2026-11-27 08:55:30Z of 2026-11-27T08:55+01:00",

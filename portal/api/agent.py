@@ -92,11 +92,18 @@ def directories(user: Agent, ctx: Ctx) -> list[dict[str, Any]]:
 @router.get("/directory/users/{directory}/{user_name}")
 def account(directory: Name, user_name: Name, user: Agent, ctx: Ctx, client: Client) -> dict[str, Any]:
     """Whether the account exists, is locked (and why), disabled or expired, its password's
-    state, whether it is protected (no one-click fixes), and the fixes it offers."""
+    state, whether it is protected (no one-click fixes), the fixes it offers, and those it
+    withholds with the reason (``withheld``: a password reset for an account that holds the
+    agent or auditor role, ``portal_role``, or whose groups could not all be read,
+    ``roles_unknown``)."""
     view = agent.lookup(
         ctx.firstline, user, directory, user_name, client_ip=client.address, user_agent=client.user_agent
     )
-    return view.as_dict()
+    answer = view.as_dict()
+    for item in answer["withheld"]:  # why a fix is not offered, in the request's language
+        english = item["message"]  # a runner message (its msgid is extracted there)
+        item["message"] = i18n.gettext(english)
+    return answer
 
 
 @router.get("/fixes")

@@ -96,3 +96,32 @@ def test_an_employee_is_still_reset(portal: PortalServer, signed_in: Any, ldap_u
     assert answer.json()["temporary_password"]
     assert not ldap_users.bind_ok(user, password)
     assert _refusals(portal, f"corp:{user}") == []
+
+
+def test_the_look_up_does_not_offer_a_reset_it_would_refuse(
+    portal: PortalServer, signed_in: Any, ldap_users: Any
+) -> None:
+    """The look-up offered the reset form for a role holder, and the agent learnt only after
+    typing a reason that it is refused. It now withholds it and says why (API and page, in
+    English and Dutch); the unlock stays offered, and an employee is offered both."""
+    agent: SignedIn = signed_in("agent")
+    view = agent.get("/api/v1/directory/users/corp/demo-auditor").json()
+    assert view["exists"] and view["fixes"] == ["account-unlock"]
+    assert [(w["fix"], w["reason"]) for w in view["withheld"]] == [("password-reset", "portal_role")]
+    assert "holds a role in Firstline" in view["withheld"][0]["message"]
+    dutch = agent.get("/api/v1/directory/users/corp/demo-auditor", headers={"Accept-Language": "nl"}).json()
+    assert "heeft een rol in Firstline" in dutch["withheld"][0]["message"]
+    page = agent.get("/agent/account", params={"directory": "corp", "user": "demo-auditor"})
+    assert page.status_code == 200
+    assert 'action="/agent/fixes/password-reset"' not in page.text
+    assert 'action="/agent/fixes/account-unlock"' in page.text
+    assert "is not offered here." in page.text and "holds a role in Firstline" in page.text
+    nl = agent.get(
+        "/agent/account", params={"directory": "corp", "user": "demo-auditor"}, headers={"Accept-Language": "nl"}
+    )
+    assert "wordt hier niet aangeboden." in nl.text and "heeft een rol in Firstline" in nl.text
+    user, _password = ldap_users.create_user()
+    plain = agent.get(f"/api/v1/directory/users/corp/{user}").json()
+    assert sorted(plain["fixes"]) == ["account-unlock", "password-reset"] and plain["withheld"] == []
+    employee_page = agent.get("/agent/account", params={"directory": "corp", "user": user})
+    assert 'action="/agent/fixes/password-reset"' in employee_page.text and "not offered here" not in employee_page.text

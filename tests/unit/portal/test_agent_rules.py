@@ -265,23 +265,26 @@ def _lookups(app: Firstline) -> list[tuple[str, str, str | None]]:
 
 
 def test_lookup_reads_through_account_status_and_is_audited(app: Firstline, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeLdap(
-        {
-            "exists": True,
-            "locked": True,
-            "lock_reason": "failures",
-            "privileged": False,
-            "given_name": "B",
-            "surname": "C",
-        }
-    )
+    status = {
+        "exists": True,
+        "locked": True,
+        "lock_reason": "failures",
+        "privileged": False,
+        "given_name": "B",
+        "surname": "C",
+    }
+    fake = ByAction({"account_status": status, "account_groups": {"groups": [], "groups_complete": True}})
     _with_ldap(app, monkeypatch, fake)
     view = agent.lookup(app, AGENT, "corp", "bob", client_ip="192.0.2.1", user_agent="ua")
-    assert fake.calls == [("account_status", {"user": "bob"})]
+    # the groups too, since a reset is offered (withheld for a portal role holder)
+    assert fake.calls == [("account_status", {"user": "bob"}), ("account_groups", {"user": "bob"})]
     assert view.locked and view.fixes == ("account-unlock", "password-reset") and view.name == "B C"
+    assert view.withheld == ()
     assert _lookups(app) == [("success", "corp:bob", None)]
-    fake.answer = {"exists": True, "privileged": True}
+    fake.calls.clear()
+    fake.answers["account_status"] = {"exists": True, "privileged": True}
     assert agent.lookup(app, AGENT, "corp", "root", client_ip=None, user_agent=None).fixes == ()
+    assert [c[0] for c in fake.calls] == ["account_status"]  # no fix offered: nothing more to ask
     with pytest.raises(PolicyDenied, match="protected"):
         agent.prepare_fix(
             app, AGENT, "account-unlock", {"user": "root", "directory": "corp"}, "x", client_ip=None, user_agent=None
@@ -426,7 +429,13 @@ def test_a_must_change_the_directory_may_not_enforce_is_not_shown_as_must_change
     from portal.rendering import make_templates
 
     page = make_templates().env.get_template("agent/account.html")
-    values = {"view": replace(view, fixes=()), "error": None, "csrf_token": "", "form_token": "", "temporary": None}
+    values = {
+        "view": replace(view, fixes=(), withheld=()),
+        "error": None,
+        "csrf_token": "",
+        "form_token": "",
+        "temporary": None,
+    }
     context = page.new_context({**values, "_": lambda text, **kw: text % kw if kw else text})
     html = "".join(page.blocks["content"](context))
     assert "could not be read" in html and "must be changed at the next sign-in." not in html
@@ -481,6 +490,13 @@ def test_a_reset_is_refused_for_an_account_that_holds_a_portal_role(
                 ("agent.fix_refused", "corp:bob"),
             ]
         assert [c[0] for c in fake.calls] == ["account_status", "account_groups"]
+        # the look-up does not offer what submitting would refuse, and says why
+        view = agent.lookup(app, AGENT, "corp", "bob", client_ip=None, user_agent=None)
+        if reason is None:
+            assert (view.fixes, view.withheld) == (("account-unlock", "password-reset"), ())
+        else:
+            assert view.fixes == ("account-unlock",)
+            assert [(f, r) for f, r, _m in view.withheld] == [("password-reset", reason)]
         # an unlock hands over nothing: it asks only the look-up, whoever holds the account
         fake.calls.clear()
         agent.prepare_fix(app, AGENT, "account-unlock", values, "x", client_ip=None, user_agent=None)
