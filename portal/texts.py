@@ -155,4 +155,27 @@ TEXTS = (
     N_("ticket %(number)s does not exist"),
     N_("unknown channel '%(channel)s'"),
     N_("unknown proof '%(proof)s'"),
+    # runner errors a page or the API shows (tests/unit/portal/test_runner_messages_in_dutch.py
+    # finds every one raised in runner/)
+    N_("the page link is not valid (it may belong to another search); start from the first page"),
+    N_("the page link is not valid (it may belong to another search); start the search again"),
+    N_("Firstline is shutting down and takes no new runs; try again in a moment."),
+    N_("The form token is not valid; reload the page and send the form again"),
+    N_("until must be later than since (since is inclusive, until exclusive)"),
+    N_("since and until must carry a time zone"),
+    N_("There is no ticket of yours with that number."),
+    N_("kind must be tickets or events"),
+    N_("format must be csv or jsonl"),
+    N_("your sign-in name does not say which directory holds your account; ask the service desk"),
+    N_("the accounts given belong to different directories; one run acts on one directory"),
+    N_(  # runner.runs.RESET_NEEDS_PROOF
+        "A password is reset only after proving who you are with a one-time code "
+        "(the sign-in page's 'Forgot your password?'). Signed in, change it with your current "
+        "password ('Change my password')."
+    ),
+    N_(  # runner.runs.OWN_ACCOUNT_DENIED
+        "Agents cannot reset or unlock their own account from the service desk: use "
+        "'Change my password' with your current password, or the sign-in page's "
+        "'Forgot your password?', or ask a colleague."
+    ),
 )

@@ -26,6 +26,20 @@ LOCALE = REPO / "portal" / "locale"
 PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
 NL: dict[str, str | tuple[str, str]] = {
+    # runner errors shown on pages and by the API (portal/texts.py, end)
+    "the page link is not valid (it may belong to another search); start from the first page": "de paginalink is niet geldig (hij hoort misschien bij een andere zoekopdracht); begin bij de eerste pagina",
+    "the page link is not valid (it may belong to another search); start the search again": "de paginalink is niet geldig (hij hoort misschien bij een andere zoekopdracht); begin de zoekopdracht opnieuw",
+    "Firstline is shutting down and takes no new runs; try again in a moment.": "Firstline wordt afgesloten en neemt geen nieuwe uitvoeringen aan; probeer het zo meteen opnieuw.",
+    "The form token is not valid; reload the page and send the form again": "Het formuliertoken is niet geldig; laad de pagina opnieuw en verstuur het formulier nog een keer",
+    "until must be later than since (since is inclusive, until exclusive)": "until moet later zijn dan since (since telt mee, until niet)",
+    "since and until must carry a time zone": "since en until moeten een tijdzone hebben",
+    "There is no ticket of yours with that number.": "Er is geen ticket van u met dat nummer.",
+    "kind must be tickets or events": "kind moet tickets of events zijn",
+    "format must be csv or jsonl": "format moet csv of jsonl zijn",
+    "your sign-in name does not say which directory holds your account; ask the service desk": "uw aanmeldnaam zegt niet in welke directory uw account staat; vraag het de servicedesk",
+    "the accounts given belong to different directories; one run acts on one directory": "de opgegeven accounts horen bij verschillende directory's; één uitvoering werkt in één directory",
+    "A password is reset only after proving who you are with a one-time code (the sign-in page's 'Forgot your password?'). Signed in, change it with your current password ('Change my password').": "Een wachtwoord wordt pas gereset nadat u met een eenmalige code hebt bewezen wie u bent ('Wachtwoord vergeten?' op de aanmeldpagina). Aangemeld wijzigt u het met uw huidige wachtwoord ('Mijn wachtwoord wijzigen').",
+    "Agents cannot reset or unlock their own account from the service desk: use 'Change my password' with your current password, or the sign-in page's 'Forgot your password?', or ask a colleague.": "Medewerkers van de servicedesk kunnen hun eigen account niet vanaf de servicedesk resetten of ontgrendelen: gebruik 'Mijn wachtwoord wijzigen' met uw huidige wachtwoord, of 'Wachtwoord vergeten?' op de aanmeldpagina, of vraag het een collega.",
     # the agent's own account on the desk (portal/templates/agent/account.html)
     "This is your own account.": "Dit is uw eigen account.",
     "%(fix)s is not offered here.": "%(fix)s wordt hier niet aangeboden.",

@@ -92,3 +92,23 @@ def test_an_employees_ticket_reads_in_dutch_note_and_messages(signed_in: Any) ->
     assert {s["message"] for s in en["steps"]} == {"Done"} and {s["message"] for s in nl["steps"]} == {"Klaar"}
     page = employee.get(f"/me/tickets/{number}", headers={"Accept-Language": "nl"})
     assert "niet geblokkeerd" in page.text
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "dutch"),
+    [
+        ("employee", "/api/v1/tickets/mine/FL-999999", "Er is geen ticket van u met dat nummer."),
+        ("employee", "/me/tickets/FL-999999", "Er is geen ticket van u met dat nummer."),
+        ("auditor", "/api/v1/audit/events?since=2026-12-01&until=2026-11-01", "until moet later zijn dan since"),
+        ("auditor", "/api/v1/audit/events?cursor=garbage", "de paginalink is niet geldig"),
+        ("agent", "/api/v1/tickets/escalated?cursor=zz", "de paginalink is niet geldig"),
+        ("auditor", "/kpi?since=2026-11-02&until=2026-11-01", "until moet later zijn dan since"),
+    ],
+)
+def test_runner_refusals_read_in_dutch(signed_in: Any, role: str, path: str, dutch: str) -> None:
+    """These answers stayed English on a Dutch request: their texts were raised in runner/
+    and never reached the catalogue (the catalogue check: test_runner_messages_in_dutch)."""
+    person: SignedIn = signed_in(role)
+    answer = person.get(path, headers={"Accept-Language": "nl"})
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+    assert dutch in answer.text, answer.text[:500]
