@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from portal import i18n
 from portal.errors import PortalError
-from runner.auth import ROLES, AuthService, Principal
+from runner.auth import ROLES, AuthService, Principal, require_changed_password
 
 if TYPE_CHECKING:
     from fastapi.templating import Jinja2Templates
@@ -108,8 +108,13 @@ async def current_principal(request: Request) -> Principal | None:
 
 
 @functools.cache
-def allow(role: str) -> Callable[[Request], Awaitable[Principal]]:
-    """Dependency: the signed-in caller, who must hold *role* (``employee`` = anyone signed in)."""
+def allow(role: str, *, temporary: bool = False) -> Callable[[Request], Awaitable[Principal]]:
+    """Dependency: the signed-in caller, who must hold *role* (``employee`` = anyone signed in).
+
+    A session signed in with a temporary password gets ``PasswordChangeRequired`` (403
+    ``password_change_required``; a page redirects to the change page) unless *temporary*:
+    the routes such a session needs to change it and follow that run (which then check the
+    runbook themselves: ``runner.auth.require_changed_password``)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {ROLES}")
 
@@ -126,10 +131,12 @@ def allow(role: str) -> Callable[[Request], Awaitable[Principal]]:
                 i18n.gettext("This needs the %(role)s role, which your account does not have.")
                 % {"role": i18n.gettext(role)},
             )
+        if who.must_change and not temporary:
+            require_changed_password(who)
         return who
 
     dependency.firstline_policy = role  # type: ignore[attr-defined]
-    dependency.__name__ = f"allow_{role}"
+    dependency.__name__ = f"allow_{role}" + ("_temporary" if temporary else "")
     return dependency
 
 

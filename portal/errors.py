@@ -16,6 +16,7 @@ SignInFailed           401     signin_failed
 SignInThrottled        429     throttled (+ Retry-After)
 DirectoryUnavailable   503     directory_unavailable
 LookupFailed           503     directory_unavailable
+PasswordChangeRequired 403     password_change_required (a page: redirect to the change page)
 PolicyDenied           403     forbidden
 NotFoundError          404     not_found
 ParameterError         422     invalid_input
@@ -48,7 +49,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import i18n, validation
 from runner.agent import LookupFailed
-from runner.auth import DirectoryUnavailable, SignInFailed, SignInThrottled
+from runner.auth import DirectoryUnavailable, PasswordChangeRequired, SignInFailed, SignInThrottled
 from runner.dispatch import QueueFull
 from runner.errors import (
     ConfigError,
@@ -77,6 +78,10 @@ class PortalError(Exception):
         self.headers = dict(headers or {})
 
 
+PASSWORD_CHANGE_REQUIRED = "password_change_required"  # noqa: S105 - an error code, not a secret
+PASSWORD_CHANGE_PAGE = "/fix/password-change"  # noqa: S105 - where a session with a temporary password is sent
+
+
 def wants_json(request: Request) -> bool:
     path = request.url.path
     if path.startswith("/api/") or path in ("/api", "/metrics"):  # /metrics: for scrapers, never a page
@@ -93,6 +98,8 @@ def error_response(
         return JSONResponse(
             {"error": {"code": code, "message": message}}, status_code=status, headers=dict(headers or {})
         )
+    if code == PASSWORD_CHANGE_REQUIRED:  # a page: straight to where the password is changed
+        return RedirectResponse(PASSWORD_CHANGE_PAGE, status_code=303)
     if status == 401:
         target = request.url.path
         if request.method == "GET" and request.url.query:
@@ -118,6 +125,8 @@ def _translate_runner_error(exc: FirstlineError) -> tuple[int, str, str, dict[st
         return 503, "directory_unavailable", str(exc), {}
     if isinstance(exc, LookupFailed):
         return 503, "directory_unavailable", str(exc), {}
+    if isinstance(exc, PasswordChangeRequired):
+        return 403, PASSWORD_CHANGE_REQUIRED, str(exc), {}
     if isinstance(exc, PolicyDenied):
         return 403, "forbidden", str(exc), {}
     if isinstance(exc, NotFoundError):

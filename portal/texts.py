@@ -173,6 +173,10 @@ TEXTS = (
         "(the sign-in page's 'Forgot your password?'). Signed in, change it with your current "
         "password ('Change my password')."
     ),
+    N_(  # runner.auth.TEMPORARY_SIGNIN_MESSAGE
+        "Your password is temporary: change it first ('Change my password'). "
+        "Until then, this sign-in can do nothing else."
+    ),
     N_(  # runner.runs.OWN_ACCOUNT_DENIED
         "Agents cannot reset or unlock their own account from the service desk: use "
         "'Change my password' with your current password, or the sign-in page's "

@@ -36,7 +36,7 @@ from sqlalchemy import case, delete, insert, select, update
 
 from connectors.base import ConnectorError, InvalidInput, Rejected
 from connectors.ldap_protect import canonical_dn
-from runner.errors import FirstlineError, ParameterError, Text
+from runner.errors import FirstlineError, ParameterError, PolicyDenied, Text
 from runner.ledger.audit import Actor
 from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
 from runner.ledger.store import first_row, reading, transaction
@@ -70,6 +70,29 @@ class SignInThrottled(FirstlineError):
         self.retry_after = retry_after
 
 
+# A session signed in with a temporary password (the directory wants a new one: an agent's
+# reset, pwdReset / pwdLastSet=0, or an expired one in its grace) may only change it. The
+# agent who made the password saw it: with a full session they could act as the person, or
+# make an API token that outlives the change.
+TEMPORARY_SIGNIN_MESSAGE = (
+    "Your password is temporary: change it first ('Change my password'). Until then, this sign-in can do nothing else."
+)
+TEMPORARY_RUNBOOKS = frozenset({"password-change"})  # what such a session may run
+
+
+class PasswordChangeRequired(PolicyDenied):
+    """The caller signed in with a password the directory wants changed (``TEMPORARY_SIGNIN_MESSAGE``)."""
+
+    reason_code = "password_change_required"
+
+
+def require_changed_password(who: Principal, runbook: str | None = None) -> None:
+    """``PasswordChangeRequired`` when *who* signed in with a temporary password, unless
+    *runbook* is one such a session may run (``TEMPORARY_RUNBOOKS``)."""
+    if who.must_change and (runbook is None or runbook not in TEMPORARY_RUNBOOKS):
+        raise PasswordChangeRequired(TEMPORARY_SIGNIN_MESSAGE)
+
+
 class DirectoryUnavailable(FirstlineError):
     """The directory could not be asked (down, timing out, misconfigured)."""
 
@@ -94,7 +117,7 @@ class Principal:
     roles: frozenset[str]
     via: str = "session"
     session_id: int = 0
-    must_change: bool = False  # only on the principal sign_in returns: the directory wants a new password
+    must_change: bool = False  # signed in with a temporary password: only changing it is allowed
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -197,6 +220,7 @@ class AuthService:
                     expires_at=_ts(now + timedelta(hours=self.settings.session_max_hours)),
                     client_ip=(client_ip or "")[:64] or None,
                     user_agent=(user_agent or "")[:256] or None,
+                    must_change=principal.must_change,
                 )
             )
             session_id = int(row.inserted_primary_key[0]) if row.inserted_primary_key else 0
@@ -478,6 +502,7 @@ class AuthService:
         """A new API token for *who*: ``(id, token)``. The token is returned this once only and
         expires after ``Settings.api_token_days`` (default 90): it carries the roles *who* has
         now, so it must not outlive a change of them for ever."""
+        require_changed_password(who)  # a token would outlive the temporary password
         label = free_text(label, what=Text("the token's name"), limit=64)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = _now()
@@ -600,7 +625,7 @@ def _clip(text: str | None, limit: int = 256) -> str | None:
 
 
 _SESSION_BY_DIGEST = (
-    "SELECT id, account, directory, username, dn, display_name, roles, last_seen_at, expires_at "
+    "SELECT id, account, directory, username, dn, display_name, roles, last_seen_at, expires_at, must_change "
     "FROM portal_session WHERE token_sha256 = ?"
 )
 
@@ -615,6 +640,7 @@ def _principal_of(row: Any, via: str) -> Principal:
         roles=frozenset(r for r in row.roles.split() if r in ROLES),
         via=via,
         session_id=int(row.id),
+        must_change=bool(getattr(row, "must_change", False)),  # a token never carries it
     )
 
 

@@ -27,6 +27,7 @@ PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
 NL: dict[str, str | tuple[str, str]] = {
     # runner errors shown on pages and by the API (portal/texts.py, end)
+    "Your password is temporary: change it first ('Change my password'). Until then, this sign-in can do nothing else.": "Uw wachtwoord is tijdelijk: wijzig het eerst ('Mijn wachtwoord wijzigen'). Tot dan kunt u met deze aanmelding niets anders doen.",
     "the page link is not valid (it may belong to another search); start from the first page": "de paginalink is niet geldig (hij hoort misschien bij een andere zoekopdracht); begin bij de eerste pagina",
     "the page link is not valid (it may belong to another search); start the search again": "de paginalink is niet geldig (hij hoort misschien bij een andere zoekopdracht); begin de zoekopdracht opnieuw",
     "Firstline is shutting down and takes no new runs; try again in a moment.": "Firstline wordt afgesloten en neemt geen nieuwe uitvoeringen aan; probeer het zo meteen opnieuw.",

@@ -18,11 +18,12 @@ from portal.api.idempotency import Idempotent
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError
 from runner import fixes
-from runner.auth import Principal
+from runner.auth import Principal, require_changed_password
 from runner.mytickets import outcome
 
 router = APIRouter(tags=["fixes"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
+Temporary = Annotated[Principal, Depends(allow("employee", temporary=True))]  # checked per runbook
 Ctx = Annotated[PortalContext, Depends(portal_context)]
 
 
@@ -49,9 +50,11 @@ def catalogue(request: Request, user: Employee, ctx: Ctx, q: str = "") -> list[d
 
 @router.post("/runs", status_code=201)
 def run(
-    request: Request, body: RunRequest, user: Employee, ctx: Ctx, client: Annotated[ClientInfo, Depends(client_info)]
+    request: Request, body: RunRequest, user: Temporary, ctx: Ctx, client: Annotated[ClientInfo, Depends(client_info)]
 ) -> RunAnswer:
-    """Run a fix for yourself (agents: see the agent routes for acting on others)."""
+    """Run a fix for yourself (agents: see the agent routes for acting on others). Signed in
+    with a temporary password: ``password-change`` only (403 ``password_change_required``)."""
+    require_changed_password(user, body.runbook)
     if fixes.describe(ctx.firstline, body.runbook, user.roles) is None:
         raise PortalError(404, "not_found", i18n.gettext("There is no fix with that name that you may run."))
     # Idempotency-Key (portal.api.idempotency): the same key again in this session answers with

@@ -20,11 +20,13 @@ class Me(BaseModel):
     display_name: str
     roles: list[str]
     via: str
+    password_change_required: bool  # signed in with a temporary password: only changing it works
 
 
 @router.get("/me")
-def me(user: Annotated[Principal, Depends(allow("employee"))]) -> Me:
-    """The signed-in caller: account, directory, roles, and whether by session or token."""
+def me(user: Annotated[Principal, Depends(allow("employee", temporary=True))]) -> Me:
+    """The signed-in caller: account, directory, roles, whether by session or token, and
+    whether the password must be changed before anything else."""
     return Me(
         account=user.account,
         directory=user.directory,
@@ -32,4 +34,5 @@ def me(user: Annotated[Principal, Depends(allow("employee"))]) -> Me:
         display_name=user.display_name,
         roles=sorted(user.roles),
         via=user.via,
+        password_change_required=user.must_change,
     )

@@ -16,7 +16,8 @@ from runner import mytickets
 from runner.auth import Principal
 
 router = APIRouter(tags=["my tickets"])
-Employee = Annotated[Principal, Depends(allow("employee"))]
+# temporary=True: a session with a temporary password follows its password change here
+Employee = Annotated[Principal, Depends(allow("employee", temporary=True))]
 Ctx = Annotated[PortalContext, Depends(portal_context)]
 
 

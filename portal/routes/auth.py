@@ -9,13 +9,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n
 from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
-from portal.errors import PortalError, throttled_text
+from portal.errors import PASSWORD_CHANGE_PAGE, PortalError, throttled_text
 from portal.rendering import render
 from portal.security import cookie_flags, cookie_secure, session_cookie_name
 from runner.auth import DirectoryUnavailable, Principal, SignInFailed, SignInThrottled
 
 router = APIRouter(tags=["sign-in"])
-MUST_CHANGE_PAGE = "/fix/password-change"  # where a person whose password must change goes after sign-in
+MUST_CHANGE_PAGE = PASSWORD_CHANGE_PAGE  # where a person whose password must change goes after sign-in
 
 
 def safe_next(value: str | None) -> str:

@@ -21,12 +21,14 @@ from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_co
 from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import fragment, render
 from runner import fixes
-from runner.auth import Principal
+from runner.auth import Principal, require_changed_password
 from runner.errors import FirstlineError, ParameterError, PolicyDenied
 from runner.formonce import FirstSubmit, FormOnce
 
 router = APIRouter(tags=["fixes"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
+# a session with a temporary password reaches these only to change it (checked per fix below)
+Temporary = Annotated[Principal, Depends(allow("employee", temporary=True))]
 Ctx = Annotated[PortalContext, Depends(portal_context)]
 
 
@@ -49,15 +51,17 @@ def _entry(ctx: PortalContext, user: Principal, name: str, lang: str) -> fixes.E
 
 
 @router.get("/fix/{name}")
-def fix_page(request: Request, user: Employee, ctx: Ctx, name: str) -> Response:
+def fix_page(request: Request, user: Temporary, ctx: Ctx, name: str) -> Response:
+    require_changed_password(user, name)
     entry = _entry(ctx, user, name, request.state.lang)
     return render(request, "fixes/fix.html", {"entry": entry, "error": None, "values": {}})
 
 
 @router.post("/fix/{name}")
 async def fix_run(
-    request: Request, user: Employee, ctx: Ctx, client: Annotated[ClientInfo, Depends(client_info)], name: str
+    request: Request, user: Temporary, ctx: Ctx, client: Annotated[ClientInfo, Depends(client_info)], name: str
 ) -> Response:
+    require_changed_password(user, name)
     entry = _entry(ctx, user, name, request.state.lang)
     form = await request.form()
     submitted: dict[str, Any] = {}

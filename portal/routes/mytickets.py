@@ -26,7 +26,8 @@ from runner import mytickets
 from runner.auth import Principal
 
 router = APIRouter(tags=["my tickets"])
-Employee = Annotated[Principal, Depends(allow("employee"))]
+# temporary=True: a session with a temporary password follows its password change here
+Employee = Annotated[Principal, Depends(allow("employee", temporary=True))]
 Ctx = Annotated[PortalContext, Depends(portal_context)]
 
 POLL_SECONDS = 0.5  # how often the stream reads the ledger

@@ -6,7 +6,7 @@ Times are ISO-8601 UTC text with microseconds, so string order is time order.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, false
 
 metadata = MetaData()
 
@@ -26,6 +26,8 @@ portal_session = Table(
     Column("expires_at", String(32), nullable=False),
     Column("client_ip", String(64)),
     Column("user_agent", String(256)),
+    # revision 0016: signed in with a temporary password; the session may only change it
+    Column("must_change", Boolean, nullable=False, server_default=false()),
 )
 
 portal_api_token = Table(

@@ -4,6 +4,7 @@ that account's), on the real slapd with the real password-reset runbook."""
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -133,3 +134,80 @@ def test_a_password_reset_revokes_the_api_tokens_of_that_account(portal: PortalS
     assert [(reason, json.loads(detail)) for reason, detail in events] == [("password_changed", {"tokens": 1})]
     for s in (victim, bystander, agent):
         s.client.close()
+
+
+def test_a_temporary_password_session_may_only_change_it(portal_with: Any, ldap_users: Any) -> None:
+    """The agent who reset the password saw the temporary one. Signed in with it, the session
+    was sent to the change page once and could then do anything — run fixes as the person,
+    or make an API token that a change of the password elsewhere would not revoke. Now,
+    until the password is changed, every other page redirects to the change page and every
+    other API call is 403 ``password_change_required``; the change itself works, and a
+    sign-in with the new password is an ordinary one."""
+    from tests.integration.portal.test_selfservice import good_password
+    from tests.portal_support import cookie_value, csrf_from, set_cookie_values, start_anonymous
+
+    server: PortalServer = portal_with()
+    login, _password = ldap_users.create_user()
+    settings = Settings(
+        environment="test",
+        data_dir=server.data_dir,
+        database_url=server.database_url,
+        inventory=REPO / "lab" / "inventory.yaml",
+        runbooks_dir=REPO / "runbooks",
+        log_file=server.data_dir / "test-side.log",
+    )
+    fl = open_app(settings)
+    try:
+        outcome = fl.run(
+            "password-reset", {"user": login}, requester=login, roles={"agent"}, actor_id="demo-agent@example.org"
+        )
+    finally:
+        fl.close()
+    assert outcome.state == "resolved", outcome.message
+    temporary = next(v for k, v in outcome.secrets.items() if k.endswith(".temporary_password"))
+    client, csrf = start_anonymous(server, "192.0.2.50")
+    signed = client.post("/signin", data={"csrf_token": csrf, "username": login, "password": temporary, "next": "/me"})
+    assert signed.status_code == 303 and signed.headers["location"] == "/fix/password-change"
+    name, header = next((n, h) for n, h in set_cookie_values(signed).items() if n.endswith("fl_session"))
+    client.cookies.clear()
+    client.cookies.set(name, cookie_value(header))
+    tickets_before = server.query("SELECT count(*) FROM ticket")[0][0]
+    for page in ("/", "/me", "/me/tokens", "/fix/account-status", "/kpi"):
+        r = client.get(page)
+        assert (r.status_code, r.headers.get("location")) == (303, "/fix/password-change"), (page, r.status_code)
+    change_page = client.get("/fix/password-change")
+    assert change_page.status_code == 200
+    form_csrf = csrf_from(change_page.text)
+    api = {"X-CSRF-Token": form_csrf}
+    me = client.get("/api/v1/me")
+    assert me.status_code == 200 and me.json()["password_change_required"] is True
+    for method, path, body in (
+        ("POST", "/api/v1/tokens", {"label": "keep me"}),
+        ("POST", "/api/v1/runs", {"runbook": "account-status"}),
+        ("GET", "/api/v1/catalogue", None),
+    ):
+        r = client.request(method, path, json=body, headers=api)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "password_change_required", (path, r.text)
+        assert "Your password is temporary" in r.json()["error"]["message"]
+    dutch = client.post("/api/v1/tokens", json={"label": "x"}, headers={**api, "Accept-Language": "nl"})
+    assert "Uw wachtwoord is tijdelijk" in dutch.json()["error"]["message"]
+    assert server.query("SELECT count(*) FROM portal_api_token WHERE username = :u", u=login.lower()) == [(0,)]
+    assert server.query("SELECT count(*) FROM ticket")[0][0] == tickets_before
+    new = good_password()
+    changed = client.post(
+        "/fix/password-change",
+        data={"csrf_token": form_csrf, "old_password": temporary, "new_password": new},
+    )
+    assert changed.status_code == 303, (changed.status_code, changed.text[:300])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = server.query("SELECT state FROM ticket WHERE subject = :u ORDER BY id DESC", u=login)
+        if state and state[0][0] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert state[0][0] == "resolved", state
+    assert ldap_users.bind_ok(login, new)
+    client.close()
+    fresh = sign_in(server, login, new, address="192.0.2.51")  # an ordinary session: the home page answers
+    assert fresh.get("/api/v1/me").json()["password_change_required"] is False
+    fresh.client.close()
