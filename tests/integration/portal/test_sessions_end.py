@@ -66,6 +66,16 @@ def test_temporary_password_signs_in_straight_to_the_password_change(portal_with
 
     server: PortalServer = portal_with()
     login, _password = ldap_users.create_user()
+    temporary = _temporary_password(server, login)
+    r = post_signin(server, login, temporary, address="192.0.2.30")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/fix/password-change"
+    # an ordinary sign-in goes where it was asked to
+    assert post_signin(server, "demo-employee", _demo("demo-employee"), address="192.0.2.31").headers["location"] == "/"
+
+
+def _temporary_password(server: PortalServer, login: str) -> str:
+    """An agent's reset of *login* (the real runbook, beside the portal): the temporary password."""
     settings = Settings(
         environment="test",
         data_dir=server.data_dir,
@@ -82,12 +92,7 @@ def test_temporary_password_signs_in_straight_to_the_password_change(portal_with
     finally:
         fl.close()
     assert outcome.state == "resolved", outcome.message
-    temporary = next(v for k, v in outcome.secrets.items() if k.endswith(".temporary_password"))
-    r = post_signin(server, login, temporary, address="192.0.2.30")
-    assert r.status_code == 303
-    assert r.headers["location"] == "/fix/password-change"
-    # an ordinary sign-in goes where it was asked to
-    assert post_signin(server, "demo-employee", _demo("demo-employee"), address="192.0.2.31").headers["location"] == "/"
+    return str(next(v for k, v in outcome.secrets.items() if k.endswith(".temporary_password")))
 
 
 def _demo(login: str) -> str:
@@ -148,23 +153,7 @@ def test_a_temporary_password_session_may_only_change_it(portal_with: Any, ldap_
 
     server: PortalServer = portal_with()
     login, _password = ldap_users.create_user()
-    settings = Settings(
-        environment="test",
-        data_dir=server.data_dir,
-        database_url=server.database_url,
-        inventory=REPO / "lab" / "inventory.yaml",
-        runbooks_dir=REPO / "runbooks",
-        log_file=server.data_dir / "test-side.log",
-    )
-    fl = open_app(settings)
-    try:
-        outcome = fl.run(
-            "password-reset", {"user": login}, requester=login, roles={"agent"}, actor_id="demo-agent@example.org"
-        )
-    finally:
-        fl.close()
-    assert outcome.state == "resolved", outcome.message
-    temporary = next(v for k, v in outcome.secrets.items() if k.endswith(".temporary_password"))
+    temporary = _temporary_password(server, login)
     client, csrf = start_anonymous(server, "192.0.2.50")
     signed = client.post("/signin", data={"csrf_token": csrf, "username": login, "password": temporary, "next": "/me"})
     assert signed.status_code == 303 and signed.headers["location"] == "/fix/password-change"
