@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import getpass
 import inspect
+import io
 import json
 import os
 import signal
@@ -904,6 +905,11 @@ _reflow_help(app)
 
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            # a terminal or pipe that cannot encode ✓ (LANG=C, PYTHONIOENCODING=ascii) gets "?",
+            # never an UnicodeEncodeError in the middle of a run
+            stream.reconfigure(errors="replace")
     lang = tx.chosen_lang(sys.argv[1:])  # of the error lines; never raises (--lang, FIRSTLINE_LANG, LANG)
     missing = _missing_command(sys.argv[1:])
     if missing is not None:

@@ -22,6 +22,31 @@ from runner.runbook import CompiledStep, Runbook
 Progress = Callable[[str, Mapping[str, Any]], None]  # (event, data): a run's progress as it happens
 
 
+def shielded(progress: Progress | None, log: Any) -> Progress | None:
+    """*progress* made harmless to the run it shows: a display that fails — a closed pipe
+    (``firstline run ... | head``: Rich then raises ``SystemExit``), a full disk, an encoding
+    the terminal lacks — is logged once (``run.progress_failed``) and not called again, and
+    the run goes on to its final state. ``KeyboardInterrupt`` still stops the run (as Ctrl-C
+    must). Before, the failure escaped the run: the ticket stayed queued or running until
+    the sweep, or was escalated ``internal_error`` for a display problem."""
+    if progress is None or getattr(progress, "shielded", False):
+        return progress
+    broken = False
+
+    def call(kind: str, data: Mapping[str, Any]) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            progress(kind, data)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a display must never decide a run
+            broken = True
+            log.warning("run.progress_failed", progress_event=kind, error=type(exc).__name__)
+
+    call.shielded = True  # type: ignore[attr-defined]
+    return call
+
+
 class LedgerRecorder:
     """Writes each step row when the step starts (``running``) and updates it when it
     finishes, the audit event of a state change in the same transaction.

@@ -79,7 +79,7 @@ from runner.ledger.store import reading, transaction, write_retrying
 from runner.ledger.tables import step_result, ticket
 from runner.oplog import get_logger, remember_secret
 from runner.pool import Pool
-from runner.recorder import LedgerRecorder, Progress
+from runner.recorder import LedgerRecorder, Progress, shielded
 from runner.redaction import REDACTED, Scrubber
 from runner.runbook import Runbook
 from runner.safetext import principal
@@ -471,6 +471,7 @@ class RunService:
         *held*: audit events that came before this request (the agent's look-up), written in
         the ticket's transaction, or with the refusal (``runner.ledger.audit.Held``).
         """
+        progress = shielded(progress, self.log)
         dispatcher = dispatcher or self.dispatcher
         if dispatcher is None:
             raise LedgerError("no dispatcher is configured for runs")
@@ -628,6 +629,7 @@ class RunService:
         ``LedgerError`` only when the database itself is unusable (the sweep ends the
         ticket later).
         """
+        progress = shielded(progress, self.log)
         with self._cond:
             self._here.add(ticket_id)
         try:
@@ -1299,6 +1301,7 @@ class RunService:
         """``submit`` with an ``InlineDispatcher``: returns once the run is final, with its
         outcome (progress events ``ticket.opened``, ``step.started``, ``step.finished``).
         *proof* as in ``submit``."""
+        progress = shielded(progress, self.log)  # one display for the whole run: broken once, off
         inline = InlineDispatcher(lambda tid: self.execute(tid, progress=progress))
         submitted = self.submit(
             name,

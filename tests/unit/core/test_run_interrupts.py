@@ -105,3 +105,35 @@ def test_an_interrupt_between_steps_ends_the_run_and_its_ticket(
 def test_the_interrupt_messages_read_in_dutch() -> None:
     for text in (engine.INTERRUPTED_MESSAGE, engine.INTERRUPTED_WAITING_MESSAGE):
         assert localize(text, "nl") != text
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda: BrokenPipeError(32, "Broken pipe"),
+        lambda: SystemExit(1),  # what Rich raises on a closed pipe
+        lambda: UnicodeEncodeError("ascii", "✓", 0, 1, "ordinal not in range(128)"),
+        lambda: OSError(28, "No space left on device"),
+    ],
+    ids=["broken-pipe", "rich-exit", "encoding", "disk-full"],
+)
+def test_a_display_that_fails_does_not_decide_the_run(app: Firstline, fault: Any) -> None:
+    """A progress display that fails (the CLI's stdout closed, full or unable to encode) was
+    a failure of the run: the ticket stayed open (``SystemExit``) or was escalated
+    ``internal_error``. The display is switched off instead, and the run ends as it would."""
+    FakeConnector.script = {
+        "account_status": [{"exists": True, "locked": True}, {"exists": True, "locked": False}],
+        "unlock_account": [{"unlocked": True}],
+    }
+    shown: list[str] = []
+
+    def display(kind: str, data: Mapping[str, Any]) -> None:
+        shown.append(kind)
+        raise fault()
+
+    out = _run(app, progress=display)
+    assert (out.state, out.reason) == ("resolved", None)
+    assert shown == ["ticket.opened"]  # failed once, then not called again
+    tickets, steps, _actions = _ledger(app)
+    assert tickets == [("resolved", None)]
+    assert [s[1] for s in steps] == ["ok", "ok", "ok"]
