@@ -20,13 +20,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.compiler import CodeGenerator
 from jinja2.sandbox import SandboxedEnvironment
+
+
+class _Unfolded(CodeGenerator):
+    """Jinja's code generator without its constant folding of output: it evaluated
+    ``{{ ('x' * 10000) * 20000 }}`` (or ``'x'|center(10**9)``) while *compiling*, even
+    with ``optimized=False``, so loading a runbook file — ``runbooks check`` and ``vet``,
+    before anyone approved it — took gigabytes. Only literal text is written as it is."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize: Any) -> str:
+        if not isinstance(node, nodes.TemplateData | nodes.Const):
+            raise nodes.Impossible()
+        return str(super()._output_child_to_const(node, frame, finalize))
+
+
+class _RunbookSandbox(SandboxedEnvironment):
+    code_generator_class = _Unfolded
+
 
 # optimized=False: Jinja's optimizer folds constant expressions while *compiling*, so loading
 # any file in the runbooks folder (vetted or not: `runbooks list`, the portal's catalogue)
 # evaluated `{{ 'a' * 10**12 }}` or `{{ 9**9**9 }}` — a MemoryError or a CPU spin before
-# anyone approved it. Unfolded, nothing in a template runs until a vetted runbook renders it.
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, optimized=False)
+# anyone approved it; the code generator folded output the same way (``_Unfolded``).
+# Unfolded, nothing in a template runs until a vetted runbook renders it.
+_ENV = _RunbookSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, optimized=False)
 _SINGLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.S)
 
 

@@ -76,3 +76,31 @@ def test_a_value_that_is_jinjas_undefined_still_fails_as_before() -> None:
     for source in ("{{ params.user }}", "x {{ params.user }}"):
         with pytest.raises(UndefinedError):
             Template(source).render({"params": {"user": StrictUndefined(name="user")}})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 40000000 }}",  # the whole value
+        "Note: {{ ('x' * 20000) * 2000 }} done",  # inside text (Jinja's output folding)
+        "{{ 'x' | center(40000000) }}",  # a filter on constants
+        "{% if true %}{{ 'x' * 40000000 }}{% endif %}",
+        "{% for i in [1] %}{{ 'ab' * 20000000 }}{% endfor %}",
+    ],
+    ids=["value", "text", "filter", "if", "loop"],
+)
+def test_compiling_a_template_runs_none_of_it(source: str) -> None:
+    """Loading a runbook file — ``runbooks check`` and ``vet``, before anyone approved it —
+    compiles its templates; Jinja's code generator folded constant output while compiling,
+    so ``{{ ('x' * 10000) * 20000 }}`` in a note took gigabytes there. Compiling allocates
+    nothing of the sort now; rendering (a vetted runbook) still gives the value."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        template = Template(source)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000, f"compiling allocated {peak} bytes"
+    assert len(str(template.render({}))) >= 40_000_000
