@@ -172,6 +172,11 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        for name in ("data_dir", "inventory", "runbooks_dir"):
+            if name in data and not str(data[name]).strip():
+                # set but empty (FIRSTLINE_DATA_DIR=): a typo or a lost value, never "the default"
+                # (the data dir was ./var of whatever folder the command ran in)
+                raise ValueError(f"FIRSTLINE_{name.upper()} is set but empty; give a path, or unset it for the default")
         data_dir = _cwd_path(Path(str(data.get("data_dir") or "var")))
         data["data_dir"] = data_dir
         if not data.get("database_url"):
@@ -367,6 +372,8 @@ def read_settings() -> Settings:
         parts = []
         for loc, msg, kind in safe_validation_errors(exc):
             field = str(loc[0]) if loc else ""
+            if not field:  # a whole-settings rule (``_data_dir_defaults``): its own sentence
+                msg = msg.removeprefix("Value error, ")
             where = ".".join(str(p) for p in loc[1:])
             problem = f"{where}: {msg}" if where else msg
             if kind == "literal_error" or field == "lang":

@@ -211,3 +211,16 @@ def test_a_file_setting_that_cannot_be_used_names_that_setting(
         [FIRSTLINE, "tickets", "list"], env={**env, "FIRSTLINE_LANG": "nl"}, capture_output=True, text=True, timeout=60
     )
     assert dutch.returncode == 2 and "Stel het in op een bestand" in dutch.stderr, dutch.stderr
+
+
+@pytest.mark.parametrize("variable", ["data_dir", "inventory", "runbooks_dir"])
+def test_a_path_setting_that_is_set_but_empty_is_refused(tmp_path: Path, variable: str) -> None:
+    """``FIRSTLINE_DATA_DIR=`` (a typo, a lost value) was taken as unset: every command made
+    its database and audit key in ./var of whatever folder it ran in, and said nothing."""
+    env = _env(data_dir=str(tmp_path / "data")) | {f"FIRSTLINE_{variable.upper()}": ""}
+    r = subprocess.run(
+        [FIRSTLINE, "tickets", "list"], env=env, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path
+    )
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert f"FIRSTLINE_{variable.upper()} is set but empty" in r.stderr and "Value error" not in r.stderr
+    assert not (tmp_path / "var").exists()  # nothing made in the working directory
