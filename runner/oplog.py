@@ -26,6 +26,7 @@ import heapq
 import json
 import logging
 import math
+import sys
 import time
 import traceback
 from collections.abc import Mapping, MutableMapping
@@ -233,6 +234,27 @@ class _JsonLines(logging.Formatter):
 _INSTALLED: list[tuple[logging.Logger, logging.Handler]] = []
 
 
+class _LogFile(logging.FileHandler):
+    """The log file; a write that fails (a full disk, ``FIRSTLINE_LOG_FILE=/dev/full``) is said
+    once on stderr in one line, and the command goes on. ``logging`` printed "--- Logging
+    error ---" and a traceback for every record instead."""
+
+    _told = False  # per process: one line, whichever handler failed first
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name for it
+        if _LogFile._told:
+            return
+        _LogFile._told = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        try:
+            sys.stderr.write(
+                f"warning: the log file {self.baseFilename} could not be written ({reason}); going on without it\n"
+            )
+        except (OSError, ValueError):
+            pass
+
+
 def configure(log_file: Path | None, level: int = logging.INFO) -> None:
     """Send Firstline's events (and other libraries' warnings) to *log_file*, masked.
 
@@ -248,7 +270,7 @@ def configure(log_file: Path | None, level: int = logging.INFO) -> None:
     handler: logging.Handler
     if log_file is not None:
         private_file(log_file)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler = _LogFile(log_file, encoding="utf-8")
     else:
         handler = logging.NullHandler()
     handler.addFilter(_SafeRecords())
@@ -260,7 +282,7 @@ def configure(log_file: Path | None, level: int = logging.INFO) -> None:
     # Libraries' own warnings (paramiko, urllib3...) land in the same masked file instead of stderr.
     libraries = logging.getLogger()
     if log_file is not None:
-        lib_handler = logging.FileHandler(log_file, encoding="utf-8")
+        lib_handler = _LogFile(log_file, encoding="utf-8")
         lib_handler.setLevel(logging.WARNING)
         lib_handler.addFilter(_SafeRecords())
         lib_handler.setFormatter(_JsonLines())

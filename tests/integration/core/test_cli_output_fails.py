@@ -87,3 +87,16 @@ def test_a_terminal_without_utf8_gets_question_marks_not_an_escalation(lab: None
     assert b"Traceback" not in done.stdout + done.stderr
     assert b"FL-000001" in done.stdout and b"?" in done.stdout  # the check marks, replaced
     assert _tickets(tmp_path) == [("resolved", None)]
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once(lab: None, tmp_path: Path) -> None:
+    """``FIRSTLINE_LOG_FILE=/dev/full`` (a full disk): ``logging`` printed "--- Logging error
+    ---" and a traceback for every record; now one line, and the run goes on as usual."""
+    done = _run(_env(tmp_path, FIRSTLINE_LOG_FILE="/dev/full"), subprocess.PIPE)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr and b"Logging error" not in done.stderr
+    lines = done.stderr.decode().strip().splitlines()
+    assert lines == [
+        "warning: the log file /dev/full could not be written (No space left on device); going on without it"
+    ]
+    assert _tickets(tmp_path) == [("resolved", None)]
