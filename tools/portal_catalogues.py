@@ -27,6 +27,8 @@ PYBABEL = str(Path(sys.executable).with_name("pybabel"))
 
 NL: dict[str, str | tuple[str, str]] = {
     # runner errors shown on pages and by the API (portal/texts.py, end)
+    "The Idempotency-Key header is given more than once; give it once.": "De Idempotency-Key-header is meer dan eens gegeven; geef hem één keer.",
+    "This request takes a JSON body: send it with Content-Type: application/json.": "Dit verzoek verwacht een JSON-body: stuur die met Content-Type: application/json.",
     "Your password is temporary: change it first ('Change my password'). Until then, this sign-in can do nothing else.": "Uw wachtwoord is tijdelijk: wijzig het eerst ('Mijn wachtwoord wijzigen'). Tot dan kunt u met deze aanmelding niets anders doen.",
     "the page link is not valid (it may belong to another search); start from the first page": "de paginalink is niet geldig (hij hoort misschien bij een andere zoekopdracht); begin bij de eerste pagina",
     "the page link is not valid (it may belong to another search); start the search again": "de paginalink is niet geldig (hij hoort misschien bij een andere zoekopdracht); begin de zoekopdracht opnieuw",

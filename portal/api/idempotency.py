@@ -39,7 +39,12 @@ from runner.oplog import get_logger
 
 class Idempotent:
     def __init__(self, request: Request, user: Principal, engine: Engine, body: BaseModel) -> None:
-        self.key = request.headers.get("idempotency-key")
+        keys = request.headers.getlist("idempotency-key")
+        if len(keys) > 1:  # which one would a retry repeat? (a proxy may keep either)
+            raise PortalError(
+                422, "invalid_input", i18n.gettext("The Idempotency-Key header is given more than once; give it once.")
+            )
+        self.key = keys[0] if keys else None
         self.owner = session_key(user)
         self.request_owner = f"{self.owner}\x00{fingerprint(request, body)}"
         self.once = FormOnce(engine)

@@ -1,7 +1,8 @@
 """Rules every ``/api/v1`` request meets before its route looks at it (``create_app`` adds
 them to each API router): nothing the client sent is silently dropped or chosen between.
 
-* ``json_keys_once``: a JSON body that gives a key twice in one object
+* ``json_keys_once``: a body that is not JSON by its content type is refused with 415
+  (``unsupported_media_type``); a JSON body that gives a key twice in one object
   (``{"user": "bob", "user": "alice"}``) is refused with 422. A JSON parser keeps the last
   one, so the request would run for ``alice`` and answer as if done as asked.
 * ``query_as_declared``: a query parameter the route does not take (``/api/v1/kpi?sinse=``,
@@ -56,7 +57,13 @@ async def json_keys_once(request: Request) -> None:
     if getattr(request.scope.get("route"), "body_field", None) is None:
         return  # the route takes no body: FastAPI never reads it
     if not _is_json(request.headers.get("content-type")):
-        return
+        # a JSON route sent another kind of body (text/plain, a form): said as such, not
+        # "request: must be a JSON object" about a body that may well be JSON
+        raise PortalError(
+            415,
+            "unsupported_media_type",
+            i18n.gettext("This request takes a JSON body: send it with Content-Type: application/json."),
+        )
     body = await request.body()  # read once per request: the route's own parsing reuses it
     if not body:
         return

@@ -156,3 +156,45 @@ def test_a_deeply_nested_json_body_is_never_a_500(portal: PortalServer, signed_i
     assert employee.request("GET", "/api/v1/me", content=deep, headers=headers).status_code == 200
     r = employee.post("/api/v1/tokens", content=deep, headers=headers)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
+)
+def test_a_json_route_sent_another_kind_of_body_is_415_saying_so(
+    portal: PortalServer, signed_in: Any, content_type: str
+) -> None:
+    """Valid JSON sent as text/plain (or a form) got 422 "request: must be a JSON object"."""
+    agent: SignedIn = signed_in("agent")
+    tickets = _tickets(portal)
+    body = b'{"user": "alice", "directory": "corp", "reason": "checked by phone"}'
+    for lang, words in (("en", "This request takes a JSON body"), ("nl", "Dit verzoek verwacht een JSON-body")):
+        r = agent.post(
+            "/api/v1/fixes/account-unlock",
+            content=body,
+            headers={"X-CSRF-Token": agent.csrf, "Content-Type": content_type, "Accept-Language": lang},
+        )
+        assert r.status_code == 415, (r.status_code, r.text)
+        assert r.json()["error"]["code"] == "unsupported_media_type" and words in r.json()["error"]["message"]
+    assert _tickets(portal) == tickets
+    ok = agent.post(
+        "/api/v1/runs",
+        content=b'{"runbook": "account-status"}',
+        headers={"X-CSRF-Token": agent.csrf, "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert ok.status_code == 201, ok.text  # JSON with its parameters is JSON
+
+
+def test_two_idempotency_keys_are_refused_not_one_chosen(portal: PortalServer, signed_in: Any) -> None:
+    """Two ``Idempotency-Key`` headers: the first was used, and a retry carrying the other
+    (a proxy may keep either) started the run again."""
+    employee: SignedIn = signed_in("employee")
+    tickets = _tickets(portal)
+    r = employee.post(
+        "/api/v1/runs",
+        json={"runbook": "account-status"},
+        headers=[("X-CSRF-Token", employee.csrf), ("Idempotency-Key", "i" * 20), ("Idempotency-Key", "j" * 20)],
+    )
+    assert r.status_code == 422 and "Idempotency-Key header is given more than once" in r.json()["error"]["message"]
+    assert _tickets(portal) == tickets
