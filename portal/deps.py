@@ -140,6 +140,17 @@ def allow(role: str, *, temporary: bool = False) -> Callable[[Request], Awaitabl
     return dependency
 
 
+async def fields_once(request: Request) -> None:
+    """Dependency of the page forms read with ``Form()``: 422 when a field is sent more than
+    once (the form parser keeps the last: ``lang=nl&lang=en`` switched to English, a second
+    ``label`` named the token, a second ``login`` chose the account). The sign-in form
+    answers its own way (``portal.routes.auth.repeated_fields``); the fix forms check their
+    fields themselves."""
+    form = await request.form()  # parsed once per request: the Form() parameters reuse it
+    if any(len(form.getlist(name)) > 1 for name in form):
+        raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
+
+
 async def public(request: Request) -> Principal | None:
     """Dependency for pages anyone may see; gives the caller when signed in (for the header)."""
     return await current_principal(request)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal import i18n
-from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
+from portal.deps import ClientInfo, PortalContext, client_info, fields_once, portal_context, public
 from portal.errors import PASSWORD_CHANGE_PAGE, PortalError, throttled_text
 from portal.rendering import render
 from portal.security import cookie_flags, cookie_secure, session_cookie_name
@@ -119,7 +119,7 @@ def signout(
     return response
 
 
-@router.post("/lang")
+@router.post("/lang", dependencies=[Depends(fields_once)])
 def switch_language(
     _user: Annotated[Principal | None, Depends(public)],
     ctx: Annotated[PortalContext, Depends(portal_context)],

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context, public
+from portal.deps import ClientInfo, PortalContext, allow, client_info, fields_once, portal_context, public
 from portal.errors import PortalError
 from portal.rendering import render
 from runner.auth import Principal
@@ -45,7 +45,7 @@ def my_tokens(request: Request, user: Employee, ctx: Annotated[PortalContext, De
     return render(request, "tokens.html", {"tokens": ctx.auth.list_tokens(user), "new_token": None})
 
 
-@router.post("/me/tokens")
+@router.post("/me/tokens", dependencies=[Depends(fields_once)])
 def create_token(
     request: Request,
     user: Employee,

@@ -39,7 +39,7 @@ from fastapi.responses import RedirectResponse, Response
 from connectors.password_policy import MESSAGES as POLICY_MESSAGES
 from connectors.password_policy import message as policy_message
 from portal import i18n, runs
-from portal.deps import ClientInfo, PortalContext, client_info, portal_context, public
+from portal.deps import ClientInfo, PortalContext, client_info, fields_once, portal_context, public
 from portal.errors import PortalError
 from portal.rendering import render
 from portal.security import cookie_flags, cookie_secure
@@ -358,7 +358,7 @@ PowChallenge = Annotated[str, Form(max_length=128)]
 PowNonce = Annotated[str, Form(max_length=32)]
 
 
-@router.post("/reset")
+@router.post("/reset", dependencies=[Depends(fields_once)])
 def reset_request(
     request: Request,
     _user: Anyone,
@@ -371,7 +371,7 @@ def reset_request(
     return _ask(request, "reset", ctx, client, login, pow_challenge, pow_nonce)
 
 
-@router.post("/unlock")
+@router.post("/unlock", dependencies=[Depends(fields_once)])
 def unlock_request(
     request: Request,
     _user: Anyone,
@@ -410,7 +410,7 @@ def unlock_done_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
     return _done_page(request, "unlock", ctx)
 
 
-@router.post("/reset/code")
+@router.post("/reset/code", dependencies=[Depends(fields_once)])
 def reset_confirm(
     request: Request,
     _user: Anyone,
@@ -424,7 +424,7 @@ def reset_confirm(
     return _redeem(request, "reset", ctx, client, login, code, new_password, new_password_again)
 
 
-@router.post("/unlock/code")
+@router.post("/unlock/code", dependencies=[Depends(fields_once)])
 def unlock_confirm(
     request: Request,
     _user: Anyone,

@@ -355,3 +355,35 @@ def test_a_form_sent_as_multipart_is_checked_by_its_csrf_field(
     else:
         assert r.status_code == 403 and "did not come from this site" in r.text
         assert _token_rows(portal, label) == 0
+
+
+URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_a_form_field_sent_twice_is_refused_not_the_last_one_taken(portal: PortalServer, employee: SignedIn) -> None:
+    """``lang=nl&lang=en`` switched to English, ``label=first&label=second`` named the token
+    "second", ``login=a&login=b`` asked a code for b: the form parser keeps the last value.
+    Now each is 422 with nothing done."""
+    label = f"twice-{secrets.token_hex(3)}"
+    made = employee.post(
+        "/me/tokens", content=f"csrf_token={employee.csrf}&label={label}&label=other".encode(), headers=URLENCODED
+    )
+    assert made.status_code == 422 and "Each field may be sent once" in made.text
+    assert _token_rows(portal, label) == 0 and _token_rows(portal, "other") == 0
+    switched = employee.post(
+        "/lang", content=f"csrf_token={employee.csrf}&lang=nl&lang=en".encode(), headers=URLENCODED
+    )
+    assert switched.status_code == 422 and not any(n.endswith("fl_lang") for n in set_cookie_values(switched))
+    anon, csrf = start_anonymous(portal, _address())
+    try:
+        for path, fields in (
+            ("/reset", "login=alice&login=bob"),
+            ("/unlock", "login=alice&login=bob"),
+            ("/reset/code", "login=alice&code=1&code=2&new_password=x&new_password_again=x"),
+        ):
+            r = anon.post(path, content=f"csrf_token={csrf}&{fields}".encode(), headers=URLENCODED)
+            assert r.status_code == 422 and "Each field may be sent once" in r.text, (path, r.status_code)
+    finally:
+        anon.close()
+    once = employee.post("/me/tokens", data={"csrf_token": employee.csrf, "label": label})
+    assert once.status_code == 201 and _token_rows(portal, label) == 1  # sent once, it works
