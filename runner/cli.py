@@ -334,6 +334,11 @@ def run(
     raise typer.Exit(EXIT_OK if outcome.ok else EXIT_REQUESTER if outcome.requester_action_needed else EXIT_ESCALATED)
 
 
+def _url_host(host: str) -> str:
+    """*host* as a URL writes it: an IPv6 address in brackets (``http://[::1]:8000/``, RFC 3986)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -700,13 +705,15 @@ def serve(
         from portal.app import create_app
 
         application = create_app(settings)  # ConfigError → exit 2 before listening
-        out.print(f"Firstline portal on http://{host}:{port}/ (stop with Ctrl-C)", markup=False)
+        out.print(f"Firstline portal on http://{_url_host(host)}:{port}/ (stop with Ctrl-C)", markup=False)
         uvicorn.run(application, **options)
         return
     from runner.api import open_app
 
     open_app(settings).close()  # database, schema and keys checked (and migrated) once, before the processes
-    out.print(f"Firstline portal on http://{host}:{port}/, {workers} processes (stop with Ctrl-C)", markup=False)
+    out.print(
+        f"Firstline portal on http://{_url_host(host)}:{port}/, {workers} processes (stop with Ctrl-C)", markup=False
+    )
     uvicorn.run("portal.app:create_app", factory=True, workers=workers, **options)
 
 

@@ -429,3 +429,26 @@ def test_serve_on_a_port_in_use_or_a_bad_host_is_one_line_before_it_says_it_serv
     assert "Firstline portal on" not in line
     bad = fl(env, "serve", "--host", "999.1.1.1", "--port", "1")
     _one_line_usage_error(bad, tmp_path, "--host 999.1.1.1 is not an address to listen on")
+
+
+def test_serve_on_ipv6_prints_a_url_a_browser_opens(env: dict[str, str]) -> None:
+    """``--host ::1`` printed ``http://::1:8000/``; an IPv6 address goes in brackets (RFC 3986)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [FIRSTLINE, "serve", "--host", "::1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert first.startswith(f"Firstline portal on http://[::1]:{port}/"), first
