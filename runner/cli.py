@@ -34,7 +34,7 @@ from rich.console import Console
 from typer._click import exceptions as click_exc
 
 from runner import clitexts as tx
-from runner.errors import ConfigError, FirstlineError, RunbookError, Text
+from runner.errors import ConfigError, FirstlineError, ParameterError, RunbookError, Text
 from runner.safetext import shown
 from runner.timeparse import EXAMPLES as TIME_EXAMPLES
 
@@ -401,10 +401,12 @@ def tickets_list(
 ) -> None:
     """List the newest tickets (stored text is shown with control and direction characters escaped)."""
     lower, upper = _time_window(since, until)
+    if requester is not None and not requester.strip():  # was taken as "no filter": every ticket listed
+        raise ParameterError("--requester is empty: give an account name, or leave the option out")
     fl = _app()
     rows = fl.list_tickets(
         state=state.value if state is not None else None,
-        requester=fl.inventory.directories.search_forms(requester) if requester else None,
+        requester=fl.inventory.directories.search_forms(requester) if requester is not None else None,
         limit=limit,
         since=lower,
         until=upper,

@@ -171,6 +171,7 @@ PATTERNS = (
     N_("audit key file %(path)s may be read by other users (mode %(mode)s); chmod 600 it"),
     N_("no answer within %(seconds)s s"),
     N_("settings: %(problems)s"),
+    N_("--requester is empty: give an account name, or leave the option out"),
     N_("%(variable)s is set but empty; give a path, or unset it for the default"),
     N_("%(variable)s: not a supported language; expected one of en (English), nl (Dutch)"),
     N_("runbook '%(name)s' is not vetted; an admin must review it and run `firstline runbooks vet %(name)s --by NAME`"),

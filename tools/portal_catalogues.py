@@ -583,6 +583,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "no audit key: set FIRSTLINE_AUDIT_KEY (32+ random characters) or create the file FIRSTLINE_AUDIT_KEY_FILE=%(path)s (mode 600). Firstline creates a key itself only when FIRSTLINE_ENVIRONMENT=dev or test.": "geen auditsleutel: stel FIRSTLINE_AUDIT_KEY in (32 of meer willekeurige tekens) of maak het bestand FIRSTLINE_AUDIT_KEY_FILE=%(path)s aan (modus 600). Firstline maakt alleen zelf een sleutel bij FIRSTLINE_ENVIRONMENT=dev of test.",
     "audit key file %(path)s may be read by other users (mode %(mode)s); chmod 600 it": "auditsleutelbestand %(path)s is leesbaar voor andere gebruikers (modus %(mode)s); zet het met chmod op 600",
     "settings: %(problems)s": "instellingen: %(problems)s",
+    "--requester is empty: give an account name, or leave the option out": "--requester is leeg: geef een accountnaam, of laat de optie weg",
     "%(variable)s is set but empty; give a path, or unset it for the default": "%(variable)s is ingesteld maar leeg; geef een pad op, of verwijder de variabele voor de standaardwaarde",
     "%(variable)s: not a supported language; expected one of en (English), nl (Dutch)": "%(variable)s: geen ondersteunde taal; verwacht een van en (Engels), nl (Nederlands)",
     "runbook '%(name)s' is not vetted; an admin must review it and run `firstline runbooks vet %(name)s --by NAME`": "runbook '%(name)s' is niet goedgekeurd; een beheerder moet het nakijken en `firstline runbooks vet %(name)s --by NAAM` uitvoeren",

@@ -452,3 +452,10 @@ def test_serve_on_ipv6_prints_a_url_a_browser_opens(env: dict[str, str]) -> None
         proc.terminate()
         proc.communicate(timeout=30)
     assert first.startswith(f"Firstline portal on http://[::1]:{port}/"), first
+
+
+@pytest.mark.parametrize("given", ["", "   "])
+def test_an_empty_requester_filter_is_refused_not_dropped(env: dict[str, str], tmp_path: Path, given: str) -> None:
+    """``tickets list --requester ''`` listed every ticket, as if no filter were given."""
+    r = fl(env, "tickets", "list", "--requester", given)
+    _one_line_usage_error(r, tmp_path, "--requester is empty")
