@@ -36,6 +36,7 @@ WITHHELD = {
 }
 SECRET_KEY_HINTS = ("password", "passwd", "secret", "token", "credential", "private_key", "api_key")
 HIDDEN = "(value not shown)"
+MIN_MASKED = 4  # shorter input values are not masked in validation messages (no secret is that short)
 _MIN_LINE = 8  # lines of a multi-line secret shorter than this are not masked on their own
 
 
@@ -214,7 +215,9 @@ def safe_validation_errors(exc: Any) -> list[tuple[tuple[Any, ...], str, str]]:
         found -= _figures(err.get("ctx") or {})
         if err.get("type") == "union_tag_invalid":  # "Input tag 'x' found ..." quotes the value
             found.add(str((err.get("ctx") or {}).get("tag", "")))
-        leaves = sorted({s for s in found if s}, key=len, reverse=True)
+        # Values of 4 characters or more (no credential is shorter): masking every "/" of the
+        # rule that refused the cleanup path "/" left "(no '..', '(value not shown)', ...)"
+        leaves = sorted({s for s in found if len(s) >= MIN_MASKED}, key=len, reverse=True)
         for leaf in leaves:
             # Whole occurrences only: the input "str" must not eat the word "string".
             msg = re.sub(rf"(?<!\w){re.escape(leaf)}(?!\w)", HIDDEN, msg)

@@ -354,3 +354,21 @@ def test_plain_logging_records_are_masked_too(log_file: Path) -> None:
     assert "library said" in text and "winrm failed" in text and "OSError" in text
     for line in text.splitlines():
         json.loads(line)  # every line is one JSON object
+
+
+@pytest.mark.parametrize("path", ["/", "//", "/.."])
+def test_a_short_value_in_an_inventory_error_does_not_garble_the_rule(tmp_path: Path, path: str) -> None:
+    """``cleanup_paths: [/]`` said "(no '..', '.', '(value not shown)(value not shown)',
+    trailing '(value not shown)')": every "/" of the rule was masked as the value. A value
+    too short to be a credential is left as it is."""
+    from connectors.ssh import SshConnector
+
+    (tmp_path / "key").write_text("x")
+    host = {"connector": "ssh", "host": "h", "username": "u", "private_key": {"file": "key"}}
+    inventory = {"targets": {"t": {**host, "known_hosts": {"file": "key"}, "cleanup_paths": [path]}}}
+    target = tmp_path / "inventory.yaml"
+    target.write_text(json.dumps(inventory), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_inventory(target, {"ssh": SshConnector})
+    message = str(info.value)
+    assert "(value not shown)" not in message and "no '..', '.', '//', trailing '/'" in message, message
