@@ -97,7 +97,9 @@ class TimeParseError(ParameterError):
 
 
 def _excerpt(text: str) -> str:
-    cleaned = "".join(ch if ch.isprintable() and ch.isascii() else "?" for ch in text[:24])
+    """What was typed, for the message: printable characters as they are (``２０２６`` stays
+    itself — it was shown as ``????``), control and direction marks as ``?``."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:24])
     return cleaned + ("…" if len(text) > 24 else "")
 
 

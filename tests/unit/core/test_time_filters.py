@@ -96,6 +96,8 @@ def test_values_that_are_not_times_are_refused_with_a_short_clean_message(text: 
         ("9999-12-31T23:59:59.999999999-00:01", "is outside the times that can be stored"),
         ("0001-01-01T00:00+01:00", "is outside the times that can be stored"),
         ("yesterday", "'yesterday' is not a date or time"),
+        ("２０２６-11-30", "'２０２６-11-30' is not a date or time"),  # quoted as typed (was '????-11-30')
+        ("2026-11-30\u200f", "'2026-11-30?' is not a date or time"),  # a direction mark: not shown as such
     ],
 )
 def test_the_message_says_which_part_is_wrong_and_the_format_expected(text: str, says: str) -> None:
