@@ -66,6 +66,38 @@ class State(StrEnum):
     closed = "closed"
 
 
+# How --help shows what an option takes: click's words (TEXT, INTEGER) and the choices, not
+# Python's type names (Typer 0.29 printed "--dry-run <bool>", "--param <list[str]>").
+_VALUE_WORDS = {
+    "<str>": "TEXT",
+    "<int>": "INTEGER",
+    "<int range>": "INTEGER",
+    "<float>": "NUMBER",
+    "<Path>": "PATH",
+    "<bool>": None,
+}
+_typer_display = typer.core.TyperOption.display_type_rich
+_typer_argument_display = typer.core.TyperArgument.display_type_rich
+
+
+def _shown_type(self: Any, ctx: Any) -> str | None:
+    if getattr(self, "is_flag", False):
+        return None  # a flag takes no value
+    option = isinstance(self, typer.core.TyperOption)
+    given = _typer_display(self, ctx) if option else _typer_argument_display(self, ctx)
+    if not given:
+        return given
+    repeated = given.endswith("...")
+    bare = given.removesuffix("...")
+    if bare.startswith("<list[") and bare.endswith("]>"):  # a repeatable option: shown by its element
+        bare, repeated = f"<{bare[6:-2]}>", True
+    word = _VALUE_WORDS.get(bare, bare.strip("<>") if bare.startswith("<") else bare)
+    return None if word is None else word + ("..." if repeated else "")
+
+
+typer.core.TyperOption.display_type_rich = _shown_type  # type: ignore[method-assign]
+typer.core.TyperArgument.display_type_rich = _shown_type  # type: ignore[method-assign]
+
 app = typer.Typer(
     help="Firstline: vetted runbooks that fix first-level IT problems, every run a ticket. "
     "Exit codes: 0 resolved/ok, 1 escalated/check failed, 2 usage error or refused, "
@@ -184,7 +216,15 @@ def _read_secret(name: str) -> str:
 @app.command()
 def run(
     name: Annotated[str, typer.Argument(help="Runbook name, e.g. account-unlock.")],
-    param: Annotated[list[str], typer.Option("--param", "-p", help="key=value, repeatable.")] = [],  # noqa: B006
+    param: Annotated[
+        list[str],
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="KEY=VALUE",
+            help="Repeatable; the runbook's parameters: firstline runbooks show NAME.",
+        ),
+    ] = [],  # noqa: B006
     secret: Annotated[
         list[str],
         typer.Option(
@@ -370,6 +410,44 @@ def runbooks_list() -> None:
         if not where.is_dir():
             raise ConfigError(f"{where} (FIRSTLINE_RUNBOOKS_DIR) is not a directory")
         out.print(shown(f"No runbooks in {where} (FIRSTLINE_RUNBOOKS_DIR): add NAME.yaml files there."), markup=False)
+
+
+@runbooks_app.command("show")
+def runbooks_show(
+    name: Annotated[str, typer.Argument(help="Runbook name, e.g. account-unlock (see `firstline runbooks list`).")],
+) -> None:
+    """What a runbook does and the parameters `firstline run` takes for it (-p name=value;
+    a secret with --secret name), with its steps and whether it is vetted."""
+    fl = _app()
+    rb = fl.catalogue.runbook(name)  # NotFoundError lists the available names
+    model = rb.model
+    approvals = {e.name: e.state for e in fl.catalogue.entries()[0]}
+    words = {"vetted": "vetted", "changed": "CHANGED since vetting", "not_vetted": "not vetted"}
+    state = words.get(approvals.get(rb.name, ""), "not vetted")
+    out.print(shown(f"{rb.name}: {model.title.en} ({state})"), markup=False)
+    if model.description is not None:
+        out.print(shown(f"  {model.description.en}"), markup=False)
+    out.print("Parameters:" if model.parameters else "Parameters: none.", markup=False)
+    for p in model.parameters:
+        how = f"--secret {p.name}" if p.type == "secret" else f"-p {p.name}=..."
+        if p.default == "{{ requester }}":
+            need = "default: the requester (--as, else you)"
+        elif p.type == "directory":
+            need = "default: the one the account's domain names, else the default directory"
+        elif p.default is not None:
+            need = f"default: {p.default}"
+        else:
+            need = "required" if p.required else "optional"
+        kind = p.type
+        if p.type == "choice" and p.source is not None:
+            keys = sorted(fl.inventory.choices.get(p.source, {}))
+            kind = f"one of: {', '.join(keys)}" if keys else f"a key of the inventory's {p.source}"
+        elif p.values:
+            kind = f"one of: {', '.join(p.values)}"
+        label = p.label.en if p.label is not None else ""
+        out.print(shown(f"  {how:24} {kind}; {need}" + (f". {label}" if label else "")), markup=False)
+    steps = [*rb.steps, *([rb.verify] if rb.verify is not None else [])]
+    out.print(shown("Steps: " + ", ".join(f"{s.id} ({s.spec.connector}.{s.spec.action})" for s in steps)), markup=False)
 
 
 @runbooks_app.command("vet")

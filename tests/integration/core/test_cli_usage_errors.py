@@ -459,3 +459,16 @@ def test_an_empty_requester_filter_is_refused_not_dropped(env: dict[str, str], t
     """``tickets list --requester ''`` listed every ticket, as if no filter were given."""
     r = fl(env, "tickets", "list", "--requester", given)
     _one_line_usage_error(r, tmp_path, "--requester is empty")
+
+
+def test_runbooks_show_lists_the_parameters_run_takes(env: dict[str, str], tmp_path: Path) -> None:
+    """A runbook's parameters could only be learnt by getting one wrong (``-p nosuch=1``)."""
+    r = fl(env, "runbooks", "show", "password-change")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("password-change: Change my password (vetted)")
+    for line in ("-p user=...", "--secret old_password", "--secret new_password", "default: the requester"):
+        assert line in r.stdout, r.stdout
+    printers = fl(env, "runbooks", "show", "printer-queue-clear")
+    assert "one of: " in printers.stdout and "office-1" in printers.stdout  # the inventory's choices
+    unknown = fl(env, "runbooks", "show", "no-such-runbook")
+    _one_line_usage_error(unknown, tmp_path, "no runbook named 'no-such-runbook'; available: account-status")

@@ -28,3 +28,15 @@ def test_help_lists_the_exit_codes(command: list[str], codes: list[str]) -> None
             code,
             text[:400],
         )
+
+
+@pytest.mark.parametrize(
+    "command", [["run"], ["tickets", "list"], ["runbooks", "show"], ["audit", "export"], ["serve"]]
+)
+def test_help_says_what_an_option_takes_in_words_not_python_types(command: list[str]) -> None:
+    """Typer printed ``--dry-run <bool>``, ``--param <list[str]>``, ``--limit <int range>``."""
+    result = CliRunner().invoke(cli.app, [*command, "--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"<(bool|str|int|list\[|float|Path)", result.output), result.output
+    if command == ["run"]:
+        assert "KEY=VALUE" in result.output and "firstline runbooks show NAME" in result.output
