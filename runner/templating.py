@@ -163,6 +163,11 @@ class Template:
                 tree = _ENV.parse(source)
         except TemplateError as exc:
             raise TemplateProblem(f"template does not compile: {exc}") from exc
+        private = _private_name(tree)
+        if private is not None:
+            # the sandbox refuses it when rendered (SecurityError), so a runbook that reads one
+            # fails only at run time — a note then silently becomes "Resolved by automation."
+            raise TemplateProblem(f"template reads '{private}', a private attribute the sandbox refuses")
         self._parts = _plain_parts(tree)
         outer = _outermost(tree)
         self.refs = tuple(r for r in _refs(tree) if r.name is not None or r.root not in outer)
@@ -190,6 +195,21 @@ class Template:
         if self._tmpl is not None:
             return self._tmpl.render(**context)
         return self.source
+
+
+def _private_name(tree: nodes.Node) -> str | None:
+    """The first ``_name`` a template reads as an attribute or a constant key (``''.__class__``,
+    ``x['__init__']``), or None. The names Jinja's sandbox treats as unsafe all start with "_"."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            name = node.arg.value
+        else:
+            continue
+        if name.startswith("_"):
+            return name
+    return None
 
 
 def _outermost(tree: nodes.Node) -> set[str]:

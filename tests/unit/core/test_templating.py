@@ -9,7 +9,7 @@ import pytest
 from jinja2 import TemplateError, UndefinedError
 from jinja2.sandbox import SecurityError
 
-from runner.templating import Template, truthy
+from runner.templating import _ENV, Template, TemplateProblem, truthy
 
 CTX: dict[str, Any] = {"params": {"user": "alice"}, "requester": "alice", "steps": {"check": {"locked": True}}}
 
@@ -30,8 +30,16 @@ ESCAPES = [
 @pytest.mark.parametrize("source", ESCAPES)
 def test_python_internals_are_refused_by_the_sandbox(source: str) -> None:
     with pytest.raises((SecurityError, UndefinedError)) as info:
-        Template(source).render(CTX)
+        _ENV.from_string(source).render(CTX)  # the environment every template renders in
     assert isinstance(info.value, TemplateError)
+
+
+@pytest.mark.parametrize("source", [s for s in ESCAPES if "._" in s or "['_" in s])
+def test_a_template_reading_a_private_attribute_does_not_load(source: str) -> None:
+    """It loaded, passed ``runbooks check``, and failed only when rendered: a note then fell
+    back to "Resolved by automation." Now the runbook does not load, naming the attribute."""
+    with pytest.raises(TemplateProblem, match="a private attribute the sandbox refuses"):
+        Template(source)
 
 
 def test_the_sandbox_refuses_calling_unsafe_methods() -> None:
