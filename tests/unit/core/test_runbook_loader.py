@@ -70,6 +70,10 @@ def test_template_cannot_reach_python_internals(tmp_path: Path) -> None:
         tmp_path,
         UNLOCK.replace('with: {user: "{{ params.user }}"}', 'with: {user: "{{ self.__init__.__globals__ }}"}', 1),
     )
+    # refused when the runbook loads: the private attribute first (runner.templating), and an
+    # unknown name such as ``self`` is refused there too
+    assert any("template reads '__globals__', a private attribute the sandbox refuses" in p for p in problems)
+    problems = _load(tmp_path, UNLOCK.replace('with: {user: "{{ params.user }}"}', 'with: {user: "{{ self.x }}"}', 1))
     assert any("unknown name 'self'" in p for p in problems)
 
 
