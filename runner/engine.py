@@ -228,9 +228,14 @@ def execute(
     typed = frozenset(p.name for p in runbook.model.parameters if p.type != "choice")
     accounts = frozenset(p.name for p in runbook.model.parameters if p.type == "account")
     for step in plan:
-        record = _run_step(
-            step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed, prefetched, accounts
-        )
+        record = _new_record(step)
+        try:
+            _run_step(
+                record, step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed,
+                prefetched, accounts,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            _interrupted(record)
         result.steps.append(record)
         if record.status == "ok" and step is not runbook.verify:
             outputs = record.raw_outputs
@@ -319,23 +324,10 @@ def _cancel_quietly(conn: Connector) -> bool:
         return False
 
 
-def _run_step(
-    step: CompiledStep,
-    context: dict[str, Any],
-    pool: ConnectorPool,
-    recorder: Recorder,
-    scrub: Scrubber,
-    default_timeout: float,
-    sleep: Callable[[float], None],
-    log: Any,
-    watchdog: Watchdog | None = None,
-    typed_params: frozenset[str] = frozenset(),
-    prefetched: Prefetched | None = None,
-    account_params: frozenset[str] = frozenset(),
-) -> StepRecord:
-    spec = step.spec
-    started = now()
-    record = StepRecord(
+def _new_record(step: CompiledStep) -> StepRecord:
+    """The step's record before it runs: failed until it says otherwise."""
+    spec, started = step.spec, now()
+    return StepRecord(
         step.id,
         spec.connector,
         spec.action,
@@ -350,23 +342,21 @@ def _run_step(
         started,
         step.action.changes_state,
     )
-    try:
-        return _attempt_step(
-            record, step, context, pool, recorder, scrub, default_timeout, sleep, log, watchdog, typed_params,
-            prefetched, account_params,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        # Not during the action (``_call`` turns that into ``Interrupted``): while the step was
-        # prepared, its start recorded or shown, or a connection opened. The action was not in
-        # flight; a try before it keeps its outcome (``attempt_outcome``).
-        record.interrupted = True
-        if record.status != "ok":  # an interrupt after the action succeeded leaves it done
-            record.status, record.reason, record.message = "failed", "interrupted", INTERRUPTED_MESSAGE
-        record.finished_at = now()
-        return record
 
 
-def _attempt_step(
+def _interrupted(record: StepRecord) -> StepRecord:
+    """*record* after a ``KeyboardInterrupt`` outside the action (``_call`` turns one during
+    the action into ``Interrupted``): while the step was prepared, its start recorded or
+    shown, or a connection opened. A try before it keeps its outcome (``attempt_outcome``);
+    an interrupt after the action succeeded leaves the step done. The run ends after it."""
+    record.interrupted = True
+    if record.status != "ok":
+        record.status, record.reason, record.message = "failed", "interrupted", INTERRUPTED_MESSAGE
+    record.finished_at = now()
+    return record
+
+
+def _run_step(
     record: StepRecord,
     step: CompiledStep,
     context: dict[str, Any],
@@ -376,10 +366,10 @@ def _attempt_step(
     default_timeout: float,
     sleep: Callable[[float], None],
     log: Any,
-    watchdog: Watchdog | None,
-    typed_params: frozenset[str],
-    prefetched: Prefetched | None,
-    account_params: frozenset[str],
+    watchdog: Watchdog | None = None,
+    typed_params: frozenset[str] = frozenset(),
+    prefetched: Prefetched | None = None,
+    account_params: frozenset[str] = frozenset(),
 ) -> StepRecord:
     spec = step.spec
     try:
