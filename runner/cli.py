@@ -419,11 +419,12 @@ def runbooks_show(
     """What a runbook does and the parameters `firstline run` takes for it (-p name=value;
     a secret with --secret name), with its steps and whether it is vetted."""
     fl = _app()
+    from runner.vetting import read_lock
+
     rb = fl.catalogue.runbook(name)  # NotFoundError lists the available names
     model = rb.model
-    approvals = {e.name: e.state for e in fl.catalogue.entries()[0]}
-    words = {"vetted": "vetted", "changed": "CHANGED since vetting", "not_vetted": "not vetted"}
-    state = words.get(approvals.get(rb.name, ""), "not vetted")
+    approval = read_lock(fl.catalogue.directory).get(rb.name)  # as `runbooks list` judges it
+    state = "not vetted" if approval is None else "vetted" if approval.sha256 == rb.sha256 else "CHANGED since vetting"
     out.print(shown(f"{rb.name}: {model.title.en} ({state})"), markup=False)
     if model.description is not None:
         out.print(shown(f"  {model.description.en}"), markup=False)
