@@ -140,6 +140,7 @@ SECRETS_UNAVAILABLE_MESSAGE = (
     "(for example after a restart); nothing was changed. Please make the request again."
 )
 NEVER_STARTED_MESSAGE = "The request waited too long and was never started; nothing was changed. Please try again."
+INTERRUPTED_UNSTARTED_MESSAGE = "The run was interrupted before it started; nothing was changed. Please try again."
 RUN_LOST_MESSAGE = "The run stopped before it finished (worker lost); second level must check the target's state."
 LEDGER_UNAVAILABLE_MESSAGE = (
     "The run stopped because its steps could not be recorded (the database was unavailable); "
@@ -500,21 +501,35 @@ class RunService:
             )
             if reads and not seal:
                 self._prefetched[submitted.ticket_id] = (time.monotonic(), tuple(reads))
-            if progress is not None:
-                progress("ticket.opened", {"ticket": submitted.ticket_number})
             try:
-                send(submitted.ticket_id)
-            except Exception:
-                # Not handed over (e.g. a broker that is down): the ticket must not stay queued.
-                # An inline run that failed after its claim re-raises (the sweep ends it).
-                self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
-                self._run_secrets.pop(submitted.ticket_id, None)
-                self._prefetched.pop(submitted.ticket_id, None)
-                if not self._end_unstarted(
-                    submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
-                ):
-                    raise
+                if progress is not None:
+                    progress("ticket.opened", {"ticket": submitted.ticket_number})
+                try:
+                    send(submitted.ticket_id)
+                except Exception:
+                    # Not handed over (e.g. a broker that is down): the ticket must not stay queued.
+                    # An inline run that failed after its claim re-raises (the sweep ends it).
+                    self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
+                    self._forget_run(submitted.ticket_id)
+                    if not self._end_unstarted(
+                        submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
+                    ):
+                        raise
+            except KeyboardInterrupt:
+                # Ctrl-C / SIGTERM after the ticket was recorded and before a run claimed it (a
+                # claim that came first is not undone: only a ticket still queued is ended).
+                self.log.warning("run.interrupted", ticket=submitted.ticket_number)
+                self._forget_run(submitted.ticket_id)
+                self._end_unstarted(
+                    submitted.ticket_id, "interrupted", INTERRUPTED_UNSTARTED_MESSAGE, None, from_states=("queued",)
+                )
+                raise
         return submitted
+
+    def _forget_run(self, ticket_id: int) -> None:
+        """Drop what this process kept for a run that will not start here."""
+        self._run_secrets.pop(ticket_id, None)
+        self._prefetched.pop(ticket_id, None)
 
     def _record(
         self,
@@ -659,8 +674,7 @@ class RunService:
                         )
             if not queued:
                 if row is None or row["state"] in tickets.FINAL_STATES:
-                    self._run_secrets.pop(ticket_id, None)
-                    self._prefetched.pop(ticket_id, None)
+                    self._forget_run(ticket_id)
                 self.log.info("run.not_claimed", ticket_id=ticket_id, state=row["state"] if row else None)
                 return None
             assert row is not None
@@ -670,17 +684,19 @@ class RunService:
             if not claimed:
                 self.log.info("run.already_claimed", ticket_id=ticket_id)
                 return None
-            if token is not None and secrets is None:
-                key = self.run_key  # no key or a token past run_start_within: secrets_unavailable
-                ttl = float(getattr(self.settings, "run_start_within", 600.0))
-                secrets = key.open(token, ttl) if key is not None else None
-            if read_token is not None and self.run_key is not None:
-                # Fernet's own age check first (whole seconds), then each read's age in Prefetched.
-                carried = self.run_key.open(read_token, PREFETCH_MAX_AGE)
-                prefetched = Prefetched(reads_from_wire(carried)) if carried else None
             heartbeat = leases.keeper_for(self)
-            heartbeat.hold(lease)
             try:
+                # From the claim's commit on, everything is inside this try: a Ctrl-C here too
+                # ends the ticket at once, and the lease (with its target locks) is released.
+                heartbeat.hold(lease)
+                if token is not None and secrets is None:
+                    key = self.run_key  # no key or a token past run_start_within: secrets_unavailable
+                    ttl = float(getattr(self.settings, "run_start_within", 600.0))
+                    secrets = key.open(token, ttl) if key is not None else None
+                if read_token is not None and self.run_key is not None:
+                    # Fernet's own age check first (whole seconds), then each read's age in Prefetched.
+                    carried = self.run_key.open(read_token, PREFETCH_MAX_AGE)
+                    prefetched = Prefetched(reads_from_wire(carried)) if carried else None
                 outcome = self._run_claimed(row, secrets or {}, progress, lease, prefetched, locked)
             except LedgerError:
                 # The database is unusable: the lease is left to expire, so the sweep finds the run.
@@ -1154,8 +1170,7 @@ class RunService:
                 from_states=(state,),
                 deadline_before=now(),
             ):
-                self._run_secrets.pop(ticket_id, None)
-                self._prefetched.pop(ticket_id, None)
+                self._forget_run(ticket_id)
                 done.append(tickets.number_of(ticket_id))
         # Runs whose worker died (lease expired; runner.leases): re-queued where safe, else escalated.
         found = leases.recover(
@@ -1168,8 +1183,7 @@ class RunService:
             escalation_group=self.settings.escalation_group,
         )
         for ticket_id in found.escalated:
-            self._run_secrets.pop(ticket_id, None)
-            self._prefetched.pop(ticket_id, None)
+            self._forget_run(ticket_id)
             done.append(tickets.number_of(ticket_id))
         for ticket_id in found.requeued:
             self._redispatch(ticket_id)

@@ -110,6 +110,9 @@ EXACT: dict[str, str] = {
         "De uitvoering werd onderbroken; wat de stap had gestart, is gestopt."
     ),
     "The run was interrupted; check the target.": "De uitvoering werd onderbroken; controleer het doelsysteem.",
+    "The run was interrupted before it started; nothing was changed. Please try again.": (
+        "De uitvoering werd onderbroken voordat ze begon; er is niets gewijzigd. Probeer het opnieuw."
+    ),
     "The run was interrupted while it waited to try this step again; nothing more was done.": (
         "De uitvoering werd onderbroken terwijl ze wachtte om deze stap opnieuw te proberen; er is niets meer gedaan."
     ),

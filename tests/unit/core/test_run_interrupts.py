@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from connectors.base import Unreachable
-from runner import engine
+from runner import engine, leases, runs
+from runner.ledger.lease_tables import run_lease, target_lock
 from runner.ledger.tables import audit_event, step_result, ticket
 from runner.service import Firstline
 from runner.texts import localize
@@ -137,3 +138,48 @@ def test_a_display_that_fails_does_not_decide_the_run(app: Firstline, fault: Any
     tickets, steps, _actions = _ledger(app)
     assert tickets == [("resolved", None)]
     assert [s[1] for s in steps] == ["ok", "ok", "ok"]
+
+
+def test_an_interrupt_before_the_claim_ends_the_queued_ticket(app: Firstline) -> None:
+    """Ctrl-C while the new ticket is shown (``ticket.opened``), after its commit and before
+    the inline claim: the ticket was left ``queued`` until the sweep called it never started."""
+    FakeConnector.script = {"account_status": [{"exists": True, "locked": True}]}
+
+    def progress(kind: str, _data: Mapping[str, Any]) -> None:
+        if kind == "ticket.opened":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # the CLI still stops (exit 130)
+        app.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"}, progress=progress)
+    tickets, steps, actions = _ledger(app)
+    assert tickets == [("escalated", "interrupted")]
+    assert steps == []
+    assert FakeConnector.calls == []
+    assert actions[-1] == "ticket.escalated:failure"
+    assert localize(runs.INTERRUPTED_UNSTARTED_MESSAGE, "nl") != runs.INTERRUPTED_UNSTARTED_MESSAGE
+    assert app.verify_audit().ok
+
+
+def test_an_interrupt_right_after_the_claim_ends_the_ticket_and_frees_the_target(
+    app: Firstline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C between the claim's commit and the first step: the ticket was left ``running``
+    with its lease and target locks until they expired and the sweep found it."""
+    FakeConnector.script = {"account_status": [{"exists": True, "locked": True}]}
+    real = leases.LeaseKeeper.hold
+
+    def hold_then_interrupt(keeper: leases.LeaseKeeper, lease: leases.Lease) -> None:
+        real(keeper, lease)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leases.LeaseKeeper, "hold", hold_then_interrupt)
+    out = _run(app)
+    assert (out.state, out.reason) == ("escalated", "interrupted")
+    tickets, steps, _actions = _ledger(app)
+    assert tickets == [("escalated", "interrupted")]
+    assert steps == []
+    assert FakeConnector.calls == []
+    with app.engine.connect() as c:  # released at once, not left to expire
+        assert c.execute(select(run_lease)).all() == []
+        assert c.execute(select(target_lock)).all() == []
+    assert app.verify_audit().ok
