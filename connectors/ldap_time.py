@@ -26,7 +26,9 @@ the offset) is an error.
 are 0000-01-01 00:00:00 (``000001010000Z``, ``00000101000000Z``, ``0000010100Z``,
 ``00000101010000+0100``, any fraction) locks the account until an administrator removes
 it; slapd recognises it after normalisation with ``lutil_tm2time``'s special case, which
-ignores fractions of a second. ``is_openldap_admin_lock`` applies the same rule.
+ignores fractions of a second. So does the Unix epoch (``19700101000000Z`` in any
+spelling), which slapd's parse also makes time 0. ``is_openldap_admin_lock`` applies the
+same rule.
 
 **FILETIME** (MS-DTYP §2.3.3; AD "Large Integer" / Interval syntax, MS-ADTS §3.1.1.4.4 and
 the attribute pages of MS-ADA1/MS-ADA3): a signed 64-bit count of 100-nanosecond
@@ -105,6 +107,7 @@ def _days_before(year: int, month: int, day: int) -> int:
 
 
 _DAY_0001 = _days_before(1, 1, 1)
+_UNIX_EPOCH_SECONDS = _days_before(1970, 1, 1) * 86_400  # 1970-01-01T00:00:00Z in _fields' count
 _DAY_10000 = _days_before(10000, 1, 1)
 
 
@@ -163,12 +166,16 @@ def parse_generalized_time(
 def is_openldap_admin_lock(value: str | bytes) -> bool:
     """True when a ``pwdAccountLockedTime`` value is OpenLDAP's permanent administrator lock.
 
-    That is: valid GeneralizedTime whose UTC date and time fields are 0000-01-01 00:00:00,
-    ignoring any fraction (slapd's ``lutil_tm2time`` special case after normalisation).
-    Raises ``DirectoryTimeError`` when the value is not valid GeneralizedTime at all.
+    That is: valid GeneralizedTime whose UTC date and time fields are 0000-01-01 00:00:00
+    (slapd's ``lutil_tm2time`` special case after normalisation) or 1970-01-01 00:00:00,
+    ignoring any fraction, in any spelling (``19700101000000Z``, ``197001010000Z``,
+    ``19700101010000+0100``): both come out of slapd's parse as time 0, which its ppolicy
+    reads as "locked until an administrator unlocks" (seen on slapd 2.5.13: the right
+    password is refused whatever ``pwdLockoutDuration`` says). Raises ``DirectoryTimeError``
+    when the value is not valid GeneralizedTime at all.
     """
     seconds, _unit, _fraction = _fields(_text(value, "pwdAccountLockedTime"))
-    return seconds == 0
+    return seconds in (0, _UNIX_EPOCH_SECONDS)
 
 
 def filetime_ticks(value: str | bytes | int) -> int:

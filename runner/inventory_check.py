@@ -152,6 +152,11 @@ def _targets(raw: Mapping[str, Any], connectors: Mapping[str, type[Connector]], 
     if not isinstance(targets, dict):
         problems.append(Text(N_("targets: expected a mapping of target names")))
         return {}
+    if not targets and not unknown:
+        # An empty file (a wrong path, a truncated copy) is no working inventory: every
+        # runbook step acts on a target. (With unknown sections, those are the problem.)
+        problems.append(Text(N_("targets: none are defined; every runbook step acts on a target")))
+        return {}
     out: dict[str, TargetConfig] = {}
     for name, spec in targets.items():
         where = f"targets.{name}"

@@ -405,6 +405,9 @@ NL: dict[str, str | tuple[str, str]] = {
     "expected a mapping at the top": "bovenaan werd een mapping verwacht",
     "targets: expected a mapping of target names": "targets: een mapping van doelnamen verwacht",
     "%(where)s: needs a 'connector'": "%(where)s: heeft een 'connector' nodig",
+    "targets: none are defined; every runbook step acts on a target": (
+        "targets: er zijn er geen; elke stap van een runbook werkt op een doel"
+    ),
     "%(where)s.connector: unknown connector '%(name)s'; available: %(known)s": "%(where)s.connector: onbekende connector '%(name)s'; beschikbaar: %(known)s",
     "a secret must be a reference {env: NAME} or {file: PATH} (exactly one), never inline": "een geheim moet een verwijzing {env: NAAM} of {file: PAD} zijn (precies één), nooit de waarde zelf",
     "env: must name an environment variable": "env: moet een omgevingsvariabele noemen",

@@ -103,6 +103,11 @@ ADMIN_LOCKS = [
     "0000010100.5Z",
     "00000101010000+0100",  # 01:00 at +01:00 = 00:00 UTC
     "000001010000-0000",
+    # the Unix epoch in any spelling: slapd's parse makes it time 0, the same lock for good
+    "19700101000000Z",
+    "197001010000Z",
+    "19700101000000.5Z",
+    "19700101010000+0100",
 ]
 
 

@@ -42,6 +42,14 @@ def test_every_problem_is_named_and_reported_together(tmp_path: Path, monkeypatc
     assert "targets.t3: needs a 'connector'" in text
 
 
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "targets:\n", "targets: {}\n", "choices: {}\n"])
+def test_an_inventory_without_targets_is_not_valid(tmp_path: Path, text: str) -> None:
+    """An empty file (a wrong path, a truncated copy) said "valid (0 targets)" and exit 0."""
+    report = check_inventory(_write(tmp_path, text), CONNECTORS)
+    assert report.exit_code == 2
+    assert report.problems == ["targets: none are defined; every runbook step acts on a target"]
+
+
 def test_a_valid_inventory_without_connect_checks_nothing_remote(tmp_path: Path) -> None:
     path = _write(tmp_path, "targets:\n  t1: {connector: fake}\n")
     report = check_inventory(path, CONNECTORS)

@@ -163,6 +163,13 @@ def test_agrees_with_python_calendar_on_random_instants() -> None:
         "00000101000000+0000",
         "000001010000-0000",
         b"00000101000000Z",
+        # the Unix epoch: slapd's parse makes it time 0 too, read as the same lock for good
+        "19700101000000Z",
+        "197001010000Z",
+        "1970010100Z",
+        "19700101000000.999Z",
+        "19700101010000+0100",
+        "19691231230000-0100",
     ],
 )
 def test_every_spelling_of_the_openldap_admin_lock(text: str | bytes) -> None:
@@ -170,7 +177,17 @@ def test_every_spelling_of_the_openldap_admin_lock(text: str | bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["00000101000001Z", "00000101000000-0100", "000001020000Z", "20200101000000Z", "2020010100Z"]
+    "text",
+    [
+        "00000101000001Z",
+        "00000101000000-0100",
+        "000001020000Z",
+        "20200101000000Z",
+        "2020010100Z",
+        "19700101000001Z",  # one second after the epoch: an ordinary lock time (slapd lets the right password in)
+        "19691231235959Z",
+        "19700101000000-0100",
+    ],
 )
 def test_other_valid_values_are_not_the_admin_lock(text: str) -> None:
     assert is_openldap_admin_lock(text) is False
