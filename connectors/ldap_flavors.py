@@ -19,11 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
-from ldap3.utils.conv import escape_filter_chars
 
 from connectors.ldap_controls import policy_hints, ppolicy_request
 from connectors.ldap_protect import GroupMissing as GroupMissing  # re-exported for connectors.ldap
-from connectors.ldap_protect import ad_protected, openldap_admin_member
+from connectors.ldap_protect import ad_holder_filter, ad_protected, openldap_admin_member
 from connectors.ldap_time import (
     FILETIME_MAX,
     DirectoryTimeError,
@@ -506,9 +505,12 @@ class ActiveDirectory:
         entry = {"raw_attributes": raw} if isinstance(raw, Mapping) else None
         if ad_protected(conn, dn, entry):
             return True
-        who = escape_filter_chars(dn)
-        # LDAP_MATCHING_RULE_IN_CHAIN: nested membership counts too
-        return any(group_has_member(conn, g, f"(member:1.2.840.113556.1.4.1941:={who})") for g in admin_groups)
+        if not admin_groups:
+            return False
+        # nested membership (LDAP_MATCHING_RULE_IN_CHAIN), and the primary group, which AD
+        # keeps out of `member`: the group's SID among the account's tokenGroups
+        holds = ad_holder_filter(conn, dn, entry)
+        return any(group_has_member(conn, g, holds) for g in admin_groups)
 
     def unlock(self, conn: Connection, dn: str, seen: Attrs) -> dict[str, Any] | None:
         ok = conn.modify(dn, {"lockoutTime": [(MODIFY_REPLACE, ["0"])]})

@@ -17,6 +17,9 @@
   the DC does not return it, from ``LDAP_MATCHING_RULE_IN_CHAIN`` (1.2.840.113556.1.4.1941)
   on each protected group plus ``primaryGroupID``. The built-in Administrator (RID 500) and
   ``krbtgt`` (RID 502) and anything with ``adminCount=1`` are privileged too.
+* Active Directory, the configured ``admin_groups``: an account the group holds through
+  ``member`` (nested), as its primary group, or through a group it holds as primary group
+  (``ad_holder_filter``: ``tokenGroups`` against the group's ``objectSid``).
 * OpenLDAP: the configured ``protected_accounts`` DNs and every member of the configured
   ``admin_groups``, nested ``groupOfNames`` / ``groupOfUniqueNames`` included (followed
   upwards from the account, at most ``MAX_NESTING`` levels).
@@ -43,6 +46,7 @@ __all__ = [
     "DOMAIN_PROTECTED_RIDS",
     "GroupMissing",
     "ProtectionUnknown",
+    "ad_holder_filter",
     "ad_protected",
     "canonical_dn",
     "openldap_admin_member",
@@ -319,6 +323,40 @@ def ad_protected(conn: Connection, dn: str, entry: dict[str, Any] | None = None)
         if _entries(conn):
             return True
     return False
+
+
+def ad_holder_filter(conn: Connection, dn: str, entry: dict[str, Any] | None = None) -> str:
+    """A filter that selects, on a BASE search of a group, a group that holds the AD account at *dn*.
+
+    Three ways a group holds an account in AD, all counted: through ``member``, nested
+    (``LDAP_MATCHING_RULE_IN_CHAIN``); as its primary group (``primaryGroupID``), which AD
+    keeps out of ``member`` altogether — an administrator whose primary group is an admin
+    group has no ``member`` link to it; and through a group whose primary members it holds.
+    The last two come from the account's ``tokenGroups`` (transitive, the primary group
+    included): the group's ``objectSid`` is one of them. Where the DC does not return
+    ``tokenGroups``, from ``primaryGroupID``: that group's SID, and ``member`` chains from
+    it (found by its SID). *entry* as for ``ad_protected`` (read here when None).
+    ``ProtectionUnknown`` when the account's SID cannot be read.
+    """
+    if entry is None:
+        conn.search(dn, "(objectClass=*)", BASE, attributes=list(AD_PROTECTION_ATTRIBUTES))
+        found = _entries(conn)
+        if not found:
+            raise ProtectionUnknown("the account's SID could not be read")
+        entry = found[0]
+    items = [f"(member:{IN_CHAIN}:={escape_filter_chars(dn)})"]
+    sids = sorted({sid_to_str(t) for t in _raw(entry, "tokenGroups") if t})
+    if not sids:
+        own, primary = _raw(entry, "objectSid"), _raw(entry, "primaryGroupID")
+        if not own:
+            raise ProtectionUnknown("the account's SID could not be read")
+        if primary:
+            sid = f"{sid_to_str(own[0]).rsplit('-', 1)[0]}-{int(primary[0])}"
+            sids = [sid]
+            conn.search(_domain_root(dn), f"(objectSid={sid})", SUBTREE, attributes=["1.1"])
+            items += [f"(member:{IN_CHAIN}:={escape_filter_chars(str(e['dn']))})" for e in _entries(conn)]
+    items += [f"(objectSid={sid})" for sid in sids]
+    return "(|" + "".join(items) + ")"
 
 
 def _canon_set(dns: Iterable[str]) -> set[tuple[tuple[tuple[str, str], ...], ...]]:

@@ -18,6 +18,7 @@ from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 
 from connectors.base import Rejected
 from connectors.ldap import LdapConnector
+from connectors.ldap_protect import sid_to_str
 from tests.integration.directory.helpers import VAR, Directory, connector, new_password
 
 AD_ROOT = "DC=example,DC=test"
@@ -165,6 +166,38 @@ def test_ad_protection_follows_the_sid_not_the_name(
     assert ad_root.run("account_status", {"user": user}, timeout=30)["privileged"] is False
     # an ordinary user in an ordinary group is not protected, and can be reset
     ad_root.run("reset_password", {"user": user, "new_password": new_password()}, timeout=30)
+
+
+def _sid_of(ad: Directory, dn: str) -> str:
+    assert ad.admin.search(dn, "(objectClass=*)", BASE, attributes=["objectSid"]), ad.admin.result
+    found = [r for r in ad.admin.response or [] if r.get("type") == "searchResEntry"]
+    return sid_to_str(bytes(found[0]["raw_attributes"]["objectSid"][0]))
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["primary-group", "primary-group-nested"])
+def test_ad_admin_through_the_primary_group_is_refused(ad: Directory, ad_groups: list[str], nested: bool) -> None:
+    """AD keeps an account's primary group out of ``member``: an administrator whose primary
+    group is the configured admin group (or a group nested in it) has no ``member`` link to it
+    and was reset like anyone (found by a tester on the lab Samba DC)."""
+    user, pw = ad.create_user()
+    admins = _ad_group(ad, ad_groups)
+    primary = _ad_group(ad, ad_groups) if nested else admins
+    if nested:
+        assert ad.admin.modify(admins, {"member": [(MODIFY_ADD, [primary])]}), ad.admin.result
+    # AD needs the account in a group before it may be the primary one; the DC then drops the member value
+    assert ad.admin.modify(primary, {"member": [(MODIFY_ADD, [ad.dn(user)])]}), ad.admin.result
+    rid = _sid_of(ad, primary).rsplit("-", 1)[1]
+    assert ad.admin.modify(ad.dn(user), {"primaryGroupID": [(MODIFY_REPLACE, [rid])]}), ad.admin.result
+    conn = connector("ad", admin_groups=[admins])
+    try:
+        before = ad.state_attrs(user)
+        assert conn.run("account_status", {"user": user}, timeout=30)["privileged"] is True
+        refused(conn, user)
+        assert ad.state_attrs(user) == before and ad.bind_ok(user, pw)
+    finally:
+        conn.close()
+        # back to Domain Users, so the groups can be deleted
+        ad.admin.modify(ad.dn(user), {"primaryGroupID": [(MODIFY_REPLACE, ["513"])]})
 
 
 def test_ad_admin_count_alone_is_privileged(ad: Directory, ad_root: LdapConnector) -> None:

@@ -128,6 +128,14 @@ def test_ad_is_privileged_by_each_rule_alone(
     assert ActiveDirectory(hints_critical=True).is_privileged(conn, USER, read_attrs, admin_groups) is True  # type: ignore[arg-type]
 
 
+def test_an_ad_account_whose_primary_group_is_an_admin_group_is_privileged() -> None:
+    """No ``member`` link at all (AD keeps the primary group out of it): the admin group's SID
+    among the account's tokenGroups is what makes it privileged."""
+    primary = {"objectSid": [_sid(*DOMAIN, 1105)], "primaryGroupID": [b"1300"], "tokenGroups": [_sid(*DOMAIN, 1300)]}
+    conn = FakeConn({USER: primary, IT_ADMINS: {"objectSid": [_sid(*DOMAIN, 1300)]}}, {})
+    assert ActiveDirectory(hints_critical=True).is_privileged(conn, USER, {}, [IT_ADMINS]) is True  # type: ignore[arg-type]
+
+
 def test_an_ordinary_ad_account_outside_the_admin_groups_is_not_privileged() -> None:
     conn = FakeConn({USER: ORDINARY}, {IT_ADMINS: {"CN=someone else,OU=People,DC=example,DC=test"}})
     assert ActiveDirectory(hints_critical=True).is_privileged(conn, USER, {}, [IT_ADMINS]) is False  # type: ignore[arg-type]

@@ -81,11 +81,17 @@ class FakeConn:
     def search(self, base: str, flt: str, scope: object = None, attributes: object = None, **_: object) -> bool:
         self.filters.append(flt)
         self.response = []
-        if "1.2.840.113556.1.4.1941" in flt:
-            member = flt.split(":=", 1)[1].rstrip(")")
-            if member in self.chain.get(base, set()):
+        if "1.2.840.113556.1.4.1941" in flt:  # a BASE search of a group: IN_CHAIN members, or its own SID
+            import re
+
+            from connectors.ldap_protect import sid_to_str
+
+            members = re.findall(r"\(member:1\.2\.840\.113556\.1\.4\.1941:=([^)]*)\)", flt)
+            sids = set(re.findall(r"\(objectSid=([^)]*)\)", flt))
+            own = {sid_to_str(v) for v in self.entries.get(base, {}).get("objectSid", [])}
+            if set(members) & self.chain.get(base, set()) or own & sids:
                 self.response = [{"type": "searchResEntry", "dn": base, "raw_attributes": {}}]
-        elif flt.startswith("(|(objectSid="):
+        elif flt.startswith(("(|(objectSid=", "(objectSid=")):
             from connectors.ldap_protect import sid_to_str
 
             for dn, attrs in self.entries.items():
@@ -135,6 +141,27 @@ def test_primary_group_and_well_known_accounts_are_protected_without_membership(
         assert ad_protected(FakeConn({USER: attrs}, {}), USER) is True, attrs  # type: ignore[arg-type]
     ordinary = {"objectSid": [_sid(*DOMAIN, 1105)], "tokenGroups": [_sid(*DOMAIN, 513), _sid(32, 545)]}
     assert ad_protected(FakeConn({USER: ordinary}, {}), USER) is False  # type: ignore[arg-type]
+
+
+def test_admin_group_membership_counts_the_primary_group() -> None:
+    """AD keeps the primary group out of ``member``: the filter asked of each admin group
+    also selects it by SID — from tokenGroups, or without them from primaryGroupID (and the
+    member chains of that group, found by its SID)."""
+    from connectors.ldap_protect import ProtectionUnknown, ad_holder_filter
+
+    staff = "CN=staff,OU=People,DC=example,DC=test"
+    with_tokens = {"objectSid": [_sid(*DOMAIN, 1105)], "tokenGroups": [_sid(*DOMAIN, 513), _sid(*DOMAIN, 1200)]}
+    conn = FakeConn({USER: with_tokens}, {})
+    flt = ad_holder_filter(conn, USER)  # type: ignore[arg-type]
+    assert "(objectSid=S-1-5-21-1-2-3-1200)" in flt and "(objectSid=S-1-5-21-1-2-3-513)" in flt
+    assert f"(member:1.2.840.113556.1.4.1941:={USER})" in flt
+    without = {"objectSid": [_sid(*DOMAIN, 1105)], "primaryGroupID": [b"1200"]}
+    conn = FakeConn({USER: without, staff: {"objectSid": [_sid(*DOMAIN, 1200)]}}, {})
+    flt = ad_holder_filter(conn, USER)  # type: ignore[arg-type]
+    assert "(objectSid=S-1-5-21-1-2-3-1200)" in flt
+    assert f"(member:1.2.840.113556.1.4.1941:={staff})" in flt  # a group holding the primary group
+    with pytest.raises(ProtectionUnknown):
+        ad_holder_filter(FakeConn({USER: {"primaryGroupID": [b"513"]}}, {}), USER)  # type: ignore[arg-type]
 
 
 def test_unknown_protection_fails_closed() -> None:
