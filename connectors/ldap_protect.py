@@ -281,6 +281,17 @@ def _split_rdns(dn: str) -> tuple[str, ...]:
 AD_PROTECTION_ATTRIBUTES = ("objectSid", "primaryGroupID", "tokenGroups", "adminCount")
 
 
+def _ad_entry(conn: Connection, dn: str, entry: dict[str, Any] | None) -> dict[str, Any]:
+    """*entry*, or the account's ``AD_PROTECTION_ATTRIBUTES`` read now (``ProtectionUnknown``: no entry)."""
+    if entry is not None:
+        return entry
+    conn.search(dn, "(objectClass=*)", BASE, attributes=list(AD_PROTECTION_ATTRIBUTES))
+    found = _entries(conn)
+    if not found:
+        raise ProtectionUnknown("the account's SID could not be read")
+    return found[0]
+
+
 def ad_protected(conn: Connection, dn: str, entry: dict[str, Any] | None = None) -> bool:
     """True when the AD account at *dn* is built-in privileged (see the module docstring).
 
@@ -289,12 +300,7 @@ def ad_protected(conn: Connection, dn: str, entry: dict[str, Any] | None = None)
     are read here. Raises ``ProtectionUnknown`` when neither ``tokenGroups`` nor the
     protected groups can be read, so that the caller refuses instead of guessing.
     """
-    if entry is None:
-        conn.search(dn, "(objectClass=*)", BASE, attributes=list(AD_PROTECTION_ATTRIBUTES))
-        found = _entries(conn)
-        if not found:
-            raise ProtectionUnknown("the account's SID could not be read")
-        entry = found[0]
+    entry = _ad_entry(conn, dn, entry)
     if any(v.strip() == b"1" for v in _raw(entry, "adminCount")):
         return True
     sids = _raw(entry, "objectSid")
@@ -338,12 +344,7 @@ def ad_holder_filter(conn: Connection, dn: str, entry: dict[str, Any] | None = N
     it (found by its SID). *entry* as for ``ad_protected`` (read here when None).
     ``ProtectionUnknown`` when the account's SID cannot be read.
     """
-    if entry is None:
-        conn.search(dn, "(objectClass=*)", BASE, attributes=list(AD_PROTECTION_ATTRIBUTES))
-        found = _entries(conn)
-        if not found:
-            raise ProtectionUnknown("the account's SID could not be read")
-        entry = found[0]
+    entry = _ad_entry(conn, dn, entry)
     items = [f"(member:{IN_CHAIN}:={escape_filter_chars(dn)})"]
     sids = sorted({sid_to_str(t) for t in _raw(entry, "tokenGroups") if t})
     if not sids:
