@@ -110,17 +110,22 @@ def same_find(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
     return entry["dn"], entry["attributes"]
 
 
-def same_admin_groups(svc: Connection, dn: str) -> None:
+def same_admin_groups(svc: Connection, dn: str, uid: str) -> None:
     d = escape_filter_chars(dn)
     kinds = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
     member = f"(|(member={d})(uniqueMember={d})(uniqueMember~={d}))"
+    posix = f"(&(objectClass=posixGroup)(|(memberUid={escape_filter_chars(uid)})))"  # RFC 2307 groups
     svc.search(
         BASE_DN,
-        f"(|(&{kinds}{member})(entryDN={ADMIN_GROUP}))",
+        f"(|(&{kinds}{member}){posix}(entryDN={ADMIN_GROUP}))",
         SUBTREE,
-        attributes=["member", "uniqueMember", "objectClass"],
+        attributes=["member", "uniqueMember", "objectClass", "memberUid"],
         dereference_aliases="NEVER",
-        controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames")])],
+        controls=[
+            matched_values(
+                [("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames"), ("memberUid", uid)]
+            )
+        ],
     )
     groups = [e for e in svc.response if e["type"] == "searchResEntry"]
     if len(groups) != 1 or groups[0]["attributes"]["member"]:
@@ -130,9 +135,9 @@ def same_admin_groups(svc: Connection, dn: str) -> None:
 def same_checked(svc: Connection, user: str) -> tuple[str, dict[str, Any]]:
     """The agent's look-up, then the action's own fresh checks (4 requests)."""
     dn, _ = same_find(svc, user)
-    same_admin_groups(svc, dn)
+    same_admin_groups(svc, dn, user)
     dn, attrs = same_find(svc, user)
-    same_admin_groups(svc, dn)
+    same_admin_groups(svc, dn, user)
     return dn, attrs
 
 

@@ -361,6 +361,15 @@ MUST_CHANGE_NOT_ENFORCED = {  # fixed sentences (runner.texts has them in Dutch)
         "'must change at next logon'"
     ),
 }
+RESET_TOO_YOUNG = (  # fixed sentence (runner.texts has it in Dutch)
+    "The directory does not allow another password change for this account yet (its password policy sets a "
+    "minimum time between changes). Nothing was changed; the service desk will look at it."
+)
+MUST_CHANGE_IMPOSSIBLE = (  # fixed sentence (runner.texts has it in Dutch)
+    "The directory would make this account change the new password at the next sign-in, but its password "
+    "policy does not let the account change its own password (pwdAllowUserChange is FALSE), so the account "
+    "could not be used at all. Nothing was changed; the service desk will look at it."
+)
 MUST_CHANGE_UNKNOWN = (
     "The password policy that applies to this account could not be read, so Firstline cannot tell whether "
     "the directory would make the new password be changed at the next sign-in. Nothing was changed; the "
@@ -902,7 +911,7 @@ class LdapConnector(Connector):
             return cached[1]
         conn = self._conn
         names = ["pwdAttribute", "pwdLockout", "pwdLockoutDuration", "pwdMaxAge", "pwdGraceAuthNLimit"]
-        names += ["pwdGraceExpiry", "pwdMustChange", "pwdMaxIdle"]
+        names += ["pwdGraceExpiry", "pwdMustChange", "pwdMaxIdle", "pwdAllowUserChange"]
         conn.search(dn, "(objectClass=*)", BASE, attributes=names, dereference_aliases="NEVER")
         entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
         if conn.result.get("result") not in (0, None) or not entries:
@@ -919,6 +928,8 @@ class LdapConnector(Connector):
             grace_expiry=integer(values, "pwdGraceExpiry"),
             must_change=must_change,
             max_idle=integer(values, "pwdMaxIdle"),
+            # absent = TRUE (slapd); anything but FALSE is not read as "may not"
+            allow_user_change=str(first(values, "pwdAllowUserChange") or "TRUE").upper() != "FALSE",
         )
         self._policy_cache[dn.lower()] = (time.monotonic() + 60, policy)
         return policy
@@ -1228,7 +1239,14 @@ class LdapConnector(Connector):
                         outcome_unknown=True,
                     ) from None
             if failure is not None:
-                raise self._directory_refusal(failure, status["dn"])
+                refused = self._directory_refusal(failure, status["dn"])
+                if refused.reason == "too_young":
+                    # pwdMinAge applies to a reset by the service account too (slapd): neither the
+                    # person nor the agent can fix that by trying again
+                    raise Rejected(RESET_TOO_YOUNG, reason="too_young", fixed_text=True)
+                if generated:
+                    refused.requester_action = False  # Firstline chose that password, not the requester
+                raise refused
             out: dict[str, Any] = {"must_change": must_change}
             if generated:
                 out["temporary_password"] = new_password
@@ -1263,9 +1281,12 @@ class LdapConnector(Connector):
             raise self._unreadable(exc) from exc
         if enforced is None:
             raise Rejected(MUST_CHANGE_UNKNOWN, reason="must_change_unknown")
-        if enforced:
-            return
-        raise Rejected(MUST_CHANGE_NOT_ENFORCED[self.config.flavor], reason="must_change_not_enforced")
+        if not enforced:
+            raise Rejected(MUST_CHANGE_NOT_ENFORCED[self.config.flavor], reason="must_change_not_enforced")
+        if self._flavor.user_may_change(status["_attrs"]) is False:
+            # slapd restricts the reset account to a password change it then refuses: the
+            # temporary password would open nothing, and a second reset only repeats it
+            raise Rejected(MUST_CHANGE_IMPOSSIBLE, reason="must_change_impossible")
 
     def change_password(
         self,

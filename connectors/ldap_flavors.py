@@ -162,6 +162,7 @@ class PwdPolicy:
     grace_limit: int | None = None
     grace_expiry: int | None = None
     max_idle: int | None = None  # pwdMaxIdle: locked this long after the last successful bind
+    allow_user_change: bool = True  # pwdAllowUserChange: the account may change its own password
 
 
 class OpenLdap:
@@ -169,6 +170,7 @@ class OpenLdap:
 
     name = "openldap"
     attributes = (
+        "uid",  # what a posixGroup's memberUid names (admin groups: is_privileged)
         "pwdAccountLockedTime",
         "pwdReset",
         "pwdStartTime",
@@ -350,6 +352,14 @@ class OpenLdap:
         policy = self._effective(attrs)
         return None if policy is None else policy.must_change
 
+    def user_may_change(self, attrs: Attrs) -> bool | None:
+        """Whether the account may change its own password (``pwdAllowUserChange``, absent =
+        TRUE); None when the policy is unknown. With ``pwdMustChange`` and FALSE here, slapd
+        lets the reset password bind only to change it and then refuses the change (seen on
+        slapd 2.5.13 by a tester): such a must-change reset locks the account out."""
+        policy = self._effective(attrs)
+        return None if policy is None else policy.allow_user_change
+
     def state(self, attrs: Attrs, now: datetime) -> dict[str, Any]:
         """Lock, validity and password state; ``UnreadableValue`` when a time does not parse.
 
@@ -381,8 +391,10 @@ class OpenLdap:
         }
 
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
-        # configured admin groups, nested groupOfNames / groupOfUniqueNames followed upwards
-        return openldap_admin_member(conn, dn, admin_groups)
+        # configured admin groups, nested groupOfNames / groupOfUniqueNames followed upwards;
+        # a posixGroup holds the account by its uid (memberUid)
+        uids = [str(v) for v in _values(attrs, "uid") if v is not None and str(v)]
+        return openldap_admin_member(conn, dn, admin_groups, uids)
 
     def unlock(self, conn: Connection, dn: str, seen: Attrs) -> dict[str, Any] | None:
         """Delete exactly the ``pwdAccountLockedTime`` value that was read and judged a failure lock.
@@ -495,6 +507,12 @@ class ActiveDirectory:
         uac = integer(attrs, "userAccountControl", required=True)
         assert uac is not None
         return not uac & UF_DONT_EXPIRE_PASSWD
+
+    @staticmethod
+    def user_may_change(_attrs: Attrs) -> bool | None:
+        """AD: "user cannot change password" is an access rule (not readable from the account's
+        attributes), so not known here; never read as "may not"."""
+        return None
 
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
         if str(first(attrs, "adminCount") or "0") == "1":

@@ -22,7 +22,8 @@
   (``ad_holder_filter``: ``tokenGroups`` against the group's ``objectSid``).
 * OpenLDAP: the configured ``protected_accounts`` DNs and every member of the configured
   ``admin_groups``, nested ``groupOfNames`` / ``groupOfUniqueNames`` included (followed
-  upwards from the account, at most ``MAX_NESTING`` levels).
+  upwards from the account, at most ``MAX_NESTING`` levels), and a ``posixGroup`` listing
+  the account's ``uid`` in ``memberUid`` (RFC 2307; such a group may itself be nested by DN).
 
 A configured admin group that does not exist raises ``GroupMissing`` naming it.
 """
@@ -381,11 +382,12 @@ def _common_suffix(dns: Sequence[str]) -> str:
     return ",".join(tail)
 
 
-def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str]) -> bool:
+def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str], uids: Sequence[str] = ()) -> bool:
     """True when *dn* is a member of an admin group, directly or through nested groups.
 
     Walks upwards: the groups (``groupOfNames`` ``member`` / ``groupOfUniqueNames``
-    ``uniqueMember``) that hold *dn*, then the groups that hold those, at most
+    ``uniqueMember``, and ``posixGroup`` ``memberUid`` = one of *uids*, the account's ``uid``
+    values, RFC 2307) that hold *dn*, then the groups that hold those (by DN), at most
     ``MAX_NESTING`` levels, searching under the common suffix of the account and the groups.
     Every configured admin group must exist (``GroupMissing`` otherwise).
 
@@ -401,11 +403,11 @@ def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str]
         for group in admin_groups:
             require_group(conn, group)
         raise ProtectionUnknown("the account and the admin groups share no suffix to search under")
-    first = _first_level(conn, base, dn, admin_groups)
+    first = _first_level(conn, base, dn, admin_groups, uids)
     if first is None:
         for group in admin_groups:
             require_group(conn, group)
-        return _walk(conn, base, [dn], _canon_set([dn]), admin)
+        return _walk(conn, base, [dn], _canon_set([dn]), admin, uids=uids)
     holders, present = first
     for group in admin_groups:  # not found by entryDN (or a server without it): read it to be sure
         if not _canon_set([group]) & present:
@@ -440,8 +442,16 @@ _unique_member = unique_member
 _UNIQUE_NAMES = "groupOfUniqueNames"
 
 
+def _posix_holds(uids: Sequence[str]) -> str:
+    """Filter items for "a ``posixGroup`` whose ``memberUid`` is one of *uids*" ('' for none)."""
+    if not uids:
+        return ""
+    names = "".join(f"(memberUid={escape_filter_chars(u)})" for u in uids)
+    return f"(&(objectClass=posixGroup)(|{names}))"
+
+
 def _first_level(
-    conn: Connection, base: str, dn: str, admin_groups: Sequence[str]
+    conn: Connection, base: str, dn: str, admin_groups: Sequence[str], uids: Sequence[str] = ()
 ) -> tuple[list[str], set[tuple[tuple[tuple[str, str], ...], ...]]] | None:
     """(groups holding *dn* directly, canonical DNs of the admin groups found), in one search.
 
@@ -453,20 +463,24 @@ def _first_level(
     plain walk decides it. A ``uniqueMember`` value with a UID matches only the approximate
     item and comes back without values: a group of unique names returned so holds *dn* when it
     is not an admin group (nothing else selects it); an admin group returned so is asked once
-    more (BASE). None (caller falls back to separate reads) when the server refuses the search
-    or the control, or returns a value other than *dn* (the control was not applied).
+    more (BASE). A ``posixGroup`` whose ``memberUid`` is one of *uids* holds the account too
+    (its matched ``memberUid`` values come back). None (caller falls back to separate reads)
+    when the server refuses the search or the control, or returns a value other than *dn* /
+    *uids* (the control was not applied).
     """
     who = escape_filter_chars(dn)
     holds = f"(|(member={who}){_unique_member(who)})"
     names = "".join(f"(entryDN={escape_filter_chars(g)})" for g in admin_groups)
-    flt = f"(|(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)){holds}){names})"
+    posix = _posix_holds(uids)
+    flt = f"(|(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)){holds}){posix}{names})"
+    wanted = [("member", dn), ("uniqueMember", dn), ("objectClass", _UNIQUE_NAMES)]
     conn.search(
         base,
         flt,
         SUBTREE,
-        attributes=["member", "uniqueMember", "objectClass"],
+        attributes=["member", "uniqueMember", "objectClass", *(["memberUid"] if uids else [])],
         dereference_aliases="NEVER",
-        controls=[matched_values([("member", dn), ("uniqueMember", dn), ("objectClass", _UNIQUE_NAMES)])],
+        controls=[matched_values([*wanted, *(("memberUid", u) for u in uids)])],
     )
     if conn.result.get("result") not in (0, None):
         return None
@@ -488,7 +502,10 @@ def _first_level(
         classes = {v.decode("utf-8", "replace").lower() for v in _raw(entry, "objectClass")}
         if classes - {_UNIQUE_NAMES.lower()}:
             return None  # an objectClass value the control should have left out: not applied
-        if values:
+        posix_values = _raw(entry, "memberUid")
+        if any(v.decode("utf-8", "replace") not in uids for v in posix_values):
+            return None  # a memberUid value the control should have left out: not applied
+        if values or posix_values:
             holders.append(group_dn)
         elif not classes:
             if not _canon_set([group_dn]) & admin:
@@ -513,8 +530,11 @@ def _walk(
     seen: set[tuple[tuple[tuple[str, str], ...], ...]],
     admin: set[tuple[tuple[tuple[str, str], ...], ...]],
     levels: int = MAX_NESTING,
+    uids: Sequence[str] = (),
 ) -> bool:
     """Follow ``member`` / ``uniqueMember`` upwards from *frontier*: True at an admin group.
+    On the first level a ``posixGroup`` whose ``memberUid`` is one of *uids* holds too (the
+    account's own names: only for a walk that starts at the account).
 
     *levels* searches follow the nesting; one more asks whether the groups reached at the
     last level are themselves held by a group. An admin group found then still counts; any
@@ -528,6 +548,8 @@ def _walk(
             f"(member={escape_filter_chars(d)}){_unique_member(escape_filter_chars(d))}" for d in frontier
         )
         flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
+        if level == 0 and uids:
+            flt = f"(|{flt}{_posix_holds(uids)})"
         conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
         code = conn.result.get("result")
         if code not in (0, None):

@@ -61,6 +61,19 @@ EXACT: dict[str, str] = {
         "wachtwoord bij volgende aanmelding wijzigen'. Er is niets gewijzigd; stel het alleen zonder 'moet bij "
         "de volgende aanmelding gewijzigd worden' opnieuw in als dat de bedoeling is."
     ),
+    "The directory does not allow another password change for this account yet (its password policy sets a "
+    "minimum time between changes). Nothing was changed; the service desk will look at it.": (
+        "De directory staat voor dit account nog geen nieuwe wachtwoordwijziging toe (het wachtwoordbeleid "
+        "schrijft een minimale tijd tussen wijzigingen voor). Er is niets gewijzigd; de servicedesk kijkt ernaar."
+    ),
+    "The directory would make this account change the new password at the next sign-in, but its password "
+    "policy does not let the account change its own password (pwdAllowUserChange is FALSE), so the account "
+    "could not be used at all. Nothing was changed; the service desk will look at it.": (
+        "De directory zou dit account het nieuwe wachtwoord bij de volgende aanmelding laten wijzigen, maar het "
+        "wachtwoordbeleid staat niet toe dat het account zijn eigen wachtwoord wijzigt (pwdAllowUserChange is "
+        "FALSE), zodat het account helemaal niet te gebruiken zou zijn. Er is niets gewijzigd; de servicedesk "
+        "kijkt ernaar."
+    ),
     "The password policy that applies to this account could not be read, so Firstline cannot tell whether "
     "the directory would make the new password be changed at the next sign-in. Nothing was changed; the "
     "service desk will look at it (the service account must be able to read the policy entry named by the "

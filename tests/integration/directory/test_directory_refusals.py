@@ -139,6 +139,60 @@ def test_openldap_too_young_is_too_young(openldap: Directory, young_policy: str)
     assert openldap.bind_ok(user, pw)
 
 
+def test_openldap_reset_refused_as_too_young_is_escalated(openldap: Directory, young_policy: str) -> None:
+    """slapd applies pwdMinAge to the service account's reset too. The person who forgot the
+    password (or the agent) cannot fix that by trying again: escalated, not "you can fix this
+    yourself" (found by a tester: a one-day minimum age is a common company policy)."""
+    user, pw = openldap.create_user(pwdPolicySubentry=young_policy)
+    before = openldap.state_attrs(user)
+    conn = connector("corp")
+    try:
+        for inputs in ({"must_change": False}, {"must_change": False, "new_password": f"Zq-{secrets.token_hex(12)}"}):
+            with pytest.raises(Rejected) as err:
+                conn.run("reset_password", {"user": user, **inputs}, timeout=30)
+            assert err.value.reason == "too_young" and err.value.requester_action is False, str(err.value)
+            assert "service desk" in str(err.value)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before and openldap.bind_ok(user, pw)
+
+
+@pytest.fixture
+def no_self_change_policy(openldap: Directory) -> Iterator[str]:
+    dn = f"cn=nochange-{secrets.token_hex(3)},ou=policies,dc=example,dc=org"
+    attrs = {
+        "objectClass": ["top", "device", "pwdPolicy"],
+        "pwdAttribute": "userPassword",
+        "pwdMustChange": "TRUE",
+        "pwdAllowUserChange": "FALSE",
+    }
+    assert openldap.admin.add(dn, attributes=attrs), openldap.admin.result
+    yield dn
+    openldap.admin.delete(dn)
+
+
+def test_openldap_must_change_reset_the_account_could_never_change_is_refused(
+    openldap: Directory, no_self_change_policy: str
+) -> None:
+    """pwdMustChange TRUE with pwdAllowUserChange FALSE: slapd lets the reset password bind only
+    to change it, then refuses the change. The reset said "must be changed at the next sign-in"
+    and left an account nobody could use; it is refused before anything is written."""
+    user, pw = openldap.create_user(pwdPolicySubentry=no_self_change_policy)
+    before = openldap.state_attrs(user)
+    conn = connector("corp")
+    try:
+        with pytest.raises(Rejected) as err:
+            conn.run("reset_password", {"user": user, "must_change": True}, timeout=30)
+        assert err.value.reason == "must_change_impossible" and not err.value.requester_action, str(err.value)
+        # without must-change the reset is an ordinary one (the new password works as it is)
+        new = f"Zq-{secrets.token_hex(12)}"
+        conn.run("reset_password", {"user": user, "must_change": False, "new_password": new}, timeout=30)
+    finally:
+        conn.close()
+    assert openldap.bind_ok(user, new) and not openldap.bind_ok(user, pw)
+    assert before["pwdReset"] == openldap.state_attrs(user).get("pwdReset")
+
+
 def test_ad_directory_minimum_is_shown_not_ours(ad: Directory, pso12: str) -> None:
     """The issue's case: AD's own 12-character minimum; our minimum after MFA is 8, default 15."""
     user, pw = ad.create_user()

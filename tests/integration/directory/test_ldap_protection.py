@@ -305,6 +305,41 @@ def test_openldap_nested_admin_groups_are_followed(openldap: Directory, ol_group
         conn.close()
 
 
+@pytest.mark.parametrize("nested", [False, True], ids=["posix-admin-group", "posix-group-nested"])
+def test_openldap_posix_group_members_are_protected(openldap: Directory, ol_groups: list[str], nested: bool) -> None:
+    """RFC 2307: a ``posixGroup`` names its members by ``uid`` in ``memberUid``, not by DN. An
+    administrator listed so in the configured admin group (or in a posixGroup that the admin
+    group holds) was unlocked and reset like anyone (found by a tester on the lab slapd)."""
+    user, _pw = openldap.create_user()
+    tag = secrets.token_hex(3)
+    posix = f"cn=posix-{tag},ou=groups,dc=example,dc=org"
+    attrs = {"objectClass": ["posixGroup"], "cn": f"posix-{tag}", "gidNumber": "90001", "memberUid": [user]}
+    assert openldap.admin.add(posix, attributes=attrs), openldap.admin.result
+    ol_groups.append(posix)
+    admins = posix
+    if nested:
+        admins = f"cn=admins-{tag},ou=groups,dc=example,dc=org"
+        add = {"objectClass": ["groupOfNames"], "cn": f"admins-{tag}", "member": [posix]}
+        assert openldap.admin.add(admins, attributes=add), openldap.admin.result
+        ol_groups.append(admins)
+    conn = connector("corp", admin_groups=[admins])
+    openldap.set(user, pwdAccountLockedTime="20260101000000Z")
+    before = openldap.state_attrs(user)
+    try:
+        assert conn.run("account_status", {"user": user}, timeout=30)["privileged"] is True
+        refused(conn, user)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before
+    # another uid in the group: an ordinary account again
+    openldap.admin.modify(posix, {"memberUid": [(MODIFY_REPLACE, ["someone-else"])]})
+    conn = connector("corp", admin_groups=[admins])
+    try:
+        assert conn.run("account_status", {"user": user}, timeout=30)["privileged"] is False
+    finally:
+        conn.close()
+
+
 def _nest(openldap: Directory, ol_groups: list[str], user: str, depth: int) -> str:
     """user ∈ g1 ∈ g2 ∈ ... ∈ g<depth>; returns the outermost group's DN."""
     tag = secrets.token_hex(3)
