@@ -38,8 +38,6 @@ not answer) — all ``FirstlineError`` with texts safe to show.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import time
@@ -50,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from connectors.base import ConnectorError
+from runner import cursors
 from runner.auth import roles_for
 from runner.engine import Read
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, Text
@@ -584,24 +583,12 @@ def _in_scope(keys: list[str]) -> Any:
 
 
 def _cursor(keys: list[str], last_id: int) -> str:
-    raw = json.dumps({"k": "escalated", "a": last_id, "s": keys}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode("escalated", cursors.fingerprint(keys), last_id)
 
 
 def _after(keys: list[str], cursor: str) -> int:
     bad = "the page link is not valid (it may belong to another search); start from the first page"
-    if len(cursor) > 200:
-        raise ParameterError(bad)
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise ParameterError(bad) from exc
-    last = data.get("a") if isinstance(data, dict) else None
-    if data.get("k") != "escalated" or data.get("s") != keys or not isinstance(last, int) or isinstance(last, bool):
-        raise ParameterError(bad)
-    if last < 1:
-        raise ParameterError(bad)
-    return last
+    return cursors.decode("escalated", cursors.fingerprint(keys), cursor, bad)
 
 
 def escalated(

@@ -34,9 +34,10 @@ Rules (the portal's auditor section in ``docs/portal.md`` repeats them):
   ``cap + 1`` matches, and ``LedgerReader`` answers ``Count(COUNT_CAP, capped=True)`` for
   "more than 10,000" (an exact count of 600,000 matches reads 600,000 index entries).
 * **Pages** use keyset pagination on the primary key (``ticket.id`` / ``audit_event.seq``,
-  unique, so equal timestamps never make a row skip or repeat). The cursor is opaque
-  (URL-safe base64 of the last key, the kind and a fingerprint of the filter); a cursor
-  from another filter or a forged one raises ``ParameterError``.
+  unique, so equal timestamps never make a row skip or repeat). The cursor
+  (``runner.cursors``: the last key, the kind and a fingerprint of the filter) from another
+  filter or kind, or malformed, raises ``ParameterError``; it is not signed (it names only a
+  position among rows the auditor may read anyway).
 * **Exports** are generators: nothing is read until iterated; rows are fetched
   ``EXPORT_BATCH`` at a time by keyset in ascending (chain) order, each batch on a
   short-lived connection, bounded by the newest key when the export started. Memory stays
@@ -49,10 +50,7 @@ echoing more than a short clean excerpt); nothing in this module writes to the d
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import hashlib
 import io
 import json
 import re
@@ -68,7 +66,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer, String
 
-from runner import kpi
+from runner import cursors, kpi
 from runner.errors import ParameterError
 from runner.ledger import audit as audit_mod
 from runner.ledger.store import SQLITE_LOWER, reading
@@ -579,29 +577,16 @@ def _time_range(col: Any, since: str | None, until: str | None, page: bool) -> l
 
 
 def _fingerprint(kind: str, f: TicketFilter | EventFilter) -> str:
-    raw = json.dumps([kind, asdict(f)], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+    return cursors.fingerprint([kind, asdict(f)])
 
 
 def _encode_cursor(kind: str, f: TicketFilter | EventFilter, key: int) -> str:
-    raw = json.dumps({"k": kind, "a": key, "f": _fingerprint(kind, f)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.encode(kind, _fingerprint(kind, f), key)
 
 
 def _decode_cursor(kind: str, f: TicketFilter | EventFilter, cursor: str) -> int:
     bad = "the page link is not valid (it may belong to another search); start the search again"
-    if not isinstance(cursor, str) or len(cursor) > 200:
-        raise ParameterError(bad)
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise ParameterError(bad) from exc
-    if not isinstance(data, dict) or data.get("k") != kind or data.get("f") != _fingerprint(kind, f):
-        raise ParameterError(bad)
-    key = data.get("a")
-    if not isinstance(key, int) or isinstance(key, bool) or not 1 <= key < 2**62:  # a database integer
-        raise ParameterError(bad)
-    return key
+    return cursors.decode(kind, _fingerprint(kind, f), cursor, bad)
 
 
 def _limit(limit: object) -> int:

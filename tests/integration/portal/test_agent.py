@@ -8,6 +8,7 @@ asserted on the directory's state and on the ticket / audit rows (nothing ran).
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -450,6 +451,13 @@ def test_escalated_queue_newest_first_with_everything_gathered(
     assert [t["number"] for t in second["items"]] == [numbers[0]]
     bad = agent.get("/api/v1/tickets/escalated", params={"cursor": "bm90LWEtY3Vyc29y"})
     assert bad.status_code == 422
+    # JSON that is not an object, or a key past a database integer: 422, not a 500 (a tester's finds)
+    scope = json.loads(base64.urlsafe_b64decode(first["next_cursor"] + "=" * (-len(first["next_cursor"]) % 4)))
+    for value in ([1], 1, None, "x", {**scope, "a": 2**63}, {**scope, "a": 0}, {**scope, "f": "0" * 16}):
+        cursor = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        for path in ("/api/v1/tickets/escalated", "/agent/escalated"):
+            r = agent.get(path, params={"cursor": cursor})
+            assert r.status_code == 422, (path, value, r.status_code, r.text[:200])
     page = agent.get("/agent/escalated", params={"limit": 1})
     assert page.status_code == 200 and numbers[1] in page.text and 'rel="next"' in page.text
 
