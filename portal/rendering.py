@@ -44,6 +44,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["as_text"] = as_text
     env.filters["agent_text"] = agent_text
     env.filters["translated"] = translated
+    env.filters["chain_problem"] = chain_problem
     env.globals["agent_note"] = agent_note
     env.globals["stored_note"] = stored_note
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
@@ -75,6 +76,13 @@ def stored_note(note: str | None, note_i18n: str | None = None) -> str | None:
     from runner.texts import note_in
 
     return note_in(note, note_i18n, i18n.current_lang.get())
+
+
+def chain_problem(text: str) -> str:
+    """The audit chain's verification problem in the request's language (``runner.texts.chain_problem``)."""
+    from runner.texts import chain_problem as in_lang
+
+    return in_lang(text, i18n.current_lang.get())
 
 
 def translated(text: str) -> str:

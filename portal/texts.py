@@ -29,6 +29,7 @@ TEXTS = (
     # runner.agent (agent desk)
     N_("The directory did not answer the look-up. Try again in a moment."),
     N_("Acting on another person's account is done from the agent desk, as a one-click fix with a reason."),
+    N_("This fix is for the service desk: run it from the agent desk, with a reason for the ticket."),
     N_(
         "This account is protected (an administrator or a service account): it is not available "
         "for one-click fixes. Hand it to the second-level team."

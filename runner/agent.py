@@ -59,7 +59,7 @@ from runner.oplog import get_logger
 from runner.params import account_of_upn
 from runner.queries import DEFAULT_LIMIT, TicketFilter, _limit, _ticket_row, page_tickets
 from runner.routing import Directory, same_account_name
-from runner.runbook import ACCOUNT_PATTERN
+from runner.runbook import ACCOUNT_PATTERN, Runbook
 from runner.safetext import free_text, principal
 
 if TYPE_CHECKING:
@@ -75,6 +75,15 @@ FIXES: dict[str, str] = {
     "service-restart": "services",
     "disk-cleanup": "cleanup",
 }
+DESK_ONLY_MESSAGE = "This fix is for the service desk: run it from the agent desk, with a reason for the ticket."
+
+
+def desk_only(runbook: Runbook) -> bool:
+    """A one-click fix only agents may run (``audience`` without ``self_service``): it is run
+    from the agent desk, with a reason (``guard_run``), never as a plain portal run."""
+    return runbook.name in FIXES and "self_service" not in runbook.model.audience
+
+
 # the runbook parameter that holds the choice key, per choices source
 CHOICE_PARAM = {"printers": "printer", "services": "service", "cleanup": "location"}
 _ACCOUNT = re.compile(ACCOUNT_PATTERN, re.ASCII)
@@ -490,8 +499,10 @@ def guard_run(app: Firstline, who: Principal, runbook: str, params: Mapping[str,
     """The rule for EVERY portal run (``portal.runs.run`` calls it): an agent who names an
     account or a directory acts on someone else's account, which only the agent desk's
     one-click fixes do — with a reason (*note*), in scope, and with a bare account name
-    (so a qualified name cannot route the run to another directory). ``PolicyDenied``
-    otherwise. Employees are not concerned (the runner pins their target to themself).
+    (so a qualified name cannot route the run to another directory); a fix only agents may
+    run (``desk_only``: service restart, disk cleanup) needs the reason whatever it names.
+    ``PolicyDenied`` otherwise. Employees are not concerned (the runner pins their target to
+    themself, and the audience rule keeps agent-only runbooks from them).
     """
     if "agent" not in who.roles:
         return
@@ -499,6 +510,9 @@ def guard_run(app: Firstline, who: Principal, runbook: str, params: Mapping[str,
         rb = app.runbook(runbook)
     except FirstlineError:
         return  # the runner refuses an unknown or broken runbook itself
+    if note is None and desk_only(rb):
+        # a service restart or a disk cleanup acts for others too: never without a reason
+        raise PolicyDenied(DESK_ONLY_MESSAGE)
     named = [
         p for p in rb.model.parameters if p.type in ("account", "directory") and params.get(p.name) not in (None, "")
     ]

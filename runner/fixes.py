@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runner.agent import desk_only
 from runner.errors import FirstlineError
 from runner.runbook import Parameter, Runbook
 from runner.vetting import check_vetted, read_lock
@@ -80,6 +81,7 @@ class Entry:
     type: str
     phrases: tuple[str, ...]
     fields: tuple[FormField, ...] = field(default_factory=tuple)
+    desk: bool = False  # an agent-only one-click fix: run from the agent desk with a reason (runner.agent.desk_only)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +92,7 @@ class Entry:
             "type": self.type,
             "phrases": list(self.phrases),
             "fields": [f.as_dict() for f in self.fields],
+            "desk": self.desk,
         }
 
 
@@ -162,6 +165,7 @@ def _entry(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], lang: 
         type=m.type,
         phrases=tuple(m.phrases.get(lang) or m.phrases.get("en") or ()),  # type: ignore[call-overload]
         fields=form_fields(app, rb, roles, lang),
+        desk=not is_employee(roles) and desk_only(rb),
     )
 
 

@@ -142,6 +142,56 @@ EXACT: dict[str, str] = {
 # Templates with values: English pattern → Dutch template (str.format fields).
 _TEMPLATES: tuple[tuple[str, str], ...] = (
     ("Waiting for {ticket} on {key}", "Wacht op {ticket}, dat met hetzelfde bezig is ({key})"),
+    # the audit chain's verification problems (runner.ledger.audit.verify), parts joined by "; "
+    (
+        "the checkpoint file {name} is missing (it is kept outside the database from the first event on)",
+        "het controlepuntbestand {name} ontbreekt (het wordt vanaf de eerste gebeurtenis buiten de database "
+        "bewaard)",
+    ),
+    (
+        "the checkpoint file {name} has a line that is no checkpoint (line {number})",
+        "het controlepuntbestand {name} heeft een regel die geen controlepunt is (regel {number})",
+    ),
+    ("checkpoint at {seq} has a bad signature", "het controlepunt bij {seq} heeft een ongeldige handtekening"),
+    (
+        "sequence jumps from {first} to {second} (events missing or inserted)",
+        "de volgorde springt van {first} naar {second} (gebeurtenissen ontbreken of zijn ingevoegd)",
+    ),
+    ("event {seq} does not link to event {before}", "gebeurtenis {seq} sluit niet aan op gebeurtenis {before}"),
+    ("event {seq} was altered (hash mismatch)", "gebeurtenis {seq} is gewijzigd (de hash klopt niet)"),
+    (
+        "event {seq} was altered (column {names} differs from the chained record)",
+        "gebeurtenis {seq} is gewijzigd (kolom {names} wijkt af van het geketende record)",
+    ),
+    (
+        "event {seq} was altered (columns {names} differ from the chained record)",
+        "gebeurtenis {seq} is gewijzigd (kolommen {names} wijken af van het geketende record)",
+    ),
+    (
+        "event {seq} was altered (its stored record is not JSON)",
+        "gebeurtenis {seq} is gewijzigd (het opgeslagen record is geen JSON)",
+    ),
+    (
+        "event {seq} was altered (its stored record is not a JSON object)",
+        "gebeurtenis {seq} is gewijzigd (het opgeslagen record is geen JSON-object)",
+    ),
+    (
+        "events after {checkpoint} differ from the signed checkpoint at {seq} (the chain was rewritten)",
+        "gebeurtenissen na {checkpoint} wijken af van het ondertekende controlepunt bij {seq} (de keten is "
+        "herschreven)",
+    ),
+    (
+        "events after {last} are missing (signed head/checkpoint reaches {reach})",
+        "gebeurtenissen na {last} ontbreken (de ondertekende kop of een controlepunt reikt tot {reach})",
+    ),
+    (
+        "events after the signed head {seq} were added outside the ledger",
+        "gebeurtenissen na de ondertekende kop {seq} zijn buiten Firstline toegevoegd",
+    ),
+    (
+        "events up to {seq} are missing (the chain head is missing)",
+        "gebeurtenissen tot en met {seq} ontbreken (de kop van de keten ontbreekt)",
+    ),
     (
         "Another request ({other}) was still working on the same {what} after {seconds} s, so this one "
         "was not run; nothing was changed. The service desk will look at it.",
@@ -195,6 +245,28 @@ def localize(text: str | None, lang: str) -> str | None:
         if match:
             return template.format(**match.groupdict())
     return text
+
+
+CHAIN_EXACT = {  # the verification problems without values (runner.ledger.audit.verify)
+    "the audit chain is empty, but the ledger holds tickets (their events are gone)": (
+        "de auditketen is leeg, maar er zijn tickets (hun gebeurtenissen zijn verdwenen)"
+    ),
+    "the chain head's signature does not match (the chain was rewritten)": (
+        "de handtekening van de kop van de keten klopt niet (de keten is herschreven)"
+    ),
+    "the chain head's signature does not match either (the chain was rewritten)": (
+        "ook de handtekening van de kop van de keten klopt niet (de keten is herschreven)"
+    ),
+    "the signed chain head is missing": "de ondertekende kop van de keten ontbreekt",
+}
+
+
+def chain_problem(text: str, lang: str) -> str:
+    """A verification problem of the audit chain (English, parts joined by "; ") in *lang*;
+    a part with no known translation stays as it is."""
+    if lang != "nl":
+        return text
+    return "; ".join(CHAIN_EXACT.get(part) or localize(part, lang) or part for part in text.split("; "))
 
 
 # The service desk's reading of messages written for the employee: on the agent desk "the

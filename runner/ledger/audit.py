@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from runner.errors import LedgerError
 from runner.ledger import prepared
 from runner.ledger.store import after_commit, before_commit, reading, transaction
-from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
+from runner.ledger.tables import audit_checkpoint, audit_event, audit_head, ticket
 from runner.oplog import get_logger
 
 GENESIS = "0" * 64
@@ -309,6 +309,11 @@ class AuditLog:
         try:
             with self._file_lock:
                 last = _last_seq_in(path)
+                if not path.exists() and self._checkpoints_before(engine) > 1:
+                    # It existed (its first line is written with the chain's first event): a file
+                    # written anew from the table would pin nothing. Left missing, verify says so.
+                    get_logger().warning("audit.checkpoint_file_missing", file=str(path))
+                    return 0
                 with reading(engine) as conn:
                     rows = conn.execute(
                         select(
@@ -330,6 +335,12 @@ class AuditLog:
         except (OSError, ValueError, SQLAlchemyError, LedgerError):
             get_logger().exception("audit.checkpoint_file_failed", file=str(path))
             return 0
+
+    @staticmethod
+    def _checkpoints_before(engine: Engine) -> int:
+        """How many checkpoints the table holds (0, 1, or 2 for "more than one")."""
+        with reading(engine) as conn:
+            return len(conn.execute(select(audit_checkpoint.c.seq).limit(2)).all())
 
 
 def _last_seq_in(path: Path) -> int:
@@ -378,10 +389,43 @@ def verify(engine: Engine, key: bytes, checkpoint_file: Path | None) -> VerifyRe
     checkpoints, external, problem = _signed_checkpoints(engine, key, checkpoint_file)
     if problem is not None:
         return problem
+    missing = _missing_anchor(engine, checkpoint_file, checkpoints)
+    if missing is not None:
+        return missing
     count = _fast_ok(engine, key, checkpoints, external)
     if count is not None:
         return VerifyReport(True, count)
     return _walk(engine, key, checkpoints, external)
+
+
+def _missing_anchor(
+    engine: Engine, checkpoint_file: Path | None, checkpoints: Mapping[int, str]
+) -> VerifyReport | None:
+    """Deletions that leave nothing inconsistent inside the database, found from outside the chain.
+
+    The checkpoint file (kept outside the database; written from the chain's first event
+    on) is gone while the chain has begun: everything it would have pinned could have been
+    rewritten. Or the chain is empty — no head past the start, no checkpoint — while the
+    ledger holds tickets, each of which was opened with an audit event: the events were
+    deleted (with the checkpoint file too, or none is configured). Either is not verified.
+    """
+    with reading(engine) as conn:
+        head = _head(conn)
+        has_tickets = conn.execute(select(ticket.c.id).limit(1)).first() is not None
+    begun = (head is not None and int(head.seq) > 0) or bool(checkpoints)
+    if checkpoint_file is not None and begun and not checkpoint_file.exists():
+        return VerifyReport(
+            False,
+            0,
+            1,
+            f"the checkpoint file {checkpoint_file.name} is missing (it is kept outside the database from the "
+            "first event on)",
+        )
+    if not begun and has_tickets:
+        return VerifyReport(
+            False, 0, 1, "the audit chain is empty, but the ledger holds tickets (their events are gone)"
+        )
+    return None
 
 
 def _signed_checkpoints(
@@ -629,7 +673,9 @@ def _differing(row: Mapping[str, Any], record: bytes) -> str:
     if not isinstance(chained, dict):
         return "its stored record is not a JSON object"
     names = [k for k in FIELDS if chained.get(k) != row.get(k)] or ["record"]
-    return f"column{'s' if len(names) > 1 else ''} {', '.join(names)} differ from the chained record"
+    if len(names) == 1:
+        return f"column {names[0]} differs from the chained record"
+    return f"columns {', '.join(names)} differ from the chained record"
 
 
 # -- reading and exporting ----------------------------------------------------------------

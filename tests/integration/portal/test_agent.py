@@ -402,6 +402,36 @@ def test_roles_and_scope(portal: PortalServer, signed_in: Any, agent: SignedIn, 
     assert not ldap_users.bind_ok(user, pw)
 
 
+def test_service_desk_fixes_need_the_desk_and_a_reason(portal: PortalServer, agent: SignedIn) -> None:
+    """A service restart or a disk cleanup ran from the catalogue (home page form, or
+    ``POST /api/v1/runs``) with no reason on the ticket (found by a tester). They are run from
+    the agent desk only; the home page links there instead of offering a form."""
+    tickets = _tickets(portal)
+    for runbook, params in (
+        ("service-restart", {"service": "lab-daemon"}),
+        ("disk-cleanup", {"location": "app-cache"}),
+    ):
+        r = agent.post(
+            "/api/v1/runs", json={"runbook": runbook, "params": params}, headers={"X-CSRF-Token": agent.csrf}
+        )
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["message"].startswith("This fix is for the service desk"), r.text
+        form = {"csrf_token": agent.csrf, **params}
+        page = agent.post(f"/fix/{runbook}", data=form)
+        assert page.status_code == 403 and "agent desk" in page.text, page.text[:300]
+        nl = agent.post(
+            "/api/v1/runs",
+            json={"runbook": runbook, "params": params},
+            headers={"X-CSRF-Token": agent.csrf, "Accept-Language": "nl"},
+        )
+        assert nl.json()["error"]["message"].startswith("Deze oplossing is voor de servicedesk"), nl.text
+    assert _tickets(portal) == tickets  # nothing ran
+    home = agent.get("/")
+    assert 'action="/fix/service-restart"' not in home.text and 'href="/agent#fix-service-restart-h"' in home.text
+    entry = next(e for e in agent.get("/api/v1/catalogue").json() if e["name"] == "disk-cleanup")
+    assert entry["desk"] is True
+
+
 def test_protected_accounts_get_no_fix(portal: PortalServer, agent: SignedIn) -> None:
     assert "root-admin" in lab_users("openldap")
     view = agent.get("/api/v1/directory/users/corp/root-admin").json()

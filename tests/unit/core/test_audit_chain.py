@@ -12,6 +12,7 @@ from runner.ledger.audit import Actor, chain_hash, sign
 from runner.ledger.store import transaction, write_retrying
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
 from runner.service import Firstline
+from tests.fakes import FakeConnector
 
 pytestmark = pytest.mark.both_databases
 
@@ -222,7 +223,6 @@ def test_a_torn_last_checkpoint_line_is_the_crash_it_looks_like(chained: Firstli
     assert chained.verify_audit().ok
 
 
-
 @pytest.mark.parametrize("events", [2, 3, 4], ids=["two", "three", "just-before-the-first-regular"])
 def test_a_wiped_ledger_before_the_first_regular_checkpoint_does_not_verify(app: Firstline, events: int) -> None:
     """Someone with write access to the database deletes every audit event, the head and the
@@ -244,3 +244,42 @@ def test_a_wiped_ledger_before_the_first_regular_checkpoint_does_not_verify(app:
         _append(app, c, 3)  # a new chain from the new genesis: its event 1 is not the signed one
     r = app.verify_audit()
     assert not r.ok and r.first_bad_seq == 1 and "rewritten" in r.problem, r
+
+
+def test_the_checkpoint_file_deleted_is_not_verified(chained: Firstline) -> None:
+    """The file outside the database is what a rewrite of the database cannot reach: gone, the
+    chain verified "ok" (a tester's find) — and the next start wrote it anew from the table."""
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    path.unlink()
+    r = chained.verify_audit()
+    assert not r.ok and "checkpoint file" in r.problem and "missing" in r.problem, r
+    assert chained.audit.sync_file(chained.engine) == 0 and not path.exists()  # not written anew
+    chained.audit.ensure_head(chained.engine)  # what a start does
+    assert not path.exists() and not chained.verify_audit().ok
+
+
+def test_a_wiped_chain_beside_tickets_is_not_verified(chained: Firstline) -> None:
+    """Events, head, checkpoints and the file all deleted: "ok, 0 events" while tickets remain."""
+    FakeConnector.script = {"account_status": [{"exists": True, "locked": True}]}
+    assert chained.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"}).ticket_number
+    with chained.engine.begin() as c:
+        for table in (audit_event, audit_checkpoint, audit_head):
+            c.execute(delete(table))
+    assert chained.audit.checkpoint_file is not None
+    chained.audit.checkpoint_file.unlink()
+    chained.audit.ensure_head(chained.engine)  # a restart makes a new genesis head
+    r = chained.verify_audit()
+    assert not r.ok and "empty" in r.problem and "tickets" in r.problem, r
+
+
+def test_a_new_ledger_verifies(app: Firstline) -> None:
+    """No false alarm before the first event, with no file yet."""
+    with app.engine.begin() as c:
+        for table in (audit_event, audit_checkpoint, audit_head):
+            c.execute(delete(table))
+    if app.audit.checkpoint_file is not None and app.audit.checkpoint_file.exists():
+        app.audit.checkpoint_file.unlink()
+    app.audit.ensure_head(app.engine)
+    r = app.verify_audit()
+    assert r.ok and r.events == 0, r

@@ -101,3 +101,36 @@ def test_every_runner_message_a_page_can_show_is_in_dutch() -> None:
         "not in the Dutch catalogue (mark in portal/texts.py, translate in tools/portal_catalogues.py):\n"
         + "\n".join(missing)
     )
+
+
+def test_every_audit_chain_problem_reads_in_dutch() -> None:
+    """The auditor's banner said "event 30 was altered (column actor differ from the chained
+    record)" in English on the Dutch page (a tester's find). Each problem ``verify`` can
+    report, and the combination with the head's, reads in Dutch."""
+    from runner.texts import chain_problem
+
+    problems = [
+        "the checkpoint file cp.jsonl is missing (it is kept outside the database from the first event on)",
+        "the audit chain is empty, but the ledger holds tickets (their events are gone)",
+        "the checkpoint file audit-checkpoints.jsonl has a line that is no checkpoint (line 3)",
+        "checkpoint at 100 has a bad signature",
+        "sequence jumps from 3 to 5 (events missing or inserted)",
+        "event 7 does not link to event 6",
+        "event 7 was altered (hash mismatch)",
+        "event 30 was altered (column actor differs from the chained record)",
+        "event 30 was altered (columns actor, target differ from the chained record)",
+        "event 30 was altered (its stored record is not JSON)",
+        "event 30 was altered (its stored record is not a JSON object)",
+        "events after 100 differ from the signed checkpoint at 200 (the chain was rewritten)",
+        "the chain head's signature does not match (the chain was rewritten)",
+        "events after 12 are missing (signed head/checkpoint reaches 15)",
+        "events after the signed head 12 were added outside the ledger",
+        "the signed chain head is missing",
+        "events up to 100 are missing (the chain head is missing)",
+        "event 7 was altered (hash mismatch); the chain head's signature does not match either "
+        "(the chain was rewritten)",
+    ]
+    for english in problems:
+        dutch = chain_problem(english, "nl")
+        assert dutch != english and not {"event", "missing", "altered", "chain"} & set(dutch.split()), dutch
+        assert chain_problem(english, "en") == english
