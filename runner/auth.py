@@ -41,6 +41,7 @@ from runner.ledger.audit import Actor
 from runner.ledger.portal_tables import portal_api_token, portal_session, portal_throttle
 from runner.ledger.store import first_row, reading, transaction
 from runner.ledger.tables import MAX_ROW_ID
+from runner.pseudonym import typed_name
 from runner.runbook import ACCOUNT_PATTERN
 from runner.safetext import free_text
 
@@ -190,12 +191,16 @@ class AuthService:
         started = time.monotonic()
         login = login.strip() if isinstance(login, str) else ""
         keys = [("account", self._throttled_name(login)), ("address", client_ip or "unknown")]
-        self._check_throttle(keys)
+        try:
+            self._check_throttle(keys)
+        except SignInThrottled as exc:
+            self._audit_blocked(keys, exc.retry_after, self._typed_target(login), client_ip, user_agent)
+            raise
         try:
             principal, roles_complete = self._authenticate(login, password)
         except SignInFailed:
             self._record_failure(keys)
-            self._audit_sign_in(None, "refused", client_ip, user_agent)
+            self._audit_sign_in(None, "refused", client_ip, user_agent, target=self._typed_target(login))
             self._pad(started)
             raise
         except DirectoryUnavailable:
@@ -234,16 +239,33 @@ class AuthService:
             )
         return _with(principal, via="session", session_id=session_id), token
 
-    def _throttled_name(self, login: str) -> str:
-        """The per-account throttle's name for *login*: the account it routes to (directory key
-        and lower-case name, from the configuration only, never the directory), so that
-        ``alice``, ``alice@example.org`` and ``EXAMPLE-ORG\\alice`` share one budget; the name
-        as typed (lower-case) when it routes nowhere."""
+    def _route(self, login: str) -> tuple[str, str] | None:
+        """(directory key, lower-case name) *login* routes to, from the configuration only
+        (never the directory); None when it routes nowhere."""
         try:
             key, name = self.app.inventory.directories.of_requester(login) if len(login) <= 320 else (None, "")
         except ParameterError:
             key = None
-        return f"{key}:{name.lower()}" if key is not None and name else login.lower()
+        return (key, name.lower()) if key is not None and name else None
+
+    def _throttled_name(self, login: str) -> str:
+        """The per-account throttle's name for *login*: the account it routes to (directory key
+        and lower-case name, ``_route``), so that ``alice``, ``alice@example.org`` and
+        ``EXAMPLE-ORG\\alice`` share one budget; the name as typed (lower-case) when it routes nowhere."""
+        route = self._route(login)
+        return f"{route[0]}:{route[1]}" if route else login.lower()
+
+    def _typed_target(self, login: str) -> str:
+        """The audit target of a refused sign-in: the keyed pseudonym of the name *login*
+        routes to (``runner.pseudonym.typed_name``: ``corp:?`` and 16 hex digits, the value the
+        self-service flow gives that name; ``?:?…`` when it routes nowhere). Whether it is an
+        account is not known (the directory answers both alike), and it may be a password
+        typed into the name field, which the append-only chain must never hold; the same name
+        always gives the same value, so tries on one account line up (``alice``,
+        ``ALICE@example.org`` alike)."""
+        route = self._route(login)
+        directory, name = route if route else ("?", login.lower())
+        return typed_name(self.settings.audit_secret(), directory, name)
 
     def _pad(self, started: float) -> None:
         left = self.settings.signin_min_seconds - (time.monotonic() - started)
@@ -307,14 +329,62 @@ class AuthService:
         )
         return principal, complete
 
-    def _audit_sign_in(self, who: Principal | None, outcome: str, client_ip: str | None, ua: str | None) -> None:
+    def _audit_sign_in(
+        self, who: Principal | None, outcome: str, client_ip: str | None, ua: str | None, *, target: str | None = None
+    ) -> None:
         actor = (
             self._actor(who, client_ip, ua)
             if who
             else Actor("unidentified", (), client_ip=(client_ip or None), user_agent=_clip(ua))
         )
         with transaction(self.engine) as conn:
-            self.app.audit.append(conn, actor, "portal.sign_in", outcome=outcome, reason="invalid_credentials")
+            self.app.audit.append(
+                conn, actor, "portal.sign_in", outcome=outcome, target=target, reason="invalid_credentials"
+            )
+
+    def _audit_blocked(
+        self, keys: list[tuple[str, str]], wait: int, target: str, client_ip: str | None, ua: str | None
+    ) -> None:
+        """Audit a sign-in refused by the throttle (security.md item 37), before any directory
+        look-up: ``portal.sign_in`` refused, reason ``throttled``, the limit that holds, and how
+        many tries it has refused in this window. Not every refused try is written: the 1st,
+        2nd, 4th, 8th ... per limit (a flood of tries cannot flood the append-only chain, and
+        the count says how many there were); each is logged as an alert. *target*: the typed
+        name's pseudonym (``_typed_target``), never the text."""
+        counts = self._count_blocked(keys)
+        self.app.log.warning("portal.alert", alert="sign_in_throttled", scopes=",".join(counts))
+        due = {scope: n for scope, n in counts.items() if n & (n - 1) == 0}
+        if not due:
+            return
+        actor = Actor("unidentified", (), client_ip=(client_ip or None), user_agent=_clip(ua))
+        with transaction(self.engine) as conn:
+            self.app.audit.append(
+                conn,
+                actor,
+                "portal.sign_in",
+                outcome="refused",
+                target=target,
+                reason="throttled",
+                detail={"limits": sorted(due), "refused_in_window": max(due.values()), "retry_after_s": wait},
+            )
+
+    def _count_blocked(self, keys: list[tuple[str, str]]) -> dict[str, int]:
+        """Count one refused try on every limit that holds now (a ``blocked:<scope>`` throttle
+        row per key, same window); returns scope -> refused tries so far in the window."""
+        now = _now()
+        window = timedelta(seconds=self.settings.signin_window_seconds)
+        held: list[tuple[str, str]] = []
+        with reading(self.engine) as conn:
+            for scope, value in keys:
+                row = conn.execute(
+                    select(portal_throttle.c.window_start, portal_throttle.c.failures).where(
+                        portal_throttle.c.key == self._key(scope, value)
+                    )
+                ).first()
+                if row is not None and _parse(row.window_start) + window > now and row.failures >= self._limit(scope):
+                    held.append((scope, value))
+        counted = self._record_failure([(f"blocked:{scope}", value) for scope, value in held])
+        return {scope.removeprefix("blocked:"): n for scope, n in counted.items()}
 
     @staticmethod
     def _actor(who: Principal, client_ip: str | None, ua: str | None) -> Actor:
@@ -364,15 +434,18 @@ class AuthService:
         if wait:
             raise SignInThrottled(wait)
 
-    def _record_failure(self, keys: list[tuple[str, str]]) -> None:
+    def _record_failure(self, keys: list[tuple[str, str]]) -> dict[str, int]:
         """Count one failure per key in one atomic upsert each (safe with several processes):
-        a window that has passed starts again at 1."""
+        a window that has passed starts again at 1. Returns scope -> the count now."""
         now = _now()
         cutoff = _ts(now - timedelta(seconds=self.settings.signin_window_seconds))
         from sqlalchemy.dialects import postgresql, sqlite
 
         upsert: Any = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         expired = portal_throttle.c.window_start <= cutoff
+        counts: dict[str, int] = {}
+        if not keys:
+            return counts
         with transaction(self.engine) as conn:
             for scope, value in keys:
                 stmt = upsert(portal_throttle).values(key=self._key(scope, value), window_start=_ts(now), failures=1)
@@ -382,8 +455,9 @@ class AuthService:
                         "failures": case((expired, 1), else_=portal_throttle.c.failures + 1),
                         "window_start": case((expired, _ts(now)), else_=portal_throttle.c.window_start),
                     },
-                )
-                conn.execute(stmt)
+                ).returning(portal_throttle.c.failures)
+                counts[scope] = int(conn.execute(stmt).scalar_one())
+        return counts
 
     def _clear_account_throttle(self, key: tuple[str, str]) -> None:
         with transaction(self.engine) as conn:

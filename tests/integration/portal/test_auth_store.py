@@ -5,6 +5,7 @@ tokens stored as digests."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from runner.api import open_app
-from runner.auth import AuthService, Principal, SignInThrottled
+from runner.auth import AuthService, Principal, SignInFailed, SignInThrottled
 from runner.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_databases]
@@ -31,6 +32,7 @@ def auth(tmp_path: Path, database_url: str) -> Iterator[AuthService]:
         runbooks_dir=REPO / "runbooks",
         signin_max_per_account=5,
         signin_window_seconds=600,
+        signin_min_seconds=0,
     )
     fl = open_app(settings)
     yield AuthService(fl)
@@ -91,3 +93,37 @@ def test_an_api_token_expires_after_api_token_days(auth: AuthService, monkeypatc
     monkeypatch.setattr(auth_mod, "_now", lambda: made + timedelta(days=90, minutes=1))
     assert auth.token_principal(token) is None
     assert auth.list_tokens(who)[0]["expired"] is True
+
+
+def _sign_in_events(auth: AuthService) -> list[tuple[str, str | None, str | None, str]]:
+    with auth.engine.connect() as c:
+        rows = c.execute(
+            text("SELECT outcome, target, reason, detail FROM audit_event WHERE action = 'portal.sign_in' ORDER BY seq")
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def test_refused_and_throttled_sign_ins_are_audited_without_the_typed_name(auth: AuthService) -> None:
+    """Tries blocked by the throttle left no trace, and failed ones no target: an attack on one
+    account could not be seen in the chain (a tester's find). Now every refused try names the
+    typed name's keyed pseudonym — the same for every spelling of it, never the text, which may
+    be a password typed into the name field — and the throttle's refusals are audited (1st,
+    2nd, 4th, 8th ... in a window, with the count)."""
+    typed = "Zq-typed-into-the-name-field-77"
+    spellings = [typed, typed.upper(), f"{typed}@example.org"]
+    for i in range(5):  # the account limit
+        with pytest.raises(SignInFailed):
+            auth.sign_in(spellings[i % 3], "wrong password", client_ip=f"198.51.100.{i}", user_agent="t")
+    for i in range(8):
+        with pytest.raises(SignInThrottled):
+            auth.sign_in(spellings[i % 3], "wrong password", client_ip=f"203.0.113.{i}", user_agent="t")
+    events = _sign_in_events(auth)
+    refused = [e for e in events if e[2] == "invalid_credentials"]
+    blocked = [e for e in events if e[2] == "throttled"]
+    assert len(refused) == 5 and len(blocked) == 4  # refused tries 1, 2, 4 and 8 of the window
+    targets = {e[1] for e in events}
+    assert len(targets) == 1 and next(iter(targets)).startswith("corp:?")  # one pseudonym for every spelling
+    assert [json.loads(e[3])["refused_in_window"] for e in blocked] == [1, 2, 4, 8]
+    with auth.engine.connect() as c:
+        everything = str([tuple(r) for r in c.execute(text("SELECT * FROM audit_event"))])
+    assert typed.lower() not in everything.lower()
