@@ -69,6 +69,11 @@ _ROUTERS = (
 
 # What every JSON request meets before its route: portal.api.once
 _API_CHECKS = [Depends(api_once.query_as_declared(API_PREFIX)), Depends(api_once.json_keys_once)]
+# Pages refuse a query parameter they do not take, or one given twice, too (``/kpi?sinse=``
+# showed the default range as if asked). Not the audit pages, which put the problem above
+# their own filter form, nor the open health routes.
+_PAGE_CHECKS = [Depends(api_once.query_as_declared(""))]
+_OWN_QUERY_CHECK = (health.router, audit_pages.router)
 
 
 def create_app(settings: Settings | None = None, *, service: Firstline | None = None) -> FastAPI:
@@ -107,7 +112,7 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
     app.add_middleware(SecurityMiddleware, settings=settings)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router, prefix in _ROUTERS:
-        checks = _API_CHECKS if prefix == API_PREFIX else []
+        checks = _API_CHECKS if prefix == API_PREFIX else [] if router in _OWN_QUERY_CHECK else _PAGE_CHECKS
         app.include_router(router, prefix=prefix, dependencies=checks)
     app.state.route_table = RouteTable(app, _ROUTERS)  # the middleware's 405 / 404, before its CSRF check
     return app
