@@ -35,6 +35,16 @@ TEXTS = (
         "for one-click fixes. Hand it to the second-level team."
     ),
     N_(
+        "The account is disabled (or not yet valid), and Firstline does not enable accounts, so it offers "
+        "no unlock or reset here. Hand it to second level (identity management) with the account name and "
+        "who confirmed that it should be enabled."
+    ),
+    N_(
+        "The account has expired (its end date has passed), and Firstline does not extend accounts, so it offers "
+        "no unlock or reset here. Hand it to second level (identity management) with the account name "
+        "and the new end date, approved by the employee's manager."
+    ),
+    N_(
         "This account holds a role in Firstline (agent or auditor), so its password is not reset from "
         "the agent desk, where you would see the new password. The person can reset it with a code sent "
         "to their address (Forgot your password?), or the second-level team can."

@@ -99,6 +99,16 @@ PORTAL_ROLE = (
     "the agent desk, where you would see the new password. The person can reset it with a code sent "
     "to their address (Forgot your password?), or the second-level team can."
 )
+DISABLED_WITHHELD = (
+    "The account is disabled (or not yet valid), and Firstline does not enable accounts, so it offers "
+    "no unlock or reset here. Hand it to second level (identity management) with the account name and "
+    "who confirmed that it should be enabled."
+)
+EXPIRED_WITHHELD = (
+    "The account has expired (its end date has passed), and Firstline does not extend accounts, so it offers "
+    "no unlock or reset here. Hand it to second level (identity management) with the account name "
+    "and the new end date, approved by the employee's manager."
+)
 ROLES_UNKNOWN = (
     "Firstline could not read all the groups of this account, so it cannot tell whether the account "
     "holds a role in Firstline, and its password is not reset from the agent desk. The person can reset "
@@ -234,7 +244,7 @@ def lookup(
     return replace(
         view,
         fixes=tuple(f for f in view.fixes if f not in ROLE_FIXES),
-        withheld=tuple((f, refusal[0], refusal[1]) for f in offered),
+        withheld=view.withheld + tuple((f, refusal[0], refusal[1]) for f in offered),
     )
 
 
@@ -297,8 +307,16 @@ def _view(d: Directory, user: str, status: Mapping[str, Any], *, own: bool = Fal
     exists = bool(status.get("exists"))
     protected = bool(status.get("privileged"))
     fixes: tuple[str, ...] = ()
+    withheld: tuple[tuple[str, str, str], ...] = ()
     if exists and not protected and not own:
         fixes = ("account-unlock", "password-reset") if status.get("locked") else ("password-reset", "account-unlock")
+        # the connector refuses both for a disabled or expired account (escalated): offered, they
+        # only ever opened a ticket that went to second level
+        if status.get("disabled"):
+            withheld = tuple((f, "disabled", DISABLED_WITHHELD) for f in fixes)
+        elif status.get("expired"):
+            withheld = tuple((f, "expired", EXPIRED_WITHHELD) for f in fixes)
+        fixes = () if withheld else fixes
     name = " ".join(str(status.get(k) or "") for k in ("given_name", "surname")).strip()
     return AccountView(
         directory=d.key,
@@ -317,6 +335,7 @@ def _view(d: Directory, user: str, status: Mapping[str, Any], *, own: bool = Fal
         own=own and exists,
         name=name,
         fixes=fixes,
+        withheld=withheld,
     )
 
 

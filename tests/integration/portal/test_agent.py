@@ -636,3 +636,31 @@ def test_a_host_fix_on_behalf_of_someone_who_is_not_an_account_in_scope_is_refus
     assert r.status_code == status, r.text
     assert r.json()["error"]["message"]
     assert _tickets(portal) == before  # nothing started, nothing recorded in anyone's name
+
+
+@pytest.mark.parametrize(
+    ("attrs", "reason"),
+    [
+        ({"pwdAccountLockedTime": "000001010000Z"}, "disabled"),  # locked by an administrator
+        ({"pwdEndTime": "20200101000000Z"}, "expired"),
+    ],
+    ids=["admin-locked", "expired"],
+)
+def test_a_disabled_or_expired_account_is_offered_no_fix(
+    portal: PortalServer, agent: SignedIn, ldap_users: Any, attrs: dict[str, str], reason: str
+) -> None:
+    """Both fixes were offered and each only ever opened a ticket that went to second level
+    (a tester's find): they are withheld, with what to do instead (en/nl)."""
+    user, _pw = ldap_users.create_user()
+    ldap_users.set(user, **attrs)
+    view = agent.get(f"/api/v1/directory/users/corp/{user}").json()
+    assert view["fixes"] == []
+    assert {(w["fix"], w["reason"]) for w in view["withheld"]} == {
+        ("account-unlock", reason),
+        ("password-reset", reason),
+    }
+    assert all("second level" in w["message"] for w in view["withheld"])
+    dutch = agent.get(f"/api/v1/directory/users/corp/{user}", headers={"Accept-Language": "nl"}).json()
+    assert all("tweede lijn" in w["message"] for w in dutch["withheld"])
+    page = agent.get("/agent/account", params={"directory": "corp", "user": user})
+    assert "/agent/fixes/" not in page.text and "is not offered here" in page.text
