@@ -809,6 +809,7 @@ class RunService:
         # Per-target serialisation (runner.target_locks): after the claim, before the first step.
         keys = target_locks.target_keys(rb, values, lambda p: self._target_key(rb, values, p))
         owner = lease.owner if lease is not None else leases.new_owner()
+        waited: list[int] = []
         busy = (
             None
             if lease is not None and locked and set(keys) <= locked
@@ -821,6 +822,7 @@ class RunService:
                 wait=self.settings.target_wait_seconds,
                 run_timeout_s=row["run_timeout_s"] or 3600,
                 recorder=recorder,
+                waited=waited,
             )
         )
         if busy is not None:
@@ -830,6 +832,14 @@ class RunService:
                 other=other, what=target_locks.describe(busy.key), seconds=self.settings.target_wait_seconds
             )
             return self._escalate_claimed(ticket_id, actor, meta, "target_busy", message)
+        if waited:
+            twin = self._done_meanwhile(ticket_id, row, waited)
+            if twin is not None:
+                try:
+                    return self._resolve_done_meanwhile(ticket_id, actor, meta, twin, keys)
+                finally:
+                    if lease is None:
+                        target_locks.release(self.engine, owner)
         try:
             try:
                 result = run_steps(
@@ -900,6 +910,36 @@ class RunService:
                 value = self.inventory.directories.get(value).as_param()
             out[p.name] = value
         return out
+
+    def _done_meanwhile(self, ticket_id: int, row: Mapping[str, Any], waited: list[int]) -> int | None:
+        with reading(self.engine) as conn:
+            return target_locks.done_meanwhile(conn, ticket_id, row["runbook"], row["params"], waited)
+
+    def _resolve_done_meanwhile(
+        self, ticket_id: int, actor: Actor, meta: Mapping[str, Any], twin: int, keys: list[str]
+    ) -> RunOutcome:
+        """End a run whose twin (``target_locks.done_meanwhile``) resolved while it waited:
+        resolved, resolution code ``duplicate``, no step run, naming the twin."""
+        other = tickets.number_of(twin)
+        what = target_locks.describe(keys[0]) if keys else "target"
+        message = target_locks.DONE_MEANWHILE_MESSAGE.format(other=other, what=what)
+        self.log.info("run.done_meanwhile", ticket=tickets.number_of(ticket_id), other=other)
+        with transaction(self.engine) as conn:
+            tickets.close_ticket(
+                conn,
+                self.audit,
+                actor,
+                ticket_id,
+                state="resolved",
+                resolution_code="duplicate",
+                note=message,
+                reason="duplicate",
+                message=message,
+                assignment_group=None,
+                meta=meta,
+                from_states=("running",),
+            )
+        return self.outcome_from_ledger(ticket_id)
 
     def _escalate_claimed(
         self, ticket_id: int, actor: Actor, meta: Mapping[str, Any], reason: str, message: str

@@ -43,6 +43,7 @@ Waiting runs are not served in arrival order.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,11 +60,17 @@ from runner.ledger.lease_tables import KEY_LENGTH, target_lock
 from runner.ledger.store import transaction
 from runner.ledger.tables import ticket
 from runner.ledger.tickets import number_of
+from runner.redaction import REDACTED
 from runner.runbook import Runbook
 
 OBJECT_FIELDS = ("queue", "service", "path")
 KINDS = {"account": "account", "queue": "print queue", "service": "service", "path": "folder", "host": "computer"}
 WAIT_STEP = "target_wait"
+DONE_MEANWHILE_MESSAGE = (
+    "Another request ({other}) did the same on the same {what} while this one waited, so it was not "
+    "done twice; nothing was changed here. The outcome of {other} stands: a temporary password made "
+    "there is the one that works."
+)
 TARGET_BUSY_MESSAGE = (
     "Another request ({other}) was still working on the same {what} after {seconds:g} s, so this one "
     "was not run; nothing was changed. The service desk will look at it."
@@ -112,6 +119,37 @@ def target_keys(
             kind = next((f for f in OBJECT_FIELDS if value.get(f) not in (None, "")), None)
             keys.add(_clip(f"host:{target}") if kind is None else _object_key(kind, target, str(value[kind])))
     return sorted(keys)
+
+
+def done_meanwhile(conn: Connection, ticket_id: int, runbook: str, params: str, waited: list[int]) -> int | None:
+    """The ticket among *waited* that ran the same runbook with the same parameters and was
+    resolved while *ticket_id* waited for it, if any (its id).
+
+    Two agents resetting one account at the same time both got "resolved" and a temporary
+    password, of which only the second worked. The same change made moments ago is not
+    made again: a run that waited for such a twin ends without acting. Only for identical,
+    plain parameters (*params*: the ticket's stored JSON): a run with a secret value (a
+    password the person chose) is never a twin, and neither is one that asked for anything
+    else."""
+    try:
+        mine = json.loads(params)
+    except (TypeError, ValueError):
+        return None
+    if not waited or not isinstance(mine, dict) or REDACTED in mine.values():
+        return None
+    rows = conn.execute(
+        select(ticket.c.id, ticket.c.params).where(
+            ticket.c.id.in_(waited), ticket.c.id != ticket_id, ticket.c.runbook == runbook, ticket.c.state == "resolved"
+        )
+    ).all()
+    for row in rows:
+        try:
+            theirs = json.loads(row.params)
+        except (TypeError, ValueError):
+            continue
+        if theirs == mine:
+            return int(row.id)
+    return None
 
 
 def describe(key: str) -> str:
@@ -276,15 +314,19 @@ def serialise(
     wait: float,
     run_timeout_s: float,
     recorder: Numbered,
+    waited: list[int] | None = None,
 ) -> Busy | None:
     """``acquire`` for a claimed run, with its progress line: the first time it has to
     wait, a ``target_wait`` step row (``running``, "Waiting for FL-000123 on <key>") is
     written with the recorder's next number and finished with the outcome (``ok``, or
     ``failed`` / ``target_busy``). A run that waited gets its deadline restarted (now +
-    *run_timeout_s*), so the wait does not count against its steps."""
+    *run_timeout_s*), so the wait does not count against its steps. *waited* collects the
+    ids of the tickets it waited for."""
     row: dict[str, Any] = {}
 
     def waiting(holder: int, key: str) -> None:
+        if waited is not None and holder not in waited:
+            waited.append(holder)
         message = f"Waiting for {number_of(holder)} on {key}"
         if row:
             row["message"] = message

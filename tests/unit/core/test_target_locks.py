@@ -298,3 +298,58 @@ def test_a_lock_held_elsewhere_at_the_claim_is_waited_for_as_before(app: Firstli
     assert out is not None and (out.state, out.reason) == ("escalated", "target_busy")
     with app.engine.connect() as c:
         assert c.execute(select(target_lock.c.owner)).all() == [("w1",)]
+
+
+def _wait_then_release(app: Firstline, holder: int, ticket_id: int) -> Any:
+    """Run *ticket_id* while *holder* holds alice's lock; release it once the run waits."""
+    assert target_locks.try_take(app.engine, "account:*:alice", ticket_id=holder, owner="w1", seconds=30) is None
+    done: list[Any] = []
+    runner = threading.Thread(target=lambda: done.append(app.execute(ticket_id)))
+    runner.start()
+    try:
+        for _ in range(600):  # until the waiting row shows (bounded; not a timing assertion)
+            if any(s["step_id"] == "target_wait" for s in app.follow(ticket_id, 0).steps):
+                break
+            time.sleep(0.05)
+    finally:
+        target_locks.release(app.engine, "w1")
+        runner.join(60)
+    return done[0]
+
+
+def test_a_run_whose_twin_resolved_while_it_waited_is_not_done_twice(app: Firstline) -> None:
+    """Two agents resetting one account at once both got "resolved" and a temporary password,
+    and only the second password worked (a tester's find): the same change, asked with the same
+    parameters, resolved while this run waited, is not made again."""
+    app.runs.settings = app.settings.model_copy(update={"target_wait_seconds": 120.0})
+    FakeConnector.script = {"account_status": [{"locked": True}, {"locked": False}], "unlock_account": [{}]}
+    first, second = _submit(app, "alice"), _submit(app, "alice")
+    out = app.execute(first.ticket_id)
+    assert out is not None and out.state == "resolved"
+    calls = len(FakeConnector.calls)
+    out = _wait_then_release(app, first.ticket_id, second.ticket_id)
+    assert out is not None and (out.state, out.reason) == ("resolved", "duplicate"), out
+    assert first.ticket_number in out.message and out.secrets == {}
+    assert len(FakeConnector.calls) == calls  # nothing acted on the account again
+    with app.engine.connect() as c:
+        row = c.execute(select(ticket).where(ticket.c.id == second.ticket_id)).mappings().one()
+        assert (row["state"], row["resolution_code"]) == ("resolved", "duplicate")
+        assert c.execute(select(target_lock)).all() == [] and c.execute(select(run_lease)).all() == []
+    assert app.verify_audit().ok
+
+
+def test_a_run_that_waited_for_a_different_request_still_runs(app: Firstline) -> None:
+    """Only the same runbook with the same parameters is a twin: here the other ticket asked
+    for another spelling (and a secret value would never match), so this one runs."""
+    app.runs.settings = app.settings.model_copy(update={"target_wait_seconds": 120.0})
+    FakeConnector.script = {
+        "account_status": [{"locked": True}, {"locked": False}, {"locked": True}, {"locked": False}],
+        "unlock_account": [{}, {}],
+    }
+    first, second = _submit(app, "alice"), _submit(app, "ALICE")
+    done = app.execute(first.ticket_id)
+    assert done is not None and done.state == "resolved"
+    calls = len(FakeConnector.calls)
+    out = _wait_then_release(app, first.ticket_id, second.ticket_id)
+    assert out is not None and out.state == "resolved" and out.reason != "duplicate"
+    assert len(FakeConnector.calls) > calls
