@@ -39,7 +39,13 @@ class FixBody(StrictBody):
     """A one-click fix: ``reason`` always; ``user`` + ``directory`` for account fixes;
     ``choice`` (+ optional ``on_behalf_of``) for printer, service and disk fixes."""
 
-    reason: str = Field(max_length=4 * agent.MAX_REASON)
+    # 1..MAX_REASON characters once trimmed: checked by runner.agent.work_note, so a reason
+    # of any length gets the same message ("at most 500 characters"); the body limit (64 KiB)
+    # caps what is read
+    reason: str = Field(
+        description=f"Why, for the ticket and the audit: 1 to {agent.MAX_REASON} characters (trimmed).",
+        json_schema_extra={"maxLength": agent.MAX_REASON},
+    )
     user: str | None = Field(default=None, max_length=256)
     directory: str | None = Field(default=None, max_length=256)
     choice: str | None = Field(default=None, max_length=256)
