@@ -361,6 +361,10 @@ MUST_CHANGE_NOT_ENFORCED = {  # fixed sentences (runner.texts has them in Dutch)
         "'must change at next logon'"
     ),
 }
+SMARTCARD_REQUIRED = (  # fixed sentence (runner.texts has it in Dutch)
+    "This account signs in with a smart card, so a new password would not let the person in. Nothing was "
+    "changed; the service desk will look at it (a lost or broken card is replaced, not reset)."
+)
 RESET_TOO_YOUNG = (  # fixed sentence (runner.texts has it in Dutch)
     "The directory does not allow another password change for this account yet (its password policy sets a "
     "minimum time between changes). Nothing was changed; the service desk will look at it."
@@ -1209,6 +1213,13 @@ class LdapConnector(Connector):
             status = self._target(user, timeout)
             if status.get("lock_reason") == "temporary":  # the new password could not be used either
                 raise self._temporarily_locked(status)
+            if isinstance(self._flavor, ActiveDirectory):
+                try:
+                    smartcard = self._flavor.smartcard_required(status["_attrs"])
+                except UnreadableValue as exc:
+                    raise self._unreadable(exc) from exc
+                if smartcard:
+                    raise Rejected(SMARTCARD_REQUIRED, reason="smartcard_required")
             if must_change:
                 self._require_must_change_enforced(status)
             generated = new_password is None

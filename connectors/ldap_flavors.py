@@ -40,6 +40,7 @@ RAW_KEY = "_raw"
 UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10
 UF_DONT_EXPIRE_PASSWD = 0x10000
+UF_SMARTCARD_REQUIRED = 0x40000  # MS-ADTS 2.2.16: interactive sign-in needs the smart card
 UF_PASSWORD_EXPIRED = 0x800000
 AD_NEVER = (0, FILETIME_MAX)  # accountExpires / msDS-UserPasswordExpiryTimeComputed: never
 
@@ -507,6 +508,15 @@ class ActiveDirectory:
         uac = integer(attrs, "userAccountControl", required=True)
         assert uac is not None
         return not uac & UF_DONT_EXPIRE_PASSWD
+
+    @staticmethod
+    def smartcard_required(attrs: Attrs) -> bool:
+        """``UF_SMARTCARD_REQUIRED``: the person signs in with a smart card, so a temporary
+        password would not let them in (``UnreadableValue`` when ``userAccountControl`` cannot
+        be read)."""
+        uac = integer(attrs, "userAccountControl", required=True)
+        assert uac is not None
+        return bool(uac & UF_SMARTCARD_REQUIRED)
 
     @staticmethod
     def user_may_change(_attrs: Attrs) -> bool | None:

@@ -258,3 +258,21 @@ def test_ad_unreadable_pso_gives_no_figure_rather_than_the_domains(ad: Directory
     finally:
         conn.close()
     assert err.reason == "too_short" and not any(ch.isdigit() for ch in str(err))
+
+
+def test_ad_reset_of_a_smartcard_account_is_refused(ad: Directory) -> None:
+    """An account that must sign in with a smart card (UF_SMARTCARD_REQUIRED) was reset like any
+    other and the agent handed out a temporary password that could not let the person in (a
+    tester's find on the lab Samba DC). Refused before anything is written, escalated."""
+    user, _pw = ad.create_user()
+    ad.set(user, userAccountControl=str(0x200 | 0x40000))
+    before = ad.state_attrs(user)
+    conn = connector("ad")
+    try:
+        with pytest.raises(Rejected) as err:
+            conn.run("reset_password", {"user": user, "must_change": True}, timeout=30)
+        assert err.value.reason == "smartcard_required" and not err.value.requester_action, str(err.value)
+        assert conn.run("account_status", {"user": user}, timeout=30)["exists"] is True  # a read still works
+    finally:
+        conn.close()
+    assert ad.state_attrs(user) == before
