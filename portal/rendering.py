@@ -46,6 +46,9 @@ def make_templates() -> Jinja2Templates:
     env.filters["translated"] = translated
     env.filters["chain_problem"] = chain_problem
     env.globals["agent_note"] = agent_note
+    env.globals["agent_message"] = agent_message
+    env.filters["reason_text"] = reason_text
+    env.filters["step_status"] = step_status
     env.globals["stored_note"] = stored_note
     env.globals["_"] = _gettext  # same result as the extension's ``_``, without two context.call hops
     from runner.formonce import new_token
@@ -105,6 +108,30 @@ def agent_note(note: str | None, note_i18n: str | None = None) -> str | None:
     from runner.texts import agent_note_in
 
     return agent_note_in(note, note_i18n, i18n.current_lang.get())
+
+
+def agent_message(message: str | None, note: str | None = None, note_i18n: str | None = None) -> str | None:
+    """A ticket's message for the service desk (``runner.texts.agent_message_in``): a resolved
+    ticket's message is its resolution note, shown as ``agent_note`` shows the note."""
+    from runner.texts import agent_message_in
+
+    return agent_message_in(message, note, note_i18n, i18n.current_lang.get())
+
+
+def reason_text(code: str | None) -> str | None:
+    """A ticket's or step's reason code in plain words in the request's language
+    (``runner.texts.reason_text``); None for a code without words (shown as it is)."""
+    from runner.texts import reason_text as words
+
+    return words(code, i18n.current_lang.get())
+
+
+def step_status(status: str) -> str:
+    """A step's status in plain words in the request's language (``runner.mytickets.step_words``,
+    the words of the employee's ticket page)."""
+    from runner.mytickets import step_words
+
+    return step_words(status, i18n.current_lang.get())
 
 
 def utc_text(stamp: object) -> str:

@@ -28,7 +28,7 @@ from runner.ledger.store import reading
 from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 from runner.target_locks import WAIT_STEP
-from runner.texts import localize, note_in
+from runner.texts import localize, message_in, note_in
 from runner.ticketnumber import ticket_id
 
 if TYPE_CHECKING:
@@ -84,6 +84,13 @@ _STEP_WORDS = {
     "skipped": {"en": "not needed", "nl": "niet nodig"},
     "failed": {"en": "failed", "nl": "mislukt"},
 }
+
+
+def step_words(status: str, lang: str = "en") -> str:
+    """A step's status (``running``, ``ok``, ``skipped``, ``failed``) in plain words in *lang*;
+    another status as it is."""
+    words = _STEP_WORDS.get(status)
+    return words.get(lang, words["en"]) if words else status
 
 
 def outcome(state: str, resolution_code: str | None = None, lang: str = "en") -> dict[str, str]:
@@ -145,7 +152,7 @@ def _row(app: Firstline, r: Any, lang: str) -> dict[str, Any]:
         "title": title,
         "state": r.state,
         "outcome": outcome(r.state, r.resolution_code, lang),
-        "message": localize(r.message, lang),
+        "message": message_in(r.message, r.resolution_note, r.resolution_note_i18n, lang),
         "resolution_note": note_in(r.resolution_note, r.resolution_note_i18n, lang),
         "opened_at": r.opened_at,
         "resolved_at": r.resolved_at,  # resolved tickets only
@@ -182,15 +189,19 @@ def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str
     return out
 
 
-def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[str, str | None, list[dict[str, Any]]]:
-    """The ticket's state and message (read first), then its step rows after position *after*.
+_HEAD = (ticket.c.state, ticket.c.message, ticket.c.resolution_note, ticket.c.resolution_note_i18n)
+
+
+def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[Any, list[dict[str, Any]]]:
+    """The ticket's state, message and resolution note (read first), then its step rows
+    after position *after*.
 
     Position: ``step_result.event_seq`` (revision 0006: ``2*seq-1`` when a step starts,
     ``2*seq`` when it finishes); rows written without it count as finished (``2*seq``).
     """
     position = func.coalesce(step_result.c.event_seq, 2 * step_result.c.seq)
     with reading(app.engine) as conn:
-        head = conn.execute(select(ticket.c.state, ticket.c.message).where(ticket.c.id == ticket_id)).first()
+        head = conn.execute(select(*_HEAD).where(ticket.c.id == ticket_id)).first()
         if head is None:
             raise NotFoundError("There is no ticket of yours with that number.")
         rows = conn.execute(
@@ -198,7 +209,7 @@ def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[str, str |
             .where(step_result.c.ticket_id == ticket_id, position > after)
             .order_by(position)
         ).mappings()
-        return head.state, head.message, [dict(r) for r in rows]
+        return head, [dict(r) for r in rows]
 
 
 def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str = "en") -> Followed:
@@ -209,7 +220,8 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")
     after = min(max(0, int(after)), MAX_ROW_ID)  # past the INTEGER column's range: nothing after it
-    state, message, rows = _steps_after(app, ticket_id, after)
+    head, rows = _steps_after(app, ticket_id, after)
+    state = head.state
     _, titles = _titles(app, r.runbook, lang)
     steps = [
         {
@@ -218,7 +230,7 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
             "step": s["step_id"],
             "title": titles.get(s["step_id"], s["step_id"]),
             "status": s["status"],
-            "status_text": (_STEP_WORDS.get(s["status"]) or {}).get(lang, s["status"]),
+            "status_text": step_words(s["status"], lang),
             "message": localize(s.get("message"), lang),
         }
         for s in rows
@@ -227,7 +239,8 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
         number=number_of(ticket_id),
         state=state,
         outcome=outcome(state, None, lang),
-        message=localize(message, lang),
+        # the message as the page shows it: a resolved ticket's is its note, in the runbook's own translation
+        message=message_in(head.message, head.resolution_note, head.resolution_note_i18n, lang),
         steps=steps,
         last_seq=max((s["position"] for s in steps), default=after),
         done=state in FINAL_STATES,

@@ -61,6 +61,12 @@ EXACT: dict[str, str] = {
         "wachtwoord bij volgende aanmelding wijzigen'. Er is niets gewijzigd; stel het alleen zonder 'moet bij "
         "de volgende aanmelding gewijzigd worden' opnieuw in als dat de bedoeling is."
     ),
+    "This account signs in with a smart card, so a new password would not let the person in. Nothing was "
+    "changed; the service desk will look at it (a lost or broken card is replaced, not reset).": (
+        "Dit account meldt zich aan met een smartcard, dus een nieuw wachtwoord zou de persoon niet binnenlaten. "
+        "Er is niets gewijzigd; de servicedesk kijkt ernaar (een verloren of kapotte kaart wordt vervangen, niet "
+        "opnieuw ingesteld)."
+    ),
     "The directory does not allow another password change for this account yet (its password policy sets a "
     "minimum time between changes). Nothing was changed; the service desk will look at it.": (
         "De directory staat voor dit account nog geen nieuwe wachtwoordwijziging toe (het wachtwoordbeleid "
@@ -142,11 +148,18 @@ EXACT: dict[str, str] = {
 # Templates with values: English pattern → Dutch template (str.format fields).
 _TEMPLATES: tuple[tuple[str, str], ...] = (
     ("Waiting for {ticket} on {key}", "Wacht op {ticket}, dat met hetzelfde bezig is ({key})"),
+    (
+        "Another request ({other}) did the same on the same {what} while this one waited, so it was not "
+        "done twice; nothing was changed here. The outcome of {other2} stands: a temporary password made "
+        "there is the one that works.",
+        "Een ander verzoek ({other}) deed hetzelfde op hetzelfde doel ({what}) terwijl dit verzoek wachtte, "
+        "dus het is niet twee keer gedaan; hier is niets gewijzigd. De uitkomst van {other2} blijft staan: "
+        "een tijdelijk wachtwoord dat daar is gemaakt, is het wachtwoord dat werkt.",
+    ),
     # the audit chain's verification problems (runner.ledger.audit.verify), parts joined by "; "
     (
         "the checkpoint file {name} is missing (it is kept outside the database from the first event on)",
-        "het controlepuntbestand {name} ontbreekt (het wordt vanaf de eerste gebeurtenis buiten de database "
-        "bewaard)",
+        "het controlepuntbestand {name} ontbreekt (het wordt vanaf de eerste gebeurtenis buiten de database bewaard)",
     ),
     (
         "the checkpoint file {name} has a line that is no checkpoint (line {number})",
@@ -336,3 +349,155 @@ def note_in(note: str | None, stored_i18n: str | None, lang: str) -> str | None:
         if isinstance(found, str) and found:
             return found
     return localize(note, lang)
+
+
+def message_in(message: str | None, note: str | None, note_i18n: str | None, lang: str) -> str | None:
+    """A ticket's stored message in *lang*. A resolved ticket's message is its resolution note
+    (``runner.runs``: a runbook's rendered note, with values), so it is shown as the note is
+    (``note_in``: the runbook's own translation); any other message as ``localize``."""
+    if message is not None and message == note:
+        return note_in(note, note_i18n, lang)
+    return localize(message, lang)
+
+
+def agent_message_in(message: str | None, note: str | None, note_i18n: str | None, lang: str) -> str | None:
+    """``message_in`` as the service desk reads it: ``agent_note_in`` for the note, else ``for_agent``."""
+    if message is not None and message == note:
+        return agent_note_in(note, note_i18n, lang)
+    return for_agent(message, lang)
+
+
+# Reason codes of tickets and steps (``ticket.reason``, ``step_result.reason``: the engine's,
+# the run seam's and the connectors' ``ConnectorError.reason``) in plain words, for the
+# service desk's pages. A code not listed here is shown as it is.
+REASONS: dict[str, dict[str, str]] = {
+    # the engine and the run seam (runner.engine, runner.runs, runner.leases, runner.target_locks)
+    "timeout": {"en": "no answer in time", "nl": "geen antwoord op tijd"},
+    "timeout_cleanup_unconfirmed": {
+        "en": "no answer in time, and stopping what it started could not be confirmed",
+        "nl": "geen antwoord op tijd, en het stoppen van wat gestart was kon niet worden bevestigd",
+    },
+    "interrupted": {"en": "the run was interrupted", "nl": "de uitvoering werd onderbroken"},
+    "internal_error": {"en": "an internal error", "nl": "een interne fout"},
+    "config_error": {"en": "Firstline is not configured correctly", "nl": "Firstline is niet goed ingesteld"},
+    "config": {"en": "Firstline is not configured correctly", "nl": "Firstline is niet goed ingesteld"},
+    "template_error": {
+        "en": "the runbook could not prepare the step",
+        "nl": "het runbook kon de stap niet voorbereiden",
+    },
+    "verify_failed": {"en": "the result check failed", "nl": "de controle van het resultaat mislukte"},
+    "never_started": {"en": "never started", "nl": "nooit gestart"},
+    "run_lost": {"en": "the run stopped before it finished", "nl": "de uitvoering stopte voordat ze klaar was"},
+    "lease_expired": {"en": "the worker running it stopped", "nl": "de verwerker die het uitvoerde is gestopt"},
+    "runbook_changed": {
+        "en": "the runbook was changed after the request",
+        "nl": "het runbook is na het verzoek gewijzigd",
+    },
+    "secrets_unavailable": {"en": "the secret values were not available", "nl": "de geheime waarden waren er niet"},
+    "ledger_unavailable": {"en": "the database was unavailable", "nl": "de database was niet beschikbaar"},
+    "target_busy": {
+        "en": "another request was busy with the same target",
+        "nl": "een ander verzoek was met hetzelfde doel bezig",
+    },
+    # connectors: reaching a target
+    "unreachable": {"en": "the target could not be reached", "nl": "het doelsysteem was niet bereikbaar"},
+    "auth_failed": {
+        "en": "Firstline could not sign in to the target",
+        "nl": "Firstline kon zich niet aanmelden bij het doelsysteem",
+    },
+    "invalid_credentials": {
+        "en": "the user name or password is not correct",
+        "nl": "de gebruikersnaam of het wachtwoord klopt niet",
+    },
+    "access_denied": {"en": "access denied", "nl": "geen toegang"},
+    "rejected": {"en": "the target refused it", "nl": "het doelsysteem weigerde het"},
+    "connector_error": {"en": "the target reported an error", "nl": "het doelsysteem meldde een fout"},
+    "unexpected_output": {"en": "the target answered unexpectedly", "nl": "het doelsysteem antwoordde onverwacht"},
+    "wsman_fault": {"en": "the Windows target reported an error", "nl": "het Windows-doelsysteem meldde een fout"},
+    "insecure_connection": {"en": "the connection was not secure", "nl": "de verbinding was niet beveiligd"},
+    "host_key_unknown": {"en": "the host key is not known", "nl": "de hostsleutel is onbekend"},
+    "host_key_changed": {"en": "the host key has changed", "nl": "de hostsleutel is gewijzigd"},
+    "host_key_revoked": {"en": "the host key is revoked", "nl": "de hostsleutel is ingetrokken"},
+    "certificate_expired": {"en": "the certificate has expired", "nl": "het certificaat is verlopen"},
+    "certificate_invalid": {"en": "the certificate is not valid", "nl": "het certificaat is niet geldig"},
+    "certificate_name_mismatch": {
+        "en": "the certificate is for another name",
+        "nl": "het certificaat hoort bij een andere naam",
+    },
+    "certificate_untrusted": {"en": "the certificate is not trusted", "nl": "het certificaat wordt niet vertrouwd"},
+    "invalid_input": {"en": "the input is not valid", "nl": "de invoer is niet geldig"},
+    "invalid_argument": {"en": "the input is not valid", "nl": "de invoer is niet geldig"},
+    "invalid_characters": {"en": "characters that are not allowed", "nl": "tekens die niet zijn toegestaan"},
+    "header_injection": {"en": "characters that are not allowed", "nl": "tekens die niet zijn toegestaan"},
+    "not_found": {"en": "not found", "nl": "niet gevonden"},
+    "cancelled": {"en": "cancelled", "nl": "geannuleerd"},
+    # connectors: printers, services, disks
+    "not_running": {"en": "the service does not run", "nl": "de service draait niet"},
+    "jobs_remain": {"en": "print jobs remain in the queue", "nl": "er staan nog afdruktaken in de wachtrij"},
+    "printer_stopped": {"en": "the printer is stopped", "nl": "de printer staat stil"},
+    "printer_not_accepting": {"en": "the printer does not accept jobs", "nl": "de printer neemt geen afdruktaken aan"},
+    "cleanup_incomplete": {"en": "the clean-up did not finish", "nl": "het opruimen is niet afgerond"},
+    "path_not_canonical": {"en": "the path is not allowed", "nl": "het pad is niet toegestaan"},
+    "not_allow_listed": {"en": "not on the allowed list", "nl": "staat niet op de lijst van toegestane"},
+    "invalid_kind": {"en": "the kind of target is not supported", "nl": "dit soort doelsysteem wordt niet ondersteund"},
+    # connectors: accounts and directories
+    "unknown_account": {"en": "the account does not exist", "nl": "het account bestaat niet"},
+    "invalid_account": {"en": "the account name is not valid", "nl": "de accountnaam is niet geldig"},
+    "ambiguous": {"en": "more than one account matches", "nl": "meer dan één account komt overeen"},
+    "lookup_failed": {"en": "the account look-up failed", "nl": "het opzoeken van het account mislukte"},
+    "disabled": {"en": "the account is disabled", "nl": "het account is uitgeschakeld"},
+    "expired": {"en": "the account has expired", "nl": "het account is verlopen"},
+    "locked": {"en": "the account is locked", "nl": "het account is geblokkeerd"},
+    "locked_temporarily": {"en": "the account is locked for a while", "nl": "het account is tijdelijk geblokkeerd"},
+    "locked_idle": {
+        "en": "the account is locked for not being used",
+        "nl": "het account is geblokkeerd wegens ongebruik",
+    },
+    "unlock_failed": {"en": "the unlock did not hold", "nl": "het ontgrendelen hield geen stand"},
+    "reset_incomplete": {"en": "the reset did not finish", "nl": "het opnieuw instellen is niet afgerond"},
+    "privileged": {"en": "a protected account", "nl": "een beschermd account"},
+    "protection_unknown": {
+        "en": "whether the account is protected is not known",
+        "nl": "onbekend of het account beschermd is",
+    },
+    "no_address": {"en": "no e-mail address", "nl": "geen e-mailadres"},
+    "invalid_address": {"en": "the e-mail address is not valid", "nl": "het e-mailadres is niet geldig"},
+    "recipient_refused": {"en": "the mail server refused the address", "nl": "de mailserver weigerde het adres"},
+    "password_missing": {"en": "no password given", "nl": "geen wachtwoord opgegeven"},
+    "unreadable_value": {"en": "a value could not be read", "nl": "een waarde kon niet worden gelezen"},
+    "policy_hints_unsupported": {
+        "en": "the directory does not support the password policy check",
+        "nl": "de directory ondersteunt de controle van het wachtwoordbeleid niet",
+    },
+    "must_change_impossible": {
+        "en": "the password could not be changed at the next sign-in",
+        "nl": "het wachtwoord zou bij de volgende aanmelding niet gewijzigd kunnen worden",
+    },
+    "must_change_not_enforced": {
+        "en": "the directory would not enforce a change at the next sign-in",
+        "nl": "de directory zou geen wijziging bij de volgende aanmelding afdwingen",
+    },
+    "must_change_unknown": {
+        "en": "the password policy could not be read",
+        "nl": "het wachtwoordbeleid kon niet worden gelezen",
+    },
+    "too_young": {"en": "the password was changed too recently", "nl": "het wachtwoord is te kort geleden gewijzigd"},
+    # password rules (connectors.password_policy: the ticket's message says which)
+    "too_short": {"en": "the password is too short", "nl": "het wachtwoord is te kort"},
+    "too_long": {"en": "the password is too long", "nl": "het wachtwoord is te lang"},
+    "common_password": {"en": "a too common password", "nl": "een te gangbaar wachtwoord"},
+    "contains_personal_info": {"en": "the password contains the name", "nl": "het wachtwoord bevat de naam"},
+    "same_as_current": {"en": "the same as the current password", "nl": "hetzelfde als het huidige wachtwoord"},
+    "in_history": {"en": "a password used before", "nl": "een eerder gebruikt wachtwoord"},
+    "quality": {"en": "the password does not meet the rules", "nl": "het wachtwoord voldoet niet aan de regels"},
+    "complexity": {"en": "the password does not meet the rules", "nl": "het wachtwoord voldoet niet aan de regels"},
+    "wrong_password": {"en": "the current password is not correct", "nl": "het huidige wachtwoord klopt niet"},
+    "password_expired": {"en": "the password has expired", "nl": "het wachtwoord is verlopen"},
+}
+
+
+def reason_text(code: str | None, lang: str) -> str | None:
+    """A ticket's or step's reason code in plain words in *lang* (``REASONS``); None for a
+    code not listed (the caller shows the code as it is) and for no code."""
+    words = REASONS.get(code) if code else None
+    return None if words is None else words.get(lang, words["en"])

@@ -96,11 +96,16 @@ class TimeParseError(ParameterError):
             return str(self)
 
 
+_EXCERPT = 48  # characters: a date-time with microseconds and an offset is 32
+
+
 def _excerpt(text: str) -> str:
     """What was typed, for the message: printable characters as they are (``２０２６`` stays
-    itself — it was shown as ``????``), control and direction marks as ``?``."""
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:24])
-    return cleaned + ("…" if len(text) > 24 else "")
+    itself — it was shown as ``????``), control and direction marks as ``?``. Up to 48
+    characters; a longer value keeps its start and its end (where a wrong offset or suffix
+    is: the first 24 characters alone hid it)."""
+    shown = text if len(text) <= _EXCERPT else f"{text[:24]}…{text[-(_EXCERPT - 25):]}"
+    return "".join(ch if ch.isprintable() else "?" for ch in shown)
 
 
 def parse_instant(text: str, *, what: str = "time") -> datetime:

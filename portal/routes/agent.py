@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from portal import i18n, oneshot, runs
@@ -34,6 +35,8 @@ from runner import agent
 from runner.auth import Principal
 from runner.errors import ParameterError, PolicyDenied
 from runner.formonce import FirstSubmit, FormOnce
+from runner.ledger.store import reading
+from runner.ledger.tables import ticket
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 from runner.runs import RunOutcome
 
@@ -226,6 +229,20 @@ def _refused(
     return _desk(request, user, ctx, fix_error=message, failed=runbook, values=kept, status=status)
 
 
+def _with_note_i18n(ctx: PortalContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """*items* (ticket rows) with ``resolution_note_i18n``, the runbook's own translations of
+    the note (revision 0013), which the ticket rows of ``runner.queries`` do not carry: the
+    desk shows the note (and a resolved ticket's message, which is the note) as the
+    employee's page does, in the reader's language."""
+    ids = [int(item["id"]) for item in items if item.get("resolution_note")]
+    found: dict[int, str | None] = {}
+    if ids:
+        with reading(ctx.firstline.engine) as conn:
+            query = select(ticket.c.id, ticket.c.resolution_note_i18n).where(ticket.c.id.in_(ids))
+            found = {int(row.id): row.resolution_note_i18n for row in conn.execute(query)}
+    return [{**item, "resolution_note_i18n": found.get(int(item["id"]))} for item in items]
+
+
 @router.get("/agent/tickets/{number}")
 def ticket_page(
     request: Request,
@@ -235,7 +252,7 @@ def ticket_page(
     once: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """A ticket as an agent sees it; with ``once``, the fix's temporary password (one time)."""
-    detail = agent.ticket_detail(ctx.firstline, user, number)
+    detail = _with_note_i18n(ctx, [agent.ticket_detail(ctx.firstline, user, number)])[0]
     # HEAD (a link checker, a prefetch) gets no body: the password stays for the GET that shows it
     if once and is_head(request):
         return render(request, "agent/ticket.html", {"t": detail, "secret": None, "once_gone": False})
@@ -257,4 +274,5 @@ def escalated(
 ) -> Response:
     """Tickets automation could not resolve, newest first, with everything gathered."""
     page = agent.escalated(ctx.firstline, user, cursor, limit)
+    page["items"] = _with_note_i18n(ctx, page["items"])
     return render(request, "agent/escalated.html", {"page": page})

@@ -27,10 +27,14 @@ pytestmark = pytest.mark.both_databases
 
 def _ledger(app: Firstline) -> tuple[list[tuple[str, str | None]], list[tuple[str, str, str | None]], list[str]]:
     with app.engine.connect() as c:
-        tickets = [(r.state, r.reason) for r in c.execute(select(ticket.c.state, ticket.c.reason))]
+        tickets = [
+            (r.state, r.reason) for r in c.execute(select(ticket.c.state, ticket.c.reason).order_by(ticket.c.id))
+        ]
         steps = [
             (r.step_id, r.status, r.reason)
-            for r in c.execute(select(step_result.c.step_id, step_result.c.status, step_result.c.reason))
+            for r in c.execute(
+                select(step_result.c.step_id, step_result.c.status, step_result.c.reason).order_by(step_result.c.seq)
+            )
         ]
         actions = [f"{r.action}:{r.outcome}" for r in c.execute(select(audit_event).order_by(audit_event.c.seq))]
     return tickets, steps, actions

@@ -98,6 +98,10 @@ def test_values_that_are_not_times_are_refused_with_a_short_clean_message(text: 
         ("yesterday", "'yesterday' is not a date or time"),
         ("２０２６-11-30", "'２０２６-11-30' is not a date or time"),  # quoted as typed (was '????-11-30')
         ("2026-11-30\u200f", "'2026-11-30?' is not a date or time"),  # a direction mark: not shown as such
+        # the faulty part at the end is shown (the first 24 characters alone hid it)
+        ("2026-12-02T00:57:11.110890+1:00", "'2026-12-02T00:57:11.110890+1:00' is not a date or time"),
+        ("2026-12-02T00:57:11.110890 UTC", "'2026-12-02T00:57:11.110890 UTC' is not a date or time"),
+        ("2026-12-02T00:57:11.1108901234567890123456+01:00xyz", "'2026-12-02T00:57:11.1108…34567890123456+01:00xyz'"),
     ],
 )
 def test_the_message_says_which_part_is_wrong_and_the_format_expected(text: str, says: str) -> None:
