@@ -469,6 +469,18 @@ REASONS: dict[str, dict[str, str]] = {
         "en": "the directory does not support the password policy check",
         "nl": "de directory ondersteunt de controle van het wachtwoordbeleid niet",
     },
+    "smartcard_required": {
+        "en": "the account signs in with a smart card",
+        "nl": "het account meldt zich aan met een smartcard",
+    },
+    "duplicate": {
+        "en": "the same request was done by another ticket moments before",
+        "nl": "hetzelfde verzoek is kort ervoor door een ander ticket gedaan",
+    },
+    "invalid_code": {"en": "the code to send is not valid", "nl": "de te versturen code is niet geldig"},
+    "invalid_link": {"en": "the link to send is not valid", "nl": "de te versturen link is niet geldig"},
+    "invalid_time": {"en": "the time to send is not valid", "nl": "het te versturen tijdstip is niet geldig"},
+    "invalid_client_ip": {"en": "the address to send is not valid", "nl": "het te versturen adres is niet geldig"},
     "must_change_impossible": {
         "en": "the password could not be changed at the next sign-in",
         "nl": "het wachtwoord zou bij de volgende aanmelding niet gewijzigd kunnen worden",
