@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from portal import i18n, runs
 from portal.api import StrictBody
@@ -19,7 +20,11 @@ from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_co
 from portal.errors import PortalError
 from runner import fixes
 from runner.auth import Principal, require_changed_password
+from runner.ledger.store import reading
+from runner.ledger.tables import ticket
 from runner.mytickets import outcome
+from runner.texts import message_in, note_in
+from runner.ticketnumber import ticket_id
 
 router = APIRouter(tags=["fixes"])
 Employee = Annotated[Principal, Depends(allow("employee"))]
@@ -63,22 +68,42 @@ def run(
     first = once.first()
     if first is not None:
         earlier = ctx.firstline.runs.outcome_from_ledger(first)
+        message, note = _in_lang(ctx, earlier.ticket_number, earlier.message, earlier.resolution_note, request)
         return RunAnswer(
             ticket=earlier.ticket_number,
             state=earlier.state,
             outcome=outcome(earlier.state, None, request.state.lang),
-            message=earlier.message,
-            resolution_note=earlier.resolution_note,
+            message=message,
+            resolution_note=note,
             secrets={},
         )
     with once.running() as done:
         result = runs.run(ctx, body.runbook, body.params, user=user, client=client, opened=done)
         done(result.ticket_number)
+    message, note = _in_lang(ctx, result.ticket_number, result.message, result.resolution_note, request)
     return RunAnswer(
         ticket=result.ticket_number,
         state=result.state,
         outcome=outcome(result.state, None, request.state.lang),
-        message=result.message,
-        resolution_note=result.resolution_note,
+        message=message,
+        resolution_note=note,
         secrets=dict(result.secrets),
     )
+
+
+def _in_lang(
+    ctx: PortalContext, number: str, message: str, note: str | None, request: Request
+) -> tuple[str, str | None]:
+    """The stored (English) message and note in the request's language, as the ticket page
+    shows them (``runner.texts.message_in`` / ``note_in``: the runbook's own translation of
+    the note, read from the ticket)."""
+    lang = request.state.lang
+    if lang == "en":
+        return message, note
+    stored = None
+    if note is not None:
+        with reading(ctx.firstline.engine) as conn:
+            stored = conn.execute(
+                select(ticket.c.resolution_note_i18n).where(ticket.c.id == ticket_id(number))
+            ).scalar_one_or_none()
+    return message_in(message, note, stored, lang) or message, note_in(note, stored, lang)

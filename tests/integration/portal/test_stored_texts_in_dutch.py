@@ -89,6 +89,8 @@ def test_a_resolved_runs_message_is_dutch_in_the_stream_and_the_polling_api(
     assert english == note and ("was already empty" in english or "cancelled on" in english), english
     dutch = i18n["nl"]  # "De wachtrij van ... was al leeg" or "... afdruktaak/-taken geannuleerd op ..."
     assert "Office printer 1" in dutch and ("De wachtrij van" in dutch or "geannuleerd op" in dutch), dutch
+    # the run's own answer too (POST /api/v1/runs gave the stored English)
+    assert (r.json()["message"], r.json()["resolution_note"]) == (dutch, dutch), r.text
 
     by_header = _follow_texts(employee, number, headers=NL)
     assert by_header == {"mine": dutch, "events": dutch, "stream": dutch, "note": dutch}
