@@ -29,7 +29,7 @@ from portal.api.agent import unused_fields_problem
 from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_context
 from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import render
-from portal.routes.fixes import session_key
+from portal.routes.fixes import form_key
 from portal.security import is_head
 from runner import agent
 from runner.auth import Principal
@@ -131,7 +131,8 @@ async def run_fix(
     tokens = form.getlist("form_token")
     if len(tokens) > 1 or (tokens and not isinstance(tokens[0], str)):
         raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
-    token, key, once = (str(tokens[0]) if tokens else None), session_key(user), FormOnce(ctx.firstline.engine)
+    token, once = (str(tokens[0]) if tokens else None), FormOnce(ctx.firstline.engine)
+    key = form_key(user, runbook, submitted)  # the same values again: the first ticket; others: a new request
     attempt: FirstSubmit | None = None
     if token is not None:
         first = await run_in_threadpool(once.claim, key, token)

@@ -9,7 +9,9 @@ dropped here and refused by the runner anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -81,7 +83,9 @@ async def fix_run(
         )
     params = fixes.form_values(entry, submitted)
     # a second submit of the same form (double click, resend) answers with the first ticket
-    once, token, key = FormOnce(ctx.firstline.engine), submitted.get("form_token"), session_key(user)
+    secret_fields = {f.name for f in entry.fields if f.input == "password"}
+    plain = {k: v for k, v in params.items() if k not in secret_fields}
+    once, token, key = FormOnce(ctx.firstline.engine), submitted.get("form_token"), form_key(user, name, plain)
     attempt: FirstSubmit | None = None
     if token is not None:
         first = await run_in_threadpool(once.claim, key, token)
@@ -123,6 +127,15 @@ async def fix_run(
 def session_key(user: Principal) -> str:
     """What binds a one-time form token to the signed-in session (``runner.formonce``)."""
     return f"{user.via}:{user.session_id}:{user.account}"
+
+
+def form_key(user: Principal, runbook: str, fields: Mapping[str, Any]) -> str:
+    """``session_key`` bound to what the form asks too: the runbook and the plain field values
+    (never a password field's). The same form sent again with the same values answers with
+    the first ticket; sent with other values (an edited resend) it is another request, which
+    used to land on the first one's ticket — another account's — without a word."""
+    raw = json.dumps([runbook, sorted((k, str(v)) for k, v in fields.items())], ensure_ascii=False)
+    return f"{session_key(user)}:{hashlib.sha256(raw.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
 
 
 def _hands_over_secrets(ctx: PortalContext, name: str) -> bool:

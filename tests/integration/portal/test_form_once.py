@@ -137,6 +137,25 @@ def test_the_agent_fix_sent_twice_unlocks_once(portal: PortalServer, signed_in: 
     assert ok.status_code == 303 and _tickets(portal) == before + 2
 
 
+def test_a_resent_form_with_other_values_is_another_request(
+    portal: PortalServer, signed_in: Any, ldap_users: Any
+) -> None:
+    """The form token sent again with another account answered 303 to the first ticket — the
+    other account's — without a word, and nothing was done for the second (a tester's find).
+    The token is bound to the values: other values are another request."""
+    agent: SignedIn = signed_in("agent")
+    first_user, _ = ldap_users.create_user()
+    second_user, _ = ldap_users.create_user()
+    token = TOKEN.findall(agent.get("/agent/account", params={"user": first_user, "directory": "corp"}).text)[0]
+    form = {"csrf_token": agent.csrf, "form_token": token, "directory": "corp", "reason": "caller asked"}
+    first = agent.post("/agent/fixes/account-unlock", data={**form, "user": first_user}, follow_redirects=False)
+    other = agent.post("/agent/fixes/account-unlock", data={**form, "user": second_user}, follow_redirects=False)
+    assert first.status_code == other.status_code == 303
+    assert first.headers["location"].split("?")[0] != other.headers["location"].split("?")[0]
+    subjects = {r[0] for r in portal.query("SELECT params FROM ticket ORDER BY id DESC LIMIT 2")}
+    assert any(second_user in p for p in subjects) and any(first_user in p for p in subjects)
+
+
 def test_the_api_idempotency_key_runs_once(portal: PortalServer, signed_in: Any) -> None:
     employee: SignedIn = signed_in("employee")
     before = _tickets(portal)
