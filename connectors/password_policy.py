@@ -169,7 +169,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-REQUESTER_REASONS = frozenset(
+PASSWORD_CHOICE_REASONS = frozenset(
     {
         "too_short",
         "too_long",
@@ -180,6 +180,13 @@ REQUESTER_REASONS = frozenset(
         "in_history",
         "quality",
         "complexity",
+    }
+)
+"""Refusals of the chosen password itself: another choice fixes them (``runner.selfservice``
+gives a code back for them)."""
+
+REQUESTER_REASONS = PASSWORD_CHOICE_REASONS | frozenset(
+    {
         "too_young",
         "wrong_password",
         "change_after_reset",

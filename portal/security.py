@@ -250,8 +250,15 @@ def client_address(
 
 
 def _clip(text: str | None, limit: int = 256) -> str | None:
+    """A header value for the audit: read as UTF-8 when its bytes are UTF-8 (the ASGI server
+    hands headers over as Latin-1, which turned "\u00a0=ua" into "Â?=ua"), unprintable
+    characters as ``?``, at most *limit* characters."""
     if not text:
         return None
+    try:
+        text = text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass  # not Latin-1 bytes, or not UTF-8: as it came
     return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
 
 
@@ -431,8 +438,11 @@ class SecurityMiddleware:
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
         if given is None and kind == "application/x-www-form-urlencoded":
             try:
-                values = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-            except (UnicodeDecodeError, ValueError):
+                # "replace": a raw byte that is not UTF-8 in another field must not fail the
+                # token (403 "expired"); form_not_utf8 refuses such a form next (422). A token
+                # is ASCII, so one that held such a byte cannot match.
+                values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=200)
+            except ValueError:
                 return False
             found = values.get("csrf_token") or []
             given = found[0] if len(found) == 1 else None

@@ -5,9 +5,10 @@ items 1-17 and 33-43):
 
 1. ``request_code(login, purpose)`` — the only work done in the request: the login is
    routed to its directory *by configuration only* (``runner.routing``, no directory
-   look-up), the throttles are checked and counted (per account and purpose ≤
-   ``reset_per_account_hour`` / hour and ≤ ``reset_per_account_day`` / 24 h, per client
-   address, and a global daily budget), and a job is queued on a small background pool.
+   look-up), the throttles are checked and counted (per account, reset and unlock codes
+   together, ≤ ``reset_per_account_hour`` / hour and ≤ ``reset_per_account_day`` / 24 h,
+   per client address, and a global daily budget), and a job is queued on a small
+   background pool.
    It returns ``None`` in every case — unknown, known, disabled, privileged, locked, no
    mail address, throttled — so callers answer identically (items 1-4). A throttled
    request is audited (``selfservice.throttled``) and logged as an alert; nothing is sent.
@@ -32,7 +33,12 @@ items 1-17 and 33-43):
    written; a refusal keeps the code usable); then the code is consumed atomically (a
    second redemption fails, item 10) and every other live code of the account is
    superseded. Returns a ``Proof``; the caller runs the runbook (``password-reset`` /
-   ``account-unlock``) on the employee's behalf. No session is created (item 17).
+   ``account-unlock``) on the employee's behalf (``redeem_and_start``: a run refused before
+   its ticket, or one in which the directory refused the new password as it was written and
+   nothing changed, gives the code back). No session is created (item 17).
+4. ``outcome(ticket_id, purpose, lang)`` — what the outcome page shows: the ticket's state,
+   message and resolution note in the reader's language, whether the reset / unlock changed
+   anything and whether the confirmation mail was sent (never a fixed success text).
 
 Errors: ``CodeMalformed`` (not a code's form; nothing looked up or counted),
 ``CodeInvalid`` (one message for unknown account, no code, wrong, expired,
@@ -48,6 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -61,16 +68,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import and_, delete, func, insert, select, text, update
 
 from connectors.base import ConnectorError, Timeout, Unreachable
+from connectors.password_policy import PASSWORD_CHOICE_REASONS
+from connectors.password_policy import message as policy_message
 from runner.auth import DirectoryUnavailable, Principal
 from runner.dispatch import QueueFull
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, RunbookError
+from runner.leases import changes_state
 from runner.ledger.audit import Actor
 from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
 from runner.ledger.store import reading, transaction
+from runner.ledger.tables import step_result, ticket
+from runner.ledger.tickets import NO_TICKET, number_of
 from runner.oplog import get_logger, remember_secret
 from runner.params import secret_has_controls
 from runner.pow import Challenge, ProofOfWork
+from runner.pseudonym import typed_name
 from runner.runbook import ACCOUNT_PATTERN
+from runner.runs import RunOutcome
+from runner.texts import localize, note_in
 
 if TYPE_CHECKING:
     from runner.service import Firstline
@@ -86,6 +101,9 @@ REFUSED_BEFORE_A_TICKET: tuple[type[FirstlineError], ...] = (
 )
 
 PURPOSES = {"reset": "password-reset", "unlock": "account-unlock"}
+# The directory's refusals of a new password that the person fixes by choosing another one
+# (connectors.password_policy.PASSWORD_CHOICE_REASONS): such a run changed nothing, so the
+# code is given back.
 CODE_DIGITS = 8
 CODE_PAGES = {"reset": "/reset/code", "unlock": "/unlock/code"}
 CODE_INVALID = "This code is not valid (wrong, used or expired). Check it, or ask for a new one."
@@ -173,6 +191,22 @@ class Proof:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What ``/reset/done`` and ``/unlock/done`` show of a redeemed code's ticket, as stored."""
+
+    ticket: str
+    state: str
+    message: str | None  # the ticket's message, in the reader's language
+    note: str | None  # the resolution note (the runbook's own words), in the reader's language
+    changed: bool  # the password was set / the account was unlocked (that step changed it)
+    notified: bool  # the owner's confirmation mail went out (the notify step sent it)
+
+
+# The step that does what a purpose's code was redeemed for (its runbook's write)
+_PURPOSE_ACTIONS = {"reset": "reset_password", "unlock": "unlock_account"}
+
+
+@dataclass(frozen=True)
 class _Job:
     directory: str
     username: str
@@ -239,7 +273,7 @@ class SelfService:
         37, 48: a record names the target's DN or GUID, and holds no secret); the same name
         gives the same value, so repeated tries on one name still line up. Shape:
         ``corp:?3f9a0c1d2e4b5a69``."""
-        return f"{directory}:?{self.digest('typed-name', f'{directory}:{username}')[:16]}"
+        return typed_name(self.settings.audit_secret(), directory, username)
 
     # -- routing (configuration only, never the directory) -------------------------------
     def _route(self, login: str) -> tuple[str, str] | None:
@@ -360,7 +394,9 @@ class SelfService:
         s = self.settings
         now = self._now()
         hour, day = _ts(now - timedelta(hours=1)), _ts(now - timedelta(days=1))
-        acct = f"acct:{self.digest('throttle-' + purpose, account_key)}"
+        # one budget per account for every code mail, reset and unlock alike (security.md
+        # item 4: ≤ 3 an hour, ≤ 5 a day reach one person, not that many per purpose)
+        acct = f"acct:{self.digest('throttle-account', account_key)}"
         addr = self._address_key(client_ip)
         used = f"pow:{pow_id}" if pow_id else None
         req = selfservice_request
@@ -697,14 +733,52 @@ class SelfService:
         its ticket was written: every worker busy, the runbook changed since it was vetted
         or does not load, its parameters or policy refused), the code is given back
         (``give_back``) before the error goes on: the person is told to try again, and the
-        code they hold must still work then. Any other error keeps it used (a ticket may exist)."""
+        code they hold must still work then. Any other error keeps it used (a ticket may exist).
+
+        When the run ended with the directory refusing the new password for a reason the
+        person fixes by choosing another one (``password_choice_refusal``: the current
+        password, one in its history, too short for the directory ...), nothing was changed:
+        the code is given back the same way and ``PasswordRefused`` is raised with the
+        directory's reason (the ticket stays, closed for the requester to act)."""
         proof = self.redeem(login, code, purpose, new_password=new_password, client_ip=client_ip, user_agent=user_agent)
         try:
-            return start(proof)
+            result = start(proof)
         except REFUSED_BEFORE_A_TICKET as exc:
             reason = str(getattr(exc, "reason_code", "") or type(exc).__name__)
             self.give_back(proof, reason, client_ip=client_ip, user_agent=user_agent)
             raise
+        refused = self.password_choice_refusal(result) if isinstance(result, RunOutcome) else None
+        if refused is not None and self.give_back(
+            proof, refused.reason or "password_refused", client_ip=client_ip, user_agent=user_agent
+        ):
+            raise refused
+        return result
+
+    def password_choice_refusal(self, result: RunOutcome) -> PasswordRefused | None:
+        """The refusal in *result* when the run changed nothing because the directory refused the
+        new password for a reason the person fixes by choosing another one; else None.
+
+        Only a run closed for the requester (never resolved or escalated) whose one attempted
+        state-changing step is the password write, failed with one of
+        ``PASSWORD_CHOICE_REASONS``: a run that changed anything keeps the code used."""
+        if result.state != "closed":
+            return None
+        changing = [
+            s
+            for s in result.steps
+            if s.status != "skipped" and changes_state(self.app.connectors, s.connector, s.action)
+        ]
+        if len(changing) != 1:
+            return None
+        step = changing[0]
+        if (
+            step.status != "failed"
+            or step.action != "reset_password"
+            or step.reason not in PASSWORD_CHOICE_REASONS
+            or step.attempt_outcome == "unknown"
+        ):
+            return None
+        return PasswordRefused(step.message or policy_message("quality"), step.reason)
 
     def give_back(
         self, proof: Proof, reason: str, *, client_ip: str | None = None, user_agent: str | None = None
@@ -763,6 +837,52 @@ class SelfService:
                 reason=reason,
                 detail={"purpose": purpose},
             )
+
+    # -- the outcome page ----------------------------------------------------------------
+    def outcome(self, ticket_id: int, purpose: str, lang: str = "en") -> Outcome:
+        """The ticket a *purpose* code was redeemed for, as the ledger has it now: its state,
+        message and resolution note in *lang*, whether its write step changed anything
+        (an unlock of an account that was not locked changes nothing), and whether the
+        confirmation mail was sent. ``NotFoundError`` when there is no such ticket of that
+        purpose's runbook. Reading it changes nothing."""
+        number = number_of(ticket_id)
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                select(
+                    ticket.c.state,
+                    ticket.c.message,
+                    ticket.c.resolution_note,
+                    ticket.c.resolution_note_i18n,
+                    ticket.c.runbook,
+                ).where(ticket.c.id == ticket_id)
+            ).first()
+            if row is None or row.runbook != PURPOSES.get(purpose):
+                raise NotFoundError(NO_TICKET, number=number)
+            steps = conn.execute(
+                select(step_result.c.action, step_result.c.status, step_result.c.outputs).where(
+                    step_result.c.ticket_id == ticket_id
+                )
+            ).all()
+
+        def did(action: str, output: str) -> bool:
+            for step in steps:
+                if step.action == action and step.status == "ok":
+                    try:
+                        outputs = json.loads(step.outputs or "{}")
+                    except ValueError:
+                        outputs = {}
+                    if not isinstance(outputs, dict) or outputs.get(output) is not False:
+                        return True
+            return False
+
+        return Outcome(
+            ticket=number,
+            state=str(row.state),
+            message=localize(row.message, lang),
+            note=note_in(row.resolution_note, row.resolution_note_i18n, lang),
+            changed=did(_PURPOSE_ACTIONS[purpose], "changed"),
+            notified=did("notify", "sent"),
+        )
 
     # -- the policy shown while typing ---------------------------------------------------
     def policy(self) -> dict[str, Any]:

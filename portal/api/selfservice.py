@@ -4,9 +4,10 @@
 goes with the pre-session cookie this answer sets (send it as ``X-CSRF-Token``).
 ``POST /reset/request`` ``{"login", "purpose": "reset"|"unlock"}`` → always 202 with the
 same body. ``POST /reset/confirm`` ``{"login", "code", "purpose", "new_password"?}`` →
-200 with the ticket, 400 ``code_invalid``, 422 ``password_refused``, 422 ``invalid_input``
-for a code that is not 8 digits once read (``runner.selfservice.normalize_code``; no try
-spent). Rules and guarantees:
+200 with the ticket, 400 ``code_invalid``, 422 ``password_refused`` (also when the directory
+refuses the new password as it is written — the current one, one in its history: nothing
+changed, the code stays usable), 422 ``invalid_input`` for a code that is not 8 digits once
+read (``runner.selfservice.normalize_code``; no try spent). Rules and guarantees:
 ``runner.selfservice``.
 """
 
@@ -144,7 +145,7 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
         raise PortalError(422, "invalid_input", i18n.error_text(exc)) from None
     except CodeInvalid as exc:
         raise PortalError(400, "code_invalid", i18n.error_text(exc)) from None
-    except PasswordRefused as exc:  # refused before the code was looked at: it stays usable
+    except PasswordRefused as exc:  # refused before the code was used, or given back: it stays usable
         code = "invalid_input" if exc.reason in ("invalid_characters", "not_for_unlock") else "password_refused"
         raise PortalError(422, code, refusal_text(exc, ctx, request.state.lang)) from None
     except DirectoryUnavailable as exc:

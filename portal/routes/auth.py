@@ -28,10 +28,16 @@ def safe_next(value: str | None) -> str:
 
 
 @router.get("/signin")
-def signin_page(request: Request, user: Annotated[Principal | None, Depends(public)], next: str = "/") -> Response:
+def signin_page(
+    request: Request, user: Annotated[Principal | None, Depends(public)], next: str = "/", changed: bool = False
+) -> Response:
+    """The sign-in form; ``changed``: after the person's own password change (the portal's
+    redirect), which ended their sessions — the page says so (a fixed sentence, nothing more)."""
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "signin.html", {"next": safe_next(next), "username": "", "error": None})
+    return render(
+        request, "signin.html", {"next": safe_next(next), "username": "", "error": None, "changed": changed}
+    )
 
 
 MAX_NAME = 320  # an e-mail address (RFC 5321: 64 + 1 + 255)

@@ -23,6 +23,7 @@ from portal.deps import ClientInfo, PortalContext, allow, client_info, portal_co
 from portal.errors import PortalError, unknown_fields_text
 from portal.rendering import fragment, render
 from runner import fixes
+from runner.afterrun import PASSWORD_ACTIONS
 from runner.auth import Principal, require_changed_password
 from runner.errors import FirstlineError, ParameterError, PolicyDenied
 from runner.formonce import FirstSubmit, FormOnce
@@ -56,7 +57,10 @@ def _entry(ctx: PortalContext, user: Principal, name: str, lang: str) -> fixes.E
 def fix_page(request: Request, user: Temporary, ctx: Ctx, name: str) -> Response:
     require_changed_password(user, name)
     entry = _entry(ctx, user, name, request.state.lang)
-    return render(request, "fixes/fix.html", {"entry": entry, "error": None, "values": {}})
+    # signed in with a temporary password, the person is sent here: the page says why
+    return render(
+        request, "fixes/fix.html", {"entry": entry, "error": None, "values": {}, "temporary": user.must_change}
+    )
 
 
 @router.post("/fix/{name}")
@@ -94,7 +98,8 @@ async def fix_run(
         attempt = once.first_submit(key, token)
     opened = attempt.opened if attempt is not None else None  # the token is spent once the ticket exists
     try:
-        if not _hands_over_secrets(ctx, name) and getattr(runs, "submit", None) is not None:
+        waits = _hands_over_secrets(ctx, name) or _sets_a_password(ctx, name)
+        if not waits and getattr(runs, "submit", None) is not None:
             # the run seam: queue it and show the ticket page at once; its steps appear as they run
             queued = await run_in_threadpool(runs.submit, ctx, name, params, user=user, client=client, opened=opened)  # type: ignore[attr-defined,unused-ignore]
             if attempt is not None:
@@ -121,6 +126,9 @@ async def fix_run(
         return render(
             request, "fixes/secret.html", {"entry": entry, "ticket": outcome.ticket_number, "secrets": outcome.secrets}
         )
+    if outcome.state == "resolved" and _sets_a_password(ctx, name):
+        # the new password ended this session: sign in with it, then see the ticket
+        return RedirectResponse(f"/signin?changed=true&next=/me/tickets/{outcome.ticket_number}", status_code=303)
     return RedirectResponse(f"/me/tickets/{outcome.ticket_number}", status_code=303)
 
 
@@ -136,6 +144,15 @@ def form_key(user: Principal, runbook: str, fields: Mapping[str, Any]) -> str:
     used to land on the first one's ticket — another account's — without a word."""
     raw = json.dumps([runbook, sorted((k, str(v)) for k, v in fields.items())], ensure_ascii=False)
     return f"{session_key(user)}:{hashlib.sha256(raw.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
+def _sets_a_password(ctx: PortalContext, name: str) -> bool:
+    """Whether a run of *name* sets a password: when it succeeds, every session of the account
+    ends (``runner.afterrun``), this one too, so the answer waits for the outcome and sends
+    the person to the sign-in page saying so (not to a ticket page that then asks to sign in
+    without a word why)."""
+    rb = ctx.firstline.runbook(name)
+    return any(step.spec.action in PASSWORD_ACTIONS for step in rb.steps)
 
 
 def _hands_over_secrets(ctx: PortalContext, name: str) -> bool:

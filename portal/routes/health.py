@@ -50,7 +50,7 @@ def readyz(ctx: Annotated[PortalContext, Depends(portal_context)]) -> JSONRespon
 
 @router.get("/metrics", dependencies=[Depends(scraper)])
 def metrics(ctx: Annotated[PortalContext, Depends(portal_context)]) -> Response:
-    """Prometheus text exposition (portal/metrics.py); the queue depth is read at each scrape.
+    """Prometheus text exposition; the queue depth is read at each scrape.
 
     Needs ``Authorization: Bearer`` with ``FIRSTLINE_METRICS_TOKEN`` when that is set, else
     a client on this machine (``portal.deps.scraper``)."""

@@ -26,9 +26,10 @@ async def favicon(_user: Annotated[Principal | None, Depends(public)]) -> Respon
 
 @router.get("/")
 async def home(request: Request, user: Employee, q: str = "") -> Response:
-    """What's wrong? — the catalogue of fixes, searchable with ``?q=`` (portal/routes/fixes.py).
-
-    async: everything here is in memory (cached catalogue and list fragment) — no thread hop."""
+    """What's wrong? — the catalogue of fixes, searchable with ``?q=``.
+    \f
+    (For developers, cut from the OpenAPI text by the form feed: portal/routes/fixes.py;
+    async, as everything here is in memory — cached catalogue and list fragment — no thread hop.)"""
     from portal.routes.fixes import home_page
 
     return home_page(request, user, q)

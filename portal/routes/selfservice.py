@@ -19,6 +19,9 @@ id, so a reload or back/forward redeems nothing again and nobody reads another's
 guessing. The page reads the ticket from the ledger; no password or code is in the URL,
 the cookie or the page. Without a valid cookie it leads to the code form.
 
+Every form here refuses a field it does not have (``only_fields``: 422 before anything is
+asked, looked up or redeemed), since the form parser would drop it silently.
+
 Every page here is ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``
 (set for every page by ``portal.security``, and asserted by the tests).
 """
@@ -31,6 +34,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -52,6 +56,7 @@ from runner.pow import Challenge
 from runner.runs import PROOF_SELFSERVICE, RunOutcome
 from runner.selfservice import (
     PURPOSES,
+    UNLOCK_SETS_NOTHING_MESSAGE,
     CodeInvalid,
     CodeMalformed,
     PasswordRefused,
@@ -85,7 +90,12 @@ _RUNNER_TEXTS = (
 
 
 def refusal_text(exc: PasswordRefused, ctx: PortalContext, lang: str) -> str:
-    """The connector's reason in the request's language (its Dutch text, with the policy's figures)."""
+    """The connector's reason in the request's language: its stored text translated with its
+    own figures (a directory's refusal at write time quotes the directory's minimum), else
+    its Dutch text with the policy's figures."""
+    translated = localize(str(exc), lang) if lang != "en" else None
+    if translated and translated != str(exc):
+        return translated
     if lang != "en" and exc.reason in POLICY_MESSAGES:
         rules = selfservice_of(ctx).policy()
         return policy_message(exc.reason, lang, min=rules["min_length"], max=rules["max_length"])
@@ -319,25 +329,29 @@ def _done_page(request: Request, purpose: str, ctx: PortalContext) -> Response:
     """The outcome of the code this browser redeemed, as the ledger has it now (the same
     page on every reload); without a valid ``fl_done`` cookie, the code form."""
     ticket_id = _done_ticket(request, purpose, ctx)
+    lang = request.state.lang
     result = None
     if ticket_id is not None:
         try:
-            result = ctx.firstline.runs.outcome_from_ledger(ticket_id)
+            result = selfservice_of(ctx).outcome(ticket_id, purpose, lang)
         except NotFoundError:
             result = None
     if result is None:
         return RedirectResponse("/reset/code" if purpose == "reset" else "/unlock/code", status_code=303)
-    lang = request.state.lang
+    # what the ticket says, never a fixed success text: an unlock of an account that was not
+    # locked changed nothing, and a confirmation mail is claimed only when one was sent
     return render(
         request,
         "selfservice/done.html",
         {
             "purpose": purpose,
-            "ticket": result.ticket_number,
+            "ticket": result.ticket,
             "state": result.state,
             "outcome": outcome(result.state, None, lang),
-            "message": localize(result.message, lang),
-            "guidance": result.guidance(lang),
+            "message": result.message,
+            "note": result.note,
+            "changed": result.changed,
+            "notified": result.notified,
         },
     )
 
@@ -358,7 +372,32 @@ PowChallenge = Annotated[str, Form(max_length=128)]
 PowNonce = Annotated[str, Form(max_length=32)]
 
 
-@router.post("/reset", dependencies=[Depends(fields_once)])
+def only_fields(*names: str) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """Dependency of a self-service form: 422 when the form carries a field it does not have
+    (besides ``csrf_token``), before anything is asked, looked up or redeemed. The form parser
+    drops such a field silently: ``new_password`` sent to ``/unlock/code`` unlocked the account
+    with its old password and answered as if the new one had been set."""
+    accepted = frozenset({"csrf_token", *names})
+
+    async def check(request: Request) -> None:
+        extra = set(await request.form()) - accepted  # parsed once: the Form() parameters reuse it
+        if not extra:
+            return
+        if extra <= {"new_password", "new_password_again"}:  # a password for an unlock code
+            raise PortalError(422, "invalid_input", i18n.gettext(UNLOCK_SETS_NOTHING_MESSAGE))
+        message = i18n.gettext(
+            "This form was sent with a field it does not have, so nothing was done. "
+            "Reload the page and fill it in again."
+        )
+        raise PortalError(422, "invalid_input", message)
+
+    return check
+
+
+_ASK_FIELDS = Depends(only_fields("login", "pow_challenge", "pow_nonce"))
+
+
+@router.post("/reset", dependencies=[Depends(fields_once), _ASK_FIELDS])
 def reset_request(
     request: Request,
     _user: Anyone,
@@ -371,7 +410,7 @@ def reset_request(
     return _ask(request, "reset", ctx, client, login, pow_challenge, pow_nonce)
 
 
-@router.post("/unlock", dependencies=[Depends(fields_once)])
+@router.post("/unlock", dependencies=[Depends(fields_once), _ASK_FIELDS])
 def unlock_request(
     request: Request,
     _user: Anyone,
@@ -410,7 +449,10 @@ def unlock_done_page(request: Request, _user: Anyone, ctx: Ctx) -> Response:
     return _done_page(request, "unlock", ctx)
 
 
-@router.post("/reset/code", dependencies=[Depends(fields_once)])
+@router.post(
+    "/reset/code",
+    dependencies=[Depends(fields_once), Depends(only_fields("login", "code", "new_password", "new_password_again"))],
+)
 def reset_confirm(
     request: Request,
     _user: Anyone,
@@ -424,7 +466,7 @@ def reset_confirm(
     return _redeem(request, "reset", ctx, client, login, code, new_password, new_password_again)
 
 
-@router.post("/unlock/code", dependencies=[Depends(fields_once)])
+@router.post("/unlock/code", dependencies=[Depends(fields_once), Depends(only_fields("login", "code"))])
 def unlock_confirm(
     request: Request,
     _user: Anyone,

@@ -166,6 +166,7 @@ def test_a_temporary_password_session_may_only_change_it(portal_with: Any, ldap_
         assert (r.status_code, r.headers.get("location")) == (303, "/fix/password-change"), (page, r.status_code)
     change_page = client.get("/fix/password-change")
     assert change_page.status_code == 200
+    assert "You signed in with a temporary password" in change_page.text  # the page says why it is here
     form_csrf = csrf_from(change_page.text)
     api = {"X-CSRF-Token": form_csrf}
     me = client.get("/api/v1/me")
@@ -188,6 +189,10 @@ def test_a_temporary_password_session_may_only_change_it(portal_with: Any, ldap_
         data={"csrf_token": form_csrf, "old_password": temporary, "new_password": new},
     )
     assert changed.status_code == 303, (changed.status_code, changed.text[:300])
+    # the new password ended this session: straight to the sign-in page, which says why
+    assert changed.headers["location"].startswith("/signin?changed=true&next=/me/tickets/FL-"), changed.headers
+    again = client.get(changed.headers["location"], headers={"Accept-Language": "nl"})
+    assert "Uw wachtwoord is gewijzigd" in again.text, again.text[:500]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         state = server.query("SELECT state FROM ticket WHERE subject = :u ORDER BY id DESC", u=login)

@@ -281,6 +281,26 @@ def test_sign_in_audit_event_carries_client_address_and_user_agent(portal: Porta
     s.client.close()
 
 
+def test_a_user_agent_in_utf8_is_audited_as_written(portal: PortalServer) -> None:
+    """The ASGI server hands headers over as Latin-1: "\u00a0=ua Zürich" was audited as
+    "Â?=ua ZÃ¼rich" (a tester's find). UTF-8 bytes are read as UTF-8; control characters
+    still become ``?``."""
+    marker = secrets.token_hex(4)
+    agent = f"probe {marker} Zürich\u00a0ünï"
+    client, csrf = start_anonymous(portal, _address())
+    with closing(client):
+        r = client.post(
+            "/signin",
+            data={"csrf_token": csrf, "username": f"nobody-{marker}", "password": "x", "next": "/"},
+            headers={"User-Agent": agent.encode("utf-8")},
+        )
+    assert r.status_code == 401
+    rows = portal.query(
+        "SELECT user_agent FROM audit_event WHERE action = 'portal.sign_in' AND user_agent LIKE :m", m=f"%{marker}%"
+    )
+    assert [row[0] for row in rows] == [f"probe {marker} Zürich?ünï"]  # NBSP is not printable: '?'
+
+
 def test_every_refused_sign_in_takes_at_least_the_floor(portal_with: Any, ldap_users: Any) -> None:
     import time
 

@@ -304,7 +304,25 @@ def test_account_throttle_is_checked_before_any_lookup(setup: Any) -> None:
     assert len(FakeLdap.calls) == 5
     clock.advance(hours=24)
     assert ask(svc, ip="10.0.3.4") is not None
-    assert ask(svc, purpose="unlock", ip="10.0.3.5") is not None  # unlock has its own count
+    assert ask(svc, purpose="unlock", ip="10.0.3.5") is not None
+
+
+def test_reset_and_unlock_codes_share_one_budget_per_account(setup: Any) -> None:
+    """security.md item 4: at most 3 code mails an hour and 5 a day reach one account, whatever
+    they are for (per purpose, 3 reset + 3 unlock codes an hour reached one person)."""
+    svc, clock, _app = setup
+    FakeLdap.users["alice"]["locked"] = True
+    assert ask(svc, purpose="reset", ip="10.0.5.1") is not None
+    assert ask(svc, purpose="unlock", ip="10.0.5.2") is not None
+    assert ask(svc, purpose="reset", ip="10.0.5.3") is not None
+    assert ask(svc, purpose="unlock", ip="10.0.5.4") is None, "a 4th code mail within the hour"
+    assert ask(svc, purpose="reset", ip="10.0.5.5") is None
+    clock.advance(minutes=61)
+    assert ask(svc, purpose="unlock", ip="10.0.5.6") is not None
+    assert ask(svc, purpose="reset", ip="10.0.5.7") is not None
+    clock.advance(minutes=61)
+    assert ask(svc, purpose="unlock", ip="10.0.5.8") is None, "a 6th code mail within 24 hours"
+    assert len(FakeMail.sent) == 5 and FakeLdap.calls == ["alice"] * 5, "throttled before any look-up"
 
 
 def test_unknown_accounts_are_throttled_the_same_way(setup: Any) -> None:
@@ -412,6 +430,46 @@ def test_a_run_refused_before_its_ticket_gives_the_code_back(setup: Any) -> None
             "SELECT reason FROM audit_event WHERE action = 'selfservice.code_restored'"
         ).fetchall()
     assert [tuple(r) for r in rows] == [("queue_full",)]
+
+
+def _run(state: str, *steps: tuple[str, str, str | None]) -> Any:
+    """A run's outcome with steps ``(action, status, reason)`` on the directory."""
+    from runner.engine import StepRecord
+    from runner.runs import RunOutcome
+
+    records = [
+        StepRecord(action, "ldap", action, "d1", status, {}, {}, reason, f"{action}: {status}", 1, "t0", "t1")
+        for action, status, reason in steps
+    ]
+    return RunOutcome("FL-000001", state, None, "", None, records)
+
+
+def test_a_password_the_directory_refuses_when_written_gives_the_code_back(setup: Any) -> None:
+    """The run closed because the directory refused the new password (in its history) and
+    changed nothing: the code is live again and the refusal goes to the person; a run that
+    changed something, or ended otherwise, keeps the code used."""
+    svc, clock, app = setup
+    read = ("account_status", "ok", None)
+    code = ask(svc)
+    refused = _run("closed", read, ("reset_password", "failed", "in_history"))
+    with pytest.raises(PasswordRefused) as caught:
+        svc.redeem_and_start("alice", code, "reset", lambda _p: refused, new_password="a long enough new password")
+    assert caught.value.reason == "in_history" and str(caught.value) == "reset_password: failed"
+    for kept in (
+        _run("closed", read, ("unlock_account", "ok", None), ("reset_password", "failed", "in_history")),
+        _run("closed", read, ("reset_password", "failed", "too_young")),
+        _run("escalated", read, ("reset_password", "failed", "in_history")),
+        _run("resolved", read, ("reset_password", "ok", None)),
+    ):
+        clock.advance(minutes=61)  # within the account's budget of code mails
+        code = ask(svc)
+        got = svc.redeem_and_start("alice", code, "reset", lambda _p, k=kept: k, new_password="a long enough password")
+        assert got is kept
+        with pytest.raises(CodeInvalid):  # used: the run changed something, or it is not a password choice
+            svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    with app.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT reason FROM audit_event WHERE action = 'selfservice.code_restored'")
+        assert [tuple(r) for r in rows] == [("in_history",)]
 
 
 def test_a_code_is_not_given_back_when_a_newer_one_exists_or_it_expired(setup: Any) -> None:
