@@ -355,6 +355,8 @@ NL: dict[str, str | tuple[str, str]] = {
     "The person who reported it, for example alice@example.org. Empty: yourself.": "De persoon die het meldde, bijvoorbeeld alice@example.org. Leeg: uzelf.",
     "The sign-in name without a domain, for example alice.": "De aanmeldnaam zonder domein, bijvoorbeeld alice.",
     "The temporary password is no longer shown: it is shown once, within two minutes of the fix. If it was not written down, reset the password again.": "Het tijdelijke wachtwoord wordt niet meer getoond: het wordt één keer getoond, binnen twee minuten na de oplossing. Is het niet opgeschreven, stel het wachtwoord dan opnieuw in.",
+    "Decided tickets": "Afgehandelde tickets",
+    "Resolved tickets": "Opgeloste tickets",
     "Your password was changed. Sign in with your new password.": "Uw wachtwoord is gewijzigd. Meld u aan met uw nieuwe wachtwoord.",
     "You signed in with a temporary password. Choose your own password to go on: until then, nothing else can be done with this sign-in.": "U bent aangemeld met een tijdelijk wachtwoord. Kies uw eigen wachtwoord om verder te gaan: tot dan kan met deze aanmelding niets anders.",
     "Write this down now: it is shown only once and is not kept after this page.": "Schrijf dit nu op: het wordt maar één keer getoond en na deze pagina niet bewaard.",
