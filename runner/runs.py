@@ -555,8 +555,19 @@ class RunService:
             k: (REDACTED if k in rb.secret_params else (v["key"] if isinstance(v, dict) else v))
             for k, v in values.items()
         }
+        # what the ticket is about: the account acted on; for a host fix the object it acts on
+        # (the inventory's choice key: printer, service, folder), so that an auditor's "target"
+        # search finds it (the requester is on the ticket and in on_behalf_of anyway)
         subject = next(
-            (str(values[p.name]) for p in rb.model.parameters if p.type == "account" and p.name in values), requester
+            (str(values[p.name]) for p in rb.model.parameters if p.type == "account" and p.name in values),
+            next(
+                (
+                    str(values[p.name]["key"])
+                    for p in rb.model.parameters
+                    if p.type == "choice" and isinstance(values.get(p.name), dict) and values[p.name].get("key")
+                ),
+                requester,
+            ),
         )
         ticket_id: int | None = None
         try:

@@ -667,3 +667,22 @@ def test_a_disabled_or_expired_account_is_offered_no_fix(
     assert all("tweede lijn" in w["message"] for w in dutch["withheld"])
     page = agent.get("/agent/account", params={"directory": "corp", "user": user})
     assert "/agent/fixes/" not in page.text and "is not offered here" in page.text
+
+
+def test_a_host_fix_is_found_by_the_object_it_acts_on(portal: PortalServer, agent: SignedIn, signed_in: Any) -> None:
+    """A printer, service or disk fix had the requester as its subject and its audit target, so
+    an auditor's search for the printer found nothing (a tester's find): the subject, and the
+    target of its ticket events, is the inventory's choice key now."""
+    from tests.integration.conftest import start_lab
+
+    start_lab("sshd", "cups")
+    r = _api(agent, "printer-queue-clear", {"reason": REASON, "choice": "office-2"})
+    assert r.status_code == 200, r.text
+    number = r.json()["ticket"]
+    auditor = signed_in("auditor")
+    found = auditor.get("/api/v1/tickets", params={"target": "office-2", "limit": "200"}).json()
+    assert number in [t["number"] for t in found["items"]], found
+    item = next(t for t in found["items"] if t["number"] == number)
+    assert item["subject"] == "office-2" and item["requester"].startswith("demo-agent")
+    events = auditor.get("/api/v1/audit/events", params={"ticket": number, "action": "ticket.opened"}).json()
+    assert [e["target"] for e in events["items"]] == ["office-2"]
