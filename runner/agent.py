@@ -154,15 +154,20 @@ def directory_in_scope(app: Firstline, who: Principal, key: object) -> Directory
     if "agent" not in who.roles:
         raise PolicyDenied("This needs the agent role, which your account does not have.")
     dirs = app.inventory.directories
+    allowed = scope(app, who)
+    yours = ", ".join(d.key for d in allowed) or dirs.names()  # a hint names what this agent may use
     if key is None or key == "":
-        raise ParameterError("Say which directory the account is in (directory: one of %(names)s).", names=dirs.names())
+        raise ParameterError("Say which directory the account is in (directory: one of %(names)s).", names=yours)
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ParameterError("The directory is not one of the directories this service desk serves")
     if key not in dirs.entries:
-        raise ParameterError(
-            "The directory is not one of the directories this service desk serves (%(names)s)", names=dirs.names()
-        )
-    allowed = scope(app, who)
+        # the configuration's name in another case (CORP for corp) is that directory
+        same = [k for k in dirs.entries if k.casefold() == key.casefold()]
+        if len(same) != 1:
+            raise ParameterError(
+                "The directory is not one of the directories this service desk serves (%(names)s)", names=yours
+            )
+        key = same[0]
     if all(d.key != key for d in allowed):
         if not allowed:
             raise PolicyDenied("You may act on accounts in no directory.")

@@ -686,3 +686,15 @@ def test_a_host_fix_is_found_by_the_object_it_acts_on(portal: PortalServer, agen
     assert item["subject"] == "office-2" and item["requester"].startswith("demo-agent")
     events = auditor.get("/api/v1/audit/events", params={"ticket": number, "action": "ticket.opened"}).json()
     assert [e["target"] for e in events["items"]] == ["office-2"]
+
+
+def test_a_directory_in_another_case_is_that_directory_and_hints_name_only_the_agents_own(
+    portal: PortalServer, agent: SignedIn
+) -> None:
+    """``CORP`` was refused although ``corp`` is configured, and the refusal's hint listed
+    ``ad`` too, which this agent may not use (a tester's find)."""
+    r = agent.get("/api/v1/directory/users/CORP/demo-employee")
+    assert r.status_code == 200 and r.json()["directory"] == "corp", r.text
+    bad = agent.get("/api/v1/directory/users/nowhere/demo-employee")
+    assert bad.status_code == 422 and "(corp)" in bad.json()["error"]["message"], bad.text
+    assert "ad" not in bad.json()["error"]["message"].split("(")[-1]
