@@ -659,7 +659,7 @@ class SshConnector(Connector):
             raise self._fail(f"reading disk usage of '{path}'", res)
         lines = res.stdout.strip().splitlines()
         fields = lines[-1].split() if len(lines) >= 2 else []
-        if len(fields) < 6 or not all(f.isdigit() for f in fields[1:4]):
+        if len(fields) < 6 or not all(f.isascii() and f.isdigit() for f in fields[1:4]):
             raise Rejected(f"ssh: unexpected df output on {self.target_name}", reason="unexpected_output")
         total, used, free = (int(f) for f in fields[1:4])
         return {
@@ -751,7 +751,9 @@ class _RemovedFiles:
     def _line(self, line: bytes) -> None:
         self.files += 1  # find printed it after the file was deleted
         links, _, blocks = line.partition(b" ")
-        if not (links.isdigit() and blocks.isdigit() and len(links) <= 20 and len(blocks) <= 20):
+        links_ok = links.isascii() and links.isdigit() and len(links) <= 20
+        blocks_ok = blocks.isascii() and blocks.isdigit() and len(blocks) <= 20
+        if not (links_ok and blocks_ok):
             self.unreadable += 1
         elif int(links) == 1:  # another link keeps the data: nothing freed
             self.freed += int(blocks) * 512

@@ -431,7 +431,7 @@ class SshPool:
             head.extend(chunk)
             if b"\n" in head:
                 first, _, rest = bytes(head).partition(b"\n")
-                if first.strip().isdigit():
+                if first.strip().isascii() and first.strip().isdigit():
                     inflight.pgid = int(first.strip())
                 take_stdout(rest)
                 break

@@ -214,12 +214,12 @@ def _hop(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     entry = text.strip().strip('"')
     if entry.startswith("["):  # [v6] or [v6]:port
         inside, bracket, rest = entry[1:].partition("]")
-        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit())):
             return None
         entry = inside
     elif entry.count(":") == 1:  # v4:port (a bare v6 has two colons or more)
         host, _, port = entry.partition(":")
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             return None
         entry = host
     return _ip(entry)
@@ -352,7 +352,7 @@ class SecurityMiddleware:
 
         try:
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length is not None and (not (length.isascii() and length.isdigit()) or int(length) > self.max_body):
                 await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
                 return
             table = getattr(getattr(scope.get("app"), "state", None), "route_table", None)

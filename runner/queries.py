@@ -591,7 +591,7 @@ def _decode_cursor(kind: str, f: TicketFilter | EventFilter, cursor: str) -> int
 
 def _limit(limit: object) -> int:
     if isinstance(limit, str):
-        if not limit.strip().isdigit() or len(limit.strip()) > 4:
+        if not (limit.strip().isascii() and limit.strip().isdigit()) or len(limit.strip()) > 4:
             raise ParameterError("limit must be a whole number from 1 to %(max)s", max=MAX_LIMIT)
         limit = int(limit.strip())
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:

@@ -49,7 +49,7 @@ def my_ticket(request: Request, user: Employee, ctx: Ctx, number: str) -> Respon
 
 def _after(request: Request, after: int) -> int:
     header = request.headers.get("last-event-id", "")
-    if header.isdigit() and len(header) < 12:
+    if header.isascii() and header.isdigit() and len(header) < 12:
         return max(after, int(header))
     return max(0, after)
 

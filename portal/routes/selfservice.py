@@ -179,7 +179,9 @@ def _done_ticket(request: Request, purpose: str, ctx: PortalContext) -> int | No
     if len(parts) != 4 or len(raw) > 200 or not browser:
         return None
     kind, ticket, expires, mac = parts
-    if kind != purpose or not ticket.isdigit() or not expires.isdigit() or int(expires) < time.time():
+    ticket_ok = ticket.isascii() and ticket.isdigit()  # "²".isdigit() is true, and int() refuses it
+    expires_ok = expires.isascii() and expires.isdigit()
+    if kind != purpose or not ticket_ok or not expires_ok or int(expires) < time.time():
         return None
     if not hmac.compare_digest(mac.encode(), _done_mac(ctx, browser, f"{kind}.{ticket}.{expires}").encode()):
         return None
