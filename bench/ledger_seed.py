@@ -24,7 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runner.ledger.audit import FIELDS, GENESIS, canonical, sign  # noqa: E402
+from runner.ledger.audit import FIELDS, GENESIS, canonical, sign, sign_head  # noqa: E402
 
 EVENT_COLUMNS = (*FIELDS, "prev_hash", "hash", "canonical")
 TICKET_COLUMNS = (
@@ -176,7 +176,7 @@ def sign_chain(engine: Any, key: bytes, checkpoint_file: Path, every: int) -> in
         conn.execute(text("DELETE FROM audit_head"))
         conn.execute(
             text("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, :s, :h, :m)"),
-            {"s": last, "h": head, "m": sign(key, last, head)},
+            {"s": last, "h": head, "m": sign_head(key, last, head)},
         )
         rows = [{"s": s, "t": t, "h": h, "m": sign(key, s, h)} for s, t, h in cps]
         if rows:

@@ -98,7 +98,16 @@ def chain_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
 
 
 def sign(key: bytes, seq: int, head: str) -> str:
+    """A checkpoint's signature (table and file): HMAC-SHA-256 of ``seq:hash``."""
     return hmac.new(key, f"{seq}:{head}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign_head(key: bytes, seq: int, head: str) -> str:
+    """The chain head's signature: HMAC-SHA-256 of ``head:seq:hash``. Labelled so that a
+    checkpoint's signature is never a valid head's: with one formula for both, copying an
+    older checkpoint row into ``audit_head`` (after deleting the events past it, and cutting
+    the checkpoint file) verified as a complete chain (a tester's find)."""
+    return hmac.new(key, f"head:{seq}:{head}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -228,7 +237,6 @@ class AuditLog:
         # The head row is locked for the rest of the transaction: appends are serialised, the
         # chain stays linear. A second write in the same transaction knows the head it wrote.
         seq, prev_hash = self._head(conn)
-        mac = ""
         for row in rows:
             seq += 1
             row["seq"], row["ts"] = seq, now()
@@ -236,12 +244,12 @@ class AuditLog:
             row["prev_hash"] = prev_hash
             row["hash"] = prev_hash = hashlib.sha256(prev_hash.encode() + record).hexdigest()
             row["canonical"] = record.decode()
-            mac = sign(self.key, seq, prev_hash)
             if seq % self.checkpoint_every == 0 or seq == 1:
                 # The first event too: from it on, the file outside the database knows that
                 # the chain was started, so a database wiped (or replaced) before the first
                 # regular checkpoint no longer verifies as an empty chain.
-                row["checkpoint_mac"] = mac
+                row["checkpoint_mac"] = sign(self.key, seq, prev_hash)
+        mac = sign_head(self.key, seq, prev_hash)
         values = [{c: r.get(c) for c in _EVENT_COLUMNS} for r in rows]
         if conn.dialect.name == "postgresql" and len(rows) == 1:
             prepared.execute(conn, _APPEND_PG, {**values[0], "h_seq": seq, "h_hash": prev_hash, "h_mac": mac})
@@ -275,13 +283,26 @@ class AuditLog:
         return head.seq, head.hash
 
     def ensure_head(self, engine: Engine) -> None:
-        """Create the signed genesis head once (seq 0), so that every append can lock it."""
+        """Create the signed genesis head once (seq 0), so that every append can lock it. A
+        head signed as a checkpoint is (before ``sign_head``) is signed again as a head."""
         with reading(engine) as conn:
-            if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is not None:
-                return
+            head = conn.execute(
+                select(audit_head.c.seq, audit_head.c.hash, audit_head.c.mac).where(audit_head.c.id == 1)
+            ).first()
+        if head is not None:
+            seq, digest, mac = int(head.seq), str(head.hash), str(head.mac)
+            old = hmac.compare_digest(sign(self.key, seq, digest), mac)
+            if old and not hmac.compare_digest(sign_head(self.key, seq, digest), mac):
+                with engine.begin() as conn:  # only if nothing was appended meanwhile
+                    conn.execute(
+                        update(audit_head)
+                        .where(audit_head.c.id == 1, audit_head.c.mac == mac)
+                        .values(mac=sign_head(self.key, seq, digest))
+                    )
+            return
         try:
             with engine.begin() as conn:
-                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS, mac=sign(self.key, 0, GENESIS)))
+                conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS, mac=sign_head(self.key, 0, GENESIS)))
         except IntegrityError:
             pass  # another process created it first
         self.sync_file(engine)  # lines a process that died after its commit did not write
@@ -409,9 +430,21 @@ def _missing_anchor(
     ledger holds tickets, each of which was opened with an audit event: the events were
     deleted (with the checkpoint file too, or none is configured). Either is not verified.
     """
+    from runner.ledger.tickets import number_of  # that module appends through this one
+
     with reading(engine) as conn:
         head = _head(conn)
-        has_tickets = conn.execute(select(ticket.c.id).limit(1)).first() is not None
+        newest = conn.execute(select(func.max(ticket.c.id))).scalar()
+        has_tickets = newest is not None
+        # every ticket is opened with an event naming it: the newest one's gone means the tail
+        # of the chain was cut (a head moved back, with the checkpoint file cut to match)
+        newest_chained = (
+            newest is None
+            or conn.execute(
+                select(audit_event.c.seq).where(audit_event.c.ticket == number_of(int(newest))).limit(1)
+            ).first()
+            is not None
+        )
     begun = (head is not None and int(head.seq) > 0) or bool(checkpoints)
     if checkpoint_file is not None and begun and not checkpoint_file.exists():
         return VerifyReport(
@@ -425,6 +458,9 @@ def _missing_anchor(
         return VerifyReport(
             False, 0, 1, "the audit chain is empty, but the ledger holds tickets (their events are gone)"
         )
+    if not newest_chained and newest is not None:
+        seq = int(head.seq) + 1 if head is not None else 1
+        return VerifyReport(False, 0, seq, f"no event names ticket {number_of(int(newest))}: events are missing")
     return None
 
 
@@ -517,7 +553,7 @@ def _fast_ok(engine: Engine, key: bytes, checkpoints: dict[int, str], external: 
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cur.execute("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
         head = cur.fetchone()
-        if head is None or not hmac.compare_digest(sign(key, int(head[0]), str(head[1])), str(head[2])):
+        if head is None or not hmac.compare_digest(sign_head(key, int(head[0]), str(head[1])), str(head[2])):
             return None
         last, head_hash = int(head[0]), str(head[1])
         found: list[Any] = []
@@ -599,7 +635,7 @@ def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dic
     """Every check, row by row, in order: the first sequence number that does not hold."""
     with reading(engine) as conn:
         head = _head(conn)
-        head_signed = head is not None and hmac.compare_digest(sign(key, head.seq, head.hash), head.mac)
+        head_signed = head is not None and hmac.compare_digest(sign_head(key, head.seq, head.hash), head.mac)
 
         def broken(count: int, seq: int, problem: str) -> VerifyReport:
             if head is not None and not head_signed:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, event, select, text, update
 
 from runner import queries
 from runner.ledger import audit, store
-from runner.ledger.audit import canonical, chain_hash, sign
+from runner.ledger.audit import canonical, chain_hash, sign, sign_head
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head, audit_target
 from tests.seed import KEY, T0, Ledger, open_ledger, pg_database
 
@@ -114,10 +114,10 @@ def test_a_deleted_event_is_found(chained: Ledger) -> None:
     assert not r.ok and r.first_bad_seq == 4
 
 
-def test_a_truncated_tail_with_a_replayed_signed_head_is_found_by_the_checkpoint_file(chained: Ledger) -> None:
+def test_a_truncated_tail_with_a_replayed_signed_head_is_found(chained: Ledger) -> None:
     """Events 6.. and their checkpoint rows deleted, the head set back to checkpoint 5's
-    signed (seq, hash, mac): the database alone is consistent and signed; the checkpoint
-    file outside it still reaches 10."""
+    (seq, hash, mac): a checkpoint's signature is not a head's (``sign_head``), and the
+    checkpoint file outside the database still reaches 10."""
     with chained.engine.begin() as c:
         cp = c.execute(select(audit_checkpoint).where(audit_checkpoint.c.seq == 5)).mappings().one()
         c.execute(delete(audit_event).where(audit_event.c.seq > 5))
@@ -125,7 +125,7 @@ def test_a_truncated_tail_with_a_replayed_signed_head_is_found_by_the_checkpoint
         c.execute(update(audit_head).values(seq=5, hash=cp["hash"], mac=cp["mac"]))
     assert fast(chained) is None
     r = verify(chained)
-    assert not r.ok and r.first_bad_seq == 6 and "missing" in r.problem
+    assert not r.ok and r.first_bad_seq == 6 and "signature" in r.problem
 
 
 def test_a_chain_rewritten_with_its_records_is_caught_by_the_signed_head(chained: Ledger) -> None:
@@ -204,7 +204,7 @@ def _old_ledger(url: str, cp_file: Path, n: int) -> Engine:
                     fh.write(json.dumps({"seq": seq, "ts": row["ts"], "hash": prev, "mac": mac}) + "\n")
         conn.execute(
             text("INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, :s, :h, :m)"),
-            {"s": n, "h": prev, "m": sign(KEY, n, prev)},
+            {"s": n, "h": prev, "m": sign_head(KEY, n, prev)},
         )
     return engine
 

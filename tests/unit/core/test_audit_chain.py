@@ -283,3 +283,41 @@ def test_a_new_ledger_verifies(app: Firstline) -> None:
     app.audit.ensure_head(app.engine)
     r = app.verify_audit()
     assert r.ok and r.events == 0, r
+
+
+def test_a_tail_cut_with_a_checkpoint_copied_into_the_head_is_not_verified(chained: Firstline) -> None:
+    """Events after 5 deleted, the table's checkpoints after 5 too, the checkpoint file cut to
+    match, and checkpoint 5's row copied into the head: with one signature formula for
+    checkpoints and the head this verified "ok, 5 events" (a tester's find). A head is signed
+    with its own label now."""
+    with chained.engine.begin() as c:
+        cp = c.execute(select(audit_checkpoint).where(audit_checkpoint.c.seq == 5)).mappings().one()
+        c.execute(delete(audit_event).where(audit_event.c.seq > 5))
+        c.execute(delete(audit_checkpoint).where(audit_checkpoint.c.seq > 5))
+        c.execute(update(audit_head).values(seq=5, hash=cp["hash"], mac=cp["mac"]))
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    path.write_text("".join(line + "\n" for line in path.read_text().splitlines() if json.loads(line)["seq"] <= 5))
+    r = chained.verify_audit()
+    assert not r.ok and "signature" in r.problem, r
+
+
+def test_a_tail_cut_back_to_before_the_newest_ticket_is_not_verified(chained: Firstline) -> None:
+    """Every ticket is opened with an event naming it: a chain that no longer holds the newest
+    ticket's events lost its tail, even where everything left is consistent."""
+    FakeConnector.script = {"account_status": [{"exists": True, "locked": True}]}
+    number = chained.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"}).ticket_number
+    with chained.engine.begin() as c:
+        c.execute(delete(audit_event).where(audit_event.c.ticket == number))
+    r = chained.verify_audit()
+    assert not r.ok and number in r.problem, r
+
+
+def test_a_head_signed_the_old_way_is_signed_again_at_start(chained: Firstline) -> None:
+    """Heads written before heads had their own signature are re-signed by ``ensure_head``."""
+    with chained.engine.begin() as c:
+        head = c.execute(select(audit_head)).mappings().one()
+        c.execute(update(audit_head).values(mac=sign(chained.audit.key, head["seq"], head["hash"])))
+    assert not chained.verify_audit().ok
+    chained.audit.ensure_head(chained.engine)
+    assert chained.verify_audit().ok

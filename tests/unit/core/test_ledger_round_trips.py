@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import event, select
 
 from runner.api import open_app
-from runner.ledger.audit import GENESIS, Actor, chain_hash, sign
+from runner.ledger.audit import GENESIS, Actor, chain_hash, sign_head
 from runner.ledger.tables import audit_event, audit_head
 from runner.service import Firstline
 from runner.settings import Settings
@@ -56,7 +56,7 @@ def test_an_append_moves_the_signed_head_with_the_event_and_the_chain_verifies(a
     assert row["target"] == "t1"
     assert row["prev_hash"] == (before.hash or GENESIS)
     assert row["hash"] == chain_hash(row["prev_hash"], row)
-    assert (head.seq, head.hash, head.mac) == (seq, row["hash"], sign(app.audit.key, seq, row["hash"]))
+    assert (head.seq, head.hash, head.mac) == (seq, row["hash"], sign_head(app.audit.key, seq, row["hash"]))
     assert app.verify_audit().ok
     touching = [s for s in sent if "audit_event" in s or "audit_head" in s]
     if app.engine.dialect.name == "postgresql":
