@@ -38,8 +38,22 @@ MAX_PRINCIPAL = 128  # ticket.requester / audit_event.actor columns
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
+# Characters that draw nothing though Unicode counts them as letters or symbols: the Hangul
+# fillers, the braille blank. A text of only these (and combining marks) shows nothing.
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def _hidden(ch: str) -> bool:
     return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
+def _shows_something(text: str) -> bool:
+    """Whether *text* has a character that is drawn: not white space, not a mark on nothing
+    (Mn/Me alone), not a blank look-alike."""
+    return any(
+        not ch.isspace() and unicodedata.category(ch) not in ("Mn", "Me") and ch not in _BLANK_LOOKALIKES
+        for ch in text
+    )
 
 
 def principal(value: object, *, what: str = "requester") -> str:
@@ -65,6 +79,8 @@ def free_text(value: object, *, what: str, limit: int = 128) -> str:
         raise ParameterError("%(what)s is too long (at most %(max)s characters)", what=what, max=limit)
     if any(_hidden(ch) for ch in value):
         raise ParameterError("%(what)s contains control, invisible or text-direction characters", what=what)
+    if not _shows_something(value):  # "\u2800" or "\u115f": accepted, and shows nothing
+        raise ParameterError("%(what)s must not be empty", what=what)
     return value
 
 

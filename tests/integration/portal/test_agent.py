@@ -40,6 +40,9 @@ HOSTILE_NAMES = [
 HOSTILE_REASONS = [
     "",
     "   ",
+    "\u2800",  # braille blank, Hangul filler, a combining mark alone: they show nothing (a tester's finds)
+    "\u115f\u3164",
+    "\u034f",
     "r" * 501,
     "x\x00y",
     "safe\u202eevil",

@@ -184,3 +184,16 @@ def test_audit_csv_cells_are_neutralised(app: Firstline) -> None:
     csv_text = "".join(app.export_audit("csv"))
     assert "\u202e" not in csv_text and "x\\u000ay\\u202e" in csv_text
     assert len(csv_text.strip().splitlines()) == 1 + len(_events(app))
+
+
+@pytest.mark.parametrize("blank", ["\u2800", "\u115f", "\u3164\uffa0", "\u034f", " \u2800 ", "\u0301\u0301"])
+def test_a_text_that_shows_nothing_is_empty(blank: str) -> None:
+    """A reason of a braille blank, a Hangul filler or combining marks alone passed as given
+    and showed nothing on the ticket (a tester's find)."""
+    from runner.errors import ParameterError
+    from runner.safetext import free_text
+
+    with pytest.raises(ParameterError, match="must not be empty"):
+        free_text(blank, what="The reason")
+    assert free_text(f"caller asked {blank}", what="The reason") == f"caller asked {blank}".strip()
+    assert free_text("Ärger é", what="The reason") == "Ärger é"
