@@ -82,6 +82,7 @@ def connect(dn: str, password: str) -> Connection:
 # logging ldap3 during portal unlocks and resets on 2026-12-01).
 READ = [
     "uid",
+    "gidNumber",
     "mail",
     "givenName",
     "sn",

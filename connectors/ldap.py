@@ -352,6 +352,7 @@ _NOT_ENFORCED = (
     "The directory would not make this account change the new password at the next sign-in: {why}. "
     "Nothing was changed; reset it without 'must be changed at the next sign-in' only if that is intended."
 )
+ADMIN_GROUP_CLASSES = frozenset({"groupofnames", "groupofuniquenames", "posixgroup"})
 MUST_CHANGE_NOT_ENFORCED = {  # fixed sentences (runner.texts has them in Dutch)
     "openldap": _NOT_ENFORCED.format(
         why="its password policy does not require a change after a reset (pwdMustChange is not TRUE)"
@@ -478,6 +479,7 @@ class LdapConnector(Connector):
         self._lock = threading.RLock()
         self._conn: Connection | None = None
         self._policy_cache: dict[str, tuple[float, PwdPolicy | None]] = {}
+        self._shapes_checked_until = 0.0  # monotonic: when the admin groups' classes are read again
         self._bind_identity: tuple[str, frozenset[bytes]] | None = None  # see _is_protected
         self._flavor: OpenLdap | ActiveDirectory = (
             OpenLdap(self._pwd_policy)
@@ -722,6 +724,8 @@ class LdapConnector(Connector):
                         f"The service account of target '{self.target_name}' cannot read the admin group '{group}'.",
                         reason="config",
                     ) from exc
+            self._shapes_checked_until = 0.0  # read the classes now, whatever was read before
+            self._admin_group_shapes(conn)
         groups = f", {len(self.config.admin_groups)} admin group(s) found" if self.config.admin_groups else ""
         return f"TLS verified, bound as {self.config.bind_dn}, read {base}{groups}"
 
@@ -973,8 +977,32 @@ class LdapConnector(Connector):
             return True
         return bool(self._ids_of(conn, dn, attrs) & bind_ids)
 
+    def _admin_group_shapes(self, conn: Connection) -> None:
+        """OpenLDAP: refuse (``config``) an admin group of a class whose members Firstline does
+        not read — an ``organizationalRole`` (``roleOccupant``), a dynamic ``groupOfURLs`` —:
+        its members passed as ordinary accounts (a tester's find). Read at most once a minute
+        (one base read per group); a missing group is left to the membership check."""
+        if self.config.flavor != "openldap" or time.monotonic() < self._shapes_checked_until:
+            return
+        for group in self.config.admin_groups:
+            conn.search(group, "(objectClass=*)", BASE, attributes=["objectClass"], dereference_aliases="NEVER")
+            entries = [r for r in conn.response or [] if r.get("type") == "searchResEntry"]
+            if not entries:
+                continue
+            classes = {str(c).lower() for c in entries[0]["attributes"].get("objectClass") or []}
+            if not classes & ADMIN_GROUP_CLASSES:
+                raise Rejected(
+                    f"The admin group '{group}' named in admin_groups of target '{self.target_name}' is not a "
+                    "group whose members Firstline reads (groupOfNames, groupOfUniqueNames or posixGroup), so "
+                    "whether an account is an administrator cannot be told; nothing is changed until the "
+                    "inventory is fixed.",
+                    reason="config",
+                )
+        self._shapes_checked_until = time.monotonic() + 60
+
     def _status(self, conn: Connection, dn: str, attrs: dict[str, Any]) -> dict[str, Any]:
         state = self._state(attrs)
+        self._admin_group_shapes(conn)
         try:
             privileged = self._is_protected(conn, dn, attrs) or self._flavor.is_privileged(
                 conn, dn, attrs, self.config.admin_groups

@@ -172,6 +172,7 @@ class OpenLdap:
     name = "openldap"
     attributes = (
         "uid",  # what a posixGroup's memberUid names (admin groups: is_privileged)
+        "gidNumber",  # a posixAccount's primary group (admin groups: is_privileged)
         "pwdAccountLockedTime",
         "pwdReset",
         "pwdStartTime",
@@ -395,7 +396,9 @@ class OpenLdap:
         # configured admin groups, nested groupOfNames / groupOfUniqueNames followed upwards;
         # a posixGroup holds the account by its uid (memberUid)
         uids = [str(v) for v in _values(attrs, "uid") if v is not None and str(v)]
-        return openldap_admin_member(conn, dn, admin_groups, uids)
+        # ... and by its primary group (posixAccount gidNumber), which memberUid does not list
+        gids = [str(v) for v in _values(attrs, "gidNumber") if v is not None and str(v).isascii() and str(v).isdigit()]
+        return openldap_admin_member(conn, dn, admin_groups, uids, gids)
 
     def unlock(self, conn: Connection, dn: str, seen: Attrs) -> dict[str, Any] | None:
         """Delete exactly the ``pwdAccountLockedTime`` value that was read and judged a failure lock.

@@ -382,12 +382,15 @@ def _common_suffix(dns: Sequence[str]) -> str:
     return ",".join(tail)
 
 
-def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str], uids: Sequence[str] = ()) -> bool:
+def openldap_admin_member(
+    conn: Connection, dn: str, admin_groups: Sequence[str], uids: Sequence[str] = (), gids: Sequence[str] = ()
+) -> bool:
     """True when *dn* is a member of an admin group, directly or through nested groups.
 
     Walks upwards: the groups (``groupOfNames`` ``member`` / ``groupOfUniqueNames``
     ``uniqueMember``, and ``posixGroup`` ``memberUid`` = one of *uids*, the account's ``uid``
-    values, RFC 2307) that hold *dn*, then the groups that hold those (by DN), at most
+    values, RFC 2307, or whose ``gidNumber`` is one of *gids*, the account's primary group)
+    that hold *dn*, then the groups that hold those (by DN), at most
     ``MAX_NESTING`` levels, searching under the common suffix of the account and the groups.
     Every configured admin group must exist (``GroupMissing`` otherwise).
 
@@ -403,11 +406,11 @@ def openldap_admin_member(conn: Connection, dn: str, admin_groups: Sequence[str]
         for group in admin_groups:
             require_group(conn, group)
         raise ProtectionUnknown("the account and the admin groups share no suffix to search under")
-    first = _first_level(conn, base, dn, admin_groups, uids)
+    first = _first_level(conn, base, dn, admin_groups, uids, gids)
     if first is None:
         for group in admin_groups:
             require_group(conn, group)
-        return _walk(conn, base, [dn], _canon_set([dn]), admin, uids=uids)
+        return _walk(conn, base, [dn], _canon_set([dn]), admin, uids=uids, gids=gids)
     holders, present = first
     for group in admin_groups:  # not found by entryDN (or a server without it): read it to be sure
         if not _canon_set([group]) & present:
@@ -442,16 +445,24 @@ _unique_member = unique_member
 _UNIQUE_NAMES = "groupOfUniqueNames"
 
 
-def _posix_holds(uids: Sequence[str]) -> str:
-    """Filter items for "a ``posixGroup`` whose ``memberUid`` is one of *uids*" ('' for none)."""
-    if not uids:
+def _posix_holds(uids: Sequence[str], gids: Sequence[str] = ()) -> str:
+    """Filter items for "a ``posixGroup`` whose ``memberUid`` is one of *uids*, or whose
+    ``gidNumber`` is one of *gids* (the account's primary group, RFC 2307 ``posixAccount``:
+    it is not listed in ``memberUid``)" ('' for neither)."""
+    if not uids and not gids:
         return ""
     names = "".join(f"(memberUid={escape_filter_chars(u)})" for u in uids)
+    names += "".join(f"(gidNumber={escape_filter_chars(g)})" for g in gids)
     return f"(&(objectClass=posixGroup)(|{names}))"
 
 
 def _first_level(
-    conn: Connection, base: str, dn: str, admin_groups: Sequence[str], uids: Sequence[str] = ()
+    conn: Connection,
+    base: str,
+    dn: str,
+    admin_groups: Sequence[str],
+    uids: Sequence[str] = (),
+    gids: Sequence[str] = (),
 ) -> tuple[list[str], set[tuple[tuple[tuple[str, str], ...], ...]]] | None:
     """(groups holding *dn* directly, canonical DNs of the admin groups found), in one search.
 
@@ -471,16 +482,23 @@ def _first_level(
     who = escape_filter_chars(dn)
     holds = f"(|(member={who}){_unique_member(who)})"
     names = "".join(f"(entryDN={escape_filter_chars(g)})" for g in admin_groups)
-    posix = _posix_holds(uids)
+    posix = _posix_holds(uids, gids)
     flt = f"(|(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)){holds}){posix}{names})"
     wanted = [("member", dn), ("uniqueMember", dn), ("objectClass", _UNIQUE_NAMES)]
+    wanted += [("memberUid", u) for u in uids] + [("gidNumber", g) for g in gids]
     conn.search(
         base,
         flt,
         SUBTREE,
-        attributes=["member", "uniqueMember", "objectClass", *(["memberUid"] if uids else [])],
+        attributes=[
+            "member",
+            "uniqueMember",
+            "objectClass",
+            *(["memberUid"] if uids else []),
+            *(["gidNumber"] if gids else []),
+        ],
         dereference_aliases="NEVER",
-        controls=[matched_values([*wanted, *(("memberUid", u) for u in uids)])],
+        controls=[matched_values(wanted)],
     )
     if conn.result.get("result") not in (0, None):
         return None
@@ -502,9 +520,9 @@ def _first_level(
         classes = {v.decode("utf-8", "replace").lower() for v in _raw(entry, "objectClass")}
         if classes - {_UNIQUE_NAMES.lower()}:
             return None  # an objectClass value the control should have left out: not applied
-        posix_values = _raw(entry, "memberUid")
-        if any(v.decode("utf-8", "replace") not in uids for v in posix_values):
-            return None  # a memberUid value the control should have left out: not applied
+        posix_values = _raw(entry, "memberUid") + _raw(entry, "gidNumber")
+        if any(v.decode("utf-8", "replace") not in (*uids, *gids) for v in posix_values):
+            return None  # a memberUid / gidNumber value the control should have left out: not applied
         if values or posix_values:
             holders.append(group_dn)
         elif not classes:
@@ -531,6 +549,7 @@ def _walk(
     admin: set[tuple[tuple[tuple[str, str], ...], ...]],
     levels: int = MAX_NESTING,
     uids: Sequence[str] = (),
+    gids: Sequence[str] = (),
 ) -> bool:
     """Follow ``member`` / ``uniqueMember`` upwards from *frontier*: True at an admin group.
     On the first level a ``posixGroup`` whose ``memberUid`` is one of *uids* holds too (the
@@ -548,8 +567,8 @@ def _walk(
             f"(member={escape_filter_chars(d)}){_unique_member(escape_filter_chars(d))}" for d in frontier
         )
         flt = f"(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))(|{members}))"
-        if level == 0 and uids:
-            flt = f"(|{flt}{_posix_holds(uids)})"
+        if level == 0 and (uids or gids):
+            flt = f"(|{flt}{_posix_holds(uids, gids)})"
         conn.search(base, flt, SUBTREE, attributes=["1.1"], dereference_aliases="NEVER")
         code = conn.result.get("result")
         if code not in (0, None):

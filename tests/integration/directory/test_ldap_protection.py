@@ -340,6 +340,62 @@ def test_openldap_posix_group_members_are_protected(openldap: Directory, ol_grou
         conn.close()
 
 
+def test_openldap_an_admin_by_primary_group_is_protected(openldap: Directory, ol_groups: list[str]) -> None:
+    """RFC 2307: a posixAccount's primary group is its gidNumber, which the group's memberUid
+    does not list. An administrator whose primary group is a posixGroup admin group was
+    acted on (a tester's find, the OpenLDAP form of AD's primary group)."""
+    user, _pw = openldap.create_user()
+    tag = secrets.token_hex(3)
+    gid = str(91000 + secrets.randbelow(8000))
+    admins = f"cn=posix-primary-{tag},ou=groups,dc=example,dc=org"
+    attrs = {"objectClass": ["posixGroup"], "cn": f"posix-primary-{tag}", "gidNumber": gid}
+    assert openldap.admin.add(admins, attributes=attrs), openldap.admin.result
+    ol_groups.append(admins)
+    posix = {
+        "objectClass": [(MODIFY_ADD, ["posixAccount"])],
+        "uidNumber": [(MODIFY_ADD, [gid])],
+        "gidNumber": [(MODIFY_ADD, [gid])],
+        "homeDirectory": [(MODIFY_ADD, [f"/home/{user}"])],
+    }
+    assert openldap.admin.modify(openldap.dn(user), posix), openldap.admin.result
+    openldap.set(user, pwdAccountLockedTime="20260101000000Z")
+    before = openldap.state_attrs(user)
+    conn = connector("corp", admin_groups=[admins])
+    try:
+        assert conn.run("account_status", {"user": user}, timeout=30)["privileged"] is True
+        refused(conn, user)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before
+
+
+def test_openldap_an_admin_group_firstline_cannot_read_is_a_configuration_error(
+    openldap: Directory, ol_groups: list[str]
+) -> None:
+    """An ``organizationalRole`` named in admin_groups: its ``roleOccupant`` members were
+    treated as ordinary accounts (a tester's find). A group of a class whose members
+    Firstline does not read is refused as configuration, like a missing one."""
+    user, pw = openldap.create_user()
+    role = f"cn=role-{secrets.token_hex(3)},ou=groups,dc=example,dc=org"
+    attrs = {"objectClass": ["organizationalRole"], "cn": role[3:].split(",")[0], "roleOccupant": [openldap.dn(user)]}
+    assert openldap.admin.add(role, attributes=attrs), openldap.admin.result
+    ol_groups.append(role)
+    openldap.set(user, pwdAccountLockedTime="20260101000000Z")
+    before = openldap.state_attrs(user)
+    conn = connector("corp", admin_groups=[role])
+    try:
+        for action in ("account_status", "unlock_account", "reset_password"):
+            with pytest.raises(Rejected) as err:
+                conn.run(action, {"user": user}, timeout=30)
+            assert err.value.reason == "config" and role in str(err.value), str(err.value)
+        with pytest.raises(Rejected) as err:
+            conn.check_connection(timeout=30)
+        assert err.value.reason == "config" and "groupOfNames" in str(err.value)
+    finally:
+        conn.close()
+    assert openldap.state_attrs(user) == before and not openldap.bind_ok(user, pw)  # still locked
+
+
 def _nest(openldap: Directory, ol_groups: list[str], user: str, depth: int) -> str:
     """user ∈ g1 ∈ g2 ∈ ... ∈ g<depth>; returns the outermost group's DN."""
     tag = secrets.token_hex(3)
