@@ -424,6 +424,27 @@ class SelfService:
             conn.execute(insert(req), [{"key": k, "at": stamp} for k in (acct, addr, "global")])
         return None
 
+    def _account_budget(self, directory: str, dn: str) -> bool:
+        """Count one code mail for the account at *dn* (its entry, whatever name was typed) and
+        say whether it is within ``reset_per_account_hour`` / ``_day``; False (not counted) when
+        not. The typed name's budget (``_throttle``) holds before any look-up; this one holds
+        for every name of one account (security.md item 4)."""
+        s, now = self.settings, self._now()
+        key = f"dn:{self.digest('throttle-dn', f'{directory}:{dn.lower()}')}"
+        req = selfservice_request
+        with transaction(self.engine) as conn:
+            self._lock(conn, [key])
+            for since, limit in (
+                (_ts(now - timedelta(hours=1)), s.reset_per_account_hour),
+                (_ts(now - timedelta(days=1)), s.reset_per_account_day),
+            ):
+                used = conn.execute(select(func.count()).where(req.c.key == key, req.c.at > since)).scalar_one()
+                if int(used) >= limit:
+                    self.log.warning("selfservice.alert", alert="throttled_account")
+                    return False
+            conn.execute(insert(req).values(key=key, at=_ts(now)))
+        return True
+
     def _submit(self, job: _Job | None, actor: Actor, purpose: str) -> None:
         if not self._slots.acquire(blocking=False):
             self.log.warning("selfservice.alert", alert="queue_full", purpose=purpose)
@@ -502,6 +523,10 @@ class SelfService:
             reason = "expired"
         elif not status.get("mail"):
             reason = "no_address"
+        if reason is None and not self._account_budget(job.directory, str(status.get("dn") or target)):
+            # the name's budget held before the look-up; another name of the same account (a
+            # second uid value, a UPN) has its own, so the account itself is counted too
+            reason = "throttled_account"
         if reason is not None:
             self._audit_request(actor, target, purpose, "not_sent", reason)
             return

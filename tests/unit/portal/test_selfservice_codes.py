@@ -35,7 +35,7 @@ class FakeLdap(Connector):
         "account_status": ActionSpec(
             "account_status",
             (InputSpec("user"),),
-            outputs=frozenset({"exists", "mail", "privileged", "disabled", "expired", "password_set", "locked"}),
+            outputs=frozenset({"exists", "mail", "privileged", "disabled", "expired", "password_set", "locked", "dn"}),
         ),
         "check_password": ActionSpec(
             "check_password", (InputSpec("user"), InputSpec("new_password", secret=True)), outputs=frozenset({"ok"})
@@ -323,6 +323,20 @@ def test_reset_and_unlock_codes_share_one_budget_per_account(setup: Any) -> None
     clock.advance(minutes=61)
     assert ask(svc, purpose="unlock", ip="10.0.5.8") is None, "a 6th code mail within 24 hours"
     assert len(FakeMail.sent) == 5 and FakeLdap.calls == ["alice"] * 5, "throttled before any look-up"
+
+
+def test_another_name_of_the_same_account_shares_its_budget(setup: Any) -> None:
+    """A second uid value of one entry had a budget of its own: 3 codes for ``alice`` and a
+    4th for her other name reached the same mailbox within the hour (a tester's find). The
+    account's entry is counted too, after the look-up (the typed name's budget holds before)."""
+    svc, _clock, _app = setup
+    entry = {"mail": "alice@example.org", "dn": "uid=alice,ou=people,dc=example,dc=org"}
+    FakeLdap.users["alice"] = dict(entry)
+    FakeLdap.users["alice-alias"] = dict(entry)
+    for i in range(3):
+        assert ask(svc, "alice", ip=f"10.0.6.{i}") is not None
+    assert ask(svc, "alice-alias", ip="10.0.6.9") is None, "a 4th code mail to the same account"
+    assert len(FakeMail.sent) == 3
 
 
 def test_unknown_accounts_are_throttled_the_same_way(setup: Any) -> None:
