@@ -62,6 +62,7 @@ RECORD_COLUMNS = (*FIELDS, "prev_hash", "hash")
 # success: done; no_change: nothing needed doing; failure: not done; unknown: it may or may
 # not have been applied; refused: turned away before acting; denied: not allowed (policy).
 OUTCOMES = ("success", "no_change", "failure", "unknown", "refused", "denied")
+CLOCK_SKEW_S = 300  # seconds a ticket may seem opened after the chain's last event (clocks of processes)
 VERIFY_BATCH = 5000  # rows per fetch while verifying (memory stays constant)
 EXPORT_BATCH = 1000  # rows per short read transaction while exporting
 
@@ -434,17 +435,13 @@ def _missing_anchor(
 
     with reading(engine) as conn:
         head = _head(conn)
-        newest = conn.execute(select(func.max(ticket.c.id))).scalar()
+        newest = conn.execute(
+            select(ticket.c.id, ticket.c.opened_at).order_by(ticket.c.opened_at.desc(), ticket.c.id.desc()).limit(1)
+        ).first()
         has_tickets = newest is not None
-        # every ticket is opened with an event naming it: the newest one's gone means the tail
-        # of the chain was cut (a head moved back, with the checkpoint file cut to match)
-        newest_chained = (
-            newest is None
-            or conn.execute(
-                select(audit_event.c.seq).where(audit_event.c.ticket == number_of(int(newest))).limit(1)
-            ).first()
-            is not None
-        )
+        # the newest event's time (not the head's: an event may carry an earlier time than
+        # the one before it, a process's clock behind another's)
+        last_ts = conn.execute(select(func.max(audit_event.c.ts))).scalar()
     begun = (head is not None and int(head.seq) > 0) or bool(checkpoints)
     if checkpoint_file is not None and begun and not checkpoint_file.exists():
         return VerifyReport(
@@ -458,9 +455,21 @@ def _missing_anchor(
         return VerifyReport(
             False, 0, 1, "the audit chain is empty, but the ledger holds tickets (their events are gone)"
         )
-    if not newest_chained and newest is not None:
-        seq = int(head.seq) + 1 if head is not None else 1
-        return VerifyReport(False, 0, seq, f"no event names ticket {number_of(int(newest))}: events are missing")
+    if newest is not None and last_ts is not None and head is not None:
+        # every ticket is opened with an event written after it: a ticket opened (well) after
+        # the chain's last event means the tail was cut (a head moved back, the checkpoint file
+        # cut to match). CLOCK_SKEW_S allows for processes whose clocks differ a little.
+        try:
+            late = datetime.fromisoformat(str(newest.opened_at)) - datetime.fromisoformat(str(last_ts))
+        except ValueError:
+            late = None
+        if late is not None and late.total_seconds() > CLOCK_SKEW_S:
+            return VerifyReport(
+                False,
+                int(head.seq),
+                int(head.seq) + 1,
+                f"ticket {number_of(int(newest.id))} was opened after the chain's last event: events are missing",
+            )
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, delete, select, text, update
@@ -10,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from runner.ledger.audit import Actor, chain_hash, sign
 from runner.ledger.store import transaction, write_retrying
-from runner.ledger.tables import audit_checkpoint, audit_event, audit_head
+from runner.ledger.tables import audit_checkpoint, audit_event, audit_head, ticket
 from runner.service import Firstline
 from tests.fakes import FakeConnector
 
@@ -302,15 +303,27 @@ def test_a_tail_cut_with_a_checkpoint_copied_into_the_head_is_not_verified(chain
     assert not r.ok and "signature" in r.problem, r
 
 
-def test_a_tail_cut_back_to_before_the_newest_ticket_is_not_verified(chained: Firstline) -> None:
-    """Every ticket is opened with an event naming it: a chain that no longer holds the newest
-    ticket's events lost its tail, even where everything left is consistent."""
+def test_an_older_head_replayed_with_the_tail_cut_is_not_verified(chained: Firstline) -> None:
+    """An older head row (from a backup: signed as a head) put back after the newest events
+    were deleted and the checkpoint file cut to match: everything left is consistent and
+    signed. Every ticket is opened with an event written after it, so a ticket opened after
+    the chain's last event (here an hour after: beyond the clock-skew allowance) tells."""
+    with chained.engine.connect() as c:
+        old_head = dict(c.execute(select(audit_head)).mappings().one())
+    path = chained.audit.checkpoint_file
+    assert path is not None
+    old_file = path.read_text()
     FakeConnector.script = {"account_status": [{"exists": True, "locked": True}]}
     number = chained.run("fake-unlock", {"user": "alice"}, requester="agent7", roles={"agent"}).ticket_number
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="microseconds")
     with chained.engine.begin() as c:
-        c.execute(delete(audit_event).where(audit_event.c.ticket == number))
+        c.execute(delete(audit_event).where(audit_event.c.seq > old_head["seq"]))
+        c.execute(delete(audit_checkpoint).where(audit_checkpoint.c.seq > old_head["seq"]))
+        c.execute(update(audit_head).values(seq=old_head["seq"], hash=old_head["hash"], mac=old_head["mac"]))
+        c.execute(update(ticket).where(ticket.c.id == int(number[3:])).values(opened_at=later))
+    path.write_text(old_file)
     r = chained.verify_audit()
-    assert not r.ok and number in r.problem, r
+    assert not r.ok and number in r.problem and "last event" in r.problem, r
 
 
 def test_a_head_signed_the_old_way_is_signed_again_at_start(chained: Firstline) -> None:
