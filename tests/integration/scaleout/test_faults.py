@@ -647,9 +647,13 @@ def test_four_times_more_requests_than_slots_all_finish_one_at_a_time_per_accoun
     # per account, the runs' step intervals (ledger times) never overlap
     with rig.app.engine.connect() as conn:
         subject = dict(conn.execute(select(ticket.c.id, ticket.c.subject).where(ticket.c.id.in_(ids))).all())  # type: ignore[arg-type]
+        code = dict(conn.execute(select(ticket.c.id, ticket.c.resolution_code).where(ticket.c.id.in_(ids))).all())  # type: ignore[arg-type]
     spans: dict[str, list[tuple[str, str]]] = {}
     for tid, rows in rig.steps(ids).items():
         work = [r for r in rows if r.step_id != "target_wait" and r.status != "skipped"]
+        if not work:  # its twin (same spelling) was resolved while it waited: not done twice
+            assert code[tid] == "duplicate", (tid, code[tid], counts)
+            continue
         spans.setdefault(str(subject[tid]).casefold(), []).append(
             (min(r.started_at for r in work), max(r.finished_at for r in work))
         )
