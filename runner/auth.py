@@ -371,18 +371,7 @@ class AuthService:
     def _count_blocked(self, keys: list[tuple[str, str]]) -> dict[str, int]:
         """Count one refused try on every limit that holds now (a ``blocked:<scope>`` throttle
         row per key, same window); returns scope -> refused tries so far in the window."""
-        now = _now()
-        window = timedelta(seconds=self.settings.signin_window_seconds)
-        held: list[tuple[str, str]] = []
-        with reading(self.engine) as conn:
-            for scope, value in keys:
-                row = conn.execute(
-                    select(portal_throttle.c.window_start, portal_throttle.c.failures).where(
-                        portal_throttle.c.key == self._key(scope, value)
-                    )
-                ).first()
-                if row is not None and _parse(row.window_start) + window > now and row.failures >= self._limit(scope):
-                    held.append((scope, value))
+        held = self._held(keys)
         counted = self._record_failure([(f"blocked:{scope}", value) for scope, value in held])
         return {scope.removeprefix("blocked:"): n for scope, n in counted.items()}
 
@@ -415,10 +404,11 @@ class AuthService:
     def _limit(self, scope: str) -> int:
         return self.settings.signin_max_per_account if scope == "account" else self.settings.signin_max_per_address
 
-    def _check_throttle(self, keys: list[tuple[str, str]]) -> None:
+    def _held(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The keys whose limit holds now, each with the seconds until its window ends."""
         now = _now()
         window = timedelta(seconds=self.settings.signin_window_seconds)
-        wait = 0
+        held: dict[tuple[str, str], int] = {}
         with reading(self.engine) as conn:
             for scope, value in keys:
                 row = conn.execute(
@@ -430,9 +420,13 @@ class AuthService:
                     continue
                 end = _parse(row.window_start) + window
                 if end > now and row.failures >= self._limit(scope):
-                    wait = max(wait, int((end - now).total_seconds()) + 1)
-        if wait:
-            raise SignInThrottled(wait)
+                    held[(scope, value)] = int((end - now).total_seconds()) + 1
+        return held
+
+    def _check_throttle(self, keys: list[tuple[str, str]]) -> None:
+        held = self._held(keys)
+        if held:
+            raise SignInThrottled(max(held.values()))
 
     def _record_failure(self, keys: list[tuple[str, str]]) -> dict[str, int]:
         """Count one failure per key in one atomic upsert each (safe with several processes):
