@@ -35,7 +35,9 @@ items 1-17 and 33-43):
    superseded. Returns a ``Proof``; the caller runs the runbook (``password-reset`` /
    ``account-unlock``) on the employee's behalf (``redeem_and_start``: a run refused before
    its ticket, or one in which the directory refused the new password as it was written and
-   nothing changed, gives the code back). No session is created (item 17).
+   nothing changed, gives the code back; the directory's refusal spends one of the code's
+   tries, so a code cannot be used to ask the directory without end which passwords it
+   refuses, such as those in the account's history). No session is created (item 17).
 4. ``outcome(ticket_id, purpose, lang)`` — what the outcome page shows: the ticket's state,
    message and resolution note in the reader's language, whether the reset / unlock changed
    anything and whether the confirmation mail was sent (never a fixed success text).
@@ -763,8 +765,10 @@ class SelfService:
         When the run ended with the directory refusing the new password for a reason the
         person fixes by choosing another one (``password_choice_refusal``: the current
         password, one in its history, too short for the directory ...), nothing was changed:
-        the code is given back the same way and ``PasswordRefused`` is raised with the
-        directory's reason (the ticket stays, closed for the requester to act)."""
+        the code is given back the same way, spending one of its tries (at
+        ``reset_max_tries`` it stays used: the person asks for a new code), and
+        ``PasswordRefused`` is raised with the directory's reason (the ticket stays, closed
+        for the requester to act)."""
         proof = self.redeem(login, code, purpose, new_password=new_password, client_ip=client_ip, user_agent=user_agent)
         try:
             result = start(proof)
@@ -774,7 +778,7 @@ class SelfService:
             raise
         refused = self.password_choice_refusal(result) if isinstance(result, RunOutcome) else None
         if refused is not None and self.give_back(
-            proof, refused.reason or "password_refused", client_ip=client_ip, user_agent=user_agent
+            proof, refused.reason or "password_refused", client_ip=client_ip, user_agent=user_agent, spend_try=True
         ):
             raise refused
         return result
@@ -806,11 +810,19 @@ class SelfService:
         return PasswordRefused(step.message or policy_message("quality"), step.reason)
 
     def give_back(
-        self, proof: Proof, reason: str, *, client_ip: str | None = None, user_agent: str | None = None
+        self,
+        proof: Proof,
+        reason: str,
+        *,
+        client_ip: str | None = None,
+        user_agent: str | None = None,
+        spend_try: bool = False,
     ) -> bool:
-        """Make the code *proof* was redeemed with live again (its expiry and tries as they
-        were), audited as ``selfservice.code_restored`` with *reason*; False when it is no
-        longer the account's newest code or has expired meanwhile (it stays used)."""
+        """Make the code *proof* was redeemed with live again (its expiry as it was; its tries
+        too, or one more with *spend_try*: the directory refused the password written with
+        it), audited as ``selfservice.code_restored`` with *reason*; False when it is no
+        longer the account's newest code, has expired meanwhile, or *spend_try* would reach
+        ``reset_max_tries`` (it stays used)."""
         now = self._now()
         target = f"{proof.directory}:{proof.username}"
         account_key = self.digest("account", target)
@@ -825,14 +837,16 @@ class SelfService:
             ).scalar_one()
             restored = 0
             if not newer:
+                spent = int(spend_try)
                 restored = conn.execute(
                     update(selfservice_code)
                     .where(
                         selfservice_code.c.id == proof.code_id,
                         selfservice_code.c.state == "used",
                         selfservice_code.c.expires_at > _ts(now),
+                        selfservice_code.c.tries + spent < self.settings.reset_max_tries,
                     )
-                    .values(state="live", closed_at=None)
+                    .values(state="live", closed_at=None, tries=selfservice_code.c.tries + spent)
                 ).rowcount
             if restored:
                 self.app.audit.append(

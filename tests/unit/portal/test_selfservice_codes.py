@@ -486,6 +486,43 @@ def test_a_password_the_directory_refuses_when_written_gives_the_code_back(setup
         assert [tuple(r) for r in rows] == [("in_history",)]
 
 
+def test_each_password_the_directory_refuses_spends_one_of_the_codes_tries(setup: Any) -> None:
+    """A code given back after the directory refused the written password counts that as a
+    try: one code cannot ask the directory without end which passwords it refuses (those in
+    the account's history). With wrong codes typed before, the budget is shared."""
+    svc, _clock, app = setup
+    read = ("account_status", "ok", None)
+    refused = _run("closed", read, ("reset_password", "failed", "in_history"))
+    code = ask(svc)
+    wrong = f"{(int(code) + 1) % 10**8:08d}"
+    with pytest.raises(CodeInvalid):  # one wrong code first: 1 of 5 tries
+        svc.redeem("alice", wrong, "reset", new_password="a long enough new password")
+    for _ in range(3):  # tries 2, 3, 4: given back each time
+        with pytest.raises(PasswordRefused):
+            svc.redeem_and_start("alice", code, "reset", lambda _p: refused, new_password="a long enough password")
+    got = svc.redeem_and_start("alice", code, "reset", lambda _p: refused, new_password="a long enough password")
+    assert got is refused  # the fifth try: the code stays used, the closed ticket is the answer
+    with pytest.raises(CodeInvalid):
+        svc.redeem("alice", code, "reset", new_password="a long enough new password")
+    with app.engine.connect() as conn:
+        restored = conn.exec_driver_sql(
+            "SELECT count(*) FROM audit_event WHERE action = 'selfservice.code_restored'"
+        ).scalar()
+        tries = conn.exec_driver_sql("SELECT tries, state FROM selfservice_code ORDER BY id DESC LIMIT 1").first()
+    assert restored == 3
+    assert tuple(tries) == (4, "used")
+
+
+def test_a_run_refused_before_its_ticket_spends_no_try(setup: Any) -> None:
+    """Given back because of Firstline (every worker busy), not the password: no try spent."""
+    svc, _clock, _app = setup
+    code = ask(svc)
+    for _ in range(6):
+        proof = svc.redeem("alice", code, "reset", new_password="a long enough new password")
+        assert svc.give_back(proof, "queue_full") is True
+    svc.redeem("alice", code, "reset", new_password="a long enough new password")
+
+
 def test_a_code_is_not_given_back_when_a_newer_one_exists_or_it_expired(setup: Any) -> None:
     svc, clock, _app = setup
     code = ask(svc)
