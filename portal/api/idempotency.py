@@ -45,8 +45,10 @@ class Idempotent:
                 422, "invalid_input", i18n.gettext("The Idempotency-Key header is given more than once; give it once.")
             )
         self.key = keys[0] if keys else None
-        self.owner = session_key(user)
-        self.request_owner = f"{self.owner}\x00{fingerprint(request, body)}"
+        # Without the header nothing below is used: the fingerprint (the body dumped and
+        # hashed, the URL built) is worked out only for a request that names a key.
+        self.owner = session_key(user) if self.key is not None else ""
+        self.request_owner = f"{self.owner}\x00{fingerprint(request, body)}" if self.key is not None else ""
         self.once = FormOnce(engine)
 
     def first(self) -> int | None:
