@@ -85,7 +85,10 @@ async def current_principal(request: Request) -> Principal | None:
     """The caller (API token or session), or None; resolved once per request. The look-up
     is a read on the event loop; the write it may call for (a refreshed ``last_seen_at``
     once a minute, an expired session's deletion) runs in the thread pool, because on
-    SQLite it waits for the writer a run may hold (``runner.auth.AuthService.session_lookup``)."""
+    SQLite it waits for the writer a run may hold (``runner.auth.AuthService.session_lookup``);
+    so does the directory read that checks the caller's roles again every
+    ``role_recheck_seconds`` (``runner.auth.AuthService.recheck``: None when the account
+    lost access, fewer roles when it left a group)."""
     if "principal" in request.state._state:
         cached: Principal | None = request.state.principal
         return cached
@@ -103,6 +106,11 @@ async def current_principal(request: Request) -> Principal | None:
         who, write = auth.session_lookup(request.state.session_token)
     if write is not None:
         await run_in_threadpool(write)
+    if who is not None and auth.recheck_due(who):
+        # the directory is asked (its roles, whether the account may still sign in): off the loop
+        who = await run_in_threadpool(
+            auth.recheck, who, client_ip=request.state.client_ip, user_agent=request.state.user_agent
+        )
     request.state.principal = who
     return who
 

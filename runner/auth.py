@@ -11,6 +11,15 @@
 * API tokens: ``fl_`` + 256 random bits, shown once; only the SHA-256 is stored
   (``portal_api_token``); revocable.
 * CSRF tokens are derived from the session id (``csrf_token``), never stored.
+* Roles are read again (``recheck``): a session or token whose roles this process last
+  read from the directory more than ``Settings.role_recheck_seconds`` ago (default 300)
+  is checked against the directory before it is believed. An account that is gone,
+  disabled (an OpenLDAP administrator lock included) or expired loses every session and
+  token at once (``end_sessions_of``, reason ``account_gone`` / ``account_disabled`` /
+  ``account_expired``); a role whose group the account left is dropped from that session or
+  token (audited ``portal.roles_changed``). A re-read never adds a role: one granted since
+  comes with the next sign-in (or a new token). A directory that cannot be asked leaves the
+  roles as they are and is asked again after ``ROLE_RETRY_SECONDS``.
 
 Roles: ``employee`` for everyone who signs in; ``agent`` / ``auditor`` when one of the
 account's groups (nested included) is listed for its directory in
@@ -53,6 +62,8 @@ _ACCOUNT = re.compile(ACCOUNT_PATTERN, re.ASCII)
 SIGNIN_FAILED = "The user name or password is not correct."
 TOKEN_PREFIX = "fl_"  # noqa: S105 - a public prefix, not a secret
 _TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per session
+ROLE_RETRY_SECONDS = 30.0  # a role re-read the directory did not answer is tried again after this
+_ROLE_MEMO_MAX = 4096  # (via, id) -> last re-read kept per process; older ones are dropped beyond it
 
 
 class SignInFailed(FirstlineError):
@@ -179,6 +190,7 @@ class AuthService:
         self.app = app
         self.settings = app.settings
         self.engine = app.engine
+        self._roles_read: dict[tuple[str, int], float] = {}  # (via, row id) -> time.monotonic()
 
     # -- sign-in ------------------------------------------------------------------------
     def sign_in(
@@ -237,6 +249,7 @@ class AuthService:
                 target=principal.directory,
                 reason=None if roles_complete else "roles_unknown",
             )
+        self._roles_read[("session", session_id)] = time.monotonic()  # just read from the directory
         return _with(principal, via="session", session_id=session_id), token
 
     def _route(self, login: str) -> tuple[str, str] | None:
@@ -563,6 +576,87 @@ class AuthService:
                 )
         return count
 
+    # -- roles read again ----------------------------------------------------------------
+    def recheck_due(self, who: Principal) -> bool:
+        """Whether *who*'s roles were read from the directory by this process longer ago than
+        ``Settings.role_recheck_seconds`` (or never: a session made by another process)."""
+        read = self._roles_read.get((who.via, who.session_id))
+        return read is None or time.monotonic() - read >= self.settings.role_recheck_seconds
+
+    def recheck(
+        self, who: Principal, *, client_ip: str | None = None, user_agent: str | None = None
+    ) -> Principal | None:
+        """*who* as the directory has it now (module docstring, "Roles are read again"): None
+        when the account lost access (every session and token of it ended), else *who* with
+        the roles it still holds. Reads the account (``account_status``) and, when it may keep
+        more than ``employee``, its groups (``account_groups``). ``LedgerError`` if the ledger
+        cannot be written; a directory that cannot be asked changes nothing."""
+        key = (who.via, who.session_id)
+        started = time.monotonic()
+        self._roles_read[key] = started  # one re-read at a time per session, not one per request
+        if len(self._roles_read) > _ROLE_MEMO_MAX:
+            horizon = started - self.settings.role_recheck_seconds
+            for old in [k for k, t in list(self._roles_read.items()) if t < horizon]:
+                self._roles_read.pop(old, None)
+        directory = self.app.inventory.directories.entries.get(who.directory)
+        if directory is None:  # taken out of the inventory: no one signs in there any more
+            self.end_sessions_of(who.directory, who.username, reason="directory_removed")
+            return None
+        timeout = self.settings.default_step_timeout
+        try:
+            with self.app.pool.using("ldap", directory.target) as ldap:
+                status = ldap.run("account_status", {"user": who.username}, timeout=timeout)
+                gone = _access_ended(status)
+                found: Mapping[str, Any] = (
+                    ldap.run("account_groups", {"user": who.username}, timeout=timeout)
+                    if gone is None and who.roles - {"employee"}
+                    else {"groups": [], "groups_complete": True}
+                )
+        except ConnectorError as exc:
+            # roles stay as they were; asked again after ROLE_RETRY_SECONDS, not on every request
+            self._roles_read[key] = started - max(0.0, self.settings.role_recheck_seconds - ROLE_RETRY_SECONDS)
+            self.app.log.warning("portal.roles_not_read", account=who.account, via=who.via, reason=exc.reason)
+            return who
+        if gone is not None:
+            self.end_sessions_of(who.directory, who.username, reason=gone)
+            self._roles_read.pop(key, None)
+            return None
+        groups = [str(g) for g in found.get("groups") or []]
+        held = roles_for(who.directory, groups, self.settings.agent_groups, self.settings.auditor_groups)
+        roles = who.roles & held  # never more than it had: a new role comes with a new sign-in
+        if roles == who.roles:
+            return who
+        table = portal_session if who.via == "session" else portal_api_token
+        with transaction(self.engine) as conn:
+            conn.execute(update(table).where(table.c.id == who.session_id).values(roles=" ".join(sorted(roles))))
+            self.app.audit.append(
+                conn,
+                Actor(
+                    "firstline",
+                    ("system",),
+                    on_behalf_of=who.account,
+                    client_ip=client_ip,
+                    user_agent=_clip(user_agent),
+                ),
+                "portal.roles_changed",
+                outcome="success",
+                target=who.account,
+                reason=None if found.get("groups_complete") is True else "roles_unknown",
+                detail={"via": who.via, "before": sorted(who.roles), "after": sorted(roles)},
+            )
+        self.app.log.info("portal.roles_changed", account=who.account, via=who.via, roles=",".join(sorted(roles)))
+        return Principal(
+            who.account,
+            who.directory,
+            who.username,
+            who.dn,
+            who.display_name,
+            roles,
+            who.via,
+            who.session_id,
+            who.must_change,
+        )
+
     # -- API tokens ----------------------------------------------------------------------
     def create_token(
         self, who: Principal, label: str, *, client_ip: str | None = None, user_agent: str | None = None
@@ -598,6 +692,8 @@ class AuthService:
                 outcome="success",
                 detail={"token_id": token_id, "label": label},
             )
+        if not self.recheck_due(who):  # made from roles read moments ago: due when the session's are
+            self._roles_read[("token", token_id)] = self._roles_read[(who.via, who.session_id)]
         return token_id, token
 
     def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
@@ -683,6 +779,19 @@ class AuthService:
                     )
 
         return _principal_of(row, "token"), touch
+
+
+def _access_ended(status: Mapping[str, Any]) -> str | None:
+    """Why an account read by ``account_status`` may no longer use the portal, or None:
+    ``account_gone``, ``account_disabled`` (an OpenLDAP administrator lock is reported as
+    disabled), ``account_expired``. A lockout after failed sign-ins ends nothing."""
+    if not status.get("exists"):
+        return "account_gone"
+    if status.get("disabled"):
+        return "account_disabled"
+    if status.get("expired"):
+        return "account_expired"
+    return None
 
 
 def _clip(text: str | None, limit: int = 256) -> str | None:

@@ -129,11 +129,15 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, min_length=16, max_length=256)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
-    # An API token's lifetime (days): it keeps the roles it was made with, so a person later
-    # removed from the agents group, or disabled, loses it at the latest then (or when an
-    # agent resets the password: runner.auth.end_sessions_of revokes it at once).
+    # An API token's lifetime (days); its roles are read again every role_recheck_seconds
+    # (runner.auth.AuthService.recheck) and it is revoked at once when its account's password
+    # changes through Firstline (runner.auth.end_sessions_of).
     api_token_days: int = Field(default=90, ge=1, le=3650)
     session_cookie_secure: bool | None = None  # None: Secure everywhere except environment=dev
+    # How long (seconds) a session's or token's roles are believed before the directory is
+    # asked again (runner.auth "Roles are read again"): someone removed from the agents group,
+    # disabled or deleted loses that within this time, not when the session or token ends.
+    role_recheck_seconds: int = Field(default=300, ge=1, le=24 * 3600)
     agent_groups: dict[str, list[str]] = Field(default_factory=dict)  # directory key -> group DNs
     auditor_groups: dict[str, list[str]] = Field(default_factory=dict)
     # sign-in directory key -> directory keys its agents may act on (runner/agent.py); default: their own

@@ -113,6 +113,7 @@ def test_allow_checks_the_role_and_says_which(app: FastAPI, have: tuple[str, ...
 
     with TestClient(app, base_url="http://127.0.0.1") as client:
         app.state.portal.auth.session_lookup = lambda _token: (_principal(*have), None)  # the look-up, stubbed
+        app.state.portal.auth.recheck_due = lambda _who: False  # and its roles as just read from the directory
         r = client.get(f"/api/v1/probe-{need}", cookies={"__Host-fl_session": "x"})
         assert r.status_code == status
         if status == 403:
@@ -241,3 +242,34 @@ def test_catalogues_are_complete_and_dutch_differs() -> None:
     assert i18n.translate("nl", "The user name or password is not correct.") != (
         "The user name or password is not correct."
     )
+
+
+def test_roles_stay_when_the_directory_cannot_be_asked_and_are_asked_again_later(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-read of the roles (``AuthService.recheck``) the directory does not answer keeps the
+    session as it was, and is not tried again on the very next request."""
+    from connectors.base import Unreachable
+
+    auth = app.state.portal.auth
+    asked: list[str] = []
+
+    class Down:
+        def __enter__(self) -> Down:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            return None
+
+        def run(self, action: str, _inputs: object, *, timeout: float) -> dict[str, object]:
+            asked.append(action)
+            raise Unreachable("the directory at 127.0.0.1:1 did not answer")
+
+    monkeypatch.setattr(auth.app.pool, "using", lambda *_a, **_k: Down())
+    who = Principal(
+        "p@example.org", "corp", "p", "uid=p,dc=example,dc=org", "P", frozenset({"employee", "agent"}), "session", 7
+    )
+    assert auth.recheck_due(who)
+    assert auth.recheck(who) is who
+    assert asked == ["account_status"]
+    assert not auth.recheck_due(who)  # asked again after ROLE_RETRY_SECONDS, not at once
