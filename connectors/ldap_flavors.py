@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from ldap3 import BASE, MODIFY_ADD, MODIFY_DELETE, MODIFY_REPLACE, Connection
 
@@ -28,8 +28,8 @@ from connectors.ldap_time import (
     DirectoryTimeError,
     filetime_ticks,
     filetime_to_datetime,
-    is_openldap_admin_lock,
-    parse_generalized_time,
+    openldap_seconds,
+    unix_seconds,
 )
 
 Attrs = Mapping[str, Sequence[Any]]
@@ -91,18 +91,21 @@ def _values(attrs: Attrs, name: str) -> list[Any]:
     return []
 
 
-def gentime(attrs: Attrs, name: str, *, fraction_of: Literal["last_unit", "second"] = "second") -> datetime | None:
-    """The GeneralizedTime attribute *name* as aware UTC, None when absent; ``UnreadableValue`` if bad.
-
-    OpenLDAP reads fractions as fractions of a second (see ``connectors.ldap_time``).
-    """
+def gentime(attrs: Attrs, name: str) -> datetime | None:
+    """The password-policy time *name* as slapd 2.5 reads it (``connectors.ldap_time.
+    openldap_seconds``: whole seconds; after 2100-02-28 not the calendar's), aware UTC; None
+    when absent; ``UnreadableValue`` if it does not parse or slapd reads it as time 0 (the
+    lock time's own meaning of 0 is ``OpenLdap._lock``'s)."""
     raw = first(attrs, name)
     if raw is None:
         return None
     try:
-        return parse_generalized_time(raw, fraction_of=fraction_of)
+        seconds = openldap_seconds(raw)
     except DirectoryTimeError as exc:
         raise UnreadableValue(name, str(exc)) from exc
+    if seconds == 0:  # slapd's "no time" (year 0, the epoch): only a lock time has a meaning for it
+        raise UnreadableValue(name, "slapd reads this time as 0")
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def filetime(attrs: Attrs, name: str) -> int | None:
@@ -248,38 +251,41 @@ class OpenLdap:
         return since if now.replace(microsecond=0) > since else None
 
     def _lock(self, attrs: Attrs, policy: PwdPolicy | None, now: datetime) -> tuple[bool, str, bool]:
-        """(locked, lock_reason, disabled) as slapd 2.5 decides it.
+        """(locked, lock_reason, disabled) as slapd 2.5 decides it, reading every time as slapd
+        does (``openldap_seconds``: after 2100-02-28 not the calendar's).
 
-        The administrator lock (``pwdAccountLockedTime`` in year 0, any spelling) is locked and
-        disabled for good — reported so even under a policy without ``pwdLockout``, where slapd
-        would ignore it: the value states an administrator's decision. A temporary lockout
-        still running (``temporary_lock_end``) is locked, ``temporary``; then slapd's idle lockout
-        (``idle_lock_since``) is locked, ``idle``. Any other
-        ``pwdAccountLockedTime``: a time in the future is not in effect yet, and a policy
-        without ``pwdLockout`` ignores the value; otherwise locked until ``pwdLockoutDuration``
-        has passed (0, or policy unknown: until unlocked). ``UnreadableValue`` if a time does
-        not parse.
+        The administrator lock — ``pwdAccountLockedTime`` that slapd reads as time 0 (year 0,
+        the Unix epoch, any spelling) — is locked and disabled for good, reported so even under
+        a policy without ``pwdLockout``, where slapd would ignore it: the value states an
+        administrator's decision. So is a lock time still to come by the calendar that slapd
+        reads as past (``99991231235959Z``, the "locked for ever" some tools write, is
+        1970-02-20 to slapd, which then refuses every bind): no failed sign-in writes a time
+        to come, an administrator did. A temporary lockout still running
+        (``temporary_lock_end``) is locked, ``temporary``; then slapd's idle lockout
+        (``idle_lock_since``) is locked, ``idle``. Any other ``pwdAccountLockedTime``: a time
+        slapd reads as still to come is not in effect yet (``25000101000000Z`` is 2091 to
+        slapd: the right password binds), and a policy without ``pwdLockout`` ignores the
+        value; otherwise locked until ``pwdLockoutDuration`` has passed (0, or policy unknown:
+        until unlocked). ``UnreadableValue`` if a time does not parse.
         """
         raw = first(attrs, "pwdAccountLockedTime")
+        then = None
         if raw is not None:
             try:
-                if is_openldap_admin_lock(raw):
-                    return True, "admin", True
+                then = openldap_seconds(raw)
+                written_for = unix_seconds(raw)
             except DirectoryTimeError as exc:
                 raise UnreadableValue("pwdAccountLockedTime", str(exc)) from exc
+            now_s = int(now.timestamp())
+            if then == 0 or (written_for > now_s >= then):
+                return True, "admin", True
         if self.temporary_lock_end(attrs, now) is not None:
             return True, "temporary", False
         if self._idle_since(attrs, policy, now) is not None:
             return True, "idle", False
-        if raw is None:
+        if then is None:
             return False, "", False
-        try:
-            if is_openldap_admin_lock(raw):
-                return True, "admin", True
-        except DirectoryTimeError as exc:
-            raise UnreadableValue("pwdAccountLockedTime", str(exc)) from exc
-        since = gentime(attrs, "pwdAccountLockedTime")
-        assert since is not None
+        since = datetime.fromtimestamp(then, UTC)
         if since > now or (policy is not None and not policy.lockout):
             return False, "", False  # not in effect yet / the policy does not lock accounts
         duration = policy.lockout_duration if policy is not None else None

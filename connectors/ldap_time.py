@@ -22,13 +22,15 @@ asks for ``fraction_of="second"`` to decide exactly as the directory does. The r
 an aware ``datetime`` in UTC; a value outside 0001-01-01 .. 9999-12-31 (after applying
 the offset) is an error.
 
-**OpenLDAP's administrator lock**: ``pwdAccountLockedTime`` whose UTC date and time fields
-are 0000-01-01 00:00:00 (``000001010000Z``, ``00000101000000Z``, ``0000010100Z``,
-``00000101010000+0100``, any fraction) locks the account until an administrator removes
-it; slapd recognises it after normalisation with ``lutil_tm2time``'s special case, which
-ignores fractions of a second. So does the Unix epoch (``19700101000000Z`` in any
-spelling), which slapd's parse also makes time 0. ``is_openldap_admin_lock`` applies the
-same rule.
+**OpenLDAP's own reading** (``openldap_seconds``): slapd's password policy does not read a
+time as the calendar does after 2100-02-28 (every fourth year a leap year; a 32-bit
+count of seconds that wraps in 2106), nor before 1970. **Its administrator lock**:
+``pwdAccountLockedTime`` whose UTC date and time fields are 0000-01-01 00:00:00
+(``000001010000Z``, ``00000101000000Z``, ``0000010100Z``, ``00000101010000+0100``, any
+fraction) locks the account until an administrator removes it; slapd recognises it after
+normalisation with ``lutil_tm2time``'s special case, which ignores fractions of a second.
+So does every value slapd's parse makes time 0 (the Unix epoch, ``19700101000000Z`` in any
+spelling; 2106-02-07T06:28:16Z). ``is_openldap_admin_lock`` applies the same rule.
 
 **FILETIME** (MS-DTYP §2.3.3; AD "Large Integer" / Interval syntax, MS-ADTS §3.1.1.4.4 and
 the attribute pages of MS-ADA1/MS-ADA3): a signed 64-bit count of 100-nanosecond
@@ -50,7 +52,9 @@ __all__ = [
     "filetime_ticks",
     "filetime_to_datetime",
     "is_openldap_admin_lock",
+    "openldap_seconds",
     "parse_generalized_time",
+    "unix_seconds",
 ]
 
 FILETIME_MAX = 0x7FFFFFFFFFFFFFFF
@@ -107,8 +111,8 @@ def _days_before(year: int, month: int, day: int) -> int:
 
 
 _DAY_0001 = _days_before(1, 1, 1)
-_UNIX_EPOCH_SECONDS = _days_before(1970, 1, 1) * 86_400  # 1970-01-01T00:00:00Z in _fields' count
 _DAY_10000 = _days_before(10000, 1, 1)
+_UNIX_EPOCH = _days_before(1970, 1, 1) * 86_400  # 1970-01-01T00:00:00Z in _fields' count
 
 
 def _fields(text: str) -> tuple[int, int, str | None]:
@@ -166,16 +170,74 @@ def parse_generalized_time(
 def is_openldap_admin_lock(value: str | bytes) -> bool:
     """True when a ``pwdAccountLockedTime`` value is OpenLDAP's permanent administrator lock.
 
-    That is: valid GeneralizedTime whose UTC date and time fields are 0000-01-01 00:00:00
-    (slapd's ``lutil_tm2time`` special case after normalisation) or 1970-01-01 00:00:00,
-    ignoring any fraction, in any spelling (``19700101000000Z``, ``197001010000Z``,
-    ``19700101010000+0100``): both come out of slapd's parse as time 0, which its ppolicy
-    reads as "locked until an administrator unlocks" (seen on slapd 2.5.13: the right
-    password is refused whatever ``pwdLockoutDuration`` says). Raises ``DirectoryTimeError``
-    when the value is not valid GeneralizedTime at all.
+    That is: valid GeneralizedTime that slapd's parse makes time 0 (``openldap_seconds``):
+    0000-01-01 00:00:00 UTC (``lutil_tm2time``'s special case after normalisation), the Unix
+    epoch, and a time 2^32 seconds after it (2106-02-07 in slapd's calendar), ignoring any
+    fraction, in any spelling (``19700101000000Z``, ``197001010000Z``,
+    ``19700101010000+0100``). slapd's ppolicy reads time 0 as "locked until an administrator
+    unlocks" (seen on slapd 2.5.13: the right password is refused whatever
+    ``pwdLockoutDuration`` says). Raises ``DirectoryTimeError`` when the value is not valid
+    GeneralizedTime at all.
     """
-    seconds, _unit, _fraction = _fields(_text(value, "pwdAccountLockedTime"))
-    return seconds in (0, _UNIX_EPOCH_SECONDS)
+    return openldap_seconds(_text(value, "pwdAccountLockedTime")) == 0
+
+
+def unix_seconds(value: str | bytes) -> int:
+    """A GeneralizedTime value as the calendar reads it: whole seconds since the Unix epoch
+    (negative before it; offset applied, fraction dropped), year 0 allowed.
+    ``DirectoryTimeError`` when it is not GeneralizedTime."""
+    seconds, _unit, _fraction = _fields(_text(value, "GeneralizedTime"))
+    return seconds - _UNIX_EPOCH
+
+
+_SLAPD_MONTH_START = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)  # lutil_tm2time's moffset
+
+
+def _civil(seconds: int) -> tuple[int, int, int, int]:
+    """(year, month, day, seconds into the day) of *seconds* since 0000-01-01T00:00:00Z
+    (``_fields``' count: proleptic Gregorian, year 0 a leap year)."""
+    days, rest = divmod(seconds, 86_400)
+    if days >= _DAY_0001:
+        day = datetime(1, 1, 1) + timedelta(days=days - _DAY_0001)
+        return day.year, day.month, day.day, rest
+    month = 1  # year 0 (a leap year)
+    for length in (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31):
+        if days < length:
+            break
+        days -= length
+        month += 1
+    return 0, month, days + 1, rest
+
+
+def openldap_seconds(value: str | bytes) -> int:
+    """The time slapd 2.5's password policy makes of a GeneralizedTime value, in seconds
+    since the Unix epoch: 0 .. 2^32 - 1.
+
+    slapd's ppolicy reads every time it judges by (``pwdAccountLockedTime``,
+    ``pwdAccountTmpLockoutEnd``, ``pwdChangedTime``, ``pwdStartTime``, ``pwdEndTime``,
+    ``pwdLastSuccess``) with ``parse_time``, which keeps ``lutil_tm2time``'s low word
+    (``tt_sec``) and drops the fraction. That function counts every fourth year as a leap
+    year (2100, 2200 ... are not) and its low word wraps at 2^32 seconds. So up to
+    2100-02-28 the result is the calendar's, and after it what slapd compares with the clock
+    is not: ``99991231235959Z`` is 1970-02-20 to slapd (a lock in force), ``25000101000000Z``
+    is 2091 (a lock not yet in force), ``19691231235959Z`` is 2106 (the same). Fitted to the
+    lab slapd 2.5.13's bind answers for 28 values from year 1 to 9999 (2026-12-02), every one
+    agreeing. 0000-01-01 00:00:00 is 0 (``lutil_tm2time``'s special case). The UTC fields
+    come from the value with its offset applied, as slapd normalises it; fractions are any
+    unit's, ignored. ``DirectoryTimeError`` for what is not GeneralizedTime, or lies before
+    year 0 or after year 9999 once the offset is applied.
+    """
+    seconds, _unit, _fraction = _fields(_text(value, "GeneralizedTime"))
+    if not 0 <= seconds < _DAY_10000 * 86_400:
+        raise DirectoryTimeError("outside the years 0000-9999")
+    year, month, day, rest = _civil(seconds)
+    if (year, month, day, rest) == (0, 1, 1, 0):
+        return 0
+    tm_year = year - 1900
+    days = (tm_year - 70) * 365 + ((tm_year - 69) >> 2) + _SLAPD_MONTH_START[month - 1] + day - 1
+    if tm_year & 3 == 0 and month > 2:
+        days += 1
+    return (days * 86_400 + rest) % (1 << 32)
 
 
 def filetime_ticks(value: str | bytes | int) -> int:

@@ -141,11 +141,42 @@ def test_employee_unlock_of_an_admin_lock_escalates_without_an_unlocked_mail(
     assert note is not None and "locked by an administrator" in note and "disabled" in note
 
 
-@pytest.mark.parametrize("value", ["00000101000001Z", "99991231235960Z", "00000101000000-0100"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99991231235959Z",
+        "25000101000000Z",
+        "19691231235959Z",
+        "00000101000001Z",
+        "00000101000000-0100",
+        "21060207000000Z",
+    ],
+)
+def test_a_lock_time_is_locked_exactly_when_slapd_refuses_the_right_password(openldap: Directory, value: str) -> None:
+    """slapd reads times after 2100-02-28 and before 1970 its own way
+    (``connectors.ldap_time.openldap_seconds``): Firstline says "locked" exactly when the
+    directory refuses the right password."""
+    user, pw = openldap.create_user(pwdAccountLockedTime=value)
+    assert status(openldap, user)["locked"] is (not openldap.bind_ok(user, pw))
+
+
+def test_a_lock_for_ever_is_an_administrators_lock_and_is_left_alone(corp_app: Firstline, openldap: Directory) -> None:
+    """``99991231235959Z`` (1970-02-20 to slapd, so enforced): not lifted by a first-level unlock."""
+    user, pw = openldap.create_user(pwdAccountLockedTime="99991231235959Z")
+    assert not openldap.bind_ok(user, pw)
+    assert (status(openldap, user)["lock_reason"], status(openldap, user)["disabled"]) == ("admin", True)
+    out = corp_app.run("account-unlock", {"user": user}, requester="agent-1", roles={"agent"})
+    assert out.state == "escalated" and out.reason == "disabled", (out.state, out.reason, out.message)
+    assert raw_value(openldap, user, "pwdAccountLockedTime") == ["99991231235959Z"]
+    assert mails_to(f"{user}@example.org", wait=0.3) == []
+
+
+@pytest.mark.parametrize("value", ["99991231235960Z"])
 def test_a_lock_value_firstline_cannot_read_escalates_and_is_left_alone(
     corp_app: Firstline, openldap: Directory, value: str
 ) -> None:
-    """slapd accepts these (year 0 but not the lock; a leap second past 9999); Firstline does not guess."""
+    """slapd accepts it (a leap second past 9999: year 10000 once read); Firstline does not guess.
+    (A year-0 time before 0000-01-01 in UTC, ``00000101000000+0100``, slapd refuses to store.)"""
     user, _pw = openldap.create_user(pwdAccountLockedTime=value)
     err = refusal(openldap, "account_status", user=user)
     assert err.reason == "unreadable_value" and "pwdAccountLockedTime" in str(err)

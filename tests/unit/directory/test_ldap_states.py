@@ -43,7 +43,9 @@ def test_admin_lock_is_disabled_under_every_policy(value: bytes | str, policy: P
     assert (s["locked"], s["lock_reason"], s["disabled"]) == (True, "admin", True)
 
 
-@pytest.mark.parametrize("value", [b"00000101000001Z", b"99991231235960Z", b"2020", b"", b"\xff", "٢٠٢٠0101000000Z"])
+@pytest.mark.parametrize(
+    "value", [b"99991231235960Z", b"2020", b"", b"\xff", "٢٠٢٠0101000000Z", b"00000101000000+0100"]
+)
 def test_a_lock_value_that_cannot_be_understood_fails_closed(value: bytes | str) -> None:
     with pytest.raises(UnreadableValue) as err:
         openldap().state({"pwdAccountLockedTime": [value]}, NOW)
@@ -55,12 +57,72 @@ def test_failure_locks_follow_the_policy() -> None:
     recent, old = gt(NOW - timedelta(minutes=30)), gt(NOW - timedelta(hours=2))
     assert hourly.state({"pwdAccountLockedTime": [recent]}, NOW)["lock_reason"] == "failures"
     assert hourly.state({"pwdAccountLockedTime": [old]}, NOW)["locked"] is False
-    assert hourly.state({"pwdAccountLockedTime": [b"2026010111.5Z"]}, NOW)["locked"] is True  # hour precision
+    # hour precision with a fraction: slapd reads 11:00:00 (a fraction of a second, dropped), not
+    # 11:30 (X.680): its hour of lock ends at 12:00:00 sharp
+    half = b"2026010111.5Z"
+    assert hourly.state({"pwdAccountLockedTime": [half]}, NOW - timedelta(seconds=1))["locked"] is True
+    assert hourly.state({"pwdAccountLockedTime": [half]}, NOW)["locked"] is False
     assert openldap().state({"pwdAccountLockedTime": [old]}, NOW)["locked"] is True  # duration 0
     assert openldap(None).state({"pwdAccountLockedTime": [old]}, NOW)["locked"] is True  # unknown: conservative
     # slapd ignores the attribute under a policy without pwdLockout, and a lock time still to come
     assert openldap(PwdPolicy(lockout=False)).state({"pwdAccountLockedTime": [old]}, NOW)["locked"] is False
     assert openldap().state({"pwdAccountLockedTime": [gt(NOW + timedelta(days=1))]}, NOW)["locked"] is False
+
+
+# Lock times as slapd 2.5.13 reads them (connectors.ldap_time.openldap_seconds): each value and
+# whether the lab slapd let the right password bind under the default policy (pwdLockout TRUE,
+# pwdLockoutDuration 0) on 2026-12-02. Firstline must say "locked" exactly where slapd refused.
+SLAPD_BINDS = [
+    ("20990101000000Z", True),  # by the calendar and by slapd still to come: not in effect
+    ("21060205000000Z", True),
+    ("21060206000000Z", True),
+    ("21060207000000Z", False),  # slapd counts 2100 as a leap year: past 2^32 s, wrapped to 1970
+    ("21060207062815Z", False),
+    ("21060207062816Z", False),  # slapd's time 0: the administrator lock
+    ("21370101000000Z", False),
+    ("22000101000000Z", True),  # wrapped to 2063: still to come
+    ("25000101000000Z", True),
+    ("30000101000000Z", True),
+    ("40000101000000Z", True),
+    ("50000101000000Z", False),  # wrapped to 2005
+    ("99990101000000Z", True),
+    ("99991230000000Z", False),
+    ("99991231235959Z", False),  # "locked for ever": 1970-02-20 to slapd
+    ("19691231235959Z", True),  # before the epoch: 2106 to slapd, not in effect
+    ("18000101000000Z", True),
+    ("00010101000000Z", True),
+    ("00000101000001Z", True),
+    ("00000101000000Z", False),
+]
+NOW_2026_12 = datetime(2026, 12, 2, 6, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("value", "binds"), SLAPD_BINDS)
+def test_lock_times_are_read_as_slapd_reads_them(value: str, binds: bool) -> None:
+    s = openldap().state({"pwdAccountLockedTime": [value.encode()]}, NOW_2026_12)
+    assert s["locked"] is (not binds)
+
+
+@pytest.mark.parametrize("value", ["99991231235959Z", "21370101000000Z", "50000101000000Z", "21060207000000Z"])
+def test_a_lock_time_to_come_that_slapd_enforces_is_an_administrators_lock(value: str) -> None:
+    """No failed sign-in writes a time still to come; slapd enforcing one (it wrapped into the
+    past) is an administrator's lock for good: disabled, no first-level unlock."""
+    for policy in (LOCKING, PwdPolicy(lockout=True, lockout_duration=3600), PwdPolicy(lockout=False), None):
+        s = openldap(policy).state({"pwdAccountLockedTime": [value.encode()]}, NOW_2026_12)
+        assert (s["locked"], s["lock_reason"], s["disabled"]) == (True, "admin", True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "key", "expected"),
+    [
+        ("pwdEndTime", "99991231235959Z", "expired", True),  # "valid for ever" is 1970 to slapd: expired
+        ("pwdEndTime", "25000101000000Z", "expired", False),
+        ("pwdStartTime", "50000101000000Z", "disabled", False),  # 2005 to slapd: already active
+        ("pwdStartTime", "25000101000000Z", "disabled", True),
+    ],
+)
+def test_validity_times_are_read_as_slapd_reads_them(name: str, value: str, key: str, expected: bool) -> None:
+    assert openldap().state({name: [value.encode()]}, NOW_2026_12)[key] is expected
 
 
 # ----------------------------------------------------------------------------- OpenLDAP validity
