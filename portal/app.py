@@ -104,6 +104,9 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
+        # Starlette's own /path/ -> /path redirect is built from the Host header; the portal's
+        # SecurityMiddleware sends such pages on from the public URL instead (RouteTable.slashless)
+        redirect_slashes=False,
     )
     app.state.portal = PortalContext(
         settings=settings, firstline=firstline, auth=AuthService(firstline), templates=make_templates()

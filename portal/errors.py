@@ -287,6 +287,14 @@ def install(app: FastAPI) -> None:
         }
         status = exc.status_code
         message = i18n.gettext(texts.get(status, "The request could not be handled."))
+        if status == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a JSON body json.loads gave up on with other than a syntax
+            # error (a syntax error is a 422 naming where): the only such bodies that get this
+            # far are a number past Python's 4300-digit limit and a nesting it cannot recurse into
+            message = i18n.gettext(
+                "The request body could not be read as JSON: a number has more than 4300 digits or the nesting "
+                "is too deep. Nothing was changed."
+            )
         return error_response(request, status, codes.get(status, "http_error"), message, exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -6,9 +6,10 @@ body larger than ``max_body_bytes`` → 413; on POST/PUT/PATCH/DELETE the CSRF t
 (header ``X-CSRF-Token``, or the form field ``csrf_token`` of a URL-encoded or multipart
 form, given once) must match the one derived from
 the session cookie (or, before sign-in, the pre-session cookie) → else 403
-``csrf_failed`` and the route never runs; then a form body that is not UTF-8 → 422
-``invalid_input`` (``form_not_utf8``: the form parser would put U+FFFD, or a Latin-1
-reading, in place of what was typed, and a new password would be set to that); a query
+``csrf_failed`` and the route never runs; then a body that is not UTF-8 → 422
+``invalid_input`` (``body_not_utf8``: a form, a JSON body, or any body with a ``charset``
+other than UTF-8 — the parsers would put U+FFFD, a Latin-1 or UTF-8 reading, or a guessed
+UTF-16 in place of what was sent, and a new password would be set to that); a query
 string that is not UTF-8 → 422 too, on every method (a filter would search for U+FFFD).
 Routing is looked at before the CSRF check: a method that the address does not accept
 → 405 ``method_not_allowed`` with ``Allow``, an address no route serves → 404, whatever
@@ -115,8 +116,10 @@ class RouteTable:
         self._built_for = len(own)
 
     def allowed(self, method: str, path: str) -> frozenset[str] | None:
-        """``None`` when a route takes *method* at *path* (or the router would redirect to the
-        other trailing-slash spelling), else the methods *path* takes (``NOT_FOUND``: none)."""
+        """``None`` when a route takes *method* at *path*, else the methods *path* takes
+        (``NOT_FOUND``: none). No route ends in ``/`` but ``/``: ``slashless`` says where such
+        an address was meant to go (the router itself redirects nothing: its redirect was
+        built from the ``Host`` header)."""
         if len(getattr(self.app, "routes", ())) != self._built_for:
             self._build()
         if not self.complete:
@@ -124,10 +127,15 @@ class RouteTable:
         methods = self._methods(path)
         if methods is None or method in methods or (method == "HEAD" and "GET" in methods):
             return None
-        if methods or path == "/":
-            return methods
-        other = path.rstrip("/") if path.endswith("/") else path + "/"
-        return None if self._methods(other) else NOT_FOUND
+        return methods if methods or path == "/" else NOT_FOUND
+
+    def slashless(self, path: str) -> str | None:
+        """*path* without its final ``/`` (``/kpi/`` → ``/kpi``) when a route serves that and
+        none serves *path*; else None."""
+        if path == "/" or not path.endswith("/") or not self.complete:
+            return None
+        other = path.rstrip("/") or "/"
+        return other if not self._methods(path) and self._methods(other) else None
 
     def _methods(self, path: str) -> frozenset[str] | None:
         if self.mounts and path.startswith(self.mounts):
@@ -291,6 +299,7 @@ class SecurityMiddleware:
         self.session_cookie = session_cookie_name(self.secure)
         self.pre_cookie = pre_cookie_name(self.secure)
         self.hsts = settings.public_base_url.startswith("https://")
+        self.base_path = settings.public_base_url.rstrip("/")  # redirects go here, never to Host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -356,6 +365,10 @@ class SecurityMiddleware:
                 await self._refuse(scope, send_wrapper, 413, "too_large", self._too_large())
                 return
             table = getattr(getattr(scope.get("app"), "state", None), "route_table", None)
+            meant = table.slashless(path) if isinstance(table, RouteTable) else None
+            if meant is not None:  # /kpi/: a page is sent on to /kpi, at the public URL (never Host)
+                await self._slash(scope, send_wrapper, meant)
+                return
             allowed = table.allowed(str(scope.get("method", "")), path) if isinstance(table, RouteTable) else None
             if allowed is not None:  # before the CSRF check: nothing runs, nothing changes
                 await self._wrong_address(scope, send_wrapper, allowed)
@@ -387,7 +400,8 @@ class SecurityMiddleware:
                         ),
                     )
                     return
-                if form_not_utf8(headers, body):
+                unreadable = body_not_utf8(headers, body)
+                if unreadable is not None:
                     await self._refuse(
                         scope,
                         send_wrapper,
@@ -396,6 +410,12 @@ class SecurityMiddleware:
                         i18n.gettext(
                             "The form could not be read: it was not sent as UTF-8 text. Nothing was changed. "
                             "Reload the page and send it again."
+                        )
+                        if unreadable == "form"
+                        else i18n.gettext(
+                            "The request body could not be read: it was not sent as UTF-8 text "
+                            "(Content-Type: application/json, with no charset or charset=utf-8). "
+                            "Nothing was changed."
                         ),
                     )
                     return
@@ -419,6 +439,27 @@ class SecurityMiddleware:
         limit_kb = max(1, self.max_body // 1024)
         return i18n.gettext("The request is too large. At most %(kb)s KB can be sent.") % {"kb": limit_kb}
 
+    async def _slash(self, scope: Scope, send: Send, meant: str) -> None:
+        """An address with a final ``/`` that a route serves without it: GET / HEAD are sent
+        there (308) at the configured public URL; any other method gets 404 naming it (a
+        client that follows a redirect with its body and credentials must not be sent on)."""
+        if scope.get("method") in ("GET", "HEAD"):
+            query = bytes(scope.get("query_string") or b"").decode("latin-1")
+            location = self.base_path + meant + (f"?{query}" if query else "")
+            await self._refuse(
+                scope,
+                send,
+                308,
+                "moved",
+                i18n.gettext("This page is at %(path)s.") % {"path": meant},
+                {"Location": location},
+            )
+            return
+        message = i18n.gettext("There is no page at this address; did you mean %(path)s, without the final /?") % {
+            "path": meant
+        }
+        await self._refuse(scope, send, 404, "not_found", message)
+
     async def _wrong_address(self, scope: Scope, send: Send, allowed: frozenset[str]) -> None:
         if allowed is NOT_FOUND:
             await self._refuse(scope, send, 404, "not_found", i18n.gettext("There is no page at this address."))
@@ -439,7 +480,7 @@ class SecurityMiddleware:
         if given is None and kind == "application/x-www-form-urlencoded":
             try:
                 # "replace": a raw byte that is not UTF-8 in another field must not fail the
-                # token (403 "expired"); form_not_utf8 refuses such a form next (422). A token
+                # token (403 "expired"); body_not_utf8 refuses such a form next (422). A token
                 # is ASCII, so one that held such a byte cannot match.
                 values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=200)
             except ValueError:
@@ -488,20 +529,56 @@ def _multipart_field(content_type: str, body: bytes, name: str) -> str | None:
         return None
 
 
-def form_not_utf8(headers: Headers, body: bytes) -> bool:
-    """True when *body* is a form (URL-encoded or multipart) whose names or values are not
-    UTF-8. The form parser would not refuse it: it reads such bytes as U+FFFD (URL-encoded;
-    ``é`` and ``ü`` alike) or as Latin-1 (multipart), so what a route gets is not what was
-    typed, and a password set from it is not the one the person knows."""
-    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+
+
+def _charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type value, lower case, quotes removed; None
+    when absent (RFC 9110 8.3.1: parameter names are case-insensitive)."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').strip().lower()
+    return None
+
+
+def body_not_utf8(headers: Headers, body: bytes) -> str | None:
+    """``"form"`` or ``"json"`` when *body* must not be read because it is not UTF-8 text;
+    None when it may be.
+
+    * A ``charset`` other than UTF-8 on any body (``application/json; charset=latin-1``): the
+      body parsers read UTF-8 whatever is declared, so the Latin-1 bytes of ``Ã©`` came out as
+      ``é`` and a password was set that the client never sent.
+    * A form (URL-encoded or multipart) whose names or values are not UTF-8: the form parser
+      would not refuse it; it reads such bytes as U+FFFD (URL-encoded; ``é`` and ``ü`` alike)
+      or as Latin-1 (multipart), so what a route gets is not what was typed.
+    * A JSON body that is not UTF-8 (RFC 8259 8.1: JSON between systems MUST be UTF-8): the
+      JSON parser would guess UTF-16 or UTF-32 from NUL bytes, or give a vague 400 for bytes
+      that are no text. A UTF-8 byte order mark is allowed (8.1: it MAY be ignored; the text
+      is the same).
+    """
+    content_type = headers.get("content-type", "")
+    kind = content_type.split(";")[0].strip().lower()
+    is_form = kind in ("application/x-www-form-urlencoded", "multipart/form-data")
+    charset = _charset(content_type)
+    if charset is not None and charset not in _UTF8_NAMES:
+        return "form" if is_form else "json"
     if kind == "application/x-www-form-urlencoded":
-        return _pairs_not_utf8(body)
+        return "form" if _pairs_not_utf8(body) else None
     if kind == "multipart/form-data":
         try:
             body.decode("utf-8")  # boundaries and part headers are ASCII; no route takes a file
         except UnicodeDecodeError:
-            return True
-    return False
+            return "form"
+        return None
+    if kind in ("", "application/json") or kind.endswith("+json"):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "json"
+        # a NUL byte never belongs in JSON text (escaped in strings, absent outside): UTF-16/32
+        return "json" if b"\x00" in body else None
+    return None
 
 
 def _pairs_not_utf8(encoded: bytes) -> bool:
