@@ -196,7 +196,10 @@ def _read_secret(name: str) -> str:
     if stdin is None:  # started with standard input closed (<&-)
         raise typer.BadParameter(Text(tx.SECRET_NO_STDIN, name=name), param_hint="--secret")
     if stdin.isatty():
-        return getpass.getpass(f"{name}: ")
+        typed = getpass.getpass(f"{name}: ")
+        if not typed:
+            raise typer.BadParameter(Text(tx.SECRET_EMPTY, name=name), param_hint="--secret")
+        return typed
     try:
         line = stdin.readline(MAX_SECRET_CHARS + 1)  # the longest secret and its line break
     except UnicodeDecodeError:
@@ -205,11 +208,15 @@ def _read_secret(name: str) -> str:
         raise typer.BadParameter(Text(tx.SECRET_NO_STDIN, name=name), param_hint="--secret")
     if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes that were not UTF-8 (surrogateescape)
         raise typer.BadParameter(Text(tx.SECRET_NOT_UTF8, name=name), param_hint="--secret")
-    value = line.rstrip("\n")
+    value = line.removesuffix("\n").removesuffix("\r")  # one line break, a Windows one too
     if len(value) > MAX_SECRET_CHARS:  # no line break within the limit
         raise typer.BadParameter(
             Text(tx.SECRET_TOO_LONG, name=name, limit=str(MAX_SECRET_CHARS)), param_hint="--secret"
         )
+    if not value:
+        # `echo "$PW" | firstline run password-reset ... --secret new_password` with PW unset: the
+        # operator asked for a given password; an empty one would mean "generate one" instead
+        raise typer.BadParameter(Text(tx.SECRET_EMPTY, name=name), param_hint="--secret")
     return value
 
 
@@ -991,6 +998,19 @@ def _reflow_help(group: typer.Typer) -> None:
 _reflow_help(app)
 
 
+def _not_text(args: list[str]) -> int | None:
+    """The position (1-based) of the first argument that is not UTF-8 text, else None.
+
+    Python hands bytes that are no UTF-8 in to ``sys.argv`` as lone surrogates
+    (``surrogateescape``, PEP 383): passed on they crashed deep inside a command (a ticket
+    search, the audit record of a refusal) with UnicodeEncodeError, exit 3. Refused here for
+    every command at once, with exit 2, before anything is read or written."""
+    for position, arg in enumerate(args, 1):
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            return position
+    return None
+
+
 def main() -> None:
     """Console entry point; every outcome ends in ``sys.exit`` with a documented exit code."""
     for stream in (sys.stdout, sys.stderr):
@@ -1002,6 +1022,12 @@ def main() -> None:
     missing = _missing_command(sys.argv[1:])
     if missing is not None:
         err.print(tx.translate(missing, lang), markup=False)
+        sys.exit(EXIT_USAGE)
+    position = _not_text(sys.argv[1:])
+    if position is not None:
+        raw = sys.argv[position].encode("utf-8", "surrogateescape")
+        shown_raw = repr(raw[:60])[2:-1] + ("..." if len(raw) > 60 else "")
+        err.print(tx.say(lang, tx.ARG_NOT_TEXT, position=position, shown=shown_raw), markup=False)
         sys.exit(EXIT_USAGE)
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.

@@ -51,6 +51,7 @@ EXTRA_ARGUMENTS = N_("unexpected extra argument(s) (not shown); options take the
 INVALID_VALUE = N_("Invalid value for %(hint)s: %(message)s")
 MISSING_COMMAND = N_("%(command)s: a command is missing (one of: %(commands)s); see '%(command)s --help'.")
 ABORTED = N_("aborted.")
+ARG_NOT_TEXT = N_("error: argument %(position)s is not UTF-8 text (%(shown)s); nothing was done.")
 OUTPUT_FAILED = N_("error: the output could not be written (%(reason)s)")
 CRASHED_LOGGED = N_("internal error (%(kind)s); details are in the log file %(file)s")
 CRASHED_UNLOGGED = N_(
@@ -70,6 +71,7 @@ SECRET_TWICE = N_("'%(name)s' is given twice; give each secret once")
 RUNBOOKS_DIR_MISSING = N_("%(dir)s: no such directory (FIRSTLINE_RUNBOOKS_DIR)")
 RUNBOOKS_DIR_EMPTY = N_("%(dir)s: no runbooks in it (NAME.yaml files)")
 SECRET_NO_STDIN = N_("no value for secret '%(name)s' on standard input")
+SECRET_EMPTY = N_("the value for secret '%(name)s' is empty; give one, or leave --secret %(name)s out")
 SECRET_NOT_UTF8 = N_("the value for secret '%(name)s' on standard input is not UTF-8 text")
 SECRET_TOO_LONG = N_(
     "the value for secret '%(name)s' on standard input is too long: one line of at most %(limit)s characters"

@@ -14,6 +14,7 @@ from runner import routing
 from runner.errors import ParameterError, PolicyDenied, RunbookError
 from runner.inventory import Inventory
 from runner.runbook import ACCOUNT_PATTERN, Parameter, Runbook
+from runner.safetext import shown
 from runner.templating import Template
 
 _ACCOUNT = re.compile(ACCOUNT_PATTERN)
@@ -176,13 +177,13 @@ def validate(
     known = runbook.param_index
     unknown = sorted(set(raw) - set(known))
     if unknown:
+        # each name as one visible line, cut at 64 characters; at most five named
+        named = ", ".join(shown(name, 64) for name in unknown[:5]) + (", …" if len(unknown) > 5 else "")
         if not known:
-            raise ParameterError(
-                "unknown parameter(s): %(unknown)s; this runbook takes none", unknown=", ".join(unknown)
-            )
+            raise ParameterError("unknown parameter(s): %(unknown)s; this runbook takes none", unknown=named)
         raise ParameterError(
             "unknown parameter(s): %(unknown)s; this runbook takes: %(known)s",
-            unknown=", ".join(unknown),
+            unknown=named,
             known=", ".join(known),
         )
     employee = "agent" not in roles and "admin" not in roles

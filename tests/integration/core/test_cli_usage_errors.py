@@ -151,8 +151,11 @@ def test_a_repeated_secret_prompt_is_refused_before_reading(env: dict[str, str],
         (None, "no value for secret 'new_password' on standard input"),  # started with stdin closed
         (b"\xff\xfe\n", "is not UTF-8 text"),
         (b"ok\xc3(\n", "is not UTF-8 text"),
+        # an unset variable (`echo "$PW" | ...`): a reset to a generated password was not asked for
+        (b"\n", "the value for secret 'new_password' is empty"),
+        (b"\r\n", "the value for secret 'new_password' is empty"),
     ],
-    ids=["closed", "latin-1", "broken-sequence"],
+    ids=["closed", "latin-1", "broken-sequence", "empty-line", "empty-windows-line"],
 )
 def test_a_secret_from_a_closed_or_garbled_stdin_is_a_usage_error(
     env: dict[str, str], tmp_path: Path, stdin: bytes | None, must: str
@@ -472,3 +475,31 @@ def test_runbooks_show_lists_the_parameters_run_takes(env: dict[str, str], tmp_p
     assert "one of: " in printers.stdout and "office-1" in printers.stdout  # the inventory's choices
     unknown = fl(env, "runbooks", "show", "no-such-runbook")
     _one_line_usage_error(unknown, tmp_path, "no runbook named 'no-such-runbook'; available: account-status")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "printer-queue-clear", "-p", "\udcff=1"],
+        ["run", "printer-queue-clear", "-p", "printer\udcff=office-1"],
+        ["tickets", "list", "--requester", "\udcff"],
+        ["tickets", "show", "ab\udcffc"],
+        ["runbooks", "show", "\udcff"],
+    ],
+    ids=["param-name", "param-name-tail", "tickets-list", "tickets-show", "runbooks-show"],
+)
+def test_an_argument_that_is_not_utf8_is_a_usage_error(env: dict[str, str], tmp_path: Path, args: list[str]) -> None:
+    """Bytes that are no UTF-8 reach sys.argv as lone surrogates: they crashed deep inside a
+    command (exit 3, the refusal's audit record never written). Now one line, exit 2."""
+    raw = [a.encode("utf-8", "surrogateescape") for a in args]
+    r = subprocess.run([FIRSTLINE.encode(), *raw], env=env, capture_output=True, timeout=60, check=False)
+    done = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
+    _one_line_usage_error(done, tmp_path, "is not UTF-8 text")
+    assert "\\xff" in done.stderr
+    assert fl(env, "tickets", "list").stdout == "No tickets.\n"
+
+
+def test_a_long_unknown_parameter_name_is_cut_in_the_answer(env: dict[str, str], tmp_path: Path) -> None:
+    r = fl(env, "run", "account-status", "-p", "k" * 5000 + "=1")
+    _one_line_usage_error(r, tmp_path, "unknown parameter(s): " + "k" * 64 + "…")
+    assert len(r.stderr) < 400
