@@ -51,6 +51,7 @@ from connectors.base import (
     Rejected,
     SecretResolver,
     TargetConfig,
+    Unreachable,
 )
 from connectors.host_values import (
     DISK_CLEANUP,
@@ -367,6 +368,26 @@ class SshConnector(Connector):
         base = [tool]
         return [*base, "-h", self.config.cups_server] if self.config.cups_server else base
 
+    def _no_queue(self, queue: str, deadline: float) -> ConnectorError:
+        """What lpstat's "Invalid destination" means: ``NotFound`` when the CUPS scheduler runs
+        and has no such queue; ``Unreachable`` when the scheduler is not running — lpstat then
+        says "Invalid destination" too, and second level must not be sent looking for a queue
+        that was never removed (asked with ``lpstat -r``; a reply not understood is neither)."""
+        res = self._exec([*self._cups("lpstat"), "-r"], deadline)
+        answer = (res.stdout + res.stderr).strip().lower()
+        if res.exit_status == 0 and answer == "scheduler is running":
+            return NotFound(f"ssh: print queue '{queue}' does not exist on {self.target_name}")
+        if "scheduler is not running" in answer:
+            return Unreachable(
+                f"ssh: the print server (CUPS scheduler) on {self.target_name} is not running, so print queue "
+                f"'{queue}' could not be read; nothing was changed"
+            )
+        return Rejected(
+            f"ssh: print queue '{queue}' on {self.target_name} could not be read, and whether the print "
+            f"server runs is not known ({_printable(answer[:120]) or 'no answer'}); nothing was changed",
+            reason="unexpected_output",
+        )
+
     def _list_jobs(self, queue: str, deadline: float) -> list[dict[str, Any]]:
         """The jobs of *queue* as ``lpstat -o`` lists them; any line not understood fails the action.
 
@@ -378,7 +399,7 @@ class SshConnector(Connector):
         if res.exit_status != 0:
             text = res.stderr + res.stdout
             if "Invalid destination" in text or "unknown destination" in text.lower():
-                raise NotFound(f"ssh: print queue '{queue}' does not exist on {self.target_name}")
+                raise self._no_queue(queue, deadline)
             raise self._fail(f"listing queue '{queue}'", res)
         problem = None
         if res.truncated:
@@ -456,7 +477,7 @@ class SshConnector(Connector):
         if res.exit_status != 0:
             text = res.stderr + res.stdout
             if "Invalid destination" in text or "unknown destination" in text.lower():
-                raise NotFound(f"ssh: print queue '{queue}' does not exist on {self.target_name}")
+                raise self._no_queue(queue, deadline)
             raise self._fail(f"reading the state of printer '{queue}'", res)
         problem = None
         if res.truncated:

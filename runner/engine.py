@@ -198,9 +198,9 @@ class Prefetched:
     def take(self, connector: str, target: str, action: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         now_ = time.monotonic()
         for read in self._reads:
-            if (read.connector, read.target, read.action) == (connector, target, action) and dict(
-                read.inputs
-            ) == dict(inputs):
+            if (read.connector, read.target, read.action) == (connector, target, action) and dict(read.inputs) == dict(
+                inputs
+            ):
                 self._reads.remove(read)
                 return dict(read.outputs) if now_ - read.at <= self._max_age else None
         return None
@@ -419,7 +419,7 @@ def _run_step(
             # a connector's own fixed text is shown as it is: it holds nothing the requester typed,
             # even if a typed secret occurs in it (a new password "e" is in every sentence)
             text = str(exc) if exc.fixed_text else scrub.message(str(exc))
-            record.reason, record.message = exc.reason, _public(text, log, step.id)
+            record.reason, record.message = exc.reason, _public(text, log, step.id, exc.reason)
             record.requester_action = _requester_can_fix(exc, step, typed_params)
             record.attempt_outcome = record.attempt_outcome or "failure"
             break
@@ -491,10 +491,20 @@ def _requester_can_fix(exc: ConnectorError, step: CompiledStep, typed_params: fr
 _PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2})?/(?:[\w.@+-]+/)+[\w.@+-]*|(?<!\w)[A-Za-z]:\\\S+")
 
 
-def _public(message: str, log: Any, step_id: str) -> str:
-    """*message* if it is fit for the requester; the generic configuration text (detail to
-    the operator log) when it names a path on a server."""
+PATH_WITHHELD = "(a path on the server)"
+CONFIG_REASONS = frozenset({"config", "config_error"})
+
+
+def _public(message: str, log: Any, step_id: str, reason: str | None = None) -> str:
+    """*message* if it is fit for the requester. One that names a path on a server (security
+    item 18) has its detail in the operator log; people are shown the generic configuration
+    text when the connector says configuration is at fault (*reason* ``config``), else the
+    message with each path replaced by ``PATH_WITHHELD``: a clean-up that stopped half-way at
+    a folder it may not delete is no configuration error, and saying so sent second level
+    the wrong way (the files removed and the space freed were in the log only)."""
     if _PATH.search(message):
         log.error("step.detail_withheld", step=step_id, detail=message)
-        return CONFIG_MESSAGE
+        if reason is None or reason in CONFIG_REASONS:
+            return CONFIG_MESSAGE
+        return _PATH.sub(PATH_WITHHELD, message)
     return message

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from connectors.base import NotFound, Rejected
+from connectors.base import NotFound, Rejected, Unreachable
 from connectors.ssh import SshConnector
 from runner.api import open_app
 from runner.settings import Settings
@@ -140,6 +140,20 @@ def test_a_printer_that_will_not_print_new_jobs_is_not_ready(
 def test_an_unknown_printer_is_not_found(conn: SshConnector) -> None:
     with pytest.raises(NotFound):
         conn.run("printer_status", {"queue": f"fl-none-{uuid.uuid4().hex[:8]}"}, timeout=15)
+
+
+@pytest.mark.parametrize("action", ["print_queue_list", "print_queue_clear", "printer_status"])
+def test_a_print_server_that_is_not_running_is_unreachable_not_a_missing_queue(lab_hosts: None, action: str) -> None:
+    """With the CUPS scheduler down, lpstat says "Invalid destination" for every queue: that was
+    read as "print queue 'office-1' does not exist", sending second level after a queue no one
+    removed. Here the connector asks a scheduler that is not there (nothing listens on port 9)."""
+    down = ssh_connector(cups_server="127.0.0.1:9")
+    try:
+        with pytest.raises(Unreachable) as info:
+            down.run(action, {"queue": "office-1"}, timeout=15)
+        assert "is not running" in str(info.value) and "nothing was changed" in str(info.value)
+    finally:
+        down.close()
 
 
 def _app_offering(lab_settings: Settings, queue: str) -> Any:

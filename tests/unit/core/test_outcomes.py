@@ -225,6 +225,29 @@ def test_connector_messages_naming_a_server_path_are_withheld(app: Firstline, wo
     assert text.replace("\\", "\\\\") in (workdir / "fl.log").read_text()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ssh: cleanup of '/srv/app/cache' on app-01 was incomplete: removed 1 file(s) (8192 bytes freed), "
+        "then: find: '/srv/app/cache/stuck': Permission denied",
+        r"winrm: cleanup of 'D:\\Cache' on win-01 was incomplete: removed 3 file(s)",
+    ],
+)
+def test_a_message_that_is_no_configuration_error_keeps_its_diagnosis_without_the_path(
+    app: Firstline, workdir: Path, text: str
+) -> None:
+    """A clean-up that stopped half-way was shown as "Firstline is not configured correctly":
+    the wrong diagnosis. Its words stay; only the paths are withheld (item 18)."""
+    FakeConnector.script = {"reset_password": [Rejected(text, reason="cleanup_incomplete")]}
+    out = app.run("fake-reset", {"user": "alice"}, requester="agent7")
+    assert out.reason == "cleanup_incomplete"
+    assert out.message is not None and "was incomplete: removed" in out.message
+    assert "(a path on the server)" in out.message and "not configured correctly" not in out.message
+    stored = json.dumps(app.ticket(out.ticket_number), default=str)
+    assert "/srv/app" not in stored and "Cache" not in stored
+    assert "/srv/app/cache/stuck" in (workdir / "fl.log").read_text() or "Cache" in (workdir / "fl.log").read_text()
+
+
 def test_an_ordinary_connector_message_is_shown_as_is(app: Firstline) -> None:
     FakeConnector.script = {"reset_password": [Unreachable("The directory cannot be reached (ldaps://10.0.0.1:636).")]}
     out = app.run("fake-reset", {"user": "alice"}, requester="agent7")
