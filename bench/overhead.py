@@ -115,7 +115,8 @@ def same_admin_groups(svc: Connection, dn: str, uid: str) -> None:
     d = escape_filter_chars(dn)
     kinds = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
     member = f"(|(member={d})(uniqueMember={d})(uniqueMember~={d}))"
-    posix = f"(&(objectClass=posixGroup)(|(memberUid={escape_filter_chars(uid)})))"  # RFC 2307 groups
+    # RFC 2307 groups; memberUid matched without case, as connectors.ldap_protect._posix_holds asks
+    posix = f"(&(objectClass=posixGroup)(|(memberUid:caseIgnoreIA5Match:={escape_filter_chars(uid)})))"
     svc.search(
         BASE_DN,
         f"(|(&{kinds}{member}){posix}(entryDN={ADMIN_GROUP}))",
@@ -124,7 +125,8 @@ def same_admin_groups(svc: Connection, dn: str, uid: str) -> None:
         dereference_aliases="NEVER",
         controls=[
             matched_values(
-                [("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames"), ("memberUid", uid)]
+                [("member", dn), ("uniqueMember", dn), ("objectClass", "groupOfUniqueNames"), ("memberUid", uid)],
+                {"memberUid": "caseIgnoreIA5Match"},
             )
         ],
     )

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,18 +58,31 @@ def _ber(tag: int, content: bytes) -> bytes:
     return bytes([tag, 0x80 | len(size)]) + size + content
 
 
-def matched_values(assertions: list[tuple[str, str]]) -> tuple[str, bool, bytes]:
+def matched_values(
+    assertions: list[tuple[str, str]], rules: Mapping[str, str] | None = None
+) -> tuple[str, bool, bytes]:
     """The critical matched-values control (RFC 3876) for equality *assertions*.
 
     Each ``(attribute, value)`` becomes ``equalityMatch [3] { attributeDesc, assertionValue }``
     (UTF-8 octet strings); the server then returns, of the attributes asked for, only the values
-    that match one of them under the attribute's own equality rule. Critical: a server that
+    that match one of them under the attribute's own equality rule. An attribute named in
+    *rules* is matched by that rule instead (``extensibleMatch [9] { matchingRule [1], type [2],
+    matchValue [3] }``; e.g. ``memberUid`` by ``caseIgnoreIA5Match``). Critical: a server that
     does not support it refuses the search (``unavailableCriticalExtension``) rather than
     returning every value.
     """
-    items = b"".join(
-        _ber(0xA3, _ber(0x04, attr.encode("utf-8")) + _ber(0x04, value.encode("utf-8"))) for attr, value in assertions
-    )
+    chosen = {k.lower(): v for k, v in (rules or {}).items()}
+
+    def item(attr: str, value: str) -> bytes:
+        rule = chosen.get(attr.lower())
+        if rule is None:
+            return _ber(0xA3, _ber(0x04, attr.encode("utf-8")) + _ber(0x04, value.encode("utf-8")))
+        return _ber(
+            0xA9,
+            _ber(0x81, rule.encode("utf-8")) + _ber(0x82, attr.encode("utf-8")) + _ber(0x83, value.encode("utf-8")),
+        )
+
+    items = b"".join(item(attr, value) for attr, value in assertions)
     return (MATCHED_VALUES_OID, True, _ber(0x30, items))
 
 

@@ -445,13 +445,18 @@ _unique_member = unique_member
 _UNIQUE_NAMES = "groupOfUniqueNames"
 
 
+MEMBER_UID_RULE = "caseIgnoreIA5Match"  # memberUid is matched without case (``_posix_holds``)
+
+
 def _posix_holds(uids: Sequence[str], gids: Sequence[str] = ()) -> str:
     """Filter items for "a ``posixGroup`` whose ``memberUid`` is one of *uids*, or whose
     ``gidNumber`` is one of *gids* (the account's primary group, RFC 2307 ``posixAccount``:
     it is not listed in ``memberUid``)" ('' for neither)."""
     if not uids and not gids:
         return ""
-    names = "".join(f"(memberUid={escape_filter_chars(u)})" for u in uids)
+    # memberUid is case-exact (RFC 2307); whether "ADMIN1" there names the account "admin1"
+    # depends on how the hosts' NSS compares names, so it counts: a protection fails closed
+    names = "".join(f"(memberUid:{MEMBER_UID_RULE}:={escape_filter_chars(u)})" for u in uids)
     names += "".join(f"(gidNumber={escape_filter_chars(g)})" for g in gids)
     return f"(&(objectClass=posixGroup)(|{names}))"
 
@@ -498,11 +503,12 @@ def _first_level(
             *(["gidNumber"] if gids else []),
         ],
         dereference_aliases="NEVER",
-        controls=[matched_values(wanted)],
+        controls=[matched_values(wanted, {"memberUid": MEMBER_UID_RULE})],
     )
     if conn.result.get("result") not in (0, None):
         return None
     own, admin = _canon_set([dn]), _canon_set(admin_groups)
+    wanted_posix = {u.lower() for u in uids}
     holders: list[str] = []
     ask_again: list[str] = []
     present: set[tuple[tuple[tuple[str, str], ...], ...]] = set()
@@ -521,7 +527,9 @@ def _first_level(
         if classes - {_UNIQUE_NAMES.lower()}:
             return None  # an objectClass value the control should have left out: not applied
         posix_values = _raw(entry, "memberUid") + _raw(entry, "gidNumber")
-        if any(v.decode("utf-8", "replace") not in (*uids, *gids) for v in posix_values):
+        if any(v.decode("utf-8", "replace").lower() not in wanted_posix for v in _raw(entry, "memberUid")) or any(
+            v.decode("utf-8", "replace") not in gids for v in _raw(entry, "gidNumber")
+        ):
             return None  # a memberUid / gidNumber value the control should have left out: not applied
         if values or posix_values:
             holders.append(group_dn)

@@ -31,12 +31,12 @@ GROUPS = "ou=groups,dc=example,dc=org"
 ADMINS = "cn=it-admins,ou=groups,dc=example,dc=org"
 
 
-def _refused_control(_assertions: list[tuple[str, str]]) -> tuple[str, bool, bytes]:
+def _refused_control(_assertions: list[tuple[str, str]], _rules: object = None) -> tuple[str, bool, bytes]:
     """A critical control slapd does not know: it refuses the search (unavailableCriticalExtension)."""
     return ("1.3.6.1.4.1.99999.1", True, b"")
 
 
-def _ignored_control(_assertions: list[tuple[str, str]]) -> tuple[str, bool, bytes]:
+def _ignored_control(_assertions: list[tuple[str, str]], _rules: object = None) -> tuple[str, bool, bytes]:
     """A non-critical control slapd does not know: it is ignored, every member value comes back."""
     return ("1.3.6.1.4.1.99999.1", False, b"")
 
