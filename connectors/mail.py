@@ -267,11 +267,14 @@ def render(
     client_ip: str = "",
     link: str = "",
     service_desk_nl: str | None = None,
+    password_expired: bool = False,
 ) -> tuple[str, str]:
     """Subject and body (English, then Dutch) of a notification. Contains no secret.
 
     *client_ip* is the address the request came from ('' when unknown: said so); *link*
-    the portal's public URL for the "wasn't you?" line ('' leaves it out)."""
+    the portal's public URL for the "wasn't you?" line ('' leaves it out). *password_expired*
+    (an unlock of an account whose password has expired): the mail says a new password is
+    needed before signing in, and where to set one — "unlocked" alone read as "sign in now"."""
     k = KINDS[kind]
     via_en, via_nl = CHANNELS.get(channel, (channel, channel))
     stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -280,12 +283,27 @@ def render(
     from_nl = f"Het verzoek kwam van het netwerkadres {client_ip}." if client_ip else ""
     see_en = f" (or see {link})" if link else ""
     see_nl = f" (of zie {link})" if link else ""
+    where_en = f" at {link}" if link else ""
+    where_nl = f" op {link}" if link else ""
+    expired_en = (
+        f'Your password has expired, though: set a new one ("Forgot password"{where_en}) before you sign in.\n'
+        if password_expired
+        else ""
+    )
+    expired_nl = (
+        f'Uw wachtwoord is wel verlopen: stel eerst een nieuw in ("Wachtwoord vergeten"{where_nl}) '
+        "voordat u zich aanmeldt.\n"
+        if password_expired
+        else ""
+    )
     body = (
         f"{k['en'].format(account=account)} on {stamp} through {via_en}.\n"
+        + expired_en
         + (f"{from_en}\n" if from_en else "")
         + f"\nThis wasn't you? Contact {service_desk} right away{see_en}, and do not reply to this message.\n\n"
         "-- \n\n"
         f"{k['nl'].format(account=account)} op {stamp} via {via_nl}.\n"
+        + expired_nl
         + (f"{from_nl}\n" if from_nl else "")
         + f"\nWas u dit niet? Neem direct contact op met {service_desk_nl or service_desk}{see_nl}, "
         "en beantwoord dit bericht niet.\n"
@@ -343,6 +361,8 @@ class MailConnector(Connector):
                 InputSpec("when", required=False, max_length=64),
                 InputSpec("client_ip", required=False, max_length=64),
                 InputSpec("link", required=False, max_length=512),
+                # the account's password has expired (account_unlock): say that a new one is needed
+                InputSpec("password_expired", type="bool", required=False),
             ),
             outputs=frozenset({"sent", "to", "message_id"}),
             changes_state=True,
@@ -447,6 +467,7 @@ class MailConnector(Connector):
         when: str | None = None,
         client_ip: str | None = None,
         link: str | None = None,
+        password_expired: bool = False,
     ) -> dict[str, Any]:
         to, account, channel = _clean(to, "address"), _clean(account, "account"), _clean(channel, "channel")
         recipients = list(dict.fromkeys(a.strip() for a in to.split(",") if a.strip()))
@@ -474,7 +495,10 @@ class MailConnector(Connector):
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
         en, nl = self.config.service_desk_texts
-        subject, body = render(kind, account, channel, moment, en, ip, url, service_desk_nl=nl)
+        expired = bool(password_expired) and kind == "account_unlock"
+        subject, body = render(
+            kind, account, channel, moment, en, ip, url, service_desk_nl=nl, password_expired=expired
+        )
         # one message per address (each sees only its own); every address is tried, the first failure raised
         ids, failure = [], None
         for address in recipients:

@@ -437,6 +437,13 @@ REASONS: dict[str, dict[str, str]] = {
     "printer_stopped": {"en": "the printer is stopped", "nl": "de printer staat stil"},
     "printer_not_accepting": {"en": "the printer does not accept jobs", "nl": "de printer neemt geen afdruktaken aan"},
     "cleanup_incomplete": {"en": "the clean-up did not finish", "nl": "het opruimen is niet afgerond"},
+    "directory_removed": {
+        "en": "the account's directory is no longer configured",
+        "nl": "de directory van het account is niet meer ingesteld",
+    },
+    "account_gone": {"en": "the account no longer exists", "nl": "het account bestaat niet meer"},
+    "account_disabled": {"en": "the account is disabled", "nl": "het account is uitgeschakeld"},
+    "account_expired": {"en": "the account has expired", "nl": "het account is verlopen"},
     "path_not_canonical": {"en": "the path is not allowed", "nl": "het pad is niet toegestaan"},
     "not_allow_listed": {"en": "not on the allowed list", "nl": "staat niet op de lijst van toegestane"},
     "invalid_kind": {"en": "the kind of target is not supported", "nl": "dit soort doelsysteem wordt niet ondersteund"},

@@ -9,6 +9,7 @@ Each test also checks that the directory itself agrees (a bind as the user).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -320,6 +321,39 @@ def test_an_expired_password_without_grace_sends_the_requester_to_reset(
     assert "forgot password" in run.message and "not correct" not in run.message
     assert openldap.state_attrs(user) == before
     assert mails_to(f"{user}@example.org", wait=0.3) == []
+
+
+def test_an_unlock_of_an_account_whose_password_expired_says_a_new_one_is_needed(
+    corp_app: Firstline, openldap: Directory
+) -> None:
+    """The unlock is true (the lock is gone) but the person still cannot sign in: the note and
+    the mail said "unlocked now" only (found by a tester). Both now say a new password is needed."""
+    user, pw = openldap.create_user(pwdPolicySubentry=EXPIRE_FAST)
+    wait_until_expired(openldap, user)
+    openldap.set(user, pwdAccountLockedTime=datetime.now(UTC).strftime("%Y%m%d%H%M%SZ"))
+    out = corp_app.run("account-unlock", {"user": user}, requester="agent-1", roles={"agent"})
+    assert out.state == "resolved", (out.state, out.reason, out.message)
+    assert raw_value(openldap, user, "pwdAccountLockedTime") == []  # the unlock itself happened
+    assert not openldap.bind_ok(user, pw)  # and still no sign-in: the password has expired
+    assert out.resolution_note is not None and "is unlocked now" in out.resolution_note
+    assert "Its password has expired, though: a new one must be set" in out.resolution_note
+    nl = json.loads(corp_app.ticket(out.ticket_number)["resolution_note_i18n"])["nl"]
+    assert "Het wachtwoord is wel verlopen" in nl
+    (mail,) = mails_to(f"{user}@example.org", wait=5)
+    body = mail.get_body(("plain",)).get_content()
+    assert "Your password has expired, though: set a new one" in body and "Uw wachtwoord is wel verlopen" in body
+
+
+def test_an_unlock_of_an_account_whose_password_has_not_expired_says_nothing_of_it(
+    corp_app: Firstline, openldap: Directory
+) -> None:
+    user, pw = openldap.create_user()
+    openldap.set(user, pwdAccountLockedTime=datetime.now(UTC).strftime("%Y%m%d%H%M%SZ"))
+    out = corp_app.run("account-unlock", {"user": user}, requester="agent-1", roles={"agent"})
+    assert out.state == "resolved" and openldap.bind_ok(user, pw)
+    assert out.resolution_note is not None and "expired" not in out.resolution_note
+    (mail,) = mails_to(f"{user}@example.org", wait=5)
+    assert "expired" not in mail.get_body(("plain",)).get_content()
 
 
 def test_an_expired_password_is_refused_before_any_bind_is_counted(openldap: Directory) -> None:

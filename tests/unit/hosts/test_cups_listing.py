@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import InvalidInput, NotFound, Rejected
+from connectors.base import InvalidInput, NotFound, Rejected, Unreachable
 from connectors.ssh import SshConnector, SshTargetConfig, parse_lpstat_jobs, parse_lpstat_printer
 from connectors.ssh_exec import ExecResult
 
@@ -198,9 +198,27 @@ def test_an_empty_queue_is_not_changed_and_nothing_is_cancelled() -> None:
     "stderr", ['lpstat: Invalid destination name in list "nope".', "lpstat: unknown destination nope"]
 )
 def test_a_missing_queue_is_not_found(stderr: str) -> None:
-    conn, _ = scripted(ExecResult(1, "", stderr), allowed_queues=None)
+    """lpstat says so; ``lpstat -r`` says the scheduler runs (it would say the same if it did not)."""
+    conn, calls = scripted(ExecResult(1, "", stderr), ExecResult(0, "scheduler is running\n", ""), allowed_queues=None)
     with pytest.raises(NotFound):
         conn.run("print_queue_list", {"queue": "nope"}, timeout=10)
+    assert calls[-1][-1] == "-r"
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "words"),
+    [
+        (ExecResult(0, "scheduler is not running\n", ""), Unreachable, "is not running"),
+        (ExecResult(1, "", "lpstat: Bad file descriptor"), Rejected, "whether the print server runs is not known"),
+    ],
+)
+def test_invalid_destination_from_a_scheduler_that_is_down_is_not_a_missing_queue(
+    answer: ExecResult, kind: type[Exception], words: str
+) -> None:
+    conn, _ = scripted(ExecResult(1, "", 'lpstat: Invalid destination name in list "office-1".'), answer)
+    with pytest.raises(kind) as info:
+        conn.run("print_queue_list", {"queue": "office-1"}, timeout=10)
+    assert not isinstance(info.value, NotFound) and words in str(info.value)
 
 
 @pytest.mark.parametrize(
