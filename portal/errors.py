@@ -82,6 +82,20 @@ PASSWORD_CHANGE_REQUIRED = "password_change_required"  # noqa: S105 - an error c
 PASSWORD_CHANGE_PAGE = "/fix/password-change"  # noqa: S105 - where a session with a temporary password is sent
 
 
+def _page_for(request: Request) -> str:
+    """The nearest page at or above *request*'s path that answers GET (``/agent/fixes/x`` →
+    ``/agent``; ``/fix/x`` → itself), ``/`` when none: where to come back after signing in."""
+    from portal.security import RouteTable  # late: security imports this module
+
+    table = getattr(request.app.state, "route_table", None)
+    path = request.url.path
+    while isinstance(table, RouteTable) and path not in ("", "/"):
+        if table.allowed("GET", path) is None:
+            return path
+        path = path.rsplit("/", 1)[0]
+    return "/"
+
+
 def wants_json(request: Request) -> bool:
     path = request.url.path
     if path.startswith("/api/") or path in ("/api", "/metrics"):  # /metrics: for scrapers, never a page
@@ -102,9 +116,16 @@ def error_response(
         return RedirectResponse(PASSWORD_CHANGE_PAGE, status_code=303)
     if status == 401:
         target = request.url.path
-        if request.method == "GET" and request.url.query:
-            target += "?" + request.url.query
-        return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+        if request.method in ("GET", "HEAD"):
+            if request.url.query:
+                target += "?" + request.url.query
+        else:
+            target = _page_for(request)  # a form's address takes POST only: back to its page
+        # a session cookie that no longer counts: the session ended (idle, expired, signed out
+        # elsewhere) and whatever was sent with it was not done; the sign-in page says so
+        sent = request.method not in ("GET", "HEAD")
+        ended = "&ended=true" if sent and request.state._state.get("session_token") else ""
+        return RedirectResponse(f"/signin?next={quote(target, safe='')}{ended}", status_code=303)
     from portal.rendering import render  # late: rendering imports deps, which import this module
 
     return render(

@@ -29,14 +29,22 @@ def safe_next(value: str | None) -> str:
 
 @router.get("/signin")
 def signin_page(
-    request: Request, user: Annotated[Principal | None, Depends(public)], next: str = "/", changed: bool = False
+    request: Request,
+    user: Annotated[Principal | None, Depends(public)],
+    next: str = "/",
+    changed: bool = False,
+    ended: bool = False,
 ) -> Response:
     """The sign-in form; ``changed``: after the person's own password change (the portal's
-    redirect), which ended their sessions — the page says so (a fixed sentence, nothing more)."""
+    redirect), which ended their sessions — the page says so (a fixed sentence, nothing more);
+    ``ended``: a request came with a session that had ended (``portal.errors``), so what it
+    sent was not done — the page says that too."""
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return render(
-        request, "signin.html", {"next": safe_next(next), "username": "", "error": None, "changed": changed}
+        request,
+        "signin.html",
+        {"next": safe_next(next), "username": "", "error": None, "changed": changed, "ended": ended},
     )
 
 
