@@ -37,6 +37,7 @@ from runner.errors import ParameterError, PolicyDenied
 from runner.formonce import FirstSubmit, FormOnce
 from runner.ledger.store import reading
 from runner.ledger.tables import ticket
+from runner.ledger.tickets import FINAL_STATES
 from runner.queries import DEFAULT_LIMIT, MAX_LIMIT
 from runner.runs import RunOutcome
 
@@ -46,6 +47,7 @@ Ctx = Annotated[PortalContext, Depends(portal_context)]
 Client = Annotated[ClientInfo, Depends(client_info)]
 FORM_FIELDS = ("reason", "user", "directory", "choice", "on_behalf_of")
 FORM_EXTRAS = ("csrf_token", "form_token")  # the form's own hidden fields
+REFRESH_SECONDS = 2  # an agent's ticket page reloads this often while its run works
 
 
 def _owner(who: Principal) -> str:
@@ -258,10 +260,14 @@ def ticket_page(
     if once and is_head(request):
         return render(request, "agent/ticket.html", {"t": detail, "secret": None, "once_gone": False})
     secret = oneshot.take(once, _owner(user), detail["number"]) if once else None
+    # A run still working (a slow host fix, two quick submits of one form): the page reloads
+    # itself until the ticket is final (no script; the employee's page does the same without
+    # one). Never with a temporary password on it: a reload would no longer show it.
+    refresh = REFRESH_SECONDS if detail.get("state") not in FINAL_STATES and secret is None else None
     return render(
         request,
         "agent/ticket.html",
-        {"t": detail, "secret": secret, "once_gone": bool(once) and secret is None},
+        {"t": detail, "secret": secret, "once_gone": bool(once) and secret is None, "refresh": refresh},
     )
 
 
