@@ -140,6 +140,10 @@ SECRETS_UNAVAILABLE_MESSAGE = (
     "(for example after a restart); nothing was changed. Please make the request again."
 )
 NEVER_STARTED_MESSAGE = "The request waited too long and was never started; nothing was changed. Please try again."
+NOT_DISPATCHED_MESSAGE = (
+    "The request could not be handed to a worker (the run queue is not reachable); it was not started and "
+    "nothing was changed. Please try again in a few minutes."
+)
 INTERRUPTED_UNSTARTED_MESSAGE = "The run was interrupted before it started; nothing was changed. Please try again."
 RUN_LOST_MESSAGE = "The run stopped before it finished (worker lost); second level must check the target's state."
 LEDGER_UNAVAILABLE_MESSAGE = (
@@ -512,7 +516,7 @@ class RunService:
                     self.log.exception("run.not_dispatched", ticket=submitted.ticket_number)
                     self._forget_run(submitted.ticket_id)
                     if not self._end_unstarted(
-                        submitted.ticket_id, "never_started", NEVER_STARTED_MESSAGE, None, from_states=("queued",)
+                        submitted.ticket_id, "not_dispatched", NOT_DISPATCHED_MESSAGE, None, from_states=("queued",)
                     ):
                         raise
             except KeyboardInterrupt:

@@ -129,6 +129,11 @@ EXACT: dict[str, str] = {
         "De uitvoering werd onderbroken; wat de stap had gestart, is gestopt."
     ),
     "The run was interrupted; check the target.": "De uitvoering werd onderbroken; controleer het doelsysteem.",
+    "The request could not be handed to a worker (the run queue is not reachable); it was not started and "
+    "nothing was changed. Please try again in a few minutes.": (
+        "Het verzoek kon niet aan een verwerker worden overgedragen (de wachtrij is niet bereikbaar); het is niet "
+        "gestart en er is niets gewijzigd. Probeer het over een paar minuten opnieuw."
+    ),
     "The run was interrupted before it started; nothing was changed. Please try again.": (
         "De uitvoering werd onderbroken voordat ze begon; er is niets gewijzigd. Probeer het opnieuw."
     ),
@@ -387,6 +392,7 @@ REASONS: dict[str, dict[str, str]] = {
     },
     "verify_failed": {"en": "the result check failed", "nl": "de controle van het resultaat mislukte"},
     "never_started": {"en": "never started", "nl": "nooit gestart"},
+    "not_dispatched": {"en": "not handed to a worker", "nl": "niet aan een verwerker overgedragen"},
     "run_lost": {"en": "the run stopped before it finished", "nl": "de uitvoering stopte voordat ze klaar was"},
     "lease_expired": {"en": "the worker running it stopped", "nl": "de verwerker die het uitvoerde is gestopt"},
     "runbook_changed": {

@@ -440,7 +440,7 @@ def test_a_broker_restart_mid_burst_loses_no_request(
 ) -> None:
     """24 requests are submitted (4 threads) while two workers run them; after the 8th the
     broker restarts. Requests whose publish fails while it is down are escalated
-    ``never_started`` at once; runs in flight finish; ids the broker lost (Redis keeps nothing
+    ``not_dispatched`` at once; runs in flight finish; ids the broker lost (Redis keeps nothing
     on disk; RabbitMQ lost those it took while stopping) leave their tickets queued with
     the broker empty once it is back: the sweep publishes them again
     (``RunService._republish_lost``, after 5 s here) and they run, so the sweep escalates
@@ -496,7 +496,7 @@ def test_a_broker_restart_mid_burst_loses_no_request(
     with rig.app.engine.connect() as conn:
         reasons = set(conn.execute(select(ticket.c.reason).where(ticket.c.id.in_(ids),
                                                                  ticket.c.state == "escalated")).scalars())  # fmt: skip
-    assert reasons <= {"never_started"}, counts  # refused while down: escalated, nothing changed
+    assert reasons <= {"not_dispatched"}, counts  # refused while down: escalated, nothing changed
     assert counts["escalated_by_sweep"] == 0, counts  # lost ids were published again, not left to expire
     for tid, rows in rig.steps(ids).items():
         if rig.states([tid])[tid] == "escalated":

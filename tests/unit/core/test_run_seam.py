@@ -411,10 +411,12 @@ def test_the_sweep_acts_only_on_what_it_saw(app: Firstline, monkeypatch: pytest.
     assert _row(app, sub.ticket_id)["state"] == "running"
 
 
-def test_a_dispatcher_that_cannot_take_the_id_ends_the_ticket_never_started(app: Firstline) -> None:
+def test_a_dispatcher_that_cannot_take_the_id_ends_the_ticket_not_dispatched(app: Firstline) -> None:
+    """Said as it is (a broker that is down), not "the request waited too long" (``never_started``)."""
     sub = _submit(app, Manual(fail=True))
     row = _row(app, sub.ticket_id)
-    assert (row["state"], row["reason"]) == ("escalated", "never_started")
+    assert (row["state"], row["reason"]) == ("escalated", "not_dispatched")
+    assert row["message"].startswith("The request could not be handed to a worker")
     assert FakeConnector.calls == []
 
 
