@@ -131,7 +131,24 @@ def allow(role: str, *, temporary: bool = False) -> Callable[[Request], Awaitabl
     async def dependency(request: Request) -> Principal:
         who = await current_principal(request)
         if who is None:
-            raise PortalError(401, "signin_required", i18n.gettext("Sign in first."))
+            api = is_api(request.url.path)
+            header = request.headers.get("authorization", "") if api else ""
+            if header[:7].lower() == "bearer ":  # a token was given and does not count (RFC 6750 3.1)
+                raise PortalError(
+                    401,
+                    "invalid_token",
+                    i18n.gettext(
+                        "This API token does not work: it is unknown, was revoked or has expired. "
+                        "Make a new one on the token page (/me/tokens)."
+                    ),
+                    {"WWW-Authenticate": 'Bearer realm="firstline", error="invalid_token"'},
+                )
+            raise PortalError(
+                401,
+                "signin_required",
+                i18n.gettext("Sign in first."),
+                {"WWW-Authenticate": 'Bearer realm="firstline"'} if api else None,
+            )
         if role not in who.roles:
             raise PortalError(
                 403,

@@ -557,6 +557,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "Invalid value for %(hint)s: %(message)s": "Ongeldige waarde voor %(hint)s: %(message)s",
     "%(command)s: a command is missing (one of: %(commands)s); see '%(command)s --help'.": "%(command)s: er ontbreekt een opdracht (een van: %(commands)s); zie '%(command)s --help'.",
     "aborted.": "afgebroken.",
+    "This API token does not work: it is unknown, was revoked or has expired. Make a new one on the token page (/me/tokens).": "Dit API-token werkt niet: het is onbekend, ingetrokken of verlopen. Maak een nieuw aan op de tokenpagina (/me/tokens).",
     "Your session has ended, so what you last sent was not done. Sign in again, then do it once more.": "Uw sessie is beëindigd, dus wat u het laatst verstuurde is niet uitgevoerd. Meld u opnieuw aan en doe het daarna nog eens.",
     "Choose one…": "Kies er een…",
     "the value for secret '%(name)s' is empty; give one, or leave --secret %(name)s out": "de waarde voor geheim '%(name)s' is leeg; geef er een, of laat --secret %(name)s weg",

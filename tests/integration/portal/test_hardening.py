@@ -257,7 +257,7 @@ def test_api_tokens_shown_once_stored_hashed_and_revocable(portal: PortalServer,
         revoked = employee.delete(f"/api/v1/tokens/{token_id}", headers={"X-CSRF-Token": employee.csrf})
         assert revoked.status_code == 204
         gone = bot.get("/api/v1/me")
-        assert gone.status_code == 401 and gone.json()["error"]["code"] == "signin_required"
+        assert gone.status_code == 401 and gone.json()["error"]["code"] == "invalid_token"  # RFC 6750 3.1
     # a bad bearer never falls back to the session cookie
     bad = employee.get("/api/v1/me", headers={"Authorization": "Bearer fl_nonsense"})
     assert bad.status_code == 401

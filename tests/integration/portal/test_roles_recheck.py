@@ -129,3 +129,25 @@ def test_roles_are_not_read_again_before_they_are_due(portal: PortalServer, sign
         assert _events(portal, "portal.roles_changed", user) == []
     finally:
         ldap_users.admin.modify(NESTED_AGENTS, {"member": [(MODIFY_DELETE, [dn])]})
+
+
+def test_a_token_that_does_not_work_says_so_and_asks_for_a_bearer_token(portal: PortalServer, signed_in: Any) -> None:
+    """RFC 6750 3.1: 401 ``invalid_token`` with ``WWW-Authenticate: Bearer ... error="invalid_token"``
+    for a revoked or unknown token (was "Sign in first.", the same as no credentials at all)."""
+    employee: SignedIn = signed_in("employee")
+    made = employee.post("/api/v1/tokens", json={"label": "old script"}, headers={"X-CSRF-Token": employee.csrf})
+    assert made.status_code == 201
+    token, token_id = str(made.json()["token"]), made.json()["id"]
+    assert _bearer(portal, token, "/api/v1/me").status_code == 200
+    revoked = employee.delete(f"/api/v1/tokens/{token_id}", headers={"X-CSRF-Token": employee.csrf})
+    assert revoked.status_code == 204, revoked.text
+    for value in (token, "fl_" + "x" * 43):
+        answer = _bearer(portal, value, "/api/v1/me")
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "invalid_token"
+        assert "revoked or has expired" in answer.json()["error"]["message"]
+        assert answer.headers["www-authenticate"] == 'Bearer realm="firstline", error="invalid_token"'
+    with httpx.Client(base_url=portal.base_url) as client:
+        bare = client.get("/api/v1/me")
+    assert bare.status_code == 401 and bare.json()["error"]["code"] == "signin_required"
+    assert bare.headers["www-authenticate"] == 'Bearer realm="firstline"'
