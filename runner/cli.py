@@ -793,12 +793,17 @@ def serve(
         from portal.app import create_app
 
         application = create_app(settings)  # ConfigError → exit 2 before listening
+        _check_run_key(application.state.portal.firstline)
         out.print(f"Firstline portal on http://{_url_host(host)}:{port}/ (stop with Ctrl-C)", markup=False)
         uvicorn.run(application, **options)
         return
     from runner.api import open_app
 
-    open_app(settings).close()  # database, schema and keys checked (and migrated) once, before the processes
+    checked = open_app(settings)  # database, schema and keys checked (and migrated) once, before the processes
+    try:
+        _check_run_key(checked)
+    finally:
+        checked.close()
     out.print(
         f"Firstline portal on http://{_url_host(host)}:{port}/, {workers} processes (stop with Ctrl-C)", markup=False
     )
@@ -886,6 +891,7 @@ def worker(
     fl = _app()  # database, schema, audit key; ConfigError / LedgerError → exit 2
     try:
         has_key = fl.runs.run_key is not None
+        _check_run_key(fl)  # the key the portals seal with, or ConfigError → exit 2
     finally:
         fl.close()
         fl.engine.dispose()  # pool processes open their own connections after the fork
@@ -996,6 +1002,17 @@ def _reflow_help(group: typer.Typer) -> None:
 
 
 _reflow_help(app)
+
+
+def _check_run_key(fl: Any) -> None:
+    """``runner.sealed.check_key`` for *fl*'s run key, when it has one: a portal or worker whose
+    key is not the one the other processes of this database use exits 2 before it serves or
+    takes a run (it would have escalated every run with a secret value, saying nothing)."""
+    key = fl.runs.run_key
+    if key is not None:
+        from runner import sealed
+
+        sealed.check_key(fl.engine, key)
 
 
 def _not_text(args: list[str]) -> int | None:

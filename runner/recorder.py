@@ -122,13 +122,16 @@ class LedgerRecorder:
             # nothing: its one row is written when it "finishes", a moment later.
             self.unwritten = True
             return self._started_event(step, target)
-        seq, started = self.seq, {
-            "step_id": step.id,
-            "connector": step.spec.connector,
-            "action": step.spec.action,
-            "target": target,
-            "started_at": now(),
-        }
+        seq, started = (
+            self.seq,
+            {
+                "step_id": step.id,
+                "connector": step.spec.connector,
+                "action": step.spec.action,
+                "target": target,
+                "started_at": now(),
+            },
+        )
         self._write(lambda conn: progress_mod.step_started(conn, self.ticket_id, seq, started))
         self._started_event(step, target)
 

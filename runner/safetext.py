@@ -51,8 +51,7 @@ def _shows_something(text: str) -> bool:
     """Whether *text* has a character that is drawn: not white space, not a mark on nothing
     (Mn/Me alone), not a blank look-alike."""
     return any(
-        not ch.isspace() and unicodedata.category(ch) not in ("Mn", "Me") and ch not in _BLANK_LOOKALIKES
-        for ch in text
+        not ch.isspace() and unicodedata.category(ch) not in ("Mn", "Me") and ch not in _BLANK_LOOKALIKES for ch in text
     )
 
 

@@ -24,11 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Connection, Engine, bindparam, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from runner.errors import ConfigError
 from runner.ledger import prepared
-from runner.ledger.sealed_tables import once_secret, run_secret
+from runner.ledger.sealed_tables import once_secret, run_key_probe, run_secret
 from runner.ledger.store import transaction
 
 PARAMS = "params"  # a run's secret parameters, submit → claim
@@ -53,13 +53,28 @@ class RunKey:
         if not keys:
             raise ConfigError("FIRSTLINE_RUN_KEY holds no key")
         try:
-            self._fernet = MultiFernet([Fernet(k) for k in keys])
+            fernets = [Fernet(k) for k in keys]
+            self._fernet, self._first = MultiFernet(fernets), fernets[0]
         except (ValueError, TypeError) as exc:
             raise ConfigError("FIRSTLINE_RUN_KEY holds a value that is not a Fernet key") from exc
 
     def seal(self, values: Mapping[str, Any]) -> str:
         """*values* (JSON-able) as a token (ASCII text) carrying its creation time."""
         return self._fernet.encrypt(json.dumps(dict(values), separators=(",", ":")).encode("utf-8")).decode("ascii")
+
+    def rotate(self, token: str) -> str:
+        """*token* sealed again with the first key when it was sealed with another of these keys
+        (``MultiFernet.rotate``); *token* itself when it already was. Its time is kept."""
+        if self._first_opens(token):
+            return token
+        return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+
+    def _first_opens(self, token: str) -> bool:
+        try:
+            self._first.decrypt(token.encode("ascii"))
+        except (InvalidToken, UnicodeError, ValueError):
+            return False
+        return True
 
     def open(self, token: str, ttl: float | None = None) -> dict[str, Any] | None:
         """The values of *token*; None when it was sealed with another key, altered, or is
@@ -70,6 +85,36 @@ class RunKey:
         except (InvalidToken, UnicodeError, ValueError):
             return None
         return found if isinstance(found, dict) else None
+
+
+PROBE_VALUES = {"probe": "the run key of this ledger"}  # what the probe holds: no secret
+KEY_MISMATCH = (
+    "FIRSTLINE_RUN_KEY is not the key the other processes of this database use: what they seal (a new "
+    "password on its way to a worker) could not be opened here, nor the other way round. Give every portal "
+    "and worker the same FIRSTLINE_RUN_KEY (or FIRSTLINE_RUN_KEY_FILE); to change it, put the new key first "
+    "and the old one after it, comma-separated, everywhere"
+)
+
+
+def check_key(engine: Engine, key: RunKey) -> None:
+    """Prove that *key* opens what the other processes of this ledger seal.
+
+    The ``run_key_probe`` row (revision 0017) holds a token of ``PROBE_VALUES``: when *key*
+    cannot open it, ``ConfigError`` (``KEY_MISMATCH``) — the process must not start. When it
+    can, the token is sealed again with *key*'s first key (a rotation: from then on a process
+    that lacks the new key is told so); with no row yet, this key's token is the first.
+    ``LedgerError`` when the database cannot be written."""
+    with transaction(engine) as conn:
+        token = conn.execute(select(run_key_probe.c.token).where(run_key_probe.c.id == 1)).scalar()
+        now = _ts(datetime.now(UTC))
+        if token is None:
+            conn.execute(insert(run_key_probe).values(id=1, token=key.seal(PROBE_VALUES), sealed_at=now))
+            return
+        if key.open(str(token)) != PROBE_VALUES:
+            raise ConfigError(KEY_MISMATCH)
+        fresh = key.rotate(str(token))
+        if fresh != token:
+            conn.execute(update(run_key_probe).where(run_key_probe.c.id == 1).values(token=fresh, sealed_at=now))
 
 
 def key_of(settings: Any) -> RunKey | None:
@@ -89,6 +134,7 @@ _TOKENS = select(run_secret.c.kind, run_secret.c.token).where(run_secret.c.ticke
 _DELETE_KIND = delete(run_secret).where(
     run_secret.c.ticket_id == bindparam("b_ticket"), run_secret.c.kind == bindparam("b_kind")
 )
+
 
 def put(conn: Connection, key: RunKey, ticket_id: int, kind: str, values: Mapping[str, Any]) -> None:
     """Store *values* sealed for *ticket_id* in the caller's transaction (one row per kind;
@@ -122,9 +168,7 @@ def take_kinds(conn: Connection, ticket_id: int, kinds: Sequence[str]) -> dict[s
         for r in prepared.execute(conn, _TOKENS, {"b_ticket": ticket_id})
         if str(r.kind) in wanted
     }
-    gone = sum(
-        prepared.execute(conn, _DELETE_KIND, {"b_ticket": ticket_id, "b_kind": kind}).rowcount for kind in found
-    )
+    gone = sum(prepared.execute(conn, _DELETE_KIND, {"b_ticket": ticket_id, "b_kind": kind}).rowcount for kind in found)
     return found if found and gone == len(found) else {}
 
 

@@ -104,7 +104,7 @@ def _excerpt(text: str) -> str:
     itself — it was shown as ``????``), control and direction marks as ``?``. Up to 48
     characters; a longer value keeps its start and its end (where a wrong offset or suffix
     is: the first 24 characters alone hid it)."""
-    shown = text if len(text) <= _EXCERPT else f"{text[:24]}…{text[-(_EXCERPT - 25):]}"
+    shown = text if len(text) <= _EXCERPT else f"{text[:24]}…{text[-(_EXCERPT - 25) :]}"
     return "".join(ch if ch.isprintable() else "?" for ch in shown)
 
 

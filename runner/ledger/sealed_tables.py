@@ -37,3 +37,13 @@ once_secret = Table(
     Column("expires_at", String(32), nullable=False),
     Index("ix_once_secret_expires_at", "expires_at"),
 )
+
+# One row (id 1): a Fernet token of a fixed text under the run key every process of this
+# ledger must share (revision 0017; ``runner.sealed.check_key``). No secret is in it.
+run_key_probe = Table(
+    "run_key_probe",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("token", Text, nullable=False),
+    Column("sealed_at", String(32), nullable=False),
+)
