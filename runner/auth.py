@@ -11,9 +11,9 @@
 * API tokens: ``fl_`` + 256 random bits, shown once; only the SHA-256 is stored
   (``portal_api_token``); revocable.
 * CSRF tokens are derived from the session id (``csrf_token``), never stored.
-* Roles are read again (``recheck``): a session or token whose roles this process last
-  read from the directory more than ``Settings.role_recheck_seconds`` ago (default 300)
-  is checked against the directory before it is believed. An account that is gone,
+* Roles are read again (``recheck``): a session or token whose roles were last read from
+  the directory (``roles_read_at`` on its row) more than ``Settings.role_recheck_seconds``
+  ago (default 300) is checked against the directory before it is believed. An account that is gone,
   disabled (an OpenLDAP administrator lock included) or expired loses every session and
   token at once (``end_sessions_of``, reason ``account_gone`` / ``account_disabled`` /
   ``account_expired``); a role whose group the account left is dropped from that session or
@@ -130,6 +130,7 @@ class Principal:
     via: str = "session"
     session_id: int = 0
     must_change: bool = False  # signed in with a temporary password: only changing it is allowed
+    roles_read_at: str | None = None  # when the roles were last read from the directory (None: not known)
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -238,6 +239,7 @@ class AuthService:
                     client_ip=(client_ip or "")[:64] or None,
                     user_agent=(user_agent or "")[:256] or None,
                     must_change=principal.must_change,
+                    roles_read_at=_ts(now),
                 )
             )
             session_id = int(row.inserted_primary_key[0]) if row.inserted_primary_key else 0
@@ -250,7 +252,7 @@ class AuthService:
                 reason=None if roles_complete else "roles_unknown",
             )
         self._roles_read[("session", session_id)] = time.monotonic()  # just read from the directory
-        return _with(principal, via="session", session_id=session_id), token
+        return _with(principal, via="session", session_id=session_id, roles_read_at=_ts(now)), token
 
     def _route(self, login: str) -> tuple[str, str] | None:
         """(directory key, lower-case name) *login* routes to, from the configuration only
@@ -578,10 +580,19 @@ class AuthService:
 
     # -- roles read again ----------------------------------------------------------------
     def recheck_due(self, who: Principal) -> bool:
-        """Whether *who*'s roles were read from the directory by this process longer ago than
-        ``Settings.role_recheck_seconds`` (or never: a session made by another process)."""
-        read = self._roles_read.get((who.via, who.session_id))
-        return read is None or time.monotonic() - read >= self.settings.role_recheck_seconds
+        """Whether *who*'s roles were read from the directory longer ago than
+        ``Settings.role_recheck_seconds``: by the row's ``roles_read_at`` (any process; NULL:
+        not known, due), unless this process read them (or tried to) within that time."""
+        interval = self.settings.role_recheck_seconds
+        tried = self._roles_read.get((who.via, who.session_id))
+        if tried is not None and time.monotonic() - tried < interval:
+            return False
+        if who.roles_read_at is None:
+            return True
+        try:
+            return _now() - _parse(who.roles_read_at) >= timedelta(seconds=interval)
+        except ValueError:
+            return True
 
     def recheck(
         self, who: Principal, *, client_ip: str | None = None, user_agent: str | None = None
@@ -624,11 +635,18 @@ class AuthService:
         groups = [str(g) for g in found.get("groups") or []]
         held = roles_for(who.directory, groups, self.settings.agent_groups, self.settings.auditor_groups)
         roles = who.roles & held  # never more than it had: a new role comes with a new sign-in
-        if roles == who.roles:
-            return who
         table = portal_session if who.via == "session" else portal_api_token
+        read_at = _ts(_now())
+        if roles == who.roles:
+            with transaction(self.engine) as conn:  # every process then knows they were read now
+                conn.execute(update(table).where(table.c.id == who.session_id).values(roles_read_at=read_at))
+            return _with(who, via=who.via, session_id=who.session_id, roles_read_at=read_at)
         with transaction(self.engine) as conn:
-            conn.execute(update(table).where(table.c.id == who.session_id).values(roles=" ".join(sorted(roles))))
+            conn.execute(
+                update(table)
+                .where(table.c.id == who.session_id)
+                .values(roles=" ".join(sorted(roles)), roles_read_at=read_at)
+            )
             self.app.audit.append(
                 conn,
                 Actor(
@@ -655,6 +673,7 @@ class AuthService:
             who.via,
             who.session_id,
             who.must_change,
+            read_at,
         )
 
     # -- API tokens ----------------------------------------------------------------------
@@ -682,6 +701,8 @@ class AuthService:
                     roles=" ".join(sorted(who.roles)),
                     created_at=_ts(now),
                     expires_at=_ts(now + timedelta(days=self.settings.api_token_days)),
+                    # its maker's roles, read when theirs were (a caller's own principal: now)
+                    roles_read_at=who.roles_read_at or _ts(now),
                 )
             )
             token_id = int(row.inserted_primary_key[0]) if row.inserted_primary_key else 0
@@ -692,8 +713,6 @@ class AuthService:
                 outcome="success",
                 detail={"token_id": token_id, "label": label},
             )
-        if not self.recheck_due(who):  # made from roles read moments ago: due when the session's are
-            self._roles_read[("token", token_id)] = self._roles_read[(who.via, who.session_id)]
         return token_id, token
 
     def list_tokens(self, who: Principal) -> list[dict[str, Any]]:
@@ -802,8 +821,8 @@ def _clip(text: str | None, limit: int = 256) -> str | None:
 
 
 _SESSION_BY_DIGEST = (
-    "SELECT id, account, directory, username, dn, display_name, roles, last_seen_at, expires_at, must_change "
-    "FROM portal_session WHERE token_sha256 = ?"
+    "SELECT id, account, directory, username, dn, display_name, roles, last_seen_at, expires_at, must_change, "
+    "roles_read_at FROM portal_session WHERE token_sha256 = ?"
 )
 
 
@@ -818,8 +837,11 @@ def _principal_of(row: Any, via: str) -> Principal:
         via=via,
         session_id=int(row.id),
         must_change=bool(getattr(row, "must_change", False)),  # a token never carries it
+        roles_read_at=getattr(row, "roles_read_at", None),
     )
 
 
-def _with(p: Principal, *, via: str, session_id: int) -> Principal:
-    return Principal(p.account, p.directory, p.username, p.dn, p.display_name, p.roles, via, session_id, p.must_change)
+def _with(p: Principal, *, via: str, session_id: int, roles_read_at: str | None = None) -> Principal:
+    return Principal(
+        p.account, p.directory, p.username, p.dn, p.display_name, p.roles, via, session_id, p.must_change, roles_read_at
+    )

@@ -28,6 +28,8 @@ portal_session = Table(
     Column("user_agent", String(256)),
     # revision 0016: signed in with a temporary password; the session may only change it
     Column("must_change", Boolean, nullable=False, server_default=false()),
+    # revision 0018: when its roles were last read from the directory (runner.auth.recheck)
+    Column("roles_read_at", String(32)),
 )
 
 portal_api_token = Table(
@@ -47,6 +49,7 @@ portal_api_token = Table(
     Column("expires_at", String(32)),
     Column("last_used_at", String(32)),
     Column("revoked_at", String(32)),
+    Column("roles_read_at", String(32)),  # revision 0018, as for sessions
 )
 
 portal_throttle = Table(
