@@ -36,7 +36,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -637,44 +637,29 @@ class AuthService:
         roles = who.roles & held  # never more than it had: a new role comes with a new sign-in
         table = portal_session if who.via == "session" else portal_api_token
         read_at = _ts(_now())
-        if roles == who.roles:
-            with transaction(self.engine) as conn:  # every process then knows they were read now
-                conn.execute(update(table).where(table.c.id == who.session_id).values(roles_read_at=read_at))
-            return _with(who, via=who.via, session_id=who.session_id, roles_read_at=read_at)
-        with transaction(self.engine) as conn:
-            conn.execute(
-                update(table)
-                .where(table.c.id == who.session_id)
-                .values(roles=" ".join(sorted(roles)), roles_read_at=read_at)
-            )
-            self.app.audit.append(
-                conn,
-                Actor(
-                    "firstline",
-                    ("system",),
-                    on_behalf_of=who.account,
-                    client_ip=client_ip,
-                    user_agent=_clip(user_agent),
-                ),
-                "portal.roles_changed",
-                outcome="success",
-                target=who.account,
-                reason=None if found.get("groups_complete") is True else "roles_unknown",
-                detail={"via": who.via, "before": sorted(who.roles), "after": sorted(roles)},
-            )
-        self.app.log.info("portal.roles_changed", account=who.account, via=who.via, roles=",".join(sorted(roles)))
-        return Principal(
-            who.account,
-            who.directory,
-            who.username,
-            who.dn,
-            who.display_name,
-            roles,
-            who.via,
-            who.session_id,
-            who.must_change,
-            read_at,
-        )
+        with transaction(self.engine) as conn:  # every process then knows when they were read
+            changes: dict[str, str] = {"roles_read_at": read_at}
+            if roles != who.roles:
+                changes["roles"] = " ".join(sorted(roles))
+                self.app.audit.append(
+                    conn,
+                    Actor(
+                        "firstline",
+                        ("system",),
+                        on_behalf_of=who.account,
+                        client_ip=client_ip,
+                        user_agent=_clip(user_agent),
+                    ),
+                    "portal.roles_changed",
+                    outcome="success",
+                    target=who.account,
+                    reason=None if found.get("groups_complete") is True else "roles_unknown",
+                    detail={"via": who.via, "before": sorted(who.roles), "after": sorted(roles)},
+                )
+            conn.execute(update(table).where(table.c.id == who.session_id).values(**changes))
+        if roles != who.roles:
+            self.app.log.info("portal.roles_changed", account=who.account, via=who.via, roles=",".join(sorted(roles)))
+        return replace(who, roles=roles, roles_read_at=read_at)
 
     # -- API tokens ----------------------------------------------------------------------
     def create_token(
@@ -842,6 +827,4 @@ def _principal_of(row: Any, via: str) -> Principal:
 
 
 def _with(p: Principal, *, via: str, session_id: int, roles_read_at: str | None = None) -> Principal:
-    return Principal(
-        p.account, p.directory, p.username, p.dn, p.display_name, p.roles, via, session_id, p.must_change, roles_read_at
-    )
+    return replace(p, via=via, session_id=session_id, roles_read_at=roles_read_at)

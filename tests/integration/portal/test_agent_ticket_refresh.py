@@ -11,18 +11,13 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from tests.portal_support import PortalServer, SignedIn
+from tests.portal_support import PortalServer, SignedIn, engine_for
 
 pytestmark = [pytest.mark.integration]
 
 REFRESH = re.compile(r'<meta http-equiv="refresh" content="(\d+)">')
-
-
-def _numbered(portal: PortalServer, state: str) -> str:
-    rows = portal.query("SELECT id FROM ticket WHERE state = :s ORDER BY id DESC LIMIT 1", s=state)
-    assert rows, f"no {state} ticket"
-    return f"FL-{int(rows[0][0]):06d}"
 
 
 def test_a_ticket_still_running_reloads_itself_and_a_final_one_does_not(
@@ -40,11 +35,6 @@ def test_a_ticket_still_running_reloads_itself_and_a_final_one_does_not(
     final = agent.get(f"/agent/tickets/{done.json()['ticket']}")
     assert final.status_code == 200 and REFRESH.search(final.text) is None
     ticket_id = int(done.json()["ticket"].split("-")[1])
-    portal.query("SELECT 1")  # the ledger is reachable
-    from sqlalchemy import text
-
-    from tests.portal_support import engine_for
-
     engine = engine_for(portal.database_url)
     try:
         with engine.begin() as conn:  # the same ticket as a run still working would show it
