@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from connectors.ldap_controls import matched_values  # noqa: E402
+from connectors.ldap_flavors import OpenLdap  # noqa: E402
 from runner.api import open_app  # noqa: E402
 from runner.settings import Settings  # noqa: E402
 
@@ -79,21 +80,15 @@ def connect(dn: str, password: str) -> Connection:
 
 # -- raw ldap3 doing the same directory work as Firstline (bench/agent_unlock.py, bench/burst.py)
 # What the connector asks for (connectors/ldap.py, ldap_flavors.py, ldap_protect.py; seen by
-# logging ldap3 during portal unlocks and resets on 2026-12-01).
+# logging ldap3 during portal unlocks and resets on 2026-12-01; checked again 2026-12-02).
 READ = [
     "uid",
-    "gidNumber",
     "mail",
     "givenName",
     "sn",
-    "pwdAccountLockedTime",
-    "pwdReset",
-    "pwdStartTime",
-    "pwdEndTime",
-    "pwdPolicySubentry",
-    "pwdChangedTime",
-    "pwdGraceUseTime",
-    "pwdAccountTmpLockoutEnd",
+    # the flavor's account attributes, taken from the connector so that the mirror cannot
+    # fall behind it (pwdLastSuccess was missing from 2026-12-01 to 2026-12-02)
+    *(a for a in OpenLdap.attributes if a not in ("uid", "mail", "givenName", "sn")),
 ]
 BASE_DN = "dc=example,dc=org"
 
