@@ -27,7 +27,7 @@ import sys
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -1040,12 +1040,22 @@ def main() -> None:
     if missing is not None:
         err.print(tx.translate(missing, lang), markup=False)
         sys.exit(EXIT_USAGE)
+    as_json = _wants_json(sys.argv[1:])
+
+    def fail(line: str, code: str, exit_code: int, message: str | None = None) -> NoReturn:
+        """*line* on stderr; with ``run --json`` also ``{"error": {...}}`` on stdout (a script
+        reading stdout got nothing at all on a refusal); then exit *exit_code*."""
+        err.print(line, markup=False)
+        if as_json:
+            _json_error(code, message if message is not None else line, exit_code)
+        sys.exit(exit_code)
+
     position = _not_text(sys.argv[1:])
     if position is not None:
         raw = sys.argv[position].encode("utf-8", "surrogateescape")
         shown_raw = repr(raw[:60])[2:-1] + ("..." if len(raw) > 60 else "")
-        err.print(tx.say(lang, tx.ARG_NOT_TEXT, position=position, shown=shown_raw), markup=False)
-        sys.exit(EXIT_USAGE)
+        line = tx.say(lang, tx.ARG_NOT_TEXT, position=position, shown=shown_raw)
+        fail(line, "usage", EXIT_USAGE, _without_prefix(line))
     try:
         # With standalone_mode=False click returns the code of typer.Exit instead of raising it.
         code = app(standalone_mode=False)
@@ -1055,17 +1065,16 @@ def main() -> None:
     except click_exc.NoArgsIsHelpError:
         sys.exit(EXIT_USAGE)  # bare `firstline` / `firstline tickets`: the help is already printed (stdout)
     except click_exc.ClickException as exc:
-        err.print(usage_line(exc, lang), markup=False)
-        sys.exit(EXIT_USAGE)
+        line = usage_line(exc, lang)
+        fail(line, "usage", EXIT_USAGE, _without_prefix(line))
     except (typer.Abort, KeyboardInterrupt, EOFError):
-        err.print(tx.say(lang, tx.ABORTED), markup=False)
-        sys.exit(EXIT_INTERRUPTED)
+        fail(tx.say(lang, tx.ABORTED), "aborted", EXIT_INTERRUPTED)
     except RunbookError as exc:
-        err.print("\n".join(tx.runbook_problem(p, lang) for p in exc.problems), markup=False)
-        sys.exit(exc.exit_code)
+        problems = [tx.runbook_problem(p, lang) for p in exc.problems]
+        fail("\n".join(problems), exc.reason_code, exc.exit_code, " ".join(problems))
     except FirstlineError as exc:  # the one place domain errors become exit codes, in the reader's language
-        err.print(tx.say(lang, tx.ERROR, message=shown(tx.translate(exc, lang), 500)), markup=False)
-        sys.exit(exc.exit_code)
+        message = shown(tx.translate(exc, lang), 500)
+        fail(tx.say(lang, tx.ERROR, message=message), exc.reason_code, exc.exit_code, message)
     except Exception as exc:  # noqa: BLE001 - genuine bugs end here, logged, never a traceback on screen
         if isinstance(exc, OSError) and exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF):
             # writing our own output failed (`> /dev/full`, a closed descriptor): no bug to log
@@ -1078,5 +1087,28 @@ def main() -> None:
             if logged is not None
             else tx.say(lang, tx.CRASHED_UNLOGGED, kind=kind)
         )
-        err.print(line, markup=False)
-        sys.exit(EXIT_INTERNAL)
+        fail(line, "internal_error", EXIT_INTERNAL)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line is ``firstline run ... --json`` (the one command with ``--json``):
+    a ``--json`` token after ``run`` and before a ``--`` that ends the options."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "run" in options and "--json" in options[options.index("run") + 1 :]
+
+
+def _without_prefix(line: str) -> str:
+    """A usage line without its leading ``error: `` / ``fout: `` (the JSON error has its own field)."""
+    head, sep, rest = line.partition(": ")
+    return rest if sep and head in ("error", "fout") else line
+
+
+def _json_error(code: str, message: str, exit_code: int) -> None:
+    """``{"error": {"code", "message", "exit_code"}}`` on stdout, as the API answers an error;
+    an unwritable stdout is ignored (stderr has said it already)."""
+    body = {"error": {"code": code, "message": message, "exit_code": exit_code}}
+    try:
+        sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass

@@ -7,6 +7,7 @@ No lab service is needed: these never reach a connector. The ledger is a fresh S
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -503,3 +504,44 @@ def test_a_long_unknown_parameter_name_is_cut_in_the_answer(env: dict[str, str],
     r = fl(env, "run", "account-status", "-p", "k" * 5000 + "=1")
     _one_line_usage_error(r, tmp_path, "unknown parameter(s): " + "k" * 64 + "…")
     assert len(r.stderr) < 400
+
+
+JSON_REFUSALS = [
+    # (id, args after `run`, code, exit code, words in the message)
+    ("unknown-parameter", ["account-unlock", "-p", "bogus=1"], "invalid_parameter", 2, "unknown parameter(s): bogus"),
+    ("unknown-runbook", ["no-such-runbook"], "not_found", 2, "no runbook named 'no-such-runbook'"),
+    ("unknown-option", ["account-unlock", "-p", "user=alice", "--frobnicate"], "usage", 2, "no such option"),
+    ("bad-choice", ["printer-queue-clear", "-p", "printer=nowhere-9"], "invalid_parameter", 2, "one of the choices"),
+    ("not-utf8", ["account-unlock", "-p", "\udcff=1"], "usage", 2, "is not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "exit_code", "words"), [c[1:] for c in JSON_REFUSALS], ids=[c[0] for c in JSON_REFUSALS]
+)
+def test_run_json_answers_a_refusal_in_json_on_stdout(
+    env: dict[str, str], tmp_path: Path, args: list[str], code: str, exit_code: int, words: str
+) -> None:
+    """`run --json` printed nothing on stdout when it refused (only the stderr line), so a
+    script reading its JSON failed on an empty document. Now stdout holds one JSON object
+    {"error": {code, message, exit_code}} beside the unchanged stderr line."""
+    full = ["run", *args, "--json"]
+    raw = [FIRSTLINE.encode(), *(a.encode("utf-8", "surrogateescape") for a in full)]
+    done = subprocess.run(raw, env=env, capture_output=True, timeout=60, check=False)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == exit_code, stdout + stderr
+    assert stderr.startswith("error: ") and len(stderr.splitlines()) == 1 and "Traceback" not in stderr, stderr
+    error = json.loads(stdout)["error"]
+    assert error["code"] == code and error["exit_code"] == exit_code, error
+    assert words in error["message"] and not error["message"].startswith("error: "), error
+    assert fl(env, "tickets", "list").stdout == "No tickets.\n"  # refused before a ticket
+
+
+def test_run_json_refusal_is_in_the_chosen_language_and_without_json_stdout_stays_empty(env: dict[str, str]) -> None:
+    r = fl(env, "run", "account-unlock", "-p", "bogus=1", "--json", "--lang", "nl")
+    assert r.returncode == 2 and r.stderr.startswith("fout: onbekende parameter(s)"), r.stderr
+    assert json.loads(r.stdout)["error"]["message"].startswith("onbekende parameter(s): bogus"), r.stdout
+    r = fl(env, "run", "account-unlock", "-p", "bogus=1")
+    assert r.returncode == 2 and r.stdout == "", r.stdout
+    r = fl(env, "run", "account-unlock", "-p", "note=--json", "-p", "bogus=1")  # a value, not the option
+    assert r.returncode == 2 and r.stdout == "", r.stdout
