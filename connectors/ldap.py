@@ -93,6 +93,7 @@ from connectors.ldap_flavors import (
     first,
     integer,
     utc_text,
+    values_of,
 )
 from connectors.ldap_protect import (
     AD_PROTECTION_ATTRIBUTES,
@@ -213,6 +214,14 @@ def validate_account_name(user: Any) -> str:
             reason="invalid_account",
         )
     return user
+
+
+def _is_account_name(value: Any) -> bool:
+    try:
+        validate_account_name(value)
+    except InvalidInput:
+        return False
+    return True
 
 
 _UPN_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -1021,7 +1030,7 @@ class LdapConnector(Connector):
             ) from exc
         return {
             "exists": True,
-            "account": str(first(attrs, self.config.user_attribute) or ""),
+            "account": self._own_name(dn, attrs),
             "dn": dn,
             **state,
             "mail": str(first(attrs, "mail") or ""),
@@ -1031,6 +1040,33 @@ class LdapConnector(Connector):
             "privileged": privileged,
             "password_set": self._password_set(attrs),
         }
+
+    def _own_name(self, dn: str, attrs: Mapping[str, Any]) -> str:
+        """The account's own name (``account``), one spelling per entry whatever name found it.
+
+        ``user_attribute`` may hold several values on OpenLDAP (``uid: alice`` and the
+        ``uid: alice.old`` kept after a rename): any of them finds the entry, so each caller
+        would have recorded the person under the name typed — two identities, an agent's own
+        account reachable through its second name, sessions of one name left when the other's
+        password was reset. The name is the value that names the entry in its DN
+        (``uid=alice,ou=people,...``) when the DN is so named, else the one value, else the
+        first of the values in code-point order of their lower case (a fixed choice). '' when
+        the entry has none. Only values that are account names count (``validate_account_name``).
+        """
+        names = [str(v) for v in values_of(attrs, self.config.user_attribute) if _is_account_name(v)]
+        if len(names) <= 1:
+            return names[0] if names else ""
+        want = self.config.user_attribute.lower()
+        try:
+            rdn = [(a, v) for a, v, _sep in parse_dn(dn)[:1]]
+        except (LDAPException, ValueError):
+            rdn = []
+        for attribute, value in rdn:
+            if attribute.lower() == want:
+                for name in names:
+                    if name.lower() == value.lower():
+                        return name
+        return min(names, key=lambda n: (n.lower(), n))
 
     def _password_set(self, attrs: Mapping[str, Any]) -> str:
         """The raw value of ``pwdChangedTime`` (OpenLDAP) or ``pwdLastSet`` (AD), '' when absent.
@@ -1449,7 +1485,7 @@ class LdapConnector(Connector):
             display = self._display_name(conn, dn, attrs)
             groups, complete = self._groups_of(conn, dn)
         return {
-            "account": str(first(attrs, self.config.user_attribute) or ""),
+            "account": self._own_name(dn, attrs),
             "dn": dn,
             "display_name": display,
             "mail": str(first(attrs, "mail") or ""),

@@ -83,7 +83,8 @@ def first(attrs: Attrs, name: str) -> Any:
     return None
 
 
-def _values(attrs: Attrs, name: str) -> list[Any]:
+def values_of(attrs: Attrs, name: str) -> list[Any]:
+    """Every value of attribute *name* (any case; the first such key), [] when absent."""
     want = name.lower()
     for key, values in attrs.items():
         if key == name or key.lower() == want:
@@ -333,7 +334,7 @@ class OpenLdap:
         policy = self._effective(attrs)
         if policy is None or not policy.grace_limit:
             return 0
-        used = _values(attrs, "pwdGraceUseTime")
+        used = values_of(attrs, "pwdGraceUseTime")
         for value in used:  # each must parse: a bad one fails closed like any other time
             gentime({"pwdGraceUseTime": [value]}, "pwdGraceUseTime")
         changed = gentime(attrs, "pwdChangedTime")
@@ -401,9 +402,11 @@ class OpenLdap:
     def is_privileged(self, conn: Connection, dn: str, attrs: Attrs, admin_groups: Sequence[str]) -> bool:
         # configured admin groups, nested groupOfNames / groupOfUniqueNames followed upwards;
         # a posixGroup holds the account by its uid (memberUid)
-        uids = [str(v) for v in _values(attrs, "uid") if v is not None and str(v)]
+        uids = [str(v) for v in values_of(attrs, "uid") if v is not None and str(v)]
         # ... and by its primary group (posixAccount gidNumber), which memberUid does not list
-        gids = [str(v) for v in _values(attrs, "gidNumber") if v is not None and str(v).isascii() and str(v).isdigit()]
+        gids = [
+            str(v) for v in values_of(attrs, "gidNumber") if v is not None and str(v).isascii() and str(v).isdigit()
+        ]
         return openldap_admin_member(conn, dn, admin_groups, uids, gids)
 
     def unlock(self, conn: Connection, dn: str, seen: Attrs) -> dict[str, Any] | None:

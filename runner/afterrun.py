@@ -26,8 +26,25 @@ def end_sessions_after_password_change(app: Any, outcome: Any) -> int:
         if step.action in PASSWORD_ACTIONS and step.status == "ok" and step.target in by_target:
             user = step.inputs.get("user")
             if isinstance(user, str) and user:
-                ended += AuthService(app).end_sessions_of(by_target[step.target], user)
+                for name in _names_of(outcome.steps, step.target, user):
+                    ended += AuthService(app).end_sessions_of(by_target[step.target], name)
     return ended
+
+
+def _names_of(steps: Any, target: str, user: str) -> list[str]:
+    """*user* and the account's own name as a read of it in the same run gave it
+    (``account_status`` → ``account``): a person signs in under the entry's own name, so a
+    reset asked for by a second uid the entry keeps (an old name after a rename) must end
+    those sessions too (``connectors.ldap.LdapConnector._own_name``)."""
+    names = [user]
+    for step in steps:
+        if step.action == "account_status" and step.status == "ok" and step.target == target:
+            asked = step.inputs.get("user")
+            own = (step.outputs or {}).get("account")
+            if isinstance(asked, str) and asked.lower() == user.lower() and isinstance(own, str) and own:
+                if own.lower() not in (n.lower() for n in names):
+                    names.append(own)
+    return names
 
 
 def after_run(app: Any, outcome: Any) -> None:

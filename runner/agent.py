@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from connectors.base import ConnectorError
+from connectors.ldap_protect import canonical_dn
 from runner import cursors
 from runner.auth import roles_for
 from runner.engine import Read
@@ -267,16 +268,23 @@ def _lookup(
     *held*: the successful look-up's audit event goes there instead of its own transaction."""
     d = directory_in_scope(app, who, directory)
     name = account_name(user)
-    target = f"{d.key}:{name}"
-    inputs = {"user": name}
     try:
         with app.pool.using("ldap", d.target) as ldap:
-            status = ldap.run("account_status", inputs, timeout=app.settings.default_step_timeout)
+            status = ldap.run("account_status", {"user": name}, timeout=app.settings.default_step_timeout)
     except ConnectorError as exc:
-        _audit(app, who, "agent.account_lookup", "failure", target, client_ip, user_agent, reason=exc.reason)
+        _audit(app, who, "agent.account_lookup", "failure", f"{d.key}:{name}", client_ip, user_agent, reason=exc.reason)
         raise LookupFailed() from exc
-    read = Read("ldap", d.target, "account_status", inputs, dict(status), time.monotonic())
-    view = _view(d, name, status, own=d.key == who.directory and same_account_name(name, who.username))
+    # From here on the account is named as the directory names it (its own name, ASCII in
+    # lower case as sign-in records a person): typed in another case or by a second uid it
+    # kept after a rename, it is still one account in the view, the ticket, its lock and the audit.
+    own = _own_name(status)
+    name = own if own is not None else name
+    target = f"{d.key}:{name}"
+    read = Read("ldap", d.target, "account_status", {"user": name}, dict(status), time.monotonic())
+    mine = d.key == who.directory and (
+        same_account_name(name, who.username) or _same_entry(str(status.get("dn") or ""), who.dn)
+    )
+    view = _view(d, name, status, own=mine)
     detail = {"directory": d.key, "exists": view.exists, "protected": view.protected}
     if held is not None:
         held.add(
@@ -285,6 +293,30 @@ def _lookup(
     else:
         _audit(app, who, "agent.account_lookup", "success", target, client_ip, user_agent, detail=detail)
     return view, read
+
+
+def _own_name(status: Mapping[str, Any]) -> str | None:
+    """The account's own name from a look-up (``account``: the connector's one spelling per
+    entry), ASCII folded to lower case; None when there is no such account or the name is
+    not one an account name can be."""
+    own = str(status.get("account") or "")
+    if not status.get("exists") or not own:
+        return None
+    try:
+        own = account_name(own)
+    except ParameterError:
+        return None
+    return own.lower() if own.isascii() else own
+
+
+def _same_entry(a: str, b: str) -> bool:
+    """Do the DNs *a* and *b* (either may be '') name one entry?"""
+    if not a or not b:
+        return False
+    try:
+        return canonical_dn(a) == canonical_dn(b)
+    except (ValueError, UnicodeDecodeError):
+        return False
 
 
 def _portal_role(app: Firstline, d: Directory, user: str) -> tuple[str, str] | None:
@@ -452,8 +484,10 @@ def _prepare_fix(
     note = work_note(reason)
     if kind == "account":
         d = directory_in_scope(app, who, values.get("directory"))
-        user = account_name(values.get("user"))
-        view, read = _lookup(app, who, d.key, user, client_ip=client_ip, user_agent=user_agent, held=held)
+        view, read = _lookup(
+            app, who, d.key, account_name(values.get("user")), client_ip=client_ip, user_agent=user_agent, held=held
+        )
+        user = view.user  # the account's own name (``_lookup``)
         if not view.exists:
             held.flush(app.engine, app.audit)  # refused here: the look-up on its own, first
             raise ParameterError(NO_SUCH_ACCOUNT, directory=d.label)
@@ -516,6 +550,7 @@ def _prepare_fix(
             if not view.exists:
                 held.flush(app.engine, app.audit)
                 raise ParameterError(NO_SUCH_ACCOUNT, directory=view.directory_label)
+            requester = dirs.get(view.directory).principal(view.user)  # its own name (``_lookup``)
     return FixRequest(runbook, {CHOICE_PARAM[kind]: choice}, requester, note, held=held)
 
 

@@ -323,10 +323,13 @@ class AuthService:
         groups = [str(g) for g in out.get("groups") or []]
         roles = roles_for(key, groups, self.settings.agent_groups, self.settings.auditor_groups)
         complete = out.get("groups_complete") is True  # absent or anything else: not proven complete
-        if "@" in name:
-            # signed in with a UPN: the person is the account the directory found, recorded by its
-            # account name (as EXAMPLE\name would be), never by the name part typed
-            name = str(out.get("account") or "")
+        # The person is the account the directory found, recorded by its own name
+        # (``account``): a UPN's name part need not be the account name (as EXAMPLE\name
+        # would be), and an OpenLDAP entry keeping a second uid (an old name after a rename)
+        # signs in under either; one identity per entry, whatever was typed.
+        own = str(out.get("account") or "")
+        if "@" in name or _ACCOUNT.fullmatch(own):
+            name = own
             if not _ACCOUNT.fullmatch(name):
                 raise SignInFailed()
         name = name.lower()  # account names match without case in both flavours; one spelling per person
