@@ -117,6 +117,10 @@ class RunResult:
 
 
 PREFETCH_MAX_AGE = 5.0  # seconds a read made for a request may stand in for its run's identical read
+NOTHING_RAN_MESSAGE = (
+    "No step of this runbook applied to the request, so nothing was checked or fixed; "
+    "the inventory's choice may name a kind no step handles."
+)
 INTERRUPTED_MESSAGE = "The run was interrupted; check the target."
 INTERRUPTED_WAITING_MESSAGE = "The run was interrupted while it waited to try this step again; nothing more was done."
 PREFETCHED_MESSAGE = "Done (read moments before by the look-up that started this request)."
@@ -257,6 +261,12 @@ def execute(
             result.requester_action = record.requester_action and not changed_before
             log.info("run.failed", step=step.id, reason=record.reason)
             return result
+    if plan and all(r.status == "skipped" for r in result.steps):
+        # Not one step applied: nothing was read, changed or confirmed, so nothing can be
+        # reported as fixed (a choice whose ``kind`` no step's condition names — ``Linux``,
+        # ``unix`` — skipped every step and the ticket said "restarted and running").
+        result.ok, result.reason, result.message = False, "nothing_ran", NOTHING_RAN_MESSAGE
+        log.warning("run.nothing_ran")
     return result
 
 

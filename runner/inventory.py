@@ -120,6 +120,32 @@ def _model_error(where: str, exc: ValidationError) -> ConfigError:
     return ConfigError("inventory: " + "; ".join(parts))
 
 
+# What a host choice's ``kind`` says (the runbooks' step conditions compare it: ``params.printer.kind
+# == 'cups'``) and the connectors of the targets it fits. A kind no step names skipped every
+# step of the run, which then resolved having done nothing (``runner.engine``: ``nothing_ran``).
+KINDS: dict[str, tuple[str, ...]] = {"cups": ("ssh",), "linux": ("ssh",), "windows": ("winrm",)}
+HOST_OPTION_KEYS = ("queue", "service", "path")
+
+
+def kind_problem(where: str, option: Mapping[str, Any], target: TargetConfig) -> str | None:
+    """What is wrong with the ``kind`` of the host choice *option* (at *where*) on *target*,
+    or None: on an SSH or WinRM target a host choice (one with a queue, service or path)
+    needs one of ``KINDS``, and the kind must fit the target's connector (``windows`` is a
+    WinRM target, ``cups`` and ``linux`` SSH targets). Other connectors' choices are theirs."""
+    if not any(target.connector in fits for fits in KINDS.values()):
+        return None  # another connector's choice (a plugin's): its own runbooks give kind its meaning
+    kind = option.get("kind")
+    if kind is None:
+        if any(k in option for k in HOST_OPTION_KEYS):
+            return f"{where}: needs a 'kind' ({', '.join(KINDS)})"
+        return None
+    if kind not in KINDS:
+        return f"{where}.kind: '{str(kind)[:40]}' is not a kind Firstline knows ({', '.join(KINDS)}; lower case)"
+    if target.connector not in KINDS[kind]:
+        return f"{where}.kind: '{kind}' needs a {' or '.join(KINDS[kind])} target; its target is {target.connector}"
+    return None
+
+
 def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inventory:
     try:
         raw = yamlsource.load_plain(read_inventory_text(path)) or {}
@@ -161,5 +187,9 @@ def load_inventory(path: Path, connectors: Mapping[str, type[Connector]]) -> Inv
             ref = opt.get("target") if isinstance(opt, dict) else None
             if ref is not None and ref not in targets:
                 raise ConfigError(f"inventory: choices.{source}.{key} names unknown target '{ref}'")
+            if ref is not None and isinstance(opt, dict):
+                problem = kind_problem(f"choices.{source}.{key}", opt, targets[ref])
+                if problem is not None:
+                    raise ConfigError(f"inventory: {problem}")
     directories = parse_directories(raw.get("directories"), targets, defaults)
     return Inventory(path=path, targets=targets, defaults=defaults, choices=choices, directories=directories)

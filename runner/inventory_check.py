@@ -43,7 +43,14 @@ from connectors.base import Connector, ConnectorError, TargetConfig
 from runner import routing, yamlsource
 from runner.clitexts import N_
 from runner.errors import ConfigError, FirstlineError, Text
-from runner.inventory import Inventory, InventoryTooLarge, load_inventory, read_inventory_text, unknown_sections
+from runner.inventory import (
+    Inventory,
+    InventoryTooLarge,
+    kind_problem,
+    load_inventory,
+    read_inventory_text,
+    unknown_sections,
+)
 from runner.redaction import (
     Scrubber,
     describe_yaml_error,
@@ -302,6 +309,9 @@ def _choices(inventory: Inventory) -> list[str]:
                 problems.append(Text(N_("%(where)s names unknown target '%(name)s'"), where=here, name=target))
                 continue
             cfg = inventory.targets[target]
+            wrong_kind = kind_problem(here, option, cfg)
+            if wrong_kind is not None:
+                problems.append(wrong_kind)
             for opt_key, setting in ALLOW_LISTS.items():
                 if opt_key not in option or not hasattr(cfg, setting):
                     continue

@@ -129,6 +129,10 @@ EXACT: dict[str, str] = {
         "De uitvoering werd onderbroken; wat de stap had gestart, is gestopt."
     ),
     "The run was interrupted; check the target.": "De uitvoering werd onderbroken; controleer het doelsysteem.",
+    "No step of this runbook applied to the request, so nothing was checked or fixed; "
+    "the inventory's choice may name a kind no step handles.": "Geen enkele stap van dit runbook was van toepassing "
+    "op het verzoek, dus er is niets gecontroleerd of opgelost; de keuze in de inventaris noemt mogelijk een soort "
+    "(kind) die geen stap behandelt.",
     "The request could not be handed to a worker (the run queue is not reachable); it was not started and "
     "nothing was changed. Please try again in a few minutes.": (
         "Het verzoek kon niet aan een verwerker worden overgedragen (de wachtrij is niet bereikbaar); het is niet "
@@ -383,6 +387,7 @@ REASONS: dict[str, dict[str, str]] = {
         "nl": "geen antwoord op tijd, en het stoppen van wat gestart was kon niet worden bevestigd",
     },
     "interrupted": {"en": "the run was interrupted", "nl": "de uitvoering werd onderbroken"},
+    "nothing_ran": {"en": "no step applied", "nl": "geen stap was van toepassing"},
     "internal_error": {"en": "an internal error", "nl": "een interne fout"},
     "config_error": {"en": "Firstline is not configured correctly", "nl": "Firstline is niet goed ingesteld"},
     "config": {"en": "Firstline is not configured correctly", "nl": "Firstline is niet goed ingesteld"},

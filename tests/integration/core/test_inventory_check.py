@@ -147,6 +147,23 @@ BROKEN: dict[str, tuple[Edit, str]] = {
         _set("choices.services.win-time.service", "Netlogon"),
         "choices.services.win-time.service: 'Netlogon' is not in targets.print-win-01.allowed_services",
     ),
+    # a kind no runbook step names skipped every step, and the run resolved having done nothing
+    "choice-kind-capitalised": (
+        _set("choices.services.lab-daemon.kind", "Linux"),
+        "choices.services.lab-daemon.kind: 'Linux' is not a kind Firstline knows (cups, linux, windows; lower case)",
+    ),
+    "choice-kind-unknown": (
+        _set("choices.printers.office-1.kind", "unix"),
+        "choices.printers.office-1.kind: 'unix' is not a kind Firstline knows",
+    ),
+    "choice-kind-missing": (
+        _set("choices.cleanup.app-cache.kind", _DELETE),
+        "choices.cleanup.app-cache: needs a 'kind' (cups, linux, windows)",
+    ),
+    "choice-kind-wrong-target": (
+        _set("choices.services.win-time.kind", "linux"),
+        "choices.services.win-time.kind: 'linux' needs a ssh target; its target is winrm",
+    ),
     "default-wrong-connector": (_set("defaults.ldap", "mail-lab"), "defaults.ldap: target 'mail-lab' is a mail target"),
     "default-missing-target": (_set("defaults.mail", "mail-99"), "defaults.mail names unknown target 'mail-99'"),
     "default-unknown-connector": (_set("defaults.fax", "corp"), "defaults.fax: unknown connector 'fax'"),

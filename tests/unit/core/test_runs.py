@@ -266,3 +266,41 @@ def test_employee_cannot_set_an_agent_only_parameter(app: Firstline, workdir: Pa
     FakeConnector.script = {"reset_password": [{"temporary_password": "x-Temp-123456"}]}
     out = app.run("fake-reset", {"user": "alice"}, requester="alice", roles={"employee"})
     assert out.state == "resolved" and app.ticket(out.ticket_number)["params"]["mfa_verified"] is False
+
+
+CHOOSY = """\
+schema_version: 1
+name: fake-choosy
+title: {en: Act on a printer by its kind}
+category: hardware/printer
+audience: [agent]
+parameters:
+  - {name: printer, type: choice, source: printers}
+steps:
+  - id: clear_cups
+    connector: fake
+    action: account_status
+    with: {user: "x"}
+    when: "{{ (params.printer.kind | default('')) == 'cups' }}"
+  - id: clear_windows
+    connector: fake
+    action: account_status
+    with: {user: "x"}
+    when: "{{ (params.printer.kind | default('')) == 'windows' }}"
+on_failure: {escalate_to: service-desk-l2}
+resolution: {code: solved_by_automation, note: "The queue of {{ params.printer.label }} is empty."}
+"""
+
+
+def test_a_run_in_which_no_step_applied_is_escalated_not_resolved(app: Firstline, workdir: Path) -> None:
+    """A choice whose ``kind`` no step's condition names (``Linux``, ``unix``) skipped every
+    step, and the ticket was resolved: "printd was restarted and is running", nothing done."""
+    (workdir / "runbooks" / "fake-choosy.yaml").write_text(CHOOSY)
+    app.vet("fake-choosy", "reviewer")
+    outcome = app.run("fake-choosy", {"printer": "office-1"}, requester="agent7", roles={"agent"})
+    assert (outcome.state, outcome.reason) == ("escalated", "nothing_ran"), outcome
+    assert "No step of this runbook applied" in outcome.message and FakeConnector.calls == []
+    assert [s.status for s in outcome.steps] == ["skipped", "skipped"]
+    with app.engine.connect() as c:
+        row = c.execute(select(ticket)).mappings().one()
+    assert (row["state"], row["reason"]) == ("escalated", "nothing_ran") and not row["resolution_note"]
