@@ -123,7 +123,7 @@ def submit(
     user: Principal,
     client: ClientInfo,
     requester: str | None = None,
-    channel: str = "portal",
+    channel: str,
     work_note: str | None = None,
     proof: str | None = None,
     reads: Sequence[Read] = (),
@@ -132,7 +132,9 @@ def submit(
     opened: Callable[[str], None] | None = None,
 ) -> Submitted:
     """Queue *runbook* for *requester* (default: the signed-in user themself), acted by
-    *user*; returns at once with the ticket (follow it with ``follow``).
+    *user*; returns at once with the ticket (follow it with ``follow``). *channel*: ``portal``
+    for a page, ``api`` for ``/api/v1`` (no default: each caller says which; employee API runs
+    were recorded as ``portal``).
 
     Roles are the user's; the runner checks policy, vetting and parameters and raises
     ``FirstlineError`` subclasses before a ticket exists (mapped by ``portal.errors``);
@@ -223,7 +225,7 @@ def run(
     user: Principal,
     client: ClientInfo,
     requester: str | None = None,
-    channel: str = "portal",
+    channel: str,
     work_note: str | None = None,
     proof: str | None = None,
     reads: Sequence[Read] = (),

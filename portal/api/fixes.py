@@ -78,7 +78,7 @@ def run(
             secrets={},
         )
     with once.running() as done:
-        result = runs.run(ctx, body.runbook, body.params, user=user, client=client, opened=done)
+        result = runs.run(ctx, body.runbook, body.params, user=user, client=client, channel="api", opened=done)
         done(result.ticket_number)
     message, note = _in_lang(ctx, result.ticket_number, result.message, result.resolution_note, request)
     return RunAnswer(

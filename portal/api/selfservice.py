@@ -128,6 +128,7 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
             params_for(proof, body.new_password),
             user=proof.principal(),
             client=client,
+            channel="api",
             proof=PROOF_SELFSERVICE,  # the code was redeemed just before: the only place this is set
         )
 

@@ -101,7 +101,9 @@ async def fix_run(
         waits = _hands_over_secrets(ctx, name) or _sets_a_password(ctx, name)
         if not waits and getattr(runs, "submit", None) is not None:
             # the run seam: queue it and show the ticket page at once; its steps appear as they run
-            queued = await run_in_threadpool(runs.submit, ctx, name, params, user=user, client=client, opened=opened)  # type: ignore[attr-defined,unused-ignore]
+            queued = await run_in_threadpool(
+                runs.submit, ctx, name, params, user=user, client=client, channel="portal", opened=opened
+            )  # type: ignore[attr-defined,unused-ignore]
             if attempt is not None:
                 await run_in_threadpool(attempt.opened, queued.ticket_number)
             return RedirectResponse(f"/me/tickets/{queued.ticket_number}", status_code=303)
@@ -170,7 +172,9 @@ async def _run_in_thread(
     client: ClientInfo,
     opened: Callable[[str], None] | None = None,
 ) -> Any:
-    return await run_in_threadpool(runs.run, ctx, name, params, user=user, client=client, opened=opened)
+    return await run_in_threadpool(
+        runs.run, ctx, name, params, user=user, client=client, channel="portal", opened=opened
+    )
 
 
 __all__ = ["FirstlineError", "home_page", "router"]

@@ -288,6 +288,7 @@ def _redeem(
             params_for(proof, new_password),
             user=proof.principal(),
             client=client,
+            channel="portal",
             proof=PROOF_SELFSERVICE,  # the code was redeemed just before: the only place this is set
         )
 

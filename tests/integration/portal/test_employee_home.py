@@ -111,6 +111,13 @@ def test_employee_runs_only_for_themself(portal: PortalServer, signed_in: Callab
         assert r.status_code in (404, 422), (name, r.status_code)
     assert portal.query("SELECT COUNT(*) FROM ticket")[0][0] == count
     assert count == before + 1
+    # the same run over the JSON API is recorded as channel api (it was "portal": a tester's find)
+    r = employee.post(
+        "/api/v1/runs", json={"runbook": "account-status", "params": {}}, headers={"X-CSRF-Token": employee.csrf}
+    )
+    assert r.status_code == 201, r.text
+    row = portal.query("SELECT channel FROM ticket WHERE id = :id", id=int(r.json()["ticket"][3:]))
+    assert row == [("api",)], row
 
 
 def _wait_done(client: SignedIn, number: str, timeout: float = 30.0) -> dict[str, Any]:
