@@ -523,9 +523,11 @@ def tickets_show(number: Annotated[str, typer.Argument(help="e.g. FL-000123")]) 
         f"channel {t['channel']}"
     )
     line(f"runbook {t['runbook']} sha256 {t['runbook_sha256'][:12]}…  params {json.dumps(t['params'])}")
-    # resolved: the time of resolution (resolved tickets only); closed: when it ended, any final state
+    # resolved: the time of resolution (resolved tickets only); ended (``closed_at``): when it
+    # reached its final state, any final state — not "closed", which is a state of its own here
+    # (the requester must act) and read so on an escalated ticket
     resolved = f"  resolved {t['resolved_at']}" if t.get("resolved_at") else ""
-    line(f"opened {t['opened_at']}{resolved}  closed {t.get('closed_at') or '-'}")
+    line(f"opened {t['opened_at']}{resolved}  ended {t.get('closed_at') or '-'}")
     if t["state"] == "escalated":
         line(f"escalated to {t['assignment_group']}: {t['message']} (reason {t['reason']})")
     elif t["state"] == "closed":

@@ -108,7 +108,7 @@ def test_the_requesters_list_says_when_each_ticket_ended(app: Firstline) -> None
     assert listed["resolved"]["resolved_at"] == listed["resolved"]["closed_at"]
 
 
-def test_tickets_show_prints_closed_for_every_end_and_resolved_only_for_resolved(
+def test_tickets_show_prints_ended_for_every_end_and_resolved_only_for_resolved(
     app: Firstline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     numbers = _ended(app)
@@ -123,4 +123,5 @@ def test_tickets_show_prints_closed_for_every_end_and_resolved_only_for_resolved
     assert f"resolved {t['resolved']['resolved_at']}" in shown["resolved"]
     for state in ("escalated", "closed"):
         assert "resolved" not in shown[state], shown[state]
-        assert f"closed {t[state]['closed_at']}" in shown[state], shown[state]
+        assert f"ended {t[state]['closed_at']}" in shown[state] and " closed " not in shown[state], shown[state]
+
