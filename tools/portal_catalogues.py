@@ -153,8 +153,8 @@ NL: dict[str, str | tuple[str, str]] = {
     "API tokens": "API-tokens",
     "About me": "Over mij",
     "Account": "Account",
-    "A token lets a script use the API as you, with your roles. Send it as: Authorization: Bearer <token>.": "Met een token gebruikt een script de API als u, met uw rollen. Stuur hem mee als: "
-    "Authorization: Bearer <token>.",
+    "A token lets a script use the API as you, with your roles. Send it as: %(header)s.": "Met een token gebruikt een script de API als u, met uw rollen. Stuur hem mee als: "
+    "%(header)s.",
     "Authenticate with a session cookie (and the X-CSRF-Token header on changes) or with Authorization: Bearer "
     "and a personal API token.": "Meld u aan met een sessiecookie (en bij wijzigingen de header X-CSRF-Token) of "
     "met Authorization: Bearer en een persoonlijk API-token.",

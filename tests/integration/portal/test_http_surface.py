@@ -386,3 +386,11 @@ def test_an_anonymous_form_with_dutch_cookie_gets_dutch_405(portal: PortalServer
         r = client.patch("/reset")
         assert r.status_code == 405
         assert "Dit adres neemt geen PATCH-verzoeken aan; het neemt GET, HEAD, POST aan." in r.text
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_the_tokens_page_shows_the_header_with_its_placeholder(people: dict[str, SignedIn], lang: str) -> None:
+    """``<token>`` in the message was sent as an HTML tag: "Authorization: Bearer ." on screen."""
+    page = people["employee"].get("/me/tokens", headers={"Accept-Language": lang})
+    assert page.status_code == 200
+    assert "Authorization: Bearer &lt;token&gt;." in page.text and "<token>" not in page.text
