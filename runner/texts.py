@@ -215,6 +215,22 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
         "gebeurtenissen tot en met {seq} ontbreken (de kop van de keten ontbreekt)",
     ),
     (
+        "events after {checkpoint} were rewritten: event {seq} and those after it up to the signed head "
+        "{head} are genuine, but event {prev} is not the one they follow",
+        "gebeurtenissen na {checkpoint} zijn herschreven: gebeurtenis {seq} en de volgende tot de ondertekende "
+        "kop {head} zijn echt, maar gebeurtenis {prev} is niet die waarop zij volgen",
+    ),
+    (
+        "events after {checkpoint} were rewritten: event {seq} is not the one the signed head names",
+        "gebeurtenissen na {checkpoint} zijn herschreven: gebeurtenis {seq} is niet die welke de ondertekende "
+        "kop noemt",
+    ),
+    (
+        "the signed chain head is missing (deleted): events after {checkpoint} cannot be vouched for",
+        "de ondertekende kop van de keten ontbreekt (verwijderd): voor gebeurtenissen na {checkpoint} kan "
+        "niemand instaan",
+    ),
+    (
         "Another request ({other}) was still working on the same {what} after {seconds} s, so this one "
         "was not run; nothing was changed. The service desk will look at it.",
         "Een ander verzoek ({other}) werkte na {seconds} s nog aan hetzelfde doel ({what}), dus dit verzoek "

@@ -301,6 +301,13 @@ class AuditLog:
                         .values(mac=sign_head(self.key, seq, digest))
                     )
             return
+        with reading(engine) as conn:
+            if conn.execute(select(audit_event.c.seq).limit(1)).first() is not None:
+                # events without a head: the head was deleted. A new genesis head would make the
+                # chain look restarted (and verify blame event 1); left missing, every append
+                # refuses (LedgerError) and verify says the head is missing.
+                get_logger().error("audit.head_missing")
+                return
         try:
             with engine.begin() as conn:
                 conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS, mac=sign_head(self.key, 0, GENESIS)))
@@ -652,6 +659,7 @@ def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dic
             return VerifyReport(False, count, seq, problem)
 
         prev_hash, expected, count, last_good_cp = GENESIS, 1, 0, 0
+        hash_at_head = GENESIS  # the hash of the event the head names (seq 0: GENESIS)
         rows = conn.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
             select(audit_event).order_by(audit_event.c.seq)
         )
@@ -662,6 +670,17 @@ def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dic
                 jump = f"sequence jumps from {expected - 1} to {seq} (events missing or inserted)"
                 return broken(count, min(seq, expected), jump)
             if row["prev_hash"] != prev_hash:
+                if head_signed and head is not None and _vouched(conn, seq, head):
+                    # events seq..head chain up to the signed head: they are what was appended,
+                    # so what changed is before them (a rewrite since the last good checkpoint,
+                    # then an event appended to the real head), not event seq
+                    return VerifyReport(
+                        False,
+                        count,
+                        last_good_cp + 1,
+                        f"events after {last_good_cp} were rewritten: event {seq} and those after it up to "
+                        f"the signed head {head.seq} are genuine, but event {seq - 1} is not the one they follow",
+                    )
                 return broken(count, seq, f"event {seq} does not link to event {seq - 1}")
             stored, rebuilt = row["canonical"], canonical(row)
             record = rebuilt if stored is None else stored.encode()
@@ -680,6 +699,8 @@ def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dic
                     )
             if seq in checkpoints or seq in external:
                 last_good_cp = seq
+            if head is not None and seq == head.seq:
+                hash_at_head = row["hash"]
             prev_hash, expected, count = row["hash"], seq + 1, count + 1
         rows.close()
     last = expected - 1
@@ -698,15 +719,51 @@ def _walk(engine: Engine, key: bytes, checkpoints: dict[int, str], external: dic
             last + 1,
             f"events after {last} are missing (signed head/checkpoint reaches {max(head.seq, signed_max)})",
         )
-    if head is not None and (head.seq != last or head.hash != prev_hash):
+    if head is not None and head.hash != hash_at_head:
+        # the stored event at the head's seq is not the one the signed head names: the events
+        # since the last good checkpoint were rewritten (their hashes recomputed to agree)
+        return VerifyReport(
+            False,
+            count,
+            last_good_cp + 1,
+            f"events after {last_good_cp} were rewritten: event {head.seq} is not the one the signed head names",
+        )
+    if head is not None and head.seq != last:
         return VerifyReport(
             False, count, head.seq + 1, f"events after the signed head {head.seq} were added outside the ledger"
         )
     if head is None and count:
-        return VerifyReport(False, count, 1, "the signed chain head is missing")
+        return VerifyReport(
+            False,
+            count,
+            last_good_cp + 1,
+            f"the signed chain head is missing (deleted): events after {last_good_cp} cannot be vouched for",
+        )
     if head is None and signed_max:
         return VerifyReport(False, count, 1, f"events up to {signed_max} are missing (the chain head is missing)")
     return VerifyReport(True, count)
+
+
+def _vouched(conn: Connection, seq: int, head: Any) -> bool:
+    """Do the stored events *seq*..``head.seq`` form an intact chain that ends at the signed
+    head's hash? Then the head vouches for them (only the key could have signed it), and a
+    link broken at *seq* means an event before it changed, not event *seq*."""
+    if head.seq < seq:
+        return False
+    rows = conn.execute(
+        select(audit_event).where(audit_event.c.seq >= seq, audit_event.c.seq <= head.seq).order_by(audit_event.c.seq)
+    )
+    prev_hash, expected = None, seq
+    for found in rows.mappings():
+        row = dict(found)
+        if row["seq"] != expected or (prev_hash is not None and row["prev_hash"] != prev_hash):
+            return False
+        stored, rebuilt = row["canonical"], canonical(row)
+        record = rebuilt if stored is None else stored.encode()
+        if record != rebuilt or hashlib.sha256(row["prev_hash"].encode() + record).hexdigest() != row["hash"]:
+            return False
+        prev_hash, expected = row["hash"], expected + 1
+    return bool(expected == head.seq + 1 and prev_hash == head.hash)
 
 
 def _differing(row: Mapping[str, Any], record: bytes) -> str:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from runner.errors import LedgerError
 from runner.ledger.audit import Actor, chain_hash, sign
 from runner.ledger.store import transaction, write_retrying
 from runner.ledger.tables import audit_checkpoint, audit_event, audit_head, ticket
@@ -334,3 +335,53 @@ def test_a_head_signed_the_old_way_is_signed_again_at_start(chained: Firstline) 
     assert not chained.verify_audit().ok
     chained.audit.ensure_head(chained.engine)
     assert chained.verify_audit().ok
+
+
+def _rewrite_from(app: Firstline, first: int) -> None:
+    """Edit event *first* and recompute every hash after it (no key needed), leaving the head."""
+    with app.engine.begin() as c:
+        rows = [dict(r) for r in c.execute(select(audit_event).order_by(audit_event.c.seq)).mappings()]
+        rows[first - 1]["actor"] = "mallory"
+        prev = rows[first - 2]["hash"]
+        for r in rows[first - 1 :]:
+            r["prev_hash"], r["hash"] = prev, chain_hash(prev, r)
+            prev = r["hash"]
+            c.execute(
+                update(audit_event)
+                .where(audit_event.c.seq == r["seq"])
+                .values(actor=r["actor"], prev_hash=r["prev_hash"], hash=r["hash"], canonical=None)
+            )
+
+
+def test_a_rewrite_after_the_last_checkpoint_is_blamed_on_the_events_after_it(chained: Firstline) -> None:
+    """The head still names the real last event; the events since checkpoint 10 were rewritten
+    with recomputed hashes. Verify said "events after the signed head 12 were added outside the
+    ledger" at 13, a sequence that did not exist (a tester's find)."""
+    _rewrite_from(chained, 11)
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 11 and "rewritten" in r.problem, r
+    assert "added outside" not in r.problem
+
+
+def test_an_event_appended_after_a_rewrite_is_not_blamed(chained: Firstline) -> None:
+    """The portal goes on appending to the signed head: the new event links to the real event 12,
+    so verify blamed the genuine new event ("event 13 does not link to event 12")."""
+    _rewrite_from(chained, 11)
+    with transaction(chained.engine) as c:
+        chained.audit.append(c, Actor("tester", ("agent",)), "test.after", outcome="success")
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 11 and "rewritten" in r.problem, r
+    assert "13 does not link" not in r.problem
+
+
+def test_a_deleted_head_is_not_made_again_over_existing_events(chained: Firstline) -> None:
+    """With the head row deleted, the next start made a fresh genesis head; verify then said
+    "events after the signed head 0 were added outside the ledger" at 1, a genuine event."""
+    _exec(chained, delete(audit_head))
+    chained.audit.ensure_head(chained.engine)  # as every start does
+    with chained.engine.connect() as c:
+        assert c.execute(select(audit_head)).first() is None
+    r = chained.verify_audit()
+    assert not r.ok and r.first_bad_seq == 11 and "head is missing" in r.problem, r
+    with pytest.raises(LedgerError, match="head is missing"), transaction(chained.engine) as c:
+        chained.audit.append(c, Actor("tester", ("agent",)), "test.after", outcome="success")
