@@ -189,8 +189,10 @@ QUEUE_INPUT = InputSpec("queue", max_length=128)
 SERVICE_INPUT = InputSpec("service", max_length=128)
 PATH_INPUT = InputSpec("path", max_length=1024)
 SERVICE_OUTPUTS = frozenset({"service", "running", "state"})
-SERVICE_RESTART_OUTPUTS = SERVICE_OUTPUTS | {"changed"}
-"""``changed`` is True whenever a restart was carried out (a restart always changes the service)."""
+SERVICE_RESTART_OUTPUTS = SERVICE_OUTPUTS | {"changed", "was_running"}
+"""``changed`` is True whenever a restart was carried out (a restart always changes the service);
+``was_running``: whether it ran before (read just before the restart), so that a service found
+stopped is reported as started, not restarted."""
 PRINT_QUEUE_LIST = ActionSpec(
     "print_queue_list",
     inputs=(QUEUE_INPUT, InputSpec("expect_empty", type="bool", required=False)),

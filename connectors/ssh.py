@@ -587,11 +587,20 @@ class SshConnector(Connector):
     def service_restart(self, *, timeout: float, service: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         self._service(service)
+        # read first, so the outcome can say "was not running; started" rather than "restarted"
+        # (a service found stopped was started, not restarted). The read changes nothing and
+        # decides nothing: when it fails, the restart is tried and judged as before, and the
+        # outcome does not say whether the service ran before.
+        try:
+            was_running: bool | None = bool(self._status(service, deadline)["running"])
+        except ConnectorError:
+            was_running = None
         res = self._exec(self._manager_argv("restart", service), deadline)
         if res.exit_status != 0:
             raise self._restart_failed(service, res)
         try:
-            return self._confirm_restart(service, deadline)
+            confirmed = self._confirm_restart(service, deadline)
+            return confirmed if was_running is None else {**confirmed, "was_running": was_running}
         except ConnectorError as exc:
             # The restart ran: the service was stopped and started again, so a failure from here
             # on is never "nothing was applied" (audit outcome unknown, not failure).

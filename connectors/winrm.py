@@ -689,7 +689,8 @@ class WinrmConnector(Connector):
                     f"the restart ({status['state']})",
                     reason="not_running",
                 )
-        return {**status, "changed": True}
+        was = result.get("was_running")
+        return {**status, "changed": True, **({"was_running": was} if isinstance(was, bool) else {})}
 
     def disk_usage(self, *, timeout: float, path: str) -> dict[str, Any]:
         path = self._path(path)

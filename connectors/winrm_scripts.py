@@ -89,9 +89,11 @@ $FlBody = {{
     "service_restart": f"""\
 $FlBody = {{
   param({_SERVICE_PARAM})
+  $was = ((Get-Service -Name $Service).Status -eq 'Running')
   Restart-Service -Name $Service -Force
   $s = Get-Service -Name $Service
-  [ordered]@{{ service = [string]$s.Name; running = ($s.Status -eq 'Running'); state = [string]$s.Status }}
+  [ordered]@{{ service = [string]$s.Name; running = ($s.Status -eq 'Running'); state = [string]$s.Status;
+              was_running = $was }}
 }}""",
     "disk_usage": f"""\
 $FlBody = {{

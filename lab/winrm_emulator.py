@@ -274,7 +274,9 @@ class Emulator:
                         "ServiceCommandException",
                         "CouldNotStopService,Microsoft.PowerShell.Commands.RestartServiceCommand",
                     )
+                was = svc["state"] == "Running"
                 svc.update(state="Running", pid=self._pid())
+                return {"service": key, "running": True, "state": svc["state"], "was_running": was}
             return {"service": key, "running": svc["state"] == "Running", "state": svc["state"]}
         if name in ("disk_usage", "disk_cleanup"):
             path = args["Path"]

@@ -82,6 +82,26 @@ def test_service_restart_over_ssh_proves_a_real_restart(app: Firstline) -> None:
     assert after is not None and after != before
 
 
+def test_a_stopped_service_is_said_to_be_started_not_restarted(app: Firstline) -> None:
+    """A service found stopped was "restarted and is running" (a tester's find): the ticket
+    said nothing of it having been down. The restart reads the state first (was_running)."""
+    as_svc(str(SVC_LAB / "bin" / "svcctl"), "stop", "labd")
+    outcome = app.run("service-restart", {"service": "lab-daemon"}, requester="agent-1", roles={"agent"})
+    assert outcome.state == "resolved", outcome.message
+    assert outcome.resolution_note == "Lab application daemon was not running; it was started and is running now."
+    restart = next(s for s in outcome.steps if s.step_id == "restart_linux")
+    assert restart.outputs["was_running"] is False and service_pid("labd") is not None
+    again = app.run("service-restart", {"service": "lab-daemon"}, requester="agent-1", roles={"agent"})
+    assert again.resolution_note == "Lab application daemon was restarted and is running."
+    emu = Emulator()
+    emu.reset()
+    emu.seed(services={"W32Time": {"state": "Stopped"}})
+    win = app.run("service-restart", {"service": "win-time"}, requester="agent-1", roles={"agent"})
+    assert win.state == "resolved", win.message
+    assert win.resolution_note == "Windows Time (print server) was not running; it was started and is running now."
+    assert emu.state()["services"]["W32Time"]["state"] == "Running"
+
+
 def test_service_restart_over_winrm(app: Firstline) -> None:
     emu = Emulator()
     emu.reset()

@@ -42,7 +42,9 @@ def restart(reply: ExecResult, **over: Any) -> ConnectorError:
     conn.pool.run = run  # type: ignore[method-assign,assignment]
     with pytest.raises(ConnectorError) as info:
         conn.run("service_restart", {"service": "labd"}, timeout=10)
-    assert len(calls) == 1, "no state read after a restart that failed"
+    # the state read before the restart (was_running: it decides nothing when it fails), then
+    # the restart itself, and no state read after a restart that failed
+    assert len(calls) == 2 and "restart" in calls[-1] and "restart" not in calls[0], calls
     return info.value
 
 
