@@ -335,6 +335,7 @@ _STATUS_OUT = frozenset(
         "surname",
         "privileged",
         "password_set",
+        "reset_blocked",
     }
 )
 _MISSING = {
@@ -355,6 +356,7 @@ _MISSING = {
     "surname": "",
     "privileged": False,
     "password_set": "",
+    "reset_blocked": "",
 }
 _USER = InputSpec("user", max_length=256)
 _NOT_ENFORCED = (
@@ -1039,7 +1041,19 @@ class LdapConnector(Connector):
             "surname": str(first(attrs, "sn") or ""),
             "privileged": privileged,
             "password_set": self._password_set(attrs),
+            "reset_blocked": self._reset_blocked(attrs),
         }
+
+    def _reset_blocked(self, attrs: dict[str, Any]) -> str:
+        """Why a reset to a temporary password that must be changed would be refused
+        (``_require_must_change_enforced``: ``must_change_not_enforced`` / ``_unknown`` /
+        ``_impossible``, or an unreadable value's reason), '' when it would not: so the agent
+        desk withholds a reset that could only escalate (runner.agent)."""
+        try:
+            self._require_must_change_enforced({"_attrs": attrs})
+        except ConnectorError as exc:
+            return exc.reason or "refused"
+        return ""
 
     def _own_name(self, dn: str, attrs: Mapping[str, Any]) -> str:
         """The account's own name (``account``), one spelling per entry whatever name found it.
@@ -1483,7 +1497,7 @@ class LdapConnector(Connector):
                 raise bad
             conn = self._service(timeout)
             display = self._display_name(conn, dn, attrs)
-            groups, complete = self._groups_of(conn, dn)
+            groups, complete = self._groups_of(conn, dn, attrs)
         return {
             "account": self._own_name(dn, attrs),
             "dn": dn,
@@ -1506,11 +1520,11 @@ class LdapConnector(Connector):
         user = self._account_name(user)
         with self._session(timeout):
             try:
-                dn, _attrs = self._resolve(user, timeout)
+                dn, attrs = self._resolve(user, timeout)
             except NotFound:
                 return {"exists": False, "groups": [], "groups_complete": True}
             with self._translate("reading the account's groups"):
-                groups, complete = self._groups_of(self._service(timeout), dn)
+                groups, complete = self._groups_of(self._service(timeout), dn, attrs)
         return {"exists": True, "groups": groups, "groups_complete": complete}
 
     def _display_name(self, conn: Connection, dn: str, attrs: Mapping[str, Any]) -> str:
@@ -1524,9 +1538,15 @@ class LdapConnector(Connector):
         joined = f"{first(attrs, 'givenName') or ''} {first(attrs, 'sn') or ''}".strip()
         return joined or str(first(attrs, self.config.user_attribute) or "")
 
-    def _groups_of(self, conn: Connection, dn: str) -> tuple[list[str], bool]:
+    def _groups_of(self, conn: Connection, dn: str, attrs: Mapping[str, Any] | None = None) -> tuple[list[str], bool]:
         """DNs of the groups holding *dn*, directly or through nested groups, and whether that
         list is complete.
+
+        OpenLDAP with the account's *attrs*: also the RFC 2307 ``posixGroup`` entries naming
+        any of its ``uid`` values in ``memberUid`` (matched without case, as the admin-group
+        check does) or holding its ``gidNumber`` (its primary group), which can be role
+        groups too; they were silently never matched, so a posixGroup named as an agent group
+        gave no role (a tester's find). Their own memberships are followed as any group's.
 
         OpenLDAP: ``member`` / ``uniqueMember`` followed upwards ``MAX_NESTING`` (8) levels; one
         more search asks whether the groups reached last are themselves held by a group. When
@@ -1555,6 +1575,26 @@ class LdapConnector(Connector):
             return found_ad, complete
         found: dict[str, str] = {}
         frontier, seen = [dn], {dn.lower()}
+        if attrs is not None:
+            uids = [str(v) for v in values_of(attrs, "uid") if v not in (None, "")]
+            gids = [str(v) for v in values_of(attrs, "gidNumber") if str(v).isascii() and str(v).isdigit()]
+            terms = "".join(f"(memberUid:caseIgnoreIA5Match:={escape_filter_chars(u)})" for u in uids)
+            terms += "".join(f"(gidNumber={g})" for g in gids)
+            if terms:
+                conn.search(
+                    base,
+                    f"(&(objectClass=posixGroup)(|{terms}))",
+                    SUBTREE,
+                    attributes=["1.1"],
+                    dereference_aliases="NEVER",
+                )
+                if conn.result.get("result") not in (0, None):
+                    return [], False
+                for entry in conn.response or []:
+                    if entry.get("type") == "searchResEntry" and str(entry["dn"]).lower() not in seen:
+                        seen.add(str(entry["dn"]).lower())
+                        found[str(entry["dn"]).lower()] = str(entry["dn"])
+                        frontier.append(str(entry["dn"]))
         for level in range(MAX_NESTING + 1):
             if not frontier:
                 break

@@ -103,8 +103,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Het huidige wachtwoord klopt niet.",
     },
     "locked": {
-        "en": "The account is locked. Ask for it to be unlocked first.",
-        "nl": "Het account is geblokkeerd. Laat het eerst ontgrendelen.",
+        "en": "The account is locked after failed sign-ins. Unlock it first ('Locked out?' on the sign-in page "
+        "sends a code by e-mail), then change the password.",
+        "nl": "Het account is geblokkeerd na mislukte aanmeldingen. Ontgrendel het eerst ('Buitengesloten?' op de "
+        "aanmeldpagina stuurt een code per e-mail) en wijzig daarna het wachtwoord.",
     },
     "disabled": {
         "en": "The account is disabled; the service desk can help.",
@@ -189,6 +191,9 @@ REQUESTER_REASONS = PASSWORD_CHOICE_REASONS | frozenset(
     {
         "too_young",
         "wrong_password",
+        # a lockout after failed sign-ins, which the person lifts with a code ("Locked out?");
+        # an administrator's lock is refused as "disabled" before this (LdapConnector._target)
+        "locked",
         "change_after_reset",
         "must_change",
         "must_supply_old_password",

@@ -39,6 +39,12 @@ TEXTS = (
         "no unlock or reset here. Hand it to second level (identity management) with the account name and "
         "who confirmed that it should be enabled."
     ),
+    N_(  # runner.agent.RESET_NOT_ENFORCED_WITHHELD
+        "This directory would not make the person change a temporary password on this account (for "
+        "example its password is set never to expire, or the password policy does not ask for a change), "
+        "so Firstline offers no reset here: the temporary password would stay valid for good. Hand it to "
+        "second level (identity management), who can reset it deliberately."
+    ),
     N_(
         "The account has expired (its end date has passed), and Firstline does not extend accounts, so it offers "
         "no unlock or reset here. Hand it to second level (identity management) with the account name "
@@ -192,5 +198,10 @@ TEXTS = (
         "Agents cannot reset or unlock their own account from the service desk: use "
         "'Change my password' with your current password, or the sign-in page's "
         "'Forgot your password?', or ask a colleague."
+    ),
+    N_(  # runner.runs.TOO_MANY_WRONG_PASSWORDS
+        "The current password of this account was typed wrong %(tries)s times in the last %(hours)s hours, so "
+        "Firstline changes it no more for now. Use 'Forgot your password?' on the sign-in page (a code by "
+        "e-mail), or ask the service desk."
     ),
 )

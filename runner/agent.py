@@ -105,6 +105,12 @@ DISABLED_WITHHELD = (
     "no unlock or reset here. Hand it to second level (identity management) with the account name and "
     "who confirmed that it should be enabled."
 )
+RESET_NOT_ENFORCED_WITHHELD = (
+    "This directory would not make the person change a temporary password on this account (for "
+    "example its password is set never to expire, or the password policy does not ask for a change), "
+    "so Firstline offers no reset here: the temporary password would stay valid for good. Hand it to "
+    "second level (identity management), who can reset it deliberately."
+)
 EXPIRED_WITHHELD = (
     "The account has expired (its end date has passed), and Firstline does not extend accounts, so it offers "
     "no unlock or reset here. Hand it to second level (identity management) with the account name "
@@ -353,7 +359,11 @@ def _view(d: Directory, user: str, status: Mapping[str, Any], *, own: bool = Fal
             withheld = tuple((f, "disabled", DISABLED_WITHHELD) for f in fixes)
         elif status.get("expired"):
             withheld = tuple((f, "expired", EXPIRED_WITHHELD) for f in fixes)
-        fixes = () if withheld else fixes
+        elif status.get("reset_blocked"):
+            # the connector would refuse the desk's must-change reset (must_change_not_enforced /
+            # _unknown / _impossible): offered, it only ever opened a ticket for second level
+            withheld = (("password-reset", str(status["reset_blocked"]), RESET_NOT_ENFORCED_WITHHELD),)
+        fixes = tuple(f for f in fixes if f not in {w[0] for w in withheld})
     name = " ".join(str(status.get(k) or "") for k in ("given_name", "surname")).strip()
     return AccountView(
         directory=d.key,

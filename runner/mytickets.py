@@ -18,12 +18,15 @@ to employees; they are already redacted in the ledger).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from runner.errors import FirstlineError, NotFoundError
+from runner.leases import changes_state
 from runner.ledger.store import reading
 from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
@@ -78,6 +81,30 @@ _WORDS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 _WORDS["in_progress"] = _WORDS["running"]
+# resolved, and no step changed anything: an account that was not locked, a queue already
+# empty ("unchanged"), or a runbook that only reads ("checked"). "Fixed" said something was put
+# right that was never wrong (a tester's find).
+_EFFECT_WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "unchanged": {
+        "en": (
+            "Done: nothing needed changing",
+            "Nothing was changed because nothing this fix handles was wrong. If the problem continues, "
+            "contact the service desk.",
+        ),
+        "nl": (
+            "Klaar: er hoefde niets te veranderen",
+            "Er is niets gewijzigd, omdat niets wat deze oplossing afhandelt mis was. Blijft het probleem, "
+            "neem dan contact op met de servicedesk.",
+        ),
+    },
+    "checked": {
+        "en": ("Done", "Nothing more to do: the result is below. If something is wrong, start the fix for it."),
+        "nl": (
+            "Klaar",
+            "U hoeft niets meer te doen: de uitkomst staat hieronder. Is er iets mis, start dan de oplossing daarvoor.",
+        ),
+    },
+}
 _STEP_WORDS = {
     "running": {"en": "working", "nl": "bezig"},
     "ok": {"en": "done", "nl": "klaar"},
@@ -93,15 +120,62 @@ def step_words(status: str, lang: str = "en") -> str:
     return words.get(lang, words["en"]) if words else status
 
 
-def outcome(state: str, resolution_code: str | None = None, lang: str = "en") -> dict[str, str]:
+def outcome(
+    state: str, resolution_code: str | None = None, lang: str = "en", *, effect: str | None = None
+) -> dict[str, str]:
     """``{"code", "label", "next"}``: the ticket's outcome code (``resolved``, ``escalated``,
-    ``requester_action_needed``, or the open state) in plain words, in *lang*."""
+    ``requester_action_needed``, or the open state) in plain words, in *lang*. *effect* of a
+    resolved run (``effect_of``): ``changed`` says "Fixed"; ``unchanged`` "Done: nothing needed
+    changing"; ``checked`` (it only read) "Done". The code stays ``resolved``."""
     words = _WORDS.get(state) or _WORDS["running"]
+    if state == "resolved" and effect in _EFFECT_WORDS:
+        words = _EFFECT_WORDS[effect]
     label, nxt = words.get(lang) or words["en"]
     code = "requester_action_needed" if state == "closed" else state
     if state == "in_progress":
         code = "running"
     return {"code": code, "label": label, "next": nxt}
+
+
+def effect_of(app: Firstline, steps: Iterable[Any]) -> str:
+    """What a resolved run's *steps* (step rows or ``StepRecord``s: ``connector``, ``action``,
+    ``status``, ``outputs``) did: ``changed`` when a finished state-changing step changed its
+    target (one that did not say is taken to have: ``runner.engine``), ``unchanged`` when its
+    state-changing steps were skipped or found nothing to change, ``checked`` when it has none
+    (a runbook that only reads)."""
+    planned = False
+    for s in steps:
+        get = s.get if isinstance(s, Mapping) else lambda k, s=s: getattr(s, k, None)
+        if not changes_state(app.connectors, str(get("connector")), str(get("action"))):
+            continue
+        planned = True
+        if get("status") != "ok":
+            continue
+        outputs = get("outputs")
+        if isinstance(outputs, str):
+            try:
+                outputs = json.loads(outputs)
+            except ValueError:
+                outputs = {}
+        if not isinstance(outputs, Mapping) or outputs.get("changed") is not False:
+            return "changed"
+    return "unchanged" if planned else "checked"
+
+
+def _effects(app: Firstline, ticket_ids: list[int]) -> dict[int, str]:
+    """``effect_of`` each of *ticket_ids* (one read of their step rows)."""
+    if not ticket_ids:
+        return {}
+    with reading(app.engine) as conn:
+        rows = conn.execute(
+            select(step_result.c.ticket_id, step_result.c.connector, step_result.c.action, step_result.c.status,
+                   step_result.c.outputs)
+            .where(step_result.c.ticket_id.in_(ticket_ids))
+        ).mappings().all()  # fmt: skip
+    by_ticket: dict[int, list[Any]] = {i: [] for i in ticket_ids}
+    for r in rows:
+        by_ticket[int(r["ticket_id"])].append(dict(r))
+    return {i: effect_of(app, steps) for i, steps in by_ticket.items()}
 
 
 @dataclass
@@ -144,14 +218,14 @@ def _titles(app: Firstline, runbook: str, lang: str) -> tuple[str, dict[str, str
     return rb.model.title.get(lang), steps
 
 
-def _row(app: Firstline, r: Any, lang: str) -> dict[str, Any]:
+def _row(app: Firstline, r: Any, lang: str, effect: str | None = None) -> dict[str, Any]:
     title, _ = _titles(app, r.runbook, lang)
     return {
         "number": number_of(int(r.id)),
         "runbook": r.runbook,
         "title": title,
         "state": r.state,
-        "outcome": outcome(r.state, r.resolution_code, lang),
+        "outcome": outcome(r.state, r.resolution_code, lang, effect=effect),
         "message": message_in(r.message, r.resolution_note, r.resolution_note_i18n, lang),
         "resolution_note": note_in(r.resolution_note, r.resolution_note_i18n, lang),
         "opened_at": r.opened_at,
@@ -167,7 +241,8 @@ def mine(app: Firstline, account: str, lang: str = "en", limit: int = 50) -> lis
         rows = conn.execute(
             select(ticket).where(ticket.c.requester == account).order_by(ticket.c.id.desc()).limit(limit)
         ).all()
-    return [_row(app, r, lang) for r in rows]
+    effects = _effects(app, [int(r.id) for r in rows if r.state == "resolved"])
+    return [_row(app, r, lang, effects.get(int(r.id))) for r in rows]
 
 
 def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str, Any]:
@@ -177,7 +252,7 @@ def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str
         r = conn.execute(select(ticket).where(ticket.c.id == ticket_id)).first()
     if r is None or r.requester != account:
         raise NotFoundError("There is no ticket of yours with that number.")
-    out = _row(app, r, lang)
+    out = _row(app, r, lang, _effects(app, [ticket_id]).get(ticket_id) if r.state == "resolved" else None)
     # The steps are read after the row: every step the shown state implies is among them.
     # "done" (which stops the page from following the run) comes from that same row, never
     # from a later read: a run ending in between would otherwise leave the page saying
@@ -238,7 +313,9 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
     return Followed(
         number=number_of(ticket_id),
         state=state,
-        outcome=outcome(state, None, lang),
+        outcome=outcome(
+            state, None, lang, effect=_effects(app, [ticket_id]).get(ticket_id) if state == "resolved" else None
+        ),
         # the message as the page shows it: a resolved ticket's is its note, in the runbook's own translation
         message=message_in(head.message, head.resolution_note, head.resolution_note_i18n, lang),
         steps=steps,

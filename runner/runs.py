@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import Connector
@@ -85,7 +85,7 @@ from runner.runbook import Runbook
 from runner.safetext import principal
 from runner.secrets import SecretStore
 from runner.settings import Settings
-from runner.templating import render_value
+from runner.templating import render_value, truthy
 from runner.vetting import check_vetted, read_lock
 from runner.watchdog import Watchdog
 
@@ -123,6 +123,16 @@ OWN_ACCOUNT_DENIED = (
     "Agents cannot reset or unlock their own account from the service desk: use "
     "'Change my password' with your current password, or the sign-in page's "
     "'Forgot your password?', or ask a colleague."
+)
+# Actions that check the account's current password, and the reason a wrong one gives.
+CURRENT_PASSWORD_ACTIONS = frozenset({"change_password"})
+# "locked": the guess that made the directory lock the account (its own count of failed binds
+# survives an unlock on OpenLDAP, so the next wrong guess locks at once and is answered so)
+WRONG_CURRENT_PASSWORD = ("wrong_password", "locked")
+TOO_MANY_WRONG_PASSWORDS = (
+    "The current password of this account was typed wrong %(tries)s times in the last %(hours)s hours, so "
+    "Firstline changes it no more for now. Use 'Forgot your password?' on the sign-in page (a code by "
+    "e-mail), or ask the service desk."
 )
 # Shown with a ticket closed as ``requester_action_needed`` (the message above it says what was wrong).
 REQUESTER_GUIDANCE = {
@@ -363,7 +373,43 @@ class RunService:
             rb, raw, requester=requester, roles=roles, channel=channel, inventory=self._inventory_or_none(rb)
         )
         self.account_rules(rb, raw, values, actor, proof)
+        self.current_password_tries(rb, values)
         return rb, values
+
+    def current_password_tries(self, rb: Runbook, values: Mapping[str, Any]) -> None:
+        """A runbook that checks the account's current password (``change_password``) is
+        ``PolicyDenied`` for an account whose tickets met ``current_password_tries`` wrong
+        current passwords (reason ``wrong_password``, or ``locked``: the guess that locked it)
+        within ``current_password_window_seconds``.
+
+        The directory's own lockout counts failures too, but unlocking the account clears that
+        count: a signed-in session (someone else's hands on an unlocked laptop) could guess two
+        passwords, unlock the account itself, and guess again without end (a tester's find,
+        2026-12-02). The ledger's count survives an unlock; Forgot password (a code by e-mail)
+        and the service desk's reset stay open.
+        """
+        actions = {s.spec.action for s in [*rb.steps, *([rb.verify] if rb.verify else [])]}
+        if not actions & CURRENT_PASSWORD_ACTIONS:
+            return
+        limit = int(getattr(self.settings, "current_password_tries", 5))
+        window = float(getattr(self.settings, "current_password_window_seconds", 86400))
+        since = (datetime.now(UTC) - timedelta(seconds=window)).isoformat(timespec="microseconds")
+        for p in rb.model.parameters:
+            if p.type != "account" or not values.get(p.name):
+                continue
+            key, _folded = self._target_key(rb, values, p.name)
+            given = str(values[p.name])
+            query = select(func.count()).where(
+                ticket.c.subject.in_(sorted({given, given.lower()})),
+                ticket.c.reason.in_(WRONG_CURRENT_PASSWORD),
+                ticket.c.closed_at >= since,
+            )
+            if key is not None:
+                query = query.where(ticket.c.directory == key)
+            with reading(self.engine) as conn:
+                wrong = int(conn.execute(query).scalar() or 0)
+            if wrong >= limit:
+                raise PolicyDenied(TOO_MANY_WRONG_PASSWORDS, tries=wrong, hours=max(1, round(window / 3600)))
 
     def account_rules(
         self, rb: Runbook, raw: Mapping[str, Any], values: Mapping[str, Any], actor: Actor, proof: str | None
@@ -1324,17 +1370,22 @@ class RunService:
         shown = {k: (REDACTED if k in rb.secret_params else v) for k, v in values.items()}
         out = []
         for step in [*rb.steps, *([rb.verify] if rb.verify else [])]:
-            ctx = _Lenient(
-                {
-                    "params": shown,
-                    "requester": requester,
-                    "channel": channel,
-                    "ticket": "FL-(new)",
-                    "steps": _Unknown(),
-                    "client_ip": "",
-                    "portal_url": self.settings.public_base_url,
-                }
-            )
+            base = {
+                "params": shown,
+                "requester": requester,
+                "channel": channel,
+                "via": "agent" if actor.id != requester else channel,  # as execute sets it
+                "ticket": "FL-(new)",
+                "client_ip": "",
+                "portal_url": self.settings.public_base_url,
+            }
+            # A condition that the parameters alone decide is decided here: a step that will not
+            # run is not listed (a Linux host's plan showed the Windows steps), one that will is
+            # listed without its condition; one that needs an earlier step's outputs keeps it.
+            decided = _decided(step.when, base)
+            if decided is False:
+                continue
+            ctx = _Lenient({**base, "steps": _Unknown()})
             inputs = {k: _preview(v, ctx) for k, v in step.inputs.items()}
             target = (
                 _preview(step.target, ctx) if step.target is not None else self.pool.default_target(step.spec.connector)
@@ -1346,7 +1397,7 @@ class RunService:
                     step.spec.action,
                     str(target),
                     {k: (REDACTED if k in step.action.secret_inputs else v) for k, v in inputs.items()},
-                    step.spec.when,
+                    None if decided is True else step.spec.when,
                 )
             )
         return out
@@ -1410,6 +1461,31 @@ class _Unknown:
 
 class _Lenient(dict[str, Any]):
     pass
+
+
+class _NeedsSteps(Exception):
+    """A dry run's condition asked for an earlier step's outputs: it cannot be decided yet."""
+
+
+class _Undecided:
+    """``steps`` while a dry run decides a condition: any use of it is ``_NeedsSteps``."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsSteps(name)
+
+    def __getitem__(self, name: str) -> Any:
+        raise _NeedsSteps(name)
+
+
+def _decided(when: Any, base: Mapping[str, Any]) -> bool | None:
+    """The value of the step condition *when* (a compiled template, or None: always) from the
+    parameters alone; None when it needs an earlier step's outputs or cannot be rendered."""
+    if when is None:
+        return True
+    try:
+        return truthy(when.render({**base, "steps": _Undecided()}))
+    except Exception:  # noqa: BLE001 - undecided: the plan shows the condition instead
+        return None
 
 
 def _preview(value: Any, ctx: Mapping[str, Any]) -> Any:

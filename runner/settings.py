@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     signin_max_per_address: int = Field(default=20, ge=1)
     signin_window_seconds: int = Field(default=900, ge=1)
     signin_min_seconds: float = Field(default=0.4, ge=0, le=10)
+    # Wrong current passwords a password change may meet per account within the window before
+    # Firstline refuses further changes of it (runner.runs.RunService.current_password_tries):
+    # counted in the ledger, so unlocking the account (which clears the directory's own count)
+    # does not give a session more guesses.
+    current_password_tries: int = Field(default=5, ge=1, le=100)
+    current_password_window_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     # --- self-service reset / unlock (runner/selfservice.py; security.md items 1-17, 33) ---
     reset_code_minutes: int = Field(default=10, ge=1, le=10)  # codes live at most 10 minutes
     reset_max_tries: int = Field(default=5, ge=1, le=5)  # wrong codes before the code is burned

@@ -22,7 +22,7 @@ from runner import fixes
 from runner.auth import Principal, require_changed_password
 from runner.ledger.store import reading
 from runner.ledger.tables import ticket
-from runner.mytickets import outcome
+from runner.mytickets import effect_of, outcome
 from runner.texts import message_in, note_in
 from runner.ticketnumber import ticket_id
 
@@ -72,7 +72,7 @@ def run(
         return RunAnswer(
             ticket=earlier.ticket_number,
             state=earlier.state,
-            outcome=outcome(earlier.state, None, request.state.lang),
+            outcome=outcome(earlier.state, None, request.state.lang, effect=_effect(ctx, earlier)),
             message=message,
             resolution_note=note,
             secrets={},
@@ -84,7 +84,7 @@ def run(
     return RunAnswer(
         ticket=result.ticket_number,
         state=result.state,
-        outcome=outcome(result.state, None, request.state.lang),
+        outcome=outcome(result.state, None, request.state.lang, effect=_effect(ctx, result)),
         message=message,
         resolution_note=note,
         secrets=dict(result.secrets),
@@ -107,3 +107,10 @@ def _in_lang(
                 select(ticket.c.resolution_note_i18n).where(ticket.c.id == ticket_id(number))
             ).scalar_one_or_none()
     return message_in(message, note, stored, lang) or message, note_in(note, stored, lang)
+
+
+def _effect(ctx: Ctx, result: Any) -> str | None:
+    """What the resolved run *result* did (``runner.mytickets.effect_of``); None otherwise."""
+    if result.state != "resolved":
+        return None
+    return effect_of(ctx.firstline, result.steps)

@@ -24,7 +24,7 @@ from portal.deps import ClientInfo, PortalContext, client_info, portal_context, 
 from portal.errors import PortalError
 from portal.routes.selfservice import refusal_text, selfservice_of
 from runner.auth import DirectoryUnavailable, Principal
-from runner.mytickets import outcome
+from runner.mytickets import effect_of, outcome
 from runner.runs import PROOF_SELFSERVICE, RunOutcome
 from runner.selfservice import CodeInvalid, CodeMalformed, PasswordRefused, Proof, ProofOfWorkRequired, params_for
 
@@ -154,6 +154,11 @@ def confirm(request: Request, body: CodeConfirm, _user: Anyone, ctx: Ctx, client
     return Done(
         ticket=result.ticket_number,
         state=result.state,
-        outcome=outcome(result.state, None, request.state.lang),
+        outcome=outcome(
+            result.state,
+            None,
+            request.state.lang,
+            effect=effect_of(ctx.firstline, result.steps) if result.state == "resolved" else None,
+        ),
         message=result.message,
     )

@@ -350,7 +350,12 @@ def _done_page(request: Request, purpose: str, ctx: PortalContext) -> Response:
             "purpose": purpose,
             "ticket": result.ticket,
             "state": result.state,
-            "outcome": outcome(result.state, None, lang),
+            "outcome": outcome(
+                result.state,
+                None,
+                lang,
+                effect=None if result.state != "resolved" else "changed" if result.changed else "unchanged",
+            ),
             "message": result.message,
             "note": result.note,
             "changed": result.changed,

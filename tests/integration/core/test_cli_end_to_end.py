@@ -300,11 +300,38 @@ def test_firstlines_own_messages_follow_the_chosen_language(env: dict[str, str],
 
     _lock(account)
     r = fl(env, *change, "--lang", "nl", stdin="Initial-Passw0rd-9981\n" + fresh)
-    assert r.returncode == 1, r.stdout + r.stderr  # escalated: a locked account is not for the requester
-    assert "Het account is geblokkeerd. Laat het eerst ontgrendelen." in r.stdout, r.stdout
-    assert "Ask for it to be unlocked first" not in r.stdout
+    # closed, not escalated: a lockout after failed sign-ins is lifted by the person ("Locked out?")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "Het account is geblokkeerd na mislukte aanmeldingen. Ontgrendel het eerst" in r.stdout, r.stdout
+    assert "Unlock it first" not in r.stdout
 
     r = fl(env, "run", "account-unlock", "-p", "user=nobody-here", "--lang", "nl")
     assert r.returncode == 4 and "Het account bestaat niet." in r.stdout, r.stdout
     r = fl(env, "run", "account-unlock", "-p", f"user={account}", "--lang", "nl")
     assert r.returncode == 0 and "Opgelost" in r.stdout, r.stdout + r.stderr
+
+
+def test_wrong_current_passwords_are_counted_across_unlocks(env: dict[str, str], account: str) -> None:
+    """Unlocking an account clears the directory's count of failed binds, so a session could
+    guess two current passwords, unlock the account itself and guess on (a tester's find).
+    Firstline counts the wrong current passwords in its ledger: at the limit the change is
+    refused before the directory is asked, even with the right password, until the window
+    passes; Forgot password stays open."""
+    env = {**env, "FIRSTLINE_CURRENT_PASSWORD_TRIES": "3"}
+    dn = f"uid={account},{PEOPLE}"
+    change = ("run", "password-change", "--as", account, "--role", "employee", "--secret", "old_password")
+    change += ("--secret", "new_password")
+    fresh = f"Fresh {secrets.token_hex(5)} Horse-Battery"
+    for guess in range(3):
+        r = fl(env, *change, stdin=f"Guess-{secrets.token_hex(4)}\n{fresh}\n")
+        assert r.returncode == 4, r.stdout + r.stderr
+        assert "The current password is not correct." in r.stdout or "The account is locked" in r.stdout, r.stdout
+        if guess == 1 or "The account is locked" in r.stdout:
+            r = fl(env, "run", "account-unlock", "-p", f"user={account}")  # as the session could
+            assert r.returncode == 0, r.stdout + r.stderr
+    r = fl(env, *change, stdin=f"Initial-Passw0rd-9981\n{fresh}\n")  # now even the right one
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "typed wrong 3 times in the last 24 hours" in r.stderr and "Forgot your password?" in r.stderr
+    assert _bind(dn, "Initial-Passw0rd-9981") and not _bind(dn, fresh)  # nothing changed
+    r = fl(env, *change, "--lang", "nl", stdin=f"Initial-Passw0rd-9981\n{fresh}\n")
+    assert r.returncode == 2 and "3 keer verkeerd getypt" in r.stderr, r.stderr

@@ -573,6 +573,17 @@ def test_an_agent_with_both_directories_in_scope_acts_on_ad(portal_with: Any) ->
         assert who.get("/api/v1/directory/users/ad/root-admin").json()["protected"] is True
         page = who.get("/agent/account", params={"directory": "ad", "user": "gone"})
         assert "Expired: the account&#39;s end date has passed." in page.text or "Expired" in page.text
+        # "password never expires": the DC would not enforce a must-change reset, so the desk
+        # holds the reset back instead of offering one that only ever escalated (a tester's find)
+        never, _pw2 = ad.create_user(userAccountControl=str(512 | 0x10000))
+        view = who.get(f"/api/v1/directory/users/ad/{never}").json()
+        assert "password-reset" not in view["fixes"] and "account-unlock" in view["fixes"], view
+        assert [w["fix"] for w in view["withheld"]] == ["password-reset"], view
+        assert view["withheld"][0]["reason"] == "must_change_not_enforced", view
+        assert "would not make the person change" in view["withheld"][0]["message"], view
+        asked = _api(who, "password-reset", {"reason": REASON, "user": never, "directory": "ad"})  # asked anyway
+        assert asked.status_code == 200 and asked.json()["state"] == "escalated", asked.text
+        assert ad.bind_ok(never, _pw2)  # nothing was written
     finally:
         who.client.close()
         ad.conn.close()

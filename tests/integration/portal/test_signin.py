@@ -390,3 +390,18 @@ def test_a_field_sent_twice_is_a_malformed_sign_in(
         assert _notice(r.text) == words
     malformed = post_signin(portal, login, "", address=_address())  # an empty password, for comparison
     assert malformed.status_code == 401 and _notice(malformed.text) == SAME_MESSAGE
+
+
+def test_after_a_failed_sign_in_the_keyboard_is_back_in_the_form(portal: PortalServer) -> None:
+    """Focus landed on <body> after an error: a keyboard user tabbed past the skip link, the
+    logo and both language buttons to get back to the field (a tester's find). The field to
+    fix now has autofocus: the password when the name was kept, else the name."""
+    page = post_signin(portal, "demo-employee", "not-the-password", address="192.0.2.71")
+    assert page.status_code == 401
+    password = next(line for line in page.text.splitlines() if 'id="password"' in line)
+    username = next(line for line in page.text.splitlines() if 'id="username"' in line)
+    assert "autofocus" in password and 'aria-describedby="signin-error"' in password
+    assert "autofocus" not in username
+    client, _csrf = start_anonymous(portal, "192.0.2.72")
+    with closing(client):
+        assert "autofocus" not in client.get("/signin").text  # no error: the page leaves the focus alone

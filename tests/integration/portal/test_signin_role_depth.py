@@ -88,3 +88,46 @@ def test_the_connector_reports_an_incomplete_walk(ldap_users: Any, chain: Any) -
     chain(login2, 8)
     out = ldap_users.conn.run("authenticate", {"user": login2, "password": password2}, timeout=10)
     assert out["groups_complete"] is True and len(out["groups"]) == 8
+
+
+@pytest.mark.parametrize("how", ["memberUid", "gidNumber"])
+def test_a_posix_group_named_as_a_role_group_gives_the_role(
+    tmp_path: Path, database_url: str, ldap_users: Any, how: str
+) -> None:
+    """A posixGroup in FIRSTLINE_AGENT_GROUPS silently gave no role (its members are named by
+    memberUid, or hold it as their primary gidNumber, never by DN): a tester's find."""
+    login, password = ldap_users.create_user()
+    cn = f"posix-agents-{secrets.token_hex(3)}"
+    group = f"cn={cn},{GROUPS}"
+    gid = str(70000 + secrets.randbelow(20000))
+    attrs: dict[str, Any] = {"objectClass": ["posixGroup"], "cn": cn, "gidNumber": gid}
+    if how == "memberUid":
+        attrs["memberUid"] = login.upper()  # memberUid is case-exact; the match is not
+    ok = ldap_users.admin.add(group, attributes=attrs)
+    assert ok, ldap_users.admin.result
+    try:
+        if how == "gidNumber":
+            assert ldap_users.admin.modify(
+                ldap_users.dn(login),
+                {
+                    "objectClass": [("MODIFY_ADD", ["posixAccount"])],
+                    "uidNumber": [("MODIFY_ADD", [gid])],
+                    "gidNumber": [("MODIFY_ADD", [gid])],
+                    "homeDirectory": [("MODIFY_ADD", [f"/home/{login}"])],
+                },
+            ), ldap_users.admin.result
+        fl = _auth(tmp_path, database_url, group)
+        try:
+            principal, _token = AuthService(fl).sign_in(login, password, client_ip="192.0.2.45", user_agent="pytest")
+        finally:
+            fl.close()
+        assert set(principal.roles) == {"agent", "employee"}
+        other, other_pw = ldap_users.create_user()
+        fl = _auth(tmp_path, database_url, group)
+        try:
+            someone, _t = AuthService(fl).sign_in(other, other_pw, client_ip="192.0.2.45", user_agent="pytest")
+        finally:
+            fl.close()
+        assert set(someone.roles) == {"employee"}  # not a member: no role
+    finally:
+        ldap_users.admin.delete(group)

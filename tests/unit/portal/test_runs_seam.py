@@ -46,8 +46,10 @@ def test_run_takes_a_pool_place_and_hands_a_secret_over_once(ctx: PortalContext)
     FakeConnector.script = {"reset_password": [reset]}
     # an employee resets only after a one-time code (runner.runs.PROOF_SELFSERVICE; a session alone is refused)
     with pytest.raises(PolicyDenied):
-        runs.run(ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT)
-    out = runs.run(ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT, proof=PROOF_SELFSERVICE)
+        runs.run(ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT, channel="portal")
+    out = runs.run(
+        ctx, "fake-reset", {"user": "alice"}, user=EMPLOYEE, client=CLIENT, channel="portal", proof=PROOF_SELFSERVICE
+    )
     assert out.state == "resolved" and out.secrets == {"reset.temporary_password": "Tmp-Once-987"}
     # run() only waits for the outcome: it executes in the caller's (request) thread, taking one
     # of the pool's places (InProcessDispatcher.here), and gives it back
@@ -71,7 +73,7 @@ def test_submit_returns_at_once_and_follow_shows_the_progress(ctx: PortalContext
 
     FakeConnector.script = {"account_status": [slow, {"locked": False}]}
     started = time.monotonic()
-    sub = runs.submit(ctx, "fake-unlock", {}, user=EMPLOYEE, client=CLIENT)
+    sub = runs.submit(ctx, "fake-unlock", {}, user=EMPLOYEE, client=CLIENT, channel="portal")
     assert time.monotonic() - started < 5
     try:
         deadline = time.monotonic() + 10
@@ -100,11 +102,11 @@ def test_a_full_pool_answers_busy_without_a_ticket(ctx: PortalContext) -> None:
 
     FakeConnector.script = {"account_status": [slow, {"locked": False}]}
     try:
-        runs.submit(ctx, "fake-unlock", {}, user=EMPLOYEE, client=CLIENT)
+        runs.submit(ctx, "fake-unlock", {}, user=EMPLOYEE, client=CLIENT, channel="portal")
         assert entered.wait(10)
         assert runs.ready(ctx) == "run queue full"
         with pytest.raises(QueueFull) as caught:
-            runs.submit(ctx, "fake-unlock", {}, user=EMPLOYEE, client=CLIENT)
+            runs.submit(ctx, "fake-unlock", {}, user=EMPLOYEE, client=CLIENT, channel="portal")
         status, code, _message, headers = _translate_runner_error(caught.value)
         assert (status, code, headers) == (503, "busy", {"Retry-After": "30"})
         with ctx.firstline.engine.connect() as c:
