@@ -24,7 +24,10 @@ TIME_TEXTS = (
         "%(what)s '%(value)s': %(clock)s is not a time of day (hours 00 to 23, minutes and seconds 00 to 59); "
         "use e.g. %(examples)s"
     ),
-    N_("%(what)s '%(value)s': the offset %(offset)s is out of range (at most ±23:59); use e.g. %(examples)s"),
+    N_(
+        "%(what)s '%(value)s': the offset %(offset)s is out of range (clocks run from -12:00 to +14:00); "
+        "use e.g. %(examples)s"
+    ),
     N_(
         "%(what)s '%(value)s' is outside the times that can be stored "
         "(0001-01-01 00:00 to 9999-12-31 23:59:59.999999 UTC); use e.g. %(examples)s"

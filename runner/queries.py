@@ -271,7 +271,7 @@ def _text(value: object, what: str) -> str | None:
 
 
 def _token(value: object, what: str) -> str | None:
-    text = _text(value, what)
+    text = _fold(_text(value, what))
     if text is not None and not _TOKEN.fullmatch(text):
         raise ParameterError(
             "%(what)s '%(value)s' is not a valid value (lower-case letters, digits, '_', '.', '-')",
@@ -282,7 +282,7 @@ def _token(value: object, what: str) -> str | None:
 
 
 def _category(value: object, what: str) -> str | None:
-    text = _text(value, what)
+    text = _fold(_text(value, what))
     if text is not None and (len(text) > 100 or not _CATEGORY.fullmatch(text)):
         raise ParameterError(
             "%(what)s '%(value)s' is not a category (lower-case letters, digits, '_' and '-', "
@@ -293,9 +293,16 @@ def _category(value: object, what: str) -> str | None:
     return text
 
 
+def _fold(text: str | None) -> str | None:
+    """ASCII letters in lower case: every stored word (state, channel, outcome, action, runbook,
+    directory key) is written so, and ``outcome=FAILURE`` was refused while ``actor`` matched in
+    any case (a tester's find). Other letters stay as typed (and are refused by the pattern)."""
+    return text.lower() if text is not None and text.isascii() else text
+
+
 def _one_of(value: object, what: str) -> str | None:
-    """An enumerated filter (``ENUMERATED``): one of its values, or ``NotOneOf``."""
-    text = _text(value, what)
+    """An enumerated filter (``ENUMERATED``): one of its values (ASCII in any case), or ``NotOneOf``."""
+    text = _fold(_text(value, what))
     if text is not None and text not in ENUMERATED[what]:
         raise NotOneOf(what, text, ENUMERATED[what])
     return text

@@ -68,7 +68,10 @@ MESSAGES: dict[str, str] = {
         "%(what)s '%(value)s': %(clock)s is not a time of day (hours 00 to 23, minutes and seconds 00 to 59); "
         "use e.g. %(examples)s"
     ),
-    "offset": "%(what)s '%(value)s': the offset %(offset)s is out of range (at most ±23:59); use e.g. %(examples)s",
+    "offset": (
+        "%(what)s '%(value)s': the offset %(offset)s is out of range (clocks run from -12:00 to +14:00); "
+        "use e.g. %(examples)s"
+    ),
     "range": (
         "%(what)s '%(value)s' is outside the times that can be stored "
         "(0001-01-01 00:00 to 9999-12-31 23:59:59.999999 UTC); use e.g. %(examples)s"
@@ -153,15 +156,18 @@ def parse_instant(text: str, *, what: str = "time") -> datetime:
 
 
 def _offset(text: str | None) -> timezone | None:
-    """The offset's zone; None when it is beyond ±23:59."""
+    """The offset's zone; None when no clock uses it: beyond -12:00 .. +14:00 (the offsets of
+    the world's time zones, IANA tz database; ISO 8601 would allow ±23:59, and +15:00 is far
+    more likely a typo than a place), or minutes past 59."""
     if text is None or text in ("Z", "z"):
         return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-    if hours > 23 or minutes > 59:
+    offset = sign * timedelta(hours=hours, minutes=minutes)
+    if minutes > 59 or not timedelta(hours=-12) <= offset <= timedelta(hours=14):
         return None
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return timezone(offset)
 
 
 def stored(moment: datetime) -> str:

@@ -190,11 +190,8 @@ def test_bad_filter_values_are_refused_naming_the_field(params: dict[str, Any], 
 @pytest.mark.parametrize(
     ("params", "field", "kinds"),
     [
-        ({"runbook": "Account-Status"}, "runbook", (TicketFilter, EventFilter)),
         ({"runbook": "account status"}, "runbook", (TicketFilter, EventFilter)),
-        ({"directory": "CORP"}, "directory", (TicketFilter, EventFilter)),
         ({"directory": "EXAMPLE\\corp"}, "directory", (TicketFilter, EventFilter)),
-        ({"category": "Identity/Password"}, "category", (TicketFilter,)),
         ({"category": "identity/"}, "category", (TicketFilter,)),
         ({"category": "identity password"}, "category", (TicketFilter,)),
     ],
@@ -619,3 +616,20 @@ def test_an_agents_reason_is_in_the_ticket_answers_and_exports(ledger: Ledger) -
         json.loads(x) for x in "".join(queries.export_tickets(ledger.engine, TicketFilter(), "jsonl")).splitlines()
     ]
     assert lines[0]["work_note"] == "=HYPERLINK(x) called at 08:55, locked out"
+
+
+def test_stored_words_match_in_any_ascii_case(ledger: Ledger) -> None:
+    """``outcome=FAILURE``, ``action=TICKET.OPENED`` and ``directory=CORP`` were 422 while
+    ``actor`` matched in any case (a tester's find): every stored word is lower case, so a
+    value in another ASCII case finds what its lower case finds (never an empty look-alike)."""
+    ledger.ticket(requester="alice", runbook="account-status", directory="corp", category="identity/password")
+    upper = {"directory": "CORP", "runbook": "Account-Status", "category": "Identity/Password"}
+    assert queries.count_tickets(ledger.engine, TicketFilter.from_params(upper)) == 1
+    f = EventFilter.from_params(
+        {"outcome": "FAILURE", "action": "Ticket.Opened", "directory": "CORP", "channel": "Api"}
+    )
+    assert (f.outcome, f.action, f.directory, f.channel) == ("failure", "ticket.opened", "corp", "api")
+    t = TicketFilter.from_params({"state": "Escalated", "runbook": "Account-Unlock"})
+    assert (t.state, t.runbook) == ("escalated", "account-unlock")
+    with pytest.raises(ParameterError):
+        EventFilter.from_params({"outcome": "FAİLURE"})  # a dotted capital I is no ASCII letter: refused

@@ -28,6 +28,8 @@ T = datetime(2026, 11, 30, 3, 22, tzinfo=UTC)  # 04:22 at +01:00
         ("2026-11-30 03:22", T),
         ("2026-11-30T03:22", T),  # no offset means UTC
         ("2026-11-29T21:52-05:30", T),
+        ("2026-11-30T17:22+14:00", T),  # Kiritimati: the furthest ahead a clock runs
+        ("2026-11-29T15:22-12:00", T),  # Baker Island: the furthest behind
         ("2026-11-30T03:22:00", T),
         ("2026-11-30T03:22:00.000000Z", T),
         ("2026-11-30T03:22:07.5Z", T + timedelta(seconds=7, microseconds=500000)),
@@ -92,7 +94,11 @@ def test_values_that_are_not_times_are_refused_with_a_short_clean_message(text: 
         ("2025-04-31T10:00Z", "there is no day 31 in month 04 of 2025 (it has 30 days)"),
         ("2026-11-30T24:00", "24:00 is not a time of day (hours 00 to 23, minutes and seconds 00 to 59)"),
         ("2026-11-30T23:59:60Z", "23:59:60 is not a time of day"),
-        ("2026-11-30T03:22+01:60", "the offset +01:60 is out of range (at most ±23:59)"),
+        ("2026-11-30T03:22+01:60", "the offset +01:60 is out of range (clocks run from -12:00 to +14:00)"),
+        ("2026-11-30T03:22+15:00", "the offset +15:00 is out of range"),  # no clock: a typo (a tester's find)
+        ("2026-11-30T03:22+14:01", "the offset +14:01 is out of range"),
+        ("2026-11-30T03:22-12:30", "the offset -12:30 is out of range"),
+        ("2026-11-30T03:22+2359", "the offset +2359 is out of range"),
         ("9999-12-31T23:59:59.999999999-00:01", "is outside the times that can be stored"),
         ("0001-01-01T00:00+01:00", "is outside the times that can be stored"),
         ("yesterday", "'yesterday' is not a date or time"),
