@@ -179,6 +179,7 @@ TEXTS = (
     N_("Firstline is shutting down and takes no new runs; try again in a moment."),
     N_("The form token is not valid; reload the page and send the form again"),
     N_("until must be later than since (since is inclusive, until exclusive)"),
+    N_("since must be in the past (the range ends now when until is empty)"),
     N_("since and until must carry a time zone"),
     N_("There is no ticket of yours with that number."),
     N_("kind must be tickets or events"),

@@ -128,9 +128,12 @@ def parse_range(
     """The KPI range from request values: text for ``runner.timeparse.parse_instant`` or aware
     datetimes; empty *until* = now, empty *since* = ``DEFAULT_DAYS`` before *until*.
     ``ParameterError`` for bad times, an empty or reversed range, or one over ``MAX_DAYS``."""
-    end = _bound(until, "until") or (now or datetime.now(UTC))
+    given_end = _bound(until, "until")
+    end = given_end or (now or datetime.now(UTC))
     start = _bound(since, "since") or _shift(end, -timedelta(days=DEFAULT_DAYS))
     if end <= start:
+        if given_end is None:  # no until was typed: it is now, and since lies after it
+            raise ParameterError("since must be in the past (the range ends now when until is empty)")
         raise ParameterError("until must be later than since (since is inclusive, until exclusive)")
     if end - start > timedelta(days=MAX_DAYS):
         raise ParameterError("the range is too long: at most %(days)s days", days=MAX_DAYS)

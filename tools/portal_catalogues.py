@@ -35,6 +35,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "Firstline is shutting down and takes no new runs; try again in a moment.": "Firstline wordt afgesloten en neemt geen nieuwe uitvoeringen aan; probeer het zo meteen opnieuw.",
     "The form token is not valid; reload the page and send the form again": "Het formuliertoken is niet geldig; laad de pagina opnieuw en verstuur het formulier nog een keer",
     "until must be later than since (since is inclusive, until exclusive)": "until moet later zijn dan since (since telt mee, until niet)",
+    "since must be in the past (the range ends now when until is empty)": "since moet in het verleden liggen (het bereik eindigt nu als until leeg is)",
     "since and until must carry a time zone": "since en until moeten een tijdzone hebben",
     "There is no ticket of yours with that number.": "Er is geen ticket van u met dat nummer.",
     "kind must be tickets or events": "kind moet tickets of events zijn",

@@ -149,3 +149,13 @@ def test_parse_range_defaults_and_refusals() -> None:
     ):
         with pytest.raises(ParameterError):
             kpi.parse_range(since, until, now=now)
+
+
+def test_a_since_after_now_without_until_says_so() -> None:
+    """``/kpi?since=<tomorrow>`` said "until must be later than since" though no until was
+    given (a tester's find): the range ends now, so since must lie in the past."""
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    with pytest.raises(ParameterError, match="since must be in the past"):
+        kpi.parse_range("2026-12-01", None, now=now)
+    with pytest.raises(ParameterError, match="until must be later than since"):
+        kpi.parse_range("2026-12-01", "2026-11-30", now=now)
