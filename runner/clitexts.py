@@ -68,6 +68,9 @@ PARAM_IS_SECRET = N_(
 NOT_A_SECRET = N_("that is not a secret parameter of %(runbook)s; its secret parameters are: %(names)s")
 NO_SECRETS = N_("none")
 SECRET_TWICE = N_("'%(name)s' is given twice; give each secret once")
+SECRET_MISSING = N_(
+    "'%(name)s' is a required secret: add --secret %(name)s (it is asked for, or read as one line of standard input)"
+)
 RUNBOOKS_DIR_MISSING = N_("%(dir)s: no such directory (FIRSTLINE_RUNBOOKS_DIR)")
 RUNBOOKS_DIR_EMPTY = N_("%(dir)s: no runbooks in it (NAME.yaml files)")
 SECRET_NO_STDIN = N_("no value for secret '%(name)s' on standard input")

@@ -575,6 +575,7 @@ NL: dict[str, str | tuple[str, str]] = {
     "that is not a secret parameter of %(runbook)s; its secret parameters are: %(names)s": "dat is geen geheime parameter van %(runbook)s; de geheime parameters zijn: %(names)s",
     "none": "geen",
     "'%(name)s' is given twice; give each secret once": "'%(name)s' is twee keer gegeven; geef elk geheim één keer",
+    "'%(name)s' is a required secret: add --secret %(name)s (it is asked for, or read as one line of standard input)": "'%(name)s' is een verplicht geheim: voeg --secret %(name)s toe (het wordt gevraagd, of gelezen als één regel van de standaardinvoer)",
     "%(dir)s: no such directory (FIRSTLINE_RUNBOOKS_DIR)": "%(dir)s: deze map bestaat niet (FIRSTLINE_RUNBOOKS_DIR)",
     "%(dir)s: no runbooks in it (NAME.yaml files)": "%(dir)s: er staan geen runbooks in (bestanden NAAM.yaml)",
     "error: the output could not be written (%(reason)s)": "fout: de uitvoer kon niet worden geschreven (%(reason)s)",

@@ -545,3 +545,15 @@ def test_run_json_refusal_is_in_the_chosen_language_and_without_json_stdout_stay
     assert r.returncode == 2 and r.stdout == "", r.stdout
     r = fl(env, "run", "account-unlock", "-p", "note=--json", "-p", "bogus=1")  # a value, not the option
     assert r.returncode == 2 and r.stdout == "", r.stdout
+
+
+def test_a_required_secret_left_out_says_how_to_give_it(env: dict[str, str], tmp_path: Path) -> None:
+    """Left out, a secret got "parameter 'new_password' is required", with no word of --secret
+    (and --secret with an empty value says to leave it out): a tester's find."""
+    r = fl(env, "run", "password-change", "--as", "alice", "--role", "employee", "--secret", "old_password",
+           stdin=f"{SECRET}\n")  # fmt: skip
+    line = _one_line_usage_error(r, tmp_path, "'new_password' is a required secret: add --secret new_password")
+    assert "old_password" not in line
+    r = fl(env, "run", "password-change", "--as", "alice", "--role", "employee", "--lang", "nl")
+    assert r.returncode == 2 and "is een verplicht geheim: voeg --secret old_password toe" in r.stderr, r.stderr
+    assert fl(env, "tickets", "list").stdout == "No tickets.\n"
