@@ -228,12 +228,14 @@ class SshTargetConfig(TargetConfig):
     @field_validator("cleanup_paths")
     @classmethod
     def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for path in value:
-            if not is_canonical_posix_dir(path):
-                raise ValueError(
-                    f"cleanup path '{path}' must be absolute, normalized (no '..', '.', '//', trailing '/') "
-                    "and at least two levels deep"
-                )
+        # every bad entry, by its place in the list: the message's value is masked like any
+        # setting's (runner.redaction), so "cleanup path '(value not shown)'" named none of them
+        bad = [str(i) for i, path in enumerate(value, 1) if not is_canonical_posix_dir(path)]
+        if bad:
+            raise ValueError(
+                f"cleanup path{'s' if len(bad) > 1 else ''} number {', '.join(bad)} (counting from 1) must be "
+                "absolute, normalized (no '..', '.', '//', trailing '/') and at least two levels deep"
+            )
         return value
 
     @model_validator(mode="after")

@@ -121,9 +121,12 @@ class WinrmTargetConfig(TargetConfig):
     @field_validator("cleanup_paths")
     @classmethod
     def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for path in value:
-            if not is_canonical_windows_dir(path):
-                raise ValueError(rf"cleanup path '{path}' must look like C:\Dir\Sub (no '..', no trailing '\')")
+        bad = [str(i) for i, path in enumerate(value, 1) if not is_canonical_windows_dir(path)]  # as the SSH one
+        if bad:
+            raise ValueError(
+                f"cleanup path{'s' if len(bad) > 1 else ''} number {', '.join(bad)} (counting from 1) must look "
+                r"like C:\Dir\Sub (no '..', no trailing '\')"
+            )
         return value
 
     @model_validator(mode="after")

@@ -169,3 +169,15 @@ def test_an_unreadable_private_key_is_reported_without_its_content() -> None:
             "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-key-SECRETMARK\n-----END OPENSSH PRIVATE KEY-----\n"
         )
     assert "SECRETMARK" not in str(info.value)
+
+
+def test_every_bad_cleanup_path_is_named_by_its_place() -> None:
+    """The message's value is masked like any setting's, so "cleanup path '(value not shown)'
+    must be absolute" named none of them, and a second bad path went unreported (a tester's
+    find): now every bad entry is named by its place in the list."""
+    from runner.redaction import describe_validation_error
+
+    with pytest.raises(ValidationError) as info:
+        SshTargetConfig.model_validate({**BASE, "cleanup_paths": ["/tmp", "/home/a/b", "rel/x"]})
+    said = describe_validation_error(info.value, "targets.print-01")
+    assert "cleanup paths number 1, 3 (counting from 1) must be absolute" in said, said
