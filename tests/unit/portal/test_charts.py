@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -68,7 +69,8 @@ def test_missing_values_are_gaps_and_empty_data_says_so() -> None:
     empty = parse(charts.line_chart("e", "t", "d", [], empty_text="Geen gegevens"))
     assert [t.text for t in empty.iter(f"{SVG}text")] == ["Geen gegevens"]
     negative = parse(charts.bar_chart("n", "t", "d", [("a", -5), ("b", 0)]))
-    assert all(float(r.get("height", "1")) == 0 for r in negative.iter(f"{SVG}rect"))
+    # 0 (and below) is a 2 px sliver on the axis: told apart from no value, which has no bar
+    assert [float(r.get("height", "1")) for r in negative.iter(f"{SVG}rect")] == [2.0, 2.0]
 
 
 def test_many_labels_are_thinned_but_every_value_keeps_its_tooltip() -> None:
@@ -123,3 +125,22 @@ def test_formatters_write_numbers_in_the_page_language() -> None:
     )
     plain, percent, seconds = charts.formatters("en")
     assert (plain(2.5), plain(10000), percent(0.8333), seconds(210)) == ("2.5", "10,000", "83.3 %", "3.5 min")
+
+
+def test_labels_never_overlap_at_their_width() -> None:
+    """Twelve dates of ten characters overlapped on the KPI page, and runbook names ran together
+    ("password-resetprinter-queue-clear"): as many labels are written as fit side by side."""
+    dates = [(f"2026-11-{d:02d}", d) for d in range(1, 31)]
+    names = [(n, 1) for n in ("account-status", "account-unlock", "disk-cleanup", "password-change",
+                              "password-reset", "printer-queue-clear", "service-restart")]  # fmt: skip
+    for data in (dates, names):
+        root = parse(charts.bar_chart("w", "t", "d", data))
+        spans = []
+        for t in root.iter(f"{SVG}text"):
+            if t.text not in dict(data):
+                continue
+            x, w = float(t.get("x", "0")), len(t.text) * 11 * 0.6
+            left = {"start": x, "end": x - w}.get(t.get("text-anchor", ""), x - w / 2)
+            spans.append((left, left + w))
+        spans.sort()
+        assert len(spans) >= 2 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans
