@@ -78,7 +78,7 @@ def test_service_restart_really_restarts_the_daemon(ssh: SshConnector) -> None:
     before = service_pid("labd")
     assert before is not None
     result = ssh.run("service_restart", {"service": "labd"}, timeout=20)
-    assert result == {"service": "labd", "running": True, "state": "running", "changed": True}
+    assert result == {"service": "labd", "running": True, "state": "running", "changed": True, "was_running": True}
     after = service_pid("labd")
     assert after is not None and after != before
     assert "fl-lab-labd" in Path(f"/proc/{after}/cmdline").read_text()

@@ -61,7 +61,7 @@ def test_stuck_jobs_go_after_a_spooler_restart(winrm: WinrmConnector, emulator: 
 def test_service_restart_and_status(winrm: WinrmConnector, emulator: Emulator) -> None:
     before = emulator.state()["services"]["W32Time"]["pid"]
     restarted = winrm.run("service_restart", {"service": "W32Time"}, timeout=15)
-    assert restarted["running"] is True and restarted["changed"] is True
+    assert restarted["running"] is True and restarted["changed"] is True and restarted["was_running"] is True
     assert emulator.state()["services"]["W32Time"]["pid"] != before
     assert winrm.run("service_status", {"service": "Spooler", "expect_running": True}, timeout=15)["running"]
 
