@@ -48,9 +48,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from connectors.base import ConnectorError
-from connectors.ldap_protect import canonical_dn
 from runner import cursors
-from runner.auth import roles_for
+from runner.auth import roles_for, same_dn
 from runner.engine import Read
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, Text
 from runner.ledger.audit import Actor, Held
@@ -288,7 +287,7 @@ def _lookup(
     target = f"{d.key}:{name}"
     read = Read("ldap", d.target, "account_status", {"user": name}, dict(status), time.monotonic())
     mine = d.key == who.directory and (
-        same_account_name(name, who.username) or _same_entry(str(status.get("dn") or ""), who.dn)
+        same_account_name(name, who.username) or same_dn(str(status.get("dn") or ""), who.dn)
     )
     view = _view(d, name, status, own=mine)
     detail = {"directory": d.key, "exists": view.exists, "protected": view.protected}
@@ -313,16 +312,6 @@ def _own_name(status: Mapping[str, Any]) -> str | None:
     except ParameterError:
         return None
     return own.lower() if own.isascii() else own
-
-
-def _same_entry(a: str, b: str) -> bool:
-    """Do the DNs *a* and *b* (either may be '') name one entry?"""
-    if not a or not b:
-        return False
-    try:
-        return canonical_dn(a) == canonical_dn(b)
-    except (ValueError, UnicodeDecodeError):
-        return False
 
 
 def _portal_role(app: Firstline, d: Directory, user: str) -> tuple[str, str] | None:

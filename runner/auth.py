@@ -165,7 +165,8 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _same_dn(a: str, b: str) -> bool:
+def same_dn(a: str, b: str) -> bool:
+    """Do the DNs *a* and *b* name one entry (RFC 4514 comparison; False for '' or a malformed one)?"""
     try:
         return canonical_dn(a) == canonical_dn(b)
     except (ValueError, UnicodeDecodeError):
@@ -179,7 +180,7 @@ def roles_for(
     held = list(groups)
     roles = {"employee"}
     for role, mapping in (("agent", agent), ("auditor", auditor)):
-        if any(_same_dn(g, want) for want in mapping.get(directory, ()) for g in held):
+        if any(same_dn(g, want) for want in mapping.get(directory, ()) for g in held):
             roles.add(role)
     return frozenset(roles)
 
