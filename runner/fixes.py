@@ -14,7 +14,9 @@ Form fields (``fields``): one per parameter the caller may set. For an employee 
 ``account`` and ``directory`` parameters are left out — an employee's target is always
 themself, enforced again by ``runner.params.validate`` — as are parameters whose
 ``settable_by`` excludes ``self_service``. ``secret`` parameters become password inputs
-(never pre-filled). ``enum`` and ``choice`` parameters carry their options (``choice``
+(never pre-filled); the one that sets a new password (``new_password``) is asked twice on the
+portal's form (``confirm``) and carries the password rules shown while typing (``rules``:
+``password_rules``), as the reset-code form does. ``enum`` and ``choice`` parameters carry their options (``choice``
 from the inventory's ``choices:``; a missing inventory gives no options).
 """
 
@@ -23,11 +25,12 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner.agent import desk_only
-from runner.errors import FirstlineError
+from runner.errors import FirstlineError, ParameterError
 from runner.runbook import Parameter, Runbook
 from runner.vetting import check_vetted, read_lock
 
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from runner.service import Firstline
 
 MAX_QUERY = 200
+# a secret parameter by this name sets a password: the form asks for it twice, with the rules
+NEW_PASSWORD_PARAMS = frozenset({"new_password"})
 _INPUT = {"secret": "password", "int": "number", "bool": "checkbox", "enum": "select", "choice": "select"}
 
 
@@ -53,6 +58,8 @@ class FormField:
     min: int | None = None
     max: int | None = None
     options: tuple[tuple[str, str], ...] = ()  # (value, label)
+    confirm: bool = False  # a new password: typed twice (the portal form's ``<name>_again``)
+    rules: Mapping[str, Any] | None = None  # for a new password: ``password_rules``
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +74,7 @@ class FormField:
             "min": self.min,
             "max": self.max,
             "options": [{"value": v, "label": lab} for v, lab in self.options],
+            "confirm": self.confirm,
         }
 
 
@@ -137,6 +145,7 @@ def form_fields(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], l
                 dirs = {}
             options = tuple((key, d.label) for key, d in sorted(dirs.items()))
         default = None if p.type == "secret" or (isinstance(p.default, str) and "{{" in p.default) else p.default
+        new_password = p.type == "secret" and p.name in NEW_PASSWORD_PARAMS
         out.append(
             FormField(
                 name=p.name,
@@ -150,9 +159,43 @@ def form_fields(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], l
                 min=p.min,
                 max=p.max,
                 options=options,
+                confirm=new_password,
+                rules=password_rules(app) if new_password else None,
             )
         )
     return tuple(out)
+
+
+def password_rules(app: Firstline) -> dict[str, Any]:
+    """What a new-password form shows as the user types (no candidate ever leaves the browser):
+    ``{"min_length": int, "max_length": int, "blocklist": bool, "personal_info": bool}``.
+
+    ``min_length`` is the largest and ``max_length`` the smallest over the directories' password
+    policies (the inventory's ``password_policy`` per target; 15 and 128 when none has one): a
+    form may serve an account of any of them, and the server checks the account's own rules on
+    submit. Used by the reset-code form (``runner.selfservice``) and the change form here.
+    """
+    mins, maxes = [], []
+    blocklist = personal = False
+    try:
+        inventory = app.inventory
+        entries = inventory.directories.entries
+    except FirstlineError:
+        entries = {}
+    for entry in entries.values():
+        rules = getattr(inventory.target(entry.target), "password_policy", None)
+        if rules is None:
+            continue
+        mins.append(int(rules.min_length))
+        maxes.append(int(rules.max_length))
+        blocklist = blocklist or bool(rules.blocklist)
+        personal = personal or bool(rules.check_personal_info)
+    return {
+        "min_length": max(mins) if mins else 15,
+        "max_length": min(maxes) if maxes else 128,
+        "blocklist": blocklist,
+        "personal_info": personal,
+    }
 
 
 def _entry(app: Firstline, rb: Runbook, roles: frozenset[str] | set[str], lang: str) -> Entry:
@@ -275,8 +318,20 @@ def describe(app: Firstline, name: str, roles: frozenset[str] | set[str], lang: 
 def form_values(entry: Entry, submitted: dict[str, Any]) -> dict[str, Any]:
     """The runbook parameters from submitted form values: only the entry's fields (others
     are ignored, never forwarded), empty optional text left out, an unchecked checkbox
-    False. The runner validates the values."""
+    False. The runner validates the values.
+
+    A new password (``FormField.confirm``) must come with the same text again in
+    ``<name>_again`` (the portal form asks twice): ``ParameterError`` otherwise, before
+    anything runs, so a typo never becomes the password nobody knows.
+    """
     out: dict[str, Any] = {}
+    for f in entry.fields:
+        if f.confirm and submitted.get(f.name) not in (None, ""):
+            again = submitted.get(f"{f.name}_again")
+            if again in (None, ""):
+                raise ParameterError("Type the new password twice.")
+            if again != submitted[f.name]:
+                raise ParameterError("The two new passwords are not the same. Type the same password twice.")
     for f in entry.fields:
         value = submitted.get(f.name)
         if f.input == "checkbox":

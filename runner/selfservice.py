@@ -75,6 +75,7 @@ from connectors.password_policy import message as policy_message
 from runner.auth import DirectoryUnavailable, Principal
 from runner.dispatch import QueueFull
 from runner.errors import FirstlineError, NotFoundError, ParameterError, PolicyDenied, RunbookError
+from runner.fixes import password_rules
 from runner.leases import changes_state
 from runner.ledger.audit import Actor
 from runner.ledger.selfservice_tables import selfservice_code, selfservice_request
@@ -925,29 +926,8 @@ class SelfService:
 
     # -- the policy shown while typing ---------------------------------------------------
     def policy(self) -> dict[str, Any]:
-        """What the new-password form shows as the user types (no candidate ever leaves the browser).
-
-        ``min_length`` is the largest and ``max_length`` the smallest over the directories
-        (the login may route to any); the server checks the account's own rules on submit.
-        """
-        inventory = self.app.inventory
-        mins, maxes = [], []
-        blocklist = personal = False
-        for entry in inventory.directories.entries.values():
-            cfg = inventory.target(entry.target)
-            rules = getattr(cfg, "password_policy", None)
-            if rules is None:
-                continue
-            mins.append(int(rules.min_length))
-            maxes.append(int(rules.max_length))
-            blocklist = blocklist or bool(rules.blocklist)
-            personal = personal or bool(rules.check_personal_info)
-        return {
-            "min_length": max(mins) if mins else 15,
-            "max_length": min(maxes) if maxes else 128,
-            "blocklist": blocklist,
-            "personal_info": personal,
-        }
+        """What the new-password form shows as the user types: ``runner.fixes.password_rules``."""
+        return password_rules(self.app)
 
 
 def params_for(proof: Proof, new_password: str | None) -> dict[str, Any]:

@@ -76,7 +76,7 @@ async def fix_run(
         if len(values) != 1 or not isinstance(values[0], str):
             raise PortalError(422, "invalid_input", i18n.gettext("Each field may be sent once, as text."))
         submitted[key] = values[0]
-    taken = [f.name for f in entry.fields]
+    taken = [f.name for f in entry.fields] + [f"{f.name}_again" for f in entry.fields if f.confirm]
     unknown = [k for k in submitted if k not in taken and k not in ("csrf_token", "form_token")]
     if unknown:  # e.g. a misspelt field: refused before anything runs, never ignored
         return render(
@@ -85,7 +85,13 @@ async def fix_run(
             {"entry": entry, "error": unknown_fields_text(unknown, taken), "values": {}},
             status_code=422,
         )
-    params = fixes.form_values(entry, submitted)
+    try:
+        params = fixes.form_values(entry, submitted)
+    except ParameterError as exc:  # e.g. the new password typed differently twice: nothing ran
+        kept = {f.name: submitted[f.name] for f in entry.fields if f.input != "password" and f.name in submitted}
+        return render(
+            request, "fixes/fix.html", {"entry": entry, "error": i18n.error_text(exc), "values": kept}, status_code=422
+        )
     # a second submit of the same form (double click, resend) answers with the first ticket
     secret_fields = {f.name for f in entry.fields if f.input == "password"}
     plain = {k: v for k, v in params.items() if k not in secret_fields}

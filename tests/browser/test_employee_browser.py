@@ -155,6 +155,57 @@ def test_home_catalogue_run_and_my_tickets(
     screenshot(page, f"my-tickets-{lang}")
 
 
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_change_password_form_shows_the_rules_and_asks_twice(
+    page: Any, users: Directory, check_axe: Any, screenshot: Any, browser_sign_in: Any, lang: str
+) -> None:
+    """The change form marks the rules as the person types (nothing sent per keystroke), on
+    its own page and in the home page's list; two different new passwords change nothing."""
+    user, old = users.create_user()
+    page.goto("/signin")
+    if lang == "nl":
+        _nl(page)
+    browser_sign_in(page, user, old)
+    done, todo = {"en": ("(done)", "(not yet)"), "nl": ("(klaar)", "(nog niet)")}[lang]
+    new = f"Zebra lamp {secrets.token_hex(3)} koffie 7"
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    for path in ("/", "/fix/password-change"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")  # the page and its favicon, before any typing
+        requests.clear()
+        form = page.locator('form[action="/fix/password-change"]')
+        if path == "/":
+            page.locator("#fix-password-change summary").click()
+        length_rule = form.locator('[data-rule="length"] .rule-state')
+        same_rule = form.locator('[data-rule="same"] .rule-state')
+        form.locator("[data-new-password]").type("short")
+        assert (length_rule.inner_text(), same_rule.inner_text()) == (todo, todo)
+        form.locator("[data-new-password]").fill(new)
+        form.locator("[data-new-password]").dispatch_event("input")
+        assert length_rule.inner_text() == done
+        form.locator("[data-new-password-again]").fill(new + "!")
+        form.locator("[data-new-password-again]").dispatch_event("input")
+        assert same_rule.inner_text() == todo
+        form.locator("[data-new-password-again]").fill(new)
+        form.locator("[data-new-password-again]").dispatch_event("input")
+        assert same_rule.inner_text() == done
+        assert requests == [], "typing sent nothing to the server"
+    check_axe(page, f"change-password-{lang}")
+    screenshot(page, f"change-password-{lang}")
+    # typed differently twice: refused on submit by the server too, nothing changed
+    form = page.locator('form[action="/fix/password-change"]')
+    form.get_by_label({"en": "Current password", "nl": "Huidig wachtwoord"}[lang]).fill(old)
+    form.locator("[data-new-password-again]").fill(new + "!")
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert page.get_by_role("alert").inner_text().startswith(
+        {"en": "The two new passwords are not the same", "nl": "De twee nieuwe wachtwoorden zijn niet gelijk"}[lang]
+    )
+    check_axe(page, f"change-password-refused-{lang}")
+    assert users.bind_ok(user, old) and not users.bind_ok(user, new)
+
+
 def test_ticket_page_follows_a_running_fix_live(
     page: Any, users: Directory, check_axe: Any, screenshot: Any, browser_sign_in: Any
 ) -> None:

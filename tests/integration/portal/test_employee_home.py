@@ -154,7 +154,12 @@ def test_my_tickets_in_plain_words_for_the_owner_only(
     # requester_action_needed: a wrong current password closes the ticket with what to do next
     r = me.post(
         "/fix/password-change",
-        data={"csrf_token": me.csrf, "old_password": "not-my-password-at-all", "new_password": "Qx-a-new-one 2026!"},
+        data={
+            "csrf_token": me.csrf,
+            "old_password": "not-my-password-at-all",
+            "new_password": "Qx-a-new-one 2026!",
+            "new_password_again": "Qx-a-new-one 2026!",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text

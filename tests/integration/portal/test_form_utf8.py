@@ -64,7 +64,10 @@ def test_a_password_change_form_not_in_utf8_changes_nothing(portal: PortalServer
     person = sign_in(portal, user, old, address=_address())
     base = good_password()
     fields = _change_page(person)
-    raw = f"csrf_token={fields['csrf_token']}&old_password={quote(old)}&new_password={quote(base)}%E9"  # Latin-1 é
+    raw = (  # Latin-1 é, typed twice as the form asks
+        f"csrf_token={fields['csrf_token']}&old_password={quote(old)}"
+        f"&new_password={quote(base)}%E9&new_password_again={quote(base)}%E9"
+    )
     r = person.post("/fix/password-change", content=raw.encode(), headers={"Content-Type": URLENCODED})
     assert r.status_code == 422, (r.status_code, r.headers.get("location"))
     assert REFUSAL in r.text
@@ -78,6 +81,7 @@ def test_a_password_change_form_not_in_utf8_changes_nothing(portal: PortalServer
     boundary = "fl" + secrets.token_hex(8)
     parts = [("csrf_token", fields["csrf_token"].encode()), ("old_password", old.encode())]
     parts.append(("new_password", base.encode() + b"\xe9"))
+    parts.append(("new_password_again", base.encode() + b"\xe9"))
     body = (
         b"".join(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value + b"\r\n"

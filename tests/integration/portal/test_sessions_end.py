@@ -186,7 +186,7 @@ def test_a_temporary_password_session_may_only_change_it(portal_with: Any, ldap_
     new = good_password()
     changed = client.post(
         "/fix/password-change",
-        data={"csrf_token": form_csrf, "old_password": temporary, "new_password": new},
+        data={"csrf_token": form_csrf, "old_password": temporary, "new_password": new, "new_password_again": new},
     )
     assert changed.status_code == 303, (changed.status_code, changed.text[:300])
     # the new password ended this session: straight to the sign-in page, which says why

@@ -10,6 +10,7 @@ import pytest
 
 from runner import fixes
 from runner.api import open_app
+from runner.errors import ParameterError
 from runner.service import Firstline
 from runner.settings import Settings
 
@@ -92,11 +93,39 @@ def test_employee_forms_never_ask_whose_account(app: Firstline) -> None:
 def test_form_values_forward_only_the_entry_fields(app: Firstline) -> None:
     change = fixes.describe(app, "password-change", EMPLOYEE, "en")
     assert change is not None
-    submitted = {"user": "alice", "directory": "ad", "new_password": "x", "mfa_verified": "true"}
+    submitted = {
+        "user": "alice",
+        "directory": "ad",
+        "new_password": "x",
+        "new_password_again": "x",
+        "mfa_verified": "true",
+    }
     values = fixes.form_values(change, submitted)
-    assert values == {"new_password": "x"}
+    assert values == {"new_password": "x"}  # the second typing is checked, not forwarded
     assert fixes.describe(app, "service-restart", EMPLOYEE) is None
     assert fixes.describe(app, "../etc/passwd", EMPLOYEE) is None
+
+
+@pytest.mark.parametrize(
+    ("again", "message"),
+    [
+        (None, "Type the new password twice."),
+        ("", "Type the new password twice."),
+        ("y", "The two new passwords are not the same. Type the same password twice."),
+        ("X", "The two new passwords are not the same. Type the same password twice."),
+        ("x ", "The two new passwords are not the same. Type the same password twice."),
+    ],
+)
+def test_a_new_password_must_be_typed_the_same_twice(app: Firstline, again: str | None, message: str) -> None:
+    change = fixes.describe(app, "password-change", EMPLOYEE, "en")
+    assert change is not None
+    (new,) = [f for f in change.fields if f.confirm]
+    assert new.name == "new_password" and new.rules is not None and new.rules["min_length"] >= 8
+    assert [f.name for f in change.fields if not f.confirm] == ["old_password"]  # asked once
+    submitted = {"old_password": "old", "new_password": "x", **({} if again is None else {"new_password_again": again})}
+    with pytest.raises(ParameterError) as refused:
+        fixes.form_values(change, submitted)
+    assert str(refused.value) == message
 
 
 def test_the_current_password_field_asks_for_the_current_password(app: Firstline) -> None:
@@ -109,4 +138,8 @@ def test_the_current_password_field_asks_for_the_current_password(app: Firstline
     assert entry is not None
     form = make_templates().env.get_template("fixes/_form.html").module.fix_form(entry, {}, "csrf")  # type: ignore[attr-defined]
     kinds = dict(re.findall(r'name="(\w+)" type="password" autocomplete="([\w-]+)"', str(form)))
-    assert kinds == {"old_password": "current-password", "new_password": "new-password"}
+    assert kinds == {
+        "old_password": "current-password",
+        "new_password": "new-password",
+        "new_password_again": "new-password",
+    }
