@@ -199,6 +199,13 @@ def _read_secret(name: str) -> str:
         typed = getpass.getpass(f"{name}: ")
         if not typed:
             raise typer.BadParameter(Text(tx.SECRET_EMPTY, name=name), param_hint="--secret")
+        # a new password is typed twice at a terminal, as on the portal's form (runner.fixes):
+        # a typo seen by nobody would become the password nobody knows
+        from runner.fixes import NEW_PASSWORD_PARAMS  # here: the CLI's start stays light
+
+        again = tx.say(tx.chosen_lang(sys.argv[1:]), tx.SECRET_AGAIN, name=name)
+        if name in NEW_PASSWORD_PARAMS and getpass.getpass(f"{again}: ") != typed:
+            raise typer.BadParameter(Text(tx.SECRET_DIFFERENT, name=name), param_hint="--secret")
         return typed
     try:
         line = stdin.readline(MAX_SECRET_CHARS + 1)  # the longest secret and its line break

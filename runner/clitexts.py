@@ -75,6 +75,8 @@ RUNBOOKS_DIR_MISSING = N_("%(dir)s: no such directory (FIRSTLINE_RUNBOOKS_DIR)")
 RUNBOOKS_DIR_EMPTY = N_("%(dir)s: no runbooks in it (NAME.yaml files)")
 SECRET_NO_STDIN = N_("no value for secret '%(name)s' on standard input")
 SECRET_EMPTY = N_("the value for secret '%(name)s' is empty; give one, or leave --secret %(name)s out")
+SECRET_AGAIN = N_("%(name)s (again)")
+SECRET_DIFFERENT = N_("the two values typed for secret '%(name)s' are not the same; nothing was run, type it again")
 SECRET_NOT_UTF8 = N_("the value for secret '%(name)s' on standard input is not UTF-8 text")
 SECRET_TOO_LONG = N_(
     "the value for secret '%(name)s' on standard input is too long: one line of at most %(limit)s characters"

@@ -564,6 +564,8 @@ NL: dict[str, str | tuple[str, str]] = {
     "This API token does not work: it is unknown, was revoked or has expired. Make a new one on the token page (/me/tokens).": "Dit API-token werkt niet: het is onbekend, ingetrokken of verlopen. Maak een nieuw aan op de tokenpagina (/me/tokens).",
     "Your session has ended, so what you last sent was not done. Sign in again, then do it once more.": "Uw sessie is beëindigd, dus wat u het laatst verstuurde is niet uitgevoerd. Meld u opnieuw aan en doe het daarna nog eens.",
     "Choose one…": "Kies er een…",
+    "%(name)s (again)": "%(name)s (nogmaals)",
+    "the two values typed for secret '%(name)s' are not the same; nothing was run, type it again": "de twee waarden die voor geheim '%(name)s' zijn getypt zijn niet gelijk; er is niets uitgevoerd, typ het opnieuw",
     "the value for secret '%(name)s' is empty; give one, or leave --secret %(name)s out": "de waarde voor geheim '%(name)s' is leeg; geef er een, of laat --secret %(name)s weg",
     "error: argument %(position)s is not UTF-8 text (%(shown)s); nothing was done.": "fout: argument %(position)s is geen UTF-8-tekst (%(shown)s); er is niets gedaan.",
     "internal error (%(kind)s); details are in the log file %(file)s": "interne fout (%(kind)s); de details staan in het logbestand %(file)s",

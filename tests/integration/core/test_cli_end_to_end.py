@@ -335,3 +335,75 @@ def test_wrong_current_passwords_are_counted_across_unlocks(env: dict[str, str],
     assert _bind(dn, "Initial-Passw0rd-9981") and not _bind(dn, fresh)  # nothing changed
     r = fl(env, *change, "--lang", "nl", stdin=f"Initial-Passw0rd-9981\n{fresh}\n")
     assert r.returncode == 2 and "3 keer verkeerd getypt" in r.stderr, r.stderr
+
+
+def _at_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> tuple[int, str]:
+    """``firstline *args`` with a real terminal (a pty that is its controlling terminal, as
+    getpass needs): each answer is typed after the next prompt ending in ": ". Returns the
+    exit code and everything the terminal showed (prompts and error lines)."""
+    import fcntl
+    import select
+    import termios
+    import time
+
+    master, slave = os.openpty()
+
+    def take_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [FIRSTLINE, *args],
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_terminal,  # the child's own terminal, set before exec
+    )
+    os.close(slave)
+    seen, pending, deadline = b"", list(answers), time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if pending and seen.endswith(b": "):  # a prompt waits (an answer ends with a line break)
+                    os.write(master, pending.pop(0).encode() + b"\n")
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, seen.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_a_new_password_typed_at_a_terminal_is_asked_twice(env: dict[str, str], account: str, lang: str) -> None:
+    """At a terminal the CLI asks for a new password twice, as the portal's form does: two
+    different values run nothing; the same value twice changes the password."""
+    dn, old, new = f"uid={account},{PEOPLE}", "Initial-Passw0rd-9981", f"Zebra lamp {secrets.token_hex(3)} koffie 7"
+    args = ["run", "password-change", "--as", account, "--role", "employee", "--lang", lang]
+    args += ["--secret", "old_password", "--secret", "new_password"]
+    code, shown = _at_terminal(env, args, [old, new, new + "!"])
+    again = {"en": "new_password (again):", "nl": "new_password (nogmaals):"}[lang]
+    assert "old_password:" in shown and "new_password:" in shown and again in shown, shown
+    assert shown.count(again) == 1 and "old_password (" not in shown  # only the new password twice
+    assert code == 2, shown
+    assert {
+        "en": "the two values typed for secret 'new_password' are not the same",
+        "nl": "de twee waarden die voor geheim 'new_password' zijn getypt zijn niet gelijk",
+    }[lang] in shown, shown
+    assert new not in shown and old not in shown  # nothing typed is echoed
+    assert fl(env, "tickets", "list").stdout == "No tickets.\n"  # nothing ran
+    assert _bind(dn, old) and not _bind(dn, new)
+    code, shown = _at_terminal(env, args, [old, new, new])
+    assert code == 0, shown
+    assert _bind(dn, new) and not _bind(dn, old)
