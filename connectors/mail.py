@@ -45,6 +45,7 @@ import socket
 import ssl
 import threading
 import time
+import zoneinfo
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email import charset as email_charset
@@ -54,7 +55,7 @@ from email.message import Message
 from email.utils import format_datetime, make_msgid
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.base import (
     ActionSpec,
@@ -193,6 +194,17 @@ class MailTarget(TargetConfig):
     service_desk: str = Field(default="the service desk", max_length=200)
     service_desk_nl: str | None = Field(default=None, max_length=200)  # the Dutch text; else service_desk
     timeout: float = Field(default=10.0, gt=0, le=120)
+    # the clock of the times in the mails (an IANA name): the owner reads "08:55 CET", not UTC
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name (IANA, e.g. Europe/Amsterdam or UTC)") from None
+        return value
 
     @property
     def service_desk_texts(self) -> tuple[str, str]:
@@ -268,8 +280,12 @@ def render(
     link: str = "",
     service_desk_nl: str | None = None,
     password_expired: bool = False,
+    time_zone: str = "UTC",
 ) -> tuple[str, str]:
     """Subject and body (English, then Dutch) of a notification. Contains no secret.
+
+    *when* is said on the clock of *time_zone* (an IANA name; the target's ``time_zone``),
+    with the zone's abbreviation for that moment: ``2026-11-30 08:55 CET``.
 
     *client_ip* is the address the request came from ('' when unknown: said so); *link*
     the portal's public URL for the "wasn't you?" line ('' leaves it out). *password_expired*
@@ -277,7 +293,8 @@ def render(
     needed before signing in, and where to set one — "unlocked" alone read as "sign in now"."""
     k = KINDS[kind]
     via_en, via_nl = CHANNELS.get(channel, (channel, channel))
-    stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    here = when.astimezone(zoneinfo.ZoneInfo(time_zone))
+    stamp = f"{here:%Y-%m-%d %H:%M} {here.tzname()}"
     subject = f"{k['subject_en']} / {k['subject_nl']}"
     from_en = f"The request came from the network address {client_ip}." if client_ip else ""
     from_nl = f"Het verzoek kwam van het netwerkadres {client_ip}." if client_ip else ""
@@ -497,7 +514,16 @@ class MailConnector(Connector):
         en, nl = self.config.service_desk_texts
         expired = bool(password_expired) and kind == "account_unlock"
         subject, body = render(
-            kind, account, channel, moment, en, ip, url, service_desk_nl=nl, password_expired=expired
+            kind,
+            account,
+            channel,
+            moment,
+            en,
+            ip,
+            url,
+            service_desk_nl=nl,
+            password_expired=expired,
+            time_zone=self.config.time_zone,
         )
         # one message per address (each sees only its own); every address is tried, the first failure raised
         ids, failure = [], None

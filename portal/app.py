@@ -109,7 +109,10 @@ def create_app(settings: Settings | None = None, *, service: Firstline | None = 
         redirect_slashes=False,
     )
     app.state.portal = PortalContext(
-        settings=settings, firstline=firstline, auth=AuthService(firstline), templates=make_templates()
+        settings=settings,
+        firstline=firstline,
+        auth=AuthService(firstline),
+        templates=make_templates(settings.time_zone),
     )
     errors.install(app)
     app.add_middleware(SecurityMiddleware, settings=settings)  # type: ignore[arg-type]

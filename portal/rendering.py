@@ -7,12 +7,15 @@ switch) and ``public_base_url``; ``_`` is Jinja's i18n ``gettext`` in the reques
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
 import threading
+import zoneinfo
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,9 @@ from portal import i18n
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(time_zone: str = "UTC") -> Jinja2Templates:
+    """The portal's Jinja2 templates; *time_zone* (an IANA name, ``Settings.time_zone``) is
+    the clock of the ``local`` filter."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -38,7 +43,7 @@ def make_templates() -> Jinja2Templates:
         auto_reload=False,  # templates ship with the code: no stat() of every template per page
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters["utc"] = utc_text
+    env.filters["local"] = functools.partial(local_text, zone=zoneinfo.ZoneInfo(time_zone))
     env.filters["bound"] = bound_text
     env.filters["stored_text"] = stored_text
     env.filters["as_text"] = as_text
@@ -134,12 +139,21 @@ def step_status(status: str) -> str:
     return step_words(status, i18n.current_lang.get())
 
 
-def utc_text(stamp: object) -> str:
-    """A stored ISO 8601 UTC time (``2026-11-30T07:34:12.123456Z``) as people read it:
-    ``2026-11-30 07:34:12 UTC``; empty for None, anything else unchanged."""
+def local_text(stamp: object, seconds: bool = True, *, zone: zoneinfo.ZoneInfo) -> str:
+    """A stored ISO 8601 UTC time as people read it on their clock (``FIRSTLINE_TIME_ZONE``):
+    ``2026-11-30 08:34:12 CET`` (``seconds=False``: ``2026-11-30 08:34 CET``), the zone's
+    abbreviation as the time zone database has it for that moment (CET / CEST, UTC); empty
+    for None; a value that is not such a time unchanged."""
     if not isinstance(stamp, str) or len(stamp) < 19 or stamp[10] != "T":
         return "" if stamp is None else str(stamp)
-    return f"{stamp[:10]} {stamp[11:19]} UTC"
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if when.tzinfo is None:  # stored without an offset: UTC, as the ledger writes
+        when = when.replace(tzinfo=UTC)
+    here = when.astimezone(zone)
+    return f"{here.strftime('%Y-%m-%d %H:%M:%S' if seconds else '%Y-%m-%d %H:%M')} {here.tzname()}"
 
 
 def bound_text(stamp: object) -> str:

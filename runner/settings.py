@@ -28,6 +28,7 @@ import re
 import secrets
 import stat
 import typing
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     # /metrics: with a token, only `Authorization: Bearer <token>`; without one, loopback clients only
     metrics_token: SecretStr | None = Field(default=None, min_length=16, max_length=256)
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # the clock of the people's pages (an IANA name, e.g. Europe/Amsterdam): employees and agents
+    # read times in it; the auditor's pages and exports keep UTC with offsets (docs/portal.md)
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64)
     session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
     # An API token's lifetime (days); its roles are read again every role_recheck_seconds
     # (runner.auth.AuthService.recheck) and it is revoked at once when its account's password
@@ -164,6 +168,17 @@ class Settings(BaseSettings):
     # within an hour the next request needs a solved puzzle of reset_pow_bits leading zero bits
     reset_pow_after: int = Field(default=5, ge=0)  # 0: always
     reset_pow_bits: int = Field(default=16, ge=1, le=28)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """An IANA time zone name the time zone database knows (``zoneinfo``; the ``tzdata``
+        package when the system has none): ``Europe/Amsterdam``, ``UTC``."""
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name") from None
+        return value
 
     @field_validator("lang", mode="before")
     @classmethod
@@ -330,6 +345,7 @@ EXPECTED: dict[str, str] = {
     "lang": "one of " + ", ".join(f"{code} ({name})" for code, name in LANGS.items()),
     "database_url": "a database URL, e.g. sqlite:////var/lib/firstline/firstline.db or postgresql+psycopg2://firstline@db/firstline",
     "public_base_url": "an http(s) URL without query, e.g. https://firstline.example.org",
+    "time_zone": "an IANA time zone name, e.g. Europe/Amsterdam or UTC",
 }
 
 

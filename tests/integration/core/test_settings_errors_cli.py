@@ -42,6 +42,10 @@ BAD = [
     ("FIRSTLINE_ENVIRONMENT", "staging" + MARK, ["not a supported value", "one of dev, test, prod"]),
     ("FIRSTLINE_SESSION_COOKIE_SECURE", "maybe" + MARK, ["valid boolean", "expected true or false"]),
     ("FIRSTLINE_RUN_WORKERS", "four" + MARK, ["valid integer", "expected a whole number, e.g. 4"]),
+    # the clock of the people's pages: an IANA name (a path, an offset or a typo is refused)
+    ("FIRSTLINE_TIME_ZONE", "Europe/Amsterdan" + MARK, ["not a time zone name", "e.g. Europe/Amsterdam or UTC"]),
+    ("FIRSTLINE_TIME_ZONE", "../../etc/passwd" + MARK, ["not a time zone name", "an IANA time zone name"]),
+    ("FIRSTLINE_TIME_ZONE", "+01:00" + MARK, ["not a time zone name"]),
 ]
 
 
