@@ -88,7 +88,7 @@ from runner.pow import Challenge, ProofOfWork
 from runner.pseudonym import typed_name
 from runner.runbook import ACCOUNT_PATTERN
 from runner.runs import RunOutcome
-from runner.texts import localize, note_in
+from runner.texts import for_requester, localize, note_in
 
 if TYPE_CHECKING:
     from runner.service import Firstline
@@ -891,6 +891,7 @@ class SelfService:
                 select(
                     ticket.c.state,
                     ticket.c.message,
+                    ticket.c.reason,
                     ticket.c.resolution_note,
                     ticket.c.resolution_note_i18n,
                     ticket.c.runbook,
@@ -918,7 +919,10 @@ class SelfService:
         return Outcome(
             ticket=number,
             state=str(row.state),
-            message=localize(row.message, lang),
+            # escalated: a target's technical sentence as its reason in plain words (for_requester)
+            message=for_requester(row.message, row.reason, lang)
+            if row.state == "escalated"
+            else localize(row.message, lang),
             note=note_in(row.resolution_note, row.resolution_note_i18n, lang),
             changed=did(_PURPOSE_ACTIONS[purpose], "changed"),
             notified=did("notify", "sent"),

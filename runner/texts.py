@@ -285,6 +285,29 @@ def localize(text: str | None, lang: str) -> str | None:
     return text
 
 
+DETAILS_WITH_THE_DESK = {
+    "en": "The service desk has the details.",
+    "nl": "De servicedesk heeft de details.",
+}
+
+
+def for_requester(text: str | None, reason: str | None, lang: str) -> str | None:
+    """Why an escalated ticket or its step stopped, as the requester reads it in *lang*.
+
+    ``localize`` when a translation is known (or in English). A target's technical sentence
+    has none (an SSH printer's state, a WinRM fault): the service desk reads it in full, the
+    requester reads its reason in plain words (``REASONS``: "De printer staat stil."), or,
+    for a reason without words, that the service desk has the details — never an English
+    sentence on a Dutch page. Only for what the desk takes on: a message that tells the
+    requester what to correct (a closed ticket) is shown with ``localize`` as it is.
+    """
+    shown = localize(text, lang)
+    if text is None or lang == "en" or lang not in LANGS or shown != text:
+        return shown
+    words = REASONS.get(reason or "", {}).get(lang)
+    return f"{words[:1].upper()}{words[1:]}." if words else DETAILS_WITH_THE_DESK[lang]
+
+
 CHAIN_EXACT = {  # the verification problems without values (runner.ledger.audit.verify)
     "the audit chain is empty, but the ledger holds tickets (their events are gone)": (
         "de auditketen is leeg, maar er zijn tickets (hun gebeurtenissen zijn verdwenen)"
