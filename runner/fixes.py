@@ -315,6 +315,26 @@ def describe(app: Firstline, name: str, roles: frozenset[str] | set[str], lang: 
     return None
 
 
+def confirmed(entry: Entry, values: Mapping[str, Any], *, required: bool) -> dict[str, Any]:
+    """*values* without the second typing of a new password (``<name>_again`` of a
+    ``FormField.confirm`` field), after checking it: ``ParameterError`` when it differs, or,
+    with *required* (the portal's form, which always asks twice), when it is missing. The
+    API takes the new password once and checks ``<name>_again`` when a client sends it."""
+    out = dict(values)
+    for f in entry.fields:
+        if not f.confirm:
+            continue
+        again = out.pop(f"{f.name}_again", None)
+        if values.get(f.name) in (None, ""):
+            continue  # no new password: the runner says it is required
+        if again in (None, ""):
+            if required:
+                raise ParameterError("Type the new password twice.")
+        elif again != values[f.name]:
+            raise ParameterError("The two new passwords are not the same. Type the same password twice.")
+    return out
+
+
 def form_values(entry: Entry, submitted: dict[str, Any]) -> dict[str, Any]:
     """The runbook parameters from submitted form values: only the entry's fields (others
     are ignored, never forwarded), empty optional text left out, an unchecked checkbox
@@ -325,13 +345,7 @@ def form_values(entry: Entry, submitted: dict[str, Any]) -> dict[str, Any]:
     anything runs, so a typo never becomes the password nobody knows.
     """
     out: dict[str, Any] = {}
-    for f in entry.fields:
-        if f.confirm and submitted.get(f.name) not in (None, ""):
-            again = submitted.get(f"{f.name}_again")
-            if again in (None, ""):
-                raise ParameterError("Type the new password twice.")
-            if again != submitted[f.name]:
-                raise ParameterError("The two new passwords are not the same. Type the same password twice.")
+    confirmed(entry, submitted, required=True)
     for f in entry.fields:
         value = submitted.get(f.name)
         if f.input == "checkbox":

@@ -31,7 +31,7 @@ from runner.ledger.store import reading
 from runner.ledger.tables import MAX_ROW_ID, step_result, ticket
 from runner.ledger.tickets import FINAL_STATES, number_of
 from runner.target_locks import WAIT_STEP
-from runner.texts import for_requester, localize, message_in, note_in
+from runner.texts import for_requester, localize, note_in, requester_message_in
 from runner.ticketnumber import ticket_id
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def _row(app: Firstline, r: Any, lang: str, effect: str | None = None) -> dict[s
         "title": title,
         "state": r.state,
         "outcome": outcome(r.state, r.resolution_code, lang, effect=effect),
-        "message": _message(r.state, r.message, r.reason, r.resolution_note, r.resolution_note_i18n, lang),
+        "message": requester_message_in(r.state, r.message, r.reason, r.resolution_note, r.resolution_note_i18n, lang),
         "resolution_note": note_in(r.resolution_note, r.resolution_note_i18n, lang),
         "opened_at": r.opened_at,
         "resolved_at": r.resolved_at,  # resolved tickets only
@@ -265,16 +265,6 @@ def one(app: Firstline, account: str, number: str, lang: str = "en") -> dict[str
 
 
 _HEAD = (ticket.c.state, ticket.c.message, ticket.c.reason, ticket.c.resolution_note, ticket.c.resolution_note_i18n)
-
-
-def _message(
-    state: str, message: str | None, reason: str | None, note: str | None, note_i18n: str | None, lang: str
-) -> str | None:
-    """The ticket's message as its requester reads it: ``message_in``; for an escalated ticket
-    a target's technical sentence becomes its reason in *lang* (``runner.texts.for_requester``)."""
-    if state == "escalated" and message != note:
-        return for_requester(message, reason, lang)
-    return message_in(message, note, note_i18n, lang)
 
 
 def _steps_after(app: Firstline, ticket_id: int, after: int) -> tuple[Any, list[dict[str, Any]]]:
@@ -333,7 +323,9 @@ def follow(app: Firstline, account: str, number: str, after: int = 0, lang: str 
             state, None, lang, effect=_effects(app, [ticket_id]).get(ticket_id) if state == "resolved" else None
         ),
         # the message as the page shows it: a resolved ticket's is its note, in the runbook's own translation
-        message=_message(state, head.message, head.reason, head.resolution_note, head.resolution_note_i18n, lang),
+        message=requester_message_in(
+            state, head.message, head.reason, head.resolution_note, head.resolution_note_i18n, lang
+        ),
         steps=steps,
         last_seq=max((s["position"] for s in steps), default=after),
         done=state in FINAL_STATES,

@@ -308,6 +308,17 @@ def for_requester(text: str | None, reason: str | None, lang: str) -> str | None
     return f"{words[:1].upper()}{words[1:]}." if words else DETAILS_WITH_THE_DESK[lang]
 
 
+def requester_message_in(
+    state: str, message: str | None, reason: str | None, note: str | None, note_i18n: str | None, lang: str
+) -> str | None:
+    """A ticket's message as its requester reads it in *lang* (the ticket page, "My tickets",
+    the API's run answer): ``message_in``; for an escalated ticket a target's technical
+    sentence is said by its reason (``for_requester``)."""
+    if state == "escalated" and message != note:
+        return for_requester(message, reason, lang)
+    return message_in(message, note, note_i18n, lang)
+
+
 CHAIN_EXACT = {  # the verification problems without values (runner.ledger.audit.verify)
     "the audit chain is empty, but the ledger holds tickets (their events are gone)": (
         "de auditketen is leeg, maar er zijn tickets (hun gebeurtenissen zijn verdwenen)"

@@ -23,7 +23,8 @@ from runner.auth import Principal, require_changed_password
 from runner.ledger.store import reading
 from runner.ledger.tables import ticket
 from runner.mytickets import effect_of, outcome
-from runner.texts import message_in, note_in
+from runner.runs import RunOutcome
+from runner.texts import note_in, requester_message_in
 from runner.ticketnumber import ticket_id
 
 router = APIRouter(tags=["fixes"])
@@ -60,15 +61,18 @@ def run(
     """Run a fix for yourself (agents: see the agent routes for acting on others). Signed in
     with a temporary password: ``password-change`` only (403 ``password_change_required``)."""
     require_changed_password(user, body.runbook)
-    if fixes.describe(ctx.firstline, body.runbook, user.roles) is None:
+    entry = fixes.describe(ctx.firstline, body.runbook, user.roles)
+    if entry is None:
         raise PortalError(404, "not_found", i18n.gettext("There is no fix with that name that you may run."))
+    # a new password sent twice (``new_password_again``, as the catalogue's ``confirm`` says) is checked
+    params = fixes.confirmed(entry, body.params, required=False)
     # Idempotency-Key (portal.api.idempotency): the same key again in this session answers with
     # the first run's ticket as it stands now (its once-only secrets are not repeated)
     once = Idempotent(request, user, ctx.firstline.engine, body)
     first = once.first()
     if first is not None:
         earlier = ctx.firstline.runs.outcome_from_ledger(first)
-        message, note = _in_lang(ctx, earlier.ticket_number, earlier.message, earlier.resolution_note, request)
+        message, note = _in_lang(ctx, earlier, request)
         return RunAnswer(
             ticket=earlier.ticket_number,
             state=earlier.state,
@@ -78,9 +82,9 @@ def run(
             secrets={},
         )
     with once.running() as done:
-        result = runs.run(ctx, body.runbook, body.params, user=user, client=client, channel="api", opened=done)
+        result = runs.run(ctx, body.runbook, params, user=user, client=client, channel="api", opened=done)
         done(result.ticket_number)
-    message, note = _in_lang(ctx, result.ticket_number, result.message, result.resolution_note, request)
+    message, note = _in_lang(ctx, result, request)
     return RunAnswer(
         ticket=result.ticket_number,
         state=result.state,
@@ -91,22 +95,23 @@ def run(
     )
 
 
-def _in_lang(
-    ctx: PortalContext, number: str, message: str, note: str | None, request: Request
-) -> tuple[str, str | None]:
-    """The stored (English) message and note in the request's language, as the ticket page
-    shows them (``runner.texts.message_in`` / ``note_in``: the runbook's own translation of
-    the note, read from the ticket)."""
+def _in_lang(ctx: PortalContext, result: RunOutcome, request: Request) -> tuple[str, str | None]:
+    """The stored (English) message and note of *result* in the request's language, as the
+    ticket page shows them (``runner.texts.requester_message_in`` / ``note_in``: the runbook's
+    own translation of the note, read from the ticket; an escalated ticket's technical reason
+    in plain words)."""
     lang = request.state.lang
+    message, note = result.message, result.resolution_note
     if lang == "en":
         return message, note
     stored = None
     if note is not None:
         with reading(ctx.firstline.engine) as conn:
             stored = conn.execute(
-                select(ticket.c.resolution_note_i18n).where(ticket.c.id == ticket_id(number))
+                select(ticket.c.resolution_note_i18n).where(ticket.c.id == ticket_id(result.ticket_number))
             ).scalar_one_or_none()
-    return message_in(message, note, stored, lang) or message, note_in(note, stored, lang)
+    shown = requester_message_in(result.state, message, result.reason, note, stored, lang)
+    return shown or message, note_in(note, stored, lang)
 
 
 def _effect(ctx: Ctx, result: Any) -> str | None:

@@ -91,3 +91,27 @@ def test_two_different_new_passwords_change_nothing(portal: PortalServer, ldap_u
     assert done.status_code == 303 and done.headers["location"].startswith("/signin?changed=true"), done.headers
     assert _binds(ldap_users, user, new) and not _binds(ldap_users, user, old)
     person.client.close()
+
+
+def test_the_api_checks_a_second_typing_when_one_is_sent(portal: PortalServer, ldap_users: Any) -> None:
+    """The API takes the new password once; a client that asks twice (the catalogue's
+    ``confirm``) sends ``new_password_again`` and gets the form's check, never "unknown parameter"."""
+    user, old = ldap_users.create_user()
+    person = sign_in(portal, user, old, address=_address())
+    new = good_password()
+
+    def run(params: dict[str, str], lang: str = "en") -> Any:
+        return person.post(
+            "/api/v1/runs",
+            json={"runbook": "password-change", "params": {"old_password": old, **params}},
+            headers={"X-CSRF-Token": person.csrf, "Accept-Language": lang},
+        )
+
+    for lang, message in (("en", MISMATCH), ("nl", "De twee nieuwe wachtwoorden zijn niet gelijk.")):
+        r = run({"new_password": new, "new_password_again": new + "x"}, lang)
+        assert r.status_code == 422 and message in r.json()["error"]["message"], r.text
+        assert new not in r.text
+    assert _tickets_of(portal, user) == 0 and _binds(ldap_users, user, old)
+    r = run({"new_password": new, "new_password_again": new})
+    assert r.status_code == 201 and r.json()["state"] == "resolved", r.text
+    assert _binds(ldap_users, user, new)

@@ -54,3 +54,14 @@ def test_an_escalated_ticket_reads_in_dutch_for_its_requester(app: Firstline) ->
     # in English, and for the service desk, the sentence itself
     en = mytickets.one(app, "alice@example.org", sub.ticket_number, "en")
     assert en["message"] == TECHNICAL
+
+
+def test_requester_message_in_by_state() -> None:
+    from runner.texts import requester_message_in
+
+    assert requester_message_in("escalated", TECHNICAL, "printer_stopped", None, None, "nl") == "De printer staat stil."
+    # a closed ticket's message says what to correct: kept (translated when known)
+    assert requester_message_in("closed", TECHNICAL, "printer_stopped", None, None, "nl") == TECHNICAL
+    # a resolved ticket's message is its note, in the runbook's own translation
+    note, i18n = "Account bob was unlocked.", '{"nl": "Account bob is ontgrendeld."}'
+    assert requester_message_in("resolved", note, None, note, i18n, "nl") == "Account bob is ontgrendeld."
