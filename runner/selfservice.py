@@ -88,7 +88,7 @@ from runner.pow import Challenge, ProofOfWork
 from runner.pseudonym import typed_name
 from runner.runbook import ACCOUNT_PATTERN
 from runner.runs import RunOutcome
-from runner.texts import for_requester, localize, note_in
+from runner.texts import note_in, requester_message_in
 
 if TYPE_CHECKING:
     from runner.service import Firstline
@@ -919,10 +919,8 @@ class SelfService:
         return Outcome(
             ticket=number,
             state=str(row.state),
-            # escalated: a target's technical sentence as its reason in plain words (for_requester)
-            message=for_requester(row.message, row.reason, lang)
-            if row.state == "escalated"
-            else localize(row.message, lang),
+            # the message without the note (shown apart): escalated, a technical sentence in plain words
+            message=requester_message_in(str(row.state), row.message, row.reason, None, None, lang),
             note=note_in(row.resolution_note, row.resolution_note_i18n, lang),
             changed=did(_PURPOSE_ACTIONS[purpose], "changed"),
             notified=did("notify", "sent"),
